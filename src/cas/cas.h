@@ -1,0 +1,174 @@
+/*
+ * cas.h — the content-addressed chunk store: public API.
+ *
+ * An object is a disk chunk (CAS_CHUNK) or a tree node (CAS_NODE), at most
+ * CAS_MAX_OBJECT bytes.  Its address is SHA-256(type byte || content), so equal
+ * content is stored once (cas_put deduplicates).  The all-zero address
+ * (cas_addr_is_zero) is reserved: callers use it for holes and never store it.
+ *
+ * Node objects have a fixed outer shape that the store understands, so that GC
+ * and verify can walk trees without knowing what they mean:
+ *     struct cas_node_hdr (16 bytes) + count × 32-byte child addresses.
+ * Children of a node with level 0 are chunks; of a node with level > 0, nodes.
+ * A zero child address is a hole and is skipped.  Everything else in the
+ * header belongs to the layer that built the node (snap/).
+ *
+ * Durability: cas_put returns once the object is in the page cache and in the
+ * index; only cas_sync makes it durable.  Nothing may be recorded as complete
+ * (a restore point, a root file) before cas_sync has returned 0 (see the
+ * numbered invariants at the top of cas.c).
+ *
+ * GC safety contract: an object becomes garbage when no root reaches it.  A
+ * writer that puts objects which are not yet reachable from a root the GC
+ * knows about (a capture building a new tree, a copy) must hold a
+ * cas_hold from before its first put until its root is registered with the
+ * root source; a hold also protects extra roots it names (the base tree of an
+ * incremental build).  See gc.c for the protocol.
+ *
+ * Thread safety: one struct cas may be used by any number of threads at once
+ * (put, get, has, sync, holds, verify and one GC).  cas_open/cas_close must not
+ * race with other calls on the same handle.  Two processes must not open the
+ * same store (cas_open takes an exclusive flock, -EBUSY otherwise).
+ *
+ * Errors: functions return 0 or -errno.  -ENOENT: no such object.  -EIO: the
+ * object exists but is damaged (CRC32C or address mismatch; never returned as
+ * good data).  -EINVAL: bad argument.  -ENOMEM, and I/O errors as -errno.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CAS_ADDR_LEN 32
+#define CAS_MAX_OBJECT (4u << 20)
+#define CAS_MIN_CHUNK_SHIFT 12
+#define CAS_MAX_CHUNK_SHIFT 22
+#define CAS_DEFAULT_CHUNK_SHIFT 16
+
+enum cas_type { CAS_CHUNK = 1, CAS_NODE = 2 };
+
+struct cas_addr {
+  uint8_t b[CAS_ADDR_LEN];
+};
+
+struct cas_node_hdr {
+  uint32_t magic;   /* owner-defined */
+  uint16_t count;   /* number of child addresses that follow */
+  uint8_t level;    /* 0: children are chunks; > 0: children are nodes */
+  uint8_t flags;    /* owner-defined */
+  uint64_t aux;     /* owner-defined */
+};
+_Static_assert(sizeof(struct cas_node_hdr) == 16, "node header is 16 bytes on disk");
+
+struct cas;
+
+struct cas_options {
+  unsigned chunk_shift;     /* only used when creating a store; 0 = default */
+  int zstd_level;           /* 0 = default (1) */
+  uint64_t pack_target;     /* seal a pack when it reaches this size; 0 = 64 MiB */
+  bool create;              /* create the store if missing */
+  bool read_only;           /* no writes, no recovery truncation (verify may still report) */
+};
+
+/* Opens (and with opts->create, creates) the store in dir.  Recovers after a
+ * crash: the open pack's torn tail is truncated, missing index files are
+ * rebuilt from their packs.  *out is owned by the caller; free with cas_close. */
+int cas_open(const char *dir, const struct cas_options *opts, struct cas **out);
+/* Syncs (cas_sync), seals nothing, releases everything.  Returns the sync result. */
+int cas_close(struct cas *cas);
+
+unsigned cas_chunk_shift(const struct cas *cas);
+static inline uint32_t cas_chunk_size(const struct cas *cas) { return 1u << cas_chunk_shift(cas); }
+
+/* Address of (type, data) without storing it. */
+void cas_hash(enum cas_type type, const void *data, size_t len, struct cas_addr *out);
+static inline bool cas_addr_is_zero(const struct cas_addr *a)
+{
+  for (int i = 0; i < CAS_ADDR_LEN; i++)
+    if (a->b[i])
+      return false;
+  return true;
+}
+/* 64 lowercase hex digits + NUL. */
+void cas_addr_to_hex(const struct cas_addr *a, char out[2 * CAS_ADDR_LEN + 1]);
+int cas_addr_from_hex(const char *hex, struct cas_addr *out);
+
+/* Stores (type, data) unless present; *addr_out gets its address.  *stored_out
+ * (may be NULL) tells whether bytes were written (false: deduplicated).  len
+ * must be 1..CAS_MAX_OBJECT and, for chunks, content must not be all zero
+ * (-EINVAL: use the zero address instead).  Compresses with zstd when that
+ * saves space.  Not durable until cas_sync. */
+int cas_put(struct cas *cas, enum cas_type type, const void *data, size_t len, struct cas_addr *addr_out,
+            bool *stored_out);
+/* Like cas_put with a precomputed address (a copy from a peer).  The address is
+ * re-checked against the content; -EIO if it does not match. */
+int cas_put_addr(struct cas *cas, enum cas_type type, const struct cas_addr *addr, const void *data, size_t len);
+
+/* Reads an object into buf (cap bytes); *len_out = its length.  -ENOSPC if cap
+ * is too small.  Checks the record CRC32C and the address (re-hash), so a
+ * returned object is always the right content; -EIO otherwise. */
+int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
+            size_t *len_out);
+/* Present in the index (not checked for damage; see cas_verify). */
+bool cas_has(struct cas *cas, const struct cas_addr *addr);
+
+/* Makes every object put so far (by any thread) durable.  0 or -errno; after
+ * an fsync failure the store refuses writes (-EIO) until reopened. */
+int cas_sync(struct cas *cas);
+
+/* ---- GC holds and roots ---- */
+struct cas_hold;
+int cas_hold_begin(struct cas *cas, struct cas_hold **out);
+/* Protects root (and everything it reaches) for the hold's lifetime. */
+int cas_hold_root(struct cas *cas, struct cas_hold *hold, const struct cas_addr *root);
+void cas_hold_end(struct cas *cas, struct cas_hold *hold);
+
+/* The live roots, asked for once per GC after the GC has started recording
+ * puts.  Must return every root that exists at the moment of the call. */
+typedef int (*cas_roots_fn)(void *ctx, struct cas_addr **roots_out, size_t *n_out);
+
+struct cas_gc_options {
+  double rewrite_below;    /* rewrite packs whose live byte ratio is below this (0.5 if 0) */
+  bool dry_run;
+  int (*crash_point)(const char *step); /* tests only: called at each step, may _exit */
+};
+struct cas_gc_stats {
+  uint64_t live_objects, dead_objects, packs_deleted, packs_rewritten, bytes_freed, bytes_copied;
+};
+/* Mark from roots, sweep, rewrite sparse packs, delete dead packs.  Only one GC
+ * runs at a time (-EBUSY).  Crash-safe at every step (see gc.c).  Refuses to
+ * delete anything if a root cannot be walked completely (-EIO). */
+int cas_gc(struct cas *cas, cas_roots_fn roots, void *ctx, const struct cas_gc_options *opts,
+           struct cas_gc_stats *stats);
+
+/* ---- verify ---- */
+struct cas_damage {
+  struct cas_addr addr;
+  int error;             /* -EIO damaged, -ENOENT missing */
+};
+struct cas_verify_report {
+  uint64_t objects_checked, bytes_checked, packs_checked;
+  uint64_t bad_records;  /* damaged pack regions, whether or not anything uses them */
+  struct cas_damage *damage; /* objects in use (indexed or reachable) that are damaged or missing */
+  size_t n_damage;
+  bool *root_affected;   /* per root: something below it is damaged or missing */
+};
+/* Re-reads every record of every pack (CRC32C + re-hash), checks that every
+ * index entry points at a good record, and walks every root.  progress may be
+ * NULL.  Free the report with cas_verify_report_free.  The store is clean
+ * when bad_records == 0 and n_damage == 0. */
+int cas_verify(struct cas *cas, const struct cas_addr *roots, size_t nroots,
+               void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+               struct cas_verify_report *rep);
+void cas_verify_report_free(struct cas_verify_report *rep);
+
+/* ---- stats ---- */
+struct cas_stats {
+  uint64_t objects, chunks, nodes;
+  uint64_t raw_bytes;     /* sum of uncompressed object sizes */
+  uint64_t stored_bytes;  /* sum of record sizes in packs (headers included) */
+  uint64_t compressed_objects;
+  uint64_t packs, pack_file_bytes;
+  uint64_t index_entries, index_ram_bytes;
+};
+int cas_stats(struct cas *cas, struct cas_stats *st);

@@ -1,0 +1,350 @@
+/*
+ * gc.c — garbage collection: mark from the live roots, sweep, rewrite sparse
+ * packs, delete dead packs; safe against concurrent writers and crashes.
+ *
+ * Protocol (each step names its crash point; a crash anywhere leaves a store
+ * that opens, loses nothing live, and at worst keeps some garbage):
+ *
+ *  1. "start": under rec_lock set gc_running, so from now on every put —
+ *     new object or deduplicated hit — is appended to the recording log.
+ *     Rotate: seal the open pack and wait for all seals.  Packs with an id
+ *     below the new open pack are the only candidates; new puts go elsewhere.
+ *  2. "marked": ask the caller for the roots (after 1, so a root created
+ *     later was built from puts that are in the log, or under a hold whose
+ *     puts and roots are in the log).  Mark every object reachable from the
+ *     roots and from every logged address; a root that cannot be walked
+ *     completely (missing or damaged node) stops the GC: nothing is deleted.
+ *  3. "planned": per candidate pack, from its .idx: live bytes = marked
+ *     objects the index still locates in this pack.  No live bytes: delete.
+ *     Live ratio below the threshold: rewrite.  Otherwise keep.
+ *  4. "copied": copy each live object of a rewrite pack (re-checked: CRC and
+ *     hash) into the open pack through cas_append_record, which moves the
+ *     index entry only if it still points into the old pack; then cas_sync.
+ *     The copies are durable before step 5 can drop anything (invariant 6).
+ *  5. "committed": under write_lock (no put can run): mark what the log got
+ *     since step 2; a victim pack that the index still uses for any marked
+ *     object — a writer deduplicated against it after planning — is kept this
+ *     round.  Then the victims' entries leave the index and their packs the
+ *     table (readers holding a reference finish first).  A put that looks up
+ *     after this point misses and stores a fresh copy.
+ *  6. "deleted": unlink each victim's .idx, then its .pack; fsync packs/.
+ *     A crash between the two leaves a pack without .idx, which open rescans
+ *     and re-indexes (garbage comes back, nothing is lost).
+ *  7. gc_running is cleared; the log is dropped when no hold is open.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cas/cas_int.h"
+#include "cas/keyset.h"
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+
+enum victim_kind { KEEP, DELETE, REWRITE };
+
+struct victim {
+  uint32_t id;
+  enum victim_kind kind;
+  struct pack_idx_ent *ents;
+  size_t n;
+  uint64_t size, live_bytes;
+};
+
+struct gc {
+  struct cas *cas;
+  struct keyset live;
+  uint8_t *node_buf;
+  struct cas_addr *stack;
+  size_t n_stack, cap_stack;
+  size_t log_done;
+};
+
+static int push(struct gc *g, const struct cas_addr *a)
+{
+  if (g->n_stack == g->cap_stack) {
+    size_t n = g->cap_stack ? 2 * g->cap_stack : 256;
+    struct cas_addr *ns = realloc(g->stack, n * sizeof *ns);
+    if (!ns)
+      return -ENOMEM;
+    g->stack = ns;
+    g->cap_stack = n;
+  }
+  g->stack[g->n_stack++] = *a;
+  return 0;
+}
+
+static int mark_child(void *ctx, const struct cas_addr *a, enum cas_type t)
+{
+  struct gc *g = ctx;
+  int r = keyset_add(&g->live, a);
+  if (r <= 0)
+    return r;
+  if (t == CAS_NODE)
+    return push(g, a);
+  return cas_has(g->cas, a) ? 0 : -EIO;
+}
+
+/* Marks a and everything below it; -EIO if something is missing or damaged. */
+static int mark(struct gc *g, const struct cas_addr *a, enum cas_type t)
+{
+  int r = mark_child(g, a, t);
+  while (r == 0 && g->n_stack > 0) {
+    struct cas_addr n = g->stack[--g->n_stack];
+    size_t len;
+    r = cas_get(g->cas, CAS_NODE, &n, g->node_buf, CAS_MAX_OBJECT, &len);
+    if (r == 0)
+      r = cas_node_children(g->node_buf, len, mark_child, g);
+    if (r < 0) {
+      char hex[2 * CAS_ADDR_LEN + 1];
+      cas_addr_to_hex(&n, hex);
+      log_error("cas", "gc: cannot walk node %s (%s); nothing will be deleted", hex, strerror(-r));
+      r = -EIO;
+    }
+  }
+  g->n_stack = 0;
+  return r;
+}
+
+/* Marks the log entries added since the previous call; returns how many. */
+static int mark_log(struct gc *g, size_t *n_new)
+{
+  struct cas *cas = g->cas;
+  CLEANUP_FREE struct rec_item *items = NULL;
+  size_t n = 0;
+  {
+    LOCK_GUARD(&cas->rec_lock);
+    n = cas->n_rec - g->log_done;
+    if (n && !(items = malloc(n * sizeof *items)))
+      return -ENOMEM;
+    if (n)
+      memcpy(items, cas->rec + g->log_done, n * sizeof *items);
+    g->log_done = cas->n_rec;
+  }
+  *n_new = n;
+  for (size_t i = 0; i < n; i++) {
+    int r = mark(g, &items[i].addr, items[i].type);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+static int plan(struct gc *g, uint32_t first_new, double threshold, struct victim **out, size_t *n_out)
+{
+  struct cas *cas = g->cas;
+  struct victim *v = calloc(first_new ? first_new : 1, sizeof *v);
+  size_t nv = 0;
+  if (!v)
+    return -ENOMEM;
+  for (uint32_t id = 0; id < first_new; id++) {
+    struct pack *p = cas_pack_ref(cas, id);
+    if (!p)
+      continue;
+    struct victim *x = &v[nv];
+    x->id = id;
+    x->size = p->size;
+    cas_pack_unref(p);
+    int r = pack_idx_read(cas->packdir, id, &x->ents, &x->n);
+    if (r < 0) {
+      log_warn("cas", "gc: pack %08x has no readable index; skipped", id);
+      continue;
+    }
+    pthread_rwlock_rdlock(&cas->idx_lock);
+    for (size_t i = 0; i < x->n; i++) {
+      struct idx_ent e;
+      if (keyset_has(&g->live, &x->ents[i].addr) && index_lookup(&cas->idx, &x->ents[i].addr, &e) &&
+          e.pack == id && e.off == x->ents[i].off)
+        x->live_bytes += x->ents[i].len;
+    }
+    pthread_rwlock_unlock(&cas->idx_lock);
+    if (x->live_bytes == 0)
+      x->kind = DELETE;
+    else if ((double)x->live_bytes < threshold * (double)x->size)
+      x->kind = REWRITE;
+    else {
+      free(x->ents);
+      continue;
+    }
+    nv++;
+  }
+  *out = v;
+  *n_out = nv;
+  return 0;
+}
+
+static int copy_live(struct gc *g, struct victim *x, struct cas_gc_stats *st)
+{
+  struct cas *cas = g->cas;
+  CLEANUP_FREE uint8_t *content = malloc(CAS_MAX_OBJECT);
+  if (!content)
+    return -ENOMEM;
+  for (size_t i = 0; i < x->n; i++) {
+    struct pack_idx_ent *pe = &x->ents[i];
+    if (!keyset_has(&g->live, &pe->addr))
+      continue;
+    struct idx_ent e = {.pack = x->id, .off = pe->off, .len = pe->len};
+    CLEANUP_FREE uint8_t *rec = NULL;
+    struct pack_rec pr;
+    int r = cas_read_record(cas, &e, &rec, &pr);
+    if (r == 0)
+      r = pack_rec_content(&pr, rec + PACK_REC_HDR, content);
+    if (r == 0 && memcmp(pr.addr.b, pe->addr.b, CAS_ADDR_LEN) != 0)
+      r = -EIO;
+    if (r < 0) {
+      log_error("cas", "gc: damaged live record in pack %08x at %u; pack kept", x->id, pe->off);
+      x->kind = KEEP;
+      return 0;
+    }
+    if ((r = cas_append_record(cas, rec, pe->len, &pr, x->id)) < 0)
+      return r;
+    st->bytes_copied += pe->len;
+  }
+  return 0;
+}
+
+/* Step 5, under write_lock. */
+static int commit(struct gc *g, struct victim *v, size_t nv)
+{
+  struct cas *cas = g->cas;
+  size_t n_new;
+  int r = mark_log(g, &n_new);
+  if (r < 0)
+    return r;
+  pthread_rwlock_wrlock(&cas->idx_lock);
+  for (size_t k = 0; k < nv; k++) {
+    struct victim *x = &v[k];
+    if (x->kind == KEEP)
+      continue;
+    for (size_t i = 0; i < x->n && x->kind != KEEP; i++) {
+      struct idx_ent e;
+      if (keyset_has(&g->live, &x->ents[i].addr) && index_lookup(&cas->idx, &x->ents[i].addr, &e) &&
+          e.pack == x->id)
+        x->kind = KEEP;
+    }
+    if (x->kind == KEEP)
+      continue;
+    for (size_t i = 0; i < x->n; i++)
+      index_remove(&cas->idx, &x->ents[i].addr, x->id);
+  }
+  pthread_rwlock_unlock(&cas->idx_lock);
+  for (size_t k = 0; k < nv; k++)
+    if (v[k].kind != KEEP)
+      cas_pack_drop(cas, v[k].id);
+  return 0;
+}
+
+static int crash(const struct cas_gc_options *o, const char *step)
+{
+  return o->crash_point ? o->crash_point(step) : 0;
+}
+
+static int run(struct gc *g, cas_roots_fn roots_fn, void *ctx, const struct cas_gc_options *o,
+               struct cas_gc_stats *st)
+{
+  struct cas *cas = g->cas;
+  uint32_t first_new;
+  int r;
+  if ((r = crash(o, "start")) < 0 || (r = cas_rotate(cas, &first_new)) < 0)
+    return r;
+  CLEANUP_FREE struct cas_addr *roots = NULL;
+  size_t nroots = 0;
+  if ((r = roots_fn(ctx, &roots, &nroots)) < 0)
+    return r;
+  for (size_t i = 0; i < nroots; i++)
+    if (!cas_addr_is_zero(&roots[i]) && (r = mark(g, &roots[i], CAS_NODE)) < 0)
+      return r;
+  size_t n_new = 1;
+  for (int pass = 0; pass < 4 && n_new > 0; pass++)
+    if ((r = mark_log(g, &n_new)) < 0)
+      return r;
+  if ((r = crash(o, "marked")) < 0)
+    return r;
+  struct victim *v = NULL;
+  size_t nv = 0;
+  if ((r = plan(g, first_new, o->rewrite_below > 0 ? o->rewrite_below : 0.5, &v, &nv)) < 0)
+    return r;
+  st->live_objects = g->live.n;
+  if (o->dry_run || (r = crash(o, "planned")) < 0)
+    goto out;
+  for (size_t k = 0; k < nv && r == 0; k++)
+    if (v[k].kind == REWRITE)
+      r = copy_live(g, &v[k], st);
+  if (r < 0 || (r = cas_sync(cas)) < 0 || (r = crash(o, "copied")) < 0)
+    goto out;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    r = commit(g, v, nv);
+  }
+  if (r < 0 || (r = crash(o, "committed")) < 0)
+    goto out;
+  for (size_t k = 0; k < nv; k++) {
+    if (v[k].kind == KEEP)
+      continue;
+    CLEANUP_FREE char *ip = pack_path(cas->packdir, v[k].id, "idx");
+    CLEANUP_FREE char *pp = pack_path(cas->packdir, v[k].id, "pack");
+    int e = (!ip || !pp) ? ENOMEM : 0;
+    if (!e && unlink(ip) < 0 && errno != ENOENT)
+      e = errno;
+    if (!e && unlink(pp) < 0)
+      e = errno;
+    if (e) {
+      r = -e;
+      log_error("cas", "gc: cannot delete pack %08x: %s", v[k].id, strerror(-r));
+      break;
+    }
+    for (size_t i = 0; i < v[k].n; i++)
+      if (!keyset_has(&g->live, &v[k].ents[i].addr))
+        st->dead_objects++;
+    st->bytes_freed += v[k].size;
+    if (v[k].kind == DELETE)
+      st->packs_deleted++;
+    else
+      st->packs_rewritten++;
+  }
+  if (r == 0 && nv > 0)
+    r = fsync_dir(cas->packdir);
+  if (r == 0)
+    r = crash(o, "deleted");
+out:
+  for (size_t k = 0; k < nv; k++)
+    free(v[k].ents);
+  free(v);
+  return r;
+}
+
+int cas_gc(struct cas *cas, cas_roots_fn roots, void *ctx, const struct cas_gc_options *opts,
+           struct cas_gc_stats *stats)
+{
+  static const struct cas_gc_options defaults;
+  const struct cas_gc_options *o = opts ? opts : &defaults;
+  struct cas_gc_stats st = {0};
+  if (cas->read_only)
+    return -EROFS;
+  if (pthread_mutex_trylock(&cas->gc_lock) != 0)
+    return -EBUSY;
+  struct gc g = {.cas = cas, .node_buf = malloc(CAS_MAX_OBJECT)};
+  keyset_init(&g.live);
+  int r = -ENOMEM;
+  if (g.node_buf) {
+    {
+      LOCK_GUARD(&cas->rec_lock);
+      cas->gc_running = true;
+    }
+    r = run(&g, roots, ctx, o, &st);
+    LOCK_GUARD(&cas->rec_lock);
+    cas->gc_running = false;
+    if (!cas->holds)
+      cas->n_rec = 0;
+  }
+  keyset_free(&g.live);
+  free(g.node_buf);
+  free(g.stack);
+  pthread_mutex_unlock(&cas->gc_lock);
+  if (stats)
+    *stats = st;
+  return r;
+}

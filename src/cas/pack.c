@@ -1,0 +1,267 @@
+/*
+ * pack.c — pack record format, scanning and index files (see pack.h).
+ *
+ * Records are self-describing and individually checksummed, which gives the
+ * recovery rules used by cas.c: a record is trusted only when its CRC32C
+ * matches; a scan that meets garbage looks for the next valid record, so one
+ * damaged record never hides the good ones after it; the bytes after the last
+ * valid record of the open pack are a torn tail.  Index files are only a
+ * cache of a pack's scan: they are written atomically after the pack has been
+ * fsync'd, and when one is missing or damaged it is rebuilt from its pack.
+ */
+#include "cas/pack.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "common/cleanup.h"
+#include "common/crc32c.h"
+#include "common/fsutil.h"
+
+char *pack_path(const char *packdir, uint32_t id, const char *ext)
+{
+  char *p = NULL;
+  if (asprintf(&p, "%s/%08x.%s", packdir, id, ext) < 0)
+    return NULL;
+  return p;
+}
+
+static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
+
+void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t h[PACK_REC_HDR])
+{
+  put32(h, PACK_REC_MAGIC);
+  h[4] = rec->type;
+  h[5] = rec->flags;
+  h[6] = h[7] = 0;
+  put32(h + 8, rec->raw_len);
+  put32(h + 12, rec->stored_len);
+  memcpy(h + 16, rec->addr.b, CAS_ADDR_LEN);
+  uint32_t c = crc32c(0, h, 48);
+  put32(h + 48, crc32c(c, payload, rec->stored_len));
+}
+
+/* Header-only plausibility check, so a scan can skip garbage cheaply. */
+static int rec_hdr_parse(const uint8_t *h, struct pack_rec *rec)
+{
+  if (get32(h) != PACK_REC_MAGIC || (h[4] != CAS_CHUNK && h[4] != CAS_NODE) || (h[5] & ~PACK_FLAG_ZSTD) ||
+      h[6] || h[7])
+    return -EIO;
+  rec->type = h[4];
+  rec->flags = h[5];
+  rec->raw_len = get32(h + 8);
+  rec->stored_len = get32(h + 12);
+  memcpy(rec->addr.b, h + 16, CAS_ADDR_LEN);
+  if (rec->raw_len == 0 || rec->raw_len > CAS_MAX_OBJECT || rec->stored_len == 0 ||
+      rec->stored_len > ZSTD_compressBound(CAS_MAX_OBJECT))
+    return -EIO;
+  if (!(rec->flags & PACK_FLAG_ZSTD) && rec->stored_len != rec->raw_len)
+    return -EIO;
+  return 0;
+}
+
+int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec)
+{
+  const uint8_t *h = buf;
+  if (len < PACK_REC_HDR || rec_hdr_parse(h, rec) < 0 || len != PACK_REC_HDR + (size_t)rec->stored_len)
+    return -EIO;
+  uint32_t c = crc32c(crc32c(0, h, 48), h + PACK_REC_HDR, rec->stored_len);
+  return c == get32(h + 48) ? 0 : -EIO;
+}
+
+int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out)
+{
+  if (rec->flags & PACK_FLAG_ZSTD) {
+    size_t n = ZSTD_decompress(out, rec->raw_len, payload, rec->stored_len);
+    if (ZSTD_isError(n) || n != rec->raw_len)
+      return -EIO;
+  } else {
+    memcpy(out, payload, rec->raw_len);
+  }
+  struct cas_addr a;
+  cas_hash(rec->type, out, rec->raw_len, &a);
+  return memcmp(a.b, rec->addr.b, CAS_ADDR_LEN) == 0 ? 0 : -EIO;
+}
+
+int pack_create(const char *packdir, uint32_t id)
+{
+  CLEANUP_FREE char *path = pack_path(packdir, id, "pack");
+  if (!path)
+    return -ENOMEM;
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -errno;
+  uint8_t h[PACK_HDR_SIZE] = {0};
+  memcpy(h, PACK_FILE_MAGIC, 8);
+  put32(h + 8, 1);
+  int r = write_full_at(fd, h, sizeof h, 0);
+  if (r == 0 && fsync(fd) < 0)
+    r = -errno;
+  if (r == 0)
+    r = fsync_dir(packdir);
+  if (r < 0) {
+    close(fd);
+    unlink(path);
+    return r;
+  }
+  return fd;
+}
+
+/* Reads the pack in large windows; records never straddle a refill because
+ * the window is refilled whenever less than one maximal record remains. */
+#define SCAN_WINDOW (16u << 20)
+
+struct scan_buf {
+  int fd;
+  uint64_t size, base; /* file offset of buf[0] */
+  size_t have;
+  uint8_t *buf;
+  size_t cap;
+};
+
+static int scan_fill(struct scan_buf *s, uint64_t off, size_t need)
+{
+  if (off >= s->base && off + need <= s->base + s->have)
+    return 0;
+  size_t want = s->cap;
+  if (off + want > s->size)
+    want = (size_t)(s->size - off);
+  int r = read_full_at(s->fd, s->buf, want, (off_t)off);
+  if (r < 0)
+    return r;
+  s->base = off;
+  s->have = want;
+  return off + need <= s->base + s->have ? 0 : -ENODATA;
+}
+
+/* Tries to take a valid record at off; returns its length, 0 if none. */
+static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, struct pack_rec *rec, uint32_t *len)
+{
+  int r = scan_fill(s, off, PACK_REC_HDR);
+  if (r == -ENODATA)
+    return 0;
+  if (r < 0)
+    return r;
+  if (rec_hdr_parse(s->buf + (off - s->base), rec) < 0)
+    return 0;
+  uint64_t total = PACK_REC_HDR + (uint64_t)rec->stored_len;
+  if (off + total > s->size)
+    return 0;
+  r = scan_fill(s, off, (size_t)total);
+  if (r < 0)
+    return r == -ENODATA ? 0 : r;
+  const uint8_t *p = s->buf + (off - s->base);
+  if (pack_rec_decode(p, (size_t)total, rec) < 0)
+    return 0;
+  if (full && pack_rec_content(rec, p + PACK_REC_HDR, tmp) < 0)
+    return 0;
+  *len = (uint32_t)total;
+  return 1;
+}
+
+int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void *ctx, uint64_t *end_out,
+              uint64_t *bad_out)
+{
+  size_t cap = SCAN_WINDOW + PACK_REC_HDR + ZSTD_compressBound(CAS_MAX_OBJECT);
+  CLEANUP_FREE uint8_t *buf = malloc(cap);
+  CLEANUP_FREE uint8_t *tmp = full_check ? malloc(CAS_MAX_OBJECT) : NULL;
+  if (!buf || (full_check && !tmp))
+    return -ENOMEM;
+  struct scan_buf s = {.fd = fd, .size = file_size, .buf = buf, .cap = cap};
+  uint64_t off = PACK_HDR_SIZE, end = PACK_HDR_SIZE, bad = 0;
+  bool in_bad = false;
+  int ret = 0;
+  while (off + PACK_REC_HDR <= file_size) {
+    struct pack_rec rec;
+    uint32_t len = 0;
+    int r = scan_try(&s, off, full_check, tmp, &rec, &len);
+    if (r < 0) {
+      ret = r;
+      goto out;
+    }
+    if (r == 0) {
+      if (!in_bad)
+        bad++;
+      in_bad = true;
+      off++;
+      continue;
+    }
+    in_bad = false;
+    if (fn && (ret = fn(ctx, &rec, (uint32_t)off, len)) != 0)
+      goto out;
+    off += len;
+    end = off;
+  }
+out:
+  /* A bad region that runs to the end of the file is the torn tail, not damage. */
+  if (in_bad && bad > 0)
+    bad--;
+  if (end_out)
+    *end_out = end;
+  if (bad_out)
+    *bad_out = bad;
+  return ret;
+}
+
+static int idx_cmp(const void *a, const void *b)
+{
+  return memcmp(((const struct pack_idx_ent *)a)->addr.b, ((const struct pack_idx_ent *)b)->addr.b, CAS_ADDR_LEN);
+}
+
+int pack_idx_write(const char *packdir, uint32_t id, struct pack_idx_ent *ents, size_t n)
+{
+  qsort(ents, n, sizeof *ents, idx_cmp);
+  size_t len = 16 + n * sizeof *ents + 4;
+  CLEANUP_FREE uint8_t *buf = malloc(len);
+  CLEANUP_FREE char *path = pack_path(packdir, id, "idx");
+  if (!buf || !path)
+    return -ENOMEM;
+  memcpy(buf, PACK_IDX_MAGIC, 8);
+  put32(buf + 8, (uint32_t)n);
+  put32(buf + 12, 0);
+  for (size_t i = 0; i < n; i++) {
+    struct pack_idx_ent e = ents[i];
+    e.off = htole32(e.off);
+    e.len = htole32(e.len);
+    e.raw_len = htole32(e.raw_len);
+    memcpy(buf + 16 + i * sizeof e, &e, sizeof e);
+  }
+  put32(buf + len - 4, crc32c(0, buf, len - 4));
+  return write_file_atomic(path, buf, len);
+}
+
+int pack_idx_read(const char *packdir, uint32_t id, struct pack_idx_ent **out, size_t *n_out)
+{
+  CLEANUP_FREE char *path = pack_path(packdir, id, "idx");
+  if (!path)
+    return -ENOMEM;
+  CLEANUP_FREE uint8_t *buf = NULL;
+  size_t len;
+  int r = read_file(path, (void **)&buf, &len);
+  if (r < 0)
+    return r;
+  if (len < 20 || memcmp(buf, PACK_IDX_MAGIC, 8) != 0 || crc32c(0, buf, len - 4) != get32(buf + len - 4))
+    return -EIO;
+  size_t n = get32(buf + 8);
+  if (len != 16 + n * sizeof(struct pack_idx_ent) + 4)
+    return -EIO;
+  struct pack_idx_ent *e = malloc(n ? n * sizeof *e : 1);
+  if (!e)
+    return -ENOMEM;
+  memcpy(e, buf + 16, n * sizeof *e);
+  for (size_t i = 0; i < n; i++) {
+    e[i].off = le32toh(e[i].off);
+    e[i].len = le32toh(e[i].len);
+    e[i].raw_len = le32toh(e[i].raw_len);
+  }
+  *out = e;
+  *n_out = n;
+  return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * pack.h — pack files and their index files (internal to cas/).
+ *
+ * A pack `packs/NNNNNNNN.pack` is a 16-byte file header followed by records:
+ *
+ *     offset size
+ *      0      4   magic 'VREC' (0x43455256 little-endian)
+ *      4      1   type (enum cas_type)
+ *      5      1   flags: bit 0 = payload is zstd-compressed
+ *      6      2   reserved, 0
+ *      8      4   raw_len: uncompressed length
+ *     12      4   stored_len: payload length in the file
+ *     16     32   address = SHA-256(type || uncompressed content)
+ *     48      4   CRC32C over bytes 0..47 and the payload
+ *     52      -   payload (stored_len bytes)
+ *
+ * so a pack can be scanned and recovered without any index.  All integers are
+ * little-endian.  A sealed pack has an index file `NNNNNNNN.idx`: a 16-byte
+ * header ('VMRPIDX1', u32 count, u32 0), count entries sorted by address
+ * (struct pack_idx_ent, 48 bytes) and a CRC32C of everything before it.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cas/cas.h"
+
+#define PACK_FILE_MAGIC "VMRPPAK1"
+#define PACK_HDR_SIZE 16u
+#define PACK_REC_MAGIC 0x43455256u
+#define PACK_REC_HDR 52u
+#define PACK_FLAG_ZSTD 1u
+#define PACK_IDX_MAGIC "VMRPIDX1"
+
+struct pack_rec {
+  uint8_t type, flags;
+  uint32_t raw_len, stored_len;
+  struct cas_addr addr;
+};
+
+struct pack_idx_ent {
+  struct cas_addr addr;
+  uint32_t off;        /* record offset in the pack */
+  uint32_t len;        /* record length, header included */
+  uint32_t raw_len;
+  uint8_t type, flags;
+  uint8_t pad[2];
+};
+_Static_assert(sizeof(struct pack_idx_ent) == 48, "index entry is 48 bytes on disk");
+
+/* "DIR/packs/NNNNNNNN.pack" / ".idx"; caller frees. */
+char *pack_path(const char *packdir, uint32_t id, const char *ext);
+
+/* Writes the record header for rec + payload into hdr_out (PACK_REC_HDR bytes). */
+void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t hdr_out[PACK_REC_HDR]);
+/* Parses and checks a record of total length len in buf: magic, lengths, CRC32C.
+ * 0 or -EIO.  Does not decompress or re-hash. */
+int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec);
+/* Turns a checked record into content: decompresses if needed, re-hashes and
+ * compares with the address.  out must hold rec->raw_len bytes.  0 or -EIO. */
+int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out);
+
+/* Creates a new pack file with its header, fsyncs it and the directory.  Returns fd or -errno. */
+int pack_create(const char *packdir, uint32_t id);
+
+/* Scans records from PACK_HDR_SIZE to file_size.  For each record whose
+ * header and CRC check out, calls fn (which may stop the scan by returning
+ * non-zero, passed back).  A damaged region is skipped by searching for the
+ * next valid record; *bad_out counts them.  *end_out = end of the last valid
+ * record (a torn tail starts there).  full_check: also decompress and re-hash
+ * (records failing that are counted bad and not passed to fn). */
+typedef int (*pack_scan_fn)(void *ctx, const struct pack_rec *rec, uint32_t off, uint32_t len);
+int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void *ctx, uint64_t *end_out,
+              uint64_t *bad_out);
+
+/* Writes the index file atomically (entries are sorted here). */
+int pack_idx_write(const char *packdir, uint32_t id, struct pack_idx_ent *ents, size_t n);
+/* Loads an index file; -EIO when its header or CRC32C is wrong. *out malloc'd. */
+int pack_idx_read(const char *packdir, uint32_t id, struct pack_idx_ent **out, size_t *n_out);

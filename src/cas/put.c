@@ -1,0 +1,273 @@
+/*
+ * put.c — writing objects: cas_put, pack sealing, cas_sync.
+ *
+ * A put hashes and compresses outside any lock (so all cores work in
+ * parallel), then appends under write_lock: re-check the index (another
+ * thread may have stored the same object meanwhile), pwrite the record at the
+ * end of the open pack, and only then publish it in the index, so a reader
+ * never finds an entry whose bytes are not there yet.  When the open pack
+ * reaches its target size the putting thread switches to a new pack under the
+ * lock and seals the old one outside it (fsync, then write its .idx:
+ * invariant (1)); cas_sync waits for such seals.  Every 8 MiB the open pack's
+ * new bytes are handed to writeback (sync_file_range), so fsyncs stay short.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "cas/cas_int.h"
+#include "cas/zpool.h"
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+
+#define WRITEBACK_STEP (8u << 20)
+
+void cas_record(struct cas *cas, const struct cas_addr *a, uint8_t type)
+{
+  LOCK_GUARD(&cas->rec_lock);
+  if (!cas->holds && !cas->gc_running)
+    return;
+  if (cas->n_rec == cas->cap_rec) {
+    size_t n = cas->cap_rec ? 2 * cas->cap_rec : 1024;
+    struct rec_item *nr = realloc(cas->rec, n * sizeof *nr);
+    if (!nr) {
+      /* Cannot record: make the running or next GC keep everything. */
+      log_error("cas", "out of memory recording a put for GC");
+      abort();
+    }
+    cas->rec = nr;
+    cas->cap_rec = n;
+  }
+  cas->rec[cas->n_rec].addr = *a;
+  cas->rec[cas->n_rec].type = type;
+  cas->n_rec++;
+}
+
+static bool lookup(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
+{
+  pthread_rwlock_rdlock(&cas->idx_lock);
+  bool f = index_lookup(&cas->idx, a, e);
+  pthread_rwlock_unlock(&cas->idx_lock);
+  return f;
+}
+
+/* Seals a pack that is no longer open (invariant 1): fsync, then index file. */
+static void seal(struct cas *cas, struct pack *p)
+{
+  int r = fsync(p->fd) < 0 ? -errno : 0;
+  if (r == 0)
+    r = pack_idx_write(cas->packdir, p->id, p->ents, p->n_ents);
+  if (r < 0)
+    log_error("cas", "sealing pack %08x failed: %s", p->id, strerror(-r));
+  free(p->ents);
+  p->ents = NULL;
+  p->n_ents = p->cap_ents = 0;
+  LOCK_GUARD(&cas->write_lock);
+  p->sealed = r == 0;
+  if (r < 0)
+    cas->sticky_error = -EIO;
+  cas->sealing--;
+  pthread_cond_broadcast(&cas->seal_cond);
+  cas_pack_unref(p);
+}
+
+/* Under write_lock: opens a new pack; returns the old one (a reference the
+ * caller passes to seal()) or NULL if switching failed. */
+static struct pack *switch_pack(struct cas *cas)
+{
+  struct pack *np;
+  int r = cas_new_open_pack(cas, &np);
+  if (r < 0) {
+    log_warn("cas", "cannot start a new pack (%s); the open pack keeps growing", strerror(-r));
+    return NULL;
+  }
+  struct pack *old = cas->open;
+  atomic_fetch_add(&old->refs, 1);
+  cas->open = np;
+  cas->unsynced_from = np->size;
+  cas->sealing++;
+  return old;
+}
+
+/* Under write_lock: appends one encoded record and publishes it. */
+static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, const struct pack_rec *pr,
+                         struct pack **to_seal)
+{
+  struct pack *p = cas->open;
+  if (p->size + len > UINT32_MAX)
+    return -EFBIG;
+  uint32_t off = (uint32_t)p->size;
+  int r = write_full_at(p->fd, rec, len, off);
+  if (r < 0)
+    return r;
+  if ((r = pack_ents_add(p, pr, off, len)) < 0)
+    return r;
+  p->size += len;
+  pthread_rwlock_wrlock(&cas->idx_lock);
+  r = index_insert(&cas->idx, &pr->addr, p->id, off, len);
+  pthread_rwlock_unlock(&cas->idx_lock);
+  if (r < 0)
+    return r;
+  cas_record(cas, &pr->addr, pr->type);
+  if (p->size - cas->unsynced_from >= WRITEBACK_STEP) {
+    sync_file_range(p->fd, (off_t)cas->unsynced_from, (off_t)(p->size - cas->unsynced_from),
+                    SYNC_FILE_RANGE_WRITE);
+    cas->unsynced_from = p->size;
+  }
+  if (p->size >= cas->pack_target)
+    *to_seal = switch_pack(cas);
+  return 0;
+}
+
+static int put_record(struct cas *cas, const uint8_t *rec, uint32_t len, const struct pack_rec *pr, bool *stored)
+{
+  struct pack *to_seal = NULL;
+  int r = 0;
+  *stored = false;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    struct idx_ent e;
+    if (cas->sticky_error)
+      r = cas->sticky_error;
+    else if (lookup(cas, &pr->addr, &e))
+      cas_record(cas, &pr->addr, pr->type);
+    else if (!rec)
+      r = -EAGAIN; /* GC removed it since the unlocked lookup: store it again */
+    else if ((r = append_locked(cas, rec, len, pr, &to_seal)) == 0)
+      *stored = true;
+  }
+  if (to_seal)
+    seal(cas, to_seal);
+  return r;
+}
+
+static int put_common(struct cas *cas, enum cas_type type, const struct cas_addr *a, const void *data, size_t len,
+                      bool *stored_out)
+{
+  bool stored = false;
+  if (stored_out)
+    *stored_out = false;
+  if (cas->read_only)
+    return -EROFS;
+  struct idx_ent e;
+  if (lookup(cas, a, &e)) {
+    /* Confirm and record under write_lock, atomically with GC's commit. */
+    int r = put_record(cas, NULL, 0, &(struct pack_rec){.addr = *a, .type = (uint8_t)type}, &stored);
+    if (r != -EAGAIN)
+      return r;
+  }
+  size_t bound = ZSTD_compressBound(len);
+  CLEANUP_FREE uint8_t *buf = malloc(PACK_REC_HDR + (bound > len ? bound : len));
+  if (!buf)
+    return -ENOMEM;
+  struct pack_rec pr = {.type = (uint8_t)type, .raw_len = (uint32_t)len, .addr = *a};
+  ZSTD_CCtx *z = zpool_get(cas->zpool);
+  if (!z)
+    return -ENOMEM;
+  size_t c = ZSTD_compress2(z, buf + PACK_REC_HDR, bound, data, len);
+  zpool_put(cas->zpool, z);
+  if (!ZSTD_isError(c) && c < len) {
+    pr.flags = PACK_FLAG_ZSTD;
+    pr.stored_len = (uint32_t)c;
+  } else {
+    memcpy(buf + PACK_REC_HDR, data, len);
+    pr.stored_len = (uint32_t)len;
+  }
+  pack_rec_encode(&pr, buf + PACK_REC_HDR, buf);
+  int r = put_record(cas, buf, PACK_REC_HDR + pr.stored_len, &pr, &stored);
+  if (stored_out)
+    *stored_out = stored;
+  return r;
+}
+
+static bool all_zero(const void *data, size_t len)
+{
+  const uint8_t *p = data;
+  return len > 0 && p[0] == 0 && memcmp(p, p + 1, len - 1) == 0;
+}
+
+int cas_put(struct cas *cas, enum cas_type type, const void *data, size_t len, struct cas_addr *addr_out,
+            bool *stored_out)
+{
+  if ((type != CAS_CHUNK && type != CAS_NODE) || len == 0 || len > CAS_MAX_OBJECT ||
+      (type == CAS_CHUNK && all_zero(data, len)))
+    return -EINVAL;
+  cas_hash(type, data, len, addr_out);
+  return put_common(cas, type, addr_out, data, len, stored_out);
+}
+
+int cas_put_addr(struct cas *cas, enum cas_type type, const struct cas_addr *addr, const void *data, size_t len)
+{
+  struct cas_addr a;
+  int r = cas_put(cas, type, data, len, &a, NULL);
+  if (r == 0 && memcmp(a.b, addr->b, CAS_ADDR_LEN) != 0)
+    return -EIO;
+  return r;
+}
+
+int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, const struct pack_rec *pr,
+                      uint32_t from_pack)
+{
+  struct pack *to_seal = NULL;
+  int r = 0;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    struct idx_ent e;
+    if (cas->sticky_error)
+      r = cas->sticky_error;
+    else if (lookup(cas, &pr->addr, &e) && e.pack == from_pack)
+      r = append_locked(cas, rec, len, pr, &to_seal);
+  }
+  if (to_seal)
+    seal(cas, to_seal);
+  return r;
+}
+
+int cas_sync(struct cas *cas)
+{
+  if (cas->read_only)
+    return 0;
+  struct pack *p;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    while (cas->sealing > 0)
+      pthread_cond_wait(&cas->seal_cond, &cas->write_lock);
+    if (cas->sticky_error)
+      return cas->sticky_error;
+    p = cas->open;
+    atomic_fetch_add(&p->refs, 1);
+  }
+  int r = fdatasync(p->fd) < 0 ? -errno : 0;
+  uint32_t id = p->id;
+  cas_pack_unref(p);
+  if (r < 0) {
+    log_error("cas", "fsync of pack %08x failed: %s; refusing further writes", id, strerror(-r));
+    LOCK_GUARD(&cas->write_lock);
+    cas->sticky_error = -EIO;
+    return -EIO;
+  }
+  return 0;
+}
+
+int cas_rotate(struct cas *cas, uint32_t *new_open_id)
+{
+  struct pack *to_seal = NULL;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    if (cas->sticky_error)
+      return cas->sticky_error;
+    if (cas->open->size > PACK_HDR_SIZE && !(to_seal = switch_pack(cas)))
+      return -EIO;
+  }
+  if (to_seal)
+    seal(cas, to_seal);
+  LOCK_GUARD(&cas->write_lock);
+  while (cas->sealing > 0)
+    pthread_cond_wait(&cas->seal_cond, &cas->write_lock);
+  *new_open_id = cas->open->id;
+  return cas->sticky_error;
+}

@@ -1,0 +1,517 @@
+/*
+ * store.c — opening, recovering and closing a chunk store; the pack table.
+ *
+ * On-disk layout of a store directory:
+ *     config             "vmrp-cas 1\nchunk_shift N\n" (written atomically once)
+ *     lock               flock'd by the process that has the store open
+ *     packs/NNNNNNNN.pack  append-only record files (format in pack.h)
+ *     packs/NNNNNNNN.idx   index of a sealed pack (sorted addresses → offsets)
+ *
+ * States of a pack: OPEN (the highest id; appended to; no .idx), SEALING
+ * (no longer appended to; being fsync'd, then its .idx written), SEALED (has a
+ * .idx; immutable), DELETED (by GC only, .idx unlinked first).
+ *
+ * Durability invariants (each named by the test that checks it):
+ *  (1) Pack data is fsync'd before anything references it: sealing fsyncs the
+ *      pack before writing its .idx, and cas_sync fsyncs the open pack and
+ *      waits for in-flight seals before returning, so a root recorded after
+ *      cas_sync never points at data that a crash can lose.
+ *      [tests/cas test_cas: sync_survives_crash; tests/store kill9-put.sh]
+ *  (2) Sealed packs are immutable: nothing writes to a pack that has a .idx;
+ *      GC only deletes whole packs.  [test_cas: sealed_packs_immutable]
+ *  (3) Index files are only caches of their packs: written atomically (temp,
+ *      fsync, rename, fsync dir) after the pack is durable; a missing or
+ *      damaged .idx is rebuilt from its pack at open.
+ *      [test_cas: damage_index_deleted, damage_index_corrupt]
+ *  (4) A pack without a .idx is scanned at open; bytes after its last valid
+ *      record (a torn tail) are truncated and fsync'd before anything is
+ *      appended; valid records after a damaged one are kept.
+ *      [test_cas: torn_tail_truncated; test_model crash steps]
+ *  (5) Nothing damaged is served: every read checks the record CRC32C, the
+ *      address and the content hash.  [test_cas: damage_bitflip, damage_truncate]
+ *  (6) GC deletes a pack only after the live objects it held are in a durable
+ *      pack, and re-checks under the write lock that no writer deduplicated
+ *      against it meanwhile (protocol in gc.c).
+ *      [test_cas: gc_concurrent_dedup; tests/store kill9-gc.sh; test_model]
+ * Recovery is idempotent: a crash during recovery is recovered by the next open.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cas/cas_int.h"
+#include "cas/zpool.h"
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+
+#define DEFAULT_PACK_TARGET (64ull << 20)
+
+unsigned cas_chunk_shift(const struct cas *cas) { return cas->chunk_shift; }
+
+static int config_load_or_create(struct cas *cas, const struct cas_options *o)
+{
+  CLEANUP_FREE char *path = NULL;
+  if (asprintf(&path, "%s/config", cas->dir) < 0)
+    return -ENOMEM;
+  CLEANUP_FREE char *buf = NULL;
+  size_t len;
+  int r = read_file(path, (void **)&buf, &len);
+  if (r == -ENOENT && o->create && !o->read_only) {
+    unsigned shift = o->chunk_shift ? o->chunk_shift : CAS_DEFAULT_CHUNK_SHIFT;
+    if (shift < CAS_MIN_CHUNK_SHIFT || shift > CAS_MAX_CHUNK_SHIFT)
+      return -EINVAL;
+    char cfg[64];
+    int n = snprintf(cfg, sizeof cfg, "vmrp-cas 1\nchunk_shift %u\n", shift);
+    if ((r = write_file_atomic(path, cfg, (size_t)n)) < 0)
+      return r;
+    cas->chunk_shift = shift;
+    return 0;
+  }
+  if (r < 0)
+    return r;
+  unsigned shift;
+  if (sscanf(buf, "vmrp-cas 1\nchunk_shift %u", &shift) != 1 || shift < CAS_MIN_CHUNK_SHIFT ||
+      shift > CAS_MAX_CHUNK_SHIFT) {
+    log_error("cas", "%s: unreadable config", path);
+    return -EIO;
+  }
+  cas->chunk_shift = shift;
+  return 0;
+}
+
+static int table_put(struct cas *cas, struct pack *p)
+{
+  LOCK_GUARD(&cas->packs_lock);
+  if (p->id >= cas->n_packs_slots) {
+    uint32_t n = cas->n_packs_slots ? cas->n_packs_slots : 64;
+    while (n <= p->id)
+      n *= 2;
+    struct pack **np = realloc(cas->packs, n * sizeof *np);
+    if (!np)
+      return -ENOMEM;
+    memset(np + cas->n_packs_slots, 0, (n - cas->n_packs_slots) * sizeof *np);
+    cas->packs = np;
+    cas->n_packs_slots = n;
+  }
+  cas->packs[p->id] = p;
+  if (p->id >= cas->next_pack_id)
+    cas->next_pack_id = p->id + 1;
+  return 0;
+}
+
+struct pack *cas_pack_ref(struct cas *cas, uint32_t id)
+{
+  LOCK_GUARD(&cas->packs_lock);
+  struct pack *p = id < cas->n_packs_slots ? cas->packs[id] : NULL;
+  if (p)
+    atomic_fetch_add(&p->refs, 1);
+  return p;
+}
+
+void cas_pack_unref(struct pack *p)
+{
+  if (atomic_fetch_sub(&p->refs, 1) == 1) {
+    if (p->fd >= 0)
+      close(p->fd);
+    free(p->ents);
+    free(p);
+  }
+}
+
+void cas_pack_drop(struct cas *cas, uint32_t id)
+{
+  struct pack *p = NULL;
+  {
+    LOCK_GUARD(&cas->packs_lock);
+    if (id < cas->n_packs_slots) {
+      p = cas->packs[id];
+      cas->packs[id] = NULL;
+    }
+  }
+  if (p)
+    cas_pack_unref(p);
+}
+
+static struct pack *pack_new(uint32_t id, int fd, uint64_t size, bool sealed)
+{
+  struct pack *p = calloc(1, sizeof *p);
+  if (!p)
+    return NULL;
+  p->id = id;
+  p->fd = fd;
+  p->size = size;
+  p->sealed = sealed;
+  atomic_init(&p->refs, 1);
+  return p;
+}
+
+int pack_ents_add(struct pack *p, const struct pack_rec *rec, uint32_t off, uint32_t len)
+{
+  if (p->n_ents == p->cap_ents) {
+    size_t n = p->cap_ents ? 2 * p->cap_ents : 1024;
+    struct pack_idx_ent *ne = realloc(p->ents, n * sizeof *ne);
+    if (!ne)
+      return -ENOMEM;
+    p->ents = ne;
+    p->cap_ents = n;
+  }
+  struct pack_idx_ent *e = &p->ents[p->n_ents++];
+  memset(e, 0, sizeof *e);
+  e->addr = rec->addr;
+  e->off = off;
+  e->len = len;
+  e->raw_len = rec->raw_len;
+  e->type = rec->type;
+  e->flags = rec->flags;
+  return 0;
+}
+
+static int scan_add(void *ctx, const struct pack_rec *rec, uint32_t off, uint32_t len)
+{
+  return pack_ents_add(ctx, rec, off, len);
+}
+
+/* Accumulates the entries of all packs for index_load. */
+struct load_acc {
+  struct idx_ent *e;
+  size_t n, cap;
+};
+
+static int acc_add(struct load_acc *a, uint32_t pack, const struct pack_idx_ent *src, size_t n)
+{
+  if (a->n + n > a->cap) {
+    size_t c = a->cap ? a->cap : 4096;
+    while (c < a->n + n)
+      c *= 2;
+    struct idx_ent *ne = realloc(a->e, c * sizeof *ne);
+    if (!ne)
+      return -ENOMEM;
+    a->e = ne;
+    a->cap = c;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct idx_ent *d = &a->e[a->n++];
+    memcpy(d->key, src[i].addr.b, INDEX_KEY_LEN);
+    d->pack = pack;
+    d->off = src[i].off;
+    d->len = src[i].len;
+  }
+  return 0;
+}
+
+/* Scans a pack that has no (valid) index, truncates its torn tail and, unless
+ * it is to stay open, seals it.  Invariants (3) and (4). */
+static int recover_pack(struct cas *cas, struct pack *p, bool keep_open)
+{
+  uint64_t end = 0, bad = 0;
+  struct stat st;
+  if (fstat(p->fd, &st) < 0)
+    return -errno;
+  int r = pack_scan(p->fd, (uint64_t)st.st_size, false, scan_add, p, &end, &bad);
+  if (r < 0)
+    return r;
+  if (bad)
+    log_warn("cas", "pack %08x: %llu damaged region(s) skipped during recovery", p->id, (unsigned long long)bad);
+  p->size = end;
+  if (cas->read_only)
+    return 0;
+  if ((uint64_t)st.st_size != end) {
+    log_warn("cas", "pack %08x: truncating torn tail %llu -> %llu", p->id, (unsigned long long)st.st_size,
+             (unsigned long long)end);
+    if (ftruncate(p->fd, (off_t)end) < 0)
+      return -errno;
+  }
+  if (fsync(p->fd) < 0)
+    return -errno;
+  if (keep_open)
+    return 0;
+  r = pack_idx_write(cas->packdir, p->id, p->ents, p->n_ents);
+  free(p->ents);
+  p->ents = NULL;
+  p->n_ents = p->cap_ents = 0;
+  p->sealed = true;
+  return r;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Lists pack ids that have a .pack file; removes orphan .idx/.tmp files. */
+static int list_packs(struct cas *cas, uint32_t **ids_out, size_t *n_out)
+{
+  DIR *d = opendir(cas->packdir);
+  if (!d)
+    return -errno;
+  uint32_t *ids = NULL;
+  size_t n = 0, cap = 0;
+  int r = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    unsigned id;
+    char ext[8];
+    if (sscanf(de->d_name, "%8x.%7s", &id, ext) != 2 || strcmp(ext, "pack") != 0)
+      continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 64;
+      uint32_t *ni = realloc(ids, cap * sizeof *ni);
+      if (!ni) {
+        r = -ENOMEM;
+        break;
+      }
+      ids = ni;
+    }
+    ids[n++] = id;
+  }
+  closedir(d);
+  if (r < 0) {
+    free(ids);
+    return r;
+  }
+  qsort(ids, n, sizeof *ids, cmp_u32);
+  *ids_out = ids;
+  *n_out = n;
+  return 0;
+}
+
+static void remove_orphans(struct cas *cas)
+{
+  DIR *d = opendir(cas->packdir);
+  if (!d)
+    return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    unsigned id;
+    char ext[12];
+    if (sscanf(de->d_name, "%8x.%11s", &id, ext) != 2)
+      continue;
+    bool orphan = strcmp(ext, "idx.tmp") == 0;
+    if (strcmp(ext, "idx") == 0) {
+      CLEANUP_FREE char *pp = pack_path(cas->packdir, id, "pack");
+      orphan = pp && access(pp, F_OK) != 0;
+    }
+    if (orphan)
+      unlinkat(dirfd(d), de->d_name, 0);
+  }
+  closedir(d);
+}
+
+static int load_packs(struct cas *cas)
+{
+  if (!cas->read_only)
+    remove_orphans(cas);
+  CLEANUP_FREE uint32_t *ids = NULL;
+  size_t n = 0;
+  int r = list_packs(cas, &ids, &n);
+  if (r < 0)
+    return r;
+  struct load_acc acc = {0};
+  for (size_t i = 0; i < n && r == 0; i++) {
+    CLEANUP_FREE char *path = pack_path(cas->packdir, ids[i], "pack");
+    int fd = path ? open(path, (cas->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC) : -1;
+    if (fd < 0) {
+      r = path ? -errno : -ENOMEM;
+      break;
+    }
+    struct stat st;
+    struct pack *p = fstat(fd, &st) == 0 ? pack_new(ids[i], fd, (uint64_t)st.st_size, true) : NULL;
+    if (!p) {
+      close(fd);
+      r = -ENOMEM;
+      break;
+    }
+    struct pack_idx_ent *ents = NULL;
+    size_t ne = 0;
+    int ir = pack_idx_read(cas->packdir, ids[i], &ents, &ne);
+    bool last = i + 1 == n;
+    if (ir == 0) {
+      r = acc_add(&acc, p->id, ents, ne);
+      free(ents);
+    } else {
+      if (ir != -ENOENT)
+        log_warn("cas", "pack %08x: index file damaged (%s), rebuilding from the pack", ids[i], strerror(-ir));
+      p->sealed = false;
+      r = recover_pack(cas, p, last);
+      if (r == 0)
+        r = acc_add(&acc, p->id, p->ents ? p->ents : NULL, p->n_ents);
+    }
+    if (r == 0)
+      r = table_put(cas, p);
+    if (r < 0) {
+      cas_pack_unref(p);
+      break;
+    }
+    if (!p->sealed && !cas->read_only)
+      cas->open = p;
+  }
+  if (r == 0)
+    r = index_load(&cas->idx, acc.e, acc.n);
+  else
+    free(acc.e);
+  return r;
+}
+
+int cas_new_open_pack(struct cas *cas, struct pack **out)
+{
+  uint32_t id;
+  {
+    LOCK_GUARD(&cas->packs_lock);
+    id = cas->next_pack_id;
+  }
+  int fd = pack_create(cas->packdir, id);
+  if (fd < 0)
+    return fd;
+  struct pack *p = pack_new(id, fd, PACK_HDR_SIZE, false);
+  if (!p) {
+    close(fd);
+    return -ENOMEM;
+  }
+  int r = table_put(cas, p);
+  if (r < 0) {
+    cas_pack_unref(p);
+    return r;
+  }
+  *out = p;
+  return 0;
+}
+
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static void cas_free(struct cas *cas)
+{
+  if (cas->packs) {
+    for (uint32_t i = 0; i < cas->n_packs_slots; i++)
+      if (cas->packs[i])
+        cas_pack_unref(cas->packs[i]);
+    free(cas->packs);
+  }
+  for (struct cas_hold *h = cas->holds, *nx; h; h = nx) {
+    nx = h->next;
+    free(h->roots);
+    free(h);
+  }
+  index_free(&cas->idx);
+  zpool_free(cas->zpool);
+  free(cas->rec);
+  if (cas->lock_fd >= 0)
+    close(cas->lock_fd);
+  pthread_rwlock_destroy(&cas->idx_lock);
+  pthread_mutex_destroy(&cas->write_lock);
+  pthread_cond_destroy(&cas->seal_cond);
+  pthread_mutex_destroy(&cas->packs_lock);
+  pthread_mutex_destroy(&cas->rec_lock);
+  pthread_mutex_destroy(&cas->gc_lock);
+  free(cas->dir);
+  free(cas->packdir);
+  free(cas);
+}
+
+int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
+{
+  struct cas_options o = {0};
+  if (opts)
+    o = *opts;
+  struct cas *cas = calloc(1, sizeof *cas);
+  if (!cas)
+    return -ENOMEM;
+  cas->lock_fd = -1;
+  pthread_rwlock_init(&cas->idx_lock, NULL);
+  pthread_mutex_init(&cas->write_lock, NULL);
+  pthread_cond_init(&cas->seal_cond, NULL);
+  pthread_mutex_init(&cas->packs_lock, NULL);
+  pthread_mutex_init(&cas->rec_lock, NULL);
+  pthread_mutex_init(&cas->gc_lock, NULL);
+  cas->read_only = o.read_only;
+  cas->zstd_level = o.zstd_level ? o.zstd_level : 1;
+  cas->pack_target = o.pack_target ? o.pack_target : DEFAULT_PACK_TARGET;
+  int r = -ENOMEM;
+  cas->dir = strdup(dir);
+  if (!cas->dir || asprintf(&cas->packdir, "%s/packs", dir) < 0)
+    goto fail;
+  if (o.create && !o.read_only) {
+    if ((r = mkdir_exist_ok(dir, 0755)) < 0 || (r = mkdir_exist_ok(cas->packdir, 0755)) < 0)
+      goto fail;
+  }
+  {
+    CLEANUP_FREE char *lp = NULL;
+    if (asprintf(&lp, "%s/lock", dir) < 0)
+      goto fail;
+    cas->lock_fd = open(lp, (o.read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
+    if (cas->lock_fd < 0) {
+      r = -errno;
+      goto fail;
+    }
+    if (flock(cas->lock_fd, (o.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+      r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+      goto fail;
+    }
+  }
+  if ((r = config_load_or_create(cas, &o)) < 0 || (r = index_init(&cas->idx)) < 0)
+    goto fail;
+  r = -ENOMEM;
+  if (!(cas->zpool = zpool_new(cas->zstd_level)))
+    goto fail;
+  raise_fd_limit();
+  if ((r = load_packs(cas)) < 0)
+    goto fail;
+  if (!cas->read_only && !cas->open && (r = cas_new_open_pack(cas, &cas->open)) < 0)
+    goto fail;
+  if (cas->open)
+    cas->unsynced_from = cas->open->size;
+  *out = cas;
+  return 0;
+fail:
+  log_error("cas", "cannot open store %s: %s", dir, strerror(-r));
+  cas_free(cas);
+  return r;
+}
+
+int cas_close(struct cas *cas)
+{
+  if (!cas)
+    return 0;
+  int r = cas->read_only ? 0 : cas_sync(cas);
+  cas_free(cas);
+  return r;
+}
+
+void cas_crash_close(struct cas *cas) { cas_free(cas); }
+
+int cas_node_children(const void *node, size_t len,
+                      int (*fn)(void *ctx, const struct cas_addr *child, enum cas_type t), void *ctx)
+{
+  struct cas_node_hdr h;
+  if (len < sizeof h)
+    return -EIO;
+  memcpy(&h, node, sizeof h);
+  if (len != sizeof h + (size_t)h.count * CAS_ADDR_LEN)
+    return -EIO;
+  const uint8_t *p = (const uint8_t *)node + sizeof h;
+  for (unsigned i = 0; i < h.count; i++) {
+    struct cas_addr a;
+    memcpy(a.b, p + (size_t)i * CAS_ADDR_LEN, CAS_ADDR_LEN);
+    if (cas_addr_is_zero(&a))
+      continue;
+    int r = fn(ctx, &a, h.level == 0 ? CAS_CHUNK : CAS_NODE);
+    if (r)
+      return r;
+  }
+  return 0;
+}

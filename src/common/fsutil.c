@@ -1,0 +1,117 @@
+/*
+ * fsutil.c — see fsutil.h.  write_file_atomic follows the textbook order
+ * (temp file, fsync, rename, fsync of the directory) so a crash leaves either
+ * the old or the new content, never a mix.
+ */
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+int write_full_at(int fd, const void *buf, size_t len, off_t off)
+{
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = pwrite(fd, p, len, off);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    p += n;
+    len -= (size_t)n;
+    off += n;
+  }
+  return 0;
+}
+
+int read_full_at(int fd, void *buf, size_t len, off_t off)
+{
+  char *p = buf;
+  while (len > 0) {
+    ssize_t n = pread(fd, p, len, off);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    if (n == 0)
+      return -EIO;
+    p += n;
+    len -= (size_t)n;
+    off += n;
+  }
+  return 0;
+}
+
+int fsync_dir(const char *dir)
+{
+  CLEANUP_CLOSE int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  return fsync(fd) < 0 ? -errno : 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+  CLEANUP_FREE char *dcopy = strdup(path);
+  CLEANUP_FREE char *tmp = NULL;
+  if (!dcopy || asprintf(&tmp, "%s.tmp", path) < 0)
+    return -ENOMEM;
+  int r;
+  {
+    CLEANUP_CLOSE int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return -errno;
+    r = write_full_at(fd, data, len, 0);
+    if (r == 0 && fsync(fd) < 0)
+      r = -errno;
+  }
+  if (r == 0 && rename(tmp, path) < 0)
+    r = -errno;
+  if (r < 0) {
+    unlink(tmp);
+    return r;
+  }
+  return fsync_dir(dirname(dcopy));
+}
+
+int read_file(const char *path, void **out, size_t *len_out)
+{
+  CLEANUP_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return -errno;
+  CLEANUP_FREE char *buf = malloc((size_t)st.st_size + 1);
+  if (!buf)
+    return -ENOMEM;
+  int r = read_full_at(fd, buf, (size_t)st.st_size, 0);
+  if (r < 0)
+    return r;
+  buf[st.st_size] = 0;
+  *len_out = (size_t)st.st_size;
+  *out = STEAL_PTR(buf);
+  return 0;
+}
+
+int mkdir_exist_ok(const char *path, mode_t mode)
+{
+  if (mkdir(path, mode) == 0)
+    return 0;
+  if (errno != EEXIST)
+    return -errno;
+  struct stat st;
+  if (stat(path, &st) < 0)
+    return -errno;
+  return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}

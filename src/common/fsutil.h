@@ -1,0 +1,22 @@
+/*
+ * fsutil.h — small POSIX file helpers used by every durable component.
+ *
+ * All functions return 0 or -errno and are thread-safe (no shared state).
+ */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Writes all len bytes at off, retrying short writes and EINTR. */
+int write_full_at(int fd, const void *buf, size_t len, off_t off);
+/* Reads exactly len bytes at off; -EIO if the file ends first. */
+int read_full_at(int fd, void *buf, size_t len, off_t off);
+/* fsync(2) on a directory, so renames and unlinks inside it are durable. */
+int fsync_dir(const char *dir);
+/* Atomically replaces path with data: write dir/.tmp → fsync → rename → fsync dir. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+/* Reads a whole file into a malloc'd buffer (caller frees *out). */
+int read_file(const char *path, void **out, size_t *len_out);
+/* mkdir that treats an existing directory as success. */
+int mkdir_exist_ok(const char *path, mode_t mode);
