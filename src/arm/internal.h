@@ -1,0 +1,109 @@
+/*
+ * internal.h — what the arm/ files share: the region context, the per-request
+ * call, the reply helpers and the route handlers.  Not a public interface.
+ */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "arm/arm.h"
+
+struct arm {
+  struct arm_config cfg;
+  struct meta *meta;
+  struct auth *auth;
+  struct jobs *jobs;
+  char *issuer;      /* {public_url}/adfs */
+};
+
+/* API_ANY: any version some family accepts (operation status URLs). */
+enum api_family { API_NONE, API_SUBSCRIPTIONS, API_RESOURCES, API_COMPUTE, API_DISKS, API_ANY };
+
+struct arm_call {
+  struct arm *arm;
+  const struct http_request *req;
+  struct http_response *resp;
+  const char *params[8];   /* the path's captured segments, in order */
+  int nparams;
+  const char *api_version;
+  const char *type_name;   /* for error messages, e.g. "resourceGroups" */
+  json_t *body;            /* parsed request body (PUT/PATCH/POST), or NULL */
+  struct auth_identity who;
+};
+
+typedef void (*arm_handler)(struct arm_call *call);
+
+/* ---- reply.c ---- */
+/* Sends body (reference stolen) with the given status. */
+void arm_reply_json(struct arm_call *call, int status, json_t *body);
+void arm_reply_empty(struct arm_call *call, int status);
+void arm_reply_error(struct arm_call *call, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void arm_reply_error_target(struct arm_call *call, int status, const char *code, const char *target,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* An ARM error object as JSON text (malloc'd), for operation records. */
+char *arm_error_text(const char *code, const char *message);
+void arm_reply_internal(struct arm_call *call, int err);
+
+/* ---- apiversion.c ---- */
+/* Validates call->api_version for the family; replies with ARM's error and
+ * returns false when it is missing or unsupported. */
+bool arm_api_version_ok(struct arm_call *call, enum api_family fam, const char *type);
+/* The supported versions of a family as a JSON array (for provider metadata). */
+json_t *arm_api_versions_json(enum api_family fam);
+
+/* ---- names.c ---- */
+/* Resource group names: 1-90 of letters, digits, - _ . ( ), not ending in '.'.
+ * Replies InvalidResourceGroup and returns false otherwise. */
+bool arm_rg_name_ok(struct arm_call *call, const char *name);
+
+/* ---- body.c ---- */
+/* Checks that member `name` of obj, when present and not null, has the JSON
+ * type; replies InvalidRequestContent and returns false otherwise. */
+bool arm_body_member_ok(struct arm_call *call, json_t *obj, const char *name, json_type type);
+/* Tags: an object of strings, at most 50, names ≤ 512 and values ≤ 256 chars. */
+bool arm_tags_ok(struct arm_call *call, json_t *tags);
+
+/* ---- locations.c ---- */
+/* Canonical region name for a name or display name ("East US" → "eastus"),
+ * or NULL when the region is not one of this deployment's. */
+const char *arm_location_canonical(struct arm *arm, const char *name);
+const char *arm_location_display(const struct arm_location *loc);
+
+/* ---- lro.c ---- */
+/* Creates an InProgress operation row for the call's subscription (inside
+ * the caller's transaction, if any); fills op_id. */
+int arm_op_create(struct arm_call *call, const char *provider, const char *kind, const char *resource_id,
+                  const char *payload, char op_id[40]);
+enum { LRO_ASYNC_OPERATION = 1, LRO_LOCATION = 2, LRO_RESOURCES_LOCATION = 4 };
+/* Adds Azure-AsyncOperation / Location / Retry-After headers for op_id. */
+void arm_lro_headers(struct arm_call *call, const char *provider, const char *op_id, int which);
+
+/* ---- handlers ---- */
+void arm_identity_metadata(struct arm_call *call);
+void arm_identity_openid(struct arm_call *call);
+void arm_identity_openid_v2(struct arm_call *call);
+void arm_identity_openid_tenant(struct arm_call *call);
+void arm_identity_token(struct arm_call *call);
+void arm_identity_jwks(struct arm_call *call);
+
+void arm_subscriptions_list(struct arm_call *call);
+void arm_subscriptions_get(struct arm_call *call);
+void arm_tenants_list(struct arm_call *call);
+void arm_locations_list(struct arm_call *call);
+void arm_providers_list(struct arm_call *call);
+void arm_providers_get(struct arm_call *call);
+
+void arm_rg_put(struct arm_call *call);
+void arm_rg_get(struct arm_call *call);
+void arm_rg_head(struct arm_call *call);
+void arm_rg_patch(struct arm_call *call);
+void arm_rg_delete(struct arm_call *call);
+void arm_rg_list(struct arm_call *call);
+
+void arm_operation_status(struct arm_call *call);
+void arm_operation_result(struct arm_call *call);
+
+/* Job run functions. */
+enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                   struct job_result *res);

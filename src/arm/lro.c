@@ -1,0 +1,53 @@
+/*
+ * lro.c — starting long-running operations and the headers that announce
+ * them.
+ *
+ * Header contract (shared/reference/clients/): Azure-AsyncOperation points at
+ * the operation status resource (always 200, `status` field); Location points
+ * at the monitor URL (202 while running, then the final result) — the
+ * Compute style is the status URL with monitor=true, the Microsoft.Resources
+ * style is /subscriptions/{s}/operationresults/{id}.  Retry-After: 1 always,
+ * or the az CLI waits 30 s between polls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "arm/internal.h"
+#include "common/random.h"
+#include "common/timefmt.h"
+
+int arm_op_create(struct arm_call *call, const char *provider, const char *kind, const char *resource_id,
+                  const char *payload, char op_id[40])
+{
+  struct meta_operation op = {0};
+  random_uuid(op.id);
+  op.subscription = (char *)call->params[0];
+  op.provider = (char *)provider;
+  op.location = (char *)call->arm->cfg.locations[0].name;
+  op.kind = (char *)kind;
+  op.resource_id = (char *)resource_id;
+  op.payload = (char *)payload;
+  op.start_us = time_now_us();
+  int r = meta_operation_create(call->arm->meta, &op);
+  if (r == 0)
+    snprintf(op_id, 40, "%s", op.id);
+  return r;
+}
+
+void arm_lro_headers(struct arm_call *call, const char *provider, const char *op_id, int which)
+{
+  const char *base = call->arm->cfg.public_url, *sub = call->params[0], *loc = call->arm->cfg.locations[0].name;
+  const char *v = call->api_version;
+  if (which & LRO_ASYNC_OPERATION)
+    http_response_header(call->resp, "Azure-AsyncOperation",
+                         "%s/subscriptions/%s/providers/%s/locations/%s/operations/%s?api-version=%s", base, sub,
+                         provider, loc, op_id, v);
+  if (which & LRO_LOCATION)
+    http_response_header(call->resp, "Location",
+                         "%s/subscriptions/%s/providers/%s/locations/%s/operations/%s?monitor=true&api-version=%s",
+                         base, sub, provider, loc, op_id, v);
+  if (which & LRO_RESOURCES_LOCATION)
+    http_response_header(call->resp, "Location", "%s/subscriptions/%s/operationresults/%s?api-version=%s", base,
+                         sub, op_id, v);
+  http_response_header(call->resp, "Retry-After", "1");
+}

@@ -1,0 +1,54 @@
+/*
+ * names.c — resource name rules, per resource type, with Azure's errors.
+ * Names are only ever database keys (files are named by generated ids), but
+ * they are still checked so that what Azure refuses, vmrp refuses too.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "arm/internal.h"
+
+/* Letters (ASCII or any non-ASCII UTF-8 byte: Azure's \w is Unicode-aware),
+ * digits and the punctuation a resource group may hold. */
+static bool rg_char_ok(unsigned char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80 ||
+         strchr("-_.()", c) != NULL;
+}
+
+static bool utf8_valid(const char *s)
+{
+  json_t *t = json_string(s); /* jansson refuses invalid UTF-8 */
+  json_decref(t);
+  return t != NULL;
+}
+
+bool arm_rg_name_ok(struct arm_call *call, const char *name)
+{
+  size_t n = strlen(name);
+  if (!utf8_valid(name)) {
+    arm_reply_error(call, 400, "InvalidResourceGroup", "The provided resource group name is not valid UTF-8.");
+    return false;
+  }
+  char bad[64] = "";
+  size_t nbad = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!rg_char_ok((unsigned char)name[i]) && nbad + 1 < sizeof bad && !memchr(bad, name[i], nbad))
+      bad[nbad++] = name[i];
+  bad[nbad] = '\0';
+  if (nbad) {
+    arm_reply_error(call, 400, "InvalidResourceGroup",
+                    "The provided resource group name '%s' has these invalid characters: '%s'. The name can only "
+                    "be a letter, digit, '-', '.', '(', ')' or '_'.",
+                    name, bad);
+    return false;
+  }
+  if (n == 0 || n > 90 || name[n - 1] == '.') {
+    arm_reply_error(call, 400, "InvalidResourceGroup",
+                    "The provided resource group name '%s' is invalid. It must be 1 to 90 characters long and "
+                    "cannot end with a period.",
+                    name);
+    return false;
+  }
+  return true;
+}

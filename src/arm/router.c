@@ -1,0 +1,313 @@
+/*
+ * router.c — arm_handle(): from an HTTP request to a route handler.
+ *
+ * The path is normalised (empty segments from "//" dropped — the az CLI sends
+ * "//metadata/endpoints"), split into segments and matched against the route
+ * table: literal segments compare case-insensitively (ARM keywords), "*"
+ * captures a name.  Then, for ARM routes, in the order ARM applies them:
+ * body size → authentication (401) → api-version (400) → subscription (404)
+ * → role (403) → JSON body (400) → handler.  Identity routes are anonymous.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arm/internal.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+
+#define MAX_SEGMENTS 16
+
+struct route {
+  const char *method;
+  const char *pattern;
+  arm_handler fn;
+  enum api_family api;
+  const char *type;     /* resource type named in api-version errors */
+  const char *action;   /* authorization action; NULL: no subscription scope */
+  bool anonymous;
+};
+
+#define RG "/subscriptions/*/resourcegroups/*"
+
+static const struct route routes[] = {
+    {"GET", "/subscriptions", arm_subscriptions_list, API_SUBSCRIPTIONS, "subscriptions", NULL, false},
+    {"GET", "/tenants", arm_tenants_list, API_SUBSCRIPTIONS, "tenants", NULL, false},
+    {"GET", "/subscriptions/*", arm_subscriptions_get, API_SUBSCRIPTIONS, "subscriptions",
+     "Microsoft.Resources/subscriptions", false},
+    {"GET", "/subscriptions/*/locations", arm_locations_list, API_SUBSCRIPTIONS, "locations",
+     "Microsoft.Resources/subscriptions/locations", false},
+    {"GET", "/subscriptions/*/providers", arm_providers_list, API_RESOURCES, "providers",
+     "Microsoft.Resources/subscriptions/providers", false},
+    {"GET", "/subscriptions/*/providers/*", arm_providers_get, API_RESOURCES, "providers",
+     "Microsoft.Resources/subscriptions/providers", false},
+    {"POST", "/subscriptions/*/providers/*/register", arm_providers_get, API_RESOURCES, "providers",
+     "Microsoft.Resources/subscriptions/providers", false},
+    {"GET", "/subscriptions/*/resourcegroups", arm_rg_list, API_RESOURCES, "resourceGroups",
+     "Microsoft.Resources/subscriptions/resourceGroups", false},
+    {"PUT", RG, arm_rg_put, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", false},
+    {"GET", RG, arm_rg_get, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", false},
+    {"HEAD", RG, arm_rg_head, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups",
+     false},
+    {"PATCH", RG, arm_rg_patch, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups",
+     false},
+    {"DELETE", RG, arm_rg_delete, API_RESOURCES, "resourceGroups",
+     "Microsoft.Resources/subscriptions/resourceGroups", false},
+    {"GET", "/subscriptions/*/providers/*/locations/*/operations/*", arm_operation_status, API_ANY, "operations",
+     "Microsoft.Resources/subscriptions/operations", false},
+    {"GET", "/subscriptions/*/operationresults/*", arm_operation_result, API_RESOURCES, "operationresults",
+     "Microsoft.Resources/subscriptions/operationresults", false},
+    /* identity provider (anonymous) */
+    {"GET", "/metadata/endpoints", arm_identity_metadata, API_NONE, NULL, NULL, true},
+    {"GET", "/adfs/.well-known/openid-configuration", arm_identity_openid, API_NONE, NULL, NULL, true},
+    {"GET", "/adfs/discovery/keys", arm_identity_jwks, API_NONE, NULL, NULL, true},
+    {"POST", "/adfs/oauth2/token", arm_identity_token, API_NONE, NULL, NULL, true},
+    {"GET", "/*/v2.0/.well-known/openid-configuration", arm_identity_openid_v2, API_NONE, NULL, NULL, true},
+    {"GET", "/*/.well-known/openid-configuration", arm_identity_openid_tenant, API_NONE, NULL, NULL, true},
+    {"GET", "/*/discovery/v2.0/keys", arm_identity_jwks, API_NONE, NULL, NULL, true},
+    {"GET", "/*/discovery/keys", arm_identity_jwks, API_NONE, NULL, NULL, true},
+    {"POST", "/*/oauth2/v2.0/token", arm_identity_token, API_NONE, NULL, NULL, true},
+    {"POST", "/*/oauth2/token", arm_identity_token, API_NONE, NULL, NULL, true},
+};
+
+/* Splits path into segments in buf; returns the count or -1 if too many. */
+static int split_path(const char *path, char *buf, size_t cap, char **segs)
+{
+  snprintf(buf, cap, "%s", path);
+  int n = 0;
+  char *save = NULL;
+  for (char *s = strtok_r(buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+    if (n == MAX_SEGMENTS)
+      return -1;
+    segs[n++] = s;
+  }
+  return n;
+}
+
+static bool match(const char *pattern, char **segs, int nsegs, struct arm_call *call)
+{
+  char pbuf[256];
+  char *psegs[MAX_SEGMENTS];
+  int np = split_path(pattern, pbuf, sizeof pbuf, psegs);
+  if (np != nsegs)
+    return false;
+  int ncap = 0;
+  for (int i = 0; i < np; i++) {
+    if (strcmp(psegs[i], "*") == 0) {
+      if (ncap < 8)
+        call->params[ncap++] = segs[i];
+    } else if (strcasecmp(psegs[i], segs[i]) != 0) {
+      return false;
+    }
+  }
+  call->nparams = ncap;
+  return true;
+}
+
+static const char *role_needed(const char *method)
+{
+  if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+    return "read";
+  return strcmp(method, "DELETE") == 0 ? "delete" : "write";
+}
+
+static const struct arm_subscription *find_subscription(struct arm *arm, const char *id)
+{
+  for (int i = 0; i < arm->cfg.nsubscriptions; i++)
+    if (strcasecmp(arm->cfg.subscriptions[i].id, id) == 0)
+      return &arm->cfg.subscriptions[i];
+  return NULL;
+}
+
+static bool authenticate(struct arm_call *call)
+{
+  enum auth_result r = auth_verify(call->arm->auth, http_header(call->req, "Authorization"), &call->who);
+  if (r == AUTH_OK)
+    return true;
+  http_response_header(call->resp, "WWW-Authenticate",
+                       "Bearer authorization_uri=\"%s\", error=\"invalid_token\", error_description=\"%s\"",
+                       call->arm->issuer, auth_result_to_string(r));
+  switch (r) {
+  case AUTH_MISSING:
+    arm_reply_error(call, 401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.");
+    break;
+  case AUTH_EXPIRED:
+    arm_reply_error(call, 401, "ExpiredAuthenticationToken",
+                    "The access token expiry UTC time is earlier than current UTC time.");
+    break;
+  case AUTH_WRONG_AUDIENCE:
+    arm_reply_error(call, 401, "InvalidAuthenticationTokenAudience",
+                    "The access token has been obtained for wrong audience or resource.");
+    break;
+  case AUTH_UNKNOWN_ISSUER:
+    arm_reply_error(call, 401, "InvalidAuthenticationTokenTenant",
+                    "The access token is from an issuer that this service does not trust.");
+    break;
+  default:
+    arm_reply_error(call, 401, "InvalidAuthenticationToken",
+                    "The access token is invalid (%s).", auth_result_to_string(r));
+    break;
+  }
+  return false;
+}
+
+/* Subscription exists and the caller's role allows the method. */
+static bool authorize(struct arm_call *call, const struct route *rt)
+{
+  const char *sub = call->params[0];
+  if (!find_subscription(call->arm, sub)) {
+    arm_reply_error(call, 404, "SubscriptionNotFound", "The subscription '%s' could not be found.", sub);
+    return false;
+  }
+  char role[16];
+  const char *need = role_needed(call->req->method);
+  bool ok = meta_role_get(call->arm->meta, call->who.oid, sub, role, sizeof role) == 0 &&
+            (strcmp(need, "read") == 0 || strcasecmp(role, "Contributor") == 0 || strcasecmp(role, "Owner") == 0);
+  if (!ok)
+    arm_reply_error(call, 403, "AuthorizationFailed",
+                    "The client '%s' with object id '%s' does not have authorization to perform action '%s/%s' "
+                    "over scope '%s' or the scope is invalid. If access was recently granted, please refresh your "
+                    "credentials.",
+                    call->who.appid, call->who.oid, rt->action, need, call->req->path);
+  return ok;
+}
+
+static bool parse_body(struct arm_call *call)
+{
+  const char *m = call->req->method;
+  if (strcmp(m, "PUT") != 0 && strcmp(m, "PATCH") != 0 && strcmp(m, "POST") != 0)
+    return true;
+  if (!call->req->body || call->req->body_len == 0)
+    return true;
+  json_error_t err;
+  call->body = json_loadb(call->req->body, call->req->body_len, JSON_REJECT_DUPLICATES, &err);
+  if (!call->body) {
+    arm_reply_error(call, 400, "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized: '%s. Path '', line %d, "
+                    "position %d.'",
+                    err.text, err.line, err.column);
+    return false;
+  }
+  if (!json_is_object(call->body)) {
+    arm_reply_error(call, 400, "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized: 'the body must be a JSON "
+                    "object.'");
+    return false;
+  }
+  return true;
+}
+
+/* For a path that matched no route: the error ARM would give. */
+static void reply_unmatched(struct arm_call *call, char **segs, int n, bool path_known)
+{
+  if (path_known) {
+    arm_reply_error(call, 405, "HttpMethodNotAllowed", "The requested resource does not support http method '%s'.",
+                    call->req->method);
+    return;
+  }
+  for (int i = 0; i + 2 < n; i++) {
+    if (strcasecmp(segs[i], "providers") != 0)
+      continue;
+    const char *ns = segs[i + 1];
+    if (strcasecmp(ns, "Microsoft.Compute") != 0 && strcasecmp(ns, "Microsoft.Resources") != 0)
+      arm_reply_error(call, 400, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", ns);
+    else
+      arm_reply_error(call, 400, "InvalidResourceType",
+                      "The resource type '%s' could not be found in the namespace '%s' for api version '%s'.",
+                      segs[i + 2], ns, call->api_version ? call->api_version : "");
+    return;
+  }
+  arm_reply_error(call, 404, "NotFound", "The requested path '%s' was not found.", call->req->path);
+}
+
+void arm_handle(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+  struct arm_call call = {.arm = ctx, .req = req, .resp = resp};
+  call.api_version = http_query(req, "api-version");
+  http_response_header(resp, "x-ms-request-id", "%s", req->request_id);
+  const char *corr = http_header(req, "x-ms-correlation-request-id");
+  http_response_header(resp, "x-ms-correlation-request-id", "%s", corr && strlen(corr) < 128 ? corr : req->request_id);
+  const char *client_id = http_header(req, "x-ms-client-request-id");
+  if (client_id && strlen(client_id) < 128)
+    http_response_header(resp, "x-ms-client-request-id", "%s", client_id);
+
+  char buf[2048];
+  char *segs[MAX_SEGMENTS];
+  int n = strlen(req->path) < sizeof buf ? split_path(req->path, buf, sizeof buf, segs) : -1;
+  if (n < 0) {
+    arm_reply_error(&call, 400, "InvalidRequestUri", "The request URI is too long or has too many segments.");
+    return;
+  }
+  const struct route *rt = NULL;
+  bool path_known = false;
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    if (!match(routes[i].pattern, segs, n, &call))
+      continue;
+    path_known = true;
+    if (strcmp(routes[i].method, req->method) == 0) {
+      rt = &routes[i];
+      break;
+    }
+  }
+  if (req->body_too_large) {
+    arm_reply_error(&call, 413, "RequestEntityTooLarge",
+                    "The request content size exceeds the maximum size allowed by the service.");
+    return;
+  }
+  if (rt && rt->anonymous) {
+    call.type_name = rt->type;
+    rt->fn(&call);
+    return;
+  }
+  if (!authenticate(&call))
+    return;
+  if (!rt) {
+    reply_unmatched(&call, segs, n, path_known);
+    return;
+  }
+  call.type_name = rt->type;
+  if (!arm_api_version_ok(&call, rt->api, rt->type))
+    return;
+  if (rt->action && !authorize(&call, rt))
+    return;
+  if (!parse_body(&call))
+    return;
+  rt->fn(&call);
+  json_decref(call.body);
+}
+
+int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct arm **out)
+{
+  struct arm *arm = calloc(1, sizeof *arm);
+  if (!arm)
+    return -1;
+  arm->cfg = *cfg;
+  arm->meta = m;
+  arm->auth = a;
+  if (asprintf(&arm->issuer, "%s/adfs", cfg->public_url) < 0) {
+    free(arm);
+    return -1;
+  }
+  *out = arm;
+  return 0;
+}
+
+void arm_set_jobs(struct arm *arm, struct jobs *jobs) { arm->jobs = jobs; }
+
+void arm_close(struct arm *arm)
+{
+  if (!arm)
+    return;
+  free(arm->issuer);
+  free(arm);
+}
+
+const struct job_kind *arm_job_kinds(int *n)
+{
+  static const struct job_kind kinds[] = {
+      {"resourceGroupDelete", arm_rg_delete_job, true},
+  };
+  *n = (int)(sizeof kinds / sizeof kinds[0]);
+  return kinds;
+}

@@ -1,0 +1,249 @@
+/*
+ * config.c — see config.h.  INI sections: [server], [identity], [jobs],
+ * [subscription <id>], [peer <region>], [issuer <name>].  Unknown keys are
+ * errors, so a typo cannot silently leave a default in force.
+ */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+
+#define DEFAULT_TENANT "8d8a4c6e-3f2b-4b7a-9c1d-0e5f6a7b8c9d"
+#define DEFAULT_SUBSCRIPTION "4f3b2a1c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
+
+void config_set(char **field, const char *value)
+{
+  free(*field);
+  *field = value ? strdup(value) : NULL;
+}
+
+int config_defaults(struct config *c)
+{
+  memset(c, 0, sizeof *c);
+  config_set(&c->region, "eastus");
+  config_set(&c->listen, "127.0.0.1");
+  c->port = 8443;
+  c->threads = 4;
+  c->max_body = 4 << 20;
+  c->timeout_s = 60;
+  config_set(&c->log_level, "info");
+  c->page_size = 100;
+  c->job_workers = 2;
+  config_set(&c->tenant_id, DEFAULT_TENANT);
+  c->token_lifetime_s = 3600;
+  return 0;
+}
+
+static bool parse_bool(const char *v)
+{
+  return strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0;
+}
+
+static int parse_int(const char *v, long lo, long hi, long *out)
+{
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || *end || end == v || n < lo || n > hi)
+    return -1;
+  *out = n;
+  return 0;
+}
+
+struct load_state {
+  struct config *c;
+  const char *path;
+  int error;
+};
+
+static int on_server(struct config *c, const char *key, const char *v)
+{
+  long n;
+  if (!strcmp(key, "region")) config_set(&c->region, v);
+  else if (!strcmp(key, "region_display_name")) config_set(&c->region_display, v);
+  else if (!strcmp(key, "data_dir")) config_set(&c->data_dir, v);
+  else if (!strcmp(key, "listen")) config_set(&c->listen, v);
+  else if (!strcmp(key, "port") && !parse_int(v, 0, 65535, &n)) c->port = (int)n;
+  else if (!strcmp(key, "public_url")) config_set(&c->public_url, v);
+  else if (!strcmp(key, "tls_cert")) config_set(&c->tls_cert, v);
+  else if (!strcmp(key, "tls_key")) config_set(&c->tls_key, v);
+  else if (!strcmp(key, "plain_http")) c->plain_http = parse_bool(v);
+  else if (!strcmp(key, "threads") && !parse_int(v, 1, 256, &n)) c->threads = (unsigned)n;
+  else if (!strcmp(key, "max_body") && !parse_int(v, 1024, 1L << 30, &n)) c->max_body = (size_t)n;
+  else if (!strcmp(key, "timeout") && !parse_int(v, 1, 3600, &n)) c->timeout_s = (unsigned)n;
+  else if (!strcmp(key, "log_level")) config_set(&c->log_level, v);
+  else if (!strcmp(key, "page_size") && !parse_int(v, 1, 1000, &n)) c->page_size = (int)n;
+  else return -1;
+  return 0;
+}
+
+static int on_identity(struct config *c, const char *key, const char *v)
+{
+  long n;
+  if (!strcmp(key, "tenant_id")) config_set(&c->tenant_id, v);
+  else if (!strcmp(key, "token_lifetime") && !parse_int(v, 60, 86400, &n)) c->token_lifetime_s = (int)n;
+  else if (!strcmp(key, "signing_key")) config_set(&c->signing_key, v);
+  else if (!strcmp(key, "audience") && c->naudiences < CONFIG_MAX_LIST - 3) c->audiences[c->naudiences++] = strdup(v);
+  else return -1;
+  return 0;
+}
+
+static int on_ini(void *user, const char *section, const char *key, const char *value)
+{
+  struct load_state *st = user;
+  struct config *c = st->c;
+  int bad = 0;
+  const char *arg = strchr(section, ' ');
+  arg = arg ? arg + 1 : NULL;
+  if (!strcmp(section, "server")) {
+    bad = on_server(c, key, value);
+  } else if (!strcmp(section, "identity")) {
+    bad = on_identity(c, key, value);
+  } else if (!strcmp(section, "jobs")) {
+    long n;
+    bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);
+    if (!bad)
+      c->job_workers = (int)n;
+  } else if (!strncmp(section, "subscription ", 13) && arg) {
+    int i;
+    for (i = 0; i < c->nsubs && strcmp(c->subs[i].id, arg); i++)
+      ;
+    if (i == c->nsubs && c->nsubs < CONFIG_MAX_LIST)
+      c->subs[c->nsubs++].id = strdup(arg);
+    bad = i >= CONFIG_MAX_LIST || strcmp(key, "display_name");
+    if (!bad) {
+      free((char *)c->subs[i].display_name);
+      c->subs[i].display_name = strdup(value);
+    }
+  } else if (!strncmp(section, "peer ", 5) && arg) {
+    int i; /* peers live in locs[1..]; locs[0] is filled by config_finish */
+    for (i = 1; i < c->nlocs && strcmp(c->locs[i].name, arg); i++)
+      ;
+    if (c->nlocs == 0)
+      c->nlocs = 1, i = 1;
+    if (i == c->nlocs && c->nlocs < CONFIG_MAX_LIST)
+      c->locs[c->nlocs++].name = strdup(arg);
+    if (i >= CONFIG_MAX_LIST) bad = 1;
+    else if (!strcmp(key, "endpoint")) { free((char *)c->locs[i].endpoint); c->locs[i].endpoint = strdup(value); }
+    else if (!strcmp(key, "display_name")) { free((char *)c->locs[i].display_name); c->locs[i].display_name = strdup(value); }
+    else if (!strcmp(key, "credential")) config_set(&c->peer_credentials[i], value);
+    else bad = 1;
+  } else if (!strncmp(section, "issuer ", 7) && arg) {
+    int i = c->nissuers - 1; /* keys of one [issuer x] section fill the last entry */
+    if (!strcmp(key, "issuer") && c->nissuers < CONFIG_MAX_LIST) {
+      c->issuers[c->nissuers++].issuer = strdup(value);
+    } else if (!strcmp(key, "jwks_file") && i >= 0 && !c->issuers[i].jwks_file) {
+      c->issuers[i].jwks_file = strdup(value);
+    } else {
+      bad = 1;
+    }
+  } else {
+    bad = 1;
+  }
+  if (bad) {
+    log_error("config", "%s: invalid key or value [%s] %s = %s", st->path, section, key, value);
+    st->error = -EINVAL;
+  }
+  return 1;
+}
+
+int config_load(struct config *c, const char *path)
+{
+  struct load_state st = {c, path, 0};
+  int r = ini_parse(path, on_ini, &st);
+  if (r < 0) {
+    log_error("config", "cannot open %s", path);
+    return -ENOENT;
+  }
+  if (r > 0) {
+    log_error("config", "%s: syntax error on line %d", path, r);
+    return -EINVAL;
+  }
+  for (int i = 0; i < c->nissuers; i++)
+    if (!c->issuers[i].jwks_file) {
+      log_error("config", "%s: issuer %s has no jwks_file", path, c->issuers[i].issuer);
+      return -EINVAL;
+    }
+  return st.error;
+}
+
+static char *path_in(const char *dir, const char *rel)
+{
+  char *p = NULL;
+  return asprintf(&p, "%s/%s", dir, rel) < 0 ? NULL : p;
+}
+
+int config_finish(struct config *c)
+{
+  if (!c->data_dir)
+    c->data_dir = path_in("var", c->region);
+  if (!c->tls_cert)
+    c->tls_cert = path_in(c->data_dir, "tls/server.pem");
+  if (!c->tls_key)
+    c->tls_key = path_in(c->data_dir, "tls/server.key");
+  if (!c->signing_key)
+    c->signing_key = path_in(c->data_dir, "keys/signing.pem");
+  if (!c->public_url) {
+    bool v6 = strchr(c->listen, ':') != NULL;
+    if (asprintf(&c->public_url, "%s://%s%s%s:%d", c->plain_http ? "http" : "https", v6 ? "[" : "", c->listen,
+                 v6 ? "]" : "", c->port) < 0)
+      return -ENOMEM;
+  }
+  size_t n = strlen(c->public_url);
+  while (n && c->public_url[n - 1] == '/')
+    c->public_url[--n] = '\0';
+  if (c->nsubs == 0) {
+    c->subs[0].id = strdup(DEFAULT_SUBSCRIPTION);
+    c->subs[0].display_name = strdup("vmrp");
+    c->nsubs = 1;
+  }
+  if (c->nlocs == 0)
+    c->nlocs = 1;
+  free((char *)c->locs[0].name);
+  c->locs[0].name = strdup(c->region);
+  c->locs[0].display_name = c->region_display ? strdup(c->region_display) : NULL;
+  c->locs[0].endpoint = strdup(c->public_url);
+  /* This region's endpoint and Azure's public ARM audiences: the JS SDK asks
+   * for https://management.azure.com/.default even with a custom endpoint. */
+  c->audiences[c->naudiences++] = strdup(c->public_url);
+  c->audiences[c->naudiences++] = strdup("https://management.azure.com");
+  c->audiences[c->naudiences++] = strdup("https://management.core.windows.net");
+  return 0;
+}
+
+void config_free(struct config *c)
+{
+  free(c->region);
+  free(c->region_display);
+  free(c->data_dir);
+  free(c->listen);
+  free(c->public_url);
+  free(c->tls_cert);
+  free(c->tls_key);
+  free(c->log_level);
+  free(c->tenant_id);
+  free(c->signing_key);
+  for (int i = 0; i < c->naudiences; i++)
+    free(c->audiences[i]);
+  for (int i = 0; i < c->nsubs; i++) {
+    free((char *)c->subs[i].id);
+    free((char *)c->subs[i].display_name);
+  }
+  for (int i = 0; i < c->nlocs; i++) {
+    free((char *)c->locs[i].name);
+    free((char *)c->locs[i].display_name);
+    free((char *)c->locs[i].endpoint);
+    free(c->peer_credentials[i]);
+  }
+  for (int i = 0; i < c->nissuers; i++) {
+    free((char *)c->issuers[i].issuer);
+    free((char *)c->issuers[i].jwks_file);
+  }
+  memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,55 @@
+/*
+ * config.h — vmrpd's configuration: embedded defaults, then the INI file
+ * (etc/vmrpd.conf documents every key), then command-line flags.
+ * Owned by main; read-only once the server starts.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arm/arm.h"
+#include "auth/auth.h"
+
+#define CONFIG_MAX_LIST 16
+
+struct config {
+  char *region;
+  char *region_display;
+  char *data_dir;
+  char *listen;
+  int port;
+  char *public_url;
+  char *tls_cert, *tls_key;
+  bool plain_http;
+  unsigned threads;
+  size_t max_body;
+  unsigned timeout_s;
+  char *log_level;
+  int page_size;
+  int job_workers;
+
+  char *tenant_id;
+  int token_lifetime_s;
+  char *signing_key;
+  char *audiences[CONFIG_MAX_LIST];
+  int naudiences;
+
+  struct arm_subscription subs[CONFIG_MAX_LIST];
+  int nsubs;
+  struct arm_location locs[CONFIG_MAX_LIST]; /* [0] = this region */
+  int nlocs;
+  char *peer_credentials[CONFIG_MAX_LIST];   /* parallel to locs */
+  struct auth_trusted_issuer issuers[CONFIG_MAX_LIST];
+  int nissuers;
+};
+
+/* Fills defaults; returns 0. */
+int config_defaults(struct config *c);
+/* Reads an INI file over the current values; -errno or -EINVAL (logged). */
+int config_load(struct config *c, const char *path);
+/* Derives what was left unset (paths under data_dir, public_url, the
+ * default subscription, the region as location 0). */
+int config_finish(struct config *c);
+void config_free(struct config *c);
+/* Replaces a string field (frees the old value). */
+void config_set(char **field, const char *value);

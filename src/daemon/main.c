@@ -1,0 +1,245 @@
+/*
+ * main.c — vmrpd: one region's server, and its admin sub-commands.
+ *
+ *   vmrpd [serve] [options]        run the region (default)
+ *   vmrpd sp ...                   manage service principals (admin.c)
+ *   vmrpd jwks [options]           print this region's JWKS (for peers)
+ *   vmrpd --version
+ *
+ * Start-up order: configuration → data directory and its lock (one daemon
+ * per data directory: flock on vmrpd.pid) → metadata store → identity →
+ * ARM → jobs (which may resume operations and so need ARM) → HTTP.
+ * Shutdown on SIGTERM/SIGINT runs it backwards: stop accepting requests,
+ * interrupt jobs (their operations resume at the next start), close the
+ * store.  Signals are taken by sigwait() in the main thread only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arm/arm.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "daemon/admin.h"
+#include "daemon/config.h"
+#include "http/server.h"
+#include "version.h"
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+          "usage: vmrpd [serve] [-c FILE] [--region NAME] [--data-dir DIR] [--listen ADDR] [--port N]\n"
+          "             [--public-url URL] [--plain-http] [--log-level debug|info|warn|error]\n"
+          "       vmrpd sp create --name NAME [--role Reader|Contributor|Owner] [--scope SUBSCRIPTION|*]\n"
+          "                       [--client-id ID] [--secret SECRET]   (common options as above)\n"
+          "       vmrpd sp list | sp rotate --client-id ID | sp delete --client-id ID\n"
+          "       vmrpd sp role --client-id ID --role ROLE [--scope SUBSCRIPTION|*]\n"
+          "       vmrpd jwks\n"
+          "       vmrpd --version\n");
+}
+
+static int make_dirs(const char *dir)
+{
+  char path[4096];
+  snprintf(path, sizeof path, "%s", dir);
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+      return -errno;
+    *p = '/';
+  }
+  if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+/* Takes the data directory's lock; returns the fd (kept open) or -errno. */
+static int lock_data_dir(const char *dir)
+{
+  char path[4096];
+  snprintf(path, sizeof path, "%s/vmrpd.pid", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -errno;
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    log_error("vmrpd", "data directory %s is in use by another vmrpd (pid %s)", dir, strtok(pid, "\n") ? pid : "?");
+    close(fd);
+    return -EBUSY;
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    close(fd);
+    return -EIO;
+  }
+  return fd;
+}
+
+/* Options shared by every sub-command; returns the index of the first
+ * non-option argument or -1 on error. */
+static int parse_common(int argc, char **argv, struct config *c, struct admin_args *a)
+{
+  enum { O_REGION = 256, O_DATA, O_LISTEN, O_PORT, O_URL, O_PLAIN, O_LOG, O_NAME, O_ROLE, O_SCOPE, O_CID, O_SECRET };
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},    {"region", required_argument, NULL, O_REGION},
+      {"data-dir", required_argument, NULL, O_DATA}, {"listen", required_argument, NULL, O_LISTEN},
+      {"port", required_argument, NULL, O_PORT},   {"public-url", required_argument, NULL, O_URL},
+      {"plain-http", no_argument, NULL, O_PLAIN},  {"log-level", required_argument, NULL, O_LOG},
+      {"name", required_argument, NULL, O_NAME},   {"role", required_argument, NULL, O_ROLE},
+      {"scope", required_argument, NULL, O_SCOPE}, {"client-id", required_argument, NULL, O_CID},
+      {"secret", required_argument, NULL, O_SECRET}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  /* The config file is read first so that flags override it wherever they
+   * appear on the line. */
+  for (int i = 1; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+      if (config_load(c, argv[i + 1]) < 0)
+        return -1;
+  int opt;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    switch (opt) {
+    case 'c': break;
+    case O_REGION: config_set(&c->region, optarg); break;
+    case O_DATA: config_set(&c->data_dir, optarg); break;
+    case O_LISTEN: config_set(&c->listen, optarg); break;
+    case O_PORT: c->port = atoi(optarg); break;
+    case O_URL: config_set(&c->public_url, optarg); break;
+    case O_PLAIN: c->plain_http = true; break;
+    case O_LOG: config_set(&c->log_level, optarg); break;
+    case O_NAME: a->name = optarg; break;
+    case O_ROLE: a->role = optarg; break;
+    case O_SCOPE: a->scope = optarg; break;
+    case O_CID: a->client_id = optarg; break;
+    case O_SECRET: a->secret = optarg; break;
+    case 'h': usage(stdout); exit(0);
+    default: return -1;
+    }
+  }
+  return optind;
+}
+
+static int serve(struct config *c)
+{
+  int ret = 1, lock_fd = -1;
+  struct meta *meta = NULL;
+  struct auth *auth = NULL;
+  struct arm *arm = NULL;
+  struct jobs *jobs = NULL;
+  struct http_server *http = NULL;
+  char path[4096];
+
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by every thread started below */
+  signal(SIGPIPE, SIG_IGN);
+
+  snprintf(path, sizeof path, "%s/keys", c->data_dir);
+  if (make_dirs(path) < 0) {
+    log_error("vmrpd", "cannot create data directory %s: %s", c->data_dir, strerror(errno));
+    return 1;
+  }
+  if ((lock_fd = lock_data_dir(c->data_dir)) < 0)
+    return 1;
+  snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
+  if (meta_open(path, &meta) < 0)
+    goto out;
+  const char *auds[CONFIG_MAX_LIST + 1] = {0};
+  for (int i = 0; i < c->naudiences; i++)
+    auds[i] = c->audiences[i];
+  char issuer[1024];
+  snprintf(issuer, sizeof issuer, "%s/adfs", c->public_url);
+  struct auth_config ac = {.key_file = c->signing_key, .issuer = issuer, .tenant_id = c->tenant_id,
+                           .audiences = auds, .token_lifetime_s = c->token_lifetime_s,
+                           .trusted = c->issuers, .ntrusted = c->nissuers};
+  if (auth_open(&ac, &auth) < 0)
+    goto out;
+  snprintf(path, sizeof path, "%s/keys/jwks.json", c->data_dir);
+  auth_write_jwks(auth, path); /* for peers that trust this region; advisory */
+  struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
+                            .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
+                            .page_size = c->page_size};
+  if (arm_open(&armc, meta, auth, &arm) < 0)
+    goto out;
+  int nkinds;
+  const struct job_kind *kinds = arm_job_kinds(&nkinds);
+  if (jobs_start(meta, arm, kinds, nkinds, c->job_workers, &jobs) < 0)
+    goto out;
+  arm_set_jobs(arm, jobs);
+  struct http_server_config hc = {.bind_addr = c->listen, .port = c->port, .cert_file = c->tls_cert,
+                                  .key_file = c->tls_key, .plain_http = c->plain_http, .max_body = c->max_body,
+                                  .timeout_s = c->timeout_s, .threads = c->threads};
+  if (http_server_start(&hc, arm_handle, arm, &http) < 0)
+    goto out;
+  log_info("vmrpd", "region %s serving ARM at %s (listening on %s:%d, %s), data in %s", c->region, c->public_url,
+           c->listen, http_server_port(http), c->plain_http ? "plain HTTP, development mode" : "TLS", c->data_dir);
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log_info("vmrpd", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  ret = 0;
+out:
+  http_server_stop(http);
+  jobs_stop(jobs);
+  arm_close(arm);
+  auth_close(auth);
+  meta_close(meta);
+  if (lock_fd >= 0) {
+    snprintf(path, sizeof path, "%s/vmrpd.pid", c->data_dir);
+    unlink(path);
+    close(lock_fd);
+  }
+  if (ret == 0)
+    log_info("vmrpd", "stopped cleanly");
+  return ret;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc > 1 && !strcmp(argv[1], "--version")) {
+    printf("vmrpd %s\n", VMRP_VERSION);
+    return 0;
+  }
+  failpoint_init();
+  struct config c;
+  struct admin_args a = {0};
+  config_defaults(&c);
+  int ret = 2;
+  int first = parse_common(argc, argv, &c, &a);
+  if (first < 0) {
+    usage(stderr);
+    goto out;
+  }
+  enum log_level lvl;
+  if (log_parse_level(c.log_level, &lvl) < 0) {
+    fprintf(stderr, "vmrpd: unknown log level '%s'\n", c.log_level);
+    goto out;
+  }
+  log_set_level(lvl);
+  if (config_finish(&c) < 0)
+    goto out;
+  const char *cmd = first < argc ? argv[first] : "serve";
+  if (!strcmp(cmd, "serve"))
+    ret = serve(&c);
+  else if (!strcmp(cmd, "sp") || !strcmp(cmd, "jwks"))
+    ret = admin_main(&c, &a, argc - first, argv + first);
+  else {
+    usage(stderr);
+  }
+out:
+  config_free(&c);
+  return ret;
+}

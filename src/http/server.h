@@ -1,0 +1,76 @@
+/*
+ * server.h — the HTTP(S) front end shared by ARM, identity and (later) the
+ * blob data plane.
+ *
+ * libmicrohttpd does the protocol work (HTTP/1.1, keep-alive, TLS through
+ * GnuTLS); this module adds what every vmrp front end needs: a request id per
+ * request (also set as the logging request id), the body gathered up to a size
+ * limit, and a response object the handler fills.  Handlers run on the
+ * server's worker threads, several at once, and may block (database, fsync).
+ *
+ * TLS is on unless plain_http is asked for, and plain HTTP is refused unless
+ * the bind address is loopback: nothing listens beyond loopback without TLS.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+struct http_request {
+  const char *method;     /* "GET", "PUT", ... */
+  const char *path;       /* percent-decoded path */
+  const char *body;       /* NUL-terminated; NULL when empty */
+  size_t body_len;
+  bool body_too_large;    /* the body exceeded max_body and was dropped */
+  bool tls;
+  char request_id[40];    /* generated for this request */
+  void *conn_;            /* private: the MHD connection */
+};
+
+/* Case-insensitive lookups; NULL when absent.  Valid during the handler. */
+const char *http_query(const struct http_request *req, const char *name);
+const char *http_header(const struct http_request *req, const char *name);
+typedef void (*http_pair_cb)(void *ctx, const char *name, const char *value);
+void http_query_each(const struct http_request *req, http_pair_cb cb, void *ctx);
+
+#define HTTP_MAX_HEADERS 16
+
+struct http_response {
+  int status;
+  char *body;             /* owned; freed by the server */
+  size_t body_len;
+  const char *content_type;
+  int nheaders;
+  struct {
+    char name[48];
+    char *value;          /* owned */
+  } headers[HTTP_MAX_HEADERS];
+};
+
+/* Adds a header (printf-style value); silently ignored past HTTP_MAX_HEADERS. */
+void http_response_header(struct http_response *resp, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sets status and body; takes ownership of body (may be NULL). */
+void http_response_body(struct http_response *resp, int status, const char *content_type, char *body,
+                        size_t len);
+
+typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *resp);
+
+struct http_server_config {
+  const char *bind_addr;    /* numeric IPv4/IPv6 address */
+  int port;                 /* 0 = pick one (see http_server_port) */
+  const char *cert_file;    /* PEM chain; required unless plain_http */
+  const char *key_file;
+  bool plain_http;          /* development mode, loopback only */
+  size_t max_body;          /* bytes */
+  unsigned timeout_s;       /* idle connection timeout */
+  unsigned threads;
+};
+
+struct http_server;
+
+/* Returns 0, -EINVAL (bad config, e.g. plain HTTP off loopback), -EADDRINUSE,
+ * or -errno. */
+int http_server_start(const struct http_server_config *cfg, http_handler handler, void *ctx,
+                      struct http_server **out);
+int http_server_port(const struct http_server *s);
+void http_server_stop(struct http_server *s);

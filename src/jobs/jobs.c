@@ -1,0 +1,230 @@
+/*
+ * jobs.c — see jobs.h.
+ *
+ * Data structure: a FIFO of operation ids under one mutex, a condition
+ * variable for idle workers, and a fixed pool of worker threads.
+ *
+ * Invariants (named by the tests in tests/arm/lro.sh):
+ *  (1) An operation row exists, InProgress, before its job can run.
+ *  (2) A job's outcome is written to its operation row before the job leaves
+ *      the worker; a crash before that leaves the row InProgress, which (3)
+ *      turns into a resumed run or a Failed status at the next start.
+ *  (3) At start-up every InProgress operation is either queued again
+ *      (resumable kind) or finished Failed with code "OperationInterrupted".
+ */
+#include "jobs/jobs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/failpoint.h"
+#include "common/log.h"
+
+struct queued {
+  char id[40];
+  struct queued *next;
+};
+
+struct jobs {
+  struct meta *meta;
+  void *app;
+  const struct job_kind *kinds;
+  int nkinds;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct queued *head, *tail;
+  bool stopping;
+  int nworkers;
+  pthread_t *workers;
+};
+
+struct job {
+  struct jobs *jobs;
+  const char *op_id;
+};
+
+static const struct job_kind *find_kind(struct jobs *j, const char *name)
+{
+  for (int i = 0; i < j->nkinds; i++)
+    if (strcmp(j->kinds[i].name, name) == 0)
+      return &j->kinds[i];
+  return NULL;
+}
+
+void jobs_progress(struct job *job, double percent)
+{
+  meta_operation_progress(job->jobs->meta, job->op_id, percent);
+}
+
+bool jobs_should_stop(struct job *job)
+{
+  pthread_mutex_lock(&job->jobs->lock);
+  bool s = job->jobs->stopping;
+  pthread_mutex_unlock(&job->jobs->lock);
+  return s;
+}
+
+/* Sleeps up to ms, waking early on shutdown; returns false if stopping. */
+static bool interruptible_sleep(struct jobs *j, int64_t ms)
+{
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&j->lock);
+  while (!j->stopping && pthread_cond_timedwait(&j->wake, &j->lock, &until) != ETIMEDOUT)
+    ;
+  bool ok = !j->stopping;
+  pthread_mutex_unlock(&j->lock);
+  return ok;
+}
+
+static void run_one(struct jobs *j, const char *op_id)
+{
+  struct meta_operation op;
+  if (meta_operation_get(j->meta, op_id, &op) < 0) {
+    log_error("jobs", "operation %s vanished before it ran", op_id);
+    return;
+  }
+  if (op.status != OP_IN_PROGRESS)
+    goto out;
+  const struct job_kind *kind = find_kind(j, op.kind);
+  if (!kind) {
+    meta_operation_finish(j->meta, op_id, OP_FAILED,
+                          "{\"code\":\"InternalOperationError\",\"message\":\"Unknown job kind.\"}", NULL);
+    goto out;
+  }
+  int64_t delay = failpoint_value("jobs.run.delay_ms", 0);
+  if (delay > 0 && !interruptible_sleep(j, delay))
+    goto out; /* stopping: stays InProgress, resumed at next start */
+  struct job job = {j, op_id};
+  struct job_result res = {0};
+  log_info("jobs", "running %s operation %s on %s", op.kind, op_id, op.resource_id ? op.resource_id : "-");
+  enum job_outcome outcome = kind->run(j->app, &job, &op, &res);
+  if (outcome == JOB_DONE)
+    meta_operation_finish(j->meta, op_id, OP_SUCCEEDED, NULL, res.result);
+  else if (outcome == JOB_FAILED)
+    meta_operation_finish(j->meta, op_id, OP_FAILED,
+                          res.error ? res.error : "{\"code\":\"InternalOperationError\",\"message\":\"The operation failed.\"}",
+                          res.result);
+  log_info("jobs", "%s operation %s: %s", op.kind, op_id,
+           outcome == JOB_DONE ? "succeeded" : outcome == JOB_FAILED ? "failed" : "interrupted");
+  free(res.error);
+  free(res.result);
+out:
+  meta_operation_clear(&op);
+}
+
+static void *worker_main(void *arg)
+{
+  struct jobs *j = arg;
+  for (;;) {
+    pthread_mutex_lock(&j->lock);
+    while (!j->stopping && !j->head)
+      pthread_cond_wait(&j->wake, &j->lock);
+    if (j->stopping) {
+      pthread_mutex_unlock(&j->lock);
+      return NULL;
+    }
+    struct queued *q = j->head;
+    j->head = q->next;
+    if (!j->head)
+      j->tail = NULL;
+    pthread_mutex_unlock(&j->lock);
+    run_one(j, q->id);
+    free(q);
+  }
+}
+
+int jobs_submit(struct jobs *j, const char *op_id)
+{
+  struct queued *q = calloc(1, sizeof *q);
+  if (!q)
+    return -ENOMEM;
+  snprintf(q->id, sizeof q->id, "%s", op_id);
+  pthread_mutex_lock(&j->lock);
+  if (j->tail)
+    j->tail->next = q;
+  else
+    j->head = q;
+  j->tail = q;
+  pthread_cond_signal(&j->wake);
+  pthread_mutex_unlock(&j->lock);
+  return 0;
+}
+
+static int recover_one(void *ctx, const struct meta_operation *op)
+{
+  struct jobs *j = ctx;
+  const struct job_kind *kind = find_kind(j, op->kind);
+  if (kind && kind->resumable) {
+    log_info("jobs", "resuming %s operation %s", op->kind, op->id);
+    return jobs_submit(j, op->id);
+  }
+  log_warn("jobs", "failing %s operation %s interrupted by a restart", op->kind, op->id);
+  meta_operation_finish(j->meta, op->id, OP_FAILED,
+                        "{\"code\":\"OperationInterrupted\",\"message\":\"The operation was interrupted by a "
+                        "restart of the service and cannot be resumed. Retry the request.\"}",
+                        NULL);
+  return 0;
+}
+
+int jobs_start(struct meta *m, void *app, const struct job_kind *kinds, int nkinds, int workers,
+               struct jobs **out)
+{
+  struct jobs *j = calloc(1, sizeof *j);
+  if (!j)
+    return -ENOMEM;
+  j->meta = m;
+  j->app = app;
+  j->kinds = kinds;
+  j->nkinds = nkinds;
+  pthread_mutex_init(&j->lock, NULL);
+  pthread_cond_init(&j->wake, NULL);
+  int r = meta_operation_list_in_progress(m, recover_one, j);
+  if (r < 0) {
+    jobs_stop(j);
+    return r;
+  }
+  j->workers = calloc((size_t)workers, sizeof *j->workers);
+  for (int i = 0; j->workers && i < workers; i++) {
+    if (pthread_create(&j->workers[i], NULL, worker_main, j) != 0)
+      break;
+    j->nworkers++;
+  }
+  if (j->nworkers == 0) {
+    jobs_stop(j);
+    return -EAGAIN;
+  }
+  *out = j;
+  return 0;
+}
+
+void jobs_stop(struct jobs *j)
+{
+  if (!j)
+    return;
+  pthread_mutex_lock(&j->lock);
+  j->stopping = true;
+  pthread_cond_broadcast(&j->wake);
+  pthread_mutex_unlock(&j->lock);
+  for (int i = 0; i < j->nworkers; i++)
+    pthread_join(j->workers[i], NULL);
+  while (j->head) {
+    struct queued *q = j->head;
+    j->head = q->next;
+    free(q);
+  }
+  free(j->workers);
+  pthread_mutex_destroy(&j->lock);
+  pthread_cond_destroy(&j->wake);
+  free(j);
+}

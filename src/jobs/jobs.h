@@ -1,0 +1,54 @@
+/*
+ * jobs.h — persistent background jobs behind long-running operations.
+ *
+ * A job is an operation row (meta/) in state InProgress plus a kind that
+ * knows how to run it.  The caller creates the row (usually in the same
+ * transaction as the resource change that starts the work) and then calls
+ * jobs_submit(); a worker thread runs the kind's function and records the
+ * outcome with meta_operation_finish().
+ *
+ * Restart: jobs_start() looks at every operation still InProgress.  A
+ * resumable kind is queued again (its run function must be idempotent: it is
+ * re-entered from the top and finds the work partly done); any other kind is
+ * marked Failed with an error saying the service restarted.  So no operation
+ * stays InProgress forever.
+ *
+ * Shutdown: jobs_stop() stops taking work and asks running jobs to stop
+ * (jobs_should_stop()); a job that returns JOB_INTERRUPTED leaves its
+ * operation InProgress, to be resumed (or failed) at the next start.
+ *
+ * Thread-safe.
+ */
+#pragma once
+#include <stdbool.h>
+
+#include "meta/meta.h"
+
+struct jobs;
+struct job;
+
+enum job_outcome { JOB_DONE, JOB_FAILED, JOB_INTERRUPTED };
+
+struct job_result {
+  char *error;   /* malloc'd JSON {code,message,...} when JOB_FAILED */
+  char *result;  /* malloc'd JSON result (optional) */
+};
+
+typedef enum job_outcome (*job_run_fn)(void *app, struct job *job, const struct meta_operation *op,
+                                       struct job_result *res);
+
+struct job_kind {
+  const char *name;
+  job_run_fn run;
+  bool resumable;
+};
+
+int jobs_start(struct meta *m, void *app, const struct job_kind *kinds, int nkinds, int workers,
+               struct jobs **out);
+/* Queues an operation whose row is already committed. */
+int jobs_submit(struct jobs *j, const char *op_id);
+void jobs_stop(struct jobs *j);
+
+/* For run functions: report progress (0..100) and poll for shutdown. */
+void jobs_progress(struct job *job, double percent);
+bool jobs_should_stop(struct job *job);

@@ -1,0 +1,257 @@
+/*
+ * meta.c — opening the store, per-thread connections, schema migrations and
+ * transactions.
+ *
+ * Connections: SQLite handles must not be used by two threads at once, and a
+ * mutex around one handle would serialise all readers.  So each thread opens
+ * its own connection on first use (pthread key); WAL lets those readers run
+ * alongside one writer.  Every connection is also linked into m->conns so
+ * meta_close() can close the ones whose threads are gone.
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL — COMMIT returns only
+ * after the WAL is fsync'd, so an acknowledged ARM write survives kill -9 and
+ * power loss.  busy_timeout absorbs writer contention; writers use BEGIN
+ * IMMEDIATE so two writers never deadlock on a lock upgrade.
+ *
+ * Schema: `schema_version` holds the number of migrations applied; each entry
+ * of migrations[] runs once, in order, in its own transaction.  Migrations are
+ * append-only: never edit one that has shipped.
+ */
+#include "meta/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+
+struct meta_conn {
+  sqlite3 *db;
+  struct meta_conn *next;
+};
+
+struct meta {
+  char *path;
+  pthread_key_t key;
+  pthread_mutex_t lock; /* protects conns */
+  struct meta_conn *conns;
+};
+
+static const char *const migrations[] = {
+    /* 1: resources, operations, principals */
+    "CREATE TABLE resources("
+    "  id TEXT PRIMARY KEY COLLATE NOCASE,"
+    "  type TEXT NOT NULL COLLATE NOCASE,"
+    "  name TEXT NOT NULL,"
+    "  parent_id TEXT NOT NULL COLLATE NOCASE,"
+    "  location TEXT, tags TEXT, properties TEXT, extra TEXT,"
+    "  provisioning_state TEXT,"
+    "  etag TEXT NOT NULL,"
+    "  created_us INTEGER NOT NULL, changed_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX resources_parent ON resources(parent_id, type, id);"
+    "CREATE TABLE operations("
+    "  id TEXT PRIMARY KEY, subscription TEXT NOT NULL, provider TEXT NOT NULL,"
+    "  location TEXT NOT NULL, kind TEXT NOT NULL, resource_id TEXT,"
+    "  status INTEGER NOT NULL, percent REAL NOT NULL DEFAULT 0,"
+    "  start_us INTEGER NOT NULL, end_us INTEGER,"
+    "  error TEXT, result TEXT, payload TEXT);"
+    "CREATE INDEX operations_status ON operations(status);"
+    "CREATE TABLE principals("
+    "  client_id TEXT PRIMARY KEY COLLATE NOCASE, object_id TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  name TEXT NOT NULL, salt BLOB NOT NULL, hash BLOB NOT NULL, created_us INTEGER NOT NULL);"
+    "CREATE TABLE role_assignments("
+    "  object_id TEXT NOT NULL COLLATE NOCASE, scope TEXT NOT NULL COLLATE NOCASE,"
+    "  role TEXT NOT NULL, PRIMARY KEY(object_id, scope));",
+};
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    log_error("meta", "sql failed: %s (%.80s)", err ? err : "?", sql);
+    sqlite3_free(err);
+    return -EIO;
+  }
+  return 0;
+}
+
+static sqlite3 *open_conn(struct meta *m)
+{
+  sqlite3 *db = NULL;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(m->path, &db, flags, NULL) != SQLITE_OK) {
+    log_error("meta", "cannot open %s: %s", m->path, db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return NULL;
+  }
+  sqlite3_busy_timeout(db, 10000);
+  if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") < 0) {
+    sqlite3_close(db);
+    return NULL;
+  }
+  struct meta_conn *c = calloc(1, sizeof *c);
+  if (!c) {
+    sqlite3_close(db);
+    return NULL;
+  }
+  c->db = db;
+  pthread_mutex_lock(&m->lock);
+  c->next = m->conns;
+  m->conns = c;
+  pthread_mutex_unlock(&m->lock);
+  return db;
+}
+
+sqlite3 *meta_db(struct meta *m)
+{
+  sqlite3 *db = pthread_getspecific(m->key);
+  if (!db) {
+    db = open_conn(m);
+    if (db)
+      pthread_setspecific(m->key, db);
+  }
+  return db;
+}
+
+static int migrate(struct meta *m)
+{
+  sqlite3 *db = meta_db(m);
+  if (!db)
+    return -EIO;
+  if (exec_sql(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);") < 0)
+    return -EIO;
+  int have = 0;
+  sqlite3_stmt *st = meta_prepare(m, "SELECT version FROM schema_version");
+  if (!st)
+    return -EIO;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    have = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  int want = (int)(sizeof migrations / sizeof migrations[0]);
+  if (have > want) {
+    log_error("meta", "database schema version %d is newer than this vmrpd (%d)", have, want);
+    return -EPROTO;
+  }
+  for (int v = have; v < want; v++) {
+    char bump[96];
+    snprintf(bump, sizeof bump, "DELETE FROM schema_version; INSERT INTO schema_version VALUES(%d);", v + 1);
+    if (exec_sql(db, "BEGIN IMMEDIATE") < 0)
+      return -EIO;
+    if (exec_sql(db, migrations[v]) < 0 || exec_sql(db, bump) < 0) {
+      exec_sql(db, "ROLLBACK");
+      return -EIO;
+    }
+    if (exec_sql(db, "COMMIT") < 0)
+      return -EIO;
+    log_info("meta", "schema migrated to version %d", v + 1);
+  }
+  return 0;
+}
+
+int meta_open(const char *path, struct meta **out)
+{
+  struct meta *m = calloc(1, sizeof *m);
+  if (!m)
+    return -ENOMEM;
+  m->path = strdup(path);
+  pthread_mutex_init(&m->lock, NULL);
+  if (!m->path || pthread_key_create(&m->key, NULL) != 0) {
+    free(m->path);
+    free(m);
+    return -ENOMEM;
+  }
+  int r = migrate(m);
+  if (r < 0) {
+    meta_close(m);
+    return r;
+  }
+  *out = m;
+  return 0;
+}
+
+void meta_close(struct meta *m)
+{
+  if (!m)
+    return;
+  struct meta_conn *c = m->conns;
+  while (c) {
+    struct meta_conn *next = c->next;
+    sqlite3_close_v2(c->db);
+    free(c);
+    c = next;
+  }
+  pthread_key_delete(m->key);
+  pthread_mutex_destroy(&m->lock);
+  free(m->path);
+  free(m);
+}
+
+int meta_begin(struct meta *m)
+{
+  sqlite3 *db = meta_db(m);
+  return db ? exec_sql(db, "BEGIN IMMEDIATE") : -EIO;
+}
+
+int meta_commit(struct meta *m)
+{
+  sqlite3 *db = meta_db(m);
+  if (!db)
+    return -EIO;
+  int r = exec_sql(db, "COMMIT");
+  if (r < 0)
+    exec_sql(db, "ROLLBACK");
+  return r;
+}
+
+void meta_rollback(struct meta *m)
+{
+  sqlite3 *db = meta_db(m);
+  if (db && !sqlite3_get_autocommit(db))
+    exec_sql(db, "ROLLBACK");
+}
+
+sqlite3_stmt *meta_prepare(struct meta *m, const char *sql)
+{
+  sqlite3 *db = meta_db(m);
+  sqlite3_stmt *st = NULL;
+  if (!db)
+    return NULL;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    log_error("meta", "prepare failed: %s (%.80s)", sqlite3_errmsg(db), sql);
+    return NULL;
+  }
+  return st;
+}
+
+int meta_exec_stmt(sqlite3_stmt *st)
+{
+  if (!st)
+    return -EIO;
+  int rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
+    r = -EEXIST;
+  else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    log_error("meta", "step failed: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+    r = -EIO;
+  }
+  sqlite3_finalize(st);
+  return r;
+}
+
+char *meta_col_str(sqlite3_stmt *st, int col)
+{
+  const unsigned char *s = sqlite3_column_text(st, col);
+  return s ? strdup((const char *)s) : NULL;
+}
+
+void meta_bind_str(sqlite3_stmt *st, int idx, const char *s)
+{
+  if (s)
+    sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, idx);
+}

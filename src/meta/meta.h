@@ -1,0 +1,131 @@
+/*
+ * meta.h — the metadata store: ARM resources, operations, service principals.
+ *
+ * One SQLite database in WAL mode (readers never block the writer) with
+ * synchronous=FULL, so a call that returned 0 after a write is durable: the
+ * WAL frame is fsync'd before COMMIT returns.  Every thread gets its own
+ * connection, opened lazily and closed by meta_close(); callers never share a
+ * sqlite3 handle.  Resource ids are compared case-insensitively (their
+ * lower-cased form is the key) and returned with the casing the creator used.
+ *
+ * JSON-valued columns (tags, properties, error, result, payload) are opaque
+ * text here: meta/ never parses them.
+ *
+ * Errors: 0 on success, -ENOENT (no such row), -EEXIST (conflict),
+ * -ESTALE (ETag precondition failed), -EIO (SQLite failure, logged once).
+ * All functions are thread-safe.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+struct meta;
+
+int meta_open(const char *path, struct meta **out);
+void meta_close(struct meta *m);
+
+/* Explicit transactions on the calling thread's connection, for callers that
+ * must change several rows atomically.  meta_begin takes the write lock
+ * (BEGIN IMMEDIATE).  Other meta_* calls made inside join the transaction. */
+int meta_begin(struct meta *m);
+int meta_commit(struct meta *m);
+void meta_rollback(struct meta *m);
+
+/* ---- resources ---------------------------------------------------------- */
+
+struct meta_resource {
+  char *id;          /* full ARM id, creator's casing */
+  char *type;        /* "Microsoft.Resources/resourceGroups" */
+  char *name;
+  char *parent_id;   /* id of the parent scope ("/subscriptions/x" for an RG) */
+  char *location;    /* may be NULL for proxy resources */
+  char *tags;        /* JSON object text or NULL */
+  char *properties;  /* JSON object text or NULL */
+  char *extra;       /* JSON object of other top-level fields (sku, managedBy...) or NULL */
+  char *provisioning_state;
+  char *etag;        /* set by meta on every write */
+  int64_t created_us, changed_us;
+};
+
+void meta_resource_clear(struct meta_resource *r);
+
+int meta_resource_get(struct meta *m, const char *id, struct meta_resource *out);
+
+enum meta_put_flags {
+  META_PUT_IF_MATCH = 1,      /* r->etag must equal the stored etag (or "*": must exist) */
+  META_PUT_IF_NONE_MATCH = 2, /* must not exist */
+  META_PUT_CREATE_ONLY = 4,   /* -EEXIST if it exists */
+};
+/* Inserts or replaces a resource.  On update the creator's id casing and the
+ * creation time are kept.  A new etag is generated and stored in r->etag.
+ * *created (may be NULL) says whether the row was new. */
+int meta_resource_put(struct meta *m, struct meta_resource *r, const char *if_match, int flags,
+                      bool *created);
+int meta_resource_delete(struct meta *m, const char *id);
+
+typedef int (*meta_resource_cb)(void *ctx, const struct meta_resource *r);
+/* Lists direct children of parent_id of the given type (NULL: any type) in id
+ * order, starting after after_id (NULL: from the start), at most limit rows.
+ * The callback's non-zero return stops the walk and is returned. */
+int meta_resource_list(struct meta *m, const char *parent_id, const char *type, const char *after_id,
+                       int limit, meta_resource_cb cb, void *ctx);
+/* Lists every resource whose id lies under prefix_id/ (all descendants),
+ * deepest first, so children come before their parents. */
+int meta_resource_list_under(struct meta *m, const char *prefix_id, meta_resource_cb cb, void *ctx);
+
+/* ---- operations (long-running operation records) ------------------------ */
+
+enum meta_op_status { OP_IN_PROGRESS, OP_SUCCEEDED, OP_FAILED, OP_CANCELED };
+const char *meta_op_status_to_string(enum meta_op_status s);
+
+struct meta_operation {
+  char id[40];
+  char *subscription;   /* subscription id */
+  char *provider;       /* "Microsoft.Compute", "Microsoft.Resources" */
+  char *location;
+  char *kind;           /* job kind name */
+  char *resource_id;
+  enum meta_op_status status;
+  double percent;
+  int64_t start_us, end_us;
+  char *error;          /* JSON text {code,message,...} when Failed */
+  char *result;         /* JSON text: the final result served at the Location URL */
+  char *payload;        /* JSON text: the job's input */
+};
+
+void meta_operation_clear(struct meta_operation *op);
+/* Inserts a new InProgress operation; op->id must be set. */
+int meta_operation_create(struct meta *m, const struct meta_operation *op);
+int meta_operation_get(struct meta *m, const char *id, struct meta_operation *out);
+int meta_operation_progress(struct meta *m, const char *id, double percent);
+/* Ends an operation: status, error and result are stored with the end time. */
+int meta_operation_finish(struct meta *m, const char *id, enum meta_op_status status, const char *error,
+                          const char *result);
+typedef int (*meta_operation_cb)(void *ctx, const struct meta_operation *op);
+int meta_operation_list_in_progress(struct meta *m, meta_operation_cb cb, void *ctx);
+
+/* ---- service principals and role assignments ---------------------------- */
+
+struct meta_principal {
+  char client_id[40];
+  char object_id[40];
+  char *name;
+  unsigned char salt[16];
+  unsigned char hash[32];
+  int64_t created_us;
+};
+
+void meta_principal_clear(struct meta_principal *p);
+int meta_principal_put(struct meta *m, const struct meta_principal *p);
+int meta_principal_get(struct meta *m, const char *client_id, struct meta_principal *out);
+int meta_principal_delete(struct meta *m, const char *client_id);
+typedef int (*meta_principal_cb)(void *ctx, const struct meta_principal *p);
+int meta_principal_list(struct meta *m, meta_principal_cb cb, void *ctx);
+
+/* scope is a subscription id or "*" (every subscription). */
+int meta_role_set(struct meta *m, const char *object_id, const char *scope, const char *role);
+/* The role of object_id on subscription (exact scope first, then "*"); the
+ * string is copied into role (≥ 16 bytes).  -ENOENT when none. */
+int meta_role_get(struct meta *m, const char *object_id, const char *subscription, char *role, int role_len);
+typedef int (*meta_role_cb)(void *ctx, const char *object_id, const char *scope, const char *role);
+int meta_role_list(struct meta *m, const char *object_id, meta_role_cb cb, void *ctx);

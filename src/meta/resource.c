@@ -1,0 +1,223 @@
+/*
+ * resource.c — the ARM resource table.
+ *
+ * One row per resource; `id` is the primary key with NOCASE collation, which
+ * gives ARM's case-insensitive id comparison while the stored text keeps the
+ * creator's casing.  `parent_id` indexes the children of a scope for paged
+ * lists (keyset paging on id, so a page costs O(page) whatever the offset).
+ * Updates keep id casing and creation time; every write gets a fresh etag.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/random.h"
+#include "common/timefmt.h"
+#include "meta/internal.h"
+
+#define RESOURCE_COLS                                                                             \
+  "id, type, name, parent_id, location, tags, properties, extra, provisioning_state, etag, "     \
+  "created_us, changed_us"
+
+void meta_resource_clear(struct meta_resource *r)
+{
+  free(r->id);
+  free(r->type);
+  free(r->name);
+  free(r->parent_id);
+  free(r->location);
+  free(r->tags);
+  free(r->properties);
+  free(r->extra);
+  free(r->provisioning_state);
+  free(r->etag);
+  memset(r, 0, sizeof *r);
+}
+
+static void read_row(sqlite3_stmt *st, struct meta_resource *r)
+{
+  r->id = meta_col_str(st, 0);
+  r->type = meta_col_str(st, 1);
+  r->name = meta_col_str(st, 2);
+  r->parent_id = meta_col_str(st, 3);
+  r->location = meta_col_str(st, 4);
+  r->tags = meta_col_str(st, 5);
+  r->properties = meta_col_str(st, 6);
+  r->extra = meta_col_str(st, 7);
+  r->provisioning_state = meta_col_str(st, 8);
+  r->etag = meta_col_str(st, 9);
+  r->created_us = sqlite3_column_int64(st, 10);
+  r->changed_us = sqlite3_column_int64(st, 11);
+}
+
+int meta_resource_get(struct meta *m, const char *id, struct meta_resource *out)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " RESOURCE_COLS " FROM resources WHERE id = ?1");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st), r;
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    read_row(st, out);
+    r = 0;
+  } else {
+    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
+  }
+  sqlite3_finalize(st);
+  return r;
+}
+
+/* Inside a transaction: checks preconditions and writes the row. */
+static int put_locked(struct meta *m, struct meta_resource *r, const char *if_match, int flags, bool *created)
+{
+  struct meta_resource old = {0};
+  int r0 = meta_resource_get(m, r->id, &old);
+  if (r0 < 0 && r0 != -ENOENT)
+    return r0;
+  bool exists = r0 == 0;
+  int ret = 0;
+  if ((flags & META_PUT_CREATE_ONLY) && exists)
+    ret = -EEXIST;
+  else if ((flags & META_PUT_IF_NONE_MATCH) && exists)
+    ret = -ESTALE;
+  else if ((flags & META_PUT_IF_MATCH) &&
+           (!exists || (strcmp(if_match, "*") != 0 && strcmp(if_match, old.etag) != 0)))
+    ret = -ESTALE;
+  if (ret < 0)
+    goto out;
+
+  char etag[UUID_STR_LEN + 2];
+  char uuid[UUID_STR_LEN];
+  random_uuid(uuid);
+  snprintf(etag, sizeof etag, "\"%s\"", uuid);
+  int64_t now = time_now_us();
+  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO resources(" RESOURCE_COLS
+                                     ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+  if (!st) {
+    ret = -EIO;
+    goto out;
+  }
+  sqlite3_bind_text(st, 1, exists ? old.id : r->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, r->type, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, exists ? old.name : r->name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, r->parent_id, -1, SQLITE_STATIC);
+  meta_bind_str(st, 5, r->location);
+  meta_bind_str(st, 6, r->tags);
+  meta_bind_str(st, 7, r->properties);
+  meta_bind_str(st, 8, r->extra);
+  meta_bind_str(st, 9, r->provisioning_state);
+  sqlite3_bind_text(st, 10, etag, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 11, exists ? old.created_us : now);
+  sqlite3_bind_int64(st, 12, now);
+  ret = meta_exec_stmt(st);
+  if (ret == 0) {
+    free(r->etag);
+    r->etag = strdup(etag);
+    if (exists) { /* report the stored casing back to the caller */
+      free(r->id);
+      r->id = STEAL_PTR(old.id);
+      free(r->name);
+      r->name = STEAL_PTR(old.name);
+    }
+    r->created_us = exists ? old.created_us : now;
+    r->changed_us = now;
+    if (created)
+      *created = !exists;
+  }
+out:
+  meta_resource_clear(&old);
+  return ret;
+}
+
+int meta_resource_put(struct meta *m, struct meta_resource *r, const char *if_match, int flags, bool *created)
+{
+  sqlite3 *db = meta_db(m);
+  if (!db)
+    return -EIO;
+  bool own_txn = sqlite3_get_autocommit(db);
+  if (own_txn && meta_begin(m) < 0)
+    return -EIO;
+  int ret = put_locked(m, r, if_match, flags, created);
+  if (own_txn) {
+    if (ret == 0)
+      ret = meta_commit(m);
+    else
+      meta_rollback(m);
+  }
+  return ret;
+}
+
+int meta_resource_delete(struct meta *m, const char *id)
+{
+  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM resources WHERE id = ?1");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  int r = meta_exec_stmt(st);
+  if (r == 0 && sqlite3_changes(meta_db(m)) == 0)
+    r = -ENOENT;
+  return r;
+}
+
+static int walk(sqlite3_stmt *st, meta_resource_cb cb, void *ctx)
+{
+  int rc, ret = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct meta_resource r = {0};
+    read_row(st, &r);
+    ret = cb(ctx, &r);
+    meta_resource_clear(&r);
+    if (ret)
+      break;
+  }
+  if (!ret && rc != SQLITE_DONE)
+    ret = -EIO;
+  sqlite3_finalize(st);
+  return ret;
+}
+
+int meta_resource_list(struct meta *m, const char *parent_id, const char *type, const char *after_id,
+                       int limit, meta_resource_cb cb, void *ctx)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " RESOURCE_COLS " FROM resources"
+                                     " WHERE parent_id = ?1 AND (?2 IS NULL OR type = ?2)"
+                                     " AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, parent_id, -1, SQLITE_STATIC);
+  meta_bind_str(st, 2, type);
+  meta_bind_str(st, 3, after_id);
+  sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
+  return walk(st, cb, ctx);
+}
+
+int meta_resource_list_under(struct meta *m, const char *prefix_id, meta_resource_cb cb, void *ctx)
+{
+  /* Range scan [prefix/, prefix0) — '0' follows '/' in ASCII — rather than
+   * LIKE, whose wildcards would need escaping in names containing '_'. */
+  size_t n = strlen(prefix_id);
+  char *lo = malloc(n + 2), *hi = malloc(n + 2);
+  int ret = -ENOMEM;
+  if (!lo || !hi)
+    goto out;
+  memcpy(lo, prefix_id, n);
+  memcpy(hi, prefix_id, n);
+  lo[n] = '/';
+  hi[n] = '0';
+  lo[n + 1] = hi[n + 1] = '\0';
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " RESOURCE_COLS " FROM resources WHERE id >= ?1 AND id < ?2"
+                                     " ORDER BY length(id) DESC, id");
+  ret = -EIO;
+  if (!st)
+    goto out;
+  sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+  ret = walk(st, cb, ctx);
+out:
+  free(lo);
+  free(hi);
+  return ret;
+}
