@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The az CLI (Debian azure-cli 2.45) end to end over TLS in both regions:
+# cloud register, service-principal login, account show, group create / show /
+# list / exists / update / delete / wait.
+. "$VMRP_SRC/tests/lib/harness.sh"
+command -v az >/dev/null || { echo "az CLI missing"; exit 77; }
+start_regions
+export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
+
+for region in eastus westus; do
+  [ $region = eastus ] && base=$EAST || base=$WEST
+  cloud=vmrp-$region
+  STATUS=; BODY=
+  check az cloud register -n $cloud --endpoint-resource-manager "$base/" --endpoint-active-directory "$base/adfs" \
+    --endpoint-active-directory-resource-id "$base/" --endpoint-active-directory-graph-resource-id "$base/graph/" \
+    -o none "$region: az cloud register"
+  check az cloud set -n $cloud "$region: az cloud set"
+  check az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none \
+    "$region: az login --service-principal"
+  BODY=$(az account show -o json)
+  check test "$(echo "$BODY" | jq -r .id)" = "$SUB" "$region: az account show names the subscription"
+  check test "$(echo "$BODY" | jq -r .tenantId)" = "$TENANT" "$region: az account show names the tenant"
+
+  rg=az-$region-rg
+  BODY=$(az group create -n $rg -l $region --tags team=storage -o json)
+  check test "$(echo "$BODY" | jq -r .properties.provisioningState)" = Succeeded "$region: az group create"
+  BODY=$(az group show -n $rg -o json)
+  check test "$(echo "$BODY" | jq -r .tags.team)" = storage "$region: az group show returns the tags"
+  check test "$(echo "$BODY" | jq -r .id)" = "/subscriptions/$SUB/resourceGroups/$rg" "$region: id uses the canonical casing"
+  BODY=$(az group update -n $rg --set tags.tier=gold -o json)
+  check test "$(echo "$BODY" | jq -r .tags.tier)" = gold "$region: az group update"
+  check test "$(az group list --query "[?name=='$rg'] | length(@)" -o tsv)" = 1 "$region: az group list"
+  check test "$(az group exists -n $rg)" = true "$region: az group exists (true)"
+  check az group delete -n $rg --yes "$region: az group delete (long-running)"
+  check test "$(az group exists -n $rg)" = false "$region: az group exists (false) after delete"
+  az group create -n $rg-2 -l $region -o none
+  az group delete -n $rg-2 --yes --no-wait
+  check az group wait -n $rg-2 --deleted --interval 1 --timeout 60 "$region: az group wait --deleted"
+  if az group show -n missing-rg -o none 2>"$VAR/err"; then
+    fail "$region: az group show of a missing group"
+  else
+    check grep -q ResourceGroupNotFound "$VAR/err" "$region: az group show of a missing group says ResourceGroupNotFound"
+  fi
+done
+finish

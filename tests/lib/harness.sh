@@ -1,0 +1,122 @@
+# harness.sh — shared by the shell tests: starts real regions with
+# scripts/run on a temporary state directory and free loopback ports, and
+# offers small assertion helpers.  Source it; it sets `set -euo pipefail` and
+# cleans up (stops the regions, removes the directory) on exit.
+#
+# After start_regions: $VAR, $ENDPOINTS, $CA, $EAST, $WEST (ARM base URLs
+# without trailing slash), $SUB, $TENANT, $CLIENT_ID, $CLIENT_SECRET,
+# $EAST_CONF, $WEST_CONF, $VMRPD.
+set -euo pipefail
+
+: "${VMRP_BUILD:?VMRP_BUILD must point at a build tree}"
+: "${VMRP_SRC:?VMRP_SRC must point at the source tree}"
+VMRPD=$VMRP_BUILD/src/daemon/vmrpd
+VAR=$(mktemp -d "${TMPDIR:-/tmp}/vmrp-test.XXXXXX")
+PASSED=0
+FAILED=0
+
+harness_cleanup() {
+  local rc=$?
+  VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --stop >/dev/null 2>&1 || true
+  pkill -KILL -f "vmrpd -c $VAR/" 2>/dev/null || true
+  if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
+    for log in "$VAR"/*/vmrpd.log; do
+      [ -f "$log" ] && { echo "--- last lines of $log"; tail -n 30 "$log"; }
+    done
+  fi
+  # Sanitizer reports in the daemon logs fail the test.
+  if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VAR"/*/vmrpd.log 2>/dev/null; then
+    echo "FAIL: sanitizer report in a daemon log"
+    grep -h -A20 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VAR"/*/vmrpd.log | head -60
+    rc=1
+  fi
+  rm -rf "$VAR"
+  exit "$rc"
+}
+trap harness_cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_regions() {
+  export VMRP_EASTUS_PORT=${VMRP_EASTUS_PORT:-$(free_port)}
+  export VMRP_WESTUS_PORT=${VMRP_WESTUS_PORT:-$(free_port)}
+  VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --detach >"$VAR/run.out" 2>&1 || { cat "$VAR/run.out"; return 1; }
+  ENDPOINTS=$VAR/endpoints.json
+  CA=$VAR/tls/ca.pem
+  EAST=https://127.0.0.1:$VMRP_EASTUS_PORT
+  WEST=https://127.0.0.1:$VMRP_WESTUS_PORT
+  EAST_CONF=$VAR/eastus/vmrpd.conf
+  WEST_CONF=$VAR/westus/vmrpd.conf
+  # shellcheck disable=SC1091
+  . "$VAR/ids.env"
+  SUB=$SUBSCRIPTION_ID
+  TENANT=$TENANT_ID
+}
+
+# pid of a region's daemon
+region_pid() { head -n1 "$VAR/$1/vmrpd.pid"; }
+
+# start one region again (after a kill) and wait until it answers
+restart_region() {
+  local r=$1 url
+  [ "$r" = eastus ] && url=$EAST || url=$WEST
+  "$VMRPD" -c "$VAR/$r/vmrpd.conf" >>"$VAR/$r/vmrpd.log" 2>&1 &
+  for _ in $(seq 200); do
+    curl -sf --cacert "$CA" "$url/metadata/endpoints" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "region $r did not restart"; return 1
+}
+
+# token BASE [client_id secret] → prints an access token
+token() {
+  local base=$1 cid=${2:-$CLIENT_ID} sec=${3:-$CLIENT_SECRET}
+  curl -sf --cacert "$CA" -X POST "$base/adfs/oauth2/token" \
+    --data-urlencode grant_type=client_credentials --data-urlencode "client_id=$cid" \
+    --data-urlencode "client_secret=$sec" --data-urlencode "scope=$base//.default" | jq -r .access_token
+}
+
+# arm METHOD URL [BODY] — uses $TOKEN; sets $STATUS, $BODY and $HEADERS (file)
+HEADERS=$VAR/headers
+arm() {
+  local method=$1 url=$2 data=${3-} out
+  local args=(-s --cacert "$CA" -X "$method" -D "$HEADERS" -o "$VAR/body" -w '%{http_code}')
+  [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
+  [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+  [ "$method" = HEAD ] && args=(-s --cacert "$CA" -I -D "$HEADERS" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${TOKEN:-}")
+  out=$(curl "${args[@]}" "$url" "${EXTRA_CURL[@]+"${EXTRA_CURL[@]}"}") || true
+  STATUS=$out
+  BODY=$(cat "$VAR/body" 2>/dev/null || true)
+  : > "$VAR/body"
+}
+
+header() { grep -i "^$1:" "$HEADERS" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
+
+ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; echo "   status=$STATUS body=$BODY"; }
+
+# expect STATUS [ERROR_CODE] DESCRIPTION
+expect() {
+  local want=$1 code=$2 desc=$3
+  if [ "$STATUS" != "$want" ]; then fail "$desc (want HTTP $want)"; return 0; fi
+  if [ -n "$code" ] && [ "$(echo "$BODY" | jq -r .error.code 2>/dev/null)" != "$code" ]; then
+    fail "$desc (want error code $code)"; return 0
+  fi
+  ok "$desc"
+}
+
+# check CONDITION_COMMAND... DESCRIPTION (last argument)
+check() {
+  local desc=${*: -1}
+  if "${@:1:$#-1}"; then ok "$desc"; else fail "$desc"; fi
+}
+
+# the resource table of a region, for "nothing changed" comparisons
+store_dump() { sqlite3 "$VAR/$1/meta.db" "SELECT id, type, location, tags, properties, etag FROM resources ORDER BY id"; }
+
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" = 0 ]
+}
