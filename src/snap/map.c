@@ -1,0 +1,71 @@
+/*
+ * map.c — allocation map of a tree: walks nodes depth-first, never chunks.
+ * A zero child stands for its whole span; adjacent extents of the same kind
+ * are merged before fn sees them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "snap/node.h"
+
+struct map {
+  struct cas *cas;
+  struct tree_geom g;
+  int (*fn)(void *ctx, const struct tree_extent *e);
+  void *ctx;
+  struct tree_extent cur;
+  bool have;
+};
+
+static int emit(struct map *m, uint64_t first_chunk, uint64_t nchunks, bool zero)
+{
+  uint64_t off = first_chunk << m->g.chunk_shift;
+  if (off >= m->g.size)
+    return 0;
+  uint64_t end = (first_chunk + nchunks) << m->g.chunk_shift;
+  if (end > m->g.size || first_chunk + nchunks >= m->g.nchunks)
+    end = m->g.size;
+  if (m->have && m->cur.zero == zero && m->cur.off + m->cur.len == off) {
+    m->cur.len = end - m->cur.off;
+    return 0;
+  }
+  int r = m->have ? m->fn(m->ctx, &m->cur) : 0;
+  m->cur = (struct tree_extent){.off = off, .len = end - off, .zero = zero};
+  m->have = true;
+  return r;
+}
+
+static int map_node(struct map *m, const struct cas_addr *a, unsigned level, uint64_t j)
+{
+  if (cas_addr_is_zero(a))
+    return emit(m, j * geom_span(level), geom_span(level), true);
+  struct cas_addr *ents = malloc(TREE_FANOUT * sizeof *ents);
+  if (!ents)
+    return -ENOMEM;
+  unsigned count;
+  int r = node_get(m->cas, a, level, ents, &count);
+  if (r == 0 && count != geom_count(&m->g, level, j))
+    r = -EIO;
+  for (unsigned c = 0; c < count && r == 0; c++) {
+    uint64_t child = j * TREE_FANOUT + c;
+    if (level == 0)
+      r = emit(m, child, 1, cas_addr_is_zero(&ents[c]));
+    else
+      r = map_node(m, &ents[c], level - 1, child);
+  }
+  free(ents);
+  return r;
+}
+
+int tree_map(struct cas *cas, const struct cas_addr *root, int (*fn)(void *ctx, const struct tree_extent *e),
+             void *ctx)
+{
+  struct map m = {.cas = cas, .fn = fn, .ctx = ctx};
+  struct cas_addr top;
+  int r = root_get(cas, root, &m.g, &top);
+  if (r < 0 || m.g.size == 0)
+    return r;
+  if ((r = map_node(&m, &top, m.g.height, 0)) < 0)
+    return r;
+  return m.have ? fn(ctx, &m.cur) : 0;
+}
