@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The vmrpd process: --version, one daemon per data directory, clean SIGTERM,
+# configuration errors, plain HTTP only on loopback and only when asked.
+. "$VMRP_SRC/tests/lib/harness.sh"
+STATUS=; BODY=
+check bash -c "'$VMRPD' --version | grep -Eq '^vmrpd [0-9]+\.[0-9]+\.[0-9]+$'" "--version prints the version"
+start_regions
+
+out=$("$VMRPD" -c "$EAST_CONF" --port "$(free_port)" 2>&1) && rc=0 || rc=$?
+check test "$rc" != 0 "a second daemon on the same data directory refuses to start"
+check grep -q "in use by another vmrpd" <<<"$out" "and says the directory is in use"
+check curl -sf --cacert "$CA" "$EAST/metadata/endpoints" -o /dev/null "the first daemon still serves"
+
+check bash -c "! curl -sf 'http://127.0.0.1:$VMRP_EASTUS_PORT/metadata/endpoints' -o /dev/null" "plain HTTP is refused on the TLS port"
+
+out=$("$VMRPD" --data-dir "$VAR/plain" --plain-http --listen 0.0.0.0 --port 0 2>&1) && rc=0 || rc=$?
+check test "$rc" != 0 "plain HTTP on a non-loopback address is refused"
+check grep -q "only allowed on a loopback" <<<"$out" "with a clear message"
+
+printf '[server]\nno_such_key = 1\n' > "$VAR/bad.conf"
+out=$("$VMRPD" -c "$VAR/bad.conf" --data-dir "$VAR/bad" 2>&1) && rc=0 || rc=$?
+check test "$rc" != 0 "an unknown configuration key is an error"
+check grep -q "no_such_key" <<<"$out" "naming the key"
+out=$("$VMRPD" --log-level loud --data-dir "$VAR/bad" 2>&1) && rc=0 || rc=$?
+check test "$rc" = 2 "an unknown log level is a usage error"
+
+port=$(free_port)
+"$VMRPD" --data-dir "$VAR/plain" --plain-http --port "$port" >"$VAR/plain.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/metadata/endpoints" -o /dev/null && break; sleep 0.1; done
+check curl -sf "http://127.0.0.1:$port/metadata/endpoints" -o /dev/null "development mode serves plain HTTP on loopback"
+check test -f "$VAR/plain/vmrpd.pid" "the pid file exists while running"
+kill -TERM $pid
+wait $pid && rc=0 || rc=$?
+check test "$rc" = 0 "SIGTERM exits 0"
+check grep -q "stopped cleanly" "$VAR/plain.log" "and logs a clean stop"
+check test ! -f "$VAR/plain/vmrpd.pid" "the pid file is removed"
+if grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VAR/plain.log"; then
+  fail "sanitizer report in the development-mode daemon"
+fi
+finish
