@@ -56,6 +56,8 @@ json_t *arm_api_versions_json(enum api_family fam);
 /* Resource group names: 1-90 of letters, digits, - _ . ( ), not ending in '.'.
  * Replies InvalidResourceGroup and returns false otherwise. */
 bool arm_rg_name_ok(struct arm_call *call, const char *name);
+/* The same rules without a reply (HEAD answers an invalid name with 404). */
+bool arm_rg_name_valid(const char *name);
 
 /* ---- body.c ---- */
 /* Checks that member `name` of obj, when present and not null, has the JSON

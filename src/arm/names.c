@@ -23,6 +23,15 @@ static bool utf8_valid(const char *s)
   return t != NULL;
 }
 
+bool arm_rg_name_valid(const char *name)
+{
+  size_t n = strlen(name);
+  for (size_t i = 0; i < n; i++)
+    if (!rg_char_ok((unsigned char)name[i]))
+      return false;
+  return n > 0 && n <= 90 && name[n - 1] != '.' && utf8_valid(name);
+}
+
 bool arm_rg_name_ok(struct arm_call *call, const char *name)
 {
   size_t n = strlen(name);

@@ -8,7 +8,9 @@
  * idempotent (it re-lists what is left), so it resumes after a restart.
  *
  * ids are built with the canonical "resourceGroups" segment and the name as
- * the creator spelled it; the store compares them case-insensitively.
+ * the creator spelled it; the store compares them case-insensitively.  Every
+ * method checks the name first: a decoded name may hold '/' ("a%2Fb"), and an
+ * id built from it could otherwise address a resource inside a group.
  */
 #include <stdio.h>
 #include <errno.h>
@@ -175,6 +177,8 @@ out:
 
 void arm_rg_get(struct arm_call *call)
 {
+  if (!arm_rg_name_ok(call, call->params[1]))
+    return;
   char id[512];
   rg_id(call, id, sizeof id);
   struct meta_resource r;
@@ -197,10 +201,11 @@ void arm_rg_head(struct arm_call *call)
 {
   char id[512];
   rg_id(call, id, sizeof id);
-  struct meta_resource r;
-  int rc = meta_resource_get(call->arm->meta, id, &r);
-  if (rc == 0)
-    meta_resource_clear(&r);
+  struct meta_resource r = {0};
+  int rc = arm_rg_name_valid(call->params[1]) ? meta_resource_get(call->arm->meta, id, &r) : -ENOENT;
+  if (rc == 0 && strcasecmp(r.type, RG_TYPE) != 0)
+    rc = -ENOENT;
+  meta_resource_clear(&r);
   if (rc < 0 && rc != -ENOENT)
     arm_reply_internal(call, rc);
   else
@@ -209,6 +214,8 @@ void arm_rg_head(struct arm_call *call)
 
 void arm_rg_patch(struct arm_call *call)
 {
+  if (!arm_rg_name_ok(call, call->params[1]))
+    return;
   json_t *b = call->body ? call->body : json_object();
   if (!call->body)
     call->body = b;
@@ -274,6 +281,8 @@ out:
 
 void arm_rg_delete(struct arm_call *call)
 {
+  if (!arm_rg_name_ok(call, call->params[1]))
+    return;
   char id[512];
   rg_id(call, id, sizeof id);
   struct meta *m = call->arm->meta;

@@ -1,8 +1,10 @@
 /*
  * router.c — arm_handle(): from an HTTP request to a route handler.
  *
- * The path is normalised (empty segments from "//" dropped — the az CLI sends
- * "//metadata/endpoints"), split into segments and matched against the route
+ * The path as sent is normalised (empty segments from "//" dropped — the az
+ * CLI sends "//metadata/endpoints"), split into segments, each segment is
+ * percent-decoded (so "a%2Fb" is one name holding a '/', refused by the name
+ * rules rather than routed as two segments), and matched against the route
  * table: literal segments compare case-insensitively (ARM keywords), "*"
  * captures a name.  Then, for ARM routes, in the order ARM applies them:
  * body size → authentication (401) → api-version (400) → subscription (404)
@@ -83,6 +85,31 @@ static int split_path(const char *path, char *buf, size_t cap, char **segs)
     segs[n++] = s;
   }
   return n;
+}
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes %XX in place.  Malformed escapes and %00 (which would cut the name
+ * short) are kept as they are: '%' is not a valid name character anywhere. */
+static void decode_segment(char *s)
+{
+  char *o = s;
+  for (char *i = s; *i; i++) {
+    int hi = i[0] == '%' ? hexval(i[1]) : -1, lo = hi >= 0 ? hexval(i[2]) : -1;
+    if (lo >= 0 && (hi | lo)) {
+      *o++ = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      *o++ = *i;
+    }
+  }
+  *o = '\0';
 }
 
 static bool match(const char *pattern, char **segs, int nsegs, struct arm_call *call)
@@ -234,7 +261,10 @@ void arm_handle(void *ctx, const struct http_request *req, struct http_response 
 
   char buf[2048];
   char *segs[MAX_SEGMENTS];
-  int n = strlen(req->path) < sizeof buf ? split_path(req->path, buf, sizeof buf, segs) : -1;
+  const char *path = req->raw_path ? req->raw_path : req->path;
+  int n = strlen(path) < sizeof buf ? split_path(path, buf, sizeof buf, segs) : -1;
+  for (int i = 0; req->raw_path && i < n; i++)
+    decode_segment(segs[i]);
   if (n < 0) {
     arm_reply_error(&call, 400, "InvalidRequestUri", "The request URI is too long or has too many segments.");
     return;

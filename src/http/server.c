@@ -7,6 +7,11 @@
  * limit), then a last time with no data: only then is the vmrp handler run and
  * its response queued.  The completion callback frees the pending state on
  * every path, including aborted connections.
+ *
+ * libmicrohttpd hands the access handler a percent-decoded path, in which
+ * "a%2Fb" and "a/b" look alike.  The URI log callback, which sees the request
+ * line as sent, allocates the pending state and keeps the raw path for
+ * routers that must split segments before decoding them.
  */
 #include "http/server.h"
 
@@ -38,8 +43,22 @@ struct pending {
   char *body;
   size_t len, cap;
   bool too_large;
+  bool started;     /* the access handler has seen the headers */
+  char *raw_path;   /* path as sent (no query), or NULL */
   int64_t start_ms;
 };
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+  (void)cls;
+  (void)conn;
+  struct pending *p = calloc(1, sizeof *p);
+  if (p && uri) {
+    p->raw_path = strndup(uri, strcspn(uri, "?#"));
+    p->start_ms = time_mono_ms();
+  }
+  return p;
+}
 
 struct lookup {
   const char *name;
@@ -147,11 +166,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   struct pending *p = *con_cls;
   (void)version;
 
-  if (!p) {
-    p = calloc(1, sizeof *p);
-    if (!p)
+  if (!p || !p->started) {
+    if (!p && !(p = calloc(1, sizeof *p)))
       return MHD_NO;
-    p->start_ms = time_mono_ms();
+    if (!p->start_ms)
+      p->start_ms = time_mono_ms();
+    p->started = true;
     *con_cls = p;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > s->max_body)
@@ -191,6 +211,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   struct http_request req = {
       .method = method,
       .path = url,
+      .raw_path = p->raw_path,
       .body = p->body,
       .body_len = p->len,
       .body_too_large = p->too_large,
@@ -217,6 +238,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   struct pending *p = *con_cls;
   if (p) {
     free(p->body);
+    free(p->raw_path);
     free(p);
     *con_cls = NULL;
   }
@@ -305,11 +327,12 @@ int http_server_start(const struct http_server_config *cfg, http_handler handler
     flags |= MHD_USE_TLS;
   }
   struct MHD_OptionItem opts[] = {
+      {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL}, /* first, so it sees every message */
       {MHD_OPTION_SOCK_ADDR, 0, &ss},
+      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->timeout_s, NULL},
       {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)(cfg->threads ? cfg->threads : 4), NULL},
-      {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL},
       {MHD_OPTION_CONNECTION_LIMIT, 1000, NULL},
       {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert},
       {s->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key},

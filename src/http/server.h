@@ -17,7 +17,10 @@
 
 struct http_request {
   const char *method;     /* "GET", "PUT", ... */
-  const char *path;       /* percent-decoded path */
+  const char *path;       /* percent-decoded path (for logs and messages) */
+  const char *raw_path;   /* the path as sent, still percent-encoded, no query:
+                             routers split it at '/' before decoding, so an
+                             encoded "%2F" stays inside one segment */
   const char *body;       /* NUL-terminated; NULL when empty */
   size_t body_len;
   bool body_too_large;    /* the body exceeded max_body and was dropped */

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Bad input with curl against a started region: each request is answered with
+# the ARM error Azure gives (shared/reference/API-SURFACE.md §0, §7, §9) and
+# the resource table is the same before and after the whole batch.
+. "$VMRP_SRC/tests/lib/harness.sh"
+start_regions
+TOKEN=$(token "$EAST")
+RV=api-version=2024-03-01
+G=$EAST/subscriptions/$SUB/resourcegroups
+BODY_OK='{"location":"eastus"}'
+
+# A group the conditional and location checks work on, created before the
+# "nothing changed" snapshot.
+arm PUT "$G/existing?$RV" "$BODY_OK"
+expect 201 "" "setup: create resource group 'existing'"
+ETAG=$(header ETag)
+# A child row inside it (as a disk would be), which no resource-group request
+# may reach through an encoded '/' in the group name.
+CHILD=/subscriptions/$SUB/resourceGroups/existing/providers/Microsoft.Compute/disks/d1
+sqlite3 "$VAR/eastus/meta.db" "INSERT INTO resources(id, type, name, parent_id, location, etag, created_us, changed_us)
+  VALUES('$CHILD', 'Microsoft.Compute/disks', 'd1', '/subscriptions/$SUB/resourceGroups/existing', 'eastus', '\"x\"', 0, 0)"
+BEFORE=$(store_dump eastus)
+
+# ---- api-version ----
+arm GET "$G/existing"
+expect 400 MissingApiVersionParameter "GET without api-version"
+arm PUT "$G/newrg" "$BODY_OK"
+expect 400 MissingApiVersionParameter "PUT without api-version"
+arm PUT "$G/newrg?api-version=" "$BODY_OK"
+expect 400 MissingApiVersionParameter "PUT with an empty api-version"
+arm PUT "$G/newrg?api-version=2099-01-01" "$BODY_OK"
+expect 400 InvalidApiVersionParameter "PUT with an unknown api-version"
+check grep -q "2024-03-01" <<<"$(echo "$BODY" | jq -r .error.message)" "InvalidApiVersionParameter lists the supported versions"
+arm GET "$EAST/subscriptions?api-version=1999-01-01"
+expect 400 InvalidApiVersionParameter "GET /subscriptions with an unknown api-version"
+arm PUT "$G/newrg?api-version=2022-08-01-preview" "$BODY_OK"
+expect 400 InvalidApiVersionParameter "PUT with a compute-style preview api-version"
+
+# ---- body: JSON syntax and types ----
+arm PUT "$G/newrg?$RV" '{"location":'
+expect 400 InvalidRequestContent "malformed JSON (truncated)"
+arm PUT "$G/newrg?$RV" '{location: eastus}'
+expect 400 InvalidRequestContent "malformed JSON (unquoted)"
+arm PUT "$G/newrg?$RV" '{"location":"eastus","location":"westus"}'
+expect 400 InvalidRequestContent "JSON with a duplicated member"
+arm PUT "$G/newrg?$RV" '["eastus"]'
+expect 400 InvalidRequestContent "JSON body that is an array"
+arm PUT "$G/newrg?$RV" '"eastus"'
+expect 400 InvalidRequestContent "JSON body that is a string"
+arm PUT "$G/newrg?$RV" '{"location":5}'
+expect 400 InvalidRequestContent "location as a number"
+arm PUT "$G/newrg?$RV" '{"location":["eastus"]}'
+expect 400 InvalidRequestContent "location as an array"
+arm PUT "$G/newrg?$RV" '{"location":"eastus","tags":["a","b"]}'
+expect 400 InvalidRequestContent "tags as an array"
+arm PUT "$G/newrg?$RV" '{"location":"eastus","tags":"a=b"}'
+expect 400 InvalidRequestContent "tags as a string"
+arm PUT "$G/newrg?$RV" '{"location":"eastus","tags":{"a":1}}'
+expect 400 InvalidRequestContent "tag value as a number"
+arm PUT "$G/newrg?$RV" '{"location":"eastus","tags":{"a":{"b":"c"}}}'
+expect 400 InvalidRequestContent "tag value as an object"
+arm PUT "$G/newrg?$RV" '{"location":"eastus","managedBy":7}'
+expect 400 InvalidRequestContent "managedBy as a number"
+arm PATCH "$G/existing?$RV" '{"tags":[1]}'
+expect 400 InvalidRequestContent "PATCH with tags as an array"
+arm PATCH "$G/existing?$RV" '{"tags":'
+expect 400 InvalidRequestContent "PATCH with malformed JSON"
+arm PUT "$G/newrg?$RV" '{"location":"eastus","tags":{"bad/name":"x"}}'
+expect 400 InvalidTagNameCharacters "tag name with a reserved character"
+tags51=$(jq -cn '[range(51)] | map({key:"t\(.)", value:"v"}) | from_entries')
+arm PUT "$G/newrg?$RV" "{\"location\":\"eastus\",\"tags\":$tags51}"
+expect 400 InvalidTagCount "51 tags"
+arm PUT "$G/newrg?$RV" "{\"location\":\"eastus\",\"tags\":{\"a\":\"$(printf 'v%.0s' $(seq 257))\"}}"
+expect 400 InvalidTagValueLength "tag value of 257 characters"
+
+# ---- body: size limit (max_body 4 MiB) ----
+big=$VAR/big.json
+python3 -c 'import sys; sys.stdout.write("{\"location\":\"eastus\",\"tags\":{\"a\":\"" + "x"*(5<<20) + "\"}}")' >"$big"
+STATUS=$(curl -s --cacert "$CA" -o "$VAR/body" -w '%{http_code}' -X PUT -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' --data-binary @"$big" "$G/bigrg?$RV" || true)
+BODY=$(cat "$VAR/body" 2>/dev/null || true)
+expect 413 RequestEntityTooLarge "5 MiB body with Content-Length"
+STATUS=$(curl -s --cacert "$CA" -o "$VAR/body" -w '%{http_code}' -X PUT -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$big" "$G/bigrg?$RV" || true)
+BODY=$(cat "$VAR/body" 2>/dev/null || true)
+expect 413 RequestEntityTooLarge "5 MiB chunked body (no Content-Length)"
+rm -f "$big"
+arm GET "$G/existing?$RV"
+expect 200 "" "the server still answers after the oversized bodies"
+
+# ---- resource group names ----
+EXTRA_CURL=(--path-as-is)
+name91=$(printf 'a%.0s' $(seq 91))
+for n in "$name91" 'a!b' 'a%20b' 'a%25b' 'rg.' '..' '.' 'a%2Fb' '..%2F..%2Fetc' '%2E%2E' 'a%3Bb' 'a%FFb' 'a*b' 'a%2Cb'; do
+  arm PUT "$G/$n?$RV" "$BODY_OK"
+  expect 400 InvalidResourceGroup "PUT of resource group name '${n:0:40}'"
+done
+arm PUT "$EAST/subscriptions/$SUB/resourcegroups/..%2F..%2F..%2Fetc%2Fpasswd?$RV" "$BODY_OK"
+expect 400 InvalidResourceGroup "path traversal to /etc/passwd in the name"
+arm GET "$G/a%2Fb?$RV"
+expect 400 InvalidResourceGroup "GET of a name with an encoded slash"
+arm DELETE "$G/..%2Fexisting?$RV"
+expect 400 InvalidResourceGroup "DELETE of a name with an encoded traversal"
+SMUGGLED=existing%2Fproviders%2FMicrosoft.Compute%2Fdisks%2Fd1
+arm GET "$G/$SMUGGLED?$RV"
+expect 400 InvalidResourceGroup "GET of a group name that spells a disk id"
+arm HEAD "$G/$SMUGGLED?$RV"
+expect 404 "" "HEAD of a group name that spells a disk id"
+arm PATCH "$G/$SMUGGLED?$RV" '{"tags":{"a":"b"}}'
+expect 400 InvalidResourceGroup "PATCH of a group name that spells a disk id"
+arm DELETE "$G/$SMUGGLED?$RV"
+expect 400 InvalidResourceGroup "DELETE of a group name that spells a disk id"
+arm PUT "$G/$SMUGGLED?$RV" "$BODY_OK"
+expect 400 InvalidResourceGroup "PUT of a group name that spells a disk id"
+arm HEAD "$G/a!b?$RV"
+expect 404 "" "HEAD of an invalid name"
+EXTRA_CURL=()
+
+# ---- resource types, namespaces, subscriptions ----
+arm PUT "$G/existing/providers/Microsoft.Compute/fooBars/x?api-version=2024-07-01" "$BODY_OK"
+expect 400 InvalidResourceType "unknown resource type in Microsoft.Compute"
+arm GET "$G/existing/providers/Microsoft.Resources/widgets/x?$RV"
+expect 400 InvalidResourceType "unknown resource type in Microsoft.Resources"
+arm PUT "$G/existing/providers/Microsoft.Foo/bars/x?$RV" "$BODY_OK"
+expect 400 InvalidResourceNamespace "unknown resource namespace"
+OTHER=$(cat /proc/sys/kernel/random/uuid)
+arm PUT "$EAST/subscriptions/$OTHER/resourcegroups/newrg?$RV" "$BODY_OK"
+expect 404 SubscriptionNotFound "PUT under an unknown subscription"
+arm GET "$EAST/subscriptions/$OTHER?api-version=2022-12-01"
+expect 404 SubscriptionNotFound "GET of an unknown subscription"
+arm GET "$EAST/subscriptions/$OTHER/resourcegroups?$RV"
+expect 404 SubscriptionNotFound "list under an unknown subscription"
+
+# ---- location ----
+arm PUT "$G/newrg?$RV" '{"location":"northeurope"}'
+expect 400 LocationNotAvailableForResourceGroup "location not in the deployment"
+arm PUT "$G/newrg?$RV" '{"location":""}'
+expect 400 LocationNotAvailableForResourceGroup "empty location"
+arm PUT "$G/newrg?$RV" '{"tags":{"a":"b"}}'
+expect 400 LocationRequired "missing location"
+arm PUT "$G/newrg?$RV" '{"location":null}'
+expect 400 LocationRequired "null location"
+arm PUT "$G/newrg?$RV"
+expect 400 InvalidRequestContent "PUT without a body"
+arm PUT "$G/existing?$RV" '{"location":"westus"}'
+expect 409 InvalidResourceGroupLocation "changing a resource group's location"
+arm PUT "$G/EXISTING?$RV" '{"location":"West US"}'
+expect 409 InvalidResourceGroupLocation "changing the location (other casing, display name)"
+
+# ---- conditional requests ----
+EXTRA_CURL=(-H 'If-Match: "00000000-0000-0000-0000-000000000000"')
+arm PUT "$G/existing?$RV" "$BODY_OK"
+expect 412 PreconditionFailed "PUT with a stale If-Match"
+arm PATCH "$G/existing?$RV" '{"tags":{"a":"b"}}'
+expect 412 PreconditionFailed "PATCH with a stale If-Match"
+arm DELETE "$G/existing?$RV"
+expect 412 PreconditionFailed "DELETE with a stale If-Match"
+EXTRA_CURL=(-H 'If-Match: *')
+arm PUT "$G/newrg?$RV" "$BODY_OK"
+expect 412 PreconditionFailed "PUT with If-Match: * of a missing group"
+EXTRA_CURL=(-H 'If-None-Match: *')
+arm PUT "$G/existing?$RV" "$BODY_OK"
+expect 412 PreconditionFailed "PUT with If-None-Match: * of an existing group"
+arm PUT "$G/Existing?$RV" "$BODY_OK"
+expect 412 PreconditionFailed "PUT with If-None-Match: * of an existing group (other casing)"
+EXTRA_CURL=()
+arm GET "$G/existing?$RV"
+check test "$(header ETag)" = "$ETAG" "the etag did not change"
+
+# ---- missing things, methods ----
+arm DELETE "$G/missing-rg?$RV"
+expect 404 ResourceGroupNotFound "DELETE of a missing group"
+arm GET "$G/missing-rg?$RV"
+expect 404 ResourceGroupNotFound "GET of a missing group"
+arm PATCH "$G/missing-rg?$RV" '{"tags":{}}'
+expect 404 ResourceGroupNotFound "PATCH of a missing group"
+arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Resources/locations/eastus/operations/$OTHER?$RV"
+expect 404 NotFound "status of an unknown operation id"
+arm GET "$EAST/subscriptions/$SUB/operationresults/$OTHER?$RV"
+expect 404 NotFound "operation result of an unknown operation id"
+arm POST "$G/existing?$RV" '{}'
+expect 405 HttpMethodNotAllowed "POST to a resource group"
+arm DELETE "$EAST/subscriptions/$SUB/resourcegroups?$RV"
+expect 405 HttpMethodNotAllowed "DELETE of the resource group collection"
+arm PUT "$EAST/subscriptions/$SUB?api-version=2022-12-01" '{}'
+expect 405 HttpMethodNotAllowed "PUT of a subscription"
+arm GET "$EAST/no/such/path?$RV"
+expect 404 NotFound "unknown path"
+arm GET "$G?$RV&\$top=0"
+expect 400 InvalidParameter "list with \$top=0"
+arm GET "$G?$RV&\$skiptoken=%25%25%25"
+expect 400 InvalidParameter "list with a garbage \$skiptoken"
+
+# ---- nothing changed ----
+AFTER=$(store_dump eastus)
+if [ "$BEFORE" = "$AFTER" ]; then ok "the store is unchanged after every refused request"
+else STATUS=; BODY=$(diff <(echo "$BEFORE") <(echo "$AFTER") || true); fail "the store is unchanged after every refused request"; fi
+check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM operations")" = 0 "no operation was started"
+
+# Positive controls: the limits are exact.
+name90=$(printf 'b%.0s' $(seq 90))
+arm PUT "$G/$name90?$RV" "$BODY_OK"
+expect 201 "" "a 90-character name is accepted"
+arm PUT "$G/a.b-c_d(e)?$RV" "$BODY_OK"
+expect 201 "" "letters, digits and . - _ ( ) are accepted"
+finish
