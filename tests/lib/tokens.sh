@@ -42,3 +42,9 @@ jwt_hs256() {
 
 # rs256_header REGION → {"alg":"RS256","typ":"JWT","kid":...}
 rs256_header() { jq -cn --arg kid "$(kid_of "$1")" '{alg:"RS256", typ:"JWT", kid:$kid}'; }
+
+# base64url on stdin → decoded bytes (padding restored)
+b64url_decode() {
+  local s; s=$(tr '_-' '/+'); while [ $(( ${#s} % 4 )) != 0 ]; do s="$s="; done
+  printf '%s' "$s" | base64 -d
+}
