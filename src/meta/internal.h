@@ -14,6 +14,8 @@ sqlite3_stmt *meta_prepare(struct meta *m, const char *sql);
 /* Steps a statement that returns no rows and finalizes it: 0, -EEXIST on a
  * constraint violation, -EIO otherwise. */
 int meta_exec_stmt(sqlite3_stmt *st);
+/* Whether the calling thread holds an explicit transaction on m. */
+bool meta_in_txn(struct meta *m);
 /* strdup of a column, NULL for SQL NULL. */
 char *meta_col_str(sqlite3_stmt *st, int col);
 /* Binds a string, or NULL when s is NULL. */

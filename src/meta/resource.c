@@ -134,10 +134,7 @@ out:
 
 int meta_resource_put(struct meta *m, struct meta_resource *r, const char *if_match, int flags, bool *created)
 {
-  sqlite3 *db = meta_db(m);
-  if (!db)
-    return -EIO;
-  bool own_txn = sqlite3_get_autocommit(db);
+  bool own_txn = !meta_in_txn(m);
   if (own_txn && meta_begin(m) < 0)
     return -EIO;
   int ret = put_locked(m, r, if_match, flags, created);
