@@ -145,6 +145,7 @@ static int plan(struct gc *g, uint32_t first_new, double threshold, struct victi
     if (!p)
       continue;
     struct victim *x = &v[nv];
+    memset(x, 0, sizeof *x);
     x->id = id;
     x->size = p->size;
     cas_pack_unref(p);
@@ -163,7 +164,7 @@ static int plan(struct gc *g, uint32_t first_new, double threshold, struct victi
     pthread_rwlock_unlock(&cas->idx_lock);
     if (x->live_bytes == 0)
       x->kind = DELETE;
-    else if ((double)x->live_bytes < threshold * (double)x->size)
+    else if ((double)x->live_bytes < threshold * (double)(x->size - PACK_HDR_SIZE))
       x->kind = REWRITE;
     else {
       free(x->ents);

@@ -52,7 +52,10 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
       return -ENOENT;
     r = cas_read_record(cas, &e, &rec, &pr);
   }
-  if (r == 0 && (memcmp(pr.addr.b, addr->b, CAS_ADDR_LEN) != 0 || pr.type != type))
+  /* A good record with another address: only the 160-bit index key matched. */
+  if (r == 0 && memcmp(pr.addr.b, addr->b, CAS_ADDR_LEN) != 0)
+    return -ENOENT;
+  if (r == 0 && pr.type != type)
     r = -EIO;
   if (r == 0 && pr.raw_len > cap)
     return -ENOSPC;

@@ -234,10 +234,7 @@ static int recover_pack(struct cas *cas, struct pack *p, bool keep_open)
   if (keep_open)
     return 0;
   r = pack_idx_write(cas->packdir, p->id, p->ents, p->n_ents);
-  free(p->ents);
-  p->ents = NULL;
-  p->n_ents = p->cap_ents = 0;
-  p->sealed = true;
+  p->sealed = r == 0;
   return r;
 }
 
@@ -343,7 +340,12 @@ static int load_packs(struct cas *cas)
       p->sealed = false;
       r = recover_pack(cas, p, last);
       if (r == 0)
-        r = acc_add(&acc, p->id, p->ents ? p->ents : NULL, p->n_ents);
+        r = acc_add(&acc, p->id, p->ents, p->n_ents);
+      if (p->sealed) {
+        free(p->ents);
+        p->ents = NULL;
+        p->n_ents = p->cap_ents = 0;
+      }
     }
     if (r == 0)
       r = table_put(cas, p);

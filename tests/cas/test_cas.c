@@ -1,0 +1,595 @@
+/*
+ * test_cas.c — the chunk store through its public API (plus the crash hook):
+ * put/get/dedup/compression, persistence, the durability invariants of
+ * store.c (each test is named there), damage handling, GC and holds,
+ * GC crash points, and concurrent use.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "cas/cas_int.h"
+#include "common/crc32c.h"
+#include "common/fsutil.h"
+#include "testutil.h"
+
+#define CH 4096
+#define SMALL_PACK (64 * 1024)
+
+struct obj {
+  struct cas_addr a;
+  uint8_t data[CH];
+};
+
+static struct cas *open_store(const char *dir, uint64_t pack_target)
+{
+  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = pack_target};
+  struct cas *cas;
+  assert_int_equal(cas_open(dir, &o, &cas), 0);
+  return cas;
+}
+
+static void make_objs(struct cas *cas, struct obj *o, int n, uint64_t seed)
+{
+  for (int i = 0; i < n; i++) {
+    tu_fill(&seed, o[i].data, CH, i % 2);
+    assert_int_equal(cas_put(cas, CAS_CHUNK, o[i].data, CH, &o[i].a, NULL), 0);
+  }
+}
+
+static void check_objs(struct cas *cas, const struct obj *o, int n)
+{
+  uint8_t buf[CH];
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    assert_int_equal(cas_get(cas, CAS_CHUNK, &o[i].a, buf, sizeof buf, &len), 0);
+    assert_int_equal(len, CH);
+    assert_memory_equal(buf, o[i].data, CH);
+  }
+}
+
+/* A level-0 node over objects [from, to): a GC root. */
+static struct cas_addr make_root(struct cas *cas, const struct obj *o, int from, int to)
+{
+  size_t len = sizeof(struct cas_node_hdr) + (size_t)(to - from) * CAS_ADDR_LEN;
+  uint8_t *buf = calloc(1, len);
+  struct cas_node_hdr h = {.magic = 1, .count = (uint16_t)(to - from), .level = 0};
+  memcpy(buf, &h, sizeof h);
+  for (int i = from; i < to; i++)
+    memcpy(buf + sizeof h + (size_t)(i - from) * CAS_ADDR_LEN, o[i].a.b, CAS_ADDR_LEN);
+  struct cas_addr a;
+  assert_int_equal(cas_put(cas, CAS_NODE, buf, len, &a, NULL), 0);
+  free(buf);
+  return a;
+}
+
+struct roots {
+  struct cas_addr a[4];
+  size_t n;
+};
+
+static int roots_fn(void *ctx, struct cas_addr **out, size_t *n)
+{
+  struct roots *r = ctx;
+  *out = malloc(sizeof r->a);
+  memcpy(*out, r->a, sizeof r->a);
+  *n = r->n;
+  return 0;
+}
+
+static char *open_pack_path(struct cas *cas) { return pack_path(cas->packdir, cas->open->id, "pack"); }
+
+static void put_get_dedup_compress(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, 0);
+  static struct obj o[20];
+  make_objs(cas, o, 20, 1);
+  check_objs(cas, o, 20);
+  struct cas_addr a;
+  bool stored = true;
+  assert_int_equal(cas_put(cas, CAS_CHUNK, o[3].data, CH, &a, &stored), 0);
+  assert_false(stored);
+  assert_memory_equal(&a, &o[3].a, sizeof a);
+  uint8_t zero[CH] = {0}, small[16];
+  assert_int_equal(cas_put(cas, CAS_CHUNK, zero, CH, &a, NULL), -EINVAL);
+  size_t len;
+  assert_int_equal(cas_get(cas, CAS_CHUNK, &o[0].a, small, sizeof small, &len), -ENOSPC);
+  struct cas_addr missing = o[0].a;
+  missing.b[0] ^= 1;
+  assert_int_equal(cas_get(cas, CAS_CHUNK, &missing, zero, CH, &len), -ENOENT);
+  assert_false(cas_has(cas, &missing));
+  assert_true(cas_has(cas, &o[0].a));
+  struct cas_stats st;
+  assert_int_equal(cas_stats(cas, &st), 0);
+  assert_int_equal(st.objects, 20);
+  assert_int_equal(st.compressed_objects, 10); /* the text ones; random data stays raw */
+  assert_true(st.stored_bytes < st.raw_bytes);
+  assert_int_equal(cas_put_addr(cas, CAS_CHUNK, &o[1].a, o[2].data, CH), -EIO);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+static void reopen_persists(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[200];
+  make_objs(cas, o, 200, 2);
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, SMALL_PACK);
+  check_objs(cas, o, 200);
+  struct cas_stats st;
+  assert_int_equal(cas_stats(cas, &st), 0);
+  assert_true(st.packs > 3);
+  assert_int_equal(st.objects, 200);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+/* Invariant (1): what cas_sync covered survives losing everything after it. */
+static void sync_survives_crash(void **state)
+{
+  (void)state;
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    char *dir = tu_mkdtemp();
+    struct cas *cas = open_store(dir, SMALL_PACK);
+    static struct obj o[60];
+    make_objs(cas, o, 40, seed);
+    assert_int_equal(cas_sync(cas), 0);
+    uint32_t open_at_sync = cas->open->id;
+    char *path = open_pack_path(cas);
+    off_t synced = tu_file_size(path);
+    make_objs(cas, o + 40, 20, seed + 100);
+    /* Packs sealed since were fsync'd; only the open pack's tail is at risk. */
+    if (cas->open->id != open_at_sync) {
+      free(path);
+      path = open_pack_path(cas);
+      synced = PACK_HDR_SIZE;
+    }
+    off_t now = tu_file_size(path);
+    uint64_t s = seed;
+    off_t cut = synced + (off_t)(tu_rand(&s) % (uint64_t)(now - synced + 1));
+    cas_crash_close(cas);
+    if (now > synced)
+      assert_int_equal(truncate(path, cut), 0); /* the unsynced tail is lost or torn */
+    cas = open_store(dir, SMALL_PACK);
+    check_objs(cas, o, 40);
+    uint8_t buf[CH];
+    for (int i = 40; i < 60; i++) {
+      size_t len;
+      int r = cas_get(cas, CAS_CHUNK, &o[i].a, buf, CH, &len);
+      assert_true(r == 0 || r == -ENOENT);
+      if (r == 0)
+        assert_memory_equal(buf, o[i].data, CH);
+    }
+    free(path);
+    assert_int_equal(cas_close(cas), 0);
+    tu_rmrf(dir);
+  }
+}
+
+static uint32_t file_crc(const char *path)
+{
+  void *buf;
+  size_t len;
+  assert_int_equal(read_file(path, &buf, &len), 0);
+  uint32_t c = crc32c(0, buf, len);
+  free(buf);
+  return c;
+}
+
+/* Invariant (2): a sealed pack never changes; GC only removes whole packs. */
+static void sealed_packs_immutable(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[150];
+  make_objs(cas, o, 100, 3);
+  struct roots roots = {.n = 1};
+  roots.a[0] = make_root(cas, o, 0, 50);
+  assert_int_equal(cas_sync(cas), 0);
+  uint32_t sealed = cas->open->id, crcs[64];
+  assert_true(sealed > 2 && sealed < 64);
+  for (uint32_t id = 0; id < sealed; id++) {
+    char *p = pack_path(cas->packdir, id, "pack");
+    crcs[id] = file_crc(p);
+    free(p);
+  }
+  make_objs(cas, o + 100, 50, 4);
+  struct cas_gc_options go = {.rewrite_below = 0.99};
+  struct cas_gc_stats gs;
+  assert_int_equal(cas_gc(cas, roots_fn, &roots, &go, &gs), 0);
+  assert_true(gs.packs_deleted + gs.packs_rewritten > 0);
+  for (uint32_t id = 0; id < sealed; id++) {
+    char *p = pack_path(cas->packdir, id, "pack");
+    if (tu_file_size(p) >= 0)
+      assert_int_equal(file_crc(p), crcs[id]);
+    free(p);
+  }
+  check_objs(cas, o, 50);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+/* Invariant (4): a torn tail is cut at open and appends continue cleanly. */
+static void torn_tail_truncated(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, 0);
+  static struct obj o[30];
+  make_objs(cas, o, 20, 5);
+  assert_int_equal(cas_sync(cas), 0);
+  char *path = open_pack_path(cas);
+  off_t good = tu_file_size(path);
+  cas_crash_close(cas);
+  /* A record header promising more payload than follows, then garbage. */
+  int fd = open(path, O_WRONLY | O_APPEND);
+  struct pack_rec rec = {.type = CAS_CHUNK, .raw_len = 5000, .stored_len = 5000};
+  uint8_t h[PACK_REC_HDR], junk[700];
+  memset(junk, 0xAB, sizeof junk);
+  pack_rec_encode(&rec, junk, h);
+  assert_int_equal(write(fd, h, sizeof h), (ssize_t)sizeof h);
+  assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+  close(fd);
+  cas = open_store(dir, 0);
+  assert_int_equal(tu_file_size(path), good);
+  check_objs(cas, o, 20);
+  make_objs(cas, o + 20, 10, 6);
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, 0);
+  check_objs(cas, o, 30);
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records, 0);
+  assert_int_equal(rep.n_damage, 0);
+  cas_verify_report_free(&rep);
+  free(path);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+/* Finds the record offset of an object in a sealed pack's index file. */
+static uint32_t record_off(struct cas *cas, uint32_t pack, const struct cas_addr *a)
+{
+  struct pack_idx_ent *e;
+  size_t n;
+  assert_int_equal(pack_idx_read(cas->packdir, pack, &e, &n), 0);
+  uint32_t off = 0;
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(e[i].addr.b, a->b, CAS_ADDR_LEN) == 0)
+      off = e[i].off;
+  free(e);
+  assert_true(off > 0);
+  return off;
+}
+
+static uint32_t pack_of(struct cas *cas, const struct cas_addr *a)
+{
+  struct idx_ent e;
+  assert_true(index_lookup(&cas->idx, a, &e));
+  return e.pack;
+}
+
+/* Invariant (5) and verify: a flipped bit is never served as good data. */
+static void damage_bitflip(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[100];
+  make_objs(cas, o, 100, 7);
+  struct roots roots = {.n = 2};
+  roots.a[0] = make_root(cas, o, 0, 10);
+  roots.a[1] = make_root(cas, o, 10, 100);
+  uint32_t pack = pack_of(cas, &o[4].a);
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, SMALL_PACK);
+  char *path = pack_path(cas->packdir, pack, "pack");
+  tu_flip(path, record_off(cas, pack, &o[4].a) + PACK_REC_HDR + 100);
+  uint8_t buf[CH];
+  size_t len;
+  assert_int_equal(cas_get(cas, CAS_CHUNK, &o[4].a, buf, CH, &len), -EIO);
+  check_objs(cas, o, 4);
+  check_objs(cas, o + 5, 95);
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, roots.a, 2, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records, 1);
+  assert_int_equal(rep.n_damage, 1);
+  assert_memory_equal(&rep.damage[0].addr, &o[4].a, sizeof o[4].a);
+  assert_true(rep.root_affected[0]);
+  assert_false(rep.root_affected[1]);
+  cas_verify_report_free(&rep);
+  free(path);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+static void damage_truncate(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[100];
+  make_objs(cas, o, 100, 8);
+  uint32_t pack = pack_of(cas, &o[0].a);
+  assert_int_equal(cas_close(cas), 0);
+  char *path = pack_path(dir, pack, "pack");
+  char *full = NULL;
+  assert_true(asprintf(&full, "%s/packs/%08x.pack", dir, pack) > 0);
+  off_t size = tu_file_size(full);
+  assert_int_equal(truncate(full, size / 2), 0);
+  cas = open_store(dir, SMALL_PACK);
+  int bad = 0;
+  uint8_t buf[CH];
+  for (int i = 0; i < 100; i++) {
+    size_t len;
+    int r = cas_get(cas, CAS_CHUNK, &o[i].a, buf, CH, &len);
+    assert_true(r == 0 || r == -EIO);
+    if (r == 0)
+      assert_memory_equal(buf, o[i].data, CH);
+    else
+      bad++;
+  }
+  assert_true(bad > 0);
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.n_damage, (size_t)bad);
+  cas_verify_report_free(&rep);
+  free(path);
+  free(full);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+/* Invariant (3): index files are rebuilt from their packs. */
+static void damage_index(bool corrupt)
+{
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[100];
+  make_objs(cas, o, 100, 9);
+  uint32_t pack = pack_of(cas, &o[0].a);
+  assert_int_equal(cas_close(cas), 0);
+  char *idx = NULL;
+  assert_true(asprintf(&idx, "%s/packs/%08x.idx", dir, pack) > 0);
+  if (corrupt)
+    tu_flip(idx, 40);
+  else
+    assert_int_equal(unlink(idx), 0);
+  cas = open_store(dir, SMALL_PACK);
+  check_objs(cas, o, 100);
+  assert_true(tu_file_size(idx) > 0);
+  struct pack_idx_ent *e;
+  size_t n;
+  assert_int_equal(pack_idx_read(cas->packdir, pack, &e, &n), 0);
+  free(e);
+  free(idx);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+static void damage_index_deleted(void **state) { (void)state; damage_index(false); }
+static void damage_index_corrupt(void **state) { (void)state; damage_index(true); }
+
+static void gc_collects_and_keeps(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[200];
+  make_objs(cas, o, 200, 10);
+  struct roots roots = {.n = 1};
+  roots.a[0] = make_root(cas, o, 0, 60);
+  struct cas_addr other = make_root(cas, o, 60, 200);
+  struct cas_gc_stats gs;
+  struct cas_gc_options all = {.rewrite_below = 1.0}; /* rewrite every pack with garbage */
+  assert_int_equal(cas_gc(cas, roots_fn, &roots, &all, &gs), 0);
+  assert_true(gs.packs_deleted > 0);
+  check_objs(cas, o, 60);
+  uint8_t buf[CH];
+  size_t len;
+  for (int i = 60; i < 200; i++)
+    assert_int_equal(cas_get(cas, CAS_CHUNK, &o[i].a, buf, CH, &len), -ENOENT);
+  assert_false(cas_has(cas, &other));
+  /* A root that cannot be walked stops GC before it deletes anything. */
+  roots.a[1] = other;
+  roots.n = 2;
+  assert_int_equal(cas_gc(cas, roots_fn, &roots, NULL, &gs), -EIO);
+  roots.n = 1;
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, SMALL_PACK);
+  check_objs(cas, o, 60);
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, roots.a, 1, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records + rep.n_damage, 0);
+  cas_verify_report_free(&rep);
+  /* Dead objects can be stored again. */
+  make_objs(cas, o + 60, 140, 10 + 0);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+struct dedup_ctx {
+  struct cas *cas;
+  struct obj *o;
+  int n;
+};
+static struct dedup_ctx *dedup_now;
+
+/* Runs at GC's "planned" step: a writer deduplicates against dead objects. */
+static int dedup_during_gc(const char *step)
+{
+  if (strcmp(step, "planned") != 0)
+    return 0;
+  for (int i = 0; i < dedup_now->n; i++) {
+    bool stored = true;
+    struct cas_addr a;
+    assert_int_equal(cas_put(dedup_now->cas, CAS_CHUNK, dedup_now->o[i].data, CH, &a, &stored), 0);
+    assert_false(stored);
+  }
+  return 0;
+}
+
+/* Invariant (6): a dedup hit on an object GC planned to delete keeps it. */
+static void gc_concurrent_dedup(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[120];
+  make_objs(cas, o, 120, 11);
+  struct roots roots = {.n = 0};
+  struct dedup_ctx dc = {.cas = cas, .o = o + 100, .n = 20};
+  dedup_now = &dc;
+  struct cas_gc_options go = {.crash_point = dedup_during_gc};
+  struct cas_hold *hold;
+  assert_int_equal(cas_hold_begin(cas, &hold), 0);
+  assert_int_equal(cas_gc(cas, roots_fn, &roots, &go, NULL), 0);
+  check_objs(cas, o + 100, 20);
+  /* Objects put under a hold also survive. */
+  static struct obj h[20];
+  make_objs(cas, h, 20, 12);
+  assert_int_equal(cas_gc(cas, roots_fn, &roots, NULL, NULL), 0);
+  check_objs(cas, h, 20);
+  cas_hold_end(cas, hold);
+  assert_int_equal(cas_gc(cas, roots_fn, &roots, NULL, NULL), 0);
+  assert_false(cas_has(cas, &h[0].a));
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+static const char *crash_at;
+static int crash_hook(const char *step)
+{
+  if (strcmp(step, crash_at) == 0)
+    _exit(0);
+  return 0;
+}
+
+/* Invariant (6): a crash at every GC step loses nothing live. */
+static void gc_crash_points(void **state)
+{
+  (void)state;
+  static const char *steps[] = {"start", "marked", "planned", "copied", "committed", "deleted"};
+  for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+    char *dir = tu_mkdtemp();
+    struct cas *cas = open_store(dir, SMALL_PACK);
+    static struct obj o[150];
+    make_objs(cas, o, 150, 13);
+    struct roots roots = {.n = 2};
+    roots.a[0] = make_root(cas, o, 0, 30);
+    roots.a[1] = make_root(cas, o, 100, 150);
+    assert_int_equal(cas_close(cas), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      struct cas *c2;
+      struct cas_options op = {.pack_target = SMALL_PACK};
+      if (cas_open(dir, &op, &c2) < 0)
+        _exit(2);
+      crash_at = steps[k];
+      struct cas_gc_options go = {.crash_point = crash_hook, .rewrite_below = 0.9};
+      cas_gc(c2, roots_fn, &roots, &go, NULL);
+      _exit(3);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cas = open_store(dir, SMALL_PACK);
+    check_objs(cas, o, 30);
+    check_objs(cas, o + 100, 50);
+    struct cas_verify_report rep;
+    assert_int_equal(cas_verify(cas, roots.a, 2, NULL, NULL, &rep), 0);
+    assert_int_equal(rep.bad_records + rep.n_damage, 0);
+    cas_verify_report_free(&rep);
+    assert_int_equal(cas_gc(cas, roots_fn, &roots, NULL, NULL), 0);
+    check_objs(cas, o, 30);
+    check_objs(cas, o + 100, 50);
+    assert_int_equal(cas_close(cas), 0);
+    tu_rmrf(dir);
+  }
+}
+
+struct thr {
+  struct cas *cas;
+  uint64_t seed;
+};
+
+static void *thr_main(void *arg)
+{
+  struct thr *t = arg;
+  struct obj *o = malloc(64 * sizeof *o);
+  void *ret = (void *)1;
+  for (int round = 0; round < 4; round++) {
+    /* Seeds overlap between threads, so they race to store the same objects. */
+    uint64_t s = t->seed % 3 + (uint64_t)round;
+    for (int i = 0; i < 64; i++) {
+      tu_fill(&s, o[i].data, CH, i % 2);
+      if (cas_put(t->cas, CAS_CHUNK, o[i].data, CH, &o[i].a, NULL) != 0)
+        goto out;
+    }
+    uint8_t buf[CH];
+    for (int i = 0; i < 64; i++) {
+      size_t len;
+      if (cas_get(t->cas, CAS_CHUNK, &o[i].a, buf, CH, &len) != 0 || memcmp(buf, o[i].data, CH) != 0)
+        goto out;
+    }
+    if (cas_sync(t->cas) != 0)
+      goto out;
+  }
+  ret = NULL;
+out:
+  free(o);
+  return ret;
+}
+
+static void concurrent_put_get(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  pthread_t th[6];
+  struct thr t[6];
+  for (int i = 0; i < 6; i++) {
+    t[i] = (struct thr){.cas = cas, .seed = (uint64_t)i};
+    pthread_create(&th[i], NULL, thr_main, &t[i]);
+  }
+  for (int i = 0; i < 6; i++) {
+    void *r;
+    pthread_join(th[i], &r);
+    assert_null(r);
+  }
+  struct cas_stats st;
+  assert_int_equal(cas_stats(cas, &st), 0);
+  assert_int_equal(st.objects, 6 * 64); /* seeds 0..5, 64 objects each */
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records + rep.n_damage, 0);
+  /* No object was stored twice: every record is the live copy. */
+  assert_int_equal(rep.objects_checked, st.objects);
+  cas_verify_report_free(&rep);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(put_get_dedup_compress), cmocka_unit_test(reopen_persists),
+      cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(sealed_packs_immutable),
+      cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(damage_bitflip),
+      cmocka_unit_test(damage_truncate),        cmocka_unit_test(damage_index_deleted),
+      cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(gc_collects_and_keeps),
+      cmocka_unit_test(gc_concurrent_dedup),    cmocka_unit_test(gc_crash_points),
+      cmocka_unit_test(concurrent_put_get),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
