@@ -1,0 +1,264 @@
+/*
+ * vol.c — a live volume's I/O: see vol.h.
+ *
+ * Durability invariants (checked by tests/vol and the NBD crash test):
+ *  (1) vol_flush returns only after fdatasync of the file: every write
+ *      completed before the flush, on any connection, is durable.
+ *  (2) A write with VOL_FUA returns only after its data is durable.
+ *  (3) vol_create makes the new file and its directory entry durable before
+ *      returning, so a disk that was reported created exists after a crash.
+ *  (4) Every byte-changing operation (write, trim, zero) sets the CBT bit of
+ *      each chunk it touches before it is acknowledged.
+ * Trims are advisory: a file system that cannot punch holes turns them into
+ * no-ops (the data stays; reads of trimmed ranges are not promised zero).
+ * Zeroes are mandatory: when holes cannot be punched, zeros are written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "vol/internal.h"
+
+static uint64_t nchunks_for(uint64_t size, uint32_t chunk) { return (size + chunk - 1) / chunk; }
+
+int vol_create(const char *path, uint64_t size)
+{
+  if (size == 0 || size % 512)
+    return -EINVAL;
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -errno;
+  int r = 0;
+  if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)
+    r = -errno;
+  close(fd);
+  if (r == 0) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+      *slash = '\0';
+    r = fsync_dir(slash ? dir : ".");
+  }
+  if (r < 0)
+    unlink(path);
+  return r;
+}
+
+int vol_open(const char *path, const char *cbt_path, uint32_t chunk_size, bool cbt_trusted, bool readonly,
+             struct volume **out)
+{
+  if (chunk_size < 4096 || (chunk_size & (chunk_size - 1)))
+    return -EINVAL;
+  struct volume *v = calloc(1, sizeof *v);
+  if (!v)
+    return -ENOMEM;
+  v->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  if (v->fd < 0) {
+    int r = -errno;
+    free(v);
+    return r;
+  }
+  struct stat st;
+  fstat(v->fd, &st);
+  atomic_init(&v->size, (uint64_t)st.st_size);
+  v->path = strdup(path);
+  v->cbt_path = cbt_path ? strdup(cbt_path) : NULL;
+  v->readonly = readonly;
+  v->chunk_size = chunk_size;
+  pthread_mutex_init(&v->gate, NULL);
+  pthread_cond_init(&v->gate_cv, NULL);
+  int r = cbt_init(&v->cbt, nchunks_for((uint64_t)st.st_size, chunk_size), cbt_path, cbt_trusted);
+  if (r < 0 || !v->path) {
+    vol_close(v);
+    return r < 0 ? r : -ENOMEM;
+  }
+  *out = v;
+  return 0;
+}
+
+int vol_close(struct volume *v)
+{
+  if (!v)
+    return 0;
+  int r = 0;
+  if (!v->readonly && fdatasync(v->fd) < 0)
+    r = -errno;
+  /* A capture still open was not committed: its chunks stay dirty. */
+  if (v->capture)
+    vol_capture_end(v->capture, false);
+  if (r == 0 && v->cbt_path && !v->readonly && v->cbt.trusted)
+    r = cbt_save(&v->cbt, v->cbt_path);
+  close(v->fd);
+  cbt_free(&v->cbt);
+  pthread_mutex_destroy(&v->gate);
+  pthread_cond_destroy(&v->gate_cv);
+  free(v->path);
+  free(v->cbt_path);
+  free(v);
+  return r;
+}
+
+uint64_t vol_size(const struct volume *v) { return atomic_load(&v->size); }
+bool vol_readonly(const struct volume *v) { return v->readonly; }
+uint32_t vol_chunk_size(const struct volume *v) { return v->chunk_size; }
+bool vol_cbt_trusted(const struct volume *v) { return v->cbt.trusted; }
+bool vol_cbt_dirty(const struct volume *v, uint64_t idx) { return cbt_test(&v->cbt, idx); }
+
+static int check_range(struct volume *v, uint64_t off, uint64_t len)
+{
+  uint64_t size = vol_size(v);
+  return off > size || len > size - off ? -EINVAL : 0;
+}
+
+int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
+{
+  int r = check_range(v, off, len);
+  return r < 0 ? r : read_full_at(v->fd, buf, len, (off_t)off);
+}
+
+/* The body of every byte-changing request: gate, CBT, copy-before-write,
+ * the change itself, FUA. */
+typedef int (*change_fn)(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags);
+
+static int change(struct volume *v, change_fn fn, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+{
+  if (v->readonly)
+    return -EROFS;
+  int r = check_range(v, off, len);
+  if (r < 0 || len == 0)
+    return r;
+  gate_enter(v);
+  cbt_mark(&v->cbt, off / v->chunk_size, (off + len - 1) / v->chunk_size);
+  if (v->capture)
+    r = cbw_before_write(v, off, len);
+  if (r == 0)
+    r = fn(v, buf, off, len, flags);
+  gate_exit(v);
+  if (r == 0 && (flags & VOL_FUA) && fdatasync(v->fd) < 0)
+    r = -errno;
+  return r;
+}
+
+static int do_write(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+{
+  (void)flags;
+  return write_full_at(v->fd, buf, len, (off_t)off);
+}
+
+static int write_zeros(struct volume *v, uint64_t off, uint64_t len)
+{
+  static const char zeros[65536];
+  while (len > 0) {
+    size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+    int r = write_full_at(v->fd, zeros, n, (off_t)off);
+    if (r < 0)
+      return r;
+    off += n;
+    len -= n;
+  }
+  return 0;
+}
+
+static int do_trim(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+{
+  (void)buf;
+  (void)flags;
+  if (fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 &&
+      errno != EOPNOTSUPP)
+    return -errno;
+  return 0; /* advisory: unsupported hole punching leaves the data */
+}
+
+static int do_zero(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+{
+  (void)buf;
+  int mode = (flags & VOL_NO_HOLE) ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE
+                                   : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+  if (fallocate(v->fd, mode, (off_t)off, (off_t)len) == 0)
+    return 0;
+  if (errno != EOPNOTSUPP)
+    return -errno;
+  return write_zeros(v, off, len);
+}
+
+int vol_pwrite(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)
+{
+  return change(v, do_write, buf, off, len, flags);
+}
+
+int vol_trim(struct volume *v, uint64_t off, uint64_t len, unsigned flags)
+{
+  return change(v, do_trim, NULL, off, len, flags);
+}
+
+int vol_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags)
+{
+  return change(v, do_zero, NULL, off, len, flags);
+}
+
+int vol_flush(struct volume *v)
+{
+  return v->readonly || fdatasync(v->fd) == 0 ? 0 : -errno;
+}
+
+int vol_extents(struct volume *v, uint64_t off, uint64_t len, vol_extent_cb cb, void *ctx)
+{
+  uint64_t size = vol_size(v);
+  if (off >= size)
+    return off == size ? 0 : -EINVAL;
+  uint64_t end = len > size - off ? size : off + len;
+  while (off < end) {
+    off_t data = lseek(v->fd, (off_t)off, SEEK_DATA);
+    if (data < 0 && errno != ENXIO)
+      return -errno;
+    uint64_t data_at = data < 0 ? size : (uint64_t)data;
+    if (data_at > off) { /* a hole up to data_at */
+      uint64_t n = (data_at < end ? data_at : end) - off;
+      int r = cb(ctx, off, n, true);
+      if (r)
+        return r;
+      off += n;
+      continue;
+    }
+    off_t hole = lseek(v->fd, (off_t)off, SEEK_HOLE);
+    if (hole < 0)
+      return -errno;
+    uint64_t n = ((uint64_t)hole < end ? (uint64_t)hole : end) - off;
+    int r = cb(ctx, off, n, false);
+    if (r)
+      return r;
+    off += n;
+  }
+  return 0;
+}
+
+int vol_grow(struct volume *v, uint64_t new_size)
+{
+  if (v->readonly)
+    return -EROFS;
+  if (new_size < vol_size(v) || new_size % 512)
+    return -EINVAL;
+  gate_close(v);
+  int r = v->capture ? -EBUSY : 0;
+  if (r == 0 && (ftruncate(v->fd, (off_t)new_size) < 0 || fsync(v->fd) < 0))
+    r = -errno;
+  uint64_t old_last = vol_size(v) ? (vol_size(v) - 1) / v->chunk_size : 0;
+  if (r == 0)
+    r = cbt_resize(&v->cbt, nchunks_for(new_size, v->chunk_size));
+  if (r == 0) {
+    /* The old last chunk and the new ones read differently now (zeros where
+     * there was end of disk): they belong to the next capture. */
+    cbt_mark(&v->cbt, old_last, nchunks_for(new_size, v->chunk_size) - 1);
+    atomic_store(&v->size, new_size);
+  }
+  gate_open(v);
+  return r;
+}

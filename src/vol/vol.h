@@ -1,0 +1,94 @@
+/*
+ * vol.h — live volumes: the bytes of a managed disk.
+ *
+ * A volume is a sparse file named by a generated id (never by a request
+ * name).  Reads and writes go straight to it with pread/pwrite; TRIM and
+ * WRITE_ZEROES punch holes; FLUSH is fdatasync; FUA writes are fdatasync'd
+ * before they return.  On top of the file a volume keeps:
+ *  - changed-block tracking (CBT): a bitmap with one bit per chunk (the chunk
+ *    store's chunk size) set by every write, trim and zero since the last
+ *    restore point.  After an unclean shutdown the bitmap is not trusted
+ *    (vol_cbt_trusted() is false) and the next capture re-reads every
+ *    allocated chunk.
+ *  - the write gate used by the consistency-group fence (vol_fence()), and
+ *    copy-before-write for chunks captured by a fence but not yet read.
+ *
+ * Thread-safety: every function may be called concurrently from any number of
+ * threads (NBD connections, capture jobs); writes to overlapping ranges from
+ * different threads are ordered only as the caller orders them, as on a disk.
+ *
+ * Errors: 0 or -errno (-EIO, -ENOSPC, -EINVAL for out-of-range requests,
+ * -EROFS on a read-only volume).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct volume;
+
+enum { VOL_FUA = 1, VOL_NO_HOLE = 2 };
+
+/* Creates the sparse file at path (must not exist) of size bytes (a multiple
+ * of 512) and makes it durable (file and directory fsync'd). */
+int vol_create(const char *path, uint64_t size);
+/* Opens a volume.  cbt_path: where the CBT bitmap persists across clean
+ * restarts; cbt_trusted says whether the last shutdown was clean (the
+ * caller keeps that flag in the metadata store). */
+int vol_open(const char *path, const char *cbt_path, uint32_t chunk_size, bool cbt_trusted, bool readonly,
+             struct volume **out);
+/* Flushes, persists the CBT bitmap, closes.  Returns the first error. */
+int vol_close(struct volume *v);
+
+uint64_t vol_size(const struct volume *v);
+bool vol_readonly(const struct volume *v);
+
+int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off);
+int vol_pwrite(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
+int vol_trim(struct volume *v, uint64_t off, uint64_t len, unsigned flags);
+int vol_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags);
+int vol_flush(struct volume *v);
+
+/* Calls cb for consecutive extents covering [off, off+len) (clipped to the
+ * size): hole = true where the range reads as zeros without being stored. */
+typedef int (*vol_extent_cb)(void *ctx, uint64_t off, uint64_t len, bool hole);
+int vol_extents(struct volume *v, uint64_t off, uint64_t len, vol_extent_cb cb, void *ctx);
+
+/* Grows the volume (never shrinks): -EINVAL if new_size < size. */
+int vol_grow(struct volume *v, uint64_t new_size);
+
+/* ---- consistency-group fence and capture --------------------------------- */
+
+struct vol_capture;
+
+/* Whether the CBT bitmap can be trusted (false after an unclean shutdown,
+ * until a capture commits). */
+bool vol_cbt_trusted(const struct volume *v);
+uint32_t vol_chunk_size(const struct volume *v);
+/* Whether chunk idx was written since the last committed capture (testing and
+ * operator visibility). */
+bool vol_cbt_dirty(const struct volume *v, uint64_t idx);
+
+/* Fences vols[0..n) as one consistency group: blocks new writes on all of
+ * them, waits for in-flight writes to finish, moves each volume's dirty
+ * bitmap into caps[i], arms copy-before-write for those chunks, releases the
+ * writers.  *stall_ns (may be NULL) is how long writers were blocked.
+ * -EBUSY if a volume already has a capture in progress. */
+int vol_fence(struct volume **vols, int n, struct vol_capture **caps, uint64_t *stall_ns);
+
+/* The capture set: chunk idx must be read (dirty at the fence, or every chunk
+ * when the CBT was untrusted — then `full` is true and holes may be skipped). */
+uint64_t vol_capture_chunks(const struct vol_capture *c);
+bool vol_capture_full(const struct vol_capture *c);
+bool vol_capture_has(const struct vol_capture *c, uint64_t idx);
+/* The volume's size at the fence. */
+uint64_t vol_capture_size(const struct vol_capture *c);
+/* Reads chunk idx as it was at the fence (the copy-before-write image if the
+ * guest overwrote it since) into buf (chunk size bytes; *len gets the
+ * chunk's length, shorter for the last chunk).  Afterwards the chunk needs no
+ * copy-before-write any more.  -ENOENT if idx is not in the capture set. */
+int vol_capture_read(struct vol_capture *c, uint64_t idx, void *buf, size_t *len);
+/* Ends a capture.  committed: the captured image is durable elsewhere, its
+ * chunks are clean.  Not committed: they return to the dirty bitmap (and an
+ * untrusted bitmap stays untrusted). */
+void vol_capture_end(struct vol_capture *c, bool committed);
