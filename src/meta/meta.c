@@ -72,6 +72,11 @@ static const char *const migrations[] = {
     "CREATE TABLE role_assignments("
     "  object_id TEXT NOT NULL COLLATE NOCASE, scope TEXT NOT NULL COLLATE NOCASE,"
     "  role TEXT NOT NULL, PRIMARY KEY(object_id, scope));",
+    /* 2: live volumes behind managed disks */
+    "CREATE TABLE volumes("
+    "  id TEXT PRIMARY KEY, resource_id TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  size INTEGER NOT NULL, state INTEGER NOT NULL, clean INTEGER NOT NULL DEFAULT 0,"
+    "  created_us INTEGER NOT NULL);",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

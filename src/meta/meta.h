@@ -104,6 +104,31 @@ int meta_operation_finish(struct meta *m, const char *id, enum meta_op_status st
 typedef int (*meta_operation_cb)(void *ctx, const struct meta_operation *op);
 int meta_operation_list_in_progress(struct meta *m, meta_operation_cb cb, void *ctx);
 
+/* ---- volumes: the live volume behind each managed disk ------------------- */
+
+enum meta_volume_state {
+  VOLUME_CREATING, /* file may be incomplete; removed if the creation fails */
+  VOLUME_READY,
+  VOLUME_DELETING, /* file may be gone; the row goes last */
+};
+
+struct meta_volume {
+  char id[40];        /* generated; names the files (never a request name) */
+  char *resource_id;  /* the disk's ARM id */
+  uint64_t size;
+  enum meta_volume_state state;
+  bool clean;         /* last shutdown was clean: its CBT bitmap can be trusted */
+  int64_t created_us;
+};
+
+void meta_volume_clear(struct meta_volume *v);
+int meta_volume_put(struct meta *m, const struct meta_volume *v);
+int meta_volume_get(struct meta *m, const char *id, struct meta_volume *out);
+int meta_volume_by_resource(struct meta *m, const char *resource_id, struct meta_volume *out);
+int meta_volume_delete(struct meta *m, const char *id);
+typedef int (*meta_volume_cb)(void *ctx, const struct meta_volume *v);
+int meta_volume_list(struct meta *m, meta_volume_cb cb, void *ctx);
+
 /* ---- service principals and role assignments ---------------------------- */
 
 struct meta_principal {

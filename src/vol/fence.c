@@ -28,6 +28,7 @@
  *      copy, never a half-written one.
  *  (4) A capture that ends uncommitted returns its set to the dirty bitmap, so
  *      no change is ever forgotten; an untrusted bitmap stays untrusted.
+ *      A VOL_FENCE_ALL capture (a disk copy) never touches the bitmap.
  * The copies live in an unlinked temporary file next to the volume
  * (O_TMPFILE), gone when the capture ends or the process dies.
  */
@@ -48,7 +49,8 @@
 struct vol_capture {
   struct volume *v;
   uint64_t size, nchunks;
-  bool full;                 /* CBT was untrusted: every chunk is in the set */
+  bool full;                 /* every chunk is in the set (CBT untrusted, or VOL_FENCE_ALL) */
+  bool whole;                /* VOL_FENCE_ALL: the dirty bitmap stays with the volume */
   _Atomic uint64_t *set;     /* the dirty bitmap taken at the fence (NULL when full) */
   _Atomic uint64_t *copied;  /* chunks whose fenced image is in cbw_fd */
   _Atomic uint64_t *done;    /* chunks capture has read */
@@ -157,7 +159,7 @@ static struct vol_capture *capture_prepare(struct volume *v)
   return c;
 }
 
-int vol_fence(struct volume **vols, int n, struct vol_capture **caps, uint64_t *stall_ns)
+int vol_fence(struct volume **vols, int n, unsigned flags, struct vol_capture **caps, uint64_t *stall_ns)
 {
   int i, r = 0;
   for (i = 0; i < n; i++)
@@ -182,6 +184,11 @@ int vol_fence(struct volume **vols, int n, struct vol_capture **caps, uint64_t *
   for (i = 0; i < n && r == 0; i++) { /* FENCE_SWAPPED */
     struct volume *v = vols[i];
     struct vol_capture *c = caps[i];
+    if (flags & VOL_FENCE_ALL) {
+      c->full = c->whole = true;
+      v->capture = c;
+      continue;
+    }
     c->full = !v->cbt.trusted;
     c->set = v->cbt.words;
     v->cbt.words = c->fresh;
@@ -273,7 +280,7 @@ void vol_capture_end(struct vol_capture *c, bool committed)
   struct volume *v = c->v;
   gate_close(v);
   v->capture = NULL;
-  if (!committed) {
+  if (!committed && !c->whole) {
     if (c->full)
       v->cbt.trusted = false;
     else

@@ -69,12 +69,19 @@ uint32_t vol_chunk_size(const struct volume *v);
  * operator visibility). */
 bool vol_cbt_dirty(const struct volume *v, uint64_t idx);
 
+enum {
+  /* Capture every chunk (a point-in-time copy of the whole volume) and leave
+   * the dirty bitmap to the restore points: the capture neither consumes nor
+   * returns it. */
+  VOL_FENCE_ALL = 1,
+};
+
 /* Fences vols[0..n) as one consistency group: blocks new writes on all of
  * them, waits for in-flight writes to finish, moves each volume's dirty
  * bitmap into caps[i], arms copy-before-write for those chunks, releases the
  * writers.  *stall_ns (may be NULL) is how long writers were blocked.
  * -EBUSY if a volume already has a capture in progress. */
-int vol_fence(struct volume **vols, int n, struct vol_capture **caps, uint64_t *stall_ns);
+int vol_fence(struct volume **vols, int n, unsigned flags, struct vol_capture **caps, uint64_t *stall_ns);
 
 /* The capture set: chunk idx must be read (dirty at the fence, or every chunk
  * when the CBT was untrusted — then `full` is true and holes may be skipped). */

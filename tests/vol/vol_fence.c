@@ -149,7 +149,7 @@ static void test_fence_is_write_order_consistent(void **state)
     for (int i = 0; i < NVOL; i++)
       lo[i] = atomic_load(&logs[i].acked);
     struct vol_capture *caps[NVOL];
-    assert_int_equal(vol_fence(vols, NVOL, caps, &stalls[round]), 0);
+    assert_int_equal(vol_fence(vols, NVOL, 0, caps, &stalls[round]), 0);
     for (int i = 0; i < NVOL; i++)
       hi[i] = atomic_load(&logs[i].started);
     assert_int_equal(vol_capture_full(caps[0]), round == 0); /* untrusted only at first */
@@ -205,11 +205,11 @@ static void test_second_fence_while_capturing_is_busy(void **state)
   struct vol_capture *c1, *c2;
   assert_int_equal(vol_create(img, SIZE), 0);
   assert_int_equal(vol_open(img, NULL, CHUNK, false, false, &v), 0);
-  assert_int_equal(vol_fence(&v, 1, &c1, NULL), 0);
-  assert_int_equal(vol_fence(&v, 1, &c2, NULL), -EBUSY);
+  assert_int_equal(vol_fence(&v, 1, 0, &c1, NULL), 0);
+  assert_int_equal(vol_fence(&v, 1, 0, &c2, NULL), -EBUSY);
   assert_int_equal(vol_grow(v, SIZE * 2), -EBUSY);
   vol_capture_end(c1, false);
-  assert_int_equal(vol_fence(&v, 1, &c2, NULL), 0);
+  assert_int_equal(vol_fence(&v, 1, 0, &c2, NULL), 0);
   vol_capture_end(c2, true);
   assert_int_equal(vol_close(v), 0);
   unlink(img);

@@ -154,7 +154,7 @@ static void test_cbt_survives_clean_close_only(void **state)
   char buf[512] = {1};
   struct vol_capture *cap;
   /* a committed capture makes the bitmap trusted */
-  assert_int_equal(vol_fence(&f->v, 1, &cap, NULL), 0);
+  assert_int_equal(vol_fence(&f->v, 1, 0, &cap, NULL), 0);
   assert_true(vol_capture_full(cap));
   vol_capture_end(cap, true);
   assert_true(vol_cbt_trusted(f->v));
@@ -169,10 +169,32 @@ static void test_cbt_survives_clean_close_only(void **state)
   /* unclean restart (the caller's clean flag is false): untrusted, full capture */
   assert_int_equal(vol_open(f->img, f->cbt, CHUNK, false, false, &f->v), 0);
   assert_false(vol_cbt_trusted(f->v));
-  assert_int_equal(vol_fence(&f->v, 1, &cap, NULL), 0);
+  assert_int_equal(vol_fence(&f->v, 1, 0, &cap, NULL), 0);
   assert_true(vol_capture_full(cap));
   vol_capture_end(cap, false); /* uncommitted: stays untrusted */
   assert_false(vol_cbt_trusted(f->v));
+}
+
+static void test_whole_copy_is_point_in_time_and_keeps_cbt(void **state)
+{
+  struct fixture *f = *state;
+  unsigned char a[CHUNK], b[CHUNK], r[CHUNK];
+  memset(a, 0xaa, sizeof a);
+  memset(b, 0xbb, sizeof b);
+  assert_int_equal(vol_pwrite(f->v, a, sizeof a, 2 * CHUNK, 0), 0);
+  struct vol_capture *cap;
+  assert_int_equal(vol_fence(&f->v, 1, VOL_FENCE_ALL, &cap, NULL), 0);
+  assert_true(vol_capture_full(cap));
+  assert_int_equal(vol_pwrite(f->v, b, sizeof b, 2 * CHUNK, 0), 0); /* after the fence */
+  size_t len;
+  assert_int_equal(vol_capture_read(cap, 2, r, &len), 0);
+  assert_memory_equal(r, a, sizeof a); /* the fenced image, from copy-before-write */
+  assert_int_equal(vol_capture_read(cap, 16, r, &len), 0);
+  assert_int_equal(len, 4096); /* the partial last chunk */
+  vol_capture_end(cap, false);
+  assert_true(vol_cbt_dirty(f->v, 2)); /* the restore points' bitmap is untouched */
+  assert_int_equal(vol_pread(f->v, r, sizeof r, 2 * CHUNK), 0);
+  assert_memory_equal(r, b, sizeof b);
 }
 
 static void test_grow_never_shrinks(void **state)
@@ -209,6 +231,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_zero_and_trim_make_holes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cbt_marks_exactly_touched_chunks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cbt_survives_clean_close_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_whole_copy_is_point_in_time_and_keeps_cbt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_grow_never_shrinks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
   };

@@ -1,0 +1,99 @@
+/*
+ * volume.c — the volumes table: which generated volume id (and so which
+ * files) backs which disk resource, its size, its life-cycle state and
+ * whether the last shutdown was clean (the CBT trust flag).  The state lets a
+ * crash in the middle of a creation or deletion be finished at start-up.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta/internal.h"
+
+#define VOLUME_COLS "id, resource_id, size, state, clean, created_us"
+
+void meta_volume_clear(struct meta_volume *v)
+{
+  free(v->resource_id);
+  memset(v, 0, sizeof *v);
+}
+
+int meta_volume_put(struct meta *m, const struct meta_volume *v)
+{
+  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO volumes(" VOLUME_COLS ") VALUES(?1,?2,?3,?4,?5,?6)");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, v->resource_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)v->size);
+  sqlite3_bind_int(st, 4, v->state);
+  sqlite3_bind_int(st, 5, v->clean);
+  sqlite3_bind_int64(st, 6, v->created_us);
+  return meta_exec_stmt(st);
+}
+
+static void read_row(sqlite3_stmt *st, struct meta_volume *v)
+{
+  memset(v, 0, sizeof *v);
+  snprintf(v->id, sizeof v->id, "%s", (const char *)sqlite3_column_text(st, 0));
+  v->resource_id = meta_col_str(st, 1);
+  v->size = (uint64_t)sqlite3_column_int64(st, 2);
+  v->state = (enum meta_volume_state)sqlite3_column_int(st, 3);
+  v->clean = sqlite3_column_int(st, 4) != 0;
+  v->created_us = sqlite3_column_int64(st, 5);
+}
+
+static int get_one(struct meta *m, const char *sql, const char *key, struct meta_volume *out)
+{
+  sqlite3_stmt *st = meta_prepare(m, sql);
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st), r = 0;
+  if (rc == SQLITE_ROW)
+    read_row(st, out);
+  else
+    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
+  sqlite3_finalize(st);
+  return r;
+}
+
+int meta_volume_get(struct meta *m, const char *id, struct meta_volume *out)
+{
+  return get_one(m, "SELECT " VOLUME_COLS " FROM volumes WHERE id = ?1", id, out);
+}
+
+int meta_volume_by_resource(struct meta *m, const char *resource_id, struct meta_volume *out)
+{
+  return get_one(m, "SELECT " VOLUME_COLS " FROM volumes WHERE resource_id = ?1", resource_id, out);
+}
+
+int meta_volume_delete(struct meta *m, const char *id)
+{
+  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM volumes WHERE id = ?1");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  return meta_exec_stmt(st);
+}
+
+int meta_volume_list(struct meta *m, meta_volume_cb cb, void *ctx)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " VOLUME_COLS " FROM volumes ORDER BY created_us");
+  if (!st)
+    return -EIO;
+  int rc, ret = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct meta_volume v;
+    read_row(st, &v);
+    ret = cb(ctx, &v);
+    meta_volume_clear(&v);
+    if (ret)
+      break;
+  }
+  if (!ret && rc != SQLITE_DONE)
+    ret = -EIO;
+  sqlite3_finalize(st);
+  return ret;
+}
