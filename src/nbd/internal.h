@@ -1,0 +1,143 @@
+/*
+ * internal.h — the NBD server's data structures, shared by its files.
+ *
+ * struct nbd_server owns the export registry, the listeners and the list of
+ * live connections, all under server->lock.  A connection moves through
+ * three states, never backwards:
+ *
+ *   CONN_NEGOTIATING  one thread (the connection's) runs the handshake: the
+ *                     greeting, then options until GO/EXPORT_NAME succeeds.
+ *                     The connection holds no export reference except
+ *                     briefly while answering INFO/GO/META options.
+ *   CONN_TRANSMISSION the export is referenced (export->conns counts it);
+ *                     `threads` workers take turns on the read side (rlock)
+ *                     and run requests in parallel; replies go out whole
+ *                     under wlock.
+ *   CONN_CLOSING      no new request is read; requests already read finish
+ *                     and reply (NBD_CMD_DISC: "handle all outstanding
+ *                     requests"), then TLS is shut down, the export
+ *                     reference dropped and the socket closed.
+ *
+ * Invariants:
+ *  (1) The backend is called only between a successful export_get() and the
+ *      matching export_put(); nbd_export_remove waits for that count.
+ *  (2) A WRITE's payload is read completely before the backend sees it; a
+ *      short payload closes the connection without calling pwrite.
+ *  (3) A reply is written with one conn_writev under wlock, so replies
+ *      never interleave on the socket.
+ */
+#pragma once
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "nbd/nbd.h"
+#include "nbd/proto.h"
+
+enum tls_mode { TLS_OFF, TLS_ALLOW, TLS_REQUIRE };
+
+struct nbd_export {
+  struct nbd_export *next;
+  char *name;
+  const struct nbd_backend_ops *ops;
+  void *handle;
+  unsigned refs;  /* handshake lookups + connections in transmission */
+  unsigned conns; /* connections in transmission */
+  bool removed;   /* unregistered: no new lookups */
+};
+
+struct nbd_listener {
+  struct nbd_listener *next;
+  struct nbd_server *s;
+  int fd;
+  char *unix_path;
+  enum tls_mode tls;
+  bool is_tcp;
+  pthread_t thread;
+};
+
+struct nbd_server {
+  struct nbd_server_config cfg;
+  pthread_mutex_t lock;
+  pthread_cond_t cond; /* signalled when a connection or export ref goes away */
+  struct nbd_export *exports;
+  struct nbd_listener *listeners;
+  struct nbd_conn *conns;
+  unsigned nconns;
+  bool stopping;
+  void *tls_creds; /* gnutls_certificate_credentials_t or NULL */
+  bool tls_verify_client;
+};
+
+enum conn_state { CONN_NEGOTIATING, CONN_TRANSMISSION, CONN_CLOSING };
+
+struct nbd_conn {
+  struct nbd_conn *prev, *next; /* server->conns */
+  struct nbd_server *s;
+  int fd;
+  bool is_tcp;
+  enum tls_mode tls_mode;
+  void *tls; /* gnutls_session_t once STARTTLS succeeded */
+  _Atomic int state;
+  atomic_bool closing;
+
+  /* Read side: the buffered input, owned by whoever holds rlock. */
+  pthread_mutex_t rlock;
+  uint8_t *inbuf;
+  size_t rpos, rlen;
+  /* Write side. */
+  pthread_mutex_t wlock;
+
+  /* Negotiated during the handshake, fixed in transmission. */
+  bool structured;
+  bool no_zeroes;
+  struct nbd_export *exp;
+  uint64_t size;
+  uint16_t tflags;
+  unsigned nmeta;
+  uint8_t meta[NBD_MAX_META]; /* selected context indices; id on the wire = index + 1 */
+  char *meta_export;          /* export name the selection was made for */
+  unsigned threads;
+};
+
+#define CONN_INBUF_SIZE (128u << 10)
+
+/* io.c: transport (plain socket or TLS) and buffered reads. */
+int conn_read(struct nbd_conn *c, void *buf, size_t n);   /* exact; -ECONNRESET at EOF */
+int conn_discard(struct nbd_conn *c, uint64_t n);
+int conn_writev(struct nbd_conn *c, struct iovec *iov, int n); /* whole; caller serializes */
+int conn_write(struct nbd_conn *c, const void *buf, size_t n);
+void conn_shutdown(struct nbd_conn *c); /* wakes a blocked reader; idempotent */
+bool conn_input_pending(const struct nbd_conn *c);
+
+/* tls.c */
+int tls_creds_load(struct nbd_server *s);
+void tls_creds_free(struct nbd_server *s);
+int tls_start(struct nbd_conn *c);          /* server side handshake on c->fd */
+void tls_stop(struct nbd_conn *c);          /* bye (best effort) and free the session */
+long tls_recv(struct nbd_conn *c, void *buf, size_t n);       /* >0, 0 at EOF, -errno */
+int tls_sendv(struct nbd_conn *c, struct iovec *iov, int n);  /* whole, or -errno */
+
+/* export.c */
+struct nbd_export *export_get(struct nbd_server *s, const char *name, size_t len);
+void export_put(struct nbd_server *s, struct nbd_export *e);
+void export_set_transmission(struct nbd_server *s, struct nbd_export *e, int delta);
+
+/* meta.c: the metadata context table of an export. */
+unsigned meta_count(const struct nbd_export *e);
+const char *meta_name(const struct nbd_export *e, unsigned i);
+int meta_extents(const struct nbd_export *e, unsigned i, uint64_t off, uint64_t len, nbd_extent_fn cb,
+                 void *ctx);
+int meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len);
+
+/* handshake.c */
+int handshake(struct nbd_conn *c);
+int opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *a, uint32_t alen, const void *b,
+              uint32_t blen);
+
+/* transmission.c */
+void transmission(struct nbd_conn *c);
+
+const char *conn_state_to_string(enum conn_state st);

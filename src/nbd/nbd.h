@@ -1,0 +1,132 @@
+/*
+ * nbd.h — the NBD server: serves block devices to QEMU, qemu-img, libnbd
+ * clients (nbdcopy, nbdinfo, fio's nbd engine) over a unix socket or TCP.
+ *
+ * The server is generic, like nbdkit's server/plugin split: it speaks the
+ * protocol (fixed newstyle handshake, options, transmission, TLS) and calls
+ * a backend through struct nbd_backend_ops for the bytes.  The daemon fills
+ * an export registry (nbd_export_add/remove); export names are disk ids.
+ * src/nbd/vol_backend.c adapts a live volume (src/vol) to the interface.
+ *
+ * What the server promises:
+ *  - Protocol: fixed newstyle only (no oldstyle); options EXPORT_NAME, ABORT,
+ *    LIST, STARTTLS, INFO, GO, STRUCTURED_REPLY, LIST_META_CONTEXT,
+ *    SET_META_CONTEXT; commands READ, WRITE, DISC, FLUSH, TRIM, CACHE (no-op),
+ *    WRITE_ZEROES (NO_HOLE, FAST_ZERO), BLOCK_STATUS (REQ_ONE); FUA on every
+ *    write.  Meta contexts: base:allocation (from ops->extents) plus any the
+ *    backend lists in ops->meta (e.g. "vmrp:changed").
+ *  - Size constraints: minimum block 1, preferred 4096, maximum payload
+ *    32 MiB.  A WRITE longer than that is a hard disconnect (its payload
+ *    cannot be skipped safely), a longer READ fails with EINVAL.
+ *  - Concurrency: each connection in transmission runs `threads_per_conn`
+ *    workers that take turns reading requests and then run them in
+ *    parallel; replies are serialized per socket and may be out of order.
+ *  - Multi-conn: NBD_FLAG_CAN_MULTI_CONN is advertised only when the backend
+ *    says a flush through any handle makes every completed write durable
+ *    (ops->multi_conn; a file's fdatasync does) or the export is read-only.
+ *  - Durability: a reply to a write with FUA, or to FLUSH, is sent only after
+ *    the backend call returned 0.  Requests are checked (bounds, flags,
+ *    lengths, read-only) before the backend sees them; a hostile client gets
+ *    the protocol's error or a hard disconnect, never a partial write of a
+ *    request whose payload did not fully arrive.
+ *  - TLS (GnuTLS, X.509 cert/key): STARTTLS is offered wherever credentials
+ *    are configured; a TCP listener on a non-loopback address refuses to
+ *    start without them (-EPERM) and forces TLS (FORCEDTLS mode).
+ *
+ * Thread-safety: every function may be called from any thread.  Backend
+ * operations are called concurrently from many threads; the backend must be
+ * thread-safe.  Errors: 0 or -errno.  No function logs except where noted.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct nbd_server;
+struct volume;
+
+/* Flags passed to backend writes. */
+enum {
+  NBD_BACKEND_FUA = 1,       /* durable before returning */
+  NBD_BACKEND_NO_HOLE = 2,   /* zero: keep the range allocated */
+  NBD_BACKEND_FAST_ZERO = 4, /* zero: return -ENOTSUP at once unless it is faster than writing */
+};
+
+/* base:allocation flags, as on the wire. */
+enum { NBD_EXTENT_HOLE = 1, NBD_EXTENT_ZERO = 2 };
+
+/* Extent callback: consecutive extents from the requested offset; flags are
+ * the meta context's (for base:allocation NBD_EXTENT_*).  A nonzero return
+ * stops the walk and is returned by the backend's extents function. */
+typedef int (*nbd_extent_fn)(void *ctx, uint64_t off, uint64_t len, uint32_t flags);
+
+/* An extra metadata context, e.g. { "vmrp:changed", changed_extents }. */
+struct nbd_meta_context {
+  const char *name; /* "namespace:leaf", at most 255 bytes */
+  int (*extents)(void *handle, uint64_t off, uint64_t len, nbd_extent_fn cb, void *ctx);
+};
+
+/* The backend interface.  Every function returns 0 or -errno; offsets and
+ * lengths are already checked against size() at connect time.  NULL
+ * optional members disable the feature (the flag is not advertised). */
+struct nbd_backend_ops {
+  uint64_t (*size)(void *handle);                                        /* required */
+  bool (*readonly)(void *handle);                                        /* required */
+  int (*pread)(void *handle, void *buf, size_t len, uint64_t off);       /* required, reads all */
+  int (*pwrite)(void *handle, const void *buf, size_t len, uint64_t off, unsigned flags);
+  int (*flush)(void *handle);
+  int (*trim)(void *handle, uint64_t off, uint64_t len, unsigned flags);
+  int (*zero)(void *handle, uint64_t off, uint64_t len, unsigned flags); /* NULL: written as zeros */
+  int (*extents)(void *handle, uint64_t off, uint64_t len, nbd_extent_fn cb, void *ctx); /* base:allocation */
+  bool multi_conn; /* flush through one connection covers writes completed on all */
+  const struct nbd_meta_context *meta; /* extra meta contexts, table of n_meta */
+  size_t n_meta;
+};
+
+struct nbd_server_config {
+  unsigned threads_per_conn;      /* workers per connection; 0 = 8 */
+  unsigned max_connections;       /* 0 = 256; more are accepted and closed at once */
+  unsigned handshake_timeout_sec; /* 0 = 30; a client idle that long during handshake is dropped */
+  const char *tls_cert;           /* PEM certificate chain; NULL = no TLS */
+  const char *tls_key;            /* PEM private key */
+  const char *tls_ca;             /* optional: require client certificates signed by this CA */
+};
+
+/* Creates a server (no listener yet).  -EINVAL/-EIO if the TLS files cannot
+ * be loaded (logged). */
+int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **out);
+/* Stops accepting, disconnects every client (in-flight requests finish),
+ * waits for all connection threads, removes unix sockets it created, frees. */
+void nbd_server_free(struct nbd_server *s);
+
+enum { NBD_LISTEN_REQUIRE_TLS = 1 };
+/* Listens on a unix socket (an existing socket file there is replaced) and
+ * starts accepting.  TLS optional unless NBD_LISTEN_REQUIRE_TLS. */
+int nbd_server_listen_unix(struct nbd_server *s, const char *path, unsigned flags);
+/* Listens on host:port (port "0" = any; the bound port is stored in
+ * *bound_port if not NULL).  A non-loopback address requires TLS: -EPERM
+ * when the server has no credentials. */
+int nbd_server_listen_tcp(struct nbd_server *s, const char *host, const char *port, unsigned flags,
+                          uint16_t *bound_port);
+
+/* Registers an export.  ops and handle must stay valid until
+ * nbd_export_remove returns 0.  -EEXIST, -EINVAL (name empty or > 4096). */
+int nbd_export_add(struct nbd_server *s, const char *name, const struct nbd_backend_ops *ops,
+                   void *handle);
+
+enum {
+  NBD_REMOVE_WAIT = 1,       /* wait until connections using it have closed */
+  NBD_REMOVE_DISCONNECT = 2, /* disconnect them (in-flight requests finish), then wait */
+};
+/* Unregisters an export.  New connections can no longer open it at once.
+ * Without flags: -EBUSY (and the export stays) while a connection uses it.
+ * On 0 the backend is never called again for this export.  -ENOENT. */
+int nbd_export_remove(struct nbd_server *s, const char *name, unsigned flags);
+/* Whether a connection is using the export (for "refuse to delete a disk
+ * that is exported"). */
+bool nbd_export_in_use(struct nbd_server *s, const char *name);
+/* Number of connections in transmission on the export. */
+unsigned nbd_export_connections(struct nbd_server *s, const char *name);
+
+/* The backend for a live volume: handle is a struct volume *. */
+extern const struct nbd_backend_ops nbd_vol_ops;

@@ -1,0 +1,139 @@
+/*
+ * nbd-serve — serves volume files with the real NBD server (src/nbd) over
+ * the real volume code (src/vol), for the tests and the benchmark until
+ * vmrpd exports disks itself.
+ *
+ *   nbd-serve [--unix PATH] [--tcp HOST:PORT] [--port-file FILE]
+ *             [--threads N] [--tls-cert F --tls-key F [--tls-ca F]]
+ *             [--require-tls] [--create SIZE] --export NAME=FILE[:ro] ...
+ *
+ * --create makes each missing FILE with vol_create (SIZE in bytes, K/M/G
+ * suffixes).  Once listening it writes the TCP port (or 0) to --port-file
+ * (atomically) and serves until SIGTERM/SIGINT, then frees the server and
+ * closes the volumes.  Exit 0 on a clean stop, 1 on setup errors (with the
+ * error printed).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nbd/nbd.h"
+#include "vol/vol.h"
+
+static uint64_t parse_size(const char *s)
+{
+  char *end;
+  uint64_t v = strtoull(s, &end, 10);
+  switch (*end) {
+  case 'K': case 'k': v <<= 10; break;
+  case 'M': case 'm': v <<= 20; break;
+  case 'G': case 'g': v <<= 30; break;
+  default: break;
+  }
+  return v;
+}
+
+static void die(const char *what, int r)
+{
+  fprintf(stderr, "nbd-serve: %s: %s\n", what, strerror(-r));
+  exit(1);
+}
+
+int main(int argc, char **argv)
+{
+  struct nbd_server_config cfg = {0};
+  const char *unix_path = NULL, *tcp = NULL, *port_file = NULL;
+  unsigned flags = 0;
+  uint64_t create = 0;
+  enum { MAXE = 16 };
+  const char *exports[MAXE];
+  int nexp = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--require-tls")) { flags |= NBD_LISTEN_REQUIRE_TLS; continue; }
+    if (!v) { fprintf(stderr, "nbd-serve: %s needs a value\n", a); return 2; }
+    i++;
+    if (!strcmp(a, "--unix")) unix_path = v;
+    else if (!strcmp(a, "--tcp")) tcp = v;
+    else if (!strcmp(a, "--port-file")) port_file = v;
+    else if (!strcmp(a, "--threads")) cfg.threads_per_conn = (unsigned)atoi(v);
+    else if (!strcmp(a, "--tls-cert")) cfg.tls_cert = v;
+    else if (!strcmp(a, "--tls-key")) cfg.tls_key = v;
+    else if (!strcmp(a, "--tls-ca")) cfg.tls_ca = v;
+    else if (!strcmp(a, "--create")) create = parse_size(v);
+    else if (!strcmp(a, "--export") && nexp < MAXE) exports[nexp++] = v;
+    else { fprintf(stderr, "nbd-serve: unknown argument %s\n", a); return 2; }
+  }
+  if (nexp == 0 || (!unix_path && !tcp)) {
+    fprintf(stderr, "usage: nbd-serve [--unix PATH] [--tcp HOST:PORT] --export NAME=FILE[:ro] ...\n");
+    return 2;
+  }
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits it; main waits below */
+  signal(SIGPIPE, SIG_IGN);
+
+  struct nbd_server *srv;
+  int r = nbd_server_new(&cfg, &srv);
+  if (r < 0)
+    die("server", r);
+  struct volume *vols[MAXE];
+  char *names[MAXE];
+  for (int i = 0; i < nexp; i++) {
+    char *spec = strdup(exports[i]);
+    char *eq = strchr(spec, '=');
+    if (!eq) { fprintf(stderr, "nbd-serve: bad --export %s\n", exports[i]); return 2; }
+    *eq = 0;
+    char *file = eq + 1;
+    size_t fl = strlen(file);
+    bool ro = fl > 3 && !strcmp(file + fl - 3, ":ro");
+    if (ro)
+      file[fl - 3] = 0;
+    if (create && access(file, F_OK) != 0 && (r = vol_create(file, create)) < 0)
+      die("vol_create", r);
+    char cbt[4200];
+    snprintf(cbt, sizeof cbt, "%s.cbt", file);
+    if ((r = vol_open(file, ro ? NULL : cbt, 1u << 20, false, ro, &vols[i])) < 0)
+      die(file, r);
+    names[i] = spec;
+    if ((r = nbd_export_add(srv, spec, &nbd_vol_ops, vols[i])) < 0)
+      die("nbd_export_add", r);
+  }
+  if (unix_path && (r = nbd_server_listen_unix(srv, unix_path, flags)) < 0)
+    die("listen unix", r);
+  uint16_t port = 0;
+  if (tcp) {
+    char *hp = strdup(tcp), *colon = strrchr(hp, ':');
+    if (!colon) { fprintf(stderr, "nbd-serve: --tcp HOST:PORT\n"); return 2; }
+    *colon = 0;
+    char *host = hp;
+    if (host[0] == '[') { host++; host[strlen(host) - 1] = 0; }
+    if ((r = nbd_server_listen_tcp(srv, host, colon + 1, flags, &port)) < 0)
+      die("listen tcp", r);
+    free(hp);
+  }
+  if (port_file) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, port_file) != 0)
+      die("port file", -errno);
+  }
+  int sig;
+  sigwait(&sigs, &sig);
+  nbd_server_free(srv);
+  int rc = 0;
+  for (int i = 0; i < nexp; i++) {
+    if ((r = vol_close(vols[i])) < 0) {
+      fprintf(stderr, "nbd-serve: vol_close %s: %s\n", names[i], strerror(-r));
+      rc = 1;
+    }
+    free(names[i]);
+  }
+  return rc;
+}
