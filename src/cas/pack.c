@@ -217,7 +217,8 @@ static int idx_cmp(const void *a, const void *b)
 
 int pack_idx_write(const char *packdir, uint32_t id, struct pack_idx_ent *ents, size_t n)
 {
-  qsort(ents, n, sizeof *ents, idx_cmp);
+  if (n > 1)
+    qsort(ents, n, sizeof *ents, idx_cmp);
   size_t len = 16 + n * sizeof *ents + 4;
   CLEANUP_FREE uint8_t *buf = malloc(len);
   CLEANUP_FREE char *path = pack_path(packdir, id, "idx");

@@ -32,7 +32,8 @@ int cas_stats(struct cas *cas, struct cas_stats *st)
       if (!p->sealed) {
         ents = malloc((p->n_ents ? p->n_ents : 1) * sizeof *ents);
         if (ents) {
-          memcpy(ents, p->ents, p->n_ents * sizeof *ents);
+          if (p->n_ents)
+            memcpy(ents, p->ents, p->n_ents * sizeof *ents);
           n = p->n_ents;
         } else {
           r = -ENOMEM;

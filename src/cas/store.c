@@ -275,7 +275,8 @@ static int list_packs(struct cas *cas, uint32_t **ids_out, size_t *n_out)
     free(ids);
     return r;
   }
-  qsort(ids, n, sizeof *ids, cmp_u32);
+  if (n > 1)
+    qsort(ids, n, sizeof *ids, cmp_u32);
   *ids_out = ids;
   *n_out = n;
   return 0;

@@ -84,7 +84,8 @@ static int pack_entries(struct cas *cas, struct pack *p, struct pack_idx_ent **o
   *out = malloc((p->n_ents ? p->n_ents : 1) * sizeof **out);
   if (!*out)
     return -ENOMEM;
-  memcpy(*out, p->ents, p->n_ents * sizeof **out);
+  if (p->n_ents)
+    memcpy(*out, p->ents, p->n_ents * sizeof **out);
   *n = p->n_ents;
   return 0;
 }
