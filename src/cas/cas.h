@@ -111,6 +111,9 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
             size_t *len_out);
 /* Present in the index (not checked for damage; see cas_verify). */
 bool cas_has(struct cas *cas, const struct cas_addr *addr);
+/* Asks the kernel to start reading the object's bytes (readahead), so a
+ * later cas_get does not wait for the disk.  Advisory: errors are ignored. */
+void cas_prefetch(struct cas *cas, const struct cas_addr *addr);
 
 /* Makes every object put so far (by any thread) durable.  0 or -errno; after
  * an fsync failure the store refuses writes (-EIO) until reopened. */

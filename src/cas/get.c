@@ -1,10 +1,12 @@
 /*
- * get.c — reading objects.  Index lookup and pack reference are taken
- * together under the index read lock, so GC cannot close the pack in between;
- * the record is then read with pread (no lock held) and checked: CRC32C,
- * type, full address, and the re-hash of the content (invariant 5).
+ * get.c — reading objects.  The index lookup runs under the index read
+ * lock; the record is then read with pread (no lock held) from a referenced
+ * pack and checked: CRC32C, type, full address, and the re-hash of the
+ * content (invariant 5).  If GC removed the pack in between, the lookup is
+ * retried (the object was moved) or fails with -ENOENT (it was garbage).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +31,7 @@ int cas_read_record(struct cas *cas, const struct idx_ent *ent, uint8_t **out, s
   return 0;
 }
 
-static bool lookup_ref(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
+static bool lookup(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
 {
   pthread_rwlock_rdlock(&cas->idx_lock);
   bool f = index_lookup(&cas->idx, a, e);
@@ -48,7 +50,7 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
   int r = -ENOENT;
   /* A GC may move the object between lookup and read: look it up again. */
   for (int tries = 0; tries < 3 && r == -ENOENT; tries++) {
-    if (!lookup_ref(cas, addr, &e))
+    if (!lookup(cas, addr, &e))
       return -ENOENT;
     r = cas_read_record(cas, &e, &rec, &pr);
   }
@@ -74,5 +76,19 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
 bool cas_has(struct cas *cas, const struct cas_addr *addr)
 {
   struct idx_ent e;
-  return lookup_ref(cas, addr, &e);
+  return lookup(cas, addr, &e);
+}
+
+void cas_prefetch(struct cas *cas, const struct cas_addr *addr)
+{
+  struct idx_ent e;
+  struct pack *p = NULL;
+  pthread_rwlock_rdlock(&cas->idx_lock);
+  if (index_lookup(&cas->idx, addr, &e))
+    p = cas_pack_ref(cas, e.pack);
+  pthread_rwlock_unlock(&cas->idx_lock);
+  if (p) {
+    posix_fadvise(p->fd, e.off, e.len, POSIX_FADV_WILLNEED);
+    cas_pack_unref(p);
+  }
 }

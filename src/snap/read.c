@@ -3,7 +3,9 @@
  * the parallel restore to a file, and the file-descriptor source.
  *
  * A reader caches the nodes on the path to the last chunk it touched, so
- * sequential reads fetch each node once.  tree_restore splits the disk by
+ * sequential reads fetch each node once; once it sees two consecutive
+ * chunks it asks the store to read the next PREFETCH_CHUNKS ahead
+ * (cas_prefetch: kernel readahead of their pack bytes).  tree_restore splits the disk by
  * leaf over pool threads; each thread fetches, checks (CRC32C + SHA-256 in
  * cas_get) and decompresses its chunks and pwrites them, so while one thread
  * writes, the others are already fetching the chunks that follow (the
@@ -26,7 +28,11 @@ struct tree_reader {
   struct path_cache pc;
   uint8_t *buf;
   uint64_t buf_chunk; /* chunk held in buf, UINT64_MAX: none */
+  uint64_t last;      /* last chunk fetched, for sequential detection */
+  uint64_t ahead;     /* chunks below this were already prefetched */
 };
+
+#define PREFETCH_CHUNKS 16
 
 int tree_reader_open(struct cas *cas, const struct cas_addr *root, struct tree_reader **out)
 {
@@ -44,7 +50,7 @@ int tree_reader_open(struct cas *cas, const struct cas_addr *root, struct tree_r
   }
   rd->cas = cas;
   rd->info = (struct tree_info){.size = g.size, .chunk_shift = g.chunk_shift, .height = g.height, .top = top};
-  rd->buf_chunk = UINT64_MAX;
+  rd->buf_chunk = rd->last = UINT64_MAX;
   path_cache_init(&rd->pc, &g, &top);
   *out = rd;
   return 0;
@@ -65,6 +71,26 @@ int tree_reader_chunk(struct tree_reader *rd, uint64_t i, struct cas_addr *out)
   return path_chunk(rd->cas, &rd->pc, i, out);
 }
 
+/* Sequential access: keep PREFETCH_CHUNKS chunks ahead in flight. */
+static void prefetch(struct tree_reader *rd, uint64_t i)
+{
+  bool seq = rd->last != UINT64_MAX && i == rd->last + 1;
+  rd->last = i;
+  if (!seq || rd->ahead > i + PREFETCH_CHUNKS / 2)
+    return;
+  uint64_t from = rd->ahead > i ? rd->ahead : i + 1, to = i + PREFETCH_CHUNKS;
+  if (to > rd->pc.g.nchunks)
+    to = rd->pc.g.nchunks;
+  for (uint64_t k = from; k < to; k++) {
+    struct cas_addr a;
+    if (path_chunk(rd->cas, &rd->pc, k, &a) < 0)
+      break;
+    if (!cas_addr_is_zero(&a))
+      cas_prefetch(rd->cas, &a);
+  }
+  rd->ahead = to;
+}
+
 int tree_reader_read(struct tree_reader *rd, void *buf, size_t len, uint64_t off)
 {
   if (off > rd->info.size || len > rd->info.size - off)
@@ -83,6 +109,7 @@ int tree_reader_read(struct tree_reader *rd, void *buf, size_t len, uint64_t off
       if (r < 0)
         return r;
       uint32_t clen = geom_chunk_len(&rd->pc.g, i);
+      prefetch(rd, i);
       if (cas_addr_is_zero(&a)) {
         memset(rd->buf, 0, clen);
       } else {
