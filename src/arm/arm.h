@@ -10,6 +10,8 @@
  * Thread-safe: arm_handle runs concurrently on the HTTP worker threads.
  */
 #pragma once
+#include <stdint.h>
+
 #include "auth/auth.h"
 #include "http/server.h"
 #include "jobs/jobs.h"
@@ -26,8 +28,15 @@ struct arm_subscription {
   const char *display_name;
 };
 
+struct nbd_server;
+
 struct arm_config {
   const char *public_url;    /* this region's ARM base URL, no trailing slash */
+  const char *data_dir;      /* volumes live in <data_dir>/volumes */
+  uint32_t chunk_size;       /* changed-block tracking granularity = store chunk size */
+  struct nbd_server *nbd;    /* exports every disk; NULL: disks are not exported */
+  const char *nbd_unix;      /* socket path clients use, or NULL */
+  const char *nbd_tcp;       /* "host:port" clients use, or NULL */
   const char *tenant_id;
   const struct arm_subscription *subscriptions;
   int nsubscriptions;
@@ -38,9 +47,13 @@ struct arm_config {
 
 struct arm;
 
+/* Opens the region's ARM state, including every disk's volume (finishing
+ * creations and deletions a crash interrupted) and its NBD export. */
 int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct arm **out);
 /* Jobs are started after arm_open (they call back into arm). */
 void arm_set_jobs(struct arm *arm, struct jobs *jobs);
+/* Removes the exports, closes the volumes (saving their CBT bitmaps and
+ * marking them clean) and frees. */
 void arm_close(struct arm *arm);
 
 const struct job_kind *arm_job_kinds(int *n);

@@ -4,9 +4,12 @@
  */
 #pragma once
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "arm/arm.h"
+
+struct arm_volume; /* volumes.c */
 
 struct arm {
   struct arm_config cfg;
@@ -14,6 +17,8 @@ struct arm {
   struct auth *auth;
   struct jobs *jobs;
   char *issuer;      /* {public_url}/adfs */
+  pthread_mutex_t volumes_lock;
+  struct arm_volume *volumes; /* open volumes, by id */
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
@@ -81,6 +86,20 @@ enum { LRO_ASYNC_OPERATION = 1, LRO_LOCATION = 2, LRO_RESOURCES_LOCATION = 4 };
 /* Adds Azure-AsyncOperation / Location / Retry-After headers for op_id. */
 void arm_lro_headers(struct arm_call *call, const char *provider, const char *op_id, int which);
 
+/* ---- volumes.c: the live volume behind each disk ---- */
+int arm_volumes_open(struct arm *arm);
+void arm_volumes_close(struct arm *arm);
+/* Creates, opens and exports a volume for resource_id; fills vol_id. */
+int arm_volume_create(struct arm *arm, const char *resource_id, uint64_t size, char vol_id[40]);
+/* The open volume, or NULL.  Valid until arm_volume_destroy of that id. */
+struct volume *arm_volume_find(struct arm *arm, const char *vol_id);
+/* Unexports, closes and deletes a volume and its files.  -EBUSY while an
+ * NBD client uses it. */
+int arm_volume_destroy(struct arm *arm, const char *vol_id);
+bool arm_volume_in_use(struct arm *arm, const char *vol_id);
+/* The NBD URIs of a volume (malloc'd; NULL when not exported that way). */
+char *arm_volume_nbd_uri(struct arm *arm, const char *vol_id, bool tcp);
+
 /* ---- handlers ---- */
 void arm_identity_metadata(struct arm_call *call);
 void arm_identity_openid(struct arm_call *call);
@@ -106,6 +125,18 @@ void arm_rg_list(struct arm_call *call);
 void arm_operation_status(struct arm_call *call);
 void arm_operation_result(struct arm_call *call);
 
+void arm_disk_put(struct arm_call *call);
+void arm_disk_get(struct arm_call *call);
+void arm_disk_patch(struct arm_call *call);
+void arm_disk_delete(struct arm_call *call);
+void arm_disk_list(struct arm_call *call);
+/* Delete hook for disks inside a resource group being deleted. */
+int arm_disk_delete_child(struct arm *arm, const struct meta_resource *r);
+
 /* Job run functions. */
+enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct meta_operation *op,
+                                     struct job_result *res);
+enum job_outcome arm_disk_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                     struct job_result *res);
 enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res);

@@ -32,6 +32,7 @@ struct route {
 };
 
 #define RG "/subscriptions/*/resourcegroups/*"
+#define DISK RG "/providers/Microsoft.Compute/disks/*"
 
 static const struct route routes[] = {
     {"GET", "/subscriptions", arm_subscriptions_list, API_SUBSCRIPTIONS, "subscriptions", NULL, false},
@@ -56,6 +57,14 @@ static const struct route routes[] = {
      false},
     {"DELETE", RG, arm_rg_delete, API_RESOURCES, "resourceGroups",
      "Microsoft.Resources/subscriptions/resourceGroups", false},
+    {"GET", "/subscriptions/*/providers/Microsoft.Compute/disks", arm_disk_list, API_DISKS, "disks",
+     "Microsoft.Compute/disks", false},
+    {"GET", RG "/providers/Microsoft.Compute/disks", arm_disk_list, API_DISKS, "disks", "Microsoft.Compute/disks",
+     false},
+    {"PUT", DISK, arm_disk_put, API_DISKS, "disks", "Microsoft.Compute/disks", false},
+    {"GET", DISK, arm_disk_get, API_DISKS, "disks", "Microsoft.Compute/disks", false},
+    {"PATCH", DISK, arm_disk_patch, API_DISKS, "disks", "Microsoft.Compute/disks", false},
+    {"DELETE", DISK, arm_disk_delete, API_DISKS, "disks", "Microsoft.Compute/disks", false},
     {"GET", "/subscriptions/*/providers/*/locations/*/operations/*", arm_operation_status, API_ANY, "operations",
      "Microsoft.Resources/subscriptions/operations", false},
     {"GET", "/subscriptions/*/operationresults/*", arm_operation_result, API_RESOURCES, "operationresults",
@@ -217,6 +226,8 @@ static bool parse_body(struct arm_call *call)
     return false;
   }
   if (!json_is_object(call->body)) {
+    json_decref(call->body);
+    call->body = NULL;
     arm_reply_error(call, 400, "InvalidRequestContent",
                     "The request content was invalid and could not be deserialized: 'the body must be a JSON "
                     "object.'");
@@ -315,9 +326,15 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
   arm->cfg = *cfg;
   arm->meta = m;
   arm->auth = a;
+  pthread_mutex_init(&arm->volumes_lock, NULL);
   if (asprintf(&arm->issuer, "%s/adfs", cfg->public_url) < 0) {
     free(arm);
     return -1;
+  }
+  int r = arm_volumes_open(arm);
+  if (r < 0) {
+    arm_close(arm);
+    return r;
   }
   *out = arm;
   return 0;
@@ -329,6 +346,8 @@ void arm_close(struct arm *arm)
 {
   if (!arm)
     return;
+  arm_volumes_close(arm);
+  pthread_mutex_destroy(&arm->volumes_lock);
   free(arm->issuer);
   free(arm);
 }
@@ -337,6 +356,8 @@ const struct job_kind *arm_job_kinds(int *n)
 {
   static const struct job_kind kinds[] = {
       {"resourceGroupDelete", arm_rg_delete_job, true},
+      {"diskCreate", arm_disk_create_job, true},
+      {"diskDelete", arm_disk_delete_job, true},
   };
   *n = (int)(sizeof kinds / sizeof kinds[0]);
   return kinds;

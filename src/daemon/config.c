@@ -37,6 +37,9 @@ int config_defaults(struct config *c)
   c->job_workers = 2;
   config_set(&c->tenant_id, DEFAULT_TENANT);
   c->token_lifetime_s = 3600;
+  c->chunk_size = 65536;
+  config_set(&c->nbd_listen, "127.0.0.1");
+  c->nbd_port = 10809;
   return 0;
 }
 
@@ -105,6 +108,18 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     bad = on_server(c, key, value);
   } else if (!strcmp(section, "identity")) {
     bad = on_identity(c, key, value);
+  } else if (!strcmp(section, "nbd")) {
+    long n;
+    if (!strcmp(key, "unix_socket")) config_set(&c->nbd_unix, value);
+    else if (!strcmp(key, "listen")) config_set(&c->nbd_listen, value);
+    else if (!strcmp(key, "port") && !parse_int(value, 0, 65535, &n)) c->nbd_port = (int)n;
+    else if (!strcmp(key, "public_address")) config_set(&c->nbd_public_host, value);
+    else bad = 1;
+  } else if (!strcmp(section, "store")) {
+    long n;
+    bad = strcmp(key, "chunk_size") || parse_int(value, 4096, 4 << 20, &n) || (n & (n - 1));
+    if (!bad)
+      c->chunk_size = (unsigned)n;
   } else if (!strcmp(section, "jobs")) {
     long n;
     bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);
@@ -189,6 +204,13 @@ int config_finish(struct config *c)
     c->tls_key = path_in(c->data_dir, "tls/server.key");
   if (!c->signing_key)
     c->signing_key = path_in(c->data_dir, "keys/signing.pem");
+  if (!c->nbd_unix)
+    c->nbd_unix = path_in(c->data_dir, "nbd.sock");
+  if (!c->nbd_public_host && *c->nbd_listen) {
+    bool v6 = strchr(c->nbd_listen, ':') != NULL;
+    if (asprintf(&c->nbd_public_host, "%s%s%s:%d", v6 ? "[" : "", c->nbd_listen, v6 ? "]" : "", c->nbd_port) < 0)
+      return -ENOMEM;
+  }
   if (!c->public_url) {
     bool v6 = strchr(c->listen, ':') != NULL;
     if (asprintf(&c->public_url, "%s://%s%s%s:%d", c->plain_http ? "http" : "https", v6 ? "[" : "", c->listen,
@@ -229,6 +251,9 @@ void config_free(struct config *c)
   free(c->log_level);
   free(c->tenant_id);
   free(c->signing_key);
+  free(c->nbd_unix);
+  free(c->nbd_listen);
+  free(c->nbd_public_host);
   for (int i = 0; i < c->naudiences; i++)
     free(c->audiences[i]);
   for (int i = 0; i < c->nsubs; i++) {

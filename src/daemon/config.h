@@ -27,6 +27,12 @@ struct config {
   char *log_level;
   int page_size;
   int job_workers;
+  unsigned chunk_size;     /* store chunk size = CBT granularity */
+
+  char *nbd_unix;          /* unix socket path; "" disables */
+  char *nbd_listen;        /* TCP address; "" disables TCP */
+  int nbd_port;
+  char *nbd_public_host;   /* host:port clients use for TCP (default listen:port) */
 
   char *tenant_id;
   int token_lifetime_s;

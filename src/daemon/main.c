@@ -30,6 +30,7 @@
 #include "daemon/admin.h"
 #include "daemon/config.h"
 #include "http/server.h"
+#include "nbd/nbd.h"
 #include "version.h"
 
 static void usage(FILE *f)
@@ -139,6 +140,7 @@ static int serve(struct config *c)
   struct arm *arm = NULL;
   struct jobs *jobs = NULL;
   struct http_server *http = NULL;
+  struct nbd_server *nbd = NULL;
   char path[4096];
 
   sigset_t sigs;
@@ -170,9 +172,37 @@ static int serve(struct config *c)
     goto out;
   snprintf(path, sizeof path, "%s/keys/jwks.json", c->data_dir);
   auth_write_jwks(auth, path); /* for peers that trust this region; advisory */
+  /* NBD: unix socket always (unless ""), TCP unless listen is "".  TLS is
+   * offered with the region certificate and required off loopback. */
+  struct nbd_server_config nc = {.tls_cert = c->plain_http ? NULL : c->tls_cert,
+                                 .tls_key = c->plain_http ? NULL : c->tls_key};
+  if (nbd_server_new(&nc, &nbd) < 0)
+    goto out;
+  if (*c->nbd_unix && nbd_server_listen_unix(nbd, c->nbd_unix, 0) < 0) {
+    log_error("vmrpd", "cannot listen for NBD on %s", c->nbd_unix);
+    goto out;
+  }
+  if (*c->nbd_listen) {
+    char port[16];
+    uint16_t bound = 0;
+    snprintf(port, sizeof port, "%d", c->nbd_port);
+    if (nbd_server_listen_tcp(nbd, c->nbd_listen, port, 0, &bound) < 0) {
+      log_error("vmrpd", "cannot listen for NBD on %s:%d", c->nbd_listen, c->nbd_port);
+      goto out;
+    }
+    if (c->nbd_port == 0) { /* port chosen by the kernel: advertise the real one */
+      c->nbd_port = bound;
+      free(c->nbd_public_host);
+      c->nbd_public_host = NULL;
+      if (asprintf(&c->nbd_public_host, "%s:%u", c->nbd_listen, bound) < 0)
+        goto out;
+    }
+  }
   struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
-                            .page_size = c->page_size};
+                            .page_size = c->page_size, .data_dir = c->data_dir, .chunk_size = c->chunk_size,
+                            .nbd = nbd, .nbd_unix = *c->nbd_unix ? c->nbd_unix : NULL,
+                            .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL};
   if (arm_open(&armc, meta, auth, &arm) < 0)
     goto out;
   int nkinds;
@@ -185,8 +215,10 @@ static int serve(struct config *c)
                                   .timeout_s = c->timeout_s, .threads = c->threads};
   if (http_server_start(&hc, arm_handle, arm, &http) < 0)
     goto out;
-  log_info("vmrpd", "region %s serving ARM at %s (listening on %s:%d, %s), data in %s", c->region, c->public_url,
-           c->listen, http_server_port(http), c->plain_http ? "plain HTTP, development mode" : "TLS", c->data_dir);
+  log_info("vmrpd", "region %s serving ARM at %s (listening on %s:%d, %s), NBD on %s%s%s, data in %s", c->region,
+           c->public_url, c->listen, http_server_port(http), c->plain_http ? "plain HTTP, development mode" : "TLS",
+           *c->nbd_unix ? c->nbd_unix : "", *c->nbd_unix && *c->nbd_listen ? " and " : "",
+           *c->nbd_listen ? c->nbd_public_host : "", c->data_dir);
   int sig = 0;
   sigwait(&sigs, &sig);
   log_info("vmrpd", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -194,7 +226,8 @@ static int serve(struct config *c)
 out:
   http_server_stop(http);
   jobs_stop(jobs);
-  arm_close(arm);
+  arm_close(arm); /* before the NBD server: it removes the exports and closes the volumes */
+  nbd_server_free(nbd);
   auth_close(auth);
   meta_close(meta);
   if (lock_fd >= 0) {

@@ -69,6 +69,10 @@ typedef int (*meta_resource_cb)(void *ctx, const struct meta_resource *r);
  * The callback's non-zero return stops the walk and is returned. */
 int meta_resource_list(struct meta *m, const char *parent_id, const char *type, const char *after_id,
                        int limit, meta_resource_cb cb, void *ctx);
+/* Like meta_resource_list, over every descendant of prefix_id (not only
+ * direct children) of the given type. */
+int meta_resource_list_prefix(struct meta *m, const char *prefix_id, const char *type, const char *after_id,
+                              int limit, meta_resource_cb cb, void *ctx);
 /* Lists every resource whose id lies under prefix_id/ (all descendants),
  * deepest first, so children come before their parents. */
 int meta_resource_list_under(struct meta *m, const char *prefix_id, meta_resource_cb cb, void *ctx);

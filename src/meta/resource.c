@@ -191,6 +191,31 @@ int meta_resource_list(struct meta *m, const char *parent_id, const char *type, 
   return walk(st, cb, ctx);
 }
 
+int meta_resource_list_prefix(struct meta *m, const char *prefix_id, const char *type, const char *after_id,
+                              int limit, meta_resource_cb cb, void *ctx)
+{
+  /* [prefix/, prefix0): '0' follows '/' in ASCII (see list_under) */
+  char *lo = NULL, *hi = NULL;
+  int ret = -ENOMEM;
+  if (asprintf(&lo, "%s/", prefix_id) < 0 || asprintf(&hi, "%s0", prefix_id) < 0)
+    goto out;
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " RESOURCE_COLS " FROM resources WHERE id >= ?1 AND id < ?2"
+                                     " AND type = ?3 AND (?4 IS NULL OR id > ?4) ORDER BY id LIMIT ?5");
+  ret = -EIO;
+  if (!st)
+    goto out;
+  sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+  meta_bind_str(st, 4, after_id);
+  sqlite3_bind_int(st, 5, limit > 0 ? limit : -1);
+  ret = walk(st, cb, ctx);
+out:
+  free(lo);
+  free(hi);
+  return ret;
+}
+
 int meta_resource_list_under(struct meta *m, const char *prefix_id, meta_resource_cb cb, void *ctx)
 {
   /* Range scan [prefix/, prefix0) — '0' follows '/' in ASCII — rather than

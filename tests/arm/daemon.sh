@@ -13,7 +13,8 @@ check curl -sf --cacert "$CA" "$EAST/metadata/endpoints" -o /dev/null "the first
 
 check bash -c "! curl -sf 'http://127.0.0.1:$VMRP_EASTUS_PORT/metadata/endpoints' -o /dev/null" "plain HTTP is refused on the TLS port"
 
-out=$("$VMRPD" --data-dir "$VAR/plain" --plain-http --listen 0.0.0.0 --port 0 2>&1) && rc=0 || rc=$?
+printf '[nbd]\nport = 0\n' > "$VAR/nbd0.conf" # any free NBD port: tests run in parallel
+out=$("$VMRPD" -c "$VAR/nbd0.conf" --data-dir "$VAR/plain" --plain-http --listen 0.0.0.0 --port 0 2>&1) && rc=0 || rc=$?
 check test "$rc" != 0 "plain HTTP on a non-loopback address is refused"
 check grep -q "only allowed on a loopback" <<<"$out" "with a clear message"
 
@@ -25,7 +26,7 @@ out=$("$VMRPD" --log-level loud --data-dir "$VAR/bad" 2>&1) && rc=0 || rc=$?
 check test "$rc" = 2 "an unknown log level is a usage error"
 
 port=$(free_port)
-"$VMRPD" --data-dir "$VAR/plain" --plain-http --port "$port" >"$VAR/plain.log" 2>&1 &
+"$VMRPD" -c "$VAR/nbd0.conf" --data-dir "$VAR/plain" --plain-http --port "$port" >"$VAR/plain.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/metadata/endpoints" -o /dev/null && break; sleep 0.1; done
 check curl -sf "http://127.0.0.1:$port/metadata/endpoints" -o /dev/null "development mode serves plain HTTP on loopback"

@@ -42,6 +42,8 @@ free_port() {
 start_regions() {
   export VMRP_EASTUS_PORT=${VMRP_EASTUS_PORT:-$(free_port)}
   export VMRP_WESTUS_PORT=${VMRP_WESTUS_PORT:-$(free_port)}
+  export VMRP_EASTUS_NBD_PORT=${VMRP_EASTUS_NBD_PORT:-$(free_port)}
+  export VMRP_WESTUS_NBD_PORT=${VMRP_WESTUS_NBD_PORT:-$(free_port)}
   VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --detach >"$VAR/run.out" 2>&1 || { cat "$VAR/run.out"; return 1; }
   ENDPOINTS=$VAR/endpoints.json
   CA=$VAR/tls/ca.pem

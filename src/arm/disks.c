@@ -1,0 +1,716 @@
+/*
+ * disks.c — Microsoft.Compute/disks: managed disks backed by live volumes.
+ *
+ * PUT creates (202 + Azure-AsyncOperation + Location: the az CLI accepts only
+ * 200/202 here) or updates; creation runs as a job ("diskCreate") that makes
+ * the volume — empty, or for createOption Copy a point-in-time copy of the
+ * source taken through a fence (VOL_FENCE_ALL) — and then marks the disk
+ * Succeeded.  PATCH changes tags, sku and size (grow only) synchronously.
+ * DELETE is refused while the disk is attached to a VM (managedBy) or used by
+ * an NBD client, and otherwise runs as a job ("diskDelete").
+ *
+ * Disk kinds vmrp does not serve are refused at PUT with Azure's errors:
+ * UltraSSD_LRS and PremiumV2_LRS skus, shared disks (maxShares > 1), and
+ * createOptions other than Empty and Copy (Restore and Upload come with the
+ * restore-point and SAS features).  Each disk's NBD URIs are returned in the
+ * vmrp-specific read-only property properties.vmrpExport, which the official
+ * clients ignore: {nbdUri, nbdTcpUri, exportName, changeTracking}.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/statvfs.h>
+
+#include "arm/internal.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "vol/vol.h"
+
+#define DISK_TYPE "Microsoft.Compute/disks"
+#define GIB (UINT64_C(1) << 30)
+#define MAX_DISK_GB 32767
+
+static const char *const supported_skus[] = {"Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "Premium_ZRS",
+                                             "StandardSSD_ZRS", NULL};
+
+static void disk_id(struct arm_call *call, char *out, size_t cap)
+{
+  snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/disks/%s", call->params[0],
+           call->params[1], call->params[2]);
+}
+
+static const char *sku_tier(const char *sku)
+{
+  return !strncasecmp(sku, "Premium", 7) ? "Premium" : "Standard";
+}
+
+static bool disk_name_ok(struct arm_call *call, const char *name)
+{
+  size_t n = strlen(name);
+  bool ok = n >= 1 && n <= 80;
+  for (size_t i = 0; ok && i < n; i++) {
+    char c = name[i];
+    ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '.';
+  }
+  if (!ok)
+    arm_reply_error_target(call, 400, "InvalidResourceName", "diskName",
+                           "The resource name '%s' is invalid. A disk name can contain only a-z, A-Z, 0-9, '_', "
+                           "'-' and '.', and be at most 80 characters long.",
+                           name);
+  return ok;
+}
+
+/* The disk as ARM returns it: the stored envelope and properties plus the
+ * live export addresses. */
+static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
+{
+  json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", r->id, "name", r->name, "type", DISK_TYPE, "location",
+                        r->location ? r->location : "");
+  json_object_set_new(o, "tags", r->tags ? json_loads(r->tags, 0, NULL) : json_object());
+  json_t *extra = r->extra ? json_loads(r->extra, 0, NULL) : NULL;
+  if (extra)
+    json_object_update(o, extra);
+  json_decref(extra);
+  json_t *props = r->properties ? json_loads(r->properties, 0, NULL) : json_object();
+  json_object_set_new(props, "provisioningState", json_string(r->provisioning_state ? r->provisioning_state : ""));
+  const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
+  struct volume *vol = vol_id ? arm_volume_find(arm, vol_id) : NULL;
+  if (vol) {
+    char *unix_uri = arm_volume_nbd_uri(arm, vol_id, false), *tcp_uri = arm_volume_nbd_uri(arm, vol_id, true);
+    json_t *exp = json_object();
+    if (unix_uri)
+      json_object_set_new(exp, "nbdUri", json_string(unix_uri));
+    if (tcp_uri)
+      json_object_set_new(exp, "nbdTcpUri", json_string(tcp_uri));
+    json_object_set_new(exp, "exportName", json_string(vol_id));
+    /* Untrusted after an unclean shutdown: the next restore point re-reads
+     * every allocated chunk. */
+    json_object_set_new(exp, "changeTracking", json_string(vol_cbt_trusted(vol) ? "Trusted" : "Untrusted"));
+    json_object_set_new(props, "vmrpExport", exp);
+    free(unix_uri);
+    free(tcp_uri);
+  }
+  json_object_set_new(o, "properties", props);
+  return o;
+}
+
+static void reply_disk(struct arm_call *call, int status, const struct meta_resource *r)
+{
+  http_response_header(call->resp, "ETag", "%s", r->etag);
+  arm_reply_json(call, status, disk_json(call->arm, r));
+}
+
+static void reply_not_found(struct arm_call *call)
+{
+  arm_reply_error(call, 404, "ResourceNotFound",
+                  "The Resource 'Microsoft.Compute/disks/%s' under resource group '%s' was not found. For more "
+                  "details please go to https://aka.ms/ARMResourceNotFoundFix",
+                  call->params[2], call->params[1]);
+}
+
+/* The resource group must exist and not be on its way out. */
+static bool rg_ready(struct arm_call *call)
+{
+  char rg[512];
+  snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, rg, &r);
+  if (rc == -ENOENT || (rc == 0 && strcasecmp(r.type, "Microsoft.Resources/resourceGroups") != 0)) {
+    if (rc == 0)
+      meta_resource_clear(&r);
+    arm_reply_error(call, 404, "ResourceGroupNotFound", "Resource group '%s' could not be found.", call->params[1]);
+    return false;
+  }
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return false;
+  }
+  bool deleting = r.provisioning_state && !strcmp(r.provisioning_state, "Deleting");
+  meta_resource_clear(&r);
+  if (deleting)
+    arm_reply_error(call, 409, "ResourceGroupBeingDeleted",
+                    "The resource group '%s' is in deprovisioning state and cannot perform this operation.",
+                    call->params[1]);
+  return !deleting;
+}
+
+static bool sku_ok(struct arm_call *call, const char *sku)
+{
+  for (int i = 0; supported_skus[i]; i++)
+    if (!strcasecmp(sku, supported_skus[i]))
+      return true;
+  arm_reply_error_target(call, 400, "InvalidParameter", "sku.name",
+                         "The disk sku '%s' is not supported in this region. Supported skus: Standard_LRS, "
+                         "Premium_LRS, StandardSSD_LRS, Premium_ZRS, StandardSSD_ZRS.",
+                         sku);
+  return false;
+}
+
+/* Free bytes where volumes live. */
+static uint64_t free_bytes(struct arm *arm)
+{
+  struct statvfs sv;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/volumes", arm->cfg.data_dir);
+  return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+}
+
+static bool size_ok(struct arm_call *call, json_t *gb, uint64_t min_bytes, uint64_t have_bytes)
+{
+  if (!json_is_integer(gb) || json_integer_value(gb) < 1 || json_integer_value(gb) > MAX_DISK_GB) {
+    arm_reply_error_target(call, 400, "InvalidParameter", "diskSizeGB",
+                           "The value of parameter diskSizeGB is invalid: it must be an integer from 1 to %d.",
+                           MAX_DISK_GB);
+    return false;
+  }
+  uint64_t bytes = (uint64_t)json_integer_value(gb) * GIB;
+  if (bytes < min_bytes) {
+    arm_reply_error_target(call, 400, "OperationNotAllowed", "diskSizeGB",
+                           "Cannot resize disk '%s' to a smaller size of %lld GB; disks can only grow (current or "
+                           "source size %llu GB).",
+                           call->params[2], (long long)json_integer_value(gb), (unsigned long long)(min_bytes / GIB));
+    return false;
+  }
+  uint64_t avail = free_bytes(call->arm);
+  if (bytes > have_bytes && bytes - have_bytes > avail) {
+    arm_reply_error_target(call, 400, "OperationNotAllowed", "diskSizeGB",
+                           "The requested size of %lld GB does not fit in the free space of the region's data "
+                           "directory (%llu GB free).",
+                           (long long)json_integer_value(gb), (unsigned long long)(avail / GIB));
+    return false;
+  }
+  return true;
+}
+
+/* Source disk of a Copy: an existing, Succeeded disk of this region. */
+static int copy_source(struct arm_call *call, const char *src_id, uint64_t *size, char vol_id[40])
+{
+  struct meta_resource src;
+  int rc = meta_resource_get(call->arm->meta, src_id, &src);
+  if (rc == 0 && strcasecmp(src.type, DISK_TYPE) != 0)
+    rc = -ENOENT;
+  if (rc < 0) {
+    if (rc == 0)
+      meta_resource_clear(&src);
+    arm_reply_error_target(call, 404, "NotFound", "creationData.sourceResourceId",
+                           "The source disk '%s' was not found in region '%s'.", src_id,
+                           call->arm->cfg.locations[0].name);
+    return -ENOENT;
+  }
+  json_t *props = json_loads(src.properties ? src.properties : "{}", 0, NULL);
+  const char *vid = json_string_value(json_object_get(props, "uniqueId"));
+  bool ready = src.provisioning_state && !strcmp(src.provisioning_state, "Succeeded") && vid;
+  if (ready) {
+    snprintf(vol_id, 40, "%s", vid);
+    *size = (uint64_t)json_integer_value(json_object_get(props, "diskSizeBytes"));
+  }
+  json_decref(props);
+  meta_resource_clear(&src);
+  if (!ready) {
+    arm_reply_error(call, 409, "OperationNotAllowed", "The source disk '%s' is not ready to be copied.", src_id);
+    return -EBUSY;
+  }
+  return 0;
+}
+
+/* PUT on an existing disk: the update subset (tags, sku, grow). */
+static void update_disk(struct arm_call *call, struct meta_resource *r, json_t *b);
+
+void arm_disk_put(struct arm_call *call)
+{
+  if (!disk_name_ok(call, call->params[2]) || !rg_ready(call))
+    return;
+  json_t *b = call->body;
+  if (!b) {
+    arm_reply_error(call, 400, "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized: 'a disk body is required.'");
+    return;
+  }
+  json_t *props = json_object_get(b, "properties"), *sku = json_object_get(b, "sku");
+  if (!arm_body_member_ok(call, b, "location", JSON_STRING) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
+      !arm_body_member_ok(call, b, "sku", JSON_OBJECT) || !arm_tags_ok(call, json_object_get(b, "tags")) ||
+      !arm_body_member_ok(call, props, "creationData", JSON_OBJECT) ||
+      !arm_body_member_ok(call, props, "diskSizeGB", JSON_INTEGER) ||
+      !arm_body_member_ok(call, props, "maxShares", JSON_INTEGER) || !arm_body_member_ok(call, sku, "name", JSON_STRING))
+    return;
+  const char *loc_in = json_string_value(json_object_get(b, "location"));
+  if (!loc_in) {
+    arm_reply_error_target(call, 400, "LocationRequired", "location", "The location property is required for this definition.");
+    return;
+  }
+  const char *loc = arm_location_canonical(call->arm, loc_in);
+  if (!loc || strcmp(loc, call->arm->cfg.locations[0].name) != 0) {
+    arm_reply_error(call, 400, "LocationNotAvailableForResourceType",
+                    "The provided location '%s' is not available for resource type 'Microsoft.Compute/disks'. List "
+                    "of available regions for the resource type is '%s'.",
+                    loc_in, call->arm->cfg.locations[0].name);
+    return;
+  }
+  const char *sku_name = json_string_value(json_object_get(sku, "name"));
+  if (sku_name && !sku_ok(call, sku_name))
+    return;
+  json_t *shares = json_object_get(props, "maxShares");
+  if (json_is_integer(shares) && json_integer_value(shares) > 1) {
+    arm_reply_error_target(call, 400, "InvalidParameter", "maxShares",
+                           "Shared disks (maxShares > 1) are not supported in this region.");
+    return;
+  }
+
+  char id[1024];
+  disk_id(call, id, sizeof id);
+  struct meta_resource old;
+  int rc = meta_resource_get(call->arm->meta, id, &old);
+  if (rc == 0) {
+    update_disk(call, &old, b);
+    meta_resource_clear(&old);
+    return;
+  }
+  if (rc != -ENOENT) {
+    arm_reply_internal(call, rc);
+    return;
+  }
+
+  json_t *cd = json_object_get(props, "creationData");
+  const char *option = json_string_value(json_object_get(cd, "createOption"));
+  if (!option) {
+    arm_reply_error_target(call, 400, "InvalidParameter", "creationData.createOption",
+                           "Required parameter 'createOption' is missing (null).");
+    return;
+  }
+  uint64_t size = 0, src_size = 0;
+  char src_vol[40] = "";
+  json_t *gb = json_object_get(props, "diskSizeGB");
+  if (!strcasecmp(option, "Empty")) {
+    option = "Empty";
+    if (!gb) {
+      arm_reply_error_target(call, 400, "InvalidParameter", "diskSizeGB",
+                             "Required parameter 'diskSizeGB' is missing (null).");
+      return;
+    }
+    if (!size_ok(call, gb, 0, 0))
+      return;
+    size = (uint64_t)json_integer_value(gb) * GIB;
+  } else if (!strcasecmp(option, "Copy")) {
+    option = "Copy";
+    const char *src = json_string_value(json_object_get(cd, "sourceResourceId"));
+    if (!src) {
+      arm_reply_error_target(call, 400, "InvalidParameter", "creationData.sourceResourceId",
+                             "Required parameter 'sourceResourceId' is missing (null).");
+      return;
+    }
+    if (copy_source(call, src, &src_size, src_vol) < 0)
+      return;
+    if (gb && !size_ok(call, gb, src_size, 0))
+      return;
+    json_t *src_gb = json_integer((json_int_t)((src_size + GIB - 1) / GIB));
+    bool fits = gb || size_ok(call, src_gb, 0, 0);
+    json_decref(src_gb);
+    if (!fits)
+      return;
+    size = gb ? (uint64_t)json_integer_value(gb) * GIB : src_size;
+  } else {
+    arm_reply_error_target(call, 400, "InvalidParameter", "creationData.createOption",
+                           "The value '%s' of createOption is not supported for disks in this region; use Empty or "
+                           "Copy.",
+                           option);
+    return;
+  }
+
+  char created[TIME_ISO_LEN];
+  time_iso8601(time_now_us(), created);
+  json_t *p = json_pack("{s:{s:s},s:I,s:I,s:s,s:s,s:{s:s},s:s,s:s}", "creationData", "createOption", option,
+                        "diskSizeGB", (json_int_t)(size / GIB), "diskSizeBytes", (json_int_t)size, "timeCreated",
+                        created, "diskState", "Unattached", "encryption", "type", "EncryptionAtRestWithPlatformKey",
+                        "networkAccessPolicy", "AllowAll", "publicNetworkAccess", "Enabled");
+  if (!strcmp(option, "Copy"))
+    json_object_set(json_object_get(p, "creationData"), "sourceResourceId",
+                    json_object_get(cd, "sourceResourceId"));
+  const char *keep[] = {"osType", "hyperVGeneration", NULL};
+  for (int i = 0; keep[i]; i++)
+    if (json_is_string(json_object_get(props, keep[i])))
+      json_object_set(p, keep[i], json_object_get(props, keep[i]));
+  const char *sku_final = sku_name ? sku_name : "Standard_LRS";
+  for (int i = 0; supported_skus[i]; i++)
+    if (!strcasecmp(sku_final, supported_skus[i]))
+      sku_final = supported_skus[i];
+  json_t *extra = json_pack("{s:{s:s,s:s}}", "sku", "name", sku_final, "tier", sku_tier(sku_final));
+  CLEANUP_FREE char *props_text = json_dumps(p, JSON_COMPACT);
+  CLEANUP_FREE char *extra_text = json_dumps(extra, JSON_COMPACT);
+  json_t *tags = json_object_get(b, "tags");
+  CLEANUP_FREE char *tags_text = tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT) : NULL;
+  json_decref(p);
+  json_decref(extra);
+  char rg[512], payload[256];
+  snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+  snprintf(payload, sizeof payload, "{\"size\":%llu,\"source\":\"%s\"}", (unsigned long long)size, src_vol);
+  struct meta_resource r = {.id = strdup(id), .type = strdup(DISK_TYPE), .name = strdup(call->params[2]),
+                            .parent_id = strdup(rg), .location = strdup(loc), .tags = STEAL_PTR(tags_text),
+                            .properties = STEAL_PTR(props_text), .extra = STEAL_PTR(extra_text),
+                            .provisioning_state = strdup("Updating")};
+  char op_id[40];
+  struct meta *m = call->arm->meta;
+  rc = meta_begin(m);
+  if (rc == 0)
+    rc = meta_resource_put(m, &r, NULL, META_PUT_CREATE_ONLY, NULL);
+  if (rc == 0)
+    rc = arm_op_create(call, "Microsoft.Compute", "diskCreate", r.id, payload, op_id);
+  if (rc == 0)
+    rc = meta_commit(m);
+  else
+    meta_rollback(m);
+  if (rc == -EEXIST)
+    arm_reply_error(call, 409, "OperationNotAllowed", "Another request is creating disk '%s'.", call->params[2]);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    jobs_submit(call->arm->jobs, op_id);
+    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
+    reply_disk(call, 202, &r);
+  }
+  meta_resource_clear(&r);
+}
+
+/* Applies tags / sku / diskSizeGB from b to disk r and replies. */
+static void apply_update(struct arm_call *call, struct meta_resource *r, json_t *b)
+{
+  if (!r->provisioning_state || strcmp(r->provisioning_state, "Succeeded") != 0) {
+    arm_reply_error(call, 409, "OperationNotAllowed", "Disk '%s' is busy (%s); retry when it is Succeeded.",
+                    call->params[2], r->provisioning_state ? r->provisioning_state : "?");
+    return;
+  }
+  json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
+  json_t *extra = json_loads(r->extra ? r->extra : "{}", 0, NULL);
+  json_t *in_props = json_object_get(b, "properties");
+  json_t *gb = json_object_get(in_props, "diskSizeGB");
+  uint64_t cur = (uint64_t)json_integer_value(json_object_get(props, "diskSizeBytes"));
+  const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
+  struct volume *v = vol_id ? arm_volume_find(call->arm, vol_id) : NULL;
+  if (gb && !json_is_null(gb) && (uint64_t)json_integer_value(gb) * GIB != cur) {
+    if (!size_ok(call, gb, cur, cur))
+      goto out;
+    uint64_t want = (uint64_t)json_integer_value(gb) * GIB;
+    int rc = v ? vol_grow(v, want) : -ENOENT;
+    if (rc < 0) {
+      arm_reply_error(call, 409, "OperationNotAllowed", "Disk '%s' cannot be resized now (%s).", call->params[2],
+                      strerror(-rc));
+      goto out;
+    }
+    json_object_set_new(props, "diskSizeGB", json_integer((json_int_t)(want / GIB)));
+    json_object_set_new(props, "diskSizeBytes", json_integer((json_int_t)want));
+  }
+  const char *sku = json_string_value(json_object_get(json_object_get(b, "sku"), "name"));
+  if (sku) {
+    for (int i = 0; supported_skus[i]; i++)
+      if (!strcasecmp(sku, supported_skus[i]))
+        sku = supported_skus[i];
+    json_object_set_new(extra, "sku", json_pack("{s:s,s:s}", "name", sku, "tier", sku_tier(sku)));
+  }
+  json_t *tags = json_object_get(b, "tags");
+  if (tags) {
+    free(r->tags);
+    r->tags = json_is_null(tags) ? NULL : json_dumps(tags, JSON_COMPACT);
+  }
+  free(r->properties);
+  r->properties = json_dumps(props, JSON_COMPACT);
+  free(r->extra);
+  r->extra = json_dumps(extra, JSON_COMPACT);
+  const char *if_match = http_header(call->req, "If-Match");
+  int rc = meta_resource_put(call->arm->meta, r, if_match, if_match ? META_PUT_IF_MATCH : 0, NULL);
+  if (rc == -ESTALE)
+    arm_reply_error(call, 412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met.");
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else
+    reply_disk(call, 200, r);
+out:
+  json_decref(props);
+  json_decref(extra);
+}
+
+static void update_disk(struct arm_call *call, struct meta_resource *r, json_t *b)
+{
+  json_t *cd = json_object_get(json_object_get(b, "properties"), "creationData");
+  json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
+  const char *have = json_string_value(json_object_get(json_object_get(props, "creationData"), "createOption"));
+  const char *want = json_string_value(json_object_get(cd, "createOption"));
+  bool changed = want && have && strcasecmp(want, have) != 0;
+  json_decref(props);
+  if (changed) {
+    arm_reply_error_target(call, 400, "PropertyChangeNotAllowed", "creationData.createOption",
+                           "Changing property 'creationData.createOption' is not allowed.");
+    return;
+  }
+  apply_update(call, r, b);
+}
+
+void arm_disk_patch(struct arm_call *call)
+{
+  json_t *b = call->body ? call->body : (call->body = json_object());
+  json_t *props = json_object_get(b, "properties"), *sku = json_object_get(b, "sku");
+  if (!arm_body_member_ok(call, b, "properties", JSON_OBJECT) || !arm_body_member_ok(call, b, "sku", JSON_OBJECT) ||
+      !arm_tags_ok(call, json_object_get(b, "tags")) || !arm_body_member_ok(call, props, "diskSizeGB", JSON_INTEGER) ||
+      !arm_body_member_ok(call, sku, "name", JSON_STRING))
+    return;
+  const char *sku_name = json_string_value(json_object_get(sku, "name"));
+  if (sku_name && !sku_ok(call, sku_name))
+    return;
+  char id[1024];
+  disk_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT) {
+    reply_not_found(call);
+    return;
+  }
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return;
+  }
+  apply_update(call, &r, b);
+  meta_resource_clear(&r);
+}
+
+void arm_disk_get(struct arm_call *call)
+{
+  char id[1024];
+  disk_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT) {
+    reply_not_found(call);
+    return;
+  }
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return;
+  }
+  reply_disk(call, 200, &r);
+  meta_resource_clear(&r);
+}
+
+/* Why a disk cannot go now, as an ARM error reply; false when it can. */
+static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
+{
+  json_t *extra = json_loads(r->extra ? r->extra : "{}", 0, NULL);
+  json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
+  const char *vm = json_string_value(json_object_get(extra, "managedBy"));
+  const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
+  bool refused = true;
+  if (vm)
+    arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is attached to VM %s.", call->params[2], vm);
+  else if (vol_id && arm_volume_in_use(call->arm, vol_id))
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Disk %s is in use by an NBD client; disconnect it before deleting the disk.", call->params[2]);
+  else if (r->provisioning_state && !strcmp(r->provisioning_state, "Updating"))
+    arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is being created; retry when it is Succeeded.",
+                    call->params[2]);
+  else
+    refused = false;
+  json_decref(extra);
+  json_decref(props);
+  return refused;
+}
+
+void arm_disk_delete(struct arm_call *call)
+{
+  char id[1024], op_id[40];
+  disk_id(call, id, sizeof id);
+  struct meta *m = call->arm->meta;
+  struct meta_resource r = {0};
+  int rc = meta_begin(m);
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return;
+  }
+  rc = meta_resource_get(m, id, &r);
+  if (rc == -ENOENT) {
+    meta_rollback(m);
+    arm_reply_empty(call, 204);
+    return;
+  }
+  if (rc == 0 && refuse_delete(call, &r)) {
+    meta_rollback(m);
+    meta_resource_clear(&r);
+    return;
+  }
+  if (rc == 0) {
+    free(r.provisioning_state);
+    r.provisioning_state = strdup("Deleting");
+    rc = meta_resource_put(m, &r, NULL, 0, NULL);
+  }
+  if (rc == 0)
+    rc = arm_op_create(call, "Microsoft.Compute", "diskDelete", r.id, NULL, op_id);
+  if (rc == 0)
+    rc = meta_commit(m);
+  else
+    meta_rollback(m);
+  if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    jobs_submit(call->arm->jobs, op_id);
+    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
+    arm_reply_empty(call, 202);
+  }
+  meta_resource_clear(&r);
+}
+
+struct list_state {
+  struct arm *arm;
+  json_t *value;
+};
+
+static int list_one(void *ctx, const struct meta_resource *r)
+{
+  struct list_state *st = ctx;
+  json_array_append_new(st->value, disk_json(st->arm, r));
+  return 0;
+}
+
+void arm_disk_list(struct arm_call *call)
+{
+  char scope[512];
+  if (call->nparams >= 2)
+    snprintf(scope, sizeof scope, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+  else
+    snprintf(scope, sizeof scope, "/subscriptions/%s", call->params[0]);
+  struct list_state st = {call->arm, json_array()};
+  int rc = meta_resource_list_prefix(call->arm->meta, scope, DISK_TYPE, NULL, 0, list_one, &st);
+  if (rc < 0) {
+    json_decref(st.value);
+    arm_reply_internal(call, rc);
+    return;
+  }
+  arm_reply_json(call, 200, json_pack("{s:o}", "value", st.value));
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+/* Copies the source volume as of a fence into dst, chunk by chunk; chunks of
+ * zeros stay holes. */
+static int copy_volume(struct job *job, struct volume *src, struct volume *dst)
+{
+  struct vol_capture *cap;
+  int rc = vol_fence(&src, 1, VOL_FENCE_ALL, &cap, NULL);
+  if (rc < 0)
+    return rc;
+  uint32_t cs = vol_chunk_size(src);
+  unsigned char *buf = malloc(cs);
+  uint64_t n = vol_capture_chunks(cap);
+  rc = buf ? 0 : -ENOMEM;
+  for (uint64_t i = 0; i < n && rc == 0; i++) {
+    size_t len;
+    rc = vol_capture_read(cap, i, buf, &len);
+    bool zero = rc == 0 && buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0;
+    if (rc == 0 && !zero)
+      rc = vol_pwrite(dst, buf, len, i * cs, 0);
+    if (i % 256 == 0) {
+      jobs_progress(job, 100.0 * (double)i / (double)n);
+      if (jobs_should_stop(job))
+        rc = -EINTR;
+    }
+  }
+  free(buf);
+  vol_capture_end(cap, false);
+  return rc == 0 ? vol_flush(dst) : rc;
+}
+
+enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct meta_operation *op,
+                                     struct job_result *res)
+{
+  struct arm *arm = app;
+  struct meta_resource r;
+  if (meta_resource_get(arm->meta, op->resource_id, &r) < 0)
+    return JOB_DONE; /* deleted meanwhile */
+  json_t *payload = json_loads(op->payload ? op->payload : "{}", 0, NULL);
+  json_t *props = json_loads(r.properties ? r.properties : "{}", 0, NULL);
+  uint64_t size = (uint64_t)json_integer_value(json_object_get(payload, "size"));
+  const char *src = json_string_value(json_object_get(payload, "source"));
+  enum job_outcome outcome = JOB_FAILED;
+  /* A previous attempt's volume is partial: start from a fresh one. */
+  struct meta_volume old;
+  if (meta_volume_by_resource(arm->meta, r.id, &old) == 0) {
+    arm_volume_destroy(arm, old.id);
+    meta_volume_clear(&old);
+  }
+  char vol_id[40];
+  int rc = arm_volume_create(arm, r.id, size, vol_id);
+  if (rc == 0 && src && *src) {
+    struct volume *sv = arm_volume_find(arm, src), *dv = arm_volume_find(arm, vol_id);
+    rc = sv && dv ? copy_volume(job, sv, dv) : -ENOENT;
+    if (rc == -EINTR) {
+      outcome = JOB_INTERRUPTED;
+      goto out;
+    }
+  }
+  if (rc == 0) {
+    json_object_set_new(props, "uniqueId", json_string(vol_id));
+    free(r.properties);
+    r.properties = json_dumps(props, JSON_COMPACT);
+    free(r.provisioning_state);
+    r.provisioning_state = strdup("Succeeded");
+    rc = meta_resource_put(arm->meta, &r, NULL, 0, NULL);
+  }
+  if (rc == 0) {
+    outcome = JOB_DONE;
+  } else {
+    char msg[512];
+    snprintf(msg, sizeof msg, "Creating the disk failed: %s.", strerror(-rc));
+    res->error = arm_error_text(rc == -ENOSPC ? "DiskFull" : "InternalDiskManagementError", msg);
+    free(r.provisioning_state);
+    r.provisioning_state = strdup("Failed");
+    meta_resource_put(arm->meta, &r, NULL, 0, NULL);
+  }
+out:
+  json_decref(payload);
+  json_decref(props);
+  meta_resource_clear(&r);
+  return outcome;
+}
+
+/* Removes the disk's volume and row; -EBUSY while an NBD client uses it. */
+static int destroy_disk(struct arm *arm, const struct meta_resource *r)
+{
+  struct meta_volume mv;
+  int rc = meta_volume_by_resource(arm->meta, r->id, &mv);
+  if (rc == 0) {
+    rc = arm_volume_destroy(arm, mv.id);
+    meta_volume_clear(&mv);
+  } else if (rc == -ENOENT) {
+    rc = 0;
+  }
+  if (rc == 0) {
+    rc = meta_resource_delete(arm->meta, r->id);
+    if (rc == -ENOENT)
+      rc = 0;
+  }
+  return rc;
+}
+
+int arm_disk_delete_child(struct arm *arm, const struct meta_resource *r)
+{
+  return destroy_disk(arm, r);
+}
+
+enum job_outcome arm_disk_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                     struct job_result *res)
+{
+  struct arm *arm = app;
+  (void)job;
+  struct meta_resource r;
+  if (meta_resource_get(arm->meta, op->resource_id, &r) < 0)
+    return JOB_DONE;
+  int rc = destroy_disk(arm, &r);
+  if (rc < 0) {
+    res->error = arm_error_text(rc == -EBUSY ? "OperationNotAllowed" : "InternalDiskManagementError",
+                                rc == -EBUSY ? "The disk is in use by an NBD client." : "Deleting the disk failed.");
+    free(r.provisioning_state);
+    r.provisioning_state = strdup("Succeeded");
+    meta_resource_put(arm->meta, &r, NULL, 0, NULL);
+  }
+  meta_resource_clear(&r);
+  return rc < 0 ? JOB_FAILED : JOB_DONE;
+}
