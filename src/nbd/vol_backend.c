@@ -5,9 +5,9 @@
  * vol_extents/vol_size/vol_readonly.  FUA and NO_HOLE pass through as
  * VOL_FUA/VOL_NO_HOLE.  Multi-conn is safe: every connection writes the same
  * file descriptor, so one fdatasync makes every completed write durable.
- * FAST_ZERO: hole punching and FALLOC_FL_ZERO_RANGE are metadata
- * operations, so a fast zero request is simply run (vol falls back to
- * writing zeros only on file systems without fallocate modes).
+ * FAST_ZERO becomes VOL_FAST: hole punching and FALLOC_FL_ZERO_RANGE are
+ * metadata operations and run; where the file system has neither, vol
+ * answers -ENOTSUP rather than writing zeros, as the protocol asks.
  */
 #include "nbd/nbd.h"
 #include "vol/vol.h"
@@ -18,7 +18,8 @@ static int vb_pread(void *h, void *buf, size_t len, uint64_t off) { return vol_p
 
 static unsigned vol_flags(unsigned f)
 {
-  return ((f & NBD_BACKEND_FUA) ? VOL_FUA : 0) | ((f & NBD_BACKEND_NO_HOLE) ? VOL_NO_HOLE : 0);
+  return ((f & NBD_BACKEND_FUA) ? VOL_FUA : 0) | ((f & NBD_BACKEND_NO_HOLE) ? VOL_NO_HOLE : 0) |
+         ((f & NBD_BACKEND_FAST_ZERO) ? VOL_FAST : 0);
 }
 
 static int vb_pwrite(void *h, const void *buf, size_t len, uint64_t off, unsigned f)

@@ -186,7 +186,7 @@ static int do_zero(struct volume *v, const void *buf, uint64_t off, uint64_t len
     return 0;
   if (errno != EOPNOTSUPP)
     return -errno;
-  return write_zeros(v, off, len);
+  return (flags & VOL_FAST) ? -ENOTSUP : write_zeros(v, off, len);
 }
 
 int vol_pwrite(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)

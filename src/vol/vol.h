@@ -27,7 +27,9 @@
 
 struct volume;
 
-enum { VOL_FUA = 1, VOL_NO_HOLE = 2 };
+/* VOL_FAST (zero only): fail with -ENOTSUP instead of writing zeros when the
+ * file system cannot zero by metadata alone (NBD's FAST_ZERO). */
+enum { VOL_FUA = 1, VOL_NO_HOLE = 2, VOL_FAST = 4 };
 
 /* Creates the sparse file at path (must not exist) of size bytes (a multiple
  * of 512) and makes it durable (file and directory fsync'd). */
