@@ -122,6 +122,11 @@ void arm_rg_patch(struct arm_call *call);
 void arm_rg_delete(struct arm_call *call);
 void arm_rg_list(struct arm_call *call);
 
+/* resources.c: the $expand hook — whether the comma-separated $expand lists
+ * `what` (case-insensitive). */
+bool arm_expand_has(const struct arm_call *call, const char *what);
+void arm_resources_list(struct arm_call *call);
+
 void arm_operation_status(struct arm_call *call);
 void arm_operation_result(struct arm_call *call);
 

@@ -84,6 +84,16 @@ check test "$(echo "$BODY" | jq '.value | length')" = 2 "list by resource group"
 arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Compute/disks?$V"
 check test "$(echo "$BODY" | jq '[.value[].name] | sort | join(",")' -r)" = "d1,d2" "list by subscription"
 
+# The generic resource list (az resource list) with $filter and $expand.
+arm GET "$EAST/subscriptions/$SUB/resources?api-version=2021-04-01&\$filter=resourceType%20eq%20'Microsoft.Compute/disks'&\$expand=createdTime,provisioningState"
+check test "$(echo "$BODY" | jq '[.value[].name] | sort | join(",")' -r)" = "d1,d2" "GET …/resources filtered by resourceType"
+check test "$(echo "$BODY" | jq -r '.value[0].provisioningState')" = Succeeded "\$expand=provisioningState adds it"
+check test "$(echo "$BODY" | jq -r '.value[0].createdTime | test("^20")')" = true "\$expand=createdTime adds it"
+arm GET "$RG/resources?api-version=2021-04-01&\$filter=name%20eq%20'D1'"
+check test "$(echo "$BODY" | jq -r '[.value[].name] | join(",")')" = d1 "GET …/resourceGroups/{rg}/resources filtered by name"
+arm GET "$EAST/subscriptions/$SUB/resources?api-version=2021-04-01&\$filter=location%20gt%20'x'"
+expect 400 InvalidFilterInQueryString "an unsupported \$filter is refused"
+
 # Bad input: Azure's errors, nothing changed.
 arm PUT "$D/bad?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":0}}'
 expect 400 InvalidParameter "size 0"
