@@ -68,6 +68,9 @@ struct cas_options {
   uint64_t pack_target;     /* seal a pack when it reaches this size; 0 = 64 MiB */
   bool create;              /* create the store if missing */
   bool read_only;           /* no writes, no recovery truncation (verify may still report) */
+  bool crc_reads;           /* cas_get checks CRC32C, record address and type and the zstd
+                               content checksum but skips the SHA-256 re-hash (restores run
+                               about twice as fast); GC copies and verify always re-hash */
 };
 
 /* Opens (and with opts->create, creates) the store in dir.  Recovers after a
@@ -105,8 +108,9 @@ int cas_put(struct cas *cas, enum cas_type type, const void *data, size_t len, s
 int cas_put_addr(struct cas *cas, enum cas_type type, const struct cas_addr *addr, const void *data, size_t len);
 
 /* Reads an object into buf (cap bytes); *len_out = its length.  -ENOSPC if cap
- * is too small.  Checks the record CRC32C and the address (re-hash), so a
- * returned object is always the right content; -EIO otherwise. */
+ * is too small.  Checks the record CRC32C (which covers the stored address),
+ * the type, and by default re-hashes the content against the address (see
+ * cas_options.crc_reads); -EIO when a check fails, never damaged data. */
 int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
             size_t *len_out);
 /* Present in the index (not checked for damage; see cas_verify). */

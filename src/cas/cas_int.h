@@ -48,6 +48,7 @@ struct cas {
   int zstd_level;
   uint64_t pack_target;
   bool read_only;
+  bool crc_reads;
 
   pthread_rwlock_t idx_lock;
   struct index idx;

@@ -192,7 +192,7 @@ static int copy_live(struct gc *g, struct victim *x, struct cas_gc_stats *st)
     struct pack_rec pr;
     int r = cas_read_record(cas, &e, &rec, &pr);
     if (r == 0)
-      r = pack_rec_content(&pr, rec + PACK_REC_HDR, content);
+      r = pack_rec_content(&pr, rec + PACK_REC_HDR, content, true);
     if (r == 0 && memcmp(pr.addr.b, pe->addr.b, CAS_ADDR_LEN) != 0)
       r = -EIO;
     if (r < 0) {

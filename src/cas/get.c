@@ -62,7 +62,7 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
   if (r == 0 && pr.raw_len > cap)
     return -ENOSPC;
   if (r == 0)
-    r = pack_rec_content(&pr, rec + PACK_REC_HDR, buf);
+    r = pack_rec_content(&pr, rec + PACK_REC_HDR, buf, !cas->crc_reads);
   if (r < 0) {
     char hex[2 * CAS_ADDR_LEN + 1];
     cas_addr_to_hex(addr, hex);

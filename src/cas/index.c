@@ -16,11 +16,11 @@
  * Start-up (index_load) sorts all entries in place: an American-flag radix
  * pass on the 16-bit bucket, then a short sort per bucket.
  *
- * Measured on the project machine (2 vCPU EPYC, Debian 12; `vmrp-store-bench
- * index`, see docs/storage.md for the method):
- *   10 M objects: start-up (read + check 10 M .idx entries, sort, build) 1.9 s,
- *   RAM 32.0 B/object steady state (+ at most 8 B/object overlay), peak while
- *   loading 80 B/object (file buffers), lookups 2.9 M/s per thread (hits).
+ * Measured on the project machine (2 vCPU EPYC, Debian 12, warm page cache;
+ * `vmrp-store-bench index DIR 10000000`; docs/storage.md section 6):
+ *   10 M objects: start-up (read and check the .idx files, sort, build the
+ *   directory) 2.57 s; index 32.4 B/object, process RSS 32.0 B/object, peak
+ *   35.8 B/object; 1.3 M lookups/s on one thread (hits, uniform addresses).
  * An LMDB store would have avoided the start-up sort but costs more per object
  * (B-tree pages with full 32-byte keys, ~60-70 B) and a second durability
  * mechanism next to the packs; the pack index files are already the

@@ -76,7 +76,7 @@ int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec)
   return c == get32(h + 48) ? 0 : -EIO;
 }
 
-int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out)
+int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out, bool rehash)
 {
   if (rec->flags & PACK_FLAG_ZSTD) {
     size_t n = ZSTD_decompress(out, rec->raw_len, payload, rec->stored_len);
@@ -85,6 +85,8 @@ int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out)
   } else {
     memcpy(out, payload, rec->raw_len);
   }
+  if (!rehash)
+    return 0;
   struct cas_addr a;
   cas_hash(rec->type, out, rec->raw_len, &a);
   return memcmp(a.b, rec->addr.b, CAS_ADDR_LEN) == 0 ? 0 : -EIO;
@@ -160,7 +162,7 @@ static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, s
   const uint8_t *p = s->buf + (off - s->base);
   if (pack_rec_decode(p, (size_t)total, rec) < 0)
     return 0;
-  if (full && pack_rec_content(rec, p + PACK_REC_HDR, tmp) < 0)
+  if (full && pack_rec_content(rec, p + PACK_REC_HDR, tmp, true) < 0)
     return 0;
   *len = (uint32_t)total;
   return 1;

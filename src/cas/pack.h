@@ -57,9 +57,10 @@ void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t hd
 /* Parses and checks a record of total length len in buf: magic, lengths, CRC32C.
  * 0 or -EIO.  Does not decompress or re-hash. */
 int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec);
-/* Turns a checked record into content: decompresses if needed, re-hashes and
- * compares with the address.  out must hold rec->raw_len bytes.  0 or -EIO. */
-int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out);
+/* Turns a checked record into content: decompresses if needed (zstd frames
+ * carry an XXH64 content checksum, checked here), then, if rehash, re-hashes
+ * and compares with the address.  out must hold rec->raw_len bytes.  0 or -EIO. */
+int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out, bool rehash);
 
 /* Creates a new pack file with its header, fsyncs it and the directory.  Returns fd or -errno. */
 int pack_create(const char *packdir, uint32_t id);

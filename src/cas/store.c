@@ -442,6 +442,7 @@ int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
   pthread_mutex_init(&cas->rec_lock, NULL);
   pthread_mutex_init(&cas->gc_lock, NULL);
   cas->read_only = o.read_only;
+  cas->crc_reads = o.crc_reads;
   cas->zstd_level = o.zstd_level ? o.zstd_level : 1;
   cas->pack_target = o.pack_target ? o.pack_target : DEFAULT_PACK_TARGET;
   int r = -ENOMEM;

@@ -196,6 +196,7 @@ int cas_verify(struct cas *cas, const struct cas_addr *roots, size_t nroots,
   for (uint32_t id = 0; id < n_slots; id++) {
     struct pack *p = cas_pack_ref(cas, id);
     if (p) {
+      LOCK_GUARD(&cas->write_lock);
       total += p->size;
       cas_pack_unref(p);
     }
@@ -204,8 +205,13 @@ int cas_verify(struct cas *cas, const struct cas_addr *roots, size_t nroots,
     struct pack *p = cas_pack_ref(cas, id);
     if (!p)
       continue;
+    uint64_t size;
+    {
+      LOCK_GUARD(&cas->write_lock);
+      size = p->size;
+    }
     r = verify_pack(&v, p);
-    done += p->size;
+    done += size;
     rep->packs_checked++;
     cas_pack_unref(p);
     if (progress)

@@ -1,6 +1,7 @@
 /*
  * zpool.c — see zpool.h.  A mutex-protected stack of idle contexts, each
- * already set to the store's compression level.
+ * already set to the store's compression level and to add a content
+ * checksum (XXH64) to every frame.
  */
 #include "cas/zpool.h"
 
@@ -45,7 +46,8 @@ ZSTD_CCtx *zpool_get(struct zctx_pool *zp)
       return zp->idle[--zp->n];
   }
   ZSTD_CCtx *c = ZSTD_createCCtx();
-  if (c && ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, zp->level))) {
+  if (c && (ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, zp->level)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)))) {
     ZSTD_freeCCtx(c);
     return NULL;
   }

@@ -34,7 +34,7 @@ struct cli {
   int zstd_level;
   uint64_t pack_target;
   const char *base, *changed;
-  bool dry_run, quiet;
+  bool dry_run, quiet, crc_reads;
   double threshold;
 };
 
@@ -71,7 +71,8 @@ static int fail(const char *what, int r)
 static int open_store(const struct cli *c, bool create, bool ro, struct cas **cas)
 {
   struct cas_options o = {.chunk_shift = c->chunk_shift, .zstd_level = c->zstd_level,
-                          .pack_target = c->pack_target, .create = create, .read_only = ro};
+                          .pack_target = c->pack_target, .create = create, .read_only = ro,
+                          .crc_reads = c->crc_reads};
   int r = cas_open(c->store, &o, cas);
   return r < 0 ? fail(c->store, r) : 0;
 }
@@ -394,7 +395,8 @@ static void usage(void)
   fputs("usage: vmrp-store -s STORE [options] COMMAND [args]\n"
         "commands:\n"
         "  put-image FILE [--base ROOT [--changed LIST]]  store an image, print its root\n"
-        "  get-image ROOT FILE                           restore an image (sparse)\n"
+        "  get-image ROOT FILE [--check hash|crc]        restore an image (sparse); crc:\n"
+        "                                                skip the SHA-256 re-hash of reads\n"
         "  diff ROOT1 ROOT2                              changed byte ranges\n"
         "  map ROOT                                      data/zero extents\n"
         "  info ROOT                                     size, chunk size, height\n"
@@ -416,10 +418,10 @@ int main(int argc, char **argv)
       {"pack-size", required_argument, 0, 'p'},  {"base", required_argument, 0, 'b'},
       {"changed", required_argument, 0, 'l'},    {"dry-run", no_argument, 0, 'n'},
       {"threshold", required_argument, 0, 'r'},  {"quiet", no_argument, 0, 'q'},
-      {0, 0, 0, 0}};
+      {"check", required_argument, 0, 'k'},      {0, 0, 0, 0}};
   int o;
   /* GNU getopt permutes: options may come before or after the command. */
-  while ((o = getopt_long(argc, argv, "s:t:c:z:p:b:l:nr:q", opts, NULL)) != -1) {
+  while ((o = getopt_long(argc, argv, "s:t:c:z:p:b:l:nr:qk:", opts, NULL)) != -1) {
     switch (o) {
     case 's': c.store = optarg; break;
     case 't': c.threads = (unsigned)atoi(optarg); break;
@@ -440,6 +442,13 @@ int main(int argc, char **argv)
     case 'n': c.dry_run = true; break;
     case 'r': c.threshold = atof(optarg); break;
     case 'q': c.quiet = true; break;
+    case 'k':
+      if (strcmp(optarg, "crc") && strcmp(optarg, "hash")) {
+        usage();
+        return 2;
+      }
+      c.crc_reads = !strcmp(optarg, "crc");
+      break;
     default: usage(); return 2;
     }
   }

@@ -103,10 +103,11 @@ static void record_content_checks_hash(void **state)
   memset(payload, 'x', sizeof payload);
   struct pack_rec rec = {.type = CAS_NODE, .raw_len = 64, .stored_len = 64};
   cas_hash(CAS_NODE, payload, 64, &rec.addr);
-  assert_int_equal(pack_rec_content(&rec, payload, out), 0);
+  assert_int_equal(pack_rec_content(&rec, payload, out, true), 0);
   assert_memory_equal(out, payload, 64);
   rec.type = CAS_CHUNK; /* same bytes, other type: other address */
-  assert_int_equal(pack_rec_content(&rec, payload, out), -EIO);
+  assert_int_equal(pack_rec_content(&rec, payload, out, true), -EIO);
+  assert_int_equal(pack_rec_content(&rec, payload, out, false), 0); /* CRC-only mode trusts the record */
 }
 
 static void index_file_roundtrip_and_damage(void **state)
