@@ -1,34 +1,47 @@
 /*
  * fence.c — the consistency-group fence, captures and copy-before-write.
  *
- * Write gate: every byte-changing request enters the gate (in_flight++) and
- * leaves it when its change is done.  gate_close() stops new entries and
- * waits for in_flight to reach zero; gate_open() lets writers go again.
+ * Write gate and epochs: every byte-changing request registers in a slot of
+ * its volume (chunk range, epoch) when it enters and leaves when its change is
+ * done; it sets its CBT bits under the gate lock, in the bitmap of the epoch
+ * it entered in.  A fence never waits for requests in flight.  Instead:
  *
  * Fence over volumes V1..Vn (vol_fence):
- *   FENCE_PREPARE  allocate every capture and fresh bitmap (nothing blocks yet)
- *   FENCE_CLOSED   close the gate of every volume, then wait for each to drain:
- *                  from here no write of the group is in flight or can start
- *   FENCE_SWAPPED  each volume's dirty bitmap becomes its capture set, a
- *                  zeroed one takes its place, copy-before-write is armed
- *   FENCE_OPEN     gates open; writers resume
- * Only pointer swaps happen while the gates are closed, so the stall does not
- * depend on disk size.
+ *   FENCE_PREPARE  allocate every capture and fresh bitmap (nothing blocks)
+ *   FENCE_CLOSED   close the gate of every volume: new requests wait at the
+ *                  gate (requests already in flight go on)
+ *   FENCE_SWAPPED  per volume: the dirty bitmap becomes the capture set, a
+ *                  zeroed one replaces it, the epoch is bumped and the capture
+ *                  armed for the new epoch
+ *   FENCE_OPEN     gates open
+ * So the stall is a few pointer swaps per volume, whatever the disk size and
+ * whatever the writers in flight are doing.  Requests that were in flight at
+ * the fence belong to the old epoch: they are part of the fenced image, and
+ * whoever needs a chunk's fenced image (copy-before-write, capture read)
+ * first waits for the old-epoch requests overlapping that chunk.
  *
- * Invariants (tests/vol/fence.c checks each under concurrent writers):
+ * Invariants (tests/vol/vol_fence.c checks 1-3 under concurrent writers):
  *  (1) A write acknowledged before vol_fence() was called is in the capture:
- *      it set its CBT bit before it was acknowledged and the bitmap is swapped
- *      only after the drain.
- *  (2) A write that entered the gate after FENCE_CLOSED is not in the
- *      captured image: before changing a captured chunk that capture has not
- *      read yet, the writer copies the chunk's fenced content aside (under the
- *      chunk's stripe lock) and capture reads that copy.
- *  (3) vol_capture_read and a copy-before-write of the same chunk exclude each
- *      other (stripe lock), so capture sees either the untouched chunk or its
- *      copy, never a half-written one.
- *  (4) A capture that ends uncommitted returns its set to the dirty bitmap, so
+ *      it set its CBT bit (old bitmap) before it changed anything, and the
+ *      fenced image of its chunk is read from the volume or copied aside after
+ *      it completed.
+ *  (2) A request that enters after FENCE_SWAPPED is not in the captured image:
+ *      before it changes a captured chunk that capture has not read, it copies
+ *      the chunk's fenced image aside (once every old-epoch request on that
+ *      chunk is done), and capture reads that copy.
+ *  (3) Consistency across the group: no request can enter any volume of the
+ *      group between the first FENCE_SWAPPED and the last, so a request issued
+ *      after another was acknowledged never lands in an older epoch than it.
+ *  (4) vol_capture_read and a copy-before-write of the same chunk exclude each
+ *      other (stripe lock), so capture sees the chunk or its copy, never a
+ *      half-written one; neither reads before the old-epoch requests on the
+ *      chunk are done.
+ *  (5) A capture that ends uncommitted returns its set to the dirty bitmap, so
  *      no change is ever forgotten; an untrusted bitmap stays untrusted.
  *      A VOL_FENCE_ALL capture (a disk copy) never touches the bitmap.
+ * Deadlock freedom: a request waiting for old-epoch requests holds a stripe
+ * lock, but old-epoch requests never copy-before-write for this capture, so
+ * they never take its stripe locks.
  * The copies live in an unlinked temporary file next to the volume
  * (O_TMPFILE), gone when the capture ends or the process dies.
  */
@@ -48,6 +61,7 @@
 
 struct vol_capture {
   struct volume *v;
+  uint64_t epoch;            /* requests of earlier epochs are part of the image */
   uint64_t size, nchunks;
   bool full;                 /* every chunk is in the set (CBT untrusted, or VOL_FENCE_ALL) */
   bool whole;                /* VOL_FENCE_ALL: the dirty bitmap stays with the volume */
@@ -59,20 +73,46 @@ struct vol_capture {
   pthread_mutex_t stripes[STRIPES];
 };
 
-void gate_enter(struct volume *v)
+int gate_enter(struct volume *v, uint64_t first, uint64_t last, struct vol_capture **cbw)
 {
   pthread_mutex_lock(&v->gate);
-  while (v->closers)
+  int slot = -1;
+  for (;;) {
+    if (!v->closers) {
+      for (unsigned i = 0; i < VOL_MAX_INFLIGHT; i++)
+        if (!v->slots[i].used) {
+          slot = (int)i;
+          break;
+        }
+      if (slot >= 0)
+        break;
+    }
     pthread_cond_wait(&v->gate_cv, &v->gate);
+  }
+  struct write_slot *s = &v->slots[slot];
+  s->used = true;
+  s->first = first;
+  s->last = last;
+  s->epoch = v->epoch;
+  s->capture = v->capture;
+  if ((unsigned)slot >= v->high_water)
+    v->high_water = (unsigned)slot + 1;
   v->in_flight++;
+  cbt_mark(&v->cbt, first, last);
+  *cbw = v->capture;
   pthread_mutex_unlock(&v->gate);
+  return slot;
 }
 
-void gate_exit(struct volume *v)
+void gate_exit(struct volume *v, int slot)
 {
   pthread_mutex_lock(&v->gate);
-  if (--v->in_flight == 0 && v->closers)
-    pthread_cond_broadcast(&v->gate_cv);
+  v->slots[slot].used = false;
+  v->slots[slot].capture = NULL;
+  while (v->high_water && !v->slots[v->high_water - 1].used)
+    v->high_water--;
+  v->in_flight--;
+  pthread_cond_broadcast(&v->gate_cv); /* fences, waiters for old epochs, full slot tables */
   pthread_mutex_unlock(&v->gate);
 }
 
@@ -83,18 +123,13 @@ static void gate_block(struct volume *v)
   pthread_mutex_unlock(&v->gate);
 }
 
-static void gate_drain(struct volume *v)
+void gate_close(struct volume *v)
 {
   pthread_mutex_lock(&v->gate);
+  v->closers++;
   while (v->in_flight)
     pthread_cond_wait(&v->gate_cv, &v->gate);
   pthread_mutex_unlock(&v->gate);
-}
-
-void gate_close(struct volume *v)
-{
-  gate_block(v);
-  gate_drain(v);
 }
 
 void gate_open(struct volume *v)
@@ -102,6 +137,24 @@ void gate_open(struct volume *v)
   pthread_mutex_lock(&v->gate);
   v->closers--;
   pthread_cond_broadcast(&v->gate_cv);
+  pthread_mutex_unlock(&v->gate);
+}
+
+/* Waits until no request of an epoch before c's is in flight on chunk idx. */
+static void wait_old_requests(struct vol_capture *c, uint64_t idx)
+{
+  struct volume *v = c->v;
+  pthread_mutex_lock(&v->gate);
+  for (;;) {
+    bool busy = false;
+    for (unsigned i = 0; i < v->high_water && !busy; i++) {
+      const struct write_slot *s = &v->slots[i];
+      busy = s->used && s->epoch < c->epoch && s->first <= idx && idx <= s->last;
+    }
+    if (!busy)
+      break;
+    pthread_cond_wait(&v->gate_cv, &v->gate);
+  }
   pthread_mutex_unlock(&v->gate);
 }
 
@@ -176,25 +229,28 @@ int vol_fence(struct volume **vols, int n, unsigned flags, struct vol_capture **
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (i = 0; i < n; i++) /* FENCE_CLOSED */
     gate_block(vols[i]);
-  for (i = 0; i < n; i++)
-    gate_drain(vols[i]);
-  for (i = 0; i < n; i++) /* a capture already running: refuse the whole group */
+  for (i = 0; i < n; i++) { /* a capture already running: refuse the whole group */
+    pthread_mutex_lock(&vols[i]->gate);
     if (vols[i]->capture)
       r = -EBUSY;
+    pthread_mutex_unlock(&vols[i]->gate);
+  }
   for (i = 0; i < n && r == 0; i++) { /* FENCE_SWAPPED */
     struct volume *v = vols[i];
     struct vol_capture *c = caps[i];
+    pthread_mutex_lock(&v->gate);
+    c->epoch = ++v->epoch;
     if (flags & VOL_FENCE_ALL) {
       c->full = c->whole = true;
-      v->capture = c;
-      continue;
+    } else {
+      c->full = !v->cbt.trusted;
+      c->set = v->cbt.words;
+      v->cbt.words = c->fresh;
+      c->fresh = NULL;
+      v->cbt.trusted = true; /* the new bitmap is exact from the fence on */
     }
-    c->full = !v->cbt.trusted;
-    c->set = v->cbt.words;
-    v->cbt.words = c->fresh;
-    c->fresh = NULL;
-    v->cbt.trusted = true; /* the new bitmap is exact from the fence on */
     v->capture = c;
+    pthread_mutex_unlock(&v->gate);
   }
   for (i = 0; i < n; i++) /* FENCE_OPEN */
     gate_open(vols[i]);
@@ -227,10 +283,8 @@ static size_t chunk_len(const struct vol_capture *c, uint64_t idx)
   return left < c->v->chunk_size ? (size_t)left : c->v->chunk_size;
 }
 
-int cbw_before_write(struct volume *v, uint64_t off, uint64_t len)
+int cbw_before_write(struct volume *v, struct vol_capture *c, uint64_t first, uint64_t last)
 {
-  struct vol_capture *c = v->capture;
-  uint64_t first = off / v->chunk_size, last = (off + len - 1) / v->chunk_size;
   void *buf = NULL;
   int r = 0;
   for (uint64_t i = first; i <= last && i < c->nchunks && r == 0; i++) {
@@ -239,6 +293,7 @@ int cbw_before_write(struct volume *v, uint64_t off, uint64_t len)
     pthread_mutex_t *lock = &c->stripes[i % STRIPES];
     pthread_mutex_lock(lock);
     if (!bit(c->done, i) && !bit(c->copied, i)) {
+      wait_old_requests(c, i);
       size_t n = chunk_len(c, i);
       if (!buf && !(buf = malloc(v->chunk_size)))
         r = -ENOMEM;
@@ -265,6 +320,8 @@ int vol_capture_read(struct vol_capture *c, uint64_t idx, void *buf, size_t *len
   size_t n = chunk_len(c, idx);
   pthread_mutex_t *lock = &c->stripes[idx % STRIPES];
   pthread_mutex_lock(lock);
+  if (!bit(c->copied, idx))
+    wait_old_requests(c, idx);
   int fd = bit(c->copied, idx) ? c->cbw_fd : c->v->fd;
   int r = read_full_at(fd, buf, n, (off_t)(idx * c->v->chunk_size));
   if (r == 0)
@@ -278,16 +335,26 @@ int vol_capture_read(struct vol_capture *c, uint64_t idx, void *buf, size_t *len
 void vol_capture_end(struct vol_capture *c, bool committed)
 {
   struct volume *v = c->v;
-  gate_close(v);
-  v->capture = NULL;
+  pthread_mutex_lock(&v->gate);
+  v->capture = NULL; /* requests entering from now on do not copy for it */
+  for (;;) {          /* ...and those that entered before must be done with it */
+    bool busy = false;
+    for (unsigned i = 0; i < v->high_water && !busy; i++)
+      busy = v->slots[i].used && v->slots[i].capture == c;
+    if (!busy)
+      break;
+    pthread_cond_wait(&v->gate_cv, &v->gate);
+  }
   if (!committed && !c->whole) {
     if (c->full)
       v->cbt.trusted = false;
     else
-      for (uint64_t i = 0; i < c->nchunks; i++)
-        if (bit(c->set, i))
-          cbt_mark(&v->cbt, i, i);
+      for (uint64_t i = 0; i < (c->nchunks + 63) / 64; i++) {
+        uint64_t w = atomic_load_explicit(&c->set[i], memory_order_relaxed);
+        if (w)
+          atomic_fetch_or_explicit(&v->cbt.words[i], w, memory_order_relaxed);
+      }
   }
-  gate_open(v);
+  pthread_mutex_unlock(&v->gate);
   capture_free(c);
 }

@@ -14,6 +14,16 @@ struct cbt {
   bool trusted;
 };
 
+/* A byte-changing request in flight: its chunk range, the epoch it entered
+ * in, and the capture it must copy-before-write for (if any). */
+struct write_slot {
+  bool used;
+  uint64_t first, last, epoch;
+  struct vol_capture *capture;
+};
+
+#define VOL_MAX_INFLIGHT 256
+
 struct volume {
   int fd;
   char *path;
@@ -22,14 +32,18 @@ struct volume {
   uint32_t chunk_size;
   _Atomic uint64_t size;
 
-  /* write gate (fence.c): writers enter unless fenced */
+  /* write gate (fence.c): writers register in a slot unless the gate is
+   * closed; everything below is guarded by `gate` */
   pthread_mutex_t gate;
   pthread_cond_t gate_cv;
   unsigned in_flight;
   unsigned closers;     /* fences (or grows) holding the gate closed */
+  uint64_t epoch;       /* bumped by every fence */
+  struct write_slot slots[VOL_MAX_INFLIGHT];
+  unsigned high_water;  /* slots[high_water..] are unused */
 
-  struct cbt cbt;               /* guarded by the gate for swaps, atomic bits otherwise */
-  struct vol_capture *capture;  /* armed copy-before-write, or NULL; set/cleared with no writer in flight */
+  struct cbt cbt;               /* swapped under the gate; bits set under it too */
+  struct vol_capture *capture;  /* armed copy-before-write, or NULL */
 };
 
 /* cbt.c */
@@ -40,10 +54,13 @@ bool cbt_test(const struct cbt *c, uint64_t idx);
 int cbt_save(const struct cbt *c, const char *path);
 int cbt_resize(struct cbt *c, uint64_t nchunks);
 
-/* fence.c: the write gate, and copy-before-write for a write's range. */
-void gate_enter(struct volume *v);
-void gate_exit(struct volume *v);
-int cbw_before_write(struct volume *v, uint64_t off, uint64_t len);
+/* fence.c: the write gate.  gate_enter registers a request for chunks
+ * [first, last], marks them in the CBT bitmap of its epoch and returns its
+ * slot and the capture it must copy-before-write for (NULL: none). */
+int gate_enter(struct volume *v, uint64_t first, uint64_t last, struct vol_capture **cbw);
+void gate_exit(struct volume *v, int slot);
+/* Copies the fenced image of the captured chunks in [first, last] aside. */
+int cbw_before_write(struct volume *v, struct vol_capture *c, uint64_t first, uint64_t last);
 /* Blocks writers and waits until none is in flight / lets them go again. */
 void gate_close(struct volume *v);
 void gate_open(struct volume *v);

@@ -8,7 +8,8 @@
  *  (3) vol_create makes the new file and its directory entry durable before
  *      returning, so a disk that was reported created exists after a crash.
  *  (4) Every byte-changing operation (write, trim, zero) sets the CBT bit of
- *      each chunk it touches before it is acknowledged.
+ *      each chunk it touches, in the bitmap of the epoch it entered in,
+ *      before it changes anything.
  * Trims are advisory: a file system that cannot punch holes turns them into
  * no-ops (the data stays; reads of trimmed ranges are not promised zero).
  * Zeroes are mandatory: when holes cannot be punched, zeros are written.
@@ -135,13 +136,14 @@ static int change(struct volume *v, change_fn fn, const void *buf, uint64_t off,
   int r = check_range(v, off, len);
   if (r < 0 || len == 0)
     return r;
-  gate_enter(v);
-  cbt_mark(&v->cbt, off / v->chunk_size, (off + len - 1) / v->chunk_size);
-  if (v->capture)
-    r = cbw_before_write(v, off, len);
+  struct vol_capture *cbw;
+  uint64_t first = off / v->chunk_size, last = (off + len - 1) / v->chunk_size;
+  int slot = gate_enter(v, first, last, &cbw);
+  if (cbw)
+    r = cbw_before_write(v, cbw, first, last);
   if (r == 0)
     r = fn(v, buf, off, len, flags);
-  gate_exit(v);
+  gate_exit(v, slot);
   if (r == 0 && (flags & VOL_FUA) && fdatasync(v->fd) < 0)
     r = -errno;
   return r;
