@@ -10,8 +10,10 @@
 #include "arm/arm.h"
 
 struct arm_volume; /* volumes.c */
+struct cas;
 
 struct arm {
+  struct cas *cas;   /* the region's chunk store: <data_dir>/store */
   struct arm_config cfg;
   struct meta *meta;
   struct auth *auth;

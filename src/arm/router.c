@@ -11,11 +11,13 @@
  * → role (403) → JSON body (400) → handler.  Identity routes are anonymous.
  */
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "arm/internal.h"
+#include "cas/cas.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 
@@ -335,7 +337,20 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
     free(arm);
     return -1;
   }
-  int r = arm_volumes_open(arm);
+  char store[4096];
+  snprintf(store, sizeof store, "%s/store", cfg->data_dir);
+  unsigned shift = 0;
+  while ((1u << shift) < cfg->chunk_size)
+    shift++;
+  struct cas_options copts = {.chunk_shift = shift, .create = true, .crc_reads = true};
+  int r = cas_open(store, &copts, &arm->cas);
+  if (r == 0 && cas_chunk_size(arm->cas) != cfg->chunk_size) {
+    log_error("arm", "the store in %s uses %u-byte chunks, the configuration says %u", store,
+              cas_chunk_size(arm->cas), cfg->chunk_size);
+    r = -EINVAL;
+  }
+  if (r == 0)
+    r = arm_volumes_open(arm);
   if (r < 0) {
     arm_close(arm);
     return r;
@@ -351,6 +366,8 @@ void arm_close(struct arm *arm)
   if (!arm)
     return;
   arm_volumes_close(arm);
+  if (arm->cas)
+    cas_close(arm->cas);
   pthread_mutex_destroy(&arm->volumes_lock);
   free(arm->issuer);
   free(arm);
