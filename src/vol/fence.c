@@ -332,6 +332,28 @@ int vol_capture_read(struct vol_capture *c, uint64_t idx, void *buf, size_t *len
   return r;
 }
 
+int vol_capture_is_hole(struct vol_capture *c, uint64_t idx)
+{
+  if (!vol_capture_has(c, idx))
+    return -ENOENT;
+  pthread_mutex_t *lock = &c->stripes[idx % STRIPES];
+  int r = 0;
+  pthread_mutex_lock(lock); /* a copy-before-write of this chunk waits for us */
+  if (!bit(c->copied, idx)) {
+    wait_old_requests(c, idx);
+    off_t start = (off_t)(idx * c->v->chunk_size);
+    off_t data = lseek(c->v->fd, start, SEEK_DATA);
+    if (data < 0 && errno != ENXIO)
+      r = -errno;
+    else if (data < 0 || (uint64_t)data >= (uint64_t)start + chunk_len(c, idx))
+      r = 1;
+    if (r == 1)
+      set_bit(c->done, idx); /* read as zeros: later writes need no copy */
+  }
+  pthread_mutex_unlock(lock);
+  return r;
+}
+
 void vol_capture_end(struct vol_capture *c, bool committed)
 {
   struct volume *v = c->v;

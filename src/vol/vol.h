@@ -97,6 +97,10 @@ uint64_t vol_capture_size(const struct vol_capture *c);
  * chunk's length, shorter for the last chunk).  Afterwards the chunk needs no
  * copy-before-write any more.  -ENOENT if idx is not in the capture set. */
 int vol_capture_read(struct vol_capture *c, uint64_t idx, void *buf, size_t *len);
+/* 1 if chunk idx of the capture is known to read as zeros at the fence (a
+ * hole the guest has not written since; the chunk then counts as read), 0 if
+ * not known, -errno.  Lets the first capture of a disk skip its holes. */
+int vol_capture_is_hole(struct vol_capture *c, uint64_t idx);
 /* Ends a capture.  committed: the captured image is durable elsewhere, its
  * chunks are clean.  Not committed: they return to the dirty bitmap (and an
  * untrusted bitmap stays untrusted). */
