@@ -339,7 +339,7 @@ int vol_capture_is_hole(struct vol_capture *c, uint64_t idx)
   pthread_mutex_t *lock = &c->stripes[idx % STRIPES];
   int r = 0;
   pthread_mutex_lock(lock); /* a copy-before-write of this chunk waits for us */
-  if (!bit(c->copied, idx)) {
+  if (!bit(c->copied, idx) && !bit(c->done, idx)) { /* the file still holds the fenced image */
     wait_old_requests(c, idx);
     off_t start = (off_t)(idx * c->v->chunk_size);
     off_t data = lseek(c->v->fd, start, SEEK_DATA);
