@@ -43,12 +43,15 @@ static void *worker(void *arg)
   return NULL;
 }
 
+/* Default: two threads per CPU, so that a thread waiting for a read (source
+ * image or pack not in the page cache) leaves its CPU to one that hashes,
+ * compresses or checks. */
 unsigned pool_threads(unsigned wanted)
 {
   if (wanted)
     return wanted;
   long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (unsigned)n : 1;
+  return n > 0 ? 2 * (unsigned)n : 2;
 }
 
 int pool_run(unsigned threads, uint64_t n, const struct pool_ops *ops, void *ctx)

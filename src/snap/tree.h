@@ -55,7 +55,7 @@ struct tree_source {
 struct tree_source tree_source_fd(int *fd);
 
 struct tree_opts {
-  unsigned threads;   /* 0: one per online CPU */
+  unsigned threads;   /* 0: two per online CPU (reads overlap with CPU work) */
   void (*progress)(void *ctx, uint64_t done, uint64_t total); /* bytes; may be NULL */
   void *progress_ctx;
 };
