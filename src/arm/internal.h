@@ -9,7 +9,8 @@
 
 #include "arm/arm.h"
 
-struct arm_volume; /* volumes.c */
+struct arm_volume;  /* volumes.c */
+struct arm_capture; /* capture.c */
 struct cas;
 
 struct arm {
@@ -21,6 +22,8 @@ struct arm {
   char *issuer;      /* {public_url}/adfs */
   pthread_mutex_t volumes_lock;
   struct arm_volume *volumes; /* open volumes, by id */
+  pthread_mutex_t captures_lock;
+  struct arm_capture *captures; /* fenced captures waiting for their job (capture.c) */
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
@@ -117,6 +120,9 @@ void arm_locations_list(struct arm_call *call);
 void arm_providers_list(struct arm_call *call);
 void arm_providers_get(struct arm_call *call);
 
+/* The call's resource group (params[1]) exists and is not being deleted;
+ * otherwise replies ResourceGroupNotFound / ResourceGroupBeingDeleted. */
+bool arm_rg_ready(struct arm_call *call);
 void arm_rg_put(struct arm_call *call);
 void arm_rg_get(struct arm_call *call);
 void arm_rg_head(struct arm_call *call);
@@ -131,6 +137,58 @@ void arm_resources_list(struct arm_call *call);
 
 void arm_operation_status(struct arm_call *call);
 void arm_operation_result(struct arm_call *call);
+
+#define VM_TYPE "Microsoft.Compute/virtualMachines"
+#define RPC_TYPE "Microsoft.Compute/restorePointCollections"
+#define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
+#define DRP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
+
+/* collections.c */
+bool arm_rp_name_ok(struct arm_call *call, const char *name, const char *target);
+void arm_reply_collection_not_found(struct arm_call *call);
+void arm_collection_put(struct arm_call *call);
+void arm_collection_get(struct arm_call *call);
+void arm_collection_patch(struct arm_call *call);
+void arm_collection_delete(struct arm_call *call);
+void arm_collection_list(struct arm_call *call);
+enum job_outcome arm_collection_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                           struct job_result *res);
+
+/* restore_points.c */
+json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instance_view);
+void arm_rp_put(struct arm_call *call);
+void arm_rp_get(struct arm_call *call);
+void arm_rp_delete(struct arm_call *call);
+void arm_drp_get(struct arm_call *call);
+void arm_drp_list(struct arm_call *call);
+/* Deletes every restore point (and disk restore point) under a collection. */
+int arm_restore_points_delete_under(struct arm *arm, const char *collection_id);
+/* Sets the state of every disk restore point of a restore point (never
+ * turning a Succeeded one into something else). */
+void arm_drps_set_state(struct arm *arm, const char *rp_id, const char *state);
+/* At start-up: restore points a crash left Creating become Failed. */
+int arm_restore_points_recover(struct arm *arm);
+/* The tree of a complete disk restore point: 0, -ENOENT, -EBUSY (capturing or
+ * failed). */
+struct cas_addr;
+int arm_drp_source(struct arm *arm, const char *drp_id, struct cas_addr *root, uint64_t *size);
+enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                   struct job_result *res);
+
+/* capture.c: one included disk of a restore point being created. */
+struct arm_capture_disk {
+  char drp_id[1536];
+  char disk_id[1024];
+  char vol_id[40];
+  struct vol_capture *cap;
+};
+/* Hands the fenced captures of a restore point to its creation job (owns
+ * disks; they are ended uncommitted if the job never runs). */
+int arm_capture_register(struct arm *arm, const char *op_id, const char *rp_id, struct arm_capture_disk *disks,
+                         int n);
+void arm_captures_free(struct arm *arm);
+enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta_operation *op,
+                                   struct job_result *res);
 
 void arm_disk_put(struct arm_call *call);
 void arm_disk_get(struct arm_call *call);

@@ -323,6 +323,29 @@ void arm_rg_delete(struct arm_call *call)
   meta_resource_clear(&r);
 }
 
+bool arm_rg_ready(struct arm_call *call)
+{
+  char id[512];
+  rg_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT || (rc == 0 && strcasecmp(r.type, RG_TYPE) != 0)) {
+    if (rc == 0)
+      meta_resource_clear(&r);
+    reply_not_found(call);
+    return false;
+  }
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return false;
+  }
+  bool deleting = r.provisioning_state && !strcmp(r.provisioning_state, "Deleting");
+  meta_resource_clear(&r);
+  if (deleting)
+    reply_being_deleted(call);
+  return !deleting;
+}
+
 struct list_state {
   json_t *value;
   char *last_id;

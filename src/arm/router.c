@@ -35,6 +35,8 @@ struct route {
 
 #define RG "/subscriptions/*/resourcegroups/*"
 #define DISK RG "/providers/Microsoft.Compute/disks/*"
+#define RPC RG "/providers/Microsoft.Compute/restorePointCollections/*"
+#define RPT RPC "/restorePoints/*"
 
 static const struct route routes[] = {
     {"GET", "/subscriptions", arm_subscriptions_list, API_SUBSCRIPTIONS, "subscriptions", NULL, false},
@@ -71,6 +73,29 @@ static const struct route routes[] = {
     {"GET", DISK, arm_disk_get, API_DISKS, "disks", "Microsoft.Compute/disks", false},
     {"PATCH", DISK, arm_disk_patch, API_DISKS, "disks", "Microsoft.Compute/disks", false},
     {"DELETE", DISK, arm_disk_delete, API_DISKS, "disks", "Microsoft.Compute/disks", false},
+    {"GET", "/subscriptions/*/providers/Microsoft.Compute/restorePointCollections", arm_collection_list, API_COMPUTE,
+     "restorePointCollections", "Microsoft.Compute/restorePointCollections", false},
+    {"GET", RG "/providers/Microsoft.Compute/restorePointCollections", arm_collection_list, API_COMPUTE,
+     "restorePointCollections", "Microsoft.Compute/restorePointCollections", false},
+    {"PUT", RPC, arm_collection_put, API_COMPUTE, "restorePointCollections", "Microsoft.Compute/restorePointCollections",
+     false},
+    {"GET", RPC, arm_collection_get, API_COMPUTE, "restorePointCollections", "Microsoft.Compute/restorePointCollections",
+     false},
+    {"PATCH", RPC, arm_collection_patch, API_COMPUTE, "restorePointCollections",
+     "Microsoft.Compute/restorePointCollections", false},
+    {"DELETE", RPC, arm_collection_delete, API_COMPUTE, "restorePointCollections",
+     "Microsoft.Compute/restorePointCollections", false},
+    {"PUT", RPT, arm_rp_put, API_COMPUTE, "restorePointCollections/restorePoints",
+     "Microsoft.Compute/restorePointCollections/restorePoints", false},
+    {"GET", RPT, arm_rp_get, API_COMPUTE, "restorePointCollections/restorePoints",
+     "Microsoft.Compute/restorePointCollections/restorePoints", false},
+    {"DELETE", RPT, arm_rp_delete, API_COMPUTE, "restorePointCollections/restorePoints",
+     "Microsoft.Compute/restorePointCollections/restorePoints", false},
+    {"GET", RPT "/diskRestorePoints", arm_drp_list, API_DISKS, "restorePointCollections/restorePoints/diskRestorePoints",
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints", false},
+    {"GET", RPT "/diskRestorePoints/*", arm_drp_get, API_DISKS,
+     "restorePointCollections/restorePoints/diskRestorePoints",
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints", false},
     {"GET", "/subscriptions/*/providers/*/locations/*/operations/*", arm_operation_status, API_ANY, "operations",
      "Microsoft.Resources/subscriptions/operations", false},
     {"GET", "/subscriptions/*/operationresults/*", arm_operation_result, API_RESOURCES, "operationresults",
@@ -333,6 +358,7 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
   arm->meta = m;
   arm->auth = a;
   pthread_mutex_init(&arm->volumes_lock, NULL);
+  pthread_mutex_init(&arm->captures_lock, NULL);
   if (asprintf(&arm->issuer, "%s/adfs", cfg->public_url) < 0) {
     free(arm);
     return -1;
@@ -351,6 +377,8 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
   }
   if (r == 0)
     r = arm_volumes_open(arm);
+  if (r == 0)
+    r = arm_restore_points_recover(arm);
   if (r < 0) {
     arm_close(arm);
     return r;
@@ -365,10 +393,12 @@ void arm_close(struct arm *arm)
 {
   if (!arm)
     return;
+  arm_captures_free(arm); /* uncommitted: their chunks stay dirty */
   arm_volumes_close(arm);
   if (arm->cas)
     cas_close(arm->cas);
   pthread_mutex_destroy(&arm->volumes_lock);
+  pthread_mutex_destroy(&arm->captures_lock);
   free(arm->issuer);
   free(arm);
 }
@@ -379,6 +409,9 @@ const struct job_kind *arm_job_kinds(int *n)
       {"resourceGroupDelete", arm_rg_delete_job, true},
       {"diskCreate", arm_disk_create_job, true},
       {"diskDelete", arm_disk_delete_job, true},
+      {"restorePointCollectionDelete", arm_collection_delete_job, true},
+      {"restorePointCreate", arm_rp_create_job, false}, /* its fence lives in memory */
+      {"restorePointDelete", arm_rp_delete_job, true},
   };
   *n = (int)(sizeof kinds / sizeof kinds[0]);
   return kinds;

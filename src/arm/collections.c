@@ -1,0 +1,325 @@
+/*
+ * collections.c — Microsoft.Compute/restorePointCollections.
+ *
+ * A collection groups the restore points of one VM (properties.source.id, in
+ * this region).  PUT creates it synchronously (the az CLI and the SDKs treat
+ * it as a plain call: 201 created / 200 updated); afterwards only tags may
+ * change (PUT or PATCH), anything else is refused.  GET can expand the
+ * restore points.  DELETE is long-running: the job deletes the restore
+ * points (their chunks become garbage for the GC) and then the collection;
+ * it is refused while a restore point is being created.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arm/internal.h"
+#include "common/cleanup.h"
+#include "common/random.h"
+
+static void collection_id(struct arm_call *call, char *out, size_t cap)
+{
+  snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/restorePointCollections/%s",
+           call->params[0], call->params[1], call->params[2]);
+}
+
+void arm_reply_collection_not_found(struct arm_call *call)
+{
+  arm_reply_error(call, 404, "ResourceNotFound",
+                  "The Resource 'Microsoft.Compute/restorePointCollections/%s' under resource group '%s' was not "
+                  "found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+                  call->params[2], call->params[1]);
+}
+
+/* Restore point names and collection names: 1-80 of alphanumerics, '_', '-',
+ * '.', starting with an alphanumeric, ending with an alphanumeric or '_'. */
+bool arm_rp_name_ok(struct arm_call *call, const char *name, const char *target)
+{
+  size_t n = strlen(name);
+  bool ok = n >= 1 && n <= 80;
+  for (size_t i = 0; ok && i < n; i++) {
+    char c = name[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    ok = alnum || ((c == '_' || c == '-' || c == '.') && i > 0 && (i < n - 1 || c == '_'));
+  }
+  if (!ok)
+    arm_reply_error_target(call, 400, "InvalidParameter", target,
+                           "The name '%s' is invalid: use 1 to 80 letters, digits, '_', '-' and '.', starting with a "
+                           "letter or digit and ending with a letter, digit or '_'.",
+                           name);
+  return ok;
+}
+
+struct expand_state {
+  struct arm *arm;
+  json_t *value;
+};
+
+static int add_restore_point(void *ctx, const struct meta_resource *r)
+{
+  struct expand_state *st = ctx;
+  json_array_append_new(st->value, arm_rp_json(st->arm, r, false));
+  return 0;
+}
+
+static json_t *collection_json(struct arm *arm, const struct meta_resource *r, bool expand)
+{
+  json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", r->id, "name", r->name, "type", RPC_TYPE, "location",
+                        r->location ? r->location : "");
+  json_object_set_new(o, "tags", r->tags ? json_loads(r->tags, 0, NULL) : json_object());
+  json_t *props = r->properties ? json_loads(r->properties, 0, NULL) : json_object();
+  json_object_set_new(props, "provisioningState", json_string(r->provisioning_state ? r->provisioning_state : ""));
+  if (expand) {
+    struct expand_state st = {arm, json_array()};
+    meta_resource_list(arm->meta, r->id, RP_TYPE, NULL, 0, add_restore_point, &st);
+    json_object_set_new(props, "restorePoints", st.value);
+  }
+  json_object_set_new(o, "properties", props);
+  return o;
+}
+
+static void reply_collection(struct arm_call *call, int status, const struct meta_resource *r)
+{
+  http_response_header(call->resp, "ETag", "%s", r->etag);
+  arm_reply_json(call, status, collection_json(call->arm, r, arm_expand_has(call, "restorePoints")));
+}
+
+/* Applies a tags-only update (PUT on an existing collection, or PATCH). */
+static void update_tags(struct arm_call *call, struct meta_resource *r, json_t *b)
+{
+  json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
+  const char *have = json_string_value(json_object_get(json_object_get(props, "source"), "id"));
+  const char *want = json_string_value(json_object_get(json_object_get(json_object_get(b, "properties"), "source"), "id"));
+  bool changed = want && have && strcasecmp(have, want) != 0;
+  json_decref(props);
+  if (changed) {
+    arm_reply_error_target(call, 409, "OperationNotAllowed", "properties.source.id",
+                           "Changing the source of a restore point collection is not allowed; only tags may be "
+                           "updated.");
+    return;
+  }
+  json_t *tags = json_object_get(b, "tags");
+  if (tags) {
+    free(r->tags);
+    r->tags = json_is_null(tags) ? NULL : json_dumps(tags, JSON_COMPACT);
+  }
+  const char *if_match = http_header(call->req, "If-Match");
+  int rc = meta_resource_put(call->arm->meta, r, if_match, if_match ? META_PUT_IF_MATCH : 0, NULL);
+  if (rc == -ESTALE)
+    arm_reply_error(call, 412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met.");
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else
+    reply_collection(call, 200, r);
+}
+
+void arm_collection_put(struct arm_call *call)
+{
+  if (!arm_rp_name_ok(call, call->params[2], "restorePointCollectionName") || !arm_rg_ready(call))
+    return;
+  json_t *b = call->body;
+  if (!b) {
+    arm_reply_error(call, 400, "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+    return;
+  }
+  json_t *props = json_object_get(b, "properties");
+  if (!arm_body_member_ok(call, b, "location", JSON_STRING) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
+      !arm_tags_ok(call, json_object_get(b, "tags")) || !arm_body_member_ok(call, props, "source", JSON_OBJECT) ||
+      !arm_body_member_ok(call, json_object_get(props, "source"), "id", JSON_STRING))
+    return;
+  char id[1024];
+  collection_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == 0) {
+    update_tags(call, &r, b);
+    meta_resource_clear(&r);
+    return;
+  }
+  if (rc != -ENOENT) {
+    arm_reply_internal(call, rc);
+    return;
+  }
+  const char *loc_in = json_string_value(json_object_get(b, "location"));
+  const char *loc = arm_location_canonical(call->arm, loc_in);
+  if (!loc_in) {
+    arm_reply_error_target(call, 400, "LocationRequired", "location", "The location property is required for this definition.");
+    return;
+  }
+  if (!loc || strcmp(loc, call->arm->cfg.locations[0].name) != 0) {
+    arm_reply_error(call, 400, "LocationNotAvailableForResourceType",
+                    "The provided location '%s' is not available for resource type "
+                    "'Microsoft.Compute/restorePointCollections'. List of available regions for the resource type is "
+                    "'%s'.",
+                    loc_in, call->arm->cfg.locations[0].name);
+    return;
+  }
+  const char *src = json_string_value(json_object_get(json_object_get(props, "source"), "id"));
+  if (!src) {
+    arm_reply_error_target(call, 400, "InvalidParameter", "properties.source.id",
+                           "Required parameter 'source.id' is missing (null).");
+    return;
+  }
+  struct meta_resource vm;
+  rc = meta_resource_get(call->arm->meta, src, &vm);
+  if (rc == 0 && strcasecmp(vm.type, VM_TYPE) != 0) {
+    meta_resource_clear(&vm);
+    rc = -ENOENT;
+  }
+  if (rc < 0) {
+    arm_reply_error_target(call, 404, "NotFound", "properties.source.id",
+                           "The source virtual machine '%s' was not found in region '%s'.", src,
+                           call->arm->cfg.locations[0].name);
+    return;
+  }
+  char guid[UUID_STR_LEN], rg[512];
+  random_uuid(guid);
+  json_t *p = json_pack("{s:{s:s,s:s},s:s}", "source", "id", vm.id, "location", vm.location ? vm.location : loc,
+                        "restorePointCollectionId", guid);
+  meta_resource_clear(&vm);
+  snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+  json_t *tags = json_object_get(b, "tags");
+  struct meta_resource n = {.id = strdup(id), .type = strdup(RPC_TYPE), .name = strdup(call->params[2]),
+                            .parent_id = strdup(rg), .location = strdup(loc),
+                            .tags = tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT) : NULL,
+                            .properties = json_dumps(p, JSON_COMPACT), .provisioning_state = strdup("Succeeded")};
+  json_decref(p);
+  bool created = false;
+  rc = meta_resource_put(call->arm->meta, &n, NULL, 0, &created);
+  if (rc < 0)
+    arm_reply_internal(call, rc);
+  else
+    reply_collection(call, created ? 201 : 200, &n);
+  meta_resource_clear(&n);
+}
+
+void arm_collection_patch(struct arm_call *call)
+{
+  json_t *b = call->body ? call->body : (call->body = json_object());
+  if (!arm_tags_ok(call, json_object_get(b, "tags")) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT))
+    return;
+  char id[1024];
+  collection_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT)
+    arm_reply_collection_not_found(call);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    update_tags(call, &r, b);
+    meta_resource_clear(&r);
+  }
+}
+
+void arm_collection_get(struct arm_call *call)
+{
+  char id[1024];
+  collection_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT)
+    arm_reply_collection_not_found(call);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    reply_collection(call, 200, &r);
+    meta_resource_clear(&r);
+  }
+}
+
+static int find_creating(void *ctx, const struct meta_resource *r)
+{
+  (void)ctx;
+  return r->provisioning_state && !strcmp(r->provisioning_state, "Creating") ? 1 : 0;
+}
+
+void arm_collection_delete(struct arm_call *call)
+{
+  char id[1024], op_id[40];
+  collection_id(call, id, sizeof id);
+  struct meta *m = call->arm->meta;
+  struct meta_resource r = {0};
+  int rc = meta_begin(m);
+  if (rc == 0)
+    rc = meta_resource_get(m, id, &r);
+  if (rc == 0 && meta_resource_list(m, id, RP_TYPE, NULL, 0, find_creating, NULL) == 1) {
+    meta_rollback(m);
+    meta_resource_clear(&r);
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "A restore point of collection '%s' is being created; retry when it is done.", call->params[2]);
+    return;
+  }
+  if (rc == 0) {
+    free(r.provisioning_state);
+    r.provisioning_state = strdup("Deleting");
+    rc = meta_resource_put(m, &r, NULL, 0, NULL);
+  }
+  if (rc == 0)
+    rc = arm_op_create(call, "Microsoft.Compute", "restorePointCollectionDelete", r.id, NULL, op_id);
+  if (rc == 0)
+    rc = meta_commit(m);
+  else
+    meta_rollback(m);
+  if (rc == -ENOENT)
+    arm_reply_empty(call, 204);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    jobs_submit(call->arm->jobs, op_id);
+    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
+    arm_reply_empty(call, 202);
+  }
+  meta_resource_clear(&r);
+}
+
+struct list_state {
+  struct arm *arm;
+  json_t *value;
+};
+
+static int list_one(void *ctx, const struct meta_resource *r)
+{
+  struct list_state *st = ctx;
+  json_array_append_new(st->value, collection_json(st->arm, r, false));
+  return 0;
+}
+
+void arm_collection_list(struct arm_call *call)
+{
+  char scope[512];
+  if (call->nparams >= 2)
+    snprintf(scope, sizeof scope, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+  else
+    snprintf(scope, sizeof scope, "/subscriptions/%s", call->params[0]);
+  struct list_state st = {call->arm, json_array()};
+  int rc = meta_resource_list_prefix(call->arm->meta, scope, RPC_TYPE, NULL, 0, list_one, &st);
+  if (rc < 0) {
+    json_decref(st.value);
+    arm_reply_internal(call, rc);
+    return;
+  }
+  arm_reply_json(call, 200, json_pack("{s:o}", "value", st.value));
+}
+
+/* Deletes every restore point of the collection, then the collection. */
+enum job_outcome arm_collection_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                           struct job_result *res)
+{
+  struct arm *arm = app;
+  (void)job;
+  int rc = arm_restore_points_delete_under(arm, op->resource_id);
+  if (rc == 0) {
+    rc = meta_resource_delete(arm->meta, op->resource_id);
+    if (rc == -ENOENT)
+      rc = 0;
+  }
+  if (rc < 0) {
+    res->error = arm_error_text("InternalServerError", "Deleting the restore point collection failed; retry.");
+    return JOB_FAILED;
+  }
+  return JOB_DONE;
+}

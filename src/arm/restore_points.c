@@ -1,0 +1,781 @@
+/*
+ * restore_points.c — restore points and disk restore points.
+ *
+ * PUT of a restore point is create-only and long-running (201 +
+ * Azure-AsyncOperation + Location, as the az CLI and the SDKs accept it).  In
+ * the request itself: validate, fence every included disk of the VM at once
+ * (vol_fence: crash consistent across the disks), record the restore point
+ * (Creating) with one disk restore point per included disk (state Capturing)
+ * and the operation, and hand the captures to the creation job (capture.c),
+ * which makes them durable trees and marks everything Succeeded.  Repeating
+ * the same PUT is idempotent (same answer, no new restore point); a different
+ * body for an existing name is refused.
+ *
+ * What a restore point records (properties): excludeDisks as given,
+ * consistencyMode as achieved (CrashConsistent for a running VM; a stopped VM
+ * is ApplicationConsistent; modes needing a guest agent are refused until the
+ * agent exists), timeCreated, sourceMetadata = the VM's configuration at the
+ * fence with each disk mapped to its disk restore point.  Internal state of a
+ * disk restore point (its tree root, size, capture state and progress) lives
+ * in the row's `extra` and is never shown as such.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arm/internal.h"
+#include "cas/cas.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/random.h"
+#include "common/timefmt.h"
+#include "vol/vol.h"
+
+#define MAX_RESTORE_POINTS_PER_VM 500
+
+static void collection_id(struct arm_call *call, char *out, size_t cap)
+{
+  snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/restorePointCollections/%s",
+           call->params[0], call->params[1], call->params[2]);
+}
+
+static void rp_id(struct arm_call *call, char *out, size_t cap)
+{
+  snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/restorePointCollections/%s"
+           "/restorePoints/%s", call->params[0], call->params[1], call->params[2], call->params[3]);
+}
+
+static json_t *loads(const char *s) { return json_loads(s ? s : "{}", 0, NULL); }
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static json_t *drp_json(const struct meta_resource *r)
+{
+  json_t *props = loads(r->properties);
+  json_t *extra = loads(r->extra);
+  json_object_set(props, "completionPercent", json_object_get(extra, "percent"));
+  json_decref(extra);
+  return json_pack("{s:s,s:s,s:s,s:o}", "id", r->id, "name", r->name, "type", DRP_TYPE, "properties", props);
+}
+
+struct iv_state {
+  json_t *disks;
+};
+
+static int iv_disk(void *ctx, const struct meta_resource *r)
+{
+  struct iv_state *st = ctx;
+  json_t *extra = loads(r->extra);
+  const char *state = json_string_value(json_object_get(extra, "state"));
+  bool ok = state && !strcmp(state, "Succeeded"), failed = state && !strcmp(state, "Failed");
+  char code[64];
+  snprintf(code, sizeof code, "CaptureState/%s", ok ? "succeeded" : failed ? "failed" : "capturing");
+  json_array_append_new(st->disks,
+                        json_pack("{s:s,s:{s:{s:s,s:s,s:s},s:O}}", "id", r->id, "replicationStatus", "status", "code",
+                                  code, "level", failed ? "Error" : "Info", "displayStatus",
+                                  ok ? "Succeeded" : failed ? "Failed" : "Capturing", "completionPercent",
+                                  json_object_get(extra, "percent") ? json_object_get(extra, "percent")
+                                                                    : json_integer(0)));
+  json_decref(extra);
+  return 0;
+}
+
+json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instance_view)
+{
+  json_t *props = loads(r->properties);
+  const char *state = r->provisioning_state ? r->provisioning_state : "";
+  json_object_set_new(props, "provisioningState", json_string(state));
+  if (instance_view) {
+    struct iv_state st = {json_array()};
+    meta_resource_list(arm->meta, r->id, DRP_TYPE, NULL, 0, iv_disk, &st);
+    char code[96], t[TIME_ISO_LEN];
+    json_t *extra = loads(r->extra);
+    const char *err = json_string_value(json_object_get(extra, "error"));
+    if (!strcmp(state, "Failed"))
+      snprintf(code, sizeof code, "ProvisioningState/failed/%s", err ? err : "VMRestorePointInternalError");
+    else
+      snprintf(code, sizeof code, "ProvisioningState/%s", !strcmp(state, "Succeeded") ? "succeeded" : "creating");
+    json_decref(extra);
+    time_iso8601(r->changed_us, t);
+    json_object_set_new(props, "instanceView",
+                        json_pack("{s:o,s:[{s:s,s:s,s:s,s:s}]}", "diskRestorePoints", st.disks, "statuses", "code",
+                                  code, "level", !strcmp(state, "Failed") ? "Error" : "Info", "displayStatus",
+                                  !strcmp(state, "Succeeded") ? "Provisioning succeeded"
+                                  : !strcmp(state, "Failed") ? "Provisioning failed"
+                                                             : "Provisioning in progress",
+                                  "time", t));
+  }
+  return json_pack("{s:s,s:s,s:s,s:o}", "id", r->id, "name", r->name, "type", RP_TYPE, "properties", props);
+}
+
+/* ---- helpers over the VM and its disks ------------------------------------ */
+
+/* The managed disks of a VM: os disk first, then data disks by lun order. */
+struct vm_disk {
+  const char *id;   /* borrowed from the VM JSON */
+  json_t *entry;    /* the storageProfile entry */
+  bool os;
+};
+
+static int vm_disks(json_t *vm_props, struct vm_disk *out, int cap)
+{
+  json_t *sp = json_object_get(vm_props, "storageProfile");
+  int n = 0;
+  json_t *os = json_object_get(sp, "osDisk");
+  const char *os_id = json_string_value(json_object_get(json_object_get(os, "managedDisk"), "id"));
+  if (os_id && n < cap)
+    out[n++] = (struct vm_disk){os_id, os, true};
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(sp, "dataDisks"), i, d) {
+    const char *id = json_string_value(json_object_get(json_object_get(d, "managedDisk"), "id"));
+    if (id && n < cap)
+      out[n++] = (struct vm_disk){id, d, false};
+  }
+  return n;
+}
+
+static bool vm_stopped(const struct meta_resource *vm)
+{
+  json_t *extra = loads(vm->extra), *props = loads(vm->properties);
+  const char *ps = json_string_value(json_object_get(extra, "powerState"));
+  if (!ps)
+    ps = json_string_value(json_object_get(props, "powerState"));
+  bool stopped = ps && (!strcasecmp(ps, "stopped") || !strcasecmp(ps, "deallocated") ||
+                        !strcasecmp(ps, "PowerState/stopped") || !strcasecmp(ps, "PowerState/deallocated"));
+  json_decref(extra);
+  json_decref(props);
+  return stopped;
+}
+
+struct vm_count {
+  const char *vm_id;
+  int total;
+  bool creating;
+  struct arm *arm;
+};
+
+static int count_rp(void *ctx, const struct meta_resource *r)
+{
+  struct vm_count *c = ctx;
+  c->total++;
+  if (r->provisioning_state && !strcmp(r->provisioning_state, "Creating"))
+    c->creating = true;
+  return 0;
+}
+
+static int count_collection(void *ctx, const struct meta_resource *r)
+{
+  struct vm_count *c = ctx;
+  json_t *p = loads(r->properties);
+  const char *src = json_string_value(json_object_get(json_object_get(p, "source"), "id"));
+  if (src && !strcasecmp(src, c->vm_id))
+    meta_resource_list(c->arm->meta, r->id, RP_TYPE, NULL, 0, count_rp, c);
+  json_decref(p);
+  return 0;
+}
+
+/* ---- PUT ----------------------------------------------------------------- */
+
+static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
+                         struct vm_disk *vd, int nvd, const bool *excluded, struct arm_capture_disk *disks,
+                         int ndisks, const char *mode, const char *asked, const char *id);
+
+/* Same request as the one that created r?  (idempotent repeat) */
+static bool same_request(const struct meta_resource *r, json_t *props)
+{
+  json_t *have = loads(r->properties);
+  json_t *a = json_object_get(have, "excludeDisks"), *b = json_object_get(props, "excludeDisks");
+  bool same = json_array_size(a) == json_array_size(b);
+  size_t i;
+  json_t *x;
+  json_array_foreach(b, i, x) {
+    const char *want = json_string_value(json_object_get(x, "id"));
+    bool found = false;
+    size_t j;
+    json_t *y;
+    json_array_foreach(a, j, y) if (want && !strcasecmp(want, json_string_value(json_object_get(y, "id")))) found = true;
+    same = same && found;
+  }
+  json_t *extra = loads(r->extra);
+  const char *mode = json_string_value(json_object_get(props, "consistencyMode"));
+  const char *asked = json_string_value(json_object_get(extra, "requestedMode"));
+  same = same && ((!mode && !asked) || (mode && asked && !strcasecmp(mode, asked)));
+  json_decref(extra);
+  json_decref(have);
+  return same;
+}
+
+static void reply_existing(struct arm_call *call, const struct meta_resource *r, json_t *props)
+{
+  if (!same_request(r, props)) {
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Updating properties of an existing restore point is not allowed. Restore point '%s' exists.",
+                    call->params[3]);
+    return;
+  }
+  json_t *extra = loads(r->extra);
+  const char *op = json_string_value(json_object_get(extra, "operation"));
+  bool creating = r->provisioning_state && !strcmp(r->provisioning_state, "Creating");
+  if (creating && op)
+    arm_lro_headers(call, "Microsoft.Compute", op, LRO_ASYNC_OPERATION | LRO_LOCATION);
+  json_decref(extra);
+  arm_reply_json(call, creating ? 201 : 200, arm_rp_json(call->arm, r, false));
+}
+
+void arm_rp_put(struct arm_call *call)
+{
+  struct arm *arm = call->arm;
+  if (!arm_rp_name_ok(call, call->params[3], "restorePointName"))
+    return;
+  json_t *b = call->body ? call->body : (call->body = json_object());
+  json_t *props = json_object_get(b, "properties");
+  if (!arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
+      !arm_body_member_ok(call, props, "excludeDisks", JSON_ARRAY) ||
+      !arm_body_member_ok(call, props, "consistencyMode", JSON_STRING) ||
+      !arm_body_member_ok(call, props, "sourceRestorePoint", JSON_OBJECT))
+    return;
+  char cid[1024], id[1200];
+  collection_id(call, cid, sizeof cid);
+  rp_id(call, id, sizeof id);
+  struct meta_resource coll = {0}, vm = {0}, existing = {0};
+  json_t *cprops = NULL, *vprops = NULL;
+  struct arm_capture_disk *disks = NULL;
+  struct volume *vols[64];
+  struct vol_capture *caps[64];
+  int ndisks = 0;
+  bool fenced = false;
+  if (meta_resource_get(arm->meta, cid, &coll) < 0) {
+    arm_reply_collection_not_found(call);
+    goto out;
+  }
+  if (meta_resource_get(arm->meta, id, &existing) == 0) {
+    reply_existing(call, &existing, props);
+    goto out;
+  }
+  if (json_object_get(props, "sourceRestorePoint")) {
+    arm_reply_error_target(call, 400, "InvalidParameter", "sourceRestorePoint",
+                           "Copying restore points between regions is not supported by this region yet.");
+    goto out;
+  }
+  cprops = loads(coll.properties);
+  const char *vm_id = json_string_value(json_object_get(json_object_get(cprops, "source"), "id"));
+  if (!vm_id || meta_resource_get(arm->meta, vm_id, &vm) < 0) {
+    arm_reply_error(call, 409, "OperationNotAllowed", "The source virtual machine of collection '%s' no longer exists.",
+                    call->params[2]);
+    goto out;
+  }
+  vprops = loads(vm.properties);
+  struct vm_disk vd[64];
+  int nvd = vm_disks(vprops, vd, 64);
+  /* excludeDisks must name disks of the VM */
+  size_t i;
+  json_t *x;
+  bool excluded[64] = {false};
+  json_array_foreach(json_object_get(props, "excludeDisks"), i, x) {
+    const char *xid = json_string_value(json_object_get(x, "id"));
+    int k;
+    for (k = 0; xid && k < nvd && strcasecmp(vd[k].id, xid) != 0; k++)
+      ;
+    if (!xid || k == nvd) {
+      arm_reply_error_target(call, 400, "InvalidParameter", "excludeDisks",
+                             "The disk '%s' in excludeDisks is not attached to virtual machine '%s'.",
+                             xid ? xid : "(no id)", vm.name);
+      goto out;
+    }
+    excluded[k] = true;
+  }
+  /* consistency mode: achieved, never guessed */
+  const char *asked = json_string_value(json_object_get(props, "consistencyMode"));
+  bool stopped = vm_stopped(&vm);
+  const char *mode = stopped ? "ApplicationConsistent" : "CrashConsistent";
+  if (asked && strcasecmp(asked, "CrashConsistent") && strcasecmp(asked, "FileSystemConsistent") &&
+      strcasecmp(asked, "ApplicationConsistent")) {
+    arm_reply_error_target(call, 400, "InvalidParameter", "consistencyMode",
+                           "The value '%s' of consistencyMode is invalid; use CrashConsistent, FileSystemConsistent or "
+                           "ApplicationConsistent.",
+                           asked);
+    goto out;
+  }
+  if (asked && strcasecmp(asked, "CrashConsistent") != 0 && !stopped) {
+    arm_reply_error_target(call, 400, "VMAgentStatusCommunicationError", "consistencyMode",
+                           "A %s restore point of a running VM needs its guest agent, which this region cannot reach "
+                           "yet. Use CrashConsistent, or stop the VM.",
+                           asked);
+    goto out;
+  }
+  if (asked && !strcasecmp(asked, "CrashConsistent"))
+    mode = "CrashConsistent"; /* what was asked is what is achieved */
+  /* limits */
+  struct vm_count cnt = {.vm_id = vm.id, .arm = arm};
+  char sub[256];
+  snprintf(sub, sizeof sub, "/subscriptions/%s", call->params[0]);
+  meta_resource_list_prefix(arm->meta, sub, RPC_TYPE, NULL, 0, count_collection, &cnt);
+  if (cnt.creating) {
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Another restore point of virtual machine '%s' is being created. Retry when it is done.", vm.name);
+    goto out;
+  }
+  if (cnt.total >= MAX_RESTORE_POINTS_PER_VM) {
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Virtual machine '%s' has reached the limit of %d restore points. Delete some first.", vm.name,
+                    MAX_RESTORE_POINTS_PER_VM);
+    goto out;
+  }
+  /* the included disks and their volumes */
+  disks = calloc(64, sizeof *disks);
+  if (!disks) {
+    arm_reply_internal(call, -ENOMEM);
+    goto out;
+  }
+  for (int k = 0; k < nvd; k++) {
+    if (excluded[k])
+      continue;
+    struct meta_resource d;
+    struct volume *v = NULL;
+    const char *vol_id = NULL;
+    json_t *dp = NULL;
+    if (meta_resource_get(arm->meta, vd[k].id, &d) == 0) {
+      dp = loads(d.properties);
+      vol_id = json_string_value(json_object_get(dp, "uniqueId"));
+      v = vol_id && d.provisioning_state && !strcmp(d.provisioning_state, "Succeeded") ? arm_volume_find(arm, vol_id)
+                                                                                      : NULL;
+      meta_resource_clear(&d);
+    }
+    if (!v) {
+      json_decref(dp);
+      arm_reply_error(call, 409, "OperationNotAllowed",
+                      "The disk '%s' of virtual machine '%s' is not available for a restore point.", vd[k].id,
+                      vm.name);
+      goto out;
+    }
+    snprintf(disks[ndisks].disk_id, sizeof disks[ndisks].disk_id, "%s", vd[k].id);
+    snprintf(disks[ndisks].vol_id, sizeof disks[ndisks].vol_id, "%s", vol_id);
+    json_decref(dp);
+    vols[ndisks++] = v;
+  }
+  /* the fence: the point in time of this restore point */
+  uint64_t stall = 0;
+  int rc = ndisks ? vol_fence(vols, ndisks, 0, caps, &stall) : 0;
+  if (rc == -EBUSY) {
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "A disk of virtual machine '%s' is being captured or copied; retry shortly.", vm.name);
+    goto out;
+  }
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    goto out;
+  }
+  fenced = true;
+  for (int k = 0; k < ndisks; k++)
+    disks[k].cap = caps[k];
+  log_info("arm", "restore point %s: fenced %d disk(s), stall %llu ns", id, ndisks, (unsigned long long)stall);
+  rc = arm_rp_record(call, &coll, &vm, vd, nvd, excluded, disks, ndisks, mode, asked, id);
+  if (rc == 0) {
+    disks = NULL; /* handed to the job */
+    fenced = false;
+  }
+out:
+  if (fenced)
+    for (int k = 0; k < ndisks; k++)
+      vol_capture_end(caps[k], false);
+  free(disks);
+  json_decref(cprops);
+  json_decref(vprops);
+  meta_resource_clear(&coll);
+  meta_resource_clear(&vm);
+  meta_resource_clear(&existing);
+}
+
+static const char *last_segment(const char *id)
+{
+  const char *s = strrchr(id, '/');
+  return s ? s + 1 : id;
+}
+
+/* The previous committed capture of a disk (its base), or NULL. */
+static char *previous_drp(struct arm *arm, const char *disk_id)
+{
+  struct meta_resource d;
+  if (meta_resource_get(arm->meta, disk_id, &d) < 0)
+    return NULL;
+  json_t *extra = loads(d.extra);
+  const char *prev = json_string_value(json_object_get(json_object_get(extra, "captureBase"), "diskRestorePoint"));
+  char *out = prev ? strdup(prev) : NULL;
+  json_decref(extra);
+  meta_resource_clear(&d);
+  return out;
+}
+
+/* Records the restore point, its disk restore points and the operation in one
+ * transaction, then hands the captures to the job; replies 201. */
+static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
+                         struct vm_disk *vd, int nvd, const bool *excluded, struct arm_capture_disk *disks,
+                         int ndisks, const char *mode, const char *asked, const char *id)
+{
+  struct arm *arm = call->arm;
+  json_t *vprops = loads(vm->properties);
+  char now[TIME_ISO_LEN];
+  time_iso8601(time_now_us(), now);
+  json_t *meta_src = json_object();
+  const char *copy[] = {"hardwareProfile", "osProfile", "diagnosticsProfile", "licenseType", "vmId",
+                        "securityProfile", "userData", NULL};
+  for (int i = 0; copy[i]; i++)
+    if (json_object_get(vprops, copy[i]))
+      json_object_set(meta_src, copy[i], json_object_get(vprops, copy[i]));
+  json_object_set_new(meta_src, "location", json_string(vm->location ? vm->location : ""));
+  json_t *sp = json_pack("{s:n,s:[]}", "osDisk", "dataDisks");
+  struct meta *m = arm->meta;
+  int rc = meta_begin(m), d = 0;
+  char op_id[40] = "";
+  for (int k = 0; rc == 0 && k < nvd; k++) {
+    json_t *entry = json_deep_copy(vd[k].entry);
+    json_object_del(entry, "deleteOption");
+    if (!excluded[k]) {
+      char guid[UUID_STR_LEN];
+      random_uuid(guid);
+      struct arm_capture_disk *cd = &disks[d++];
+      snprintf(cd->drp_id, sizeof cd->drp_id, "%s/diskRestorePoints/%s_%s", id, last_segment(vd[k].id), guid);
+      json_object_set_new(entry, "diskRestorePoint", json_pack("{s:s}", "id", cd->drp_id));
+      CLEANUP_FREE char *prev = previous_drp(arm, vd[k].id);
+      json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:{s:s}}", "timeCreated", now, "sourceResourceId",
+                            vd[k].id, "sourceUniqueId", cd->vol_id, "familyId", cd->vol_id, "networkAccessPolicy",
+                            "AllowAll", "publicNetworkAccess", "Enabled", "logicalSectorSize", 512, "encryption",
+                            "type", "EncryptionAtRestWithPlatformKey");
+      if (vd[k].os && json_is_string(json_object_get(vd[k].entry, "osType")))
+        json_object_set(p, "osType", json_object_get(vd[k].entry, "osType"));
+      if (prev)
+        json_object_set_new(p, "vmrpPreviousDiskRestorePointId", json_string(prev));
+      json_t *x = json_pack("{s:s,s:s,s:i}", "state", "Capturing", "volumeId", cd->vol_id, "percent", 0);
+      struct meta_resource r = {.id = strdup(cd->drp_id), .type = strdup(DRP_TYPE),
+                                .name = strdup(last_segment(cd->drp_id)), .parent_id = strdup(id),
+                                .properties = json_dumps(p, JSON_COMPACT), .extra = json_dumps(x, JSON_COMPACT),
+                                .provisioning_state = strdup("Creating")};
+      json_decref(p);
+      json_decref(x);
+      rc = meta_resource_put(m, &r, NULL, 0, NULL);
+      meta_resource_clear(&r);
+    }
+    if (vd[k].os)
+      json_object_set(sp, "osDisk", entry);
+    else
+      json_array_append(json_object_get(sp, "dataDisks"), entry);
+    json_decref(entry);
+  }
+  json_object_set_new(meta_src, "storageProfile", sp);
+  json_t *excl = json_object_get(json_object_get(call->body, "properties"), "excludeDisks");
+  json_t *props = json_pack("{s:O,s:s,s:s,s:o}", "excludeDisks", excl ? excl : json_array(), "consistencyMode",
+                            mode, "timeCreated", now, "sourceMetadata", meta_src);
+  if (rc == 0)
+    rc = arm_op_create(call, "Microsoft.Compute", "restorePointCreate", id, NULL, op_id);
+  json_t *extra = json_pack("{s:s}", "operation", op_id);
+  if (asked)
+    json_object_set_new(extra, "requestedMode", json_string(asked));
+  struct meta_resource rp = {.id = strdup(id), .type = strdup(RP_TYPE), .name = strdup(call->params[3]),
+                             .parent_id = strdup(coll->id), .properties = json_dumps(props, JSON_COMPACT),
+                             .extra = json_dumps(extra, JSON_COMPACT), .provisioning_state = strdup("Creating")};
+  json_decref(extra);
+  json_decref(props);
+  json_decref(vprops);
+  if (rc == 0)
+    rc = meta_resource_put(m, &rp, NULL, META_PUT_CREATE_ONLY, NULL);
+  if (rc == 0)
+    rc = meta_commit(m);
+  else
+    meta_rollback(m);
+  if (rc == 0)
+    rc = arm_capture_register(arm, op_id, id, disks, ndisks);
+  if (rc == 0) {
+    jobs_submit(arm->jobs, op_id);
+    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
+    arm_reply_json(call, 201, arm_rp_json(arm, &rp, false));
+  } else if (rc == -EEXIST) {
+    arm_reply_error(call, 409, "OperationNotAllowed", "Another request is creating restore point '%s'.",
+                    call->params[3]);
+  } else {
+    arm_reply_internal(call, rc);
+  }
+  meta_resource_clear(&rp);
+  return rc;
+}
+
+/* ---- GET, DELETE ---------------------------------------------------------- */
+
+static void reply_rp_not_found(struct arm_call *call)
+{
+  arm_reply_error(call, 404, "NotFound", "The restore point '%s' was not found in collection '%s'.", call->params[3],
+                  call->params[2]);
+}
+
+void arm_rp_get(struct arm_call *call)
+{
+  char id[1200];
+  rp_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT) {
+    reply_rp_not_found(call);
+    return;
+  }
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return;
+  }
+  arm_reply_json(call, 200, arm_rp_json(call->arm, &r, arm_expand_has(call, "instanceView")));
+  meta_resource_clear(&r);
+}
+
+void arm_rp_delete(struct arm_call *call)
+{
+  char id[1200], op_id[40];
+  rp_id(call, id, sizeof id);
+  struct meta *m = call->arm->meta;
+  struct meta_resource r = {0};
+  int rc = meta_begin(m);
+  if (rc == 0)
+    rc = meta_resource_get(m, id, &r);
+  if (rc == 0 && r.provisioning_state && !strcmp(r.provisioning_state, "Creating")) {
+    meta_rollback(m);
+    meta_resource_clear(&r);
+    arm_reply_error(call, 409, "OperationNotAllowed", "Restore point '%s' is being created; retry when it is done.",
+                    call->params[3]);
+    return;
+  }
+  if (rc == 0) {
+    free(r.provisioning_state);
+    r.provisioning_state = strdup("Deleting");
+    rc = meta_resource_put(m, &r, NULL, 0, NULL);
+  }
+  if (rc == 0)
+    rc = arm_op_create(call, "Microsoft.Compute", "restorePointDelete", r.id, NULL, op_id);
+  if (rc == 0)
+    rc = meta_commit(m);
+  else
+    meta_rollback(m);
+  if (rc == -ENOENT)
+    arm_reply_empty(call, 204);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    jobs_submit(call->arm->jobs, op_id);
+    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
+    arm_reply_empty(call, 202);
+  }
+  meta_resource_clear(&r);
+}
+
+struct id_list {
+  char **ids;
+  size_t n;
+};
+
+static int collect(void *ctx, const struct meta_resource *r)
+{
+  struct id_list *l = ctx;
+  char **ids = realloc(l->ids, (l->n + 1) * sizeof *ids);
+  if (!ids)
+    return -ENOMEM;
+  l->ids = ids;
+  l->ids[l->n++] = strdup(r->id);
+  return 0;
+}
+
+static void id_list_free(struct id_list *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    free(l->ids[i]);
+  free(l->ids);
+}
+
+/* Deletes a restore point's rows, disk restore points first.  Their trees
+ * become garbage: the GC reclaims whatever no other root reaches. */
+static int delete_rp(struct arm *arm, const char *id)
+{
+  struct id_list l = {0};
+  int rc = meta_resource_list(arm->meta, id, DRP_TYPE, NULL, 0, collect, &l);
+  for (size_t i = 0; rc == 0 && i < l.n; i++) {
+    rc = meta_resource_delete(arm->meta, l.ids[i]);
+    if (rc == -ENOENT)
+      rc = 0;
+  }
+  id_list_free(&l);
+  if (rc == 0) {
+    rc = meta_resource_delete(arm->meta, id);
+    if (rc == -ENOENT)
+      rc = 0;
+  }
+  return rc;
+}
+
+int arm_restore_points_delete_under(struct arm *arm, const char *collection_id)
+{
+  struct id_list l = {0};
+  int rc = meta_resource_list(arm->meta, collection_id, RP_TYPE, NULL, 0, collect, &l);
+  for (size_t i = 0; rc == 0 && i < l.n; i++)
+    rc = delete_rp(arm, l.ids[i]);
+  id_list_free(&l);
+  return rc;
+}
+
+enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                   struct job_result *res)
+{
+  (void)job;
+  if (delete_rp(app, op->resource_id) < 0) {
+    res->error = arm_error_text("InternalServerError", "Deleting the restore point failed; retry.");
+    return JOB_FAILED;
+  }
+  return JOB_DONE;
+}
+
+/* ---- disk restore points --------------------------------------------------- */
+
+static void drp_id(struct arm_call *call, char *out, size_t cap)
+{
+  snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/restorePointCollections/%s"
+           "/restorePoints/%s/diskRestorePoints/%s", call->params[0], call->params[1], call->params[2],
+           call->params[3], call->params[4]);
+}
+
+void arm_drp_get(struct arm_call *call)
+{
+  char id[1400];
+  drp_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT)
+    arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    arm_reply_json(call, 200, drp_json(&r));
+    meta_resource_clear(&r);
+  }
+}
+
+static int list_drp(void *ctx, const struct meta_resource *r)
+{
+  json_array_append_new(ctx, drp_json(r));
+  return 0;
+}
+
+void arm_drp_list(struct arm_call *call)
+{
+  char id[1200];
+  rp_id(call, id, sizeof id);
+  struct meta_resource r;
+  int rc = meta_resource_get(call->arm->meta, id, &r);
+  if (rc == -ENOENT) {
+    reply_rp_not_found(call);
+    return;
+  }
+  if (rc == 0)
+    meta_resource_clear(&r);
+  json_t *value = json_array();
+  if (rc == 0)
+    rc = meta_resource_list(call->arm->meta, id, DRP_TYPE, NULL, 0, list_drp, value);
+  if (rc < 0) {
+    json_decref(value);
+    arm_reply_internal(call, rc);
+    return;
+  }
+  arm_reply_json(call, 200, json_pack("{s:o}", "value", value));
+}
+
+int arm_drp_source(struct arm *arm, const char *id, struct cas_addr *root, uint64_t *size)
+{
+  struct meta_resource r;
+  int rc = meta_resource_get(arm->meta, id, &r);
+  if (rc < 0)
+    return rc;
+  if (strcasecmp(r.type, DRP_TYPE) != 0) {
+    meta_resource_clear(&r);
+    return -ENOENT;
+  }
+  json_t *extra = loads(r.extra);
+  const char *state = json_string_value(json_object_get(extra, "state"));
+  const char *hex = json_string_value(json_object_get(extra, "root"));
+  rc = state && !strcmp(state, "Succeeded") && hex && cas_addr_from_hex(hex, root) == 0 ? 0 : -EBUSY;
+  if (rc == 0)
+    *size = (uint64_t)json_integer_value(json_object_get(extra, "size"));
+  json_decref(extra);
+  meta_resource_clear(&r);
+  return rc;
+}
+
+struct state_ctx {
+  struct arm *arm;
+  const char *state;
+};
+
+static int set_state(void *ctx, const struct meta_resource *row)
+{
+  struct state_ctx *st = ctx;
+  struct meta_resource r;
+  if (meta_resource_get(st->arm->meta, row->id, &r) < 0)
+    return 0;
+  json_t *extra = loads(r.extra);
+  const char *cur = json_string_value(json_object_get(extra, "state"));
+  if (!cur || strcmp(cur, "Succeeded") != 0) { /* never downgrade a finished one */
+    json_object_set_new(extra, "state", json_string(st->state));
+    free(r.extra);
+    r.extra = json_dumps(extra, JSON_COMPACT);
+    free(r.provisioning_state);
+    r.provisioning_state = strdup(st->state);
+    meta_resource_put(st->arm->meta, &r, NULL, 0, NULL);
+  }
+  json_decref(extra);
+  meta_resource_clear(&r);
+  return 0;
+}
+
+void arm_drps_set_state(struct arm *arm, const char *rp_id_, const char *state)
+{
+  struct state_ctx st = {arm, state};
+  meta_resource_list(arm->meta, rp_id_, DRP_TYPE, NULL, 0, set_state, &st);
+}
+
+struct recover_ctx {
+  struct arm *arm;
+  struct id_list ids;
+};
+
+static int find_creating_rp(void *ctx, const struct meta_resource *r)
+{
+  struct recover_ctx *rc = ctx;
+  if (!strcasecmp(r->type, RP_TYPE) && r->provisioning_state && !strcmp(r->provisioning_state, "Creating"))
+    return collect(&rc->ids, r);
+  return 0;
+}
+
+int arm_restore_points_recover(struct arm *arm)
+{
+  struct recover_ctx rc = {arm, {0}};
+  int r = 0;
+  for (int i = 0; r == 0 && i < arm->cfg.nsubscriptions; i++) {
+    char sub[256];
+    snprintf(sub, sizeof sub, "/subscriptions/%s", arm->cfg.subscriptions[i].id);
+    r = meta_resource_list_prefix(arm->meta, sub, RP_TYPE, NULL, 0, find_creating_rp, &rc);
+  }
+  for (size_t i = 0; i < rc.ids.n; i++) {
+    struct meta_resource rp;
+    if (meta_resource_get(arm->meta, rc.ids.ids[i], &rp) < 0)
+      continue;
+    log_warn("arm", "restore point %s was being created when the service stopped: marking it Failed",
+             rc.ids.ids[i]);
+    free(rp.provisioning_state);
+    rp.provisioning_state = strdup("Failed");
+    json_t *extra = loads(rp.extra);
+    json_object_set_new(extra, "error", json_string("OperationInterrupted"));
+    free(rp.extra);
+    rp.extra = json_dumps(extra, JSON_COMPACT);
+    json_decref(extra);
+    meta_resource_put(arm->meta, &rp, NULL, 0, NULL);
+    meta_resource_clear(&rp);
+    arm_drps_set_state(arm, rc.ids.ids[i], "Failed");
+  }
+  id_list_free(&rc.ids);
+  return r;
+}
