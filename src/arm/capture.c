@@ -311,6 +311,8 @@ enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta
     log_info("arm", "restore point %s: %d disk(s), %llu chunks read, %llu bytes stored", c->rp_id, c->n,
              (unsigned long long)read, (unsigned long long)stored);
   }
+  for (int i = 0; rc == 0 && i < c->n; i++)
+    arm_drp_export(arm, c->disks[i].drp_id);
   end_all(c, rc == 0); /* invariant 4 */
   if (hold)
     cas_hold_end(arm->cas, hold);

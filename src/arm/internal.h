@@ -166,6 +166,15 @@ int arm_restore_points_delete_under(struct arm *arm, const char *collection_id);
 /* Sets the state of every disk restore point of a restore point (never
  * turning a Succeeded one into something else). */
 void arm_drps_set_state(struct arm *arm, const char *rp_id, const char *state);
+/* The previous disk restore point of the same disk (malloc'd id) or NULL. */
+char *arm_drp_previous(struct arm *arm, const char *drp_id);
+/* drp_export.c: read-only NBD exports of complete disk restore points. */
+int arm_drp_export(struct arm *arm, const char *drp_id);
+void arm_drp_unexport(struct arm *arm, const char *drp_id);
+char *arm_drp_nbd_uri(struct arm *arm, const char *drp_id, bool tcp);
+/* Exports every complete disk restore point (start-up). */
+int arm_drp_export_all(struct arm *arm);
+void arm_drp_unexport_all(struct arm *arm);
 /* At start-up: restore points a crash left Creating become Failed. */
 int arm_restore_points_recover(struct arm *arm);
 /* The tree of a complete disk restore point: 0, -ENOENT, -EBUSY (capturing or

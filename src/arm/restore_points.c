@@ -51,11 +51,23 @@ static json_t *loads(const char *s) { return json_loads(s ? s : "{}", 0, NULL); 
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static json_t *drp_json(const struct meta_resource *r)
+static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
 {
   json_t *props = loads(r->properties);
   json_t *extra = loads(r->extra);
   json_object_set(props, "completionPercent", json_object_get(extra, "percent"));
+  const char *state = json_string_value(json_object_get(extra, "state"));
+  if (state && !strcmp(state, "Succeeded")) { /* vmrp-specific, read-only: where to read it */
+    char *u = arm_drp_nbd_uri(arm, r->id, false), *t = arm_drp_nbd_uri(arm, r->id, true);
+    json_t *exp = json_pack("{s:s}", "exportName", r->name);
+    if (u)
+      json_object_set_new(exp, "nbdUri", json_string(u));
+    if (t)
+      json_object_set_new(exp, "nbdTcpUri", json_string(t));
+    json_object_set_new(props, "vmrpExport", exp);
+    free(u);
+    free(t);
+  }
   json_decref(extra);
   return json_pack("{s:s,s:s,s:s,s:o}", "id", r->id, "name", r->name, "type", DRP_TYPE, "properties", props);
 }
@@ -596,6 +608,7 @@ static int delete_rp(struct arm *arm, const char *id)
   struct id_list l = {0};
   int rc = meta_resource_list(arm->meta, id, DRP_TYPE, NULL, 0, collect, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++) {
+    arm_drp_unexport(arm, l.ids[i]); /* disconnects its readers first */
     rc = meta_resource_delete(arm->meta, l.ids[i]);
     if (rc == -ENOENT)
       rc = 0;
@@ -650,14 +663,20 @@ void arm_drp_get(struct arm_call *call)
   else if (rc < 0)
     arm_reply_internal(call, rc);
   else {
-    arm_reply_json(call, 200, drp_json(&r));
+    arm_reply_json(call, 200, drp_json(call->arm, &r));
     meta_resource_clear(&r);
   }
 }
 
+struct drp_list {
+  struct arm *arm;
+  json_t *value;
+};
+
 static int list_drp(void *ctx, const struct meta_resource *r)
 {
-  json_array_append_new(ctx, drp_json(r));
+  struct drp_list *l = ctx;
+  json_array_append_new(l->value, drp_json(l->arm, r));
   return 0;
 }
 
@@ -673,15 +692,15 @@ void arm_drp_list(struct arm_call *call)
   }
   if (rc == 0)
     meta_resource_clear(&r);
-  json_t *value = json_array();
+  struct drp_list l = {call->arm, json_array()};
   if (rc == 0)
-    rc = meta_resource_list(call->arm->meta, id, DRP_TYPE, NULL, 0, list_drp, value);
+    rc = meta_resource_list(call->arm->meta, id, DRP_TYPE, NULL, 0, list_drp, &l);
   if (rc < 0) {
-    json_decref(value);
+    json_decref(l.value);
     arm_reply_internal(call, rc);
     return;
   }
-  arm_reply_json(call, 200, json_pack("{s:o}", "value", value));
+  arm_reply_json(call, 200, json_pack("{s:o}", "value", l.value));
 }
 
 int arm_drp_source(struct arm *arm, const char *id, struct cas_addr *root, uint64_t *size)
@@ -779,3 +798,46 @@ int arm_restore_points_recover(struct arm *arm)
   id_list_free(&rc.ids);
   return r;
 }
+
+char *arm_drp_previous(struct arm *arm, const char *id)
+{
+  struct meta_resource r;
+  if (meta_resource_get(arm->meta, id, &r) < 0)
+    return NULL;
+  json_t *p = loads(r.properties);
+  const char *prev = json_string_value(json_object_get(p, "vmrpPreviousDiskRestorePointId"));
+  char *out = prev ? strdup(prev) : NULL;
+  json_decref(p);
+  meta_resource_clear(&r);
+  return out;
+}
+
+static int export_one(void *ctx, const struct meta_resource *r)
+{
+  json_t *extra = loads(r->extra);
+  const char *state = json_string_value(json_object_get(extra, "state"));
+  if (state && !strcmp(state, "Succeeded"))
+    arm_drp_export(ctx, r->id);
+  json_decref(extra);
+  return 0;
+}
+
+static int unexport_one(void *ctx, const struct meta_resource *r)
+{
+  arm_drp_unexport(ctx, r->id);
+  return 0;
+}
+
+static int for_all_drps(struct arm *arm, meta_resource_cb fn)
+{
+  int r = 0;
+  for (int i = 0; r == 0 && i < arm->cfg.nsubscriptions; i++) {
+    char sub[256];
+    snprintf(sub, sizeof sub, "/subscriptions/%s", arm->cfg.subscriptions[i].id);
+    r = meta_resource_list_prefix(arm->meta, sub, DRP_TYPE, NULL, 0, fn, arm);
+  }
+  return r;
+}
+
+int arm_drp_export_all(struct arm *arm) { return for_all_drps(arm, export_one); }
+void arm_drp_unexport_all(struct arm *arm) { for_all_drps(arm, unexport_one); }

@@ -379,6 +379,8 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
     r = arm_volumes_open(arm);
   if (r == 0)
     r = arm_restore_points_recover(arm);
+  if (r == 0)
+    r = arm_drp_export_all(arm);
   if (r < 0) {
     arm_close(arm);
     return r;
@@ -394,6 +396,8 @@ void arm_close(struct arm *arm)
   if (!arm)
     return;
   arm_captures_free(arm); /* uncommitted: their chunks stay dirty */
+  if (arm->cas)
+    arm_drp_unexport_all(arm);
   arm_volumes_close(arm);
   if (arm->cas)
     cas_close(arm->cas);

@@ -120,6 +120,13 @@ bool nbd_export_in_use(struct nbd_server *s, const char *name)
   return p && (*p)->refs > 0;
 }
 
+void *nbd_export_handle(struct nbd_server *s, const char *name)
+{
+  LOCK_GUARD(&s->lock);
+  struct nbd_export **p = find(s, name, strlen(name));
+  return p ? (*p)->handle : NULL;
+}
+
 unsigned nbd_export_connections(struct nbd_server *s, const char *name)
 {
   LOCK_GUARD(&s->lock);

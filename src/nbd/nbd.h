@@ -125,6 +125,8 @@ int nbd_export_remove(struct nbd_server *s, const char *name, unsigned flags);
 /* Whether a connection is using the export (for "refuse to delete a disk
  * that is exported"). */
 bool nbd_export_in_use(struct nbd_server *s, const char *name);
+/* The handle an export was added with, or NULL (to free it after a remove). */
+void *nbd_export_handle(struct nbd_server *s, const char *name);
 /* Number of connections in transmission on the export. */
 unsigned nbd_export_connections(struct nbd_server *s, const char *name);
 
