@@ -17,7 +17,9 @@
  * agent exists), timeCreated, sourceMetadata = the VM's configuration at the
  * fence with each disk mapped to its disk restore point.  Internal state of a
  * disk restore point (its tree root, size, capture state and progress) lives
- * in the row's `extra` and is never shown as such.
+ * in the row's `extra`; the vmrp-specific read-only properties vmrpExport
+ * (where to read it over NBD) and vmrpCapture (sizeBytes, chunksRead,
+ * bytesStored) show what an operator needs of it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,6 +67,10 @@ static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
     if (t)
       json_object_set_new(exp, "nbdTcpUri", json_string(t));
     json_object_set_new(props, "vmrpExport", exp);
+    json_object_set_new(props, "vmrpCapture",
+                        json_pack("{s:O,s:O,s:O}", "sizeBytes", json_object_get(extra, "size"), "chunksRead",
+                                  json_object_get(extra, "chunksRead"), "bytesStored",
+                                  json_object_get(extra, "bytesStored")));
     free(u);
     free(t);
   }
