@@ -43,6 +43,7 @@ struct arm_config {
   const struct arm_location *locations; /* [0] is this region, then its peers */
   int nlocations;
   int page_size;             /* list page size when the client gives no $top */
+  int gc_interval_s;         /* scheduled store GC; 0: only on demand */
 };
 
 struct arm;

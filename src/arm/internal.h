@@ -24,6 +24,11 @@ struct arm {
   struct arm_volume *volumes; /* open volumes, by id */
   pthread_mutex_t captures_lock;
   struct arm_capture *captures; /* fenced captures waiting for their job (capture.c) */
+  /* the scheduled GC (store_admin.c) */
+  pthread_t timer;
+  pthread_mutex_t timer_lock;
+  pthread_cond_t timer_cv;
+  bool timer_stop, timer_running;
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
@@ -206,6 +211,16 @@ void arm_disk_delete(struct arm_call *call);
 void arm_disk_list(struct arm_call *call);
 /* Delete hook for disks inside a resource group being deleted. */
 int arm_disk_delete_child(struct arm *arm, const struct meta_resource *r);
+
+/* store_admin.c */
+void arm_store_gc(struct arm_call *call);
+void arm_store_verify(struct arm_call *call);
+void arm_gc_timer_start(struct arm *arm);
+void arm_gc_timer_stop(struct arm *arm);
+enum job_outcome arm_store_gc_job(void *app, struct job *job, const struct meta_operation *op,
+                                  struct job_result *res);
+enum job_outcome arm_store_verify_job(void *app, struct job *job, const struct meta_operation *op,
+                                      struct job_result *res);
 
 /* Job run functions. */
 enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct meta_operation *op,

@@ -96,6 +96,10 @@ static const struct route routes[] = {
     {"GET", RPT "/diskRestorePoints/*", arm_drp_get, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
      "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints", false},
+    {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",
+     "Microsoft.Vmrp/storeGc", false},
+    {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeVerify", arm_store_verify, API_ANY, "storeVerify",
+     "Microsoft.Vmrp/storeVerify", false},
     {"GET", "/subscriptions/*/providers/*/locations/*/operations/*", arm_operation_status, API_ANY, "operations",
      "Microsoft.Resources/subscriptions/operations", false},
     {"GET", "/subscriptions/*/operationresults/*", arm_operation_result, API_RESOURCES, "operationresults",
@@ -389,12 +393,18 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
   return 0;
 }
 
-void arm_set_jobs(struct arm *arm, struct jobs *jobs) { arm->jobs = jobs; }
+void arm_set_jobs(struct arm *arm, struct jobs *jobs)
+{
+  arm->jobs = jobs;
+  arm_gc_timer_start(arm);
+}
 
 void arm_close(struct arm *arm)
 {
   if (!arm)
     return;
+  if (arm->jobs)
+    arm_gc_timer_stop(arm);
   arm_captures_free(arm); /* uncommitted: their chunks stay dirty */
   if (arm->cas)
     arm_drp_unexport_all(arm);
@@ -416,6 +426,8 @@ const struct job_kind *arm_job_kinds(int *n)
       {"restorePointCollectionDelete", arm_collection_delete_job, true},
       {"restorePointCreate", arm_rp_create_job, false}, /* its fence lives in memory */
       {"restorePointDelete", arm_rp_delete_job, true},
+      {"storeGc", arm_store_gc_job, true},
+      {"storeVerify", arm_store_verify_job, true},
   };
   *n = (int)(sizeof kinds / sizeof kinds[0]);
   return kinds;

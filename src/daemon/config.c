@@ -38,6 +38,7 @@ int config_defaults(struct config *c)
   config_set(&c->tenant_id, DEFAULT_TENANT);
   c->token_lifetime_s = 3600;
   c->chunk_size = 65536;
+  c->gc_interval_s = 3600;
   config_set(&c->nbd_listen, "127.0.0.1");
   c->nbd_port = 10809;
   return 0;
@@ -117,9 +118,12 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else bad = 1;
   } else if (!strcmp(section, "store")) {
     long n;
-    bad = strcmp(key, "chunk_size") || parse_int(value, 4096, 4 << 20, &n) || (n & (n - 1));
-    if (!bad)
+    if (!strcmp(key, "chunk_size") && !parse_int(value, 4096, 4 << 20, &n) && !(n & (n - 1)))
       c->chunk_size = (unsigned)n;
+    else if (!strcmp(key, "gc_interval") && !parse_int(value, 0, 86400 * 30, &n))
+      c->gc_interval_s = (int)n;
+    else
+      bad = 1;
   } else if (!strcmp(section, "jobs")) {
     long n;
     bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);

@@ -28,6 +28,7 @@ struct config {
   int page_size;
   int job_workers;
   unsigned chunk_size;     /* store chunk size = CBT granularity */
+  int gc_interval_s;       /* scheduled store GC, seconds; 0 = off */
 
   char *nbd_unix;          /* unix socket path; "" disables */
   char *nbd_listen;        /* TCP address; "" disables TCP */
