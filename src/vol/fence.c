@@ -39,6 +39,9 @@
  *  (5) A capture that ends uncommitted returns its set to the dirty bitmap, so
  *      no change is ever forgotten; an untrusted bitmap stays untrusted.
  *      A VOL_FENCE_ALL capture (a disk copy) never touches the bitmap.
+ *  (6) On a lazy volume the chunk is hydrated (hydrate.c) before its fenced
+ *      image is read, tested for a hole or copied aside, so capture sees the
+ *      real content (tests/vol/vol_hydrate.c test_capture_half_hydrated).
  * Deadlock freedom: a request waiting for old-epoch requests holds a stripe
  * lock, but old-epoch requests never copy-before-write for this capture, so
  * they never take its stripe locks.
@@ -297,6 +300,8 @@ int cbw_before_write(struct volume *v, struct vol_capture *c, uint64_t first, ui
       size_t n = chunk_len(c, i);
       if (!buf && !(buf = malloc(v->chunk_size)))
         r = -ENOMEM;
+      if (r == 0 && atomic_load_explicit(&v->lazy, memory_order_acquire))
+        r = hy_ensure(v, i);
       if (r == 0)
         r = read_full_at(v->fd, buf, n, (off_t)(i * v->chunk_size));
       if (r == 0)
@@ -320,10 +325,15 @@ int vol_capture_read(struct vol_capture *c, uint64_t idx, void *buf, size_t *len
   size_t n = chunk_len(c, idx);
   pthread_mutex_t *lock = &c->stripes[idx % STRIPES];
   pthread_mutex_lock(lock);
-  if (!bit(c->copied, idx))
+  int r = 0;
+  if (!bit(c->copied, idx)) {
     wait_old_requests(c, idx);
+    if (atomic_load_explicit(&c->v->lazy, memory_order_acquire))
+      r = hy_ensure(c->v, idx);
+  }
   int fd = bit(c->copied, idx) ? c->cbw_fd : c->v->fd;
-  int r = read_full_at(fd, buf, n, (off_t)(idx * c->v->chunk_size));
+  if (r == 0)
+    r = read_full_at(fd, buf, n, (off_t)(idx * c->v->chunk_size));
   if (r == 0)
     set_bit(c->done, idx);
   pthread_mutex_unlock(lock);
@@ -341,12 +351,16 @@ int vol_capture_is_hole(struct vol_capture *c, uint64_t idx)
   pthread_mutex_lock(lock); /* a copy-before-write of this chunk waits for us */
   if (!bit(c->copied, idx) && !bit(c->done, idx)) { /* the file still holds the fenced image */
     wait_old_requests(c, idx);
-    off_t start = (off_t)(idx * c->v->chunk_size);
-    off_t data = lseek(c->v->fd, start, SEEK_DATA);
-    if (data < 0 && errno != ENXIO)
-      r = -errno;
-    else if (data < 0 || (uint64_t)data >= (uint64_t)start + chunk_len(c, idx))
-      r = 1;
+    if (atomic_load_explicit(&c->v->lazy, memory_order_acquire))
+      r = hy_ensure(c->v, idx);
+    if (r == 0) {
+      off_t start = (off_t)(idx * c->v->chunk_size);
+      off_t data = lseek(c->v->fd, start, SEEK_DATA);
+      if (data < 0 && errno != ENXIO)
+        r = -errno;
+      else if (data < 0 || (uint64_t)data >= (uint64_t)start + chunk_len(c, idx))
+        r = 1;
+    }
     if (r == 1)
       set_bit(c->done, idx); /* read as zeros: later writes need no copy */
   }

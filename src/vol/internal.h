@@ -44,6 +44,12 @@ struct volume {
 
   struct cbt cbt;               /* swapped under the gate; bits set under it too */
   struct vol_capture *capture;  /* armed copy-before-write, or NULL */
+
+  /* hydration (hydrate.c): `lazy` is the one branch the I/O paths take; it
+   * is true while some chunk may still come from the source, and turns false
+   * only once a complete bitmap is durable.  hy lives until vol_close. */
+  _Atomic bool lazy;
+  struct hydration *hy;
 };
 
 /* cbt.c */
@@ -53,6 +59,30 @@ void cbt_mark(struct cbt *c, uint64_t first, uint64_t last);
 bool cbt_test(const struct cbt *c, uint64_t idx);
 int cbt_save(const struct cbt *c, const char *path);
 int cbt_resize(struct cbt *c, uint64_t nchunks);
+
+/* vol.c: extents of the file alone (SEEK_DATA/SEEK_HOLE) over [off, end). */
+int file_extents(struct volume *v, uint64_t off, uint64_t end, vol_extent_cb cb, void *ctx);
+
+/* hydrate.c (called only when v->lazy) */
+struct hydration;
+/* A guest change of [off, off+len): hydrates the partly covered chunks not
+ * yet hydrated, and locks the fully covered ones (held across the change). */
+struct hy_claim {
+  uint64_t first, last;   /* chunks the change touches (clipped to the source) */
+  uint64_t cfirst, clast; /* fully covered chunks claimed: marked after the change */
+  uint64_t stripes[4];    /* stripe locks held (256 stripes) */
+};
+int hy_change_begin(struct volume *v, uint64_t off, uint64_t len, struct hy_claim *cl);
+void hy_change_end(struct volume *v, struct hy_claim *cl, int r);
+/* Makes chunk idx hold its real content in the file (no-op when hydrated). */
+int hy_ensure(struct volume *v, uint64_t idx);
+int hy_ensure_range(struct volume *v, uint64_t off, uint64_t len);
+/* FLUSH / FUA on a lazy volume: fdatasync, and persist the bitmap when a
+ * guest change may rely on it. */
+int hy_flush(struct volume *v);
+int hy_extents(struct volume *v, uint64_t off, uint64_t end, vol_extent_cb cb, void *ctx);
+/* vol_close: persists the bitmap (after the caller's fdatasync), frees. */
+int hy_close(struct volume *v);
 
 /* fence.c: the write gate.  gate_enter registers a request for chunks
  * [first, last], marks them in the CBT bitmap of its epoch and returns its

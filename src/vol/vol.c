@@ -10,6 +10,8 @@
  *  (4) Every byte-changing operation (write, trim, zero) sets the CBT bit of
  *      each chunk it touches, in the bitmap of the epoch it entered in,
  *      before it changes anything.
+ * A lazy volume (hydrate.c) adds its own invariants; the paths here test
+ * v->lazy once and otherwise never touch the hydration state.
  * Trims are advisory: a file system that cannot punch holes turns them into
  * no-ops (the data stays; reads of trimmed ranges are not promised zero).
  * Zeroes are mandatory: when holes cannot be punched, zeros are written.
@@ -95,6 +97,9 @@ int vol_close(struct volume *v)
   /* A capture still open was not committed: its chunks stay dirty. */
   if (v->capture)
     vol_capture_end(v->capture, false);
+  int hr = hy_close(v);
+  if (r == 0)
+    r = hr;
   if (r == 0 && v->cbt_path && !v->readonly && v->cbt.trusted)
     r = cbt_save(&v->cbt, v->cbt_path);
   close(v->fd);
@@ -122,6 +127,8 @@ static int check_range(struct volume *v, uint64_t off, uint64_t len)
 int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
 {
   int r = check_range(v, off, len);
+  if (r == 0 && __builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0))
+    r = hy_ensure_range(v, off, len);
   return r < 0 ? r : read_full_at(v->fd, buf, len, (off_t)off);
 }
 
@@ -141,11 +148,20 @@ static int change(struct volume *v, change_fn fn, const void *buf, uint64_t off,
   int slot = gate_enter(v, first, last, &cbw);
   if (cbw)
     r = cbw_before_write(v, cbw, first, last);
+  bool lazy = __builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0);
+  struct hy_claim claim;
+  if (lazy) {
+    int hr = hy_change_begin(v, off, len, &claim);
+    if (r == 0)
+      r = hr;
+  }
   if (r == 0)
     r = fn(v, buf, off, len, flags);
+  if (lazy)
+    hy_change_end(v, &claim, r);
   gate_exit(v, slot);
-  if (r == 0 && (flags & VOL_FUA) && fdatasync(v->fd) < 0)
-    r = -errno;
+  if (r == 0 && (flags & VOL_FUA))
+    r = lazy ? hy_flush(v) : fdatasync(v->fd) == 0 ? 0 : -errno;
   return r;
 }
 
@@ -208,6 +224,8 @@ int vol_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags)
 
 int vol_flush(struct volume *v)
 {
+  if (__builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0))
+    return hy_flush(v);
   return v->readonly || fdatasync(v->fd) == 0 ? 0 : -errno;
 }
 
@@ -217,6 +235,14 @@ int vol_extents(struct volume *v, uint64_t off, uint64_t len, vol_extent_cb cb, 
   if (off >= size)
     return off == size ? 0 : -EINVAL;
   uint64_t end = len > size - off ? size : off + len;
+  if (__builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0))
+    return hy_extents(v, off, end, cb, ctx);
+  return file_extents(v, off, end, cb, ctx);
+}
+
+int file_extents(struct volume *v, uint64_t off, uint64_t end, vol_extent_cb cb, void *ctx)
+{
+  uint64_t size = vol_size(v);
   while (off < end) {
     off_t data = lseek(v->fd, (off_t)off, SEEK_DATA);
     if (data < 0 && errno != ENXIO)

@@ -105,3 +105,37 @@ int vol_capture_is_hole(struct vol_capture *c, uint64_t idx);
  * chunks are clean.  Not committed: they return to the dirty bitmap (and an
  * untrusted bitmap stays untrusted). */
 void vol_capture_end(struct vol_capture *c, bool committed);
+
+/* ---- lazy volumes: hydration from a read-only source (hydrate.c) --------- */
+
+/* A read-only image the volume is filled from, chunk by chunk (chunks of the
+ * volume's chunk size).  Both callbacks may be called from several threads at
+ * once.  read_chunk fills exactly len bytes of chunk idx (len is shorter for
+ * the source's last chunk); chunk_is_zero (may be NULL) returns 1 if the
+ * chunk is known to read as zeros without reading it, 0 if not, or -errno.
+ * vol knows nothing else about the source (a snapshot tree, in vmrpd). */
+struct vol_source {
+  int (*read_chunk)(void *ctx, uint64_t idx, void *buf, size_t len);
+  int (*chunk_is_zero)(void *ctx, uint64_t idx);
+  void *ctx;
+  uint64_t size; /* bytes; at most the volume's size; beyond it the volume reads its own file */
+};
+
+/* Attaches src to v: until chunk i is hydrated, its content is the source's.
+ * hyd_path is the hydration bitmap's file.  create: v is a fresh, empty
+ * volume — an all-clear bitmap is written (durably) first.  Otherwise the
+ * bitmap is loaded: -ENOENT if missing, -EIO if damaged or not made for this
+ * source size and chunk size.  Call once, before v serves I/O.  The source
+ * must stay usable until vol_hydrated(v) is true or v is closed; after that
+ * it is never called again. */
+int vol_hydrate_attach(struct volume *v, const struct vol_source *src, const char *hyd_path, bool create);
+/* Background hydration: fills the next chunks not yet hydrated, in order,
+ * until about budget bytes were read from the source (one chunk buffer),
+ * then makes the progress durable.  Never overwrites a chunk the guest wrote.
+ * 1 when every chunk is hydrated and that is durable (the volume is then a
+ * plain volume), 0 when work remains, -errno.  One caller at a time. */
+int vol_hydrate_step(struct volume *v, uint64_t budget);
+/* Chunks hydrated (or written by the guest) and chunks of the source. */
+void vol_hydrate_progress(struct volume *v, uint64_t *done, uint64_t *total);
+/* No source attached, or every chunk hydrated durably. */
+bool vol_hydrated(const struct volume *v);

@@ -1,0 +1,474 @@
+/*
+ * hydrate.c — lazy volumes: a volume that is usable at once while it is
+ * filled (hydrated) from a read-only source, e.g. a disk restore point's tree.
+ *
+ * Data structure: the hydration bitmap `have`, one bit per chunk of the
+ * source: set = the volume file holds the chunk's real content (hydrated from
+ * the source, or written by the guest over the whole chunk).  A clear bit
+ * means "the content is the source's; the file holds nothing that counts".
+ * `durable` is the copy last persisted to the bitmap file (next to the volume;
+ * header with source size, chunk size and a CRC32C, replaced atomically).
+ * Chunks beyond the source's end are never lazy: the file is the truth there.
+ *
+ * States of a volume: LAZY (v->lazy: some bit clear, or the full bitmap not
+ * yet durable) and PLAIN (no source, or everything hydrated durably).  The
+ * I/O paths of vol.c and fence.c test v->lazy once and take the plain path
+ * when it is false, so a fully hydrated volume costs one predictable branch.
+ *
+ * Reads of a chunk not yet hydrated hydrate it (hydrate-on-read) rather than
+ * serve it from the source: a source read (fetch, decompress, hash check) is
+ * then paid once per chunk instead of once per read, later reads run at file
+ * speed, and the background step finds the chunk done.  The cost is that a
+ * read may write the file, which is harmless: hydration never changes the
+ * volume's content, only where it lives.
+ *
+ * Hydration of chunk i (by a read, a partial write, a capture or the
+ * background step) runs under the chunk's stripe lock and only while its bit
+ * is clear; it reads the source chunk, writes it to the file, then sets the
+ * bit.  A source chunk known to be zero is only marked (the file is a hole).
+ *
+ * Invariants (tests/vol/vol_hydrate.c names the test of each):
+ *  (1) Every read returns the chunk's real content: a chunk whose bit is clear
+ *      is hydrated before the file is read (test_reads_equal_image).
+ *  (2) Hydration never overwrites a guest change: a change that covers only
+ *      part of a chunk hydrates the chunk first; a change that covers a whole
+ *      chunk not yet hydrated holds the chunk's stripe lock across the change
+ *      and sets the bit before releasing it, so no hydration of that chunk can
+ *      run after it (test_guest_writes_never_overwritten,
+ *      test_concurrent_writers_and_hydrator).
+ *  (3) A bit is set only after the chunk's bytes are in the file (the write
+ *      returned), and the bitmap file is written only after an fdatasync of
+ *      the volume that follows the snapshot of the bits it records: a bit in
+ *      the persisted bitmap never stands for bytes that a crash can lose
+ *      (test_crash_reopen_keeps_acknowledged).
+ *  (4) FLUSH and FUA: when a guest change since the last persist touched a
+ *      chunk whose bit is not durable, the bitmap is persisted (by (3)'s
+ *      order) before the FLUSH or FUA write is acknowledged.  So after a
+ *      restart no chunk holding a write acknowledged as durable is hydrated
+ *      again (test_crash_reopen_keeps_acknowledged).
+ *  (5) v->lazy turns false only once a bitmap with every bit set is durable,
+ *      so the plain paths (which never persist the bitmap) cannot rely on a
+ *      bit a crash could lose (test_step_completes_and_goes_plain).
+ *  (6) Captures see real content: copy-before-write, capture reads and the
+ *      hole test of a capture hydrate the chunk first, so a restore point of
+ *      a half-hydrated volume is right (test_capture_half_hydrated).
+ *  (7) Extents report a chunk not yet hydrated as a hole exactly when the
+ *      source says it is zero (test_extents).
+ * The background step holds one chunk buffer (bounded memory) and persists
+ * its progress at the end of each step, so a restart resumes where the
+ * durable bitmap says (test_crash_reopen_keeps_acknowledged).
+ *
+ * Lock order: capture stripe (fence.c) → hydration stripes (ascending) →
+ * persist_lock is never held with a stripe.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "vol/internal.h"
+
+#define HY_STRIPES 256
+#define HY_MAGIC "VMRPHYD1"
+
+struct hy_hdr {
+  char magic[8];
+  uint32_t chunk_size;
+  uint32_t crc;      /* CRC32C of the header (crc = 0) and the words */
+  uint64_t src_size;
+  uint64_t nchunks;
+};
+
+struct hydration {
+  struct vol_source src;
+  char *path;
+  uint64_t nchunks;           /* chunks of the source */
+  _Atomic uint64_t *have;     /* bit i: chunk i holds its real content in the file */
+  _Atomic uint64_t *durable;  /* the bits last persisted */
+  _Atomic uint64_t left;      /* bits still clear */
+  _Atomic bool guest_dirty;   /* a guest change touched a chunk whose bit is not durable */
+  pthread_mutex_t persist_lock;
+  uint64_t cursor;            /* vol_hydrate_step's position */
+  pthread_mutex_t stripes[HY_STRIPES];
+};
+
+static size_t nwords(uint64_t nchunks) { return (size_t)((nchunks + 63) / 64); }
+
+static bool test_bit(_Atomic uint64_t *w, uint64_t i)
+{
+  return atomic_load_explicit(&w[i / 64], memory_order_acquire) >> (i % 64) & 1;
+}
+
+static void mark(struct hydration *hy, uint64_t i)
+{
+  uint64_t m = UINT64_C(1) << (i % 64);
+  if (!(atomic_fetch_or_explicit(&hy->have[i / 64], m, memory_order_acq_rel) & m))
+    atomic_fetch_sub_explicit(&hy->left, 1, memory_order_release);
+}
+
+static size_t src_len(const struct volume *v, uint64_t i)
+{
+  uint64_t left = v->hy->src.size - i * v->chunk_size;
+  return left < v->chunk_size ? (size_t)left : v->chunk_size;
+}
+
+/* Hydrates chunk i if its bit is clear (invariants 2, 3).  buf: chunk size
+ * bytes.  *read (may be NULL) is set when the source was read. */
+static int fill(struct volume *v, uint64_t i, void *buf, bool *read)
+{
+  struct hydration *hy = v->hy;
+  int r = 0;
+  pthread_mutex_lock(&hy->stripes[i % HY_STRIPES]);
+  if (!test_bit(hy->have, i)) {
+    int zero = hy->src.chunk_is_zero ? hy->src.chunk_is_zero(hy->src.ctx, i) : 0;
+    size_t n = src_len(v, i);
+    if (zero < 0)
+      r = zero;
+    else if (zero == 0) {
+      r = hy->src.read_chunk(hy->src.ctx, i, buf, n);
+      if (r == 0)
+        r = write_full_at(v->fd, buf, n, (off_t)(i * v->chunk_size));
+      if (read)
+        *read = true;
+    }
+    if (r == 0)
+      mark(hy, i);
+    else
+      log_error("vol", "hydrating chunk %llu of %s failed: %s", (unsigned long long)i, v->path, strerror(-r));
+  }
+  pthread_mutex_unlock(&hy->stripes[i % HY_STRIPES]);
+  return r;
+}
+
+int hy_ensure(struct volume *v, uint64_t idx)
+{
+  struct hydration *hy = v->hy;
+  if (!hy || idx >= hy->nchunks || test_bit(hy->have, idx))
+    return 0;
+  void *buf = malloc(v->chunk_size);
+  int r = buf ? fill(v, idx, buf, NULL) : -ENOMEM;
+  free(buf);
+  return r;
+}
+
+int hy_ensure_range(struct volume *v, uint64_t off, uint64_t len)
+{
+  struct hydration *hy = v->hy;
+  if (len == 0)
+    return 0;
+  uint64_t first = off / v->chunk_size, last = (off + len - 1) / v->chunk_size;
+  void *buf = NULL;
+  int r = 0;
+  for (uint64_t i = first; i <= last && i < hy->nchunks && r == 0; i++) {
+    if (test_bit(hy->have, i))
+      continue;
+    if (!buf && !(buf = malloc(v->chunk_size)))
+      r = -ENOMEM;
+    if (r == 0)
+      r = fill(v, i, buf, NULL);
+  }
+  free(buf);
+  return r;
+}
+
+int hy_change_begin(struct volume *v, uint64_t off, uint64_t len, struct hy_claim *cl)
+{
+  struct hydration *hy = v->hy;
+  memset(cl, 0, sizeof *cl);
+  cl->first = cl->cfirst = 1; /* empty ranges */
+  uint64_t cs = v->chunk_size, first = off / cs, last = (off + len - 1) / cs;
+  if (first >= hy->nchunks)
+    return 0;
+  if (last >= hy->nchunks)
+    last = hy->nchunks - 1;
+  cl->first = first;
+  cl->last = last;
+  int r = 0;
+  for (uint64_t i = first; i <= last && r == 0; i++) {
+    if (test_bit(hy->have, i))
+      continue;
+    bool covered = off <= i * cs && off + len >= i * cs + src_len(v, i);
+    if (!covered) {
+      r = hy_ensure(v, i);
+      continue;
+    }
+    if (cl->cfirst > cl->clast)
+      cl->cfirst = i;
+    cl->clast = i;
+    cl->stripes[(i % HY_STRIPES) / 64] |= UINT64_C(1) << (i % 64);
+  }
+  for (unsigned s = 0; s < HY_STRIPES; s++) /* ascending: no deadlock between claims */
+    if (cl->stripes[s / 64] >> (s % 64) & 1)
+      pthread_mutex_lock(&hy->stripes[s]);
+  return r;
+}
+
+void hy_change_end(struct volume *v, struct hy_claim *cl, int r)
+{
+  struct hydration *hy = v->hy;
+  if (r == 0)
+    for (uint64_t i = cl->cfirst; i <= cl->clast; i++)
+      mark(hy, i);
+  for (unsigned s = 0; s < HY_STRIPES; s++)
+    if (cl->stripes[s / 64] >> (s % 64) & 1)
+      pthread_mutex_unlock(&hy->stripes[s]);
+  bool dirty = false;
+  for (uint64_t i = cl->first; i <= cl->last && !dirty; i++)
+    dirty = !test_bit(hy->durable, i);
+  if (dirty)
+    atomic_store_explicit(&hy->guest_dirty, true, memory_order_release);
+}
+
+/* Invariant 3: snapshot → fdatasync → atomic replace.  persist_lock held. */
+static int persist(struct volume *v)
+{
+  struct hydration *hy = v->hy;
+  size_t w = nwords(hy->nchunks), len = sizeof(struct hy_hdr) + w * sizeof(uint64_t);
+  unsigned char *buf = calloc(1, len);
+  if (!buf)
+    return -ENOMEM;
+  struct hy_hdr *h = (struct hy_hdr *)buf;
+  uint64_t *snap = (uint64_t *)(buf + sizeof *h);
+  /* bits are only ever set, each before its `left` decrement: a zero read
+   * here means the snapshot below is complete */
+  bool complete = atomic_load_explicit(&hy->left, memory_order_acquire) == 0;
+  for (size_t i = 0; i < w; i++)
+    snap[i] = atomic_load_explicit(&hy->have[i], memory_order_acquire);
+  int r = fdatasync(v->fd) == 0 ? 0 : -errno;
+  if (r == 0) {
+    memcpy(h->magic, HY_MAGIC, 8);
+    h->chunk_size = v->chunk_size;
+    h->src_size = hy->src.size;
+    h->nchunks = hy->nchunks;
+    h->crc = crc32c(0, buf, len);
+    r = write_file_atomic(hy->path, buf, len);
+  }
+  if (r == 0) {
+    for (size_t i = 0; i < w; i++)
+      atomic_store_explicit(&hy->durable[i], snap[i], memory_order_release);
+    if (complete)
+      atomic_store_explicit(&v->lazy, false, memory_order_release); /* invariant 5 */
+  } else {
+    log_error("vol", "persisting the hydration bitmap of %s failed: %s", v->path, strerror(-r));
+  }
+  free(buf);
+  return r;
+}
+
+int hy_flush(struct volume *v)
+{
+  struct hydration *hy = v->hy;
+  pthread_mutex_lock(&hy->persist_lock);
+  int r;
+  if (atomic_exchange_explicit(&hy->guest_dirty, false, memory_order_acq_rel)) {
+    r = persist(v);
+    if (r < 0)
+      atomic_store(&hy->guest_dirty, true);
+  } else {
+    r = fdatasync(v->fd) == 0 ? 0 : -errno;
+  }
+  pthread_mutex_unlock(&hy->persist_lock);
+  return r;
+}
+
+/* Merges adjacent extents of the same kind before passing them on. */
+struct merge {
+  vol_extent_cb cb;
+  void *ctx;
+  uint64_t off, len;
+  bool hole;
+};
+
+static int merge_add(void *ctx, uint64_t off, uint64_t len, bool hole)
+{
+  struct merge *m = ctx;
+  if (m->len && m->hole == hole && m->off + m->len == off) {
+    m->len += len;
+    return 0;
+  }
+  int r = m->len ? m->cb(m->ctx, m->off, m->len, m->hole) : 0;
+  m->off = off;
+  m->len = len;
+  m->hole = hole;
+  return r;
+}
+
+int hy_extents(struct volume *v, uint64_t off, uint64_t end, vol_extent_cb cb, void *ctx)
+{
+  struct hydration *hy = v->hy;
+  struct merge m = {cb, ctx, 0, 0, false};
+  uint64_t cs = v->chunk_size;
+  int r = 0;
+  while (off < end && r == 0) {
+    uint64_t i = off / cs, j = i;
+    while (j * cs < end && (j >= hy->nchunks || test_bit(hy->have, j)))
+      j++;
+    if (j > i) { /* hydrated (or beyond the source): the file says */
+      uint64_t to = j * cs < end ? j * cs : end;
+      r = file_extents(v, off, to, merge_add, &m);
+      off = to;
+      continue;
+    }
+    int zero = hy->src.chunk_is_zero ? hy->src.chunk_is_zero(hy->src.ctx, i) : 0;
+    uint64_t to = (i + 1) * cs < end ? (i + 1) * cs : end;
+    r = zero < 0 ? zero : merge_add(&m, off, to - off, zero == 1);
+    off = to;
+  }
+  if (r == 0 && m.len)
+    r = cb(ctx, m.off, m.len, m.hole);
+  return r;
+}
+
+static void hy_free(struct hydration *hy)
+{
+  if (!hy)
+    return;
+  for (int i = 0; i < HY_STRIPES; i++)
+    pthread_mutex_destroy(&hy->stripes[i]);
+  pthread_mutex_destroy(&hy->persist_lock);
+  free(hy->have);
+  free(hy->durable);
+  free(hy->path);
+  free(hy);
+}
+
+/* Loads the bitmap file into hy->have and hy->durable. */
+static int load(struct volume *v, struct hydration *hy)
+{
+  void *data = NULL;
+  size_t len = 0, w = nwords(hy->nchunks);
+  int r = read_file(hy->path, &data, &len);
+  if (r < 0)
+    goto out;
+  struct hy_hdr h;
+  r = -EIO;
+  if (len != sizeof h + w * sizeof(uint64_t))
+    goto out;
+  memcpy(&h, data, sizeof h);
+  uint32_t crc = h.crc;
+  ((struct hy_hdr *)data)->crc = 0;
+  if (memcmp(h.magic, HY_MAGIC, 8) || h.chunk_size != v->chunk_size || h.src_size != hy->src.size ||
+      h.nchunks != hy->nchunks || crc32c(0, data, len) != crc)
+    goto out;
+  const uint64_t *words = (const uint64_t *)((const char *)data + sizeof h);
+  uint64_t set = 0;
+  for (size_t i = 0; i < w; i++) {
+    uint64_t x = words[i];
+    if (i == w - 1 && hy->nchunks % 64)
+      x &= (UINT64_C(1) << (hy->nchunks % 64)) - 1;
+    atomic_init(&hy->have[i], x);
+    atomic_init(&hy->durable[i], x);
+    set += (uint64_t)__builtin_popcountll(x);
+  }
+  atomic_init(&hy->left, hy->nchunks - set);
+  r = 0;
+out:
+  if (r == -EIO)
+    log_error("vol", "hydration bitmap %s is damaged or belongs to another source", hy->path);
+  free(data);
+  return r;
+}
+
+int vol_hydrate_attach(struct volume *v, const struct vol_source *src, const char *hyd_path, bool create)
+{
+  if (v->readonly)
+    return -EROFS;
+  if (v->hy || !src || !src->read_chunk || src->size == 0 || src->size > vol_size(v) || !hyd_path)
+    return -EINVAL;
+  struct hydration *hy = calloc(1, sizeof *hy);
+  if (!hy)
+    return -ENOMEM;
+  hy->src = *src;
+  hy->nchunks = (src->size + v->chunk_size - 1) / v->chunk_size;
+  hy->have = calloc(nwords(hy->nchunks), sizeof *hy->have);
+  hy->durable = calloc(nwords(hy->nchunks), sizeof *hy->durable);
+  hy->path = strdup(hyd_path);
+  pthread_mutex_init(&hy->persist_lock, NULL);
+  for (int i = 0; i < HY_STRIPES; i++)
+    pthread_mutex_init(&hy->stripes[i], NULL);
+  atomic_init(&hy->left, hy->nchunks);
+  int r = hy->have && hy->durable && hy->path ? 0 : -ENOMEM;
+  if (r == 0 && !create)
+    r = load(v, hy);
+  if (r == 0) {
+    v->hy = hy;
+    atomic_store(&v->lazy, true);
+    pthread_mutex_lock(&hy->persist_lock);
+    /* create: the all-clear bitmap must exist before any I/O; load: a
+     * complete bitmap makes the volume plain at once */
+    r = create || atomic_load(&hy->left) == 0 ? persist(v) : 0;
+    pthread_mutex_unlock(&hy->persist_lock);
+    if (r < 0) {
+      v->hy = NULL;
+      atomic_store(&v->lazy, false);
+    }
+  }
+  if (r < 0)
+    hy_free(hy);
+  return r;
+}
+
+int vol_hydrate_step(struct volume *v, uint64_t budget)
+{
+  struct hydration *hy = v->hy;
+  if (!hy || !atomic_load_explicit(&v->lazy, memory_order_acquire))
+    return 1;
+  void *buf = malloc(v->chunk_size);
+  if (!buf)
+    return -ENOMEM;
+  int64_t left = budget > INT64_MAX ? INT64_MAX : (int64_t)budget;
+  int r = 0;
+  if (hy->cursor >= hy->nchunks)
+    hy->cursor = 0;
+  while (hy->cursor < hy->nchunks && left > 0 && r == 0) {
+    uint64_t i = hy->cursor;
+    if (i % 64 == 0 && atomic_load_explicit(&hy->have[i / 64], memory_order_acquire) == UINT64_MAX) {
+      hy->cursor += 64;
+      continue;
+    }
+    bool read = false;
+    r = fill(v, i, buf, &read);
+    left -= read ? (int64_t)v->chunk_size : (int64_t)(v->chunk_size / 64);
+    if (r == 0)
+      hy->cursor++;
+  }
+  free(buf);
+  if (r == 0) {
+    pthread_mutex_lock(&hy->persist_lock);
+    r = persist(v);
+    pthread_mutex_unlock(&hy->persist_lock);
+  }
+  if (r < 0)
+    return r;
+  return atomic_load_explicit(&v->lazy, memory_order_acquire) ? 0 : 1;
+}
+
+void vol_hydrate_progress(struct volume *v, uint64_t *done, uint64_t *total)
+{
+  struct hydration *hy = v->hy;
+  *total = hy ? hy->nchunks : 0;
+  *done = hy ? hy->nchunks - atomic_load(&hy->left) : 0;
+}
+
+bool vol_hydrated(const struct volume *v) { return !atomic_load_explicit(&v->lazy, memory_order_acquire); }
+
+int hy_close(struct volume *v)
+{
+  struct hydration *hy = v->hy;
+  int r = 0;
+  if (!hy)
+    return 0;
+  if (atomic_load(&v->lazy)) {
+    pthread_mutex_lock(&hy->persist_lock);
+    r = persist(v);
+    pthread_mutex_unlock(&hy->persist_lock);
+  }
+  v->hy = NULL;
+  atomic_store(&v->lazy, false);
+  hy_free(hy);
+  return r;
+}
