@@ -15,6 +15,10 @@
  * restore-point and SAS features).  Each disk's NBD URIs are returned in the
  * vmrp-specific read-only property properties.vmrpExport, which the official
  * clients ignore: {nbdUri, nbdTcpUri, exportName, changeTracking}.
+ *
+ * A VM's Empty data disks are made the same way: arm_disk_create_empty()
+ * writes the row (attached, Updating) inside the VM request's transaction,
+ * and the VM's job runs arm_disk_create_job for it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -217,6 +221,57 @@ static int copy_source(struct arm_call *call, const char *src_id, uint64_t *size
   return 0;
 }
 
+/* A new disk row in state Updating (its creation job makes the volume):
+ * properties from the request's props (creationData, osType,
+ * hyperVGeneration), sku, tags, and managedBy when a VM creates it. */
+static void new_disk_row(struct meta_resource *r, const char *id, const char *name, const char *rg, const char *loc,
+                         const char *option, uint64_t size, json_t *props, const char *sku_name, json_t *tags,
+                         const char *managed_by)
+{
+  json_t *cd = json_object_get(props, "creationData");
+  char created[TIME_ISO_LEN];
+  time_iso8601(time_now_us(), created);
+  json_t *p = json_pack("{s:{s:s},s:I,s:I,s:s,s:s,s:{s:s},s:s,s:s}", "creationData", "createOption", option,
+                        "diskSizeGB", (json_int_t)(size / GIB), "diskSizeBytes", (json_int_t)size, "timeCreated",
+                        created, "diskState", managed_by ? "Attached" : "Unattached", "encryption", "type",
+                        "EncryptionAtRestWithPlatformKey", "networkAccessPolicy", "AllowAll", "publicNetworkAccess",
+                        "Enabled");
+  if (!strcmp(option, "Copy"))
+    json_object_set(json_object_get(p, "creationData"), "sourceResourceId",
+                    json_object_get(cd, "sourceResourceId"));
+  const char *keep[] = {"osType", "hyperVGeneration", NULL};
+  for (int i = 0; keep[i]; i++)
+    if (json_is_string(json_object_get(props, keep[i])))
+      json_object_set(p, keep[i], json_object_get(props, keep[i]));
+  const char *sku_final = sku_name ? sku_name : "Standard_LRS";
+  for (int i = 0; supported_skus[i]; i++)
+    if (!strcasecmp(sku_final, supported_skus[i]))
+      sku_final = supported_skus[i];
+  json_t *extra = json_pack("{s:{s:s,s:s}}", "sku", "name", sku_final, "tier", sku_tier(sku_final));
+  if (managed_by)
+    json_object_set_new(extra, "managedBy", json_string(managed_by));
+  *r = (struct meta_resource){.id = strdup(id), .type = strdup(DISK_TYPE), .name = strdup(name),
+                              .parent_id = strdup(rg), .location = strdup(loc),
+                              .tags = tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT) : NULL,
+                              .properties = json_dumps(p, JSON_COMPACT), .extra = json_dumps(extra, JSON_COMPACT),
+                              .provisioning_state = strdup("Updating")};
+  json_decref(p);
+  json_decref(extra);
+}
+
+int arm_disk_create_empty(struct arm_call *call, const char *id, const char *name, const char *rg_id,
+                          json_t *size_gb, const char *sku_name, const char *vm_id)
+{
+  if (!disk_name_ok(call, name) || (sku_name && !sku_ok(call, sku_name)) || !size_ok(call, size_gb, 0, 0))
+    return -EINVAL;
+  uint64_t size = (uint64_t)json_integer_value(size_gb) * GIB;
+  struct meta_resource r;
+  new_disk_row(&r, id, name, rg_id, call->arm->cfg.locations[0].name, "Empty", size, NULL, sku_name, NULL, vm_id);
+  int rc = meta_resource_put(call->arm->meta, &r, NULL, META_PUT_CREATE_ONLY, NULL);
+  meta_resource_clear(&r);
+  return rc;
+}
+
 /* PUT on an existing disk: the update subset (tags, sku, grow). */
 static void update_disk(struct arm_call *call, struct meta_resource *r, json_t *b);
 
@@ -320,37 +375,11 @@ void arm_disk_put(struct arm_call *call)
     return;
   }
 
-  char created[TIME_ISO_LEN];
-  time_iso8601(time_now_us(), created);
-  json_t *p = json_pack("{s:{s:s},s:I,s:I,s:s,s:s,s:{s:s},s:s,s:s}", "creationData", "createOption", option,
-                        "diskSizeGB", (json_int_t)(size / GIB), "diskSizeBytes", (json_int_t)size, "timeCreated",
-                        created, "diskState", "Unattached", "encryption", "type", "EncryptionAtRestWithPlatformKey",
-                        "networkAccessPolicy", "AllowAll", "publicNetworkAccess", "Enabled");
-  if (!strcmp(option, "Copy"))
-    json_object_set(json_object_get(p, "creationData"), "sourceResourceId",
-                    json_object_get(cd, "sourceResourceId"));
-  const char *keep[] = {"osType", "hyperVGeneration", NULL};
-  for (int i = 0; keep[i]; i++)
-    if (json_is_string(json_object_get(props, keep[i])))
-      json_object_set(p, keep[i], json_object_get(props, keep[i]));
-  const char *sku_final = sku_name ? sku_name : "Standard_LRS";
-  for (int i = 0; supported_skus[i]; i++)
-    if (!strcasecmp(sku_final, supported_skus[i]))
-      sku_final = supported_skus[i];
-  json_t *extra = json_pack("{s:{s:s,s:s}}", "sku", "name", sku_final, "tier", sku_tier(sku_final));
-  CLEANUP_FREE char *props_text = json_dumps(p, JSON_COMPACT);
-  CLEANUP_FREE char *extra_text = json_dumps(extra, JSON_COMPACT);
-  json_t *tags = json_object_get(b, "tags");
-  CLEANUP_FREE char *tags_text = tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT) : NULL;
-  json_decref(p);
-  json_decref(extra);
   char rg[512], payload[256];
   snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
   snprintf(payload, sizeof payload, "{\"size\":%llu,\"source\":\"%s\"}", (unsigned long long)size, src_vol);
-  struct meta_resource r = {.id = strdup(id), .type = strdup(DISK_TYPE), .name = strdup(call->params[2]),
-                            .parent_id = strdup(rg), .location = strdup(loc), .tags = STEAL_PTR(tags_text),
-                            .properties = STEAL_PTR(props_text), .extra = STEAL_PTR(extra_text),
-                            .provisioning_state = strdup("Updating")};
+  struct meta_resource r;
+  new_disk_row(&r, id, call->params[2], rg, loc, option, size, props, sku_name, json_object_get(b, "tags"), NULL);
   char op_id[40];
   struct meta *m = call->arm->meta;
   rc = meta_begin(m);

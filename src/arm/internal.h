@@ -101,6 +101,19 @@ int arm_volumes_open(struct arm *arm);
 void arm_volumes_close(struct arm *arm);
 /* Creates, opens and exports a volume for resource_id; fills vol_id. */
 int arm_volume_create(struct arm *arm, const char *resource_id, uint64_t size, char vol_id[40]);
+/* Restore: a volume hydrated from a tree (hydration.c).  The description of
+ * the tree is saved next to the volume before it becomes READY. */
+struct arm_hydration_source {
+  struct cas_addr root;
+  uint64_t size;
+  const char *drp_id; /* the disk restore point it came from (for logs) */
+};
+int arm_volume_create_from(struct arm *arm, const char *resource_id, uint64_t size,
+                           const struct arm_hydration_source *src, char vol_id[40]);
+/* One background hydration step of a lazy volume: 1 complete (its source is
+ * released), 0 more to do, -ENOENT no such volume, -EBUSY another step runs.
+ * *percent: progress. */
+int arm_volume_hydrate_step(struct arm *arm, const char *vol_id, uint64_t budget, double *percent);
 /* The open volume, or NULL.  Valid until arm_volume_destroy of that id. */
 struct volume *arm_volume_find(struct arm *arm, const char *vol_id);
 /* Unexports, closes and deletes a volume and its files.  -EBUSY while an
@@ -109,6 +122,19 @@ int arm_volume_destroy(struct arm *arm, const char *vol_id);
 bool arm_volume_in_use(struct arm *arm, const char *vol_id);
 /* The NBD URIs of a volume (malloc'd; NULL when not exported that way). */
 char *arm_volume_nbd_uri(struct arm *arm, const char *vol_id, bool tcp);
+
+/* ---- hydration.c: the tree a restored disk hydrates from ---- */
+struct arm_hydration;
+struct vol_source;
+/* Writes the description of src to path (atomically). */
+int arm_hydration_save(const struct arm_hydration_source *src, const char *path);
+/* Opens the tree described at path, held against GC until
+ * arm_hydration_close; fills *vs.  A tree that cannot be read any more still
+ * opens (its reads fail with -EIO): a complete bitmap never needs it. */
+int arm_hydration_open(struct arm *arm, const char *path, struct vol_source *vs, struct arm_hydration **out);
+void arm_hydration_close(struct arm_hydration *h);
+/* Queues the diskHydrate job of a restored disk's volume. */
+int arm_disk_hydrate_start(struct arm *arm, const char *subscription, const char *disk_id, const char *vol_id);
 
 /* ---- handlers ---- */
 void arm_identity_metadata(struct arm_call *call);
@@ -211,6 +237,31 @@ void arm_disk_delete(struct arm_call *call);
 void arm_disk_list(struct arm_call *call);
 /* Delete hook for disks inside a resource group being deleted. */
 int arm_disk_delete_child(struct arm *arm, const struct meta_resource *r);
+/* A VM's Empty data disk: a new disk row (Updating, attached to vm_id) in
+ * the caller's transaction, provisioned later by arm_disk_create_job.
+ * Checks name, size and sku like a disk PUT (replies, -EINVAL); -EEXIST
+ * (no reply) when the disk exists. */
+int arm_disk_create_empty(struct arm_call *call, const char *id, const char *name, const char *rg_id,
+                          json_t *size_gb, const char *sku_name, const char *vm_id);
+
+/* vms.c */
+void arm_vm_put(struct arm_call *call);
+void arm_vm_get(struct arm_call *call);
+void arm_vm_patch(struct arm_call *call);
+void arm_vm_delete(struct arm_call *call);
+void arm_vm_list(struct arm_call *call);
+void arm_vm_instance_view(struct arm_call *call);
+void arm_vm_start(struct arm_call *call);
+void arm_vm_power_off(struct arm_call *call);
+void arm_vm_deallocate(struct arm_call *call);
+void arm_vm_restart(struct arm_call *call);
+/* Delete hook for VMs inside a resource group being deleted: deletes the
+ * disks with deleteOption Delete, detaches the others. */
+int arm_vm_delete_child(struct arm *arm, const struct meta_resource *r);
+enum job_outcome arm_vm_create_job(void *app, struct job *job, const struct meta_operation *op,
+                                   struct job_result *res);
+enum job_outcome arm_vm_delete_job(void *app, struct job *job, const struct meta_operation *op,
+                                   struct job_result *res);
 
 /* store_admin.c */
 void arm_store_gc(struct arm_call *call);
@@ -225,6 +276,8 @@ enum job_outcome arm_store_verify_job(void *app, struct job *job, const struct m
 /* Job run functions. */
 enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct meta_operation *op,
                                      struct job_result *res);
+enum job_outcome arm_disk_hydrate_job(void *app, struct job *job, const struct meta_operation *op,
+                                      struct job_result *res);
 enum job_outcome arm_disk_delete_job(void *app, struct job *job, const struct meta_operation *op,
                                      struct job_result *res);
 enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta_operation *op,

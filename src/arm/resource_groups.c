@@ -419,6 +419,7 @@ static const struct {
   const char *type;
   int (*delete_fn)(struct arm *arm, const struct meta_resource *r);
 } child_delete_hooks[] = {
+    {"Microsoft.Compute/virtualMachines", arm_vm_delete_child}, /* detaches its disks */
     {"Microsoft.Compute/disks", arm_disk_delete_child},
     {NULL, NULL},
 };

@@ -36,6 +36,7 @@ struct route {
 #define RG "/subscriptions/*/resourcegroups/*"
 #define DISK RG "/providers/Microsoft.Compute/disks/*"
 #define RPC RG "/providers/Microsoft.Compute/restorePointCollections/*"
+#define VM RG "/providers/Microsoft.Compute/virtualMachines/*"
 #define RPT RPC "/restorePoints/*"
 
 static const struct route routes[] = {
@@ -73,6 +74,19 @@ static const struct route routes[] = {
     {"GET", DISK, arm_disk_get, API_DISKS, "disks", "Microsoft.Compute/disks", false},
     {"PATCH", DISK, arm_disk_patch, API_DISKS, "disks", "Microsoft.Compute/disks", false},
     {"DELETE", DISK, arm_disk_delete, API_DISKS, "disks", "Microsoft.Compute/disks", false},
+    {"GET", "/subscriptions/*/providers/Microsoft.Compute/virtualMachines", arm_vm_list, API_COMPUTE, "virtualMachines",
+     VM_TYPE, false},
+    {"GET", RG "/providers/Microsoft.Compute/virtualMachines", arm_vm_list, API_COMPUTE, "virtualMachines", VM_TYPE,
+     false},
+    {"PUT", VM, arm_vm_put, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"GET", VM, arm_vm_get, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"PATCH", VM, arm_vm_patch, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"DELETE", VM, arm_vm_delete, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"GET", VM "/instanceView", arm_vm_instance_view, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"POST", VM "/start", arm_vm_start, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"POST", VM "/powerOff", arm_vm_power_off, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"POST", VM "/deallocate", arm_vm_deallocate, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+    {"POST", VM "/restart", arm_vm_restart, API_COMPUTE, "virtualMachines", VM_TYPE, false},
     {"GET", "/subscriptions/*/providers/Microsoft.Compute/restorePointCollections", arm_collection_list, API_COMPUTE,
      "restorePointCollections", "Microsoft.Compute/restorePointCollections", false},
     {"GET", RG "/providers/Microsoft.Compute/restorePointCollections", arm_collection_list, API_COMPUTE,
@@ -423,6 +437,8 @@ const struct job_kind *arm_job_kinds(int *n)
       {"resourceGroupDelete", arm_rg_delete_job, true},
       {"diskCreate", arm_disk_create_job, true},
       {"diskDelete", arm_disk_delete_job, true},
+      {"vmCreate", arm_vm_create_job, true},
+      {"vmDelete", arm_vm_delete_job, true},
       {"restorePointCollectionDelete", arm_collection_delete_job, true},
       {"restorePointCreate", arm_rp_create_job, false}, /* its fence lives in memory */
       {"restorePointDelete", arm_rp_delete_job, true},
