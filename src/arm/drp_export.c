@@ -6,10 +6,13 @@
  * base:allocation from tree_map (holes are exact: zero subtrees are never
  * stored), and the extra context "vmrp:changed" from tree_diff against the
  * previous disk restore point of the same disk (flag 1 = changed since it;
- * the whole disk is changed when there is no previous one).  Each export holds
- * its tree (and the previous one) with a cas_hold, so a GC never takes the
- * objects of a tree a client may still read; deleting the restore point
- * disconnects its clients first.
+ * the whole disk is changed when there is no previous one, or no longer one).
+ *
+ * GC: an exported tree is a live root as long as its restore point exists,
+ * and deleting the restore point unexports it — disconnecting its clients —
+ * before its rows go, so no client reads a tree the GC may take.  Exports
+ * hold no cas_hold: a hold lives for a bounded operation (a hold open for the
+ * daemon's life would make every GC keep everything put meanwhile).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,11 +26,11 @@
 #include "snap/tree.h"
 
 struct drp_export {
+  struct arm *arm;
   struct cas *cas;
-  struct cas_addr root, prev;
-  bool has_prev;
+  struct cas_addr root;
+  char *prev_id; /* the previous disk restore point, or NULL */
   uint64_t size;
-  struct cas_hold *hold;
 };
 
 static uint64_t de_size(void *h) { return ((struct drp_export *)h)->size; }
@@ -89,12 +92,14 @@ static int de_changed(void *h, uint64_t off, uint64_t len, nbd_extent_fn cb, voi
 {
   struct drp_export *e = h;
   struct changed ch = {{off, off + len, cb, ctx, 0, 1}, 0};
+  struct cas_addr prev;
+  uint64_t prev_size;
   int r;
-  if (!e->has_prev) {
+  if (!e->prev_id || arm_drp_source(e->arm, e->prev_id, &prev, &prev_size) < 0) { /* none, or deleted */
     r = clip_emit(&ch.clip, 0, e->size, false);
     return r == 1 ? 0 : r;
   }
-  r = tree_diff(e->cas, &e->prev, &e->root, diff_cb, &ch, NULL);
+  r = tree_diff(e->cas, &prev, &e->root, diff_cb, &ch, NULL);
   if (r == 0 && ch.pos < e->size)
     r = clip_emit(&ch.clip, ch.pos, e->size - ch.pos, true);
   return r == 1 ? 0 : r;
@@ -114,8 +119,7 @@ static const struct nbd_backend_ops drp_ops = {
 
 static void export_free(struct drp_export *e)
 {
-  if (e->hold)
-    cas_hold_end(e->cas, e->hold);
+  free(e->prev_id);
   free(e);
 }
 
@@ -132,21 +136,13 @@ int arm_drp_export(struct arm *arm, const char *drp_id)
   struct drp_export *e = calloc(1, sizeof *e);
   if (!e)
     return -ENOMEM;
+  e->arm = arm;
   e->cas = arm->cas;
   int r = arm_drp_source(arm, drp_id, &e->root, &e->size);
   if (r == 0) {
-    char *prev_id = arm_drp_previous(arm, drp_id);
-    uint64_t prev_size;
-    e->has_prev = prev_id && arm_drp_source(arm, prev_id, &e->prev, &prev_size) == 0;
-    free(prev_id);
-    r = cas_hold_begin(arm->cas, &e->hold);
-  }
-  if (r == 0)
-    r = cas_hold_root(arm->cas, e->hold, &e->root);
-  if (r == 0 && e->has_prev)
-    r = cas_hold_root(arm->cas, e->hold, &e->prev);
-  if (r == 0)
+    e->prev_id = arm_drp_previous(arm, drp_id);
     r = nbd_export_add(arm->cfg.nbd, name_of(drp_id), &drp_ops, e);
+  }
   if (r < 0) {
     log_error("arm", "cannot export disk restore point %s: %s", drp_id, strerror(-r));
     export_free(e);

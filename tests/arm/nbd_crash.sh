@@ -25,7 +25,7 @@ for round in $(seq "$rounds"); do
     2>/dev/null &
   writer=$!
   sleep "0.$(( RANDOM % 6 + 2 ))"
-  kill -9 "$(region_pid eastus)"
+  kill9_region eastus
   wait "$writer" 2>/dev/null || true
   restart_region eastus
   if ! /usr/bin/python3 "$VMRP_SRC/tests/lib/nbd_acked.py" verify "$URI" "$VAR/acked.log" > "$VAR/verify.out"; then

@@ -13,7 +13,7 @@ for i in 1 2 3; do arm PUT "$RGS/keep-$i?$V" '{"location":"eastus","tags":{"n":"
 expect 201 "" "create resource groups"
 etag_before=$(sqlite3 "$VAR/eastus/meta.db" "SELECT etag FROM resources WHERE id LIKE '%/keep-2'")
 
-kill -9 "$(region_pid eastus)"
+kill9_region eastus
 restart_region eastus
 arm GET "$RGS/keep-2?$V"
 expect 200 "" "resource group survives kill -9"
@@ -24,7 +24,7 @@ arm GET "$RGS?$V"
 check test "$(echo "$BODY" | jq '[.value[].name | select(startswith("keep-"))] | length')" = 3 "all groups listed after restart"
 
 # (2)+(3): kill -9 while a delete operation runs → resumed to Succeeded.
-kill -9 "$(region_pid eastus)"
+kill9_region eastus
 VMRP_FAILPOINTS=jobs.run.delay_ms=60000 restart_region eastus
 arm DELETE "$RGS/keep-1?$V"
 expect 202 "" "delete accepted"
@@ -33,7 +33,7 @@ arm GET "$loc"
 expect 202 "" "operation in progress before the crash"
 op=$(basename "${loc%%\?*}")
 check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT status FROM operations WHERE id='$op'")" = 0 "operation row is InProgress"
-kill -9 "$(region_pid eastus)"
+kill9_region eastus
 restart_region eastus
 for _ in $(seq 100); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
 check test "$STATUS" = 204 "interrupted delete resumed and succeeded after restart"
@@ -44,7 +44,7 @@ check test "$(echo "$BODY" | jq -r .status)" = Succeeded "status resource says S
 check test "$(echo "$BODY" | jq -r .endTime)" != null "status resource has an endTime"
 
 # SIGTERM during a job: clean stop, operation left InProgress, resumed at start.
-kill -9 "$(region_pid eastus)"
+kill9_region eastus
 VMRP_FAILPOINTS=jobs.run.delay_ms=60000 restart_region eastus
 arm DELETE "$RGS/keep-2?$V"
 loc=$(header Location)
@@ -58,7 +58,7 @@ for _ in $(seq 100); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1
 check test "$STATUS" = 204 "the interrupted operation resumes after a clean restart"
 
 # (3): an operation whose kind cannot be resumed is failed with an error.
-kill -9 "$(region_pid eastus)"
+kill9_region eastus
 sqlite3 "$VAR/eastus/meta.db" "INSERT INTO operations(id, subscription, provider, location, kind, status, start_us)
   VALUES('11111111-2222-4333-8444-555555555555', '$SUB', 'Microsoft.Compute', 'eastus', 'retiredKind', 0, 1)"
 restart_region eastus

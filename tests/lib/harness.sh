@@ -60,6 +60,14 @@ start_regions() {
 # pid of a region's daemon
 region_pid() { head -n1 "$VAR/$1/vmrpd.pid"; }
 
+# kill -9 a region and wait until the process is gone (its lock with it)
+kill9_region() {
+  local pid; pid=$(region_pid "$1")
+  kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  echo "region $1 (pid $pid) survived kill -9"; return 1
+}
+
 # start one region again (after a kill) and wait until it answers
 restart_region() {
   local r=$1 url
