@@ -395,8 +395,8 @@ static void usage(void)
   fputs("usage: vmrp-store -s STORE [options] COMMAND [args]\n"
         "commands:\n"
         "  put-image FILE [--base ROOT [--changed LIST]]  store an image, print its root\n"
-        "  get-image ROOT FILE [--check hash|crc]        restore an image (sparse); crc:\n"
-        "                                                skip the SHA-256 re-hash of reads\n"
+        "  get-image ROOT FILE [--check crc|hash]        restore an image (sparse); crc (the\n"
+        "                                                default) skips the SHA-256 re-hash\n"
         "  diff ROOT1 ROOT2                              changed byte ranges\n"
         "  map ROOT                                      data/zero extents\n"
         "  info ROOT                                     size, chunk size, height\n"
@@ -411,7 +411,10 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-  struct cli c = {.store = getenv("VMRP_STORE")};
+  /* Reads check CRC32C (which covers the address), type and zstd's content
+   * checksum by default, as vmrpd does; --check hash re-hashes SHA-256 too.
+   * verify and GC copies always re-hash. */
+  struct cli c = {.store = getenv("VMRP_STORE"), .crc_reads = true};
   static const struct option opts[] = {
       {"store", required_argument, 0, 's'},      {"threads", required_argument, 0, 't'},
       {"chunk-size", required_argument, 0, 'c'}, {"zstd-level", required_argument, 0, 'z'},
