@@ -1132,8 +1132,10 @@ static void power_action(struct arm_call *call, const char *action, const char *
   }
   if (rc == 0)
     rc = arm_op_create(call, "Microsoft.Compute", kind, r.id, NULL, op_id);
+  /* A result document, so the Location URL answers 200 when done: the
+   * arm-compute 25 pollers accept only 200/201/202 there, not 204. */
   if (rc == 0)
-    rc = meta_operation_finish(m, op_id, OP_SUCCEEDED, NULL, NULL);
+    rc = meta_operation_finish(m, op_id, OP_SUCCEEDED, NULL, "{}");
   if (rc == 0)
     rc = meta_commit(m);
   else
