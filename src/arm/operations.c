@@ -6,8 +6,9 @@
  * Monitor (Location URL: Compute's status URL with monitor=true, or
  * Microsoft.Resources' /operationresults/{id}): 202 + Location + Retry-After
  * while running; when done, 200 with the operation's result document (e.g.
- * {"accessSAS":...} for beginGetAccess) or 204 when it has none; when failed,
- * the ARM error with an HTTP error status.
+ * {"accessSAS":...} for beginGetAccess), or {} when it has none (not 204:
+ * @azure/arm-compute 25's pollers accept only 200/201/202 there); when
+ * failed, the ARM error with an HTTP error status.
  *
  * Operations are scoped to their subscription: an id under another
  * subscription is answered 404 like an unknown one.
@@ -69,10 +70,7 @@ static void reply_monitor(struct arm_call *call, const struct meta_operation *op
     arm_reply_empty(call, 202);
   } else if (op->status == OP_SUCCEEDED) {
     json_t *result = op->result ? json_loads(op->result, 0, NULL) : NULL;
-    if (result)
-      arm_reply_json(call, 200, result);
-    else
-      arm_reply_empty(call, 204);
+    arm_reply_json(call, 200, result ? result : json_object());
   } else {
     json_t *err = op->error ? json_loads(op->error, 0, NULL) : NULL;
     if (!err)

@@ -156,7 +156,7 @@ arm DELETE "$RG?api-version=2021-04-01"
 expect 202 "" "delete the resource group"
 loc=$(header Location)
 for _ in $(seq 100); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
-check test "$STATUS" = 204 "resource group delete finishes"
+check test "$STATUS" = 200 "resource group delete finishes"
 check test "$(ls "$VAR/eastus/volumes" | grep -c '\.img$')" = 0 "its disks' volumes are deleted"
 check bash -c "! qemu-img info '$URI' >/dev/null 2>&1" "and unexported"
 finish

@@ -309,7 +309,7 @@ arm DELETE "$RG?api-version=2021-04-01"
 expect 202 "" "delete the resource group"
 loc=$(header Location)
 for _ in $(seq 100); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
-check test "$STATUS" = 204 "resource group delete finishes"
+check test "$STATUS" = 200 "resource group delete finishes"
 check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE id LIKE '%/resourceGroups/vrg%'")" = 0 "no VM or disk rows are left"
 check test "$(nvols)" = 0 "every disk volume is deleted"
 finish
