@@ -3,18 +3,22 @@
  *
  * PUT creates (202 + Azure-AsyncOperation + Location: the az CLI accepts only
  * 200/202 here) or updates; creation runs as a job ("diskCreate") that makes
- * the volume — empty, or for createOption Copy a point-in-time copy of the
- * source taken through a fence (VOL_FENCE_ALL) — and then marks the disk
- * Succeeded.  PATCH changes tags, sku and size (grow only) synchronously.
+ * the volume — empty, for createOption Copy a point-in-time copy of the
+ * source taken through a fence (VOL_FENCE_ALL), for createOption Restore a
+ * lazy volume over a disk restore point's tree (hydration.c) — and then marks
+ * the disk Succeeded.  A restored disk is usable at once; the diskHydrate job
+ * fills it in the background and properties.vmrpExport.hydration shows
+ * {percent, state: Hydrating|Hydrated}.  PATCH changes tags, sku and size (grow only) synchronously.
  * DELETE is refused while the disk is attached to a VM (managedBy) or used by
  * an NBD client, and otherwise runs as a job ("diskDelete").
  *
  * Disk kinds vmrp does not serve are refused at PUT with Azure's errors:
  * UltraSSD_LRS and PremiumV2_LRS skus, shared disks (maxShares > 1), and
- * createOptions other than Empty and Copy (Restore and Upload come with the
- * restore-point and SAS features).  Each disk's NBD URIs are returned in the
+ * createOptions other than Empty, Copy and Restore (Upload comes with the SAS
+ * feature).  Restore from a disk restore point that is not complete (being
+ * captured, or Failed) is refused with 409 OperationNotAllowed.  Each disk's NBD URIs are returned in the
  * vmrp-specific read-only property properties.vmrpExport, which the official
- * clients ignore: {nbdUri, nbdTcpUri, exportName, changeTracking}.
+ * clients ignore: {nbdUri, nbdTcpUri, exportName, changeTracking, hydration}.
  *
  * A VM's Empty data disks are made the same way: arm_disk_create_empty()
  * writes the row (attached, Updating) inside the VM request's transaction,
@@ -94,6 +98,15 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
     /* Untrusted after an unclean shutdown: the next restore point re-reads
      * every allocated chunk. */
     json_object_set_new(exp, "changeTracking", json_string(vol_cbt_trusted(vol) ? "Trusted" : "Untrusted"));
+    uint64_t done, total;
+    vol_hydrate_progress(vol, &done, &total);
+    const char *option = json_string_value(json_object_get(json_object_get(props, "creationData"), "createOption"));
+    if (option && !strcmp(option, "Restore")) { /* total 0: hydrated before this start */
+      bool hydrated = vol_hydrated(vol);
+      json_object_set_new(exp, "hydration",
+                          json_pack("{s:i,s:s}", "percent", hydrated ? 100 : (int)(100 * done / total), "state",
+                                    hydrated ? "Hydrated" : "Hydrating"));
+    }
     json_object_set_new(props, "vmrpExport", exp);
     free(unix_uri);
     free(tcp_uri);
@@ -236,7 +249,7 @@ static void new_disk_row(struct meta_resource *r, const char *id, const char *na
                         created, "diskState", managed_by ? "Attached" : "Unattached", "encryption", "type",
                         "EncryptionAtRestWithPlatformKey", "networkAccessPolicy", "AllowAll", "publicNetworkAccess",
                         "Enabled");
-  if (!strcmp(option, "Copy"))
+  if (!strcmp(option, "Copy") || !strcmp(option, "Restore"))
     json_object_set(json_object_get(p, "creationData"), "sourceResourceId",
                     json_object_get(cd, "sourceResourceId"));
   const char *keep[] = {"osType", "hyperVGeneration", NULL};
@@ -269,6 +282,24 @@ int arm_disk_create_empty(struct arm_call *call, const char *id, const char *nam
   new_disk_row(&r, id, name, rg_id, call->arm->cfg.locations[0].name, "Empty", size, NULL, sku_name, NULL, vm_id);
   int rc = meta_resource_put(call->arm->meta, &r, NULL, META_PUT_CREATE_ONLY, NULL);
   meta_resource_clear(&r);
+  return rc;
+}
+
+/* Source of a Restore: a complete disk restore point of this region. */
+static int restore_source(struct arm_call *call, const char *src_id, uint64_t *size, struct cas_addr *root)
+{
+  int rc = arm_drp_source(call->arm, src_id, root, size);
+  if (rc == -ENOENT)
+    arm_reply_error_target(call, 404, "NotFound", "creationData.sourceResourceId",
+                           "The disk restore point '%s' was not found in region '%s'.", src_id,
+                           call->arm->cfg.locations[0].name);
+  else if (rc == -EBUSY)
+    arm_reply_error_target(call, 409, "OperationNotAllowed", "creationData.sourceResourceId",
+                           "The disk restore point '%s' is not complete (it is still being captured, or its restore "
+                           "point failed) and cannot be restored from.",
+                           src_id);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
   return rc;
 }
 
@@ -338,6 +369,8 @@ void arm_disk_put(struct arm_call *call)
   }
   uint64_t size = 0, src_size = 0;
   char src_vol[40] = "";
+  struct cas_addr root;
+  bool restore = false;
   json_t *gb = json_object_get(props, "diskSizeGB");
   if (!strcasecmp(option, "Empty")) {
     option = "Empty";
@@ -349,15 +382,16 @@ void arm_disk_put(struct arm_call *call)
     if (!size_ok(call, gb, 0, 0))
       return;
     size = (uint64_t)json_integer_value(gb) * GIB;
-  } else if (!strcasecmp(option, "Copy")) {
-    option = "Copy";
+  } else if (!strcasecmp(option, "Copy") || !strcasecmp(option, "Restore")) {
+    restore = !strcasecmp(option, "Restore");
+    option = restore ? "Restore" : "Copy";
     const char *src = json_string_value(json_object_get(cd, "sourceResourceId"));
     if (!src) {
       arm_reply_error_target(call, 400, "InvalidParameter", "creationData.sourceResourceId",
                              "Required parameter 'sourceResourceId' is missing (null).");
       return;
     }
-    if (copy_source(call, src, &src_size, src_vol) < 0)
+    if ((restore ? restore_source(call, src, &src_size, &root) : copy_source(call, src, &src_size, src_vol)) < 0)
       return;
     if (gb && !size_ok(call, gb, src_size, 0))
       return;
@@ -369,15 +403,23 @@ void arm_disk_put(struct arm_call *call)
     size = gb ? (uint64_t)json_integer_value(gb) * GIB : src_size;
   } else {
     arm_reply_error_target(call, 400, "InvalidParameter", "creationData.createOption",
-                           "The value '%s' of createOption is not supported for disks in this region; use Empty or "
-                           "Copy.",
+                           "The value '%s' of createOption is not supported for disks in this region; use Empty, "
+                           "Copy or Restore.",
                            option);
     return;
   }
 
-  char rg[512], payload[256];
+  char rg[512];
   snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
-  snprintf(payload, sizeof payload, "{\"size\":%llu,\"source\":\"%s\"}", (unsigned long long)size, src_vol);
+  json_t *pl = json_pack("{s:I,s:s}", "size", (json_int_t)size, "source", src_vol);
+  if (restore) { /* the tree, as it was checked now; the job holds it against GC */
+    char hex[2 * CAS_ADDR_LEN + 1];
+    cas_addr_to_hex(&root, hex);
+    json_object_set_new(pl, "restore", json_pack("{s:s,s:I,s:O}", "root", hex, "size", (json_int_t)src_size, "id",
+                                                 json_object_get(cd, "sourceResourceId")));
+  }
+  CLEANUP_FREE char *payload = json_dumps(pl, JSON_COMPACT);
+  json_decref(pl);
   struct meta_resource r;
   new_disk_row(&r, id, call->params[2], rg, loc, option, size, props, sku_name, json_object_get(b, "tags"), NULL);
   char op_id[40];
@@ -666,7 +708,15 @@ enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct me
     meta_volume_clear(&old);
   }
   char vol_id[40];
-  int rc = arm_volume_create(arm, r.id, size, vol_id);
+  json_t *rs = json_object_get(payload, "restore");
+  struct arm_hydration_source hs = {.size = (uint64_t)json_integer_value(json_object_get(rs, "size")),
+                                    .drp_id = json_string_value(json_object_get(rs, "id"))};
+  const char *rhex = json_string_value(json_object_get(rs, "root"));
+  int rc = rs && (!rhex || cas_addr_from_hex(rhex, &hs.root) < 0) ? -EINVAL : 0;
+  if (rc == 0)
+    rc = arm_volume_create_from(arm, r.id, size, rs ? &hs : NULL, vol_id);
+  if (rc == 0 && rs) /* before Succeeded: a crash after it still hydrates */
+    rc = arm_disk_hydrate_start(arm, op->subscription, r.id, vol_id);
   if (rc == 0 && src && *src) {
     struct volume *sv = arm_volume_find(arm, src), *dv = arm_volume_find(arm, vol_id);
     rc = sv && dv ? copy_volume(job, sv, dv) : -ENOENT;
@@ -687,8 +737,13 @@ enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct me
     outcome = JOB_DONE;
   } else {
     char msg[512];
-    snprintf(msg, sizeof msg, "Creating the disk failed: %s.", strerror(-rc));
-    res->error = arm_error_text(rc == -ENOSPC ? "DiskFull" : "InternalDiskManagementError", msg);
+    bool gone = rs && rc == -ENOENT;
+    if (gone)
+      snprintf(msg, sizeof msg, "The disk restore point '%s' was deleted before the disk could be created.",
+               hs.drp_id ? hs.drp_id : "");
+    else
+      snprintf(msg, sizeof msg, "Creating the disk failed: %s.", strerror(-rc));
+    res->error = arm_error_text(gone ? "NotFound" : rc == -ENOSPC ? "DiskFull" : "InternalDiskManagementError", msg);
     free(r.provisioning_state);
     r.provisioning_state = strdup("Failed");
     meta_resource_put(arm->meta, &r, NULL, 0, NULL);

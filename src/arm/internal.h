@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "arm/arm.h"
+#include "cas/cas.h"
 
 struct arm_volume;  /* volumes.c */
 struct arm_capture; /* capture.c */
@@ -101,6 +102,19 @@ int arm_volumes_open(struct arm *arm);
 void arm_volumes_close(struct arm *arm);
 /* Creates, opens and exports a volume for resource_id; fills vol_id. */
 int arm_volume_create(struct arm *arm, const char *resource_id, uint64_t size, char vol_id[40]);
+/* Restore: a volume hydrated from a tree (hydration.c).  The description of
+ * the tree is saved next to the volume before it becomes READY. */
+struct arm_hydration_source {
+  struct cas_addr root;
+  uint64_t size;
+  const char *drp_id; /* the disk restore point it came from (for logs) */
+};
+int arm_volume_create_from(struct arm *arm, const char *resource_id, uint64_t size,
+                           const struct arm_hydration_source *src, char vol_id[40]);
+/* One background hydration step of a lazy volume: 1 complete (its source is
+ * released), 0 more to do, -ENOENT no such volume, -EBUSY another step runs.
+ * *percent: progress. */
+int arm_volume_hydrate_step(struct arm *arm, const char *vol_id, uint64_t budget, double *percent);
 /* The open volume, or NULL.  Valid until arm_volume_destroy of that id. */
 struct volume *arm_volume_find(struct arm *arm, const char *vol_id);
 /* Unexports, closes and deletes a volume and its files.  -EBUSY while an
@@ -109,6 +123,21 @@ int arm_volume_destroy(struct arm *arm, const char *vol_id);
 bool arm_volume_in_use(struct arm *arm, const char *vol_id);
 /* The NBD URIs of a volume (malloc'd; NULL when not exported that way). */
 char *arm_volume_nbd_uri(struct arm *arm, const char *vol_id, bool tcp);
+
+/* ---- hydration.c: the tree a restored disk hydrates from ---- */
+struct arm_hydration;
+struct vol_source;
+/* Writes the description of src to path (atomically). */
+int arm_hydration_save(const struct arm_hydration_source *src, const char *path);
+/* Opens the tree described at path, held against GC until
+ * arm_hydration_close; fills *vs.  fresh (a new disk): -ENOENT if the tree
+ * cannot be read.  Otherwise such a tree still opens (its reads fail with
+ * -EIO): a complete bitmap never needs it. */
+int arm_hydration_open(struct arm *arm, const char *path, bool fresh, struct vol_source *vs,
+                       struct arm_hydration **out);
+void arm_hydration_close(struct arm_hydration *h);
+/* Queues the diskHydrate job of a restored disk's volume. */
+int arm_disk_hydrate_start(struct arm *arm, const char *subscription, const char *disk_id, const char *vol_id);
 
 /* ---- handlers ---- */
 void arm_identity_metadata(struct arm_call *call);
@@ -250,6 +279,8 @@ enum job_outcome arm_store_verify_job(void *app, struct job *job, const struct m
 /* Job run functions. */
 enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct meta_operation *op,
                                      struct job_result *res);
+enum job_outcome arm_disk_hydrate_job(void *app, struct job *job, const struct meta_operation *op,
+                                      struct job_result *res);
 enum job_outcome arm_disk_delete_job(void *app, struct job *job, const struct meta_operation *op,
                                      struct job_result *res);
 enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta_operation *op,

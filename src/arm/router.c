@@ -437,6 +437,7 @@ const struct job_kind *arm_job_kinds(int *n)
       {"resourceGroupDelete", arm_rg_delete_job, true},
       {"diskCreate", arm_disk_create_job, true},
       {"diskDelete", arm_disk_delete_job, true},
+      {"diskHydrate", arm_disk_hydrate_job, true},
       {"vmCreate", arm_vm_create_job, true},
       {"vmDelete", arm_vm_delete_job, true},
       {"restorePointCollectionDelete", arm_collection_delete_job, true},

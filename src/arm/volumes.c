@@ -15,6 +15,15 @@
  *                    flag is then cleared (durably) before any write can
  *                    arrive, and set again by arm_volumes_close.
  *   VOLUME_DELETING  the disk is being deleted: files and row are removed.
+ *
+ * A disk restored from a disk restore point is a lazy volume (vol/hydrate.c)
+ * with two more files: <id>.src names the tree it hydrates from (written
+ * before the row turns READY) and <id>.hyd is vol's hydration bitmap.  While
+ * <id>.src exists the volume is opened attached to that tree (held against GC
+ * by a cas_hold, hydration.c), so a restart resumes where the durable bitmap
+ * says.  When hydration is complete and durable, <id>.src goes first, then
+ * the hold, then <id>.hyd: a crash in between reopens a complete bitmap and
+ * never touches the tree.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +43,9 @@
 struct arm_volume {
   char id[40];
   struct volume *vol;
+  struct arm_hydration *hyd; /* the source of a lazy volume, or NULL */
+  int stepping;              /* hydration steps running (volumes_lock) */
+  pthread_cond_t idle;       /* signalled when stepping drops (volumes_lock) */
   struct arm_volume *next;
 };
 
@@ -49,12 +61,54 @@ static void remove_files(struct arm *arm, const char *id)
   unlink(p);
   vol_path(arm, id, "cbt", p, sizeof p);
   unlink(p);
+  vol_path(arm, id, "src", p, sizeof p);
+  unlink(p);
+  vol_path(arm, id, "hyd", p, sizeof p);
+  unlink(p);
   snprintf(p, sizeof p, "%s/volumes", arm->cfg.data_dir);
   fsync_dir(p);
 }
 
-/* Opens and exports a READY volume; clears its clean flag first. */
-static int attach(struct arm *arm, struct meta_volume *mv)
+/* Hydration is complete and durable: <id>.src, then the source (its hold),
+ * then the bitmap file go. */
+static int finish_hydration(struct arm *arm, struct arm_volume *av)
+{
+  char p[4096];
+  vol_path(arm, av->id, "src", p, sizeof p);
+  int r = unlink(p) == 0 || errno == ENOENT ? 0 : -errno;
+  snprintf(p, sizeof p, "%s/volumes", arm->cfg.data_dir);
+  if (r == 0)
+    r = fsync_dir(p);
+  if (r == 0) {
+    arm_hydration_close(av->hyd);
+    av->hyd = NULL;
+    vol_path(arm, av->id, "hyd", p, sizeof p);
+    unlink(p);
+  }
+  return r;
+}
+
+/* Attaches the volume to the tree its <id>.src names, if any.  fresh: a new
+ * volume (an all-clear hydration bitmap is made). */
+static int attach_source(struct arm *arm, struct arm_volume *av, bool fresh)
+{
+  char src[4096], hyd[4096];
+  vol_path(arm, av->id, "src", src, sizeof src);
+  vol_path(arm, av->id, "hyd", hyd, sizeof hyd);
+  if (access(src, F_OK) != 0)
+    return 0;
+  struct vol_source vs;
+  int r = arm_hydration_open(arm, src, fresh, &vs, &av->hyd);
+  if (r == 0)
+    r = vol_hydrate_attach(av->vol, &vs, hyd, fresh);
+  if (r == 0 && vol_hydrated(av->vol))
+    r = finish_hydration(arm, av);
+  return r;
+}
+
+/* Opens and exports a volume and marks its row READY; clears its clean flag
+ * first.  fresh: the volume was just created. */
+static int attach(struct arm *arm, struct meta_volume *mv, bool fresh)
 {
   char img[4096], cbt[4096];
   vol_path(arm, mv->id, "img", img, sizeof img);
@@ -69,12 +123,18 @@ static int attach(struct arm *arm, struct meta_volume *mv)
     free(av);
     return r;
   }
+  pthread_cond_init(&av->idle, NULL);
+  r = attach_source(arm, av, fresh);
   mv->clean = false; /* from here on a crash makes the bitmap untrusted */
-  r = meta_volume_put(arm->meta, mv);
+  mv->state = VOLUME_READY;
+  if (r == 0)
+    r = meta_volume_put(arm->meta, mv);
   if (r == 0 && arm->cfg.nbd)
     r = nbd_export_add(arm->cfg.nbd, mv->id, &nbd_vol_ops, av->vol);
   if (r < 0) {
     vol_close(av->vol);
+    arm_hydration_close(av->hyd);
+    pthread_cond_destroy(&av->idle);
     free(av);
     return r;
   }
@@ -91,7 +151,7 @@ static int open_one(void *ctx, const struct meta_volume *row)
   struct meta_volume mv = *row;
   mv.resource_id = row->resource_id;
   if (mv.state == VOLUME_READY) {
-    if (attach(arm, &mv) < 0)
+    if (attach(arm, &mv, false) < 0)
       log_error("arm", "disk %s is unavailable: its volume could not be opened", row->resource_id);
     return 0;
   }
@@ -121,6 +181,8 @@ void arm_volumes_close(struct arm *arm)
     if (arm->cfg.nbd)
       nbd_export_remove(arm->cfg.nbd, av->id, NBD_REMOVE_DISCONNECT);
     int r = vol_close(av->vol);
+    arm_hydration_close(av->hyd);
+    pthread_cond_destroy(&av->idle);
     struct meta_volume mv;
     if (r == 0 && meta_volume_get(arm->meta, av->id, &mv) == 0) {
       mv.clean = true;
@@ -145,6 +207,12 @@ struct volume *arm_volume_find(struct arm *arm, const char *vol_id)
 
 int arm_volume_create(struct arm *arm, const char *resource_id, uint64_t size, char vol_id[40])
 {
+  return arm_volume_create_from(arm, resource_id, size, NULL, vol_id);
+}
+
+int arm_volume_create_from(struct arm *arm, const char *resource_id, uint64_t size,
+                           const struct arm_hydration_source *src, char vol_id[40])
+{
   struct meta_volume mv = {.resource_id = (char *)resource_id, .size = size, .state = VOLUME_CREATING,
                            .created_us = time_now_us()};
   random_uuid(mv.id);
@@ -155,12 +223,13 @@ int arm_volume_create(struct arm *arm, const char *resource_id, uint64_t size, c
   char img[4096];
   vol_path(arm, mv.id, "img", img, sizeof img);
   r = vol_create(img, size);
-  if (r == 0) {
-    mv.state = VOLUME_READY;
-    r = meta_volume_put(arm->meta, &mv);
+  if (r == 0 && src) {
+    char p[4096];
+    vol_path(arm, mv.id, "src", p, sizeof p);
+    r = arm_hydration_save(src, p);
   }
   if (r == 0)
-    r = attach(arm, &mv);
+    r = attach(arm, &mv, true);
   if (r < 0) {
     log_error("arm", "creating the volume of %s failed: %s", resource_id, strerror(-r));
     remove_files(arm, mv.id);
@@ -191,6 +260,8 @@ int arm_volume_destroy(struct arm *arm, const char *vol_id)
     av = *pp;
     *pp = av->next;
   }
+  while (av && av->stepping) /* a hydration step still uses it */
+    pthread_cond_wait(&av->idle, &arm->volumes_lock);
   pthread_mutex_unlock(&arm->volumes_lock);
   struct meta_volume mv;
   int r = meta_volume_get(arm->meta, vol_id, &mv);
@@ -201,6 +272,8 @@ int arm_volume_destroy(struct arm *arm, const char *vol_id)
   }
   if (av) {
     vol_close(av->vol);
+    arm_hydration_close(av->hyd);
+    pthread_cond_destroy(&av->idle);
     free(av);
   }
   if (r < 0 && r != -ENOENT)
@@ -218,4 +291,29 @@ char *arm_volume_nbd_uri(struct arm *arm, const char *vol_id, bool tcp)
   else if (!tcp && arm->cfg.nbd_unix)
     uri = asprintf(&uri, "nbd+unix:///%s?socket=%s", vol_id, arm->cfg.nbd_unix) < 0 ? NULL : uri;
   return uri;
+}
+
+int arm_volume_hydrate_step(struct arm *arm, const char *vol_id, uint64_t budget, double *percent)
+{
+  pthread_mutex_lock(&arm->volumes_lock);
+  struct arm_volume *av = arm->volumes;
+  while (av && strcmp(av->id, vol_id) != 0)
+    av = av->next;
+  int r = !av ? -ENOENT : av->stepping ? -EBUSY : 0;
+  if (r == 0)
+    av->stepping++;
+  pthread_mutex_unlock(&arm->volumes_lock);
+  if (r < 0)
+    return r;
+  r = vol_hydrate_step(av->vol, budget);
+  if (r == 1 && av->hyd)
+    r = finish_hydration(arm, av) ?: 1;
+  uint64_t done, total;
+  vol_hydrate_progress(av->vol, &done, &total);
+  *percent = total && r != 1 ? 100.0 * (double)done / (double)total : 100.0;
+  pthread_mutex_lock(&arm->volumes_lock);
+  av->stepping--;
+  pthread_cond_broadcast(&av->idle);
+  pthread_mutex_unlock(&arm->volumes_lock);
+  return r;
 }
