@@ -23,9 +23,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arm/internal.h"
 #include "cas/cas.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "common/timefmt.h"
@@ -107,13 +109,25 @@ static int gc_roots(void *ctx, struct cas_addr **roots_out, size_t *n_out)
   return rc;
 }
 
+/* Tests of the bad days: VMRP_FAILPOINTS=store.gc.crash=N kills the process
+ * (as kill -9 would) when the GC reaches its N-th step. */
+static int gc_crash_point(const char *step)
+{
+  static int seen;
+  if (++seen == failpoint_value("store.gc.crash", 0)) {
+    log_warn("arm", "failpoint: dying at GC step '%s'", step);
+    _exit(137);
+  }
+  return 0;
+}
+
 enum job_outcome arm_store_gc_job(void *app, struct job *job, const struct meta_operation *op,
                                   struct job_result *res)
 {
   struct arm *arm = app;
   (void)job;
   (void)op;
-  struct cas_gc_options opts = {0};
+  struct cas_gc_options opts = {.crash_point = failpoint_value("store.gc.crash", 0) ? gc_crash_point : NULL};
   struct cas_gc_stats st = {0};
   int rc = cas_gc(arm->cas, gc_roots, arm, &opts, &st);
   if (rc < 0) {

@@ -212,4 +212,72 @@ check cmp "$VAR/model.img" "$VAR/got.img" "is right byte for byte"
 TOKEN=$(token "$EAST" "$(jq -r .clientId "$VAR/reader.json")" "$(jq -r .clientSecret "$VAR/reader.json")")
 arm POST "$EAST/subscriptions/$SUB/providers/Microsoft.Vmrp/storeGc?api-version=2024-03-01"
 expect 403 AuthorizationFailed "a Reader cannot start a GC"
+# 8. kill -9 in the middle of a GC (failpoint: the daemon dies at the GC's
+#    "committed" step): the GC resumes after the restart, the store stays
+#    clean, restore points read right.
+kill9_region eastus
+VMRP_FAILPOINTS=store.gc.crash=5 restart_region eastus
+TOKEN=$(token "$EAST")
+pid=$(region_pid eastus)
+arm POST "$EAST/subscriptions/$SUB/providers/Microsoft.Vmrp/storeGc?api-version=2024-03-01"
+expect 202 "" "GC started on a daemon that will die in it"
+gc_loc=$(header Location)
+for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+check bash -c "! kill -0 $pid 2>/dev/null" "the daemon died inside the GC"
+restart_region eastus
+TOKEN=$(token "$EAST")
+for _ in $(seq 300); do arm GET "$gc_loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
+expect 200 "" "the interrupted GC resumes and completes after the restart"
+store_op storeVerify
+check test "$(echo "$BODY" | jq -r .clean)" = true "the store is clean"
+nbdcopy "$(drp_uri post-gc os)" "$VAR/got.img"
+check cmp "$VAR/model.img" "$VAR/got.img" "the restore point still reads right byte for byte"
+
+# 9. A stopped VM is consistent: ApplicationConsistent is achieved.
+arm POST "$C/virtualMachines/vm1/powerOff?$CV"
+wait_op
+take stopped
+check test "$OP_STATUS" = Succeeded "a restore point of a stopped VM"
+arm GET "$RPC/restorePoints/stopped?$CV"
+check test "$(echo "$BODY" | jq -r .properties.consistencyMode)" = ApplicationConsistent "is ApplicationConsistent"
+take stopped-app '{"properties":{"consistencyMode":"ApplicationConsistent"}}'
+check test "$OP_STATUS" = Succeeded "ApplicationConsistent may be asked of a stopped VM"
+arm POST "$C/virtualMachines/vm1/start?$CV"
+wait_op
+
+# 10. A disk detached between two restore points, then attached again.
+DISKS="$RGID/providers/Microsoft.Compute/disks"
+arm PATCH "$C/virtualMachines/vm1?$CV" '{"properties":{"storageProfile":{"dataDisks":[{"lun":0,"createOption":"Attach","managedDisk":{"id":"'$DISKS'/data1"}}]}}}'
+[ "$STATUS" = 202 ] || [ -n "$(header Azure-AsyncOperation)" ] && wait_op
+take detached
+arm GET "$RPC/restorePoints/detached/diskRestorePoints?$DV"
+check test "$(echo "$BODY" | jq '[.value[].name | split("_")[0]] | sort | join(",")' -r)" = "data1,os" "a detached disk is not in the next restore point"
+qemu-io -f raw -c "write -P 0x5d 16M 64k" "$D2" >/dev/null
+arm PATCH "$C/virtualMachines/vm1?$CV" '{"properties":{"storageProfile":{"dataDisks":[{"lun":0,"createOption":"Attach","managedDisk":{"id":"'$DISKS'/data1"}},{"lun":1,"createOption":"Attach","managedDisk":{"id":"'$DISKS'/data2"}}]}}}'
+[ "$STATUS" = 202 ] || [ -n "$(header Azure-AsyncOperation)" ] && wait_op
+take reattached
+arm GET "$RPC/restorePoints/reattached/diskRestorePoints?$DV"
+check test "$(echo "$BODY" | jq -r '.value[] | select(.name | startswith("data2_")) | .properties.vmrpCapture.chunksRead')" = 1 \
+  "after re-attaching, the disk's restore point is incremental: it reads only the chunk written while detached"
+nbdcopy "$D2" "$VAR/d2.img"
+nbdcopy "$(drp_uri reattached data2)" "$VAR/got.img"
+check cmp "$VAR/d2.img" "$VAR/got.img" "and equals the disk byte for byte"
+
+# 11. A disk grown between two restore points: diff and content still right;
+#     the store grows by about what changed.
+arm PATCH "$C/disks/os?$DV" '{"properties":{"diskSizeGB":2}}'
+expect 200 "" "grow the OS disk to 2 GiB"
+truncate -s 2G "$VAR/model.img"
+head -c 65536 /dev/urandom > "$VAR/patch"
+dd if="$VAR/patch" of="$VAR/model.img" bs=65536 seek=24576 conv=notrunc status=none # at 1.5 GiB
+qemu-io -f raw -c "write -s $VAR/patch 1536M 65536" "$OS" >/dev/null
+take grown
+arm GET "$RPC/restorePoints/grown/diskRestorePoints?$DV"
+os_drp=$(echo "$BODY" | jq -c '.value[] | select(.name | startswith("os_")) | .properties.vmrpCapture')
+check test "$(echo "$os_drp" | jq -r .sizeBytes)" = 2147483648 "the new restore point has the new size"
+check test "$(echo "$os_drp" | jq -r .bytesStored)" -le $((4 * 65536 + 65536)) "it stored about what changed ($(echo "$os_drp" | jq -r .bytesStored) bytes for 64 KiB written)"
+nbdcopy "$(drp_uri grown os)" "$VAR/got.img"
+check cmp "$VAR/model.img" "$VAR/got.img" "and reads back as the grown disk, byte for byte"
+changed=$(nbdinfo --map=vmrp:changed "$(drp_uri grown os)" | awk '$3 == 1 && $1 >= 1073741824 {n += $2} END {print n + 0}')
+check test "$changed" -ge 65536 "vmrp:changed reports the change in the grown area"
 finish
