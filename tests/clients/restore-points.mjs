@@ -80,6 +80,14 @@ await step('diskRestorePoint.listByRestorePoint and get', async () => {
   assert.equal(d.sourceResourceId.toLowerCase(), diskId('os').toLowerCase());
   assert.ok(d.familyId);
 });
+await step('disks.beginCreateOrUpdateAndWait from a disk restore point (createOption Restore)', async () => {
+  const drp = rp.sourceMetadata.storageProfile.osDisk.diskRestorePoint.id;
+  const d = await compute.disks.beginCreateOrUpdateAndWait(rg, 'restored',
+    { location: loc, creationData: { createOption: 'Restore', sourceResourceId: drp } }, poll);
+  assert.equal(d.provisioningState, 'Succeeded');
+  assert.equal(d.creationData.createOption, 'Restore');
+  assert.equal(d.diskSizeGB, 1);
+});
 await step('restorePointCollections.get with restorePoints', async () => {
   const c = await compute.restorePointCollections.get(rg, 'rpc', { expand: 'restorePoints' });
   assert.deepEqual(c.restorePoints.map((r) => r.name).sort(), ['rp1', 'rp2']);
