@@ -44,6 +44,8 @@ struct arm_config {
   int nlocations;
   int page_size;             /* list page size when the client gives no $top */
   int gc_interval_s;         /* scheduled store GC; 0: only on demand */
+  int rp_max_per_vm;         /* restore points per VM (Azure: 500) */
+  int rp_min_interval_s;     /* creation-rate limit per VM (429); 0: off */
 };
 
 struct arm;

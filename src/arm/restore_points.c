@@ -35,8 +35,6 @@
 #include "common/timefmt.h"
 #include "vol/vol.h"
 
-#define MAX_RESTORE_POINTS_PER_VM 500
-
 static void collection_id(struct arm_call *call, char *out, size_t cap)
 {
   snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/restorePointCollections/%s",
@@ -172,6 +170,7 @@ struct vm_count {
   const char *vm_id;
   int total;
   bool creating;
+  int64_t newest_us; /* creation time of the VM's newest restore point */
   struct arm *arm;
 };
 
@@ -179,6 +178,8 @@ static int count_rp(void *ctx, const struct meta_resource *r)
 {
   struct vm_count *c = ctx;
   c->total++;
+  if (r->created_us > c->newest_us)
+    c->newest_us = r->created_us;
   if (r->provisioning_state && !strcmp(r->provisioning_state, "Creating"))
     c->creating = true;
   return 0;
@@ -336,10 +337,20 @@ void arm_rp_put(struct arm_call *call)
                     "Another restore point of virtual machine '%s' is being created. Retry when it is done.", vm.name);
     goto out;
   }
-  if (cnt.total >= MAX_RESTORE_POINTS_PER_VM) {
+  if (cnt.total >= arm->cfg.rp_max_per_vm) {
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "Virtual machine '%s' has reached the limit of %d restore points. Delete some first.", vm.name,
-                    MAX_RESTORE_POINTS_PER_VM);
+                    arm->cfg.rp_max_per_vm);
+    goto out;
+  }
+  int64_t wait_s = cnt.newest_us + (int64_t)arm->cfg.rp_min_interval_s * 1000000 - time_now_us();
+  if (arm->cfg.rp_min_interval_s > 0 && wait_s > 0) {
+    wait_s = (wait_s + 999999) / 1000000;
+    http_response_header(call->resp, "Retry-After", "%lld", (long long)wait_s);
+    arm_reply_error(call, 429, "TooManyRequests",
+                    "Restore points of virtual machine '%s' can be created at most every %d seconds; retry in %lld "
+                    "seconds.",
+                    vm.name, arm->cfg.rp_min_interval_s, (long long)wait_s);
     goto out;
   }
   /* the included disks and their volumes */

@@ -39,6 +39,7 @@ int config_defaults(struct config *c)
   c->token_lifetime_s = 3600;
   c->chunk_size = 65536;
   c->gc_interval_s = 3600;
+  c->rp_max_per_vm = 500;
   config_set(&c->nbd_listen, "127.0.0.1");
   c->nbd_port = 10809;
   return 0;
@@ -122,6 +123,14 @@ static int on_ini(void *user, const char *section, const char *key, const char *
       c->chunk_size = (unsigned)n;
     else if (!strcmp(key, "gc_interval") && !parse_int(value, 0, 86400 * 30, &n))
       c->gc_interval_s = (int)n;
+    else
+      bad = 1;
+  } else if (!strcmp(section, "restore_points")) {
+    long n;
+    if (!strcmp(key, "max_per_vm") && !parse_int(value, 1, 100000, &n))
+      c->rp_max_per_vm = (int)n;
+    else if (!strcmp(key, "min_interval") && !parse_int(value, 0, 86400, &n))
+      c->rp_min_interval_s = (int)n;
     else
       bad = 1;
   } else if (!strcmp(section, "jobs")) {

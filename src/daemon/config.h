@@ -29,6 +29,8 @@ struct config {
   int job_workers;
   unsigned chunk_size;     /* store chunk size = CBT granularity */
   int gc_interval_s;       /* scheduled store GC, seconds; 0 = off */
+  int rp_max_per_vm;
+  int rp_min_interval_s;
 
   char *nbd_unix;          /* unix socket path; "" disables */
   char *nbd_listen;        /* TCP address; "" disables TCP */

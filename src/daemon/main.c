@@ -201,7 +201,8 @@ static int serve(struct config *c)
   struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
                             .page_size = c->page_size, .data_dir = c->data_dir, .chunk_size = c->chunk_size,
-                            .gc_interval_s = c->gc_interval_s,
+                            .gc_interval_s = c->gc_interval_s, .rp_max_per_vm = c->rp_max_per_vm,
+                            .rp_min_interval_s = c->rp_min_interval_s,
                             .nbd = nbd, .nbd_unix = *c->nbd_unix ? c->nbd_unix : NULL,
                             .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL};
   if (arm_open(&armc, meta, auth, &arm) < 0)
