@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# A real guest: qemu-system-x86_64 -accel tcg boots Debian's kernel with a
+# busybox initramfs built here (tests/guest/) against the VM's vmrp disks over
+# NBD (the command line comes from scripts/vm-qemu).  The guest makes an ext4
+# file system on each of its two data disks and writes and fsyncs files f1,
+# f2, ... alternately to them, reporting "FSYNCED n" on the serial console
+# once file n and its directory are fsync'd.  Restore points are taken through
+# ARM while it writes.  Every disk restore point (read over NBD with nbdcopy),
+# and the disks restored from the last restore point (createOption Restore),
+# must replay its journal and then pass e2fsck -fn, and hold every file
+# fsync'd before its restore point's PUT was sent, byte for byte.
+. "$VMRP_SRC/tests/lib/harness.sh"
+for tool in qemu-system-x86_64 cpio mke2fs e2fsck debugfs nbdcopy; do
+  command -v "$tool" >/dev/null || { echo "$tool missing (scripts/deps test)"; exit 77; }
+done
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || { echo "busybox-static missing"; exit 77; }
+KERNEL=; KVER=
+for k in $(ls -v /boot/vmlinuz-* 2>/dev/null); do
+  v=${k#/boot/vmlinuz-}
+  [ -r "$k" ] && [ -d "/lib/modules/$v" ] && { KERNEL=$k; KVER=$v; }
+done
+[ -n "$KERNEL" ] || { echo "no readable /boot/vmlinuz-* with modules (linux-image-amd64)"; exit 77; }
+NRP=${VMRP_GUEST_RESTORE_POINTS:-3}
+FS_MIB=64
+
+start_regions
+TOKEN=$(token "$EAST")
+DV=api-version=2024-03-02
+CV=api-version=2024-07-01
+RG=$EAST/subscriptions/$SUB/resourceGroups/guest
+C=$RG/providers/Microsoft.Compute
+RGID=/subscriptions/$SUB/resourceGroups/guest
+DISKS=$RGID/providers/Microsoft.Compute/disks
+arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
+
+wait_op() { # polls the last request's Azure-AsyncOperation (bounded); sets OP_STATUS
+  local aao; aao=$(header Azure-AsyncOperation)
+  for _ in $(seq 1200); do
+    arm GET "$aao"
+    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
+    sleep 0.1
+  done
+  OP_STATUS=$(echo "$BODY" | jq -r .status)
+}
+for d in os data1 data2; do
+  arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+  wait_op
+done
+arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
+  "storageProfile":{"osDisk":{"osType":"Linux","name":"os","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/os"}},
+  "dataDisks":[{"lun":0,"name":"data1","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data1"}},
+               {"lun":1,"name":"data2","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data2"}}]}}}'
+wait_op
+check test "$OP_STATUS" = Succeeded "a VM with an OS disk and two data disks"
+arm PUT "$C/restorePointCollections/rpc?api-version=2022-08-01" \
+  '{"location":"eastus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/virtualMachines/vm1"}}}'
+expect 201 "" "a restore point collection for it"
+RPC=$C/restorePointCollections/rpc
+
+# The guest: initramfs built here; the qemu command line from scripts/vm-qemu
+# (TCG only: /dev/kvm is unusably slow on these machines; no network).
+"$VMRP_SRC/tests/guest/mkinitramfs.sh" "$KVER" "$VAR/initrd.gz"
+check test -s "$VAR/initrd.gz" "initramfs built (busybox, mke2fs, virtio + ext4 modules of $KVER)"
+VMRP_QEMU_SMP=1 VMRP_QEMU_MEM=512 "$VMRP_SRC/scripts/vm-qemu" -e "$ENDPOINTS" -r eastus guest vm1 > "$VAR/qemu.cmd"
+check grep -q 'cache=none,serial=lun1' "$VAR/qemu.cmd" "scripts/vm-qemu prints the VM's disks as virtio NBD drives (cache=none for caching None)"
+# QEMU 7.2 no longer takes serial= in -drive (scripts/vm-qemu prints it there):
+# the same drives as -drive if=none + -device virtio-blk-pci,serial=.
+sed -i -e 's/-drive \(file=[^ ]*\),if=virtio,\(cache=[a-z]*\),serial=\([a-z0-9]*\)/-drive \1,if=none,id=\3,\2 -device virtio-blk-pci,drive=\3,serial=\3/' \
+  -e 's/-accel kvm -accel tcg/-accel tcg/' -e 's/-nic user,model=virtio-net-pci/-nic none/' \
+  -e "s|-nographic|-display none -serial file:$VAR/serial.log -no-reboot -kernel $KERNEL -initrd $VAR/initrd.gz -append 'console=ttyS0 quiet panic=-1 vmrp.fs_mib=$FS_MIB'|" \
+  "$VAR/qemu.cmd"
+: > "$VAR/serial.log"
+bash -c "exec $(sed 's/\\$//' "$VAR/qemu.cmd" | tr '\n' ' ')" </dev/null >"$VAR/qemu.out" 2>&1 &
+QEMU=$!
+guest_cleanup() { kill "$QEMU" 2>/dev/null || true; wait "$QEMU" 2>/dev/null || true; }
+trap 'rc=$?; guest_cleanup; (exit $rc); harness_cleanup' EXIT
+acked() { awk '/^FSYNCED [0-9]/ {n = $2 + 0} END {print n + 0}' "$VAR/serial.log"; }
+t0=$(date +%s)
+for _ in $(seq 1800); do
+  grep -a -q -E 'GUEST-READY|GUEST-ERROR' "$VAR/serial.log" && break
+  kill -0 "$QEMU" 2>/dev/null || break
+  sleep 0.1
+done
+STATUS=; BODY=
+check grep -a -q GUEST-READY "$VAR/serial.log" "the guest booted and made ext4 on both NBD data disks ($(( $(date +%s) - t0 )) s)"
+if ! grep -a -q GUEST-READY "$VAR/serial.log"; then
+  echo "--- qemu: $(cat "$VAR/qemu.out")"; echo "--- serial:"; tail -n 40 "$VAR/serial.log"; finish; exit 1
+fi
+for _ in $(seq 600); do [ "$(acked)" -ge 20 ] && break; sleep 0.1; done
+
+# Restore points while the guest writes; ACKED[k] = the last file fsync'd
+# before the PUT was sent.
+declare -A ACKED
+bad=0 during=0
+for k in $(seq 1 "$NRP"); do
+  sleep 1
+  ACKED[$k]=$(acked)
+  arm PUT "$RPC/restorePoints/rp$k?$CV" '{}'
+  put=$STATUS
+  wait_op
+  after=$(acked)
+  echo "# rp$k: PUT $put, $OP_STATUS; files fsync'd before the PUT: ${ACKED[$k]}, when it finished: $after"
+  [ "$put" = 201 ] && [ "$OP_STATUS" = Succeeded ] || bad=$((bad + 1))
+  [ "$after" -gt "${ACKED[$k]}" ] && during=$((during + 1))
+done
+sleep 1
+final=$(acked)
+check test "$bad" = 0 "$NRP restore points taken through ARM while the guest writes succeed"
+check test "$during" -ge 1 "the guest kept fsyncing files while restore points were captured ($during of $NRP)"
+check test "$final" -gt "${ACKED[$NRP]}" "and after the last one ($final files in all)"
+check bash -c "! grep -a -q GUEST-ERROR '$VAR/serial.log'" "no I/O error in the guest"
+guest_cleanup
+
+# verify LABEL IMAGE PARITY ACKED: journal replay, e2fsck -fn, files <= ACKED
+# with number % 2 == PARITY byte for byte.
+verify() {
+  local label=$1 img=$2 parity=$3 upto=$4 dir
+  e2fsck -y -E journal_only "$img" >"$VAR/fsck.out" 2>&1
+  if e2fsck -fn "$img" >>"$VAR/fsck.out" 2>&1; then ok "$label: e2fsck -fn is clean after the journal replay"
+  else fail "$label: e2fsck -fn"; tail -n 20 "$VAR/fsck.out"; fi
+  dir=$(mktemp -d "$VAR/files.XXXXXX")
+  debugfs -R "rdump / $dir" "$img" >/dev/null 2>&1 || true
+  local res
+  res=$(/usr/bin/python3 - "$dir" "$parity" "$upto" <<'PY'
+import os, sys
+d, parity, upto = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+checked = bad = 0
+for n in range(1, upto + 1):
+    if n % 2 != parity:
+        continue
+    line = b"vmrp guest file %d\n" % n
+    size = (n * 7919) % 16384 + 1
+    want = (line * (size // len(line) + 1))[:size]
+    try:
+        got = open(os.path.join(d, "f%d" % n), "rb").read()
+    except OSError:
+        got = None
+    checked += 1
+    if got != want:
+        bad += 1
+        if bad <= 5:
+            print("f%d: %s" % (n, "missing" if got is None else "%d bytes, differs" % len(got)), file=sys.stderr)
+extra = len([f for f in os.listdir(d) if f.startswith("f")]) - checked
+print(checked, bad, extra)
+PY
+)
+  rm -rf "$dir"
+  read -r n nbad extra <<<"$res"
+  STATUS=; BODY=
+  check test "${nbad:-x}" = 0 "$label: holds all $n files fsync'd before the PUT, byte for byte (+$extra written later)"
+}
+drp() { # RP DISK → the disk restore point's JSON
+  arm GET "$RPC/restorePoints/$1/diskRestorePoints?$DV"
+  echo "$BODY" | jq -c --arg p "$2_" '.value[] | select(.name | startswith($p))'
+}
+for k in $(seq 1 "$NRP"); do
+  for disk in data1 data2; do
+    [ "$disk" = data1 ] && parity=1 || parity=0
+    uri=$(drp "rp$k" "$disk" | jq -r .properties.vmrpExport.nbdUri)
+    rm -f "$VAR/drp.img"
+    nbdcopy "$uri" "$VAR/drp.img" || fail "nbdcopy of rp$k/$disk"
+    verify "rp$k $disk (disk restore point over NBD)" "$VAR/drp.img" "$parity" "${ACKED[$k]}"
+  done
+done
+# The disks restored from the last restore point, read through their own exports.
+for disk in data1 data2; do
+  [ "$disk" = data1 ] && parity=1 || parity=0
+  id=$(drp "rp$NRP" "$disk" | jq -r .id)
+  arm PUT "$C/disks/r-$disk?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'"$id"'"}}}'
+  wait_op
+  check test "$OP_STATUS" = Succeeded "restore $disk from rp$NRP (createOption Restore)"
+  arm GET "$C/disks/r-$disk?$DV"
+  rm -f "$VAR/drp.img"
+  nbdcopy "$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)" "$VAR/drp.img" || fail "nbdcopy of r-$disk"
+  verify "restored disk r-$disk" "$VAR/drp.img" "$parity" "${ACKED[$NRP]}"
+done
+finish
