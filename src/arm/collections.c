@@ -237,73 +237,28 @@ static int find_creating(void *ctx, const struct meta_resource *r)
   return r->provisioning_state && !strcmp(r->provisioning_state, "Creating") ? 1 : 0;
 }
 
+static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
+{
+  if (meta_resource_list(call->arm->meta, r->id, RP_TYPE, NULL, 0, find_creating, NULL) != 1)
+    return false;
+  arm_reply_error(call, 409, "OperationNotAllowed",
+                  "A restore point of collection '%s' is being created; retry when it is done.", call->params[2]);
+  return true;
+}
+
 void arm_collection_delete(struct arm_call *call)
 {
-  char id[1024], op_id[40];
+  char id[1024];
   collection_id(call, id, sizeof id);
-  struct meta *m = call->arm->meta;
-  struct meta_resource r = {0};
-  int rc = meta_begin(m);
-  if (rc == 0)
-    rc = meta_resource_get(m, id, &r);
-  if (rc == 0 && meta_resource_list(m, id, RP_TYPE, NULL, 0, find_creating, NULL) == 1) {
-    meta_rollback(m);
-    meta_resource_clear(&r);
-    arm_reply_error(call, 409, "OperationNotAllowed",
-                    "A restore point of collection '%s' is being created; retry when it is done.", call->params[2]);
-    return;
-  }
-  if (rc == 0) {
-    free(r.provisioning_state);
-    r.provisioning_state = strdup("Deleting");
-    rc = meta_resource_put(m, &r, NULL, 0, NULL);
-  }
-  if (rc == 0)
-    rc = arm_op_create(call, "Microsoft.Compute", "restorePointCollectionDelete", r.id, NULL, op_id);
-  if (rc == 0)
-    rc = meta_commit(m);
-  else
-    meta_rollback(m);
-  if (rc == -ENOENT)
-    arm_reply_empty(call, 204);
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  else {
-    jobs_submit(call->arm->jobs, op_id);
-    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
-    arm_reply_empty(call, 202);
-  }
-  meta_resource_clear(&r);
+  arm_start_delete(call, id, RPC_TYPE, "restorePointCollectionDelete", refuse_delete);
 }
 
-struct list_state {
-  struct arm *arm;
-  json_t *value;
-};
-
-static int list_one(void *ctx, const struct meta_resource *r)
+static json_t *list_json(struct arm_call *call, const struct meta_resource *r)
 {
-  struct list_state *st = ctx;
-  json_array_append_new(st->value, collection_json(st->arm, r, false));
-  return 0;
+  return collection_json(call->arm, r, false);
 }
 
-void arm_collection_list(struct arm_call *call)
-{
-  char scope[512];
-  if (call->nparams >= 2)
-    snprintf(scope, sizeof scope, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
-  else
-    snprintf(scope, sizeof scope, "/subscriptions/%s", call->params[0]);
-  struct list_state st = {call->arm, json_array()};
-  int rc = meta_resource_list_prefix(call->arm->meta, scope, RPC_TYPE, NULL, 0, list_one, &st);
-  if (rc < 0) {
-    json_decref(st.value);
-    arm_reply_internal(call, rc);
-    return;
-  }
-  arm_reply_json(call, 200, json_pack("{s:o}", "value", st.value));
-}
+void arm_collection_list(struct arm_call *call) { arm_reply_list(call, RPC_TYPE, list_json); }
 
 /* Deletes every restore point of the collection, then the collection. */
 enum job_outcome arm_collection_delete_job(void *app, struct job *job, const struct meta_operation *op,

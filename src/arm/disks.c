@@ -129,32 +129,6 @@ static void reply_not_found(struct arm_call *call)
                   call->params[2], call->params[1]);
 }
 
-/* The resource group must exist and not be on its way out. */
-static bool rg_ready(struct arm_call *call)
-{
-  char rg[512];
-  snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
-  struct meta_resource r;
-  int rc = meta_resource_get(call->arm->meta, rg, &r);
-  if (rc == -ENOENT || (rc == 0 && strcasecmp(r.type, "Microsoft.Resources/resourceGroups") != 0)) {
-    if (rc == 0)
-      meta_resource_clear(&r);
-    arm_reply_error(call, 404, "ResourceGroupNotFound", "Resource group '%s' could not be found.", call->params[1]);
-    return false;
-  }
-  if (rc < 0) {
-    arm_reply_internal(call, rc);
-    return false;
-  }
-  bool deleting = r.provisioning_state && !strcmp(r.provisioning_state, "Deleting");
-  meta_resource_clear(&r);
-  if (deleting)
-    arm_reply_error(call, 409, "ResourceGroupBeingDeleted",
-                    "The resource group '%s' is in deprovisioning state and cannot perform this operation.",
-                    call->params[1]);
-  return !deleting;
-}
-
 static bool sku_ok(struct arm_call *call, const char *sku)
 {
   for (int i = 0; supported_skus[i]; i++)
@@ -308,7 +282,7 @@ static void update_disk(struct arm_call *call, struct meta_resource *r, json_t *
 
 void arm_disk_put(struct arm_call *call)
 {
-  if (!disk_name_ok(call, call->params[2]) || !rg_ready(call))
+  if (!disk_name_ok(call, call->params[2]) || !arm_rg_ready(call))
     return;
   json_t *b = call->body;
   if (!b) {
@@ -588,75 +562,14 @@ static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
 
 void arm_disk_delete(struct arm_call *call)
 {
-  char id[1024], op_id[40];
+  char id[1024];
   disk_id(call, id, sizeof id);
-  struct meta *m = call->arm->meta;
-  struct meta_resource r = {0};
-  int rc = meta_begin(m);
-  if (rc < 0) {
-    arm_reply_internal(call, rc);
-    return;
-  }
-  rc = meta_resource_get(m, id, &r);
-  if (rc == -ENOENT) {
-    meta_rollback(m);
-    arm_reply_empty(call, 204);
-    return;
-  }
-  if (rc == 0 && refuse_delete(call, &r)) {
-    meta_rollback(m);
-    meta_resource_clear(&r);
-    return;
-  }
-  if (rc == 0) {
-    free(r.provisioning_state);
-    r.provisioning_state = strdup("Deleting");
-    rc = meta_resource_put(m, &r, NULL, 0, NULL);
-  }
-  if (rc == 0)
-    rc = arm_op_create(call, "Microsoft.Compute", "diskDelete", r.id, NULL, op_id);
-  if (rc == 0)
-    rc = meta_commit(m);
-  else
-    meta_rollback(m);
-  if (rc < 0)
-    arm_reply_internal(call, rc);
-  else {
-    jobs_submit(call->arm->jobs, op_id);
-    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
-    arm_reply_empty(call, 202);
-  }
-  meta_resource_clear(&r);
+  arm_start_delete(call, id, DISK_TYPE, "diskDelete", refuse_delete);
 }
 
-struct list_state {
-  struct arm *arm;
-  json_t *value;
-};
+static json_t *list_json(struct arm_call *call, const struct meta_resource *r) { return disk_json(call->arm, r); }
 
-static int list_one(void *ctx, const struct meta_resource *r)
-{
-  struct list_state *st = ctx;
-  json_array_append_new(st->value, disk_json(st->arm, r));
-  return 0;
-}
-
-void arm_disk_list(struct arm_call *call)
-{
-  char scope[512];
-  if (call->nparams >= 2)
-    snprintf(scope, sizeof scope, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
-  else
-    snprintf(scope, sizeof scope, "/subscriptions/%s", call->params[0]);
-  struct list_state st = {call->arm, json_array()};
-  int rc = meta_resource_list_prefix(call->arm->meta, scope, DISK_TYPE, NULL, 0, list_one, &st);
-  if (rc < 0) {
-    json_decref(st.value);
-    arm_reply_internal(call, rc);
-    return;
-  }
-  arm_reply_json(call, 200, json_pack("{s:o}", "value", st.value));
-}
+void arm_disk_list(struct arm_call *call) { arm_reply_list(call, DISK_TYPE, list_json); }
 
 /* ---- jobs ---------------------------------------------------------------- */
 

@@ -82,6 +82,14 @@ bool arm_body_member_ok(struct arm_call *call, json_t *obj, const char *name, js
 /* Tags: an object of strings, at most 50, names ≤ 512 and values ≤ 256 chars. */
 bool arm_tags_ok(struct arm_call *call, json_t *tags);
 
+/* ---- list.c ---- */
+typedef json_t *(*arm_to_json)(struct arm_call *call, const struct meta_resource *r);
+/* Replies {"value": [...]} with every resource of type under the call's
+ * resource group (params[1]) if the route has one, else its subscription. */
+void arm_reply_list(struct arm_call *call, const char *type, arm_to_json to_json);
+/* Calls cb for every resource of type in every subscription of the region. */
+int arm_for_each(struct arm *arm, const char *type, meta_resource_cb cb, void *ctx);
+
 /* ---- locations.c ---- */
 /* Canonical region name for a name or display name ("East US" → "eastus"),
  * or NULL when the region is not one of this deployment's. */
@@ -96,6 +104,12 @@ int arm_op_create(struct arm_call *call, const char *provider, const char *kind,
 enum { LRO_ASYNC_OPERATION = 1, LRO_LOCATION = 2, LRO_RESOURCES_LOCATION = 4 };
 /* Adds Azure-AsyncOperation / Location / Retry-After headers for op_id. */
 void arm_lro_headers(struct arm_call *call, const char *provider, const char *op_id, int which);
+/* The long-running DELETE of a Compute resource: 204 if there is no such
+ * resource of that type; refuse (may be NULL) may answer an error and
+ * return true; otherwise, in one transaction, the resource becomes Deleting
+ * and an operation of `kind` is created, then 202 + LRO headers. */
+void arm_start_delete(struct arm_call *call, const char *id, const char *type, const char *kind,
+                      bool (*refuse)(struct arm_call *call, const struct meta_resource *r));
 
 /* ---- volumes.c: the live volume behind each disk ---- */
 int arm_volumes_open(struct arm *arm);

@@ -9,8 +9,11 @@
  * style is /subscriptions/{s}/operationresults/{id}.  Retry-After: 1 always,
  * or the az CLI waits 30 s between polls.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "arm/internal.h"
 #include "common/random.h"
@@ -50,4 +53,43 @@ void arm_lro_headers(struct arm_call *call, const char *provider, const char *op
     http_response_header(call->resp, "Location", "%s/subscriptions/%s/operationresults/%s?api-version=%s", base,
                          sub, op_id, v);
   http_response_header(call->resp, "Retry-After", "1");
+}
+
+void arm_start_delete(struct arm_call *call, const char *id, const char *type, const char *kind,
+                      bool (*refuse)(struct arm_call *call, const struct meta_resource *r))
+{
+  struct meta *m = call->arm->meta;
+  struct meta_resource r = {0};
+  char op_id[40];
+  int rc = meta_begin(m);
+  if (rc == 0)
+    rc = meta_resource_get(m, id, &r);
+  if (rc == 0 && strcasecmp(r.type, type) != 0)
+    rc = -ENOENT; /* an id of another type is not this resource */
+  if (rc == 0 && refuse && refuse(call, &r)) {
+    meta_rollback(m);
+    meta_resource_clear(&r);
+    return;
+  }
+  if (rc == 0) {
+    free(r.provisioning_state);
+    r.provisioning_state = strdup("Deleting");
+    rc = meta_resource_put(m, &r, NULL, 0, NULL);
+  }
+  if (rc == 0)
+    rc = arm_op_create(call, "Microsoft.Compute", kind, r.id, NULL, op_id);
+  if (rc == 0)
+    rc = meta_commit(m);
+  else
+    meta_rollback(m);
+  if (rc == -ENOENT)
+    arm_reply_empty(call, 204);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else {
+    jobs_submit(call->arm->jobs, op_id);
+    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
+    arm_reply_empty(call, 202);
+  }
+  meta_resource_clear(&r);
 }

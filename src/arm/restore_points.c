@@ -556,43 +556,20 @@ void arm_rp_get(struct arm_call *call)
   meta_resource_clear(&r);
 }
 
+static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
+{
+  if (!r->provisioning_state || strcmp(r->provisioning_state, "Creating") != 0)
+    return false;
+  arm_reply_error(call, 409, "OperationNotAllowed", "Restore point '%s' is being created; retry when it is done.",
+                  call->params[3]);
+  return true;
+}
+
 void arm_rp_delete(struct arm_call *call)
 {
-  char id[1200], op_id[40];
+  char id[1200];
   rp_id(call, id, sizeof id);
-  struct meta *m = call->arm->meta;
-  struct meta_resource r = {0};
-  int rc = meta_begin(m);
-  if (rc == 0)
-    rc = meta_resource_get(m, id, &r);
-  if (rc == 0 && r.provisioning_state && !strcmp(r.provisioning_state, "Creating")) {
-    meta_rollback(m);
-    meta_resource_clear(&r);
-    arm_reply_error(call, 409, "OperationNotAllowed", "Restore point '%s' is being created; retry when it is done.",
-                    call->params[3]);
-    return;
-  }
-  if (rc == 0) {
-    free(r.provisioning_state);
-    r.provisioning_state = strdup("Deleting");
-    rc = meta_resource_put(m, &r, NULL, 0, NULL);
-  }
-  if (rc == 0)
-    rc = arm_op_create(call, "Microsoft.Compute", "restorePointDelete", r.id, NULL, op_id);
-  if (rc == 0)
-    rc = meta_commit(m);
-  else
-    meta_rollback(m);
-  if (rc == -ENOENT)
-    arm_reply_empty(call, 204);
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  else {
-    jobs_submit(call->arm->jobs, op_id);
-    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
-    arm_reply_empty(call, 202);
-  }
-  meta_resource_clear(&r);
+  arm_start_delete(call, id, RP_TYPE, "restorePointDelete", refuse_delete);
 }
 
 struct id_list {
@@ -789,12 +766,7 @@ static int find_creating_rp(void *ctx, const struct meta_resource *r)
 int arm_restore_points_recover(struct arm *arm)
 {
   struct recover_ctx rc = {arm, {0}};
-  int r = 0;
-  for (int i = 0; r == 0 && i < arm->cfg.nsubscriptions; i++) {
-    char sub[256];
-    snprintf(sub, sizeof sub, "/subscriptions/%s", arm->cfg.subscriptions[i].id);
-    r = meta_resource_list_prefix(arm->meta, sub, RP_TYPE, NULL, 0, find_creating_rp, &rc);
-  }
+  int r = arm_for_each(arm, RP_TYPE, find_creating_rp, &rc);
   for (size_t i = 0; i < rc.ids.n; i++) {
     struct meta_resource rp;
     if (meta_resource_get(arm->meta, rc.ids.ids[i], &rp) < 0)
@@ -845,16 +817,5 @@ static int unexport_one(void *ctx, const struct meta_resource *r)
   return 0;
 }
 
-static int for_all_drps(struct arm *arm, meta_resource_cb fn)
-{
-  int r = 0;
-  for (int i = 0; r == 0 && i < arm->cfg.nsubscriptions; i++) {
-    char sub[256];
-    snprintf(sub, sizeof sub, "/subscriptions/%s", arm->cfg.subscriptions[i].id);
-    r = meta_resource_list_prefix(arm->meta, sub, DRP_TYPE, NULL, 0, fn, arm);
-  }
-  return r;
-}
-
-int arm_drp_export_all(struct arm *arm) { return for_all_drps(arm, export_one); }
-void arm_drp_unexport_all(struct arm *arm) { for_all_drps(arm, unexport_one); }
+int arm_drp_export_all(struct arm *arm) { return arm_for_each(arm, DRP_TYPE, export_one, arm); }
+void arm_drp_unexport_all(struct arm *arm) { arm_for_each(arm, DRP_TYPE, unexport_one, arm); }

@@ -85,15 +85,8 @@ static int root_of(void *ctx, const struct meta_resource *res)
 
 static int collect_roots(struct arm *arm, struct roots *out)
 {
-  int r = 0;
-  for (int i = 0; r == 0 && i < arm->cfg.nsubscriptions; i++) {
-    char sub[256];
-    snprintf(sub, sizeof sub, "/subscriptions/%s", arm->cfg.subscriptions[i].id);
-    r = meta_resource_list_prefix(arm->meta, sub, DRP_TYPE, NULL, 0, root_of, out);
-    if (r == 0)
-      r = meta_resource_list_prefix(arm->meta, sub, "Microsoft.Compute/disks", NULL, 0, root_of, out);
-  }
-  return r;
+  int r = arm_for_each(arm, DRP_TYPE, root_of, out);
+  return r < 0 ? r : arm_for_each(arm, "Microsoft.Compute/disks", root_of, out);
 }
 
 static int gc_roots(void *ctx, struct cas_addr **roots_out, size_t *n_out)

@@ -937,36 +937,13 @@ void arm_vm_instance_view(struct arm_call *call)
   meta_resource_clear(&r);
 }
 
-struct list_state {
-  json_t *value;
-  bool iv;
-};
-
-static int list_one(void *ctx, const struct meta_resource *r)
+static json_t *list_json(struct arm_call *call, const struct meta_resource *r)
 {
-  struct list_state *st = ctx;
-  json_array_append_new(st->value, vm_json(r, st->iv));
-  return 0;
-}
-
-void arm_vm_list(struct arm_call *call)
-{
-  char scope[512];
-  if (call->nparams >= 2)
-    snprintf(scope, sizeof scope, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
-  else
-    snprintf(scope, sizeof scope, "/subscriptions/%s", call->params[0]);
   const char *status_only = http_query(call->req, "statusOnly");
-  struct list_state st = {json_array(),
-                          arm_expand_has(call, "instanceView") || (status_only && !strcasecmp(status_only, "true"))};
-  int rc = meta_resource_list_prefix(call->arm->meta, scope, VM_TYPE, NULL, 0, list_one, &st);
-  if (rc < 0) {
-    json_decref(st.value);
-    arm_reply_internal(call, rc);
-    return;
-  }
-  arm_reply_json(call, 200, json_pack("{s:o}", "value", st.value));
+  return vm_json(r, arm_expand_has(call, "instanceView") || (status_only && !strcasecmp(status_only, "true")));
 }
+
+void arm_vm_list(struct arm_call *call) { arm_reply_list(call, VM_TYPE, list_json); }
 
 /* ---- delete ---------------------------------------------------------------- */
 
