@@ -143,20 +143,9 @@ void arm_collection_put(struct arm_call *call)
     arm_reply_internal(call, rc);
     return;
   }
-  const char *loc_in = json_string_value(json_object_get(b, "location"));
-  const char *loc = arm_location_canonical(call->arm, loc_in);
-  if (!loc_in) {
-    arm_reply_error_target(call, 400, "LocationRequired", "location", "The location property is required for this definition.");
+  const char *loc = arm_location_here(call, b, "Microsoft.Compute/restorePointCollections");
+  if (!loc)
     return;
-  }
-  if (!loc || strcmp(loc, call->arm->cfg.locations[0].name) != 0) {
-    arm_reply_error(call, 400, "LocationNotAvailableForResourceType",
-                    "The provided location '%s' is not available for resource type "
-                    "'Microsoft.Compute/restorePointCollections'. List of available regions for the resource type is "
-                    "'%s'.",
-                    loc_in, call->arm->cfg.locations[0].name);
-    return;
-  }
   const char *src = json_string_value(json_object_get(json_object_get(props, "source"), "id"));
   if (!src) {
     arm_reply_error_target(call, 400, "InvalidParameter", "properties.source.id",

@@ -297,19 +297,9 @@ void arm_disk_put(struct arm_call *call)
       !arm_body_member_ok(call, props, "diskSizeGB", JSON_INTEGER) ||
       !arm_body_member_ok(call, props, "maxShares", JSON_INTEGER) || !arm_body_member_ok(call, sku, "name", JSON_STRING))
     return;
-  const char *loc_in = json_string_value(json_object_get(b, "location"));
-  if (!loc_in) {
-    arm_reply_error_target(call, 400, "LocationRequired", "location", "The location property is required for this definition.");
+  const char *loc = arm_location_here(call, b, "Microsoft.Compute/disks");
+  if (!loc)
     return;
-  }
-  const char *loc = arm_location_canonical(call->arm, loc_in);
-  if (!loc || strcmp(loc, call->arm->cfg.locations[0].name) != 0) {
-    arm_reply_error(call, 400, "LocationNotAvailableForResourceType",
-                    "The provided location '%s' is not available for resource type 'Microsoft.Compute/disks'. List "
-                    "of available regions for the resource type is '%s'.",
-                    loc_in, call->arm->cfg.locations[0].name);
-    return;
-  }
   const char *sku_name = json_string_value(json_object_get(sku, "name"));
   if (sku_name && !sku_ok(call, sku_name))
     return;

@@ -95,6 +95,10 @@ int arm_for_each(struct arm *arm, const char *type, meta_resource_cb cb, void *c
  * or NULL when the region is not one of this deployment's. */
 const char *arm_location_canonical(struct arm *arm, const char *name);
 const char *arm_location_display(const struct arm_location *loc);
+/* The body's location, canonical, when it is this region's; otherwise
+ * replies LocationRequired / LocationNotAvailableForResourceType (naming
+ * type) and returns NULL. */
+const char *arm_location_here(struct arm_call *call, json_t *body, const char *type);
 
 /* ---- lro.c ---- */
 /* Creates an InProgress operation row for the call's subscription (inside

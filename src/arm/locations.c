@@ -4,6 +4,7 @@
  * "East US"); vmrp stores the canonical name.
  */
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 #include "arm/internal.h"
@@ -37,4 +38,23 @@ const char *arm_location_canonical(struct arm *arm, const char *name)
       return loc->name;
   }
   return NULL;
+}
+
+const char *arm_location_here(struct arm_call *call, json_t *body, const char *type)
+{
+  const char *given = json_string_value(json_object_get(body, "location"));
+  if (!given) {
+    arm_reply_error_target(call, 400, "LocationRequired", "location",
+                           "The location property is required for this definition.");
+    return NULL;
+  }
+  const char *loc = arm_location_canonical(call->arm, given);
+  if (!loc || strcmp(loc, call->arm->cfg.locations[0].name) != 0) {
+    arm_reply_error(call, 400, "LocationNotAvailableForResourceType",
+                    "The provided location '%s' is not available for resource type '%s'. List of available regions "
+                    "for the resource type is '%s'.",
+                    given, type, call->arm->cfg.locations[0].name);
+    return NULL;
+  }
+  return loc;
 }

@@ -786,20 +786,9 @@ void arm_vm_put(struct arm_call *call)
   }
   if (!body_ok(call, b))
     return;
-  const char *loc_in = json_string_value(json_object_get(b, "location"));
-  if (!loc_in) {
-    arm_reply_error_target(call, 400, "LocationRequired", "location",
-                           "The location property is required for this definition.");
+  const char *loc = arm_location_here(call, b, "Microsoft.Compute/virtualMachines");
+  if (!loc)
     return;
-  }
-  const char *loc = arm_location_canonical(call->arm, loc_in);
-  if (!loc || strcmp(loc, call->arm->cfg.locations[0].name) != 0) {
-    arm_reply_error(call, 400, "LocationNotAvailableForResourceType",
-                    "The provided location '%s' is not available for resource type "
-                    "'Microsoft.Compute/virtualMachines'. List of available regions for the resource type is '%s'.",
-                    loc_in, call->arm->cfg.locations[0].name);
-    return;
-  }
   char id[1024], rg[512], op_id[40];
   vm_id(call, id, sizeof id);
   snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
