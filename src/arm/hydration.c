@@ -6,9 +6,12 @@
  * exists, its chunks not yet hydrated read from the tree.  The tree is
  * described in <vol>.src ({root, size, sourceResourceId}), written before the
  * volume turns READY, so a restart re-attaches it (volumes.c).  For as long as
- * the volume may read it, the tree is held against GC (cas_hold with the root
- * named), so deleting the disk restore point meanwhile is safe: its chunks
- * stay until the hold ends, after hydration is complete and durable.
+ * the volume may read it, the tree is a GC root: the GC's root source lists
+ * the source tree of every open lazy volume (arm_volumes_hydration_roots), so
+ * deleting the disk restore point meanwhile is safe.  A cas_hold with the root
+ * covers only the moment between opening the source and the volume joining
+ * the open volumes (arm_hydration_unhold): a hold open for a whole hydration
+ * would make every GC meanwhile keep everything put while it lasts.
  *
  * Reads come from several threads (NBD connections, the job, captures); a
  * tree_reader serves one thread at a time, so a small pool of readers is
@@ -154,6 +157,16 @@ int arm_hydration_open(struct arm *arm, const char *path, bool fresh, struct vol
   *vs = (struct vol_source){src_read, src_zero, h, h->size};
   *out = h;
   return 0;
+}
+
+const struct cas_addr *arm_hydration_root(const struct arm_hydration *h) { return &h->root; }
+
+void arm_hydration_unhold(struct arm_hydration *h)
+{
+  if (h && h->hold) {
+    cas_hold_end(h->cas, h->hold);
+    h->hold = NULL;
+  }
 }
 
 void arm_hydration_close(struct arm_hydration *h)

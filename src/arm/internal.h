@@ -133,6 +133,9 @@ int arm_volume_create_from(struct arm *arm, const char *resource_id, uint64_t si
  * released), 0 more to do, -ENOENT no such volume, -EBUSY another step runs.
  * *percent: progress. */
 int arm_volume_hydrate_step(struct arm *arm, const char *vol_id, uint64_t budget, double *percent);
+/* Calls fn for the source tree of every volume still hydrating (GC roots). */
+int arm_volumes_hydration_roots(struct arm *arm, int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id),
+                                void *ctx);
 /* The open volume, or NULL.  Valid until arm_volume_destroy of that id. */
 struct volume *arm_volume_find(struct arm *arm, const char *vol_id);
 /* Unexports, closes and deletes a volume and its files.  -EBUSY while an
@@ -154,6 +157,9 @@ int arm_hydration_save(const struct arm_hydration_source *src, const char *path)
 int arm_hydration_open(struct arm *arm, const char *path, bool fresh, struct vol_source *vs,
                        struct arm_hydration **out);
 void arm_hydration_close(struct arm_hydration *h);
+const struct cas_addr *arm_hydration_root(const struct arm_hydration *h);
+/* Ends the hold taken at open: the volume's root is listed as a GC root now. */
+void arm_hydration_unhold(struct arm_hydration *h);
 /* Queues the diskHydrate job of a restored disk's volume. */
 int arm_disk_hydrate_start(struct arm *arm, const char *subscription, const char *disk_id, const char *vol_id);
 

@@ -3,10 +3,10 @@
  * store, wired to the metadata.
  *
  * Live roots (what the GC keeps and verify walks): the tree of every complete
- * disk restore point, and every disk's capture base (the tree its next
+ * disk restore point, every disk's capture base (the tree its next
  * incremental restore point builds on, kept even after that restore point is
- * deleted).  Trees being built (captures), hydrated (restores) or read over
- * NBD are protected by cas holds, which the GC honours on its own.
+ * deleted), and the source tree of every disk still hydrating.  Trees being
+ * built (captures) are protected by cas holds, which the GC honours itself.
  *
  * Both run as operations ("storeGc", "storeVerify"; resumable: the GC is
  * crash-safe at every step and simply runs again), started by
@@ -83,10 +83,20 @@ static int root_of(void *ctx, const struct meta_resource *res)
   return r;
 }
 
+static int hydration_root(void *ctx, const struct cas_addr *root, const char *vol_id)
+{
+  char hex[2 * CAS_ADDR_LEN + 1], owner[64];
+  cas_addr_to_hex(root, hex);
+  snprintf(owner, sizeof owner, "volume %s (hydrating)", vol_id);
+  return roots_add(ctx, hex, owner);
+}
+
 static int collect_roots(struct arm *arm, struct roots *out)
 {
   int r = arm_for_each(arm, DRP_TYPE, root_of, out);
-  return r < 0 ? r : arm_for_each(arm, "Microsoft.Compute/disks", root_of, out);
+  if (r == 0)
+    r = arm_for_each(arm, "Microsoft.Compute/disks", root_of, out);
+  return r < 0 ? r : arm_volumes_hydration_roots(arm, hydration_root, out);
 }
 
 static int gc_roots(void *ctx, struct cas_addr **roots_out, size_t *n_out)

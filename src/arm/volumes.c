@@ -142,7 +142,20 @@ static int attach(struct arm *arm, struct meta_volume *mv, bool fresh)
   av->next = arm->volumes;
   arm->volumes = av;
   pthread_mutex_unlock(&arm->volumes_lock);
+  arm_hydration_unhold(av->hyd); /* listed as a GC root from here on */
   return 0;
+}
+
+int arm_volumes_hydration_roots(struct arm *arm, int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id),
+                                void *ctx)
+{
+  int r = 0;
+  pthread_mutex_lock(&arm->volumes_lock);
+  for (struct arm_volume *av = arm->volumes; av && r == 0; av = av->next)
+    if (av->hyd)
+      r = fn(ctx, arm_hydration_root(av->hyd), av->id);
+  pthread_mutex_unlock(&arm->volumes_lock);
+  return r;
 }
 
 static int open_one(void *ctx, const struct meta_volume *row)
