@@ -73,8 +73,17 @@ for k in $(seq 1 8); do
     > "$VAR/check.out" 2>&1 || { bad=$((bad + 1)); cat "$VAR/check.out"; }
 done
 kill "$writer"; wait "$writer" 2>/dev/null || true
+# ... and the last one restored to new disks (createOption Restore) passes the same check.
+arm GET "$RPC/restorePoints/c8/diskRestorePoints?$DV"
+drps=$(echo "$BODY" | jq -c '[.value[] | {(.name | split("_")[0]): .id}] | add')
+for d in data1 data2; do
+  arm PUT "$C/disks/r-$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'"$(echo "$drps" | jq -r ".$d")"'"}}}'
+  wait_op
+done
+/usr/bin/python3 "$VMRP_SRC/tests/lib/rp_consistency.py" check "$(uri r-data1)" "$(uri r-data2)" "$acked" \
+  > "$VAR/check-restored.out" 2>&1 || { bad=$((bad + 1)); cat "$VAR/check-restored.out"; }
 STATUS=; BODY=
-check test "$bad" = 0 "8 restore points under dependent writes: each is write-order consistent across the disks, holds every record acknowledged before its PUT, and keeps the read-modify-write pair whole (last: $(cat "$VAR/check.out"))"
+check test "$bad" = 0 "8 restore points under dependent writes: each is write-order consistent across the disks, holds every record acknowledged before its PUT, and keeps the read-modify-write pair whole (last: $(cat "$VAR/check.out")), also once restored to new disks"
 
 # 2. Byte for byte against a model; incremental reads only changed chunks.
 head -c 8M /dev/urandom > "$VAR/model.img"; truncate -s 1G "$VAR/model.img"
