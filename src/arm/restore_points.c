@@ -89,11 +89,10 @@ static int iv_disk(void *ctx, const struct meta_resource *r)
   char code[64];
   snprintf(code, sizeof code, "CaptureState/%s", ok ? "succeeded" : failed ? "failed" : "capturing");
   json_array_append_new(st->disks,
-                        json_pack("{s:s,s:{s:{s:s,s:s,s:s},s:O}}", "id", r->id, "replicationStatus", "status", "code",
+                        json_pack("{s:s,s:{s:{s:s,s:s,s:s},s:I}}", "id", r->id, "replicationStatus", "status", "code",
                                   code, "level", failed ? "Error" : "Info", "displayStatus",
                                   ok ? "Succeeded" : failed ? "Failed" : "Capturing", "completionPercent",
-                                  json_object_get(extra, "percent") ? json_object_get(extra, "percent")
-                                                                    : json_integer(0)));
+                                  json_integer_value(json_object_get(extra, "percent"))));
   json_decref(extra);
   return 0;
 }
@@ -495,8 +494,8 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
   }
   json_object_set_new(meta_src, "storageProfile", sp);
   json_t *excl = json_object_get(json_object_get(call->body, "properties"), "excludeDisks");
-  json_t *props = json_pack("{s:O,s:s,s:s,s:o}", "excludeDisks", excl ? excl : json_array(), "consistencyMode",
-                            mode, "timeCreated", now, "sourceMetadata", meta_src);
+  json_t *props = json_pack("{s:o,s:s,s:s,s:o}", "excludeDisks", excl ? json_incref(excl) : json_array(),
+                            "consistencyMode", mode, "timeCreated", now, "sourceMetadata", meta_src);
   if (rc == 0)
     rc = arm_op_create(call, "Microsoft.Compute", "restorePointCreate", id, NULL, op_id);
   json_t *extra = json_pack("{s:s}", "operation", op_id);
