@@ -62,11 +62,9 @@ RPC=$C/restorePointCollections/rpc
 "$VMRP_SRC/tests/guest/mkinitramfs.sh" "$KVER" "$VAR/initrd.gz"
 check test -s "$VAR/initrd.gz" "initramfs built (busybox, mke2fs, virtio + ext4 modules of $KVER)"
 VMRP_QEMU_SMP=1 VMRP_QEMU_MEM=512 "$VMRP_SRC/scripts/vm-qemu" -e "$ENDPOINTS" -r eastus guest vm1 > "$VAR/qemu.cmd"
-check grep -q 'cache=none,serial=lun1' "$VAR/qemu.cmd" "scripts/vm-qemu prints the VM's disks as virtio NBD drives (cache=none for caching None)"
-# QEMU 7.2 no longer takes serial= in -drive (scripts/vm-qemu prints it there):
-# the same drives as -drive if=none + -device virtio-blk-pci,serial=.
-sed -i -e 's/-drive \(file=[^ ]*\),if=virtio,\(cache=[a-z]*\),serial=\([a-z0-9]*\)/-drive \1,if=none,id=\3,\2 -device virtio-blk-pci,drive=\3,serial=\3/' \
-  -e 's/-accel kvm -accel tcg/-accel tcg/' -e 's/-nic user,model=virtio-net-pci/-nic none/' \
+check grep -q 'id=lun1,cache=none' "$VAR/qemu.cmd" "scripts/vm-qemu prints the VM's disks as virtio NBD drives (cache=none for caching None)"
+check grep -q 'virtio-blk-pci,drive=lun1,serial=lun1' "$VAR/qemu.cmd" "with the lun as the disk's serial"
+sed -i -e 's/-accel kvm -accel tcg/-accel tcg/' -e 's/-nic user,model=virtio-net-pci/-nic none/' \
   -e "s|-nographic|-display none -serial file:$VAR/serial.log -no-reboot -kernel $KERNEL -initrd $VAR/initrd.gz -append 'console=ttyS0 quiet panic=-1 vmrp.fs_mib=$FS_MIB'|" \
   "$VAR/qemu.cmd"
 : > "$VAR/serial.log"
