@@ -1005,63 +1005,35 @@ int arm_vm_delete_child(struct arm *arm, const struct meta_resource *r)
   return vm_remove(arm, r);
 }
 
+/* A VM cannot go while it is being created or updated, nor while a disk it
+ * would delete (deleteOption Delete) is used by an NBD client. */
+static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
+{
+  const char *state = r->provisioning_state ? r->provisioning_state : "";
+  json_t *props = loads(r->properties);
+  struct remove_state st = {.arm = call->arm, .vm = r->id, .check_only = true};
+  each_disk(props, remove_disk, &st);
+  json_decref(props);
+  if (!strcmp(state, "Creating") || !strcmp(state, "Updating")) {
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Virtual machine '%s' is %s; retry the delete when it is Succeeded.", r->name, state);
+    return true;
+  }
+  if (st.busy[0]) {
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Disk %s (deleteOption Delete) is in use by an NBD client; stop the VM's QEMU before "
+                    "deleting the virtual machine.",
+                    st.busy);
+    return true;
+  }
+  return false;
+}
+
 void arm_vm_delete(struct arm_call *call)
 {
-  char id[1024], op_id[40];
+  char id[1024];
   vm_id(call, id, sizeof id);
-  struct meta *m = call->arm->meta;
-  struct meta_resource r = {0};
-  int rc = meta_begin(m);
-  if (rc == 0)
-    rc = meta_resource_get(m, id, &r);
-  if (rc == 0 && strcasecmp(r.type, VM_TYPE) != 0) {
-    meta_resource_clear(&r);
-    rc = -ENOENT;
-  }
-  if (rc == -ENOENT) {
-    meta_rollback(m);
-    arm_reply_empty(call, 204);
-    return;
-  }
-  bool replied = false;
-  if (rc == 0) {
-    const char *state = r.provisioning_state ? r.provisioning_state : "";
-    json_t *props = loads(r.properties);
-    struct remove_state st = {.arm = call->arm, .vm = r.id, .check_only = true};
-    each_disk(props, remove_disk, &st);
-    json_decref(props);
-    if (!strcmp(state, "Creating") || !strcmp(state, "Updating")) {
-      arm_reply_error(call, 409, "OperationNotAllowed",
-                      "Virtual machine '%s' is %s; retry the delete when it is Succeeded.", r.name, state);
-      replied = true;
-    } else if (st.busy[0]) {
-      arm_reply_error(call, 409, "OperationNotAllowed",
-                      "Disk %s (deleteOption Delete) is in use by an NBD client; stop the VM's QEMU before "
-                      "deleting the virtual machine.",
-                      st.busy);
-      replied = true;
-    }
-    rc = replied ? -EBUSY : 0;
-  }
-  if (rc == 0) {
-    free(r.provisioning_state);
-    r.provisioning_state = strdup("Deleting");
-    rc = meta_resource_put(m, &r, NULL, 0, NULL);
-  }
-  if (rc == 0)
-    rc = arm_op_create(call, "Microsoft.Compute", "vmDelete", r.id, NULL, op_id);
-  if (rc == 0)
-    rc = meta_commit(m);
-  else
-    meta_rollback(m);
-  if (rc < 0 && !replied)
-    arm_reply_internal(call, rc);
-  else if (rc == 0) {
-    jobs_submit(call->arm->jobs, op_id);
-    arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
-    arm_reply_empty(call, 202);
-  }
-  meta_resource_clear(&r);
+  arm_start_delete(call, id, VM_TYPE, "vmDelete", refuse_delete);
 }
 
 /* ---- power actions ------------------------------------------------------------ */
