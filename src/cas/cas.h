@@ -44,6 +44,8 @@
 #define CAS_MIN_CHUNK_SHIFT 12
 #define CAS_MAX_CHUNK_SHIFT 22
 #define CAS_DEFAULT_CHUNK_SHIFT 16
+#define CAS_DEFAULT_ZSTD_LEVEL 2
+#define CAS_GROUP_BYTES (1u << 20) /* chunks a batch compresses together (see pack.h) */
 
 enum cas_type { CAS_CHUNK = 1, CAS_NODE = 2 };
 
@@ -64,7 +66,7 @@ struct cas;
 
 struct cas_options {
   unsigned chunk_shift;     /* only used when creating a store; 0 = default */
-  int zstd_level;           /* 0 = default (1) */
+  int zstd_level;           /* 0 = default (CAS_DEFAULT_ZSTD_LEVEL) */
   uint64_t pack_target;     /* seal a pack when it reaches this size; 0 = 64 MiB */
   bool create;              /* create the store if missing */
   bool read_only;           /* no writes, no recovery truncation (verify may still report) */
@@ -106,6 +108,25 @@ int cas_put(struct cas *cas, enum cas_type type, const void *data, size_t len, s
 /* Like cas_put with a precomputed address (a copy from a peer).  The address is
  * re-checked against the content; -EIO if it does not match. */
 int cas_put_addr(struct cas *cas, enum cas_type type, const struct cas_addr *addr, const void *data, size_t len);
+
+/* ---- batches: chunks compressed together ----
+ * A writer that stores many chunks in a row (a tree build) queues them in a
+ * batch, which stores up to CAS_GROUP_BYTES of new chunks as one group record
+ * (pack.h) so that zstd sees across chunk boundaries.  A queued chunk is not
+ * readable, and other writers do not deduplicate against it, until the batch
+ * is flushed: flush before putting anything that references it (the closure
+ * invariant of snap/).  A batch belongs to one thread at a time. */
+struct cas_batch;
+int cas_batch_new(struct cas *cas, struct cas_batch **out);
+/* Like cas_put of a chunk: *addr_out at once, stored by the next flush at the
+ * latest.  Flushes by itself when the group is full. */
+int cas_batch_put(struct cas_batch *b, const void *data, size_t len, struct cas_addr *addr_out);
+/* Stores everything queued; then every chunk put so far is readable. */
+int cas_batch_flush(struct cas_batch *b);
+/* Chunks and their raw bytes that this batch stored (not deduplicated). */
+void cas_batch_counts(const struct cas_batch *b, uint64_t *objects, uint64_t *bytes);
+/* Frees the batch; chunks queued and not flushed are dropped. */
+void cas_batch_free(struct cas_batch *b);
 
 /* Reads an object into buf (cap bytes); *len_out = its length.  -ENOSPC if cap
  * is too small.  Checks the record CRC32C (which covers the stored address),

@@ -49,6 +49,7 @@ struct cas {
   uint64_t pack_target;
   bool read_only;
   bool crc_reads;
+  uint64_t instance;             /* unique per cas_open in this process: keys read caches */
 
   pthread_rwlock_t idx_lock;
   struct index idx;
@@ -87,10 +88,26 @@ void cas_pack_drop(struct cas *cas, uint32_t id);
 int cas_rotate(struct cas *cas, uint32_t *new_open_id);
 /* Appends a checked record verbatim (GC rewrite) if addr still lives in
  * from_pack; updates the index.  write_lock must not be held. */
-int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, const struct pack_rec *pr,
+/* Appends an encoded record (GC rewrite) holding the objects ents[0..n)
+ * (off and len are filled in here); each object whose index entry still
+ * points into from_pack moves to the copy.  Nothing is appended if none does.
+ * write_lock must not be held. */
+int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, struct pack_idx_ent *ents, size_t n,
                       uint32_t from_pack);
+/* Encodes and stores a group record of the n chunks described by ents
+ * (addr, raw_len) whose contents are concatenated in data; compresses it when
+ * that saves space.  With from_pack != UINT32_MAX it is a GC move (see
+ * cas_append_record); otherwise objects already indexed are only recorded for
+ * GC.  *stored_objs / *stored_bytes (may be NULL) count what was published. */
+int cas_put_group(struct cas *cas, struct pack_idx_ent *ents, unsigned n, const uint8_t *data, uint32_t from_pack,
+                  uint64_t *stored_objs, uint64_t *stored_bytes);
 /* Reads the record at ent into a malloc'd buffer and checks its CRC32C. */
 int cas_read_record(struct cas *cas, const struct idx_ent *ent, uint8_t **out, struct pack_rec *pr);
+
+/* cas_put once the address is known (put.c). */
+int cas_put_known(struct cas *cas, enum cas_type type, const struct cas_addr *a, const void *data, size_t len,
+                  bool *stored_out);
+bool cas_all_zero(const void *data, size_t len);
 
 /* Records an address put while a hold or GC is active; rec_lock not held. */
 void cas_record(struct cas *cas, const struct cas_addr *a, uint8_t type);
@@ -101,7 +118,7 @@ int cas_node_children(const void *node, size_t len,
                       int (*fn)(void *ctx, const struct cas_addr *child, enum cas_type t), void *ctx);
 
 /* store.c */
-int pack_ents_add(struct pack *p, const struct pack_rec *rec, uint32_t off, uint32_t len);
+int pack_ents_add(struct pack *p, const struct pack_idx_ent *ent);
 int cas_new_open_pack(struct cas *cas, struct pack **out);
 /* Tests only: frees the handle like a crash would (no sync, no seal). */
 void cas_crash_close(struct cas *cas);

@@ -20,6 +20,9 @@
  *  4. "copied": copy each live object of a rewrite pack (re-checked: CRC and
  *     hash) into the open pack through cas_append_record, which moves the
  *     index entry only if it still points into the old pack; then cas_sync.
+ *     A group record with dead members is rebuilt from its live ones
+ *     (cas_put_group with the same rule); live bytes count each member's
+ *     share of its group's record (pack_idx_shares).
  *     The copies are durable before step 5 can drop anything (invariant 6).
  *  5. "committed": under write_lock (no put can run): mark what the log got
  *     since step 2; a victim pack that the index still uses for any marked
@@ -154,12 +157,19 @@ static int plan(struct gc *g, uint32_t first_new, double threshold, struct victi
       log_warn("cas", "gc: pack %08x has no readable index; skipped", id);
       continue;
     }
+    CLEANUP_FREE uint64_t *share = malloc((x->n ? x->n : 1) * sizeof *share);
+    if (!share || pack_idx_shares(x->ents, x->n, share) < 0) {
+      for (size_t k = 0; k <= nv; k++)
+        free(v[k].ents);
+      free(v);
+      return -ENOMEM;
+    }
     pthread_rwlock_rdlock(&cas->idx_lock);
     for (size_t i = 0; i < x->n; i++) {
       struct idx_ent e;
       if (keyset_has(&g->live, &x->ents[i].addr) && index_lookup(&cas->idx, &x->ents[i].addr, &e) &&
           e.pack == id && e.off == x->ents[i].off)
-        x->live_bytes += x->ents[i].len;
+        x->live_bytes += share[i];
     }
     pthread_rwlock_unlock(&cas->idx_lock);
     if (x->live_bytes == 0)
@@ -177,32 +187,106 @@ static int plan(struct gc *g, uint32_t first_new, double threshold, struct victi
   return 0;
 }
 
-static int copy_live(struct gc *g, struct victim *x, struct cas_gc_stats *st)
+static int member_cmp(const void *a, const void *b)
+{
+  const struct pack_idx_ent *x = a, *y = b;
+  return x->member < y->member ? -1 : x->member > y->member;
+}
+
+static int by_off(const void *a, const void *b)
+{
+  const struct pack_idx_ent *x = a, *y = b;
+  return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Copies the live objects of the record holding ents[0..n) (one record, all
+ * with the same offset).  A plain record, or a group whose members are all
+ * live, is copied verbatim; a group with dead members is rebuilt from its
+ * live ones.  Every copied object is re-checked (CRC32C and re-hash) first.
+ * Returns -EIO for a damaged record. */
+static int copy_record(struct gc *g, struct victim *x, struct pack_idx_ent *ents, size_t n, uint8_t *content,
+                       struct cas_gc_stats *st)
 {
   struct cas *cas = g->cas;
-  CLEANUP_FREE uint8_t *content = malloc(CAS_MAX_OBJECT);
-  if (!content)
+  struct idx_ent e = {.pack = x->id, .off = ents[0].off, .len = ents[0].len};
+  CLEANUP_FREE uint8_t *rec = NULL;
+  struct pack_rec pr;
+  int r = cas_read_record(cas, &e, &rec, &pr);
+  if (r < 0)
+    return r == -ENOENT ? r : -EIO;
+  const uint8_t *payload = rec + PACK_REC_HDR;
+  if (!(pr.flags & PACK_FLAG_GROUP)) {
+    if (pack_rec_content(&pr, payload, content, true) < 0 || memcmp(pr.addr.b, ents[0].addr.b, CAS_ADDR_LEN) != 0)
+      return -EIO;
+    st->bytes_copied += ents[0].len;
+    return cas_append_record(cas, rec, ents[0].len, ents, 1, x->id);
+  }
+  struct pack_member m[PACK_GROUP_MAX];
+  unsigned count;
+  const uint8_t *data;
+  uint32_t data_len;
+  if (pack_group_parse(&pr, payload, m, &count, &data, &data_len) < 0 ||
+      pack_group_content(&pr, data, data_len, content) < 0)
+    return -EIO;
+  /* The live members, in table order, re-hashed. */
+  struct pack_idx_ent live[PACK_GROUP_MAX];
+  unsigned k = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned j = ents[i].member - 1u;
+    struct cas_addr a;
+    if (ents[i].member == 0 || j >= count || memcmp(m[j].addr.b, ents[i].addr.b, CAS_ADDR_LEN) != 0)
+      return -EIO;
+    cas_hash(CAS_CHUNK, content + m[j].off, m[j].raw_len, &a);
+    if (memcmp(a.b, m[j].addr.b, CAS_ADDR_LEN) != 0)
+      return -EIO;
+    live[k++] = ents[i];
+  }
+  if (k == count) {
+    st->bytes_copied += ents[0].len;
+    return cas_append_record(cas, rec, ents[0].len, live, k, x->id);
+  }
+  /* Rebuild: the live members' contents, packed in member order. */
+  CLEANUP_FREE uint8_t *packed = malloc(pr.raw_len);
+  if (!packed)
     return -ENOMEM;
-  for (size_t i = 0; i < x->n; i++) {
-    struct pack_idx_ent *pe = &x->ents[i];
-    if (!keyset_has(&g->live, &pe->addr))
+  uint32_t used = 0;
+  for (unsigned j = 0, i; j < count; j++) {
+    for (i = 0; i < k && live[i].member != j + 1; i++)
+      ;
+    if (i == k)
       continue;
-    struct idx_ent e = {.pack = x->id, .off = pe->off, .len = pe->len};
-    CLEANUP_FREE uint8_t *rec = NULL;
-    struct pack_rec pr;
-    int r = cas_read_record(cas, &e, &rec, &pr);
-    if (r == 0)
-      r = pack_rec_content(&pr, rec + PACK_REC_HDR, content, true);
-    if (r == 0 && memcmp(pr.addr.b, pe->addr.b, CAS_ADDR_LEN) != 0)
-      r = -EIO;
-    if (r < 0) {
-      log_error("cas", "gc: damaged live record in pack %08x at %u; pack kept", x->id, pe->off);
+    memcpy(packed + used, content + m[j].off, m[j].raw_len);
+    used += m[j].raw_len;
+  }
+  qsort(live, k, sizeof *live, member_cmp);
+  st->bytes_copied += used;
+  return cas_put_group(cas, live, k, packed, x->id, NULL, NULL);
+}
+
+static int copy_live(struct gc *g, struct victim *x, struct cas_gc_stats *st)
+{
+  CLEANUP_FREE uint8_t *content = malloc(CAS_MAX_OBJECT);
+  CLEANUP_FREE struct pack_idx_ent *live = malloc((x->n ? x->n : 1) * sizeof *live);
+  if (!content || !live)
+    return -ENOMEM;
+  size_t n = 0;
+  for (size_t i = 0; i < x->n; i++)
+    if (keyset_has(&g->live, &x->ents[i].addr))
+      live[n++] = x->ents[i];
+  qsort(live, n, sizeof *live, by_off);
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && live[j].off == live[i].off)
+      j++;
+    int r = copy_record(g, x, live + i, j - i, content, st);
+    if (r == -EIO) {
+      log_error("cas", "gc: damaged live record in pack %08x at %u; pack kept", x->id, live[i].off);
       x->kind = KEEP;
       return 0;
     }
-    if ((r = cas_append_record(cas, rec, pe->len, &pr, x->id)) < 0)
+    if (r < 0)
       return r;
-    st->bytes_copied += pe->len;
+    i = j;
   }
   return 0;
 }

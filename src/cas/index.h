@@ -1,7 +1,7 @@
 /*
  * index.h — in-memory address index (internal to cas/).
  *
- * Maps an address to (pack, offset, record length) in 32 bytes per object.
+ * Maps an address to (pack, offset, record length, group member) in 32 bytes per object.
  * Not thread-safe: cas.c guards it with a rwlock (lookups shared, changes
  * exclusive).  See index.c for the structure and its measured numbers.
  */
@@ -18,9 +18,17 @@
 struct idx_ent {
   uint8_t key[INDEX_KEY_LEN]; /* first 20 bytes of the address */
   uint32_t pack;              /* INDEX_DEAD: removed */
-  uint32_t off, len;
+  uint32_t off;
+  uint32_t len;               /* record length | group member (pack_idx_ent.member) << INDEX_LEN_BITS */
 };
 _Static_assert(sizeof(struct idx_ent) == 32, "32 bytes per object");
+
+/* Records are at most ~4.2 MiB, so 26 bits hold the length and the top 6 the
+ * member number (0: the record is the object). */
+#define INDEX_LEN_BITS 26
+static inline uint32_t idx_pack_len(uint32_t len, uint8_t member) { return len | (uint32_t)member << INDEX_LEN_BITS; }
+static inline uint32_t idx_rec_len(const struct idx_ent *e) { return e->len & ((1u << INDEX_LEN_BITS) - 1); }
+static inline unsigned idx_member(const struct idx_ent *e) { return e->len >> INDEX_LEN_BITS; }
 
 struct index {
   struct idx_ent *main; /* sorted by key, may hold INDEX_DEAD entries */

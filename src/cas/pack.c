@@ -48,11 +48,13 @@ void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t h[
   put32(h + 48, crc32c(c, payload, rec->stored_len));
 }
 
+#define GROUP_TABLE_MAX (4u + PACK_GROUP_ENT * PACK_GROUP_MAX)
+
 /* Header-only plausibility check, so a scan can skip garbage cheaply. */
 static int rec_hdr_parse(const uint8_t *h, struct pack_rec *rec)
 {
-  if (get32(h) != PACK_REC_MAGIC || (h[4] != CAS_CHUNK && h[4] != CAS_NODE) || (h[5] & ~PACK_FLAG_ZSTD) ||
-      h[6] || h[7])
+  if (get32(h) != PACK_REC_MAGIC || (h[4] != CAS_CHUNK && h[4] != CAS_NODE) ||
+      (h[5] & ~(PACK_FLAG_ZSTD | PACK_FLAG_GROUP)) || h[6] || h[7])
     return -EIO;
   rec->type = h[4];
   rec->flags = h[5];
@@ -60,8 +62,10 @@ static int rec_hdr_parse(const uint8_t *h, struct pack_rec *rec)
   rec->stored_len = get32(h + 12);
   memcpy(rec->addr.b, h + 16, CAS_ADDR_LEN);
   if (rec->raw_len == 0 || rec->raw_len > CAS_MAX_OBJECT || rec->stored_len == 0 ||
-      rec->stored_len > ZSTD_compressBound(CAS_MAX_OBJECT))
+      rec->stored_len > ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX)
     return -EIO;
+  if (rec->flags & PACK_FLAG_GROUP)
+    return rec->type == CAS_CHUNK ? 0 : -EIO;
   if (!(rec->flags & PACK_FLAG_ZSTD) && rec->stored_len != rec->raw_len)
     return -EIO;
   return 0;
@@ -78,6 +82,8 @@ int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec)
 
 int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out, bool rehash)
 {
+  if (rec->flags & PACK_FLAG_GROUP)
+    return -EIO;
   if (rec->flags & PACK_FLAG_ZSTD) {
     size_t n = ZSTD_decompress(out, rec->raw_len, payload, rec->stored_len);
     if (ZSTD_isError(n) || n != rec->raw_len)
@@ -90,6 +96,103 @@ int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out,
   struct cas_addr a;
   cas_hash(rec->type, out, rec->raw_len, &a);
   return memcmp(a.b, rec->addr.b, CAS_ADDR_LEN) == 0 ? 0 : -EIO;
+}
+
+int pack_group_parse(const struct pack_rec *rec, const uint8_t *payload, struct pack_member *m, unsigned *n_out,
+                     const uint8_t **data_out, uint32_t *data_len_out)
+{
+  if (!(rec->flags & PACK_FLAG_GROUP) || rec->stored_len < 4)
+    return -EIO;
+  uint32_t n = get32(payload);
+  if (n < 1 || n > PACK_GROUP_MAX || rec->stored_len < 4 + PACK_GROUP_ENT * n)
+    return -EIO;
+  uint64_t off = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *t = payload + 4 + PACK_GROUP_ENT * i;
+    memcpy(m[i].addr.b, t, CAS_ADDR_LEN);
+    m[i].raw_len = get32(t + CAS_ADDR_LEN);
+    m[i].off = (uint32_t)off;
+    if (m[i].raw_len == 0)
+      return -EIO;
+    off += m[i].raw_len;
+  }
+  uint32_t table = 4 + PACK_GROUP_ENT * n;
+  if (off != rec->raw_len || (!(rec->flags & PACK_FLAG_ZSTD) && rec->stored_len - table != rec->raw_len))
+    return -EIO;
+  *n_out = n;
+  *data_out = payload + table;
+  *data_len_out = rec->stored_len - table;
+  return 0;
+}
+
+int pack_group_content(const struct pack_rec *rec, const uint8_t *data, uint32_t data_len, void *out)
+{
+  if (!(rec->flags & PACK_FLAG_ZSTD)) {
+    memcpy(out, data, rec->raw_len);
+    return 0;
+  }
+  size_t n = ZSTD_decompress(out, rec->raw_len, data, data_len);
+  return ZSTD_isError(n) || n != rec->raw_len ? -EIO : 0;
+}
+
+int pack_rec_objects(const struct pack_rec *rec, const uint8_t *payload, uint32_t off, uint32_t len, bool rehash,
+                     uint8_t *tmp, struct pack_idx_ent *out)
+{
+  struct pack_idx_ent base = {.off = off, .len = len, .type = rec->type, .flags = rec->flags};
+  if (!(rec->flags & PACK_FLAG_GROUP)) {
+    if (rehash && pack_rec_content(rec, payload, tmp, true) < 0)
+      return -EIO;
+    out[0] = base;
+    out[0].addr = rec->addr;
+    out[0].raw_len = rec->raw_len;
+    return 1;
+  }
+  struct pack_member m[PACK_GROUP_MAX];
+  unsigned n;
+  const uint8_t *data;
+  uint32_t data_len;
+  if (pack_group_parse(rec, payload, m, &n, &data, &data_len) < 0 ||
+      (rehash && pack_group_content(rec, data, data_len, tmp) < 0))
+    return -EIO;
+  for (unsigned i = 0; i < n; i++) {
+    if (rehash) {
+      struct cas_addr a;
+      cas_hash(CAS_CHUNK, tmp + m[i].off, m[i].raw_len, &a);
+      if (memcmp(a.b, m[i].addr.b, CAS_ADDR_LEN) != 0)
+        return -EIO;
+    }
+    out[i] = base;
+    out[i].addr = m[i].addr;
+    out[i].raw_len = m[i].raw_len;
+    out[i].member = (uint8_t)(i + 1);
+  }
+  return (int)n;
+}
+
+static int off_cmp(const void *a, const void *b)
+{
+  const struct pack_idx_ent *x = *(const struct pack_idx_ent *const *)a, *y = *(const struct pack_idx_ent *const *)b;
+  return x->off < y->off ? -1 : x->off > y->off;
+}
+
+int pack_idx_shares(const struct pack_idx_ent *e, size_t n, uint64_t *share)
+{
+  CLEANUP_FREE const struct pack_idx_ent **by_off = malloc((n ? n : 1) * sizeof *by_off);
+  if (!by_off)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    by_off[i] = &e[i];
+  qsort(by_off, n, sizeof *by_off, off_cmp);
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    uint64_t raw = 0;
+    for (; j < n && by_off[j]->off == by_off[i]->off; j++)
+      raw += by_off[j]->raw_len;
+    for (size_t k = i; k < j; k++)
+      share[by_off[k] - e] = raw ? (uint64_t)by_off[k]->len * by_off[k]->raw_len / raw : by_off[k]->len;
+    i = j;
+  }
+  return 0;
 }
 
 int pack_create(const char *packdir, uint32_t id)
@@ -162,7 +265,8 @@ static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, s
   const uint8_t *p = s->buf + (off - s->base);
   if (pack_rec_decode(p, (size_t)total, rec) < 0)
     return 0;
-  if (full && pack_rec_content(rec, p + PACK_REC_HDR, tmp, true) < 0)
+  struct pack_idx_ent objs[PACK_GROUP_MAX];
+  if (full && pack_rec_objects(rec, p + PACK_REC_HDR, (uint32_t)off, (uint32_t)total, true, tmp, objs) < 0)
     return 0;
   *len = (uint32_t)total;
   return 1;
@@ -171,7 +275,7 @@ static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, s
 int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void *ctx, uint64_t *end_out,
               uint64_t *bad_out)
 {
-  size_t cap = SCAN_WINDOW + PACK_REC_HDR + ZSTD_compressBound(CAS_MAX_OBJECT);
+  size_t cap = SCAN_WINDOW + PACK_REC_HDR + ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX;
   CLEANUP_FREE uint8_t *buf = malloc(cap);
   CLEANUP_FREE uint8_t *tmp = full_check ? malloc(CAS_MAX_OBJECT) : NULL;
   if (!buf || (full_check && !tmp))
@@ -184,6 +288,7 @@ int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void
     struct pack_rec rec;
     uint32_t len = 0;
     int r = scan_try(&s, off, full_check, tmp, &rec, &len);
+    const uint8_t *payload = r == 1 ? s.buf + (off - s.base) + PACK_REC_HDR : NULL;
     if (r < 0) {
       ret = r;
       goto out;
@@ -196,7 +301,7 @@ int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void
       continue;
     }
     in_bad = false;
-    if (fn && (ret = fn(ctx, &rec, (uint32_t)off, len)) != 0)
+    if (fn && (ret = fn(ctx, &rec, payload, (uint32_t)off, len)) != 0)
       goto out;
     off += len;
     end = off;

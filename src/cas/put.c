@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <endian.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -93,8 +94,9 @@ static struct pack *switch_pack(struct cas *cas)
   return old;
 }
 
-/* Under write_lock: appends one encoded record and publishes it. */
-static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, const struct pack_rec *pr,
+/* Under write_lock: appends one encoded record holding the objects ents[0..n)
+ * (their off and len are filled in) and publishes them. */
+static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, struct pack_idx_ent *ents, size_t n,
                          struct pack **to_seal)
 {
   struct pack *p = cas->open;
@@ -104,15 +106,19 @@ static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, cons
   int r = write_full_at(p->fd, rec, len, off);
   if (r < 0)
     return r;
-  if ((r = pack_ents_add(p, pr, off, len)) < 0)
-    return r;
   p->size += len;
-  pthread_rwlock_wrlock(&cas->idx_lock);
-  r = index_insert(&cas->idx, &pr->addr, p->id, off, len);
-  pthread_rwlock_unlock(&cas->idx_lock);
-  if (r < 0)
-    return r;
-  cas_record(cas, &pr->addr, pr->type);
+  for (size_t i = 0; i < n; i++) {
+    ents[i].off = off;
+    ents[i].len = len;
+    if ((r = pack_ents_add(p, &ents[i])) < 0)
+      return r;
+    pthread_rwlock_wrlock(&cas->idx_lock);
+    r = index_insert(&cas->idx, &ents[i].addr, p->id, off, idx_pack_len(len, ents[i].member));
+    pthread_rwlock_unlock(&cas->idx_lock);
+    if (r < 0)
+      return r;
+    cas_record(cas, &ents[i].addr, ents[i].type);
+  }
   if (p->size - cas->unsynced_from >= WRITEBACK_STEP) {
     sync_file_range(p->fd, (off_t)cas->unsynced_from, (off_t)(p->size - cas->unsynced_from),
                     SYNC_FILE_RANGE_WRITE);
@@ -123,6 +129,11 @@ static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, cons
   return 0;
 }
 
+static struct pack_idx_ent rec_ent(const struct pack_rec *pr)
+{
+  return (struct pack_idx_ent){.addr = pr->addr, .raw_len = pr->raw_len, .type = pr->type, .flags = pr->flags};
+}
+
 static int put_record(struct cas *cas, const uint8_t *rec, uint32_t len, const struct pack_rec *pr, bool *stored)
 {
   struct pack *to_seal = NULL;
@@ -131,13 +142,14 @@ static int put_record(struct cas *cas, const uint8_t *rec, uint32_t len, const s
   {
     LOCK_GUARD(&cas->write_lock);
     struct idx_ent e;
+    struct pack_idx_ent pe = rec_ent(pr);
     if (cas->sticky_error)
       r = cas->sticky_error;
     else if (lookup(cas, &pr->addr, &e))
       cas_record(cas, &pr->addr, pr->type);
     else if (!rec)
       r = -EAGAIN; /* GC removed it since the unlocked lookup: store it again */
-    else if ((r = append_locked(cas, rec, len, pr, &to_seal)) == 0)
+    else if ((r = append_locked(cas, rec, len, &pe, 1, &to_seal)) == 0)
       *stored = true;
   }
   if (to_seal)
@@ -145,8 +157,110 @@ static int put_record(struct cas *cas, const uint8_t *rec, uint32_t len, const s
   return r;
 }
 
-static int put_common(struct cas *cas, enum cas_type type, const struct cas_addr *a, const void *data, size_t len,
-                      bool *stored_out)
+/* Under write_lock: keeps the objects of ents that are to be published in
+ * this record — for a GC move those still in from_pack, otherwise those not
+ * indexed yet (the others are only recorded for GC).  Returns how many. */
+static size_t filter_locked(struct cas *cas, struct pack_idx_ent *ents, size_t n, uint32_t from_pack)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct idx_ent e;
+    bool found = lookup(cas, &ents[i].addr, &e);
+    bool keep = from_pack != UINT32_MAX ? found && e.pack == from_pack : !found;
+    if (!keep && from_pack == UINT32_MAX)
+      cas_record(cas, &ents[i].addr, ents[i].type);
+    if (keep)
+      ents[k++] = ents[i];
+  }
+  return k;
+}
+
+int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, struct pack_idx_ent *ents, size_t n,
+                      uint32_t from_pack)
+{
+  struct pack *to_seal = NULL;
+  int r = 0;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    if (cas->sticky_error)
+      r = cas->sticky_error;
+    else if ((n = filter_locked(cas, ents, n, from_pack)) > 0)
+      r = append_locked(cas, rec, len, ents, n, &to_seal);
+  }
+  if (to_seal)
+    seal(cas, to_seal);
+  return r;
+}
+
+int cas_put_group(struct cas *cas, struct pack_idx_ent *ents, unsigned n, const uint8_t *data, uint32_t from_pack,
+                  uint64_t *stored_objs, uint64_t *stored_bytes)
+{
+  if (n < 1 || n > PACK_GROUP_MAX)
+    return -EINVAL;
+  size_t raw = 0;
+  for (unsigned i = 0; i < n; i++)
+    raw += ents[i].raw_len;
+  if (raw > CAS_MAX_OBJECT)
+    return -EINVAL;
+  uint32_t table = 4 + PACK_GROUP_ENT * n;
+  size_t bound = ZSTD_compressBound(raw);
+  CLEANUP_FREE uint8_t *buf = malloc(PACK_REC_HDR + table + (bound > raw ? bound : raw));
+  if (!buf)
+    return -ENOMEM;
+  uint8_t *t = buf + PACK_REC_HDR;
+  uint32_t v = htole32(n);
+  memcpy(t, &v, 4);
+  for (unsigned i = 0; i < n; i++) {
+    memcpy(t + 4 + PACK_GROUP_ENT * i, ents[i].addr.b, CAS_ADDR_LEN);
+    v = htole32(ents[i].raw_len);
+    memcpy(t + 4 + PACK_GROUP_ENT * i + CAS_ADDR_LEN, &v, 4);
+  }
+  struct pack_rec pr = {.type = CAS_CHUNK, .flags = PACK_FLAG_GROUP, .raw_len = (uint32_t)raw};
+  ZSTD_CCtx *z = zpool_get(cas->zpool);
+  if (!z)
+    return -ENOMEM;
+  size_t c = ZSTD_compress2(z, t + table, bound, data, raw);
+  zpool_put(cas->zpool, z);
+  if (!ZSTD_isError(c) && c < raw) {
+    pr.flags |= PACK_FLAG_ZSTD;
+    pr.stored_len = table + (uint32_t)c;
+  } else {
+    memcpy(t + table, data, raw);
+    pr.stored_len = table + (uint32_t)raw;
+  }
+  pack_rec_encode(&pr, t, buf);
+  for (unsigned i = 0; i < n; i++) {
+    ents[i].type = CAS_CHUNK;
+    ents[i].flags = pr.flags;
+    ents[i].member = (uint8_t)(i + 1);
+  }
+  struct pack_idx_ent pub[PACK_GROUP_MAX];
+  memcpy(pub, ents, n * sizeof *pub);
+  struct pack *to_seal = NULL;
+  size_t k = 0;
+  int r = 0;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    if (cas->sticky_error)
+      r = cas->sticky_error;
+    else if ((k = filter_locked(cas, pub, n, from_pack)) > 0)
+      r = append_locked(cas, buf, PACK_REC_HDR + pr.stored_len, pub, k, &to_seal);
+  }
+  if (to_seal)
+    seal(cas, to_seal);
+  if (r == 0) {
+    for (size_t i = 0; i < k; i++) {
+      if (stored_objs)
+        ++*stored_objs;
+      if (stored_bytes)
+        *stored_bytes += pub[i].raw_len;
+    }
+  }
+  return r;
+}
+
+int cas_put_known(struct cas *cas, enum cas_type type, const struct cas_addr *a, const void *data, size_t len,
+                  bool *stored_out)
 {
   bool stored = false;
   if (stored_out)
@@ -184,7 +298,7 @@ static int put_common(struct cas *cas, enum cas_type type, const struct cas_addr
   return r;
 }
 
-static bool all_zero(const void *data, size_t len)
+bool cas_all_zero(const void *data, size_t len)
 {
   const uint8_t *p = data;
   return len > 0 && p[0] == 0 && memcmp(p, p + 1, len - 1) == 0;
@@ -194,10 +308,10 @@ int cas_put(struct cas *cas, enum cas_type type, const void *data, size_t len, s
             bool *stored_out)
 {
   if ((type != CAS_CHUNK && type != CAS_NODE) || len == 0 || len > CAS_MAX_OBJECT ||
-      (type == CAS_CHUNK && all_zero(data, len)))
+      (type == CAS_CHUNK && cas_all_zero(data, len)))
     return -EINVAL;
   cas_hash(type, data, len, addr_out);
-  return put_common(cas, type, addr_out, data, len, stored_out);
+  return cas_put_known(cas, type, addr_out, data, len, stored_out);
 }
 
 int cas_put_addr(struct cas *cas, enum cas_type type, const struct cas_addr *addr, const void *data, size_t len)
@@ -206,24 +320,6 @@ int cas_put_addr(struct cas *cas, enum cas_type type, const struct cas_addr *add
   int r = cas_put(cas, type, data, len, &a, NULL);
   if (r == 0 && memcmp(a.b, addr->b, CAS_ADDR_LEN) != 0)
     return -EIO;
-  return r;
-}
-
-int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, const struct pack_rec *pr,
-                      uint32_t from_pack)
-{
-  struct pack *to_seal = NULL;
-  int r = 0;
-  {
-    LOCK_GUARD(&cas->write_lock);
-    struct idx_ent e;
-    if (cas->sticky_error)
-      r = cas->sticky_error;
-    else if (lookup(cas, &pr->addr, &e) && e.pack == from_pack)
-      r = append_locked(cas, rec, len, pr, &to_seal);
-  }
-  if (to_seal)
-    seal(cas, to_seal);
   return r;
 }
 

@@ -1,7 +1,8 @@
 /*
  * stats.c — store statistics from the pack index files (raw sizes live there,
  * not in RAM) and the open pack's entry list.  Objects are counted once: a
- * record counts only if the index locates its address at that record.
+ * record counts only if the index locates its address at that record.  A
+ * group member counts its share of the group's record (pack_idx_shares).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ int cas_stats(struct cas *cas, struct cas_stats *st)
     if (r == 0 && p->sealed)
       r = pack_idx_read(cas->packdir, id, &ents, &n);
     cas_pack_unref(p);
+    CLEANUP_FREE uint64_t *share = r == 0 ? malloc((n ? n : 1) * sizeof *share) : NULL;
+    if (r == 0 && (!share || pack_idx_shares(ents, n, share) < 0))
+      r = -ENOMEM;
     if (r < 0)
       return r;
     pthread_rwlock_rdlock(&cas->idx_lock);
@@ -56,7 +60,7 @@ int cas_stats(struct cas *cas, struct cas_stats *st)
       else
         st->nodes++;
       st->raw_bytes += ents[i].raw_len;
-      st->stored_bytes += ents[i].len;
+      st->stored_bytes += share[i];
       if (ents[i].flags & PACK_FLAG_ZSTD)
         st->compressed_objects++;
     }

@@ -153,7 +153,7 @@ static struct pack *pack_new(uint32_t id, int fd, uint64_t size, bool sealed)
   return p;
 }
 
-int pack_ents_add(struct pack *p, const struct pack_rec *rec, uint32_t off, uint32_t len)
+int pack_ents_add(struct pack *p, const struct pack_idx_ent *ent)
 {
   if (p->n_ents == p->cap_ents) {
     size_t n = p->cap_ents ? 2 * p->cap_ents : 1024;
@@ -163,20 +163,24 @@ int pack_ents_add(struct pack *p, const struct pack_rec *rec, uint32_t off, uint
     p->ents = ne;
     p->cap_ents = n;
   }
-  struct pack_idx_ent *e = &p->ents[p->n_ents++];
-  memset(e, 0, sizeof *e);
-  e->addr = rec->addr;
-  e->off = off;
-  e->len = len;
-  e->raw_len = rec->raw_len;
-  e->type = rec->type;
-  e->flags = rec->flags;
+  p->ents[p->n_ents++] = *ent;
   return 0;
 }
 
-static int scan_add(void *ctx, const struct pack_rec *rec, uint32_t off, uint32_t len)
+static int scan_add(void *ctx, const struct pack_rec *rec, const uint8_t *payload, uint32_t off, uint32_t len)
 {
-  return pack_ents_add(ctx, rec, off, len);
+  struct pack_idx_ent objs[PACK_GROUP_MAX];
+  int n = pack_rec_objects(rec, payload, off, len, false, NULL, objs);
+  if (n < 0) {
+    log_warn("cas", "record at %u: malformed group table; skipped", off);
+    return 0;
+  }
+  for (int i = 0; i < n; i++) {
+    int r = pack_ents_add(ctx, &objs[i]);
+    if (r < 0)
+      return r;
+  }
+  return 0;
 }
 
 /* Accumulates the entries of all packs for index_load. */
@@ -202,7 +206,7 @@ static int acc_add(struct load_acc *a, uint32_t pack, const struct pack_idx_ent 
     memcpy(d->key, src[i].addr.b, INDEX_KEY_LEN);
     d->pack = pack;
     d->off = src[i].off;
-    d->len = src[i].len;
+    d->len = idx_pack_len(src[i].len, src[i].member);
   }
   return 0;
 }
@@ -443,7 +447,9 @@ int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
   pthread_mutex_init(&cas->gc_lock, NULL);
   cas->read_only = o.read_only;
   cas->crc_reads = o.crc_reads;
-  cas->zstd_level = o.zstd_level ? o.zstd_level : 1;
+  cas->zstd_level = o.zstd_level ? o.zstd_level : CAS_DEFAULT_ZSTD_LEVEL;
+  static atomic_uint_fast64_t instances;
+  cas->instance = atomic_fetch_add(&instances, 1) + 1;
   cas->pack_target = o.pack_target ? o.pack_target : DEFAULT_PACK_TARGET;
   int r = -ENOMEM;
   cas->dir = strdup(dir);

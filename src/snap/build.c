@@ -2,8 +2,9 @@
  * build.c — building trees: full images and incremental updates.
  *
  * Both builders work leaf by leaf: a leaf is a unit of work (256 chunks) that
- * one pool thread reads, hashes, compresses and stores (cas_put runs its
- * expensive parts outside locks), then stores the leaf node itself.  The
+ * one pool thread reads, hashes, compresses and stores through its cas_batch
+ * (neighbouring chunks compressed together; the expensive parts run outside
+ * locks), flushes, then stores the leaf node itself.  The
  * levels above are built afterwards on the calling thread from the sorted
  * list of new leaf addresses, taking untouched children from the base tree.
  * So every node is put after all of its children: the closure invariant.
@@ -52,6 +53,7 @@ struct build {
 
 struct worker {
   uint8_t *buf;
+  struct cas_batch *batch;
   struct path_cache *base;
   struct tree_build_stats st;
 };
@@ -84,14 +86,7 @@ static int chunk_store(struct build *b, struct worker *w, uint64_t i, struct cas
     w->st.chunks_zero++;
     return 0;
   }
-  bool stored = false;
-  if ((r = cas_put(b->cas, CAS_CHUNK, w->buf, len, out, &stored)) < 0)
-    return r;
-  if (stored) {
-    w->st.chunks_stored++;
-    w->st.bytes_stored += len;
-  }
-  return 0;
+  return cas_batch_put(w->batch, w->buf, len, out);
 }
 
 static int leaf_run(void *ctx, void *state, uint64_t item)
@@ -119,6 +114,8 @@ static int leaf_run(void *ctx, void *state, uint64_t item)
       r = chunk_store(b, w, first + c, &ents[c]);
   }
   if (r == 0)
+    r = cas_batch_flush(w->batch); /* the closure invariant: chunks before their leaf */
+  if (r == 0)
     r = node_put(b->cas, 0, ents, count, &b->out[item].a, &w->st.nodes_stored);
   b->out[item].j = jb->k;
   if (r == 0 && b->opts && b->opts->progress) {
@@ -138,7 +135,8 @@ static void *worker_init(void *ctx)
     return NULL;
   w->buf = malloc((size_t)1 << b->g.chunk_shift);
   w->base = b->incremental ? malloc(sizeof *w->base) : NULL;
-  if (!w->buf || (b->incremental && !w->base)) {
+  if (!w->buf || (b->incremental && !w->base) || cas_batch_new(b->cas, &w->batch) < 0) {
+    cas_batch_free(w->batch);
     free(w->buf);
     free(w->base);
     free(w);
@@ -153,6 +151,8 @@ static void worker_fini(void *ctx, void *state)
 {
   struct build *b = ctx;
   struct worker *w = state;
+  cas_batch_counts(w->batch, &w->st.chunks_stored, &w->st.bytes_stored);
+  cas_batch_free(w->batch);
   LOCK_GUARD(&b->lock);
   b->st.chunks_read += w->st.chunks_read;
   b->st.chunks_zero += w->st.chunks_zero;

@@ -55,7 +55,7 @@ struct seen {
   uint32_t offs[16];
 };
 
-static int count_rec(void *ctx, const struct pack_rec *rec, uint32_t off, uint32_t len)
+static int count_rec(void *ctx, const struct pack_rec *rec, const uint8_t *payload, uint32_t off, uint32_t len)
 {
   struct seen *s = ctx;
   assert_int_equal(len, PACK_REC_HDR + rec->stored_len);
