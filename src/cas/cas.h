@@ -134,6 +134,11 @@ void cas_batch_free(struct cas_batch *b);
  * cas_options.crc_reads); -EIO when a check fails, never damaged data. */
 int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
             size_t *len_out);
+/* cas_get without the last copy: *view points to the checked content, either
+ * in buf or in this thread's cache of decompressed groups, where it stays
+ * valid until this thread's next cas_get or cas_get_view. */
+int cas_get_view(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
+                 const void **view, size_t *len_out);
 /* Present in the index (not checked for damage; see cas_verify). */
 bool cas_has(struct cas *cas, const struct cas_addr *addr);
 /* Asks the kernel to start reading the object's bytes (readahead), so a

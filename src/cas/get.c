@@ -7,8 +7,8 @@
  *
  * A member of a group record (pack.h) is read by decompressing the whole
  * group.  Readers go through a disk in order, so each thread keeps the last
- * group it decompressed (keyed by store instance, pack and offset: packs are
- * immutable and their ids never reused while a store is open) and the other
+ * few groups it decompressed (keyed by store instance, pack and offset: packs
+ * are immutable and their ids never reused while a store is open) and the other
  * members of that group cost a copy.  The cache holds checked content only:
  * record CRC32C and the zstd frame checksum passed when it was filled; the
  * member's address is compared with the record's table on every read, and
@@ -49,13 +49,26 @@ static bool lookup(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
   return f;
 }
 
-struct group_cache {
-  uint64_t instance;
+/* A few groups per thread: an incremental tree interleaves chunks of the
+ * groups of several generations (v1's group for this MiB, v3's group of
+ * changed chunks, ...), and with one slot each switch would decompress a
+ * whole group again for one 64 KiB member. */
+#define CACHE_SLOTS 4
+
+struct group_slot {
+  uint64_t instance; /* 0: empty */
   uint32_t pack, off;
+  uint64_t used;     /* LRU stamp */
   unsigned n;
   struct pack_member m[PACK_GROUP_MAX];
-  uint8_t *data;
+  uint8_t *mem;        /* owned: the decompressed group, or a raw group's whole record */
   size_t cap;
+  const uint8_t *data; /* the group's content, inside mem */
+};
+
+struct group_cache {
+  uint64_t tick;
+  struct group_slot s[CACHE_SLOTS];
 };
 
 static pthread_key_t cache_key;
@@ -64,7 +77,8 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static void cache_free(void *p)
 {
   struct group_cache *c = p;
-  free(c->data);
+  for (unsigned i = 0; i < CACHE_SLOTS; i++)
+    free(c->s[i].mem);
   free(c);
 }
 
@@ -82,7 +96,7 @@ static struct group_cache *thread_cache(void)
 }
 
 /* Fills c with the group record at e, checked (CRC32C, table, zstd checksum). */
-static int cache_fill(struct cas *cas, struct group_cache *c, const struct idx_ent *e)
+static int cache_fill(struct cas *cas, struct group_slot *c, const struct idx_ent *e)
 {
   CLEANUP_FREE uint8_t *rec = NULL;
   struct pack_rec pr;
@@ -97,15 +111,24 @@ static int cache_fill(struct cas *cas, struct group_cache *c, const struct idx_e
   c->instance = 0; /* invalid until filled */
   if ((r = pack_group_parse(&pr, rec + PACK_REC_HDR, c->m, &n, &data, &data_len)) < 0)
     return r;
-  if (c->cap < pr.raw_len) {
-    uint8_t *nd = realloc(c->data, pr.raw_len);
-    if (!nd)
-      return -ENOMEM;
-    c->data = nd;
-    c->cap = pr.raw_len;
+  if (!(pr.flags & PACK_FLAG_ZSTD)) {
+    /* A raw group (incompressible data) is used where it was read: no copy. */
+    free(c->mem);
+    c->mem = STEAL_PTR(rec);
+    c->cap = re.len;
+    c->data = data;
+  } else {
+    if (c->cap < pr.raw_len) {
+      free(c->mem);
+      c->cap = 0;
+      if (!(c->mem = malloc(pr.raw_len)))
+        return -ENOMEM;
+      c->cap = pr.raw_len;
+    }
+    if ((r = pack_group_content(&pr, data, data_len, c->mem)) < 0)
+      return r;
+    c->data = c->mem;
   }
-  if ((r = pack_group_content(&pr, data, data_len, c->data)) < 0)
-    return r;
   c->n = n;
   c->pack = e->pack;
   c->off = e->off;
@@ -113,19 +136,41 @@ static int cache_fill(struct cas *cas, struct group_cache *c, const struct idx_e
   return 0;
 }
 
+/* The slot holding the group at e, filled on a miss into the least recently
+ * used slot. */
+static int cache_slot(struct cas *cas, struct group_cache *c, const struct idx_ent *e, struct group_slot **out)
+{
+  struct group_slot *victim = &c->s[0];
+  for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+    struct group_slot *s = &c->s[i];
+    if (s->instance == cas->instance && s->pack == e->pack && s->off == e->off) {
+      victim = s;
+      goto hit;
+    }
+    if (s->used < victim->used)
+      victim = s;
+  }
+  int r = cache_fill(cas, victim, e);
+  if (r < 0)
+    return r;
+hit:
+  victim->used = ++c->tick;
+  *out = victim;
+  return 0;
+}
+
 /* A group member; -ENOENT when the index key matched another object,
  * -EAGAIN when its pack left the table since the lookup. */
 static int get_member(struct cas *cas, enum cas_type type, const struct cas_addr *addr, const struct idx_ent *e,
-                      void *buf, size_t cap, size_t *len_out)
+                      void *buf, size_t cap, const void **view, size_t *len_out)
 {
-  struct group_cache *c = thread_cache();
-  if (!c)
+  struct group_cache *gc = thread_cache();
+  struct group_slot *c;
+  if (!gc)
     return -ENOMEM;
-  if (c->instance != cas->instance || c->pack != e->pack || c->off != e->off) {
-    int r = cache_fill(cas, c, e);
-    if (r < 0)
-      return r == -ENOENT ? -EAGAIN : r;
-  }
+  int r = cache_slot(cas, gc, e, &c);
+  if (r < 0)
+    return r == -ENOENT ? -EAGAIN : r;
   unsigned k = idx_member(e) - 1;
   if (k >= c->n)
     return -EIO;
@@ -136,13 +181,17 @@ static int get_member(struct cas *cas, enum cas_type type, const struct cas_addr
     return -EIO;
   if (m->raw_len > cap)
     return -ENOSPC;
-  memcpy(buf, c->data + m->off, m->raw_len);
+  const uint8_t *content = c->data + m->off;
   if (!cas->crc_reads) {
     struct cas_addr a;
-    cas_hash(CAS_CHUNK, buf, m->raw_len, &a);
+    cas_hash(CAS_CHUNK, content, m->raw_len, &a);
     if (memcmp(a.b, addr->b, CAS_ADDR_LEN) != 0)
       return -EIO;
   }
+  if (view)
+    *view = content;
+  else
+    memcpy(buf, content, m->raw_len);
   *len_out = m->raw_len;
   return 0;
 }
@@ -154,8 +203,8 @@ static void report_damage(const struct cas_addr *addr, const struct idx_ent *e, 
   log_error("cas", "object %s in pack %08x at %u is damaged: %s", hex, e->pack, e->off, strerror(-r));
 }
 
-int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
-            size_t *len_out)
+static int get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
+               const void **view, size_t *len_out)
 {
   if (cas_addr_is_zero(addr))
     return -EINVAL;
@@ -168,7 +217,7 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
     if (!lookup(cas, addr, &e))
       return -ENOENT;
     if (idx_member(&e)) {
-      r = get_member(cas, type, addr, &e, buf, cap, len_out);
+      r = get_member(cas, type, addr, &e, buf, cap, view, len_out);
       if (r == -EAGAIN) {
         r = -ENOENT; /* its pack was collected meanwhile */
         continue;
@@ -195,8 +244,22 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
       report_damage(addr, &e, r);
     return r == -ENOENT ? r : -EIO;
   }
+  if (view)
+    *view = buf;
   *len_out = pr.raw_len;
   return 0;
+}
+
+int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
+            size_t *len_out)
+{
+  return get(cas, type, addr, buf, cap, NULL, len_out);
+}
+
+int cas_get_view(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
+                 const void **view, size_t *len_out)
+{
+  return get(cas, type, addr, buf, cap, view, len_out);
 }
 
 bool cas_has(struct cas *cas, const struct cas_addr *addr)

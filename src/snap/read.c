@@ -5,11 +5,12 @@
  * A reader caches the nodes on the path to the last chunk it touched, so
  * sequential reads fetch each node once; once it sees two consecutive
  * chunks it asks the store to read the next PREFETCH_CHUNKS ahead
- * (cas_prefetch: kernel readahead of their pack bytes).  tree_restore splits the disk by
- * leaf over pool threads; each thread fetches, checks (CRC32C + SHA-256 in
- * cas_get) and decompresses its chunks and pwrites them, so while one thread
- * writes, the others are already fetching the chunks that follow (the
- * prefetch).  Zero chunks are skipped: the output stays sparse.
+ * (cas_prefetch: kernel readahead of their pack bytes).  tree_restore splits
+ * the disk by leaf over pool threads; each thread fetches, checks and
+ * decompresses its chunks (cas_get_view) and pwrites them straight from the
+ * store's group cache (no copy in between), so while one thread writes, the
+ * others are already fetching the chunks that follow (the prefetch).  Zero
+ * chunks are skipped: the output stays sparse.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -179,11 +180,12 @@ static int restore_leaf(void *ctx, void *state, uint64_t k)
       continue;
     uint32_t clen = geom_chunk_len(&rs->g, i);
     size_t got;
-    if ((r = cas_get(rs->cas, CAS_CHUNK, &a, w->buf, clen, &got)) < 0)
+    const void *content;
+    if ((r = cas_get_view(rs->cas, CAS_CHUNK, &a, w->buf, clen, &content, &got)) < 0)
       return r == -ENOSPC ? -EIO : r;
     if (got != clen)
       return -EIO;
-    if ((r = write_full_at(rs->fd, w->buf, clen, (off_t)(i << rs->g.chunk_shift))) < 0)
+    if ((r = write_full_at(rs->fd, content, clen, (off_t)(i << rs->g.chunk_shift))) < 0)
       return r;
   }
   return 0;

@@ -456,6 +456,57 @@ static void group_records(void **state)
   tu_rmrf(dir);
 }
 
+/* Members read across more groups than the per-thread group cache holds, in
+ * an order that switches group on every read (as a restore of an
+ * incremental tree does), through cas_get and cas_get_view, from compressed
+ * groups and from raw ones (incompressible content, used in place). */
+static void group_reads_interleaved(void **state)
+{
+  (void)state;
+  enum { N = 7 * PACK_GROUP_MAX, RAW_FROM = 4 * PACK_GROUP_MAX };
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, 0);
+  static struct obj o[N];
+  struct cas_batch *b;
+  uint64_t seed = 33;
+  assert_int_equal(cas_batch_new(cas, &b), 0);
+  for (int i = 0; i < N; i++) {
+    tu_fill(&seed, o[i].data, CH, i < RAW_FROM);
+    assert_int_equal(cas_batch_put(b, o[i].data, CH, &o[i].a), 0);
+  }
+  assert_int_equal(cas_batch_flush(b), 0);
+  cas_batch_free(b);
+  struct idx_ent e, f;
+  assert_true(index_lookup(&cas->idx, &o[0].a, &e));
+  assert_true(index_lookup(&cas->idx, &o[N - 1].a, &f));
+  assert_true(idx_member(&e) > 0 && idx_member(&f) > 0);
+  const struct idx_ent *ends[2] = {&e, &f};
+  for (int k = 0; k < 2; k++) {
+    struct idx_ent re = *ends[k];
+    struct pack_rec pr;
+    uint8_t *rec;
+    re.len = idx_rec_len(ends[k]);
+    assert_int_equal(cas_read_record(cas, &re, &rec, &pr), 0);
+    assert_int_equal(!!(pr.flags & PACK_FLAG_ZSTD), k == 0); /* compressed, then raw */
+    free(rec);
+  }
+  uint8_t buf[CH];
+  for (unsigned k = 0; k < PACK_GROUP_MAX; k++)
+    for (unsigned g = 0; g < 7; g++) {
+      const struct obj *x = &o[g * PACK_GROUP_MAX + (k * 5 + g) % PACK_GROUP_MAX];
+      size_t len;
+      const void *view = NULL;
+      memset(buf, 0xa5, sizeof buf);
+      assert_int_equal(cas_get_view(cas, CAS_CHUNK, &x->a, buf, sizeof buf, &view, &len), 0);
+      assert_int_equal(len, CH);
+      assert_memory_equal(view, x->data, CH);
+      assert_int_equal(cas_get(cas, CAS_CHUNK, &x->a, buf, sizeof buf, &len), 0);
+      assert_memory_equal(buf, x->data, CH);
+    }
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
 /* GC keeps exactly the live members of a group: a wholly live group is
  * copied as it is, a partly live one rebuilt from its live members. */
 static void group_gc_rewrite(void **state)
@@ -742,6 +793,7 @@ int main(void)
       cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(gc_collects_and_keeps),
       cmocka_unit_test(gc_concurrent_dedup),    cmocka_unit_test(gc_crash_points),
       cmocka_unit_test(concurrent_put_get),     cmocka_unit_test(group_records),
+      cmocka_unit_test(group_reads_interleaved),
       cmocka_unit_test(group_gc_rewrite),       cmocka_unit_test(group_damage),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,36 @@ static void crc32c_vectors(void **state)
     assert_int_equal(crc32c(crc32c(0, buf, k), buf + k, sizeof buf - k), whole);
 }
 
+/* The three-lane paths (24 KiB and 768 B rounds, joined by the shift tables)
+ * against a bit-at-a-time reference, at lengths around the round sizes and
+ * at odd alignments. */
+static uint32_t crc_bitwise(const uint8_t *p, size_t len)
+{
+  uint32_t c = ~0u;
+  for (size_t i = 0; i < len; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++)
+      c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+  }
+  return ~c;
+}
+
+static void crc32c_lanes(void **state)
+{
+  (void)state;
+  enum { N = 3 * 3 * 8192 + 1000 };
+  uint8_t *buf = malloc(N);
+  assert_non_null(buf);
+  uint64_t s = 3;
+  tu_fill(&s, buf, N, 0);
+  static const size_t lens[] = {0,    7,    767,  768,   769,   1543,  24575, 24576,
+                                24577, 25344, 49152, 50000, 73728, N - 3};
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+    for (size_t al = 0; al < 3; al++)
+      assert_int_equal(crc32c(0, buf + al, lens[i]), crc_bitwise(buf + al, lens[i]));
+  free(buf);
+}
+
 /* Writes n records of random content to a new pack; returns its fd. */
 static int write_pack(const char *dir, int n, uint32_t *offs, uint64_t *size)
 {
@@ -143,6 +173,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(crc32c_vectors),
+      cmocka_unit_test(crc32c_lanes),
       cmocka_unit_test(scan_clean_damaged_and_torn),
       cmocka_unit_test(record_content_checks_hash),
       cmocka_unit_test(index_file_roundtrip_and_damage),
