@@ -11,11 +11,15 @@
  *
  * Writes are whole: conn_writev loops until every byte is out (sendmsg with
  * MSG_NOSIGNAL, or the TLS record layer with corking so that a reply header
- * and its data make one record).  The caller serializes writes (wlock).
+ * and its data make one record); conn_splicev sends a header and then bytes
+ * from a pipe (splice.c).  The caller serializes writes (wlock).  splice(2)
+ * has no MSG_NOSIGNAL: connection threads block SIGPIPE (server.c).
  *
  * Errors: -ECONNRESET when the peer closed (EOF), -errno otherwise.
  */
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -83,13 +87,11 @@ int conn_discard(struct nbd_conn *c, uint64_t n)
   return 0;
 }
 
-int conn_writev(struct nbd_conn *c, struct iovec *iov, int n)
+static int sendv(struct nbd_conn *c, struct iovec *iov, int n, int flags)
 {
-  if (c->tls)
-    return tls_sendv(c, iov, n);
   while (n > 0) {
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    ssize_t r = sendmsg(c->fd, &m, MSG_NOSIGNAL | flags);
     if (r < 0) {
       if (errno == EINTR)
         continue;
@@ -107,6 +109,27 @@ int conn_writev(struct nbd_conn *c, struct iovec *iov, int n)
     }
   }
   return 0;
+}
+
+int conn_writev(struct nbd_conn *c, struct iovec *iov, int n)
+{
+  return c->tls ? tls_sendv(c, iov, n) : sendv(c, iov, n, 0);
+}
+
+int conn_splicev(struct nbd_conn *c, struct iovec *iov, int n, struct nbd_pipe *p, size_t len)
+{
+  assert(!c->tls);
+  int r = sendv(c, iov, n, MSG_MORE); /* the header joins the data on TCP */
+  while (r == 0 && len > 0) {
+    ssize_t k = splice(p->fd[0], NULL, c->fd, NULL, len, 0);
+    if (k > 0)
+      len -= (size_t)k;
+    else if (k == 0 || errno != EINTR)
+      r = k == 0 ? -EPIPE : -errno;
+  }
+  if (r < 0)
+    pipe_close(p); /* whatever is left in it belongs to no reply */
+  return r;
 }
 
 int conn_write(struct nbd_conn *c, const void *buf, size_t n)

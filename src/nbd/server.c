@@ -20,6 +20,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -89,6 +90,13 @@ static void *conn_main(void *arg)
 {
   struct nbd_conn *c = arg;
   struct nbd_server *s = c->s;
+  /* splice(2) to a closed socket raises SIGPIPE (it has no MSG_NOSIGNAL).
+   * Blocked here and in the workers this thread starts, it stays pending on
+   * the thread and dies with it; the write fails with EPIPE. */
+  sigset_t pipe_sig;
+  sigemptyset(&pipe_sig);
+  sigaddset(&pipe_sig, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
   set_timeout(c->fd, s->cfg.handshake_timeout_sec);
   int r = handshake(c);
   if (r == 0 && !atomic_load(&c->closing)) {

@@ -9,7 +9,10 @@
  * to `threads` requests of one connection are in the backend at once, a slow
  * FLUSH does not hold up reads, and replies go out in completion order
  * (the protocol allows any order; cookies pair them).  Each worker owns a
- * data buffer that grows to the largest request it has served (≤ 32 MiB).
+ * data buffer that grows to the largest request it has served (≤ 32 MiB),
+ * and a pipe through which READs of NBD_SPLICE_MIN..NBD_PIPE_SIZE bytes go
+ * from the backend's file to the socket without being copied (splice.c;
+ * pread into the buffer is the fallback and the path for TLS).
  *
  * Checking, in this order, before the backend is called: known command
  * (else EINVAL), flags valid for the command (EINVAL), write to a read-only
@@ -34,6 +37,7 @@ struct worker {
   struct nbd_conn *c;
   uint8_t *buf;
   size_t cap;
+  struct nbd_pipe pipe; /* large READ replies (splice.c) */
 };
 
 struct request {
@@ -118,6 +122,19 @@ static int send_reply(struct nbd_conn *c, struct iovec *iov, int n)
   return r;
 }
 
+/* A READ reply whose data waits in the worker's pipe. */
+static void send_reply_pipe(struct worker *w, struct iovec *iov, int n, size_t len)
+{
+  struct nbd_conn *c = w->c;
+  pthread_mutex_lock(&c->wlock);
+  int r = conn_splicev(c, iov, n, &w->pipe, len);
+  pthread_mutex_unlock(&c->wlock);
+  if (r < 0) {
+    atomic_store(&c->closing, true);
+    conn_shutdown(c);
+  }
+}
+
 static void reply_simple(struct nbd_conn *c, const struct request *rq, uint32_t err, void *data, size_t len)
 {
   struct nbd_simple_reply_wire h = {htobe32(NBD_SIMPLE_REPLY_MAGIC), htobe32(err), rq->cookie};
@@ -150,35 +167,47 @@ static void reply_ok(struct nbd_conn *c, const struct request *rq)
   reply_simple(c, rq, 0, NULL, 0);
 }
 
+/* Whether the READ's data went into the worker's pipe (then it is sent from
+ * there); false leaves the request to pread, also for every error. */
+static bool read_into_pipe(struct worker *w, const struct request *rq)
+{
+  struct nbd_conn *c = w->c;
+  const struct nbd_backend_ops *ops = c->exp->ops;
+  if (c->tls || !ops->read_fd || rq->len < NBD_SPLICE_MIN || rq->len > NBD_PIPE_SIZE)
+    return false;
+  int fd = ops->read_fd(c->exp->handle, rq->off, rq->len);
+  return fd >= 0 && pipe_fill(&w->pipe, fd, rq->off, rq->len) == 0;
+}
+
 static void do_read(struct worker *w, const struct request *rq)
 {
   struct nbd_conn *c = w->c;
-  int r = grow(w, rq->len);
-  if (r == 0 && rq->len > 0)
+  bool piped = read_into_pipe(w, rq);
+  int r = piped ? 0 : grow(w, rq->len);
+  if (!piped && r == 0 && rq->len > 0)
     r = c->exp->ops->pread(c->exp->handle, w->buf, rq->len, rq->off);
   if (r < 0) {
     reply_error(c, rq, nbd_error(r));
     return;
   }
-  if (!c->structured) {
-    reply_simple(c, rq, 0, w->buf, rq->len);
-    return;
-  }
-  if (rq->len == 0) { /* OFFSET_DATA must carry a byte: answer with NONE */
-    struct nbd_structured_reply_wire h = {htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE),
-                                          htobe16(NBD_REPLY_TYPE_NONE), rq->cookie, 0};
-    struct iovec iov = {&h, sizeof h};
-    send_reply(c, &iov, 1);
-    return;
-  }
+  struct nbd_simple_reply_wire sh = {htobe32(NBD_SIMPLE_REPLY_MAGIC), 0, rq->cookie};
   struct __attribute__((packed)) {
     struct nbd_structured_reply_wire h;
     uint64_t off;
   } m = {{htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE), htobe16(NBD_REPLY_TYPE_OFFSET_DATA),
           rq->cookie, htobe32(rq->len + 8)},
          htobe64(rq->off)};
-  struct iovec iov[2] = {{&m, sizeof m}, {w->buf, rq->len}};
-  send_reply(c, iov, 2);
+  if (c->structured && rq->len == 0) { /* OFFSET_DATA must carry a byte: answer with NONE */
+    m.h.type = htobe16(NBD_REPLY_TYPE_NONE);
+    m.h.length = 0;
+  }
+  struct iovec iov[2] = {c->structured ? (struct iovec){&m, rq->len ? sizeof m : sizeof m.h}
+                                       : (struct iovec){&sh, sizeof sh},
+                         {w->buf, rq->len}};
+  if (piped)
+    send_reply_pipe(w, iov, 1, rq->len);
+  else
+    send_reply(c, iov, rq->len ? 2 : 1);
 }
 
 static int zero_by_writing(struct nbd_conn *c, const struct request *rq, unsigned bflags)
@@ -402,7 +431,7 @@ void transmission(struct nbd_conn *c)
   }
   unsigned started = 1;
   for (unsigned i = 0; i < n; i++)
-    ws[i].c = c;
+    ws[i] = (struct worker){.c = c, .pipe = NBD_PIPE_INIT};
   for (unsigned i = 1; i < n; i++) {
     if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) != 0)
       break; /* serve with fewer workers */
@@ -411,8 +440,10 @@ void transmission(struct nbd_conn *c)
   worker_main(&ws[0]);
   for (unsigned i = 1; i < started; i++)
     pthread_join(tids[i], NULL);
-  for (unsigned i = 0; i < n; i++)
+  for (unsigned i = 0; i < n; i++) {
     free(ws[i].buf);
+    pipe_close(&ws[i].pipe);
+  }
   free(ws);
   free(tids);
 }

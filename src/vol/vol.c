@@ -124,12 +124,18 @@ static int check_range(struct volume *v, uint64_t off, uint64_t len)
   return off > size || len > size - off ? -EINVAL : 0;
 }
 
-int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
+int vol_read_fd(struct volume *v, uint64_t off, uint64_t len)
 {
   int r = check_range(v, off, len);
   if (r == 0 && __builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0))
     r = hy_ensure_range(v, off, len);
-  return r < 0 ? r : read_full_at(v->fd, buf, len, (off_t)off);
+  return r < 0 ? r : v->fd;
+}
+
+int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
+{
+  int fd = vol_read_fd(v, off, len);
+  return fd < 0 ? fd : read_full_at(fd, buf, len, (off_t)off);
 }
 
 /* The body of every byte-changing request: gate, CBT, copy-before-write,
