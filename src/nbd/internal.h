@@ -103,6 +103,7 @@ struct nbd_conn {
 };
 
 #define CONN_INBUF_SIZE (128u << 10)
+#define NBD_UNIX_SNDBUF (2 << 20) /* SO_SNDBUF of unix connections; the kernel doubles it (and caps it at wmem_max) */
 
 /* splice.c: a worker's pipe for READ replies sent without copying. */
 #define NBD_PIPE_SIZE (1u << 20)  /* the largest READ sent by splice */

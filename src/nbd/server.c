@@ -133,6 +133,15 @@ static void start_conn(struct nbd_listener *l, int fd)
   if (l->is_tcp) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  } else {
+    /* A unix socket's send buffer (212 KiB by default) is all the reply
+     * data that can wait for the client: a 1 MiB reply went out in five
+     * rounds of "buffer full, sleep, client drains, wake up".  Room for a
+     * few whole replies lets the client always find the next one waiting
+     * (1 MiB reads over unix: 2.4-2.6 -> 3.4-4.2 GiB/s).  TCP keeps its
+     * auto-tuning, which a fixed size would switch off (slower here). */
+    int sz = NBD_UNIX_SNDBUF;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
   }
   struct nbd_conn *c = calloc(1, sizeof *c);
   if (!c || !(c->inbuf = malloc(CONN_INBUF_SIZE))) {
