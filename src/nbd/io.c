@@ -6,7 +6,9 @@
  * in many 28-byte requests, so a connection at queue depth 32 costs about one
  * recv per batch instead of one or two per request.  Reads larger than the
  * buffer (WRITE payloads) go straight into the caller's memory once the
- * buffered bytes are used up.  The buffer belongs to whoever holds
+ * buffered bytes are used up; conn_splice_in moves a payload into a pipe
+ * instead (splice.c), so the socket's pages reach the file without a copy
+ * into our memory.  The buffer belongs to whoever holds
  * c->rlock (in negotiation, the single connection thread).
  *
  * Writes are whole: conn_writev loops until every byte is out (sendmsg with
@@ -20,6 +22,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -72,6 +75,55 @@ int conn_read(struct nbd_conn *c, void *buf, size_t n)
     return r == 0 ? -ECONNRESET : (int)r;
   }
   return 0;
+}
+
+int conn_splice_in(struct nbd_conn *c, struct nbd_pipe *p, size_t len, size_t *moved)
+{
+  assert(!c->tls);
+  *moved = 0;
+  int r = 0;
+  /* The buffered bytes are copied in, as conn_read would copy them; the
+   * pipe is empty and holds len bytes, so this write cannot block. */
+  while (r == 0 && len > 0 && c->rpos < c->rlen) {
+    size_t k = c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+    ssize_t n = write(p->fd[1], c->inbuf + c->rpos, k);
+    if (n > 0) {
+      c->rpos += (size_t)n;
+      *moved += (size_t)n;
+      len -= (size_t)n;
+    } else if (errno != EINTR) {
+      r = -errno;
+    }
+  }
+  /* SPLICE_F_NONBLOCK: a full pipe must fail (only we drain it), and on a
+   * unix socket it also makes the socket side non-blocking, so EAGAIN means
+   * "no input yet" or "pipe full".  After EAGAIN we wait for input; input
+   * stays readable until we take it (rlock), so EAGAIN again right after
+   * that wait means the pipe is full.  A unix socket reports a full pipe
+   * as EFAULT (the splice actor's error, when nothing was moved). */
+  bool waited = false;
+  while (r == 0 && len > 0) {
+    ssize_t n = splice(c->fd, NULL, p->fd[1], NULL, len, SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      *moved += (size_t)n;
+      len -= (size_t)n;
+      waited = false;
+    } else if (n == 0) {
+      r = -ECONNRESET;
+    } else if (errno == EFAULT || (errno == EAGAIN && waited)) {
+      r = -ENOBUFS;
+    } else if (errno == EAGAIN) {
+      struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+      if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+        r = -errno;
+      waited = true;
+    } else if (errno != EINTR) {
+      r = -errno;
+    }
+  }
+  if (r < 0 && r != -ENOBUFS)
+    pipe_close(p);
+  return r;
 }
 
 int conn_discard(struct nbd_conn *c, uint64_t n)

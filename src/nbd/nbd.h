@@ -84,6 +84,10 @@ struct nbd_backend_ops {
    * server splices large READ replies from it; pread stays the fallback
    * (TLS, small reads, a file that cannot be spliced). */
   int (*read_fd)(void *handle, uint64_t off, size_t len);
+  /* Optional, for WRITEs without copies: pwrite of len bytes that all wait
+   * in the pipe pipefd (the server spliced them from the socket).  Same
+   * flags and errors as pwrite. */
+  int (*pwrite_pipe)(void *handle, int pipefd, size_t len, uint64_t off, unsigned flags);
   bool multi_conn; /* flush through one connection covers writes completed on all */
   const struct nbd_meta_context *meta; /* extra meta contexts, table of n_meta */
   size_t n_meta;

@@ -138,7 +138,7 @@ static void start_conn(struct nbd_listener *l, int fd)
      * data that can wait for the client: a 1 MiB reply went out in five
      * rounds of "buffer full, sleep, client drains, wake up".  Room for a
      * few whole replies lets the client always find the next one waiting
-     * (1 MiB reads over unix: 2.4-2.6 -> 3.4-4.2 GiB/s).  TCP keeps its
+     * (1 MiB reads over unix: 2400-2600 -> 3400-4200 MiB/s).  TCP keeps its
      * auto-tuning, which a fixed size would switch off (slower here). */
     int sz = NBD_UNIX_SNDBUF;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);

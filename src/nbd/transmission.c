@@ -10,9 +10,11 @@
  * FLUSH does not hold up reads, and replies go out in completion order
  * (the protocol allows any order; cookies pair them).  Each worker owns a
  * data buffer that grows to the largest request it has served (≤ 32 MiB),
- * and a pipe through which READs of NBD_SPLICE_MIN..NBD_PIPE_SIZE bytes go
- * from the backend's file to the socket without being copied (splice.c;
- * pread into the buffer is the fallback and the path for TLS).
+ * and a pipe through which READ replies and WRITE payloads of
+ * NBD_SPLICE_MIN..NBD_PIPE_SIZE bytes go between the backend's file and the
+ * socket without being copied (splice.c; the buffer is the fallback and
+ * the path for TLS).  A payload left in the pipe by an error reply is
+ * dropped with the pipe, so the pipe is empty whenever a request starts.
  *
  * Checking, in this order, before the backend is called: known command
  * (else EINVAL), flags valid for the command (EINVAL), write to a read-only
@@ -37,13 +39,14 @@ struct worker {
   struct nbd_conn *c;
   uint8_t *buf;
   size_t cap;
-  struct nbd_pipe pipe; /* large READ replies (splice.c) */
+  struct nbd_pipe pipe; /* large READ replies and WRITE payloads (splice.c) */
 };
 
 struct request {
   uint16_t flags, type;
   uint64_t cookie, off;
   uint32_t len;
+  bool piped; /* a WRITE whose payload waits in the worker's pipe, not its buffer */
 };
 
 /* The single place where backend errors become protocol errors. */
@@ -98,16 +101,31 @@ static int read_request(struct worker *w, struct request *rq)
     return r;
   if (be32toh(h.magic) != NBD_REQUEST_MAGIC)
     return -EPROTO;
-  *rq = (struct request){be16toh(h.flags), be16toh(h.type), h.cookie, be64toh(h.offset), be32toh(h.length)};
+  *rq = (struct request){be16toh(h.flags), be16toh(h.type), h.cookie, be64toh(h.offset), be32toh(h.length), false};
   if (rq->type == NBD_CMD_DISC)
     return -ECONNABORTED;
   if (rq->type != NBD_CMD_WRITE)
     return 0;
   if (rq->len > NBD_MAX_PAYLOAD)
     return -EPROTO; /* the payload cannot be skipped safely: hang up */
+  /* Invariant (2): the whole payload, in the pipe or in the buffer, or an
+   * error that closes the connection. */
+  size_t got = 0;
+  if (!c->tls && c->exp->ops->pwrite_pipe && rq->len >= NBD_SPLICE_MIN && rq->len <= NBD_PIPE_SIZE &&
+      pipe_reserve(&w->pipe, rq->len) == 0) {
+    r = conn_splice_in(c, &w->pipe, rq->len, &got);
+    if (r == 0) {
+      rq->piped = true;
+      return 0;
+    }
+    if (r != -ENOBUFS)
+      return r;
+  }
   if ((r = grow(w, rq->len)) < 0)
     return r;
-  return conn_read(c, w->buf, rq->len); /* invariant (2): whole payload or nothing */
+  if (got > 0 && (r = pipe_drain(&w->pipe, w->buf, got)) < 0)
+    return r;
+  return conn_read(c, w->buf + got, rq->len - got);
 }
 
 static int send_reply(struct nbd_conn *c, struct iovec *iov, int n)
@@ -309,7 +327,7 @@ static void do_block_status(struct worker *w, const struct request *rq)
     free(x[i].d);
 }
 
-static void handle(struct worker *w, const struct request *rq)
+static void handle(struct worker *w, struct request *rq)
 {
   struct nbd_conn *c = w->c;
   const struct nbd_backend_ops *ops = c->exp->ops;
@@ -354,8 +372,12 @@ static void handle(struct worker *w, const struct request *rq)
     do_read(w, rq);
     return;
   case NBD_CMD_WRITE:
-    if (rq->len > 0)
+    if (rq->piped) {
+      r = ops->pwrite_pipe(h, w->pipe.fd[0], rq->len, rq->off, bflags);
+      rq->piped = r < 0; /* on success the pipe is empty */
+    } else if (rq->len > 0) {
       r = ops->pwrite(h, w->buf, rq->len, rq->off, bflags);
+    }
     break;
   case NBD_CMD_FLUSH:
     r = ops->flush && !ro ? ops->flush(h) : 0;
@@ -410,6 +432,8 @@ static void *worker_main(void *arg)
     if (r < 0)
       break;
     handle(w, &rq);
+    if (rq.piped) /* a payload not written (error reply) or partly written */
+      pipe_close(&w->pipe);
     if (w->cap > (8u << 20)) { /* do not keep a 32 MiB buffer per thread */
       free(w->buf);
       w->buf = NULL;
