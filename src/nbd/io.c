@@ -99,8 +99,8 @@ int conn_splice_in(struct nbd_conn *c, struct nbd_pipe *p, size_t len, size_t *m
    * unix socket it also makes the socket side non-blocking, so EAGAIN means
    * "no input yet" or "pipe full".  After EAGAIN we wait for input; input
    * stays readable until we take it (rlock), so EAGAIN again right after
-   * that wait means the pipe is full.  A unix socket reports a full pipe
-   * as EFAULT (the splice actor's error, when nothing was moved). */
+   * that wait means the pipe is full (nbd_payload sends a payload in
+   * 512-byte pieces to get there). */
   bool waited = false;
   while (r == 0 && len > 0) {
     ssize_t n = splice(c->fd, NULL, p->fd[1], NULL, len, SPLICE_F_NONBLOCK);
@@ -110,7 +110,7 @@ int conn_splice_in(struct nbd_conn *c, struct nbd_pipe *p, size_t len, size_t *m
       waited = false;
     } else if (n == 0) {
       r = -ECONNRESET;
-    } else if (errno == EFAULT || (errno == EAGAIN && waited)) {
+    } else if (errno == EAGAIN && waited) {
       r = -ENOBUFS;
     } else if (errno == EAGAIN) {
       struct pollfd pf = {.fd = c->fd, .events = POLLIN};
