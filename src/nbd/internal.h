@@ -105,11 +105,12 @@ struct nbd_conn {
 #define CONN_INBUF_SIZE (128u << 10)
 #define NBD_UNIX_SNDBUF (2 << 20) /* SO_SNDBUF of unix connections; the kernel doubles it (and caps it at wmem_max) */
 
-/* splice.c: a worker's pipe for READ replies sent without copying. */
-#define NBD_PIPE_SIZE (1u << 20)  /* the largest READ sent by splice */
-#define NBD_SPLICE_MIN (64u << 10) /* smaller READs are copied: a third system call costs more */
+/* splice.c: a worker's pipe for READ replies and WRITE payloads that are
+ * not copied through our memory. */
+#define NBD_PIPE_SIZE (1u << 20)   /* the largest READ/WRITE spliced */
+#define NBD_SPLICE_MIN (64u << 10) /* smaller ones are copied: their copy costs less than the pipe's extra calls */
 struct nbd_pipe {
-  int fd[2]; /* -1 until the first large READ */
+  int fd[2]; /* -1 until the first large request */
   size_t cap;
 };
 #define NBD_PIPE_INIT {{-1, -1}, 0}
