@@ -23,8 +23,8 @@
  *      matching export_put(); nbd_export_remove waits for that count.
  *  (2) A WRITE's payload is read completely before the backend sees it; a
  *      short payload closes the connection without calling pwrite.
- *  (3) A reply is written with one conn_writev under wlock, so replies
- *      never interleave on the socket.
+ *  (3) A reply is written with one conn_writev (or conn_splicev) under
+ *      wlock, so replies never interleave on the socket.
  */
 #pragma once
 #include <pthread.h>
@@ -103,11 +103,36 @@ struct nbd_conn {
 };
 
 #define CONN_INBUF_SIZE (128u << 10)
+#define NBD_UNIX_SNDBUF (2 << 20) /* SO_SNDBUF of unix connections; the kernel doubles it (and caps it at wmem_max) */
+
+/* splice.c: a worker's pipe for READ replies and WRITE payloads that are
+ * not copied through our memory. */
+#define NBD_PIPE_SIZE (1u << 20)   /* the largest READ/WRITE spliced */
+#define NBD_SPLICE_MIN (64u << 10) /* smaller ones are copied: their copy costs less than the pipe's extra calls */
+struct nbd_pipe {
+  int fd[2]; /* -1 until the first large request */
+  size_t cap;
+};
+#define NBD_PIPE_INIT {{-1, -1}, 0}
+/* Opens the (empty) pipe if needed: 0 if it can hold len bytes, else -E2BIG. */
+int pipe_reserve(struct nbd_pipe *p, size_t len);
+/* Puts [off, off+len) of fd into the pipe, whole, or fails with nothing in it. */
+int pipe_fill(struct nbd_pipe *p, int fd, uint64_t off, size_t len);
+/* Reads len bytes out of the pipe into buf (a payload that must be copied after all). */
+int pipe_drain(struct nbd_pipe *p, void *buf, size_t len);
+void pipe_close(struct nbd_pipe *p);
 
 /* io.c: transport (plain socket or TLS) and buffered reads. */
 int conn_read(struct nbd_conn *c, void *buf, size_t n);   /* exact; -ECONNRESET at EOF */
 int conn_discard(struct nbd_conn *c, uint64_t n);
+/* The next len bytes of input into the empty pipe p (pipe_reserve'd for
+ * len), whole: 0; -ENOBUFS if the pipe filled first (its *moved bytes are
+ * the first of the len, the rest is still to read); -ECONNRESET at EOF;
+ * -errno (the pipe is then closed).  Plain sockets only. */
+int conn_splice_in(struct nbd_conn *c, struct nbd_pipe *p, size_t len, size_t *moved);
 int conn_writev(struct nbd_conn *c, struct iovec *iov, int n); /* whole; caller serializes */
+/* iov, then len bytes from the pipe p, whole; plain sockets only; caller serializes. */
+int conn_splicev(struct nbd_conn *c, struct iovec *iov, int n, struct nbd_pipe *p, size_t len);
 int conn_write(struct nbd_conn *c, const void *buf, size_t n);
 void conn_shutdown(struct nbd_conn *c); /* wakes a blocked reader; idempotent */
 bool conn_input_pending(const struct nbd_conn *c);

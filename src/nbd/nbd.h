@@ -78,6 +78,16 @@ struct nbd_backend_ops {
   int (*trim)(void *handle, uint64_t off, uint64_t len, unsigned flags);
   int (*zero)(void *handle, uint64_t off, uint64_t len, unsigned flags); /* NULL: written as zeros */
   int (*extents)(void *handle, uint64_t off, uint64_t len, nbd_extent_fn cb, void *ctx); /* base:allocation */
+  /* Optional, for READs without copies: does what pread would do before
+   * reading, then returns a file descriptor whose bytes at [off, off+len)
+   * are the export's (valid until the export is removed), or -errno.  The
+   * server splices large READ replies from it; pread stays the fallback
+   * (TLS, small reads, a file that cannot be spliced). */
+  int (*read_fd)(void *handle, uint64_t off, size_t len);
+  /* Optional, for WRITEs without copies: pwrite of len bytes that all wait
+   * in the pipe pipefd (the server spliced them from the socket).  Same
+   * flags and errors as pwrite. */
+  int (*pwrite_pipe)(void *handle, int pipefd, size_t len, uint64_t off, unsigned flags);
   bool multi_conn; /* flush through one connection covers writes completed on all */
   const struct nbd_meta_context *meta; /* extra meta contexts, table of n_meta */
   size_t n_meta;

@@ -20,6 +20,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -89,6 +90,13 @@ static void *conn_main(void *arg)
 {
   struct nbd_conn *c = arg;
   struct nbd_server *s = c->s;
+  /* splice(2) to a closed socket raises SIGPIPE (it has no MSG_NOSIGNAL).
+   * Blocked here and in the workers this thread starts, it stays pending on
+   * the thread and dies with it; the write fails with EPIPE. */
+  sigset_t pipe_sig;
+  sigemptyset(&pipe_sig);
+  sigaddset(&pipe_sig, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
   set_timeout(c->fd, s->cfg.handshake_timeout_sec);
   int r = handshake(c);
   if (r == 0 && !atomic_load(&c->closing)) {
@@ -125,6 +133,15 @@ static void start_conn(struct nbd_listener *l, int fd)
   if (l->is_tcp) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  } else {
+    /* A unix socket's send buffer (212 KiB by default) is all the reply
+     * data that can wait for the client: a 1 MiB reply went out in five
+     * rounds of "buffer full, sleep, client drains, wake up".  Room for a
+     * few whole replies lets the client always find the next one waiting
+     * (1 MiB reads over unix: 2400-2600 -> 3400-4200 MiB/s).  TCP keeps its
+     * auto-tuning, which a fixed size would switch off (slower here). */
+    int sz = NBD_UNIX_SNDBUF;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
   }
   struct nbd_conn *c = calloc(1, sizeof *c);
   if (!c || !(c->inbuf = malloc(CONN_INBUF_SIZE))) {

@@ -9,7 +9,12 @@
  * to `threads` requests of one connection are in the backend at once, a slow
  * FLUSH does not hold up reads, and replies go out in completion order
  * (the protocol allows any order; cookies pair them).  Each worker owns a
- * data buffer that grows to the largest request it has served (≤ 32 MiB).
+ * data buffer that grows to the largest request it has served (≤ 32 MiB),
+ * and a pipe through which READ replies and WRITE payloads of
+ * NBD_SPLICE_MIN..NBD_PIPE_SIZE bytes go between the backend's file and the
+ * socket without being copied (splice.c; the buffer is the fallback and
+ * the path for TLS).  A payload left in the pipe by an error reply is
+ * dropped with the pipe, so the pipe is empty whenever a request starts.
  *
  * Checking, in this order, before the backend is called: known command
  * (else EINVAL), flags valid for the command (EINVAL), write to a read-only
@@ -34,12 +39,14 @@ struct worker {
   struct nbd_conn *c;
   uint8_t *buf;
   size_t cap;
+  struct nbd_pipe pipe; /* large READ replies and WRITE payloads (splice.c) */
 };
 
 struct request {
   uint16_t flags, type;
   uint64_t cookie, off;
   uint32_t len;
+  bool piped; /* a WRITE whose payload waits in the worker's pipe, not its buffer */
 };
 
 /* The single place where backend errors become protocol errors. */
@@ -94,16 +101,31 @@ static int read_request(struct worker *w, struct request *rq)
     return r;
   if (be32toh(h.magic) != NBD_REQUEST_MAGIC)
     return -EPROTO;
-  *rq = (struct request){be16toh(h.flags), be16toh(h.type), h.cookie, be64toh(h.offset), be32toh(h.length)};
+  *rq = (struct request){be16toh(h.flags), be16toh(h.type), h.cookie, be64toh(h.offset), be32toh(h.length), false};
   if (rq->type == NBD_CMD_DISC)
     return -ECONNABORTED;
   if (rq->type != NBD_CMD_WRITE)
     return 0;
   if (rq->len > NBD_MAX_PAYLOAD)
     return -EPROTO; /* the payload cannot be skipped safely: hang up */
+  /* Invariant (2): the whole payload, in the pipe or in the buffer, or an
+   * error that closes the connection. */
+  size_t got = 0;
+  if (!c->tls && c->exp->ops->pwrite_pipe && rq->len >= NBD_SPLICE_MIN && rq->len <= NBD_PIPE_SIZE &&
+      pipe_reserve(&w->pipe, rq->len) == 0) {
+    r = conn_splice_in(c, &w->pipe, rq->len, &got);
+    if (r == 0) {
+      rq->piped = true;
+      return 0;
+    }
+    if (r != -ENOBUFS)
+      return r;
+  }
   if ((r = grow(w, rq->len)) < 0)
     return r;
-  return conn_read(c, w->buf, rq->len); /* invariant (2): whole payload or nothing */
+  if (got > 0 && (r = pipe_drain(&w->pipe, w->buf, got)) < 0)
+    return r;
+  return conn_read(c, w->buf + got, rq->len - got);
 }
 
 static int send_reply(struct nbd_conn *c, struct iovec *iov, int n)
@@ -116,6 +138,19 @@ static int send_reply(struct nbd_conn *c, struct iovec *iov, int n)
     conn_shutdown(c);
   }
   return r;
+}
+
+/* A READ reply whose data waits in the worker's pipe. */
+static void send_reply_pipe(struct worker *w, struct iovec *iov, int n, size_t len)
+{
+  struct nbd_conn *c = w->c;
+  pthread_mutex_lock(&c->wlock);
+  int r = conn_splicev(c, iov, n, &w->pipe, len);
+  pthread_mutex_unlock(&c->wlock);
+  if (r < 0) {
+    atomic_store(&c->closing, true);
+    conn_shutdown(c);
+  }
 }
 
 static void reply_simple(struct nbd_conn *c, const struct request *rq, uint32_t err, void *data, size_t len)
@@ -150,35 +185,47 @@ static void reply_ok(struct nbd_conn *c, const struct request *rq)
   reply_simple(c, rq, 0, NULL, 0);
 }
 
+/* Whether the READ's data went into the worker's pipe (then it is sent from
+ * there); false leaves the request to pread, also for every error. */
+static bool read_into_pipe(struct worker *w, const struct request *rq)
+{
+  struct nbd_conn *c = w->c;
+  const struct nbd_backend_ops *ops = c->exp->ops;
+  if (c->tls || !ops->read_fd || rq->len < NBD_SPLICE_MIN || rq->len > NBD_PIPE_SIZE)
+    return false;
+  int fd = ops->read_fd(c->exp->handle, rq->off, rq->len);
+  return fd >= 0 && pipe_fill(&w->pipe, fd, rq->off, rq->len) == 0;
+}
+
 static void do_read(struct worker *w, const struct request *rq)
 {
   struct nbd_conn *c = w->c;
-  int r = grow(w, rq->len);
-  if (r == 0 && rq->len > 0)
+  bool piped = read_into_pipe(w, rq);
+  int r = piped ? 0 : grow(w, rq->len);
+  if (!piped && r == 0 && rq->len > 0)
     r = c->exp->ops->pread(c->exp->handle, w->buf, rq->len, rq->off);
   if (r < 0) {
     reply_error(c, rq, nbd_error(r));
     return;
   }
-  if (!c->structured) {
-    reply_simple(c, rq, 0, w->buf, rq->len);
-    return;
-  }
-  if (rq->len == 0) { /* OFFSET_DATA must carry a byte: answer with NONE */
-    struct nbd_structured_reply_wire h = {htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE),
-                                          htobe16(NBD_REPLY_TYPE_NONE), rq->cookie, 0};
-    struct iovec iov = {&h, sizeof h};
-    send_reply(c, &iov, 1);
-    return;
-  }
+  struct nbd_simple_reply_wire sh = {htobe32(NBD_SIMPLE_REPLY_MAGIC), 0, rq->cookie};
   struct __attribute__((packed)) {
     struct nbd_structured_reply_wire h;
     uint64_t off;
   } m = {{htobe32(NBD_STRUCTURED_REPLY_MAGIC), htobe16(NBD_REPLY_FLAG_DONE), htobe16(NBD_REPLY_TYPE_OFFSET_DATA),
           rq->cookie, htobe32(rq->len + 8)},
          htobe64(rq->off)};
-  struct iovec iov[2] = {{&m, sizeof m}, {w->buf, rq->len}};
-  send_reply(c, iov, 2);
+  if (c->structured && rq->len == 0) { /* OFFSET_DATA must carry a byte: answer with NONE */
+    m.h.type = htobe16(NBD_REPLY_TYPE_NONE);
+    m.h.length = 0;
+  }
+  struct iovec iov[2] = {c->structured ? (struct iovec){&m, rq->len ? sizeof m : sizeof m.h}
+                                       : (struct iovec){&sh, sizeof sh},
+                         {w->buf, rq->len}};
+  if (piped)
+    send_reply_pipe(w, iov, 1, rq->len);
+  else
+    send_reply(c, iov, rq->len ? 2 : 1);
 }
 
 static int zero_by_writing(struct nbd_conn *c, const struct request *rq, unsigned bflags)
@@ -280,7 +327,7 @@ static void do_block_status(struct worker *w, const struct request *rq)
     free(x[i].d);
 }
 
-static void handle(struct worker *w, const struct request *rq)
+static void handle(struct worker *w, struct request *rq)
 {
   struct nbd_conn *c = w->c;
   const struct nbd_backend_ops *ops = c->exp->ops;
@@ -325,8 +372,12 @@ static void handle(struct worker *w, const struct request *rq)
     do_read(w, rq);
     return;
   case NBD_CMD_WRITE:
-    if (rq->len > 0)
+    if (rq->piped) {
+      r = ops->pwrite_pipe(h, w->pipe.fd[0], rq->len, rq->off, bflags);
+      rq->piped = r < 0; /* on success the pipe is empty */
+    } else if (rq->len > 0) {
       r = ops->pwrite(h, w->buf, rq->len, rq->off, bflags);
+    }
     break;
   case NBD_CMD_FLUSH:
     r = ops->flush && !ro ? ops->flush(h) : 0;
@@ -381,6 +432,8 @@ static void *worker_main(void *arg)
     if (r < 0)
       break;
     handle(w, &rq);
+    if (rq.piped) /* a payload not written (error reply) or partly written */
+      pipe_close(&w->pipe);
     if (w->cap > (8u << 20)) { /* do not keep a 32 MiB buffer per thread */
       free(w->buf);
       w->buf = NULL;
@@ -402,7 +455,7 @@ void transmission(struct nbd_conn *c)
   }
   unsigned started = 1;
   for (unsigned i = 0; i < n; i++)
-    ws[i].c = c;
+    ws[i] = (struct worker){.c = c, .pipe = NBD_PIPE_INIT};
   for (unsigned i = 1; i < n; i++) {
     if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) != 0)
       break; /* serve with fewer workers */
@@ -411,8 +464,10 @@ void transmission(struct nbd_conn *c)
   worker_main(&ws[0]);
   for (unsigned i = 1; i < started; i++)
     pthread_join(tids[i], NULL);
-  for (unsigned i = 0; i < n; i++)
+  for (unsigned i = 0; i < n; i++) {
     free(ws[i].buf);
+    pipe_close(&ws[i].pipe);
+  }
   free(ws);
   free(tids);
 }

@@ -1,8 +1,8 @@
 /*
  * vol_backend.c — struct nbd_backend_ops for a live volume (src/vol).
  *
- * A thin mapping: vol_pread/vol_pwrite/vol_trim/vol_zero/vol_flush/
- * vol_extents/vol_size/vol_readonly.  FUA and NO_HOLE pass through as
+ * A thin mapping: vol_pread/vol_read_fd/vol_pwrite/vol_pwrite_pipe/
+ * vol_trim/vol_zero/vol_flush/vol_extents/vol_size/vol_readonly.  FUA and NO_HOLE pass through as
  * VOL_FUA/VOL_NO_HOLE.  Multi-conn is safe: every connection writes the same
  * file descriptor, so one fdatasync makes every completed write durable.
  * FAST_ZERO becomes VOL_FAST: hole punching and FALLOC_FL_ZERO_RANGE are
@@ -15,6 +15,7 @@
 static uint64_t vb_size(void *h) { return vol_size(h); }
 static bool vb_readonly(void *h) { return vol_readonly(h); }
 static int vb_pread(void *h, void *buf, size_t len, uint64_t off) { return vol_pread(h, buf, len, off); }
+static int vb_read_fd(void *h, uint64_t off, size_t len) { return vol_read_fd(h, off, len); }
 
 static unsigned vol_flags(unsigned f)
 {
@@ -25,6 +26,11 @@ static unsigned vol_flags(unsigned f)
 static int vb_pwrite(void *h, const void *buf, size_t len, uint64_t off, unsigned f)
 {
   return vol_pwrite(h, buf, len, off, vol_flags(f));
+}
+
+static int vb_pwrite_pipe(void *h, int pipefd, size_t len, uint64_t off, unsigned f)
+{
+  return vol_pwrite_pipe(h, pipefd, len, off, vol_flags(f));
 }
 
 static int vb_flush(void *h) { return vol_flush(h); }
@@ -57,5 +63,7 @@ const struct nbd_backend_ops nbd_vol_ops = {
     .trim = vb_trim,
     .zero = vb_zero,
     .extents = vb_extents,
+    .read_fd = vb_read_fd,
+    .pwrite_pipe = vb_pwrite_pipe,
     .multi_conn = true,
 };

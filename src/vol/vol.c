@@ -124,12 +124,18 @@ static int check_range(struct volume *v, uint64_t off, uint64_t len)
   return off > size || len > size - off ? -EINVAL : 0;
 }
 
-int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
+int vol_read_fd(struct volume *v, uint64_t off, uint64_t len)
 {
   int r = check_range(v, off, len);
   if (r == 0 && __builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0))
     r = hy_ensure_range(v, off, len);
-  return r < 0 ? r : read_full_at(v->fd, buf, len, (off_t)off);
+  return r < 0 ? r : v->fd;
+}
+
+int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
+{
+  int fd = vol_read_fd(v, off, len);
+  return fd < 0 ? fd : read_full_at(fd, buf, len, (off_t)off);
 }
 
 /* The body of every byte-changing request: gate, CBT, copy-before-write,
@@ -207,9 +213,33 @@ static int do_zero(struct volume *v, const void *buf, uint64_t off, uint64_t len
   return (flags & VOL_FAST) ? -ENOTSUP : write_zeros(v, off, len);
 }
 
+/* buf points at the pipe's descriptor: the bytes are all in the pipe, so
+ * splice only waits for the file. */
+static int do_write_pipe(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+{
+  (void)flags;
+  int pipefd = *(const int *)buf;
+  loff_t o = (loff_t)off;
+  while (len > 0) {
+    ssize_t n = splice(pipefd, NULL, v->fd, &o, len, 0);
+    if (n > 0)
+      len -= (uint64_t)n;
+    else if (n == 0)
+      return -EIO; /* the caller put fewer bytes in the pipe than it said */
+    else if (errno != EINTR)
+      return -errno;
+  }
+  return 0;
+}
+
 int vol_pwrite(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
   return change(v, do_write, buf, off, len, flags);
+}
+
+int vol_pwrite_pipe(struct volume *v, int pipefd, size_t len, uint64_t off, unsigned flags)
+{
+  return change(v, do_write_pipe, &pipefd, off, len, flags);
 }
 
 int vol_trim(struct volume *v, uint64_t off, uint64_t len, unsigned flags)

@@ -46,7 +46,19 @@ uint64_t vol_size(const struct volume *v);
 bool vol_readonly(const struct volume *v);
 
 int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off);
+/* What vol_pread does before it reads (range check, hydration of a lazy
+ * volume's range), then returns the file descriptor whose bytes at
+ * [off, off+len) are the volume's: the caller reads them itself (the NBD
+ * server splices them to a socket without copying).  The descriptor belongs
+ * to the volume and stays open until vol_close.  -errno as vol_pread. */
+int vol_read_fd(struct volume *v, uint64_t off, uint64_t len);
 int vol_pwrite(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
+/* vol_pwrite of len bytes that are all waiting in the pipe pipefd: they go
+ * into the file with splice(2), so the caller need not copy them out of the
+ * pipe first (the NBD server splices WRITE payloads from the socket).  Every
+ * byte-changing rule of vol_pwrite applies (gate, CBT, copy-before-write,
+ * hydration, FUA).  On an error the pipe may still hold some of the bytes. */
+int vol_pwrite_pipe(struct volume *v, int pipefd, size_t len, uint64_t off, unsigned flags);
 int vol_trim(struct volume *v, uint64_t off, uint64_t len, unsigned flags);
 int vol_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags);
 int vol_flush(struct volume *v);

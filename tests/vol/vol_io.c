@@ -197,6 +197,53 @@ static void test_whole_copy_is_point_in_time_and_keeps_cbt(void **state)
   assert_memory_equal(r, b, sizeof b);
 }
 
+/* Writes n bytes of buf through a pipe with vol_pwrite_pipe, as the NBD
+ * server does with a WRITE payload spliced from its socket. */
+static int pwrite_via_pipe(struct volume *v, const unsigned char *buf, size_t n, uint64_t off, unsigned flags)
+{
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  assert_true(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) >= (int)n);
+  assert_int_equal(write(p[1], buf, n), (ssize_t)n);
+  int r = vol_pwrite_pipe(v, p[0], n, off, flags);
+  close(p[0]);
+  close(p[1]);
+  return r;
+}
+
+static void test_pipe_write_and_read_fd(void **state)
+{
+  struct fixture *f = *state;
+  size_t n = 3 * CHUNK + 777;
+  unsigned char *w = malloc(n), *r = malloc(n), old[CHUNK];
+  fill(w, n, 7);
+  memset(old, 0x5c, sizeof old);
+  assert_int_equal(vol_pwrite(f->v, old, sizeof old, 4 * CHUNK, 0), 0);
+  /* Through a fence: copy-before-write keeps the fenced image of chunk 4. */
+  struct vol_capture *cap;
+  assert_int_equal(vol_fence(&f->v, 1, VOL_FENCE_ALL, &cap, NULL), 0);
+  assert_int_equal(pwrite_via_pipe(f->v, w, n, 2 * CHUNK - 100, VOL_FUA), 0);
+  size_t len;
+  assert_int_equal(vol_capture_read(cap, 4, r, &len), 0);
+  assert_memory_equal(r, old, sizeof old);
+  vol_capture_end(cap, false);
+  /* CBT: chunks 1..5 touched, exactly. */
+  for (uint64_t i = 0; i <= 16; i++)
+    assert_int_equal(vol_cbt_dirty(f->v, i), i >= 1 && i <= 5);
+  assert_int_equal(vol_pread(f->v, r, n, 2 * CHUNK - 100), 0);
+  assert_memory_equal(w, r, n);
+  /* vol_read_fd: the file holds the volume's bytes at the same offsets. */
+  int fd = vol_read_fd(f->v, 2 * CHUNK - 100, n);
+  assert_true(fd >= 0);
+  memset(r, 0, n);
+  assert_int_equal(pread(fd, r, n, 2 * CHUNK - 100), (ssize_t)n);
+  assert_memory_equal(w, r, n);
+  assert_int_equal(vol_read_fd(f->v, SIZE - 100, 4096), -EINVAL);
+  assert_int_equal(pwrite_via_pipe(f->v, w, 4096, SIZE - 100, 0), -EINVAL);
+  free(w);
+  free(r);
+}
+
 static void test_grow_never_shrinks(void **state)
 {
   struct fixture *f = *state;
@@ -218,6 +265,7 @@ static void test_readonly(void **state)
   assert_int_equal(vol_open(f->img, NULL, CHUNK, false, true, &f->v), 0);
   char buf[512] = {0};
   assert_int_equal(vol_pwrite(f->v, buf, sizeof buf, 0, 0), -EROFS);
+  assert_int_equal(pwrite_via_pipe(f->v, (unsigned char *)buf, sizeof buf, 0, 0), -EROFS);
   assert_int_equal(vol_zero(f->v, 0, 512, 0), -EROFS);
   assert_int_equal(vol_pread(f->v, buf, sizeof buf, 0), 0);
 }
@@ -232,6 +280,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_cbt_marks_exactly_touched_chunks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cbt_survives_clean_close_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_whole_copy_is_point_in_time_and_keeps_cbt, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pipe_write_and_read_fd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_grow_never_shrinks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
   };
