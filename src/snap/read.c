@@ -20,7 +20,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "snap/node.h"
-#include "snap/pool.h"
+#include "common/pool.h"
 
 struct tree_reader {
   struct cas *cas;
