@@ -54,14 +54,25 @@
  *      a half-hydrated volume is right (test_capture_half_hydrated).
  *  (7) Extents report a chunk not yet hydrated as a hole exactly when the
  *      source says it is zero (test_extents).
- * The background step holds one chunk buffer (bounded memory) and persists
- * its progress at the end of each step, so a restart resumes where the
- * durable bitmap says (test_crash_reopen_keeps_acknowledged).
+ * The background step fills runs of up to HY_RUN_BYTES of consecutive
+ * chunks (aligned, so a run's stripes are consecutive and ascending) on
+ * pool_threads(0) threads, each with one run buffer (bounded memory): a run's
+ * non-zero chunks not yet hydrated are read from the source in one call and
+ * written with one pwrite, zero chunks are only marked.  Each write starts
+ * its writeback at once (sync_file_range, advisory), so that the fdatasync of
+ * a persist finds little left to write.  Progress is persisted by (3)'s
+ * protocol at most every HY_PERSIST_MS or HY_PERSIST_BYTES written, and
+ * always when the last bit is set: a crash loses at most that much filling
+ * (the chunks' bits were not durable, so they are filled again from the
+ * source; guest changes acknowledged as durable are covered by (4)), and a
+ * restart resumes where the durable bitmap says
+ * (test_crash_reopen_keeps_acknowledged, test_step_persists_by_time).
  *
- * Lock order: capture stripe (fence.c) → hydration stripes (ascending) →
+ * Lock order: capture stripe (fence.c) → hydration stripes (ascending);
  * persist_lock is never held with a stripe.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +81,15 @@
 #include "common/crc32c.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/pool.h"
+#include "common/timefmt.h"
 #include "vol/internal.h"
 
 #define HY_STRIPES 256
 #define HY_MAGIC "VMRPHYD1"
+#define HY_RUN_BYTES (1u << 20)            /* a background run: one source read, one write */
+#define HY_PERSIST_MS 1000                 /* the step persists at most this often ... */
+#define HY_PERSIST_BYTES (UINT64_C(512) << 20) /* ... or after writing this much */
 
 struct hy_hdr {
   char magic[8];
@@ -92,7 +108,9 @@ struct hydration {
   _Atomic uint64_t left;      /* bits still clear */
   _Atomic bool guest_dirty;   /* a guest change touched a chunk whose bit is not durable */
   pthread_mutex_t persist_lock;
+  int64_t persisted_ms;       /* when the bitmap was last persisted (persist_lock) */
   uint64_t cursor;            /* vol_hydrate_step's position */
+  uint64_t unpersisted;       /* bytes the steps wrote since their last persist */
   pthread_mutex_t stripes[HY_STRIPES];
 };
 
@@ -248,6 +266,7 @@ static int persist(struct volume *v)
     r = write_file_atomic(hy->path, buf, len);
   }
   if (r == 0) {
+    hy->persisted_ms = time_mono_ms();
     for (size_t i = 0; i < w; i++)
       atomic_store_explicit(&hy->durable[i], snap[i], memory_order_release);
     if (complete)
@@ -412,34 +431,144 @@ int vol_hydrate_attach(struct volume *v, const struct vol_source *src, const cha
   return r;
 }
 
+/* Chunks per background run: a power of two (chunk sizes are), so runs never
+ * straddle a 64-bit bitmap word or wrap around the stripes. */
+static unsigned run_chunks(const struct volume *v)
+{
+  unsigned n = 1;
+  while (n < 64 && (uint64_t)n * 2 * v->chunk_size <= HY_RUN_BYTES)
+    n *= 2;
+  return n;
+}
+
+struct step {
+  struct volume *v;
+  unsigned run;              /* chunks per run */
+  uint64_t first;            /* the step's first run */
+  _Atomic int64_t budget;    /* bytes left to read (a zero chunk counts 1/64) */
+  _Atomic uint64_t skipped;  /* lowest run left to the next step */
+  _Atomic uint64_t written;  /* bytes written to the file */
+  _Atomic int err;           /* the first failure of a run */
+};
+
+static void *step_init(void *ctx)
+{
+  struct step *st = ctx;
+  return malloc((size_t)st->run * st->v->chunk_size);
+}
+
+static void step_fini(void *ctx, void *buf) { free(buf); }
+
+/* Reads chunks [a, b) from the source and writes them (all clear, none zero;
+ * their stripes held). */
+static int fill_span(struct volume *v, uint64_t a, uint64_t b, uint8_t *buf)
+{
+  uint64_t off = a * v->chunk_size, len = (b - 1 - a) * v->chunk_size + src_len(v, b - 1);
+  int r = v->hy->src.read_chunk(v->hy->src.ctx, a, buf, (size_t)len);
+  if (r == 0)
+    r = write_full_at(v->fd, buf, (size_t)len, (off_t)off);
+  if (r == 0) /* advisory: start the writeback now, the persist's fdatasync waits for less */
+    sync_file_range(v->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+  return r;
+}
+
+/* Budget spent: remembers run k for the next step and stops the pool. */
+static int step_skip(struct step *st, uint64_t k)
+{
+  uint64_t low = atomic_load(&st->skipped);
+  while (k < low && !atomic_compare_exchange_weak(&st->skipped, &low, k))
+    ;
+  return -ECANCELED;
+}
+
+/* Hydrates the chunks of run k whose bits are clear, under their stripe locks
+ * (invariants 2, 3): each maximal span of clear non-zero chunks is one source
+ * read and one write; zero chunks are only marked. */
+static int step_run(void *ctx, void *buf, uint64_t k)
+{
+  struct step *st = ctx;
+  struct volume *v = st->v;
+  struct hydration *hy = v->hy;
+  uint64_t first = (st->first + k) * st->run, end = first + st->run;
+  if (end > hy->nchunks)
+    end = hy->nchunks;
+  uint64_t mask = (end - first == 64 ? UINT64_MAX : (UINT64_C(1) << (end - first)) - 1) << (first % 64);
+  if ((atomic_load_explicit(&hy->have[first / 64], memory_order_acquire) & mask) == mask)
+    return 0;
+  /* the run's most costly case is reserved up front and the rest given back
+   * after, so that a step's threads together stay within about its budget */
+  int64_t reserve = (int64_t)((end - first) * v->chunk_size);
+  if (atomic_fetch_sub(&st->budget, reserve) <= 0) {
+    atomic_fetch_add(&st->budget, reserve);
+    return step_skip(st, st->first + k);
+  }
+  for (uint64_t i = first; i < end; i++)
+    pthread_mutex_lock(&hy->stripes[i % HY_STRIPES]);
+  int r = 0;
+  int64_t cost = 0;
+  uint64_t written = 0;
+  for (uint64_t i = first; i < end && r == 0;) {
+    uint64_t j = i; /* [i, j): clear chunks of the source that are not zero */
+    int zero = 0;
+    while (j < end && !test_bit(hy->have, j) &&
+           (zero = hy->src.chunk_is_zero ? hy->src.chunk_is_zero(hy->src.ctx, j) : 0) == 0)
+      j++;
+    if (j > i) {
+      r = fill_span(v, i, j, (uint8_t *)buf + (i - first) * v->chunk_size);
+      for (uint64_t c = i; c < j && r == 0; c++)
+        mark(hy, c);
+      written += (j - i) * v->chunk_size;
+    }
+    if (r == 0 && zero < 0)
+      r = zero;
+    if (r == 0 && zero == 1) { /* chunk j is zero: the file's hole already says so */
+      mark(hy, j);
+      cost += (int64_t)(v->chunk_size / 64);
+    }
+    i = j + 1;
+  }
+  for (uint64_t i = end; i-- > first;)
+    pthread_mutex_unlock(&hy->stripes[i % HY_STRIPES]);
+  atomic_fetch_add(&st->budget, reserve - cost - (int64_t)written);
+  atomic_fetch_add(&st->written, written);
+  if (r < 0) { /* the run is retried by the next step */
+    log_error("vol", "hydrating chunks %llu-%llu of %s failed: %s", (unsigned long long)first,
+              (unsigned long long)end - 1, v->path, strerror(-r));
+    int ok = 0;
+    atomic_compare_exchange_strong(&st->err, &ok, r);
+    step_skip(st, st->first + k);
+  }
+  return r;
+}
+
 int vol_hydrate_step(struct volume *v, uint64_t budget)
 {
   struct hydration *hy = v->hy;
   if (!hy || !atomic_load_explicit(&v->lazy, memory_order_acquire))
     return 1;
-  void *buf = malloc(v->chunk_size);
-  if (!buf)
-    return -ENOMEM;
-  int64_t left = budget > INT64_MAX ? INT64_MAX : (int64_t)budget;
-  int r = 0;
+  unsigned run = run_chunks(v);
+  uint64_t nruns = (hy->nchunks + run - 1) / run;
   if (hy->cursor >= hy->nchunks)
     hy->cursor = 0;
-  while (hy->cursor < hy->nchunks && left > 0 && r == 0) {
-    uint64_t i = hy->cursor;
-    if (i % 64 == 0 && atomic_load_explicit(&hy->have[i / 64], memory_order_acquire) == UINT64_MAX) {
-      hy->cursor += 64;
-      continue;
-    }
-    bool read = false;
-    r = fill(v, i, buf, &read);
-    left -= read ? (int64_t)v->chunk_size : (int64_t)(v->chunk_size / 64);
-    if (r == 0)
-      hy->cursor++;
-  }
-  free(buf);
+  struct step st = {.v = v, .run = run, .first = hy->cursor / run};
+  atomic_init(&st.budget, budget > INT64_MAX ? INT64_MAX : (int64_t)budget);
+  atomic_init(&st.skipped, nruns);
+  atomic_init(&st.written, 0);
+  atomic_init(&st.err, 0);
+  static const struct pool_ops ops = {.init = step_init, .run = step_run, .fini = step_fini};
+  int r = pool_run(pool_threads(0), nruns - st.first, &ops, &st);
+  if (r == -ECANCELED) /* the budget was spent, or a run failed (st.err) */
+    r = atomic_load(&st.err);
+  hy->cursor = atomic_load(&st.skipped) * run;
+  hy->unpersisted += atomic_load(&st.written);
   if (r == 0) {
     pthread_mutex_lock(&hy->persist_lock);
-    r = persist(v);
+    if (atomic_load_explicit(&hy->left, memory_order_acquire) == 0 || hy->unpersisted >= HY_PERSIST_BYTES ||
+        time_mono_ms() - hy->persisted_ms >= HY_PERSIST_MS) {
+      r = persist(v);
+      if (r == 0)
+        hy->unpersisted = 0;
+    }
     pthread_mutex_unlock(&hy->persist_lock);
   }
   if (r < 0)
