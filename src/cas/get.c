@@ -7,12 +7,15 @@
  *
  * A member of a group record (pack.h) is read by decompressing the whole
  * group.  Readers go through a disk in order, so each thread keeps the last
- * group it decompressed (keyed by store instance, pack and offset: packs are
- * immutable and their ids never reused while a store is open) and the other
- * members of that group cost a copy.  The cache holds checked content only:
- * record CRC32C and the zstd frame checksum passed when it was filled; the
- * member's address is compared with the record's table on every read, and
- * re-hashed unless crc_reads.
+ * CACHE_GROUPS groups it decompressed (keyed by store instance, pack and
+ * offset: packs are immutable and their ids never reused while a store is
+ * open) and the other members of those groups cost a copy.  Two, because an
+ * incremental tree interleaves its new chunks (groups of their own, spread
+ * over the disk) with its base's: with one, reading such a disk in order
+ * decompressed a group again at every switch.  The cache holds checked
+ * content only: record CRC32C and the zstd frame checksum passed when it was
+ * filled; the member's address is compared with the record's table on every
+ * read, and re-hashed unless crc_reads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,13 +52,21 @@ static bool lookup(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
   return f;
 }
 
+#define CACHE_GROUPS 2
+
 struct group_cache {
   uint64_t instance;
   uint32_t pack, off;
   unsigned n;
+  uint64_t used;  /* tick of the last read, for replacement */
   struct pack_member m[PACK_GROUP_MAX];
   uint8_t *data;
   size_t cap;
+};
+
+struct thread_cache {
+  struct group_cache g[CACHE_GROUPS];
+  uint64_t tick;
 };
 
 static pthread_key_t cache_key;
@@ -63,17 +74,18 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static void cache_free(void *p)
 {
-  struct group_cache *c = p;
-  free(c->data);
+  struct thread_cache *c = p;
+  for (int i = 0; i < CACHE_GROUPS; i++)
+    free(c->g[i].data);
   free(c);
 }
 
 static void cache_key_init(void) { pthread_key_create(&cache_key, cache_free); }
 
-static struct group_cache *thread_cache(void)
+static struct thread_cache *thread_cache(void)
 {
   pthread_once(&cache_once, cache_key_init);
-  struct group_cache *c = pthread_getspecific(cache_key);
+  struct thread_cache *c = pthread_getspecific(cache_key);
   if (!c && (c = calloc(1, sizeof *c)) && pthread_setspecific(cache_key, c) != 0) {
     free(c);
     c = NULL;
@@ -118,9 +130,20 @@ static int cache_fill(struct cas *cas, struct group_cache *c, const struct idx_e
 static int get_member(struct cas *cas, enum cas_type type, const struct cas_addr *addr, const struct idx_ent *e,
                       void *buf, size_t cap, size_t *len_out)
 {
-  struct group_cache *c = thread_cache();
-  if (!c)
+  struct thread_cache *tc = thread_cache();
+  if (!tc)
     return -ENOMEM;
+  struct group_cache *c = &tc->g[0];
+  for (int i = 0; i < CACHE_GROUPS; i++) { /* the group itself, else the least recently used */
+    struct group_cache *g = &tc->g[i];
+    if (g->instance == cas->instance && g->pack == e->pack && g->off == e->off) {
+      c = g;
+      break;
+    }
+    if (g->used < c->used)
+      c = g;
+  }
+  c->used = ++tc->tick;
   if (c->instance != cas->instance || c->pack != e->pack || c->off != e->off) {
     int r = cache_fill(cas, c, e);
     if (r < 0)

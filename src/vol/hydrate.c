@@ -56,9 +56,11 @@
  *      source says it is zero (test_extents).
  * The background step fills runs of up to HY_RUN_BYTES of consecutive
  * chunks (aligned, so a run's stripes are consecutive and ascending) on
- * pool_threads(0) threads, each with one run buffer (bounded memory): a run's
- * non-zero chunks not yet hydrated are read from the source in one call and
- * written with one pwrite, zero chunks are only marked.  Each write starts
+ * pool_threads(0) threads, each with one run buffer (bounded memory) and
+ * each taking HY_SEGMENT_BYTES of runs at a time, so that each reads a long
+ * stretch of the source in order: a run's non-zero chunks not yet hydrated
+ * are read from the source in one call and written with one pwrite, zero
+ * chunks are only marked.  Each write starts
  * its writeback at once (sync_file_range, advisory), so that the fdatasync of
  * a persist finds little left to write.  Progress is persisted by (3)'s
  * protocol at most every HY_PERSIST_MS or HY_PERSIST_BYTES written, and
@@ -88,6 +90,7 @@
 #define HY_STRIPES 256
 #define HY_MAGIC "VMRPHYD1"
 #define HY_RUN_BYTES (1u << 20)            /* a background run: one source read, one write */
+#define HY_SEGMENT_BYTES (16u << 20)       /* runs a background thread fills in a row */
 #define HY_PERSIST_MS 1000                 /* the step persists at most this often ... */
 #define HY_PERSIST_BYTES (UINT64_C(512) << 20) /* ... or after writing this much */
 
@@ -444,7 +447,8 @@ static unsigned run_chunks(const struct volume *v)
 struct step {
   struct volume *v;
   unsigned run;              /* chunks per run */
-  uint64_t first;            /* the step's first run */
+  uint64_t seg;              /* runs per segment (a pool item) */
+  uint64_t first, nruns;     /* the step's first run; runs of the source */
   _Atomic int64_t budget;    /* bytes left to read (a zero chunk counts 1/64) */
   _Atomic uint64_t skipped;  /* lowest run left to the next step */
   _Atomic uint64_t written;  /* bytes written to the file */
@@ -484,12 +488,11 @@ static int step_skip(struct step *st, uint64_t k)
 /* Hydrates the chunks of run k whose bits are clear, under their stripe locks
  * (invariants 2, 3): each maximal span of clear non-zero chunks is one source
  * read and one write; zero chunks are only marked. */
-static int step_run(void *ctx, void *buf, uint64_t k)
+static int fill_run(struct step *st, void *buf, uint64_t k)
 {
-  struct step *st = ctx;
   struct volume *v = st->v;
   struct hydration *hy = v->hy;
-  uint64_t first = (st->first + k) * st->run, end = first + st->run;
+  uint64_t first = k * st->run, end = first + st->run;
   if (end > hy->nchunks)
     end = hy->nchunks;
   uint64_t mask = (end - first == 64 ? UINT64_MAX : (UINT64_C(1) << (end - first)) - 1) << (first % 64);
@@ -500,7 +503,7 @@ static int step_run(void *ctx, void *buf, uint64_t k)
   int64_t reserve = (int64_t)((end - first) * v->chunk_size);
   if (atomic_fetch_sub(&st->budget, reserve) <= 0) {
     atomic_fetch_add(&st->budget, reserve);
-    return step_skip(st, st->first + k);
+    return step_skip(st, k);
   }
   for (uint64_t i = first; i < end; i++)
     pthread_mutex_lock(&hy->stripes[i % HY_STRIPES]);
@@ -536,8 +539,21 @@ static int step_run(void *ctx, void *buf, uint64_t k)
               (unsigned long long)end - 1, v->path, strerror(-r));
     int ok = 0;
     atomic_compare_exchange_strong(&st->err, &ok, r);
-    step_skip(st, st->first + k);
+    step_skip(st, k);
   }
+  return r;
+}
+
+/* Pool item k: the runs of segment k, in order, so that each thread reads a
+ * long stretch of the source in order (its read-ahead and the store's group
+ * cache serve it) while the threads fill different stretches. */
+static int step_segment(void *ctx, void *buf, uint64_t k)
+{
+  struct step *st = ctx;
+  uint64_t a = st->first + k * st->seg, b = a + st->seg < st->nruns ? a + st->seg : st->nruns;
+  int r = 0;
+  for (uint64_t j = a; j < b && r == 0; j++)
+    r = fill_run(st, buf, j);
   return r;
 }
 
@@ -550,13 +566,14 @@ int vol_hydrate_step(struct volume *v, uint64_t budget)
   uint64_t nruns = (hy->nchunks + run - 1) / run;
   if (hy->cursor >= hy->nchunks)
     hy->cursor = 0;
-  struct step st = {.v = v, .run = run, .first = hy->cursor / run};
+  struct step st = {.v = v, .run = run, .first = hy->cursor / run, .nruns = nruns};
+  st.seg = HY_SEGMENT_BYTES / ((uint64_t)run * v->chunk_size) ?: 1;
   atomic_init(&st.budget, budget > INT64_MAX ? INT64_MAX : (int64_t)budget);
   atomic_init(&st.skipped, nruns);
   atomic_init(&st.written, 0);
   atomic_init(&st.err, 0);
-  static const struct pool_ops ops = {.init = step_init, .run = step_run, .fini = step_fini};
-  int r = pool_run(pool_threads(0), nruns - st.first, &ops, &st);
+  static const struct pool_ops ops = {.init = step_init, .run = step_segment, .fini = step_fini};
+  int r = pool_run(pool_threads(0), (nruns - st.first + st.seg - 1) / st.seg, &ops, &st);
   if (r == -ECANCELED) /* the budget was spent, or a run failed (st.err) */
     r = atomic_load(&st.err);
   hy->cursor = atomic_load(&st.skipped) * run;
