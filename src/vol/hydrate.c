@@ -416,6 +416,7 @@ int vol_hydrate_attach(struct volume *v, const struct vol_source *src, const cha
   int r = hy->have && hy->durable && hy->path ? 0 : -ENOMEM;
   if (r == 0 && !create)
     r = load(v, hy);
+  hy->persisted_ms = time_mono_ms(); /* the durable bitmap is current as of now */
   if (r == 0) {
     v->hy = hy;
     atomic_store(&v->lazy, true);
@@ -566,14 +567,20 @@ int vol_hydrate_step(struct volume *v, uint64_t budget)
   uint64_t nruns = (hy->nchunks + run - 1) / run;
   if (hy->cursor >= hy->nchunks)
     hy->cursor = 0;
+  unsigned threads = pool_threads(0);
   struct step st = {.v = v, .run = run, .first = hy->cursor / run, .nruns = nruns};
-  st.seg = HY_SEGMENT_BYTES / ((uint64_t)run * v->chunk_size) ?: 1;
+  /* a small source still gets a few segments per thread */
+  st.seg = HY_SEGMENT_BYTES / ((uint64_t)run * v->chunk_size);
+  if (st.seg > nruns / (4 * threads))
+    st.seg = nruns / (4 * threads);
+  if (st.seg == 0)
+    st.seg = 1;
   atomic_init(&st.budget, budget > INT64_MAX ? INT64_MAX : (int64_t)budget);
   atomic_init(&st.skipped, nruns);
   atomic_init(&st.written, 0);
   atomic_init(&st.err, 0);
   static const struct pool_ops ops = {.init = step_init, .run = step_segment, .fini = step_fini};
-  int r = pool_run(pool_threads(0), (nruns - st.first + st.seg - 1) / st.seg, &ops, &st);
+  int r = pool_run(threads, (nruns - st.first + st.seg - 1) / st.seg, &ops, &st);
   if (r == -ECANCELED) /* the budget was spent, or a run failed (st.err) */
     r = atomic_load(&st.err);
   hy->cursor = atomic_load(&st.skipped) * run;
