@@ -438,6 +438,7 @@ static void test_step_persists_by_time(void **state)
   uint64_t done, total;
   for (int phase = 0; phase < 2; phase++) {
     if (phase == 1) { /* a fresh volume again: nothing hydrated */
+      assert_int_equal(vol_close(f->v), 0);
       unlink(f->img);
       assert_int_equal(vol_create(f->img, f->vsize), 0);
       open_volume(f, true);
