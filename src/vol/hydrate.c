@@ -63,10 +63,10 @@
  * chunks are only marked.  Runs are written with O_DIRECT (a second
  * descriptor, `dfd`; spans that are not 4 KiB aligned, or a file system that
  * refuses, go through the page cache, their writeback started at once with
- * sync_file_range): a buffered write must first get fresh page-cache pages,
- * which on a VM whose free memory goes back to the host costs more than the
- * copy (measured in bench/README.md "rp": 8.4 s buffered, 3.2 s direct for
- * 4 GiB), and leaves the data to be written back before the persist.  The
+ * sync_file_range): a buffered write must first get page-cache pages,
+ * which when the page cache is full (reclaim, compaction) costs more than
+ * the copy (measured in bench/README.md "rp": 8.4 s buffered, 3.2 s direct
+ * for 4 GiB), and leaves the data to be written back before the persist.  The
  * kernel keeps direct writes coherent with the page cache that guest I/O
  * uses (cached pages of the range are written back and dropped), and no
  * guest I/O touches a chunk's bytes before its bit is set (stripe lock).
@@ -152,8 +152,8 @@ static size_t src_len(const struct volume *v, uint64_t i)
 }
 
 /* Hydrates chunk i if its bit is clear (invariants 2, 3).  buf: chunk size
- * bytes.  *read (may be NULL) is set when the source was read. */
-static int fill(struct volume *v, uint64_t i, void *buf, bool *read)
+ * bytes. */
+static int fill(struct volume *v, uint64_t i, void *buf)
 {
   struct hydration *hy = v->hy;
   int r = 0;
@@ -167,8 +167,6 @@ static int fill(struct volume *v, uint64_t i, void *buf, bool *read)
       r = hy->src.read_chunk(hy->src.ctx, i, buf, n);
       if (r == 0)
         r = write_full_at(v->fd, buf, n, (off_t)(i * v->chunk_size));
-      if (read)
-        *read = true;
     }
     if (r == 0)
       mark(hy, i);
@@ -185,7 +183,7 @@ int hy_ensure(struct volume *v, uint64_t idx)
   if (!hy || idx >= hy->nchunks || test_bit(hy->have, idx))
     return 0;
   void *buf = malloc(v->chunk_size);
-  int r = buf ? fill(v, idx, buf, NULL) : -ENOMEM;
+  int r = buf ? fill(v, idx, buf) : -ENOMEM;
   free(buf);
   return r;
 }
@@ -204,7 +202,7 @@ int hy_ensure_range(struct volume *v, uint64_t off, uint64_t len)
     if (!buf && !(buf = malloc(v->chunk_size)))
       r = -ENOMEM;
     if (r == 0)
-      r = fill(v, i, buf, NULL);
+      r = fill(v, i, buf);
   }
   free(buf);
   return r;
