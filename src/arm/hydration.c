@@ -13,14 +13,17 @@
  * the open volumes (arm_hydration_unhold): a hold open for a whole hydration
  * would make every GC meanwhile keep everything put while it lasts.
  *
- * Reads come from several threads (NBD connections, the job, captures); a
- * tree_reader serves one thread at a time, so a small pool of readers is
- * kept (LIFO: the job's sequential reads mostly reuse the same reader and its
- * read-ahead).
+ * Reads come from several threads (NBD connections, the job's workers,
+ * captures); a tree_reader serves one thread at a time, so a small pool of
+ * readers is kept.  A thread gets back the reader it last returned when that
+ * one is idle (else the last one returned), so each of the job's workers
+ * keeps its own path cache and read-ahead.
  *
- * diskHydrate (resumable): steps the volume's hydration 16 MiB at a time,
- * reporting progress, and after a few seconds re-queues itself so that other
- * jobs get a worker.  Its payload names the volume, so an operation left
+ * diskHydrate (resumable): steps the volume's hydration 256 MiB at a time
+ * (a step fills 16 MiB segments on several threads, so it must span several
+ * segments per thread; the disk's hydration percent is live, the operation's
+ * is updated per step), and after a few seconds re-queues itself so that
+ * other jobs get a worker.  Its payload names the volume, so an operation left
  * over from an earlier attempt at creating the disk finds nothing to do.
  * Tests slow it down with the failpoints disk.hydrate.step_bytes and
  * disk.hydrate.step_delay_ms.
@@ -41,7 +44,7 @@
 #include "vol/vol.h"
 
 #define POOL 8
-#define STEP_BYTES (16u << 20)
+#define STEP_BYTES (256u << 20)
 #define SLICE_US (5 * 1000000)
 
 struct arm_hydration {
@@ -53,6 +56,7 @@ struct arm_hydration {
   bool broken; /* the tree could not be opened: every read fails */
   pthread_mutex_t lock;
   struct tree_reader *pool[POOL];
+  pthread_t owner[POOL]; /* the thread that returned pool[i] */
   int npool;
 };
 
@@ -72,9 +76,18 @@ int arm_hydration_save(const struct arm_hydration_source *src, const char *path)
 static struct tree_reader *reader_get(struct arm_hydration *h)
 {
   struct tree_reader *rd = NULL;
+  pthread_t self = pthread_self();
   pthread_mutex_lock(&h->lock);
-  if (h->npool)
-    rd = h->pool[--h->npool];
+  if (h->npool) {
+    int i = h->npool - 1;
+    for (int k = 0; k < h->npool; k++)
+      if (pthread_equal(h->owner[k], self))
+        i = k;
+    rd = h->pool[i];
+    h->npool--;
+    h->pool[i] = h->pool[h->npool];
+    h->owner[i] = h->owner[h->npool];
+  }
   pthread_mutex_unlock(&h->lock);
   if (!rd && tree_reader_open(h->cas, &h->root, &rd) < 0)
     rd = NULL;
@@ -85,6 +98,7 @@ static void reader_put(struct arm_hydration *h, struct tree_reader *rd)
 {
   pthread_mutex_lock(&h->lock);
   if (h->npool < POOL) {
+    h->owner[h->npool] = pthread_self();
     h->pool[h->npool++] = rd;
     rd = NULL;
   }

@@ -69,6 +69,8 @@ struct group_slot {
 struct group_cache {
   uint64_t tick;
   struct group_slot s[CACHE_SLOTS];
+  uint64_t pf_instance; /* the record cas_prefetch advised last */
+  uint32_t pf_pack, pf_off;
 };
 
 static pthread_key_t cache_key;
@@ -272,12 +274,20 @@ void cas_prefetch(struct cas *cas, const struct cas_addr *addr)
 {
   struct idx_ent e;
   struct pack *p = NULL;
+  struct group_cache *tc = thread_cache();
   pthread_rwlock_rdlock(&cas->idx_lock);
-  if (index_lookup(&cas->idx, addr, &e))
+  /* The members of a group share its record: advised once for all of them. */
+  if (index_lookup(&cas->idx, addr, &e) &&
+      !(tc && tc->pf_instance == cas->instance && tc->pf_pack == e.pack && tc->pf_off == e.off))
     p = cas_pack_ref(cas, e.pack);
   pthread_rwlock_unlock(&cas->idx_lock);
   if (p) {
     posix_fadvise(p->fd, e.off, idx_rec_len(&e), POSIX_FADV_WILLNEED);
     cas_pack_unref(p);
+    if (tc) {
+      tc->pf_instance = cas->instance;
+      tc->pf_pack = e.pack;
+      tc->pf_off = e.off;
+    }
   }
 }

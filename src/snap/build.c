@@ -23,7 +23,7 @@
 
 #include "common/cleanup.h"
 #include "snap/node.h"
-#include "snap/pool.h"
+#include "common/pool.h"
 
 struct upd {
   uint64_t j;

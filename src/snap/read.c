@@ -3,14 +3,16 @@
  * the parallel restore to a file, and the file-descriptor source.
  *
  * A reader caches the nodes on the path to the last chunk it touched, so
- * sequential reads fetch each node once; once it sees two consecutive
- * chunks it asks the store to read the next PREFETCH_CHUNKS ahead
- * (cas_prefetch: kernel readahead of their pack bytes).  tree_restore splits
- * the disk by leaf over pool threads; each thread fetches, checks and
- * decompresses its chunks (cas_get_view) and pwrites them straight from the
- * store's group cache (no copy in between), so while one thread writes, the
- * others are already fetching the chunks that follow (the prefetch).  Zero
- * chunks are skipped: the output stays sparse.
+ * sequential reads fetch each node once, and the last chunk read in part
+ * (whole chunks go straight to the caller's buffer: one copy less); once it
+ * sees two consecutive chunks it asks the store to read the next
+ * PREFETCH_CHUNKS ahead (cas_prefetch: kernel readahead of their pack
+ * bytes).  tree_restore splits the disk by leaf over pool threads; each
+ * thread fetches, checks and decompresses its chunks (cas_get_view) and
+ * pwrites them straight from the store's group cache (no copy in between),
+ * so while one thread writes, the others are already fetching the chunks
+ * that follow (the prefetch).  Zero chunks are skipped: the output stays
+ * sparse.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +23,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "snap/node.h"
-#include "snap/pool.h"
+#include "common/pool.h"
 
 struct tree_reader {
   struct cas *cas;
@@ -92,43 +94,54 @@ static void prefetch(struct tree_reader *rd, uint64_t i)
   rd->ahead = to;
 }
 
+/* Chunk i (clen bytes) into dst: zeros for a hole, else fetched and checked. */
+static int read_chunk(struct tree_reader *rd, uint64_t i, uint8_t *dst)
+{
+  struct cas_addr a;
+  int r = path_chunk(rd->cas, &rd->pc, i, &a);
+  if (r < 0)
+    return r;
+  uint32_t clen = geom_chunk_len(&rd->pc.g, i);
+  prefetch(rd, i);
+  if (cas_addr_is_zero(&a)) {
+    memset(dst, 0, clen);
+    return 0;
+  }
+  size_t got;
+  if ((r = cas_get(rd->cas, CAS_CHUNK, &a, dst, clen, &got)) < 0)
+    return r == -ENOSPC ? -EIO : r;
+  return got == clen ? 0 : -EIO;
+}
+
 int tree_reader_read(struct tree_reader *rd, void *buf, size_t len, uint64_t off)
 {
   if (off > rd->info.size || len > rd->info.size - off)
     return -EINVAL;
   uint8_t *p = buf;
   unsigned sh = rd->info.chunk_shift;
-  while (len > 0) {
+  int r = 0;
+  while (len > 0 && r == 0) {
     uint64_t i = off >> sh;
     size_t in = (size_t)(off - (i << sh));
     size_t n = ((size_t)1 << sh) - in;
     if (n > len)
       n = len;
-    if (rd->buf_chunk != i) {
-      struct cas_addr a;
-      int r = path_chunk(rd->cas, &rd->pc, i, &a);
-      if (r < 0)
-        return r;
-      uint32_t clen = geom_chunk_len(&rd->pc.g, i);
-      prefetch(rd, i);
-      if (cas_addr_is_zero(&a)) {
-        memset(rd->buf, 0, clen);
-      } else {
-        size_t got;
+    if (in == 0 && n == geom_chunk_len(&rd->pc.g, i) && rd->buf_chunk != i) { /* straight into buf */
+      r = read_chunk(rd, i, p);
+    } else {
+      if (rd->buf_chunk != i) {
         rd->buf_chunk = UINT64_MAX;
-        if ((r = cas_get(rd->cas, CAS_CHUNK, &a, rd->buf, clen, &got)) < 0)
-          return r == -ENOSPC ? -EIO : r;
-        if (got != clen)
-          return -EIO;
+        if ((r = read_chunk(rd, i, rd->buf)) == 0)
+          rd->buf_chunk = i;
       }
-      rd->buf_chunk = i;
+      if (r == 0)
+        memcpy(p, rd->buf + in, n);
     }
-    memcpy(p, rd->buf + in, n);
     p += n;
     off += n;
     len -= n;
   }
-  return 0;
+  return r;
 }
 
 int tree_read(struct cas *cas, const struct cas_addr *root, void *buf, size_t len, uint64_t off)

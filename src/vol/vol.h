@@ -122,9 +122,11 @@ void vol_capture_end(struct vol_capture *c, bool committed);
 
 /* A read-only image the volume is filled from, chunk by chunk (chunks of the
  * volume's chunk size).  Both callbacks may be called from several threads at
- * once.  read_chunk fills exactly len bytes of chunk idx (len is shorter for
- * the source's last chunk); chunk_is_zero (may be NULL) returns 1 if the
- * chunk is known to read as zeros without reading it, 0 if not, or -errno.
+ * once.  read_chunk fills exactly len bytes from the start of chunk idx: one
+ * chunk, or several consecutive ones (the background step reads runs of up
+ * to 1 MiB), shorter at the source's end; chunk_is_zero (may be NULL)
+ * returns 1 if the chunk is known to read as zeros without reading it, 0 if
+ * not, or -errno.
  * vol knows nothing else about the source (a snapshot tree, in vmrpd). */
 struct vol_source {
   int (*read_chunk)(void *ctx, uint64_t idx, void *buf, size_t len);
@@ -142,10 +144,12 @@ struct vol_source {
  * it is never called again. */
 int vol_hydrate_attach(struct volume *v, const struct vol_source *src, const char *hyd_path, bool create);
 /* Background hydration: fills the next chunks not yet hydrated, in order,
- * until about budget bytes were read from the source (one chunk buffer),
- * then makes the progress durable.  Never overwrites a chunk the guest wrote.
- * 1 when every chunk is hydrated and that is durable (the volume is then a
- * plain volume), 0 when work remains, -errno.  One caller at a time. */
+ * until about budget bytes were read from the source, on pool_threads(0)
+ * threads with one 1 MiB buffer each; makes the progress durable at most
+ * every second or 512 MiB written, and when the last chunk is filled.  Never
+ * overwrites a chunk the guest wrote.  1 when every chunk is hydrated and
+ * that is durable (the volume is then a plain volume), 0 when work remains,
+ * -errno.  One caller at a time. */
 int vol_hydrate_step(struct volume *v, uint64_t budget);
 /* Chunks hydrated (or written by the guest) and chunks of the source. */
 void vol_hydrate_progress(struct volume *v, uint64_t *done, uint64_t *total);

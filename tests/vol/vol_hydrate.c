@@ -428,6 +428,47 @@ static void test_crash_reopen_keeps_acknowledged(void **state)
   free(after);
 }
 
+/* Invariant 3 with the step's persist policy: a step within a second of the
+ * last persist leaves the durable bitmap as it was (a crash then fills those
+ * chunks again, from the source), a step a second later persists exactly
+ * what was filled; after each crash the volume reads the image. */
+static void test_step_persists_by_time(void **state)
+{
+  struct fixture *f = *state;
+  uint64_t done, total;
+  for (int phase = 0; phase < 2; phase++) {
+    if (phase == 1) { /* a fresh volume again: nothing hydrated */
+      assert_int_equal(vol_close(f->v), 0);
+      unlink(f->img);
+      assert_int_equal(vol_create(f->img, f->vsize), 0);
+      open_volume(f, true);
+    }
+    assert_int_equal(vol_close(f->v), 0); /* the child owns the volume until it dies */
+    f->v = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      open_volume(f, false);
+      if (vol_hydrate_step(f->v, 30 * CHUNK) != 0)
+        _exit(200);
+      if (phase == 1 && (usleep(1100 * 1000) != 0 || vol_hydrate_step(f->v, 8 * CHUNK) != 0))
+        _exit(201);
+      vol_hydrate_progress(f->v, &done, &total);
+      _exit((int)done); /* no vol_close: a crash */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    int filled = WEXITSTATUS(status);
+    assert_true(filled > 0 && filled < (int)NCH);
+    open_volume(f, false);
+    vol_hydrate_progress(f->v, &done, &total);
+    assert_int_equal(done, phase == 0 ? 0 : (uint64_t)filled);
+    hydrate_all(f);
+    check_model(f);
+  }
+}
+
 /* Invariant 5: once complete and durable the volume is plain: a reopen never
  * calls the source, and the bitmap file says so. */
 static void test_step_completes_and_goes_plain(void **state)
@@ -561,6 +602,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_extents, setup, teardown),
       cmocka_unit_test_setup_teardown(test_capture_half_hydrated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_reopen_keeps_acknowledged, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_step_persists_by_time, setup, teardown),
       cmocka_unit_test_setup_teardown(test_step_completes_and_goes_plain, setup, teardown),
       cmocka_unit_test_setup_teardown(test_larger_volume_and_grow, setup_larger, teardown),
       cmocka_unit_test_setup_teardown(test_attach_errors, setup, teardown),

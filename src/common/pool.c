@@ -3,7 +3,7 @@
  * run for seconds, so creation cost does not matter and no pool outlives
  * its caller.
  */
-#include "snap/pool.h"
+#include "common/pool.h"
 
 #include <errno.h>
 #include <pthread.h>
