@@ -21,6 +21,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rawnbd.h"
+
 static const char *sock_path, *rw_name, *ro_name;
 static int passed, failed;
 
@@ -47,34 +49,7 @@ static int dial(void)
   return fd;
 }
 
-static int rd(int fd, void *buf, size_t n)
-{
-  uint8_t *p = buf;
-  while (n > 0) {
-    ssize_t r = recv(fd, p, n, 0);
-    if (r <= 0)
-      return -1;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
 static void wr(int fd, const void *buf, size_t n) { (void)!send(fd, buf, n, MSG_NOSIGNAL); }
-
-/* True if the server closed the connection (EOF or reset) rather than
- * answering within the timeout. */
-static int closed(int fd)
-{
-  uint8_t b[4096];
-  for (;;) {
-    ssize_t r = recv(fd, b, sizeof b, 0);
-    if (r == 0 || (r < 0 && errno == ECONNRESET))
-      return 1;
-    if (r < 0)
-      return 0; /* timeout: still open */
-  }
-}
 
 static int greet(int fd, uint32_t cflags)
 {
@@ -164,12 +139,7 @@ static int open_export(const char *name, int structured)
 
 static void req(int fd, uint16_t flags, uint16_t type, uint64_t cookie, uint64_t off, uint32_t len)
 {
-  struct __attribute__((packed)) {
-    uint32_t magic;
-    uint16_t flags, type;
-    uint64_t cookie, off;
-    uint32_t len;
-  } r = {htobe32(0x25609513), htobe16(flags), htobe16(type), cookie, htobe64(off), htobe32(len)};
+  struct nbd_req_wire r = nbd_req(flags, type, cookie, off, len);
   wr(fd, &r, sizeof r);
 }
 

@@ -29,6 +29,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rawnbd.h"
+
 #define SIZE (16u << 20)
 #define MIB (1u << 20)
 enum { CMD_READ = 0, CMD_WRITE = 1, CMD_DISC = 2, CMD_FLUSH = 3, FLAG_FUA = 1 };
@@ -44,19 +46,6 @@ static void check(int cond, const char *what)
     passed++;
   else
     failed++;
-}
-
-static int rd(int fd, void *buf, size_t n)
-{
-  uint8_t *p = buf;
-  while (n > 0) {
-    ssize_t r = recv(fd, p, n, 0);
-    if (r <= 0)
-      return -1;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
 }
 
 /* Sends n bytes in pieces of at most `piece` bytes (one send each). */
@@ -140,12 +129,7 @@ static int open_export(int structured)
 
 static void req(int fd, uint16_t flags, uint16_t type, uint64_t cookie, uint64_t off, uint32_t len)
 {
-  struct __attribute__((packed)) {
-    uint32_t magic;
-    uint16_t flags, type;
-    uint64_t cookie, off;
-    uint32_t len;
-  } r = {htobe32(0x25609513), htobe16(flags), htobe16(type), cookie, htobe64(off), htobe32(len)};
+  struct nbd_req_wire r = nbd_req(flags, type, cookie, off, len);
   wr(fd, &r, sizeof r, sizeof r);
 }
 
@@ -226,18 +210,6 @@ static int read_ok(int fd, int structured, uint64_t off, size_t n)
 }
 
 /* True once the server has closed the connection. */
-static int closed(int fd)
-{
-  uint8_t b[65536];
-  for (;;) {
-    ssize_t r = recv(fd, b, sizeof b, 0);
-    if (r == 0 || (r < 0 && errno == ECONNRESET))
-      return 1;
-    if (r < 0)
-      return 0;
-  }
-}
-
 static void run(int structured)
 {
   int fd = open_export(structured);
