@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "vol/internal.h"
@@ -213,6 +214,32 @@ static int do_zero(struct volume *v, const void *buf, uint64_t off, uint64_t len
   return (flags & VOL_FAST) ? -ENOTSUP : write_zeros(v, off, len);
 }
 
+/* The rest of a pipe's payload through a bounce buffer: for a file system
+ * that cannot splice into files (EINVAL), so the write still lands. */
+static int write_pipe_copy(struct volume *v, int pipefd, uint64_t off, uint64_t len)
+{
+  enum { BOUNCE = 64 * 1024 };
+  CLEANUP_FREE uint8_t *b = malloc(BOUNCE);
+  if (!b)
+    return -ENOMEM;
+  while (len > 0) {
+    ssize_t n = read(pipefd, b, len < BOUNCE ? (size_t)len : BOUNCE);
+    if (n == 0)
+      return -EIO;
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    int r = write_full_at(v->fd, b, (size_t)n, (off_t)off);
+    if (r < 0)
+      return r;
+    off += (uint64_t)n;
+    len -= (uint64_t)n;
+  }
+  return 0;
+}
+
 /* buf points at the pipe's descriptor: the bytes are all in the pipe, so
  * splice only waits for the file. */
 static int do_write_pipe(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
@@ -226,6 +253,8 @@ static int do_write_pipe(struct volume *v, const void *buf, uint64_t off, uint64
       len -= (uint64_t)n;
     else if (n == 0)
       return -EIO; /* the caller put fewer bytes in the pipe than it said */
+    else if (errno == EINVAL)
+      return write_pipe_copy(v, pipefd, (uint64_t)o, len);
     else if (errno != EINTR)
       return -errno;
   }
