@@ -128,10 +128,12 @@ static int read_request(struct worker *w, struct request *rq)
   return conn_read(c, w->buf + got, rq->len - got);
 }
 
-static int send_reply(struct nbd_conn *c, struct iovec *iov, int n)
+/* iov, then (p non-NULL: a READ reply whose data waits in the worker's
+ * pipe) len bytes from p; a failed reply write closes the connection. */
+static int send_reply_from(struct nbd_conn *c, struct iovec *iov, int n, struct nbd_pipe *p, size_t len)
 {
   pthread_mutex_lock(&c->wlock);
-  int r = conn_writev(c, iov, n);
+  int r = p ? conn_splicev(c, iov, n, p, len) : conn_writev(c, iov, n);
   pthread_mutex_unlock(&c->wlock);
   if (r < 0) {
     atomic_store(&c->closing, true);
@@ -140,18 +142,7 @@ static int send_reply(struct nbd_conn *c, struct iovec *iov, int n)
   return r;
 }
 
-/* A READ reply whose data waits in the worker's pipe. */
-static void send_reply_pipe(struct worker *w, struct iovec *iov, int n, size_t len)
-{
-  struct nbd_conn *c = w->c;
-  pthread_mutex_lock(&c->wlock);
-  int r = conn_splicev(c, iov, n, &w->pipe, len);
-  pthread_mutex_unlock(&c->wlock);
-  if (r < 0) {
-    atomic_store(&c->closing, true);
-    conn_shutdown(c);
-  }
-}
+static int send_reply(struct nbd_conn *c, struct iovec *iov, int n) { return send_reply_from(c, iov, n, NULL, 0); }
 
 static void reply_simple(struct nbd_conn *c, const struct request *rq, uint32_t err, void *data, size_t len)
 {
@@ -223,7 +214,7 @@ static void do_read(struct worker *w, const struct request *rq)
                                        : (struct iovec){&sh, sizeof sh},
                          {w->buf, rq->len}};
   if (piped)
-    send_reply_pipe(w, iov, 1, rq->len);
+    send_reply_from(c, iov, 1, &w->pipe, rq->len);
   else
     send_reply(c, iov, rq->len ? 2 : 1);
 }

@@ -468,7 +468,7 @@ struct step {
   uint64_t seg;              /* runs per segment (a pool item) */
   uint64_t first, nruns;     /* the step's first run; runs of the source */
   _Atomic int64_t budget;    /* bytes left to read (a zero chunk counts 1/64) */
-  _Atomic uint64_t skipped;  /* lowest run left to the next step */
+  _Atomic uint64_t resume;   /* lowest run left to the next step */
   _Atomic uint64_t written;  /* bytes written to the file */
   _Atomic int err;           /* the first failure of a run */
 };
@@ -504,10 +504,10 @@ static int fill_span(struct volume *v, uint64_t a, uint64_t b, uint8_t *buf)
 }
 
 /* Budget spent: remembers run k for the next step and stops the pool. */
-static int step_skip(struct step *st, uint64_t k)
+static int step_defer(struct step *st, uint64_t k)
 {
-  uint64_t low = atomic_load(&st->skipped);
-  while (k < low && !atomic_compare_exchange_weak(&st->skipped, &low, k))
+  uint64_t low = atomic_load(&st->resume);
+  while (k < low && !atomic_compare_exchange_weak(&st->resume, &low, k))
     ;
   return -ECANCELED;
 }
@@ -530,7 +530,7 @@ static int fill_run(struct step *st, void *buf, uint64_t k)
   int64_t reserve = (int64_t)((end - first) * v->chunk_size);
   if (atomic_fetch_sub(&st->budget, reserve) <= 0) {
     atomic_fetch_add(&st->budget, reserve);
-    return step_skip(st, k);
+    return step_defer(st, k);
   }
   for (uint64_t i = first; i < end; i++)
     pthread_mutex_lock(&hy->stripes[i % HY_STRIPES]);
@@ -566,7 +566,7 @@ static int fill_run(struct step *st, void *buf, uint64_t k)
               (unsigned long long)end - 1, v->path, strerror(-r));
     int ok = 0;
     atomic_compare_exchange_strong(&st->err, &ok, r);
-    step_skip(st, k);
+    step_defer(st, k);
   }
   return r;
 }
@@ -602,14 +602,14 @@ int vol_hydrate_step(struct volume *v, uint64_t budget)
   if (st.seg == 0)
     st.seg = 1;
   atomic_init(&st.budget, budget > INT64_MAX ? INT64_MAX : (int64_t)budget);
-  atomic_init(&st.skipped, nruns);
+  atomic_init(&st.resume, nruns);
   atomic_init(&st.written, 0);
   atomic_init(&st.err, 0);
   static const struct pool_ops ops = {.init = step_init, .run = step_segment, .fini = step_fini};
   int r = pool_run(threads, (nruns - st.first + st.seg - 1) / st.seg, &ops, &st);
   if (r == -ECANCELED) /* the budget was spent, or a run failed (st.err) */
     r = atomic_load(&st.err);
-  hy->cursor = atomic_load(&st.skipped) * run;
+  hy->cursor = atomic_load(&st.resume) * run;
   hy->unpersisted += atomic_load(&st.written);
   if (r == 0) {
     pthread_mutex_lock(&hy->persist_lock);

@@ -102,7 +102,7 @@ static int open_export(int structured)
     uint64_t magic;
     uint32_t opt, type, len;
   } rep;
-  uint8_t skip[1024];
+  uint8_t discard[1024];
   if (structured) {
     h.opt = htobe32(8);
     wr(fd, &h, sizeof h, sizeof h);
@@ -118,7 +118,7 @@ static int open_export(int structured)
   wr(fd, export_name, nl, nl);
   wr(fd, &ninfo, 2, 2);
   for (;;) {
-    if (rd(fd, &rep, sizeof rep) < 0 || be32toh(rep.len) > sizeof skip || rd(fd, skip, be32toh(rep.len)) < 0)
+    if (rd(fd, &rep, sizeof rep) < 0 || be32toh(rep.len) > sizeof discard || rd(fd, discard, be32toh(rep.len)) < 0)
       return -1;
     if (be32toh(rep.type) == 1)
       return fd;

@@ -359,6 +359,19 @@ static void test_capture_half_hydrated(void **state)
   check_model(f);
 }
 
+/* Hands the volume to a child that will crash: closes it here, forks, and
+ * in the child (pid 0) opens it again from the persisted bitmap. */
+static pid_t fork_owner(struct fixture *f)
+{
+  assert_int_equal(vol_close(f->v), 0); /* the child owns the volume until it dies */
+  f->v = NULL;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    open_volume(f, false);
+  return pid;
+}
+
 /* Invariants 3 and 4: a child process writes, flushes (or FUA), writes some
  * more without flushing, and dies without closing.  The parent reopens from
  * the persisted bitmap and finishes the hydration: every write acknowledged
@@ -368,12 +381,8 @@ static void test_crash_reopen_keeps_acknowledged(void **state)
   struct fixture *f = *state;
   unsigned char *durable = malloc(f->vsize), *after = malloc(f->vsize);
   unsigned char *buf = malloc(CHUNK);
-  assert_int_equal(vol_close(f->v), 0); /* the child owns the volume until it dies */
-  f->v = NULL;
-  pid_t pid = fork();
-  assert_true(pid >= 0);
+  pid_t pid = fork_owner(f);
   if (pid == 0) {
-    open_volume(f, false);
     /* chunk 10: hydrated by a read (bit set, not yet durable), then a partial write */
     if (vol_pread(f->v, buf, 512, 10 * CHUNK) || vol_hydrate_step(f->v, 5 * CHUNK) < 0)
       _exit(2);
@@ -443,12 +452,8 @@ static void test_step_persists_by_time(void **state)
       assert_int_equal(vol_create(f->img, f->vsize), 0);
       open_volume(f, true);
     }
-    assert_int_equal(vol_close(f->v), 0); /* the child owns the volume until it dies */
-    f->v = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_owner(f);
     if (pid == 0) {
-      open_volume(f, false);
       if (vol_hydrate_step(f->v, 30 * CHUNK) != 0)
         _exit(200);
       if (phase == 1 && (usleep(1100 * 1000) != 0 || vol_hydrate_step(f->v, 8 * CHUNK) != 0))
