@@ -108,6 +108,7 @@ struct nbd_conn {
 /* splice.c: a worker's pipe for READ replies and WRITE payloads that are
  * not copied through our memory. */
 #define NBD_PIPE_SIZE (1u << 20)   /* the largest READ/WRITE spliced */
+#define NBD_INLINE_MAX (64u << 10) /* larger READs are never answered inline (transmission.c) */
 #define NBD_SPLICE_MIN (64u << 10) /* smaller ones are copied: their copy costs less than the pipe's extra calls */
 struct nbd_pipe {
   int fd[2]; /* -1 until the first large request */

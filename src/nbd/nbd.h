@@ -84,6 +84,10 @@ struct nbd_backend_ops {
    * server splices large READ replies from it; pread stays the fallback
    * (TLS, small reads, a file that cannot be spliced). */
   int (*read_fd)(void *handle, uint64_t off, size_t len);
+  /* Optional: pread only if it cannot block (nothing to do before reading,
+   * every byte in memory), else -EAGAIN.  The worker that reads requests
+   * then answers small READs itself (transmission.c). */
+  int (*pread_nowait)(void *handle, void *buf, size_t len, uint64_t off);
   /* Optional, for WRITEs without copies: pwrite of len bytes that all wait
    * in the pipe pipefd (the server spliced them from the socket).  Same
    * flags and errors as pwrite. */

@@ -24,8 +24,9 @@
  *      the pipe's bytes to the socket.  A failure there is a failed reply
  *      write: the connection closes.
  *
- * WRITE payloads take the other direction (conn_splice_in in io.c, then the
- * backend's pwrite_pipe): socket -> pipe -> file, which saves the copy out
+ * WRITE payloads from a unix socket take the other direction
+ * (conn_splice_in in io.c, then the backend's pwrite_pipe): socket -> pipe
+ * -> file, which saves the copy out
  * of the socket buffer into ours (perf, fio 1 MiB write QD32 over unix:
  * _copy_to_iter was 23 % of the server's samples, copy_folio_from_iter
  * into the page cache 28 %; only the latter is left).  Invariant (2) of

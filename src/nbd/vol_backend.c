@@ -1,7 +1,7 @@
 /*
  * vol_backend.c — struct nbd_backend_ops for a live volume (src/vol).
  *
- * A thin mapping: vol_pread/vol_read_fd/vol_pwrite/vol_pwrite_pipe/
+ * A thin mapping: vol_pread/vol_pread_nowait/vol_read_fd/vol_pwrite/vol_pwrite_pipe/
  * vol_trim/vol_zero/vol_flush/vol_extents/vol_size/vol_readonly.  FUA and NO_HOLE pass through as
  * VOL_FUA/VOL_NO_HOLE.  Multi-conn is safe: every connection writes the same
  * file descriptor, so one fdatasync makes every completed write durable.
@@ -15,6 +15,7 @@
 static uint64_t vb_size(void *h) { return vol_size(h); }
 static bool vb_readonly(void *h) { return vol_readonly(h); }
 static int vb_pread(void *h, void *buf, size_t len, uint64_t off) { return vol_pread(h, buf, len, off); }
+static int vb_pread_nowait(void *h, void *buf, size_t len, uint64_t off) { return vol_pread_nowait(h, buf, len, off); }
 static int vb_read_fd(void *h, uint64_t off, size_t len) { return vol_read_fd(h, off, len); }
 
 static unsigned vol_flags(unsigned f)
@@ -64,6 +65,7 @@ const struct nbd_backend_ops nbd_vol_ops = {
     .zero = vb_zero,
     .extents = vb_extents,
     .read_fd = vb_read_fd,
+    .pread_nowait = vb_pread_nowait,
     .pwrite_pipe = vb_pwrite_pipe,
     .multi_conn = true,
 };

@@ -49,6 +49,7 @@ struct volume {
    * is true while some chunk may still come from the source, and turns false
    * only once a complete bitmap is durable.  hy lives until vol_close. */
   _Atomic bool lazy;
+  _Atomic bool no_nowait; /* the file system refused RWF_NOWAIT reads (vol_pread_nowait) */
   struct hydration *hy;
 };
 

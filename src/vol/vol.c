@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -137,6 +138,22 @@ int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
 {
   int fd = vol_read_fd(v, off, len);
   return fd < 0 ? fd : read_full_at(fd, buf, len, (off_t)off);
+}
+
+int vol_pread_nowait(struct volume *v, void *buf, size_t len, uint64_t off)
+{
+  if (atomic_load_explicit(&v->lazy, memory_order_acquire) || atomic_load_explicit(&v->no_nowait, memory_order_relaxed))
+    return -EAGAIN;
+  int r = check_range(v, off, len);
+  if (r < 0)
+    return r;
+  struct iovec iov = {buf, len};
+  ssize_t n = preadv2(v->fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+  if (n == (ssize_t)len)
+    return 0;
+  if (n < 0 && errno == EOPNOTSUPP)
+    atomic_store_explicit(&v->no_nowait, true, memory_order_relaxed); /* never again on this file */
+  return -EAGAIN; /* short (part not cached), would block, or not supported */
 }
 
 /* The body of every byte-changing request: gate, CBT, copy-before-write,

@@ -52,6 +52,10 @@ int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off);
  * server splices them to a socket without copying).  The descriptor belongs
  * to the volume and stays open until vol_close.  -errno as vol_pread. */
 int vol_read_fd(struct volume *v, uint64_t off, uint64_t len);
+/* vol_pread if it cannot block: the volume is not lazy and every byte is in
+ * the page cache (preadv2 RWF_NOWAIT).  -EAGAIN otherwise, having read
+ * nothing that counts: the caller then calls vol_pread. */
+int vol_pread_nowait(struct volume *v, void *buf, size_t len, uint64_t off);
 int vol_pwrite(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
 /* vol_pwrite of len bytes that are all waiting in the pipe pipefd: they go
  * into the file with splice(2), so the caller need not copy them out of the

@@ -200,6 +200,9 @@ static void test_reads_equal_image(void **state)
   struct fixture *f = *state;
   assert_false(vol_hydrated(f->v));
   unsigned char *buf = malloc(3 * CHUNK);
+  /* a lazy volume never reads without blocking: the file's bytes of a chunk
+   * not yet hydrated are not the volume's */
+  assert_int_equal(vol_pread_nowait(f->v, buf, 4096, 0), -EAGAIN);
   for (int k = 0; k < 200; k++) { /* random unaligned ranges */
     uint64_t off = (uint64_t)rand() % SRC_SIZE, len = 1 + (uint64_t)rand() % (3 * CHUNK);
     if (len > SRC_SIZE - off)

@@ -95,6 +95,38 @@ static void test_out_of_range(void **state)
   assert_int_equal(vol_pread(f->v, buf, 100, SIZE - 100), 0); /* the last bytes are fine */
 }
 
+/* vol_pread_nowait: the bytes of cached data, else -EAGAIN, never wrong bytes;
+ * range errors as vol_pread. */
+static void test_pread_nowait(void **state)
+{
+  struct fixture *f = *state;
+  size_t n = 2 * CHUNK + 333;
+  unsigned char *w = malloc(n), *r = malloc(n);
+  fill(w, n, 5);
+  assert_int_equal(vol_pwrite(f->v, w, n, 1000, 0), 0);
+  memset(r, 0, n);
+  assert_int_equal(vol_pread_nowait(f->v, r, n, 1000), 0); /* just written: in the page cache */
+  assert_memory_equal(w, r, n);
+  assert_int_equal(vol_pread_nowait(f->v, r, 4096, SIZE - 100), -EINVAL);
+  assert_int_equal(vol_pread_nowait(f->v, r, 1, UINT64_MAX), -EINVAL);
+  /* dropped from the page cache (where the file system can): -EAGAIN or, if
+   * the pages stayed, the right bytes; vol_pread reads them either way */
+  assert_int_equal(vol_flush(f->v), 0);
+  int fd = open(f->img, O_RDONLY);
+  assert_true(fd >= 0);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  close(fd);
+  memset(r, 0, n);
+  int rc = vol_pread_nowait(f->v, r, n, 1000);
+  assert_true(rc == 0 || rc == -EAGAIN);
+  if (rc == 0)
+    assert_memory_equal(w, r, n);
+  assert_int_equal(vol_pread(f->v, r, n, 1000), 0);
+  assert_memory_equal(w, r, n);
+  free(w);
+  free(r);
+}
+
 static int count_cb(void *ctx, uint64_t off, uint64_t len, bool hole)
 {
   uint64_t *holes = ctx;
@@ -276,6 +308,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_create_rejects_bad_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pread_nowait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zero_and_trim_make_holes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cbt_marks_exactly_touched_chunks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cbt_survives_clean_close_only, setup, teardown),
