@@ -6,6 +6,7 @@
  * JWKS file, the verified-token cache (a token sharing a cache slot with a
  * verified one is still checked), and client-secret hashing.
  */
+#include <ctype.h>
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/evp.h>
@@ -282,6 +283,15 @@ static void secrets(void **state)
         "new secrets are 256-bit, URL-safe and distinct");
   free(s1);
   free(s2);
+  /* one in 32 base64url strings starts with '-' or '_'; 1000 draws miss a
+   * regression with probability (31/32)^1000 < 1e-13 */
+  bool all_alnum = true;
+  for (int i = 0; i < 1000 && all_alnum; i++) {
+    char *s = auth_secret_new();
+    all_alnum = s && isalnum((unsigned char)s[0]);
+    free(s);
+  }
+  CHECK(all_alnum, "a new secret never starts with '-' or '_' (az login -p would take it for an option)");
 }
 
 static void jwks(void **state)
