@@ -95,8 +95,8 @@ static void test_out_of_range(void **state)
   assert_int_equal(vol_pread(f->v, buf, 100, SIZE - 100), 0); /* the last bytes are fine */
 }
 
-/* vol_pread_nowait: the bytes of cached data, else -EAGAIN, never wrong bytes;
- * range errors as vol_pread. */
+/* vol_pread_nowait: the bytes of cached data; range errors as vol_pread.
+ * (-EAGAIN, the fallback: a lazy volume, tests/vol/vol_hydrate.c.) */
 static void test_pread_nowait(void **state)
 {
   struct fixture *f = *state;
@@ -109,20 +109,6 @@ static void test_pread_nowait(void **state)
   assert_memory_equal(w, r, n);
   assert_int_equal(vol_pread_nowait(f->v, r, 4096, SIZE - 100), -EINVAL);
   assert_int_equal(vol_pread_nowait(f->v, r, 1, UINT64_MAX), -EINVAL);
-  /* dropped from the page cache (where the file system can): -EAGAIN or, if
-   * the pages stayed, the right bytes; vol_pread reads them either way */
-  assert_int_equal(vol_flush(f->v), 0);
-  int fd = open(f->img, O_RDONLY);
-  assert_true(fd >= 0);
-  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  close(fd);
-  memset(r, 0, n);
-  int rc = vol_pread_nowait(f->v, r, n, 1000);
-  assert_true(rc == 0 || rc == -EAGAIN);
-  if (rc == 0)
-    assert_memory_equal(w, r, n);
-  assert_int_equal(vol_pread(f->v, r, n, 1000), 0);
-  assert_memory_equal(w, r, n);
   free(w);
   free(r);
 }
