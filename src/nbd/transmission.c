@@ -242,6 +242,32 @@ static void do_read(struct worker *w, const struct request *rq)
     send_read_reply(w, rq, piped);
 }
 
+/* The checks every request passes before the backend is called (the order
+ * in this file's comment, up to the range): 0, or the error to answer. */
+static uint32_t check_request(const struct nbd_conn *c, const struct request *rq)
+{
+  uint16_t allowed;
+  bool writes = false;
+  switch (rq->type) {
+  case NBD_CMD_READ: allowed = c->structured ? NBD_CMD_FLAG_DF : 0; break;
+  case NBD_CMD_WRITE: allowed = 0; writes = true; break;
+  case NBD_CMD_FLUSH: allowed = 0; break;
+  case NBD_CMD_TRIM: allowed = 0; writes = true; break;
+  case NBD_CMD_CACHE: allowed = 0; break;
+  case NBD_CMD_WRITE_ZEROES: allowed = NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO; writes = true; break;
+  case NBD_CMD_BLOCK_STATUS: allowed = NBD_CMD_FLAG_REQ_ONE; break;
+  default: return NBD_EINVAL;
+  }
+  allowed |= NBD_CMD_FLAG_FUA; /* valid on every command */
+  if (rq->flags & ~allowed)
+    return NBD_EINVAL;
+  if (writes && (c->tflags & NBD_FLAG_READ_ONLY))
+    return NBD_EPERM;
+  if (rq->type != NBD_CMD_FLUSH && (rq->off > c->size || rq->len > c->size - rq->off))
+    return rq->type == NBD_CMD_WRITE || rq->type == NBD_CMD_WRITE_ZEROES ? NBD_ENOSPC : NBD_EINVAL;
+  return 0;
+}
+
 /* Called with rlock held: answers a small READ at once if the backend can
  * read it without blocking (the data is cached).  True: answered; false:
  * nothing done, the request takes the normal path (handle), which also
@@ -250,10 +276,8 @@ static bool answer_inline(struct worker *w, const struct request *rq)
 {
   struct nbd_conn *c = w->c;
   const struct nbd_backend_ops *ops = c->exp->ops;
-  uint16_t allowed = NBD_CMD_FLAG_FUA | (c->structured ? NBD_CMD_FLAG_DF : 0);
   if (rq->type != NBD_CMD_READ || !ops->pread_nowait || rq->len == 0 || rq->len > NBD_INLINE_MAX ||
-      (rq->flags & ~allowed) || rq->off > c->size || rq->len > c->size - rq->off || grow(w, rq->len) < 0 ||
-      ops->pread_nowait(c->exp->handle, w->buf, rq->len, rq->off) < 0)
+      check_request(c, rq) || grow(w, rq->len) < 0 || ops->pread_nowait(c->exp->handle, w->buf, rq->len, rq->off) < 0)
     return false;
   send_read_reply(w, rq, false);
   return true;
@@ -364,32 +388,9 @@ static void handle(struct worker *w, struct request *rq)
   const struct nbd_backend_ops *ops = c->exp->ops;
   void *h = c->exp->handle;
   bool ro = c->tflags & NBD_FLAG_READ_ONLY;
-  uint16_t allowed;
-  bool writes = false;
-  switch (rq->type) {
-  case NBD_CMD_READ: allowed = c->structured ? NBD_CMD_FLAG_DF : 0; break;
-  case NBD_CMD_WRITE: allowed = 0; writes = true; break;
-  case NBD_CMD_FLUSH: allowed = 0; break;
-  case NBD_CMD_TRIM: allowed = 0; writes = true; break;
-  case NBD_CMD_CACHE: allowed = 0; break;
-  case NBD_CMD_WRITE_ZEROES: allowed = NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO; writes = true; break;
-  case NBD_CMD_BLOCK_STATUS: allowed = NBD_CMD_FLAG_REQ_ONE; break;
-  default:
-    reply_error(c, rq, NBD_EINVAL);
-    return;
-  }
-  allowed |= NBD_CMD_FLAG_FUA; /* valid on every command */
-  if (rq->flags & ~allowed) {
-    reply_error(c, rq, NBD_EINVAL);
-    return;
-  }
-  if (writes && ro) {
-    reply_error(c, rq, NBD_EPERM);
-    return;
-  }
-  if (rq->type != NBD_CMD_FLUSH && (rq->off > c->size || rq->len > c->size - rq->off)) {
-    bool w_ = rq->type == NBD_CMD_WRITE || rq->type == NBD_CMD_WRITE_ZEROES;
-    reply_error(c, rq, w_ ? NBD_ENOSPC : NBD_EINVAL);
+  uint32_t bad = check_request(c, rq);
+  if (bad) {
+    reply_error(c, rq, bad);
     return;
   }
   unsigned bflags = (rq->flags & NBD_CMD_FLAG_FUA) ? NBD_BACKEND_FUA : 0;

@@ -209,7 +209,7 @@ static int read_ok(int fd, int structured, uint64_t off, size_t n)
   return ok;
 }
 
-/* True once the server has closed the connection. */
+/* One connection's large requests (structured replies or not). */
 static void run(int structured)
 {
   int fd = open_export(structured);
