@@ -139,6 +139,15 @@ int cas_get(struct cas *cas, enum cas_type type, const struct cas_addr *addr, vo
  * valid until this thread's next cas_get or cas_get_view. */
 int cas_get_view(struct cas *cas, enum cas_type type, const struct cas_addr *addr, void *buf, size_t cap,
                  const void **view, size_t *len_out);
+#define CAS_GROUP_MAX 63u /* members of one group record at most */
+/* Chunks addrs[0..n) (lens[i] bytes each) read end to end into dst without
+ * a copy in between, when they begin with all the members of one group
+ * record, in order (as a restore point's chunks of one MiB of a disk usually
+ * are): returns how many were read, with cas_get's checks.  0 means "read
+ * addrs[0] with cas_get" — it is not a group's first member, the group has
+ * members beyond n, or anything else unexpected, damage included (cas_get
+ * reports it). */
+int cas_get_group(struct cas *cas, const struct cas_addr *addrs, const uint32_t *lens, unsigned n, void *dst);
 /* Present in the index (not checked for damage; see cas_verify). */
 bool cas_has(struct cas *cas, const struct cas_addr *addr);
 /* Asks the kernel to start reading the object's bytes (readahead), so a

@@ -13,12 +13,22 @@
  * record CRC32C and the zstd frame checksum passed when it was filled; the
  * member's address is compared with the record's table on every read, and
  * re-hashed unless crc_reads.
+ *
+ * A reader that wants a whole group, members in order (a restore point's
+ * chunks of one MiB of a disk), gets it without the cache (cas_get_group): a
+ * raw group's content is read with one preadv straight into the caller's
+ * buffer (header and member table into a small one), a compressed group is
+ * decompressed straight into it; same checks.  That saves the copy out of
+ * the cache, a fresh buffer per record (page faults) and evicting groups an
+ * interleaved reader still needs.  Anything unexpected falls back to the
+ * cached path, which also reports damage.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "cas/cas_int.h"
 #include "common/cleanup.h"
@@ -71,6 +81,8 @@ struct group_cache {
   struct group_slot s[CACHE_SLOTS];
   uint64_t pf_instance; /* the record cas_prefetch advised last */
   uint32_t pf_pack, pf_off;
+  uint8_t *scratch;     /* cas_get_group's compressed records */
+  size_t scratch_cap;
 };
 
 static pthread_key_t cache_key;
@@ -81,6 +93,7 @@ static void cache_free(void *p)
   struct group_cache *c = p;
   for (unsigned i = 0; i < CACHE_SLOTS; i++)
     free(c->s[i].mem);
+  free(c->scratch);
   free(c);
 }
 
@@ -262,6 +275,79 @@ int cas_get_view(struct cas *cas, enum cas_type type, const struct cas_addr *add
                  const void **view, size_t *len_out)
 {
   return get(cas, type, addr, buf, cap, view, len_out);
+}
+
+/* The record of a whole group, read for cas_get_group: a raw group's content
+ * straight into dst (the header and member table into head), a compressed
+ * group's record into the thread's scratch buffer, decompressed into dst.
+ * Checks the record CRC32C, the member table against addrs and lens, and
+ * re-hashes unless crc_reads.  0, or -1 for anything unexpected. */
+static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas_addr *addrs, const uint32_t *lens,
+                      unsigned n, uint64_t raw, uint8_t *dst)
+{
+  uint8_t head[PACK_REC_HDR + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX];
+  uint32_t rec_len = idx_rec_len(e), head_len = PACK_REC_HDR + 4 + PACK_GROUP_ENT * n;
+  bool verbatim = rec_len == head_len + raw;
+  struct group_cache *gc = thread_cache();
+  if (!gc)
+    return -1;
+  if (!verbatim && gc->scratch_cap < rec_len) {
+    free(gc->scratch);
+    gc->scratch_cap = 0;
+    if (!(gc->scratch = malloc(rec_len)))
+      return -1;
+    gc->scratch_cap = rec_len;
+  }
+  struct pack *p = cas_pack_ref(cas, e->pack);
+  if (!p)
+    return -1;
+  int r;
+  if (verbatim) {
+    struct iovec iov[2] = {{head, head_len}, {dst, (size_t)raw}};
+    r = preadv_full(p->fd, iov, 2, e->off);
+  } else {
+    r = read_full_at(p->fd, gc->scratch, rec_len, e->off);
+  }
+  cas_pack_unref(p);
+  struct pack_rec pr;
+  struct pack_member m[PACK_GROUP_MAX];
+  unsigned count;
+  const uint8_t *data;
+  uint32_t data_len;
+  if (r == 0)
+    r = verbatim ? pack_rec_decode_split(head, head_len, dst, (size_t)raw, &pr)
+                 : pack_rec_decode(gc->scratch, rec_len, &pr);
+  if (r == 0)
+    r = pack_group_parse(&pr, (verbatim ? head : gc->scratch) + PACK_REC_HDR, m, &count, &data, &data_len);
+  if (r < 0 || count != n || pr.raw_len != raw || (bool)(pr.flags & PACK_FLAG_ZSTD) == verbatim)
+    return -1;
+  for (unsigned i = 0; i < n; i++)
+    if (m[i].raw_len != lens[i] || memcmp(m[i].addr.b, addrs[i].b, CAS_ADDR_LEN) != 0)
+      return -1;
+  if (!verbatim && pack_group_content(&pr, data, data_len, dst) < 0)
+    return -1;
+  for (unsigned i = 0; i < n && !cas->crc_reads; i++) {
+    struct cas_addr a;
+    cas_hash(CAS_CHUNK, dst + m[i].off, m[i].raw_len, &a);
+    if (memcmp(a.b, addrs[i].b, CAS_ADDR_LEN) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+int cas_get_group(struct cas *cas, const struct cas_addr *addrs, const uint32_t *lens, unsigned n, void *dst)
+{
+  struct idx_ent first, e;
+  if (n < 2 || !lookup(cas, &addrs[0], &first) || idx_member(&first) != 1)
+    return 0;
+  unsigned k = 1;
+  uint64_t raw = lens[0];
+  while (k < n && k < PACK_GROUP_MAX && lookup(cas, &addrs[k], &e) && e.pack == first.pack && e.off == first.off &&
+         idx_member(&e) == k + 1)
+    raw += lens[k++];
+  if (k < 2 || group_into(cas, &first, addrs, lens, k, raw, dst) < 0)
+    return 0;
+  return (int)k;
 }
 
 bool cas_has(struct cas *cas, const struct cas_addr *addr)

@@ -71,13 +71,20 @@ static int rec_hdr_parse(const uint8_t *h, struct pack_rec *rec)
   return 0;
 }
 
+int pack_rec_decode_split(const void *head, size_t head_len, const void *tail, size_t tail_len,
+                          struct pack_rec *rec)
+{
+  const uint8_t *h = head;
+  if (head_len < PACK_REC_HDR || rec_hdr_parse(h, rec) < 0 ||
+      head_len + tail_len != PACK_REC_HDR + (size_t)rec->stored_len)
+    return -EIO;
+  uint32_t c = crc32c(crc32c(crc32c(0, h, 48), h + PACK_REC_HDR, head_len - PACK_REC_HDR), tail, tail_len);
+  return c == get32(h + 48) ? 0 : -EIO;
+}
+
 int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec)
 {
-  const uint8_t *h = buf;
-  if (len < PACK_REC_HDR || rec_hdr_parse(h, rec) < 0 || len != PACK_REC_HDR + (size_t)rec->stored_len)
-    return -EIO;
-  uint32_t c = crc32c(crc32c(0, h, 48), h + PACK_REC_HDR, rec->stored_len);
-  return c == get32(h + 48) ? 0 : -EIO;
+  return pack_rec_decode_split(buf, len, NULL, 0, rec);
 }
 
 int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out, bool rehash)

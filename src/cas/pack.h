@@ -47,7 +47,7 @@
 #define PACK_REC_HDR 52u
 #define PACK_FLAG_ZSTD 1u
 #define PACK_FLAG_GROUP 2u
-#define PACK_GROUP_MAX 63u
+#define PACK_GROUP_MAX CAS_GROUP_MAX
 #define PACK_GROUP_ENT 36u
 #define PACK_IDX_MAGIC "VMRPIDX1"
 
@@ -76,6 +76,10 @@ void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t hd
 /* Parses and checks a record of total length len in buf: magic, lengths, CRC32C.
  * 0 or -EIO.  Does not decompress or re-hash. */
 int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec);
+/* pack_rec_decode of a record read in two pieces: head (the header and the
+ * start of the payload) and tail (the rest of the payload). */
+int pack_rec_decode_split(const void *head, size_t head_len, const void *tail, size_t tail_len,
+                          struct pack_rec *rec);
 /* A group member: its address, length and offset in the group's content. */
 struct pack_member {
   struct cas_addr addr;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -33,11 +34,16 @@ int write_full_at(int fd, const void *buf, size_t len, off_t off)
   return 0;
 }
 
-int read_full_at(int fd, void *buf, size_t len, off_t off)
+int preadv_full(int fd, struct iovec *iov, int iovcnt, off_t off)
 {
-  char *p = buf;
-  while (len > 0) {
-    ssize_t n = pread(fd, p, len, off);
+  for (;;) {
+    while (iovcnt > 0 && iov->iov_len == 0) {
+      iov++;
+      iovcnt--;
+    }
+    if (iovcnt == 0)
+      return 0;
+    ssize_t n = preadv(fd, iov, iovcnt, off);
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -45,11 +51,20 @@ int read_full_at(int fd, void *buf, size_t len, off_t off)
     }
     if (n == 0)
       return -EIO;
-    p += n;
-    len -= (size_t)n;
     off += n;
+    for (; iovcnt > 0 && (size_t)n >= iov->iov_len; iov++, iovcnt--)
+      n -= (ssize_t)iov->iov_len;
+    if (iovcnt > 0) {
+      iov->iov_base = (char *)iov->iov_base + n;
+      iov->iov_len -= (size_t)n;
+    }
   }
-  return 0;
+}
+
+int read_full_at(int fd, void *buf, size_t len, off_t off)
+{
+  struct iovec iov = {.iov_base = buf, .iov_len = len};
+  return preadv_full(fd, &iov, 1, off);
 }
 
 int fsync_dir(const char *dir)

@@ -7,11 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Writes all len bytes at off, retrying short writes and EINTR. */
 int write_full_at(int fd, const void *buf, size_t len, off_t off);
 /* Reads exactly len bytes at off; -EIO if the file ends first. */
 int read_full_at(int fd, void *buf, size_t len, off_t off);
+/* Reads exactly the iovecs' bytes at off, retrying short reads and EINTR
+ * (iov is advanced in place); -EIO if the file ends first. */
+int preadv_full(int fd, struct iovec *iov, int iovcnt, off_t off);
 /* fsync(2) on a directory, so renames and unlinks inside it are durable. */
 int fsync_dir(const char *dir);
 /* Atomically replaces path with data: write dir/.tmp → fsync → rename → fsync dir. */

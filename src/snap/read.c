@@ -4,7 +4,9 @@
  *
  * A reader caches the nodes on the path to the last chunk it touched, so
  * sequential reads fetch each node once, and the last chunk read in part
- * (whole chunks go straight to the caller's buffer: one copy less); once it
+ * (whole chunks go straight to the caller's buffer: one copy less; a read
+ * that covers all the members of a group record, as hydration's 1 MiB runs
+ * do, has them read or decompressed straight into it: cas_get_group); once it
  * sees two consecutive chunks it asks the store to read the next
  * PREFETCH_CHUNKS ahead (cas_prefetch: kernel readahead of their pack
  * bytes).  tree_restore splits the disk by leaf over pool threads; each
@@ -113,6 +115,34 @@ static int read_chunk(struct tree_reader *rd, uint64_t i, uint8_t *dst)
   return got == clen ? 0 : -EIO;
 }
 
+/* Whole chunks from i on (len bytes of them into dst, len more than one
+ * chunk) when they begin with one group record's members: cas_get_group
+ * reads them without the group cache's copy.  Returns the chunks read, 0 to
+ * read chunk i alone, or -errno. */
+static int read_group(struct tree_reader *rd, uint64_t i, uint8_t *dst, size_t len)
+{
+  struct cas_addr a[CAS_GROUP_MAX];
+  uint32_t lens[CAS_GROUP_MAX];
+  unsigned n = 0;
+  size_t want = 0;
+  while (n < CAS_GROUP_MAX && i + n < rd->pc.g.nchunks) {
+    uint32_t clen = geom_chunk_len(&rd->pc.g, i + n);
+    if (want + clen > len)
+      break;
+    int r = path_chunk(rd->cas, &rd->pc, i + n, &a[n]);
+    if (r < 0)
+      return r;
+    if (cas_addr_is_zero(&a[n]))
+      break;
+    lens[n++] = clen;
+    want += clen;
+  }
+  int k = cas_get_group(rd->cas, a, lens, n, dst);
+  for (int c = 0; c < k; c++)
+    prefetch(rd, i + (uint64_t)c);
+  return k;
+}
+
 int tree_reader_read(struct tree_reader *rd, void *buf, size_t len, uint64_t off)
 {
   if (off > rd->info.size || len > rd->info.size - off)
@@ -127,7 +157,17 @@ int tree_reader_read(struct tree_reader *rd, void *buf, size_t len, uint64_t off
     if (n > len)
       n = len;
     if (in == 0 && n == geom_chunk_len(&rd->pc.g, i) && rd->buf_chunk != i) { /* straight into buf */
-      r = read_chunk(rd, i, p);
+      int k = len > n ? read_group(rd, i, p, len) : 0;
+      if (k > 0) {
+        size_t got = (size_t)k << sh; /* whole chunks: only the disk's last one can be short, and it ends len */
+        if (got > len)
+          got = len;
+        p += got;
+        off += got;
+        len -= got;
+        continue;
+      }
+      r = k < 0 ? k : read_chunk(rd, i, p);
     } else {
       if (rd->buf_chunk != i) {
         rd->buf_chunk = UINT64_MAX;

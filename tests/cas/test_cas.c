@@ -456,6 +456,20 @@ static void group_records(void **state)
   tu_rmrf(dir);
 }
 
+/* Batched puts of full groups: compressible content before raw_from,
+ * incompressible (raw group records) from there on. */
+static void make_objs_grouped(struct cas *cas, struct obj *o, int n, uint64_t seed, int raw_from)
+{
+  struct cas_batch *b;
+  assert_int_equal(cas_batch_new(cas, &b), 0);
+  for (int i = 0; i < n; i++) {
+    tu_fill(&seed, o[i].data, CH, i < raw_from);
+    assert_int_equal(cas_batch_put(b, o[i].data, CH, &o[i].a), 0);
+  }
+  assert_int_equal(cas_batch_flush(b), 0);
+  cas_batch_free(b);
+}
+
 /* Members read across more groups than the per-thread group cache holds, in
  * an order that switches group on every read (as a restore of an
  * incremental tree does), through cas_get and cas_get_view, from compressed
@@ -467,15 +481,7 @@ static void group_reads_interleaved(void **state)
   char *dir = tu_mkdtemp();
   struct cas *cas = open_store(dir, 0);
   static struct obj o[N];
-  struct cas_batch *b;
-  uint64_t seed = 33;
-  assert_int_equal(cas_batch_new(cas, &b), 0);
-  for (int i = 0; i < N; i++) {
-    tu_fill(&seed, o[i].data, CH, i < RAW_FROM);
-    assert_int_equal(cas_batch_put(b, o[i].data, CH, &o[i].a), 0);
-  }
-  assert_int_equal(cas_batch_flush(b), 0);
-  cas_batch_free(b);
+  make_objs_grouped(cas, o, N, 33, RAW_FROM);
   struct idx_ent e, f;
   assert_true(index_lookup(&cas->idx, &o[0].a, &e));
   assert_true(index_lookup(&cas->idx, &o[N - 1].a, &f));
@@ -503,6 +509,62 @@ static void group_reads_interleaved(void **state)
       assert_int_equal(cas_get(cas, CAS_CHUNK, &x->a, buf, sizeof buf, &len), 0);
       assert_memory_equal(buf, x->data, CH);
     }
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
+/* cas_get_group: whole groups read straight into the caller's buffer, from
+ * compressed and raw records, with re-hashing and CRC-only; anything but a
+ * whole group in order (a middle member first, a group cut short, another
+ * length, damage) answers 0 and leaves the reading to cas_get. */
+static void group_get_whole(void **state)
+{
+  (void)state;
+  enum { G = PACK_GROUP_MAX, N = 4 * G, RAW_FROM = 2 * G };
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, 0);
+  static struct obj o[N];
+  static struct cas_addr a[N];
+  static uint32_t lens[N];
+  static uint8_t dst[(G + 1) * CH];
+  make_objs_grouped(cas, o, N, 34, RAW_FROM);
+  for (int i = 0; i < N; i++) {
+    a[i] = o[i].a;
+    lens[i] = CH;
+  }
+  for (int crc_only = 0; crc_only < 2; crc_only++) {
+    for (unsigned g = 0; g < 4; g++) {
+      unsigned n = g < 3 ? G + 1 : G; /* one beyond the group: it stops at the group's end */
+      memset(dst, 0xa5, sizeof dst);
+      assert_int_equal(cas_get_group(cas, a + g * G, lens, n, dst), G);
+      for (unsigned k = 0; k < G; k++)
+        assert_memory_equal(dst + k * CH, o[g * G + k].data, CH);
+    }
+    assert_int_equal(cas_get_group(cas, a + 1, lens, G, dst), 0);      /* a middle member first */
+    assert_int_equal(cas_get_group(cas, a, lens, G - 1, dst), 0);      /* the group cut short */
+    assert_int_equal(cas_get_group(cas, a + RAW_FROM, lens, G - 1, dst), 0);
+    assert_int_equal(cas_get_group(cas, a, lens, 1, dst), 0);
+    lens[5] = CH - 1;
+    assert_int_equal(cas_get_group(cas, a, lens, G, dst), 0);          /* another length */
+    assert_int_equal(cas_get_group(cas, a + RAW_FROM, lens + 5, G, dst), 0);
+    lens[5] = CH;
+    assert_int_equal(cas_close(cas), 0);
+    struct cas_options crc = {.chunk_shift = 12, .crc_reads = true};
+    assert_int_equal(cas_open(dir, &crc, &cas), 0);
+  }
+  /* a flipped content bit in the compressed and in the raw group: not read, and cas_get says -EIO */
+  for (unsigned g = 0; g < 3; g += 2) {
+    struct idx_ent e;
+    assert_true(index_lookup(&cas->idx, &a[g * G], &e));
+    char *path = pack_path(cas->packdir, e.pack, "pack");
+    tu_flip(path, e.off + PACK_REC_HDR + 4 + G * PACK_GROUP_ENT + 100);
+    free(path);
+    assert_int_equal(cas_get_group(cas, a + g * G, lens, G, dst), 0);
+    size_t len;
+    assert_int_equal(cas_get(cas, CAS_CHUNK, &a[g * G], dst, CH, &len), -EIO);
+    assert_int_equal(cas_get_group(cas, a + (g + 1) * G, lens, G, dst), G);
+    assert_memory_equal(dst, o[(g + 1) * G].data, CH);
+  }
   assert_int_equal(cas_close(cas), 0);
   tu_rmrf(dir);
 }
@@ -793,7 +855,7 @@ int main(void)
       cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(gc_collects_and_keeps),
       cmocka_unit_test(gc_concurrent_dedup),    cmocka_unit_test(gc_crash_points),
       cmocka_unit_test(concurrent_put_get),     cmocka_unit_test(group_records),
-      cmocka_unit_test(group_reads_interleaved),
+      cmocka_unit_test(group_reads_interleaved), cmocka_unit_test(group_get_whole),
       cmocka_unit_test(group_gc_rewrite),       cmocka_unit_test(group_damage),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

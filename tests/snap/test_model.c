@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "cas/cas_int.h"
@@ -151,6 +152,15 @@ static void check_tree_full(struct model *m, struct tree *t)
     vimg_read(&t->v, b, len, i * VCH);
     assert_memory_equal(a, b, len);
   }
+  /* the whole disk in one read: whole groups go straight into the buffer */
+  uint8_t *all = malloc(t->v.size), *want = malloc(t->v.size);
+  assert_non_null(all);
+  assert_non_null(want);
+  assert_int_equal(tree_reader_read(rd, all, t->v.size, 0), 0);
+  vimg_read(&t->v, want, t->v.size, 0);
+  assert_memory_equal(all, want, t->v.size);
+  free(all);
+  free(want);
   tree_reader_close(rd);
 }
 
