@@ -317,8 +317,11 @@ static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas
   if (r == 0)
     r = verbatim ? pack_rec_decode_split(head, head_len, dst, (size_t)raw, &pr)
                  : pack_rec_decode(gc->scratch, rec_len, &pr);
+  const uint8_t *payload = (verbatim ? head : gc->scratch) + PACK_REC_HDR;
+  if (r == 0 && verbatim && (payload[0] | payload[1] << 8 | payload[2] << 16 | (uint32_t)payload[3] << 24) != n)
+    return -1; /* more members than wanted: the table runs past head */
   if (r == 0)
-    r = pack_group_parse(&pr, (verbatim ? head : gc->scratch) + PACK_REC_HDR, m, &count, &data, &data_len);
+    r = pack_group_parse(&pr, payload, m, &count, &data, &data_len);
   if (r < 0 || count != n || pr.raw_len != raw || (bool)(pr.flags & PACK_FLAG_ZSTD) == verbatim)
     return -1;
   for (unsigned i = 0; i < n; i++)
