@@ -142,8 +142,9 @@ int cas_get_view(struct cas *cas, enum cas_type type, const struct cas_addr *add
 #define CAS_GROUP_MAX 63u /* members of one group record at most */
 /* Chunks addrs[0..n) (lens[i] bytes each) read end to end into dst without
  * a copy in between, when they begin with all the members of one group
- * record, in order (as a restore point's chunks of one MiB of a disk usually
- * are): returns how many were read, with cas_get's checks.  0 means "read
+ * record, in order (a tree build stores a leaf's new non-zero chunks in disk
+ * order, a MiB to a group): returns how many were read, with cas_get's
+ * checks.  0 means "read
  * addrs[0] with cas_get" — it is not a group's first member, the group has
  * members beyond n, or anything else unexpected, damage included (cas_get
  * reports it). */
