@@ -148,8 +148,10 @@ struct vol_source {
  * it is never called again. */
 int vol_hydrate_attach(struct volume *v, const struct vol_source *src, const char *hyd_path, bool create);
 /* Background hydration: fills the next chunks not yet hydrated, in order,
- * until about budget bytes were read from the source, on pool_threads(0)
- * threads with one 1 MiB buffer each; makes the progress durable at most
+ * until about budget bytes were read from the source: pool_threads(0) filler
+ * threads (at a lower priority) read the source into 1 MiB run buffers (four
+ * per filler, kept until the volume is hydrated or closed) and the calling
+ * thread writes them; makes the progress durable at most
  * every second or 512 MiB written, and when the last chunk is filled.  Never
  * overwrites a chunk the guest wrote.  1 when every chunk is hydrated and
  * that is durable (the volume is then a plain volume), 0 when work remains,

@@ -37,6 +37,10 @@ struct tsrc {
   pthread_mutex_t lock;
   _Atomic unsigned reads;
   bool forbid; /* a test that must not touch the source */
+  /* called (without the lock) once, at the first read of at least three chunks */
+  void (*during_read)(void *ctx, uint64_t idx, size_t len);
+  void *during_ctx;
+  atomic_bool during_done;
 };
 
 static int tsrc_read(void *ctx, uint64_t idx, void *buf, size_t len)
@@ -44,6 +48,8 @@ static int tsrc_read(void *ctx, uint64_t idx, void *buf, size_t len)
   struct tsrc *s = ctx;
   assert_false(s->forbid);
   atomic_fetch_add(&s->reads, 1);
+  if (s->during_read && len >= 3 * CHUNK && !atomic_exchange(&s->during_done, true))
+    s->during_read(s->during_ctx, idx, len);
   pthread_mutex_lock(&s->lock);
   int r = tree_reader_read(s->rd, buf, len, idx * CHUNK);
   pthread_mutex_unlock(&s->lock);
@@ -477,6 +483,54 @@ static void test_step_persists_by_time(void **state)
   }
 }
 
+/* Invariant 2 between a fetch and its write: the background step reads a
+ * span of chunks from the source without their stripe locks, and while it
+ * holds their bytes the guest writes the first chunk whole, part of the
+ * second (hydrating it first) and zeroes the third.  The step's write must
+ * leave all three as the guest made them. */
+struct during {
+  struct fixture *f;
+  uint64_t idx;
+  int r[3];
+};
+
+static void change_during_fetch(void *ctx, uint64_t idx, size_t len)
+{
+  struct during *d = ctx; /* runs on a filler thread: results checked by the test */
+  struct fixture *f = d->f;
+  (void)len;
+  d->idx = idx;
+  unsigned char *b = malloc(CHUNK);
+  fill(b, CHUNK, 901);
+  d->r[0] = vol_pwrite(f->v, b, CHUNK, idx * CHUNK, 0);
+  memcpy(f->model + idx * CHUNK, b, CHUNK);
+  d->r[1] = vol_pwrite(f->v, b, 4096, (idx + 1) * CHUNK + 512, 0);
+  memcpy(f->model + (idx + 1) * CHUNK + 512, b, 4096);
+  d->r[2] = vol_zero(f->v, (idx + 2) * CHUNK, CHUNK, 0);
+  memset(f->model + (idx + 2) * CHUNK, 0, CHUNK);
+  free(b);
+}
+
+static void test_guest_change_between_fetch_and_write(void **state)
+{
+  struct fixture *f = *state;
+  struct during d = {.f = f, .r = {-1, -1, -1}};
+  f->src.during_ctx = &d;
+  f->src.during_read = change_during_fetch;
+  hydrate_all(f);
+  assert_true(atomic_load(&f->src.during_done)); /* the image has a span of three chunks */
+  assert_int_equal(d.r[0], 0);
+  assert_int_equal(d.r[1], 0);
+  assert_int_equal(d.r[2], 0);
+  check_model(f);
+  /* and after a restart: the bits of the three chunks were persisted as set */
+  assert_int_equal(vol_close(f->v), 0);
+  f->v = NULL;
+  f->src.forbid = true;
+  open_volume(f, false);
+  check_model(f);
+}
+
 /* Invariant 5: once complete and durable the volume is plain: a reopen never
  * calls the source, and the bitmap file says so. */
 static void test_step_completes_and_goes_plain(void **state)
@@ -612,6 +666,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_crash_reopen_keeps_acknowledged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_step_persists_by_time, setup, teardown),
       cmocka_unit_test_setup_teardown(test_step_completes_and_goes_plain, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_guest_change_between_fetch_and_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_larger_volume_and_grow, setup_larger, teardown),
       cmocka_unit_test_setup_teardown(test_attach_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_writers_and_hydrator, setup, teardown),
