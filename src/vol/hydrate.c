@@ -75,8 +75,8 @@
  * a restore in gaps of 0.1-1 ms).  The fillers run at nice HY_FILLER_NICE
  * so that the writer, which needs little CPU but must issue the next write
  * the moment the last one returns, is not queued behind them (and guest I/O
- * is not either); together 6-7 % less time per restore of bench/rp's 4 GiB
- * disk (bench/README.md "rp").  Runs are written with O_DIRECT (a second
+ * is not either); together about 7 % less time per restore of bench/rp's
+ * 4 GiB disk (bench/README.md "rp").  Runs are written with O_DIRECT (a second
  * descriptor, `dfd`; spans that are not 4 KiB aligned, or a file system that
  * refuses, go through the page cache, their writeback started at once with
  * sync_file_range): a buffered write must first get page-cache pages,
@@ -86,12 +86,11 @@
  * kernel keeps direct writes coherent with the page cache that guest I/O
  * uses (cached pages of the range are written back and dropped), and no
  * guest I/O touches a chunk's bytes before its bit is set (stripe lock).
- * Progress is persisted by (3)'s
- * protocol at most every HY_PERSIST_MS or HY_PERSIST_BYTES written, and
- * always when the last bit is set: a crash loses at most that much filling
- * (the chunks' bits were not durable, so they are filled again from the
- * source; guest changes acknowledged as durable are covered by (4)), and a
- * restart resumes where the durable bitmap says
+ * Progress is persisted by (3)'s protocol at most every HY_PERSIST_MS or
+ * HY_PERSIST_BYTES written, and always when the last bit is set: a crash
+ * loses at most that much filling (the chunks' bits were not durable, so they
+ * are filled again from the source; guest changes acknowledged as durable are
+ * covered by (4)), and a restart resumes where the durable bitmap says
  * (test_crash_reopen_keeps_acknowledged, test_step_persists_by_time).
  *
  * Lock order: capture stripe (fence.c) → hydration stripes (ascending);
@@ -668,6 +667,8 @@ static int write_item(struct step *st, const struct hy_item *it)
   return r;
 }
 
+/* The writer (the step's own thread): the queued runs in the order they were
+ * queued, until the fillers are done and the queue is empty. */
 static void step_write(struct step *st)
 {
   pthread_mutex_lock(&st->lock);
