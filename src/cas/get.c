@@ -285,7 +285,10 @@ int cas_get_view(struct cas *cas, enum cas_type type, const struct cas_addr *add
 static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas_addr *addrs, const uint32_t *lens,
                       unsigned n, uint64_t raw, uint8_t *dst)
 {
-  uint8_t head[PACK_REC_HDR + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX];
+  /* zeroed: a table longer than n (a record that is not the group wanted)
+   * parses into members of length 0 beyond head_len, which pack_group_parse
+   * refuses */
+  uint8_t head[PACK_REC_HDR + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX] = {0};
   uint32_t rec_len = idx_rec_len(e), head_len = PACK_REC_HDR + 4 + PACK_GROUP_ENT * n;
   bool verbatim = rec_len == head_len + raw;
   struct group_cache *gc = thread_cache();
@@ -318,8 +321,6 @@ static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas
     r = verbatim ? pack_rec_decode_split(head, head_len, dst, (size_t)raw, &pr)
                  : pack_rec_decode(gc->scratch, rec_len, &pr);
   const uint8_t *payload = (verbatim ? head : gc->scratch) + PACK_REC_HDR;
-  if (r == 0 && verbatim && (payload[0] | payload[1] << 8 | payload[2] << 16 | (uint32_t)payload[3] << 24) != n)
-    return -1; /* more members than wanted: the table runs past head */
   if (r == 0)
     r = pack_group_parse(&pr, payload, m, &count, &data, &data_len);
   if (r < 0 || count != n || pr.raw_len != raw || (bool)(pr.flags & PACK_FLAG_ZSTD) == verbatim)

@@ -5,8 +5,9 @@
  * A reader caches the nodes on the path to the last chunk it touched, so
  * sequential reads fetch each node once, and the last chunk read in part
  * (whole chunks go straight to the caller's buffer: one copy less; a read
- * that covers all the members of a group record, as many of hydration's
- * 1 MiB runs do, has them read or decompressed straight into it:
+ * that covers all the members of a group record — a full restore point's
+ * 1 MiB runs often do, an incremental one's rarely, as they mix the groups of
+ * several captures — has them read or decompressed straight into it:
  * cas_get_group); once it
  * sees two consecutive chunks it asks the store to read the next
  * PREFETCH_CHUNKS ahead (cas_prefetch: kernel readahead of their pack

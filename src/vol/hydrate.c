@@ -502,7 +502,7 @@ struct step {
   uint64_t first, nruns;     /* the step's first run; runs of the source */
   _Atomic int64_t budget;    /* bytes left to read (a zero chunk counts 1/64) */
   _Atomic uint64_t resume;   /* lowest run left to the next step */
-  _Atomic uint64_t written;  /* bytes written to the file */
+  uint64_t written;          /* bytes written to the file (by the writer alone) */
   _Atomic int err;           /* the first failure of a run */
   _Atomic uint64_t next_seg; /* the next segment a filler takes */
   uint64_t nsegs;
@@ -527,8 +527,9 @@ static int step_defer(struct step *st, uint64_t k)
 static void step_fail(struct step *st, uint64_t k, int r)
 {
   struct volume *v = st->v;
+  uint64_t end = (k + 1) * st->run < v->hy->nchunks ? (k + 1) * st->run : v->hy->nchunks;
   log_error("vol", "hydrating chunks %llu-%llu of %s failed: %s", (unsigned long long)(k * st->run),
-            (unsigned long long)((k + 1) * st->run - 1), v->path, strerror(-r));
+            (unsigned long long)end - 1, v->path, strerror(-r));
   int ok = 0;
   atomic_compare_exchange_strong(&st->err, &ok, r);
   atomic_store(&st->stop, true);
@@ -661,7 +662,7 @@ static int write_item(struct step *st, const struct hy_item *it)
   }
   for (uint64_t i = end; i-- > first;)
     pthread_mutex_unlock(&hy->stripes[i % HY_STRIPES]);
-  atomic_fetch_add(&st->written, written);
+  st->written += written;
   if (r < 0) /* the run is retried by the next step */
     step_fail(st, it->run, r);
   return r;
@@ -738,7 +739,6 @@ int vol_hydrate_step(struct volume *v, uint64_t budget)
   st.nsegs = (nruns - st.first + st.seg - 1) / st.seg;
   atomic_init(&st.budget, budget > INT64_MAX ? INT64_MAX : (int64_t)budget);
   atomic_init(&st.resume, nruns);
-  atomic_init(&st.written, 0);
   atomic_init(&st.err, 0);
   atomic_init(&st.next_seg, 0);
   atomic_init(&st.stop, false);
@@ -780,7 +780,7 @@ int vol_hydrate_step(struct volume *v, uint64_t budget)
   if (r == 0) /* a run failed (st.err), or 0 */
     r = atomic_load(&st.err);
   hy->cursor = atomic_load(&st.resume) * run;
-  hy->unpersisted += atomic_load(&st.written);
+  hy->unpersisted += st.written;
   if (r == 0) {
     pthread_mutex_lock(&hy->persist_lock);
     if (atomic_load_explicit(&hy->left, memory_order_acquire) == 0 || hy->unpersisted >= HY_PERSIST_BYTES ||
