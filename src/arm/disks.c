@@ -32,6 +32,7 @@
 #include <sys/statvfs.h>
 
 #include "arm/internal.h"
+#include "common/bytes.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/timefmt.h"
@@ -578,7 +579,7 @@ static int copy_volume(struct job *job, struct volume *src, struct volume *dst)
   for (uint64_t i = 0; i < n && rc == 0; i++) {
     size_t len;
     rc = vol_capture_read(cap, i, buf, &len);
-    bool zero = rc == 0 && buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0;
+    bool zero = rc == 0 && bytes_zero(buf, len);
     if (rc == 0 && !zero)
       rc = vol_pwrite(dst, buf, len, i * cs, 0);
     if (i % 256 == 0) {

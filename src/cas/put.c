@@ -21,6 +21,7 @@
 
 #include "cas/cas_int.h"
 #include "cas/zpool.h"
+#include "common/bytes.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -300,8 +301,7 @@ int cas_put_known(struct cas *cas, enum cas_type type, const struct cas_addr *a,
 
 bool cas_all_zero(const void *data, size_t len)
 {
-  const uint8_t *p = data;
-  return len > 0 && p[0] == 0 && memcmp(p, p + 1, len - 1) == 0;
+  return len > 0 && bytes_zero(data, len);
 }
 
 int cas_put(struct cas *cas, enum cas_type type, const void *data, size_t len, struct cas_addr *addr_out,

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
 #include "common/cleanup.h"
 #include "snap/node.h"
 #include "common/pool.h"
@@ -58,11 +59,6 @@ struct worker {
   struct tree_build_stats st;
 };
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-  return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
-}
-
 static int chunk_store(struct build *b, struct worker *w, uint64_t i, struct cas_addr *out)
 {
   uint64_t off = i << b->g.chunk_shift;
@@ -82,7 +78,7 @@ static int chunk_store(struct build *b, struct worker *w, uint64_t i, struct cas
     return r;
   w->st.chunks_read++;
   w->st.bytes_read += len;
-  if (all_zero(w->buf, len)) {
+  if (bytes_zero(w->buf, len)) {
     w->st.chunks_zero++;
     return 0;
   }

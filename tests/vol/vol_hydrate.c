@@ -381,15 +381,35 @@ static pid_t fork_owner(struct fixture *f)
   return pid;
 }
 
+/* A chunk from 64 on whose first half is data and second half zero. */
+static uint64_t half_zero_chunk(const struct fixture *f)
+{
+  for (uint64_t i = 64; i + 1 < NCH; i++) {
+    const unsigned char *c = f->image + i * CHUNK;
+    bool data = false, zero = true;
+    for (unsigned b = 0; b < CHUNK / 2; b++)
+      data = data || c[b] != 0;
+    for (unsigned b = CHUNK / 2; b < CHUNK; b++)
+      zero = zero && c[b] == 0;
+    if (data && zero)
+      return i;
+  }
+  fail_msg("the image has no half-zero chunk");
+  return 0;
+}
+
 /* Invariants 3 and 4: a child process writes, flushes (or FUA), writes some
  * more without flushing, and dies without closing.  The parent reopens from
  * the persisted bitmap and finishes the hydration: every write acknowledged
- * as durable is there, and every other chunk is either as before or after. */
+ * as durable is there, and every other chunk is either as before or after,
+ * also one whose source has zero blocks that the step leaves unwritten in
+ * chunks that were not written before (the lost change is rewritten whole). */
 static void test_crash_reopen_keeps_acknowledged(void **state)
 {
   struct fixture *f = *state;
   unsigned char *durable = malloc(f->vsize), *after = malloc(f->vsize);
   unsigned char *buf = malloc(CHUNK);
+  uint64_t hz = half_zero_chunk(f);
   pid_t pid = fork_owner(f);
   if (pid == 0) {
     /* chunk 10: hydrated by a read (bit set, not yet durable), then a partial write */
@@ -408,7 +428,8 @@ static void test_crash_reopen_keeps_acknowledged(void **state)
     if (vol_pread(f->v, buf + 512, 512, 40 * CHUNK) || vol_pwrite(f->v, buf, 512, 40 * CHUNK, VOL_FUA))
       _exit(6);
     fill(buf, CHUNK, 50); /* chunks 50 and 60: never acknowledged as durable */
-    if (vol_pwrite(f->v, buf, CHUNK, 50 * CHUNK, 0) || vol_pwrite(f->v, buf, 2048, 60 * CHUNK, 0))
+    if (vol_pwrite(f->v, buf, CHUNK, 50 * CHUNK, 0) || vol_pwrite(f->v, buf, 2048, 60 * CHUNK, 0) ||
+        vol_pwrite(f->v, buf, CHUNK, hz * CHUNK, 0))
       _exit(7);
     _exit(0); /* no vol_close: a crash */
   }
@@ -425,6 +446,7 @@ static void test_crash_reopen_keeps_acknowledged(void **state)
   memcpy(after, durable, SRC_SIZE);
   fill(after + 50 * CHUNK, CHUNK, 50);
   fill(after + 60 * CHUNK, 2048, 50);
+  fill(after + hz * CHUNK, CHUNK, 50);
   open_volume(f, false);
   uint64_t done, total;
   vol_hydrate_progress(f->v, &done, &total);
@@ -547,6 +569,37 @@ static void test_step_completes_and_goes_plain(void **state)
   check_model(f);
 }
 
+/* The step leaves the zero 4 KiB blocks inside the chunks it writes
+ * unwritten, since the file reads them as zero already: the file holds data
+ * exactly at the image's blocks that are not zero (half-zero chunks end in
+ * eight zero blocks), and reads equal the image. */
+static void test_step_leaves_zero_blocks_unwritten(void **state)
+{
+  struct fixture *f = *state;
+  hydrate_all(f);
+  check_model(f);
+  int fd = open(f->img, O_RDONLY);
+  assert_true(fd >= 0);
+  unsigned holes_in_data_chunks = 0;
+  for (uint64_t off = 0; off < SRC_SIZE; off += 4096) {
+    uint64_t n = SRC_SIZE - off < 4096 ? SRC_SIZE - off : 4096, chunk = off / CHUNK * CHUNK;
+    bool zero = true, chunk_zero = true;
+    for (uint64_t b = 0; b < n; b++)
+      zero = zero && f->image[off + b] == 0;
+    for (uint64_t b = chunk; b < chunk + CHUNK && b < SRC_SIZE; b++)
+      chunk_zero = chunk_zero && f->image[b] == 0;
+    off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+    if (zero) {
+      assert_true(d > (off_t)off || (d < 0 && errno == ENXIO));
+      holes_in_data_chunks += !chunk_zero;
+    } else {
+      assert_int_equal(d, (off_t)off);
+    }
+  }
+  assert_true(holes_in_data_chunks >= 8);
+  close(fd);
+}
+
 /* A grown volume: the area beyond the source reads the file (zeros). */
 static void test_larger_volume_and_grow(void **state)
 {
@@ -667,6 +720,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_step_persists_by_time, setup, teardown),
       cmocka_unit_test_setup_teardown(test_step_completes_and_goes_plain, setup, teardown),
       cmocka_unit_test_setup_teardown(test_guest_change_between_fetch_and_write, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_step_leaves_zero_blocks_unwritten, setup, teardown),
       cmocka_unit_test_setup_teardown(test_larger_volume_and_grow, setup_larger, teardown),
       cmocka_unit_test_setup_teardown(test_attach_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_writers_and_hydrator, setup, teardown),
