@@ -19,11 +19,10 @@
  * one is idle (else the last one returned), so each of the job's workers
  * keeps its own path cache and read-ahead.
  *
- * diskHydrate (resumable): steps the volume's hydration 256 MiB at a time
- * (a step fills 16 MiB segments on several threads, so it must span several
- * segments per thread; the disk's hydration percent is live, the operation's
- * is updated per step), and after a few seconds re-queues itself so that
- * other jobs get a worker.  Its payload names the volume, so an operation left
+ * diskHydrate (resumable): steps the volume's hydration, a step lasting about
+ * a second (vol_hydrate_step; the disk's hydration percent is live, the
+ * operation's is updated per step), and after a few seconds re-queues itself
+ * so that other jobs get a worker.  Its payload names the volume, so an operation left
  * over from an earlier attempt at creating the disk finds nothing to do.
  * Tests slow it down with the failpoints disk.hydrate.step_bytes and
  * disk.hydrate.step_delay_ms.
@@ -44,7 +43,7 @@
 #include "vol/vol.h"
 
 #define POOL 8
-#define STEP_BYTES (256u << 20)
+#define STEP_BYTES INT64_MAX /* a step ends after a second (vol_hydrate_step) */
 #define SLICE_US (5 * 1000000)
 
 struct arm_hydration {

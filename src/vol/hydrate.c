@@ -76,7 +76,11 @@
  * so that the writer, which needs little CPU but must issue the next write
  * the moment the last one returns, is not queued behind them (and guest I/O
  * is not either); together about 7 % less time per restore of bench/rp's
- * 4 GiB disk (bench/README.md "rp").  Runs are written with O_DIRECT (a second
+ * 4 GiB disk (bench/README.md "rp").  A step lasts up to HY_STEP_MS: the
+ * fillers are threads of the step, and their thread-local caches (the
+ * store's decompressed groups, the source readers' read-ahead) are lost when
+ * it ends, so 256 MiB steps (16 per 4 GiB) cost 70-80k page faults and 5 %
+ * of the time of a restore.  Runs are written with O_DIRECT (a second
  * descriptor, `dfd`; spans that are not 4 KiB aligned, or a file system that
  * refuses, go through the page cache, their writeback started at once with
  * sync_file_range): a buffered write must first get page-cache pages,
@@ -130,6 +134,7 @@
 #define HY_PERSIST_BYTES (UINT64_C(512) << 20) /* ... or after writing this much */
 #define HY_ITEMS_PER_FILLER 4              /* run buffers per filler thread */
 #define HY_FILLER_NICE 10                  /* the fillers' nice value: below the writer */
+#define HY_STEP_MS 1000                    /* a step ends after about this long, whatever its budget */
 
 struct hy_hdr {
   char magic[8];
@@ -546,7 +551,8 @@ struct step {
   _Atomic int err;           /* the first failure of a run */
   _Atomic uint64_t next_seg; /* the next segment a filler takes */
   uint64_t nsegs;
-  _Atomic bool stop;         /* a filler failed or the budget is spent */
+  _Atomic bool stop;         /* a filler failed, or the budget or the time is spent */
+  int64_t deadline_ms;       /* fillers take no run after this (time_mono_ms) */
   pthread_mutex_t lock;      /* the queue, the free items, fillers_left */
   pthread_cond_t ready;      /* the writer waits for an item or the fillers' end */
   pthread_cond_t room;       /* fillers wait for a free item */
@@ -554,8 +560,8 @@ struct step {
   unsigned fillers_left;
 };
 
-/* Budget spent: remembers run k for the next step; -ECANCELED (the filler
- * stops). */
+/* Budget or time spent: remembers run k for the next step; -ECANCELED (the
+ * filler stops). */
 static int step_defer(struct step *st, uint64_t k)
 {
   uint64_t low = atomic_load(&st->resume);
@@ -608,6 +614,8 @@ static int fill_run(struct step *st, uint64_t k)
   uint64_t mask = (end - first == 64 ? UINT64_MAX : (UINT64_C(1) << (end - first)) - 1) << (first % 64);
   if ((atomic_load_explicit(&hy->have[first / 64], memory_order_acquire) & mask) == mask)
     return 0;
+  if (time_mono_ms() >= st->deadline_ms)
+    return step_defer(st, k);
   /* the run's most costly case is reserved up front and the rest given back
    * after, so that a step's threads together stay within about its budget */
   int64_t reserve = (int64_t)((end - first) * v->chunk_size);
@@ -791,10 +799,12 @@ static void *step_fill(void *arg)
     uint64_t k = atomic_fetch_add(&st->next_seg, 1);
     if (k >= st->nsegs)
       break;
-    uint64_t a = st->first + k * st->seg, b = a + st->seg < st->nruns ? a + st->seg : st->nruns;
-    for (uint64_t j = a; j < b && !atomic_load(&st->stop); j++)
+    uint64_t a = st->first + k * st->seg, b = a + st->seg < st->nruns ? a + st->seg : st->nruns, j;
+    for (j = a; j < b && !atomic_load(&st->stop); j++)
       if (fill_run(st, j) < 0)
         atomic_store(&st->stop, true);
+    if (j < b) /* stopped by another filler: the next step starts here at the latest */
+      step_defer(st, j);
   }
   pthread_mutex_lock(&st->lock);
   st->fillers_left--;
@@ -814,7 +824,8 @@ int vol_hydrate_step(struct volume *v, uint64_t budget)
   if (hy->cursor >= hy->nchunks)
     hy->cursor = 0;
   unsigned threads = pool_threads(0);
-  struct step st = {.v = v, .run = run, .first = hy->cursor / run, .nruns = nruns};
+  struct step st = {.v = v, .run = run, .first = hy->cursor / run, .nruns = nruns,
+                    .deadline_ms = time_mono_ms() + HY_STEP_MS};
   /* a small source still gets a few segments per thread */
   st.seg = HY_SEGMENT_BYTES / ((uint64_t)run * v->chunk_size);
   if (st.seg > nruns / (4 * threads))

@@ -148,7 +148,8 @@ struct vol_source {
  * it is never called again. */
 int vol_hydrate_attach(struct volume *v, const struct vol_source *src, const char *hyd_path, bool create);
 /* Background hydration: fills the next chunks not yet hydrated, in order,
- * until about budget bytes were read from the source: pool_threads(0) filler
+ * until about budget bytes were read from the source or about a second has
+ * passed, whichever comes first: pool_threads(0) filler
  * threads (at a lower priority) read the source into 1 MiB run buffers (four
  * per filler, kept until the volume is hydrated or closed) and the calling
  * thread writes them; makes the progress durable at most
