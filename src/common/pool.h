@@ -1,9 +1,10 @@
 /*
  * pool.h — run a function over items 0..n-1 on a fixed number of threads
- * (tree builds and restores, volume hydration).  Each thread claims the next
- * item from an atomic counter and owns a private state created by init; the
- * first error stops the others after their current item.  Memory is bounded
- * by the per-thread states: nothing is queued.
+ * (tree builds and restores; pool_threads also sizes hydration's fillers).
+ * Each thread claims the next item from an atomic counter and owns a private
+ * state created by init; the first error stops the others after their
+ * current item.  Memory is bounded by the per-thread states: nothing is
+ * queued.
  */
 #pragma once
 #include <stddef.h>
