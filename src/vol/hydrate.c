@@ -115,6 +115,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "common/bytes.h"
@@ -135,6 +136,7 @@
 #define HY_ITEMS_PER_FILLER 4              /* run buffers per filler thread */
 #define HY_FILLER_NICE 10                  /* the fillers' nice value: below the writer */
 #define HY_STEP_MS 1000                    /* a step ends after about this long, whatever its budget */
+#define HY_HUGE_PAGE (2u << 20)            /* the run buffers' alignment: a transparent huge page */
 
 struct hy_hdr {
   char magic[8];
@@ -156,6 +158,8 @@ struct hydration {
   _Atomic bool guest_dirty;   /* a guest change touched a chunk whose bit is not durable */
   pthread_mutex_t persist_lock;
   struct hy_item *items;      /* the steps' run buffers, kept from step to step */
+  void *items_mem;            /* their mapping (items_alloc) */
+  size_t items_len;
   unsigned nitems;
   int64_t persisted_ms;       /* when the bitmap was last persisted (persist_lock) */
   uint64_t cursor;            /* vol_hydrate_step's position */
@@ -397,17 +401,41 @@ struct hy_item {
   /* bit b: block b of buf is zero (fetched chunks; blocks past the first
    * HY_RUN_BYTES, in runs of one chunk larger than that, are never noted) */
   uint64_t zero_blocks[HY_RUN_BYTES / HY_DIO_ALIGN / 64];
-  uint8_t *buf;     /* a run's bytes, HY_DIO_ALIGN aligned */
+  uint8_t *buf;     /* a run's bytes, in hy->items_mem (items_alloc) */
   struct hy_item *next;
 };
 
 static void items_free(struct hydration *hy)
 {
-  for (unsigned i = 0; hy->items && i < hy->nitems; i++)
-    free(hy->items[i].buf);
+  if (hy->items_mem)
+    munmap(hy->items_mem, hy->items_len);
+  hy->items_mem = NULL;
   free(hy->items);
   hy->items = NULL;
   hy->nitems = 0;
+}
+
+/* n items with buffers of len bytes each, in one mapping on 2 MiB pages where
+ * the kernel gives them (MADV_HUGEPAGE is advice): a direct write from a huge
+ * page pins one page and hands the disk one segment where 4 KiB pages need
+ * 256 for a MiB, and restores took 9 % less time (bench/README.md "rp"). */
+static int items_alloc(struct hydration *hy, unsigned n, size_t len)
+{
+  size_t huge = HY_HUGE_PAGE;
+  if (!(hy->items = calloc(n, sizeof *hy->items)))
+    return -ENOMEM;
+  hy->items_len = n * len + huge; /* room to align the buffers to a huge page */
+  void *m = mmap(NULL, hy->items_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) {
+    items_free(hy);
+    return -ENOMEM;
+  }
+  hy->items_mem = m;
+  uint8_t *base = (uint8_t *)(((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1));
+  madvise(base, n * len, MADV_HUGEPAGE); /* advisory */
+  for (hy->nitems = 0; hy->nitems < n; hy->nitems++)
+    hy->items[hy->nitems].buf = base + hy->nitems * len;
+  return 0;
 }
 
 static void hy_free(struct hydration *hy)
@@ -839,16 +867,9 @@ int vol_hydrate_step(struct volume *v, uint64_t budget)
   atomic_init(&st.next_seg, 0);
   atomic_init(&st.stop, false);
   int r = 0;
-  if (!hy->items) { /* kept until the volume is hydrated or closed */
-    unsigned n = threads * HY_ITEMS_PER_FILLER;
-    if (!(hy->items = calloc(n, sizeof *hy->items)))
-      return -ENOMEM;
-    for (hy->nitems = 0; hy->nitems < n; hy->nitems++)
-      if (!(hy->items[hy->nitems].buf = aligned_alloc(HY_DIO_ALIGN, (size_t)run * v->chunk_size))) {
-        items_free(hy);
-        return -ENOMEM;
-      }
-  }
+  /* kept until the volume is hydrated or closed */
+  if (!hy->items && (r = items_alloc(hy, threads * HY_ITEMS_PER_FILLER, (size_t)run * v->chunk_size)) < 0)
+    return r;
   for (unsigned i = 0; i < hy->nitems; i++) {
     hy->items[i].next = st.free;
     st.free = &hy->items[i];
