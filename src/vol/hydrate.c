@@ -418,7 +418,7 @@ static void items_free(struct hydration *hy)
 /* n items with buffers of len bytes each, in one mapping on 2 MiB pages where
  * the kernel gives them (MADV_HUGEPAGE is advice): a direct write from a huge
  * page pins one page and hands the disk one segment where 4 KiB pages need
- * 256 for a MiB, and restores took 9 % less time (bench/README.md "rp"). */
+ * 256 for a MiB, and restores took 7-9 % less time (bench/README.md "rp"). */
 static int items_alloc(struct hydration *hy, unsigned n, size_t len)
 {
   size_t huge = HY_HUGE_PAGE;
