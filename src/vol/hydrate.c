@@ -505,7 +505,7 @@ static int find_stale(struct volume *v, struct hydration *hy)
     off_t d = lseek(v->fd, off, SEEK_DATA), h = d < 0 ? -1 : lseek(v->fd, d, SEEK_HOLE);
     if (d < 0 && errno == ENXIO) /* no data from off on */
       break;
-    if (d < 0 || h < 0) /* cannot tell: every clear chunk from off on */
+    if (d < 0 || h <= d) /* cannot tell: every clear chunk from off on */
       d = off, h = end;
     for (uint64_t c = (uint64_t)d / v->chunk_size; c < hy->nchunks && (off_t)(c * v->chunk_size) < h; c++)
       if (!test_bit(hy->have, c))
