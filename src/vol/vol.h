@@ -141,7 +141,8 @@ struct vol_source {
 
 /* Attaches src to v: until chunk i is hydrated, its content is the source's.
  * hyd_path is the hydration bitmap's file.  create: v is a fresh, empty
- * volume — an all-clear bitmap is written (durably) first.  Otherwise the
+ * volume (its file one hole: hydration leaves zero blocks unwritten) — an
+ * all-clear bitmap is written (durably) first.  Otherwise the
  * bitmap is loaded: -ENOENT if missing, -EIO if damaged or not made for this
  * source size and chunk size.  Call once, before v serves I/O.  The source
  * must stay usable until vol_hydrated(v) is true or v is closed; after that
