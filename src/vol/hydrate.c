@@ -496,22 +496,27 @@ out:
  * a hydration or a guest change wrote before a crash lost its bit.  The step
  * writes them whole (design comment).  A file system that cannot tell holes
  * says data everywhere, which only costs the zero blocks' writes. */
+struct stale_scan {
+  struct hydration *hy;
+  uint32_t chunk_size;
+};
+
+static int note_stale(void *ctx, uint64_t off, uint64_t len, bool hole)
+{
+  struct stale_scan *s = ctx;
+  for (uint64_t c = off / s->chunk_size; !hole && c < s->hy->nchunks && c * s->chunk_size < off + len; c++)
+    if (!test_bit(s->hy->have, c))
+      s->hy->stale[c / 64] |= UINT64_C(1) << (c % 64);
+  return 0;
+}
+
 static int find_stale(struct volume *v, struct hydration *hy)
 {
   if (!(hy->stale = calloc(nwords(hy->nchunks), sizeof *hy->stale)))
     return -ENOMEM;
-  off_t end = (off_t)hy->src.size;
-  for (off_t off = 0; off < end;) {
-    off_t d = lseek(v->fd, off, SEEK_DATA), h = d < 0 ? -1 : lseek(v->fd, d, SEEK_HOLE);
-    if (d < 0 && errno == ENXIO) /* no data from off on */
-      break;
-    if (d < 0 || h <= d) /* cannot tell: every clear chunk from off on */
-      d = off, h = end;
-    for (uint64_t c = (uint64_t)d / v->chunk_size; c < hy->nchunks && (off_t)(c * v->chunk_size) < h; c++)
-      if (!test_bit(hy->have, c))
-        hy->stale[c / 64] |= UINT64_C(1) << (c % 64);
-    off = h;
-  }
+  struct stale_scan s = {hy, v->chunk_size};
+  if (file_extents(v, 0, hy->src.size, note_stale, &s) < 0) /* cannot tell: every clear chunk */
+    note_stale(&s, 0, hy->src.size, false);
   return 0;
 }
 
@@ -623,7 +628,7 @@ static void note_zero_blocks(struct hy_item *it, size_t from, size_t len)
 }
 
 /* Whether the writer may leave block b of it, in chunk c, unwritten. */
-static bool block_skip(const struct hydration *hy, const struct hy_item *it, uint64_t b, uint64_t c)
+static bool leave_unwritten(const struct hydration *hy, const struct hy_item *it, uint64_t b, uint64_t c)
 {
   return b < HY_RUN_BYTES / HY_DIO_ALIGN && (it->zero_blocks[b / 64] >> (b % 64) & 1) &&
          !(hy->stale && (hy->stale[c / 64] >> (c % 64) & 1));
@@ -733,11 +738,11 @@ static int write_span(struct volume *v, const struct step *st, const struct hy_i
   int r = 0;
   for (uint64_t o = 0; o < len && r == 0;) {
     uint64_t blk = (from + o) / HY_DIO_ALIGN, e = o + HY_DIO_ALIGN;
-    if (block_skip(v->hy, it, blk, a + o / v->chunk_size)) {
+    if (leave_unwritten(v->hy, it, blk, a + o / v->chunk_size)) {
       o = e;
       continue;
     }
-    for (blk++; e < len && !block_skip(v->hy, it, blk, a + e / v->chunk_size); blk++)
+    for (blk++; e < len && !leave_unwritten(v->hy, it, blk, a + e / v->chunk_size); blk++)
       e += HY_DIO_ALIGN;
     if (e > len)
       e = len;
