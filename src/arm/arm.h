@@ -4,8 +4,14 @@
  * arm_handle() is the HTTP handler: it serves the identity endpoints
  * (metadata, OpenID configuration, token, JWKS) anonymously and every ARM path
  * after authentication, api-version validation, subscription and role checks.
- * Handlers read and write the metadata store; work that outlives a request is
- * an operation run by jobs/ (arm_job_kinds() lists the kinds ARM defines).
+ * Handlers validate, read and write the metadata store's resource rows and
+ * call the region (region/region.h) for what a disk, a restore point or the
+ * store is; work that outlives a request is an operation run by jobs/
+ * (arm_job_kinds() lists the kinds ARM defines; their run functions call the
+ * region too and render its results).  JSON stays here.
+ *
+ * Errors: arm_open returns 0 or -ENOMEM; handlers answer every failure with
+ * an ARM error body (reply.c).
  *
  * Thread-safe: arm_handle runs concurrently on the HTTP worker threads.
  */
@@ -28,35 +34,27 @@ struct arm_subscription {
   const char *display_name;
 };
 
-struct nbd_server;
+struct region;
 
 struct arm_config {
   const char *public_url;    /* this region's ARM base URL, no trailing slash */
-  const char *data_dir;      /* volumes live in <data_dir>/volumes */
-  uint32_t chunk_size;       /* changed-block tracking granularity = store chunk size */
-  struct nbd_server *nbd;    /* exports every disk; NULL: disks are not exported */
-  const char *nbd_unix;      /* socket path clients use, or NULL */
-  const char *nbd_tcp;       /* "host:port" clients use, or NULL */
   const char *tenant_id;
   const struct arm_subscription *subscriptions;
   int nsubscriptions;
   const struct arm_location *locations; /* [0] is this region, then its peers */
   int nlocations;
   int page_size;             /* list page size when the client gives no $top */
-  int gc_interval_s;         /* scheduled store GC; 0: only on demand */
   int rp_max_per_vm;         /* restore points per VM (Azure: 500) */
   int rp_min_interval_s;     /* creation-rate limit per VM (429); 0: off */
 };
 
 struct arm;
 
-/* Opens the region's ARM state, including every disk's volume (finishing
- * creations and deletions a crash interrupted) and its NBD export. */
-int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct arm **out);
-/* Jobs are started after arm_open (they call back into arm). */
+/* The front end of an open region (region_open): arm_close before
+ * region_close. */
+int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct region *region, struct arm **out);
+/* Jobs are started after arm_open (their app is the struct arm). */
 void arm_set_jobs(struct arm *arm, struct jobs *jobs);
-/* Removes the exports, closes the volumes (saving their CBT bitmaps and
- * marking them clean) and frees. */
 void arm_close(struct arm *arm);
 
 const struct job_kind *arm_job_kinds(int *n);

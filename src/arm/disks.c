@@ -29,14 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/statvfs.h>
 
 #include "arm/internal.h"
-#include "common/bytes.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/timefmt.h"
-#include "vol/vol.h"
 
 #define DISK_TYPE "Microsoft.Compute/disks"
 #define GIB (UINT64_C(1) << 30)
@@ -87,9 +84,9 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
   json_t *props = r->properties ? json_loads(r->properties, 0, NULL) : json_object();
   json_object_set_new(props, "provisioningState", json_string(r->provisioning_state ? r->provisioning_state : ""));
   const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
-  struct volume *vol = vol_id ? arm_volume_find(arm, vol_id) : NULL;
-  if (vol) {
-    char *unix_uri = arm_volume_nbd_uri(arm, vol_id, false), *tcp_uri = arm_volume_nbd_uri(arm, vol_id, true);
+  struct region_volume_info vi;
+  if (vol_id && region_volume_info(arm->region, vol_id, &vi) == 0) {
+    char *unix_uri = region_nbd_uri(arm->region, vol_id, false), *tcp_uri = region_nbd_uri(arm->region, vol_id, true);
     json_t *exp = json_object();
     if (unix_uri)
       json_object_set_new(exp, "nbdUri", json_string(unix_uri));
@@ -98,15 +95,13 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
     json_object_set_new(exp, "exportName", json_string(vol_id));
     /* Untrusted after an unclean shutdown: the next restore point re-reads
      * every allocated chunk. */
-    json_object_set_new(exp, "changeTracking", json_string(vol_cbt_trusted(vol) ? "Trusted" : "Untrusted"));
-    uint64_t done, total;
-    vol_hydrate_progress(vol, &done, &total);
+    json_object_set_new(exp, "changeTracking", json_string(vi.cbt_trusted ? "Trusted" : "Untrusted"));
     const char *option = json_string_value(json_object_get(json_object_get(props, "creationData"), "createOption"));
     if (option && !strcmp(option, "Restore")) { /* total 0: hydrated before this start */
-      bool hydrated = vol_hydrated(vol);
       json_object_set_new(exp, "hydration",
-                          json_pack("{s:i,s:s}", "percent", hydrated ? 100 : (int)(100 * done / total), "state",
-                                    hydrated ? "Hydrated" : "Hydrating"));
+                          json_pack("{s:i,s:s}", "percent",
+                                    vi.hydrated ? 100 : (int)(100 * vi.hydrate_done / vi.hydrate_total), "state",
+                                    vi.hydrated ? "Hydrated" : "Hydrating"));
     }
     json_object_set_new(props, "vmrpExport", exp);
     free(unix_uri);
@@ -142,14 +137,6 @@ static bool sku_ok(struct arm_call *call, const char *sku)
   return false;
 }
 
-/* Free bytes where volumes live. */
-static uint64_t free_bytes(struct arm *arm)
-{
-  struct statvfs sv;
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s/volumes", arm->cfg.data_dir);
-  return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
-}
 
 static bool size_ok(struct arm_call *call, json_t *gb, uint64_t min_bytes, uint64_t have_bytes)
 {
@@ -167,7 +154,7 @@ static bool size_ok(struct arm_call *call, json_t *gb, uint64_t min_bytes, uint6
                            call->params[2], (long long)json_integer_value(gb), (unsigned long long)(min_bytes / GIB));
     return false;
   }
-  uint64_t avail = free_bytes(call->arm);
+  uint64_t avail = region_volume_space(call->arm->region);
   if (bytes > have_bytes && bytes - have_bytes > avail) {
     arm_reply_error_target(call, 400, "OperationNotAllowed", "diskSizeGB",
                            "The requested size of %lld GB does not fit in the free space of the region's data "
@@ -261,9 +248,9 @@ int arm_disk_create_empty(struct arm_call *call, const char *id, const char *nam
 }
 
 /* Source of a Restore: a complete disk restore point of this region. */
-static int restore_source(struct arm_call *call, const char *src_id, uint64_t *size, struct cas_addr *root)
+static int restore_source(struct arm_call *call, const char *src_id, uint64_t *size, char root[65])
 {
-  int rc = arm_drp_source(call->arm, src_id, root, size);
+  int rc = region_image_source(call->arm->region, src_id, root, size);
   if (rc == -ENOENT)
     arm_reply_error_target(call, 404, "NotFound", "creationData.sourceResourceId",
                            "The disk restore point '%s' was not found in region '%s'.", src_id,
@@ -334,7 +321,7 @@ void arm_disk_put(struct arm_call *call)
   }
   uint64_t size = 0, src_size = 0;
   char src_vol[40] = "";
-  struct cas_addr root;
+  char root[65];
   bool restore = false;
   json_t *gb = json_object_get(props, "diskSizeGB");
   if (!strcasecmp(option, "Empty")) {
@@ -356,7 +343,7 @@ void arm_disk_put(struct arm_call *call)
                              "Required parameter 'sourceResourceId' is missing (null).");
       return;
     }
-    if ((restore ? restore_source(call, src, &src_size, &root) : copy_source(call, src, &src_size, src_vol)) < 0)
+    if ((restore ? restore_source(call, src, &src_size, root) : copy_source(call, src, &src_size, src_vol)) < 0)
       return;
     if (gb && !size_ok(call, gb, src_size, 0))
       return;
@@ -378,9 +365,7 @@ void arm_disk_put(struct arm_call *call)
   snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
   json_t *pl = json_pack("{s:I,s:s}", "size", (json_int_t)size, "source", src_vol);
   if (restore) { /* the tree, as it was checked now; the job holds it against GC */
-    char hex[2 * CAS_ADDR_LEN + 1];
-    cas_addr_to_hex(&root, hex);
-    json_object_set_new(pl, "restore", json_pack("{s:s,s:I,s:O}", "root", hex, "size", (json_int_t)src_size, "id",
+    json_object_set_new(pl, "restore", json_pack("{s:s,s:I,s:O}", "root", root, "size", (json_int_t)src_size, "id",
                                                  json_object_get(cd, "sourceResourceId")));
   }
   CLEANUP_FREE char *payload = json_dumps(pl, JSON_COMPACT);
@@ -424,12 +409,11 @@ static void apply_update(struct arm_call *call, struct meta_resource *r, json_t 
   json_t *gb = json_object_get(in_props, "diskSizeGB");
   uint64_t cur = (uint64_t)json_integer_value(json_object_get(props, "diskSizeBytes"));
   const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
-  struct volume *v = vol_id ? arm_volume_find(call->arm, vol_id) : NULL;
   if (gb && !json_is_null(gb) && (uint64_t)json_integer_value(gb) * GIB != cur) {
     if (!size_ok(call, gb, cur, cur))
       goto out;
     uint64_t want = (uint64_t)json_integer_value(gb) * GIB;
-    int rc = v ? vol_grow(v, want) : -ENOENT;
+    int rc = vol_id ? region_volume_grow(call->arm->region, vol_id, want) : -ENOENT;
     if (rc < 0) {
       arm_reply_error(call, 409, "OperationNotAllowed", "Disk '%s' cannot be resized now (%s).", call->params[2],
                       strerror(-rc));
@@ -538,7 +522,7 @@ static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
   bool refused = true;
   if (vm)
     arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is attached to VM %s.", call->params[2], vm);
-  else if (vol_id && arm_volume_in_use(call->arm, vol_id))
+  else if (vol_id && region_volume_in_use(call->arm->region, vol_id))
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "Disk %s is in use by an NBD client; disconnect it before deleting the disk.", call->params[2]);
   else if (r->provisioning_state && !strcmp(r->provisioning_state, "Updating"))
@@ -564,33 +548,10 @@ void arm_disk_list(struct arm_call *call) { arm_reply_list(call, DISK_TYPE, list
 
 /* ---- jobs ---------------------------------------------------------------- */
 
-/* Copies the source volume as of a fence into dst, chunk by chunk; chunks of
- * zeros stay holes. */
-static int copy_volume(struct job *job, struct volume *src, struct volume *dst)
+static bool copy_progress(void *ctx, double percent)
 {
-  struct vol_capture *cap;
-  int rc = vol_fence(&src, 1, VOL_FENCE_ALL, &cap, NULL);
-  if (rc < 0)
-    return rc;
-  uint32_t cs = vol_chunk_size(src);
-  unsigned char *buf = malloc(cs);
-  uint64_t n = vol_capture_chunks(cap);
-  rc = buf ? 0 : -ENOMEM;
-  for (uint64_t i = 0; i < n && rc == 0; i++) {
-    size_t len;
-    rc = vol_capture_read(cap, i, buf, &len);
-    bool zero = rc == 0 && bytes_zero(buf, len);
-    if (rc == 0 && !zero)
-      rc = vol_pwrite(dst, buf, len, i * cs, 0);
-    if (i % 256 == 0) {
-      jobs_progress(job, 100.0 * (double)i / (double)n);
-      if (jobs_should_stop(job))
-        rc = -EINTR;
-    }
-  }
-  free(buf);
-  vol_capture_end(cap, false);
-  return rc == 0 ? vol_flush(dst) : rc;
+  jobs_progress(ctx, percent);
+  return !jobs_should_stop(ctx);
 }
 
 enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct meta_operation *op,
@@ -608,22 +569,21 @@ enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct me
   /* A previous attempt's volume is partial: start from a fresh one. */
   struct meta_volume old;
   if (meta_volume_by_resource(arm->meta, r.id, &old) == 0) {
-    arm_volume_destroy(arm, old.id);
+    region_volume_destroy(arm->region, old.id);
     meta_volume_clear(&old);
   }
   char vol_id[40];
   json_t *rs = json_object_get(payload, "restore");
-  struct arm_hydration_source hs = {.size = (uint64_t)json_integer_value(json_object_get(rs, "size")),
-                                    .drp_id = json_string_value(json_object_get(rs, "id"))};
-  const char *rhex = json_string_value(json_object_get(rs, "root"));
-  int rc = rs && (!rhex || cas_addr_from_hex(rhex, &hs.root) < 0) ? -EINVAL : 0;
+  struct region_restore_source hs = {.root = json_string_value(json_object_get(rs, "root")),
+                                     .size = (uint64_t)json_integer_value(json_object_get(rs, "size")),
+                                     .image_id = json_string_value(json_object_get(rs, "id"))};
+  int rc = rs && !hs.root ? -EINVAL : 0;
   if (rc == 0)
-    rc = arm_volume_create_from(arm, r.id, size, rs ? &hs : NULL, vol_id);
+    rc = region_volume_create(arm->region, r.id, size, rs ? &hs : NULL, vol_id);
   if (rc == 0 && rs) /* before Succeeded: a crash after it still hydrates */
     rc = arm_disk_hydrate_start(arm, op->subscription, r.id, vol_id);
   if (rc == 0 && src && *src) {
-    struct volume *sv = arm_volume_find(arm, src), *dv = arm_volume_find(arm, vol_id);
-    rc = sv && dv ? copy_volume(job, sv, dv) : -ENOENT;
+    rc = region_volume_copy(arm->region, src, vol_id, copy_progress, job);
     if (rc == -EINTR) {
       outcome = JOB_INTERRUPTED;
       goto out;
@@ -644,7 +604,7 @@ enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct me
     bool gone = rs && rc == -ENOENT;
     if (gone)
       snprintf(msg, sizeof msg, "The disk restore point '%s' was deleted before the disk could be created.",
-               hs.drp_id ? hs.drp_id : "");
+               hs.image_id ? hs.image_id : "");
     else
       snprintf(msg, sizeof msg, "Creating the disk failed: %s.", strerror(-rc));
     res->error = arm_error_text(gone ? "NotFound" : rc == -ENOSPC ? "DiskFull" : "InternalDiskManagementError", msg);
@@ -665,7 +625,7 @@ static int destroy_disk(struct arm *arm, const struct meta_resource *r)
   struct meta_volume mv;
   int rc = meta_volume_by_resource(arm->meta, r->id, &mv);
   if (rc == 0) {
-    rc = arm_volume_destroy(arm, mv.id);
+    rc = region_volume_destroy(arm->region, mv.id);
     meta_volume_clear(&mv);
   } else if (rc == -ENOENT) {
     rc = 0;

@@ -8,28 +8,15 @@
 #include <stdbool.h>
 
 #include "arm/arm.h"
-#include "cas/cas.h"
-
-struct arm_volume;  /* volumes.c */
-struct arm_capture; /* capture.c */
-struct cas;
+#include "region/region.h"
 
 struct arm {
-  struct cas *cas;   /* the region's chunk store: <data_dir>/store */
   struct arm_config cfg;
+  struct region *region; /* the region below: volumes, captures, images, store */
   struct meta *meta;
   struct auth *auth;
   struct jobs *jobs;
   char *issuer;      /* {public_url}/adfs */
-  pthread_mutex_t volumes_lock;
-  struct arm_volume *volumes; /* open volumes, by id */
-  pthread_mutex_t captures_lock;
-  struct arm_capture *captures; /* fenced captures waiting for their job (capture.c) */
-  /* the scheduled GC (store_admin.c) */
-  pthread_t timer;
-  pthread_mutex_t timer_lock;
-  pthread_cond_t timer_cv;
-  bool timer_stop, timer_running;
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
@@ -115,51 +102,7 @@ void arm_lro_headers(struct arm_call *call, const char *provider, const char *op
 void arm_start_delete(struct arm_call *call, const char *id, const char *type, const char *kind,
                       bool (*refuse)(struct arm_call *call, const struct meta_resource *r));
 
-/* ---- volumes.c: the live volume behind each disk ---- */
-int arm_volumes_open(struct arm *arm);
-void arm_volumes_close(struct arm *arm);
-/* Creates, opens and exports a volume for resource_id; fills vol_id. */
-int arm_volume_create(struct arm *arm, const char *resource_id, uint64_t size, char vol_id[40]);
-/* Restore: a volume hydrated from a tree (hydration.c).  The description of
- * the tree is saved next to the volume before it becomes READY. */
-struct arm_hydration_source {
-  struct cas_addr root;
-  uint64_t size;
-  const char *drp_id; /* the disk restore point it came from (for logs) */
-};
-int arm_volume_create_from(struct arm *arm, const char *resource_id, uint64_t size,
-                           const struct arm_hydration_source *src, char vol_id[40]);
-/* One background hydration step of a lazy volume: 1 complete (its source is
- * released), 0 more to do, -ENOENT no such volume, -EBUSY another step runs.
- * *percent: progress. */
-int arm_volume_hydrate_step(struct arm *arm, const char *vol_id, uint64_t budget, double *percent);
-/* Calls fn for the source tree of every volume still hydrating (GC roots). */
-int arm_volumes_hydration_roots(struct arm *arm, int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id),
-                                void *ctx);
-/* The open volume, or NULL.  Valid until arm_volume_destroy of that id. */
-struct volume *arm_volume_find(struct arm *arm, const char *vol_id);
-/* Unexports, closes and deletes a volume and its files.  -EBUSY while an
- * NBD client uses it. */
-int arm_volume_destroy(struct arm *arm, const char *vol_id);
-bool arm_volume_in_use(struct arm *arm, const char *vol_id);
-/* The NBD URIs of a volume (malloc'd; NULL when not exported that way). */
-char *arm_volume_nbd_uri(struct arm *arm, const char *vol_id, bool tcp);
-
-/* ---- hydration.c: the tree a restored disk hydrates from ---- */
-struct arm_hydration;
-struct vol_source;
-/* Writes the description of src to path (atomically). */
-int arm_hydration_save(const struct arm_hydration_source *src, const char *path);
-/* Opens the tree described at path, held against GC until
- * arm_hydration_close; fills *vs.  fresh (a new disk): -ENOENT if the tree
- * cannot be read.  Otherwise such a tree still opens (its reads fail with
- * -EIO): a complete bitmap never needs it. */
-int arm_hydration_open(struct arm *arm, const char *path, bool fresh, struct vol_source *vs,
-                       struct arm_hydration **out);
-void arm_hydration_close(struct arm_hydration *h);
-const struct cas_addr *arm_hydration_root(const struct arm_hydration *h);
-/* Ends the hold taken at open: the volume's root is listed as a GC root now. */
-void arm_hydration_unhold(struct arm_hydration *h);
+/* ---- hydration.c: the diskHydrate job of a restored disk ---- */
 /* Queues the diskHydrate job of a restored disk's volume. */
 int arm_disk_hydrate_start(struct arm *arm, const char *subscription, const char *disk_id, const char *vol_id);
 
@@ -221,39 +164,11 @@ void arm_drp_get(struct arm_call *call);
 void arm_drp_list(struct arm_call *call);
 /* Deletes every restore point (and disk restore point) under a collection. */
 int arm_restore_points_delete_under(struct arm *arm, const char *collection_id);
-/* Sets the state of every disk restore point of a restore point (never
- * turning a Succeeded one into something else). */
-void arm_drps_set_state(struct arm *arm, const char *rp_id, const char *state);
-/* The previous disk restore point of the same disk (malloc'd id) or NULL. */
-char *arm_drp_previous(struct arm *arm, const char *drp_id);
-/* drp_export.c: read-only NBD exports of complete disk restore points. */
-int arm_drp_export(struct arm *arm, const char *drp_id);
-void arm_drp_unexport(struct arm *arm, const char *drp_id);
-char *arm_drp_nbd_uri(struct arm *arm, const char *drp_id, bool tcp);
-/* Exports every complete disk restore point (start-up). */
-int arm_drp_export_all(struct arm *arm);
-void arm_drp_unexport_all(struct arm *arm);
-/* At start-up: restore points a crash left Creating become Failed. */
-int arm_restore_points_recover(struct arm *arm);
-/* The tree of a complete disk restore point: 0, -ENOENT, -EBUSY (capturing or
- * failed). */
-struct cas_addr;
-int arm_drp_source(struct arm *arm, const char *drp_id, struct cas_addr *root, uint64_t *size);
 enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res);
-
-/* capture.c: one included disk of a restore point being created. */
-struct arm_capture_disk {
-  char drp_id[1536];
-  char disk_id[1024];
-  char vol_id[40];
-  struct vol_capture *cap;
-};
-/* Hands the fenced captures of a restore point to its creation job (owns
- * disks; they are ended uncommitted if the job never runs). */
-int arm_capture_register(struct arm *arm, const char *op_id, const char *rp_id, struct arm_capture_disk *disks,
-                         int n);
-void arm_captures_free(struct arm *arm);
+/* Delete hook for disk restore points inside a resource group being deleted:
+ * unexported (its readers disconnected) before its rows go. */
+int arm_drp_delete_child(struct arm *arm, const struct meta_resource *r);
 enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res);
 
@@ -293,8 +208,6 @@ enum job_outcome arm_vm_delete_job(void *app, struct job *job, const struct meta
 /* store_admin.c */
 void arm_store_gc(struct arm_call *call);
 void arm_store_verify(struct arm_call *call);
-void arm_gc_timer_start(struct arm *arm);
-void arm_gc_timer_stop(struct arm *arm);
 enum job_outcome arm_store_gc_job(void *app, struct job *job, const struct meta_operation *op,
                                   struct job_result *res);
 enum job_outcome arm_store_verify_job(void *app, struct job *job, const struct meta_operation *op,

@@ -421,6 +421,7 @@ static const struct {
 } child_delete_hooks[] = {
     {"Microsoft.Compute/virtualMachines", arm_vm_delete_child}, /* detaches its disks */
     {"Microsoft.Compute/disks", arm_disk_delete_child},
+    {DRP_TYPE, arm_drp_delete_child}, /* unexported before its rows go */
     {NULL, NULL},
 };
 

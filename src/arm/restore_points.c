@@ -7,7 +7,9 @@
  * (vol_fence: crash consistent across the disks), record the restore point
  * (Creating) with one disk restore point per included disk (state Capturing)
  * and the operation, and hand the captures to the creation job (capture.c),
- * which makes them durable trees and marks everything Succeeded.  Repeating
+ * which makes them durable trees and marks everything Succeeded.  The fence,
+ * the image rows and the capture itself are the region's (region/capture.c);
+ * this file decides what a restore point is and renders it.  Repeating
  * the same PUT is idempotent (same answer, no new restore point); a different
  * body for an existing name is refused.
  *
@@ -16,8 +18,8 @@
  * is ApplicationConsistent; modes needing a guest agent are refused until the
  * agent exists), timeCreated, sourceMetadata = the VM's configuration at the
  * fence with each disk mapped to its disk restore point.  Internal state of a
- * disk restore point (its tree root, size, capture state and progress) lives
- * in the row's `extra`; the vmrp-specific read-only properties vmrpExport
+ * disk restore point (its tree root, size, capture state and progress) is its
+ * image's (meta/image.c); the vmrp-specific read-only properties vmrpExport
  * (where to read it over NBD) and vmrpCapture (sizeBytes, chunksRead,
  * bytesStored) show what an operator needs of it.
  */
@@ -28,12 +30,10 @@
 #include <strings.h>
 
 #include "arm/internal.h"
-#include "cas/cas.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "common/timefmt.h"
-#include "vol/vol.h"
 
 static void collection_id(struct arm_call *call, char *out, size_t cap)
 {
@@ -54,11 +54,12 @@ static json_t *loads(const char *s) { return json_loads(s ? s : "{}", 0, NULL); 
 static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
 {
   json_t *props = loads(r->properties);
-  json_t *extra = loads(r->extra);
-  json_object_set(props, "completionPercent", json_object_get(extra, "percent"));
-  const char *state = json_string_value(json_object_get(extra, "state"));
-  if (state && !strcmp(state, "Succeeded")) { /* vmrp-specific, read-only: where to read it */
-    char *u = arm_drp_nbd_uri(arm, r->id, false), *t = arm_drp_nbd_uri(arm, r->id, true);
+  struct meta_image im;
+  bool have = meta_image_get(arm->meta, r->id, &im) == 0;
+  if (have)
+    json_object_set_new(props, "completionPercent", json_integer(im.percent));
+  if (have && im.state == IMAGE_READY) { /* vmrp-specific, read-only: where to read it */
+    char *u = region_nbd_uri(arm->region, r->name, false), *t = region_nbd_uri(arm->region, r->name, true);
     json_t *exp = json_pack("{s:s}", "exportName", r->name);
     if (u)
       json_object_set_new(exp, "nbdUri", json_string(u));
@@ -66,13 +67,13 @@ static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
       json_object_set_new(exp, "nbdTcpUri", json_string(t));
     json_object_set_new(props, "vmrpExport", exp);
     json_object_set_new(props, "vmrpCapture",
-                        json_pack("{s:O,s:O,s:O}", "sizeBytes", json_object_get(extra, "size"), "chunksRead",
-                                  json_object_get(extra, "chunksRead"), "bytesStored",
-                                  json_object_get(extra, "bytesStored")));
+                        json_pack("{s:I,s:I,s:I}", "sizeBytes", (json_int_t)im.size, "chunksRead",
+                                  (json_int_t)im.chunks_read, "bytesStored", (json_int_t)im.bytes_stored));
     free(u);
     free(t);
   }
-  json_decref(extra);
+  if (have)
+    meta_image_clear(&im);
   return json_pack("{s:s,s:s,s:s,s:o}", "id", r->id, "name", r->name, "type", DRP_TYPE, "properties", props);
 }
 
@@ -80,20 +81,17 @@ struct iv_state {
   json_t *disks;
 };
 
-static int iv_disk(void *ctx, const struct meta_resource *r)
+static int iv_disk(void *ctx, const struct meta_image *im)
 {
   struct iv_state *st = ctx;
-  json_t *extra = loads(r->extra);
-  const char *state = json_string_value(json_object_get(extra, "state"));
-  bool ok = state && !strcmp(state, "Succeeded"), failed = state && !strcmp(state, "Failed");
+  bool ok = im->state == IMAGE_READY, failed = im->state == IMAGE_FAILED;
   char code[64];
   snprintf(code, sizeof code, "CaptureState/%s", ok ? "succeeded" : failed ? "failed" : "capturing");
   json_array_append_new(st->disks,
-                        json_pack("{s:s,s:{s:{s:s,s:s,s:s},s:I}}", "id", r->id, "replicationStatus", "status", "code",
+                        json_pack("{s:s,s:{s:{s:s,s:s,s:s},s:i}}", "id", im->id, "replicationStatus", "status", "code",
                                   code, "level", failed ? "Error" : "Info", "displayStatus",
                                   ok ? "Succeeded" : failed ? "Failed" : "Capturing", "completionPercent",
-                                  json_integer_value(json_object_get(extra, "percent"))));
-  json_decref(extra);
+                                  im->percent));
   return 0;
 }
 
@@ -104,15 +102,13 @@ json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instanc
   json_object_set_new(props, "provisioningState", json_string(state));
   if (instance_view) {
     struct iv_state st = {json_array()};
-    meta_resource_list(arm->meta, r->id, DRP_TYPE, NULL, 0, iv_disk, &st);
+    meta_image_list(arm->meta, r->id, iv_disk, &st);
     char code[96], t[TIME_ISO_LEN];
-    json_t *extra = loads(r->extra);
-    const char *err = json_string_value(json_object_get(extra, "error"));
+    const char *err = r->failure_code;
     if (!strcmp(state, "Failed"))
       snprintf(code, sizeof code, "ProvisioningState/failed/%s", err ? err : "VMRestorePointInternalError");
     else
       snprintf(code, sizeof code, "ProvisioningState/%s", !strcmp(state, "Succeeded") ? "succeeded" : "creating");
-    json_decref(extra);
     time_iso8601(r->changed_us, t);
     json_object_set_new(props, "instanceView",
                         json_pack("{s:o,s:[{s:s,s:s,s:s,s:s}]}", "diskRestorePoints", st.disks, "statuses", "code",
@@ -197,9 +193,14 @@ static int count_collection(void *ctx, const struct meta_resource *r)
 
 /* ---- PUT ----------------------------------------------------------------- */
 
+struct rp_disk { /* an included disk */
+  char drp_id[1536];
+  char vol_id[40];
+};
+
 static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
-                         struct vm_disk *vd, int nvd, const bool *excluded, struct arm_capture_disk *disks,
-                         int ndisks, const char *mode, const char *asked, const char *id);
+                         struct vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
+                         struct region_capture *cap, const char *mode, const char *asked, const char *id);
 
 /* Same request as the one that created r?  (idempotent repeat) */
 static bool same_request(const struct meta_resource *r, json_t *props)
@@ -260,11 +261,10 @@ void arm_rp_put(struct arm_call *call)
   rp_id(call, id, sizeof id);
   struct meta_resource coll = {0}, vm = {0}, existing = {0};
   json_t *cprops = NULL, *vprops = NULL;
-  struct arm_capture_disk *disks = NULL;
-  struct volume *vols[64];
-  struct vol_capture *caps[64];
+  struct rp_disk *disks = NULL;
+  const char *vols[64];
+  struct region_capture *cap = NULL;
   int ndisks = 0;
-  bool fenced = false;
   if (meta_resource_get(arm->meta, cid, &coll) < 0) {
     arm_reply_collection_not_found(call);
     goto out;
@@ -362,31 +362,37 @@ void arm_rp_put(struct arm_call *call)
     if (excluded[k])
       continue;
     struct meta_resource d;
-    struct volume *v = NULL;
+    struct region_volume_info info;
     const char *vol_id = NULL;
     json_t *dp = NULL;
+    bool open = false;
     if (meta_resource_get(arm->meta, vd[k].id, &d) == 0) {
       dp = loads(d.properties);
       vol_id = json_string_value(json_object_get(dp, "uniqueId"));
-      v = vol_id && d.provisioning_state && !strcmp(d.provisioning_state, "Succeeded") ? arm_volume_find(arm, vol_id)
-                                                                                      : NULL;
+      open = vol_id && d.provisioning_state && !strcmp(d.provisioning_state, "Succeeded") &&
+             region_volume_info(arm->region, vol_id, &info) == 0;
       meta_resource_clear(&d);
     }
-    if (!v) {
+    if (!open) {
       json_decref(dp);
       arm_reply_error(call, 409, "OperationNotAllowed",
                       "The disk '%s' of virtual machine '%s' is not available for a restore point.", vd[k].id,
                       vm.name);
       goto out;
     }
-    snprintf(disks[ndisks].disk_id, sizeof disks[ndisks].disk_id, "%s", vd[k].id);
     snprintf(disks[ndisks].vol_id, sizeof disks[ndisks].vol_id, "%s", vol_id);
     json_decref(dp);
-    vols[ndisks++] = v;
+    vols[ndisks] = disks[ndisks].vol_id;
+    ndisks++;
   }
   /* the fence: the point in time of this restore point */
   uint64_t stall = 0;
-  int rc = ndisks ? vol_fence(vols, ndisks, 0, caps, &stall) : 0;
+  int rc = region_capture_fence(arm->region, vols, ndisks, &cap, &stall);
+  if (rc == -ENOENT) {
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "A disk of virtual machine '%s' is not available for a restore point.", vm.name);
+    goto out;
+  }
   if (rc == -EBUSY) {
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "A disk of virtual machine '%s' is being captured or copied; retry shortly.", vm.name);
@@ -396,19 +402,9 @@ void arm_rp_put(struct arm_call *call)
     arm_reply_internal(call, rc);
     goto out;
   }
-  fenced = true;
-  for (int k = 0; k < ndisks; k++)
-    disks[k].cap = caps[k];
   log_info("arm", "restore point %s: fenced %d disk(s), stall %llu ns", id, ndisks, (unsigned long long)stall);
-  rc = arm_rp_record(call, &coll, &vm, vd, nvd, excluded, disks, ndisks, mode, asked, id);
-  if (rc == 0) {
-    disks = NULL; /* handed to the job */
-    fenced = false;
-  }
+  arm_rp_record(call, &coll, &vm, vd, nvd, excluded, disks, cap, mode, asked, id); /* owns cap */
 out:
-  if (fenced)
-    for (int k = 0; k < ndisks; k++)
-      vol_capture_end(caps[k], false);
   free(disks);
   json_decref(cprops);
   json_decref(vprops);
@@ -423,25 +419,12 @@ static const char *last_segment(const char *id)
   return s ? s + 1 : id;
 }
 
-/* The previous committed capture of a disk (its base), or NULL. */
-static char *previous_drp(struct arm *arm, const char *disk_id)
-{
-  struct meta_resource d;
-  if (meta_resource_get(arm->meta, disk_id, &d) < 0)
-    return NULL;
-  json_t *extra = loads(d.extra);
-  const char *prev = json_string_value(json_object_get(json_object_get(extra, "captureBase"), "diskRestorePoint"));
-  char *out = prev ? strdup(prev) : NULL;
-  json_decref(extra);
-  meta_resource_clear(&d);
-  return out;
-}
-
-/* Records the restore point, its disk restore points and the operation in one
- * transaction, then hands the captures to the job; replies 201. */
+/* Records the restore point, its disk restore points (with their images) and
+ * the operation in one transaction, then hands the fence to the job (or ends
+ * it); replies 201. */
 static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
-                         struct vm_disk *vd, int nvd, const bool *excluded, struct arm_capture_disk *disks,
-                         int ndisks, const char *mode, const char *asked, const char *id)
+                         struct vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
+                         struct region_capture *cap, const char *mode, const char *asked, const char *id)
 {
   struct arm *arm = call->arm;
   json_t *vprops = loads(vm->properties);
@@ -464,10 +447,10 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
     if (!excluded[k]) {
       char guid[UUID_STR_LEN];
       random_uuid(guid);
-      struct arm_capture_disk *cd = &disks[d++];
+      struct rp_disk *cd = &disks[d];
       snprintf(cd->drp_id, sizeof cd->drp_id, "%s/diskRestorePoints/%s_%s", id, last_segment(vd[k].id), guid);
       json_object_set_new(entry, "diskRestorePoint", json_pack("{s:s}", "id", cd->drp_id));
-      CLEANUP_FREE char *prev = previous_drp(arm, vd[k].id);
+      CLEANUP_FREE char *prev = region_capture_base_image(arm->region, cd->vol_id);
       json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:{s:s}}", "timeCreated", now, "sourceResourceId",
                             vd[k].id, "sourceUniqueId", cd->vol_id, "familyId", cd->vol_id, "networkAccessPolicy",
                             "AllowAll", "publicNetworkAccess", "Enabled", "logicalSectorSize", 512, "encryption",
@@ -476,15 +459,15 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
         json_object_set(p, "osType", json_object_get(vd[k].entry, "osType"));
       if (prev)
         json_object_set_new(p, "vmrpPreviousDiskRestorePointId", json_string(prev));
-      json_t *x = json_pack("{s:s,s:s,s:i}", "state", "Capturing", "volumeId", cd->vol_id, "percent", 0);
       struct meta_resource r = {.id = strdup(cd->drp_id), .type = strdup(DRP_TYPE),
                                 .name = strdup(last_segment(cd->drp_id)), .parent_id = strdup(id),
-                                .properties = json_dumps(p, JSON_COMPACT), .extra = json_dumps(x, JSON_COMPACT),
-                                .provisioning_state = strdup("Creating")};
+                                .properties = json_dumps(p, JSON_COMPACT), .provisioning_state = strdup("Creating")};
       json_decref(p);
-      json_decref(x);
       rc = meta_resource_put(m, &r, NULL, 0, NULL);
+      if (rc == 0)
+        rc = region_capture_record(arm->region, cap, d, cd->drp_id, id, vd[k].id);
       meta_resource_clear(&r);
+      d++;
     }
     if (vd[k].os)
       json_object_set(sp, "osDisk", entry);
@@ -514,7 +497,9 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
   else
     meta_rollback(m);
   if (rc == 0)
-    rc = arm_capture_register(arm, op_id, id, disks, ndisks);
+    rc = region_capture_queue(arm->region, cap, op_id, id);
+  else
+    region_capture_abort(cap);
   if (rc == 0) {
     jobs_submit(arm->jobs, op_id);
     arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
@@ -600,12 +585,8 @@ static int delete_rp(struct arm *arm, const char *id)
 {
   struct id_list l = {0};
   int rc = meta_resource_list(arm->meta, id, DRP_TYPE, NULL, 0, collect, &l);
-  for (size_t i = 0; rc == 0 && i < l.n; i++) {
-    arm_drp_unexport(arm, l.ids[i]); /* disconnects its readers first */
-    rc = meta_resource_delete(arm->meta, l.ids[i]);
-    if (rc == -ENOENT)
-      rc = 0;
-  }
+  for (size_t i = 0; rc == 0 && i < l.n; i++)
+    rc = region_image_delete(arm->region, l.ids[i]);
   id_list_free(&l);
   if (rc == 0) {
     rc = meta_resource_delete(arm->meta, id);
@@ -623,6 +604,11 @@ int arm_restore_points_delete_under(struct arm *arm, const char *collection_id)
     rc = delete_rp(arm, l.ids[i]);
   id_list_free(&l);
   return rc;
+}
+
+int arm_drp_delete_child(struct arm *arm, const struct meta_resource *r)
+{
+  return region_image_delete(arm->region, r->id);
 }
 
 enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta_operation *op,
@@ -696,125 +682,26 @@ void arm_drp_list(struct arm_call *call)
   arm_reply_json(call, 200, json_pack("{s:o}", "value", l.value));
 }
 
-int arm_drp_source(struct arm *arm, const char *id, struct cas_addr *root, uint64_t *size)
+/* ---- the creation job ------------------------------------------------------ */
+
+static void on_progress(void *ctx, double percent) { jobs_progress(ctx, percent); }
+
+enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta_operation *op,
+                                   struct job_result *res)
 {
-  struct meta_resource r;
-  int rc = meta_resource_get(arm->meta, id, &r);
-  if (rc < 0)
-    return rc;
-  if (strcasecmp(r.type, DRP_TYPE) != 0) {
-    meta_resource_clear(&r);
-    return -ENOENT;
+  struct arm *arm = app;
+  int rc = region_capture_run(arm->region, op->id, on_progress, job);
+  if (rc == -ENOENT) { /* only possible if the fence state was lost */
+    region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointInternalError");
+    res->error = arm_error_text("VMRestorePointInternalError", "The captured disk state was lost; retry.");
+    return JOB_FAILED;
   }
-  json_t *extra = loads(r.extra);
-  const char *state = json_string_value(json_object_get(extra, "state"));
-  const char *hex = json_string_value(json_object_get(extra, "root"));
-  rc = state && !strcmp(state, "Succeeded") && hex && cas_addr_from_hex(hex, root) == 0 ? 0 : -EBUSY;
-  if (rc == 0)
-    *size = (uint64_t)json_integer_value(json_object_get(extra, "size"));
-  json_decref(extra);
-  meta_resource_clear(&r);
-  return rc;
-}
-
-struct state_ctx {
-  struct arm *arm;
-  const char *state;
-};
-
-static int set_state(void *ctx, const struct meta_resource *row)
-{
-  struct state_ctx *st = ctx;
-  struct meta_resource r;
-  if (meta_resource_get(st->arm->meta, row->id, &r) < 0)
-    return 0;
-  json_t *extra = loads(r.extra);
-  const char *cur = json_string_value(json_object_get(extra, "state"));
-  if (!cur || strcmp(cur, "Succeeded") != 0) { /* never downgrade a finished one */
-    json_object_set_new(extra, "state", json_string(st->state));
-    free(r.extra);
-    r.extra = json_dumps(extra, JSON_COMPACT);
-    free(r.provisioning_state);
-    r.provisioning_state = strdup(st->state);
-    meta_resource_put(st->arm->meta, &r, NULL, 0, NULL);
+  if (rc < 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "Capturing the disks failed (%s); the changes stay tracked for the next restore point.",
+             strerror(-rc));
+    res->error = arm_error_text(rc == -ENOSPC ? "DiskFull" : "VMRestorePointInternalError", msg);
+    return JOB_FAILED;
   }
-  json_decref(extra);
-  meta_resource_clear(&r);
-  return 0;
+  return JOB_DONE;
 }
-
-void arm_drps_set_state(struct arm *arm, const char *rp_id_, const char *state)
-{
-  struct state_ctx st = {arm, state};
-  meta_resource_list(arm->meta, rp_id_, DRP_TYPE, NULL, 0, set_state, &st);
-}
-
-struct recover_ctx {
-  struct arm *arm;
-  struct id_list ids;
-};
-
-static int find_creating_rp(void *ctx, const struct meta_resource *r)
-{
-  struct recover_ctx *rc = ctx;
-  if (!strcasecmp(r->type, RP_TYPE) && r->provisioning_state && !strcmp(r->provisioning_state, "Creating"))
-    return collect(&rc->ids, r);
-  return 0;
-}
-
-int arm_restore_points_recover(struct arm *arm)
-{
-  struct recover_ctx rc = {arm, {0}};
-  int r = arm_for_each(arm, RP_TYPE, find_creating_rp, &rc);
-  for (size_t i = 0; i < rc.ids.n; i++) {
-    struct meta_resource rp;
-    if (meta_resource_get(arm->meta, rc.ids.ids[i], &rp) < 0)
-      continue;
-    log_warn("arm", "restore point %s was being created when the service stopped: marking it Failed",
-             rc.ids.ids[i]);
-    free(rp.provisioning_state);
-    rp.provisioning_state = strdup("Failed");
-    json_t *extra = loads(rp.extra);
-    json_object_set_new(extra, "error", json_string("OperationInterrupted"));
-    free(rp.extra);
-    rp.extra = json_dumps(extra, JSON_COMPACT);
-    json_decref(extra);
-    meta_resource_put(arm->meta, &rp, NULL, 0, NULL);
-    meta_resource_clear(&rp);
-    arm_drps_set_state(arm, rc.ids.ids[i], "Failed");
-  }
-  id_list_free(&rc.ids);
-  return r;
-}
-
-char *arm_drp_previous(struct arm *arm, const char *id)
-{
-  struct meta_resource r;
-  if (meta_resource_get(arm->meta, id, &r) < 0)
-    return NULL;
-  json_t *p = loads(r.properties);
-  const char *prev = json_string_value(json_object_get(p, "vmrpPreviousDiskRestorePointId"));
-  char *out = prev ? strdup(prev) : NULL;
-  json_decref(p);
-  meta_resource_clear(&r);
-  return out;
-}
-
-static int export_one(void *ctx, const struct meta_resource *r)
-{
-  json_t *extra = loads(r->extra);
-  const char *state = json_string_value(json_object_get(extra, "state"));
-  if (state && !strcmp(state, "Succeeded"))
-    arm_drp_export(ctx, r->id);
-  json_decref(extra);
-  return 0;
-}
-
-static int unexport_one(void *ctx, const struct meta_resource *r)
-{
-  arm_drp_unexport(ctx, r->id);
-  return 0;
-}
-
-int arm_drp_export_all(struct arm *arm) { return arm_for_each(arm, DRP_TYPE, export_one, arm); }
-void arm_drp_unexport_all(struct arm *arm) { arm_for_each(arm, DRP_TYPE, unexport_one, arm); }

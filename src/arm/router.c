@@ -17,7 +17,6 @@
 #include <strings.h>
 
 #include "arm/internal.h"
-#include "cas/cas.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 
@@ -367,66 +366,29 @@ void arm_handle(void *ctx, const struct http_request *req, struct http_response 
   json_decref(call.body);
 }
 
-int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct arm **out)
+int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct region *region, struct arm **out)
 {
   struct arm *arm = calloc(1, sizeof *arm);
   if (!arm)
-    return -1;
+    return -ENOMEM;
   arm->cfg = *cfg;
   arm->meta = m;
   arm->auth = a;
-  pthread_mutex_init(&arm->volumes_lock, NULL);
-  pthread_mutex_init(&arm->captures_lock, NULL);
+  arm->region = region;
   if (asprintf(&arm->issuer, "%s/adfs", cfg->public_url) < 0) {
     free(arm);
-    return -1;
-  }
-  char store[4096];
-  snprintf(store, sizeof store, "%s/store", cfg->data_dir);
-  unsigned shift = 0;
-  while ((1u << shift) < cfg->chunk_size)
-    shift++;
-  struct cas_options copts = {.chunk_shift = shift, .create = true, .crc_reads = true};
-  int r = cas_open(store, &copts, &arm->cas);
-  if (r == 0 && cas_chunk_size(arm->cas) != cfg->chunk_size) {
-    log_error("arm", "the store in %s uses %u-byte chunks, the configuration says %u", store,
-              cas_chunk_size(arm->cas), cfg->chunk_size);
-    r = -EINVAL;
-  }
-  if (r == 0)
-    r = arm_volumes_open(arm);
-  if (r == 0)
-    r = arm_restore_points_recover(arm);
-  if (r == 0)
-    r = arm_drp_export_all(arm);
-  if (r < 0) {
-    arm_close(arm);
-    return r;
+    return -ENOMEM;
   }
   *out = arm;
   return 0;
 }
 
-void arm_set_jobs(struct arm *arm, struct jobs *jobs)
-{
-  arm->jobs = jobs;
-  arm_gc_timer_start(arm);
-}
+void arm_set_jobs(struct arm *arm, struct jobs *jobs) { arm->jobs = jobs; }
 
 void arm_close(struct arm *arm)
 {
   if (!arm)
     return;
-  if (arm->jobs)
-    arm_gc_timer_stop(arm);
-  arm_captures_free(arm); /* uncommitted: their chunks stay dirty */
-  if (arm->cas)
-    arm_drp_unexport_all(arm);
-  arm_volumes_close(arm);
-  if (arm->cas)
-    cas_close(arm->cas);
-  pthread_mutex_destroy(&arm->volumes_lock);
-  pthread_mutex_destroy(&arm->captures_lock);
   free(arm->issuer);
   free(arm);
 }

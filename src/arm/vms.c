@@ -957,7 +957,7 @@ static void remove_disk(json_t *entry, void *ctx)
       return;
     struct meta_volume mv;
     if (meta_volume_by_resource(st->arm->meta, id, &mv) == 0) {
-      if (arm_volume_in_use(st->arm, mv.id))
+      if (region_volume_in_use(st->arm->region, mv.id))
         snprintf(st->busy, sizeof st->busy, "%s", json_string_value(json_object_get(entry, "name")));
       meta_volume_clear(&mv);
     }

@@ -31,6 +31,7 @@
 #include "daemon/config.h"
 #include "http/server.h"
 #include "nbd/nbd.h"
+#include "region/region.h"
 #include "version.h"
 
 static void usage(FILE *f)
@@ -138,6 +139,7 @@ static int serve(struct config *c)
   struct meta *meta = NULL;
   struct auth *auth = NULL;
   struct arm *arm = NULL;
+  struct region *region = NULL;
   struct jobs *jobs = NULL;
   struct http_server *http = NULL;
   struct nbd_server *nbd = NULL;
@@ -198,20 +200,24 @@ static int serve(struct config *c)
         goto out;
     }
   }
+  struct region_config rc = {.data_dir = c->data_dir, .chunk_size = c->chunk_size, .nbd = nbd,
+                             .nbd_unix = *c->nbd_unix ? c->nbd_unix : NULL,
+                             .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL, .location = c->locs[0].name,
+                             .subscription = c->subs[0].id, .gc_interval_s = c->gc_interval_s};
+  if (region_open(&rc, meta, &region) < 0)
+    goto out;
   struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
-                            .page_size = c->page_size, .data_dir = c->data_dir, .chunk_size = c->chunk_size,
-                            .gc_interval_s = c->gc_interval_s, .rp_max_per_vm = c->rp_max_per_vm,
-                            .rp_min_interval_s = c->rp_min_interval_s,
-                            .nbd = nbd, .nbd_unix = *c->nbd_unix ? c->nbd_unix : NULL,
-                            .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL};
-  if (arm_open(&armc, meta, auth, &arm) < 0)
+                            .page_size = c->page_size, .rp_max_per_vm = c->rp_max_per_vm,
+                            .rp_min_interval_s = c->rp_min_interval_s};
+  if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;
   const struct job_kind *kinds = arm_job_kinds(&nkinds);
   if (jobs_start(meta, arm, kinds, nkinds, c->job_workers, &jobs) < 0)
     goto out;
   arm_set_jobs(arm, jobs);
+  region_set_jobs(region, jobs);
   struct http_server_config hc = {.bind_addr = c->listen, .port = c->port, .cert_file = c->tls_cert,
                                   .key_file = c->tls_key, .plain_http = c->plain_http, .max_body = c->max_body,
                                   .timeout_s = c->timeout_s, .threads = c->threads};
@@ -228,7 +234,8 @@ static int serve(struct config *c)
 out:
   http_server_stop(http);
   jobs_stop(jobs);
-  arm_close(arm); /* before the NBD server: it removes the exports and closes the volumes */
+  arm_close(arm);
+  region_close(region); /* before the NBD server: it removes the exports and closes the volumes */
   nbd_server_free(nbd);
   auth_close(auth);
   meta_close(meta);

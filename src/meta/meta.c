@@ -77,6 +77,42 @@ static const char *const migrations[] = {
     "  id TEXT PRIMARY KEY, resource_id TEXT NOT NULL UNIQUE COLLATE NOCASE,"
     "  size INTEGER NOT NULL, state INTEGER NOT NULL, clean INTEGER NOT NULL DEFAULT 0,"
     "  created_us INTEGER NOT NULL);",
+    /* 3: the region's typed records (image.c): disk restore points as images,
+     * each volume's capture base, and why a resource failed.  Moves them out
+     * of the ARM rows' `extra` JSON, where only the front end could read them. */
+    "CREATE TABLE images("
+    "  id TEXT PRIMARY KEY COLLATE NOCASE, rp_id TEXT NOT NULL COLLATE NOCASE,"
+    "  disk_id TEXT NOT NULL, volume_id TEXT NOT NULL, previous_id TEXT,"
+    "  state INTEGER NOT NULL, root TEXT, size INTEGER NOT NULL DEFAULT 0,"
+    "  percent INTEGER NOT NULL DEFAULT 0, chunks_read INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_stored INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX images_rp ON images(rp_id, id);"
+    "CREATE TRIGGER images_gone AFTER DELETE ON resources BEGIN DELETE FROM images WHERE id = old.id; END;"
+    "CREATE TABLE capture_bases("
+    "  volume_id TEXT PRIMARY KEY, root TEXT NOT NULL, size INTEGER NOT NULL, image_id TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER capture_bases_gone AFTER DELETE ON volumes BEGIN"
+    "  DELETE FROM capture_bases WHERE volume_id = old.id; END;"
+    "ALTER TABLE resources ADD COLUMN failure_code TEXT;"
+    "INSERT INTO images SELECT id, parent_id, coalesce(json_extract(properties, '$.sourceResourceId'), ''),"
+    "  coalesce(json_extract(extra, '$.volumeId'), ''), json_extract(properties, '$.vmrpPreviousDiskRestorePointId'),"
+    "  CASE json_extract(extra, '$.state') WHEN 'Succeeded' THEN 1 WHEN 'Failed' THEN 2 ELSE 0 END,"
+    "  json_extract(extra, '$.root'), coalesce(json_extract(extra, '$.size'), 0),"
+    "  coalesce(json_extract(extra, '$.percent'), 0), coalesce(json_extract(extra, '$.chunksRead'), 0),"
+    "  coalesce(json_extract(extra, '$.bytesStored'), 0)"
+    "  FROM resources WHERE type = 'Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints';"
+    "UPDATE resources SET extra = json_remove(extra, '$.state', '$.root', '$.size', '$.percent', '$.chunksRead',"
+    "  '$.bytesStored', '$.volumeId')"
+    "  WHERE type = 'Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints' AND extra IS NOT NULL;"
+    "INSERT OR REPLACE INTO capture_bases SELECT json_extract(properties, '$.uniqueId'),"
+    "  json_extract(extra, '$.captureBase.root'), json_extract(extra, '$.captureBase.size'),"
+    "  json_extract(extra, '$.captureBase.diskRestorePoint')"
+    "  FROM resources WHERE type = 'Microsoft.Compute/disks' AND json_extract(extra, '$.captureBase.root') IS NOT NULL"
+    "  AND json_extract(properties, '$.uniqueId') IS NOT NULL;"
+    "UPDATE resources SET extra = json_remove(extra, '$.captureBase')"
+    "  WHERE type = 'Microsoft.Compute/disks' AND extra IS NOT NULL;"
+    "UPDATE resources SET failure_code = json_extract(extra, '$.error'), extra = json_remove(extra, '$.error')"
+    "  WHERE type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
+    "  AND json_extract(extra, '$.error') IS NOT NULL;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

@@ -8,8 +8,11 @@
  * sqlite3 handle.  Resource ids are compared case-insensitively (their
  * lower-cased form is the key) and returned with the casing the creator used.
  *
- * JSON-valued columns (tags, properties, error, result, payload) are opaque
- * text here: meta/ never parses them.
+ * JSON-valued columns (tags, properties, extra, error, result, payload) are
+ * opaque text here: meta/ never parses them (one schema migration moved
+ * fields out of `extra` with SQLite's json functions).  What the region below
+ * ARM needs to know about its resources is in typed tables: volumes, images
+ * and capture bases, and each resource's failure_code.
  *
  * Errors: 0 on success, -ENOENT (no such row), -EEXIST (conflict),
  * -ESTALE (ETag precondition failed), -EIO (SQLite failure, logged once).
@@ -45,6 +48,7 @@ struct meta_resource {
   char *provisioning_state;
   char *etag;        /* set by meta on every write */
   int64_t created_us, changed_us;
+  char *failure_code; /* why provisioning failed (an ARM error code), or NULL */
 };
 
 void meta_resource_clear(struct meta_resource *r);
@@ -62,6 +66,9 @@ enum meta_put_flags {
 int meta_resource_put(struct meta *m, struct meta_resource *r, const char *if_match, int flags,
                       bool *created);
 int meta_resource_delete(struct meta *m, const char *id);
+/* Sets a resource's provisioning state and, when failure_code is not NULL,
+ * its failure code (a new etag, as every write).  -ENOENT: no such row. */
+int meta_resource_set_state(struct meta *m, const char *id, const char *state, const char *failure_code);
 
 typedef int (*meta_resource_cb)(void *ctx, const struct meta_resource *r);
 /* Lists direct children of parent_id of the given type (NULL: any type) in id
@@ -73,6 +80,8 @@ int meta_resource_list(struct meta *m, const char *parent_id, const char *type, 
  * direct children) of the given type. */
 int meta_resource_list_prefix(struct meta *m, const char *prefix_id, const char *type, const char *after_id,
                               int limit, meta_resource_cb cb, void *ctx);
+/* Lists every resource of the given type, in id order. */
+int meta_resource_list_type(struct meta *m, const char *type, meta_resource_cb cb, void *ctx);
 /* Lists every resource whose id lies under prefix_id/ (all descendants),
  * deepest first, so children come before their parents. */
 int meta_resource_list_under(struct meta *m, const char *prefix_id, meta_resource_cb cb, void *ctx);
@@ -132,6 +141,54 @@ int meta_volume_by_resource(struct meta *m, const char *resource_id, struct meta
 int meta_volume_delete(struct meta *m, const char *id);
 typedef int (*meta_volume_cb)(void *ctx, const struct meta_volume *v);
 int meta_volume_list(struct meta *m, meta_volume_cb cb, void *ctx);
+
+/* ---- images: the region's record of each disk restore point ------------ */
+
+/* An image shares its id with its disk restore point resource and goes with
+ * it (a trigger deletes it with the row).  A READY image names a durable
+ * tree: the root is written only by the commit that makes it READY. */
+enum meta_image_state {
+  IMAGE_CAPTURING, /* fenced; its tree is being built */
+  IMAGE_READY,     /* root, size and the capture's counters are set */
+  IMAGE_FAILED,    /* never READY; holds no tree */
+};
+const char *meta_image_state_to_string(enum meta_image_state s);
+
+struct meta_image {
+  char *id;           /* the disk restore point's ARM id */
+  char *rp_id;        /* its restore point */
+  char *disk_id;      /* the disk it captured */
+  char volume_id[40]; /* that disk's volume */
+  char *previous_id;  /* the disk's image this one was built on, or NULL */
+  enum meta_image_state state;
+  char root[65];      /* hex tree root when READY, else "" */
+  uint64_t size, chunks_read, bytes_stored;
+  int percent;
+};
+
+void meta_image_clear(struct meta_image *im);
+int meta_image_put(struct meta *m, const struct meta_image *im);
+int meta_image_get(struct meta *m, const char *id, struct meta_image *out);
+typedef int (*meta_image_cb)(void *ctx, const struct meta_image *im);
+/* The images of rp_id (NULL: every image) in id order. */
+int meta_image_list(struct meta *m, const char *rp_id, meta_image_cb cb, void *ctx);
+
+/* A volume's capture base: the tree of its last committed capture, which the
+ * next incremental capture starts from.  Keyed by the volume (a generated
+ * id), so a disk re-created under the same name never inherits a base; a
+ * trigger deletes it with the volume's row. */
+struct meta_capture_base {
+  char volume_id[40];
+  char root[65];
+  uint64_t size;
+  char *image_id;     /* the image that tree belongs to */
+};
+
+void meta_capture_base_clear(struct meta_capture_base *b);
+int meta_capture_base_put(struct meta *m, const struct meta_capture_base *b);
+int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_capture_base *out);
+typedef int (*meta_capture_base_cb)(void *ctx, const struct meta_capture_base *b);
+int meta_capture_base_list(struct meta *m, meta_capture_base_cb cb, void *ctx);
 
 /* ---- service principals and role assignments ---------------------------- */
 

@@ -19,7 +19,7 @@
 
 #define RESOURCE_COLS                                                                             \
   "id, type, name, parent_id, location, tags, properties, extra, provisioning_state, etag, "     \
-  "created_us, changed_us"
+  "created_us, changed_us, failure_code"
 
 void meta_resource_clear(struct meta_resource *r)
 {
@@ -33,6 +33,7 @@ void meta_resource_clear(struct meta_resource *r)
   free(r->extra);
   free(r->provisioning_state);
   free(r->etag);
+  free(r->failure_code);
   memset(r, 0, sizeof *r);
 }
 
@@ -50,6 +51,7 @@ static void read_row(sqlite3_stmt *st, struct meta_resource *r)
   r->etag = meta_col_str(st, 9);
   r->created_us = sqlite3_column_int64(st, 10);
   r->changed_us = sqlite3_column_int64(st, 11);
+  r->failure_code = meta_col_str(st, 12);
 }
 
 int meta_resource_get(struct meta *m, const char *id, struct meta_resource *out)
@@ -95,7 +97,7 @@ static int put_locked(struct meta *m, struct meta_resource *r, const char *if_ma
   snprintf(etag, sizeof etag, "\"%s\"", uuid);
   int64_t now = time_now_us();
   sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO resources(" RESOURCE_COLS
-                                     ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+                                     ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
   if (!st) {
     ret = -EIO;
     goto out;
@@ -112,6 +114,7 @@ static int put_locked(struct meta *m, struct meta_resource *r, const char *if_ma
   sqlite3_bind_text(st, 10, etag, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 11, exists ? old.created_us : now);
   sqlite3_bind_int64(st, 12, now);
+  meta_bind_str(st, 13, r->failure_code);
   ret = meta_exec_stmt(st);
   if (ret == 0) {
     free(r->etag);
@@ -138,6 +141,32 @@ int meta_resource_put(struct meta *m, struct meta_resource *r, const char *if_ma
   if (own_txn && meta_begin(m) < 0)
     return -EIO;
   int ret = put_locked(m, r, if_match, flags, created);
+  if (own_txn) {
+    if (ret == 0)
+      ret = meta_commit(m);
+    else
+      meta_rollback(m);
+  }
+  return ret;
+}
+
+int meta_resource_set_state(struct meta *m, const char *id, const char *state, const char *failure_code)
+{
+  bool own_txn = !meta_in_txn(m);
+  if (own_txn && meta_begin(m) < 0)
+    return -EIO;
+  struct meta_resource r;
+  int ret = meta_resource_get(m, id, &r);
+  if (ret == 0) {
+    free(r.provisioning_state);
+    r.provisioning_state = strdup(state);
+    if (failure_code) {
+      free(r.failure_code);
+      r.failure_code = strdup(failure_code);
+    }
+    ret = r.provisioning_state && (!failure_code || r.failure_code) ? put_locked(m, &r, NULL, 0, NULL) : -ENOMEM;
+    meta_resource_clear(&r);
+  }
   if (own_txn) {
     if (ret == 0)
       ret = meta_commit(m);
@@ -188,6 +217,15 @@ int meta_resource_list(struct meta *m, const char *parent_id, const char *type, 
   meta_bind_str(st, 2, type);
   meta_bind_str(st, 3, after_id);
   sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
+  return walk(st, cb, ctx);
+}
+
+int meta_resource_list_type(struct meta *m, const char *type, meta_resource_cb cb, void *ctx)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " RESOURCE_COLS " FROM resources WHERE type = ?1 ORDER BY id");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
   return walk(st, cb, ctx);
 }
 

@@ -1,0 +1,182 @@
+/*
+ * image.c — the region's typed records of its disk restore points (images)
+ * and of each volume's capture base.
+ *
+ * These were fields in the ARM rows' `extra` JSON, which only the front end
+ * could read; the region below ARM (capture, restore, GC roots, exports) and
+ * the data planes above it need them without JSON.  An image is written in
+ * the same transaction as its disk restore point row (region/capture.c), and
+ * deleted with that row by the images_gone trigger; a capture base goes with
+ * its volume's row (capture_bases_gone).  Rows are replaced with INSERT OR
+ * REPLACE, whose implicit delete fires no trigger (recursive_triggers is off,
+ * SQLite's default), so replacing a resource or volume row keeps its image or
+ * base.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta/internal.h"
+
+#define IMAGE_COLS "id, rp_id, disk_id, volume_id, previous_id, state, root, size, percent, chunks_read, bytes_stored"
+#define BASE_COLS "volume_id, root, size, image_id"
+
+const char *meta_image_state_to_string(enum meta_image_state s)
+{
+  switch (s) {
+  case IMAGE_CAPTURING: return "Capturing";
+  case IMAGE_READY: return "Succeeded";
+  case IMAGE_FAILED: return "Failed";
+  }
+  return "?";
+}
+
+void meta_image_clear(struct meta_image *im)
+{
+  free(im->id);
+  free(im->rp_id);
+  free(im->disk_id);
+  free(im->previous_id);
+  memset(im, 0, sizeof *im);
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+  const unsigned char *t = sqlite3_column_text(st, col);
+  snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+int meta_image_put(struct meta *m, const struct meta_image *im)
+{
+  sqlite3_stmt *st =
+      meta_prepare(m, "INSERT OR REPLACE INTO images(" IMAGE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, im->id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, im->rp_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, im->disk_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, im->volume_id, -1, SQLITE_STATIC);
+  meta_bind_str(st, 5, im->previous_id);
+  sqlite3_bind_int(st, 6, im->state);
+  meta_bind_str(st, 7, im->root[0] ? im->root : NULL);
+  sqlite3_bind_int64(st, 8, (sqlite3_int64)im->size);
+  sqlite3_bind_int(st, 9, im->percent);
+  sqlite3_bind_int64(st, 10, (sqlite3_int64)im->chunks_read);
+  sqlite3_bind_int64(st, 11, (sqlite3_int64)im->bytes_stored);
+  return meta_exec_stmt(st);
+}
+
+static void read_image(sqlite3_stmt *st, struct meta_image *im)
+{
+  memset(im, 0, sizeof *im);
+  im->id = meta_col_str(st, 0);
+  im->rp_id = meta_col_str(st, 1);
+  im->disk_id = meta_col_str(st, 2);
+  copy_col(st, 3, im->volume_id, sizeof im->volume_id);
+  im->previous_id = meta_col_str(st, 4);
+  im->state = (enum meta_image_state)sqlite3_column_int(st, 5);
+  copy_col(st, 6, im->root, sizeof im->root);
+  im->size = (uint64_t)sqlite3_column_int64(st, 7);
+  im->percent = sqlite3_column_int(st, 8);
+  im->chunks_read = (uint64_t)sqlite3_column_int64(st, 9);
+  im->bytes_stored = (uint64_t)sqlite3_column_int64(st, 10);
+}
+
+int meta_image_get(struct meta *m, const char *id, struct meta_image *out)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " IMAGE_COLS " FROM images WHERE id = ?1");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st), r = 0;
+  if (rc == SQLITE_ROW)
+    read_image(st, out);
+  else
+    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
+  sqlite3_finalize(st);
+  return r;
+}
+
+int meta_image_list(struct meta *m, const char *rp_id, meta_image_cb cb, void *ctx)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " IMAGE_COLS " FROM images WHERE ?1 IS NULL OR rp_id = ?1 ORDER BY id");
+  if (!st)
+    return -EIO;
+  meta_bind_str(st, 1, rp_id);
+  int rc, ret = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct meta_image im;
+    read_image(st, &im);
+    ret = cb(ctx, &im);
+    meta_image_clear(&im);
+    if (ret)
+      break;
+  }
+  if (!ret && rc != SQLITE_DONE)
+    ret = -EIO;
+  sqlite3_finalize(st);
+  return ret;
+}
+
+void meta_capture_base_clear(struct meta_capture_base *b)
+{
+  free(b->image_id);
+  memset(b, 0, sizeof *b);
+}
+
+int meta_capture_base_put(struct meta *m, const struct meta_capture_base *b)
+{
+  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO capture_bases(" BASE_COLS ") VALUES(?1,?2,?3,?4)");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, b->volume_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, b->root, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)b->size);
+  sqlite3_bind_text(st, 4, b->image_id, -1, SQLITE_STATIC);
+  return meta_exec_stmt(st);
+}
+
+static void read_base(sqlite3_stmt *st, struct meta_capture_base *b)
+{
+  memset(b, 0, sizeof *b);
+  copy_col(st, 0, b->volume_id, sizeof b->volume_id);
+  copy_col(st, 1, b->root, sizeof b->root);
+  b->size = (uint64_t)sqlite3_column_int64(st, 2);
+  b->image_id = meta_col_str(st, 3);
+}
+
+int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_capture_base *out)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " BASE_COLS " FROM capture_bases WHERE volume_id = ?1");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, volume_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st), r = 0;
+  if (rc == SQLITE_ROW)
+    read_base(st, out);
+  else
+    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
+  sqlite3_finalize(st);
+  return r;
+}
+
+int meta_capture_base_list(struct meta *m, meta_capture_base_cb cb, void *ctx)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT " BASE_COLS " FROM capture_bases ORDER BY volume_id");
+  if (!st)
+    return -EIO;
+  int rc, ret = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct meta_capture_base b;
+    read_base(st, &b);
+    ret = cb(ctx, &b);
+    meta_capture_base_clear(&b);
+    if (ret)
+      break;
+  }
+  if (!ret && rc != SQLITE_DONE)
+    ret = -EIO;
+  sqlite3_finalize(st);
+  return ret;
+}

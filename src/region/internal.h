@@ -1,0 +1,67 @@
+/*
+ * internal.h — what the region/ files share: struct region and the calls
+ * between its files.  Not a public interface (region.h is).
+ */
+#pragma once
+#include <pthread.h>
+
+#include "cas/cas.h"
+#include "region/region.h"
+
+struct region_volume;  /* volumes.c */
+struct region_capture; /* capture.c */
+struct region_source;  /* source.c */
+struct vol_source;
+struct volume;
+
+struct region {
+  struct region_config cfg;
+  struct meta *meta;
+  struct jobs *jobs;
+  struct cas *cas;                  /* <data_dir>/store */
+  pthread_mutex_t volumes_lock;
+  struct region_volume *volumes;    /* open volumes, by id */
+  pthread_mutex_t captures_lock;
+  struct region_capture *captures;  /* recorded fences waiting for their operation */
+  /* the scheduled GC (store.c) */
+  pthread_t timer;
+  pthread_mutex_t timer_lock;
+  pthread_cond_t timer_cv;
+  bool timer_stop, timer_running;
+};
+
+/* volumes.c */
+int region_volumes_open(struct region *r);
+void region_volumes_close(struct region *r);
+/* The open volume, or NULL.  Valid until region_volume_destroy of that id. */
+struct volume *region_volume_find(struct region *r, const char *vol_id);
+/* Calls fn for the source tree of every volume still hydrating (GC roots). */
+int region_volumes_hydration_roots(struct region *r,
+                                   int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id), void *ctx);
+
+/* source.c: a tree as the source a lazy volume hydrates from.  The tree is
+ * described in <vol>.src, written before the volume turns READY. */
+int region_source_save(const struct cas_addr *root, uint64_t size, const char *image_id, const char *path);
+/* Opens the tree described at path, held against GC until
+ * region_source_unhold; fills *vs.  fresh (a new disk): -ENOENT if the tree
+ * cannot be read.  Otherwise such a tree still opens (its reads fail with
+ * -EIO): a complete bitmap never needs it. */
+int region_source_open(struct region *r, const char *path, bool fresh, struct vol_source *vs,
+                       struct region_source **out);
+void region_source_close(struct region_source *s);
+const struct cas_addr *region_source_root(const struct region_source *s);
+/* Ends the hold taken at open: the volume's root is listed as a GC root now. */
+void region_source_unhold(struct region_source *s);
+
+/* capture.c */
+void region_captures_free(struct region *r);
+
+/* images.c */
+int region_images_recover(struct region *r);
+int region_image_export(struct region *r, const char *image_id);
+int region_images_export_all(struct region *r);
+void region_images_unexport_all(struct region *r);
+
+/* store.c */
+void region_gc_timer_start(struct region *r);
+void region_gc_timer_stop(struct region *r);

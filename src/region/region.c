@@ -1,0 +1,86 @@
+/*
+ * region.c — opening and closing the region.
+ *
+ * Start-up order: the chunk store (its chunk size must be the configured
+ * one: a disk's changed-block bitmap counts store chunks), then every volume
+ * (region_volumes_open finishes what a crash interrupted), then restore
+ * points a crash left Creating become Failed — their captures lived only in
+ * memory — and every ready image is exported.  Shutdown runs it backwards:
+ * the GC timer stops, captures never run end uncommitted (their chunks stay
+ * dirty for the next restore point), exports go, volumes close clean.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "region/internal.h"
+
+int region_open(const struct region_config *cfg, struct meta *m, struct region **out)
+{
+  struct region *r = calloc(1, sizeof *r);
+  if (!r)
+    return -ENOMEM;
+  r->cfg = *cfg;
+  r->meta = m;
+  pthread_mutex_init(&r->volumes_lock, NULL);
+  pthread_mutex_init(&r->captures_lock, NULL);
+  char store[4096];
+  snprintf(store, sizeof store, "%s/store", cfg->data_dir);
+  unsigned shift = 0;
+  while ((1u << shift) < cfg->chunk_size)
+    shift++;
+  struct cas_options copts = {.chunk_shift = shift, .create = true, .crc_reads = true};
+  int rc = cas_open(store, &copts, &r->cas);
+  if (rc == 0 && cas_chunk_size(r->cas) != cfg->chunk_size) {
+    log_error("region", "the store in %s uses %u-byte chunks, the configuration says %u", store,
+              cas_chunk_size(r->cas), cfg->chunk_size);
+    rc = -EINVAL;
+  }
+  if (rc == 0)
+    rc = region_volumes_open(r);
+  if (rc == 0)
+    rc = region_images_recover(r);
+  if (rc == 0)
+    rc = region_images_export_all(r);
+  if (rc < 0) {
+    region_close(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
+void region_set_jobs(struct region *r, struct jobs *jobs)
+{
+  r->jobs = jobs;
+  region_gc_timer_start(r);
+}
+
+void region_close(struct region *r)
+{
+  if (!r)
+    return;
+  if (r->jobs)
+    region_gc_timer_stop(r);
+  region_captures_free(r);
+  if (r->cas)
+    region_images_unexport_all(r);
+  region_volumes_close(r);
+  if (r->cas)
+    cas_close(r->cas);
+  pthread_mutex_destroy(&r->volumes_lock);
+  pthread_mutex_destroy(&r->captures_lock);
+  free(r);
+}
+
+char *region_nbd_uri(struct region *r, const char *export_name, bool tcp)
+{
+  char *uri = NULL;
+  if (tcp && r->cfg.nbd_tcp)
+    uri = asprintf(&uri, "nbd://%s/%s", r->cfg.nbd_tcp, export_name) < 0 ? NULL : uri;
+  else if (!tcp && r->cfg.nbd_unix)
+    uri = asprintf(&uri, "nbd+unix:///%s?socket=%s", export_name, r->cfg.nbd_unix) < 0 ? NULL : uri;
+  return uri;
+}

@@ -1,0 +1,155 @@
+/*
+ * region.h — the region below the ARM front end: its chunk store, its live
+ * volumes and their NBD exports, the captures that become restore points, the
+ * images (disk restore points) that restores, exports and data planes read,
+ * and the store's GC and verification.
+ *
+ * Layers (checked by scripts/check-layers, run by scripts/test):
+ *
+ *     daemon → arm → region → jobs, vol, snap, cas, meta, nbd (export binding)
+ *              nbd, blob → vol, snap (+ region lookups)      snap → cas
+ *
+ * The region knows no HTTP and no JSON: resources come in and go out as C
+ * values, its records are typed rows (meta: volumes, images, capture bases,
+ * failure codes), and the front ends (arm/ today; the SAS data plane and the
+ * peer protocol next) render them.  Trees are named by their hex roots at
+ * this boundary, so no front end handles store types.
+ *
+ * Ownership: strings returned as char * are malloc'd and the caller's.
+ * Threads: every call is thread-safe.
+ * Errors: 0 or -errno; -ENOENT no such volume/image/capture, -EBUSY in use
+ * or not ready, -ENOSPC the store or the volumes' file system is full,
+ * -EIO storage failure (logged where it was first understood).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "meta/meta.h"
+
+struct region;
+struct jobs;
+struct nbd_server;
+
+struct region_config {
+  const char *data_dir;      /* volumes in <data_dir>/volumes, the store in <data_dir>/store */
+  uint32_t chunk_size;       /* store chunk = changed-block tracking granularity */
+  struct nbd_server *nbd;    /* exports disks and images; NULL: nothing is exported */
+  const char *nbd_unix;      /* socket path clients use, or NULL */
+  const char *nbd_tcp;       /* "host:port" clients use, or NULL */
+  const char *location;      /* this region's name (operations it creates) */
+  const char *subscription;  /* the subscription its scheduled GC runs under */
+  int gc_interval_s;         /* scheduled store GC; 0: only on demand */
+};
+
+/* Opens the store and every volume (finishing creations and deletions a crash
+ * interrupted), marks restore points a crash left Creating as Failed
+ * (failure code OperationInterrupted) and exports every ready image. */
+int region_open(const struct region_config *cfg, struct meta *m, struct region **out);
+/* Jobs are started after region_open; the scheduled GC submits to them. */
+void region_set_jobs(struct region *r, struct jobs *jobs);
+/* Ends captures never run (their chunks stay dirty), removes the exports,
+ * closes the volumes (saving their CBT bitmaps and marking them clean). */
+void region_close(struct region *r);
+/* The NBD URI of an export (a volume id or an image name), or NULL. */
+char *region_nbd_uri(struct region *r, const char *export_name, bool tcp);
+
+/* ---- volumes: the live volume behind each disk (volumes.c) ---------------- */
+
+/* A restore's source: a ready image's tree, as region_image_source gave it. */
+struct region_restore_source {
+  const char *root;     /* hex */
+  uint64_t size;
+  const char *image_id; /* for logs */
+};
+/* Creates, opens and exports a volume for disk_id; src (may be NULL) makes it
+ * a lazy volume hydrating from that tree (-ENOENT: the tree is gone). */
+int region_volume_create(struct region *r, const char *disk_id, uint64_t size,
+                         const struct region_restore_source *src, char vol_id[40]);
+/* Unexports, closes and deletes a volume with its files; -EBUSY while an NBD
+ * client uses it. */
+int region_volume_destroy(struct region *r, const char *vol_id);
+bool region_volume_in_use(struct region *r, const char *vol_id);
+/* Free bytes on the file system where volumes live (0 when unknown). */
+uint64_t region_volume_space(struct region *r);
+int region_volume_grow(struct region *r, const char *vol_id, uint64_t size);
+/* Copies src into dst as of a fence of src (taken at once; src stays in use),
+ * chunk by chunk, zero chunks left holes, then flushes dst.  progress returns
+ * false to stop: -EINTR. */
+int region_volume_copy(struct region *r, const char *src_vol, const char *dst_vol,
+                       bool (*progress)(void *ctx, double percent), void *ctx);
+
+struct region_volume_info {
+  bool cbt_trusted;       /* false after an unclean shutdown */
+  bool hydrated;          /* every chunk is in the volume, durably */
+  uint64_t hydrate_done, hydrate_total; /* chunks; total 0: hydrated before this start */
+};
+/* -ENOENT: the volume is not open. */
+int region_volume_info(struct region *r, const char *vol_id, struct region_volume_info *out);
+/* One hydration step of a lazy volume (about a second): 1 complete (its
+ * source released), 0 more to do, -ENOENT no such volume, -EBUSY another step
+ * runs.  *percent: progress. */
+int region_volume_hydrate_step(struct region *r, const char *vol_id, uint64_t budget, double *percent);
+
+/* ---- captures: fence → image rows → trees → commit (capture.c) ------------ */
+
+struct region_capture;
+/* Fences the volumes at once (crash consistent across them; a stall of
+ * microseconds: *stall_ns).  -ENOENT a volume is not open, -EBUSY one is being
+ * captured or copied.  n may be 0. */
+int region_capture_fence(struct region *r, const char *const *vol_ids, int n, struct region_capture **out,
+                         uint64_t *stall_ns);
+/* The image the next capture of a volume builds on (its capture base), or
+ * NULL when the capture will be full. */
+char *region_capture_base_image(struct region *r, const char *vol_id);
+/* Records disk k of the fence as image image_id of restore point rp_id, in
+ * the caller's meta transaction (state Capturing). */
+int region_capture_record(struct region *r, struct region_capture *c, int k, const char *image_id,
+                          const char *rp_id, const char *disk_id);
+/* Hands a recorded capture to the creation operation op_id (the capture is
+ * the region's from here on, even on error). */
+int region_capture_queue(struct region *r, struct region_capture *c, const char *op_id, const char *rp_id);
+/* Ends a fence that was never queued: its chunks stay dirty. */
+void region_capture_abort(struct region_capture *c);
+/* Runs the queued capture of op_id: builds every disk's tree (incremental
+ * from its base, full without one), syncs the store, commits images, restore
+ * point (Succeeded) and bases in one transaction, exports the images.
+ * -ENOENT: no capture is queued under op_id (lost in a restart).  On any
+ * failure the restore point is Failed (VMRestorePointInternalError). */
+int region_capture_run(struct region *r, const char *op_id, void (*progress)(void *ctx, double percent),
+                       void *ctx);
+
+/* ---- images: disk restore points (images.c) ------------------------------ */
+
+/* The tree of a ready image: 0, -ENOENT no such image, -EBUSY still being
+ * captured, or failed. */
+int region_image_source(struct region *r, const char *image_id, char root[65], uint64_t *size);
+/* Removes an image: its export (disconnecting readers) first, then its rows.
+ * Its tree becomes garbage unless another root reaches it. */
+int region_image_delete(struct region *r, const char *image_id);
+/* Marks a restore point (and its images not ready) Failed with an ARM error
+ * code, e.g. OperationInterrupted. */
+int region_restore_point_fail(struct region *r, const char *rp_id, const char *code);
+
+/* ---- the store: GC and verify (store.c) ---------------------------------- */
+
+struct region_gc_stats {
+  uint64_t live_objects, dead_objects, packs_deleted, packs_rewritten, bytes_freed, bytes_copied;
+};
+/* -EBUSY: another GC runs. */
+int region_store_gc(struct region *r, struct region_gc_stats *out);
+
+struct region_damage {
+  char address[65];
+  bool missing;           /* else damaged */
+};
+struct region_verify_report {
+  uint64_t objects_checked, bytes_checked, packs_checked, bad_records;
+  struct region_damage *damaged;
+  size_t n_damaged;
+  char **affected;        /* the resources whose trees reach damage */
+  size_t n_affected;
+};
+int region_store_verify(struct region *r, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+                        struct region_verify_report *out);
+void region_verify_report_free(struct region_verify_report *rep);
