@@ -186,7 +186,7 @@ int arm_disk_delete_child(struct arm *arm, const struct meta_resource *r);
 int arm_disk_create_empty(struct arm_call *call, const char *id, const char *name, const char *rg_id,
                           json_t *size_gb, const char *sku_name, const char *vm_id);
 
-/* vms.c */
+/* vms.c; the delete hook and the jobs are in vm_jobs.c */
 void arm_vm_put(struct arm_call *call);
 void arm_vm_get(struct arm_call *call);
 void arm_vm_patch(struct arm_call *call);
