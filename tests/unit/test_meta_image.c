@@ -1,0 +1,207 @@
+/*
+ * test_meta_image.c — the region's typed records in src/meta: images and
+ * capture bases (put/get/list), the triggers that delete them with their
+ * disk restore point row and their volume row (and not when a row is
+ * replaced), failure codes, and schema migration 3, which moves these
+ * fields out of a version-2 database's `extra` JSON.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "meta/meta.h"
+#include "unit.h"
+
+#define DRP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
+#define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
+#define RP "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/rp1"
+#define DRP RP "/diskRestorePoints/d1_x"
+#define DISK "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Compute/disks/d1"
+#define ROOT "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static char dir[] = "/tmp/vmrp-unit-image.XXXXXX";
+
+static int put_row(struct meta *m, const char *id, const char *type, const char *parent, const char *props,
+                   const char *extra)
+{
+  const char *name = strrchr(id, '/') + 1;
+  struct meta_resource r = {.id = strdup(id), .type = strdup(type), .name = strdup(name), .parent_id = strdup(parent),
+                            .properties = props ? strdup(props) : NULL, .extra = extra ? strdup(extra) : NULL,
+                            .provisioning_state = strdup("Creating")};
+  int rc = meta_resource_put(m, &r, NULL, 0, NULL);
+  meta_resource_clear(&r);
+  return rc;
+}
+
+static int count_image(void *ctx, const struct meta_image *im)
+{
+  (void)im;
+  ++*(int *)ctx;
+  return 0;
+}
+
+static void images_and_triggers(void **state)
+{
+  (void)state;
+  char path[256];
+  snprintf(path, sizeof path, "%s/fresh.db", dir);
+  struct meta *m;
+  CHECK(meta_open(path, &m) == 0, "a new database opens at the newest schema");
+  CHECK(put_row(m, RP, RP_TYPE, "/x", NULL, NULL) == 0 && put_row(m, DRP, DRP_TYPE, RP, NULL, NULL) == 0,
+        "a restore point and a disk restore point row");
+  struct meta_image im = {.id = DRP, .rp_id = RP, .disk_id = DISK, .state = IMAGE_CAPTURING};
+  snprintf(im.volume_id, sizeof im.volume_id, "vol-1");
+  CHECK(meta_image_put(m, &im) == 0, "meta_image_put: a Capturing image");
+  im.state = IMAGE_READY;
+  im.size = 1 << 20;
+  im.percent = 100;
+  im.chunks_read = 3;
+  im.bytes_stored = 4096;
+  snprintf(im.root, sizeof im.root, ROOT);
+  CHECK(meta_image_put(m, &im) == 0, "meta_image_put: the same image made READY");
+  struct meta_image got;
+  int rc = meta_image_get(m,
+                          "/SUBSCRIPTIONS/S1/RESOURCEGROUPS/G/providers/Microsoft.Compute/restorePointCollections/C"
+                          "/restorePoints/RP1/diskRestorePoints/D1_X",
+                          &got);
+  CHECK(rc == 0, "the image is found under any casing of its id");
+  if (rc == 0) {
+    CHECK(got.state == IMAGE_READY && !strcmp(got.root, ROOT) && got.size == 1 << 20 && got.percent == 100 &&
+              got.chunks_read == 3 && got.bytes_stored == 4096 && !strcmp(got.volume_id, "vol-1") &&
+              !strcmp(got.disk_id, DISK) && got.previous_id == NULL,
+          "every field reads back as written");
+    meta_image_clear(&got);
+  }
+  int n = 0;
+  CHECK(meta_image_list(m, RP, count_image, &n) == 0 && n == 1, "the restore point lists its image");
+  CHECK(put_row(m, DRP, DRP_TYPE, RP, "{\"a\":1}", NULL) == 0 && meta_image_get(m, DRP, &got) == 0,
+        "replacing the disk restore point row keeps its image");
+  meta_image_clear(&got);
+  CHECK(meta_resource_set_state(m, RP, "Failed", "OperationInterrupted") == 0, "meta_resource_set_state");
+  struct meta_resource r;
+  rc = meta_resource_get(m, RP, &r);
+  CHECK(rc == 0 && !strcmp(r.provisioning_state, "Failed") && r.failure_code &&
+            !strcmp(r.failure_code, "OperationInterrupted"),
+        "the state and failure code read back");
+  if (rc == 0)
+    meta_resource_clear(&r);
+  CHECK(meta_resource_set_state(m, "/nope", "Failed", NULL) == -ENOENT, "set_state of a missing row: -ENOENT");
+  CHECK(meta_resource_delete(m, DRP) == 0 && meta_image_get(m, DRP, &got) == -ENOENT,
+        "deleting the disk restore point row deletes its image");
+
+  struct meta_volume v = {.resource_id = DISK, .size = 1 << 20, .state = VOLUME_READY};
+  snprintf(v.id, sizeof v.id, "vol-1");
+  struct meta_capture_base b = {.size = 1 << 20, .image_id = DRP};
+  snprintf(b.volume_id, sizeof b.volume_id, "vol-1");
+  snprintf(b.root, sizeof b.root, ROOT);
+  CHECK(meta_volume_put(m, &v) == 0 && meta_capture_base_put(m, &b) == 0, "a volume and its capture base");
+  struct meta_capture_base gb;
+  rc = meta_capture_base_get(m, "vol-1", &gb);
+  CHECK(rc == 0 && !strcmp(gb.root, ROOT) && gb.size == 1 << 20 && !strcmp(gb.image_id, DRP),
+        "the capture base reads back");
+  if (rc == 0)
+    meta_capture_base_clear(&gb);
+  v.clean = true;
+  CHECK(meta_volume_put(m, &v) == 0 && meta_capture_base_get(m, "vol-1", &gb) == 0,
+        "replacing the volume row keeps its base");
+  meta_capture_base_clear(&gb);
+  CHECK(meta_volume_delete(m, "vol-1") == 0 && meta_capture_base_get(m, "vol-1", &gb) == -ENOENT,
+        "deleting the volume deletes its base: a disk made again under the same name starts full");
+  meta_close(m);
+}
+
+/* A database as vmrpd wrote it at schema version 2 (migrations 1 and 2). */
+static const char *const v2_schema =
+    "CREATE TABLE resources(id TEXT PRIMARY KEY COLLATE NOCASE, type TEXT NOT NULL COLLATE NOCASE,"
+    "  name TEXT NOT NULL, parent_id TEXT NOT NULL COLLATE NOCASE, location TEXT, tags TEXT, properties TEXT,"
+    "  extra TEXT, provisioning_state TEXT, etag TEXT NOT NULL, created_us INTEGER NOT NULL,"
+    "  changed_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX resources_parent ON resources(parent_id, type, id);"
+    "CREATE TABLE operations(id TEXT PRIMARY KEY, subscription TEXT NOT NULL, provider TEXT NOT NULL,"
+    "  location TEXT NOT NULL, kind TEXT NOT NULL, resource_id TEXT, status INTEGER NOT NULL,"
+    "  percent REAL NOT NULL DEFAULT 0, start_us INTEGER NOT NULL, end_us INTEGER, error TEXT, result TEXT,"
+    "  payload TEXT);"
+    "CREATE INDEX operations_status ON operations(status);"
+    "CREATE TABLE principals(client_id TEXT PRIMARY KEY COLLATE NOCASE, object_id TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  name TEXT NOT NULL, salt BLOB NOT NULL, hash BLOB NOT NULL, created_us INTEGER NOT NULL);"
+    "CREATE TABLE role_assignments(object_id TEXT NOT NULL COLLATE NOCASE, scope TEXT NOT NULL COLLATE NOCASE,"
+    "  role TEXT NOT NULL, PRIMARY KEY(object_id, scope));"
+    "CREATE TABLE volumes(id TEXT PRIMARY KEY, resource_id TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    "  size INTEGER NOT NULL, state INTEGER NOT NULL, clean INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL);"
+    "CREATE TABLE schema_version(version INTEGER NOT NULL); INSERT INTO schema_version VALUES(2);"
+    "INSERT INTO resources VALUES('" RP "', '" RP_TYPE "', 'rp1', '/c', NULL, NULL, '{}',"
+    "  '{\"operation\":\"op1\",\"error\":\"OperationInterrupted\"}', 'Failed', 'e', 1, 1);"
+    "INSERT INTO resources VALUES('" DRP "', '" DRP_TYPE "', 'd1_x', '" RP "', NULL, NULL,"
+    "  '{\"sourceResourceId\":\"" DISK "\",\"vmrpPreviousDiskRestorePointId\":\"/prev\"}',"
+    "  '{\"state\":\"Succeeded\",\"volumeId\":\"vol-1\",\"percent\":100,\"root\":\"" ROOT "\",\"size\":1048576,"
+    "\"chunksRead\":16,\"bytesStored\":8192}', 'Succeeded', 'e', 1, 1);"
+    "INSERT INTO resources VALUES('" DISK "', 'Microsoft.Compute/disks', 'd1', '/g', 'eastus', NULL,"
+    "  '{\"uniqueId\":\"vol-1\"}', '{\"sku\":{\"name\":\"Premium_LRS\"},\"captureBase\":{\"root\":\"" ROOT "\","
+    "\"size\":1048576,\"diskRestorePoint\":\"" DRP "\"}}', 'Succeeded', 'e', 1, 1);"
+    "INSERT INTO volumes VALUES('vol-1', '" DISK "', 1048576, 1, 1, 1);";
+
+static void migration_from_v2(void **state)
+{
+  (void)state;
+  char path[256];
+  snprintf(path, sizeof path, "%s/v2.db", dir);
+  sqlite3 *db;
+  char *err = NULL;
+  CHECK(sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, v2_schema, NULL, NULL, &err) == SQLITE_OK,
+        "a version-2 database with a restore point, a disk restore point and a disk (%s)", err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+  struct meta *m;
+  CHECK(meta_open(path, &m) == 0, "it opens: migration 3 runs");
+  struct meta_image im;
+  int rc = meta_image_get(m, DRP, &im);
+  CHECK(rc == 0, "the disk restore point has an image");
+  if (rc == 0) {
+    CHECK(im.state == IMAGE_READY && !strcmp(im.root, ROOT) && im.size == 1048576 && im.percent == 100 &&
+              im.chunks_read == 16 && im.bytes_stored == 8192 && !strcmp(im.volume_id, "vol-1") &&
+              !strcmp(im.rp_id, RP) && !strcmp(im.disk_id, DISK) && im.previous_id &&
+              !strcmp(im.previous_id, "/prev"),
+          "with the state, root, size, counters, volume, disk and predecessor its extra held");
+    meta_image_clear(&im);
+  }
+  struct meta_capture_base b;
+  rc = meta_capture_base_get(m, "vol-1", &b);
+  CHECK(rc == 0 && !strcmp(b.root, ROOT) && b.size == 1048576 && !strcmp(b.image_id, DRP),
+        "the disk's captureBase became its volume's capture base");
+  if (rc == 0)
+    meta_capture_base_clear(&b);
+  struct meta_resource r;
+  rc = meta_resource_get(m, RP, &r);
+  CHECK(rc == 0 && r.failure_code && !strcmp(r.failure_code, "OperationInterrupted") && r.extra &&
+            !strcmp(r.extra, "{\"operation\":\"op1\"}"),
+        "the restore point's error became its failure code; the rest of extra stays");
+  if (rc == 0)
+    meta_resource_clear(&r);
+  rc = meta_resource_get(m, DRP, &r);
+  CHECK(rc == 0 && r.extra && !strcmp(r.extra, "{}"), "the disk restore point's extra is emptied");
+  if (rc == 0)
+    meta_resource_clear(&r);
+  rc = meta_resource_get(m, DISK, &r);
+  CHECK(rc == 0 && r.extra && !strcmp(r.extra, "{\"sku\":{\"name\":\"Premium_LRS\"}}"),
+        "the disk keeps its sku and loses captureBase");
+  if (rc == 0)
+    meta_resource_clear(&r);
+  meta_close(m);
+}
+
+int main(void)
+{
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  const struct CMUnitTest tests[] = {UNIT_TEST(images_and_triggers), UNIT_TEST(migration_from_v2)};
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+  return unit_finish(rc);
+}
