@@ -67,8 +67,9 @@ int meta_image_put(struct meta *m, const struct meta_image *im)
   return meta_exec_stmt(st);
 }
 
-static void read_image(sqlite3_stmt *st, struct meta_image *im)
+static void read_image(sqlite3_stmt *st, void *out)
 {
+  struct meta_image *im = out;
   memset(im, 0, sizeof *im);
   im->id = meta_col_str(st, 0);
   im->rp_id = meta_col_str(st, 1);
@@ -89,12 +90,21 @@ int meta_image_get(struct meta *m, const char *id, struct meta_image *out)
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st), r = 0;
-  if (rc == SQLITE_ROW)
-    read_image(st, out);
-  else
-    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
-  sqlite3_finalize(st);
+  return meta_one_row(st, read_image, out);
+}
+
+struct image_walk {
+  meta_image_cb cb;
+  void *ctx;
+};
+
+static int image_row(sqlite3_stmt *st, void *ctx)
+{
+  struct image_walk *w = ctx;
+  struct meta_image im;
+  read_image(st, &im);
+  int r = w->cb(w->ctx, &im);
+  meta_image_clear(&im);
   return r;
 }
 
@@ -104,19 +114,8 @@ int meta_image_list(struct meta *m, const char *rp_id, meta_image_cb cb, void *c
   if (!st)
     return -EIO;
   meta_bind_str(st, 1, rp_id);
-  int rc, ret = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct meta_image im;
-    read_image(st, &im);
-    ret = cb(ctx, &im);
-    meta_image_clear(&im);
-    if (ret)
-      break;
-  }
-  if (!ret && rc != SQLITE_DONE)
-    ret = -EIO;
-  sqlite3_finalize(st);
-  return ret;
+  struct image_walk w = {cb, ctx};
+  return meta_each_row(st, image_row, &w);
 }
 
 void meta_capture_base_clear(struct meta_capture_base *b)
@@ -137,8 +136,9 @@ int meta_capture_base_put(struct meta *m, const struct meta_capture_base *b)
   return meta_exec_stmt(st);
 }
 
-static void read_base(sqlite3_stmt *st, struct meta_capture_base *b)
+static void read_base(sqlite3_stmt *st, void *out)
 {
+  struct meta_capture_base *b = out;
   memset(b, 0, sizeof *b);
   copy_col(st, 0, b->volume_id, sizeof b->volume_id);
   copy_col(st, 1, b->root, sizeof b->root);
@@ -152,12 +152,21 @@ int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_cap
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, volume_id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st), r = 0;
-  if (rc == SQLITE_ROW)
-    read_base(st, out);
-  else
-    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
-  sqlite3_finalize(st);
+  return meta_one_row(st, read_base, out);
+}
+
+struct base_walk {
+  meta_capture_base_cb cb;
+  void *ctx;
+};
+
+static int base_row(sqlite3_stmt *st, void *ctx)
+{
+  struct base_walk *w = ctx;
+  struct meta_capture_base b;
+  read_base(st, &b);
+  int r = w->cb(w->ctx, &b);
+  meta_capture_base_clear(&b);
   return r;
 }
 
@@ -166,17 +175,6 @@ int meta_capture_base_list(struct meta *m, meta_capture_base_cb cb, void *ctx)
   sqlite3_stmt *st = meta_prepare(m, "SELECT " BASE_COLS " FROM capture_bases ORDER BY volume_id");
   if (!st)
     return -EIO;
-  int rc, ret = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct meta_capture_base b;
-    read_base(st, &b);
-    ret = cb(ctx, &b);
-    meta_capture_base_clear(&b);
-    if (ret)
-      break;
-  }
-  if (!ret && rc != SQLITE_DONE)
-    ret = -EIO;
-  sqlite3_finalize(st);
-  return ret;
+  struct base_walk w = {cb, ctx};
+  return meta_each_row(st, base_row, &w);
 }

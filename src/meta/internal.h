@@ -20,3 +20,9 @@ bool meta_in_txn(struct meta *m);
 char *meta_col_str(sqlite3_stmt *st, int col);
 /* Binds a string, or NULL when s is NULL. */
 void meta_bind_str(sqlite3_stmt *st, int idx, const char *s);
+/* Steps a SELECT, calling row(st, ctx) for each row until it returns
+ * non-zero (which is returned); -EIO when a step fails.  Finalizes st. */
+int meta_each_row(sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx), void *ctx);
+/* Steps a SELECT of at most one row: read(st, out) and 0, -ENOENT when there
+ * is none, -EIO.  Finalizes st. */
+int meta_one_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *st, void *out), void *out);

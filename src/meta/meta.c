@@ -329,3 +329,25 @@ void meta_bind_str(sqlite3_stmt *st, int idx, const char *s)
   else
     sqlite3_bind_null(st, idx);
 }
+
+int meta_each_row(sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+  int rc, ret = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && (ret = row(st, ctx)) == 0)
+    ;
+  if (!ret && rc != SQLITE_DONE)
+    ret = -EIO;
+  sqlite3_finalize(st);
+  return ret;
+}
+
+int meta_one_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *st, void *out), void *out)
+{
+  int rc = sqlite3_step(st), r = 0;
+  if (rc == SQLITE_ROW)
+    read(st, out);
+  else
+    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
+  sqlite3_finalize(st);
+  return r;
+}

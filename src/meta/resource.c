@@ -152,27 +152,18 @@ int meta_resource_put(struct meta *m, struct meta_resource *r, const char *if_ma
 
 int meta_resource_set_state(struct meta *m, const char *id, const char *state, const char *failure_code)
 {
-  bool own_txn = !meta_in_txn(m);
-  if (own_txn && meta_begin(m) < 0)
-    return -EIO;
   struct meta_resource r;
   int ret = meta_resource_get(m, id, &r);
-  if (ret == 0) {
-    free(r.provisioning_state);
-    r.provisioning_state = strdup(state);
-    if (failure_code) {
-      free(r.failure_code);
-      r.failure_code = strdup(failure_code);
-    }
-    ret = r.provisioning_state && (!failure_code || r.failure_code) ? put_locked(m, &r, NULL, 0, NULL) : -ENOMEM;
-    meta_resource_clear(&r);
+  if (ret < 0)
+    return ret;
+  free(r.provisioning_state);
+  r.provisioning_state = strdup(state);
+  if (failure_code) {
+    free(r.failure_code);
+    r.failure_code = strdup(failure_code);
   }
-  if (own_txn) {
-    if (ret == 0)
-      ret = meta_commit(m);
-    else
-      meta_rollback(m);
-  }
+  ret = r.provisioning_state && (!failure_code || r.failure_code) ? meta_resource_put(m, &r, NULL, 0, NULL) : -ENOMEM;
+  meta_resource_clear(&r);
   return ret;
 }
 

@@ -33,8 +33,9 @@ int meta_volume_put(struct meta *m, const struct meta_volume *v)
   return meta_exec_stmt(st);
 }
 
-static void read_row(sqlite3_stmt *st, struct meta_volume *v)
+static void read_row(sqlite3_stmt *st, void *out)
 {
+  struct meta_volume *v = out;
   memset(v, 0, sizeof *v);
   snprintf(v->id, sizeof v->id, "%s", (const char *)sqlite3_column_text(st, 0));
   v->resource_id = meta_col_str(st, 1);
@@ -50,13 +51,7 @@ static int get_one(struct meta *m, const char *sql, const char *key, struct meta
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st), r = 0;
-  if (rc == SQLITE_ROW)
-    read_row(st, out);
-  else
-    r = rc == SQLITE_DONE ? -ENOENT : -EIO;
-  sqlite3_finalize(st);
-  return r;
+  return meta_one_row(st, read_row, out);
 }
 
 int meta_volume_get(struct meta *m, const char *id, struct meta_volume *out)
@@ -78,22 +73,26 @@ int meta_volume_delete(struct meta *m, const char *id)
   return meta_exec_stmt(st);
 }
 
+struct volume_walk {
+  meta_volume_cb cb;
+  void *ctx;
+};
+
+static int volume_row(sqlite3_stmt *st, void *ctx)
+{
+  struct volume_walk *w = ctx;
+  struct meta_volume v;
+  read_row(st, &v);
+  int r = w->cb(w->ctx, &v);
+  meta_volume_clear(&v);
+  return r;
+}
+
 int meta_volume_list(struct meta *m, meta_volume_cb cb, void *ctx)
 {
   sqlite3_stmt *st = meta_prepare(m, "SELECT " VOLUME_COLS " FROM volumes ORDER BY created_us");
   if (!st)
     return -EIO;
-  int rc, ret = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct meta_volume v;
-    read_row(st, &v);
-    ret = cb(ctx, &v);
-    meta_volume_clear(&v);
-    if (ret)
-      break;
-  }
-  if (!ret && rc != SQLITE_DONE)
-    ret = -EIO;
-  sqlite3_finalize(st);
-  return ret;
+  struct volume_walk w = {cb, ctx};
+  return meta_each_row(st, volume_row, &w);
 }

@@ -38,7 +38,7 @@ struct region_config {
   const char *nbd_unix;      /* socket path clients use, or NULL */
   const char *nbd_tcp;       /* "host:port" clients use, or NULL */
   const char *location;      /* this region's name (operations it creates) */
-  const char *subscription;  /* the subscription its scheduled GC runs under */
+  const char *subscription;  /* the subscription its scheduled GC runs under (NULL: none) */
   int gc_interval_s;         /* scheduled store GC; 0: only on demand */
 };
 
