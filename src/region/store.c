@@ -209,7 +209,8 @@ void region_gc_timer_start(struct region *rg)
 {
   pthread_mutex_init(&rg->timer_lock, NULL);
   pthread_cond_init(&rg->timer_cv, NULL);
-  rg->timer_running = rg->cfg.gc_interval_s > 0 && rg->cfg.subscription && pthread_create(&rg->timer, NULL, gc_timer, rg) == 0;
+  rg->timer_running = rg->cfg.gc_interval_s > 0 && rg->cfg.subscription &&
+                      pthread_create(&rg->timer, NULL, gc_timer, rg) == 0;
 }
 
 void region_gc_timer_stop(struct region *rg)
