@@ -25,33 +25,6 @@ static void collection_id(struct arm_call *call, char *out, size_t cap)
            call->params[0], call->params[1], call->params[2]);
 }
 
-void arm_reply_collection_not_found(struct arm_call *call)
-{
-  arm_reply_error(call, 404, "ResourceNotFound",
-                  "The Resource 'Microsoft.Compute/restorePointCollections/%s' under resource group '%s' was not "
-                  "found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-                  call->params[2], call->params[1]);
-}
-
-/* Restore point names and collection names: 1-80 of alphanumerics, '_', '-',
- * '.', starting with an alphanumeric, ending with an alphanumeric or '_'. */
-bool arm_rp_name_ok(struct arm_call *call, const char *name, const char *target)
-{
-  size_t n = strlen(name);
-  bool ok = n >= 1 && n <= 80;
-  for (size_t i = 0; ok && i < n; i++) {
-    char c = name[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    ok = alnum || ((c == '_' || c == '-' || c == '.') && i > 0 && (i < n - 1 || c == '_'));
-  }
-  if (!ok)
-    arm_reply_error_target(call, 400, "InvalidParameter", target,
-                           "The name '%s' is invalid: use 1 to 80 letters, digits, '_', '-' and '.', starting with a "
-                           "letter or digit and ending with a letter, digit or '_'.",
-                           name);
-  return ok;
-}
-
 struct expand_state {
   struct arm *arm;
   json_t *value;

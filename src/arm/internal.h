@@ -144,9 +144,11 @@ void arm_operation_result(struct arm_call *call);
 #define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
 #define DRP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
 
-/* collections.c */
+/* names.c: restore point collection and restore point names (1-80 of
+ * letters, digits, _ - .); replies InvalidParameter naming target. */
 bool arm_rp_name_ok(struct arm_call *call, const char *name, const char *target);
-void arm_reply_collection_not_found(struct arm_call *call);
+
+/* collections.c */
 void arm_collection_put(struct arm_call *call);
 void arm_collection_get(struct arm_call *call);
 void arm_collection_patch(struct arm_call *call);
@@ -156,6 +158,7 @@ enum job_outcome arm_collection_delete_job(void *app, struct job *job, const str
                                            struct job_result *res);
 
 /* restore_points.c */
+void arm_reply_collection_not_found(struct arm_call *call);
 json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instance_view);
 void arm_rp_put(struct arm_call *call);
 void arm_rp_get(struct arm_call *call);

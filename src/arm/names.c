@@ -61,3 +61,22 @@ bool arm_rg_name_ok(struct arm_call *call, const char *name)
   }
   return true;
 }
+
+/* Restore point names and collection names: 1-80 of alphanumerics, '_', '-',
+ * '.', starting with an alphanumeric, ending with an alphanumeric or '_'. */
+bool arm_rp_name_ok(struct arm_call *call, const char *name, const char *target)
+{
+  size_t n = strlen(name);
+  bool ok = n >= 1 && n <= 80;
+  for (size_t i = 0; ok && i < n; i++) {
+    char c = name[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    ok = alnum || ((c == '_' || c == '-' || c == '.') && i > 0 && (i < n - 1 || c == '_'));
+  }
+  if (!ok)
+    arm_reply_error_target(call, 400, "InvalidParameter", target,
+                           "The name '%s' is invalid: use 1 to 80 letters, digits, '_', '-' and '.', starting with a "
+                           "letter or digit and ending with a letter, digit or '_'.",
+                           name);
+  return ok;
+}

@@ -49,6 +49,15 @@ static void rp_id(struct arm_call *call, char *out, size_t cap)
 
 static json_t *loads(const char *s) { return json_loads(s ? s : "{}", 0, NULL); }
 
+/* Shared with collections.c, which builds on this file. */
+void arm_reply_collection_not_found(struct arm_call *call)
+{
+  arm_reply_error(call, 404, "ResourceNotFound",
+                  "The Resource 'Microsoft.Compute/restorePointCollections/%s' under resource group '%s' was not "
+                  "found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+                  call->params[2], call->params[1]);
+}
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
