@@ -3,9 +3,7 @@
  *
  * PUT, GET, HEAD, PATCH and list are synchronous; DELETE is a long-running
  * operation: the group is marked Deleting and an operation row created in one
- * transaction, and the job then deletes every resource in the group, deepest
- * first, through the delete hook of its type, and the group last.  The job is
- * idempotent (it re-lists what is left), so it resumes after a restart.
+ * transaction, and its job (rg_delete.c) deletes what the group holds.
  *
  * ids are built with the canonical "resourceGroups" segment and the name as
  * the creator spelled it; the store compares them case-insensitively.  Every
@@ -21,7 +19,6 @@
 #include "arm/internal.h"
 #include "common/base64url.h"
 #include "common/cleanup.h"
-#include "common/log.h"
 #include "common/urlcode.h"
 
 #define RG_TYPE "Microsoft.Resources/resourceGroups"
@@ -410,82 +407,4 @@ void arm_rg_list(struct arm_call *call)
   json_object_set_new(out, "value", st.value);
   free(st.last_id);
   arm_reply_json(call, 200, out);
-}
-
-/* Type-specific clean-up for resources inside a group being deleted.  Types
- * whose resources own data outside the metadata store (disks, restore points)
- * register here; others are removed as rows. */
-static const struct {
-  const char *type;
-  int (*delete_fn)(struct arm *arm, const struct meta_resource *r);
-} child_delete_hooks[] = {
-    {"Microsoft.Compute/virtualMachines", arm_vm_delete_child}, /* detaches its disks */
-    {"Microsoft.Compute/disks", arm_disk_delete_child},
-    {DRP_TYPE, arm_drp_delete_child}, /* unexported before its rows go */
-    {NULL, NULL},
-};
-
-static int delete_child(struct arm *arm, const struct meta_resource *r)
-{
-  for (int i = 0; child_delete_hooks[i].type; i++)
-    if (strcasecmp(child_delete_hooks[i].type, r->type) == 0)
-      return child_delete_hooks[i].delete_fn(arm, r);
-  int rc = meta_resource_delete(arm->meta, r->id);
-  return rc == -ENOENT ? 0 : rc;
-}
-
-struct id_list {
-  char **ids;
-  size_t n, cap;
-};
-
-static int collect_id(void *ctx, const struct meta_resource *r)
-{
-  struct id_list *l = ctx;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 16;
-    char **ids = realloc(l->ids, cap * sizeof *ids);
-    if (!ids)
-      return -ENOMEM;
-    l->ids = ids;
-    l->cap = cap;
-  }
-  l->ids[l->n++] = strdup(r->id);
-  return 0;
-}
-
-enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta_operation *op,
-                                   struct job_result *res)
-{
-  struct arm *arm = app;
-  struct id_list l = {0};
-  enum job_outcome outcome = JOB_DONE;
-  int rc = meta_resource_list_under(arm->meta, op->resource_id, collect_id, &l);
-  for (size_t i = 0; rc == 0 && i < l.n; i++) {
-    if (jobs_should_stop(job)) {
-      outcome = JOB_INTERRUPTED;
-      goto out;
-    }
-    struct meta_resource child;
-    if (meta_resource_get(arm->meta, l.ids[i], &child) == 0) {
-      rc = delete_child(arm, &child);
-      meta_resource_clear(&child);
-    }
-    jobs_progress(job, 100.0 * (double)(i + 1) / (double)(l.n + 1));
-  }
-  if (rc == 0) {
-    rc = meta_resource_delete(arm->meta, op->resource_id);
-    if (rc == -ENOENT)
-      rc = 0;
-  }
-  if (rc < 0) {
-    log_error("arm", "deleting resource group %s failed: %s", op->resource_id, strerror(-rc));
-    res->error = arm_error_text("InternalServerError", "Deleting the resource group failed; retry the request.");
-    outcome = JOB_FAILED;
-  }
-out:
-  for (size_t i = 0; i < l.n; i++)
-    free(l.ids[i]);
-  free(l.ids);
-  return outcome;
 }
