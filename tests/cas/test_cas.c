@@ -380,6 +380,68 @@ static void damage_index(bool corrupt)
 static void damage_index_deleted(void **state) { (void)state; damage_index(false); }
 static void damage_index_corrupt(void **state) { (void)state; damage_index(true); }
 
+/* Invariant (7): a flip in a pack's file header is reported by verify,
+ * although no object is affected. */
+static void damage_pack_header(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[100];
+  make_objs(cas, o, 100, 10);
+  uint32_t pack = pack_of(cas, &o[0].a);
+  assert_int_equal(cas_close(cas), 0);
+  char *path = NULL;
+  assert_true(asprintf(&path, "%s/packs/%08x.pack", dir, pack) > 0);
+  for (off_t off = 0; off < PACK_HDR_SIZE; off++) {
+    tu_flip(path, off);
+    cas = open_store(dir, SMALL_PACK);
+    check_objs(cas, o, 100);
+    struct cas_verify_report rep;
+    assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+    assert_int_equal(rep.bad_records, 1);
+    assert_int_equal(rep.n_damage, 0);
+    cas_verify_report_free(&rep);
+    assert_int_equal(cas_close(cas), 0);
+    tu_flip(path, off); /* flip back */
+  }
+  free(path);
+  tu_rmrf(dir);
+}
+
+/* Invariant (7): a damaged index file is reported by a read-only verify,
+ * which cannot rebuild it and scans the pack instead; a writable open
+ * rebuilds it (invariant (3)) and verify is clean again. */
+static void damage_index_read_only(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  static struct obj o[100];
+  make_objs(cas, o, 100, 11);
+  uint32_t pack = pack_of(cas, &o[0].a);
+  assert_int_equal(cas_close(cas), 0);
+  char *idx = NULL;
+  assert_true(asprintf(&idx, "%s/packs/%08x.idx", dir, pack) > 0);
+  tu_flip(idx, 40);
+  struct cas_options ro = {.read_only = true};
+  assert_int_equal(cas_open(dir, &ro, &cas), 0);
+  check_objs(cas, o, 100);
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records, 1);
+  assert_int_equal(rep.n_damage, 0);
+  cas_verify_report_free(&rep);
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, SMALL_PACK);
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records + rep.n_damage, 0);
+  cas_verify_report_free(&rep);
+  assert_int_equal(cas_close(cas), 0);
+  free(idx);
+  tu_rmrf(dir);
+}
+
 /* Batched puts: chunks land in group records (63 members of 4 KiB each). */
 static void make_objs_batched(struct cas *cas, struct obj *o, int n, uint64_t seed)
 {
@@ -852,7 +914,8 @@ int main(void)
       cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(sealed_packs_immutable),
       cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(damage_bitflip),
       cmocka_unit_test(damage_truncate),        cmocka_unit_test(damage_index_deleted),
-      cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(gc_collects_and_keeps),
+      cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(damage_pack_header),
+      cmocka_unit_test(damage_index_read_only), cmocka_unit_test(gc_collects_and_keeps),
       cmocka_unit_test(gc_concurrent_dedup),    cmocka_unit_test(gc_crash_points),
       cmocka_unit_test(concurrent_put_get),     cmocka_unit_test(group_records),
       cmocka_unit_test(group_reads_interleaved), cmocka_unit_test(group_get_whole),
