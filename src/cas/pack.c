@@ -299,6 +299,8 @@ int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void
               uint64_t *bad_out)
 {
   size_t cap = SCAN_WINDOW + PACK_REC_HDR + ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX;
+  if (cap > file_size) /* a window from any offset to the end of the file fits */
+    cap = file_size > 0 ? (size_t)file_size : 1;
   CLEANUP_FREE uint8_t *buf = malloc(cap);
   CLEANUP_FREE uint8_t *tmp = full_check ? malloc(CAS_MAX_OBJECT) : NULL;
   if (!buf || (full_check && !tmp))
