@@ -6,8 +6,9 @@
  * the operation status resource (always 200, `status` field); Location points
  * at the monitor URL (202 while running, then the final result) — the
  * Compute style is the status URL with monitor=true, the Microsoft.Resources
- * style is /subscriptions/{s}/operationresults/{id}.  Retry-After: 1 always,
- * or the az CLI waits 30 s between polls.
+ * style is /subscriptions/{s}/operationresults/{id}.  Retry-After: 1 always
+ * (and on every InProgress answer of either URL, operations.c), or the az CLI
+ * waits 30 s between polls.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,10 @@
  * operations.c — the two faces of a long-running operation.
  *
  * Status resource (Azure-AsyncOperation URL): always 200 with
- *   {id, name, status, startTime[, endTime], percentComplete[, error]}.
+ *   {id, name, status, startTime[, endTime], percentComplete[, error]},
+ *   and Retry-After: 1 while InProgress: azure-core's poller takes the delay
+ *   before its next poll from the last response, so without it the az CLI
+ *   waits its default 30 s after every InProgress answer.
  * Monitor (Location URL: Compute's status URL with monitor=true, or
  * Microsoft.Resources' /operationresults/{id}): 202 + Location + Retry-After
  * while running; when done, 200 with the operation's result document (e.g.
@@ -87,10 +90,13 @@ void arm_operation_status(struct arm_call *call)
   if (load(call, call->params[3], &op) < 0)
     return;
   const char *monitor = http_query(call->req, "monitor");
-  if (monitor && strcasecmp(monitor, "true") == 0)
+  if (monitor && strcasecmp(monitor, "true") == 0) {
     reply_monitor(call, &op, false);
-  else
+  } else {
+    if (op.status == OP_IN_PROGRESS)
+      http_response_header(call->resp, "Retry-After", "1");
     arm_reply_json(call, 200, status_json(call, &op));
+  }
   meta_operation_clear(&op);
 }
 

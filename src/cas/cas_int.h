@@ -23,6 +23,9 @@ struct pack {
   atomic_int refs;   /* table reference + one per reader */
   uint64_t size;     /* bytes written (open pack: next append offset) */
   bool sealed;
+  /* Its .idx was there but damaged and, the store being read-only, is not
+   * rebuilt: the entries come from a scan, and verify reports the file. */
+  bool idx_damaged;
   /* Entries of the open pack, written to its .idx at sealing. */
   struct pack_idx_ent *ents;
   size_t n_ents, cap_ents;

@@ -202,6 +202,23 @@ int pack_idx_shares(const struct pack_idx_ent *e, size_t n, uint64_t *share)
   return 0;
 }
 
+static void pack_hdr_encode(uint8_t h[PACK_HDR_SIZE])
+{
+  memset(h, 0, PACK_HDR_SIZE);
+  memcpy(h, PACK_FILE_MAGIC, 8);
+  put32(h + 8, 1);
+}
+
+int pack_hdr_check(int fd)
+{
+  uint8_t want[PACK_HDR_SIZE], got[PACK_HDR_SIZE];
+  pack_hdr_encode(want);
+  int r = read_full_at(fd, got, sizeof got, 0); /* -EIO when short */
+  if (r < 0)
+    return r;
+  return memcmp(got, want, sizeof got) == 0 ? 0 : -EIO;
+}
+
 int pack_create(const char *packdir, uint32_t id)
 {
   CLEANUP_FREE char *path = pack_path(packdir, id, "pack");
@@ -210,9 +227,8 @@ int pack_create(const char *packdir, uint32_t id)
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     return -errno;
-  uint8_t h[PACK_HDR_SIZE] = {0};
-  memcpy(h, PACK_FILE_MAGIC, 8);
-  put32(h + 8, 1);
+  uint8_t h[PACK_HDR_SIZE];
+  pack_hdr_encode(h);
   int r = write_full_at(fd, h, sizeof h, 0);
   if (r == 0 && fsync(fd) < 0)
     r = -errno;
@@ -283,6 +299,8 @@ int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void
               uint64_t *bad_out)
 {
   size_t cap = SCAN_WINDOW + PACK_REC_HDR + ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX;
+  if (cap > file_size) /* a window from any offset to the end of the file fits */
+    cap = file_size > 0 ? (size_t)file_size : 1;
   CLEANUP_FREE uint8_t *buf = malloc(cap);
   CLEANUP_FREE uint8_t *tmp = full_check ? malloc(CAS_MAX_OBJECT) : NULL;
   if (!buf || (full_check && !tmp))

@@ -1,7 +1,9 @@
 /*
  * pack.h — pack files and their index files (internal to cas/).
  *
- * A pack `packs/NNNNNNNN.pack` is a 16-byte file header followed by records:
+ * A pack `packs/NNNNNNNN.pack` is a 16-byte file header ('VMRPPAK1', u32
+ * version 1, u32 0; no CRC: it holds no data, and verify checks every one of
+ * its bytes against these constants) followed by records:
  *
  *     offset size
  *      0      4   magic 'VREC' (0x43455256 little-endian)
@@ -111,6 +113,9 @@ int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out,
 
 /* Creates a new pack file with its header, fsyncs it and the directory.  Returns fd or -errno. */
 int pack_create(const char *packdir, uint32_t id);
+/* Checks the pack's 16-byte file header byte for byte: 0, -EIO when any byte
+ * differs from what pack_create writes (or the file is shorter), or -errno. */
+int pack_hdr_check(int fd);
 
 /* Scans records from PACK_HDR_SIZE to file_size.  For each record whose
  * header and CRC check out, calls fn (with the record's payload) (which may stop the scan by returning

@@ -32,6 +32,9 @@ loc=$(header Location)
 arm GET "$loc"
 expect 202 "" "operation in progress before the crash"
 op=$(basename "${loc%%\?*}")
+arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Resources/locations/eastus/operations/$op?$V"
+check test "$(echo "$BODY" | jq -r .status)" = InProgress "status resource says InProgress"
+check test "$(header Retry-After)" = 1 "with Retry-After: 1 (else the az CLI waits 30 s before its next poll)"
 check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT status FROM operations WHERE id='$op'")" = 0 "operation row is InProgress"
 kill9_region eastus
 restart_region eastus

@@ -313,21 +313,39 @@ static void damage_bitflip(void **state)
   tu_rmrf(dir);
 }
 
+/* Fills a new store in dir with the 100 objects o (from seed) and closes it;
+ * returns the pack holding o[0], and in *path its file with extension ext
+ * ("pack" or "idx"). */
+static uint32_t stored_objs(const char *dir, struct obj *o, uint64_t seed, const char *ext, char **path)
+{
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  make_objs(cas, o, 100, seed);
+  uint32_t pack = pack_of(cas, &o[0].a);
+  assert_int_equal(cas_close(cas), 0);
+  assert_true(asprintf(path, "%s/packs/%08x.%s", dir, pack, ext) > 0);
+  return pack;
+}
+
+/* cas_verify without roots counts bad damaged regions and n damaged objects. */
+static void verify_counts(struct cas *cas, uint64_t bad, size_t n)
+{
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records, bad);
+  assert_int_equal(rep.n_damage, n);
+  cas_verify_report_free(&rep);
+}
+
 static void damage_truncate(void **state)
 {
   (void)state;
   char *dir = tu_mkdtemp();
-  struct cas *cas = open_store(dir, SMALL_PACK);
   static struct obj o[100];
-  make_objs(cas, o, 100, 8);
-  uint32_t pack = pack_of(cas, &o[0].a);
-  assert_int_equal(cas_close(cas), 0);
-  char *path = pack_path(dir, pack, "pack");
-  char *full = NULL;
-  assert_true(asprintf(&full, "%s/packs/%08x.pack", dir, pack) > 0);
+  char *full;
+  stored_objs(dir, o, 8, "pack", &full);
   off_t size = tu_file_size(full);
   assert_int_equal(truncate(full, size / 2), 0);
-  cas = open_store(dir, SMALL_PACK);
+  struct cas *cas = open_store(dir, SMALL_PACK);
   int bad = 0;
   uint8_t buf[CH];
   for (int i = 0; i < 100; i++) {
@@ -344,7 +362,6 @@ static void damage_truncate(void **state)
   assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
   assert_int_equal(rep.n_damage, (size_t)bad);
   cas_verify_report_free(&rep);
-  free(path);
   free(full);
   assert_int_equal(cas_close(cas), 0);
   tu_rmrf(dir);
@@ -354,18 +371,14 @@ static void damage_truncate(void **state)
 static void damage_index(bool corrupt)
 {
   char *dir = tu_mkdtemp();
-  struct cas *cas = open_store(dir, SMALL_PACK);
   static struct obj o[100];
-  make_objs(cas, o, 100, 9);
-  uint32_t pack = pack_of(cas, &o[0].a);
-  assert_int_equal(cas_close(cas), 0);
-  char *idx = NULL;
-  assert_true(asprintf(&idx, "%s/packs/%08x.idx", dir, pack) > 0);
+  char *idx;
+  uint32_t pack = stored_objs(dir, o, 9, "idx", &idx);
   if (corrupt)
     tu_flip(idx, 40);
   else
     assert_int_equal(unlink(idx), 0);
-  cas = open_store(dir, SMALL_PACK);
+  struct cas *cas = open_store(dir, SMALL_PACK);
   check_objs(cas, o, 100);
   assert_true(tu_file_size(idx) > 0);
   struct pack_idx_ent *e;
@@ -379,6 +392,51 @@ static void damage_index(bool corrupt)
 
 static void damage_index_deleted(void **state) { (void)state; damage_index(false); }
 static void damage_index_corrupt(void **state) { (void)state; damage_index(true); }
+
+/* Invariant (7): a flip in a pack's file header is reported by verify,
+ * although no object is affected. */
+static void damage_pack_header(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  static struct obj o[100];
+  char *path;
+  stored_objs(dir, o, 10, "pack", &path);
+  for (off_t off = 0; off < PACK_HDR_SIZE; off++) {
+    tu_flip(path, off);
+    struct cas *cas = open_store(dir, SMALL_PACK);
+    check_objs(cas, o, 100);
+    verify_counts(cas, 1, 0);
+    assert_int_equal(cas_close(cas), 0);
+    tu_flip(path, off); /* flip back */
+  }
+  free(path);
+  tu_rmrf(dir);
+}
+
+/* Invariant (7): a damaged index file is reported by a read-only verify,
+ * which cannot rebuild it and scans the pack instead; a writable open
+ * rebuilds it (invariant (3)) and verify is clean again. */
+static void damage_index_read_only(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  static struct obj o[100];
+  char *idx;
+  stored_objs(dir, o, 11, "idx", &idx);
+  tu_flip(idx, 40);
+  struct cas_options ro = {.read_only = true};
+  struct cas *cas;
+  assert_int_equal(cas_open(dir, &ro, &cas), 0);
+  check_objs(cas, o, 100);
+  verify_counts(cas, 1, 0);
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, SMALL_PACK);
+  verify_counts(cas, 0, 0);
+  assert_int_equal(cas_close(cas), 0);
+  free(idx);
+  tu_rmrf(dir);
+}
 
 /* Batched puts: chunks land in group records (63 members of 4 KiB each). */
 static void make_objs_batched(struct cas *cas, struct obj *o, int n, uint64_t seed)
@@ -852,7 +910,8 @@ int main(void)
       cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(sealed_packs_immutable),
       cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(damage_bitflip),
       cmocka_unit_test(damage_truncate),        cmocka_unit_test(damage_index_deleted),
-      cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(gc_collects_and_keeps),
+      cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(damage_pack_header),
+      cmocka_unit_test(damage_index_read_only), cmocka_unit_test(gc_collects_and_keeps),
       cmocka_unit_test(gc_concurrent_dedup),    cmocka_unit_test(gc_crash_points),
       cmocka_unit_test(concurrent_put_get),     cmocka_unit_test(group_records),
       cmocka_unit_test(group_reads_interleaved), cmocka_unit_test(group_get_whole),

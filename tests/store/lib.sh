@@ -7,13 +7,20 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/vmrp-store-test.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# make_image FILE MIB: random, text and zero regions of 1 MiB each.
+# make_image FILE MIB [SEED]: random, text and zero regions of 1 MiB each;
+# with SEED the random regions are a function of it (a run can be replayed).
 make_image() {
-  local m
+  local m key
   : > "$1"
   for ((m = 0; m < $2; m++)); do
     case $((m % 3)) in
-      0) head -c 1048576 /dev/urandom >> "$1" ;;
+      0) if [ -n "${3-}" ]; then
+           # AES-128-CTR keystream keyed by SEED, the image's name and m
+           key=$(echo "$3/${1##*/}/$m" | sha256sum | head -c 32)
+           openssl enc -aes-128-ctr -nosalt -K "$key" -iv 0 -in /dev/zero 2> /dev/null | head -c 1048576 >> "$1"
+         else
+           head -c 1048576 /dev/urandom >> "$1"
+         fi ;;
       1) yes "vmrp test line $m with some words in it" | head -c 1048576 >> "$1" ;;
       2) head -c 1048576 /dev/zero >> "$1" ;;
     esac
