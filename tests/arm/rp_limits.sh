@@ -4,7 +4,11 @@
 # (min_interval: 429 TooManyRequests with Retry-After).  Refused requests
 # change nothing.
 . "$VMRP_SRC/tests/lib/harness.sh"
-export VMRP_CONFIG_EXTRA='[restore_points]\nmax_per_vm = 3\nmin_interval = 2'
+# min_interval must outlast a restore point's creation on a busy machine: with
+# 2 s, the first one took longer than that under ASan beside another suite and
+# the second was no longer throttled.
+INTERVAL=10
+export VMRP_CONFIG_EXTRA="[restore_points]\nmax_per_vm = 3\nmin_interval = $INTERVAL"
 start_regions
 TOKEN=$(token "$EAST")
 C=$EAST/subscriptions/$SUB/resourceGroups/lim/providers/Microsoft.Compute
@@ -38,7 +42,7 @@ sleep "$retry"
 arm PUT "$RPC/restorePoints/rp2?$CV" '{}'
 expect 201 "" "after Retry-After it is accepted"
 wait_op
-sleep 2
+sleep "$INTERVAL"
 arm PUT "$RPC/restorePoints/rp3?$CV" '{}'
 wait_op
 check test "$OP_STATUS" = Succeeded "third restore point"
@@ -54,7 +58,7 @@ wait_op
 kill9_region eastus
 VMRP_FAILPOINTS=jobs.run.delay_ms=60000 restart_region eastus
 TOKEN=$(token "$EAST")
-sleep 2
+sleep "$INTERVAL"
 arm PUT "$RPC/restorePoints/rp5?$CV" '{}'
 expect 201 "" "a restore point whose capture is held back"
 arm PUT "$RPC/restorePoints/rp6?$CV" '{}'
