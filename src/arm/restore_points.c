@@ -132,29 +132,21 @@ json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instanc
 
 /* ---- helpers over the VM and its disks ------------------------------------ */
 
-/* The managed disks of a VM: os disk first, then data disks by lun order. */
-struct vm_disk {
-  const char *id;   /* borrowed from the VM JSON */
-  json_t *entry;    /* the storageProfile entry */
-  bool os;
-};
-
-static int vm_disks(json_t *vm_props, struct vm_disk *out, int cap)
+/* The storageProfile entry of an attached disk in the VM's document (the
+ * region's attachments are derived from it, so there is one). */
+static json_t *vm_disk_entry(json_t *vm_props, const struct region_vm_disk *d)
 {
   json_t *sp = json_object_get(vm_props, "storageProfile");
-  int n = 0;
-  json_t *os = json_object_get(sp, "osDisk");
-  const char *os_id = json_string_value(json_object_get(json_object_get(os, "managedDisk"), "id"));
-  if (os_id && n < cap)
-    out[n++] = (struct vm_disk){os_id, os, true};
+  if (d->lun < 0)
+    return json_object_get(sp, "osDisk");
   size_t i;
-  json_t *d;
-  json_array_foreach(json_object_get(sp, "dataDisks"), i, d) {
-    const char *id = json_string_value(json_object_get(json_object_get(d, "managedDisk"), "id"));
-    if (id && n < cap)
-      out[n++] = (struct vm_disk){id, d, false};
+  json_t *e;
+  json_array_foreach(json_object_get(sp, "dataDisks"), i, e) {
+    const char *id = json_string_value(json_object_get(json_object_get(e, "managedDisk"), "id"));
+    if (id && !strcasecmp(id, d->disk_id))
+      return e;
   }
-  return n;
+  return NULL;
 }
 
 static bool vm_stopped(const struct meta_resource *vm)
@@ -208,7 +200,7 @@ struct rp_disk { /* an included disk */
 };
 
 static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
-                         struct vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
+                         const struct region_vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
                          struct region_capture *cap, const char *mode, const char *asked, const char *id);
 
 /* Same request as the one that created r?  (idempotent repeat) */
@@ -271,7 +263,10 @@ void arm_rp_put(struct arm_call *call)
   struct meta_resource coll = {0}, vm = {0}, existing = {0};
   json_t *cprops = NULL, *vprops = NULL;
   struct rp_disk *disks = NULL;
-  const char *vols[64];
+  const char **vols = NULL;
+  bool *excluded = NULL;
+  struct region_vm_disk *vd = NULL;
+  int nvd = 0;
   struct region_capture *cap = NULL;
   int ndisks = 0;
   if (meta_resource_get(arm->meta, cid, &coll) < 0) {
@@ -295,16 +290,21 @@ void arm_rp_put(struct arm_call *call)
     goto out;
   }
   vprops = loads(vm.properties);
-  struct vm_disk vd[64];
-  int nvd = vm_disks(vprops, vd, 64);
+  int rc = region_vm_disks(arm->region, vm.id, &vd, &nvd);
+  disks = rc == 0 ? calloc((size_t)nvd + 1, sizeof *disks) : NULL;
+  vols = disks ? calloc((size_t)nvd + 1, sizeof *vols) : NULL;
+  excluded = vols ? calloc((size_t)nvd + 1, sizeof *excluded) : NULL;
+  if (!excluded) {
+    arm_reply_internal(call, rc < 0 ? rc : -ENOMEM);
+    goto out;
+  }
   /* excludeDisks must name disks of the VM */
   size_t i;
   json_t *x;
-  bool excluded[64] = {false};
   json_array_foreach(json_object_get(props, "excludeDisks"), i, x) {
     const char *xid = json_string_value(json_object_get(x, "id"));
     int k;
-    for (k = 0; xid && k < nvd && strcasecmp(vd[k].id, xid) != 0; k++)
+    for (k = 0; xid && k < nvd && strcasecmp(vd[k].disk_id, xid) != 0; k++)
       ;
     if (!xid || k == nvd) {
       arm_reply_error_target(call, 400, "InvalidParameter", "excludeDisks",
@@ -362,41 +362,22 @@ void arm_rp_put(struct arm_call *call)
     goto out;
   }
   /* the included disks and their volumes */
-  disks = calloc(64, sizeof *disks);
-  if (!disks) {
-    arm_reply_internal(call, -ENOMEM);
-    goto out;
-  }
   for (int k = 0; k < nvd; k++) {
     if (excluded[k])
       continue;
-    struct meta_resource d;
-    struct region_volume_info info;
-    const char *vol_id = NULL;
-    json_t *dp = NULL;
-    bool open = false;
-    if (meta_resource_get(arm->meta, vd[k].id, &d) == 0) {
-      dp = loads(d.properties);
-      vol_id = json_string_value(json_object_get(dp, "uniqueId"));
-      open = vol_id && d.provisioning_state && !strcmp(d.provisioning_state, "Succeeded") &&
-             region_volume_info(arm->region, vol_id, &info) == 0;
-      meta_resource_clear(&d);
-    }
-    if (!open) {
-      json_decref(dp);
+    if (!vd[k].available) {
       arm_reply_error(call, 409, "OperationNotAllowed",
-                      "The disk '%s' of virtual machine '%s' is not available for a restore point.", vd[k].id,
+                      "The disk '%s' of virtual machine '%s' is not available for a restore point.", vd[k].disk_id,
                       vm.name);
       goto out;
     }
-    snprintf(disks[ndisks].vol_id, sizeof disks[ndisks].vol_id, "%s", vol_id);
-    json_decref(dp);
+    snprintf(disks[ndisks].vol_id, sizeof disks[ndisks].vol_id, "%s", vd[k].vol_id);
     vols[ndisks] = disks[ndisks].vol_id;
     ndisks++;
   }
   /* the fence: the point in time of this restore point */
   uint64_t stall = 0;
-  int rc = region_capture_fence(arm->region, vols, ndisks, &cap, &stall);
+  rc = region_capture_fence(arm->region, vols, ndisks, &cap, &stall);
   if (rc == -ENOENT) {
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "A disk of virtual machine '%s' is not available for a restore point.", vm.name);
@@ -415,6 +396,9 @@ void arm_rp_put(struct arm_call *call)
   arm_rp_record(call, &coll, &vm, vd, nvd, excluded, disks, cap, mode, asked, id); /* owns cap */
 out:
   free(disks);
+  free(vols);
+  free(excluded);
+  region_vm_disks_free(vd, nvd);
   json_decref(cprops);
   json_decref(vprops);
   meta_resource_clear(&coll);
@@ -432,7 +416,7 @@ static const char *last_segment(const char *id)
  * the operation in one transaction, then hands the fence to the job (or ends
  * it); replies 201. */
 static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
-                         struct vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
+                         const struct region_vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
                          struct region_capture *cap, const char *mode, const char *asked, const char *id)
 {
   struct arm *arm = call->arm;
@@ -451,21 +435,26 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
   int rc = meta_begin(m), d = 0;
   char op_id[40] = "";
   for (int k = 0; rc == 0 && k < nvd; k++) {
-    json_t *entry = json_deep_copy(vd[k].entry);
+    bool os = vd[k].lun < 0;
+    json_t *entry = json_deep_copy(vm_disk_entry(vprops, &vd[k]));
+    if (!entry) {
+      rc = -EIO; /* the attachments and the document disagree: cannot happen (meta triggers) */
+      break;
+    }
     json_object_del(entry, "deleteOption");
     if (!excluded[k]) {
       char guid[UUID_STR_LEN];
       random_uuid(guid);
       struct rp_disk *cd = &disks[d];
-      snprintf(cd->drp_id, sizeof cd->drp_id, "%s/diskRestorePoints/%s_%s", id, last_segment(vd[k].id), guid);
+      snprintf(cd->drp_id, sizeof cd->drp_id, "%s/diskRestorePoints/%s_%s", id, last_segment(vd[k].disk_id), guid);
       json_object_set_new(entry, "diskRestorePoint", json_pack("{s:s}", "id", cd->drp_id));
       CLEANUP_FREE char *prev = region_capture_base_image(arm->region, cd->vol_id);
       json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:{s:s}}", "timeCreated", now, "sourceResourceId",
-                            vd[k].id, "sourceUniqueId", cd->vol_id, "familyId", cd->vol_id, "networkAccessPolicy",
+                            vd[k].disk_id, "sourceUniqueId", cd->vol_id, "familyId", cd->vol_id, "networkAccessPolicy",
                             "AllowAll", "publicNetworkAccess", "Enabled", "logicalSectorSize", 512, "encryption",
                             "type", "EncryptionAtRestWithPlatformKey");
-      if (vd[k].os && json_is_string(json_object_get(vd[k].entry, "osType")))
-        json_object_set(p, "osType", json_object_get(vd[k].entry, "osType"));
+      if (os && json_is_string(json_object_get(entry, "osType")))
+        json_object_set(p, "osType", json_object_get(entry, "osType"));
       if (prev)
         json_object_set_new(p, "vmrpPreviousDiskRestorePointId", json_string(prev));
       struct meta_resource r = {.id = strdup(cd->drp_id), .type = strdup(DRP_TYPE),
@@ -474,11 +463,11 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
       json_decref(p);
       rc = meta_resource_put(m, &r, NULL, 0, NULL);
       if (rc == 0)
-        rc = region_capture_record(arm->region, cap, d, cd->drp_id, id, vd[k].id);
+        rc = region_capture_record(arm->region, cap, d, cd->drp_id, id, vd[k].disk_id);
       meta_resource_clear(&r);
       d++;
     }
-    if (vd[k].os)
+    if (os)
       json_object_set(sp, "osDisk", entry);
     else
       json_array_append(json_object_get(sp, "dataDisks"), entry);

@@ -47,6 +47,17 @@ struct meta {
   pthread_mutex_t write_lock; /* held from meta_begin to commit/rollback */
 };
 
+/* The attachments of VM row R (new or old in a trigger): the OS disk as lun
+ * -1, each data disk under its lun (its place in the list when it has none).
+ * Replacing a VM row (INSERT OR REPLACE fires no delete trigger) rewrites them. */
+#define ATTACHMENTS_OF(R)                                                                                          \
+  "DELETE FROM attachments WHERE vm_id = " R ".id;"                                                                \
+  "INSERT OR IGNORE INTO attachments SELECT " R ".id, d, -1 FROM (SELECT json_extract(" R ".properties,"           \
+  "  '$.storageProfile.osDisk.managedDisk.id') AS d) WHERE d IS NOT NULL;"                                       \
+  "INSERT OR IGNORE INTO attachments SELECT " R ".id, json_extract(value, '$.managedDisk.id'),"                    \
+  "  coalesce(json_extract(value, '$.lun'), key) FROM json_each(" R ".properties, '$.storageProfile.dataDisks')"   \
+  "  WHERE json_extract(value, '$.managedDisk.id') IS NOT NULL;"
+
 static const char *const migrations[] = {
     /* 1: resources, operations, principals */
     "CREATE TABLE resources("
@@ -113,6 +124,22 @@ static const char *const migrations[] = {
     "UPDATE resources SET failure_code = json_extract(extra, '$.error'), extra = json_remove(extra, '$.error')"
     "  WHERE type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
     "  AND json_extract(extra, '$.error') IS NOT NULL;",
+    /* 4: which disks each VM has attached (attachment.c), derived from the VM
+     * row by triggers, so the region resolves a VM's disks from typed rows. */
+    "CREATE TABLE attachments("
+    "  vm_id TEXT NOT NULL COLLATE NOCASE, disk_id TEXT NOT NULL COLLATE NOCASE,"
+    "  lun INTEGER NOT NULL, PRIMARY KEY(vm_id, disk_id)) WITHOUT ROWID;"
+    "CREATE INDEX attachments_disk ON attachments(disk_id);"
+    "CREATE TRIGGER attachments_put AFTER INSERT ON resources"
+    "  WHEN new.type = 'Microsoft.Compute/virtualMachines' BEGIN " ATTACHMENTS_OF("new") " END;"
+    "CREATE TRIGGER attachments_gone AFTER DELETE ON resources"
+    "  WHEN old.type = 'Microsoft.Compute/virtualMachines' BEGIN"
+    "  DELETE FROM attachments WHERE vm_id = old.id; END;"
+    /* the VMs written before this migration, through the same statements */
+    "CREATE TEMP TABLE backfill(id TEXT, properties TEXT);"
+    "CREATE TEMP TRIGGER backfill_vm AFTER INSERT ON backfill BEGIN " ATTACHMENTS_OF("new") " END;"
+    "INSERT INTO backfill SELECT id, properties FROM resources WHERE type = 'Microsoft.Compute/virtualMachines';"
+    "DROP TABLE backfill;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

@@ -190,6 +190,19 @@ int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_cap
 typedef int (*meta_capture_base_cb)(void *ctx, const struct meta_capture_base *b);
 int meta_capture_base_list(struct meta *m, meta_capture_base_cb cb, void *ctx);
 
+/* ---- attachments: the disks each VM has attached ------------------------ */
+
+/* Derived from the VM row's storageProfile by triggers in the same statement
+ * that writes or deletes the row, so they never disagree with it. */
+struct meta_attachment {
+  char *vm_id;
+  char *disk_id;
+  int lun;            /* -1: the OS disk */
+};
+typedef int (*meta_attachment_cb)(void *ctx, const struct meta_attachment *a);
+/* The disks of vm_id, the OS disk first, then the data disks by lun. */
+int meta_attachment_list(struct meta *m, const char *vm_id, meta_attachment_cb cb, void *ctx);
+
 /* ---- service principals and role assignments ---------------------------- */
 
 struct meta_principal {

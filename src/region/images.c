@@ -44,6 +44,59 @@ int region_image_source(struct region *rg, const char *image_id, char root[65], 
   return rc;
 }
 
+int region_image_get(struct region *rg, const char *image_id, struct meta_image *out)
+{
+  return meta_image_get(rg->meta, image_id, out);
+}
+
+struct region_hold {
+  struct cas_hold *hold;
+};
+
+/* The hold is recorded before the image is read again: a GC that gathered
+ * its roots before that read saw the image (it still existed then; images
+ * are never re-created under one id with another tree), and any later GC
+ * sees the hold. */
+int region_image_hold(struct region *rg, const char *image_id, char root[65], uint64_t *size,
+                      struct region_hold **out)
+{
+  *out = NULL;
+  char want[65], again[65];
+  uint64_t n;
+  struct cas_addr a;
+  int rc = region_image_source(rg, image_id, want, size);
+  if (rc < 0)
+    return rc;
+  struct region_hold *h = calloc(1, sizeof *h);
+  if (!h)
+    return -ENOMEM;
+  rc = cas_addr_from_hex(want, &a);
+  if (rc == 0)
+    rc = cas_hold_begin(rg->cas, &h->hold);
+  if (rc == 0)
+    rc = cas_hold_root(rg->cas, h->hold, &a);
+  if (rc == 0)
+    rc = region_image_source(rg, image_id, again, &n);
+  if (rc == 0 && strcmp(want, again) != 0)
+    rc = -ENOENT;
+  if (rc < 0) {
+    region_image_unhold(rg, h);
+    return rc;
+  }
+  memcpy(root, want, 65);
+  *out = h;
+  return 0;
+}
+
+void region_image_unhold(struct region *rg, struct region_hold *h)
+{
+  if (!h)
+    return;
+  if (h->hold)
+    cas_hold_end(rg->cas, h->hold);
+  free(h);
+}
+
 struct image_export {
   struct nbd_snap snap;
   struct region *rg;

@@ -13,7 +13,9 @@
  * values, its records are typed rows (meta: volumes, images, capture bases,
  * failure codes), and the front ends (arm/ today; the SAS data plane and the
  * peer protocol next) render them.  Trees are named by their hex roots at
- * this boundary, so no front end handles store types.
+ * this boundary, so no front end handles store types.  A VM's disks come
+ * from typed attachment rows (meta), so a peer asking for a capture and the
+ * ARM restore point path resolve them by the same rule (vm.c).
  *
  * Ownership: strings returned as char * are malloc'd and the caller's.
  * Threads: every call is thread-safe.
@@ -91,6 +93,19 @@ int region_volume_info(struct region *r, const char *vol_id, struct region_volum
  * runs.  *percent: progress. */
 int region_volume_hydrate_step(struct region *r, const char *vol_id, uint64_t budget, double *percent);
 
+/* ---- VMs: the disks a restore point of a VM captures (vm.c) --------------- */
+
+struct region_vm_disk {
+  char *disk_id;
+  int lun;          /* -1: the OS disk */
+  char vol_id[40];  /* its volume, "" when it has none */
+  bool available;   /* the disk is Succeeded and its volume open: it can be fenced */
+};
+/* The disks attached to vm_id (meta attachments), the OS disk first, then the
+ * data disks by lun; *n 0 when it has none (or there is no such VM). */
+int region_vm_disks(struct region *r, const char *vm_id, struct region_vm_disk **out, int *n);
+void region_vm_disks_free(struct region_vm_disk *d, int n);
+
 /* ---- captures: fence → image rows → trees → commit (capture.c) ------------ */
 
 struct region_capture;
@@ -124,6 +139,17 @@ int region_capture_run(struct region *r, const char *op_id, void (*progress)(voi
 /* The tree of a ready image: 0, -ENOENT no such image, -EBUSY still being
  * captured, or failed. */
 int region_image_source(struct region *r, const char *image_id, char root[65], uint64_t *size);
+/* The record of an image (its disk, volume, the image it was built on, its
+ * state, and its tree once READY); -ENOENT. */
+int region_image_get(struct region *r, const char *image_id, struct meta_image *out);
+/* Holds a READY image's tree against GC until region_image_unhold, even if
+ * the image is deleted meanwhile (a copy or a read in progress); fills root
+ * and size.  -ENOENT no such image (or deleted while the hold was taken),
+ * -EBUSY not READY. */
+struct region_hold;
+int region_image_hold(struct region *r, const char *image_id, char root[65], uint64_t *size,
+                      struct region_hold **out);
+void region_image_unhold(struct region *r, struct region_hold *h);
 /* Removes an image: its export (disconnecting readers) first, then its rows.
  * Its tree becomes garbage unless another root reaches it. */
 int region_image_delete(struct region *r, const char *image_id);

@@ -2,8 +2,10 @@
  * test_meta_image.c — the region's typed records in src/meta: images and
  * capture bases (put/get/list), the triggers that delete them with their
  * disk restore point row and their volume row (and not when a row is
- * replaced), failure codes, and schema migration 3, which moves these
- * fields out of a version-2 database's `extra` JSON.
+ * replaced), failure codes, schema migration 3, which moves these fields
+ * out of a version-2 database's `extra` JSON, and the attachments derived
+ * from VM rows (migration 4: written, replaced and deleted with the row, and
+ * backfilled for the VMs of an older database).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -19,6 +21,10 @@
 #define RP "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Compute/restorePointCollections/c/restorePoints/rp1"
 #define DRP RP "/diskRestorePoints/d1_x"
 #define DISK "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Compute/disks/d1"
+#define VM_TYPE "Microsoft.Compute/virtualMachines"
+#define VM "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm1"
+#define VM_DISKS(os, data) "{\"storageProfile\":{\"osDisk\":{\"managedDisk\":{\"id\":\"" os "\"}},\"dataDisks\":[" data "]}}"
+#define DATA_DISK(id, lun) "{\"lun\":" #lun ",\"managedDisk\":{\"id\":\"" id "\"}}"
 #define ROOT "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 static char dir[] = "/tmp/vmrp-unit-image.XXXXXX";
@@ -112,6 +118,49 @@ static void images_and_triggers(void **state)
   meta_close(m);
 }
 
+/* "disk@lun disk@lun ..." of a VM's attachments, in list order. */
+static int join_attachment(void *ctx, const struct meta_attachment *a)
+{
+  char *out = ctx;
+  snprintf(out + strlen(out), 256 - strlen(out), "%s%s@%d", *out ? " " : "", strrchr(a->disk_id, '/') + 1, a->lun);
+  return 0;
+}
+
+static void attachments_of(struct meta *m, const char *vm, char out[256])
+{
+  out[0] = 0;
+  if (meta_attachment_list(m, vm, join_attachment, out) < 0)
+    snprintf(out, 256, "(error)");
+}
+
+static void attachments_follow_vm_rows(void **state)
+{
+  (void)state;
+  char path[256], got[256];
+  snprintf(path, sizeof path, "%s/attach.db", dir);
+  struct meta *m;
+  CHECK(meta_open(path, &m) == 0, "a new database");
+  CHECK(put_row(m, VM, VM_TYPE, "/g", VM_DISKS("/d/os", DATA_DISK("/d/b", 2) "," DATA_DISK("/d/a", 0)), NULL) == 0,
+        "a VM with an OS disk and data disks at luns 2 and 0");
+  attachments_of(m, VM, got);
+  CHECK(!strcmp(got, "os@-1 a@0 b@2"), "its attachments: the OS disk first, then by lun (%s)", got);
+  CHECK(put_row(m, VM, VM_TYPE, "/g", VM_DISKS("/d/os", DATA_DISK("/d/c", 1)), NULL) == 0,
+        "the VM row replaced: b and a detached, c attached");
+  attachments_of(m, VM, got);
+  CHECK(!strcmp(got, "os@-1 c@1"), "the attachments follow the replaced row (%s)", got);
+  CHECK(put_row(m, VM "x", VM_TYPE, "/g", "{}", NULL) == 0, "a VM without a storage profile");
+  attachments_of(m, VM "x", got);
+  CHECK(!strcmp(got, ""), "has no attachments (%s)", got);
+  CHECK(put_row(m, DISK, "Microsoft.Compute/disks", "/g", VM_DISKS("/d/z", ""), NULL) == 0,
+        "a row of another type with the same shape");
+  attachments_of(m, DISK, got);
+  CHECK(!strcmp(got, ""), "is not taken for a VM (%s)", got);
+  CHECK(meta_resource_delete(m, VM) == 0, "the VM row deleted");
+  attachments_of(m, VM, got);
+  CHECK(!strcmp(got, ""), "its attachments went with it (%s)", got);
+  meta_close(m);
+}
+
 /* A database as vmrpd wrote it at schema version 2 (migrations 1 and 2). */
 static const char *const v2_schema =
     "CREATE TABLE resources(id TEXT PRIMARY KEY COLLATE NOCASE, type TEXT NOT NULL COLLATE NOCASE,"
@@ -140,7 +189,9 @@ static const char *const v2_schema =
     "INSERT INTO resources VALUES('" DISK "', 'Microsoft.Compute/disks', 'd1', '/g', 'eastus', NULL,"
     "  '{\"uniqueId\":\"vol-1\"}', '{\"sku\":{\"name\":\"Premium_LRS\"},\"captureBase\":{\"root\":\"" ROOT "\","
     "\"size\":1048576,\"diskRestorePoint\":\"" DRP "\"}}', 'Succeeded', 'e', 1, 1);"
-    "INSERT INTO volumes VALUES('vol-1', '" DISK "', 1048576, 1, 1, 1);";
+    "INSERT INTO volumes VALUES('vol-1', '" DISK "', 1048576, 1, 1, 1);"
+    "INSERT INTO resources VALUES('" VM "', '" VM_TYPE "', 'vm1', '/g', 'eastus', NULL,"
+    "  '" VM_DISKS(DISK, DATA_DISK("/d/b", 3)) "', NULL, 'Succeeded', 'e', 1, 1);";
 
 static void migration_from_v2(void **state)
 {
@@ -154,7 +205,7 @@ static void migration_from_v2(void **state)
   sqlite3_free(err);
   sqlite3_close(db);
   struct meta *m;
-  CHECK(meta_open(path, &m) == 0, "it opens: migration 3 runs");
+  CHECK(meta_open(path, &m) == 0, "it opens: migrations 3 and 4 run");
   struct meta_image im;
   int rc = meta_image_get(m, DRP, &im);
   CHECK(rc == 0, "the disk restore point has an image");
@@ -188,6 +239,9 @@ static void migration_from_v2(void **state)
         "the disk keeps its sku and loses captureBase");
   if (rc == 0)
     meta_resource_clear(&r);
+  char got[256];
+  attachments_of(m, VM, got);
+  CHECK(!strcmp(got, "d1@-1 b@3"), "the VM's attachments were backfilled (%s)", got);
   meta_close(m);
 }
 
@@ -197,7 +251,8 @@ int main(void)
     perror("mkdtemp");
     return 1;
   }
-  const struct CMUnitTest tests[] = {UNIT_TEST(images_and_triggers), UNIT_TEST(migration_from_v2)};
+  const struct CMUnitTest tests[] = {UNIT_TEST(images_and_triggers), UNIT_TEST(attachments_follow_vm_rows),
+                                     UNIT_TEST(migration_from_v2)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -1,0 +1,245 @@
+/*
+ * region.c — the region's domain calls, driven directly (no HTTP, no JSON
+ * parsing of ours): a VM's disks resolved from its row, two restore points
+ * captured through fence → record → queue → run (the second incremental on
+ * the first), an image's tree held against GC across the image's deletion
+ * and a GC, restored byte for byte from the hold, collected by the next GC
+ * once the hold ends, and the region reopened with its images intact.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "region/internal.h"
+#include "vol/vol.h"
+
+#define SIZE (4u << 20)
+#define SUB "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Compute"
+#define DISK SUB "/disks/d1"
+#define DISK_NOVOL SUB "/disks/d2"
+#define DISK_RESTORED SUB "/disks/d3"
+#define VM SUB "/virtualMachines/vm1"
+#define RPC SUB "/restorePointCollections/c"
+#define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
+#define DRP_TYPE RP_TYPE "/diskRestorePoints"
+
+static char dir[] = "/tmp/vmrp-region-test.XXXXXX";
+static struct meta *m;
+static struct region *rg;
+static unsigned char *img1, *img2; /* the disk as of each restore point */
+
+static void put_row(const char *id, const char *type, const char *parent, const char *props, const char *state)
+{
+  struct meta_resource r = {.id = strdup(id), .type = strdup(type), .name = strdup(strrchr(id, '/') + 1),
+                            .parent_id = strdup(parent), .properties = props ? strdup(props) : NULL,
+                            .provisioning_state = strdup(state)};
+  assert_int_equal(meta_resource_put(m, &r, NULL, 0, NULL), 0);
+  meta_resource_clear(&r);
+}
+
+static char *state_of(const char *id)
+{
+  struct meta_resource r;
+  if (meta_resource_get(m, id, &r) < 0)
+    return strdup("(none)");
+  char *s = strdup(r.provisioning_state ? r.provisioning_state : "(null)");
+  meta_resource_clear(&r);
+  return s;
+}
+
+static void open_region(void)
+{
+  char path[256];
+  snprintf(path, sizeof path, "%s/meta.db", dir);
+  assert_int_equal(meta_open(path, &m), 0);
+  struct region_config cfg = {.data_dir = dir, .chunk_size = 65536, .location = "eastus"};
+  assert_int_equal(region_open(&cfg, m, &rg), 0);
+}
+
+static void close_region(void)
+{
+  region_close(rg);
+  meta_close(m);
+}
+
+static void no_progress(void *ctx, double percent)
+{
+  (void)ctx;
+  assert_true(percent >= 0 && percent <= 100);
+}
+
+static char vol_id[40];
+
+/* Takes restore point rp of the VM's one available disk: its image drp. */
+static void take_restore_point(const char *rp, const char *drp, const char *op)
+{
+  struct region_vm_disk *d;
+  int n;
+  assert_int_equal(region_vm_disks(rg, VM, &d, &n), 0);
+  const char *vols[1];
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (d[i].available)
+      vols[k++] = d[i].vol_id;
+  assert_int_equal(k, 1);
+  struct region_capture *c;
+  uint64_t stall;
+  assert_int_equal(region_capture_fence(rg, vols, 1, &c, &stall), 0);
+  put_row(rp, RP_TYPE, RPC, "{}", "Creating");
+  put_row(drp, DRP_TYPE, rp, "{}", "Creating");
+  assert_int_equal(meta_begin(m), 0);
+  assert_int_equal(region_capture_record(rg, c, 0, drp, rp, DISK), 0);
+  assert_int_equal(meta_commit(m), 0);
+  assert_int_equal(region_capture_queue(rg, c, op, rp), 0);
+  region_vm_disks_free(d, n);
+  assert_int_equal(region_capture_run(rg, op, no_progress, NULL), 0);
+  char *st = state_of(rp);
+  assert_string_equal(st, "Succeeded");
+  free(st);
+}
+
+static void vm_disks_and_captures(void **state)
+{
+  (void)state;
+  put_row(DISK, "Microsoft.Compute/disks", SUB, "{}", "Succeeded");
+  put_row(DISK_NOVOL, "Microsoft.Compute/disks", SUB, "{}", "Succeeded");
+  assert_int_equal(region_volume_create(rg, DISK, SIZE, NULL, vol_id), 0);
+  put_row(VM, "Microsoft.Compute/virtualMachines", SUB,
+          "{\"storageProfile\":{\"osDisk\":{\"managedDisk\":{\"id\":\"" DISK "\"}},"
+          "\"dataDisks\":[{\"lun\":4,\"managedDisk\":{\"id\":\"" DISK_NOVOL "\"}}]}}",
+          "Succeeded");
+  struct region_vm_disk *d;
+  int n;
+  assert_int_equal(region_vm_disks(rg, VM, &d, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(d[0].disk_id, DISK);
+  assert_int_equal(d[0].lun, -1);
+  assert_string_equal(d[0].vol_id, vol_id);
+  assert_true(d[0].available);
+  assert_string_equal(d[1].disk_id, DISK_NOVOL);
+  assert_int_equal(d[1].lun, 4);
+  assert_string_equal(d[1].vol_id, "");
+  assert_false(d[1].available); /* no volume: it cannot be fenced */
+  region_vm_disks_free(d, n);
+  assert_int_equal(region_vm_disks(rg, SUB "/virtualMachines/none", &d, &n), 0);
+  assert_int_equal(n, 0);
+  region_vm_disks_free(d, n);
+
+  /* restore point 1: 1 MiB of data, the rest never written */
+  struct volume *v = region_volume_find(rg, vol_id);
+  assert_non_null(v);
+  img1 = calloc(1, SIZE);
+  img2 = calloc(1, SIZE);
+  for (size_t i = 0; i < (1u << 20); i++)
+    img1[i] = (unsigned char)(i * 2654435761u >> 13);
+  assert_int_equal(vol_pwrite(v, img1, 1u << 20, 0, 0), 0);
+  assert_int_equal(vol_flush(v), 0);
+  take_restore_point(RPC "/restorePoints/rp1", RPC "/restorePoints/rp1/diskRestorePoints/d1_a", "op1");
+  /* restore point 2: the data rewritten with one byte value (16 chunks that
+   * compress to almost nothing, so the first tree's data is most of its pack) */
+  memset(img2, 0x5a, 1u << 20);
+  assert_int_equal(vol_pwrite(v, img2, 1u << 20, 0, 0), 0);
+  assert_int_equal(vol_flush(v), 0);
+  take_restore_point(RPC "/restorePoints/rp2", RPC "/restorePoints/rp2/diskRestorePoints/d1_b", "op2");
+
+  struct meta_image im;
+  assert_int_equal(region_image_get(rg, RPC "/restorePoints/rp2/diskRestorePoints/d1_b", &im), 0);
+  assert_int_equal(im.state, IMAGE_READY);
+  assert_int_equal(im.size, SIZE);
+  assert_string_equal(im.volume_id, vol_id);
+  assert_non_null(im.previous_id); /* incremental on the first */
+  assert_string_equal(im.previous_id, RPC "/restorePoints/rp1/diskRestorePoints/d1_a");
+  assert_true(im.chunks_read >= 16 && im.chunks_read <= 17); /* the changed chunks, not the disk */
+  meta_image_clear(&im);
+  assert_int_equal(region_image_get(rg, RPC "/restorePoints/none/diskRestorePoints/x", &im), -ENOENT);
+  char *base = region_capture_base_image(rg, vol_id);
+  assert_string_equal(base, RPC "/restorePoints/rp2/diskRestorePoints/d1_b");
+  free(base);
+}
+
+static void compare_volume(const char *id, const unsigned char *want)
+{
+  struct volume *v = region_volume_find(rg, id);
+  assert_non_null(v);
+  unsigned char *got = malloc(SIZE);
+  assert_int_equal(vol_pread(v, got, SIZE, 0), 0);
+  assert_memory_equal(got, want, SIZE);
+  free(got);
+}
+
+static void hold_survives_delete(void **state)
+{
+  (void)state;
+  const char *drp1 = RPC "/restorePoints/rp1/diskRestorePoints/d1_a";
+  char root[65], again[65];
+  uint64_t size;
+  struct region_hold *h;
+  assert_int_equal(region_image_hold(rg, drp1, root, &size, &h), 0);
+  assert_int_equal(size, SIZE);
+  assert_int_equal(region_image_source(rg, drp1, again, &size), 0);
+  assert_string_equal(root, again);
+  assert_int_equal(region_image_delete(rg, drp1), 0);
+  struct region_hold *h2;
+  assert_int_equal(region_image_hold(rg, drp1, again, &size, &h2), -ENOENT);
+  struct region_gc_stats gs;
+  assert_int_equal(region_store_gc(rg, &gs), 0);
+  /* the held tree is intact: a disk restored from it reads as restore point 1 */
+  put_row(DISK_RESTORED, "Microsoft.Compute/disks", SUB, "{}", "Creating");
+  struct region_restore_source src = {.root = root, .size = SIZE, .image_id = drp1};
+  char restored[40];
+  assert_int_equal(region_volume_create(rg, DISK_RESTORED, SIZE, &src, restored), 0);
+  compare_volume(restored, img1);
+  assert_int_equal(region_volume_destroy(rg, restored), 0);
+  region_image_unhold(rg, h);
+  /* the hold was all that kept the first tree: now the GC takes its data */
+  assert_int_equal(region_store_gc(rg, &gs), 0);
+  assert_true(gs.dead_objects >= 16);
+}
+
+static void reopen_keeps_images(void **state)
+{
+  (void)state;
+  close_region();
+  open_region();
+  const char *drp2 = RPC "/restorePoints/rp2/diskRestorePoints/d1_b";
+  char root[65];
+  uint64_t size;
+  assert_int_equal(region_image_source(rg, drp2, root, &size), 0);
+  compare_volume(vol_id, img2);
+  struct region_restore_source src = {.root = root, .size = size, .image_id = drp2};
+  char restored[40];
+  assert_int_equal(region_volume_create(rg, DISK_RESTORED, SIZE, &src, restored), 0);
+  compare_volume(restored, img2);
+  struct region_verify_report rep;
+  assert_int_equal(region_store_verify(rg, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.n_damaged, 0);
+  region_verify_report_free(&rep);
+}
+
+int main(void)
+{
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  open_region();
+  const struct CMUnitTest tests[] = {cmocka_unit_test(vm_disks_and_captures), cmocka_unit_test(hold_survives_delete),
+                                     cmocka_unit_test(reopen_keeps_images)};
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  close_region();
+  free(img1);
+  free(img2);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+  return rc;
+}
