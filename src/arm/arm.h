@@ -44,8 +44,6 @@ struct arm_config {
   const struct arm_location *locations; /* [0] is this region, then its peers */
   int nlocations;
   int page_size;             /* list page size when the client gives no $top */
-  int rp_max_per_vm;         /* restore points per VM (Azure: 500) */
-  int rp_min_interval_s;     /* creation-rate limit per VM (429); 0: off */
 };
 
 struct arm;

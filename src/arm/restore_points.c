@@ -149,47 +149,15 @@ static json_t *vm_disk_entry(json_t *vm_props, const struct region_vm_disk *d)
   return NULL;
 }
 
-static bool vm_stopped(const struct meta_resource *vm)
+/* Azure's names of the consistency modes, any case. */
+static bool consistency_from_name(const char *name, enum region_consistency *out)
 {
-  json_t *extra = loads(vm->extra), *props = loads(vm->properties);
-  const char *ps = json_string_value(json_object_get(extra, "powerState"));
-  if (!ps)
-    ps = json_string_value(json_object_get(props, "powerState"));
-  bool stopped = ps && (!strcasecmp(ps, "stopped") || !strcasecmp(ps, "deallocated") ||
-                        !strcasecmp(ps, "PowerState/stopped") || !strcasecmp(ps, "PowerState/deallocated"));
-  json_decref(extra);
-  json_decref(props);
-  return stopped;
-}
-
-struct vm_count {
-  const char *vm_id;
-  int total;
-  bool creating;
-  int64_t newest_us; /* creation time of the VM's newest restore point */
-  struct arm *arm;
-};
-
-static int count_rp(void *ctx, const struct meta_resource *r)
-{
-  struct vm_count *c = ctx;
-  c->total++;
-  if (r->created_us > c->newest_us)
-    c->newest_us = r->created_us;
-  if (r->provisioning_state && !strcmp(r->provisioning_state, "Creating"))
-    c->creating = true;
-  return 0;
-}
-
-static int count_collection(void *ctx, const struct meta_resource *r)
-{
-  struct vm_count *c = ctx;
-  json_t *p = loads(r->properties);
-  const char *src = json_string_value(json_object_get(json_object_get(p, "source"), "id"));
-  if (src && !strcasecmp(src, c->vm_id))
-    meta_resource_list(c->arm->meta, r->id, RP_TYPE, NULL, 0, count_rp, c);
-  json_decref(p);
-  return 0;
+  for (enum region_consistency c = RP_CRASH_CONSISTENT; c <= RP_APPLICATION_CONSISTENT; c++)
+    if (!strcasecmp(name, region_consistency_name(c))) {
+      *out = c;
+      return true;
+    }
+  return false;
 }
 
 /* ---- PUT ----------------------------------------------------------------- */
@@ -314,53 +282,49 @@ void arm_rp_put(struct arm_call *call)
     }
     excluded[k] = true;
   }
-  /* consistency mode: achieved, never guessed */
+  /* consistency mode and the per-VM limits: the region's rules */
   const char *asked = json_string_value(json_object_get(props, "consistencyMode"));
-  bool stopped = vm_stopped(&vm);
-  const char *mode = stopped ? "ApplicationConsistent" : "CrashConsistent";
-  if (asked && strcasecmp(asked, "CrashConsistent") && strcasecmp(asked, "FileSystemConsistent") &&
-      strcasecmp(asked, "ApplicationConsistent")) {
+  enum region_consistency want = RP_CRASH_CONSISTENT;
+  if (asked && !consistency_from_name(asked, &want)) {
     arm_reply_error_target(call, 400, "InvalidParameter", "consistencyMode",
                            "The value '%s' of consistencyMode is invalid; use CrashConsistent, FileSystemConsistent or "
                            "ApplicationConsistent.",
                            asked);
     goto out;
   }
-  if (asked && strcasecmp(asked, "CrashConsistent") != 0 && !stopped) {
+  struct region_rp_admission adm;
+  rc = region_rp_admit(arm->region, vm.id, asked ? &want : NULL, &adm);
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    goto out;
+  }
+  switch (adm.refusal) {
+  case RP_ADMITTED:
+    break;
+  case RP_NEEDS_AGENT:
     arm_reply_error_target(call, 400, "VMAgentStatusCommunicationError", "consistencyMode",
                            "A %s restore point of a running VM needs its guest agent, which this region cannot reach "
                            "yet. Use CrashConsistent, or stop the VM.",
                            asked);
     goto out;
-  }
-  if (asked && !strcasecmp(asked, "CrashConsistent"))
-    mode = "CrashConsistent"; /* what was asked is what is achieved */
-  /* limits */
-  struct vm_count cnt = {.vm_id = vm.id, .arm = arm};
-  char sub[256];
-  snprintf(sub, sizeof sub, "/subscriptions/%s", call->params[0]);
-  meta_resource_list_prefix(arm->meta, sub, RPC_TYPE, NULL, 0, count_collection, &cnt);
-  if (cnt.creating) {
+  case RP_IN_FLIGHT:
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "Another restore point of virtual machine '%s' is being created. Retry when it is done.", vm.name);
     goto out;
-  }
-  if (cnt.total >= arm->cfg.rp_max_per_vm) {
+  case RP_TOO_MANY:
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "Virtual machine '%s' has reached the limit of %d restore points. Delete some first.", vm.name,
-                    arm->cfg.rp_max_per_vm);
+                    adm.limit);
     goto out;
-  }
-  int64_t wait_s = cnt.newest_us + (int64_t)arm->cfg.rp_min_interval_s * 1000000 - time_now_us();
-  if (arm->cfg.rp_min_interval_s > 0 && wait_s > 0) {
-    wait_s = (wait_s + 999999) / 1000000;
-    http_response_header(call->resp, "Retry-After", "%lld", (long long)wait_s);
+  case RP_TOO_SOON:
+    http_response_header(call->resp, "Retry-After", "%lld", (long long)adm.retry_after_s);
     arm_reply_error(call, 429, "TooManyRequests",
                     "Restore points of virtual machine '%s' can be created at most every %d seconds; retry in %lld "
                     "seconds.",
-                    vm.name, arm->cfg.rp_min_interval_s, (long long)wait_s);
+                    vm.name, adm.limit, (long long)adm.retry_after_s);
     goto out;
   }
+  const char *mode = region_consistency_name(adm.mode);
   /* the included disks and their volumes */
   for (int k = 0; k < nvd; k++) {
     if (excluded[k])

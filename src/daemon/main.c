@@ -203,13 +203,13 @@ static int serve(struct config *c)
   struct region_config rc = {.data_dir = c->data_dir, .chunk_size = c->chunk_size, .nbd = nbd,
                              .nbd_unix = *c->nbd_unix ? c->nbd_unix : NULL,
                              .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL, .location = c->locs[0].name,
-                             .subscription = c->nsubs ? c->subs[0].id : NULL, .gc_interval_s = c->gc_interval_s};
+                             .subscription = c->nsubs ? c->subs[0].id : NULL, .gc_interval_s = c->gc_interval_s,
+                             .rp_max_per_vm = c->rp_max_per_vm, .rp_min_interval_s = c->rp_min_interval_s};
   if (region_open(&rc, meta, &region) < 0)
     goto out;
   struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
-                            .page_size = c->page_size, .rp_max_per_vm = c->rp_max_per_vm,
-                            .rp_min_interval_s = c->rp_min_interval_s};
+                            .page_size = c->page_size};
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;

@@ -124,7 +124,7 @@ static const char *const migrations[] = {
     "UPDATE resources SET failure_code = json_extract(extra, '$.error'), extra = json_remove(extra, '$.error')"
     "  WHERE type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
     "  AND json_extract(extra, '$.error') IS NOT NULL;",
-    /* 4: which disks each VM has attached (attachment.c), derived from the VM
+    /* 4: which disks each VM has attached (meta/vm.c), derived from the VM
      * row by triggers, so the region resolves a VM's disks from typed rows. */
     "CREATE TABLE attachments("
     "  vm_id TEXT NOT NULL COLLATE NOCASE, disk_id TEXT NOT NULL COLLATE NOCASE,"
@@ -140,6 +140,14 @@ static const char *const migrations[] = {
     "CREATE TEMP TRIGGER backfill_vm AFTER INSERT ON backfill BEGIN " ATTACHMENTS_OF("new") " END;"
     "INSERT INTO backfill SELECT id, properties FROM resources WHERE type = 'Microsoft.Compute/virtualMachines';"
     "DROP TABLE backfill;",
+    /* 5: what the region's admission of a restore point reads (region/vm.c):
+     * a VM's power state and a collection's source VM, as columns computed
+     * from the rows' documents (virtual: nothing stored, nothing to keep in
+     * step). */
+    "ALTER TABLE resources ADD COLUMN power_state TEXT GENERATED ALWAYS AS"
+    "  (coalesce(json_extract(extra, '$.powerState'), json_extract(properties, '$.powerState'))) VIRTUAL;"
+    "ALTER TABLE resources ADD COLUMN source_id TEXT COLLATE NOCASE GENERATED ALWAYS AS"
+    "  (json_extract(properties, '$.source.id')) VIRTUAL;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

@@ -190,6 +190,19 @@ int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_cap
 typedef int (*meta_capture_base_cb)(void *ctx, const struct meta_capture_base *b);
 int meta_capture_base_list(struct meta *m, meta_capture_base_cb cb, void *ctx);
 
+/* ---- what the admission of a VM's next restore point reads -------------- */
+
+/* The restore points of a VM: in every collection whose source is vm_id. */
+struct meta_vm_restore_points {
+  int total;
+  bool creating;       /* one is still Creating */
+  int64_t newest_us;   /* the newest one's creation time; 0 when none */
+};
+int meta_vm_restore_points(struct meta *m, const char *vm_id, struct meta_vm_restore_points *out);
+/* The VM's power state as its row says ("running", "stopped", ...; "" when
+ * unknown); -ENOENT no such row. */
+int meta_vm_power_state(struct meta *m, const char *vm_id, char out[32]);
+
 /* ---- attachments: the disks each VM has attached ------------------------ */
 
 /* Derived from the VM row's storageProfile by triggers in the same statement

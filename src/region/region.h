@@ -42,6 +42,8 @@ struct region_config {
   const char *location;      /* this region's name (operations it creates) */
   const char *subscription;  /* the subscription its scheduled GC runs under (NULL: none) */
   int gc_interval_s;         /* scheduled store GC; 0: only on demand */
+  int rp_max_per_vm;         /* restore points per VM (Azure: 500); 0: no limit */
+  int rp_min_interval_s;     /* at most one restore point per VM per this; 0: off */
 };
 
 /* Opens the store and every volume (finishing creations and deletions a crash
@@ -105,6 +107,30 @@ struct region_vm_disk {
  * data disks by lun; *n 0 when it has none (or there is no such VM). */
 int region_vm_disks(struct region *r, const char *vm_id, struct region_vm_disk **out, int *n);
 void region_vm_disks_free(struct region_vm_disk *d, int n);
+
+/* Whether the VM may have a restore point now, and of which consistency.
+ * The checks, in this order: the mode asked for is achievable, no restore
+ * point of the VM is being created, it has fewer than rp_max_per_vm, the
+ * newest is at least rp_min_interval_s old. */
+enum region_rp_refusal {
+  RP_ADMITTED,
+  RP_NEEDS_AGENT,   /* asked for more than crash consistency of a running VM */
+  RP_IN_FLIGHT,     /* another restore point of the VM is being created */
+  RP_TOO_MANY,      /* rp_max_per_vm reached */
+  RP_TOO_SOON,      /* retry_after_s from now */
+};
+enum region_consistency { RP_CRASH_CONSISTENT, RP_FILESYSTEM_CONSISTENT, RP_APPLICATION_CONSISTENT };
+const char *region_consistency_name(enum region_consistency c); /* Azure's spelling */
+struct region_rp_admission {
+  enum region_rp_refusal refusal;
+  enum region_consistency mode; /* what the restore point will be, when admitted */
+  int64_t retry_after_s;        /* RP_TOO_SOON */
+  int limit;                    /* RP_TOO_MANY: rp_max_per_vm; RP_TOO_SOON: rp_min_interval_s */
+};
+/* asked NULL: the best the VM allows (application consistent when stopped or
+ * deallocated, else crash consistent).  -ENOENT no such VM. */
+int region_rp_admit(struct region *r, const char *vm_id, const enum region_consistency *asked,
+                    struct region_rp_admission *out);
 
 /* ---- captures: fence → image rows → trees → commit (capture.c) ------------ */
 

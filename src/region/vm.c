@@ -7,13 +7,18 @@
  * region's one rule for what may be fenced: the disk is Succeeded (not being
  * created, restored, grown or deleted) and its volume is open.  The restore
  * point path of arm and, next, a peer region's request to capture a VM both
- * ask here, so the rule cannot drift between them.
+ * ask here, so the rule cannot drift between them.  The same holds for the
+ * admission of a VM's next restore point (region_rp_admit): the consistency
+ * its power state allows (the guest agent will join here) and the per-VM
+ * limits, read from computed columns of the VM and collection rows.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "common/timefmt.h"
 #include "region/internal.h"
 
 struct disk_list {
@@ -75,4 +80,55 @@ void region_vm_disks_free(struct region_vm_disk *d, int n)
   for (int i = 0; i < n; i++)
     free(d[i].disk_id);
   free(d);
+}
+
+const char *region_consistency_name(enum region_consistency c)
+{
+  switch (c) {
+  case RP_CRASH_CONSISTENT: return "CrashConsistent";
+  case RP_FILESYSTEM_CONSISTENT: return "FileSystemConsistent";
+  case RP_APPLICATION_CONSISTENT: return "ApplicationConsistent";
+  }
+  return "?";
+}
+
+/* A VM that is not running is consistent without its guest's help. */
+static bool at_rest(const char *power_state)
+{
+  const char *s = !strncasecmp(power_state, "PowerState/", 11) ? power_state + 11 : power_state;
+  return !strcasecmp(s, "stopped") || !strcasecmp(s, "deallocated");
+}
+
+int region_rp_admit(struct region *rg, const char *vm_id, const enum region_consistency *asked,
+                    struct region_rp_admission *out)
+{
+  memset(out, 0, sizeof *out);
+  char power[32];
+  int rc = meta_vm_power_state(rg->meta, vm_id, power);
+  if (rc < 0)
+    return rc;
+  bool stopped = at_rest(power);
+  out->mode = stopped ? RP_APPLICATION_CONSISTENT : RP_CRASH_CONSISTENT;
+  if (asked && *asked != RP_CRASH_CONSISTENT && !stopped) {
+    out->refusal = RP_NEEDS_AGENT;
+    return 0;
+  }
+  if (asked && *asked == RP_CRASH_CONSISTENT)
+    out->mode = RP_CRASH_CONSISTENT; /* what was asked is what is achieved */
+  struct meta_vm_restore_points have;
+  rc = meta_vm_restore_points(rg->meta, vm_id, &have);
+  if (rc < 0)
+    return rc;
+  int64_t wait_us = have.newest_us + (int64_t)rg->cfg.rp_min_interval_s * 1000000 - time_now_us();
+  if (have.creating) {
+    out->refusal = RP_IN_FLIGHT;
+  } else if (rg->cfg.rp_max_per_vm > 0 && have.total >= rg->cfg.rp_max_per_vm) {
+    out->refusal = RP_TOO_MANY;
+    out->limit = rg->cfg.rp_max_per_vm;
+  } else if (rg->cfg.rp_min_interval_s > 0 && have.total > 0 && wait_us > 0) {
+    out->refusal = RP_TOO_SOON;
+    out->retry_after_s = (wait_us + 999999) / 1000000;
+    out->limit = rg->cfg.rp_min_interval_s;
+  }
+  return 0;
 }

@@ -4,7 +4,9 @@
  * captured through fence → record → queue → run (the second incremental on
  * the first), an image's tree held against GC across the image's deletion
  * and a GC, restored byte for byte from the hold, collected by the next GC
- * once the hold ends, and the region reopened with its images intact.
+ * once the hold ends, the region reopened with its images intact, and the
+ * admission of the VM's next restore point: the consistency its power state
+ * allows, one in flight, the per-VM count and the minimum interval.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -55,12 +57,15 @@ static char *state_of(const char *id)
   return s;
 }
 
+static int max_per_vm, min_interval_s; /* the restore point rules of the next open */
+
 static void open_region(void)
 {
   char path[256];
   snprintf(path, sizeof path, "%s/meta.db", dir);
   assert_int_equal(meta_open(path, &m), 0);
-  struct region_config cfg = {.data_dir = dir, .chunk_size = 65536, .location = "eastus"};
+  struct region_config cfg = {.data_dir = dir, .chunk_size = 65536, .location = "eastus",
+                              .rp_max_per_vm = max_per_vm, .rp_min_interval_s = min_interval_s};
   assert_int_equal(region_open(&cfg, m, &rg), 0);
 }
 
@@ -109,6 +114,8 @@ static void take_restore_point(const char *rp, const char *drp, const char *op)
 static void vm_disks_and_captures(void **state)
 {
   (void)state;
+  put_row(RPC, "Microsoft.Compute/restorePointCollections", SUB, "{\"source\":{\"id\":\"" VM "\"}}",
+          "Succeeded");
   put_row(DISK, "Microsoft.Compute/disks", SUB, "{}", "Succeeded");
   put_row(DISK_NOVOL, "Microsoft.Compute/disks", SUB, "{}", "Succeeded");
   assert_int_equal(region_volume_create(rg, DISK, SIZE, NULL, vol_id), 0);
@@ -224,6 +231,67 @@ static void reopen_keeps_images(void **state)
   region_verify_report_free(&rep);
 }
 
+static void put_vm(const char *extra)
+{
+  struct meta_resource r;
+  assert_int_equal(meta_resource_get(m, VM, &r), 0);
+  free(r.extra);
+  r.extra = strdup(extra);
+  assert_int_equal(meta_resource_put(m, &r, NULL, 0, NULL), 0);
+  meta_resource_clear(&r);
+}
+
+static struct region_rp_admission admit(const enum region_consistency *asked)
+{
+  struct region_rp_admission a;
+  assert_int_equal(region_rp_admit(rg, VM, asked, &a), 0);
+  return a;
+}
+
+/* The VM has two restore points by now: rp1 (its disk restore point deleted
+ * by hold_survives_delete, the restore point kept) and rp2. */
+static void admission_rules(void **state)
+{
+  (void)state;
+  const enum region_consistency app = RP_APPLICATION_CONSISTENT, fs = RP_FILESYSTEM_CONSISTENT,
+                                crash = RP_CRASH_CONSISTENT;
+  struct region_rp_admission a = admit(NULL);
+  assert_int_equal(a.refusal, RP_ADMITTED);
+  assert_int_equal(a.mode, RP_CRASH_CONSISTENT); /* running, no agent: the best is crash consistent */
+  assert_int_equal(admit(&app).refusal, RP_NEEDS_AGENT);
+  assert_int_equal(admit(&fs).refusal, RP_NEEDS_AGENT);
+  assert_int_equal(admit(&crash).mode, RP_CRASH_CONSISTENT);
+  put_vm("{\"powerState\":\"deallocated\"}");
+  a = admit(NULL);
+  assert_int_equal(a.refusal, RP_ADMITTED);
+  assert_int_equal(a.mode, RP_APPLICATION_CONSISTENT); /* at rest: consistent without the guest */
+  assert_int_equal(admit(&app).mode, RP_APPLICATION_CONSISTENT);
+  assert_int_equal(admit(&crash).mode, RP_CRASH_CONSISTENT); /* what was asked is what is achieved */
+  put_vm("{\"powerState\":\"running\"}");
+  struct region_rp_admission none;
+  assert_int_equal(region_rp_admit(rg, SUB "/virtualMachines/none", NULL, &none), -ENOENT);
+  /* one still being created */
+  put_row(RPC "/restorePoints/rp3", RP_TYPE, RPC, "{}", "Creating");
+  assert_int_equal(admit(NULL).refusal, RP_IN_FLIGHT);
+  assert_int_equal(meta_resource_delete(m, RPC "/restorePoints/rp3"), 0);
+  /* the count: a limit of 2 is reached */
+  close_region();
+  max_per_vm = 2;
+  open_region();
+  a = admit(NULL);
+  assert_int_equal(a.refusal, RP_TOO_MANY);
+  assert_int_equal(a.limit, 2);
+  /* below a limit of 3, the interval: rp2 was taken seconds ago */
+  close_region();
+  max_per_vm = 3;
+  min_interval_s = 3600;
+  open_region();
+  a = admit(NULL);
+  assert_int_equal(a.refusal, RP_TOO_SOON);
+  assert_true(a.retry_after_s > 3500 && a.retry_after_s <= 3600);
+  assert_int_equal(a.limit, 3600);
+}
+
 int main(void)
 {
   if (!mkdtemp(dir)) {
@@ -232,7 +300,7 @@ int main(void)
   }
   open_region();
   const struct CMUnitTest tests[] = {cmocka_unit_test(vm_disks_and_captures), cmocka_unit_test(hold_survives_delete),
-                                     cmocka_unit_test(reopen_keeps_images)};
+                                     cmocka_unit_test(reopen_keeps_images), cmocka_unit_test(admission_rules)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   close_region();
   free(img1);

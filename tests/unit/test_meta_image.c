@@ -242,6 +242,9 @@ static void migration_from_v2(void **state)
   char got[256];
   attachments_of(m, VM, got);
   CHECK(!strcmp(got, "d1@-1 b@3"), "the VM's attachments were backfilled (%s)", got);
+  char power[32];
+  CHECK(meta_vm_power_state(m, VM, power) == 0 && !strcmp(power, ""),
+        "migration 5: the VM's power state is computed (none recorded: \"%s\")", power);
   meta_close(m);
 }
 
