@@ -2,7 +2,7 @@
  * vm.c — a VM as the region sees it: the disks a restore point of it fences.
  *
  * The VM's document is the front end's; the region reads the attachments
- * derived from it (meta/attachment.c), each disk's provisioning state and its
+ * derived from it (meta/vm.c), each disk's provisioning state and its
  * volume row, and whether that volume is open here.  "Available" is the
  * region's one rule for what may be fenced: the disk is Succeeded (not being
  * created, restored, grown or deleted) and its volume is open.  The restore
