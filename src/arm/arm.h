@@ -44,6 +44,8 @@ struct arm_config {
   const struct arm_location *locations; /* [0] is this region, then its peers */
   int nlocations;
   int page_size;             /* list page size when the client gives no $top */
+  int sas_max_duration_s;    /* longest SAS grant (beginGetAccess); 0: 7 days */
+  int sas_max_grants;        /* active grants per disk family, for messages (the region enforces it) */
 };
 
 struct arm;

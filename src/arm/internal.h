@@ -165,6 +165,9 @@ void arm_rp_get(struct arm_call *call);
 void arm_rp_delete(struct arm_call *call);
 void arm_drp_get(struct arm_call *call);
 void arm_drp_list(struct arm_call *call);
+/* access.c: SAS grants */
+void arm_drp_begin_access(struct arm_call *call);
+void arm_drp_end_access(struct arm_call *call);
 /* Deletes every restore point (and disk restore point) under a collection. */
 int arm_restore_points_delete_under(struct arm *arm, const char *collection_id);
 enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta_operation *op,

@@ -42,6 +42,10 @@ int config_defaults(struct config *c)
   c->rp_max_per_vm = 500;
   config_set(&c->nbd_listen, "127.0.0.1");
   c->nbd_port = 10809;
+  config_set(&c->dp_listen, "127.0.0.1");
+  c->dp_connections = 256;
+  c->sas_max_grants = 5;
+  c->sas_max_duration_s = 7 * 86400;
   return 0;
 }
 
@@ -116,6 +120,15 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else if (!strcmp(key, "listen")) config_set(&c->nbd_listen, value);
     else if (!strcmp(key, "port") && !parse_int(value, 0, 65535, &n)) c->nbd_port = (int)n;
     else if (!strcmp(key, "public_address")) config_set(&c->nbd_public_host, value);
+    else bad = 1;
+  } else if (!strcmp(section, "dataplane")) {
+    long n;
+    if (!strcmp(key, "listen")) config_set(&c->dp_listen, value);
+    else if (!strcmp(key, "port") && !parse_int(value, 0, 65535, &n)) c->dp_port = (int)n;
+    else if (!strcmp(key, "public_url")) config_set(&c->dp_public_url, value);
+    else if (!strcmp(key, "connections") && !parse_int(value, 4, 4096, &n)) c->dp_connections = (unsigned)n;
+    else if (!strcmp(key, "max_grants_per_disk") && !parse_int(value, 1, 1000, &n)) c->sas_max_grants = (int)n;
+    else if (!strcmp(key, "max_duration") && !parse_int(value, 60, 365 * 86400, &n)) c->sas_max_duration_s = (int)n;
     else bad = 1;
   } else if (!strcmp(section, "store")) {
     long n;
@@ -224,6 +237,14 @@ int config_finish(struct config *c)
     if (asprintf(&c->nbd_public_host, "%s%s%s:%d", v6 ? "[" : "", c->nbd_listen, v6 ? "]" : "", c->nbd_port) < 0)
       return -ENOMEM;
   }
+  if (!c->dp_port)
+    c->dp_port = c->port + 1;
+  if (!c->dp_public_url && *c->dp_listen) {
+    bool v6 = strchr(c->dp_listen, ':') != NULL;
+    if (asprintf(&c->dp_public_url, "%s://%s%s%s:%d", c->plain_http ? "http" : "https", v6 ? "[" : "",
+                 c->dp_listen, v6 ? "]" : "", c->dp_port) < 0)
+      return -ENOMEM;
+  }
   if (!c->public_url) {
     bool v6 = strchr(c->listen, ':') != NULL;
     if (asprintf(&c->public_url, "%s://%s%s%s:%d", c->plain_http ? "http" : "https", v6 ? "[" : "", c->listen,
@@ -267,6 +288,8 @@ void config_free(struct config *c)
   free(c->nbd_unix);
   free(c->nbd_listen);
   free(c->nbd_public_host);
+  free(c->dp_listen);
+  free(c->dp_public_url);
   for (int i = 0; i < c->naudiences; i++)
     free(c->audiences[i]);
   for (int i = 0; i < c->nsubs; i++) {

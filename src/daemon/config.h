@@ -37,6 +37,13 @@ struct config {
   int nbd_port;
   char *nbd_public_host;   /* host:port clients use for TCP (default listen:port) */
 
+  char *dp_listen;         /* SAS data plane address; "" disables it */
+  int dp_port;             /* 0 = the ARM port + 1 */
+  char *dp_public_url;     /* base of the SAS URLs (default https://listen:port) */
+  unsigned dp_connections; /* concurrent data-plane connections (a thread each) */
+  int sas_max_grants;      /* active grants per disk family */
+  int sas_max_duration_s;  /* longest grant */
+
   char *tenant_id;
   int token_lifetime_s;
   char *signing_key;

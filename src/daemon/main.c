@@ -30,6 +30,7 @@
 #include "daemon/admin.h"
 #include "daemon/config.h"
 #include "http/server.h"
+#include "blob/blob.h"
 #include "nbd/nbd.h"
 #include "region/region.h"
 #include "version.h"
@@ -141,7 +142,7 @@ static int serve(struct config *c)
   struct arm *arm = NULL;
   struct region *region = NULL;
   struct jobs *jobs = NULL;
-  struct http_server *http = NULL;
+  struct http_server *http = NULL, *dataplane = NULL;
   struct nbd_server *nbd = NULL;
   char path[4096];
 
@@ -204,12 +205,14 @@ static int serve(struct config *c)
                              .nbd_unix = *c->nbd_unix ? c->nbd_unix : NULL,
                              .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL, .location = c->locs[0].name,
                              .subscription = c->nsubs ? c->subs[0].id : NULL, .gc_interval_s = c->gc_interval_s,
-                             .rp_max_per_vm = c->rp_max_per_vm, .rp_min_interval_s = c->rp_min_interval_s};
+                             .rp_max_per_vm = c->rp_max_per_vm, .rp_min_interval_s = c->rp_min_interval_s,
+                             .sas_url = c->dp_public_url, .sas_max_grants = c->sas_max_grants};
   if (region_open(&rc, meta, &region) < 0)
     goto out;
   struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
-                            .page_size = c->page_size};
+                            .page_size = c->page_size, .sas_max_duration_s = c->sas_max_duration_s,
+                            .sas_max_grants = c->sas_max_grants};
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;
@@ -223,6 +226,18 @@ static int serve(struct config *c)
                                   .timeout_s = c->timeout_s, .threads = c->threads};
   if (http_server_start(&hc, arm_handle, arm, &http) < 0)
     goto out;
+  /* The SAS data plane: a thread per connection (azcopy opens dozens, each
+   * read may wait on the store), bodies up to a Put Page's 4 MiB. */
+  struct blob_plane plane = {.region = region, .meta = meta};
+  struct http_server_config dc = {.bind_addr = c->dp_listen, .port = c->dp_port, .cert_file = c->tls_cert,
+                                  .key_file = c->tls_key, .plain_http = c->plain_http,
+                                  .max_body = (4 << 20) + 4096, .timeout_s = c->timeout_s,
+                                  .threads = c->dp_connections, .thread_per_connection = true};
+  if (*c->dp_listen && http_server_start(&dc, blob_handle, &plane, &dataplane) < 0)
+    goto out;
+  if (dataplane)
+    log_info("vmrpd", "SAS data plane at %s (listening on %s:%d)", c->dp_public_url, c->dp_listen,
+             http_server_port(dataplane));
   log_info("vmrpd", "region %s serving ARM at %s (listening on %s:%d, %s), NBD on %s%s%s, data in %s", c->region,
            c->public_url, c->listen, http_server_port(http), c->plain_http ? "plain HTTP, development mode" : "TLS",
            *c->nbd_unix ? c->nbd_unix : "", *c->nbd_unix && *c->nbd_listen ? " and " : "",
@@ -232,6 +247,7 @@ static int serve(struct config *c)
   log_info("vmrpd", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   ret = 0;
 out:
+  http_server_stop(dataplane);
   http_server_stop(http);
   jobs_stop(jobs);
   arm_close(arm);

@@ -12,6 +12,10 @@
  * "a%2Fb" and "a/b" look alike.  The URI log callback, which sees the request
  * line as sent, allocates the pending state and keeps the raw path for
  * routers that must split segments before decoding them.
+ *
+ * A streamed body (http_response_stream) is a libmicrohttpd callback
+ * response: its reader runs on the connection's thread as the socket drains,
+ * so a multi-gigabyte download holds one block in memory, not the body.
  */
 #include "http/server.h"
 
@@ -136,19 +140,77 @@ void http_response_body(struct http_response *resp, int status, const char *cont
   resp->body_len = body ? len : 0;
 }
 
+void http_response_stream(struct http_response *resp, int status, const char *content_type, uint64_t size,
+                          http_stream_fn read, void *ctx, void (*release)(void *ctx))
+{
+  free(resp->body);
+  resp->body = NULL;
+  resp->body_len = 0;
+  if (resp->stream_free)
+    resp->stream_free(resp->stream_ctx);
+  resp->status = status;
+  resp->content_type = content_type;
+  resp->stream = read;
+  resp->stream_ctx = ctx;
+  resp->stream_free = release;
+  resp->stream_size = size;
+}
+
 static void response_clear(struct http_response *resp)
 {
   free(resp->body);
   for (int i = 0; i < resp->nheaders; i++)
     free(resp->headers[i].value);
+  if (resp->stream_free) /* never handed to MHD */
+    resp->stream_free(resp->stream_ctx);
+}
+
+#define STREAM_BLOCK (256 * 1024)
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  struct http_response *s = cls;
+  ssize_t n = s->stream(s->stream_ctx, pos, buf, max);
+  if (n <= 0)
+    return s->stream_size == HTTP_SIZE_UNKNOWN && n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                                                         : MHD_CONTENT_READER_END_WITH_ERROR;
+  return n;
+}
+
+static void stream_free(void *cls)
+{
+  struct http_response *s = cls;
+  if (s->stream_free)
+    s->stream_free(s->stream_ctx);
+  free(s);
+}
+
+static struct MHD_Response *create(struct http_response *resp)
+{
+  if (!resp->stream) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+    if (r)
+      resp->body = NULL; /* owned by MHD now */
+    return r;
+  }
+  struct http_response *s = malloc(sizeof *s); /* the stream's part, owned by MHD from here */
+  if (!s)
+    return NULL;
+  *s = (struct http_response){.stream = resp->stream, .stream_ctx = resp->stream_ctx,
+                              .stream_free = resp->stream_free, .stream_size = resp->stream_size};
+  resp->stream_free = NULL;
+  uint64_t size = resp->stream_size == HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : resp->stream_size;
+  struct MHD_Response *r = MHD_create_response_from_callback(size, STREAM_BLOCK, stream_read, s, stream_free);
+  if (!r)
+    stream_free(s);
+  return r;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *resp)
 {
-  struct MHD_Response *r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+  struct MHD_Response *r = create(resp);
   if (!r)
     return MHD_NO;
-  resp->body = NULL; /* owned by MHD now */
   if (resp->content_type)
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
   for (int i = 0; i < resp->nheaders; i++)
@@ -289,7 +351,8 @@ int http_server_start(const struct http_server_config *cfg, http_handler handler
   socklen_t sslen;
   struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
   struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                   (cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL : MHD_USE_EPOLL);
   if (inet_pton(AF_INET, cfg->bind_addr, &sin->sin_addr) == 1) {
     sin->sin_family = AF_INET;
     sin->sin_port = htons((uint16_t)cfg->port);
@@ -332,8 +395,10 @@ int http_server_start(const struct http_server_config *cfg, http_handler handler
       {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->timeout_s, NULL},
-      {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)(cfg->threads ? cfg->threads : 4), NULL},
-      {MHD_OPTION_CONNECTION_LIMIT, 1000, NULL},
+      {cfg->thread_per_connection ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_THREAD_POOL_SIZE,
+       (intptr_t)(cfg->threads ? cfg->threads : 4), NULL},
+      {cfg->thread_per_connection ? MHD_OPTION_THREAD_STACK_SIZE : MHD_OPTION_CONNECTION_LIMIT,
+       cfg->thread_per_connection ? 512 * 1024 : 1000, NULL},
       {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert},
       {s->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key},
       {MHD_OPTION_END, 0, NULL},

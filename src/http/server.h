@@ -14,6 +14,8 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 struct http_request {
   const char *method;     /* "GET", "PUT", ... */
@@ -35,7 +37,13 @@ const char *http_header(const struct http_request *req, const char *name);
 typedef void (*http_pair_cb)(void *ctx, const char *name, const char *value);
 void http_query_each(const struct http_request *req, http_pair_cb cb, void *ctx);
 
-#define HTTP_MAX_HEADERS 16
+#define HTTP_MAX_HEADERS 24
+
+/* A body produced while it is sent: fills buf with up to max bytes of the
+ * body from byte pos on and returns how many (> 0), or -1 to end the
+ * response early (the client sees a short body: an error). */
+typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+#define HTTP_SIZE_UNKNOWN UINT64_MAX /* chunked transfer encoding */
 
 struct http_response {
   int status;
@@ -47,6 +55,11 @@ struct http_response {
     char name[48];
     char *value;          /* owned */
   } headers[HTTP_MAX_HEADERS];
+  /* a streamed body instead (http_response_stream) */
+  http_stream_fn stream;
+  void *stream_ctx;
+  void (*stream_free)(void *ctx);
+  uint64_t stream_size;
 };
 
 /* Adds a header (printf-style value); silently ignored past HTTP_MAX_HEADERS. */
@@ -55,6 +68,14 @@ void http_response_header(struct http_response *resp, const char *name, const ch
 /* Sets status and body; takes ownership of body (may be NULL). */
 void http_response_body(struct http_response *resp, int status, const char *content_type, char *body,
                         size_t len);
+
+/* Sets status and a streamed body of size bytes (HTTP_SIZE_UNKNOWN: sent
+ * chunked).  read runs on the connection's thread while the body is sent,
+ * never after release(ctx), which the server calls once on every path
+ * (sent, aborted, or never sent).  A HEAD answer gets the Content-Length of
+ * size and read is never called. */
+void http_response_stream(struct http_response *resp, int status, const char *content_type, uint64_t size,
+                          http_stream_fn read, void *ctx, void (*release)(void *ctx));
 
 typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *resp);
 
@@ -67,6 +88,10 @@ struct http_server_config {
   size_t max_body;          /* bytes */
   unsigned timeout_s;       /* idle connection timeout */
   unsigned threads;
+  /* a thread per connection (threads: the most connections) instead of a
+   * pool: a handler or stream that blocks on storage then delays only its
+   * own connection (the data plane, where clients open dozens) */
+  bool thread_per_connection;
 };
 
 struct http_server;

@@ -148,6 +148,16 @@ static const char *const migrations[] = {
     "  (coalesce(json_extract(extra, '$.powerState'), json_extract(properties, '$.powerState'))) VIRTUAL;"
     "ALTER TABLE resources ADD COLUMN source_id TEXT COLLATE NOCASE GENERATED ALWAYS AS"
     "  (json_extract(properties, '$.source.id')) VIRTUAL;",
+    /* 6: SAS grants and the region's secrets (grant.c); a resource's grants
+     * go with its row. */
+    "CREATE TABLE grants("
+    "  id TEXT PRIMARY KEY, resource_id TEXT NOT NULL COLLATE NOCASE, family TEXT NOT NULL COLLATE NOCASE,"
+    "  access INTEGER NOT NULL, created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX grants_resource ON grants(resource_id);"
+    "CREATE INDEX grants_family ON grants(family);"
+    "CREATE TRIGGER grants_gone AFTER DELETE ON resources BEGIN"
+    "  DELETE FROM grants WHERE resource_id = old.id; END;"
+    "CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL, created_us INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

@@ -20,6 +20,7 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct meta;
@@ -215,6 +216,34 @@ struct meta_attachment {
 typedef int (*meta_attachment_cb)(void *ctx, const struct meta_attachment *a);
 /* The disks of vm_id, the OS disk first, then the data disks by lun. */
 int meta_attachment_list(struct meta *m, const char *vm_id, meta_attachment_cb cb, void *ctx);
+
+/* ---- SAS grants and secrets (grant.c) ----------------------------------- */
+
+/* A grant is the stored access policy a SAS URL names: access to one disk or
+ * disk restore point until expires_us.  Queries take the caller's clock and
+ * see only grants still active then. */
+enum meta_access { META_ACCESS_READ = 1, META_ACCESS_WRITE = 2 };
+struct meta_grant {
+  char id[40];        /* the URL's si */
+  char *resource_id;  /* the disk or disk restore point */
+  char *family;       /* the disk whose data it reads: the limit per family */
+  int access;         /* enum meta_access */
+  int64_t created_us, expires_us;
+};
+void meta_grant_clear(struct meta_grant *g);
+int meta_grant_put(struct meta *m, const struct meta_grant *g);
+/* -ENOENT: no such grant, or it expired. */
+int meta_grant_get(struct meta *m, const char *id, int64_t now_us, struct meta_grant *out);
+/* The active grant of a resource (the oldest), -ENOENT when none. */
+int meta_grant_of(struct meta *m, const char *resource_id, int64_t now_us, struct meta_grant *out);
+int meta_grant_count_family(struct meta *m, const char *family, int64_t now_us, int *n);
+/* Revokes the grants of a resource; NULL: every grant. */
+int meta_grant_delete_of(struct meta *m, const char *resource_id);
+int meta_grant_purge(struct meta *m, int64_t now_us);
+/* Named secrets (keys the region generated): -ENOENT, -EOVERFLOW when cap is
+ * too small. */
+int meta_secret_get(struct meta *m, const char *name, unsigned char *buf, size_t cap, size_t *len);
+int meta_secret_put(struct meta *m, const char *name, const unsigned char *value, size_t len, int64_t now_us);
 
 /* ---- service principals and role assignments ---------------------------- */
 

@@ -44,6 +44,8 @@ struct region_config {
   int gc_interval_s;         /* scheduled store GC; 0: only on demand */
   int rp_max_per_vm;         /* restore points per VM (Azure: 500); 0: no limit */
   int rp_min_interval_s;     /* at most one restore point per VM per this; 0: off */
+  const char *sas_url;       /* the data plane's base URL, in the SAS URLs it hands out */
+  int sas_max_grants;        /* active grants per disk family (Azure: 5); 0: 5 */
 };
 
 /* Opens the store and every volume (finishing creations and deletions a crash
@@ -182,6 +184,75 @@ int region_image_delete(struct region *r, const char *image_id);
 /* Marks a restore point (and its images not ready) Failed with an ARM error
  * code, e.g. OperationInterrupted. */
 int region_restore_point_fail(struct region *r, const char *rp_id, const char *code);
+
+/* ---- reads of an image for a data plane (reads.c) ------------------------ */
+
+/* An open image, its tree held against GC until region_reader_close (even if
+ * the image is deleted meanwhile).  One thread at a time per reader.
+ * -ENOENT no such image, -EBUSY not ready. */
+struct region_reader;
+int region_reader_open(struct region *r, const char *image_id, struct region_reader **out);
+void region_reader_close(struct region_reader *rd);
+uint64_t region_reader_size(const struct region_reader *rd);
+/* [off, off+len) must lie within the image. */
+int region_reader_read(struct region_reader *rd, void *buf, size_t len, uint64_t off);
+/* The image's extents from byte `from` on, in order, each allocated (zero
+ * false) or reading as zeros; fn returns non-zero to stop (then 1). */
+int region_reader_map(struct region_reader *rd, uint64_t from,
+                      int (*fn)(void *ctx, uint64_t off, uint64_t len, bool zero), void *ctx);
+/* The ranges of rd that differ from older, from byte `from` on, in order:
+ * zero when rd reads zeros there (cleared), else rd holds data there
+ * (written).  Cost proportional to the change; any two images of the store
+ * (of one chunk size) compare, not only a disk's lineage.  As above, 1 when
+ * fn stopped it. */
+int region_reader_changes(struct region_reader *older, struct region_reader *rd, uint64_t from,
+                          int (*fn)(void *ctx, uint64_t off, uint64_t len, bool zero), void *ctx);
+
+/* ---- SAS grants (grants.c) ----------------------------------------------- */
+
+/* A grant lets the data plane read (or, for an Upload disk, write) one disk
+ * or disk restore point until it expires or is revoked; the SAS URL names
+ * the grant and is signed over it, its resource and its permission. */
+enum region_access { REGION_READ = 1, REGION_WRITE = 2 };
+struct region_grant_request {
+  const char *resource_id;   /* a disk or a disk restore point */
+  const char *family;        /* the disk its data is of: sas_max_grants apply per family */
+  enum region_access access;
+  int64_t duration_s;        /* > 0 */
+};
+struct region_grant {
+  char id[40];
+  char *url;                 /* the SAS URL */
+  int64_t expires_us;
+  bool extended;             /* the resource's active grant, extended: the same URL */
+};
+/* Grants access, or extends the active grant of the resource (same URL; the
+ * expiry moves later, never earlier).  -EDQUOT: the family has
+ * sas_max_grants active grants; -EEXIST: the active grant has the other
+ * access. */
+int region_grant_begin(struct region *r, const struct region_grant_request *req, struct region_grant *out);
+void region_grant_clear(struct region_grant *g);
+/* Revokes the resource's grants at once (none: 0). */
+int region_grant_end(struct region *r, const char *resource_id);
+/* 0 and *access when the resource has an active grant, else -ENOENT. */
+int region_grant_active(struct region *r, const char *resource_id, enum region_access *access);
+
+/* What a SAS URL presents: its path's account and container, and si, sp,
+ * sig from its query. */
+struct region_sas {
+  const char *account, *container, *si, *sp, *sig;
+};
+struct region_grant_info {
+  char *resource_id;
+  enum region_access access;
+  int64_t expires_us;
+};
+/* 0 when the URL is one this region signed for an active grant; -EACCES for
+ * anything else (unknown, expired, revoked, tampered: alike). */
+int region_grant_verify(struct region *r, const struct region_sas *sas, struct region_grant_info *out);
+void region_grant_info_clear(struct region_grant_info *g);
+/* A new signing key; every grant is revoked (its URL stops working). */
+int region_sas_key_rotate(struct region *r);
 
 /* ---- the store: GC and verify (store.c) ---------------------------------- */
 

@@ -6,7 +6,11 @@
  * zero (a grown disk's new area reads as zeros).  The walk descends only into
  * child pairs whose addresses differ, so identical subtrees — including the
  * whole old disk inside a grown one — cost nothing.  Differing chunks are
- * merged into maximal byte runs before fn sees them.
+ * merged into maximal byte runs before fn sees them (tree_changes merges
+ * only runs of the same kind: data or zeros in b).  A walk from an offset
+ * skips every child pair that ends before it without reading it, so a
+ * caller streaming a long diff in pieces pays a path per piece, not a
+ * rescan.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,22 +31,25 @@ struct side {
 struct diff {
   struct cas *cas;
   struct side s[2];
-  uint64_t end; /* max size */
+  uint64_t end;        /* max size */
+  uint64_t from;       /* bytes before it are not reported */
+  uint64_t from_chunk;
   unsigned shift;
-  int (*fn)(void *ctx, uint64_t off, uint64_t len);
+  bool kinds;          /* tree_changes: runs of one kind only */
+  int (*fn)(void *ctx, const struct tree_extent *e);
   void *ctx;
-  uint64_t run_off, run_len;
+  struct tree_extent run;
   struct tree_diff_stats *st;
 };
 
 static int flush(struct diff *d)
 {
-  int r = d->run_len ? d->fn(d->ctx, d->run_off, d->run_len) : 0;
-  d->run_len = 0;
+  int r = d->run.len ? d->fn(d->ctx, &d->run) : 0;
+  d->run.len = 0;
   return r;
 }
 
-static int report(struct diff *d, uint64_t chunk)
+static int report(struct diff *d, uint64_t chunk, bool zero)
 {
   uint64_t off = chunk << d->shift;
   if (off >= d->end)
@@ -50,14 +57,18 @@ static int report(struct diff *d, uint64_t chunk)
   uint64_t len = (uint64_t)1 << d->shift;
   if (len > d->end - off)
     len = d->end - off;
+  if (off < d->from) {
+    len -= d->from - off;
+    off = d->from;
+  }
+  zero = zero && d->kinds;
   d->st->chunks_differ++;
-  if (d->run_len && d->run_off + d->run_len == off) {
-    d->run_len += len;
+  if (d->run.len && d->run.off + d->run.len == off && d->run.zero == zero) {
+    d->run.len += len;
     return 0;
   }
   int r = flush(d);
-  d->run_off = off;
-  d->run_len = len;
+  d->run = (struct tree_extent){.off = off, .len = len, .zero = zero};
   return r;
 }
 
@@ -97,7 +108,10 @@ static int diff_node(struct diff *d, const struct nref *a, const struct nref *b,
       continue;
     uint64_t child = j * TREE_FANOUT + c;
     if (level == 0) {
-      r = report(d, child);
+      if (child >= d->from_chunk)
+        r = report(d, child, cas_addr_is_zero(&eb[c]));
+    } else if ((child + 1) * geom_span(level - 1) <= d->from_chunk) {
+      continue; /* wholly before the start */
     } else {
       struct nref na = {.a = ea[c], .virt = cva}, nb = {.a = eb[c], .virt = cvb};
       r = diff_node(d, &na, &nb, level - 1, child);
@@ -107,11 +121,11 @@ static int diff_node(struct diff *d, const struct nref *a, const struct nref *b,
   return r;
 }
 
-int tree_diff(struct cas *cas, const struct cas_addr *a, const struct cas_addr *b,
-              int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx, struct tree_diff_stats *st)
+static int walk(struct cas *cas, const struct cas_addr *a, const struct cas_addr *b, uint64_t from, bool kinds,
+                int (*fn)(void *ctx, const struct tree_extent *e), void *ctx, struct tree_diff_stats *st)
 {
   struct tree_diff_stats dummy;
-  struct diff d = {.cas = cas, .fn = fn, .ctx = ctx, .st = st ? st : &dummy};
+  struct diff d = {.cas = cas, .from = from, .kinds = kinds, .fn = fn, .ctx = ctx, .st = st ? st : &dummy};
   memset(d.st, 0, sizeof *d.st);
   int r = root_get(cas, a, &d.s[0].g, &d.s[0].top);
   if (r == 0)
@@ -121,6 +135,7 @@ int tree_diff(struct cas *cas, const struct cas_addr *a, const struct cas_addr *
   if (d.s[0].g.chunk_shift != d.s[1].g.chunk_shift)
     return -EINVAL;
   d.shift = d.s[0].g.chunk_shift;
+  d.from_chunk = from >> d.shift;
   d.end = d.s[0].g.size > d.s[1].g.size ? d.s[0].g.size : d.s[1].g.size;
   unsigned h = d.s[0].g.height > d.s[1].g.height ? d.s[0].g.height : d.s[1].g.height;
   struct nref na = {.a = d.s[0].top, .virt = h > d.s[0].g.height};
@@ -129,4 +144,28 @@ int tree_diff(struct cas *cas, const struct cas_addr *a, const struct cas_addr *
   if (r == 0)
     r = flush(&d);
   return r;
+}
+
+struct ranges {
+  int (*fn)(void *ctx, uint64_t off, uint64_t len);
+  void *ctx;
+};
+
+static int range_of(void *ctx, const struct tree_extent *e)
+{
+  struct ranges *rg = ctx;
+  return rg->fn(rg->ctx, e->off, e->len);
+}
+
+int tree_diff(struct cas *cas, const struct cas_addr *a, const struct cas_addr *b,
+              int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx, struct tree_diff_stats *st)
+{
+  struct ranges rg = {fn, ctx};
+  return walk(cas, a, b, 0, false, range_of, &rg, st);
+}
+
+int tree_changes(struct cas *cas, const struct cas_addr *a, const struct cas_addr *b, uint64_t from,
+                 int (*fn)(void *ctx, const struct tree_extent *e), void *ctx, struct tree_diff_stats *st)
+{
+  return walk(cas, a, b, from, true, fn, ctx, st);
 }

@@ -106,6 +106,10 @@ struct tree_extent {
 };
 int tree_map(struct cas *cas, const struct cas_addr *root, int (*fn)(void *ctx, const struct tree_extent *e),
              void *ctx);
+/* The same from byte `from` on (the first extent starts there); subtrees
+ * that end before it are not read, so resuming a long map costs a path. */
+int tree_map_from(struct cas *cas, const struct cas_addr *root, uint64_t from,
+                  int (*fn)(void *ctx, const struct tree_extent *e), void *ctx);
 
 /* Calls fn, in order, for maximal byte ranges in [0, max(size_a, size_b))
  * where the two disks differ, bytes beyond a disk's end reading as zeros.
@@ -118,6 +122,12 @@ struct tree_diff_stats {
 };
 int tree_diff(struct cas *cas, const struct cas_addr *a, const struct cas_addr *b,
               int (*fn)(void *ctx, uint64_t off, uint64_t len), void *ctx, struct tree_diff_stats *st);
+/* The differences as tree_diff finds them, from byte `from` on, each with
+ * what b holds there: e->zero when the range reads as zeros in b (a page
+ * that was cleared), else data (a page that was written).  Runs merge only
+ * with runs of the same kind.  Subtrees before `from` are not read. */
+int tree_changes(struct cas *cas, const struct cas_addr *a, const struct cas_addr *b, uint64_t from,
+                 int (*fn)(void *ctx, const struct tree_extent *e), void *ctx, struct tree_diff_stats *st);
 
 /* Top-down walk for copies and checks.  pre is called for every object
  * reached (root first); for a node it returns TREE_DESCEND or TREE_SKIP (e.g.

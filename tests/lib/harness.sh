@@ -44,11 +44,14 @@ start_regions() {
   export VMRP_WESTUS_PORT=${VMRP_WESTUS_PORT:-$(free_port)}
   export VMRP_EASTUS_NBD_PORT=${VMRP_EASTUS_NBD_PORT:-$(free_port)}
   export VMRP_WESTUS_NBD_PORT=${VMRP_WESTUS_NBD_PORT:-$(free_port)}
+  export VMRP_EASTUS_DP_PORT=${VMRP_EASTUS_DP_PORT:-$(free_port)}
+  export VMRP_WESTUS_DP_PORT=${VMRP_WESTUS_DP_PORT:-$(free_port)}
   VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --detach >"$VAR/run.out" 2>&1 || { cat "$VAR/run.out"; return 1; }
   ENDPOINTS=$VAR/endpoints.json
   CA=$VAR/tls/ca.pem
   EAST=https://127.0.0.1:$VMRP_EASTUS_PORT
   WEST=https://127.0.0.1:$VMRP_WESTUS_PORT
+  EAST_DP=https://127.0.0.1:$VMRP_EASTUS_DP_PORT
   EAST_CONF=$VAR/eastus/vmrpd.conf
   WEST_CONF=$VAR/westus/vmrpd.conf
   # shellcheck disable=SC1091

@@ -6,7 +6,10 @@
  * and a GC, restored byte for byte from the hold, collected by the next GC
  * once the hold ends, the region reopened with its images intact, and the
  * admission of the VM's next restore point: the consistency its power state
- * allows, one in flight, the per-VM count and the minimum interval.
+ * allows, one in flight, the per-VM count and the minimum interval; SAS
+ * grants: extended with the same URL, the per-family limit, verification of
+ * every part of a URL, revocation, a key that survives a reopen and a
+ * rotation that revokes everything.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -65,7 +68,8 @@ static void open_region(void)
   snprintf(path, sizeof path, "%s/meta.db", dir);
   assert_int_equal(meta_open(path, &m), 0);
   struct region_config cfg = {.data_dir = dir, .chunk_size = 65536, .location = "eastus",
-                              .rp_max_per_vm = max_per_vm, .rp_min_interval_s = min_interval_s};
+                              .rp_max_per_vm = max_per_vm, .rp_min_interval_s = min_interval_s,
+                              .sas_url = "https://dp.test", .sas_max_grants = 2};
   assert_int_equal(region_open(&cfg, m, &rg), 0);
 }
 
@@ -292,6 +296,104 @@ static void admission_rules(void **state)
   assert_int_equal(a.limit, 3600);
 }
 
+/* The parts of a SAS URL, as the data plane splits them (into buf). */
+static struct region_sas split(const char *url, char *buf)
+{
+  strcpy(buf, url + strlen("https://dp.test/"));
+  struct region_sas s = {.account = buf};
+  char *q = strchr(buf, '?');
+  *q++ = '\0';
+  char *c = strchr(buf, '/');
+  *c++ = '\0';
+  *strchr(c, '/') = '\0';
+  s.container = c;
+  for (char *kv = strtok(q, "&"); kv; kv = strtok(NULL, "&")) {
+    char *v = strchr(kv, '=') + 1;
+    if (!strncmp(kv, "si=", 3)) s.si = v;
+    if (!strncmp(kv, "sp=", 3)) s.sp = v;
+    if (!strncmp(kv, "sig=", 4)) s.sig = v;
+  }
+  return s;
+}
+
+static int verify(const char *url)
+{
+  char buf[512];
+  struct region_sas s = split(url, buf);
+  struct region_grant_info gi;
+  int rc = region_grant_verify(rg, &s, &gi);
+  if (rc == 0)
+    region_grant_info_clear(&gi);
+  return rc;
+}
+
+static void grants(void **state)
+{
+  (void)state;
+  struct region_grant a, a2, b, c;
+  struct region_grant_request ra = {.resource_id = SUB "/x/drp1", .family = DISK, .access = REGION_READ,
+                                    .duration_s = 3600};
+  assert_int_equal(region_grant_begin(rg, &ra, &a), 0);
+  assert_false(a.extended);
+  assert_non_null(strstr(a.url, "https://dp.test/md-"));
+  assert_int_equal(verify(a.url), 0);
+  ra.duration_s = 60; /* shorter: the expiry never moves earlier */
+  assert_int_equal(region_grant_begin(rg, &ra, &a2), 0);
+  assert_true(a2.extended);
+  assert_string_equal(a2.url, a.url);
+  assert_int_equal(a2.expires_us, a.expires_us);
+  region_grant_clear(&a2);
+  ra.duration_s = 7200;
+  assert_int_equal(region_grant_begin(rg, &ra, &a2), 0);
+  assert_string_equal(a2.url, a.url);
+  assert_true(a2.expires_us > a.expires_us);
+  region_grant_clear(&a2);
+  struct region_grant_request rb = ra, rc = ra;
+  rb.resource_id = SUB "/x/drp2";
+  rc.resource_id = SUB "/x/drp3";
+  assert_int_equal(region_grant_begin(rg, &rb, &b), 0);
+  assert_int_equal(region_grant_begin(rg, &rc, &c), -EDQUOT); /* 2 per family in this configuration */
+  rc.family = DISK_NOVOL;
+  assert_int_equal(region_grant_begin(rg, &rc, &c), 0); /* another family */
+  region_grant_clear(&c);
+  /* Every part of the URL is checked: signature, permission, container, account. */
+  char buf[512], sig[64];
+  struct region_sas s = split(a.url, buf);
+  struct region_grant_info gi;
+  snprintf(sig, sizeof sig, "%s", s.sig);
+  sig[3] = sig[3] == 'A' ? 'B' : 'A';
+  struct region_sas bad = s;
+  bad.sig = sig;
+  assert_int_equal(region_grant_verify(rg, &bad, &gi), -EACCES);
+  bad = s, bad.sp = "rw";
+  assert_int_equal(region_grant_verify(rg, &bad, &gi), -EACCES);
+  struct region_sas other = split(b.url, buf + 256);
+  bad = s, bad.container = other.container;
+  assert_int_equal(region_grant_verify(rg, &bad, &gi), -EACCES);
+  bad = s, bad.si = other.si; /* b's grant with a's signature */
+  assert_int_equal(region_grant_verify(rg, &bad, &gi), -EACCES);
+  assert_int_equal(region_grant_verify(rg, &s, &gi), 0);
+  assert_string_equal(gi.resource_id, SUB "/x/drp1");
+  assert_int_equal(gi.access, REGION_READ);
+  region_grant_info_clear(&gi);
+  /* Revocation is at once; the key and the other grants survive a reopen. */
+  assert_int_equal(region_grant_end(rg, SUB "/x/drp1"), 0);
+  assert_int_equal(verify(a.url), -EACCES);
+  assert_int_equal(region_grant_active(rg, SUB "/x/drp1", NULL), -ENOENT);
+  close_region();
+  open_region();
+  assert_int_equal(verify(b.url), 0);
+  enum region_access acc;
+  assert_int_equal(region_grant_active(rg, SUB "/x/drp2", &acc), 0);
+  assert_int_equal(acc, REGION_READ);
+  /* A rotated key revokes everything. */
+  assert_int_equal(region_sas_key_rotate(rg), 0);
+  assert_int_equal(verify(b.url), -EACCES);
+  assert_int_equal(region_grant_active(rg, SUB "/x/drp2", NULL), -ENOENT);
+  region_grant_clear(&a);
+  region_grant_clear(&b);
+}
+
 int main(void)
 {
   if (!mkdtemp(dir)) {
@@ -300,7 +402,8 @@ int main(void)
   }
   open_region();
   const struct CMUnitTest tests[] = {cmocka_unit_test(vm_disks_and_captures), cmocka_unit_test(hold_survives_delete),
-                                     cmocka_unit_test(reopen_keeps_images), cmocka_unit_test(admission_rules)};
+                                     cmocka_unit_test(reopen_keeps_images), cmocka_unit_test(admission_rules),
+                                     cmocka_unit_test(grants)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   close_region();
   free(img1);

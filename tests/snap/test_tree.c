@@ -2,7 +2,8 @@
  * test_tree.c — snapshot trees: full build and read-back (multi-level, short
  * last chunk), map, restore to a sparse file, incremental = full (same,
  * grown and shrunk sizes), diff (exact ranges, cost proportional to change,
- * different sizes), walk/copy with the closure invariant, edge sizes.
+ * different sizes), changes with their kind and walks resumed from an
+ * offset, walk/copy with the closure invariant, edge sizes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,6 +237,116 @@ static void diff_exact_and_proportional(void **state)
   tu_rmrf(dir);
 }
 
+struct kinds {
+  struct tree_extent e[4096];
+  int n;
+  int stop_after; /* > 0: stop the walk after that many (a streamed piece) */
+};
+
+static int kinds_cb(void *ctx, const struct tree_extent *e)
+{
+  struct kinds *k = ctx;
+  assert_true(k->n < 4096);
+  k->e[k->n++] = *e;
+  return k->stop_after && k->n % k->stop_after == 0 ? 1 : 0;
+}
+
+/* Walks the changes in pieces of `piece` runs, each resumed at the end of the
+ * last run seen, as the SAS plane streams a page list. */
+static int changes_in_pieces(struct cas *cas, const struct cas_addr *a, const struct cas_addr *b, int piece,
+                             struct kinds *k)
+{
+  k->n = 0;
+  k->stop_after = piece;
+  uint64_t from = 0;
+  for (;;) {
+    int before = k->n, r = tree_changes(cas, a, b, from, kinds_cb, k, NULL);
+    if (r < 0)
+      return r;
+    if (r == 0)
+      return 0;
+    assert_true(k->n > before);
+    from = k->e[k->n - 1].off + k->e[k->n - 1].len;
+  }
+}
+
+static void changes_kinds_and_resume(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  struct cas *cas = open_store(dir);
+  struct vimg v1, v2;
+  uint64_t s = 11;
+  vimg_init(&v1, (200ull << 20) + 4096 * 3 + 512);
+  scatter(&v1, &s, 700, 0);
+  struct cas_addr r1 = build_full(cas, &v1);
+  vimg_copy(&v2, &v1);
+  uint64_t changed[300];
+  int nch = 0;
+  for (uint64_t i = 0; i < v1.nchunks && nch < 300; i++) {
+    if (v1.seed[i] && i % 3 == 0) {
+      v2.seed[i] = 0; /* cleared */
+      changed[nch++] = i;
+    } else if (!v1.seed[i] && i % 997 == 5) {
+      v2.seed[i] = 5000 + i; /* written */
+      changed[nch++] = i;
+    }
+  }
+  changed[nch++] = v1.nchunks - 1;
+  v2.seed[v1.nchunks - 1] = 77777; /* the short last chunk */
+  struct cas_addr r2 = build_incr(cas, &r1, &v2, changed, (size_t)nch, NULL);
+  static struct kinds whole, pieces;
+  assert_int_equal(changes_in_pieces(cas, &r1, &r2, 0, &whole), 0);
+  /* Every differing chunk is in a run of its kind in v2, and nothing else. */
+  int k = 0;
+  for (uint64_t i = 0; i < v1.nchunks; i++) {
+    while (k < whole.n && whole.e[k].off + whole.e[k].len <= i * VCH)
+      k++;
+    bool in = k < whole.n && whole.e[k].off <= i * VCH;
+    assert_int_equal(in, vimg_chunk_differs(&v1, &v2, i));
+    if (in)
+      assert_int_equal(whole.e[k].zero, v2.seed[i] == 0);
+  }
+  for (int i = 1; i < whole.n; i++) { /* ordered; adjacent runs differ in kind */
+    assert_true(whole.e[i].off >= whole.e[i - 1].off + whole.e[i - 1].len);
+    if (whole.e[i].off == whole.e[i - 1].off + whole.e[i - 1].len)
+      assert_true(whole.e[i].zero != whole.e[i - 1].zero);
+  }
+  assert_int_equal(whole.e[whole.n - 1].off + whole.e[whole.n - 1].len, v2.size);
+  /* Resumed in pieces of 1 and 7 runs: the same runs. */
+  for (int piece = 1; piece <= 7; piece += 6) {
+    assert_int_equal(changes_in_pieces(cas, &r1, &r2, piece, &pieces), 0);
+    assert_int_equal(pieces.n, whole.n);
+    assert_memory_equal(pieces.e, whole.e, (size_t)whole.n * sizeof whole.e[0]);
+  }
+  /* A walk from an unaligned offset inside a run starts there. */
+  uint64_t mid = whole.e[whole.n / 2].off + 100;
+  pieces.n = 0;
+  pieces.stop_after = 0;
+  assert_int_equal(tree_changes(cas, &r1, &r2, mid, kinds_cb, &pieces, NULL), 0);
+  assert_int_equal(pieces.e[0].off, mid);
+  assert_int_equal(pieces.n, whole.n - whole.n / 2);
+  /* tree_map_from: the map's extents from an offset on, clipped there. */
+  static struct kinds map_whole, map_from;
+  map_whole.n = map_from.n = 0;
+  map_whole.stop_after = map_from.stop_after = 0;
+  assert_int_equal(tree_map(cas, &r2, kinds_cb, &map_whole), 0);
+  struct tree_extent *e = &map_whole.e[map_whole.n / 2];
+  uint64_t at = e->off + e->len / 2;
+  assert_int_equal(tree_map_from(cas, &r2, at, kinds_cb, &map_from), 0);
+  assert_int_equal(map_from.n, map_whole.n - map_whole.n / 2);
+  assert_int_equal(map_from.e[0].off, at);
+  assert_int_equal(map_from.e[0].off + map_from.e[0].len, e->off + e->len);
+  assert_int_equal(map_from.e[0].zero, e->zero);
+  assert_memory_equal(&map_from.e[1], e + 1, (size_t)(map_from.n - 1) * sizeof *e);
+  assert_int_equal(tree_map_from(cas, &r2, v2.size, kinds_cb, &map_from), 0); /* at the end: nothing */
+  assert_int_equal(map_from.n, map_whole.n - map_whole.n / 2);
+  vimg_free(&v1);
+  vimg_free(&v2);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
 /* A copier as issue 5 will write one: top-down, skip what the target has,
  * store bottom-up (post) so the target keeps the closure invariant. */
 struct copy {
@@ -335,7 +446,8 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(full_build_read_map_restore), cmocka_unit_test(incremental_equals_full),
-      cmocka_unit_test(diff_exact_and_proportional), cmocka_unit_test(walk_copy_closure),
+      cmocka_unit_test(diff_exact_and_proportional),
+      cmocka_unit_test(changes_kinds_and_resume), cmocka_unit_test(walk_copy_closure),
       cmocka_unit_test(edge_sizes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

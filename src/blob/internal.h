@@ -1,0 +1,57 @@
+/*
+ * internal.h — what the blob/ files share.  Not a public interface.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blob/blob.h"
+#include "blob/vhd.h"
+#include "region/region.h"
+
+/* One request's blob: an open disk restore point and what its answers say. */
+struct blob {
+  struct region_reader *rd;
+  uint64_t disk_size;        /* the image's bytes */
+  uint64_t size;             /* the VHD: disk_size + the footer */
+  uint8_t footer[VHD_FOOTER_LEN];
+  char etag[40];             /* quoted, from the tree root: the content's name */
+  char last_modified[64];    /* RFC 1123, the restore point's creation */
+  char created[64];
+};
+
+struct blob_call {
+  struct blob_plane *plane;
+  const struct http_request *req;
+  struct http_response *resp;
+  const char *version;       /* x-ms-version answered */
+};
+
+/* reply.c */
+void blob_error(struct blob_call *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The headers every answer about a blob carries. */
+void blob_headers(struct blob_call *c, const struct blob *b);
+
+/* sas.c: verifies a SAS URL's parts and opens its disk restore point (a
+ * malloc'd blob that blob_close frees).
+ * 0, or an answer was given (AuthenticationFailed, ...) and -1. */
+struct blob_sas {
+  const char *account, *container, *name; /* path segments */
+  const char *si, *sp, *sig;
+};
+int blob_open(struct blob_call *c, const struct blob_sas *sas, struct blob **out);
+void blob_close(struct blob *b);
+/* Splits a full SAS URL (the previous snapshot's); false when malformed.
+ * The strings point into buf (a copy of url that the caller frees). */
+bool blob_sas_parse_url(const char *url, char **buf, struct blob_sas *out);
+
+/* read.c */
+/* Both take b (closed when the answer is sent or dropped). */
+void blob_get(struct blob_call *c, struct blob *b, bool head);
+/* pagelist.c */
+void blob_page_ranges(struct blob_call *c, struct blob *b);
+/* Parses bytes=S-E, bytes=S-, bytes=-N: 1 and [*start, *end] (inclusive,
+ * end clipped to total-1) when satisfiable, 0 when absent, -1 when
+ * malformed, -2 when it starts beyond the end. */
+int blob_range(const char *v, uint64_t total, uint64_t *start, uint64_t *end);

@@ -1,0 +1,145 @@
+/*
+ * sas.c — from a SAS URL to an open disk restore point.
+ *
+ * The region verifies the signature and the grant (region_grant_verify:
+ * unknown, expired, revoked and tampered URLs all fail alike); this file
+ * checks the shape first — three path segments md-{grant}/{grant}/{name},
+ * sr=b — and answers every failure as Azure does, 403 AuthenticationFailed,
+ * without saying which part was wrong.  The blob's name (abcd in the URLs
+ * handed out) is not signed, as in Azure; any name reads the same blob.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "blob/internal.h"
+#include "common/timefmt.h"
+#include "common/urlcode.h"
+#include "meta/meta.h"
+
+static void auth_failed(struct blob_call *c)
+{
+  blob_error(c, 403, "AuthenticationFailed",
+             "Server failed to authenticate the request. Make sure the value of Authorization header is formed "
+             "correctly including the signature.");
+}
+
+void blob_close(struct blob *b)
+{
+  if (!b)
+    return;
+  region_reader_close(b->rd);
+  free(b);
+}
+
+int blob_open(struct blob_call *c, const struct blob_sas *sas, struct blob **out)
+{
+  *out = NULL;
+  struct region_sas rs = {.account = sas->account, .container = sas->container, .si = sas->si, .sp = sas->sp,
+                          .sig = sas->sig};
+  struct region_grant_info g = {0};
+  int rc = sas->name && *sas->name ? region_grant_verify(c->plane->region, &rs, &g) : -EACCES;
+  if (rc == -EACCES) {
+    auth_failed(c);
+    return -1;
+  }
+  if (rc < 0) {
+    blob_error(c, 500, "InternalError", "The server encountered an internal error. Please retry the request.");
+    return -1;
+  }
+  struct meta_image im = {0};
+  struct meta_resource res = {0};
+  struct blob *b = calloc(1, sizeof *b);
+  rc = b ? region_image_get(c->plane->region, g.resource_id, &im) : -ENOMEM;
+  if (rc == 0)
+    rc = meta_resource_get(c->plane->meta, g.resource_id, &res);
+  if (rc == 0)
+    rc = region_reader_open(c->plane->region, g.resource_id, &b->rd);
+  if (rc == 0) {
+    b->disk_size = region_reader_size(b->rd);
+    b->size = b->disk_size + VHD_FOOTER_LEN;
+    vhd_footer(b->footer, b->disk_size, im.disk_id);
+    snprintf(b->etag, sizeof b->etag, "\"0x%.16s\"", im.root);
+    time_rfc1123(res.created_us, b->last_modified);
+    time_rfc1123(res.created_us, b->created);
+    *out = b;
+  } else if (rc == -ENOENT) { /* deleted since the grant was checked: the grant went with it */
+    auth_failed(c);
+  } else {
+    blob_error(c, 500, "InternalError", "The disk restore point could not be read; see the region's log.");
+  }
+  if (rc < 0)
+    blob_close(b);
+  meta_image_clear(&im);
+  meta_resource_clear(&res);
+  region_grant_info_clear(&g);
+  return rc < 0 ? -1 : 0;
+}
+
+/* The value of query parameter name in q ("a=1&b=2"), decoded into a
+ * malloc'd string, or NULL. */
+static char *query_value(const char *q, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *p = q; p && *p;) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    if (len > n && p[n] == '=' && strncasecmp(p, name, n) == 0)
+      return url_decode(p + n + 1, len - n - 1, 0);
+    p = amp ? amp + 1 : NULL;
+  }
+  return NULL;
+}
+
+bool blob_sas_parse_url(const char *url, char **buf, struct blob_sas *out)
+{
+  memset(out, 0, sizeof *out);
+  *buf = NULL;
+  const char *p = strstr(url, "://");
+  if (!p)
+    return false;
+  p = strchr(p + 3, '/');
+  if (!p)
+    return false;
+  const char *q = strchr(p, '?');
+  if (!q)
+    return false;
+  /* path (3 segments) + NUL + si + NUL + sp + NUL + sig: one allocation */
+  char *path = strndup(p + 1, (size_t)(q - p - 1));
+  char *si = query_value(q + 1, "si"), *sp = query_value(q + 1, "sp"), *sig = query_value(q + 1, "sig");
+  size_t need = (path ? strlen(path) : 0) + (si ? strlen(si) : 0) + (sp ? strlen(sp) : 0) +
+                (sig ? strlen(sig) : 0) + 4;
+  char *b = path && si && sp && sig ? malloc(need) : NULL;
+  bool ok = false;
+  if (b) {
+    char *w = b;
+    out->account = w;
+    w = stpcpy(w, path) + 1;
+    char *s1 = strchr(out->account, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+    if (s1 && s2 && s2[1] && !strchr(s2 + 1, '/')) {
+      *s1 = *s2 = '\0';
+      out->container = s1 + 1;
+      out->name = s2 + 1;
+      out->si = w;
+      w = stpcpy(w, si) + 1;
+      out->sp = w;
+      w = stpcpy(w, sp) + 1;
+      out->sig = w;
+      stpcpy(w, sig);
+      ok = true;
+    }
+  }
+  free(path);
+  free(si);
+  free(sp);
+  free(sig);
+  if (!ok) {
+    free(b);
+    memset(out, 0, sizeof *out);
+    return false;
+  }
+  *buf = b;
+  return true;
+}

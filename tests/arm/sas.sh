@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# SAS grants on disk restore points and the Blob data plane that serves them:
+#  - beginGetAccess / endGetAccess over ARM (202 + Azure-AsyncOperation +
+#    Location, the result at Location), extension returning the same URL,
+#    revocation at once, the per-disk limit, bad bodies, restart keeping
+#    grants;
+#  - the blob as curl sees it: HEAD (PageBlob, VHD size), whole and ranged
+#    GETs byte for byte against the image read over NBD, the fixed-VHD footer
+#    (qemu-img info -f vpc), page ranges covering every non-zero 512-byte
+#    page, the diff between two restore points equal to the pages written
+#    and cleared, paging with maxresults/marker;
+#  - bad input: tampered, revoked, wrong-resource and malformed URLs (403
+#    AuthenticationFailed), bad ranges (400/416), bad maxresults/marker,
+#    writes on a read grant, a bad previous-snapshot URL;
+#  - the official clients: @azure/storage-blob (tests/clients/sas-blob.mjs)
+#    and azcopy download to a .vhd.
+. "$VMRP_SRC/tests/lib/harness.sh"
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing"; exit 77; }
+command -v qemu-io >/dev/null || { echo "qemu-utils missing"; exit 77; }
+start_regions
+TOKEN=$(token "$EAST")
+DV=api-version=2024-03-02
+CV=api-version=2024-07-01
+RG=$EAST/subscriptions/$SUB/resourceGroups/sas
+C=$RG/providers/Microsoft.Compute
+RGID=/subscriptions/$SUB/resourceGroups/sas
+arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
+wait_op() {
+  local aao; aao=$(header Azure-AsyncOperation)
+  for _ in $(seq 300); do
+    arm GET "$aao"
+    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
+    sleep 0.1
+  done
+  OP_STATUS=$(echo "$BODY" | jq -r .status)
+}
+for d in os data1; do
+  arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+  wait_op
+done
+uri() { arm GET "$C/disks/$1?$DV"; echo "$BODY" | jq -r .properties.vmrpExport.nbdUri; }
+OS=$(uri os)
+arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_D2s_v3"},
+  "storageProfile":{"osDisk":{"osType":"Linux","name":"os","createOption":"Attach","managedDisk":{"id":"'$RGID'/providers/Microsoft.Compute/disks/os"}},
+  "dataDisks":[{"lun":0,"name":"data1","createOption":"Attach","managedDisk":{"id":"'$RGID'/providers/Microsoft.Compute/disks/data1"}}]}}}'
+wait_op
+VMID=$RGID/providers/Microsoft.Compute/virtualMachines/vm1
+arm PUT "$C/restorePointCollections/rpc?api-version=2022-08-01" '{"location":"eastus","properties":{"source":{"id":"'$VMID'"}}}'
+RPC=$C/restorePointCollections/rpc
+take() { arm PUT "$RPC/restorePoints/$1?$CV" '{}'; wait_op; }
+drp_of() { # RP DISK → the disk restore point's ARM path (no host)
+  arm GET "$RPC/restorePoints/$1/diskRestorePoints?$DV"
+  echo "$BODY" | jq -r --arg p "$2_" '.value[] | select(.name | startswith($p)) | .id'
+}
+drp_nbd() { arm GET "$EAST$1?$DV"; echo "$BODY" | jq -r .properties.vmrpExport.nbdUri; }
+
+# rp1: data at the start, in the middle (unaligned), near the end.
+qemu-io -f raw -c "write -P 0x11 0 1M" -c "write -P 0x22 2097153 300000" -c "write -P 0x33 1073610752 131072" "$OS" >/dev/null
+take rp1
+check test "$OP_STATUS" = Succeeded "restore point rp1"
+# rp2: one range rewritten, one cleared (zeroed), one new.
+qemu-io -f raw -c "write -P 0x44 65536 65536" -c "write -z 2M 512k" -c "write -P 0x55 500M 200k" "$OS" >/dev/null
+take rp2
+D1=$(drp_of rp1 os); D2=$(drp_of rp2 os)
+nbdcopy "$(drp_nbd "$D1")" "$VAR/rp1.img"
+nbdcopy "$(drp_nbd "$D2")" "$VAR/rp2.img"
+SIZE=$(stat -c %s "$VAR/rp1.img")
+
+grant() { # DRP [DURATION] → sets SAS (and STATUS/BODY of the last step)
+  arm POST "$EAST$1/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":'"${2:-3600}"'}'
+  GRANT_STATUS=$STATUS
+  LOCATION=$(header Location)
+  GRANT_AAO=$(header Azure-AsyncOperation)
+  wait_op
+  arm GET "$LOCATION"
+  SAS=$(echo "$BODY" | jq -r .accessSAS)
+}
+grant "$D1"
+check test "$GRANT_STATUS" = 202 "beginGetAccess answers 202"
+check test -n "$GRANT_AAO" "with Azure-AsyncOperation"
+check test -n "$LOCATION" "and Location"
+check test "$STATUS" = 200 "the Location URL answers 200 when done"
+case $SAS in "$EAST_DP"/md-*/*/abcd\?*sig=*) ok "with the SAS URL on the data plane ($SAS)";; *) fail "accessSAS: $SAS";; esac
+SAS1=$SAS
+grant "$D1" 7200
+check test "$SAS" = "$SAS1" "a second beginGetAccess extends the grant and returns the same URL"
+grant "$D2"
+SAS2=$SAS
+
+B=(curl -s --cacert "$CA" -o "$VAR/out" -D "$VAR/h" -w '%{http_code}')
+bh() { grep -i "^$1:" "$VAR/h" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
+code=$("${B[@]}" -I "$SAS1" -H 'x-ms-version: 2026-04-06')
+check test "$code" = 200 "HEAD: 200"
+check test "$(bh x-ms-blob-type)" = PageBlob "x-ms-blob-type: PageBlob"
+check test "$(bh Content-Length)" = $((SIZE + 512)) "Content-Length: the disk plus a 512-byte VHD footer"
+check test -n "$(bh ETag)" "an ETag"
+check test -n "$(bh Last-Modified)" "a Last-Modified"
+check test "$(bh x-ms-version)" = 2026-04-06 "x-ms-version answered as asked"
+check test "$(bh Accept-Ranges)" = bytes "Accept-Ranges: bytes"
+code=$("${B[@]}" "$SAS1")
+check test "$code" = 200 "GET of the whole blob: 200"
+check cmp -n "$SIZE" "$VAR/out" "$VAR/rp1.img" "its first diskSize bytes equal the disk restore point over NBD"
+mv "$VAR/out" "$VAR/rp1.vhd"
+check bash -c "qemu-img info -f vpc --output json '$VAR/rp1.vhd' | jq -e '.\"virtual-size\" == $SIZE' >/dev/null" \
+  "qemu-img info -f vpc: a VHD of the disk's virtual size"
+check bash -c "qemu-img compare -q -f vpc -F raw '$VAR/rp1.vhd' '$VAR/rp1.img'" "qemu-img compare: the VHD holds the image"
+# Ranges: unaligned, across the disk's end into the footer, suffix, open-ended, Range header.
+range_ok() { # START END(inclusive) HEADER-NAME
+  local code; code=$("${B[@]}" -H "$3: bytes=$1-$2" "$SAS1")
+  [ "$code" = 206 ] && cmp -s "$VAR/out" <(tail -c +$(($1 + 1)) "$VAR/rp1.vhd" | head -c $(($2 - $1 + 1))) &&
+    [ "$(bh Content-Range)" = "bytes $1-$2/$((SIZE + 512))" ]
+}
+check range_ok 2000000 2400500 x-ms-range "x-ms-range unaligned: 206, the bytes and Content-Range"
+check range_ok $((SIZE - 1000)) $((SIZE + 511)) x-ms-range "a range across the disk's end into the footer"
+check range_ok 1 1 Range "a one-byte Range"
+code=$("${B[@]}" -H "x-ms-range: bytes=-100" "$SAS1")
+check bash -c "[ $code = 206 ] && cmp -s '$VAR/out' <(tail -c 100 '$VAR/rp1.vhd')" "a suffix range: the last 100 bytes (the footer)"
+code=$("${B[@]}" -H "x-ms-range: bytes=$((SIZE))-" "$SAS1")
+check bash -c "[ $code = 206 ] && cmp -s '$VAR/out' <(tail -c 512 '$VAR/rp1.vhd')" "an open-ended range: the footer"
+code=$("${B[@]}" -H "x-ms-range: bytes=$((SIZE + 512))-" "$SAS1")
+check test "$code" = 416 "a range starting past the end: 416"
+check grep -q '<Code>InvalidRange</Code>' "$VAR/out" "with InvalidRange"
+code=$("${B[@]}" -H "x-ms-range: bytes=5-3" "$SAS1")
+check test "$code" = 400 "a malformed x-ms-range: 400"
+check grep -q '<Code>InvalidHeaderValue</Code>' "$VAR/out" "with InvalidHeaderValue"
+code=$("${B[@]}" -H "If-Unmodified-Since: $(bh Last-Modified)" -H "x-ms-range: bytes=0-511" "$SAS1")
+check test "$code" = 206 "If-Unmodified-Since its Last-Modified holds (azcopy's chunk reads)"
+code=$("${B[@]}" -H 'If-Match: "0xdeadbeef"' "$SAS1")
+check test "$code" = 412 "If-Match of another ETag: 412"
+
+# Page ranges: every non-zero 512-byte page is listed; the footer page too.
+pages() { # URL [EXTRA curl args...] → body in $VAR/out
+  "${B[@]}" "$@"
+}
+code=$(pages "$SAS1&comp=pagelist" -H "x-ms-range: bytes=0-")
+check test "$code" = 200 "Get Page Ranges: 200"
+cp "$VAR/out" "$VAR/pl1.xml"
+check python3 "$VMRP_SRC/tests/lib/pagelist_check.py" cover "$VAR/pl1.xml" "$VAR/rp1.img" \
+  "the page list covers every non-zero page of rp1 and the footer"
+code=$(pages "$SAS2&comp=pagelist")
+cp "$VAR/out" "$VAR/pl2.xml"
+check python3 "$VMRP_SRC/tests/lib/pagelist_check.py" cover "$VAR/pl2.xml" "$VAR/rp2.img" \
+  "and of rp2 (no range header, as azcopy asks)"
+code=$(pages "$SAS2&comp=pagelist" -H "x-ms-previous-snapshot-url: $SAS1")
+check test "$code" = 200 "Get Page Ranges Diff against rp1: 200"
+check python3 "$VMRP_SRC/tests/lib/pagelist_check.py" diff "$VAR/out" "$VAR/rp1.img" "$VAR/rp2.img" \
+  "the diff lists every changed page, cleared ones as ClearRange reading zeros"
+check grep -q ClearRange "$VAR/out" "including a ClearRange for the zeroed range"
+code=$(pages "$SAS1&comp=pagelist" -H "x-ms-previous-snapshot-url: $SAS1")
+check bash -c "[ $code = 200 ] && ! grep -q Range '$VAR/out'" "the diff of a restore point against itself is empty"
+code=$(pages "$SAS2&comp=pagelist&prevsnapshot=$(jq -rn --arg u "$SAS1" '$u|@uri')")
+check python3 "$VMRP_SRC/tests/lib/pagelist_check.py" diff "$VAR/out" "$VAR/rp1.img" "$VAR/rp2.img" \
+  "prevsnapshot=<url> in the query gives the same diff (listPageRangesDiff)"
+# Paging: maxresults 1, following NextMarker, gives the whole list.
+check python3 "$VMRP_SRC/tests/lib/pagelist_check.py" paged "$SAS1" "$CA" "$VAR/pl1.xml" \
+  "maxresults=1 pages, followed through NextMarker, add up to the whole list"
+for bad in maxresults=0 maxresults=-5 maxresults=99999999999999999999 maxresults=abc marker=xyz marker=-1; do
+  code=$(pages "$SAS1&comp=pagelist&$bad")
+  check bash -c "[ $code = 400 ] && grep -q 'QueryParameterValue' '$VAR/out'" "Get Page Ranges with $bad: 400"
+done
+code=$(pages "$SAS1&comp=pagelist" -H "x-ms-range: bytes=100-1000")
+check test "$code" = 400 "a page range not 512-aligned: 400"
+code=$(pages "$SAS1&comp=pagelist" -H "x-ms-previous-snapshot-url: https://127.0.0.1/nothing")
+check test "$code" = 400 "a previous-snapshot URL that is not a SAS URL: 400"
+code=$(pages "$SAS1&comp=block")
+check test "$code" = 400 "an unknown comp: 400"
+
+# Authentication: every wrong URL is 403 AuthenticationFailed.
+denied() { # URL description
+  local code; code=$("${B[@]}" "$1")
+  check bash -c "[ $code = 403 ] && grep -q '<Code>AuthenticationFailed</Code>' '$VAR/out'" "$2: 403 AuthenticationFailed"
+}
+sig=${SAS1##*sig=}
+flip=$(python3 -c "import sys; s=sys.argv[1]; print(s[:5] + ('A' if s[5] != 'A' else 'B') + s[6:])" "$sig")
+denied "${SAS1%sig=*}sig=$flip" "a tampered signature"
+denied "${SAS1%%&sig=*}" "no signature"
+denied "${SAS1/sp=r/sp=rw}" "a changed permission"
+g1=$(echo "$SAS1" | sed -E 's|.*/md-([0-9a-f]+)/.*|\1|'); g2=$(echo "$SAS2" | sed -E 's|.*/md-([0-9a-f]+)/.*|\1|')
+denied "${SAS1//$g1/$g2}" "another grant's id with this signature"
+denied "$(echo "$SAS2" | sed -E "s|/md-$g2/$g2/|/md-$g1/$g1/|")" "the other grant's path with this query"
+denied "${SAS1/sr=b/sr=c}" "sr other than b"
+denied "$EAST_DP/md-$g1/$g1?${SAS1#*\?}" "two path segments"
+code=$("${B[@]}" -X PUT -H 'Content-Length: 0' -H 'x-ms-blob-type: PageBlob' "$SAS1")
+check test "$code" = 403 "a write with a read grant: 403"
+code=$("${B[@]}" -X DELETE "$SAS1")
+check bash -c "[ $code = 403 ] && grep -q AuthorizationPermissionMismatch '$VAR/out'" "DELETE (azcopy's clean-up): 403, nothing dropped"
+code=$("${B[@]}" -I "$SAS1")
+check test "$code" = 200 "the blob is still there"
+
+# ARM bounds and errors.
+arm POST "$EAST$D1/beginGetAccess?$DV" '{"access":"Write","durationInSeconds":60}'
+check test "$STATUS" = 400 "access Write on a disk restore point: 400"
+arm POST "$EAST$D1/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":0}'
+check test "$STATUS" = 400 "durationInSeconds 0: 400"
+arm POST "$EAST$D1/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":"60"}'
+check test "$STATUS" = 400 "durationInSeconds as a string: 400"
+arm POST "$EAST$D1/beginGetAccess?$DV" '{"durationInSeconds":60}'
+check test "$STATUS" = 400 "no access: 400"
+arm POST "$EAST$D1/beginGetAccess?$DV" '[1]'
+check test "$STATUS" = 400 "a body that is not an object: 400"
+arm POST "$EAST${D1%/*}/nope/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":60}'
+check test "$STATUS" = 404 "an unknown disk restore point: 404"
+# The limit: 5 active grants over one disk's restore points (rp1, rp2 have two).
+for n in 3 4 5; do take "rp$n"; grant "$(drp_of "rp$n" os)"; done
+take rp6
+D6=$(drp_of rp6 os)
+arm POST "$EAST$D6/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":60}'
+check test "$STATUS" = 409 "a sixth active grant on one disk: 409"
+check test "$(echo "$BODY" | jq -r .error.code)" = OperationNotAllowed "with OperationNotAllowed"
+grant "$(drp_of rp1 data1)"
+check test -n "$SAS" "another disk's restore point still gets one"
+# Restart keeps grants and the key.
+restart_region eastus
+code=$("${B[@]}" -I "$SAS1")
+check test "$code" = 200 "after a restart the URL still works"
+grant "$D1"
+check test "$SAS" = "$SAS1" "and beginGetAccess still returns the same URL"
+# Revocation takes effect at once.
+arm POST "$EAST$D1/endGetAccess?$DV"
+check test "$STATUS" = 202 "endGetAccess answers 202"
+wait_op
+check test "$OP_STATUS" = Succeeded "and succeeds"
+denied "$SAS1" "a revoked URL"
+code=$(pages "$SAS2&comp=pagelist" -H "x-ms-previous-snapshot-url: $SAS1")
+check bash -c "[ $code = 403 ]" "a diff against a revoked grant's URL: 403"
+grant "$D6"
+check test -n "$SAS" "after a revocation the sixth grant is allowed"
+# Expiry: a grant of 1 s stops working.
+arm POST "$EAST$D6/endGetAccess?$DV"; wait_op
+grant "$D1" 1
+sleep 2
+denied "$SAS" "an expired URL"
+
+# Official clients.
+if [ -d "$VMRP_SRC/tests/clients/node_modules/@azure/storage-blob" ]; then
+  if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/sas-blob.mjs" "$SAS2" "$(grant "$D1" && echo "$SAS")" \
+      "$VAR/rp2.img" "$VAR/rp1.img"; then
+    ok "@azure/storage-blob: properties, downloads, page ranges and their diff"
+  else
+    fail "@azure/storage-blob: properties, downloads, page ranges and their diff"
+  fi
+else
+  fail "npm packages missing (scripts/deps test)"
+fi
+AZCOPY=$VMRP_SRC/tests/clients/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+if [ -x "$AZCOPY" ]; then
+  export AZCOPY_LOG_LOCATION=$VAR/azcopy AZCOPY_JOB_PLAN_LOCATION=$VAR/azcopy/plans HOME=$VAR
+  SSL_CERT_FILE=$CA timeout -s KILL 300 "$AZCOPY" copy "$SAS2" "$VAR/azcopy.vhd" --from-to BlobLocal </dev/null >"$VAR/azcopy.out" 2>&1
+  check grep -q 'Final Job Status: Completed' "$VAR/azcopy.out" "azcopy copy <sas> x.vhd --from-to BlobLocal completes"
+  check cmp -n "$SIZE" "$VAR/azcopy.vhd" "$VAR/rp2.img" "the azcopy download equals the disk restore point"
+  check bash -c "qemu-img info -f vpc --output json '$VAR/azcopy.vhd' | jq -e '.\"virtual-size\" == $SIZE' >/dev/null" \
+    "and qemu-img sees a fixed VHD of the disk's size"
+else
+  fail "azcopy missing (scripts/deps test)"
+fi
+finish
