@@ -1,9 +1,10 @@
 /*
  * access.c — beginGetAccess / endGetAccess: SAS grants on disk restore
- * points, as ARM operations.
+ * points and disks, as ARM operations.
  *
  *   POST …/diskRestorePoints/{name}/beginGetAccess  {"access":"Read","durationInSeconds":N}
- *   POST …/diskRestorePoints/{name}/endGetAccess
+ *   POST …/disks/{name}/beginGetAccess              {"access":"Read"|"Write","durationInSeconds":N}
+ *   POST …/{…}/endGetAccess
  *
  * The region does the work (region_grant_begin: a new grant, or the active
  * one extended with the same URL); it takes a transaction, not a job, so
@@ -18,6 +19,14 @@
  * for years); at most [dataplane] max_grants_per_disk active grants over
  * the restore points of one disk (Azure: 5), 409 OperationNotAllowed past
  * that; the image must be Succeeded.
+ *
+ * Disks, as Azure's diskState says: Read on an Unattached disk (then
+ * ActiveSAS while the grant lasts: derived from the grant, so it ends when
+ * the grant expires); Write only on an Upload disk, ReadyToUpload →
+ * ActiveUpload (stored), → Unattached at endGetAccess.  Refused (409
+ * OperationNotAllowed) on an attached disk, a disk not Succeeded, Read on
+ * an upload not finished, Write on any other disk.  While a disk is
+ * ActiveSAS or ActiveUpload it cannot be attached or deleted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -72,8 +81,9 @@ static void reply_done(struct arm_call *call, const char *kind, const char *reso
   arm_reply_empty(call, 202);
 }
 
-/* Validates GrantAccessData; fills *duration.  Replies and returns false. */
-static bool grant_data_ok(struct arm_call *call, int64_t *duration)
+/* Validates GrantAccessData; fills *duration and *write (Write asked; only
+ * when write is not NULL).  Replies and returns false. */
+static bool grant_data_ok(struct arm_call *call, int64_t *duration, bool *write)
 {
   json_t *b = call->body;
   if (!json_is_object(b)) {
@@ -87,12 +97,16 @@ static bool grant_data_ok(struct arm_call *call, int64_t *duration)
                            "Required parameter 'access' is missing (null).");
     return false;
   }
-  if (strcasecmp(json_string_value(access), "Read") != 0) {
+  bool w = write && strcasecmp(json_string_value(access), "Write") == 0;
+  if (strcasecmp(json_string_value(access), "Read") != 0 && !w) {
     arm_reply_error_target(call, 400, "InvalidParameter", "access",
-                           "The value '%s' of parameter 'access' is not allowed for a disk restore point: only "
-                           "'Read' is.", json_string_value(access));
+                           "The value '%s' of parameter 'access' is not allowed for a %s: only 'Read'%s is.",
+                           json_string_value(access), write ? "disk" : "disk restore point",
+                           write ? " or 'Write'" : "");
     return false;
   }
+  if (write)
+    *write = w;
   int max = call->arm->cfg.sas_max_duration_s > 0 ? call->arm->cfg.sas_max_duration_s : 7 * 86400;
   if (!json_is_integer(dur) || json_integer_value(dur) < 1 || json_integer_value(dur) > max) {
     arm_reply_error_target(call, 400, "InvalidParameter", "durationInSeconds",
@@ -110,7 +124,7 @@ void arm_drp_begin_access(struct arm_call *call)
   drp_id_of(call, id, sizeof id);
   struct meta_resource r;
   int64_t duration;
-  if (!grant_data_ok(call, &duration) || !drp_exists(call, id, &r))
+  if (!grant_data_ok(call, &duration, NULL) || !drp_exists(call, id, &r))
     return;
   struct meta_image im;
   int rc = region_image_get(call->arm->region, r.id, &im);
@@ -159,6 +173,148 @@ void arm_drp_end_access(struct arm_call *call)
   if (!drp_exists(call, id, &r))
     return;
   int rc = region_grant_end(call->arm->region, r.id);
+  if (rc < 0)
+    arm_reply_internal(call, rc);
+  else
+    reply_done(call, "endGetAccess", r.id, "{}");
+  meta_resource_clear(&r);
+}
+
+/* ---- disks ----------------------------------------------------------------- */
+
+#define DISK_TYPE "Microsoft.Compute/disks"
+
+static const char *stored_state(const struct meta_resource *r, bool *attached)
+{
+  json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
+  json_t *extra = json_loads(r->extra ? r->extra : "{}", 0, NULL);
+  const char *st = json_string_value(json_object_get(props, "diskState"));
+  static const char *const kept[] = {"ReadyToUpload", "ActiveUpload", "Attached", "Unattached", NULL};
+  const char *out = "Unattached";
+  for (int i = 0; st && kept[i]; i++)
+    if (!strcmp(st, kept[i]))
+      out = kept[i];
+  if (attached)
+    *attached = json_string_value(json_object_get(extra, "managedBy")) != NULL;
+  json_decref(props);
+  json_decref(extra);
+  return out;
+}
+
+const char *arm_disk_access_state(struct arm *arm, const struct meta_resource *disk)
+{
+  const char *st = stored_state(disk, NULL);
+  if (!strcmp(st, "ReadyToUpload") || !strcmp(st, "ActiveUpload"))
+    return st;
+  enum region_access a;
+  return region_grant_active(arm->region, disk->id, &a) == 0 ? "ActiveSAS" : NULL;
+}
+
+static bool disk_exists(struct arm_call *call, struct meta_resource *r)
+{
+  char id[1024];
+  snprintf(id, sizeof id, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/disks/%s",
+           call->params[0], call->params[1], call->params[2]);
+  int rc = meta_resource_get(call->arm->meta, id, r);
+  if (rc == 0 && strcasecmp(r->type, DISK_TYPE) != 0) {
+    meta_resource_clear(r);
+    rc = -ENOENT;
+  }
+  if (rc == -ENOENT)
+    arm_reply_error(call, 404, "ResourceNotFound",
+                    "The Resource 'Microsoft.Compute/disks/%s' under resource group '%s' was not found. For more "
+                    "details please go to https://aka.ms/ARMResourceNotFoundFix",
+                    call->params[2], call->params[1]);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  return rc == 0;
+}
+
+/* Stores diskState st in the disk's row. */
+static int set_state(struct arm *arm, const char *id, const char *st)
+{
+  struct meta_resource r;
+  int rc = meta_resource_get(arm->meta, id, &r);
+  if (rc < 0)
+    return rc;
+  json_t *props = json_loads(r.properties ? r.properties : "{}", 0, NULL);
+  json_object_set_new(props, "diskState", json_string(st));
+  free(r.properties);
+  r.properties = json_dumps(props, JSON_COMPACT);
+  json_decref(props);
+  rc = r.properties ? meta_resource_put(arm->meta, &r, NULL, 0, NULL) : -ENOMEM;
+  meta_resource_clear(&r);
+  return rc;
+}
+
+void arm_disk_begin_access(struct arm_call *call)
+{
+  struct meta_resource r;
+  int64_t duration;
+  bool write = false;
+  if (!grant_data_ok(call, &duration, &write) || !disk_exists(call, &r))
+    return;
+  bool attached;
+  const char *st = stored_state(&r, &attached);
+  bool upload = !strcmp(st, "ReadyToUpload") || !strcmp(st, "ActiveUpload");
+  int rc = -EBUSY;
+  if (!r.provisioning_state || strcmp(r.provisioning_state, "Succeeded"))
+    arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is %s; access can be granted once it has Succeeded.",
+                    r.name, r.provisioning_state ? r.provisioning_state : "being created");
+  else if (attached)
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Disk %s is attached to a virtual machine; access to an attached disk cannot be granted.", r.name);
+  else if (write && !upload)
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Write access can be granted only to a disk created with createOption Upload that is "
+                    "ReadyToUpload or ActiveUpload; disk %s is %s.", r.name, st);
+  else if (!write && upload)
+    arm_reply_error(call, 409, "OperationNotAllowed",
+                    "Disk %s is %s: grant Write access to upload to it, and end it with endGetAccess before "
+                    "reading.", r.name, st);
+  else
+    rc = 0;
+  struct region_grant g = {0};
+  if (rc == 0) {
+    struct region_grant_request req = {.resource_id = r.id, .family = r.id,
+                                       .access = write ? REGION_WRITE : REGION_READ, .duration_s = duration};
+    rc = region_grant_begin(call->arm->region, &req, &g);
+    if (rc == 0 && write && strcmp(st, "ActiveUpload"))
+      rc = set_state(call->arm, r.id, "ActiveUpload");
+    if (rc == -EDQUOT)
+      arm_reply_error(call, 409, "OperationNotAllowed",
+                      "Disk %s already has %d active SAS grants, the most allowed; end one with endGetAccess first.",
+                      r.name, call->arm->cfg.sas_max_grants > 0 ? call->arm->cfg.sas_max_grants : 5);
+    else if (rc == -EEXIST)
+      arm_reply_error(call, 409, "OperationNotAllowed",
+                      "Disk %s has an active grant of the other access; end it with endGetAccess first.", r.name);
+    else if (rc < 0)
+      arm_reply_internal(call, rc);
+  }
+  if (rc == 0) {
+    json_t *res = json_pack("{s:s}", "accessSAS", g.url);
+    char *text = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
+    if (text)
+      reply_done(call, "beginGetAccess", r.id, text);
+    else
+      arm_reply_internal(call, -ENOMEM);
+    free(text);
+  }
+  region_grant_clear(&g);
+  meta_resource_clear(&r);
+}
+
+void arm_disk_end_access(struct arm_call *call)
+{
+  struct meta_resource r;
+  if (!disk_exists(call, &r))
+    return;
+  /* The upload's pages were durable when acknowledged (FUA), so ending it
+   * only revokes the grant and marks the disk usable. */
+  int rc = region_grant_end(call->arm->region, r.id);
+  if (rc == 0 && !strcmp(stored_state(&r, NULL), "ActiveUpload"))
+    rc = set_state(call->arm, r.id, "Unattached");
   if (rc < 0)
     arm_reply_internal(call, rc);
   else

@@ -9,13 +9,15 @@
  * the disk Succeeded.  A restored disk is usable at once; the diskHydrate job
  * fills it in the background and properties.vmrpExport.hydration shows
  * {percent, state: Hydrating|Hydrated}.  PATCH changes tags, sku and size (grow only) synchronously.
- * DELETE is refused while the disk is attached to a VM (managedBy) or used by
- * an NBD client, and otherwise runs as a job ("diskDelete").
+ * DELETE is refused while the disk is attached to a VM (managedBy), used by
+ * an NBD client or reserved for the data plane (ActiveSAS, ReadyToUpload,
+ * ActiveUpload: access.c), and otherwise runs as a job ("diskDelete").
+ * createOption Upload (uploadSizeBytes = the VHD: disk bytes + 512) makes an
+ * empty disk in diskState ReadyToUpload, filled through a Write grant.
  *
  * Disk kinds vmrp does not serve are refused at PUT with Azure's errors:
  * UltraSSD_LRS and PremiumV2_LRS skus, shared disks (maxShares > 1), and
- * createOptions other than Empty, Copy and Restore (Upload comes with the SAS
- * feature).  Restore from a disk restore point that is not complete (being
+ * createOptions other than Empty, Copy, Restore and Upload.  Restore from a disk restore point that is not complete (being
  * captured, or Failed) is refused with 409 OperationNotAllowed.  Each disk's NBD URIs are returned in the
  * vmrp-specific read-only property properties.vmrpExport, which the official
  * clients ignore: {nbdUri, nbdTcpUri, exportName, changeTracking, hydration}.
@@ -83,6 +85,9 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
   json_decref(extra);
   json_t *props = r->properties ? json_loads(r->properties, 0, NULL) : json_object();
   json_object_set_new(props, "provisioningState", json_string(r->provisioning_state ? r->provisioning_state : ""));
+  const char *access = arm_disk_access_state(arm, r);
+  if (access)
+    json_object_set_new(props, "diskState", json_string(access));
   const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
   struct region_volume_info vi;
   if (vol_id && region_volume_info(arm->region, vol_id, &vi) == 0) {
@@ -207,13 +212,16 @@ static void new_disk_row(struct meta_resource *r, const char *id, const char *na
   char created[TIME_ISO_LEN];
   time_iso8601(time_now_us(), created);
   json_t *p = json_pack("{s:{s:s},s:I,s:I,s:s,s:s,s:{s:s},s:s,s:s}", "creationData", "createOption", option,
-                        "diskSizeGB", (json_int_t)(size / GIB), "diskSizeBytes", (json_int_t)size, "timeCreated",
-                        created, "diskState", managed_by ? "Attached" : "Unattached", "encryption", "type",
+                        "diskSizeGB", (json_int_t)((size + GIB - 1) / GIB), "diskSizeBytes", (json_int_t)size, "timeCreated",
+                        created, "diskState", managed_by ? "Attached" : !strcmp(option, "Upload") ? "ReadyToUpload"
+                                                                      : "Unattached", "encryption", "type",
                         "EncryptionAtRestWithPlatformKey", "networkAccessPolicy", "AllowAll", "publicNetworkAccess",
                         "Enabled");
   if (!strcmp(option, "Copy") || !strcmp(option, "Restore"))
     json_object_set(json_object_get(p, "creationData"), "sourceResourceId",
                     json_object_get(cd, "sourceResourceId"));
+  if (!strcmp(option, "Upload"))
+    json_object_set_new(json_object_get(p, "creationData"), "uploadSizeBytes", json_integer((json_int_t)size + 512));
   const char *keep[] = {"osType", "hyperVGeneration", NULL};
   for (int i = 0; keep[i]; i++)
     if (json_is_string(json_object_get(props, keep[i])))
@@ -353,10 +361,28 @@ void arm_disk_put(struct arm_call *call)
     if (!fits)
       return;
     size = gb ? (uint64_t)json_integer_value(gb) * GIB : src_size;
+  } else if (!strcasecmp(option, "Upload")) {
+    option = "Upload";
+    json_t *up = json_object_get(cd, "uploadSizeBytes");
+    const uint64_t MIB = 1 << 20, lo = 20 * MIB + 512, hi = (UINT64_C(32) << 40) + 512;
+    if (!json_is_integer(up)) {
+      arm_reply_error_target(call, 400, "InvalidParameter", "creationData.uploadSizeBytes",
+                             "Required parameter 'uploadSizeBytes' is missing (null) or not an integer.");
+      return;
+    }
+    json_int_t v = json_integer_value(up);
+    if (v < (json_int_t)lo || v > (json_int_t)hi || (v - 512) % (json_int_t)MIB != 0) {
+      arm_reply_error_target(call, 400, "InvalidParameter", "creationData.uploadSizeBytes",
+                             "The value %lld of uploadSizeBytes is invalid: it is the size of the VHD to upload "
+                             "(the disk's bytes, a multiple of 1 MiB, plus its 512-byte footer), from %llu to %llu.",
+                             (long long)v, (unsigned long long)lo, (unsigned long long)hi);
+      return;
+    }
+    size = (uint64_t)v - 512;
   } else {
     arm_reply_error_target(call, 400, "InvalidParameter", "creationData.createOption",
                            "The value '%s' of createOption is not supported for disks in this region; use Empty, "
-                           "Copy or Restore.",
+                           "Copy, Restore or Upload.",
                            option);
     return;
   }
@@ -528,6 +554,9 @@ static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
   else if (r->provisioning_state && !strcmp(r->provisioning_state, "Updating"))
     arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is being created; retry when it is Succeeded.",
                     call->params[2]);
+  else if (arm_disk_access_state(call->arm, r) && strcmp(arm_disk_access_state(call->arm, r), "ReadyToUpload"))
+    arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is in state %s; end its access with endGetAccess "
+                    "before deleting it.", call->params[2], arm_disk_access_state(call->arm, r));
   else
     refused = false;
   json_decref(extra);

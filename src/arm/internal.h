@@ -168,6 +168,11 @@ void arm_drp_list(struct arm_call *call);
 /* access.c: SAS grants */
 void arm_drp_begin_access(struct arm_call *call);
 void arm_drp_end_access(struct arm_call *call);
+void arm_disk_begin_access(struct arm_call *call);
+void arm_disk_end_access(struct arm_call *call);
+/* "ActiveSAS", "ActiveUpload" or "ReadyToUpload" when the disk's data is
+ * reserved for the data plane (no attach, no delete), else NULL. */
+const char *arm_disk_access_state(struct arm *arm, const struct meta_resource *disk);
 /* Deletes every restore point (and disk restore point) under a collection. */
 int arm_restore_points_delete_under(struct arm *arm, const char *collection_id);
 enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta_operation *op,

@@ -270,6 +270,11 @@ static int resolve_disk(struct arm_call *call, const char *id, const char *vm, c
                            "Disk %s cannot be attached while it is %s; retry when it is Succeeded.", d.name,
                            d.provisioning_state ? d.provisioning_state : "?");
     rc = -EBUSY;
+  } else if (!owner && arm_disk_access_state(call->arm, &d)) {
+    arm_reply_error_target(call, 409, "OperationNotAllowed", target,
+                           "Disk %s cannot be attached while it is %s; end its access with endGetAccess first.",
+                           d.name, arm_disk_access_state(call->arm, &d));
+    rc = -EBUSY;
   } else {
     snprintf(out->id, sizeof out->id, "%s", d.id);
     snprintf(out->name, sizeof out->name, "%s", d.name);

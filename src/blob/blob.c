@@ -6,7 +6,9 @@
  * SAS (403 AuthenticationFailed) → the operation allowed by the grant's
  * permission (403 AuthorizationPermissionMismatch) → preconditions (412 /
  * 304) → the operation.  Query parameters other than the SAS's and the
- * operation's are ignored, as Azure does; an unknown comp is 400.  The blob
+ * operation's are ignored, as Azure does; an unknown comp is 400.  A Write
+ * grant (an Upload disk) adds PUT: Put Blob, Put Page, Set Blob Properties
+ * (write.c); DELETE is refused with every grant.  The blob
  * a read grant names is immutable, so its ETag (the tree root) and
  * Last-Modified (its creation) never move and azcopy's If-Unmodified-Since
  * always holds.
@@ -97,7 +99,12 @@ void blob_handle(void *ctx, const struct http_request *req, struct http_response
     return;
   const char *comp = http_query(req, "comp");
   bool head = !strcmp(req->method, "HEAD"), get = !strcmp(req->method, "GET");
-  if (!head && !get) {
+  bool put = !strcmp(req->method, "PUT");
+  if (put && b->writable) {
+    blob_put(&c, b, comp);
+    return;
+  }
+  if (!head && !get) { /* DELETE too (azcopy's clean-up after a failed upload): the disk stays */
     blob_error(&c, 403, "AuthorizationPermissionMismatch",
                "This request is not authorized to perform this operation using this permission.");
   } else if (comp && strcmp(comp, "pagelist")) {

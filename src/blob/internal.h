@@ -9,9 +9,12 @@
 #include "blob/vhd.h"
 #include "region/region.h"
 
-/* One request's blob: an open disk restore point and what its answers say. */
+/* One request's blob: an open disk restore point or disk, and what its
+ * answers say. */
 struct blob {
   struct region_reader *rd;
+  bool disk;                 /* a disk's live volume (else an image) */
+  bool writable;             /* a Write grant: an upload */
   uint64_t disk_size;        /* the image's bytes */
   uint64_t size;             /* the VHD: disk_size + the footer */
   uint8_t footer[VHD_FOOTER_LEN];
@@ -49,6 +52,8 @@ bool blob_sas_parse_url(const char *url, char **buf, struct blob_sas *out);
 /* read.c */
 /* Both take b (closed when the answer is sent or dropped). */
 void blob_get(struct blob_call *c, struct blob *b, bool head);
+/* write.c: Put Blob, Put Page, Set Blob Properties of an upload */
+void blob_put(struct blob_call *c, struct blob *b, const char *comp);
 /* pagelist.c */
 void blob_page_ranges(struct blob_call *c, struct blob *b);
 /* Parses bytes=S-E, bytes=S-, bytes=-N: 1 and [*start, *end] (inclusive,

@@ -246,7 +246,12 @@ void blob_page_ranges(struct blob_call *c, struct blob *b)
     blob_error(c, 400, "InvalidPageRange", "The page range specified is invalid: it must be 512-byte aligned.");
   } else if (rr == -2) {
     blob_error(c, 416, "InvalidRange", "The range specified is invalid for the current size of the resource.");
-  } else if (open_previous(c, &pl->prev) == 0) {
+  } else if (open_previous(c, &pl->prev) < 0) {
+    /* answered */
+  } else if (pl->prev && (pl->prev->disk || b->disk)) {
+    blob_error(c, 400, "InvalidHeaderValue", "A page range diff compares two disk restore points; a disk's SAS URL "
+               "cannot take part.");
+  } else {
     if (pl->from < start)
       pl->from = start;
     pl->end = last + 1;

@@ -1,5 +1,5 @@
 /*
- * sas.c — from a SAS URL to an open disk restore point.
+ * sas.c — from a SAS URL to an open disk restore point or disk.
  *
  * The region verifies the signature and the grant (region_grant_verify:
  * unknown, expired, revoked and tampered URLs all fail alike); this file
@@ -52,23 +52,34 @@ int blob_open(struct blob_call *c, const struct blob_sas *sas, struct blob **out
   struct meta_image im = {0};
   struct meta_resource res = {0};
   struct blob *b = calloc(1, sizeof *b);
-  rc = b ? region_image_get(c->plane->region, g.resource_id, &im) : -ENOMEM;
+  rc = b ? meta_resource_get(c->plane->meta, g.resource_id, &res) : -ENOMEM;
+  if (rc == 0) {
+    b->disk = strcasecmp(res.type, "Microsoft.Compute/disks") == 0;
+    b->writable = g.access == REGION_WRITE;
+  }
+  if (rc == 0 && !b->disk)
+    rc = region_image_get(c->plane->region, g.resource_id, &im);
   if (rc == 0)
-    rc = meta_resource_get(c->plane->meta, g.resource_id, &res);
-  if (rc == 0)
-    rc = region_reader_open(c->plane->region, g.resource_id, &b->rd);
+    rc = b->disk ? region_reader_open_disk(c->plane->region, g.resource_id, &b->rd)
+                 : region_reader_open(c->plane->region, g.resource_id, &b->rd);
   if (rc == 0) {
     b->disk_size = region_reader_size(b->rd);
     b->size = b->disk_size + VHD_FOOTER_LEN;
-    vhd_footer(b->footer, b->disk_size, im.disk_id);
-    snprintf(b->etag, sizeof b->etag, "\"0x%.16s\"", im.root);
-    time_rfc1123(res.created_us, b->last_modified);
+    vhd_footer(b->footer, b->disk_size, b->disk ? res.id : im.disk_id);
+    /* An image's content is named by its root; a disk's by its grant (a
+     * disk under a Write grant changes, but its ETag does not: uploads set
+     * no conditions). */
+    if (b->disk)
+      snprintf(b->etag, sizeof b->etag, "\"0x%llX\"", (unsigned long long)g.created_us);
+    else
+      snprintf(b->etag, sizeof b->etag, "\"0x%.16s\"", im.root);
+    time_rfc1123(b->disk ? g.created_us : res.created_us, b->last_modified);
     time_rfc1123(res.created_us, b->created);
     *out = b;
   } else if (rc == -ENOENT) { /* deleted since the grant was checked: the grant went with it */
     auth_failed(c);
   } else {
-    blob_error(c, 500, "InternalError", "The disk restore point could not be read; see the region's log.");
+    blob_error(c, 500, "InternalError", "The blob could not be opened; see the region's log.");
   }
   if (rc < 0)
     blob_close(b);

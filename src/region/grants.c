@@ -197,6 +197,7 @@ int region_grant_verify(struct region *r, const struct region_sas *sas, struct r
   if (rc == 0) {
     out->resource_id = g.resource_id;
     out->access = (enum region_access)g.access;
+    out->created_us = g.created_us;
     out->expires_us = g.expires_us;
     g.resource_id = NULL;
   }

@@ -35,6 +35,10 @@ int region_volumes_open(struct region *r);
 void region_volumes_close(struct region *r);
 /* The open volume, or NULL.  Valid until region_volume_destroy of that id. */
 struct volume *region_volume_find(struct region *r, const char *vol_id);
+/* The volume of a data-plane transfer: region_volume_destroy answers -EBUSY
+ * until the matching unuse.  NULL when not open. */
+struct volume *region_volume_use(struct region *r, const char *vol_id);
+void region_volume_unuse(struct region *r, const char *vol_id);
 /* Calls fn for the source tree of every volume still hydrating (GC roots). */
 int region_volumes_hydration_roots(struct region *r,
                                    int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id), void *ctx);

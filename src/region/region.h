@@ -192,6 +192,16 @@ int region_restore_point_fail(struct region *r, const char *rp_id, const char *c
  * -ENOENT no such image, -EBUSY not ready. */
 struct region_reader;
 int region_reader_open(struct region *r, const char *image_id, struct region_reader **out);
+/* A disk's live volume (an unattached disk's read grant, an Upload disk's
+ * write grant); the volume is not destroyed while it is open.  -ENOENT no
+ * volume. */
+int region_reader_open_disk(struct region *r, const char *disk_id, struct region_reader **out);
+bool region_reader_is_disk(const struct region_reader *rd);
+/* A disk's: writes and zeroes durably (FUA) before returning; -EROFS for an
+ * image. */
+int region_reader_write(struct region_reader *rd, const void *buf, size_t len, uint64_t off);
+int region_reader_zero(struct region_reader *rd, uint64_t off, uint64_t len);
+int region_reader_flush(struct region_reader *rd);
 void region_reader_close(struct region_reader *rd);
 uint64_t region_reader_size(const struct region_reader *rd);
 /* [off, off+len) must lie within the image. */
@@ -200,7 +210,8 @@ int region_reader_read(struct region_reader *rd, void *buf, size_t len, uint64_t
  * false) or reading as zeros; fn returns non-zero to stop (then 1). */
 int region_reader_map(struct region_reader *rd, uint64_t from,
                       int (*fn)(void *ctx, uint64_t off, uint64_t len, bool zero), void *ctx);
-/* The ranges of rd that differ from older, from byte `from` on, in order:
+/* Two images' (-EINVAL for a disk): the ranges of rd that differ from
+ * older, from byte `from` on, in order:
  * zero when rd reads zeros there (cleared), else rd holds data there
  * (written).  Cost proportional to the change; any two images of the store
  * (of one chunk size) compare, not only a disk's lineage.  As above, 1 when
@@ -245,7 +256,7 @@ struct region_sas {
 struct region_grant_info {
   char *resource_id;
   enum region_access access;
-  int64_t expires_us;
+  int64_t created_us, expires_us;
 };
 /* 0 when the URL is one this region signed for an active grant; -EACCES for
  * anything else (unknown, expired, revoked, tampered: alike). */

@@ -47,6 +47,7 @@ struct region_volume {
   struct volume *vol;
   struct region_source *hyd; /* the source of a lazy volume, or NULL */
   int stepping;              /* hydration steps running (volumes_lock) */
+  int readers;               /* data-plane readers and writers (volumes_lock): no destroy meanwhile */
   pthread_cond_t idle;       /* signalled when stepping drops (volumes_lock) */
   struct region_volume *next;
 };
@@ -257,13 +258,42 @@ int region_volume_create(struct region *rg, const char *resource_id, uint64_t si
   return 0;
 }
 
+struct volume *region_volume_use(struct region *rg, const char *vol_id)
+{
+  pthread_mutex_lock(&rg->volumes_lock);
+  struct region_volume *av = find_locked(rg, vol_id);
+  if (av)
+    av->readers++;
+  pthread_mutex_unlock(&rg->volumes_lock);
+  return av ? av->vol : NULL;
+}
+
+void region_volume_unuse(struct region *rg, const char *vol_id)
+{
+  pthread_mutex_lock(&rg->volumes_lock);
+  struct region_volume *av = find_locked(rg, vol_id);
+  if (av)
+    av->readers--;
+  pthread_mutex_unlock(&rg->volumes_lock);
+}
+
 bool region_volume_in_use(struct region *rg, const char *vol_id)
 {
-  return rg->cfg.nbd && nbd_export_in_use(rg->cfg.nbd, vol_id);
+  pthread_mutex_lock(&rg->volumes_lock);
+  struct region_volume *av = find_locked(rg, vol_id);
+  bool busy = av && av->readers > 0;
+  pthread_mutex_unlock(&rg->volumes_lock);
+  return busy || (rg->cfg.nbd && nbd_export_in_use(rg->cfg.nbd, vol_id));
 }
 
 int region_volume_destroy(struct region *rg, const char *vol_id)
 {
+  pthread_mutex_lock(&rg->volumes_lock);
+  struct region_volume *used = find_locked(rg, vol_id);
+  bool reading = used && used->readers > 0;
+  pthread_mutex_unlock(&rg->volumes_lock);
+  if (reading) /* a data-plane transfer; its grant is gone, the transfer ends soon */
+    return -EBUSY;
   if (rg->cfg.nbd) {
     int r = nbd_export_remove(rg->cfg.nbd, vol_id, 0);
     if (r == -EBUSY)

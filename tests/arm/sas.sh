@@ -19,6 +19,8 @@
 command -v qemu-io >/dev/null || { echo "qemu-utils missing"; exit 77; }
 start_regions
 TOKEN=$(token "$EAST")
+AZCOPY=$VMRP_SRC/tests/clients/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+export AZCOPY_LOG_LOCATION=$VAR/azcopy AZCOPY_JOB_PLAN_LOCATION=$VAR/azcopy/plans
 DV=api-version=2024-03-02
 CV=api-version=2024-07-01
 RG=$EAST/subscriptions/$SUB/resourceGroups/sas
@@ -231,6 +233,84 @@ grant "$D1" 1
 sleep 2
 denied "$SAS" "an expired URL"
 
+
+# ---- disks: Read on an unattached disk, Write on an Upload disk ------------
+arm POST "$C/disks/os/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":600}'
+check bash -c "[ $STATUS = 409 ] && echo '$BODY' | grep -q OperationNotAllowed" "a grant on an attached disk: 409 OperationNotAllowed"
+arm PUT "$C/disks/loose?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+wait_op
+LOOSE=$(uri loose)
+qemu-io -f raw -c "write -P 0x66 4M 1M" -c "write -P 0x67 1000M 8k" "$LOOSE" >/dev/null
+nbdcopy "$LOOSE" "$VAR/loose.img"
+arm POST "$C/disks/loose/beginGetAccess?$DV" '{"access":"Write","durationInSeconds":600}'
+check test "$STATUS" = 409 "Write access to a disk not made for upload: 409"
+grant "/subscriptions/$SUB/resourceGroups/sas/providers/Microsoft.Compute/disks/loose"
+DSAS=$SAS
+arm GET "$C/disks/loose?$DV"
+check test "$(echo "$BODY" | jq -r .properties.diskState)" = ActiveSAS "a read grant makes the disk ActiveSAS"
+code=$("${B[@]}" "$DSAS")
+check bash -c "[ $code = 200 ] && cmp -s -n $((1 << 30)) '$VAR/out' '$VAR/loose.img'" "the disk read through its SAS equals the disk over NBD"
+code=$(pages "$DSAS&comp=pagelist")
+check python3 "$VMRP_SRC/tests/lib/pagelist_check.py" cover "$VAR/out" "$VAR/loose.img" "its page list covers its data"
+code=$(pages "$SAS2&comp=pagelist" -H "x-ms-previous-snapshot-url: $DSAS")
+check test "$code" = 400 "a diff against a disk's SAS URL: 400"
+arm DELETE "$C/disks/loose?$DV"
+check test "$STATUS" = 409 "an ActiveSAS disk cannot be deleted"
+arm PUT "$C/virtualMachines/vm2?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_D2s_v3"},
+  "storageProfile":{"osDisk":{"osType":"Linux","name":"loose","createOption":"Attach","managedDisk":{"id":"'$RGID'/providers/Microsoft.Compute/disks/loose"}}}}}'
+check test "$STATUS" = 409 "nor attached to a VM"
+arm POST "$C/disks/loose/endGetAccess?$DV"; wait_op
+arm GET "$C/disks/loose?$DV"
+check test "$(echo "$BODY" | jq -r .properties.diskState)" = Unattached "endGetAccess: Unattached again"
+denied "$DSAS" "the revoked disk URL"
+
+# Upload: a 64 MiB VHD (qemu-img, exact size) through azcopy into an Upload disk.
+MIB=$((1 << 20))
+arm PUT "$C/disks/up?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Upload","uploadSizeBytes":'$((64 * MIB + 511))'}}}'
+check test "$STATUS" = 400 "uploadSizeBytes not disk bytes + 512: 400"
+arm PUT "$C/disks/up?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Upload","uploadSizeBytes":1024}}}'
+check test "$STATUS" = 400 "uploadSizeBytes below 20 MiB + 512: 400"
+arm PUT "$C/disks/up?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Upload","uploadSizeBytes":'$((64 * MIB + 512))'}}}'
+wait_op
+arm GET "$C/disks/up?$DV"
+check test "$(echo "$BODY" | jq -r .properties.diskState)" = ReadyToUpload "an Upload disk is ReadyToUpload"
+check test "$(echo "$BODY" | jq -r .properties.diskSizeBytes)" = $((64 * MIB)) "of uploadSizeBytes - 512 bytes"
+arm POST "$C/disks/up/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":600}'
+check test "$STATUS" = 409 "Read access before the upload: 409"
+arm POST "$C/disks/up/beginGetAccess?$DV" '{"access":"Write","durationInSeconds":600}'
+LOCATION=$(header Location); wait_op; arm GET "$LOCATION"
+WSAS=$(echo "$BODY" | jq -r .accessSAS)
+case $WSAS in *sp=rw*) ok "a Write grant";; *) fail "Write grant: $WSAS";; esac
+arm GET "$C/disks/up?$DV"
+check test "$(echo "$BODY" | jq -r .properties.diskState)" = ActiveUpload "ActiveUpload while it lasts"
+python3 -c "
+import random, sys
+r = random.Random(5); b = bytearray(64 << 20)
+for k in range(40):
+    off = r.randrange(0, (64 << 20) - 300000, 512); b[off:off + 300000] = bytes([k + 1]) * 300000
+open(sys.argv[1], 'wb').write(b)" "$VAR/up.raw"
+qemu-img convert -f raw -O vpc -o subformat=fixed,force_size=on "$VAR/up.raw" "$VAR/up.vhd"
+check test "$(stat -c %s "$VAR/up.vhd")" = $((64 * MIB + 512)) "qemu-img made a fixed VHD of the upload size"
+code=$("${B[@]}" -X PUT -H 'x-ms-page-write: update' -H 'x-ms-range: bytes=100-611' --data-binary @<(head -c 512 /dev/zero) "$WSAS&comp=page")
+check test "$code" = 416 "Put Page not 512-aligned: 416"
+code=$("${B[@]}" -X PUT -H 'x-ms-page-write: update' -H 'x-ms-range: bytes=0-1023' --data-binary @<(head -c 512 /dev/zero) "$WSAS&comp=page")
+check test "$code" = 400 "Put Page whose body does not fill the range: 400"
+code=$("${B[@]}" -X PUT -H 'x-ms-blob-type: PageBlob' -H 'x-ms-blob-content-length: 512' -H 'Content-Length: 0' "$WSAS")
+check test "$code" = 400 "Put Blob of another size: 400"
+code=$("${B[@]}" -X PUT -H 'x-ms-page-write: update' -H 'x-ms-range: bytes=0-511' --data-binary @<(head -c 512 /dev/zero) "$SAS2&comp=page")
+check test "$code" = 403 "Put Page with a read grant: 403"
+if [ -x "$AZCOPY" ]; then
+  SSL_CERT_FILE=$CA timeout -s KILL 300 "$AZCOPY" copy "$VAR/up.vhd" "$WSAS" --blob-type PageBlob --from-to LocalBlob \
+    </dev/null >"$VAR/azcopy-up.out" 2>&1 || cat "$VAR/azcopy-up.out"
+  check grep -q 'Final Job Status: Completed' "$VAR/azcopy-up.out" "azcopy copy x.vhd <write sas> --blob-type PageBlob completes"
+fi
+arm POST "$C/disks/up/endGetAccess?$DV"; wait_op
+arm GET "$C/disks/up?$DV"
+check test "$(echo "$BODY" | jq -r .properties.diskState)" = Unattached "endGetAccess: the uploaded disk is Unattached"
+nbdcopy "$(uri up)" "$VAR/up.img"
+check cmp "$VAR/up.img" "$VAR/up.raw" "the disk read over NBD equals the uploaded VHD's data"
+denied "$WSAS" "the ended write URL"
+
 # Official clients.
 if [ -d "$VMRP_SRC/tests/clients/node_modules/@azure/storage-blob" ]; then
   if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/sas-blob.mjs" "$SAS2" "$(grant "$D1" && echo "$SAS")" \
@@ -242,10 +322,31 @@ if [ -d "$VMRP_SRC/tests/clients/node_modules/@azure/storage-blob" ]; then
 else
   fail "npm packages missing (scripts/deps test)"
 fi
-AZCOPY=$VMRP_SRC/tests/clients/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/sas-grants.mjs" "$ENDPOINTS" eastus sas rpc rp3 "$(drp_of rp3 os | sed "s|.*/||")" loose; then
+  ok "@azure/arm-compute: grant, extend, revoke on a disk restore point and a disk"
+else
+  fail "@azure/arm-compute: grant, extend, revoke on a disk restore point and a disk"
+fi
+if command -v az >/dev/null; then
+  export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
+  az cloud register -n vmrp --endpoint-resource-manager "$EAST/" --endpoint-active-directory "$EAST/adfs" \
+    --endpoint-active-directory-resource-id "$EAST/" --endpoint-active-directory-graph-resource-id "$EAST/graph/" -o none
+  az cloud set -n vmrp
+  az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
+  AZSAS=$(az disk grant-access -g sas -n loose --duration-in-seconds 600 --query accessSas -o tsv)
+  code=$("${B[@]}" -I "$AZSAS")
+  check test "$code" = 200 "az disk grant-access: a working SAS URL"
+  check test "$(az disk show -g sas -n loose --query diskState -o tsv)" = ActiveSAS "az disk show: ActiveSAS"
+  check test "$(az disk grant-access -g sas -n loose --duration-in-seconds 900 --query accessSas -o tsv)" = "$AZSAS" \
+    "az disk grant-access again: the same URL"
+  check az disk revoke-access -g sas -n loose "az disk revoke-access"
+  denied "$AZSAS" "the URL az revoked"
+  check test "$(az disk show -g sas -n loose --query diskState -o tsv)" = Unattached "az disk show: Unattached"
+else
+  fail "az CLI missing (scripts/deps test)"
+fi
 if [ -x "$AZCOPY" ]; then
-  export AZCOPY_LOG_LOCATION=$VAR/azcopy AZCOPY_JOB_PLAN_LOCATION=$VAR/azcopy/plans HOME=$VAR
-  SSL_CERT_FILE=$CA timeout -s KILL 300 "$AZCOPY" copy "$SAS2" "$VAR/azcopy.vhd" --from-to BlobLocal </dev/null >"$VAR/azcopy.out" 2>&1
+  SSL_CERT_FILE=$CA timeout -s KILL 300 "$AZCOPY" copy "$SAS2" "$VAR/azcopy.vhd" --from-to BlobLocal </dev/null >"$VAR/azcopy.out" 2>&1 || cat "$VAR/azcopy.out"
   check grep -q 'Final Job Status: Completed' "$VAR/azcopy.out" "azcopy copy <sas> x.vhd --from-to BlobLocal completes"
   check cmp -n "$SIZE" "$VAR/azcopy.vhd" "$VAR/rp2.img" "the azcopy download equals the disk restore point"
   check bash -c "qemu-img info -f vpc --output json '$VAR/azcopy.vhd' | jq -e '.\"virtual-size\" == $SIZE' >/dev/null" \
