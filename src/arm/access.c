@@ -81,6 +81,19 @@ static void reply_done(struct arm_call *call, const char *kind, const char *reso
   arm_reply_empty(call, 202);
 }
 
+/* The answer to a granted beginGetAccess: {"accessSAS": url} as the result. */
+static void reply_granted(struct arm_call *call, const char *resource_id, const struct region_grant *g)
+{
+  json_t *res = json_pack("{s:s}", "accessSAS", g->url);
+  char *text = json_dumps(res, JSON_COMPACT);
+  json_decref(res);
+  if (text)
+    reply_done(call, "beginGetAccess", resource_id, text);
+  else
+    arm_reply_internal(call, -ENOMEM);
+  free(text);
+}
+
 /* Validates GrantAccessData; fills *duration and *write (Write asked; only
  * when write is not NULL).  Replies and returns false. */
 static bool grant_data_ok(struct arm_call *call, int64_t *duration, bool *write)
@@ -149,16 +162,8 @@ void arm_drp_begin_access(struct arm_call *call)
   } else if (rc != -EBUSY) {
     arm_reply_internal(call, rc);
   }
-  if (rc == 0) {
-    json_t *res = json_pack("{s:s}", "accessSAS", g.url);
-    char *text = json_dumps(res, JSON_COMPACT);
-    json_decref(res);
-    if (text)
-      reply_done(call, "beginGetAccess", r.id, text);
-    else
-      arm_reply_internal(call, -ENOMEM);
-    free(text);
-  }
+  if (rc == 0)
+    reply_granted(call, r.id, &g);
   region_grant_clear(&g);
   if (rc != -ENOENT)
     meta_image_clear(&im);
@@ -291,16 +296,8 @@ void arm_disk_begin_access(struct arm_call *call)
     else if (rc < 0)
       arm_reply_internal(call, rc);
   }
-  if (rc == 0) {
-    json_t *res = json_pack("{s:s}", "accessSAS", g.url);
-    char *text = json_dumps(res, JSON_COMPACT);
-    json_decref(res);
-    if (text)
-      reply_done(call, "beginGetAccess", r.id, text);
-    else
-      arm_reply_internal(call, -ENOMEM);
-    free(text);
-  }
+  if (rc == 0)
+    reply_granted(call, r.id, &g);
   region_grant_clear(&g);
   meta_resource_clear(&r);
 }

@@ -1,10 +1,14 @@
 /*
- * admin.c — `vmrpd sp ...` and `vmrpd jwks`.
+ * admin.c — `vmrpd sp ...`, `vmrpd sas rotate-key` and `vmrpd jwks`.
  *
  * Service principals: create prints {clientId, clientSecret, objectId,
  * tenantId} as JSON once — the secret is stored only as a salted PBKDF2 hash
  * and cannot be shown again (rotate makes a new one).  --client-id/--secret
  * let a deployment give two regions the same principal.
+ *
+ * sas rotate-key: a new SAS signing key, which revokes every grant (its
+ * URL stops verifying), in a running daemon too (it reads the key from the
+ * metadata at each use).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 #include "common/timefmt.h"
 #include "daemon/admin.h"
 #include "meta/meta.h"
+#include "region/region.h"
 
 static bool role_valid(const char *role)
 {
@@ -157,7 +162,15 @@ int admin_main(struct config *c, const struct admin_args *a, int argc, char **ar
   if (open_meta(c, &m) < 0)
     return 1;
   int r = 2;
-  if (!strcmp(sub, "create"))
+  if (!strcmp(argv[0], "sas")) {
+    if (!strcmp(sub, "rotate-key")) {
+      r = region_sas_rotate_key(m) < 0;
+      if (!r)
+        printf("vmrpd: the SAS signing key was rotated; every active grant is revoked\n");
+    } else {
+      fprintf(stderr, "vmrpd sas: expected rotate-key\n");
+    }
+  } else if (!strcmp(sub, "create"))
     r = sp_create(c, m, a);
   else if (!strcmp(sub, "list"))
     r = meta_principal_list(m, print_one, m) < 0;

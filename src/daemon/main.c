@@ -44,6 +44,7 @@ static void usage(FILE *f)
           "                       [--client-id ID] [--secret SECRET]   (common options as above)\n"
           "       vmrpd sp list | sp rotate --client-id ID | sp delete --client-id ID\n"
           "       vmrpd sp role --client-id ID --role ROLE [--scope SUBSCRIPTION|*]\n"
+          "       vmrpd sas rotate-key                 (revokes every SAS grant)\n"
           "       vmrpd jwks\n"
           "       vmrpd --version\n");
 }
@@ -292,7 +293,7 @@ int main(int argc, char **argv)
   const char *cmd = first < argc ? argv[first] : "serve";
   if (!strcmp(cmd, "serve"))
     ret = serve(&c);
-  else if (!strcmp(cmd, "sp") || !strcmp(cmd, "jwks"))
+  else if (!strcmp(cmd, "sp") || !strcmp(cmd, "sas") || !strcmp(cmd, "jwks"))
     ret = admin_main(&c, &a, argc - first, argv + first);
   else {
     usage(stderr);

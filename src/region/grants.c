@@ -15,7 +15,9 @@
  *
  * The key (32 random bytes, meta secret "sas-key-1") is made on first use
  * and survives restarts with the grants; rotating it revokes every grant
- * (their URLs could not verify any more).  Verification compares in
+ * (their URLs could not verify any more).  The key is read from the
+ * metadata at each use, so `vmrpd sas rotate-key` (which works on the
+ * metadata alone) takes effect in a running daemon at once.  Verification compares in
  * constant time (CRYPTO_memcmp) and answers every failure alike (-EACCES),
  * so a caller learns nothing about which part was wrong.
  */
@@ -211,20 +213,20 @@ void region_grant_info_clear(struct region_grant_info *g)
   memset(g, 0, sizeof *g);
 }
 
-int region_sas_key_rotate(struct region *r)
+int region_sas_rotate_key(struct meta *m)
 {
   unsigned char key[KEY_LEN];
   int rc = random_bytes(key, sizeof key);
   if (rc == 0)
-    rc = meta_begin(r->meta);
+    rc = meta_begin(m);
   if (rc == 0) {
-    rc = meta_secret_put(r->meta, KEY_NAME, key, sizeof key, time_now_us());
+    rc = meta_secret_put(m, KEY_NAME, key, sizeof key, time_now_us());
     if (rc == 0)
-      rc = meta_grant_delete_of(r->meta, NULL);
+      rc = meta_grant_delete_of(m, NULL);
     if (rc == 0)
-      rc = meta_commit(r->meta);
+      rc = meta_commit(m);
     else
-      meta_rollback(r->meta);
+      meta_rollback(m);
   }
   OPENSSL_cleanse(key, sizeof key);
   if (rc == 0)

@@ -262,8 +262,9 @@ struct region_grant_info {
  * anything else (unknown, expired, revoked, tampered: alike). */
 int region_grant_verify(struct region *r, const struct region_sas *sas, struct region_grant_info *out);
 void region_grant_info_clear(struct region_grant_info *g);
-/* A new signing key; every grant is revoked (its URL stops working). */
-int region_sas_key_rotate(struct region *r);
+/* A new signing key; every grant is revoked (its URL stops working).  Works
+ * on the metadata alone: beside a running region too. */
+int region_sas_rotate_key(struct meta *m);
 
 /* ---- the store: GC and verify (store.c) ---------------------------------- */
 

@@ -16,15 +16,6 @@ arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
 expect 201 "" "resource group for disks"
 
 # wait_op: polls the Azure-AsyncOperation URL of the last request until it ends
-wait_op() {
-  local aao; aao=$(header Azure-AsyncOperation)
-  for _ in $(seq 200); do
-    arm GET "$aao"
-    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
-    sleep 0.1
-  done
-  OP_STATUS=$(echo "$BODY" | jq -r .status)
-}
 
 arm PUT "$D/d1?$V" '{"location":"eastus","sku":{"name":"Premium_LRS"},"tags":{"app":"db"},"properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
 expect 202 "" "PUT disk (Empty) answers 202"

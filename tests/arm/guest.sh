@@ -33,24 +33,15 @@ RGID=/subscriptions/$SUB/resourceGroups/guest
 DISKS=$RGID/providers/Microsoft.Compute/disks
 arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
 
-wait_op() { # polls the last request's Azure-AsyncOperation (bounded); sets OP_STATUS
-  local aao; aao=$(header Azure-AsyncOperation)
-  for _ in $(seq 1200); do
-    arm GET "$aao"
-    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
-    sleep 0.1
-  done
-  OP_STATUS=$(echo "$BODY" | jq -r .status)
-}
 for d in os data1 data2; do
   arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
-  wait_op
+  wait_op 1200
 done
 arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
   "storageProfile":{"osDisk":{"osType":"Linux","name":"os","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/os"}},
   "dataDisks":[{"lun":0,"name":"data1","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data1"}},
                {"lun":1,"name":"data2","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data2"}}]}}}'
-wait_op
+wait_op 1200
 check test "$OP_STATUS" = Succeeded "a VM with an OS disk and two data disks"
 arm PUT "$C/restorePointCollections/rpc?api-version=2022-08-01" \
   '{"location":"eastus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/virtualMachines/vm1"}}}'
@@ -95,7 +86,7 @@ for k in $(seq 1 "$NRP"); do
   ACKED[$k]=$(acked)
   arm PUT "$RPC/restorePoints/rp$k?$CV" '{}'
   put=$STATUS
-  wait_op
+  wait_op 1200
   after=$(acked)
   echo "# rp$k: PUT $put, $OP_STATUS; files fsync'd before the PUT: ${ACKED[$k]}, when it finished: $after"
   [ "$put" = 201 ] && [ "$OP_STATUS" = Succeeded ] || bad=$((bad + 1))
@@ -165,7 +156,7 @@ for disk in data1 data2; do
   [ "$disk" = data1 ] && parity=1 || parity=0
   id=$(drp "rp$NRP" "$disk" | jq -r .id)
   arm PUT "$C/disks/r-$disk?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'"$id"'"}}}'
-  wait_op
+  wait_op 1200
   check test "$OP_STATUS" = Succeeded "restore $disk from rp$NRP (createOption Restore)"
   arm GET "$C/disks/r-$disk?$DV"
   rm -f "$VAR/drp.img"

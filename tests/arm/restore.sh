@@ -24,15 +24,6 @@ SLOW=disk.hydrate.step_bytes=1048576,disk.hydrate.step_delay_ms=150
 GIB=1073741824
 arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
 
-wait_op() { # polls the last request's Azure-AsyncOperation; sets OP_STATUS
-  local aao; aao=$(header Azure-AsyncOperation)
-  for _ in $(seq 300); do
-    arm GET "$aao"
-    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
-    sleep 0.1
-  done
-  OP_STATUS=$(echo "$BODY" | jq -r .status)
-}
 disk() { arm GET "$C/disks/$1?$DV"; }
 hyd() { disk "$1"; echo "$BODY" | jq -r '.properties.vmrpExport.hydration.state // "none"'; }
 wait_hydrated() {

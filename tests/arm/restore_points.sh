@@ -20,15 +20,6 @@ C=$RG/providers/Microsoft.Compute
 RGID=/subscriptions/$SUB/resourceGroups/rp
 arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
 
-wait_op() { # polls the last request's Azure-AsyncOperation; sets OP_STATUS
-  local aao; aao=$(header Azure-AsyncOperation)
-  for _ in $(seq 300); do
-    arm GET "$aao"
-    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
-    sleep 0.1
-  done
-  OP_STATUS=$(echo "$BODY" | jq -r .status)
-}
 for d in os data1 data2; do
   arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
   wait_op

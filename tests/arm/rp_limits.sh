@@ -14,11 +14,6 @@ TOKEN=$(token "$EAST")
 C=$EAST/subscriptions/$SUB/resourceGroups/lim/providers/Microsoft.Compute
 RGID=/subscriptions/$SUB/resourceGroups/lim
 CV=api-version=2024-07-01
-wait_op() {
-  local aao; aao=$(header Azure-AsyncOperation)
-  for _ in $(seq 300); do arm GET "$aao"; [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break; sleep 0.1; done
-  OP_STATUS=$(echo "$BODY" | jq -r .status)
-}
 arm PUT "$EAST/subscriptions/$SUB/resourceGroups/lim?api-version=2021-04-01" '{"location":"eastus"}'
 arm PUT "$C/disks/os?api-version=2024-03-02" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
 wait_op

@@ -27,15 +27,6 @@ RG=$EAST/subscriptions/$SUB/resourceGroups/sas
 C=$RG/providers/Microsoft.Compute
 RGID=/subscriptions/$SUB/resourceGroups/sas
 arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
-wait_op() {
-  local aao; aao=$(header Azure-AsyncOperation)
-  for _ in $(seq 300); do
-    arm GET "$aao"
-    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
-    sleep 0.1
-  done
-  OP_STATUS=$(echo "$BODY" | jq -r .status)
-}
 for d in os data1; do
   arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
   wait_op
@@ -190,16 +181,16 @@ code=$("${B[@]}" -I "$SAS1")
 check test "$code" = 200 "the blob is still there"
 
 # ARM bounds and errors.
-arm POST "$EAST$D1/beginGetAccess?$DV" '{"access":"Write","durationInSeconds":60}'
-check test "$STATUS" = 400 "access Write on a disk restore point: 400"
-arm POST "$EAST$D1/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":0}'
-check test "$STATUS" = 400 "durationInSeconds 0: 400"
-arm POST "$EAST$D1/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":"60"}'
-check test "$STATUS" = 400 "durationInSeconds as a string: 400"
-arm POST "$EAST$D1/beginGetAccess?$DV" '{"durationInSeconds":60}'
-check test "$STATUS" = 400 "no access: 400"
-arm POST "$EAST$D1/beginGetAccess?$DV" '[1]'
-check test "$STATUS" = 400 "a body that is not an object: 400"
+bad_grant() { # BODY DESCRIPTION: 400 with the body
+  arm POST "$EAST$D1/beginGetAccess?$DV" "$1"
+  check test "$STATUS" = 400 "$2: 400"
+}
+bad_grant '{"access":"Write","durationInSeconds":60}' "access Write on a disk restore point"
+bad_grant '{"access":"Read","durationInSeconds":0}' "durationInSeconds 0"
+bad_grant '{"access":"Read","durationInSeconds":999999999}' "durationInSeconds beyond the maximum"
+bad_grant '{"access":"Read","durationInSeconds":"60"}' "durationInSeconds as a string"
+bad_grant '{"durationInSeconds":60}' "no access"
+bad_grant '[1]' "a body that is not an object"
 arm POST "$EAST${D1%/*}/nope/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":60}'
 check test "$STATUS" = 404 "an unknown disk restore point: 404"
 # The limit: 5 active grants over one disk's restore points (rp1, rp2 have two).
@@ -354,4 +345,15 @@ if [ -x "$AZCOPY" ]; then
 else
   fail "azcopy missing (scripts/deps test)"
 fi
+# Key rotation (beside the running daemon) revokes every grant; new grants work.
+grant "$D2"
+ROT=$SAS
+code=$("${B[@]}" -I "$ROT")
+check test "$code" = 200 "before the rotation the URL works"
+check bash -c "'$VMRPD' sas rotate-key -c '$EAST_CONF' | grep -q rotated" "vmrpd sas rotate-key"
+denied "$ROT" "a URL signed with the old key"
+grant "$D2"
+check test "$SAS" != "$ROT" "a new grant after the rotation has a new URL"
+code=$("${B[@]}" -I "$SAS")
+check test "$code" = 200 "which works"
 finish

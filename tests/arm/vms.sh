@@ -24,18 +24,6 @@ CUSTOM=$(printf 'custom-data-secret-91c2' | base64)
 arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
 expect 201 "" "resource group for VMs"
 
-# wait_op: polls the Azure-AsyncOperation URL of the last request until it ends
-wait_op() {
-  local aao; aao=$(header Azure-AsyncOperation)
-  OP_STATUS=none
-  [ -n "$aao" ] || return 0
-  for _ in $(seq 200); do
-    arm GET "$aao"
-    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
-    sleep 0.1
-  done
-  OP_STATUS=$(echo "$BODY" | jq -r .status)
-}
 new_disk() { # name size [osType]
   local ostype=${3:+,\"osType\":\"$3\"}
   arm PUT "$D/$1?$DV" "{\"location\":\"eastus\",\"properties\":{\"creationData\":{\"createOption\":\"Empty\"},\"diskSizeGB\":$2$ostype}}"

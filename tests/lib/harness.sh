@@ -126,6 +126,21 @@ check() {
   if "${@:1:$#-1}"; then ok "$desc"; else fail "$desc"; fi
 }
 
+# wait_op [TRIES]: polls the last request's Azure-AsyncOperation every 0.1 s
+# until it is no longer InProgress (at most TRIES polls, default 600); sets
+# OP_STATUS ("none" when the request started no operation).
+wait_op() {
+  local aao; aao=$(header Azure-AsyncOperation)
+  OP_STATUS=none
+  [ -n "$aao" ] || return 0
+  for _ in $(seq "${1:-600}"); do
+    arm GET "$aao"
+    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
+    sleep 0.1
+  done
+  OP_STATUS=$(echo "$BODY" | jq -r .status)
+}
+
 # the resource table of a region, for "nothing changed" comparisons
 store_dump() { sqlite3 "$VAR/$1/meta.db" "SELECT id, type, location, tags, properties, etag FROM resources ORDER BY id"; }
 
