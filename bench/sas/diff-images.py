@@ -8,6 +8,7 @@
                         memcmp (bytes ==) and descended 64 MiB → 64 KiB → 4 KiB
                         → 512 B only where a piece differs.  Writes the changed
                         pages' offsets to OUT, prints "SECONDS PAGES".
+  sum LIST.xml          prints the bytes the ranges of LIST.xml cover.
   check LIST.xml PAGES  every offset in PAGES (from compare) lies in a
                         PageRange or ClearRange of the Get Page Ranges answer
                         LIST.xml (vmrp's diff: one XML document per page
@@ -49,7 +50,7 @@ def compare(old, new, out):
     print(f"{t1 - t0:.4f} {len(pages)}")
 
 
-def check(xml, pages_file):
+def ranges(xml):
     rs = []
     data = open(xml, "rb").read().replace(b"\xef\xbb\xbf", b"")
     for doc in data.split(b"<?xml")[1:]:  # one document per page (NextMarker followed)
@@ -57,7 +58,11 @@ def check(xml, pages_file):
         for el in root:
             if el.tag in ("PageRange", "ClearRange"):
                 rs.append((int(el.find("Start").text), int(el.find("End").text)))
-    rs.sort()
+    return sorted(rs)
+
+
+def check(xml, pages_file):
+    rs = ranges(xml)
     pages = [int(l) for l in open(pages_file) if l.strip()]
     i = 0
     for p in pages:  # both sorted
@@ -73,5 +78,7 @@ if __name__ == "__main__":
         compare(*sys.argv[2:])
     elif len(sys.argv) == 4 and sys.argv[1] == "check":
         check(*sys.argv[2:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "sum":
+        print(sum(e - s + 1 for s, e in ranges(sys.argv[2])))
     else:
         sys.exit(__doc__)
