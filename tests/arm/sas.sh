@@ -302,6 +302,24 @@ nbdcopy "$(uri up)" "$VAR/up.img"
 check cmp "$VAR/up.img" "$VAR/up.raw" "the disk read over NBD equals the uploaded VHD's data"
 denied "$WSAS" "the ended write URL"
 
+# A disk grown between two restore points: their diff is the whole newer blob,
+# which applied to the older one (zeros past its end) gives the newer.
+DG1=$(drp_of rp1 data1)
+grant "$DG1"
+SASG1=$SAS
+arm PATCH "$C/disks/data1?$DV" '{"properties":{"diskSizeGB":2}}'
+check test "$STATUS" = 200 "grow data1 to 2 GiB"
+qemu-io -f raw -c "write -P 0x77 1536M 64k" "$(uri data1)" >/dev/null
+take rpg
+grant "$(drp_of rpg data1)"
+SASG2=$SAS
+"${B[@]}" "$SASG1" >/dev/null && mv "$VAR/out" "$VAR/g1.vhd"
+"${B[@]}" "$SASG2" >/dev/null && mv "$VAR/out" "$VAR/g2.vhd"
+code=$(pages "$SASG2&comp=pagelist" -H "x-ms-previous-snapshot-url: $SASG1")
+check bash -c "[ $code = 200 ] && python3 '$VMRP_SRC/tests/lib/pagelist_check.py' blobdiff '$VAR/out' '$VAR/g1.vhd' '$VAR/g2.vhd'" \
+  "the diff across a grown disk lists every page that differs from the older blob (its footer's too)"
+rm -f "$VAR/g1.vhd" "$VAR/g2.vhd"
+
 # Official clients.
 if [ -d "$VMRP_SRC/tests/clients/node_modules/@azure/storage-blob" ]; then
   if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/sas-blob.mjs" "$SAS2" "$(grant "$D1" && echo "$SAS")" \

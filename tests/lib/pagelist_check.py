@@ -8,6 +8,9 @@
                               PageRange pages hold data in NEW only where listed
                               as such; every ClearRange reads as zeros in NEW;
                               nothing outside the ranges differs
+  blobdiff LIST.xml OLD NEW   as diff, for two downloaded blobs (VHDs) of different
+                              sizes: OLD is read as zeros past its end, so its
+                              footer's bytes must be listed too
   paged SAS CA WHOLE.xml      maxresults=1 pages followed through NextMarker give
                               exactly the ranges of WHOLE.xml
 """
@@ -85,6 +88,23 @@ def diff(xml, old, new):
         assert e < len(b), f"a diff lists the footer or beyond ({s}-{e})"
 
 
+def blobdiff(xml, old, new):
+    rs, _ = ranges(open(xml, "rb").read())
+    well_formed(rs)
+    b = open(new, "rb").read()
+    a = open(old, "rb").read()
+    assert len(a) < len(b), "blobdiff is for a grown blob"
+    a = a + bytes(len(b) - len(a))
+    z = bytes(512)
+    for i in range(0, len(b), 512):
+        r = covered(rs, i)
+        if a[i:i + 512] != b[i:i + 512]:
+            assert r, f"changed page at {i} not listed"
+        if r and r[0] == "ClearRange":
+            assert b[i:i + 512] == z, f"ClearRange page at {i} is not zero"
+    assert rs[-1][2] < len(b), "the list goes beyond the blob"
+
+
 def paged(sas, ca, whole_xml):
     want, _ = ranges(open(whole_xml, "rb").read())
     ctx = ssl.create_default_context(cafile=ca)
@@ -105,4 +125,4 @@ def paged(sas, ca, whole_xml):
 
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"cover": cover, "diff": diff, "paged": paged}[mode](*args)
+    {"cover": cover, "diff": diff, "blobdiff": blobdiff, "paged": paged}[mode](*args)
