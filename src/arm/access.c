@@ -157,6 +157,9 @@ void arm_drp_begin_access(struct arm_call *call)
                       "The disk '%s' already has %d active SAS grants over its restore points, the most allowed; "
                       "end one with endGetAccess first.", im.disk_id,
                       call->arm->cfg.sas_max_grants > 0 ? call->arm->cfg.sas_max_grants : 5);
+    else if (rc == -ENOTSUP)
+      arm_reply_error(call, 409, "OperationNotAllowed",
+                      "This region serves no SAS data plane ([dataplane] listen is empty in its configuration).");
     else if (rc < 0)
       arm_reply_internal(call, rc);
   } else if (rc != -EBUSY) {
@@ -293,6 +296,9 @@ void arm_disk_begin_access(struct arm_call *call)
     else if (rc == -EEXIST)
       arm_reply_error(call, 409, "OperationNotAllowed",
                       "Disk %s has an active grant of the other access; end it with endGetAccess first.", r.name);
+    else if (rc == -ENOTSUP)
+      arm_reply_error(call, 409, "OperationNotAllowed",
+                      "This region serves no SAS data plane ([dataplane] listen is empty in its configuration).");
     else if (rc < 0)
       arm_reply_internal(call, rc);
   }

@@ -43,6 +43,7 @@ int config_defaults(struct config *c)
   config_set(&c->nbd_listen, "127.0.0.1");
   c->nbd_port = 10809;
   config_set(&c->dp_listen, "127.0.0.1");
+  c->dp_port = -1; /* unset: the ARM port + 1 */
   c->dp_connections = 256;
   c->sas_max_grants = 5;
   c->sas_max_duration_s = 7 * 86400;
@@ -237,9 +238,9 @@ int config_finish(struct config *c)
     if (asprintf(&c->nbd_public_host, "%s%s%s:%d", v6 ? "[" : "", c->nbd_listen, v6 ? "]" : "", c->nbd_port) < 0)
       return -ENOMEM;
   }
-  if (!c->dp_port)
-    c->dp_port = c->port + 1;
-  if (!c->dp_public_url && *c->dp_listen) {
+  if (c->dp_port < 0)
+    c->dp_port = c->port ? c->port + 1 : 0;
+  if (!c->dp_public_url && *c->dp_listen && c->dp_port) { /* port 0: set once bound (main.c) */
     bool v6 = strchr(c->dp_listen, ':') != NULL;
     if (asprintf(&c->dp_public_url, "%s://%s%s%s:%d", c->plain_http ? "http" : "https", v6 ? "[" : "",
                  c->dp_listen, v6 ? "]" : "", c->dp_port) < 0)

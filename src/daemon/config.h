@@ -38,7 +38,7 @@ struct config {
   char *nbd_public_host;   /* host:port clients use for TCP (default listen:port) */
 
   char *dp_listen;         /* SAS data plane address; "" disables it */
-  int dp_port;             /* 0 = the ARM port + 1 */
+  int dp_port;             /* unset: the ARM port + 1; 0: any free port */
   char *dp_public_url;     /* base of the SAS URLs (default https://listen:port) */
   unsigned dp_connections; /* concurrent data-plane connections (a thread each) */
   int sas_max_grants;      /* active grants per disk family */

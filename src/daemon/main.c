@@ -207,9 +207,29 @@ static int serve(struct config *c)
                              .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL, .location = c->locs[0].name,
                              .subscription = c->nsubs ? c->subs[0].id : NULL, .gc_interval_s = c->gc_interval_s,
                              .rp_max_per_vm = c->rp_max_per_vm, .rp_min_interval_s = c->rp_min_interval_s,
-                             .sas_url = c->dp_public_url, .sas_max_grants = c->sas_max_grants};
+                             .sas_max_grants = c->sas_max_grants};
   if (region_open(&rc, meta, &region) < 0)
     goto out;
+  /* The SAS data plane: a thread per connection (azcopy opens dozens, each
+   * read may wait on the store), bodies up to a Put Page's 4 MiB.  Started
+   * before ARM, which hands out its URLs. */
+  struct blob_plane plane = {.region = region, .meta = meta};
+  struct http_server_config dc = {.bind_addr = c->dp_listen, .port = c->dp_port, .cert_file = c->tls_cert,
+                                  .key_file = c->tls_key, .plain_http = c->plain_http,
+                                  .max_body = (4 << 20) + 4096, .timeout_s = c->timeout_s,
+                                  .threads = c->dp_connections, .thread_per_connection = true};
+  if (*c->dp_listen && http_server_start(&dc, blob_handle, &plane, &dataplane) < 0)
+    goto out;
+  if (dataplane && !c->dp_public_url) { /* port 0: the one the kernel chose */
+    bool v6 = strchr(c->dp_listen, ':') != NULL;
+    if (asprintf(&c->dp_public_url, "%s://%s%s%s:%d", c->plain_http ? "http" : "https", v6 ? "[" : "",
+                 c->dp_listen, v6 ? "]" : "", http_server_port(dataplane)) < 0)
+      goto out;
+  }
+  region_set_sas_url(region, dataplane ? c->dp_public_url : NULL);
+  if (dataplane)
+    log_info("vmrpd", "SAS data plane at %s (listening on %s:%d)", c->dp_public_url, c->dp_listen,
+             http_server_port(dataplane));
   struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
                             .page_size = c->page_size, .sas_max_duration_s = c->sas_max_duration_s,
@@ -227,18 +247,7 @@ static int serve(struct config *c)
                                   .timeout_s = c->timeout_s, .threads = c->threads};
   if (http_server_start(&hc, arm_handle, arm, &http) < 0)
     goto out;
-  /* The SAS data plane: a thread per connection (azcopy opens dozens, each
-   * read may wait on the store), bodies up to a Put Page's 4 MiB. */
-  struct blob_plane plane = {.region = region, .meta = meta};
-  struct http_server_config dc = {.bind_addr = c->dp_listen, .port = c->dp_port, .cert_file = c->tls_cert,
-                                  .key_file = c->tls_key, .plain_http = c->plain_http,
-                                  .max_body = (4 << 20) + 4096, .timeout_s = c->timeout_s,
-                                  .threads = c->dp_connections, .thread_per_connection = true};
-  if (*c->dp_listen && http_server_start(&dc, blob_handle, &plane, &dataplane) < 0)
-    goto out;
-  if (dataplane)
-    log_info("vmrpd", "SAS data plane at %s (listening on %s:%d)", c->dp_public_url, c->dp_listen,
-             http_server_port(dataplane));
+
   log_info("vmrpd", "region %s serving ARM at %s (listening on %s:%d, %s), NBD on %s%s%s, data in %s", c->region,
            c->public_url, c->listen, http_server_port(http), c->plain_http ? "plain HTTP, development mode" : "TLS",
            *c->nbd_unix ? c->nbd_unix : "", *c->nbd_unix && *c->nbd_listen ? " and " : "",

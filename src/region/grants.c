@@ -88,7 +88,7 @@ static int url_of(struct region *r, const struct meta_grant *g, char **url)
   if (rc < 0)
     return rc;
   *url = NULL;
-  if (asprintf(url, "%s/md-%s/%s/abcd?sv=2018-03-28&sr=b&si=%s&sp=%s&sig=%s", r->cfg.sas_url ? r->cfg.sas_url : "",
+  if (asprintf(url, "%s/md-%s/%s/abcd?sv=2018-03-28&sr=b&si=%s&sp=%s&sig=%s", r->cfg.sas_url,
                g->id, g->id, g->id, perm_of(g->access), sig) < 0)
     return -ENOMEM;
   return 0;
@@ -97,6 +97,8 @@ static int url_of(struct region *r, const struct meta_grant *g, char **url)
 int region_grant_begin(struct region *r, const struct region_grant_request *req, struct region_grant *out)
 {
   memset(out, 0, sizeof *out);
+  if (!r->cfg.sas_url)
+    return -ENOTSUP;
   int64_t now = time_now_us();
   int max = r->cfg.sas_max_grants > 0 ? r->cfg.sas_max_grants : 5;
   struct meta_grant g = {0};

@@ -75,6 +75,8 @@ void region_close(struct region *r)
   free(r);
 }
 
+void region_set_sas_url(struct region *r, const char *url) { r->cfg.sas_url = url; }
+
 char *region_nbd_uri(struct region *r, const char *export_name, bool tcp)
 {
   char *uri = NULL;

@@ -44,7 +44,8 @@ struct region_config {
   int gc_interval_s;         /* scheduled store GC; 0: only on demand */
   int rp_max_per_vm;         /* restore points per VM (Azure: 500); 0: no limit */
   int rp_min_interval_s;     /* at most one restore point per VM per this; 0: off */
-  const char *sas_url;       /* the data plane's base URL, in the SAS URLs it hands out */
+  const char *sas_url;       /* the data plane's base URL, in the SAS URLs it hands out; NULL:
+                                no data plane (region_set_sas_url once it listens) */
   int sas_max_grants;        /* active grants per disk family (Azure: 5); 0: 5 */
 };
 
@@ -57,6 +58,9 @@ void region_set_jobs(struct region *r, struct jobs *jobs);
 /* Ends captures never run (their chunks stay dirty), removes the exports,
  * closes the volumes (saving their CBT bitmaps and marking them clean). */
 void region_close(struct region *r);
+/* Sets cfg.sas_url, before the front end hands out grants (the data plane
+ * may listen on a port the kernel chose, known only after region_open). */
+void region_set_sas_url(struct region *r, const char *url);
 /* The NBD URI of an export (a volume id or an image name), or NULL. */
 char *region_nbd_uri(struct region *r, const char *export_name, bool tcp);
 
@@ -240,7 +244,7 @@ struct region_grant {
 /* Grants access, or extends the active grant of the resource (same URL; the
  * expiry moves later, never earlier).  -EDQUOT: the family has
  * sas_max_grants active grants; -EEXIST: the active grant has the other
- * access. */
+ * access; -ENOTSUP: the region serves no data plane. */
 int region_grant_begin(struct region *r, const struct region_grant_request *req, struct region_grant *out);
 void region_grant_clear(struct region_grant *g);
 /* Revokes the resource's grants at once (none: 0). */

@@ -333,6 +333,9 @@ static void grants(void **state)
   struct region_grant a, a2, b, c;
   struct region_grant_request ra = {.resource_id = SUB "/x/drp1", .family = DISK, .access = REGION_READ,
                                     .duration_s = 3600};
+  region_set_sas_url(rg, NULL); /* no data plane: no grant */
+  assert_int_equal(region_grant_begin(rg, &ra, &a), -ENOTSUP);
+  region_set_sas_url(rg, "https://dp.test");
   assert_int_equal(region_grant_begin(rg, &ra, &a), 0);
   assert_false(a.extended);
   assert_non_null(strstr(a.url, "https://dp.test/md-"));
