@@ -72,11 +72,10 @@ def cover(xml, img):
     assert rs[-1][2] == len(data) + 511, "the list goes beyond the blob"
 
 
-def diff(xml, old, new):
+def check_changes(xml, a, b):
+    """Every page where a and b differ is listed; ClearRange pages are zero in b."""
     rs, _ = ranges(open(xml, "rb").read())
     well_formed(rs)
-    a, b = open(old, "rb").read(), open(new, "rb").read()
-    assert len(a) == len(b)
     z = bytes(512)
     for i in range(0, len(b), 512):
         r = covered(rs, i)
@@ -84,24 +83,20 @@ def diff(xml, old, new):
             assert r, f"changed page at {i} not listed"
         if r and r[0] == "ClearRange":
             assert b[i:i + 512] == z, f"ClearRange page at {i} is not zero"
-    for t, s, e in rs:
+    return rs
+
+
+def diff(xml, old, new):
+    a, b = open(old, "rb").read(), open(new, "rb").read()
+    assert len(a) == len(b)
+    for t, s, e in check_changes(xml, a, b):
         assert e < len(b), f"a diff lists the footer or beyond ({s}-{e})"
 
 
 def blobdiff(xml, old, new):
-    rs, _ = ranges(open(xml, "rb").read())
-    well_formed(rs)
-    b = open(new, "rb").read()
-    a = open(old, "rb").read()
+    a, b = open(old, "rb").read(), open(new, "rb").read()
     assert len(a) < len(b), "blobdiff is for a grown blob"
-    a = a + bytes(len(b) - len(a))
-    z = bytes(512)
-    for i in range(0, len(b), 512):
-        r = covered(rs, i)
-        if a[i:i + 512] != b[i:i + 512]:
-            assert r, f"changed page at {i} not listed"
-        if r and r[0] == "ClearRange":
-            assert b[i:i + 512] == z, f"ClearRange page at {i} is not zero"
+    rs = check_changes(xml, a + bytes(len(b) - len(a)), b)
     assert rs[-1][2] < len(b), "the list goes beyond the blob"
 
 
