@@ -36,13 +36,6 @@
 
 #include "arm/internal.h"
 
-static void drp_id_of(struct arm_call *call, char *out, size_t cap)
-{
-  snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/restorePointCollections/%s"
-           "/restorePoints/%s/diskRestorePoints/%s", call->params[0], call->params[1], call->params[2],
-           call->params[3], call->params[4]);
-}
-
 /* The disk restore point's row; replies 404 and returns false when none. */
 static bool drp_exists(struct arm_call *call, const char *id, struct meta_resource *r)
 {
@@ -134,7 +127,7 @@ static bool grant_data_ok(struct arm_call *call, int64_t *duration, bool *write)
 void arm_drp_begin_access(struct arm_call *call)
 {
   char id[1400];
-  drp_id_of(call, id, sizeof id);
+  arm_drp_id(call, id, sizeof id);
   struct meta_resource r;
   int64_t duration;
   if (!grant_data_ok(call, &duration, NULL) || !drp_exists(call, id, &r))
@@ -176,7 +169,7 @@ void arm_drp_begin_access(struct arm_call *call)
 void arm_drp_end_access(struct arm_call *call)
 {
   char id[1400];
-  drp_id_of(call, id, sizeof id);
+  arm_drp_id(call, id, sizeof id);
   struct meta_resource r;
   if (!drp_exists(call, id, &r))
     return;
@@ -189,8 +182,6 @@ void arm_drp_end_access(struct arm_call *call)
 }
 
 /* ---- disks ----------------------------------------------------------------- */
-
-#define DISK_TYPE "Microsoft.Compute/disks"
 
 static const char *stored_state(const struct meta_resource *r, bool *attached)
 {
@@ -221,18 +212,14 @@ const char *arm_disk_access_state(struct arm *arm, const struct meta_resource *d
 static bool disk_exists(struct arm_call *call, struct meta_resource *r)
 {
   char id[1024];
-  snprintf(id, sizeof id, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/disks/%s",
-           call->params[0], call->params[1], call->params[2]);
+  arm_disk_id(call, id, sizeof id);
   int rc = meta_resource_get(call->arm->meta, id, r);
   if (rc == 0 && strcasecmp(r->type, DISK_TYPE) != 0) {
     meta_resource_clear(r);
     rc = -ENOENT;
   }
   if (rc == -ENOENT)
-    arm_reply_error(call, 404, "ResourceNotFound",
-                    "The Resource 'Microsoft.Compute/disks/%s' under resource group '%s' was not found. For more "
-                    "details please go to https://aka.ms/ARMResourceNotFoundFix",
-                    call->params[2], call->params[1]);
+    arm_disk_reply_not_found(call);
   else if (rc < 0)
     arm_reply_internal(call, rc);
   return rc == 0;

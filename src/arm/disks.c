@@ -37,14 +37,13 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 
-#define DISK_TYPE "Microsoft.Compute/disks"
 #define GIB (UINT64_C(1) << 30)
 #define MAX_DISK_GB 32767
 
 static const char *const supported_skus[] = {"Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "Premium_ZRS",
                                              "StandardSSD_ZRS", NULL};
 
-static void disk_id(struct arm_call *call, char *out, size_t cap)
+void arm_disk_id(struct arm_call *call, char *out, size_t cap)
 {
   snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/disks/%s", call->params[0],
            call->params[1], call->params[2]);
@@ -122,7 +121,7 @@ static void reply_disk(struct arm_call *call, int status, const struct meta_reso
   arm_reply_json(call, status, disk_json(call->arm, r));
 }
 
-static void reply_not_found(struct arm_call *call)
+void arm_disk_reply_not_found(struct arm_call *call)
 {
   arm_reply_error(call, 404, "ResourceNotFound",
                   "The Resource 'Microsoft.Compute/disks/%s' under resource group '%s' was not found. For more "
@@ -307,7 +306,7 @@ void arm_disk_put(struct arm_call *call)
   }
 
   char id[1024];
-  disk_id(call, id, sizeof id);
+  arm_disk_id(call, id, sizeof id);
   struct meta_resource old;
   int rc = meta_resource_get(call->arm->meta, id, &old);
   if (rc == 0) {
@@ -505,11 +504,11 @@ void arm_disk_patch(struct arm_call *call)
   if (sku_name && !sku_ok(call, sku_name))
     return;
   char id[1024];
-  disk_id(call, id, sizeof id);
+  arm_disk_id(call, id, sizeof id);
   struct meta_resource r;
   int rc = meta_resource_get(call->arm->meta, id, &r);
   if (rc == -ENOENT) {
-    reply_not_found(call);
+    arm_disk_reply_not_found(call);
     return;
   }
   if (rc < 0) {
@@ -523,11 +522,11 @@ void arm_disk_patch(struct arm_call *call)
 void arm_disk_get(struct arm_call *call)
 {
   char id[1024];
-  disk_id(call, id, sizeof id);
+  arm_disk_id(call, id, sizeof id);
   struct meta_resource r;
   int rc = meta_resource_get(call->arm->meta, id, &r);
   if (rc == -ENOENT) {
-    reply_not_found(call);
+    arm_disk_reply_not_found(call);
     return;
   }
   if (rc < 0) {
@@ -544,7 +543,7 @@ static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
   json_t *extra = json_loads(r->extra ? r->extra : "{}", 0, NULL);
   json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
   const char *vm = json_string_value(json_object_get(extra, "managedBy"));
-  const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
+  const char *vol_id = json_string_value(json_object_get(props, "uniqueId")), *access;
   bool refused = true;
   if (vm)
     arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is attached to VM %s.", call->params[2], vm);
@@ -554,9 +553,9 @@ static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
   else if (r->provisioning_state && !strcmp(r->provisioning_state, "Updating"))
     arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is being created; retry when it is Succeeded.",
                     call->params[2]);
-  else if (arm_disk_access_state(call->arm, r) && strcmp(arm_disk_access_state(call->arm, r), "ReadyToUpload"))
+  else if ((access = arm_disk_access_state(call->arm, r)) && strcmp(access, "ReadyToUpload"))
     arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is in state %s; end its access with endGetAccess "
-                    "before deleting it.", call->params[2], arm_disk_access_state(call->arm, r));
+                    "before deleting it.", call->params[2], access);
   else
     refused = false;
   json_decref(extra);
@@ -567,7 +566,7 @@ static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
 void arm_disk_delete(struct arm_call *call)
 {
   char id[1024];
-  disk_id(call, id, sizeof id);
+  arm_disk_id(call, id, sizeof id);
   arm_start_delete(call, id, DISK_TYPE, "diskDelete", refuse_delete);
 }
 

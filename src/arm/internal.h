@@ -143,6 +143,7 @@ void arm_operation_result(struct arm_call *call);
 #define RPC_TYPE "Microsoft.Compute/restorePointCollections"
 #define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
 #define DRP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
+#define DISK_TYPE "Microsoft.Compute/disks"
 
 /* names.c: restore point collection and restore point names (1-80 of
  * letters, digits, _ - .); replies InvalidParameter naming target. */
@@ -165,6 +166,9 @@ void arm_rp_get(struct arm_call *call);
 void arm_rp_delete(struct arm_call *call);
 void arm_drp_get(struct arm_call *call);
 void arm_drp_list(struct arm_call *call);
+/* The disk restore point's id from the route's params (sub, rg, collection,
+ * restore point, name). */
+void arm_drp_id(struct arm_call *call, char *out, size_t cap);
 /* access.c: SAS grants */
 void arm_drp_begin_access(struct arm_call *call);
 void arm_drp_end_access(struct arm_call *call);
@@ -188,6 +192,9 @@ void arm_disk_get(struct arm_call *call);
 void arm_disk_patch(struct arm_call *call);
 void arm_disk_delete(struct arm_call *call);
 void arm_disk_list(struct arm_call *call);
+/* The disk's id from the route's params (sub, rg, name), and ARM's 404 for it. */
+void arm_disk_id(struct arm_call *call, char *out, size_t cap);
+void arm_disk_reply_not_found(struct arm_call *call);
 /* Delete hook for disks inside a resource group being deleted. */
 int arm_disk_delete_child(struct arm *arm, const struct meta_resource *r);
 /* A VM's Empty data disk: a new disk row (Updating, attached to vm_id) in

@@ -586,7 +586,7 @@ enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta
 
 /* ---- disk restore points --------------------------------------------------- */
 
-static void drp_id(struct arm_call *call, char *out, size_t cap)
+void arm_drp_id(struct arm_call *call, char *out, size_t cap)
 {
   snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/restorePointCollections/%s"
            "/restorePoints/%s/diskRestorePoints/%s", call->params[0], call->params[1], call->params[2],
@@ -596,7 +596,7 @@ static void drp_id(struct arm_call *call, char *out, size_t cap)
 void arm_drp_get(struct arm_call *call)
 {
   char id[1400];
-  drp_id(call, id, sizeof id);
+  arm_drp_id(call, id, sizeof id);
   struct meta_resource r;
   int rc = meta_resource_get(call->arm->meta, id, &r);
   if (rc == -ENOENT)

@@ -16,8 +16,6 @@
 
 #include "arm/internal.h"
 
-#define DISK_TYPE "Microsoft.Compute/disks"
-
 /* A stored JSON column parsed: {} when text is NULL or not JSON.  The caller
  * owns the result. */
 static inline json_t *arm_vm_loads(const char *text)

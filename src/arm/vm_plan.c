@@ -260,7 +260,7 @@ static int resolve_disk(struct arm_call *call, const char *id, const char *vm, c
     return rc;
   }
   json_t *extra = arm_vm_loads(d.extra), *props = arm_vm_loads(d.properties);
-  const char *owner = json_string_value(json_object_get(extra, "managedBy"));
+  const char *owner = json_string_value(json_object_get(extra, "managedBy")), *access;
   if (owner && strcasecmp(owner, vm) != 0) {
     arm_reply_error_target(call, 409, "OperationNotAllowed", target, "Disk %s is already attached to VM %s.", d.name,
                            owner);
@@ -270,10 +270,10 @@ static int resolve_disk(struct arm_call *call, const char *id, const char *vm, c
                            "Disk %s cannot be attached while it is %s; retry when it is Succeeded.", d.name,
                            d.provisioning_state ? d.provisioning_state : "?");
     rc = -EBUSY;
-  } else if (!owner && arm_disk_access_state(call->arm, &d)) {
+  } else if (!owner && (access = arm_disk_access_state(call->arm, &d))) {
     arm_reply_error_target(call, 409, "OperationNotAllowed", target,
                            "Disk %s cannot be attached while it is %s; end its access with endGetAccess first.",
-                           d.name, arm_disk_access_state(call->arm, &d));
+                           d.name, access);
     rc = -EBUSY;
   } else {
     snprintf(out->id, sizeof out->id, "%s", d.id);

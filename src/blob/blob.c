@@ -31,24 +31,6 @@ static bool version_ok(const char *v)
   return true;
 }
 
-/* The path's three segments, percent-decoded, in a malloc'd buffer. */
-static char *split_path(const char *raw, struct blob_sas *sas)
-{
-  if (!raw || raw[0] != '/')
-    return NULL;
-  char *buf = strdup(raw + 1);
-  if (!buf)
-    return NULL;
-  char *s1 = strchr(buf, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-  if (!s1 || !s2 || strchr(s2 + 1, '/')) {
-    free(buf);
-    return NULL;
-  }
-  *s1 = *s2 = '\0';
-  sas->account = buf, sas->container = s1 + 1, sas->name = s2 + 1;
-  return buf;
-}
-
 /* 0 when the request's preconditions hold, else the answer was given. */
 static int preconditions(struct blob_call *c, const struct blob *b)
 {
@@ -84,7 +66,7 @@ void blob_handle(void *ctx, const struct http_request *req, struct http_response
     c.version = v;
   struct blob_sas sas = {.si = http_query(req, "si"), .sp = http_query(req, "sp"), .sig = http_query(req, "sig")};
   const char *sr = http_query(req, "sr");
-  char *path = split_path(req->raw_path, &sas);
+  char *path = blob_sas_split_path(req->raw_path, &sas);
   struct blob *b = NULL;
   if (!path || !sr || strcmp(sr, "b")) {
     blob_error(&c, 403, "AuthenticationFailed",

@@ -45,9 +45,16 @@ struct blob_sas {
 };
 int blob_open(struct blob_call *c, const struct blob_sas *sas, struct blob **out);
 void blob_close(struct blob *b);
-/* Splits a full SAS URL (the previous snapshot's); false when malformed.
- * The strings point into buf (a copy of url that the caller frees). */
-bool blob_sas_parse_url(const char *url, char **buf, struct blob_sas *out);
+/* A path's three segments (account, container, name), in the malloc'd
+ * buffer returned; NULL when it has another shape. */
+char *blob_sas_split_path(const char *raw, struct blob_sas *sas);
+/* A full SAS URL (the previous snapshot's), split: false when malformed. */
+struct blob_url {
+  struct blob_sas sas;     /* points into the strings below */
+  char *path, *si, *sp, *sig;
+};
+bool blob_sas_parse_url(const char *url, struct blob_url *out);
+void blob_url_free(struct blob_url *u);
 
 /* read.c */
 /* Both take b (closed when the answer is sent or dropped). */

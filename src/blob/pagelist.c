@@ -196,15 +196,14 @@ static int open_previous(struct blob_call *c, struct blob **out)
     url = http_query(c->req, "prevsnapshot");
   if (!url)
     return 0;
-  char *buf;
-  struct blob_sas sas;
-  if (!blob_sas_parse_url(url, &buf, &sas)) {
+  struct blob_url prev;
+  if (!blob_sas_parse_url(url, &prev)) {
     blob_error(c, 400, "InvalidHeaderValue",
                "The previous snapshot URL is not a SAS URL of a disk restore point of this region.");
     return -1;
   }
-  int rc = blob_open(c, &sas, out);
-  free(buf);
+  int rc = blob_open(c, &prev.sas, out);
+  blob_url_free(&prev);
   return rc;
 }
 

@@ -104,53 +104,47 @@ static char *query_value(const char *q, const char *name)
   return NULL;
 }
 
-bool blob_sas_parse_url(const char *url, char **buf, struct blob_sas *out)
+char *blob_sas_split_path(const char *raw, struct blob_sas *sas)
+{
+  if (!raw || raw[0] != '/')
+    return NULL;
+  char *buf = strdup(raw + 1);
+  if (!buf)
+    return NULL;
+  char *s1 = strchr(buf, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+  if (!s1 || !s2 || strchr(s2 + 1, '/')) {
+    free(buf);
+    return NULL;
+  }
+  *s1 = *s2 = '\0';
+  sas->account = buf, sas->container = s1 + 1, sas->name = s2 + 1;
+  return buf;
+}
+
+bool blob_sas_parse_url(const char *url, struct blob_url *out)
 {
   memset(out, 0, sizeof *out);
-  *buf = NULL;
   const char *p = strstr(url, "://");
-  if (!p)
-    return false;
-  p = strchr(p + 3, '/');
-  if (!p)
-    return false;
-  const char *q = strchr(p, '?');
-  if (!q)
-    return false;
-  /* path (3 segments) + NUL + si + NUL + sp + NUL + sig: one allocation */
-  char *path = strndup(p + 1, (size_t)(q - p - 1));
-  char *si = query_value(q + 1, "si"), *sp = query_value(q + 1, "sp"), *sig = query_value(q + 1, "sig");
-  size_t need = (path ? strlen(path) : 0) + (si ? strlen(si) : 0) + (sp ? strlen(sp) : 0) +
-                (sig ? strlen(sig) : 0) + 4;
-  char *b = path && si && sp && sig ? malloc(need) : NULL;
-  bool ok = false;
-  if (b) {
-    char *w = b;
-    out->account = w;
-    w = stpcpy(w, path) + 1;
-    char *s1 = strchr(out->account, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-    if (s1 && s2 && s2[1] && !strchr(s2 + 1, '/')) {
-      *s1 = *s2 = '\0';
-      out->container = s1 + 1;
-      out->name = s2 + 1;
-      out->si = w;
-      w = stpcpy(w, si) + 1;
-      out->sp = w;
-      w = stpcpy(w, sp) + 1;
-      out->sig = w;
-      stpcpy(w, sig);
-      ok = true;
-    }
+  p = p ? strchr(p + 3, '/') : NULL;
+  const char *q = p ? strchr(p, '?') : NULL;
+  char *path = q ? strndup(p, (size_t)(q - p)) : NULL;
+  if (path) {
+    out->path = blob_sas_split_path(path, &out->sas);
+    out->si = query_value(q + 1, "si"), out->sp = query_value(q + 1, "sp"), out->sig = query_value(q + 1, "sig");
+    out->sas.si = out->si, out->sas.sp = out->sp, out->sas.sig = out->sig;
   }
   free(path);
-  free(si);
-  free(sp);
-  free(sig);
-  if (!ok) {
-    free(b);
-    memset(out, 0, sizeof *out);
-    return false;
-  }
-  *buf = b;
-  return true;
+  if (out->path && out->si && out->sp && out->sig)
+    return true;
+  blob_url_free(out);
+  return false;
+}
+
+void blob_url_free(struct blob_url *u)
+{
+  free(u->path);
+  free(u->si);
+  free(u->sp);
+  free(u->sig);
+  memset(u, 0, sizeof *u);
 }

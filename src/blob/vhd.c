@@ -13,12 +13,13 @@
  */
 #include "blob/vhd.h"
 
+#include <endian.h>
 #include <openssl/sha.h>
 #include <string.h>
 
-static void be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
-static void be32(uint8_t *p, uint32_t v) { be16(p, (uint16_t)(v >> 16)), be16(p + 2, (uint16_t)v); }
-static void be64(uint8_t *p, uint64_t v) { be32(p, (uint32_t)(v >> 32)), be32(p + 4, (uint32_t)v); }
+static void be16(uint8_t *p, uint16_t v) { v = htobe16(v), memcpy(p, &v, 2); }
+static void be32(uint8_t *p, uint32_t v) { v = htobe32(v), memcpy(p, &v, 4); }
+static void be64(uint8_t *p, uint64_t v) { v = htobe64(v), memcpy(p, &v, 8); }
 
 static void geometry(uint64_t size, uint16_t *cyl, uint8_t *heads, uint8_t *spt)
 {

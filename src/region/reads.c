@@ -128,30 +128,12 @@ static int pass_extent(void *ctx, const struct tree_extent *e)
   return f->fn(f->ctx, e->off, len, e->zero);
 }
 
-/* A volume's extents in pieces (so that a stop costs little): 1 when fn
- * stopped. */
-struct vol_walk {
-  int (*fn)(void *ctx, uint64_t off, uint64_t len, bool zero);
-  void *ctx;
-  int stopped;
-};
-
-static int vol_extent(void *ctx, uint64_t off, uint64_t len, bool hole)
-{
-  struct vol_walk *w = ctx;
-  int rc = w->fn(w->ctx, off, len, hole);
-  if (rc != 0)
-    w->stopped = rc;
-  return rc;
-}
-
 int region_reader_map(struct region_reader *rd, uint64_t from, int (*fn)(void *ctx, uint64_t off, uint64_t len, bool zero),
                       void *ctx)
 {
-  if (rd->vol) {
-    struct vol_walk w = {fn, ctx, 0};
-    int rc = from < rd->size ? vol_extents(rd->vol, from, rd->size - from, vol_extent, &w) : 0;
-    return w.stopped ? (w.stopped < 0 ? w.stopped : 1) : rc;
+  if (rd->vol) { /* vol_extents returns what stopped it: fn's value */
+    int rc = from < rd->size ? vol_extents(rd->vol, from, rd->size - from, fn, ctx) : 0;
+    return rc > 0 ? 1 : rc;
   }
   struct extent_fn f = {fn, ctx, rd->size};
   int rc = tree_map_from(rd->r->cas, &rd->root, from, pass_extent, &f);

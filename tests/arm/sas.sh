@@ -15,8 +15,8 @@
 #  - the official clients: @azure/storage-blob (tests/clients/sas-blob.mjs)
 #    and azcopy download to a .vhd.
 . "$VMRP_SRC/tests/lib/harness.sh"
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing"; exit 77; }
-command -v qemu-io >/dev/null || { echo "qemu-utils missing"; exit 77; }
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing (scripts/deps test)"; exit 1; }
+command -v qemu-io >/dev/null || { echo "qemu-utils missing (scripts/deps test)"; exit 1; }
 start_regions
 TOKEN=$(token "$EAST")
 AZCOPY=$VMRP_SRC/tests/clients/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
