@@ -215,6 +215,15 @@ void arm_vm_start(struct arm_call *call);
 void arm_vm_power_off(struct arm_call *call);
 void arm_vm_deallocate(struct arm_call *call);
 void arm_vm_restart(struct arm_call *call);
+/* extensions.c: a VM's guest agent, configured as a Vmrp.QemuGuestAgent
+ * extension */
+void arm_vm_extension_put(struct arm_call *call);
+void arm_vm_extension_get(struct arm_call *call);
+void arm_vm_extension_delete(struct arm_call *call);
+void arm_vm_extension_list(struct arm_call *call);
+/* The VM instance view's vmAgent (the agent asked now) and, in *extensions,
+ * its extensions' instance views. */
+json_t *arm_vm_agent_view(struct arm *arm, const char *vm_id, json_t **extensions);
 /* Delete hook for VMs inside a resource group being deleted: deletes the
  * disks with deleteOption Delete, detaches the others. */
 int arm_vm_delete_child(struct arm *arm, const struct meta_resource *r);

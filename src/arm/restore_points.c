@@ -14,9 +14,11 @@
  * body for an existing name is refused.
  *
  * What a restore point records (properties): excludeDisks as given,
- * consistencyMode as achieved (CrashConsistent for a running VM; a stopped VM
- * is ApplicationConsistent; modes needing a guest agent are refused until the
- * agent exists), timeCreated, sourceMetadata = the VM's configuration at the
+ * consistencyMode as achieved (a stopped VM is ApplicationConsistent; a
+ * running one is frozen through its guest agent around the fence for
+ * ApplicationConsistent and FileSystemConsistent — asked for, the restore
+ * point fails when the guest cannot be frozen; omitted, it falls back to
+ * CrashConsistent and vmrpConsistency says why), timeCreated, sourceMetadata = the VM's configuration at the
  * fence with each disk mapped to its disk restore point.  Internal state of a
  * disk restore point (its tree root, size, capture state and progress) is its
  * image's (meta/image.c); the vmrp-specific read-only properties vmrpExport
@@ -169,7 +171,8 @@ struct rp_disk { /* an included disk */
 
 static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
                          const struct region_vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
-                         struct region_capture *cap, const char *mode, const char *asked, const char *id);
+                         struct region_capture *cap, const char *mode, const char *asked,
+                         const struct region_fence_report *freeze, const char *id);
 
 /* Same request as the one that created r?  (idempotent repeat) */
 static bool same_request(const struct meta_resource *r, json_t *props)
@@ -303,9 +306,10 @@ void arm_rp_put(struct arm_call *call)
     break;
   case RP_NEEDS_AGENT:
     arm_reply_error_target(call, 400, "VMAgentStatusCommunicationError", "consistencyMode",
-                           "A %s restore point of a running VM needs its guest agent, which this region cannot reach "
-                           "yet. Use CrashConsistent, or stop the VM.",
-                           asked);
+                           "VM '%s' has no guest agent: a %s restore point of a running VM needs one (a "
+                           "Vmrp.QemuGuestAgent extension naming its qemu-ga socket). Use CrashConsistent, or stop "
+                           "the VM.",
+                           vm.name, asked);
     goto out;
   case RP_IN_FLIGHT:
     arm_reply_error(call, 409, "OperationNotAllowed",
@@ -339,9 +343,29 @@ void arm_rp_put(struct arm_call *call)
     vols[ndisks] = disks[ndisks].vol_id;
     ndisks++;
   }
-  /* the fence: the point in time of this restore point */
-  uint64_t stall = 0;
-  rc = region_capture_fence(arm->region, vols, ndisks, &cap, &stall);
+  /* the fence: the point in time of this restore point (the guest frozen
+   * around it when the mode asks for that) */
+  struct region_quiesce q = {adm.freeze ? vm.id : NULL, adm.freeze_required};
+  struct region_fence_report rep;
+  rc = region_capture_fence(arm->region, vols, ndisks, &q, &cap, &rep);
+  if (rc == -ENOTCONN) {
+    arm_reply_error(call, 409, "VMAgentStatusCommunicationError",
+                    "VM '%s' has not reported status for VM agent or extensions: %s. Please verify the VM has a "
+                    "running guest agent.",
+                    vm.name, rep.agent_error);
+    goto out;
+  }
+  if (rc == -ECANCELED) {
+    arm_reply_error(call, 409, "UserErrorFsFreezeFailed",
+                    "Failed to freeze one or more mount-points of VM '%s' to take a %s restore point: %s. No "
+                    "restore point was created.",
+                    vm.name, mode, rep.agent_error);
+    goto out;
+  }
+  if (rc == -EBUSY && adm.freeze && rep.agent_error[0]) {
+    arm_reply_error(call, 409, "OperationNotAllowed", "VM '%s': %s; retry shortly.", vm.name, rep.agent_error);
+    goto out;
+  }
   if (rc == -ENOENT) {
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "A disk of virtual machine '%s' is not available for a restore point.", vm.name);
@@ -356,8 +380,14 @@ void arm_rp_put(struct arm_call *call)
     arm_reply_internal(call, rc);
     goto out;
   }
-  log_info("arm", "restore point %s: fenced %d disk(s), stall %llu ns", id, ndisks, (unsigned long long)stall);
-  arm_rp_record(call, &coll, &vm, vd, nvd, excluded, disks, cap, mode, asked, id); /* owns cap */
+  if (adm.freeze && !rep.quiesced) { /* consistencyMode omitted: Azure falls back, and says so */
+    log_warn("arm", "restore point %s: the guest could not be frozen (%s); crash consistent", id, rep.agent_error);
+    mode = region_consistency_name(RP_CRASH_CONSISTENT);
+  }
+  log_info("arm", "restore point %s: fenced %d disk(s), stall %llu ns, guest frozen %llu us", id, ndisks,
+           (unsigned long long)rep.stall_ns, (unsigned long long)(rep.frozen_ns / 1000));
+  arm_rp_record(call, &coll, &vm, vd, nvd, excluded, disks, cap, mode, asked, adm.freeze ? &rep : NULL,
+                id); /* owns cap */
 out:
   free(disks);
   free(vols);
@@ -381,7 +411,8 @@ static const char *last_segment(const char *id)
  * it); replies 201. */
 static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll, const struct meta_resource *vm,
                          const struct region_vm_disk *vd, int nvd, const bool *excluded, struct rp_disk *disks,
-                         struct region_capture *cap, const char *mode, const char *asked, const char *id)
+                         struct region_capture *cap, const char *mode, const char *asked,
+                         const struct region_fence_report *freeze, const char *id)
 {
   struct arm *arm = call->arm;
   json_t *vprops = loads(vm->properties);
@@ -441,6 +472,13 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
   json_t *excl = json_object_get(json_object_get(call->body, "properties"), "excludeDisks");
   json_t *props = json_pack("{s:o,s:s,s:s,s:o}", "excludeDisks", excl ? json_incref(excl) : json_array(),
                             "consistencyMode", mode, "timeCreated", now, "sourceMetadata", meta_src);
+  if (freeze) { /* what the guest agent did for this restore point */
+    json_t *g = json_pack("{s:b,s:f}", "guestFrozen", freeze->quiesced, "guestFrozenMs",
+                          (double)freeze->frozen_ns / 1e6);
+    if (freeze->agent_error[0])
+      json_object_set_new(g, "agentError", json_string(freeze->agent_error));
+    json_object_set_new(props, "vmrpConsistency", g);
+  }
   if (rc == 0)
     rc = arm_op_create(call, "Microsoft.Compute", "restorePointCreate", id, NULL, op_id);
   json_t *extra = json_pack("{s:s}", "operation", op_id);

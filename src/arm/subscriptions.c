@@ -92,6 +92,7 @@ static json_t *provider_json(struct arm_call *call, const char *ns)
   if (strcasecmp(ns, "Microsoft.Compute") == 0) {
     canonical = "Microsoft.Compute";
     json_array_append_new(types, resource_type(arm, "virtualMachines", API_COMPUTE, true));
+    json_array_append_new(types, resource_type(arm, "virtualMachines/extensions", API_COMPUTE, true));
     json_array_append_new(types, resource_type(arm, "restorePointCollections", API_COMPUTE, true));
     json_array_append_new(types, resource_type(arm, "restorePointCollections/restorePoints", API_COMPUTE, true));
     json_array_append_new(types, resource_type(arm, "disks", API_DISKS, true));

@@ -105,8 +105,10 @@ static void iv_disk(json_t *entry, void *ctx)
                                   status("ProvisioningState/succeeded", "Info", "Provisioning succeeded", st->time)));
 }
 
-/* VirtualMachineInstanceView: provisioning and power statuses, disks. */
-static json_t *instance_view(const struct meta_resource *r, json_t *props)
+/* VirtualMachineInstanceView: provisioning and power statuses, disks; with
+ * arm, also the guest agent as it answers now (vmAgent, extensions) — not
+ * in lists, where one silent agent would stall the whole list. */
+static json_t *instance_view(struct arm *arm, const struct meta_resource *r, json_t *props)
 {
   const char *state = r->provisioning_state ? r->provisioning_state : "Succeeded";
   char t[TIME_ISO_LEN], code[64], lower[32];
@@ -139,15 +141,20 @@ static json_t *instance_view(const struct meta_resource *r, json_t *props)
       json_string_value(json_object_get(json_object_get(json_object_get(props, "storageProfile"), "osDisk"), "osType"));
   if (os_type)
     json_object_set_new(iv, "osName", json_string(os_type));
+  if (arm) {
+    json_t *exts;
+    json_object_set_new(iv, "vmAgent", arm_vm_agent_view(arm, r->id, &exts));
+    json_object_set_new(iv, "extensions", exts);
+  }
   return iv;
 }
 
-static json_t *vm_json(const struct meta_resource *r, bool with_iv)
+static json_t *vm_json(struct arm *arm, const struct meta_resource *r, bool with_iv)
 {
   json_t *props = arm_vm_loads(r->properties);
   json_object_set_new(props, "provisioningState", json_string(r->provisioning_state ? r->provisioning_state : ""));
   if (with_iv)
-    json_object_set_new(props, "instanceView", instance_view(r, props));
+    json_object_set_new(props, "instanceView", instance_view(arm, r, props));
   json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", r->id, "name", r->name, "type", VM_TYPE, "location",
                         r->location ? r->location : "");
   json_object_set_new(o, "tags", r->tags ? arm_vm_loads(r->tags) : json_object());
@@ -158,7 +165,7 @@ static json_t *vm_json(const struct meta_resource *r, bool with_iv)
 static void reply_vm(struct arm_call *call, int status_code, const struct meta_resource *r)
 {
   http_response_header(call->resp, "ETag", "%s", r->etag);
-  arm_reply_json(call, status_code, vm_json(r, arm_expand_has(call, "instanceView")));
+  arm_reply_json(call, status_code, vm_json(call->arm, r, arm_expand_has(call, "instanceView")));
 }
 
 /* PUT on an existing VM (replace) or PATCH (merge): r is the stored row. */
@@ -378,7 +385,7 @@ void arm_vm_instance_view(struct arm_call *call)
   if (get_vm(call, &r) < 0)
     return;
   json_t *props = arm_vm_loads(r.properties);
-  arm_reply_json(call, 200, instance_view(&r, props));
+  arm_reply_json(call, 200, instance_view(call->arm, &r, props));
   json_decref(props);
   meta_resource_clear(&r);
 }
@@ -386,7 +393,7 @@ void arm_vm_instance_view(struct arm_call *call)
 static json_t *list_json(struct arm_call *call, const struct meta_resource *r)
 {
   const char *status_only = http_query(call->req, "statusOnly");
-  return vm_json(r, arm_expand_has(call, "instanceView") || (status_only && !strcasecmp(status_only, "true")));
+  return vm_json(NULL, r, arm_expand_has(call, "instanceView") || (status_only && !strcasecmp(status_only, "true")));
 }
 
 void arm_vm_list(struct arm_call *call) { arm_reply_list(call, VM_TYPE, list_json); }

@@ -47,6 +47,8 @@ int config_defaults(struct config *c)
   c->dp_connections = 256;
   c->sas_max_grants = 5;
   c->sas_max_duration_s = 7 * 86400;
+  c->agent_timeout_ms = 3000;
+  c->agent_frozen_max_ms = 10000;
   return 0;
 }
 
@@ -121,6 +123,12 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else if (!strcmp(key, "listen")) config_set(&c->nbd_listen, value);
     else if (!strcmp(key, "port") && !parse_int(value, 0, 65535, &n)) c->nbd_port = (int)n;
     else if (!strcmp(key, "public_address")) config_set(&c->nbd_public_host, value);
+    else bad = 1;
+  } else if (!strcmp(section, "agent")) {
+    long n;
+    if (!strcmp(key, "socket_dir")) config_set(&c->agent_socket_dir, value);
+    else if (!strcmp(key, "timeout_ms") && !parse_int(value, 100, 600000, &n)) c->agent_timeout_ms = (int)n;
+    else if (!strcmp(key, "frozen_max_ms") && !parse_int(value, 100, 600000, &n)) c->agent_frozen_max_ms = (int)n;
     else bad = 1;
   } else if (!strcmp(section, "dataplane")) {
     long n;
@@ -233,6 +241,8 @@ int config_finish(struct config *c)
     c->signing_key = path_in(c->data_dir, "keys/signing.pem");
   if (!c->nbd_unix)
     c->nbd_unix = path_in(c->data_dir, "nbd.sock");
+  if (!c->agent_socket_dir)
+    c->agent_socket_dir = path_in(c->data_dir, "agents");
   if (!c->nbd_public_host && *c->nbd_listen) {
     bool v6 = strchr(c->nbd_listen, ':') != NULL;
     if (asprintf(&c->nbd_public_host, "%s%s%s:%d", v6 ? "[" : "", c->nbd_listen, v6 ? "]" : "", c->nbd_port) < 0)
@@ -289,6 +299,7 @@ void config_free(struct config *c)
   free(c->nbd_unix);
   free(c->nbd_listen);
   free(c->nbd_public_host);
+  free(c->agent_socket_dir);
   free(c->dp_listen);
   free(c->dp_public_url);
   for (int i = 0; i < c->naudiences; i++)

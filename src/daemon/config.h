@@ -44,6 +44,10 @@ struct config {
   int sas_max_grants;      /* active grants per disk family */
   int sas_max_duration_s;  /* longest grant */
 
+  char *agent_socket_dir;  /* guest agent sockets (VM extensions) must be in it */
+  int agent_timeout_ms;    /* each guest agent command but the freeze */
+  int agent_frozen_max_ms; /* longest freeze of a guest for a restore point */
+
   char *tenant_id;
   int token_lifetime_s;
   char *signing_key;

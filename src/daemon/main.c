@@ -207,7 +207,9 @@ static int serve(struct config *c)
                              .nbd_tcp = *c->nbd_listen ? c->nbd_public_host : NULL, .location = c->locs[0].name,
                              .subscription = c->nsubs ? c->subs[0].id : NULL, .gc_interval_s = c->gc_interval_s,
                              .rp_max_per_vm = c->rp_max_per_vm, .rp_min_interval_s = c->rp_min_interval_s,
-                             .sas_max_grants = c->sas_max_grants};
+                             .sas_max_grants = c->sas_max_grants, .agent_socket_dir = c->agent_socket_dir,
+                             .agent_timeout_ms = c->agent_timeout_ms,
+                             .agent_frozen_max_ms = c->agent_frozen_max_ms};
   if (region_open(&rc, meta, &region) < 0)
     goto out;
   /* The SAS data plane: a thread per connection (azcopy opens dozens, each

@@ -158,6 +158,19 @@ static const char *const migrations[] = {
     "CREATE TRIGGER grants_gone AFTER DELETE ON resources BEGIN"
     "  DELETE FROM grants WHERE resource_id = old.id; END;"
     "CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL, created_us INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 7: guest agents (agent.c): the socket a VM's QemuGuestAgent extension
+     * names, computed from its row, and the guests a freeze may have left
+     * frozen (a row from before the freeze until its thaw succeeded). */
+    "ALTER TABLE resources ADD COLUMN agent_socket TEXT GENERATED ALWAYS AS"
+    "  (CASE WHEN type = 'Microsoft.Compute/virtualMachines/extensions'"
+    "   AND lower(json_extract(properties, '$.publisher')) = 'vmrp'"
+    "   AND lower(json_extract(properties, '$.type')) = 'qemuguestagent'"
+    "   THEN json_extract(properties, '$.settings.socket') END) VIRTUAL;"
+    "CREATE TABLE agent_freezes("
+    "  vm_id TEXT PRIMARY KEY COLLATE NOCASE, socket TEXT NOT NULL, since_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER extensions_gone AFTER DELETE ON resources"
+    "  WHEN old.type = 'Microsoft.Compute/virtualMachines' BEGIN"
+    "  DELETE FROM resources WHERE parent_id = old.id AND type = 'Microsoft.Compute/virtualMachines/extensions'; END;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

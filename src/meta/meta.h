@@ -204,6 +204,24 @@ int meta_vm_restore_points(struct meta *m, const char *vm_id, struct meta_vm_res
  * unknown); -ENOENT no such row. */
 int meta_vm_power_state(struct meta *m, const char *vm_id, char out[32]);
 
+/* ---- guest agents (agent.c) ---------------------------------------------- */
+
+/* The unix socket of vm_id's guest agent: the settings.socket of its
+ * Vmrp.QemuGuestAgent extension (the one provisioned, else any); -ENOENT
+ * when it has none.  *socket is the caller's. */
+int meta_vm_agent_socket(struct meta *m, const char *vm_id, char **socket);
+/* A guest that may be frozen: recorded durably before a freeze, deleted
+ * once its thaw succeeded, so a restart knows whom to thaw. */
+struct meta_agent_freeze {
+  char *vm_id;
+  char *socket;
+  int64_t since_us;
+};
+int meta_agent_freeze_put(struct meta *m, const char *vm_id, const char *socket, int64_t since_us);
+int meta_agent_freeze_delete(struct meta *m, const char *vm_id);
+typedef int (*meta_agent_freeze_cb)(void *ctx, const struct meta_agent_freeze *f);
+int meta_agent_freeze_list(struct meta *m, meta_agent_freeze_cb cb, void *ctx);
+
 /* ---- attachments: the disks each VM has attached ------------------------ */
 
 /* Derived from the VM row's storageProfile by triggers in the same statement

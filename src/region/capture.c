@@ -55,9 +55,10 @@ struct region_capture {
   struct region_capture *next;
 };
 
-int region_capture_fence(struct region *rg, const char *const *vol_ids, int n, struct region_capture **out,
-                         uint64_t *stall_ns)
+int region_capture_fence(struct region *rg, const char *const *vol_ids, int n, const struct region_quiesce *q,
+                         struct region_capture **out, struct region_fence_report *rep)
 {
+  memset(rep, 0, sizeof *rep);
   struct region_capture *c = calloc(1, sizeof *c);
   struct volume **vols = calloc((size_t)n + 1, sizeof *vols);
   struct vol_capture **caps = calloc((size_t)n + 1, sizeof *caps);
@@ -68,9 +69,26 @@ int region_capture_fence(struct region *rg, const char *const *vol_ids, int n, s
       rc = -ENOENT;
     snprintf(c->disks[k].vol_id, sizeof c->disks[k].vol_id, "%s", vol_ids[k]);
   }
-  *stall_ns = 0;
+  /* freeze → fence → thaw: the guest is frozen for the fence alone */
+  struct guest_freeze *frozen = NULL;
+  if (rc == 0 && q && q->vm_id) {
+    int frc = region_guest_freeze(rg, q->vm_id, &frozen, rep->agent_error, sizeof rep->agent_error);
+    if (frc < 0 && (q->required || frc == -EBUSY || frc == -ENOMEM || frc == -EIO))
+      rc = frc;
+  }
   if (rc == 0 && n > 0)
-    rc = vol_fence(vols, n, 0, caps, stall_ns);
+    rc = vol_fence(vols, n, 0, caps, &rep->stall_ns);
+  if (frozen) {
+    int trc = region_guest_thaw(rg, frozen, &rep->frozen_ns, rep->agent_error, sizeof rep->agent_error);
+    rep->quiesced = trc == 0 && rc == 0;
+    if (trc < 0 && rc == 0 && q->required) {
+      /* thawed late or not at all: the guest may have run on before the
+       * fence (an agent's own time limit), so the fence proves nothing */
+      for (int k = 0; k < n; k++)
+        vol_capture_end(caps[k], false);
+      rc = trc;
+    }
+  }
   if (rc == 0) {
     for (int k = 0; k < n; k++)
       c->disks[k].cap = caps[k];

@@ -9,7 +9,19 @@
 #include "region/region.h"
 
 struct region_volume;  /* volumes.c */
-struct region_capture; /* capture.c */
+struct region_capture; /* agent.c */
+struct guest_freeze;
+/* Freezes vm_id's guest (recorded in meta first, for the thawer): 0 (*out),
+ * -ENOTCONN no agent or no answer, -ECANCELED it did not freeze within
+ * agent_frozen_max_ms (thawed again), -EBUSY it is being frozen already. */
+int region_guest_freeze(struct region *r, const char *vm_id, struct guest_freeze **out, char *why, size_t cap);
+/* Thaws and frees f: 0 thawed, -ECANCELED the thaw failed or came late (the
+ * thawer retries until the agent confirms).  *frozen_ns: freeze → thaw. */
+int region_guest_thaw(struct region *r, struct guest_freeze *f, uint64_t *frozen_ns, char *why, size_t cap);
+int region_agents_open(struct region *r);
+void region_agents_close(struct region *r);
+
+/* capture.c */
 struct region_source;  /* source.c */
 struct vol_source;
 struct volume;
@@ -28,6 +40,13 @@ struct region {
   pthread_mutex_t timer_lock;
   pthread_cond_t timer_cv;
   bool timer_stop, timer_running;
+  /* guest agents (agent.c): the VMs being frozen, and the thread that
+   * thaws guests a failed thaw or a crash may have left frozen */
+  pthread_mutex_t agents_lock;
+  pthread_cond_t agents_cv;
+  struct guest_freeze *freezing;
+  pthread_t thawer;
+  bool thawer_running, thawer_stop, thawer_kick;
 };
 
 /* volumes.c */
@@ -56,6 +75,18 @@ void region_source_close(struct region_source *s);
 const struct cas_addr *region_source_root(const struct region_source *s);
 /* Ends the hold taken at open: the volume's root is listed as a GC root now. */
 void region_source_unhold(struct region_source *s);
+
+/* agent.c */
+struct guest_freeze;
+/* Freezes vm_id's guest (recorded in meta first, for the thawer): 0 (*out),
+ * -ENOTCONN no agent or no answer, -ECANCELED it did not freeze within
+ * agent_frozen_max_ms (thawed again), -EBUSY it is being frozen already. */
+int region_guest_freeze(struct region *r, const char *vm_id, struct guest_freeze **out, char *why, size_t cap);
+/* Thaws and frees f: 0 thawed, -ECANCELED the thaw failed or came late (the
+ * thawer retries until the agent confirms).  *frozen_ns: freeze → thaw. */
+int region_guest_thaw(struct region *r, struct guest_freeze *f, uint64_t *frozen_ns, char *why, size_t cap);
+int region_agents_open(struct region *r);
+void region_agents_close(struct region *r);
 
 /* capture.c */
 void region_captures_free(struct region *r);

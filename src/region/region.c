@@ -26,6 +26,8 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
   r->meta = m;
   pthread_mutex_init(&r->volumes_lock, NULL);
   pthread_mutex_init(&r->captures_lock, NULL);
+  pthread_mutex_init(&r->agents_lock, NULL);
+  pthread_cond_init(&r->agents_cv, NULL);
   char store[4096];
   snprintf(store, sizeof store, "%s/store", cfg->data_dir);
   unsigned shift = 0;
@@ -38,6 +40,8 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
               cas_chunk_size(r->cas), cfg->chunk_size);
     rc = -EINVAL;
   }
+  if (rc == 0)
+    rc = region_agents_open(r); /* thaws guests a crash may have left frozen */
   if (rc == 0)
     rc = region_volumes_open(r);
   if (rc == 0)
@@ -64,6 +68,7 @@ void region_close(struct region *r)
     return;
   if (r->jobs)
     region_gc_timer_stop(r);
+  region_agents_close(r);
   region_captures_free(r);
   if (r->cas)
     region_images_unexport_all(r);
@@ -72,6 +77,8 @@ void region_close(struct region *r)
     cas_close(r->cas);
   pthread_mutex_destroy(&r->volumes_lock);
   pthread_mutex_destroy(&r->captures_lock);
+  pthread_cond_destroy(&r->agents_cv);
+  pthread_mutex_destroy(&r->agents_lock);
   free(r);
 }
 

@@ -6,7 +6,7 @@
  *
  * Layers (checked by scripts/check-layers, run by scripts/test):
  *
- *     daemon → arm → region → jobs, vol, snap, cas, meta, nbd (export binding)
+ *     daemon → arm → region → jobs, vol, snap, cas, meta, nbd (export binding), agent
  *              nbd, blob → vol, snap (+ region lookups)      snap → cas
  *
  * The region knows no HTTP and no JSON: resources come in and go out as C
@@ -47,6 +47,9 @@ struct region_config {
   const char *sas_url;       /* the data plane's base URL, in the SAS URLs it hands out; NULL:
                                 no data plane (region_set_sas_url once it listens) */
   int sas_max_grants;        /* active grants per disk family (Azure: 5); 0: 5 */
+  const char *agent_socket_dir; /* guest agent sockets must be in it (created at open) */
+  int agent_timeout_ms;      /* each guest agent command but the freeze; 0: 3000 */
+  int agent_frozen_max_ms;   /* the longest a guest stays frozen for a fence; 0: 10000 */
 };
 
 /* Opens the store and every volume (finishing creations and deletions a crash
@@ -130,22 +133,63 @@ const char *region_consistency_name(enum region_consistency c); /* Azure's spell
 struct region_rp_admission {
   enum region_rp_refusal refusal;
   enum region_consistency mode; /* what the restore point will be, when admitted */
+  bool freeze;                  /* the fence freezes the guest (a running VM, mode beyond crash) */
+  bool freeze_required;         /* asked for: no fallback to crash consistency */
   int64_t retry_after_s;        /* RP_TOO_SOON */
   int limit;                    /* RP_TOO_MANY: rp_max_per_vm; RP_TOO_SOON: rp_min_interval_s */
 };
 /* asked NULL: the best the VM allows (application consistent when stopped or
- * deallocated, else crash consistent).  -ENOENT no such VM. */
+ * deallocated, or when running with a guest agent configured — the fence
+ * falls back to crash consistency if that agent cannot freeze it — else
+ * crash consistent).  A mode beyond crash consistency asked of a running VM
+ * needs its agent configured (RP_NEEDS_AGENT).  -ENOENT no such VM. */
 int region_rp_admit(struct region *r, const char *vm_id, const enum region_consistency *asked,
                     struct region_rp_admission *out);
 
+/* ---- guest agents: a VM's qemu-ga, which freezes its file systems (agent.c) */
+
+/* Whether path may name a guest agent socket: absolute, inside
+ * agent_socket_dir, no "." or ".." segment, short enough for a unix socket.
+ * -EINVAL with the reason in why. */
+int region_agent_socket_check(struct region *r, const char *path, char *why, size_t cap);
+struct region_agent_status {
+  bool configured;   /* the VM has a QemuGuestAgent extension */
+  bool ready;        /* its agent answered */
+  bool frozen;       /* its file systems are frozen (now, or for a fence in flight) */
+  bool can_freeze;   /* guest-fsfreeze-freeze is enabled in the guest */
+  char version[64];  /* the agent's version */
+  char message[256]; /* why it is not ready */
+};
+/* Asks vm_id's agent (guest-info, guest-fsfreeze-status) within the agent
+ * timeout; a VM without an extension is not configured. */
+int region_agent_status(struct region *r, const char *vm_id, struct region_agent_status *out);
+
 /* ---- captures: fence → image rows → trees → commit (capture.c) ------------ */
 
+/* How a fence is made consistent beyond crash consistency: vm_id's guest is
+ * frozen through its agent (freeze → fence → thaw; the capture itself runs
+ * after the thaw), at most agent_frozen_max_ms.  A thaw is always sent; a
+ * guest a failed thaw or a crash may have left frozen is thawed by the
+ * region in the background (and at open) until its agent confirms. */
+struct region_quiesce {
+  const char *vm_id;   /* NULL: crash consistent, no agent */
+  bool required;       /* fail rather than fence unfrozen when the guest cannot be frozen */
+};
+struct region_fence_report {
+  uint64_t stall_ns;     /* the disks' I/O stall at the fence */
+  uint64_t frozen_ns;    /* freeze sent → thaw answered; 0 when not frozen */
+  bool quiesced;         /* the guest was frozen at the fence and thawed after */
+  char agent_error[256]; /* why it was not, when a freeze was asked */
+};
 struct region_capture;
 /* Fences the volumes at once (crash consistent across them; a stall of
- * microseconds: *stall_ns).  -ENOENT a volume is not open, -EBUSY one is being
- * captured or copied.  n may be 0. */
-int region_capture_fence(struct region *r, const char *const *vol_ids, int n, struct region_capture **out,
-                         uint64_t *stall_ns);
+ * microseconds), quiesced as q asks (q may be NULL).  -ENOENT a volume is
+ * not open, -EBUSY one is being captured or copied (or the guest is being
+ * frozen); with q->required: -ENOTCONN the guest's agent is missing or does
+ * not answer, -ECANCELED the guest could not be frozen, or thawed in time
+ * (rep->agent_error says why).  n may be 0. */
+int region_capture_fence(struct region *r, const char *const *vol_ids, int n, const struct region_quiesce *q,
+                         struct region_capture **out, struct region_fence_report *rep);
 /* The image the next capture of a volume builds on (its capture base), or
  * NULL when the capture will be full. */
 char *region_capture_base_image(struct region *r, const char *vol_id);

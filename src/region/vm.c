@@ -108,13 +108,24 @@ int region_rp_admit(struct region *rg, const char *vm_id, const enum region_cons
   if (rc < 0)
     return rc;
   bool stopped = at_rest(power);
-  out->mode = stopped ? RP_APPLICATION_CONSISTENT : RP_CRASH_CONSISTENT;
-  if (asked && *asked != RP_CRASH_CONSISTENT && !stopped) {
+  char *socket = NULL;
+  bool agent = false;
+  if (!stopped) {
+    rc = meta_vm_agent_socket(rg->meta, vm_id, &socket);
+    if (rc < 0 && rc != -ENOENT)
+      return rc;
+    agent = rc == 0;
+    free(socket);
+  }
+  out->mode = stopped || agent ? RP_APPLICATION_CONSISTENT : RP_CRASH_CONSISTENT;
+  if (asked && *asked != RP_CRASH_CONSISTENT && !stopped && !agent) {
     out->refusal = RP_NEEDS_AGENT;
     return 0;
   }
-  if (asked && *asked == RP_CRASH_CONSISTENT)
-    out->mode = RP_CRASH_CONSISTENT; /* what was asked is what is achieved */
+  if (asked)
+    out->mode = *asked; /* what was asked is what is achieved, or the restore point fails */
+  out->freeze = !stopped && out->mode != RP_CRASH_CONSISTENT;
+  out->freeze_required = out->freeze && asked;
   struct meta_vm_restore_points have;
   rc = meta_vm_restore_points(rg->meta, vm_id, &have);
   if (rc < 0)

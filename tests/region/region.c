@@ -100,8 +100,8 @@ static void take_restore_point(const char *rp, const char *drp, const char *op)
       vols[k++] = d[i].vol_id;
   assert_int_equal(k, 1);
   struct region_capture *c;
-  uint64_t stall;
-  assert_int_equal(region_capture_fence(rg, vols, 1, &c, &stall), 0);
+  struct region_fence_report rep;
+  assert_int_equal(region_capture_fence(rg, vols, 1, NULL, &c, &rep), 0);
   put_row(rp, RP_TYPE, RPC, "{}", "Creating");
   put_row(drp, DRP_TYPE, rp, "{}", "Creating");
   assert_int_equal(meta_begin(m), 0);
