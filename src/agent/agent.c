@@ -132,6 +132,8 @@ static int receive(struct agent *a, int64_t deadline)
 
 static void consume(struct agent *a, size_t n)
 {
+  if (n == 0)
+    return;
   memmove(a->buf, a->buf + n, a->len - n);
   a->len -= n;
 }
@@ -153,7 +155,8 @@ static int next_value(struct agent *a, int64_t deadline, json_t **out)
         *out = v;
         return 0;
       }
-      if (json_error_code(&err) != json_error_premature_end_of_input)
+      /* Judged once its line is in (replies end in "\n"): a read may cut a token, "tr|ue". */
+      if (json_error_code(&err) != json_error_premature_end_of_input && memchr(a->buf, '\n', a->len))
         return fail(a, -EPROTO, "the guest agent's answer is not JSON: %s", err.text);
     }
     int rc = receive(a, deadline);
@@ -166,7 +169,7 @@ static int next_value(struct agent *a, int64_t deadline, json_t **out)
 static int skip_to_delimiter(struct agent *a, int64_t deadline)
 {
   for (;;) {
-    char *ff = memchr(a->buf, 0xff, a->len);
+    char *ff = a->len ? memchr(a->buf, 0xff, a->len) : NULL;
     if (ff) {
       consume(a, (size_t)(ff - a->buf) + 1);
       return 0;

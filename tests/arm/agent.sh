@@ -179,6 +179,13 @@ for mode in ApplicationConsistent FileSystemConsistent; do
         --query consistencyMode -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
   check test "$got" = "$mode" "az restore-point create --consistency-mode $mode"
 done
+got=$(az resource create --id "$RGID/providers/Microsoft.Compute/virtualMachines/vm1/extensions/qga" --api-version 2024-07-01 \
+      --is-full-object --properties '{"location": "eastus", "properties": {"publisher": "Vmrp", "type": "QemuGuestAgent",
+      "typeHandlerVersion": "1.0", "settings": {"socket": "'$SOCK'"}}}' --query properties.provisioningState -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
+check test "$got" = Succeeded "az resource create --is-full-object of the extension (the README's way)"
+got=$(az rest --method get --url "$RGID/providers/Microsoft.Compute/virtualMachines/vm1?api-version=2024-07-01&\$expand=instanceView" \
+      --query properties.instanceView.vmAgent.statuses[0].displayStatus -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
+check test "$got" = Ready "az rest: the VM's vmAgent is Ready"
 got=$(az resource show --ids "$RGID/providers/Microsoft.Compute/virtualMachines/vm1/extensions/qga" --api-version 2024-07-01 \
       --query properties.type -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
 check test "$got" = QemuGuestAgent "az resource show of the extension"
