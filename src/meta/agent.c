@@ -44,12 +44,13 @@ int meta_agent_freeze_put(struct meta *m, const char *vm_id, const char *socket,
   return meta_exec_stmt(st);
 }
 
-int meta_agent_freeze_delete(struct meta *m, const char *vm_id)
+int meta_agent_freeze_delete(struct meta *m, const char *vm_id, int64_t since_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM agent_freezes WHERE vm_id = ?1");
+  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM agent_freezes WHERE vm_id = ?1 AND since_us = ?2");
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, vm_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, since_us);
   return meta_exec_stmt(st);
 }
 

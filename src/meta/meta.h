@@ -218,7 +218,9 @@ struct meta_agent_freeze {
   int64_t since_us;
 };
 int meta_agent_freeze_put(struct meta *m, const char *vm_id, const char *socket, int64_t since_us);
-int meta_agent_freeze_delete(struct meta *m, const char *vm_id);
+/* Deletes the record of the freeze of vm_id begun at since_us (a newer
+ * freeze's record stays). */
+int meta_agent_freeze_delete(struct meta *m, const char *vm_id, int64_t since_us);
 typedef int (*meta_agent_freeze_cb)(void *ctx, const struct meta_agent_freeze *f);
 int meta_agent_freeze_list(struct meta *m, meta_agent_freeze_cb cb, void *ctx);
 

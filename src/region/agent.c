@@ -44,6 +44,7 @@ struct guest_freeze {
   char *vm_id;
   char *socket;
   struct agent *agent;   /* the connection the freeze was sent on */
+  int64_t since_us;      /* its record's key (with vm_id) */
   uint64_t t0_ns;
   struct guest_freeze *next;
 };
@@ -196,7 +197,8 @@ int region_guest_freeze(struct region *r, const char *vm_id, struct guest_freeze
   }
   rc = connect_agent(r, f->socket, &f->agent, why, cap);
   if (rc == 0) {
-    rc = meta_agent_freeze_put(r->meta, vm_id, f->socket, time_now_us());
+    f->since_us = time_now_us();
+    rc = meta_agent_freeze_put(r->meta, vm_id, f->socket, f->since_us);
     if (rc < 0)
       snprintf(why, cap, "the freeze could not be recorded");
   }
@@ -209,7 +211,7 @@ int region_guest_freeze(struct region *r, const char *vm_id, struct guest_freeze
                rc == -ETIMEDOUT ? "no answer within the frozen-time limit" : agent_error(f->agent));
       char twhy[256];
       if (thaw_once(r, f->socket, &f->agent, twhy, sizeof twhy) == 0)
-        meta_agent_freeze_delete(r->meta, vm_id);
+        meta_agent_freeze_delete(r->meta, vm_id, f->since_us);
       else
         log_warn("region", "VM %s: thaw after a failed freeze failed (%s); retrying in the background", vm_id, twhy);
       rc = -ECANCELED;
@@ -238,9 +240,9 @@ int region_guest_thaw(struct region *r, struct guest_freeze *f, uint64_t *frozen
     snprintf(why, cap, "the guest was frozen for %llu ms, longer than the limit of %d ms",
              (unsigned long long)(*frozen_ns / 1000000u), frozen_max_ms(r));
     rc = -ECANCELED;
-    meta_agent_freeze_delete(r->meta, f->vm_id);
+    meta_agent_freeze_delete(r->meta, f->vm_id, f->since_us);
   } else if (rc == 0) {
-    meta_agent_freeze_delete(r->meta, f->vm_id);
+    meta_agent_freeze_delete(r->meta, f->vm_id, f->since_us);
   } else {
     log_warn("region", "VM %s: %s; retrying the thaw in the background", f->vm_id, why);
     rc = -ECANCELED;
@@ -342,10 +344,10 @@ static int thaw_pending(struct region *r, bool first_pass)
       char since[TIME_ISO_LEN];
       time_iso8601(f->since_us, since);
       log_info("region", "VM %s: thawed its guest, recorded as possibly frozen since %s", f->vm_id, since);
-      meta_agent_freeze_delete(r->meta, f->vm_id);
+      meta_agent_freeze_delete(r->meta, f->vm_id, f->since_us);
     } else if (meta_vm_power_state(r->meta, f->vm_id, power) == -ENOENT) {
       log_warn("region", "VM %s is gone and its agent does not answer (%s): no more thaws", f->vm_id, why);
-      meta_agent_freeze_delete(r->meta, f->vm_id);
+      meta_agent_freeze_delete(r->meta, f->vm_id, f->since_us);
     } else {
       if (first_pass)
         log_warn("region", "VM %s may be frozen: %s; retrying", f->vm_id, why);
