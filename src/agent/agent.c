@@ -204,8 +204,10 @@ static int sync_stream(struct agent *a, int timeout_ms)
     json_t *ret = json_object_get(v, "return");
     bool ours = json_is_integer(ret) && json_integer_value(ret) == (json_int_t)id;
     json_decref(v);
-    if (rc == 0 && ours)
+    if (rc == 0 && ours) {
+      a->error[0] = '\0'; /* what resynchronisation skipped is no failure */
       return 0;
+    }
   }
   return rc;
 }
@@ -219,21 +221,21 @@ int agent_open(const char *socket_path, int timeout_ms, struct agent **out)
   struct agent *a = calloc(1, sizeof *a);
   if (!a)
     return -ENOMEM;
+  int64_t deadline = now_ms() + timeout_ms;
   a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int rc = a->fd < 0 ? -errno : 0;
-  if (rc == 0 && connect(a->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    rc = -errno;
-    if (rc == -EINPROGRESS || rc == -EAGAIN) { /* a busy listener: wait for it */
-      int64_t deadline = now_ms() + timeout_ms;
-      int err = 0;
-      socklen_t len = sizeof err;
-      rc = wait_fd(a, POLLOUT, deadline);
-      if (rc == 0 && getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
-        rc = -err;
-    }
+  /* A unix listener whose backlog is full (QEMU serving another client, more
+   * waiting) refuses with EAGAIN, and nothing is in progress: try again. */
+  while (rc == 0 && connect(a->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (errno != EAGAIN)
+      rc = -errno;
+    else if (now_ms() >= deadline)
+      rc = -ETIMEDOUT;
+    else
+      poll(NULL, 0, 10);
   }
   if (rc == 0)
-    rc = sync_stream(a, timeout_ms);
+    rc = sync_stream(a, (int)(deadline - now_ms()));
   if (rc < 0) {
     agent_close(a);
     return rc;

@@ -5,6 +5,7 @@ through the ARM API.
 
   fake_qga.py SOCKET [--mode MODE] [--log FILE] [--pidfile FILE]
               [--version V] [--fs-count N] [--disable CMD]... [--chunk BYTES]
+              [--exit-with-parent]
 
 One process plays both sides of a VM's agent channel: QEMU's chardev (the
 unix socket, one client served at a time, the next one waiting in the listen
@@ -21,7 +22,8 @@ answered with a {"error": {"class": "GenericError", "desc": "JSON parse
 error, stray ..."}} reply, which a correct client skips because it comes
 before the 0xFF that starts the answer to its guest-sync-delimited.  Replies
 are one line of JSON with qemu-ga's ", " and ": " separators, ending in "\n",
-with the request's "id" member echoed.  Error texts are qemu-ga's.
+with the request's "id" member echoed.  Error texts are qemu-ga's, but for
+the failures the modes below script.
 
 Commands (the rest of qemu-ga 7.2's list appears in guest-info; calling one
 of those gets a GenericError "not implemented by fake_qga.py"):
@@ -71,6 +73,10 @@ frozen state"); --disable CMD disables one for good, like qemu-ga -b.
                e.g. "1733240000.123 guest-fsfreeze-freeze frozen" (the state
                after it).  Input that is not a command is not logged.
 --pidfile FILE written (atomically) once the socket listens: wait for it.
+--exit-with-parent
+               exits as on SIGTERM once its parent process is gone (checked
+               twice a second while waiting), so a test that crashed leaves
+               no fake behind
 
 A stale socket file at SOCKET is removed before binding.  SIGTERM or SIGINT:
 the socket and the pidfile are removed and the process exits with status 0.
@@ -78,6 +84,7 @@ the socket and the pidfile are removed and the process exits with status 0.
 import argparse
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -106,6 +113,40 @@ WHITESPACE = b" \t\r\n"
 
 class Terminate(Exception):
     pass
+
+
+class Waker:
+    """SIGTERM and SIGINT without a race: Python runs a signal's handler only
+    between bytecodes, so one that comes just before a blocking accept() or
+    recv() would wait for that call to return.  Its byte in the wakeup pipe
+    ends the select() every wait goes through, however early it came."""
+
+    def __init__(self, parent=None):
+        self.parent = parent  # --exit-with-parent: the pid whose end ends us
+        self.stopping = False
+        self.r, self.w = socket.socketpair()
+        self.r.setblocking(False)
+        self.w.setblocking(False)
+        signal.set_wakeup_fd(self.w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, self.on_signal)
+
+    def stop(self):
+        if not self.stopping:  # once: never again inside the clean-up
+            self.stopping = True
+            raise Terminate()
+
+    def on_signal(self, signum, frame):
+        self.stop()
+
+    def wait(self, sock):
+        """Returns once sock is readable, or raises Terminate."""
+        while True:
+            ready, _, _ = select.select([sock, self.r], [], [], 0.5 if self.parent else None)
+            if self.r in ready or (self.parent and os.getppid() != self.parent):
+                self.stop()
+            if ready:
+                return
 
 
 class QgaError(Exception):
@@ -219,7 +260,8 @@ class Connection:
 
 
 class Agent:
-    def __init__(self, args):
+    def __init__(self, args, waker):
+        self.waker = waker
         self.mode, self.slow = args.mode
         self.version = args.version
         self.fs_count = args.fs_count
@@ -375,6 +417,7 @@ class Agent:
         self.log("connect")
         try:
             while True:  # until the client hangs up, even when it no longer reads
+                self.waker.wait(sock)
                 try:
                     data = sock.recv(65536)
                 except OSError:
@@ -386,10 +429,6 @@ class Agent:
         finally:
             sock.close()
             self.log("disconnect")
-
-
-def on_signal(signum, frame):
-    raise Terminate()
 
 
 def main():
@@ -404,14 +443,12 @@ def main():
     p.add_argument("--fs-count", type=int, default=2)
     p.add_argument("--disable", action="append", default=[], metavar="CMD")
     p.add_argument("--chunk", type=int, default=0, metavar="BYTES")
+    p.add_argument("--exit-with-parent", action="store_true")
     args = p.parse_args()
-    agent = Agent(args)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     listener = None
     bound = None
     try:
+        agent = Agent(args, Waker(os.getppid() if args.exit_with_parent else None))
         try:
             if stat.S_ISSOCK(os.lstat(args.socket).st_mode):
                 os.unlink(args.socket)
@@ -427,11 +464,14 @@ def main():
                 f.write(f"{os.getpid()}\n")
             os.rename(tmp, args.pidfile)
         while True:
+            agent.waker.wait(listener)
             sock, _ = listener.accept()
             agent.serve(sock, args.chunk)
     except Terminate:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if listener:
             listener.close()
         try:
