@@ -62,7 +62,7 @@ sed -i -e 's/-accel kvm -accel tcg/-accel tcg/' -e 's/-nic user,model=virtio-net
 bash -c "exec $(sed 's/\\$//' "$VAR/qemu.cmd" | tr '\n' ' ')" </dev/null >"$VAR/qemu.out" 2>&1 &
 QEMU=$!
 guest_cleanup() { kill "$QEMU" 2>/dev/null || true; wait "$QEMU" 2>/dev/null || true; }
-trap 'rc=$?; guest_cleanup; (exit $rc); harness_cleanup' EXIT
+trap 'rc=$?; set +e; guest_cleanup; (exit $rc); harness_cleanup' EXIT
 acked() { awk '/^FSYNCED [0-9]/ {n = $2 + 0} END {print n + 0}' "$VAR/serial.log"; }
 t0=$(date +%s)
 for _ in $(seq 1800); do
