@@ -37,18 +37,14 @@
 #include "arm/internal.h"
 
 /* The disk restore point's row; replies 404 and returns false when none. */
+static void reply_drp_not_found(struct arm_call *call)
+{
+  arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
+}
+
 static bool drp_exists(struct arm_call *call, const char *id, struct meta_resource *r)
 {
-  int rc = meta_resource_get(call->arm->meta, id, r);
-  if (rc == 0 && strcasecmp(r->type, DRP_TYPE) != 0) {
-    meta_resource_clear(r);
-    rc = -ENOENT;
-  }
-  if (rc == -ENOENT)
-    arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  return rc == 0;
+  return arm_row_get(call, id, DRP_TYPE, reply_drp_not_found, r) == 0;
 }
 
 /* The operation of an action done at once: recorded Succeeded with result,
@@ -59,9 +55,7 @@ static void reply_done(struct arm_call *call, const char *kind, const char *reso
   char op_id[40];
   int rc = meta_begin(m);
   if (rc == 0)
-    rc = arm_op_create(call, "Microsoft.Compute", kind, resource_id, NULL, op_id);
-  if (rc == 0)
-    rc = meta_operation_finish(m, op_id, OP_SUCCEEDED, NULL, result);
+    rc = arm_op_done(call, kind, resource_id, result, op_id);
   if (rc == 0)
     rc = meta_commit(m);
   else
@@ -213,16 +207,7 @@ static bool disk_exists(struct arm_call *call, struct meta_resource *r)
 {
   char id[1024];
   arm_disk_id(call, id, sizeof id);
-  int rc = meta_resource_get(call->arm->meta, id, r);
-  if (rc == 0 && strcasecmp(r->type, DISK_TYPE) != 0) {
-    meta_resource_clear(r);
-    rc = -ENOENT;
-  }
-  if (rc == -ENOENT)
-    arm_disk_reply_not_found(call);
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  return rc == 0;
+  return arm_row_get(call, id, DISK_TYPE, arm_disk_reply_not_found, r) == 0;
 }
 
 /* Stores diskState st in the disk's row. */

@@ -26,24 +26,10 @@
 
 #define EXT_TYPE "Microsoft.Compute/virtualMachines/extensions"
 
-static void vm_id(struct arm_call *call, char *out, size_t cap)
-{
-  snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines/%s",
-           call->params[0], call->params[1], call->params[2]);
-}
-
 static void ext_id(struct arm_call *call, char *out, size_t cap)
 {
   snprintf(out, cap, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines/%s/extensions/%s",
            call->params[0], call->params[1], call->params[2], call->params[3]);
-}
-
-static void reply_vm_not_found(struct arm_call *call)
-{
-  arm_reply_error(call, 404, "ResourceNotFound",
-                  "The Resource 'Microsoft.Compute/virtualMachines/%s' under resource group '%s' was not found. "
-                  "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-                  call->params[2], call->params[1]);
 }
 
 static void reply_not_found(struct arm_call *call)
@@ -52,23 +38,6 @@ static void reply_not_found(struct arm_call *call)
                   "The Resource 'Microsoft.Compute/virtualMachines/%s/extensions/%s' under resource group '%s' was "
                   "not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
                   call->params[2], call->params[3], call->params[1]);
-}
-
-/* The VM of the call: 0, or replied (404 / 500) and -errno. */
-static int get_vm(struct arm_call *call, struct meta_resource *vm)
-{
-  char id[1024];
-  vm_id(call, id, sizeof id);
-  int rc = meta_resource_get(call->arm->meta, id, vm);
-  if (rc == 0 && strcasecmp(vm->type, VM_TYPE) != 0) {
-    meta_resource_clear(vm);
-    rc = -ENOENT;
-  }
-  if (rc == -ENOENT)
-    reply_vm_not_found(call);
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  return rc;
 }
 
 static void agent_message(const struct region_agent_status *st, char *out, size_t cap)
@@ -123,16 +92,6 @@ static const struct region_agent_status *status_if(struct arm *arm, bool expand,
     snprintf(st->message, sizeof st->message, "the agent's status could not be read");
   }
   return st;
-}
-
-/* Answers 202/201/200 with an operation already Succeeded (its Location URL
- * gives body, 200, when done). */
-static int finished_op(struct arm_call *call, const char *kind, const char *id, char op_id[40])
-{
-  int rc = arm_op_create(call, "Microsoft.Compute", kind, id, NULL, op_id);
-  if (rc == 0)
-    rc = meta_operation_finish(call->arm->meta, op_id, OP_SUCCEEDED, NULL, "{}");
-  return rc;
 }
 
 /* The properties a PUT may set: publisher Vmrp, type QemuGuestAgent, a
@@ -210,7 +169,7 @@ void arm_vm_extension_put(struct arm_call *call)
       !arm_tags_ok(call, json_object_get(b, "tags")))
     return;
   struct meta_resource vm;
-  if (get_vm(call, &vm) < 0)
+  if (arm_vm_row(call, &vm) < 0)
     return;
   json_t *props = checked_properties(call, json_object_get(b, "properties"));
   char id[1280], op_id[40];
@@ -242,7 +201,7 @@ void arm_vm_extension_put(struct arm_call *call)
   if (rc == 0)
     rc = meta_resource_put(m, &r, NULL, 0, &created);
   if (rc == 0)
-    rc = finished_op(call, created ? "vmExtensionCreate" : "vmExtensionUpdate", id, op_id);
+    rc = arm_op_done(call, created ? "vmExtensionCreate" : "vmExtensionUpdate", id, NULL, op_id);
   if (rc == 0)
     rc = meta_commit(m);
   else
@@ -260,21 +219,12 @@ void arm_vm_extension_put(struct arm_call *call)
 static int get_ext(struct arm_call *call, struct meta_resource *r)
 {
   struct meta_resource vm;
-  if (get_vm(call, &vm) < 0)
+  if (arm_vm_row(call, &vm) < 0)
     return -ENOENT;
   meta_resource_clear(&vm);
   char id[1280];
   ext_id(call, id, sizeof id);
-  int rc = meta_resource_get(call->arm->meta, id, r);
-  if (rc == 0 && strcasecmp(r->type, EXT_TYPE) != 0) {
-    meta_resource_clear(r);
-    rc = -ENOENT;
-  }
-  if (rc == -ENOENT)
-    reply_not_found(call);
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  return rc;
+  return arm_row_get(call, id, EXT_TYPE, reply_not_found, r);
 }
 
 void arm_vm_extension_get(struct arm_call *call)
@@ -290,7 +240,7 @@ void arm_vm_extension_get(struct arm_call *call)
 void arm_vm_extension_delete(struct arm_call *call)
 {
   struct meta_resource vm;
-  if (get_vm(call, &vm) < 0)
+  if (arm_vm_row(call, &vm) < 0)
     return;
   meta_resource_clear(&vm);
   char id[1280], op_id[40];
@@ -305,7 +255,7 @@ void arm_vm_extension_delete(struct arm_call *call)
     meta_resource_clear(&r);
   }
   if (rc == 0)
-    rc = finished_op(call, "vmExtensionDelete", id, op_id);
+    rc = arm_op_done(call, "vmExtensionDelete", id, NULL, op_id);
   if (rc == 0)
     rc = meta_commit(m);
   else
@@ -335,7 +285,7 @@ static int list_one(void *ctx, const struct meta_resource *r)
 void arm_vm_extension_list(struct arm_call *call)
 {
   struct meta_resource vm;
-  if (get_vm(call, &vm) < 0)
+  if (arm_vm_row(call, &vm) < 0)
     return;
   struct region_agent_status st;
   struct list_state l = {status_if(call->arm, arm_expand_has(call, "instanceView"), vm.id, &st), json_array()};

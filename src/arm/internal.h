@@ -93,6 +93,13 @@ const char *arm_location_here(struct arm_call *call, json_t *body, const char *t
 int arm_op_create(struct arm_call *call, const char *provider, const char *kind, const char *resource_id,
                   const char *payload, char op_id[40]);
 enum { LRO_ASYNC_OPERATION = 1, LRO_LOCATION = 2, LRO_RESOURCES_LOCATION = 4 };
+/* An operation done at once (a Compute operation Succeeded with result, "{}"
+ * when NULL), inside the caller's transaction, if any; fills op_id. */
+int arm_op_done(struct arm_call *call, const char *kind, const char *resource_id, const char *result, char op_id[40]);
+/* The row id when it is of type: 0; otherwise not_found (-ENOENT) or 500
+ * replied, and -errno. */
+int arm_row_get(struct arm_call *call, const char *id, const char *type, void (*not_found)(struct arm_call *call),
+                struct meta_resource *out);
 /* Adds Azure-AsyncOperation / Location / Retry-After headers for op_id. */
 void arm_lro_headers(struct arm_call *call, const char *provider, const char *op_id, int which);
 /* The long-running DELETE of a Compute resource: 204 if there is no such
@@ -215,6 +222,9 @@ void arm_vm_start(struct arm_call *call);
 void arm_vm_power_off(struct arm_call *call);
 void arm_vm_deallocate(struct arm_call *call);
 void arm_vm_restart(struct arm_call *call);
+/* The VM of the route's params (sub, rg, name): 0, or replied 404/500 and
+ * -errno. */
+int arm_vm_row(struct arm_call *call, struct meta_resource *r);
 /* extensions.c: a VM's guest agent, configured as a Vmrp.QemuGuestAgent
  * extension */
 void arm_vm_extension_put(struct arm_call *call);

@@ -94,3 +94,28 @@ void arm_start_delete(struct arm_call *call, const char *id, const char *type, c
   }
   meta_resource_clear(&r);
 }
+
+int arm_op_done(struct arm_call *call, const char *kind, const char *resource_id, const char *result, char op_id[40])
+{
+  int rc = arm_op_create(call, "Microsoft.Compute", kind, resource_id, NULL, op_id);
+  /* A result document, so the Location URL answers 200 when done: the
+   * arm-compute 25 pollers accept only 200/201/202 there, not 204. */
+  if (rc == 0)
+    rc = meta_operation_finish(call->arm->meta, op_id, OP_SUCCEEDED, NULL, result ? result : "{}");
+  return rc;
+}
+
+int arm_row_get(struct arm_call *call, const char *id, const char *type, void (*not_found)(struct arm_call *call),
+                struct meta_resource *out)
+{
+  int rc = meta_resource_get(call->arm->meta, id, out);
+  if (rc == 0 && strcasecmp(out->type, type) != 0) { /* an id of another type is not this resource */
+    meta_resource_clear(out);
+    rc = -ENOENT;
+  }
+  if (rc == -ENOENT)
+    not_found(call);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  return rc;
+}

@@ -354,26 +354,17 @@ void arm_vm_patch(struct arm_call *call)
   meta_resource_clear(&r);
 }
 
-static int get_vm(struct arm_call *call, struct meta_resource *r)
+int arm_vm_row(struct arm_call *call, struct meta_resource *r)
 {
   char id[1024];
   vm_id(call, id, sizeof id);
-  int rc = meta_resource_get(call->arm->meta, id, r);
-  if (rc == 0 && strcasecmp(r->type, VM_TYPE) != 0) {
-    meta_resource_clear(r);
-    rc = -ENOENT;
-  }
-  if (rc == -ENOENT)
-    reply_not_found(call);
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  return rc;
+  return arm_row_get(call, id, VM_TYPE, reply_not_found, r);
 }
 
 void arm_vm_get(struct arm_call *call)
 {
   struct meta_resource r;
-  if (get_vm(call, &r) < 0)
+  if (arm_vm_row(call, &r) < 0)
     return;
   reply_vm(call, 200, &r);
   meta_resource_clear(&r);
@@ -382,7 +373,7 @@ void arm_vm_get(struct arm_call *call)
 void arm_vm_instance_view(struct arm_call *call)
 {
   struct meta_resource r;
-  if (get_vm(call, &r) < 0)
+  if (arm_vm_row(call, &r) < 0)
     return;
   json_t *props = arm_vm_loads(r.properties);
   arm_reply_json(call, 200, instance_view(call->arm, &r, props));
@@ -486,11 +477,7 @@ static void power_action(struct arm_call *call, const char *action, const char *
     rc = meta_resource_put(m, &r, NULL, 0, NULL);
   }
   if (rc == 0)
-    rc = arm_op_create(call, "Microsoft.Compute", kind, r.id, NULL, op_id);
-  /* A result document, so the Location URL answers 200 when done: the
-   * arm-compute 25 pollers accept only 200/201/202 there, not 204. */
-  if (rc == 0)
-    rc = meta_operation_finish(m, op_id, OP_SUCCEEDED, NULL, "{}");
+    rc = arm_op_done(call, kind, r.id, NULL, op_id);
   if (rc == 0)
     rc = meta_commit(m);
   else

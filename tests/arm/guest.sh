@@ -10,71 +10,21 @@
 # must replay its journal and then pass e2fsck -fn, and hold every file
 # fsync'd before its restore point's PUT was sent, byte for byte.
 . "$VMRP_SRC/tests/lib/harness.sh"
-for tool in qemu-system-x86_64 cpio mke2fs e2fsck debugfs nbdcopy; do
-  command -v "$tool" >/dev/null || { echo "$tool missing (scripts/deps test)"; exit 77; }
-done
-[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || { echo "busybox-static missing"; exit 77; }
-KERNEL=; KVER=
-for k in $(ls -v /boot/vmlinuz-* 2>/dev/null); do
-  v=${k#/boot/vmlinuz-}
-  [ -r "$k" ] && [ -d "/lib/modules/$v" ] && { KERNEL=$k; KVER=$v; }
-done
-[ -n "$KERNEL" ] || { echo "no readable /boot/vmlinuz-* with modules (linux-image-amd64)"; exit 77; }
+. "$VMRP_SRC/tests/lib/guest.sh"
+guest_prereqs
 NRP=${VMRP_GUEST_RESTORE_POINTS:-3}
-FS_MIB=64
 
 start_regions
 TOKEN=$(token "$EAST")
-DV=api-version=2024-03-02
-CV=api-version=2024-07-01
-RG=$EAST/subscriptions/$SUB/resourceGroups/guest
-C=$RG/providers/Microsoft.Compute
-RGID=/subscriptions/$SUB/resourceGroups/guest
-DISKS=$RGID/providers/Microsoft.Compute/disks
-arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
+guest_vm
 
-for d in os data1 data2; do
-  arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
-  wait_op 1200
-done
-arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
-  "storageProfile":{"osDisk":{"osType":"Linux","name":"os","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/os"}},
-  "dataDisks":[{"lun":0,"name":"data1","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data1"}},
-               {"lun":1,"name":"data2","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data2"}}]}}}'
-wait_op 1200
-check test "$OP_STATUS" = Succeeded "a VM with an OS disk and two data disks"
-arm PUT "$C/restorePointCollections/rpc?api-version=2022-08-01" \
-  '{"location":"eastus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/virtualMachines/vm1"}}}'
-expect 201 "" "a restore point collection for it"
-RPC=$C/restorePointCollections/rpc
-
-# The guest: initramfs built here; the qemu command line from scripts/vm-qemu
-# (TCG only: /dev/kvm is unusably slow on these machines; no network).
+# The guest: initramfs built here; the qemu command line from scripts/vm-qemu.
 "$VMRP_SRC/tests/guest/mkinitramfs.sh" "$KVER" "$VAR/initrd.gz"
 check test -s "$VAR/initrd.gz" "initramfs built (busybox, mke2fs, virtio + ext4 modules of $KVER)"
-VMRP_QEMU_SMP=1 VMRP_QEMU_MEM=512 "$VMRP_SRC/scripts/vm-qemu" -e "$ENDPOINTS" -r eastus guest vm1 > "$VAR/qemu.cmd"
+guest_boot "$VAR/initrd.gz"
 check grep -q 'id=lun1,cache=none' "$VAR/qemu.cmd" "scripts/vm-qemu prints the VM's disks as virtio NBD drives (cache=none for caching None)"
 check grep -q 'virtio-blk-pci,drive=lun1,serial=lun1' "$VAR/qemu.cmd" "with the lun as the disk's serial"
-sed -i -e 's/-accel kvm -accel tcg/-accel tcg/' -e 's/-nic user,model=virtio-net-pci/-nic none/' \
-  -e "s|-nographic|-display none -serial file:$VAR/serial.log -no-reboot -kernel $KERNEL -initrd $VAR/initrd.gz -append 'console=ttyS0 quiet panic=-1 vmrp.fs_mib=$FS_MIB'|" \
-  "$VAR/qemu.cmd"
-: > "$VAR/serial.log"
-bash -c "exec $(sed 's/\\$//' "$VAR/qemu.cmd" | tr '\n' ' ')" </dev/null >"$VAR/qemu.out" 2>&1 &
-QEMU=$!
-guest_cleanup() { kill "$QEMU" 2>/dev/null || true; wait "$QEMU" 2>/dev/null || true; }
-trap 'rc=$?; set +e; guest_cleanup; (exit $rc); harness_cleanup' EXIT
-acked() { awk '/^FSYNCED [0-9]/ {n = $2 + 0} END {print n + 0}' "$VAR/serial.log"; }
-t0=$(date +%s)
-for _ in $(seq 1800); do
-  grep -a -q -E 'GUEST-READY|GUEST-ERROR' "$VAR/serial.log" && break
-  kill -0 "$QEMU" 2>/dev/null || break
-  sleep 0.1
-done
-STATUS=; BODY=
-check grep -a -q GUEST-READY "$VAR/serial.log" "the guest booted and made ext4 on both NBD data disks ($(( $(date +%s) - t0 )) s)"
-if ! grep -a -q GUEST-READY "$VAR/serial.log"; then
-  echo "--- qemu: $(cat "$VAR/qemu.out")"; echo "--- serial:"; tail -n 40 "$VAR/serial.log"; finish; exit 1
-fi
+guest_ready "the guest booted and made ext4 on both NBD data disks"
 for _ in $(seq 600); do [ "$(acked)" -ge 20 ] && break; sleep 0.1; done
 
 # Restore points while the guest writes; ACKED[k] = the last file fsync'd
@@ -98,7 +48,7 @@ check test "$bad" = 0 "$NRP restore points taken through ARM while the guest wri
 check test "$during" -ge 1 "the guest kept fsyncing files while restore points were captured ($during of $NRP)"
 check test "$final" -gt "${ACKED[$NRP]}" "and after the last one ($final files in all)"
 check bash -c "! grep -a -q GUEST-ERROR '$VAR/serial.log'" "no I/O error in the guest"
-guest_cleanup
+guest_stop
 
 # verify LABEL IMAGE PARITY ACKED: journal replay, e2fsck -fn, files <= ACKED
 # with number % 2 == PARITY byte for byte.

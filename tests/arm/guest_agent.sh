@@ -27,43 +27,14 @@
 # running VM is refused (VMAgentStatusCommunicationError).  How long the
 # writer paused around each freeze is printed, not asserted (TCG timing).
 . "$VMRP_SRC/tests/lib/harness.sh"
-for tool in qemu-system-x86_64 cpio mke2fs e2fsck debugfs dumpe2fs nbdcopy; do
-  command -v "$tool" >/dev/null || { echo "$tool missing (scripts/deps test)"; exit 77; }
-done
-[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || { echo "busybox-static missing"; exit 77; }
+. "$VMRP_SRC/tests/lib/guest.sh"
+guest_prereqs dumpe2fs
 [ -x /usr/sbin/qemu-ga ] || { echo "/usr/sbin/qemu-ga missing (qemu-guest-agent)"; exit 77; }
-KERNEL=; KVER=
-for k in $(ls -v /boot/vmlinuz-* 2>/dev/null); do
-  v=${k#/boot/vmlinuz-}
-  [ -r "$k" ] && [ -d "/lib/modules/$v" ] && { KERNEL=$k; KVER=$v; }
-done
-[ -n "$KERNEL" ] || { echo "no readable /boot/vmlinuz-* with modules (linux-image-amd64)"; exit 77; }
 QGA_VERSION=$(/usr/sbin/qemu-ga --version | sed -n 's/^QEMU Guest Agent \([^ ]*\).*/\1/p' | head -n1)
-FS_MIB=64
 
 start_regions
 TOKEN=$(token "$EAST")
-DV=api-version=2024-03-02
-CV=api-version=2024-07-01
-RG=$EAST/subscriptions/$SUB/resourceGroups/guest
-C=$RG/providers/Microsoft.Compute
-RGID=/subscriptions/$SUB/resourceGroups/guest
-DISKS=$RGID/providers/Microsoft.Compute/disks
-arm PUT "$RG?api-version=2021-04-01" '{"location":"eastus"}'
-for d in os data1 data2; do
-  arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
-  wait_op 1200
-done
-arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
-  "storageProfile":{"osDisk":{"osType":"Linux","name":"os","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/os"}},
-  "dataDisks":[{"lun":0,"name":"data1","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data1"}},
-               {"lun":1,"name":"data2","createOption":"Attach","caching":"None","managedDisk":{"id":"'$DISKS'/data2"}}]}}}'
-wait_op 1200
-check test "$OP_STATUS" = Succeeded "a VM with an OS disk and two data disks"
-arm PUT "$C/restorePointCollections/rpc?api-version=2022-08-01" \
-  '{"location":"eastus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/virtualMachines/vm1"}}}'
-expect 201 "" "a restore point collection for it"
-RPC=$C/restorePointCollections/rpc
+guest_vm
 AGENTS=$VAR/eastus/agents
 SOCK=$AGENTS/vm1.sock
 check test -d "$AGENTS" "vmrpd made the region's agent socket directory ($AGENTS)"
@@ -72,25 +43,9 @@ mkdir -p "$AGENTS"
 # The guest, with qemu-ga on a virtio-serial port whose chardev is $SOCK.
 "$VMRP_SRC/tests/guest/mkinitramfs.sh" --agent "$KVER" "$VAR/initrd.gz"
 check test -s "$VAR/initrd.gz" "initramfs built with qemu-ga $QGA_VERSION, its libraries and the fsfreeze hook"
-VMRP_QEMU_SMP=1 VMRP_QEMU_MEM=512 "$VMRP_SRC/scripts/vm-qemu" -e "$ENDPOINTS" -r eastus guest vm1 > "$VAR/qemu.cmd"
-QGA="-chardev socket,path=$SOCK,server=on,wait=off,id=qga0 -device virtio-serial-pci"
-QGA="$QGA -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0"
-sed -i -e 's/-accel kvm -accel tcg/-accel tcg/' -e 's/-nic user,model=virtio-net-pci/-nic none/' \
-  -e "s|-nographic|$QGA -display none -serial file:$VAR/serial.log -no-reboot -kernel $KERNEL -initrd $VAR/initrd.gz -append 'console=ttyS0 quiet panic=-1 vmrp.fs_mib=$FS_MIB'|" \
-  "$VAR/qemu.cmd"
-: > "$VAR/serial.log"
-bash -c "exec $(sed 's/\\$//' "$VAR/qemu.cmd" | tr '\n' ' ')" </dev/null >"$VAR/qemu.out" 2>&1 &
-QEMU=$!
-# SIGTERM: QEMU shuts down cleanly (closes its NBD connections and the socket).
-guest_stop() {
-  kill -TERM "$QEMU" 2>/dev/null || return 0
-  for _ in $(seq 300); do kill -0 "$QEMU" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$QEMU" 2>/dev/null || true
-  wait "$QEMU" 2>/dev/null || true
-}
-trap 'rc=$?; set +e; guest_stop; (exit $rc); harness_cleanup' EXIT
+guest_boot "$VAR/initrd.gz" -chardev "socket,path=$SOCK,server=on,wait=off,id=qga0" -device virtio-serial-pci \
+  -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0
 serial() { tr -d '\r' < "$VAR/serial.log"; }
-acked() { serial | awk '/^FSYNCED [0-9]/ {n = $2 + 0} END {print n + 0}'; }
 size() { stat -c %s "$VAR/serial.log"; }
 since() { tail -c "+$(($1 + 1))" "$VAR/serial.log" | tr -d '\r'; } # the serial log from byte offset $1
 hooks() { since "$1" | awk '/^HOOK (freeze|thaw) / {printf "%s%s", sep, $2; sep = " "}'; }
@@ -98,17 +53,7 @@ wait_acked() { # N [TRIES]: until the writer fsync'd file N
   for _ in $(seq "${2:-600}"); do [ "$(acked)" -ge "$1" ] && return 0; sleep 0.1; done
   return 1
 }
-t0=$(date +%s)
-for _ in $(seq 1800); do
-  grep -a -q -E 'GUEST-READY|GUEST-ERROR' "$VAR/serial.log" && break
-  kill -0 "$QEMU" 2>/dev/null || break
-  sleep 0.1
-done
-STATUS=; BODY=
-check grep -a -q GUEST-READY "$VAR/serial.log" "the guest booted, made ext4 on both NBD data disks and started qemu-ga ($(( $(date +%s) - t0 )) s)"
-if ! grep -a -q GUEST-READY "$VAR/serial.log"; then
-  echo "--- qemu: $(cat "$VAR/qemu.out")"; echo "--- serial:"; tail -n 40 "$VAR/serial.log"; finish; exit 1
-fi
+guest_ready "the guest booted, made ext4 on both NBD data disks and started qemu-ga"
 check grep -a -q '^AGENT-STARTED vport' "$VAR/serial.log" "qemu-ga runs in the guest on the virtio-serial port org.qemu.guest_agent.0"
 check test -S "$SOCK" "QEMU serves the port's chardev at $SOCK"
 wait_acked 20 || true
