@@ -6,26 +6,14 @@
 // collection `rpc` and a listening agent are the calling test's
 // (tests/arm/agent.sh).  Usage:
 //   NODE_EXTRA_CA_CERTS=ca.pem node agent.mjs ENDPOINTS_JSON REGION RG SOCKET
-import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { ClientSecretCredential } from '@azure/identity';
+import { connect, stepper } from './region.mjs';
 import { ComputeManagementClient } from '@azure/arm-compute';
 
 const [endpointsFile, regionName, rg, socket] = process.argv.slice(2);
-const region = JSON.parse(readFileSync(endpointsFile, 'utf8')).regions.find((r) => r.name === regionName);
-const base = region.armEndpoint.replace(/\/$/, '');
-const cred = new ClientSecretCredential(region.tenantId, region.clientId, region.clientSecret, {
-  authorityHost: base,
-  disableInstanceDiscovery: true,
-});
+const { region, base, cred, poll } = connect(endpointsFile, regionName);
 const compute = new ComputeManagementClient(cred, region.subscriptionId, { endpoint: base });
-const poll = { updateIntervalInMs: 100 };
-let passed = 0;
-async function step(name, fn) {
-  await fn();
-  passed++;
-  console.log(`ok - ${name}`);
-}
+const step = stepper();
 
 await step('virtualMachineExtensions.beginCreateOrUpdateAndWait (Vmrp.QemuGuestAgent)', async () => {
   const e = await compute.virtualMachineExtensions.beginCreateOrUpdateAndWait(rg, 'vm1', 'qga', {
@@ -55,4 +43,4 @@ for (const mode of ['ApplicationConsistent', 'FileSystemConsistent']) {
     assert.equal(rp.consistencyMode, mode);
   });
 }
-console.log(`${passed} SDK steps passed`);
+console.log(`${step.passed} SDK steps passed`);

@@ -3,25 +3,14 @@
 //   NODE_EXTRA_CA_CERTS=ca.pem node resource-groups.mjs ENDPOINTS_JSON REGION
 // Prints one line per step and "N passed, 0 failed" at the end; exits non-zero
 // on the first failure.
-import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { ClientSecretCredential } from '@azure/identity';
+import { connect, stepper } from './region.mjs';
 import { ResourceManagementClient } from '@azure/arm-resources';
 
 const [endpointsFile, regionName] = process.argv.slice(2);
-const region = JSON.parse(readFileSync(endpointsFile, 'utf8')).regions.find((r) => r.name === regionName);
-const base = region.armEndpoint.replace(/\/$/, '');
-const cred = new ClientSecretCredential(region.tenantId, region.clientId, region.clientSecret, {
-  authorityHost: base,
-  disableInstanceDiscovery: true,
-});
+const { region, base, cred } = connect(endpointsFile, regionName);
 const client = new ResourceManagementClient(cred, region.subscriptionId, { endpoint: base });
-let passed = 0;
-async function step(name, fn) {
-  await fn();
-  passed++;
-  console.log(`ok - ${name}`);
-}
+const step = stepper();
 
 const rg = `sdk-rg-${process.pid}`;
 await step('token from the v2.0 authority with the default management.azure.com scope', async () => {
@@ -57,4 +46,4 @@ await step('delete resource group (long-running operation)', async () => {
 await step('get a missing group is ResourceGroupNotFound', async () => {
   await assert.rejects(client.resourceGroups.get(rg), (e) => e.statusCode === 404 && e.code === 'ResourceGroupNotFound');
 });
-console.log(`${passed} passed, 0 failed`);
+console.log(`${step.passed} passed, 0 failed`);

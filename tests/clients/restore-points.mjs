@@ -3,28 +3,16 @@
 // a VM, a collection, restore points (with excludeDisks), instance view, disk
 // restore points, deletes.  Usage:
 //   NODE_EXTRA_CA_CERTS=ca.pem node restore-points.mjs ENDPOINTS_JSON REGION
-import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { ClientSecretCredential } from '@azure/identity';
+import { connect, stepper } from './region.mjs';
 import { ResourceManagementClient } from '@azure/arm-resources';
 import { ComputeManagementClient } from '@azure/arm-compute';
 
 const [endpointsFile, regionName] = process.argv.slice(2);
-const region = JSON.parse(readFileSync(endpointsFile, 'utf8')).regions.find((r) => r.name === regionName);
-const base = region.armEndpoint.replace(/\/$/, '');
-const cred = new ClientSecretCredential(region.tenantId, region.clientId, region.clientSecret, {
-  authorityHost: base,
-  disableInstanceDiscovery: true,
-});
+const { region, base, cred, poll } = connect(endpointsFile, regionName);
 const arm = new ResourceManagementClient(cred, region.subscriptionId, { endpoint: base });
 const compute = new ComputeManagementClient(cred, region.subscriptionId, { endpoint: base });
-const poll = { updateIntervalInMs: 100 };
-let passed = 0;
-async function step(name, fn) {
-  await fn();
-  passed++;
-  console.log(`ok - ${name}`);
-}
+const step = stepper();
 
 const rg = `sdk-rp-${process.pid}`;
 const loc = region.name;
@@ -103,4 +91,4 @@ await step('restorePointCollections.beginDeleteAndWait', async () => {
 await step('resource group delete', async () => {
   await arm.resourceGroups.beginDeleteAndWait(rg, poll);
 });
-console.log(`${passed} passed, 0 failed`);
+console.log(`${step.passed} passed, 0 failed`);

@@ -5,25 +5,15 @@
 // effect at once; the same on an unattached disk, whose diskState is
 // ActiveSAS meanwhile.  Usage:
 //   NODE_EXTRA_CA_CERTS=ca.pem node sas-grants.mjs ENDPOINTS_JSON REGION RG COLLECTION RP DRP DISK
-import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { ClientSecretCredential } from '@azure/identity';
+import { connect, stepper } from './region.mjs';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { PageBlobClient } from '@azure/storage-blob';
 
 const [endpointsFile, regionName, rg, coll, rp, drp, disk] = process.argv.slice(2);
-const region = JSON.parse(readFileSync(endpointsFile, 'utf8')).regions.find((r) => r.name === regionName);
-const base = region.armEndpoint.replace(/\/$/, '');
-const cred = new ClientSecretCredential(region.tenantId, region.clientId, region.clientSecret, {
-  authorityHost: base,
-  disableInstanceDiscovery: true,
-});
+const { region, base, cred, poll } = connect(endpointsFile, regionName);
 const compute = new ComputeManagementClient(cred, region.subscriptionId, { endpoint: base });
-const poll = { updateIntervalInMs: 100 };
-async function step(name, fn) {
-  await fn();
-  console.log(`ok - arm-compute: ${name}`);
-}
+const step = stepper('arm-compute: ');
 const readable = async (url) => {
   try {
     await new PageBlobClient(url).getProperties();

@@ -5,28 +5,16 @@
 //   NODE_EXTRA_CA_CERTS=ca.pem node vms.mjs ENDPOINTS_JSON REGION
 // Prints one line per step and "N passed, 0 failed" at the end; exits non-zero
 // on the first failure.
-import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { ClientSecretCredential } from '@azure/identity';
+import { connect, stepper } from './region.mjs';
 import { ResourceManagementClient } from '@azure/arm-resources';
 import { ComputeManagementClient } from '@azure/arm-compute';
 
 const [endpointsFile, regionName] = process.argv.slice(2);
-const region = JSON.parse(readFileSync(endpointsFile, 'utf8')).regions.find((r) => r.name === regionName);
-const base = region.armEndpoint.replace(/\/$/, '');
-const cred = new ClientSecretCredential(region.tenantId, region.clientId, region.clientSecret, {
-  authorityHost: base,
-  disableInstanceDiscovery: true,
-});
+const { region, base, cred, poll } = connect(endpointsFile, regionName);
 const resources = new ResourceManagementClient(cred, region.subscriptionId, { endpoint: base });
 const compute = new ComputeManagementClient(cred, region.subscriptionId, { endpoint: base });
-const poll = { updateIntervalInMs: 100 };
-let passed = 0;
-async function step(name, fn) {
-  await fn();
-  passed++;
-  console.log(`ok - ${name}`);
-}
+const step = stepper();
 const codes = (iv) => iv.statuses.map((s) => s.code);
 
 const rg = `sdk-vm-${process.pid}`;
@@ -111,4 +99,4 @@ await step('a VM with a missing disk is refused with 404 NotFound', async () => 
 await step('delete the resource group', async () => {
   await resources.resourceGroups.beginDeleteAndWait(rg, poll);
 });
-console.log(`${passed} passed, 0 failed`);
+console.log(`${step.passed} passed, 0 failed`);
