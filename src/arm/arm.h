@@ -46,6 +46,7 @@ struct arm_config {
   int page_size;             /* list page size when the client gives no $top */
   int sas_max_duration_s;    /* longest SAS grant (beginGetAccess); 0: 7 days */
   int sas_max_grants;        /* active grants per disk family, for messages (the region enforces it) */
+  const char *peer_ca;       /* CA file the peers' TLS certificates are verified against (NULL: the system's) */
 };
 
 struct arm;

@@ -87,6 +87,12 @@ const char *arm_location_display(const struct arm_location *loc);
  * type) and returns NULL. */
 const char *arm_location_here(struct arm_call *call, json_t *body, const char *type);
 
+/* ---- forward.c ---- */
+/* Whether the call is another region's (forward.c says when), and then
+ * answers it from there: forwarded, or merged with local (which it calls)
+ * for lists and resource groups.  false: the call is this region's alone. */
+bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call));
+
 /* ---- lro.c ---- */
 /* Creates an InProgress operation row for the call's subscription (inside
  * the caller's transaction, if any); fills op_id. */

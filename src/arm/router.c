@@ -380,7 +380,8 @@ void arm_handle(void *ctx, const struct http_request *req, struct http_response 
     return;
   if (!parse_body(&call))
     return;
-  rt->fn(&call);
+  if (!rt->action || !arm_forward(&call, rt->fn))
+    rt->fn(&call);
   json_decref(call.body);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "common/log.h"
@@ -85,6 +86,7 @@ static int on_server(struct config *c, const char *key, const char *v)
   else if (!strcmp(key, "public_url")) config_set(&c->public_url, v);
   else if (!strcmp(key, "tls_cert")) config_set(&c->tls_cert, v);
   else if (!strcmp(key, "tls_key")) config_set(&c->tls_key, v);
+  else if (!strcmp(key, "peer_ca")) config_set(&c->peer_ca, v);
   else if (!strcmp(key, "plain_http")) c->plain_http = parse_bool(v);
   else if (!strcmp(key, "threads") && !parse_int(v, 1, 256, &n)) c->threads = (unsigned)n;
   else if (!strcmp(key, "max_body") && !parse_int(v, 1024, 1L << 30, &n)) c->max_body = (size_t)n;
@@ -237,6 +239,16 @@ int config_finish(struct config *c)
     c->tls_cert = path_in(c->data_dir, "tls/server.pem");
   if (!c->tls_key)
     c->tls_key = path_in(c->data_dir, "tls/server.key");
+  if (!c->peer_ca) { /* scripts/run and scripts/gen-certs put the CA beside the certificate */
+    const char *slash = strrchr(c->tls_cert, '/');
+    char *ca = NULL;
+    if (asprintf(&ca, "%.*sca.pem", slash ? (int)(slash - c->tls_cert + 1) : 0, c->tls_cert) < 0)
+      return -ENOMEM;
+    if (access(ca, R_OK) == 0)
+      c->peer_ca = ca;
+    else
+      free(ca);
+  }
   if (!c->signing_key)
     c->signing_key = path_in(c->data_dir, "keys/signing.pem");
   if (!c->nbd_unix)
@@ -293,6 +305,7 @@ void config_free(struct config *c)
   free(c->public_url);
   free(c->tls_cert);
   free(c->tls_key);
+  free(c->peer_ca);
   free(c->log_level);
   free(c->tenant_id);
   free(c->signing_key);

@@ -20,6 +20,7 @@ struct config {
   int port;
   char *public_url;
   char *tls_cert, *tls_key;
+  char *peer_ca;           /* CA of the peers' certificates (default: ca.pem beside tls_cert, if there) */
   bool plain_http;
   unsigned threads;
   size_t max_body;

@@ -13,6 +13,7 @@
  * interrupt jobs (their operations resume at the next start), close the
  * store.  Signals are taken by sigwait() in the main thread only.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -232,7 +233,7 @@ static int serve(struct config *c)
   if (dataplane)
     log_info("vmrpd", "SAS data plane at %s (listening on %s:%d)", c->dp_public_url, c->dp_listen,
              http_server_port(dataplane));
-  struct arm_config armc = {.public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
+  struct arm_config armc = {.peer_ca = c->peer_ca, .public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
                             .page_size = c->page_size, .sas_max_duration_s = c->sas_max_duration_s,
                             .sas_max_grants = c->sas_max_grants};
@@ -284,6 +285,7 @@ int main(int argc, char **argv)
     return 0;
   }
   failpoint_init();
+  curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: requests forwarded to peers (arm/forward.c) */
   struct config c;
   struct admin_args a = {0};
   config_defaults(&c);
@@ -311,5 +313,6 @@ int main(int argc, char **argv)
   }
 out:
   config_free(&c);
+  curl_global_cleanup();
   return ret;
 }

@@ -102,8 +102,8 @@ arm PUT "$D/bad?$V" '{"location":"eastus","properties":{"creationData":{"createO
 expect 400 InvalidParameter "an unsupported createOption"
 arm PUT "$D/bad?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Copy","sourceResourceId":"/subscriptions/'$SUB'/resourceGroups/drg/providers/Microsoft.Compute/disks/nope"}}}'
 expect 404 NotFound "copy from a missing disk"
-arm PUT "$D/bad?$V" '{"location":"westus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
-expect 400 LocationNotAvailableForResourceType "a location of another region"
+arm PUT "$D/bad?$V" '{"location":"northpole","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+expect 400 LocationNotAvailableForResourceType "a location no region serves (another region's goes there: arm_regions)"
 arm PUT "$D/bad?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":"big"}}'
 expect 400 InvalidRequestContent "diskSizeGB of the wrong JSON type"
 arm PUT "$D/bad%21disk?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'

@@ -167,8 +167,8 @@ vmbody() { # storageProfile JSON [extra properties]
 OS2='{"createOption":"Attach","managedDisk":{"id":"'$DID/os2'"}}'
 arm PUT "$VMS/bad?$V" '{"properties":{"hardwareProfile":{"vmSize":"x"},"storageProfile":{"osDisk":'"$OS2"'}}}'
 expect 400 LocationRequired "missing location"
-arm PUT "$VMS/bad?$V" '{"location":"westus","properties":{"hardwareProfile":{"vmSize":"x"},"storageProfile":{"osDisk":'"$OS2"'}}}'
-expect 400 LocationNotAvailableForResourceType "another region's location"
+arm PUT "$VMS/bad?$V" '{"location":"northpole","properties":{"hardwareProfile":{"vmSize":"x"},"storageProfile":{"osDisk":'"$OS2"'}}}'
+expect 400 LocationNotAvailableForResourceType "a location no region serves"
 arm PUT "$VMS/bad?$V" "$(vmbody '{"osDisk":{"createOption":"Attach","managedDisk":{"id":"'$DID/nope'"}}}')"
 expect 404 NotFound "an unknown OS disk"
 check test "$(echo "$BODY" | jq -r .error.target)" = storageProfile.osDisk.managedDisk.id "with its target"

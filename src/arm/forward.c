@@ -1,0 +1,417 @@
+/*
+ * forward.c — one ARM namespace over every region: a request for a resource
+ * that lives in another region is forwarded there.
+ *
+ * A resource lives in the region of its location (a new top-level resource:
+ * the body's "location") or of its parent.  After the request is
+ * authenticated here (so a region is never an open relay), the router asks
+ * arm_forward whether the call is another region's:
+ *   - a PUT whose body's location is a peer's goes to that peer;
+ *   - any other call on a resource path whose top-level resource (the path up
+ *     to providers/{ns}/{type}/{name}) is not here goes to each peer in turn,
+ *     and the first answer other than 404 is relayed;
+ *   - lists of resources are merged: this region's, then every peer's (a peer
+ *     that is down is skipped and named in the log);
+ *   - resource groups are every region's: PUT, PATCH and DELETE of a group
+ *     are sent to every peer after they succeeded here, and a forwarded PUT
+ *     that finds its group missing at the peer creates it there and retries.
+ * The request goes out as it came (method, path, query, body, the caller's
+ * token: the peer trusts this region's issuer and audience) with
+ * x-vmrp-forwarded, so a forwarded call is never forwarded again.  The
+ * answer comes back as the peer gave it: status, body and the headers a
+ * client reads (long-running operation URLs point at the peer, where they
+ * are polled).  A peer that does not answer makes only its resources
+ * unavailable: 503 naming the region for a call that is its, nothing for
+ * the others.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "arm/internal.h"
+#include "common/log.h"
+#include "common/urlcode.h"
+
+#define FORWARDED "x-vmrp-forwarded"
+#define MAX_REPLY (64u << 20)
+
+struct reply {
+  long status;
+  char *body;
+  size_t len, cap;
+  char *headers[HTTP_MAX_HEADERS];
+  int nheaders;
+  bool too_big;
+};
+
+static void reply_free(struct reply *r)
+{
+  free(r->body);
+  for (int i = 0; i < r->nheaders; i++)
+    free(r->headers[i]);
+  memset(r, 0, sizeof *r);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+  struct reply *r = ctx;
+  size_t len = size * n;
+  if (r->len + len + 1 > MAX_REPLY) {
+    r->too_big = true;
+    return 0;
+  }
+  if (r->len + len + 1 > r->cap) {
+    size_t cap = r->cap ? r->cap : 4096;
+    while (cap < r->len + len + 1)
+      cap *= 2;
+    char *b = realloc(r->body, cap);
+    if (!b)
+      return 0;
+    r->body = b;
+    r->cap = cap;
+  }
+  memcpy(r->body + r->len, p, len);
+  r->len += len;
+  r->body[r->len] = '\0';
+  return len;
+}
+
+/* The headers a client of the answer reads. */
+static const char *const relayed[] = {"Azure-AsyncOperation", "Location", "Retry-After", "ETag", "WWW-Authenticate",
+                                      NULL};
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+  struct reply *r = ctx;
+  size_t len = size * n;
+  for (int i = 0; relayed[i]; i++) {
+    size_t k = strlen(relayed[i]);
+    if (len > k + 1 && !strncasecmp(p, relayed[i], k) && p[k] == ':' && r->nheaders < HTTP_MAX_HEADERS) {
+      size_t v = len;
+      while (v > 0 && (p[v - 1] == '\r' || p[v - 1] == '\n'))
+        v--;
+      r->headers[r->nheaders] = strndup(p, v);
+      if (r->headers[r->nheaders])
+        r->nheaders++;
+    }
+  }
+  return len;
+}
+
+struct query_state {
+  char *q;
+  size_t len;
+  bool oom;
+};
+
+static void add_query(void *ctx, const char *name, const char *value)
+{
+  struct query_state *st = ctx;
+  char *n = url_encode(name), *v = url_encode(value ? value : "");
+  size_t need = st->len + (n ? strlen(n) : 0) + (v ? strlen(v) : 0) + 3;
+  char *q = n && v ? realloc(st->q, need) : NULL;
+  if (!q) {
+    st->oom = true;
+  } else {
+    st->len += (size_t)sprintf(q + st->len, "%s%s=%s", st->len ? "&" : "", n, v);
+    st->q = q;
+  }
+  free(n);
+  free(v);
+}
+
+/* Sends the call as it came to loc (path: the call's, or another one). */
+static int send_to(struct arm_call *call, const struct arm_location *loc, const char *method, const char *path,
+                   const char *body, size_t body_len, struct reply *out)
+{
+  memset(out, 0, sizeof *out);
+  struct query_state q = {0};
+  http_query_each(call->req, add_query, &q);
+  char *url = NULL;
+  CURL *c = curl_easy_init();
+  struct curl_slist *hdrs = NULL;
+  int rc = q.oom || !c ? -ENOMEM : 0;
+  if (rc == 0 && asprintf(&url, "%s%s%s%s", loc->endpoint, path, q.len ? "?" : "", q.len ? q.q : "") < 0) {
+    url = NULL;
+    rc = -ENOMEM;
+  }
+  char h[4096];
+  const char *auth = http_header(call->req, "Authorization");
+  const char *ctype = http_header(call->req, "Content-Type");
+  const char *corr = http_header(call->req, "x-ms-correlation-request-id");
+  if (rc == 0) {
+    if (auth && strlen(auth) < sizeof h - 32) {
+      snprintf(h, sizeof h, "Authorization: %s", auth);
+      hdrs = curl_slist_append(hdrs, h);
+    }
+    snprintf(h, sizeof h, "Content-Type: %s", ctype && strlen(ctype) < 128 ? ctype : "application/json");
+    hdrs = curl_slist_append(hdrs, h);
+    snprintf(h, sizeof h, "x-ms-correlation-request-id: %s", corr && strlen(corr) < 128 ? corr : call->req->request_id);
+    hdrs = curl_slist_append(hdrs, h);
+    snprintf(h, sizeof h, FORWARDED ": %s", call->arm->cfg.locations[0].name);
+    hdrs = curl_slist_append(hdrs, h);
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
+    if (call->arm->cfg.peer_ca)
+      curl_easy_setopt(c, CURLOPT_CAINFO, call->arm->cfg.peer_ca);
+    if (!strcmp(method, "HEAD"))
+      curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body && body_len) {
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "DELETE") != 0) {
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    CURLcode cr = curl_easy_perform(c);
+    if (cr == CURLE_OK) {
+      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    } else {
+      log_warn("arm", "%s %s at region %s: %s", method, path, loc->name, curl_easy_strerror(cr));
+      rc = out->too_big ? -EFBIG : -EHOSTUNREACH;
+    }
+  }
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(c);
+  free(url);
+  free(q.q);
+  if (rc < 0)
+    reply_free(out);
+  return rc;
+}
+
+static void reply_unavailable(struct arm_call *call, const struct arm_location *loc)
+{
+  arm_reply_error(call, 503, "RegionUnavailable",
+                  "The resource is in region '%s' (or, for a resource no region holds, may be): that region does "
+                  "not answer. Resources in the other regions are not affected; retry later.",
+                  loc->name);
+}
+
+/* Relays a peer's answer as this call's (consumes r). */
+static void relay(struct arm_call *call, struct reply *r)
+{
+  for (int i = 0; i < r->nheaders; i++) {
+    char *colon = strchr(r->headers[i], ':');
+    if (!colon)
+      continue;
+    *colon = '\0';
+    const char *v = colon + 1;
+    while (*v == ' ')
+      v++;
+    http_response_header(call->resp, r->headers[i], "%s", v);
+  }
+  const char *ctype = r->len ? "application/json; charset=utf-8" : NULL;
+  http_response_body(call->resp, (int)r->status, ctype, r->body, r->len);
+  r->body = NULL;
+  reply_free(r);
+}
+
+static const struct arm_location *peer_named(struct arm *arm, const char *name)
+{
+  for (int i = 1; i < arm->cfg.nlocations; i++)
+    if (!strcasecmp(arm->cfg.locations[i].name, name))
+      return &arm->cfg.locations[i];
+  return NULL;
+}
+
+/* The id of the call's top-level resource, the path's first eight segments
+ * /subscriptions/{s}/resourceGroups/{g}/providers/{ns}/{type}/{name}; false
+ * when the path names no resource inside a group. */
+static bool top_level_id(const char *path, char *out, size_t cap)
+{
+  const char *e = path;
+  for (int seg = 0; seg < 8; seg++) {
+    if (*e != '/' || e[1] == '/' || !e[1])
+      return false;
+    const char *next = strchr(e + 1, '/');
+    size_t n = next ? (size_t)(next - e - 1) : strlen(e + 1);
+    if ((seg == 0 && (n != 13 || strncasecmp(e + 1, "subscriptions", 13))) ||
+        (seg == 2 && (n != 14 || strncasecmp(e + 1, "resourceGroups", 14))) ||
+        (seg == 4 && (n != 9 || strncasecmp(e + 1, "providers", 9))))
+      return false;
+    e = next ? next : e + 1 + n;
+  }
+  size_t n = (size_t)(e - path);
+  if (n >= cap)
+    return false;
+  memcpy(out, path, n);
+  out[n] = '\0';
+  return true;
+}
+
+static bool is_group_call(struct arm_call *call)
+{
+  return call->type_name && !strcmp(call->type_name, "resourceGroups") && call->nparams == 2;
+}
+
+/* ---- lists: merged over the regions --------------------------------------- */
+
+static bool is_list(struct arm_call *call)
+{
+  if (strcmp(call->req->method, "GET") != 0 || !call->type_name)
+    return false;
+  const char *t = call->type_name;
+  bool resource_list = !strcmp(t, "resources") || !strcmp(t, "disks") || !strcmp(t, "virtualMachines") ||
+                       !strcmp(t, "restorePointCollections");
+  const char *path = call->req->raw_path ? call->req->raw_path : call->req->path;
+  size_t n = strlen(path);
+  while (n && path[n - 1] == '/')
+    n--;
+  size_t tl = strlen(t);
+  return resource_list && n > tl && !strncasecmp(path + n - tl, t, tl) && path[n - tl - 1] == '/';
+}
+
+/* Appends every entry of a peer's {"value": [...]} not already listed. */
+static void merge_values(json_t *into, const char *body)
+{
+  json_t *o = body ? json_loads(body, 0, NULL) : NULL;
+  size_t i, k;
+  json_t *v, *w;
+  json_array_foreach(json_object_get(o, "value"), i, v) {
+    const char *id = json_string_value(json_object_get(v, "id"));
+    bool dup = false;
+    json_array_foreach(into, k, w) {
+      const char *wid = json_string_value(json_object_get(w, "id"));
+      if (id && wid && !strcasecmp(id, wid))
+        dup = true;
+    }
+    if (!dup)
+      json_array_append(into, v);
+  }
+  json_decref(o);
+}
+
+/* ---- the decision -------------------------------------------------------------- */
+
+bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
+{
+  struct arm *arm = call->arm;
+  const struct http_request *req = call->req;
+  if (arm->cfg.nlocations < 2 || http_header(req, FORWARDED))
+    return false;
+  const char *path = req->raw_path ? req->raw_path : req->path;
+  const char *m = req->method;
+
+  if (is_list(call)) { /* this region's list, then every peer's */
+    local(call);
+    struct http_response *resp = call->resp;
+    json_t *mine = resp->status == 200 && resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    json_t *value = json_object_get(mine, "value");
+    if (!json_is_array(value) || json_object_get(mine, "nextLink")) {
+      json_decref(mine); /* an error, or a paged list: as this region gave it */
+      return true;
+    }
+    for (int i = 1; i < arm->cfg.nlocations; i++) {
+      struct reply r;
+      if (send_to(call, &arm->cfg.locations[i], "GET", path, NULL, 0, &r) < 0)
+        continue;
+      if (r.status == 200)
+        merge_values(value, r.body);
+      reply_free(&r);
+    }
+    arm_reply_json(call, 200, mine);
+    return true;
+  }
+
+  if (is_group_call(call) && (!strcmp(m, "PUT") || !strcmp(m, "PATCH") || !strcmp(m, "DELETE"))) {
+    local(call); /* here first; then the same for every peer */
+    int status = call->resp->status;
+    if (status >= 200 && status < 300)
+      for (int i = 1; i < arm->cfg.nlocations; i++) {
+        struct reply r;
+        if (send_to(call, &arm->cfg.locations[i], m, path, req->body, req->body_len, &r) < 0)
+          continue;
+        if (r.status >= 300 && r.status != 404)
+          log_warn("arm", "%s of resource group %s at region %s: %ld", m, call->params[1],
+                   arm->cfg.locations[i].name, r.status);
+        reply_free(&r);
+      }
+    return true;
+  }
+
+  char top[1024];
+  if (!top_level_id(path, top, sizeof top))
+    return false;
+  const struct arm_location *to = NULL;
+  if (!strcmp(m, "PUT") && call->body && json_is_string(json_object_get(call->body, "location"))) {
+    const char *loc = arm_location_canonical(arm, json_string_value(json_object_get(call->body, "location")));
+    to = loc ? peer_named(arm, loc) : NULL;
+  }
+  struct meta_resource here;
+  bool local_row = false;
+  if (!to) {
+    char *decoded = url_decode(top, strlen(top), 0);
+    local_row = decoded && meta_resource_get(arm->meta, decoded, &here) == 0;
+    free(decoded);
+    if (local_row) {
+      meta_resource_clear(&here);
+      return false;
+    }
+    if (!strcmp(m, "PUT") && call->body && json_object_get(call->body, "location"))
+      return false; /* a new resource of this region */
+  }
+  const struct arm_location *down = NULL;
+  for (int i = 1; i < arm->cfg.nlocations; i++) {
+    const struct arm_location *loc = &arm->cfg.locations[i];
+    if (to && loc != to)
+      continue;
+    struct reply r;
+    if (send_to(call, loc, m, path, req->body, req->body_len, &r) < 0) {
+      if (to) {
+        reply_unavailable(call, loc);
+        return true;
+      }
+      down = loc;
+      continue;
+    }
+    if (to && r.status == 404 && r.body && strstr(r.body, "\"ResourceGroupNotFound\"")) {
+      /* the group is every region's: make it there, then try again */
+      char rg[512];
+      snprintf(rg, sizeof rg, "/subscriptions/%s/resourcegroups/%s", call->params[0], call->params[1]);
+      struct meta_resource g;
+      char rgid[512];
+      snprintf(rgid, sizeof rgid, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+      if (meta_resource_get(arm->meta, rgid, &g) == 0) {
+        json_t *doc = json_pack("{s:s}", "location", g.location ? g.location : arm->cfg.locations[0].name);
+        if (g.tags)
+          json_object_set_new(doc, "tags", json_loads(g.tags, 0, NULL));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        struct reply gr;
+        if (text && send_to(call, loc, "PUT", rg, text, strlen(text), &gr) == 0)
+          reply_free(&gr);
+        free(text);
+        json_decref(doc);
+        meta_resource_clear(&g);
+        reply_free(&r);
+        if (send_to(call, loc, m, path, req->body, req->body_len, &r) < 0) {
+          reply_unavailable(call, loc);
+          return true;
+        }
+      }
+    }
+    if (to || r.status != 404) {
+      relay(call, &r);
+      return true;
+    }
+    reply_free(&r);
+  }
+  if (down) { /* not here, not in the regions that answered: it may be the silent one's */
+    reply_unavailable(call, down);
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# One ARM namespace over both regions: every request goes to ONE endpoint
+# (eastus) and reaches the region its resource lives in.  Resource groups are
+# both regions'; a westus disk, VM and restore point collection are created,
+# read, listed, changed and deleted through eastus with the same token (no
+# second login), and their long-running operation URLs point at westus,
+# where they are polled; a westus disk is written and read back over its NBD
+# export, byte for byte; lists (disks, VMs, collections, resources) show both
+# regions; a group deleted through eastus is gone in both.  With westus
+# killed, eastus's resources still answer and westus's answer 503 naming the
+# region; a forwarded request is never forwarded again.  The az CLI does the
+# same against the one endpoint.
+. "$VMRP_SRC/tests/lib/harness.sh"
+start_regions
+TOKEN=$(token "$EAST")
+CV=api-version=2024-07-01
+DV=api-version=2024-03-02
+GV=api-version=2021-04-01
+G=/subscriptions/$SUB/resourceGroups/xr
+C=$EAST$G/providers/Microsoft.Compute
+CW=$WEST$G/providers/Microsoft.Compute
+
+arm PUT "$EAST$G?$GV" '{"location":"eastus","tags":{"team":"dr"}}'
+expect 201 "" "a resource group created through eastus"
+arm GET "$WEST$G?$GV"
+check test "$STATUS/$(echo "$BODY" | jq -r .tags.team)" = 200/dr "it exists in westus too (the same token)"
+
+disk() { # REGION NAME
+  arm PUT "$C/disks/$2?$DV" '{"location":"'$1'","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+}
+disk westus dw
+expect 202 "" "PUT of a westus disk through eastus: accepted"
+AAO=$(header Azure-AsyncOperation)
+check test "${AAO#"https://127.0.0.1:$VMRP_WESTUS_PORT/"}" != "$AAO" "its Azure-AsyncOperation points at westus"
+wait_op 1200
+check test "$OP_STATUS" = Succeeded "polled there, it succeeds"
+disk eastus de; wait_op 1200
+arm GET "$C/disks/dw?$DV"
+check test "$STATUS/$(echo "$BODY" | jq -r .location)" = 200/westus "GET of the westus disk through eastus"
+WURI=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdTcpUri)
+arm GET "$CW/disks/dw?$DV"
+check test "$STATUS" = 200 "the disk lives in westus"
+check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE name = 'dw'")" = 0 "and not in eastus's metadata"
+head -c 1048576 /dev/urandom > "$VAR/pat"
+check nbdcopy --flush "$VAR/pat" "$WURI" "1 MiB written over the westus disk's NBD export (from the eastus answer)"
+nbdcopy "$WURI" "$VAR/back" 2>/dev/null
+check cmp -n 1048576 "$VAR/pat" "$VAR/back" "and read back byte for byte"
+arm PATCH "$C/disks/dw?$DV" '{"tags":{"k":"v"}}'
+arm GET "$C/disks/dw?$DV"
+check test "$(echo "$BODY" | jq -r .tags.k)" = v "PATCH through eastus reached westus"
+
+arm PUT "$C/virtualMachines/vmw?$CV" '{"location":"westus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
+  "storageProfile":{"osDisk":{"osType":"Linux","createOption":"Attach","managedDisk":{"id":"'$G'/providers/Microsoft.Compute/disks/dw"}}}}}'
+expect 201 "" "a westus VM through eastus"
+wait_op 1200
+arm PUT "$C/restorePointCollections/rpcw?$CV" '{"location":"westus","properties":{"source":{"id":"'$G'/providers/Microsoft.Compute/virtualMachines/vmw"}}}'
+expect 201 "" "a westus restore point collection through eastus (the documented first step)"
+arm PUT "$C/restorePointCollections/rpcw/restorePoints/rp1?$CV" '{}'
+expect 201 "" "a restore point of the westus VM through eastus (a child: routed by its parent)"
+wait_op 1200
+check test "$OP_STATUS" = Succeeded "it succeeds"
+arm GET "$C/restorePointCollections/rpcw/restorePoints/rp1/diskRestorePoints?$DV"
+check test "$(echo "$BODY" | jq '.value | length')" = 1 "its disk restore point, listed through eastus"
+arm POST "$C/virtualMachines/vmw/powerOff?$CV"
+expect 202 "" "a POST action on the westus VM through eastus"
+
+# lists from one endpoint show both regions
+arm GET "$EAST$G/providers/Microsoft.Compute/disks?$DV"
+check test "$(echo "$BODY" | jq -r '[.value[].name] | sort | join(",")')" = de,dw "disks of the group: both regions'"
+arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Compute/disks?$DV"
+check test "$(echo "$BODY" | jq -r '[.value[] | select(.id | test("/xr/")) | .name] | sort | join(",")')" = de,dw "disks of the subscription: both regions'"
+arm GET "$EAST$G/providers/Microsoft.Compute/virtualMachines?$CV"
+check test "$(echo "$BODY" | jq -r '[.value[].name] | join(",")')" = vmw "VMs of the group: the westus one"
+arm GET "$EAST$G/resources?$GV"
+check test "$(echo "$BODY" | jq -r '[.value[] | select(.type == "Microsoft.Compute/disks") | .location] | unique | join(",")')" = eastus,westus "resources of the group: both regions' disks"
+arm GET "$WEST$G/providers/Microsoft.Compute/disks?$DV"
+check test "$(echo "$BODY" | jq '.value | length')" = 2 "and the same list from westus"
+
+# bad input stays an error, nothing is forwarded twice
+arm GET "$C/disks/nope?$DV"
+expect 404 "" "a disk no region has: 404"
+arm PUT "$C/disks/dx?$DV" '{"location":"mars","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+check test "$STATUS" = 400 "a location no region serves: 400 (answered here)"
+EXTRA_CURL=(-H "x-vmrp-forwarded: westus")
+arm GET "$C/disks/dw?$DV"
+check test "$STATUS" = 404 "a request marked forwarded is answered where it arrived, never forwarded again"
+EXTRA_CURL=()
+arm GET "$C/disks/dw?$DV"
+TOKEN_SAVE=$TOKEN TOKEN=forged.token.x
+arm GET "$C/disks/dw?$DV"
+check test "$STATUS" = 401 "a bad token is refused before anything is forwarded"
+TOKEN=$TOKEN_SAVE
+
+# the official clients against the one endpoint
+export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
+az cloud register -n vmrp --endpoint-resource-manager "$EAST/" --endpoint-active-directory "$EAST/adfs" \
+  --endpoint-active-directory-resource-id "$EAST/" --endpoint-active-directory-graph-resource-id "$EAST/graph/" -o none
+az cloud set -n vmrp
+az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
+got=$(az disk create -g xr -n dw2 -l westus --size-gb 1 --query location -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
+check test "$got" = westus "az disk create -l westus against the eastus endpoint"
+got=$(az disk list -g xr --query "length(@)" -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
+check test "$got" = 3 "az disk list: both regions' disks"
+got=$(az disk show -g xr -n dw2 --query location -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
+check test "$got" = westus "az disk show"
+az disk delete -g xr -n dw2 --yes 2>"$VAR/az.err" || cat "$VAR/az.err"
+arm GET "$CW/disks/dw2?$DV"
+check test "$STATUS" = 404 "az disk delete through eastus deleted it in westus"
+
+# a region down: only its resources are unavailable
+kill9_region westus
+arm GET "$C/disks/de?$DV"
+check test "$STATUS" = 200 "westus down: the eastus disk still answers"
+arm GET "$C/disks/dw?$DV"
+expect 503 RegionUnavailable "the westus disk: 503 RegionUnavailable"
+check test "$(echo "$BODY" | jq -r '.error.message | test("westus")')" = true "naming the region"
+disk westus dy
+expect 503 RegionUnavailable "a new westus disk: 503"
+arm GET "$EAST$G/providers/Microsoft.Compute/disks?$DV"
+check test "$STATUS/$(echo "$BODY" | jq -r '[.value[].name] | join(",")')" = 200/de "the list: what the live region has"
+restart_region westus
+
+# deleting the group through eastus deletes it everywhere
+arm DELETE "$EAST$G?$GV"
+expect 202 "" "DELETE of the group through eastus"
+for r in "$EAST" "$WEST"; do
+  for _ in $(seq 300); do
+    arm GET "$r$G?$GV"; [ "$STATUS" = 404 ] && break; sleep 0.1
+  done
+  check test "$STATUS" = 404 "the group is gone at $r"
+done
+check test "$(sqlite3 "$VAR/westus/meta.db" "SELECT count(*) FROM resources WHERE id LIKE '%/resourceGroups/xr/%'")" = 0 "with its westus resources"
+finish
