@@ -8,8 +8,8 @@
 # export, byte for byte; lists (disks, VMs, collections, resources) show both
 # regions; a group deleted through eastus is gone in both.  With westus
 # killed, eastus's resources still answer and westus's answer 503 naming the
-# region; a forwarded request is never forwarded again.  The az CLI does the
-# same against the one endpoint.
+# region; a forwarded request is never forwarded again.  The az CLI and the
+# JS SDK do the same against the one endpoint.
 . "$VMRP_SRC/tests/lib/harness.sh"
 start_regions
 TOKEN=$(token "$EAST")
@@ -106,6 +106,12 @@ check test "$got" = westus "az disk show"
 az disk delete -g xr -n dw2 --yes 2>"$VAR/az.err" || cat "$VAR/az.err"
 arm GET "$CW/disks/dw2?$DV"
 check test "$STATUS" = 404 "az disk delete through eastus deleted it in westus"
+
+if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/regions.mjs" "$ENDPOINTS" eastus xr westus > "$VAR/sdk.out" 2>&1; then
+  ok "JS SDK against eastus alone: a westus disk created (polled), read, listed, deleted"
+else
+  cat "$VAR/sdk.out"; fail "JS SDK through one endpoint"
+fi
 
 # a region down: only its resources are unavailable
 kill9_region westus
