@@ -29,7 +29,7 @@
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/guest.sh"
 guest_prereqs dumpe2fs
-[ -x /usr/sbin/qemu-ga ] || { echo "/usr/sbin/qemu-ga missing (qemu-guest-agent)"; exit 77; }
+[ -x /usr/sbin/qemu-ga ] || { echo "/usr/sbin/qemu-ga missing (qemu-guest-agent)"; exit 1; }
 QGA_VERSION=$(/usr/sbin/qemu-ga --version | sed -n 's/^QEMU Guest Agent \([^ ]*\).*/\1/p' | head -n1)
 
 start_regions

@@ -2,7 +2,7 @@
 # and kernel they need, the VM they boot and its life cycle.  Source it after
 # harness.sh.
 #
-#   guest_prereqs TOOL...   checks the tools (exit 77 when one is missing) and
+#   guest_prereqs TOOL...   checks the tools (fails when one is missing: CI has them all) and
 #                           finds Debian's kernel with its modules: KERNEL, KVER
 #   guest_vm                resource group "guest", disks os/data1/data2 (1 GiB),
 #                           VM vm1 with them, collection rpc: DV CV RG C RGID
@@ -20,15 +20,15 @@ FS_MIB=${FS_MIB:-64}
 
 guest_prereqs() {
   for tool in qemu-system-x86_64 cpio mke2fs e2fsck debugfs nbdcopy "$@"; do
-    command -v "$tool" >/dev/null || { echo "$tool missing (scripts/deps test)"; exit 77; }
+    command -v "$tool" >/dev/null || { echo "$tool missing (scripts/deps test)"; exit 1; }
   done
-  [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || { echo "busybox-static missing"; exit 77; }
+  [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || { echo "busybox-static missing"; exit 1; }
   KERNEL=; KVER=
   for k in $(ls -v /boot/vmlinuz-* 2>/dev/null); do
     local v=${k#/boot/vmlinuz-}
     [ -r "$k" ] && [ -d "/lib/modules/$v" ] && { KERNEL=$k; KVER=$v; }
   done
-  [ -n "$KERNEL" ] || { echo "no readable /boot/vmlinuz-* with modules (linux-image-amd64)"; exit 77; }
+  [ -n "$KERNEL" ] || { echo "no readable /boot/vmlinuz-* with modules (linux-image-amd64)"; exit 1; }
 }
 
 guest_vm() {
