@@ -123,13 +123,20 @@ static void add_query(void *ctx, const char *name, const char *value)
   free(v);
 }
 
-/* Sends the call as it came to loc (path: the call's, or another one). */
+/* Sends the call as it came to loc, or with another method, path, query
+ * (NULL: the call's) and body. */
 static int send_to(struct arm_call *call, const struct arm_location *loc, const char *method, const char *path,
-                   const char *body, size_t body_len, struct reply *out)
+                   const char *query, const char *body, size_t body_len, struct reply *out)
 {
   memset(out, 0, sizeof *out);
   struct query_state q = {0};
-  http_query_each(call->req, add_query, &q);
+  if (query) {
+    q.q = strdup(query);
+    q.len = q.q ? strlen(q.q) : 0;
+    q.oom = !q.q;
+  } else {
+    http_query_each(call->req, add_query, &q);
+  }
   char *url = NULL;
   CURL *c = curl_easy_init();
   struct curl_slist *hdrs = NULL;
@@ -295,6 +302,44 @@ static void merge_values(json_t *into, const char *body)
   json_decref(o);
 }
 
+/* Whether the resource id (as in the path, percent-encoded) is this region's. */
+static bool held_here(struct arm *arm, const char *top)
+{
+  char *id = url_decode(top, strlen(top), 0);
+  struct meta_resource r;
+  bool here = id && meta_resource_get(arm->meta, id, &r) == 0;
+  if (here)
+    meta_resource_clear(&r);
+  free(id);
+  return here;
+}
+
+/* Creates the call's resource group at loc as it is here (a region that
+ * missed its creation): 0 when loc has it now. */
+static int make_group_at(struct arm_call *call, const struct arm_location *loc)
+{
+  char id[512];
+  snprintf(id, sizeof id, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+  struct meta_resource g;
+  int rc = meta_resource_get(call->arm->meta, id, &g);
+  if (rc < 0)
+    return rc;
+  json_t *doc = json_pack("{s:s}", "location", g.location ? g.location : call->arm->cfg.locations[0].name);
+  if (g.tags)
+    json_object_set_new(doc, "tags", json_loads(g.tags, 0, NULL));
+  char *text = json_dumps(doc, JSON_COMPACT);
+  struct reply r;
+  rc = text ? send_to(call, loc, "PUT", id, "api-version=2021-04-01", text, strlen(text), &r) : -ENOMEM;
+  if (rc == 0) {
+    rc = r.status == 200 || r.status == 201 ? 0 : -EIO;
+    reply_free(&r);
+  }
+  free(text);
+  json_decref(doc);
+  meta_resource_clear(&g);
+  return rc;
+}
+
 /* ---- the decision -------------------------------------------------------------- */
 
 bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
@@ -317,7 +362,7 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
     }
     for (int i = 1; i < arm->cfg.nlocations; i++) {
       struct reply r;
-      if (send_to(call, &arm->cfg.locations[i], "GET", path, NULL, 0, &r) < 0)
+      if (send_to(call, &arm->cfg.locations[i], "GET", path, NULL, NULL, 0, &r) < 0)
         continue;
       if (r.status == 200)
         merge_values(value, r.body);
@@ -333,7 +378,7 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
     if (status >= 200 && status < 300)
       for (int i = 1; i < arm->cfg.nlocations; i++) {
         struct reply r;
-        if (send_to(call, &arm->cfg.locations[i], m, path, req->body, req->body_len, &r) < 0)
+        if (send_to(call, &arm->cfg.locations[i], m, path, NULL, req->body, req->body_len, &r) < 0)
           continue;
         if (r.status >= 300 && r.status != 404)
           log_warn("arm", "%s of resource group %s at region %s: %ld", m, call->params[1],
@@ -351,16 +396,9 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
     const char *loc = arm_location_canonical(arm, json_string_value(json_object_get(call->body, "location")));
     to = loc ? peer_named(arm, loc) : NULL;
   }
-  struct meta_resource here;
-  bool local_row = false;
   if (!to) {
-    char *decoded = url_decode(top, strlen(top), 0);
-    local_row = decoded && meta_resource_get(arm->meta, decoded, &here) == 0;
-    free(decoded);
-    if (local_row) {
-      meta_resource_clear(&here);
+    if (held_here(arm, top))
       return false;
-    }
     if (!strcmp(m, "PUT") && call->body && json_object_get(call->body, "location"))
       return false; /* a new resource of this region */
   }
@@ -370,38 +408,19 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
     if (to && loc != to)
       continue;
     struct reply r;
-    if (send_to(call, loc, m, path, req->body, req->body_len, &r) < 0) {
+    int rc = send_to(call, loc, m, path, NULL, req->body, req->body_len, &r);
+    if (rc == 0 && to && r.status == 404 && r.body && strstr(r.body, "\"ResourceGroupNotFound\"") &&
+        make_group_at(call, loc) == 0) {
+      reply_free(&r); /* the group is every region's: made there, try again */
+      rc = send_to(call, loc, m, path, NULL, req->body, req->body_len, &r);
+    }
+    if (rc < 0) {
       if (to) {
         reply_unavailable(call, loc);
         return true;
       }
       down = loc;
       continue;
-    }
-    if (to && r.status == 404 && r.body && strstr(r.body, "\"ResourceGroupNotFound\"")) {
-      /* the group is every region's: make it there, then try again */
-      char rg[512];
-      snprintf(rg, sizeof rg, "/subscriptions/%s/resourcegroups/%s", call->params[0], call->params[1]);
-      struct meta_resource g;
-      char rgid[512];
-      snprintf(rgid, sizeof rgid, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
-      if (meta_resource_get(arm->meta, rgid, &g) == 0) {
-        json_t *doc = json_pack("{s:s}", "location", g.location ? g.location : arm->cfg.locations[0].name);
-        if (g.tags)
-          json_object_set_new(doc, "tags", json_loads(g.tags, 0, NULL));
-        char *text = json_dumps(doc, JSON_COMPACT);
-        struct reply gr;
-        if (text && send_to(call, loc, "PUT", rg, text, strlen(text), &gr) == 0)
-          reply_free(&gr);
-        free(text);
-        json_decref(doc);
-        meta_resource_clear(&g);
-        reply_free(&r);
-        if (send_to(call, loc, m, path, req->body, req->body_len, &r) < 0) {
-          reply_unavailable(call, loc);
-          return true;
-        }
-      }
     }
     if (to || r.status != 404) {
       relay(call, &r);

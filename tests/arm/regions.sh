@@ -124,7 +124,17 @@ disk westus dy
 expect 503 RegionUnavailable "a new westus disk: 503"
 arm GET "$EAST$G/providers/Microsoft.Compute/disks?$DV"
 check test "$STATUS/$(echo "$BODY" | jq -r '[.value[].name] | join(",")')" = 200/de "the list: what the live region has"
+arm PUT "$EAST/subscriptions/$SUB/resourceGroups/xr2?$GV" '{"location":"eastus"}'
+expect 201 "" "westus down: a group created through eastus (eastus only, for now)"
 restart_region westus
+arm GET "$WEST/subscriptions/$SUB/resourceGroups/xr2?$GV"
+check test "$STATUS" = 404 "westus missed it"
+arm PUT "$EAST/subscriptions/$SUB/resourceGroups/xr2/providers/Microsoft.Compute/disks/late?$DV" \
+  '{"location":"westus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+expect 202 "" "a westus disk in it through eastus: the group is made in westus on demand"
+wait_op 1200
+arm GET "$WEST/subscriptions/$SUB/resourceGroups/xr2?$GV"
+check test "$STATUS" = 200 "and westus has the group now"
 
 # deleting the group through eastus deletes it everywhere
 arm DELETE "$EAST$G?$GV"
