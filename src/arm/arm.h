@@ -27,6 +27,7 @@ struct arm_location {
   const char *name;          /* "eastus" */
   const char *display_name;  /* "East US" (NULL: derived from a built-in table) */
   const char *endpoint;      /* ARM base URL of that region */
+  const char *credential;    /* a peer's: the credential region-to-region calls carry */
 };
 
 struct arm_subscription {
@@ -47,6 +48,10 @@ struct arm_config {
   int sas_max_duration_s;    /* longest SAS grant (beginGetAccess); 0: 7 days */
   int sas_max_grants;        /* active grants per disk family, for messages (the region enforces it) */
   const char *peer_ca;       /* CA file the peers' TLS certificates are verified against (NULL: the system's) */
+  int copy_per_hour;         /* copies into one collection per hour (Azure: 3); 0: no limit */
+  int copy_deadline_s;       /* a copy that cannot finish in this long fails */
+  unsigned copy_streams;     /* concurrent object requests of one copy */
+  uint64_t copy_max_bytes_per_s; /* 0: unlimited */
 };
 
 struct arm;

@@ -88,6 +88,50 @@ static void update_tags(struct arm_call *call, struct meta_resource *r, json_t *
     reply_collection(call, 200, r);
 }
 
+/* The collection's source: a VM of this region, or a collection of another
+ * region (a target of cross-region copies); its region in loc.  false:
+ * replied. */
+static bool find_source(struct arm_call *call, const char *src, char *loc, size_t cap)
+{
+  struct arm *arm = call->arm;
+  struct meta_resource here;
+  if (meta_resource_get(arm->meta, src, &here) == 0) {
+    bool vm = !strcasecmp(here.type, VM_TYPE), coll = !strcasecmp(here.type, RPC_TYPE);
+    snprintf(loc, cap, "%s", here.location ? here.location : arm->cfg.locations[0].name);
+    meta_resource_clear(&here);
+    if (coll)
+      arm_reply_error_target(call, 400, "InvalidParameter", "properties.source.id",
+                             "The source collection '%s' is in region '%s', the region of this collection: restore "
+                             "points are copied between regions.",
+                             src, arm->cfg.locations[0].name);
+    if (vm || coll)
+      return vm;
+  }
+  const struct arm_location *where = NULL;
+  json_t *doc = NULL;
+  int rc = arm_peer_lookup(arm, src, &where, &doc);
+  const char *type = json_string_value(json_object_get(doc, "type"));
+  bool coll = rc == 0 && type && !strcasecmp(type, RPC_TYPE);
+  if (rc == 0 && type && !strcasecmp(type, VM_TYPE))
+    arm_reply_error_target(call, 400, "InvalidParameter", "properties.source.id",
+                           "The virtual machine '%s' is in region '%s': a collection protects a virtual machine of "
+                           "its own region, or copies a collection of another region.",
+                           src, where->name);
+  else if (rc == -EHOSTUNREACH)
+    arm_reply_error(call, 503, "RegionUnavailable",
+                    "Region '%s' does not answer, so the source '%s' cannot be looked up; retry later.", where->name,
+                    src);
+  else if (!coll)
+    arm_reply_error_target(call, 404, "NotFound", "properties.source.id",
+                           "The source '%s' (a virtual machine of region '%s', or a restore point collection of "
+                           "another region) was not found.",
+                           src, arm->cfg.locations[0].name);
+  if (coll)
+    snprintf(loc, cap, "%s", where->name);
+  json_decref(doc);
+  return coll;
+}
+
 void arm_collection_put(struct arm_call *call)
 {
   if (!arm_rp_name_ok(call, call->params[2], "restorePointCollectionName") || !arm_rg_ready(call))
@@ -125,23 +169,13 @@ void arm_collection_put(struct arm_call *call)
                            "Required parameter 'source.id' is missing (null).");
     return;
   }
-  struct meta_resource vm;
-  rc = meta_resource_get(call->arm->meta, src, &vm);
-  if (rc == 0 && strcasecmp(vm.type, VM_TYPE) != 0) {
-    meta_resource_clear(&vm);
-    rc = -ENOENT;
-  }
-  if (rc < 0) {
-    arm_reply_error_target(call, 404, "NotFound", "properties.source.id",
-                           "The source virtual machine '%s' was not found in region '%s'.", src,
-                           call->arm->cfg.locations[0].name);
+  char src_loc[128];
+  if (!find_source(call, src, src_loc, sizeof src_loc))
     return;
-  }
   char guid[UUID_STR_LEN], rg[512];
   random_uuid(guid);
-  json_t *p = json_pack("{s:{s:s,s:s},s:s}", "source", "id", vm.id, "location", vm.location ? vm.location : loc,
-                        "restorePointCollectionId", guid);
-  meta_resource_clear(&vm);
+  json_t *p = json_pack("{s:{s:s,s:s},s:s}", "source", "id", src, "location", src_loc, "restorePointCollectionId",
+                        guid);
   snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
   json_t *tags = json_object_get(b, "tags");
   struct meta_resource n = {.id = strdup(id), .type = strdup(RPC_TYPE), .name = strdup(call->params[2]),

@@ -227,14 +227,6 @@ static void relay(struct arm_call *call, struct reply *r)
   reply_free(r);
 }
 
-static const struct arm_location *peer_named(struct arm *arm, const char *name)
-{
-  for (int i = 1; i < arm->cfg.nlocations; i++)
-    if (!strcasecmp(arm->cfg.locations[i].name, name))
-      return &arm->cfg.locations[i];
-  return NULL;
-}
-
 /* The id of the call's top-level resource, the path's first eight segments
  * /subscriptions/{s}/resourceGroups/{g}/providers/{ns}/{type}/{name}; false
  * when the path names no resource inside a group. */
@@ -394,7 +386,7 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
   const struct arm_location *to = NULL;
   if (!strcmp(m, "PUT") && call->body && json_is_string(json_object_get(call->body, "location"))) {
     const char *loc = arm_location_canonical(arm, json_string_value(json_object_get(call->body, "location")));
-    to = loc ? peer_named(arm, loc) : NULL;
+    to = loc ? arm_peer_named(arm, loc) : NULL;
   }
   if (!to) {
     if (held_here(arm, top))

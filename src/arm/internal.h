@@ -93,6 +93,16 @@ const char *arm_location_here(struct arm_call *call, json_t *body, const char *t
  * for lists and resource groups.  false: the call is this region's alone. */
 bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call));
 
+/* ---- peer.c: the peer protocol's front end and this region's peers ---- */
+const struct arm_location *arm_peer_named(struct arm *arm, const char *name);
+struct repl_peer arm_peer(struct arm *arm, const struct arm_location *loc);
+/* Answers a request under REPL_PATH (a peer's; never an ARM token). */
+void arm_peer_handle(struct arm_call *call);
+/* Asks every peer for resource id: 0 with *doc (the peer's view, see
+ * peer.c) and *where; -ENOENT no peer has it; -EHOSTUNREACH one that could
+ * have it did not answer (*where). */
+int arm_peer_lookup(struct arm *arm, const char *id, const struct arm_location **where, json_t **doc);
+
 /* ---- lro.c ---- */
 /* Creates an InProgress operation row for the call's subscription (inside
  * the caller's transaction, if any); fills op_id. */
@@ -199,6 +209,11 @@ enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta
 int arm_drp_delete_child(struct arm *arm, const struct meta_resource *r);
 enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res);
+/* copies.c: a restore point PUT with sourceRestorePoint in coll (id: the
+ * new restore point's), and the copy operation. */
+void arm_rp_copy_put(struct arm_call *call, const struct meta_resource *coll, const char *id);
+enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_operation *op,
+                                 struct job_result *res);
 
 void arm_disk_put(struct arm_call *call);
 void arm_disk_get(struct arm_call *call);

@@ -62,13 +62,44 @@ void arm_reply_collection_not_found(struct arm_call *call)
 
 /* ---- JSON ---------------------------------------------------------------- */
 
+/* A copied disk restore point's progress (region/copy.c), or NULL. */
+static json_t *copy_json(struct arm *arm, const struct meta_image *im, int *percent)
+{
+  struct meta_image_copy c;
+  if (region_copy_get(arm->region, im->id, &c) < 0)
+    return NULL;
+  *percent = im->state == IMAGE_READY ? 100 : c.size ? (int)(c.covered * 100 / c.size) : 0;
+  if (*percent == 100 && im->state != IMAGE_READY)
+    *percent = 99; /* all bytes here, not yet committed */
+  json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "sourceResourceId", c.source_id,
+                        "sourceResourceLocation", c.source_location, "sizeBytes", (json_int_t)c.size, "coveredBytes",
+                        (json_int_t)c.covered, "bytesReceived", (json_int_t)c.bytes_received, "recordsReceived",
+                        (json_int_t)c.records_received, "bytesStored", (json_int_t)c.bytes_stored, "refetched",
+                        (json_int_t)c.refetched, "failedAttempts", c.attempts);
+  if (c.error)
+    json_object_set_new(j, "error", json_string(c.error));
+  meta_image_copy_clear(&c);
+  return j;
+}
+
+static const char *copy_state(const struct meta_image *im)
+{
+  return im->state == IMAGE_READY ? "Succeeded" : im->state == IMAGE_FAILED ? "Failed" : "Copying";
+}
+
 static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
 {
   json_t *props = loads(r->properties);
   struct meta_image im;
   bool have = meta_image_get(arm->meta, r->id, &im) == 0;
+  int percent = have ? im.percent : 0;
+  json_t *repl = have ? copy_json(arm, &im, &percent) : NULL;
+  if (repl) { /* DiskRP's fields of a copy, and vmrp's counters */
+    json_object_set_new(props, "replicationState", json_string(copy_state(&im)));
+    json_object_set_new(props, "vmrpReplication", repl);
+  }
   if (have)
-    json_object_set_new(props, "completionPercent", json_integer(im.percent));
+    json_object_set_new(props, "completionPercent", json_integer(percent));
   if (have && im.state == IMAGE_READY) { /* vmrp-specific, read-only: where to read it */
     char *u = region_nbd_uri(arm->region, r->name, false), *t = region_nbd_uri(arm->region, r->name, true);
     json_t *exp = json_pack("{s:s}", "exportName", r->name);
@@ -90,11 +121,27 @@ static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
 
 struct iv_state {
   json_t *disks;
+  struct arm *arm;
 };
 
 static int iv_disk(void *ctx, const struct meta_image *im)
 {
   struct iv_state *st = ctx;
+  int percent = im->percent;
+  json_t *repl = copy_json(st->arm, im, &percent);
+  if (repl) { /* a copy: Azure's ReplicationState codes, an error per disk */
+    char code[64];
+    const char *state = copy_state(im), *err = json_string_value(json_object_get(repl, "error"));
+    snprintf(code, sizeof code, "ReplicationState/%s",
+             im->state == IMAGE_READY ? "succeeded" : im->state == IMAGE_FAILED ? "failed" : "copying");
+    json_t *status = json_pack("{s:s,s:s,s:s}", "code", code, "level",
+                               im->state == IMAGE_FAILED ? "Error" : err ? "Warning" : "Info", "displayStatus", state);
+    if (err && im->state != IMAGE_READY)
+      json_object_set_new(status, "message", json_string(err));
+    json_array_append_new(st->disks, json_pack("{s:s,s:{s:o,s:i},s:o}", "id", im->id, "replicationStatus", "status",
+                                               status, "completionPercent", percent, "vmrpReplication", repl));
+    return 0;
+  }
   bool ok = im->state == IMAGE_READY, failed = im->state == IMAGE_FAILED;
   char code[64];
   snprintf(code, sizeof code, "CaptureState/%s", ok ? "succeeded" : failed ? "failed" : "capturing");
@@ -112,7 +159,7 @@ json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instanc
   const char *state = r->provisioning_state ? r->provisioning_state : "";
   json_object_set_new(props, "provisioningState", json_string(state));
   if (instance_view) {
-    struct iv_state st = {json_array()};
+    struct iv_state st = {json_array(), arm};
     meta_image_list(arm->meta, r->id, iv_disk, &st);
     char code[96], t[TIME_ISO_LEN];
     const char *err = r->failure_code;
@@ -249,12 +296,18 @@ void arm_rp_put(struct arm_call *call)
     goto out;
   }
   if (json_object_get(props, "sourceRestorePoint")) {
-    arm_reply_error_target(call, 400, "InvalidParameter", "sourceRestorePoint",
-                           "Copying restore points between regions is not supported by this region yet.");
+    arm_rp_copy_put(call, &coll, id);
     goto out;
   }
   cprops = loads(coll.properties);
   const char *vm_id = json_string_value(json_object_get(json_object_get(cprops, "source"), "id"));
+  if (vm_id && strstr(vm_id, "/providers/Microsoft.Compute/restorePointCollections/")) {
+    arm_reply_error_target(call, 400, "InvalidParameter", "properties.sourceRestorePoint",
+                           "Collection '%s' holds copies of the restore points of collection '%s': a restore point "
+                           "is created in it by copying one (properties.sourceRestorePoint.id).",
+                           coll.name, vm_id);
+    goto out;
+  }
   if (!vm_id || meta_resource_get(arm->meta, vm_id, &vm) < 0) {
     arm_reply_error(call, 409, "OperationNotAllowed", "The source virtual machine of collection '%s' no longer exists.",
                     call->params[2]);
@@ -542,7 +595,10 @@ void arm_rp_get(struct arm_call *call)
 
 static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
 {
-  if (!r->provisioning_state || strcmp(r->provisioning_state, "Creating") != 0)
+  json_t *p = loads(r->properties);
+  bool copy = json_object_get(p, "sourceRestorePoint") != NULL; /* a copy stops when deleted */
+  json_decref(p);
+  if (copy || !r->provisioning_state || strcmp(r->provisioning_state, "Creating") != 0)
     return false;
   arm_reply_error(call, 409, "OperationNotAllowed", "Restore point '%s' is being created; retry when it is done.",
                   call->params[3]);

@@ -339,6 +339,10 @@ void arm_handle(void *ctx, const struct http_request *req, struct http_response 
   char buf[2048];
   char *segs[MAX_SEGMENTS];
   const char *path = req->raw_path ? req->raw_path : req->path;
+  if (!strncmp(path, REPL_PATH, strlen(REPL_PATH))) { /* a peer region's: its own authentication */
+    arm_peer_handle(&call);
+    return;
+  }
   int n = strlen(path) < sizeof buf ? split_path(path, buf, sizeof buf, segs) : -1;
   for (int i = 0; req->raw_path && i < n; i++)
     decode_segment(segs[i]);
@@ -424,6 +428,7 @@ const struct job_kind *arm_job_kinds(int *n)
       {"restorePointCollectionDelete", arm_collection_delete_job, true},
       {"restorePointCreate", arm_rp_create_job, false}, /* its fence lives in memory */
       {"restorePointDelete", arm_rp_delete_job, true},
+      {"restorePointCopy", arm_rp_copy_job, true},
       {"storeGc", arm_store_gc_job, true},
       {"storeVerify", arm_store_verify_job, true},
   };

@@ -159,6 +159,33 @@ void cas_prefetch(struct cas *cas, const struct cas_addr *addr);
  * an fsync failure the store refuses writes (-EIO) until reopened. */
 int cas_sync(struct cas *cas);
 
+/* ---- records: objects as stored, for copies between stores (transfer.c) ----
+ * A copy sends an object as its pack holds it: the record, compressed as it
+ * was stored (a group member travels in its whole group record: a tree build
+ * stores a leaf's new chunks a MiB to a group, so they are wanted together).
+ * The receiver never trusts a record: cas_record_check decompresses it and
+ * re-hashes every object against its address before anything is stored. */
+struct cas_record_info {
+  enum cas_type type;
+  unsigned n;                            /* objects it holds (1, or a group's members) */
+  struct cas_addr addrs[CAS_GROUP_MAX];
+  uint32_t raw_len;                      /* uncompressed bytes, all objects */
+};
+/* The record holding addr, malloc'd (*rec, *len), its CRC32C checked (not
+ * decompressed); *key identifies the record, so a sender can send a group
+ * once for several members.  -ENOENT, -EIO. */
+int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len, uint64_t *key);
+/* Checks a record from elsewhere: framing, CRC32C, decompression, and every
+ * object re-hashed against its address.  For a single object, content (cap
+ * bytes, may be NULL) receives it.  0, or -EIO when anything is wrong. */
+int cas_record_check(const void *rec, size_t len, struct cas_record_info *info, void *content, size_t cap);
+/* cas_record_check, then the record appended verbatim (no recompression);
+ * objects already present are only recorded for GC.  *stored_bytes (may be
+ * NULL) += the record's bytes when it was written.  Not durable until
+ * cas_sync.  -EIO: nothing stored. */
+int cas_record_import(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info,
+                      uint64_t *stored_bytes);
+
 /* ---- GC holds and roots ---- */
 struct cas_hold;
 int cas_hold_begin(struct cas *cas, struct cas_hold **out);

@@ -89,14 +89,13 @@ void cas_pack_drop(struct cas *cas, uint32_t id);
 /* Seals the open pack if it has any record and starts a new one; waits for
  * all seals.  Returns the id of the new open pack (caller holds nothing). */
 int cas_rotate(struct cas *cas, uint32_t *new_open_id);
-/* Appends a checked record verbatim (GC rewrite) if addr still lives in
- * from_pack; updates the index.  write_lock must not be held. */
 /* Appends an encoded record (GC rewrite) holding the objects ents[0..n)
  * (off and len are filled in here); each object whose index entry still
- * points into from_pack moves to the copy.  Nothing is appended if none does.
- * write_lock must not be held. */
+ * points into from_pack moves to the copy (from_pack UINT32_MAX: each one not
+ * indexed yet is published).  Nothing is appended if none is; *published
+ * (may be NULL) says how many were.  write_lock must not be held. */
 int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, struct pack_idx_ent *ents, size_t n,
-                      uint32_t from_pack);
+                      uint32_t from_pack, size_t *published);
 /* Encodes and stores a group record of the n chunks described by ents
  * (addr, raw_len) whose contents are concatenated in data; compresses it when
  * that saves space.  With from_pack != UINT32_MAX it is a GC move (see

@@ -219,7 +219,7 @@ static int copy_record(struct gc *g, struct victim *x, struct pack_idx_ent *ents
     if (pack_rec_content(&pr, payload, content, true) < 0 || memcmp(pr.addr.b, ents[0].addr.b, CAS_ADDR_LEN) != 0)
       return -EIO;
     st->bytes_copied += ents[0].len;
-    return cas_append_record(cas, rec, ents[0].len, ents, 1, x->id);
+    return cas_append_record(cas, rec, ents[0].len, ents, 1, x->id, NULL);
   }
   struct pack_member m[PACK_GROUP_MAX];
   unsigned count;
@@ -243,7 +243,7 @@ static int copy_record(struct gc *g, struct victim *x, struct pack_idx_ent *ents
   }
   if (k == count) {
     st->bytes_copied += ents[0].len;
-    return cas_append_record(cas, rec, ents[0].len, live, k, x->id);
+    return cas_append_record(cas, rec, ents[0].len, live, k, x->id, NULL);
   }
   /* Rebuild: the live members' contents, packed in member order. */
   CLEANUP_FREE uint8_t *packed = malloc(pr.raw_len);

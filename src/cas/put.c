@@ -177,7 +177,7 @@ static size_t filter_locked(struct cas *cas, struct pack_idx_ent *ents, size_t n
 }
 
 int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, struct pack_idx_ent *ents, size_t n,
-                      uint32_t from_pack)
+                      uint32_t from_pack, size_t *published)
 {
   struct pack *to_seal = NULL;
   int r = 0;
@@ -190,6 +190,8 @@ int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, struct 
   }
   if (to_seal)
     seal(cas, to_seal);
+  if (published)
+    *published = r == 0 ? n : 0;
   return r;
 }
 

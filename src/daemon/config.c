@@ -50,6 +50,9 @@ int config_defaults(struct config *c)
   c->sas_max_duration_s = 7 * 86400;
   c->agent_timeout_ms = 3000;
   c->agent_frozen_max_ms = 10000;
+  c->copy_per_hour = 3;             /* Azure's: 3 copies an hour per target collection */
+  c->copy_deadline_s = 14 * 86400;  /* Azure ends a copy after two weeks */
+  c->copy_streams = 4;
   return 0;
 }
 
@@ -131,6 +134,13 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     if (!strcmp(key, "socket_dir")) config_set(&c->agent_socket_dir, value);
     else if (!strcmp(key, "timeout_ms") && !parse_int(value, 100, 600000, &n)) c->agent_timeout_ms = (int)n;
     else if (!strcmp(key, "frozen_max_ms") && !parse_int(value, 100, 600000, &n)) c->agent_frozen_max_ms = (int)n;
+    else bad = 1;
+  } else if (!strcmp(section, "copy")) {
+    long n;
+    if (!strcmp(key, "per_hour") && !parse_int(value, 0, 1000000, &n)) c->copy_per_hour = (int)n;
+    else if (!strcmp(key, "deadline") && !parse_int(value, 10, 100L * 86400, &n)) c->copy_deadline_s = (int)n;
+    else if (!strcmp(key, "streams") && !parse_int(value, 1, 16, &n)) c->copy_streams = (unsigned)n;
+    else if (!strcmp(key, "max_bytes_per_s") && !parse_int(value, 0, 1L << 40, &n)) c->copy_max_bytes_per_s = n;
     else bad = 1;
   } else if (!strcmp(section, "dataplane")) {
     long n;
@@ -233,6 +243,8 @@ static char *path_in(const char *dir, const char *rel)
 
 int config_finish(struct config *c)
 {
+  for (int i = 1; i < c->nlocs; i++)
+    c->locs[i].credential = c->peer_credentials[i];
   if (!c->data_dir)
     c->data_dir = path_in("var", c->region);
   if (!c->tls_cert)

@@ -49,6 +49,11 @@ struct config {
   int agent_timeout_ms;    /* each guest agent command but the freeze */
   int agent_frozen_max_ms; /* longest freeze of a guest for a restore point */
 
+  int copy_per_hour;       /* copies into one collection per hour; 0: no limit */
+  int copy_deadline_s;     /* a copy that cannot finish in this long fails */
+  unsigned copy_streams;   /* concurrent object requests of one copy */
+  long copy_max_bytes_per_s; /* 0: unlimited */
+
   char *tenant_id;
   int token_lifetime_s;
   char *signing_key;

@@ -236,7 +236,9 @@ static int serve(struct config *c)
   struct arm_config armc = {.peer_ca = c->peer_ca, .public_url = c->public_url, .tenant_id = c->tenant_id, .subscriptions = c->subs,
                             .nsubscriptions = c->nsubs, .locations = c->locs, .nlocations = c->nlocs,
                             .page_size = c->page_size, .sas_max_duration_s = c->sas_max_duration_s,
-                            .sas_max_grants = c->sas_max_grants};
+                            .sas_max_grants = c->sas_max_grants, .copy_per_hour = c->copy_per_hour,
+                            .copy_deadline_s = c->copy_deadline_s, .copy_streams = c->copy_streams,
+                            .copy_max_bytes_per_s = (uint64_t)c->copy_max_bytes_per_s};
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;

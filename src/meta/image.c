@@ -28,6 +28,7 @@ const char *meta_image_state_to_string(enum meta_image_state s)
   case IMAGE_CAPTURING: return "Capturing";
   case IMAGE_READY: return "Succeeded";
   case IMAGE_FAILED: return "Failed";
+  case IMAGE_COPYING: return "Copying";
   }
   return "?";
 }

@@ -171,6 +171,17 @@ static const char *const migrations[] = {
     "CREATE TRIGGER extensions_gone AFTER DELETE ON resources"
     "  WHEN old.type = 'Microsoft.Compute/virtualMachines' BEGIN"
     "  DELETE FROM resources WHERE parent_id = old.id AND type = 'Microsoft.Compute/virtualMachines/extensions'; END;",
+    /* 8: copies of disk restore points from another region (copy.c): where
+     * each comes from, the tree being copied and how far it got; the row
+     * goes with its image. */
+    "CREATE TABLE image_copies("
+    "  image_id TEXT PRIMARY KEY COLLATE NOCASE, source_id TEXT NOT NULL, source_location TEXT NOT NULL,"
+    "  root TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0, covered INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_received INTEGER NOT NULL DEFAULT 0, records_received INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_stored INTEGER NOT NULL DEFAULT 0, refetched INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL"
+    "  DEFAULT 0, error TEXT, started_us INTEGER NOT NULL, changed_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER image_copies_gone AFTER DELETE ON images BEGIN"
+    "  DELETE FROM image_copies WHERE image_id = old.id; END;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

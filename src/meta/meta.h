@@ -152,6 +152,7 @@ enum meta_image_state {
   IMAGE_CAPTURING, /* fenced; its tree is being built */
   IMAGE_READY,     /* root, size and the capture's counters are set */
   IMAGE_FAILED,    /* never READY; holds no tree */
+  IMAGE_COPYING,   /* its tree is being copied from another region (meta_image_copy) */
 };
 const char *meta_image_state_to_string(enum meta_image_state s);
 
@@ -190,6 +191,31 @@ int meta_capture_base_put(struct meta *m, const struct meta_capture_base *b);
 int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_capture_base *out);
 typedef int (*meta_capture_base_cb)(void *ctx, const struct meta_capture_base *b);
 int meta_capture_base_list(struct meta *m, meta_capture_base_cb cb, void *ctx);
+
+/* A disk restore point copied from another region: its source, the tree
+ * being copied (the same root address in both stores) and the copy's
+ * progress.  covered only grows (the update keeps the larger value), so
+ * progress reported from it never goes backwards, even across restarts. */
+struct meta_image_copy {
+  char *image_id;
+  char *source_id;        /* the source disk restore point */
+  char *source_location;  /* the region it is in */
+  char root[65];
+  uint64_t size, covered; /* bytes of the disk, and how many of them are here, durably */
+  uint64_t bytes_received, records_received, bytes_stored, refetched;
+  int attempts;           /* runs that ended in an error worth retrying */
+  char *error;            /* the last error (retrying, or why it failed), or NULL */
+  int64_t started_us, changed_us;
+};
+void meta_image_copy_clear(struct meta_image_copy *c);
+/* Inserts the row of a new copy (counters as given). */
+int meta_image_copy_put(struct meta *m, const struct meta_image_copy *c);
+int meta_image_copy_get(struct meta *m, const char *image_id, struct meta_image_copy *out);
+/* Records progress: size, covered (kept if larger), the counters, attempts
+ * and error (NULL clears it). */
+int meta_image_copy_update(struct meta *m, const struct meta_image_copy *c);
+/* Images being copied (state IMAGE_COPYING), in the region. */
+int meta_image_copies_active(struct meta *m, int *n);
 
 /* ---- what the admission of a VM's next restore point reads -------------- */
 

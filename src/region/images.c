@@ -191,6 +191,7 @@ int region_image_delete(struct region *rg, const char *image_id)
 struct id_list {
   char **ids;
   size_t n;
+  struct meta *meta;
 };
 
 static int collect(struct id_list *l, const char *id)
@@ -249,16 +250,25 @@ int region_restore_point_fail(struct region *rg, const char *rp_id, const char *
 
 /* At start-up: restore points a crash left Creating become Failed (their
  * captures lived in memory). */
+static int is_copying(void *ctx, const struct meta_image *im)
+{
+  (void)ctx;
+  return im->state == IMAGE_COPYING;
+}
+
+/* A copy is resumed by its operation (copy.c), not failed. */
 static int find_creating(void *ctx, const struct meta_resource *r)
 {
-  if (!strcasecmp(r->type, RP_TYPE) && r->provisioning_state && !strcmp(r->provisioning_state, "Creating"))
-    return collect(ctx, r->id);
-  return 0;
+  struct id_list *l = ctx;
+  if (strcasecmp(r->type, RP_TYPE) != 0 || !r->provisioning_state || strcmp(r->provisioning_state, "Creating") != 0)
+    return 0;
+  int copying = meta_image_list(l->meta, r->id, is_copying, NULL);
+  return copying < 0 ? copying : copying ? 0 : collect(l, r->id);
 }
 
 int region_images_recover(struct region *rg)
 {
-  struct id_list l = {0};
+  struct id_list l = {.meta = rg->meta};
   int rc = meta_resource_list_type(rg->meta, RP_TYPE, find_creating, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++) {
     log_warn("region", "restore point %s was being created when the service stopped: marking it Failed", l.ids[i]);

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "meta/meta.h"
+#include "repl/repl.h"
 
 struct region;
 struct jobs;
@@ -232,6 +233,41 @@ int region_image_delete(struct region *r, const char *image_id);
 /* Marks a restore point (and its images not ready) Failed with an ARM error
  * code, e.g. OperationInterrupted. */
 int region_restore_point_fail(struct region *r, const char *rp_id, const char *code);
+
+/* ---- copies from another region (copy.c) -------------------------------- */
+
+/* A disk restore point to copy: its image here and the source's tree. */
+struct region_copy_disk {
+  const char *image_id, *rp_id;
+  const char *disk_id;          /* the disk the source captured (in its region) */
+  const char *source_id;        /* the source disk restore point */
+  const char *source_location;
+  const char *root;             /* the source's tree root, hex */
+  uint64_t size;
+};
+/* Records the image (state Copying) and its copy row, in the caller's meta
+ * transaction.  -EINVAL: a malformed root. */
+int region_copy_record(struct region *r, const struct region_copy_disk *d);
+struct region_copy_opts {
+  unsigned streams;             /* concurrent object requests; 0: 4 */
+  uint64_t max_bytes_per_s;     /* 0: unlimited */
+  void (*progress)(void *ctx, double percent);
+  bool (*should_stop)(void *ctx); /* asked at each checkpoint: -EINTR */
+  void *ctx;
+};
+/* Copies (or resumes copying) the image's tree from peer; on 0 the image is
+ * READY and exported, and its restore point Succeeded if it was the last
+ * image copying.  An image no longer Copying: 0 at once.  Errors as
+ * repl_copy_tree's (-EHOSTUNREACH: retry later), -ECANCELED the image was
+ * deleted meanwhile. */
+int region_copy_run(struct region *r, const char *image_id, const struct repl_peer *peer,
+                    const struct region_copy_opts *o);
+/* Records an error on the copy (NULL clears it) and, with attempt, counts a
+ * failed run. */
+int region_copy_note(struct region *r, const char *image_id, const char *error, bool attempt);
+int region_copy_get(struct region *r, const char *image_id, struct meta_image_copy *out);
+/* The objects stream a peer asked for (repl.h), over this region's store. */
+int region_export_open(struct region *r, const void *body, size_t len, struct repl_export **out);
 
 /* ---- reads of an image for a data plane (reads.c) ------------------------ */
 

@@ -121,7 +121,14 @@ int region_store_gc(struct region *rg, struct region_gc_stats *out)
 {
   struct cas_gc_options opts = {.crash_point = failpoint_value("store.gc.crash", 0) ? gc_crash_point : NULL};
   struct cas_gc_stats st = {0};
-  int rc = cas_gc(rg->cas, gc_roots, rg, &opts, &st);
+  int copying = 0;
+  int rc = meta_image_copies_active(rg->meta, &copying);
+  if (rc == 0 && copying) { /* their objects have no root yet (copy.c) */
+    log_info("region", "store GC deferred: %d disk restore point(s) are being copied", copying);
+    return -EAGAIN;
+  }
+  if (rc == 0)
+    rc = cas_gc(rg->cas, gc_roots, rg, &opts, &st);
   if (rc < 0)
     return rc;
   *out = (struct region_gc_stats){st.live_objects, st.dead_objects, st.packs_deleted,

@@ -1,0 +1,88 @@
+/*
+ * transfer.c — records as stored, for copies between stores (cas.h).
+ *
+ * Export reads the record an index entry points at and checks its CRC32C,
+ * nothing more: the sender spends no CPU on decompression.  Import trusts
+ * nothing it receives: the record's framing and CRC32C, then the content
+ * decompressed and every object re-hashed against its address
+ * (pack_rec_objects with rehash), and only then is the record appended
+ * verbatim, under the same rules as a GC move (cas_append_record): objects the
+ * store already holds are not republished.  A group of which the store holds
+ * some members is still appended whole; its duplicate bytes are dead and a
+ * later GC rewrite reclaims them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cas/cas_int.h"
+#include "common/cleanup.h"
+
+int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len, uint64_t *key)
+{
+  struct idx_ent e;
+  pthread_rwlock_rdlock(&cas->idx_lock);
+  bool found = index_lookup(&cas->idx, addr, &e);
+  pthread_rwlock_unlock(&cas->idx_lock);
+  if (!found)
+    return -ENOENT;
+  e.len = idx_rec_len(&e);
+  struct pack_rec pr;
+  int r = cas_read_record(cas, &e, rec, &pr);
+  if (r < 0)
+    return r;
+  *len = e.len;
+  *key = (uint64_t)e.pack << 32 | e.off;
+  return 0;
+}
+
+/* Checks rec and fills ents (PACK_GROUP_MAX) and info; returns the count. */
+static int check(const void *rec, size_t len, struct pack_idx_ent *ents, struct cas_record_info *info, void *content,
+                 size_t cap)
+{
+  struct pack_rec pr;
+  if (len < PACK_REC_HDR || len > PACK_REC_HDR + CAS_MAX_OBJECT + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX ||
+      pack_rec_decode(rec, len, &pr) < 0 || pr.raw_len > CAS_MAX_OBJECT ||
+      (pr.type != CAS_CHUNK && pr.type != CAS_NODE) || ((pr.flags & PACK_FLAG_GROUP) && pr.type != CAS_CHUNK))
+    return -EIO;
+  CLEANUP_FREE uint8_t *tmp = malloc(pr.raw_len ? pr.raw_len : 1);
+  if (!tmp)
+    return -ENOMEM;
+  int n = pack_rec_objects(&pr, (const uint8_t *)rec + PACK_REC_HDR, 0, (uint32_t)len, true, tmp, ents);
+  if (n < 0)
+    return -EIO;
+  info->type = pr.type;
+  info->n = (unsigned)n;
+  info->raw_len = pr.raw_len;
+  for (int i = 0; i < n; i++)
+    info->addrs[i] = ents[i].addr;
+  if (content && !(pr.flags & PACK_FLAG_GROUP)) {
+    if (cap < pr.raw_len)
+      return -ENOSPC;
+    memcpy(content, tmp, pr.raw_len);
+  }
+  return n;
+}
+
+int cas_record_check(const void *rec, size_t len, struct cas_record_info *info, void *content, size_t cap)
+{
+  struct pack_idx_ent ents[PACK_GROUP_MAX];
+  int n = check(rec, len, ents, info, content, cap);
+  return n < 0 ? n : 0;
+}
+
+int cas_record_import(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info,
+                      uint64_t *stored_bytes)
+{
+  if (cas->read_only)
+    return -EROFS;
+  struct pack_idx_ent ents[PACK_GROUP_MAX];
+  int n = check(rec, len, ents, info, NULL, 0);
+  if (n < 0)
+    return n;
+  size_t published = 0;
+  int r = cas_append_record(cas, rec, (uint32_t)len, ents, (size_t)n, UINT32_MAX, &published);
+  if (r == 0 && stored_bytes && published)
+    *stored_bytes += len;
+  return r;
+}
