@@ -88,9 +88,9 @@ static void update_tags(struct arm_call *call, struct meta_resource *r, json_t *
     reply_collection(call, 200, r);
 }
 
-/* The collection's source: a VM of this region, or a collection of another
- * region (a target of cross-region copies); its region in loc.  false:
- * replied. */
+/* The collection's source: a VM of this region, a collection of another
+ * region (a target of cross-region copies) or a VM of another region (whose
+ * restore points are created here); its region in loc.  false: replied. */
 static bool find_source(struct arm_call *call, const char *src, char *loc, size_t cap)
 {
   struct arm *arm = call->arm;
@@ -111,21 +111,18 @@ static bool find_source(struct arm_call *call, const char *src, char *loc, size_
   json_t *doc = NULL;
   int rc = arm_peer_lookup(arm, src, &where, &doc);
   const char *type = json_string_value(json_object_get(doc, "type"));
-  bool coll = rc == 0 && type && !strcasecmp(type, RPC_TYPE);
-  if (rc == 0 && type && !strcasecmp(type, VM_TYPE))
-    arm_reply_error_target(call, 400, "InvalidParameter", "properties.source.id",
-                           "The virtual machine '%s' is in region '%s': a collection protects a virtual machine of "
-                           "its own region, or copies a collection of another region.",
-                           src, where->name);
-  else if (rc == -EHOSTUNREACH)
+  /* a collection there: copies of its restore points; a VM there: restore
+   * points created here from it (cross-region creation) */
+  bool coll = rc == 0 && type && (!strcasecmp(type, RPC_TYPE) || !strcasecmp(type, VM_TYPE));
+  if (rc == -EHOSTUNREACH)
     arm_reply_error(call, 503, "RegionUnavailable",
                     "Region '%s' does not answer, so the source '%s' cannot be looked up; retry later.", where->name,
                     src);
   else if (!coll)
     arm_reply_error_target(call, 404, "NotFound", "properties.source.id",
-                           "The source '%s' (a virtual machine of region '%s', or a restore point collection of "
-                           "another region) was not found.",
-                           src, arm->cfg.locations[0].name);
+                           "The source '%s' (a virtual machine, or a restore point collection of another region) "
+                           "was not found.",
+                           src);
   if (coll)
     snprintf(loc, cap, "%s", where->name);
   json_decref(doc);

@@ -35,7 +35,9 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "common/strlist.h"
 #include "common/timefmt.h"
+#include "common/urlcode.h"
 
 static json_t *loads(const char *s) { return json_loads(s ? s : "{}", 0, NULL); }
 
@@ -94,6 +96,7 @@ struct copy_plan {
   const struct arm_location *from;
   json_t *src;     /* the source restore point, as its region gave it */
   json_t *map;     /* source disk restore point id → copy id */
+  bool creation;   /* src is a capture made for this region (cross-region creation) */
 };
 
 /* Records the copy in one transaction; replies. */
@@ -116,7 +119,8 @@ static void record(struct arm_call *call, const struct meta_resource *coll, cons
     if (!json_is_object(props))
       props = json_object();
     json_object_del(props, "vmrpPreviousDiskRestorePointId"); /* a tree of the other region */
-    json_object_set(props, "sourceResourceId", json_object_get(d, "id"));
+    if (!p->creation) /* a copy's source is the disk restore point; a creation's, the disk */
+      json_object_set(props, "sourceResourceId", json_object_get(d, "id"));
     json_object_set_new(props, "sourceResourceLocation", json_string(p->from->name));
     const char *disk = json_string_value(json_object_get(json_object_get(d, "properties"), "sourceResourceId"));
     struct meta_resource r = {.id = strdup(did), .type = strdup(DRP_TYPE), .name = strdup(last_segment(did)),
@@ -138,31 +142,26 @@ static void record(struct arm_call *call, const struct meta_resource *coll, cons
   map_metadata(meta_src, p->map);
   char now[TIME_ISO_LEN];
   time_iso8601(time_now_us(), now);
-  json_t *src_ref = json_pack("{s:s}", "id", json_string_value(json_object_get(p->src, "id")));
-  json_t *props = json_pack("{s:o,s:O,s:s,s:o}", "sourceRestorePoint", src_ref, "excludeDisks",
-                            json_object_get(sprops, "excludeDisks") ? json_object_get(sprops, "excludeDisks")
-                                                                    : json_array(),
-                            "timeCreated", now, "sourceMetadata", meta_src);
-  if (json_object_get(sprops, "consistencyMode"))
-    json_object_set(props, "consistencyMode", json_object_get(sprops, "consistencyMode"));
+  json_t *excl = json_object_get(sprops, "excludeDisks");
+  json_t *props = json_pack("{s:O,s:s,s:o}", "excludeDisks", excl ? excl : json_array(), "timeCreated", now,
+                            "sourceMetadata", meta_src);
+  if (!p->creation)
+    json_object_set_new(props, "sourceRestorePoint",
+                        json_pack("{s:s}", "id", json_string_value(json_object_get(p->src, "id"))));
+  const char *keep[] = {"consistencyMode", "vmrpConsistency", p->creation ? "timeCreated" : NULL};
+  for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) /* a creation's point in time is its capture's */
+    if (keep[k] && json_object_get(sprops, keep[k]))
+      json_object_set(props, keep[k], json_object_get(sprops, keep[k]));
   CLEANUP_FREE char *payload = NULL;
   json_t *pl = json_pack("{s:s}", "sourceLocation", p->from->name);
+  if (p->creation)
+    json_object_set(pl, "capture", json_object_get(p->src, "id"));
   payload = json_dumps(pl, JSON_COMPACT);
   json_decref(pl);
   if (rc == 0)
     rc = arm_op_create(call, "Microsoft.Compute", "restorePointCopy", id, payload, op_id);
-  json_t *extra = json_pack("{s:s}", "operation", op_id);
-  struct meta_resource rp = {.id = strdup(id), .type = strdup(RP_TYPE), .name = strdup(last_segment(id)),
-                             .parent_id = strdup(coll->id), .properties = json_dumps(props, JSON_COMPACT),
-                             .extra = json_dumps(extra, JSON_COMPACT), .provisioning_state = strdup("Creating")};
-  json_decref(extra);
-  json_decref(props);
-  if (rc == 0)
-    rc = meta_resource_put(m, &rp, NULL, META_PUT_CREATE_ONLY, NULL);
-  if (rc == 0)
-    rc = meta_commit(m);
-  else
-    meta_rollback(m);
+  struct meta_resource rp;
+  rc = arm_rp_insert_commit(arm, rc, id, coll->id, props, json_pack("{s:s}", "operation", op_id), &rp);
   if (rc == 0) {
     jobs_submit(arm->jobs, op_id);
     arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
@@ -282,6 +281,79 @@ out:
   json_decref(p.map);
 }
 
+/* ---- cross-region creation ----------------------------------------------------- */
+
+/* The disk restore points of a capture's answer, in the shape the peer's
+ * resource lookup gives (their trees not known until it is captured). */
+static void add_capture_disk(json_t *list, json_t *disk)
+{
+  const char *drp = json_string_value(json_object_get(json_object_get(disk, "diskRestorePoint"), "id"));
+  const char *src = json_string_value(json_object_get(json_object_get(disk, "managedDisk"), "id"));
+  if (!drp)
+    return;
+  json_t *props = json_pack("{s:s}", "sourceResourceId", src ? src : "");
+  if (json_is_string(json_object_get(disk, "osType")))
+    json_object_set(props, "osType", json_object_get(disk, "osType"));
+  json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:{s:s,s:i}}", "id", drp, "name", last_segment(drp),
+                                        "properties", props, "vmrpTree", "root", "", "size", 0));
+}
+
+void arm_rp_xr_put(struct arm_call *call, const struct meta_resource *coll, const char *id)
+{
+  struct arm *arm = call->arm;
+  json_t *props = json_object_get(call->body, "properties");
+  json_t *cprops = loads(coll->properties);
+  json_t *source = json_object_get(cprops, "source");
+  const struct arm_location *loc = arm_peer_named(arm, json_string_value(json_object_get(source, "location")));
+  struct copy_plan p = {.from = loc, .map = json_object(), .creation = true};
+  struct repl_peer peer = arm_peer(arm, loc);
+  json_t *ask = json_pack("{s:O,s:O}", "vmId", json_object_get(source, "id"), "properties",
+                          json_is_object(props) ? props : json_object());
+  CLEANUP_FREE char *body = json_dumps(ask, JSON_COMPACT);
+  CLEANUP_FREE char *reply = NULL;
+  json_decref(ask);
+  long status = 0;
+  size_t len = 0;
+  int rc = repl_call(&peer, "POST", REPL_PATH "captures", body, strlen(body), &status, &reply, &len);
+  json_t *doc = rc == 0 ? json_loadb(reply, len, 0, NULL) : NULL;
+  if (rc < 0 || !doc) {
+    arm_reply_error(call, 503, "RegionUnavailable",
+                    "Region '%s', where virtual machine '%s' is, does not answer; retry later.", loc->name,
+                    json_string_value(json_object_get(source, "id")));
+    goto out;
+  }
+  if (status != 201) { /* the source region's refusal (limits, agent, disks) is the answer */
+    arm_reply_json(call, (int)status, json_incref(doc));
+    goto out;
+  }
+  json_t *sp = json_object_get(json_object_get(json_object_get(doc, "properties"), "sourceMetadata"),
+                               "storageProfile");
+  json_t *disks = json_array();
+  if (json_is_object(json_object_get(sp, "osDisk")))
+    add_capture_disk(disks, json_object_get(sp, "osDisk"));
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(sp, "dataDisks"), i, d) add_capture_disk(disks, d);
+  p.src = json_pack("{s:O,s:O,s:o}", "id", json_object_get(doc, "id"), "properties", json_object_get(doc, "properties"),
+                    "diskRestorePoints", disks);
+  json_array_foreach(disks, i, d) {
+    const char *name = json_string_value(json_object_get(d, "name"));
+    const char *us = strrchr(name, '_');
+    char guid[UUID_STR_LEN], did[2048];
+    random_uuid(guid);
+    snprintf(did, sizeof did, "%s/diskRestorePoints/%.*s_%s", id, us ? (int)(us - name) : 64, name, guid);
+    json_object_set_new(p.map, json_string_value(json_object_get(d, "id")), json_string(did));
+  }
+  log_info("arm", "restore point %s: region %s captured %s as %s", id, loc->name,
+           json_string_value(json_object_get(source, "id")), json_string_value(json_object_get(doc, "id")));
+  record(call, coll, id, &p);
+out:
+  json_decref(doc);
+  json_decref(cprops);
+  json_decref(p.src);
+  json_decref(p.map);
+}
+
 /* ---- the operation --------------------------------------------------------------- */
 
 struct job_ctx {
@@ -297,21 +369,7 @@ static void on_progress(void *ctx, double percent)
 
 static bool should_stop(void *ctx) { return jobs_should_stop(((struct job_ctx *)ctx)->job); }
 
-struct id_list {
-  char **ids;
-  int n;
-};
-
-static int collect_images(void *ctx, const struct meta_image *im)
-{
-  struct id_list *l = ctx;
-  char **ids = realloc(l->ids, (size_t)(l->n + 1) * sizeof *ids);
-  if (!ids)
-    return -ENOMEM;
-  l->ids = ids;
-  l->ids[l->n++] = strdup(im->id);
-  return 0;
-}
+static int collect_images(void *ctx, const struct meta_image *im) { return strlist_add(ctx, im->id); }
 
 static bool retryable(int rc) { return rc == -EHOSTUNREACH || rc == -EACCES || rc == -ENOMEM; }
 
@@ -338,6 +396,93 @@ static bool nap(struct job *job, int s)
   return !jobs_should_stop(job);
 }
 
+static int any_copying(void *ctx, const struct meta_image *im)
+{
+  (void)ctx;
+  return im->state == IMAGE_COPYING;
+}
+
+/* Names each image's tree once the source region's capture is done: 0, or
+ * -EINTR (stopping), -ETIMEDOUT (the source did not answer until the
+ * deadline), -ECANCELED (the capture failed or is gone: *why). */
+static int wait_capture(struct arm *arm, struct job *job, const struct meta_operation *op,
+                        const struct arm_location *loc, const char *capture, const struct strlist *l, const char **why)
+{
+  for (int backoff = 1;;) {
+    long status = 0;
+    json_t *doc = NULL;
+    int rc = arm_peer_resource(arm, loc, capture, &status, &doc);
+    const char *state = json_string_value(json_object_get(doc, "provisioningState"));
+    if (rc == 0 && status == 404) {
+      *why = "The source region lost the capture of the virtual machine (it restarted during it?).";
+      return -ECANCELED;
+    }
+    if (state && !strcmp(state, "Failed")) {
+      json_decref(doc);
+      *why = "The source region could not capture the virtual machine's disks.";
+      return -ECANCELED;
+    }
+    if (state && !strcmp(state, "Succeeded")) {
+      size_t i;
+      json_t *d;
+      json_array_foreach(json_object_get(doc, "diskRestorePoints"), i, d) {
+        json_t *tree = json_object_get(d, "vmrpTree");
+        for (size_t k = 0; k < l->n; k++) {
+          struct meta_image_copy c;
+          if (region_copy_get(arm->region, l->v[k], &c) < 0)
+            continue;
+          if (!strcasecmp(c.source_id, json_string_value(json_object_get(d, "id"))))
+            region_copy_set_root(arm->region, l->v[k], json_string_value(json_object_get(tree, "root")),
+                                 (uint64_t)json_integer_value(json_object_get(tree, "size")));
+          meta_image_copy_clear(&c);
+        }
+      }
+      json_decref(doc);
+      return 0;
+    }
+    json_decref(doc);
+    if (!state && time_now_us() > op->start_us + (int64_t)arm->cfg.copy_deadline_s * 1000000)
+      return -ETIMEDOUT;
+    if (!nap(job, state ? 1 : backoff)) /* capturing: look again in a second */
+      return -EINTR;
+    backoff = state ? 1 : backoff < 30 ? backoff * 2 : 60;
+  }
+}
+
+enum disk_outcome { DISK_COPIED, DISK_FAILED, DISK_STOPPED, DISK_DELETED };
+
+/* Copies one image, retrying with backoff while the source is unreachable
+ * and the deadline has not passed; what went wrong is on its copy row. */
+static enum disk_outcome copy_disk(struct arm *arm, struct job *job, const struct meta_operation *op,
+                                   const struct arm_location *loc, const struct repl_peer *peer, const char *image,
+                                   const struct region_copy_opts *o)
+{
+  for (int backoff = 1;; backoff = backoff < 30 ? backoff * 2 : 60) {
+    int rc = region_copy_run(arm->region, image, peer, o);
+    if (rc == -EINTR || (rc < 0 && jobs_should_stop(job)))
+      return DISK_STOPPED;
+    if (rc == -ECANCELED)
+      return DISK_DELETED;
+    if (rc == 0)
+      return DISK_COPIED;
+    if (!retryable(rc)) {
+      region_copy_note(arm->region, image, copy_error(rc), true);
+      return DISK_FAILED;
+    }
+    bool late = time_now_us() > op->start_us + (int64_t)arm->cfg.copy_deadline_s * 1000000;
+    char msg[512];
+    snprintf(msg, sizeof msg, "Region '%s' %s; %s", loc->name,
+             rc == -EACCES ? "refuses this region's peer credential" : "does not answer",
+             late ? "the copy's deadline passed." : "retrying.");
+    region_copy_note(arm->region, image, msg, true);
+    if (late)
+      return DISK_FAILED;
+    log_warn("arm", "copy of %s: %s (next try in %d s)", image, msg, backoff);
+    if (!nap(job, backoff))
+      return DISK_STOPPED;
+  }
+}
+
 enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_operation *op,
                                  struct job_result *res)
 {
@@ -351,42 +496,42 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
     return JOB_FAILED;
   }
   struct repl_peer peer = arm_peer(arm, loc);
-  struct id_list l = {0};
+  struct strlist l = {0};
   meta_image_list(arm->meta, op->resource_id, collect_images, &l);
-  struct job_ctx jc = {.job = job, .ndisks = l.n};
+  json_t *plj = loads(op->payload);
+  CLEANUP_FREE char *capture = json_is_string(json_object_get(plj, "capture"))
+                                   ? strdup(json_string_value(json_object_get(plj, "capture")))
+                                   : NULL;
+  json_decref(plj);
+  const char *why = NULL;
+  int wr = capture && meta_image_list(arm->meta, op->resource_id, any_copying, NULL) == 1
+               ? wait_capture(arm, job, op, loc, capture, &l, &why)
+               : 0;
+  if (wr == -EINTR) {
+    strlist_free(&l);
+    return JOB_INTERRUPTED;
+  }
+  if (wr < 0) {
+    region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointInternalError");
+    res->error = arm_error_text("VMRestorePointInternalError",
+                                why ? why : "The source region did not answer until the copy's deadline.");
+    strlist_free(&l);
+    return JOB_FAILED;
+  }
+  struct job_ctx jc = {.job = job, .ndisks = (int)l.n};
   struct region_copy_opts o = {.streams = arm->cfg.copy_streams, .max_bytes_per_s = arm->cfg.copy_max_bytes_per_s,
                                .progress = on_progress, .should_stop = should_stop, .ctx = &jc};
   enum job_outcome out = JOB_DONE;
-  int failed = 0, backoff = 1;
-  for (int i = 0; i < l.n && out == JOB_DONE; i++) {
-    jc.disk = i;
-    int rc = region_copy_run(arm->region, l.ids[i], &peer, &o);
-    if (rc == -EINTR || (rc < 0 && jobs_should_stop(job))) {
+  int failed = 0;
+  for (size_t i = 0; i < l.n && out == JOB_DONE; i++) {
+    jc.disk = (int)i;
+    enum disk_outcome d = copy_disk(arm, job, op, loc, &peer, l.v[i], &o);
+    failed += d == DISK_FAILED;
+    if (d == DISK_STOPPED)
       out = JOB_INTERRUPTED;
-    } else if (rc == -ECANCELED) {
+    if (d == DISK_DELETED) {
       res->error = arm_error_text("OperationNotAllowed", "The restore point was deleted during its copy.");
       out = JOB_FAILED;
-    } else if (retryable(rc)) {
-      bool late = time_now_us() > op->start_us + (int64_t)arm->cfg.copy_deadline_s * 1000000;
-      char msg[512];
-      snprintf(msg, sizeof msg, "Region '%s' %s; %s", loc->name,
-               rc == -EACCES ? "refuses this region's peer credential" : "does not answer",
-               late ? "the copy's deadline passed." : "retrying.");
-      region_copy_note(arm->region, l.ids[i], msg, true);
-      if (late) {
-        failed++;
-        continue;
-      }
-      log_warn("arm", "copy of %s: %s (next try in %d s)", l.ids[i], msg, backoff);
-      if (!nap(job, backoff))
-        out = JOB_INTERRUPTED;
-      backoff = backoff < 30 ? backoff * 2 : 60;
-      i--; /* the same disk again */
-    } else if (rc < 0) {
-      region_copy_note(arm->region, l.ids[i], copy_error(rc), true);
-      failed++;
-    } else {
-      backoff = 1;
     }
   }
   if (out == JOB_DONE && l.n == 0) /* a restore point of no disks: nothing to copy */
@@ -394,13 +539,22 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
   if (out == JOB_DONE && failed) {
     region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointCopyFailed");
     char msg[256];
-    snprintf(msg, sizeof msg, "%d of %d disk restore points could not be copied; their replicationStatus says why.",
+    snprintf(msg, sizeof msg, "%d of %zu disk restore points could not be copied; their replicationStatus says why.",
              failed, l.n);
     res->error = arm_error_text("VMRestorePointCopyFailed", msg);
     out = JOB_FAILED;
   }
-  for (int i = 0; i < l.n; i++)
-    free(l.ids[i]);
-  free(l.ids);
+  if (out == JOB_DONE && capture) { /* the source keeps only the capture's trees, as the next base */
+    char *enc = url_encode(capture), path[4096], *reply = NULL;
+    long status = 0;
+    size_t len = 0;
+    snprintf(path, sizeof path, REPL_PATH "release?id=%s", enc ? enc : "");
+    if (repl_call(&peer, "POST", path, "{}", 2, &status, &reply, &len) < 0 || status != 204)
+      log_warn("arm", "region %s did not release capture %s (HTTP %ld); delete it there", loc->name, capture,
+               status);
+    free(enc);
+    free(reply);
+  }
+  strlist_free(&l);
   return out;
 }

@@ -308,6 +308,17 @@ static bool held_here(struct arm *arm, const char *top)
 
 /* Creates the call's resource group at loc as it is here (a region that
  * missed its creation): 0 when loc has it now. */
+/* Whether the top-level resource lives at loc (a 404 there may be about a
+ * child of it, then it is the answer), asked over the peer protocol. */
+static bool held_at(struct arm *arm, const struct arm_location *loc, const char *top)
+{
+  long status = 0;
+  json_t *doc = NULL;
+  bool held = arm_peer_resource(arm, loc, top, &status, &doc) == 0 && status == 200;
+  json_decref(doc);
+  return held;
+}
+
 static int make_group_at(struct arm_call *call, const struct arm_location *loc)
 {
   char id[512];
@@ -414,7 +425,7 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
       down = loc;
       continue;
     }
-    if (to || r.status != 404) {
+    if (to || r.status != 404 || held_at(arm, loc, top)) { /* a 404 from where it lives is the answer */
       relay(call, &r);
       return true;
     }

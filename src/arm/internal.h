@@ -94,10 +94,14 @@ const char *arm_location_here(struct arm_call *call, json_t *body, const char *t
 bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call));
 
 /* ---- peer.c: the peer protocol's front end and this region's peers ---- */
+#define XR_PREFIX "vmrp-xr-" /* collections holding captures made for a peer */
 const struct arm_location *arm_peer_named(struct arm *arm, const char *name);
 struct repl_peer arm_peer(struct arm *arm, const struct arm_location *loc);
 /* Answers a request under REPL_PATH (a peer's; never an ARM token). */
 void arm_peer_handle(struct arm_call *call);
+/* Asks loc for resource id over the peer protocol: 0 with *status (and
+ * *doc on 200), or -errno when it does not answer. */
+int arm_peer_resource(struct arm *arm, const struct arm_location *loc, const char *id, long *status, json_t **doc);
 /* Asks every peer for resource id: 0 with *doc (the peer's view, see
  * peer.c) and *where; -ENOENT no peer has it; -EHOSTUNREACH one that could
  * have it did not answer (*where). */
@@ -200,6 +204,14 @@ void arm_disk_end_access(struct arm_call *call);
 /* "ActiveSAS", "ActiveUpload" or "ReadyToUpload" when the disk's data is
  * reserved for the data plane (no attach, no delete), else NULL. */
 const char *arm_disk_access_state(struct arm *arm, const struct meta_resource *disk);
+/* Ends the transaction that records a new restore point: its row (Creating;
+ * props and extra stolen) is put when rc is 0 so far, then committed, else
+ * rolled back; *rp holds the row for the reply either way. */
+int arm_rp_insert_commit(struct arm *arm, int rc, const char *id, const char *coll_id, json_t *props, json_t *extra,
+                         struct meta_resource *rp);
+/* Deletes a restore point and its disk restore points at once (their
+ * exports first). */
+int arm_rp_delete_now(struct arm *arm, const char *id);
 /* Deletes every restore point (and disk restore point) under a collection. */
 int arm_restore_points_delete_under(struct arm *arm, const char *collection_id);
 enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta_operation *op,
@@ -212,6 +224,9 @@ enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta
 /* copies.c: a restore point PUT with sourceRestorePoint in coll (id: the
  * new restore point's), and the copy operation. */
 void arm_rp_copy_put(struct arm_call *call, const struct meta_resource *coll, const char *id);
+/* A restore point PUT in coll, whose source is a VM of another region: that
+ * region captures it (peer.c), this one copies the capture. */
+void arm_rp_xr_put(struct arm_call *call, const struct meta_resource *coll, const char *id);
 enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_operation *op,
                                  struct job_result *res);
 

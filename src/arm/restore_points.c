@@ -35,6 +35,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "common/strlist.h"
 #include "common/timefmt.h"
 
 static void collection_id(struct arm_call *call, char *out, size_t cap)
@@ -301,6 +302,11 @@ void arm_rp_put(struct arm_call *call)
   }
   cprops = loads(coll.properties);
   const char *vm_id = json_string_value(json_object_get(json_object_get(cprops, "source"), "id"));
+  const char *vm_loc = json_string_value(json_object_get(json_object_get(cprops, "source"), "location"));
+  if (vm_id && vm_loc && arm_peer_named(arm, vm_loc) && strstr(vm_id, "/providers/Microsoft.Compute/virtualMachines/")) {
+    arm_rp_xr_put(call, &coll, id); /* a VM of another region */
+    goto out;
+  }
   if (vm_id && strstr(vm_id, "/providers/Microsoft.Compute/restorePointCollections/")) {
     arm_reply_error_target(call, 400, "InvalidParameter", "properties.sourceRestorePoint",
                            "Collection '%s' holds copies of the restore points of collection '%s': a restore point "
@@ -453,6 +459,24 @@ out:
   meta_resource_clear(&existing);
 }
 
+int arm_rp_insert_commit(struct arm *arm, int rc, const char *id, const char *coll_id, json_t *props, json_t *extra,
+                         struct meta_resource *rp)
+{
+  const char *name = strrchr(id, '/');
+  *rp = (struct meta_resource){.id = strdup(id), .type = strdup(RP_TYPE), .name = strdup(name ? name + 1 : id),
+                               .parent_id = strdup(coll_id), .properties = json_dumps(props, JSON_COMPACT),
+                               .extra = json_dumps(extra, JSON_COMPACT), .provisioning_state = strdup("Creating")};
+  json_decref(extra);
+  json_decref(props);
+  if (rc == 0)
+    rc = meta_resource_put(arm->meta, rp, NULL, META_PUT_CREATE_ONLY, NULL);
+  if (rc == 0)
+    rc = meta_commit(arm->meta);
+  else
+    meta_rollback(arm->meta);
+  return rc;
+}
+
 static const char *last_segment(const char *id)
 {
   const char *s = strrchr(id, '/');
@@ -537,18 +561,9 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
   json_t *extra = json_pack("{s:s}", "operation", op_id);
   if (asked)
     json_object_set_new(extra, "requestedMode", json_string(asked));
-  struct meta_resource rp = {.id = strdup(id), .type = strdup(RP_TYPE), .name = strdup(call->params[3]),
-                             .parent_id = strdup(coll->id), .properties = json_dumps(props, JSON_COMPACT),
-                             .extra = json_dumps(extra, JSON_COMPACT), .provisioning_state = strdup("Creating")};
-  json_decref(extra);
-  json_decref(props);
+  struct meta_resource rp;
   json_decref(vprops);
-  if (rc == 0)
-    rc = meta_resource_put(m, &rp, NULL, META_PUT_CREATE_ONLY, NULL);
-  if (rc == 0)
-    rc = meta_commit(m);
-  else
-    meta_rollback(m);
+  rc = arm_rp_insert_commit(arm, rc, id, coll->id, props, extra, &rp);
   if (rc == 0)
     rc = region_capture_queue(arm->region, cap, op_id, id);
   else
@@ -612,38 +627,17 @@ void arm_rp_delete(struct arm_call *call)
   arm_start_delete(call, id, RP_TYPE, "restorePointDelete", refuse_delete);
 }
 
-struct id_list {
-  char **ids;
-  size_t n;
-};
-
-static int collect(void *ctx, const struct meta_resource *r)
-{
-  struct id_list *l = ctx;
-  char **ids = realloc(l->ids, (l->n + 1) * sizeof *ids);
-  if (!ids)
-    return -ENOMEM;
-  l->ids = ids;
-  l->ids[l->n++] = strdup(r->id);
-  return 0;
-}
-
-static void id_list_free(struct id_list *l)
-{
-  for (size_t i = 0; i < l->n; i++)
-    free(l->ids[i]);
-  free(l->ids);
-}
+static int collect(void *ctx, const struct meta_resource *r) { return strlist_add(ctx, r->id); }
 
 /* Deletes a restore point's rows, disk restore points first.  Their trees
  * become garbage: the GC reclaims whatever no other root reaches. */
-static int delete_rp(struct arm *arm, const char *id)
+int arm_rp_delete_now(struct arm *arm, const char *id)
 {
-  struct id_list l = {0};
+  struct strlist l = {0};
   int rc = meta_resource_list(arm->meta, id, DRP_TYPE, NULL, 0, collect, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++)
-    rc = region_image_delete(arm->region, l.ids[i]);
-  id_list_free(&l);
+    rc = region_image_delete(arm->region, l.v[i]);
+  strlist_free(&l);
   if (rc == 0) {
     rc = meta_resource_delete(arm->meta, id);
     if (rc == -ENOENT)
@@ -654,11 +648,11 @@ static int delete_rp(struct arm *arm, const char *id)
 
 int arm_restore_points_delete_under(struct arm *arm, const char *collection_id)
 {
-  struct id_list l = {0};
+  struct strlist l = {0};
   int rc = meta_resource_list(arm->meta, collection_id, RP_TYPE, NULL, 0, collect, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++)
-    rc = delete_rp(arm, l.ids[i]);
-  id_list_free(&l);
+    rc = arm_rp_delete_now(arm, l.v[i]);
+  strlist_free(&l);
   return rc;
 }
 
@@ -671,7 +665,7 @@ enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta
                                    struct job_result *res)
 {
   (void)job;
-  if (delete_rp(app, op->resource_id) < 0) {
+  if (arm_rp_delete_now(app, op->resource_id) < 0) {
     res->error = arm_error_text("InternalServerError", "Deleting the restore point failed; retry.");
     return JOB_FAILED;
   }

@@ -12,6 +12,7 @@
 
 #include "arm/internal.h"
 #include "common/log.h"
+#include "common/strlist.h"
 
 /* Type-specific clean-up for resources inside a group being deleted.  Types
  * whose resources own data outside the metadata store (disks, restore points)
@@ -35,31 +36,13 @@ static int delete_child(struct arm *arm, const struct meta_resource *r)
   return rc == -ENOENT ? 0 : rc;
 }
 
-struct id_list {
-  char **ids;
-  size_t n, cap;
-};
-
-static int collect_id(void *ctx, const struct meta_resource *r)
-{
-  struct id_list *l = ctx;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 16;
-    char **ids = realloc(l->ids, cap * sizeof *ids);
-    if (!ids)
-      return -ENOMEM;
-    l->ids = ids;
-    l->cap = cap;
-  }
-  l->ids[l->n++] = strdup(r->id);
-  return 0;
-}
+static int collect_id(void *ctx, const struct meta_resource *r) { return strlist_add(ctx, r->id); }
 
 enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res)
 {
   struct arm *arm = app;
-  struct id_list l = {0};
+  struct strlist l = {0};
   enum job_outcome outcome = JOB_DONE;
   int rc = meta_resource_list_under(arm->meta, op->resource_id, collect_id, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++) {
@@ -68,7 +51,7 @@ enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta
       goto out;
     }
     struct meta_resource child;
-    if (meta_resource_get(arm->meta, l.ids[i], &child) == 0) {
+    if (meta_resource_get(arm->meta, l.v[i], &child) == 0) {
       rc = delete_child(arm, &child);
       meta_resource_clear(&child);
     }
@@ -85,8 +68,6 @@ enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta
     outcome = JOB_FAILED;
   }
 out:
-  for (size_t i = 0; i < l.n; i++)
-    free(l.ids[i]);
-  free(l.ids);
+  strlist_free(&l);
   return outcome;
 }

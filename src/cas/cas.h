@@ -185,6 +185,11 @@ int cas_record_check(const void *rec, size_t len, struct cas_record_info *info, 
  * cas_sync.  -EIO: nothing stored. */
 int cas_record_import(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info,
                       uint64_t *stored_bytes);
+/* cas_record_import for a repair: every object of the record is published,
+ * its index entry moved to this good copy even when the store has one (a
+ * damaged one, which verify found); the damaged record stays behind,
+ * indexed by nothing, until its pack is rewritten (cas_gc_options.rewrite). */
+int cas_record_repair(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info);
 
 /* ---- GC holds and roots ---- */
 struct cas_hold;
@@ -201,6 +206,10 @@ struct cas_gc_options {
   double rewrite_below;    /* rewrite packs whose live byte ratio is below this (0.5 if 0) */
   bool dry_run;
   int (*crash_point)(const char *step); /* tests only: called at each step, may _exit */
+  /* Packs to rewrite whatever their live ratio (after a repair: what the
+   * index still locates in them is copied, their damaged records are not). */
+  const uint32_t *rewrite;
+  size_t n_rewrite;
 };
 struct cas_gc_stats {
   uint64_t live_objects, dead_objects, packs_deleted, packs_rewritten, bytes_freed, bytes_copied;
@@ -222,6 +231,8 @@ struct cas_verify_report {
   struct cas_damage *damage; /* objects in use (indexed or reachable) that are damaged or missing */
   size_t n_damage;
   bool *root_affected;   /* per root: something below it is damaged or missing */
+  uint32_t *bad_packs;   /* the packs holding the bad records */
+  size_t n_bad_packs;
 };
 /* Re-reads every record of every pack (CRC32C + re-hash), checks that every
  * index entry points at a good record, and walks every root.  progress may be

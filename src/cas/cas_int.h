@@ -92,8 +92,10 @@ int cas_rotate(struct cas *cas, uint32_t *new_open_id);
 /* Appends an encoded record (GC rewrite) holding the objects ents[0..n)
  * (off and len are filled in here); each object whose index entry still
  * points into from_pack moves to the copy (from_pack UINT32_MAX: each one not
- * indexed yet is published).  Nothing is appended if none is; *published
+ * indexed yet is published; CAS_PUBLISH_ALL: all are, a repair).  Nothing is
+ * appended if none is; *published
  * (may be NULL) says how many were.  write_lock must not be held. */
+#define CAS_PUBLISH_ALL (UINT32_MAX - 1)
 int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, struct pack_idx_ent *ents, size_t n,
                       uint32_t from_pack, size_t *published);
 /* Encodes and stores a group record of the n chunks described by ents

@@ -64,6 +64,7 @@ struct gc {
   struct cas_addr *stack;
   size_t n_stack, cap_stack;
   size_t log_done;
+  const struct cas_gc_options *opts;
 };
 
 static int push(struct gc *g, const struct cas_addr *a)
@@ -172,9 +173,12 @@ static int plan(struct gc *g, uint32_t first_new, double threshold, struct victi
         x->live_bytes += share[i];
     }
     pthread_rwlock_unlock(&cas->idx_lock);
+    bool forced = false;
+    for (size_t k = 0; k < g->opts->n_rewrite; k++)
+      forced = forced || g->opts->rewrite[k] == id;
     if (x->live_bytes == 0)
       x->kind = DELETE;
-    else if ((double)x->live_bytes < threshold * (double)(x->size - PACK_HDR_SIZE))
+    else if (forced || (double)x->live_bytes < threshold * (double)(x->size - PACK_HDR_SIZE))
       x->kind = REWRITE;
     else {
       free(x->ents);
@@ -270,9 +274,16 @@ static int copy_live(struct gc *g, struct victim *x, struct cas_gc_stats *st)
   if (!content || !live)
     return -ENOMEM;
   size_t n = 0;
-  for (size_t i = 0; i < x->n; i++)
-    if (keyset_has(&g->live, &x->ents[i].addr))
+  /* live and still located here (as plan() counted): a live object the
+   * index finds elsewhere (a repair's good copy) is not copied from here */
+  pthread_rwlock_rdlock(&g->cas->idx_lock);
+  for (size_t i = 0; i < x->n; i++) {
+    struct idx_ent e;
+    if (keyset_has(&g->live, &x->ents[i].addr) && index_lookup(&g->cas->idx, &x->ents[i].addr, &e) &&
+        e.pack == x->id && e.off == x->ents[i].off)
       live[n++] = x->ents[i];
+  }
+  pthread_rwlock_unlock(&g->cas->idx_lock);
   qsort(live, n, sizeof *live, by_off);
   for (size_t i = 0; i < n;) {
     size_t j = i;
@@ -350,6 +361,7 @@ static int run(struct gc *g, cas_roots_fn roots_fn, void *ctx, const struct cas_
     return r;
   struct victim *v = NULL;
   size_t nv = 0;
+  g->opts = o;
   if ((r = plan(g, first_new, o->rewrite_below > 0 ? o->rewrite_below : 0.5, &v, &nv)) < 0)
     return r;
   st->live_objects = g->live.n;

@@ -167,7 +167,7 @@ static size_t filter_locked(struct cas *cas, struct pack_idx_ent *ents, size_t n
   for (size_t i = 0; i < n; i++) {
     struct idx_ent e;
     bool found = lookup(cas, &ents[i].addr, &e);
-    bool keep = from_pack != UINT32_MAX ? found && e.pack == from_pack : !found;
+    bool keep = from_pack == CAS_PUBLISH_ALL ? true : from_pack != UINT32_MAX ? found && e.pack == from_pack : !found;
     if (!keep && from_pack == UINT32_MAX)
       cas_record(cas, &ents[i].addr, ents[i].type);
     if (keep)

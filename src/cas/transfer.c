@@ -9,7 +9,8 @@
  * verbatim, under the same rules as a GC move (cas_append_record): objects the
  * store already holds are not republished.  A group of which the store holds
  * some members is still appended whole; its duplicate bytes are dead and a
- * later GC rewrite reclaims them.
+ * later GC rewrite reclaims them.  A repair publishes every object of the
+ * record, moving the index off a damaged copy.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -71,8 +72,8 @@ int cas_record_check(const void *rec, size_t len, struct cas_record_info *info, 
   return n < 0 ? n : 0;
 }
 
-int cas_record_import(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info,
-                      uint64_t *stored_bytes)
+static int import(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info, uint64_t *stored_bytes,
+                  uint32_t mode)
 {
   if (cas->read_only)
     return -EROFS;
@@ -81,8 +82,19 @@ int cas_record_import(struct cas *cas, const void *rec, size_t len, struct cas_r
   if (n < 0)
     return n;
   size_t published = 0;
-  int r = cas_append_record(cas, rec, (uint32_t)len, ents, (size_t)n, UINT32_MAX, &published);
+  int r = cas_append_record(cas, rec, (uint32_t)len, ents, (size_t)n, mode, &published);
   if (r == 0 && stored_bytes && published)
     *stored_bytes += len;
   return r;
+}
+
+int cas_record_import(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info,
+                      uint64_t *stored_bytes)
+{
+  return import(cas, rec, len, info, stored_bytes, UINT32_MAX);
+}
+
+int cas_record_repair(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info)
+{
+  return import(cas, rec, len, info, NULL, CAS_PUBLISH_ALL);
 }

@@ -95,7 +95,24 @@ static int pack_entries(struct cas *cas, struct pack *p, struct pack_idx_ent **o
   return 0;
 }
 
+static int check_pack(struct verify *v, struct pack *p);
+
+/* Verifies a pack and names it among the bad ones when it had a bad record. */
 static int verify_pack(struct verify *v, struct pack *p)
+{
+  uint64_t before = v->rep->bad_records;
+  int r = check_pack(v, p);
+  if (r == 0 && v->rep->bad_records > before) {
+    uint32_t *b = realloc(v->rep->bad_packs, (v->rep->n_bad_packs + 1) * sizeof *b);
+    if (!b)
+      return -ENOMEM;
+    v->rep->bad_packs = b;
+    b[v->rep->n_bad_packs++] = p->id;
+  }
+  return r;
+}
+
+static int check_pack(struct verify *v, struct pack *p)
 {
   struct cas *cas = v->cas;
   uint64_t size, bad = 0;
@@ -260,6 +277,7 @@ int cas_verify(struct cas *cas, const struct cas_addr *roots, size_t nroots,
 void cas_verify_report_free(struct cas_verify_report *rep)
 {
   free(rep->damage);
+  free(rep->bad_packs);
   free(rep->root_affected);
   memset(rep, 0, sizeof *rep);
 }

@@ -69,6 +69,18 @@ int meta_image_copy_update(struct meta *m, const struct meta_image_copy *c)
   return r == 0 && sqlite3_changes(meta_db(m)) == 0 ? -ENOENT : r;
 }
 
+int meta_image_copy_set_root(struct meta *m, const char *image_id, const char *root, uint64_t size)
+{
+  sqlite3_stmt *st = meta_prepare(m, "UPDATE image_copies SET root = ?2, size = ?3 WHERE image_id = ?1");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, image_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, root, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+  int r = meta_exec_stmt(st);
+  return r == 0 && sqlite3_changes(meta_db(m)) == 0 ? -ENOENT : r;
+}
+
 static void read_copy(sqlite3_stmt *st, void *out)
 {
   struct meta_image_copy *c = out;

@@ -214,6 +214,9 @@ int meta_image_copy_get(struct meta *m, const char *image_id, struct meta_image_
 /* Records progress: size, covered (kept if larger), the counters, attempts
  * and error (NULL clears it). */
 int meta_image_copy_update(struct meta *m, const struct meta_image_copy *c);
+/* Names the tree of a copy recorded before its source existed (a
+ * cross-region creation: the source captures first). */
+int meta_image_copy_set_root(struct meta *m, const char *image_id, const char *root, uint64_t size);
 /* Images being copied (state IMAGE_COPYING), in the region. */
 int meta_image_copies_active(struct meta *m, int *n);
 

@@ -35,7 +35,7 @@ static int64_t wall_us(void)
 int region_copy_record(struct region *rg, const struct region_copy_disk *d)
 {
   struct cas_addr a;
-  if (cas_addr_from_hex(d->root, &a) < 0)
+  if (d->root[0] && cas_addr_from_hex(d->root, &a) < 0) /* "": named later (region_copy_set_root) */
     return -EINVAL;
   struct meta_image im = {.id = (char *)d->image_id, .rp_id = (char *)d->rp_id, .disk_id = (char *)d->disk_id,
                           .state = IMAGE_COPYING, .size = d->size};
@@ -133,7 +133,7 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
   struct repl_copy_opts ro = {.streams = o->streams, .max_bytes_per_s = o->max_bytes_per_s,
                               .checkpoint = on_checkpoint, .ctx = &x};
   struct cas_hold *hold = NULL;
-  rc = cas_addr_from_hex(x.row.root, &root);
+  rc = x.row.root[0] ? cas_addr_from_hex(x.row.root, &root) : -EAGAIN; /* its source is not captured yet */
   if (rc == 0)
     rc = cas_hold_begin(rg->cas, &hold);
   if (rc == 0)
@@ -154,6 +154,14 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
   }
   meta_image_copy_clear(&x.row);
   return rc;
+}
+
+int region_copy_set_root(struct region *rg, const char *image_id, const char *root, uint64_t size)
+{
+  struct cas_addr a;
+  if (cas_addr_from_hex(root, &a) < 0)
+    return -EINVAL;
+  return meta_image_copy_set_root(rg->meta, image_id, root, size);
 }
 
 int region_copy_note(struct region *rg, const char *image_id, const char *error, bool attempt)

@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "common/strlist.h"
 #include "nbd/snap_backend.h"
 #include "region/internal.h"
 
@@ -188,37 +189,14 @@ int region_image_delete(struct region *rg, const char *image_id)
   return rc == -ENOENT ? 0 : rc;
 }
 
-struct id_list {
-  char **ids;
-  size_t n;
-  struct meta *meta;
-};
-
-static int collect(struct id_list *l, const char *id)
-{
-  char **ids = realloc(l->ids, (l->n + 1) * sizeof *ids);
-  if (!ids)
-    return -ENOMEM;
-  l->ids = ids;
-  l->ids[l->n] = strdup(id);
-  return l->ids[l->n++] ? 0 : -ENOMEM;
-}
-
-static void id_list_free(struct id_list *l)
-{
-  for (size_t i = 0; i < l->n; i++)
-    free(l->ids[i]);
-  free(l->ids);
-}
-
 static int collect_unready(void *ctx, const struct meta_image *im)
 {
-  return im->state == IMAGE_READY ? 0 : collect(ctx, im->id);
+  return im->state == IMAGE_READY ? 0 : strlist_add(ctx, im->id);
 }
 
 int region_restore_point_fail(struct region *rg, const char *rp_id, const char *code)
 {
-  struct id_list l = {0};
+  struct strlist l = {0};
   int rc = meta_image_list(rg->meta, rp_id, collect_unready, &l);
   if (rc == 0)
     rc = meta_begin(rg->meta);
@@ -226,14 +204,14 @@ int region_restore_point_fail(struct region *rg, const char *rp_id, const char *
     rc = meta_resource_set_state(rg->meta, rp_id, "Failed", code);
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
       struct meta_image im;
-      rc = meta_image_get(rg->meta, l.ids[i], &im);
+      rc = meta_image_get(rg->meta, l.v[i], &im);
       if (rc == 0) {
         im.state = IMAGE_FAILED;
         rc = meta_image_put(rg->meta, &im);
         meta_image_clear(&im);
       }
       if (rc == 0)
-        rc = meta_resource_set_state(rg->meta, l.ids[i], "Failed", NULL);
+        rc = meta_resource_set_state(rg->meta, l.v[i], "Failed", NULL);
       if (rc == -ENOENT)
         rc = 0;
     }
@@ -244,7 +222,7 @@ int region_restore_point_fail(struct region *rg, const char *rp_id, const char *
   }
   if (rc < 0)
     log_error("region", "cannot mark restore point %s Failed: %s", rp_id, strerror(-rc));
-  id_list_free(&l);
+  strlist_free(&l);
   return rc;
 }
 
@@ -257,23 +235,29 @@ static int is_copying(void *ctx, const struct meta_image *im)
 }
 
 /* A copy is resumed by its operation (copy.c), not failed. */
+struct creating {
+  struct strlist ids;
+  struct meta *meta;
+};
+
 static int find_creating(void *ctx, const struct meta_resource *r)
 {
-  struct id_list *l = ctx;
+  struct creating *l = ctx;
   if (strcasecmp(r->type, RP_TYPE) != 0 || !r->provisioning_state || strcmp(r->provisioning_state, "Creating") != 0)
     return 0;
   int copying = meta_image_list(l->meta, r->id, is_copying, NULL);
-  return copying < 0 ? copying : copying ? 0 : collect(l, r->id);
+  return copying < 0 ? copying : copying ? 0 : strlist_add(&l->ids, r->id);
 }
 
 int region_images_recover(struct region *rg)
 {
-  struct id_list l = {.meta = rg->meta};
-  int rc = meta_resource_list_type(rg->meta, RP_TYPE, find_creating, &l);
-  for (size_t i = 0; rc == 0 && i < l.n; i++) {
-    log_warn("region", "restore point %s was being created when the service stopped: marking it Failed", l.ids[i]);
-    region_restore_point_fail(rg, l.ids[i], "OperationInterrupted");
+  struct creating c = {.meta = rg->meta};
+  struct strlist *l = &c.ids;
+  int rc = meta_resource_list_type(rg->meta, RP_TYPE, find_creating, &c);
+  for (size_t i = 0; rc == 0 && i < l->n; i++) {
+    log_warn("region", "restore point %s was being created when the service stopped: marking it Failed", l->v[i]);
+    region_restore_point_fail(rg, l->v[i], "OperationInterrupted");
   }
-  id_list_free(&l);
+  strlist_free(l);
   return rc;
 }

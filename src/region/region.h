@@ -6,13 +6,13 @@
  *
  * Layers (checked by scripts/check-layers, run by scripts/test):
  *
- *     daemon → arm → region → jobs, vol, snap, cas, meta, nbd (export binding), agent
- *              nbd, blob → vol, snap (+ region lookups)      snap → cas
+ *     daemon → arm → region → jobs, vol, snap, cas, meta, nbd (export binding), agent, repl
+ *              nbd, blob → vol, snap (+ region lookups)      snap → cas     repl → snap, cas
  *
  * The region knows no HTTP and no JSON: resources come in and go out as C
  * values, its records are typed rows (meta: volumes, images, capture bases,
- * failure codes), and the front ends (arm/ today; the SAS data plane and the
- * peer protocol next) render them.  Trees are named by their hex roots at
+ * failure codes), and the front ends (arm/, the SAS data plane, the peer
+ * protocol's endpoints) render them.  Trees are named by their hex roots at
  * this boundary, so no front end handles store types.  A VM's disks come
  * from typed attachment rows (meta), so a peer asking for a capture and the
  * ARM restore point path resolve them by the same rule (vm.c).
@@ -246,8 +246,10 @@ struct region_copy_disk {
   uint64_t size;
 };
 /* Records the image (state Copying) and its copy row, in the caller's meta
- * transaction.  -EINVAL: a malformed root. */
+ * transaction.  -EINVAL: a malformed root; "" names none yet (the source is
+ * still being captured: region_copy_set_root before the copy runs). */
 int region_copy_record(struct region *r, const struct region_copy_disk *d);
+int region_copy_set_root(struct region *r, const char *image_id, const char *root, uint64_t size);
 struct region_copy_opts {
   unsigned streams;             /* concurrent object requests; 0: 4 */
   uint64_t max_bytes_per_s;     /* 0: unlimited */
@@ -259,7 +261,7 @@ struct region_copy_opts {
  * READY and exported, and its restore point Succeeded if it was the last
  * image copying.  An image no longer Copying: 0 at once.  Errors as
  * repl_copy_tree's (-EHOSTUNREACH: retry later), -ECANCELED the image was
- * deleted meanwhile. */
+ * deleted meanwhile, -EAGAIN its tree is not named yet. */
 int region_copy_run(struct region *r, const char *image_id, const struct repl_peer *peer,
                     const struct region_copy_opts *o);
 /* Records an error on the copy (NULL clears it) and, with attempt, counts a
@@ -368,7 +370,28 @@ struct region_verify_report {
   size_t n_damaged;
   char **affected;        /* the resources whose trees reach damage */
   size_t n_affected;
+  uint32_t *bad_packs;    /* the pack files holding bad records */
+  size_t n_bad_packs;
 };
 int region_store_verify(struct region *r, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
                         struct region_verify_report *out);
 void region_verify_report_free(struct region_verify_report *rep);
+
+/* Verify, then repair from the peers: each damaged or missing object is
+ * fetched from the first peer that has it (re-hashed on arrival) and stored
+ * over the bad copy, the store synced, the packs that held bad records
+ * rewritten without them (a GC pass; deferred while copies run), and the
+ * store verified again (after).  repaired[i] names the region it came from. */
+struct region_repair_report {
+  struct region_verify_report before, after;
+  struct region_repaired {
+    char address[65];
+    const char *from;     /* a peer's name (the caller's string) */
+  } *repaired;
+  size_t n_repaired;
+  bool packs_rewritten;
+};
+int region_store_repair(struct region *r, const struct repl_peer *peers, int npeers,
+                        void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+                        struct region_repair_report *out);
+void region_repair_report_free(struct region_repair_report *rep);

@@ -163,6 +163,8 @@ int region_store_verify(struct region *rg, void (*progress)(void *ctx, uint64_t 
   out->bytes_checked = rep.bytes_checked;
   out->packs_checked = rep.packs_checked;
   out->bad_records = rep.bad_records;
+  out->bad_packs = STEAL_PTR(rep.bad_packs);
+  out->n_bad_packs = rep.n_bad_packs;
   if (rc == 0 && (rep.bad_records || rep.n_damage))
     log_error("region", "store verify: %llu bad records, %zu damaged or missing objects",
               (unsigned long long)rep.bad_records, rep.n_damage);
@@ -179,6 +181,81 @@ void region_verify_report_free(struct region_verify_report *rep)
     free(rep->affected[i]);
   free(rep->affected);
   free(rep->damaged);
+  free(rep->bad_packs);
+  memset(rep, 0, sizeof *rep);
+}
+
+/* ---- repair from peers -------------------------------------------------------- */
+
+static bool readable(struct cas *cas, const struct cas_addr *a, uint8_t *buf)
+{
+  size_t len;
+  return cas_get(cas, CAS_CHUNK, a, buf, CAS_MAX_OBJECT, &len) == 0 ||
+         cas_get(cas, CAS_NODE, a, buf, CAS_MAX_OBJECT, &len) == 0;
+}
+
+int region_store_repair(struct region *rg, const struct repl_peer *peers, int npeers,
+                        void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+                        struct region_repair_report *out)
+{
+  memset(out, 0, sizeof *out);
+  CLEANUP_FREE uint8_t *buf = malloc(CAS_MAX_OBJECT);
+  int rc = buf ? region_store_verify(rg, progress, ctx, &out->before) : -ENOMEM;
+  struct region_verify_report *b = &out->before;
+  if (rc == 0 && b->n_damaged && !(out->repaired = calloc(b->n_damaged, sizeof *out->repaired)))
+    rc = -ENOMEM;
+  for (size_t i = 0; rc == 0 && i < b->n_damaged; i++) {
+    struct cas_addr a;
+    if (cas_addr_from_hex(b->damaged[i].address, &a) < 0)
+      continue;
+    /* a group record an earlier repair brought may hold it too */
+    const char *by = out->n_repaired && readable(rg->cas, &a, buf) ? out->repaired[out->n_repaired - 1].from : NULL;
+    if (by) {
+      struct region_repaired *x = &out->repaired[out->n_repaired++];
+      snprintf(x->address, sizeof x->address, "%s", b->damaged[i].address);
+      x->from = by;
+    }
+    for (int k = 0; k < npeers && !by; k++) {
+      int r = repl_repair_object(rg->cas, &peers[k], &a);
+      if (r == 0) {
+        struct region_repaired *x = &out->repaired[out->n_repaired++];
+        snprintf(x->address, sizeof x->address, "%s", b->damaged[i].address);
+        x->from = peers[k].name;
+        log_info("region", "store repair: object %s fetched from region %s", x->address, x->from);
+        break;
+      }
+      log_warn("region", "store repair: object %s not from region %s: %s", b->damaged[i].address, peers[k].name,
+               strerror(-r));
+    }
+  }
+  if (rc == 0 && out->n_repaired)
+    rc = cas_sync(rg->cas);
+  if (rc == 0 && b->n_bad_packs && out->n_repaired == b->n_damaged) {
+    /* the bad records are indexed by nothing now: a rewrite of their packs
+     * leaves them behind */
+    struct cas_gc_options opts = {.rewrite = b->bad_packs, .n_rewrite = b->n_bad_packs};
+    struct cas_gc_stats st = {0};
+    int copying = 0;
+    int r = meta_image_copies_active(rg->meta, &copying);
+    if (r == 0 && !copying)
+      r = cas_gc(rg->cas, gc_roots, rg, &opts, &st);
+    out->packs_rewritten = r == 0 && !copying;
+    if (!out->packs_rewritten)
+      log_warn("region", "store repair: the damaged packs stay until the next GC (%s)",
+               copying ? "copies are running" : strerror(-r));
+  }
+  if (rc == 0)
+    rc = region_store_verify(rg, progress, ctx, &out->after);
+  if (rc < 0)
+    region_repair_report_free(out);
+  return rc;
+}
+
+void region_repair_report_free(struct region_repair_report *rep)
+{
+  region_verify_report_free(&rep->before);
+  region_verify_report_free(&rep->after);
+  free(rep->repaired);
   memset(rep, 0, sizeof *rep);
 }
 

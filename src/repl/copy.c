@@ -66,6 +66,7 @@ struct copy {
   pthread_mutex_t lock;   /* st, checkpoint timing, stop */
   int64_t last_checkpoint_us, start_us;
   int stop;               /* the checkpoint callback's non-zero answer */
+  bool repair;            /* records replace damaged copies (repl_repair_object) */
   CURL *handles[MAX_STREAMS];
   struct curl_slist *hdrs[MAX_STREAMS];
   unsigned streams;
@@ -235,7 +236,8 @@ static void on_record(struct rx *x)
     }
   } else {
     uint64_t stored = 0;
-    r = cas_record_import(c->cas, x->payload, x->plen, &info, &stored);
+    r = c->repair ? cas_record_repair(c->cas, x->payload, x->plen, &info)
+                  : cas_record_import(c->cas, x->payload, x->plen, &info, &stored);
     if (r == 0) {
       uint64_t got = 0;
       for (unsigned k = 0; k < info.n; k++) {
@@ -674,27 +676,41 @@ static int copy_tree(struct copy *c, const struct cas_addr *root)
   return r;
 }
 
+/* A copy's state and its connections (streams of them). */
+static int copy_init(struct copy *c, struct cas *cas, const struct repl_peer *peer, const struct repl_copy_opts *o,
+                     struct repl_copy_state *st)
+{
+  static const struct repl_copy_opts none;
+  *c = (struct copy){.cas = cas, .peer = peer, .o = o ? o : &none, .st = st, .chunk_size = cas_chunk_size(cas)};
+  c->streams = c->o->streams ? c->o->streams : 4;
+  if (c->streams > MAX_STREAMS)
+    c->streams = MAX_STREAMS;
+  pthread_mutex_init(&c->lock, NULL);
+  c->start_us = c->last_checkpoint_us = now_us();
+  for (unsigned i = 0; i < c->streams; i++) {
+    c->handles[i] = repl_curl(peer, REPL_PATH "objects", &c->hdrs[i]);
+    if (!c->handles[i])
+      return -ENOMEM;
+    c->hdrs[i] = curl_slist_append(c->hdrs[i], "Content-Type: application/octet-stream");
+    curl_easy_setopt(c->handles[i], CURLOPT_HTTPHEADER, c->hdrs[i]);
+  }
+  return 0;
+}
+
+static void copy_fini(struct copy *c)
+{
+  for (unsigned i = 0; i < c->streams; i++) {
+    curl_easy_cleanup(c->handles[i]);
+    curl_slist_free_all(c->hdrs[i]);
+  }
+  pthread_mutex_destroy(&c->lock);
+}
+
 int repl_copy_tree(struct cas *cas, const struct repl_peer *peer, const struct cas_addr *root,
                    const struct repl_copy_opts *opts, struct repl_copy_state *st)
 {
-  static const struct repl_copy_opts none;
-  struct copy c = {.cas = cas, .peer = peer, .o = opts ? opts : &none, .st = st,
-                   .chunk_size = cas_chunk_size(cas)};
-  c.streams = c.o->streams ? c.o->streams : 4;
-  if (c.streams > MAX_STREAMS)
-    c.streams = MAX_STREAMS;
-  pthread_mutex_init(&c.lock, NULL);
-  c.start_us = c.last_checkpoint_us = now_us();
-  int r = 0;
-  for (unsigned i = 0; r == 0 && i < c.streams; i++) {
-    c.handles[i] = repl_curl(peer, REPL_PATH "objects", &c.hdrs[i]);
-    if (!c.handles[i]) {
-      r = -ENOMEM;
-      break;
-    }
-    c.hdrs[i] = curl_slist_append(c.hdrs[i], "Content-Type: application/octet-stream");
-    curl_easy_setopt(c.handles[i], CURLOPT_HTTPHEADER, c.hdrs[i]);
-  }
+  struct copy c;
+  int r = copy_init(&c, cas, peer, opts, st);
   if (r == 0 && cas_has(cas, root)) {
     struct tree_info ti;
     if ((r = tree_info(cas, root, &ti)) == 0)
@@ -706,10 +722,21 @@ int repl_copy_tree(struct cas *cas, const struct repl_peer *peer, const struct c
     st->covered = st->size;
     r = checkpoint(&c, true);
   }
-  for (unsigned i = 0; i < c.streams; i++) {
-    curl_easy_cleanup(c.handles[i]);
-    curl_slist_free_all(c.hdrs[i]);
-  }
-  pthread_mutex_destroy(&c.lock);
+  copy_fini(&c);
+  return r;
+}
+
+int repl_repair_object(struct cas *cas, const struct repl_peer *peer, const struct cas_addr *a)
+{
+  struct repl_copy_state st = {0};
+  struct repl_copy_opts o = {.streams = 1};
+  struct copy c;
+  int r = copy_init(&c, cas, peer, &o, &st);
+  c.repair = true;
+  struct cas_addr one = *a;
+  size_t n = 1;
+  if (r == 0)
+    r = fetch_all(&c, &one, NULL, &n, NULL);
+  copy_fini(&c);
   return r;
 }

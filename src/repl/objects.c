@@ -9,14 +9,17 @@
  * (the keys of records sent are kept for the request).  The records go out
  * as stored: no decompression, no recompression; the receiver checks them.
  *
- * Failpoint repl.corrupt_records=N: the first N records this process sends
- * have one payload byte flipped (tests of the receiver's re-hash).
+ * Failpoints (tests): repl.corrupt_records=N flips a payload byte of the
+ * first N records this process sends (the receiver's re-hash);
+ * repl.send_delay_ms=T waits T ms before each record (a copy slow enough to
+ * be interrupted).
  */
 #include <endian.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/failpoint.h"
 #include "common/log.h"
@@ -30,7 +33,7 @@ struct repl_export {
   size_t sent_cap;
   uint8_t *frame;        /* the frame being sent */
   size_t frame_len, frame_pos;
-  bool ended;
+  bool ended, failed;
   uint64_t records, bytes;
 };
 
@@ -126,7 +129,9 @@ static int next_frame(struct repl_export *x)
       free(rec);
       continue;
     }
-    int64_t budget = failpoint_value("repl.corrupt_records", 0);
+    int64_t delay = failpoint_value("repl.send_delay_ms", 0), budget = failpoint_value("repl.corrupt_records", 0);
+    if (delay > 0)
+      usleep((useconds_t)delay * 1000);
     if (budget > 0 && atomic_fetch_add(&corrupted, 1) < budget) {
       rec[len - 1] ^= 0x40;
       log_warn("repl", "failpoint repl.corrupt_records: a damaged record goes out");
@@ -152,8 +157,10 @@ ssize_t repl_export_read(void *p, uint64_t pos, char *buf, size_t max)
     if (x->frame_pos == x->frame_len) {
       if (x->ended)
         break;
-      if (next_frame(x) < 0)
+      if (x->failed || next_frame(x) < 0) { /* the stream is cut: no end frame */
+        x->failed = true;
         return done ? (ssize_t)done : -1;
+      }
     }
     size_t k = x->frame_len - x->frame_pos;
     if (k > max - done)

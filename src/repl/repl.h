@@ -107,3 +107,10 @@ struct repl_copy_opts {
  * updated as the copy goes. */
 int repl_copy_tree(struct cas *cas, const struct repl_peer *peer, const struct cas_addr *root,
                    const struct repl_copy_opts *opts, struct repl_copy_state *st);
+
+/* ---- repair ----------------------------------------------------------------- */
+
+/* Fetches object a from the peer and stores it over this store's damaged or
+ * missing copy (cas_record_repair), checked like any received object.
+ * -ENOENT: the peer does not have it either.  Not durable until cas_sync. */
+int repl_repair_object(struct cas *cas, const struct repl_peer *peer, const struct cas_addr *a);

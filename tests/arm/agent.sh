@@ -10,6 +10,7 @@
 # of vmrpd while the guest is frozen (thawed at restart).  The real guest is
 # tests/arm/guest_agent.sh.
 . "$VMRP_SRC/tests/lib/harness.sh"
+. "$VMRP_SRC/tests/lib/az.sh"
 export VMRP_CONFIG_EXTRA='[agent]\ntimeout_ms = 1500\nfrozen_max_ms = 2500'
 start_regions
 TOKEN=$(token "$EAST")
@@ -169,11 +170,7 @@ if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/agent.mjs" "$ENDPOINTS"
 else
   cat "$VAR/sdk.out"; fail "JS SDK agent steps"
 fi
-export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
-az cloud register -n vmrp --endpoint-resource-manager "$EAST/" --endpoint-active-directory "$EAST/adfs" \
-  --endpoint-active-directory-resource-id "$EAST/" --endpoint-active-directory-graph-resource-id "$EAST/graph/" -o none
-az cloud set -n vmrp
-az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
+az_login "$EAST"
 for mode in ApplicationConsistent FileSystemConsistent; do
   got=$(az restore-point create -g agent --collection-name rpc -n "az-$mode" --consistency-mode "$mode" \
         --query consistencyMode -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"

@@ -3,9 +3,10 @@
 # cloud register, service-principal login, account show, group create / show /
 # list / exists / update / delete / wait.
 . "$VMRP_SRC/tests/lib/harness.sh"
+. "$VMRP_SRC/tests/lib/az.sh"
 command -v az >/dev/null || { echo "az CLI missing"; exit 77; }
 start_regions
-export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
+az_env
 
 for region in eastus westus; do
   [ $region = eastus ] && base=$EAST || base=$WEST

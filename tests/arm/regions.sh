@@ -11,6 +11,7 @@
 # region; a forwarded request is never forwarded again.  The az CLI and the
 # JS SDK do the same against the one endpoint.
 . "$VMRP_SRC/tests/lib/harness.sh"
+. "$VMRP_SRC/tests/lib/az.sh"
 start_regions
 TOKEN=$(token "$EAST")
 CV=api-version=2024-07-01
@@ -92,11 +93,7 @@ check test "$STATUS" = 401 "a bad token is refused before anything is forwarded"
 TOKEN=$TOKEN_SAVE
 
 # the official clients against the one endpoint
-export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
-az cloud register -n vmrp --endpoint-resource-manager "$EAST/" --endpoint-active-directory "$EAST/adfs" \
-  --endpoint-active-directory-resource-id "$EAST/" --endpoint-active-directory-graph-resource-id "$EAST/graph/" -o none
-az cloud set -n vmrp
-az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
+az_login "$EAST"
 got=$(az disk create -g xr -n dw2 -l westus --size-gb 1 --query location -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
 check test "$got" = westus "az disk create -l westus against the eastus endpoint"
 got=$(az disk list -g xr --query "length(@)" -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"

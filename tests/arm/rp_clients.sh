@@ -5,15 +5,12 @@
 # --consistency-mode; az rest for the VM, whose az vm commands crash
 # client-side on Debian) and the JS SDK (@azure/arm-compute).
 . "$VMRP_SRC/tests/lib/harness.sh"
+. "$VMRP_SRC/tests/lib/az.sh"
 command -v az >/dev/null || { echo "az CLI missing"; exit 77; }
 [ -d "$VMRP_SRC/tests/clients/node_modules/@azure/arm-compute" ] || { echo "npm packages missing"; exit 77; }
 start_regions
-export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
 STATUS=; BODY=
-az cloud register -n vmrp --endpoint-resource-manager "$EAST/" --endpoint-active-directory "$EAST/adfs" \
-  --endpoint-active-directory-resource-id "$EAST/" --endpoint-active-directory-graph-resource-id "$EAST/graph/" -o none
-az cloud set -n vmrp
-az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
+az_login "$EAST"
 az group create -n azrp -l eastus -o none
 az disk create -g azrp -n os --size-gb 1 -o none
 az disk create -g azrp -n data1 --size-gb 1 -o none

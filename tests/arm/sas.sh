@@ -15,6 +15,7 @@
 #  - the official clients: @azure/storage-blob (tests/clients/sas-blob.mjs)
 #    and azcopy download to a .vhd.
 . "$VMRP_SRC/tests/lib/harness.sh"
+. "$VMRP_SRC/tests/lib/az.sh"
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing (scripts/deps test)"; exit 1; }
 command -v qemu-io >/dev/null || { echo "qemu-utils missing (scripts/deps test)"; exit 1; }
 start_regions
@@ -337,11 +338,7 @@ else
   fail "@azure/arm-compute: grant, extend, revoke on a disk restore point and a disk"
 fi
 if command -v az >/dev/null; then
-  export AZURE_CONFIG_DIR=$VAR/az REQUESTS_CA_BUNDLE=$CA AZURE_CORE_COLLECT_TELEMETRY=0 AZURE_CORE_NO_COLOR=1
-  az cloud register -n vmrp --endpoint-resource-manager "$EAST/" --endpoint-active-directory "$EAST/adfs" \
-    --endpoint-active-directory-resource-id "$EAST/" --endpoint-active-directory-graph-resource-id "$EAST/graph/" -o none
-  az cloud set -n vmrp
-  az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
+  az_login "$EAST"
   AZSAS=$(az disk grant-access -g sas -n loose --duration-in-seconds 600 --query accessSas -o tsv)
   code=$("${B[@]}" -I "$AZSAS")
   check test "$code" = 200 "az disk grant-access: a working SAS URL"
