@@ -92,15 +92,15 @@ static void cover(struct copy *c, uint64_t bytes)
 static int checkpoint_locked(struct copy *c, bool force)
 {
   int64_t t = now_us();
-  if (c->stop || (!force && t - c->last_checkpoint_us < CHECKPOINT_US))
-    return c->stop ? -EINTR : 0;
-  c->last_checkpoint_us = t;
-  int r = cas_sync(c->cas);
-  if (r < 0)
-    return r;
-  if (c->o->checkpoint && (c->stop = c->o->checkpoint(c->o->ctx, c->st)) != 0)
-    return -EINTR;
-  return 0;
+  if (!c->stop && (force || t - c->last_checkpoint_us >= CHECKPOINT_US)) {
+    c->last_checkpoint_us = t;
+    int r = cas_sync(c->cas);
+    if (r < 0)
+      return r;
+    if (c->o->checkpoint)
+      c->stop = c->o->checkpoint(c->o->ctx, c->st);
+  }
+  return c->stop < 0 ? c->stop : c->stop ? -EINTR : 0;
 }
 
 static int checkpoint(struct copy *c, bool force)
@@ -252,16 +252,18 @@ static void on_record(struct rx *x)
       c->st->covered += got * c->chunk_size;
       if (c->st->covered > c->st->size)
         c->st->covered = c->st->size;
-      int cr = checkpoint_locked(c, false);
       pthread_mutex_unlock(&c->lock);
-      if (cr < 0)
-        x->err = cr;
     } else if (r != -EIO) {
       x->err = r;
     }
   }
   if (r == -EIO) /* damaged on the way: its addresses stay pending and are asked for again */
     log_warn("repl", "a damaged record from region %s was rejected; its objects are fetched again", c->peer->name);
+  pthread_mutex_lock(&c->lock); /* nodes too: a long batch of them still notices a stop */
+  int cr = checkpoint_locked(c, false);
+  pthread_mutex_unlock(&c->lock);
+  if (cr < 0 && !x->err)
+    x->err = cr;
 }
 
 static void on_frame(struct rx *x)
@@ -285,6 +287,22 @@ static void on_frame(struct rx *x)
   }
 }
 
+/* The copy was stopped (by its checkpoint, on another stream): every
+ * stream ends at once rather than after its batch. */
+static bool stopped(struct copy *c)
+{
+  pthread_mutex_lock(&c->lock);
+  bool s = c->stop != 0;
+  pthread_mutex_unlock(&c->lock);
+  return s;
+}
+
+static int on_xfer(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  return stopped(((struct rx *)ctx)->f->c); /* non-zero aborts the transfer */
+}
+
 static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
 {
   struct rx *x = ctx;
@@ -292,6 +310,8 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
   size_t len = size * nmemb, used = 0;
   pthread_mutex_lock(&c->lock);
   c->st->bytes_received += len;
+  if (c->stop)
+    x->err = c->stop < 0 ? c->stop : -EINTR;
   pthread_mutex_unlock(&c->lock);
   while (used < len && !x->err) {
     if (x->hlen < REPL_FRAME_HDR) {
@@ -339,8 +359,16 @@ static int fetch_batch(struct fetch *f, CURL *h, const struct cas_addr *want, si
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(k * CAS_ADDR_LEN));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   CURLcode cr = curl_easy_perform(h);
   free(x.payload);
+  if (!x.err && cr == CURLE_ABORTED_BY_CALLBACK) { /* stopped meanwhile */
+    pthread_mutex_lock(&c->lock);
+    x.err = c->stop < 0 ? c->stop : -EINTR;
+    pthread_mutex_unlock(&c->lock);
+  }
   if (x.err)
     return x.err == -EPROTO ? -EHOSTUNREACH : x.err;
   if (cr != CURLE_OK)

@@ -98,7 +98,8 @@ struct repl_copy_opts {
   unsigned streams;            /* concurrent object requests (0: 4) */
   uint64_t max_bytes_per_s;    /* 0: unlimited */
   /* Called about once a second with the store synced (what covered counts
-   * is durable), and once at the end; non-zero stops the copy (-EINTR). */
+   * is durable), and once at the end; non-zero stops the copy, which
+   * returns it when it is a negative errno, else -EINTR. */
   int (*checkpoint)(void *ctx, const struct repl_copy_state *st);
   void *ctx;
 };

@@ -14,13 +14,14 @@
 #    goes down, and a disk cannot be restored from the incomplete copy;
 #  - a damaged record from the source (failpoint) is rejected, refetched, and
 #    the copy is right; a source down past the deadline fails the copy with an
-#    error per disk;
+#    error per disk; a copy in progress can be deleted, and stops;
 #  - region loss: eastus killed, disks restored in westus from the copies;
 #  - repair: bytes flipped in a westus pack; storeVerify {"repair": true}
 #    fetches the damaged objects from eastus, rewrites the pack, is clean;
 #  - bad input: a source in the same region, a missing source, a VM
 #    collection, a restore point of another collection, unauthenticated or
-#    forged peer requests — each a clear error, nothing created.
+#    forged peer requests — each a clear error, nothing created; Azure's 3
+#    copies an hour per collection.
 . "$VMRP_SRC/tests/lib/harness.sh"
 export VMRP_CONFIG_EXTRA='[copy]\nper_hour = 0\ndeadline = 600'
 start_regions
@@ -250,7 +251,18 @@ kill9_region westus; sed -i 's/^deadline = .*/deadline = 600/' "$WEST_CONF"; res
 TOKEN=$(token "$WEST"); BASE=$WEST
 restore_cmp dst c4 os "$VAR/rp4.os.img" "$WEST" "eastus is gone: an OS disk restored in westus from the copy is right"
 restore_cmp dst c5 data "$VAR/rp5.data.img" "$WEST" "and a data disk"
-restart_region eastus; TOKEN=$(token "$EAST"); BASE=$EAST
+VMRP_FAILPOINTS=repl.send_delay_ms=1000 restart_region eastus; TOKEN=$(token "$EAST"); BASE=$EAST
+copy dst2 o7 "$P/restorePointCollections/src/restorePoints/rp7"
+AAO8=$(header Azure-AsyncOperation)
+sleep 1
+arm DELETE "$C/restorePointCollections/dst2/restorePoints/o7?$CV"
+check test "$STATUS" = 202 "a copy in progress can be deleted"
+wait_op 1200
+arm GET "$C/restorePointCollections/dst2/restorePoints/o7?$CV"
+check test "$STATUS" = 404 "it is gone"
+for _ in $(seq 100); do arm GET "$AAO8"; [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break; sleep 0.2; done
+check test "$(echo "$BODY" | jq -r .status)/$(echo "$BODY" | jq -r .error.code)" = Failed/OperationNotAllowed "and its copy stopped: the operation says it was deleted"
+slow_east 0
 
 # ---- repair from the peer --------------------------------------------------------
 pack=$(ls -S "$VAR"/westus/store/packs/*.pack | head -n1)
@@ -293,4 +305,9 @@ check test "$(peer -H 'x-vmrp-peer: westus' -H 'Authorization: VmrpPeer forged' 
 check test "$(peer -H 'x-vmrp-peer: eastus' -H "Authorization: VmrpPeer $PEER_CREDENTIAL" "$EAST/vmrp/peer/v1/objects")" = 401 "with the credential but claiming to be the region itself: 401"
 check test "$(peer -H "Authorization: Bearer $TOKEN" "$EAST/vmrp/peer/v1/objects")" = 401 "with an ARM token: 401"
 check test "$(peer -H 'x-vmrp-peer: westus' -H "Authorization: VmrpPeer $PEER_CREDENTIAL" "$EAST/vmrp/peer/v1/objects")" = 200 "with westus's credential: 200"
+# Azure's rate limit, the default: 3 copies an hour into one collection
+kill9_region westus; sed -i 's/^per_hour = .*/per_hour = 3/' "$WEST_CONF"; restart_region westus
+copy dst bad8 "$RP1"
+expect 429 TooManyRequests "[copy] per_hour = 3: a fourth copy into a collection within the hour"
+check test -n "$(header Retry-After)" "with Retry-After"
 finish
