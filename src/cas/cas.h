@@ -171,10 +171,12 @@ struct cas_record_info {
   struct cas_addr addrs[CAS_GROUP_MAX];
   uint32_t raw_len;                      /* uncompressed bytes, all objects */
 };
+/* *key identifies the record holding addr (a group's is the same for all its
+ * members), so a sender reads and sends a group once.  -ENOENT. */
+int cas_record_key(struct cas *cas, const struct cas_addr *addr, uint64_t *key);
 /* The record holding addr, malloc'd (*rec, *len), its CRC32C checked (not
- * decompressed); *key identifies the record, so a sender can send a group
- * once for several members.  -ENOENT, -EIO. */
-int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len, uint64_t *key);
+ * decompressed).  -ENOENT, -EIO. */
+int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len);
 /* Checks a record from elsewhere: framing, CRC32C, decompression, and every
  * object re-hashed against its address.  For a single object, content (cap
  * bytes, may be NULL) receives it.  0, or -EIO when anything is wrong. */

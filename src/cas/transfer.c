@@ -19,22 +19,34 @@
 #include "cas/cas_int.h"
 #include "common/cleanup.h"
 
-int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len, uint64_t *key)
+static bool locate(struct cas *cas, const struct cas_addr *addr, struct idx_ent *e)
+{
+  pthread_rwlock_rdlock(&cas->idx_lock);
+  bool found = index_lookup(&cas->idx, addr, e);
+  pthread_rwlock_unlock(&cas->idx_lock);
+  return found;
+}
+
+int cas_record_key(struct cas *cas, const struct cas_addr *addr, uint64_t *key)
 {
   struct idx_ent e;
-  pthread_rwlock_rdlock(&cas->idx_lock);
-  bool found = index_lookup(&cas->idx, addr, &e);
-  pthread_rwlock_unlock(&cas->idx_lock);
-  if (!found)
+  if (!locate(cas, addr, &e))
+    return -ENOENT;
+  *key = (uint64_t)e.pack << 32 | e.off;
+  return 0;
+}
+
+int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len)
+{
+  struct idx_ent e;
+  if (!locate(cas, addr, &e))
     return -ENOENT;
   e.len = idx_rec_len(&e);
   struct pack_rec pr;
   int r = cas_read_record(cas, &e, rec, &pr);
-  if (r < 0)
-    return r;
-  *len = e.len;
-  *key = (uint64_t)e.pack << 32 | e.off;
-  return 0;
+  if (r == 0)
+    *len = e.len;
+  return r;
 }
 
 /* Checks rec and fills ents (PACK_GROUP_MAX) and info; returns the count. */

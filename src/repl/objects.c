@@ -116,7 +116,11 @@ static int next_frame(struct repl_export *x)
     uint8_t *rec = NULL;
     uint32_t len = 0;
     uint64_t key = 0;
-    int r = cas_record_export(x->cas, a, &rec, &len, &key);
+    int r = cas_record_key(x->cas, a, &key);
+    if (r == 0 && !mark_sent(x, key)) /* its group went out already: not read again */
+      continue;
+    if (r == 0)
+      r = cas_record_export(x->cas, a, &rec, &len);
     if (r == -ENOENT)
       return set_frame(x, REPL_FRAME_MISSING, a->b, CAS_ADDR_LEN);
     if (r < 0) {
@@ -124,10 +128,6 @@ static int next_frame(struct repl_export *x)
       cas_addr_to_hex(a, hex);
       log_error("repl", "object %s cannot be sent: %s", hex, strerror(-r));
       return r;
-    }
-    if (!mark_sent(x, key)) {
-      free(rec);
-      continue;
     }
     int64_t delay = failpoint_value("repl.send_delay_ms", 0), budget = failpoint_value("repl.corrupt_records", 0);
     if (delay > 0)

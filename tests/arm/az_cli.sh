@@ -4,7 +4,7 @@
 # list / exists / update / delete / wait.
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/az.sh"
-command -v az >/dev/null || { echo "az CLI missing"; exit 77; }
+command -v az >/dev/null || { echo "az CLI missing"; exit 1; }
 start_regions
 az_env
 

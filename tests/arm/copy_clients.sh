@@ -20,8 +20,8 @@
 #    equal what was written into the eastus disks, byte for byte.
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/az.sh"
-command -v az >/dev/null || { echo "az CLI missing"; exit 77; }
-[ -d "$VMRP_SRC/tests/clients/node_modules/@azure/arm-compute" ] || { echo "npm packages missing"; exit 77; }
+command -v az >/dev/null || { echo "az CLI missing"; exit 1; }
+[ -d "$VMRP_SRC/tests/clients/node_modules/@azure/arm-compute" ] || { echo "npm packages missing"; exit 1; }
 # Azure allows 3 copies an hour per collection (vmrp's default); this test makes more.
 export VMRP_CONFIG_EXTRA='[copy]\nper_hour = 0'
 start_regions

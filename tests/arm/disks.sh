@@ -6,7 +6,7 @@
 # exported; a copy is a point-in-time image; a resource-group delete removes
 # its disks' volumes.
 . "$VMRP_SRC/tests/lib/harness.sh"
-command -v qemu-img >/dev/null && command -v nbdcopy >/dev/null || { echo "qemu-utils/libnbd-bin missing"; exit 77; }
+command -v qemu-img >/dev/null && command -v nbdcopy >/dev/null || { echo "qemu-utils/libnbd-bin missing"; exit 1; }
 start_regions
 TOKEN=$(token "$EAST")
 V=api-version=2024-03-02

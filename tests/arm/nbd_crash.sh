@@ -5,7 +5,7 @@
 # and the disk's change tracking is reported untrusted.
 # VMRP_CRASH_ROUNDS (default 20) sets the number of crashes.
 . "$VMRP_SRC/tests/lib/harness.sh"
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing"; exit 77; }
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing"; exit 1; }
 start_regions
 TOKEN=$(token "$EAST")
 V=api-version=2024-03-02

@@ -12,7 +12,7 @@
 #    source answers 404, a capturing or Failed one 409.
 # Hydration is slowed down with the disk.hydrate.* failpoints.
 . "$VMRP_SRC/tests/lib/harness.sh"
-command -v qemu-io >/dev/null && command -v nbdcopy >/dev/null || { echo "qemu-utils/libnbd-bin missing"; exit 77; }
+command -v qemu-io >/dev/null && command -v nbdcopy >/dev/null || { echo "qemu-utils/libnbd-bin missing"; exit 1; }
 start_regions
 TOKEN=$(token "$EAST")
 DV=api-version=2024-03-02

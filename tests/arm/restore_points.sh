@@ -10,7 +10,7 @@
 #  - kill -9 during a capture: Failed, never Succeeded, and the next restore
 #    point still holds every change.
 . "$VMRP_SRC/tests/lib/harness.sh"
-/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing"; exit 77; }
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing"; exit 1; }
 start_regions
 TOKEN=$(token "$EAST")
 DV=api-version=2024-03-02

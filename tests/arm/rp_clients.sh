@@ -6,8 +6,8 @@
 # client-side on Debian) and the JS SDK (@azure/arm-compute).
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/az.sh"
-command -v az >/dev/null || { echo "az CLI missing"; exit 77; }
-[ -d "$VMRP_SRC/tests/clients/node_modules/@azure/arm-compute" ] || { echo "npm packages missing"; exit 77; }
+command -v az >/dev/null || { echo "az CLI missing"; exit 1; }
+[ -d "$VMRP_SRC/tests/clients/node_modules/@azure/arm-compute" ] || { echo "npm packages missing"; exit 1; }
 start_regions
 STATUS=; BODY=
 az_login "$EAST"

@@ -2,7 +2,7 @@
 # The official JS SDK (@azure/identity ClientSecretCredential +
 # @azure/arm-resources) runs the resource-group flow in both regions.
 . "$VMRP_SRC/tests/lib/harness.sh"
-[ -d "$VMRP_SRC/tests/clients/node_modules/@azure/arm-resources" ] || { echo "npm packages missing (scripts/deps test)"; exit 77; }
+[ -d "$VMRP_SRC/tests/clients/node_modules/@azure/arm-resources" ] || { echo "npm packages missing (scripts/deps test)"; exit 1; }
 start_regions
 for region in eastus westus; do
   if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/resource-groups.mjs" "$ENDPOINTS" $region; then

@@ -8,7 +8,7 @@
 # resource-group delete removing VMs and disks; scripts/vm-qemu; and the
 # official JS SDK (@azure/arm-compute).
 . "$VMRP_SRC/tests/lib/harness.sh"
-command -v sqlite3 >/dev/null || { echo "sqlite3 missing"; exit 77; }
+command -v sqlite3 >/dev/null || { echo "sqlite3 missing"; exit 1; }
 start_regions
 TOKEN=$(token "$EAST")
 V=api-version=2024-07-01

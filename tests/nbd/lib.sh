@@ -24,7 +24,7 @@ nbd_cleanup() {
 }
 trap nbd_cleanup EXIT
 
-need() { command -v "$1" >/dev/null || { echo "skip: $1 not installed"; exit 77; }; }
+need() { command -v "$1" >/dev/null || { echo "$1 not installed (scripts/deps test)"; exit 1; }; }
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
