@@ -174,9 +174,11 @@ struct cas_record_info {
 /* *key identifies the record holding addr (a group's is the same for all its
  * members), so a sender reads and sends a group once.  -ENOENT. */
 int cas_record_key(struct cas *cas, const struct cas_addr *addr, uint64_t *key);
-/* The record holding addr, malloc'd (*rec, *len), its CRC32C checked (not
- * decompressed).  -ENOENT, -EIO. */
-int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len);
+/* The record holding addr in *buf (*len bytes), its CRC32C checked (not
+ * decompressed).  *buf is a buffer of *cap bytes (NULL, 0 at first) grown as
+ * needed, for the caller to reuse for the next record and free.  -ENOENT,
+ * -EIO. */
+int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **buf, size_t *cap, uint32_t *len);
 /* Checks a record from elsewhere: framing, CRC32C, decompression, and every
  * object re-hashed against its address.  For a single object, content (cap
  * bytes, may be NULL) receives it.  0, or -EIO when anything is wrong. */

@@ -26,6 +26,9 @@ struct pack {
   /* Its .idx was there but damaged and, the store being read-only, is not
    * rebuilt: the entries come from a scan, and verify reports the file. */
   bool idx_damaged;
+  /* Holds records appended verbatim (cas_append_record: copies from a peer,
+   * GC moves): its pages leave the page cache once it is sealed (put.c). */
+  bool cold;
   /* Entries of the open pack, written to its .idx at sealing. */
   struct pack_idx_ent *ents;
   size_t n_ents, cap_ents;
@@ -107,6 +110,10 @@ int cas_put_group(struct cas *cas, struct pack_idx_ent *ents, unsigned n, const 
                   uint64_t *stored_objs, uint64_t *stored_bytes);
 /* Reads the record at ent into a malloc'd buffer and checks its CRC32C. */
 int cas_read_record(struct cas *cas, const struct idx_ent *ent, uint8_t **out, struct pack_rec *pr);
+/* The same into *buf, a buffer of *cap bytes (NULL, 0 at first) grown as
+ * needed and kept by the caller for the next record (a stream of records
+ * then costs no allocation, and no fresh pages, per record). */
+int cas_read_record_into(struct cas *cas, const struct idx_ent *ent, uint8_t **buf, size_t *cap, struct pack_rec *pr);
 
 /* cas_put once the address is known (put.c). */
 int cas_put_known(struct cas *cas, enum cas_type type, const struct cas_addr *a, const void *data, size_t len,

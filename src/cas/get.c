@@ -35,19 +35,33 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 
-int cas_read_record(struct cas *cas, const struct idx_ent *ent, uint8_t **out, struct pack_rec *pr)
+int cas_read_record_into(struct cas *cas, const struct idx_ent *ent, uint8_t **buf, size_t *cap, struct pack_rec *pr)
 {
+  if (*cap < ent->len) {
+    uint8_t *b = realloc(*buf, ent->len);
+    if (!b)
+      return -ENOMEM;
+    *buf = b;
+    *cap = ent->len;
+  }
   struct pack *p = cas_pack_ref(cas, ent->pack);
   if (!p)
     return -ENOENT;
-  CLEANUP_FREE uint8_t *buf = malloc(ent->len);
-  int r = buf ? read_full_at(p->fd, buf, ent->len, ent->off) : -ENOMEM;
+  int r = read_full_at(p->fd, *buf, ent->len, ent->off);
   cas_pack_unref(p);
-  if (r == 0)
-    r = pack_rec_decode(buf, ent->len, pr);
-  if (r < 0)
+  return r < 0 ? r : pack_rec_decode(*buf, ent->len, pr);
+}
+
+int cas_read_record(struct cas *cas, const struct idx_ent *ent, uint8_t **out, struct pack_rec *pr)
+{
+  uint8_t *buf = NULL;
+  size_t cap = 0;
+  int r = cas_read_record_into(cas, ent, &buf, &cap, pr);
+  if (r < 0) {
+    free(buf);
     return r;
-  *out = STEAL_PTR(buf);
+  }
+  *out = buf;
   return 0;
 }
 

@@ -36,14 +36,14 @@ int cas_record_key(struct cas *cas, const struct cas_addr *addr, uint64_t *key)
   return 0;
 }
 
-int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **rec, uint32_t *len)
+int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **buf, size_t *cap, uint32_t *len)
 {
   struct idx_ent e;
   if (!locate(cas, addr, &e))
     return -ENOENT;
   e.len = idx_rec_len(&e);
   struct pack_rec pr;
-  int r = cas_read_record(cas, &e, rec, &pr);
+  int r = cas_read_record_into(cas, &e, buf, cap, &pr);
   if (r == 0)
     *len = e.len;
   return r;

@@ -65,7 +65,8 @@ struct copy {
   uint32_t chunk_size;
   pthread_mutex_t lock;   /* st, checkpoint timing, stop */
   int64_t last_checkpoint_us, start_us;
-  int stop;               /* the checkpoint callback's non-zero answer */
+  int stop;               /* the checkpoint's non-zero answer (callback or sync) */
+  bool in_checkpoint;
   bool repair;            /* records replace damaged copies (repl_repair_object) */
   CURL *handles[MAX_STREAMS];
   struct curl_slist *hdrs[MAX_STREAMS];
@@ -88,25 +89,39 @@ static void cover(struct copy *c, uint64_t bytes)
   pthread_mutex_unlock(&c->lock);
 }
 
-/* Under c->lock: syncs and reports when a second has passed (or force). */
-static int checkpoint_locked(struct copy *c, bool force)
-{
-  int64_t t = now_us();
-  if (!c->stop && (force || t - c->last_checkpoint_us >= CHECKPOINT_US)) {
-    c->last_checkpoint_us = t;
-    int r = cas_sync(c->cas);
-    if (r < 0)
-      return r;
-    if (c->o->checkpoint)
-      c->stop = c->o->checkpoint(c->o->ctx, c->st);
-  }
-  return c->stop < 0 ? c->stop : c->stop ? -EINTR : 0;
-}
+/* The copy's answer once stopped: the callback's error, or -EINTR. */
+static int stop_status_locked(const struct copy *c) { return c->stop < 0 ? c->stop : c->stop ? -EINTR : 0; }
 
+/* Syncs and reports when a second has passed (or force).  The state is
+ * taken before the sync, so what is reported is durable; the sync and the
+ * report (a metadata commit) run outside c->lock, so the streams go on
+ * importing meanwhile (both together take a good part of a second on a busy
+ * disk, and under the lock every stream waited for them).  One checkpoint
+ * runs at a time; force is only used once the streams are done. */
 static int checkpoint(struct copy *c, bool force)
 {
+  struct repl_copy_state snap;
   pthread_mutex_lock(&c->lock);
-  int r = checkpoint_locked(c, force);
+  int64_t t = now_us();
+  bool due = !c->stop && !c->in_checkpoint && (force || t - c->last_checkpoint_us >= CHECKPOINT_US);
+  if (due) {
+    c->last_checkpoint_us = t;
+    c->in_checkpoint = true;
+    snap = *c->st;
+  }
+  pthread_mutex_unlock(&c->lock);
+  if (due) {
+    int stop = cas_sync(c->cas);
+    if (stop == 0 && c->o->checkpoint)
+      stop = c->o->checkpoint(c->o->ctx, &snap);
+    pthread_mutex_lock(&c->lock);
+    c->in_checkpoint = false;
+    if (!c->stop)
+      c->stop = stop;
+    pthread_mutex_unlock(&c->lock);
+  }
+  pthread_mutex_lock(&c->lock);
+  int r = stop_status_locked(c);
   pthread_mutex_unlock(&c->lock);
   return r;
 }
@@ -259,9 +274,7 @@ static void on_record(struct rx *x)
   }
   if (r == -EIO) /* damaged on the way: its addresses stay pending and are asked for again */
     log_warn("repl", "a damaged record from region %s was rejected; its objects are fetched again", c->peer->name);
-  pthread_mutex_lock(&c->lock); /* nodes too: a long batch of them still notices a stop */
-  int cr = checkpoint_locked(c, false);
-  pthread_mutex_unlock(&c->lock);
+  int cr = checkpoint(c, false); /* nodes too: a long batch of them still notices a stop */
   if (cr < 0 && !x->err)
     x->err = cr;
 }
@@ -311,7 +324,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ctx)
   pthread_mutex_lock(&c->lock);
   c->st->bytes_received += len;
   if (c->stop)
-    x->err = c->stop < 0 ? c->stop : -EINTR;
+    x->err = stop_status_locked(c);
   pthread_mutex_unlock(&c->lock);
   while (used < len && !x->err) {
     if (x->hlen < REPL_FRAME_HDR) {
@@ -366,7 +379,7 @@ static int fetch_batch(struct fetch *f, CURL *h, const struct cas_addr *want, si
   free(x.payload);
   if (!x.err && cr == CURLE_ABORTED_BY_CALLBACK) { /* stopped meanwhile */
     pthread_mutex_lock(&c->lock);
-    x.err = c->stop < 0 ? c->stop : -EINTR;
+    x.err = stop_status_locked(c);
     pthread_mutex_unlock(&c->lock);
   }
   if (x.err)

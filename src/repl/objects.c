@@ -5,7 +5,10 @@
  * One record is in memory at a time (at most a group's ~4 MiB), read when
  * the previous one has gone out, so a batch of thousands of objects costs
  * one record of memory and the sender reads no faster than the receiver
- * takes.  A group is sent once however many of its members were asked for
+ * takes.  The record is read into one buffer kept for the request and goes
+ * out from there behind its frame header: no allocation or copy per record
+ * (a fresh 1 MiB buffer each time cost the sender a fifth of its CPU in page
+ * faults).  A group is sent once however many of its members were asked for
  * (the keys of records sent are kept for the request).  The records go out
  * as stored: no decompression, no recompression; the receiver checks them.
  *
@@ -31,8 +34,11 @@ struct repl_export {
   size_t n, next;
   uint64_t *sent;        /* keys of records sent: open addressing, 0 free */
   size_t sent_cap;
-  uint8_t *frame;        /* the frame being sent */
+  uint8_t hdr[REPL_FRAME_HDR]; /* the frame being sent: its header, */
+  const uint8_t *payload;      /* then its payload (in rec, or an address) */
   size_t frame_len, frame_pos;
+  uint8_t *rec;                /* the record buffer, reused */
+  size_t rec_cap;
   bool ended, failed;
   uint64_t records, bytes;
 };
@@ -67,7 +73,7 @@ void repl_export_close(void *p)
     return;
   free(x->addrs);
   free(x->sent);
-  free(x->frame);
+  free(x->rec);
   free(x);
 }
 
@@ -91,21 +97,15 @@ static bool mark_sent(struct repl_export *x, uint64_t key)
   return true;
 }
 
-static int set_frame(struct repl_export *x, enum repl_frame_kind kind, const void *payload, uint32_t len)
+static void set_frame(struct repl_export *x, enum repl_frame_kind kind, const void *payload, uint32_t len)
 {
-  free(x->frame);
-  x->frame = malloc(REPL_FRAME_HDR + len);
-  if (!x->frame)
-    return -ENOMEM;
-  memset(x->frame, 0, REPL_FRAME_HDR);
-  x->frame[0] = (uint8_t)kind;
+  memset(x->hdr, 0, REPL_FRAME_HDR);
+  x->hdr[0] = (uint8_t)kind;
   uint32_t le = htole32(len);
-  memcpy(x->frame + 4, &le, 4);
-  if (len)
-    memcpy(x->frame + REPL_FRAME_HDR, payload, len);
+  memcpy(x->hdr + 4, &le, 4);
+  x->payload = payload;
   x->frame_len = REPL_FRAME_HDR + len;
   x->frame_pos = 0;
-  return 0;
 }
 
 /* The next frame: a record not sent yet, a missing address, or the end. */
@@ -113,16 +113,17 @@ static int next_frame(struct repl_export *x)
 {
   while (x->next < x->n) {
     const struct cas_addr *a = &x->addrs[x->next++];
-    uint8_t *rec = NULL;
     uint32_t len = 0;
     uint64_t key = 0;
     int r = cas_record_key(x->cas, a, &key);
     if (r == 0 && !mark_sent(x, key)) /* its group went out already: not read again */
       continue;
     if (r == 0)
-      r = cas_record_export(x->cas, a, &rec, &len);
-    if (r == -ENOENT)
-      return set_frame(x, REPL_FRAME_MISSING, a->b, CAS_ADDR_LEN);
+      r = cas_record_export(x->cas, a, &x->rec, &x->rec_cap, &len);
+    if (r == -ENOENT) {
+      set_frame(x, REPL_FRAME_MISSING, a->b, CAS_ADDR_LEN);
+      return 0;
+    }
     if (r < 0) {
       char hex[2 * CAS_ADDR_LEN + 1];
       cas_addr_to_hex(a, hex);
@@ -133,19 +134,17 @@ static int next_frame(struct repl_export *x)
     if (delay > 0)
       usleep((useconds_t)delay * 1000);
     if (budget > 0 && atomic_fetch_add(&corrupted, 1) < budget) {
-      rec[len - 1] ^= 0x40;
+      x->rec[len - 1] ^= 0x40;
       log_warn("repl", "failpoint repl.corrupt_records: a damaged record goes out");
     }
-    r = set_frame(x, REPL_FRAME_RECORD, rec, len);
-    free(rec);
-    if (r == 0) {
-      x->records++;
-      x->bytes += len;
-    }
-    return r;
+    x->records++;
+    x->bytes += len;
+    set_frame(x, REPL_FRAME_RECORD, x->rec, len);
+    return 0;
   }
   x->ended = true;
-  return set_frame(x, REPL_FRAME_END, NULL, 0);
+  set_frame(x, REPL_FRAME_END, NULL, 0);
+  return 0;
 }
 
 ssize_t repl_export_read(void *p, uint64_t pos, char *buf, size_t max)
@@ -162,10 +161,11 @@ ssize_t repl_export_read(void *p, uint64_t pos, char *buf, size_t max)
         return done ? (ssize_t)done : -1;
       }
     }
-    size_t k = x->frame_len - x->frame_pos;
+    bool in_hdr = x->frame_pos < REPL_FRAME_HDR;
+    size_t end = in_hdr ? REPL_FRAME_HDR : x->frame_len, k = end - x->frame_pos;
     if (k > max - done)
       k = max - done;
-    memcpy(buf + done, x->frame + x->frame_pos, k);
+    memcpy(buf + done, in_hdr ? x->hdr + x->frame_pos : x->payload + (x->frame_pos - REPL_FRAME_HDR), k);
     x->frame_pos += k;
     done += k;
   }

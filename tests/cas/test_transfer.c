@@ -4,13 +4,15 @@
  * byte, a group travels whole and once, a record damaged on the way is
  * rejected with nothing stored, an import never republishes what the store
  * has, and a repair replaces a damaged copy, after which a forced rewrite of
- * its pack leaves verify clean.
+ * its pack leaves verify clean.  A sealed pack of imported records leaves
+ * the page cache; a pack of local puts keeps its pages.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <sys/mman.h>
 
 #include "cas/cas_int.h"
 #include "testutil.h"
@@ -52,17 +54,18 @@ static void check(struct cas *cas, const struct obj *o, int n)
 static int copy_all(struct cas *src, struct cas *dst, const struct obj *o, int n, uint64_t *stored)
 {
   int records = 0;
+  uint8_t *rec = NULL; /* one buffer for every record, as a sender keeps it */
+  size_t cap = 0;
   for (int i = 0; i < n; i++) {
     if (cas_has(dst, &o[i].a))
       continue;
-    uint8_t *rec;
     uint32_t len;
-    assert_int_equal(cas_record_export(src, &o[i].a, &rec, &len), 0);
+    assert_int_equal(cas_record_export(src, &o[i].a, &rec, &cap, &len), 0);
     struct cas_record_info info;
     assert_int_equal(cas_record_import(dst, rec, len, &info, stored), 0);
     records++;
-    free(rec);
   }
+  free(rec);
   return records;
 }
 
@@ -95,11 +98,12 @@ static void plain_and_group_records(void **state)
   assert_int_equal(sb.pack_file_bytes, sa.pack_file_bytes); /* as stored: no recompression */
   assert_int_equal(stored + sb.packs * PACK_HDR_SIZE, sb.pack_file_bytes);
   /* again: nothing is republished or counted */
-  uint8_t *rec;
+  uint8_t *rec = NULL;
+  size_t cap = 0;
   uint32_t len;
   uint64_t again = 0;
   struct cas_record_info info = {0};
-  assert_int_equal(cas_record_export(a, &o[N - 1].a, &rec, &len), 0);
+  assert_int_equal(cas_record_export(a, &o[N - 1].a, &rec, &cap, &len), 0);
   assert_int_equal(cas_record_import(b, rec, len, &info, &again), 0);
   assert_int_equal(info.n, N / 2);
   assert_int_equal(again, 0);
@@ -114,6 +118,57 @@ static void plain_and_group_records(void **state)
   tu_rmrf(d2);
 }
 
+/* Resident pages of the sealed packs of the store at dir (every pack but
+ * the open one, the newest); *sealed gets their count. */
+static size_t sealed_resident(struct cas *cas, uint32_t *sealed)
+{
+  size_t resident = 0;
+  uint32_t open_id = cas->open->id;
+  *sealed = 0;
+  for (uint32_t id = 0; id < open_id; id++) {
+    char *path = pack_path(cas->packdir, id, "pack");
+    int fd = open(path, O_RDONLY);
+    free(path);
+    if (fd < 0)
+      continue;
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    size_t pages = ((size_t)st.st_size + 4095) / 4096;
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    unsigned char *vec = malloc(pages);
+    assert_int_equal(mincore(m, (size_t)st.st_size, vec), 0);
+    for (size_t i = 0; i < pages; i++)
+      resident += vec[i] & 1;
+    free(vec);
+    munmap(m, (size_t)st.st_size);
+    close(fd);
+    (*sealed)++;
+  }
+  return resident;
+}
+
+static void imported_packs_leave_the_page_cache(void **state)
+{
+  (void)state;
+  char *d1 = tu_mkdtemp(), *d2 = tu_mkdtemp();
+  struct cas *a = open_store(d1), *b = open_store(d2);
+  static struct obj o[3 * N]; /* ~ 300 KiB: a few 64 KiB packs */
+  fill(o, 3 * N, 11);
+  for (int i = 0; i < 3 * N; i++)
+    assert_int_equal(cas_put(a, CAS_CHUNK, o[i].data, CH, &o[i].a, NULL), 0);
+  copy_all(a, b, o, 3 * N, NULL);
+  uint32_t sealed_a, sealed_b;
+  assert_true(sealed_resident(a, &sealed_a) > 0); /* captured data: kept for the reads that follow */
+  assert_int_equal(sealed_resident(b, &sealed_b), 0);
+  assert_true(sealed_a >= 2 && sealed_b >= 2);
+  check(b, o, 3 * N); /* read back from the device */
+  cas_close(a);
+  cas_close(b);
+  tu_rmrf(d1);
+  tu_rmrf(d2);
+}
+
 static void damaged_record_rejected(void **state)
 {
   (void)state;
@@ -122,9 +177,10 @@ static void damaged_record_rejected(void **state)
   static struct obj o[1];
   fill(o, 1, 5);
   assert_int_equal(cas_put(a, CAS_CHUNK, o[0].data, CH, &o[0].a, NULL), 0);
-  uint8_t *rec;
+  uint8_t *rec = NULL;
+  size_t cap = 0;
   uint32_t len;
-  assert_int_equal(cas_record_export(a, &o[0].a, &rec, &len), 0);
+  assert_int_equal(cas_record_export(a, &o[0].a, &rec, &cap, &len), 0);
   struct cas_record_info info;
   for (uint32_t off = 0; off < len; off += len / 7 + 1) { /* header, address, payload */
     rec[off] ^= 0x01;
@@ -141,8 +197,8 @@ static void damaged_record_rejected(void **state)
   pack_rec_encode(&pr, rec + PACK_REC_HDR, rec);
   assert_int_equal(cas_record_import(b, rec, len, &info, NULL), -EIO);
   assert_false(cas_has(b, &pr.addr));
+  assert_int_equal(cas_record_export(a, &pr.addr, &rec, &cap, &len), -ENOENT);
   free(rec);
-  assert_int_equal(cas_record_export(a, &pr.addr, &rec, &len), -ENOENT);
   cas_close(a);
   cas_close(b);
   tu_rmrf(d1);
@@ -193,11 +249,12 @@ static void repair_then_rewrite(void **state)
   uint32_t bad_pack = rep.bad_packs[0];
   cas_verify_report_free(&rep);
   /* an import does not replace it (the store "has" it); a repair does */
-  uint8_t *rec, buf[CH];
+  uint8_t *rec = NULL, buf[CH];
+  size_t cap = 0;
   uint32_t len;
   size_t got;
   struct cas_record_info info;
-  assert_int_equal(cas_record_export(a, &o[7].a, &rec, &len), 0);
+  assert_int_equal(cas_record_export(a, &o[7].a, &rec, &cap, &len), 0);
   assert_int_equal(cas_record_import(b, rec, len, &info, NULL), 0);
   assert_int_equal(cas_get(b, CAS_CHUNK, &o[7].a, buf, CH, &got), -EIO);
   assert_int_equal(cas_record_repair(b, rec, len, &info), 0);
@@ -228,6 +285,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(plain_and_group_records),
       cmocka_unit_test(damaged_record_rejected),
+      cmocka_unit_test(imported_packs_leave_the_page_cache),
       cmocka_unit_test(repair_then_rewrite),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
