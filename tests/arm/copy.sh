@@ -8,7 +8,8 @@
 #  - the next copy is incremental: bytes on the wire ≈ what the target stores
 #    new (the changed chunks' compressed bytes), far below a full copy;
 #  - copy of a copy back to eastus sends nothing (it has every object), copies
-#    out of order and two copies at once succeed;
+#    out of order and two copies at once succeed; a copy outlives its source
+#    restore point (deleted, a GC run at the source) with its sourceMetadata;
 #  - resume: kill -9 of the target, then of the source, mid-copy; the copy
 #    completes without starting over (bytes counted), completionPercent never
 #    goes down, and a disk cannot be restored from the incomplete copy;
@@ -153,8 +154,20 @@ copy dst c3 "$P/restorePointCollections/src/restorePoints/rp3"; A3=$(header Azur
 copy dst c4 "$P/restorePointCollections/src/restorePoints/rp4"
 wait_op 3000; S4=$OP_STATUS
 arm GET "$A3"; check test "$(echo "$BODY" | jq -r .status)/$S4" = Succeeded/Succeeded "two copies at once into one collection"
-restore_cmp dst c3 data "$VAR/rp3.data.img" "$EAST" "and each holds its own bytes (rp3)"
-restore_cmp dst c4 data "$VAR/rp4.data.img" "$EAST" "(rp4)"
+restore_cmp dst c4 data "$VAR/rp4.data.img" "$EAST" "and each holds its own bytes (rp4)"
+# the source restore point deleted and its objects collected: the copy stands alone
+arm DELETE "$C/restorePointCollections/src/restorePoints/rp3?$CV"
+wait_op 1200
+arm GET "$C/restorePointCollections/src/restorePoints/rp3?$CV"
+check test "$STATUS" = 404 "rp3 deleted at the source"
+arm POST "$EAST/subscriptions/$SUB/providers/Microsoft.Vmrp/storeGc?$GV"
+GC=$(header Location)
+wait_op 1200
+arm GET "$GC"
+check test "$OP_STATUS/$(echo "$BODY" | jq '.liveObjects > 0')" = Succeeded/true "and a GC ran at the source ($(echo "$BODY" | jq -c '{liveObjects, deadObjects, packsRewritten}'))"
+iv dst c3
+check test "$(echo "$BODY" | jq -r '"\(.properties.provisioningState)/\(.properties.sourceRestorePoint.id)/\(.properties.sourceMetadata.storageProfile.dataDisks[0].diskRestorePoint.sourceDiskRestorePoint.id | test("/restorePoints/rp3/"))"')" = "Succeeded/$P/restorePointCollections/src/restorePoints/rp3/true" "its copy c3 is still Succeeded and keeps sourceRestorePoint and sourceMetadata"
+restore_cmp dst c3 data "$VAR/rp3.data.img" "$EAST" "and a disk restored from it holds rp3's bytes"
 
 # ---- cross-region creation, under dependent writes ---------------------------
 mkdisk x1 1; mkdisk x2 1
