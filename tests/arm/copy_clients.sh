@@ -11,7 +11,8 @@
 #    --source-restore-point), az restore-point show --instance-view until
 #    Succeeded with every disk restore point ReplicationState/succeeded at
 #    100 %;
-#  - the JS SDK (tests/clients/copy.mjs): the same copy flow (createOrUpdate,
+#  - the JS SDK (tests/clients/copy.mjs): the same copy flow, once against
+#    eastus and once with every request sent to westus (createOrUpdate,
 #    beginCreateAndWait with sourceRestorePoint, get with instanceView,
 #    sourceRestorePoint, diskRestorePoint.get: replicationState,
 #    completionPercent, sourceResourceLocation);
@@ -100,11 +101,17 @@ for id in "$DRP_OS" "$DRP_DATA"; do
     "sourceMetadata.storageProfile maps the disk to its copy ($id)"
 done
 
-# ---- the same copy through the JS SDK, against eastus alone ------------------
+# ---- the same copy through the JS SDK, against one endpoint -------------------
 if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/copy.mjs" "$ENDPOINTS" eastus $RG src rp1 westus > "$VAR/sdk.out" 2>&1; then
   cat "$VAR/sdk.out"; ok "JS SDK: a westus copy of the eastus restore point through eastus"
 else
   cat "$VAR/sdk.out"; fail "JS SDK copy flow"
+fi
+# and with every request sent to westus: the eastus collection and restore point are reached through it
+if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/copy.mjs" "$ENDPOINTS" eastus $RG src rp1 westus westus > "$VAR/sdk.out" 2>&1; then
+  cat "$VAR/sdk.out"; ok "JS SDK: the same copy flow with every request sent to westus (forwarded to eastus where needed)"
+else
+  cat "$VAR/sdk.out"; fail "JS SDK copy flow through westus"
 fi
 
 # ---- region loss: eastus is gone, the disks are restored in westus ----------

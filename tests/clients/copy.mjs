@@ -7,21 +7,23 @@
 // 100 %), its sourceRestorePoint, and each copied disk restore point
 // (replicationState Succeeded, completionPercent 100, sourceResourceLocation
 // REGION).  The group, the source collection and restore point are the
-// calling test's (tests/arm/copy_clients.sh).  Usage:
-//   NODE_EXTRA_CA_CERTS=ca.pem node copy.mjs ENDPOINTS_JSON REGION RG SRC_COLLECTION SRC_RP OTHER_REGION
+// calling test's (tests/arm/copy_clients.sh).  CLIENT_REGION (default REGION)
+// is the endpoint every request goes to: OTHER_REGION's sends the requests for
+// REGION's resources through its forwarding.  Usage:
+//   NODE_EXTRA_CA_CERTS=ca.pem node copy.mjs ENDPOINTS_JSON REGION RG SRC_COLLECTION SRC_RP OTHER_REGION [CLIENT_REGION]
 import assert from 'node:assert/strict';
 import { connect, stepper } from './region.mjs';
 import { ComputeManagementClient } from '@azure/arm-compute';
 
-const [endpointsFile, regionName, rg, srcColl, srcRp, other] = process.argv.slice(2);
-const { region, base, cred, poll } = connect(endpointsFile, regionName);
+const [endpointsFile, regionName, rg, srcColl, srcRp, other, clientRegion = regionName] = process.argv.slice(2);
+const { region, base, cred, poll } = connect(endpointsFile, clientRegion);
 const compute = new ComputeManagementClient(cred, region.subscriptionId, { endpoint: base });
 const step = stepper('SDK: ');
 
 const P = `/subscriptions/${region.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Compute`;
 const srcCollId = `${P}/restorePointCollections/${srcColl}`;
 const srcRpId = `${srcCollId}/restorePoints/${srcRp}`;
-const dst = 'sdk-dst';
+const dst = `sdk-dst-${clientRegion}`;
 const copy = 'sdk-c1';
 const drpIds = (rp) => [rp.sourceMetadata.storageProfile.osDisk, ...rp.sourceMetadata.storageProfile.dataDisks]
   .map((d) => d.diskRestorePoint.id);
