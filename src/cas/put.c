@@ -14,8 +14,8 @@
  * A pack that took records appended verbatim (a peer's copy, a GC move) is
  * dropped from the page cache once sealed: nobody is about to read it, and
  * gigabytes of it would push the live volumes' pages out.  On a VM the page
- * cache growing into memory the host has reclaimed also costs about 12x the
- * write itself (1.7 GB: 5.2 s of system time instead of 0.45 s, measured
+ * cache growing into memory the host has not backed yet also costs about 12x
+ * the write itself (1.7 GB: 5.2 s of system time instead of 0.45 s, measured
  * here), which was half of a full copy's target CPU.  Captured packs keep
  * their pages: a restore or a SAS read of a new restore point often follows.
  */
