@@ -25,9 +25,9 @@ harness_cleanup() {
     done
   fi
   # Sanitizer reports in the daemon logs fail the test.
-  if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VAR"/*/vmrpd.log 2>/dev/null; then
+  if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VAR"/*/vmrpd*.log 2>/dev/null; then
     echo "FAIL: sanitizer report in a daemon log"
-    grep -h -A20 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VAR"/*/vmrpd.log | head -60
+    grep -h -A20 -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$VAR"/*/vmrpd*.log | head -60
     rc=1
   fi
   rm -rf "$VAR"
@@ -35,18 +35,27 @@ harness_cleanup() {
 }
 trap harness_cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { python3 "$VMRP_SRC/tests/lib/free_port.py"; }
 
+# Starts both regions on free ports (those the caller did not set).  A port
+# can still be taken by a test running beside between its choice and the
+# daemon's bind: then the ports are chosen again, up to three times.
 start_regions() {
-  export VMRP_EASTUS_PORT=${VMRP_EASTUS_PORT:-$(free_port)}
-  export VMRP_WESTUS_PORT=${VMRP_WESTUS_PORT:-$(free_port)}
-  export VMRP_EASTUS_NBD_PORT=${VMRP_EASTUS_NBD_PORT:-$(free_port)}
-  export VMRP_WESTUS_NBD_PORT=${VMRP_WESTUS_NBD_PORT:-$(free_port)}
-  export VMRP_EASTUS_DP_PORT=${VMRP_EASTUS_DP_PORT:-$(free_port)}
-  export VMRP_WESTUS_DP_PORT=${VMRP_WESTUS_DP_PORT:-$(free_port)}
-  VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --detach >"$VAR/run.out" 2>&1 || { cat "$VAR/run.out"; return 1; }
+  local v try auto=()
+  for v in VMRP_EASTUS_PORT VMRP_WESTUS_PORT VMRP_EASTUS_NBD_PORT VMRP_WESTUS_NBD_PORT VMRP_EASTUS_DP_PORT \
+           VMRP_WESTUS_DP_PORT; do
+    [ -n "${!v:-}" ] || auto+=("$v")
+  done
+  for try in 1 2 3; do
+    for v in "${auto[@]}"; do export "$v=$(free_port)"; done
+    VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --detach >"$VAR/run.out" 2>&1 && break
+    if [ "$try" = 3 ] || [ ${#auto[@]} = 0 ] || ! grep -q "cannot listen" "$VAR"/*/vmrpd.log 2>/dev/null; then
+      cat "$VAR/run.out"; return 1
+    fi
+    VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --stop >/dev/null 2>&1 || true # the region that did start
+    for v in "$VAR"/*/vmrpd.log; do mv "$v" "${v%.log}.try$try.log"; done
+    echo "start_regions: a port was taken meanwhile ($(grep -h "cannot listen" "$VAR"/*/vmrpd.try$try.log | head -n1 | sed 's/.*msg=//')); new ports"
+  done
   ENDPOINTS=$VAR/endpoints.json
   CA=$VAR/tls/ca.pem
   EAST=https://127.0.0.1:$VMRP_EASTUS_PORT

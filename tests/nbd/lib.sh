@@ -25,9 +25,7 @@ nbd_cleanup() {
 trap nbd_cleanup EXIT
 
 need() { command -v "$1" >/dev/null || { echo "$1 not installed (scripts/deps test)"; exit 1; }; }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { python3 "$VMRP_SRC/tests/lib/free_port.py"; }
 ok() { echo "ok - $*"; PASSED=$((PASSED + 1)); }
 notok() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
 # t DESCRIPTION COMMAND...: runs the command, ok if it exits 0.
