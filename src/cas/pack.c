@@ -219,6 +219,14 @@ int pack_hdr_check(int fd)
   return memcmp(got, want, sizeof got) == 0 ? 0 : -EIO;
 }
 
+int pack_hdr_write(int fd)
+{
+  uint8_t h[PACK_HDR_SIZE];
+  pack_hdr_encode(h);
+  int r = write_full_at(fd, h, sizeof h, 0);
+  return r == 0 && fsync(fd) < 0 ? -errno : r;
+}
+
 int pack_create(const char *packdir, uint32_t id)
 {
   CLEANUP_FREE char *path = pack_path(packdir, id, "pack");
@@ -227,11 +235,7 @@ int pack_create(const char *packdir, uint32_t id)
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     return -errno;
-  uint8_t h[PACK_HDR_SIZE];
-  pack_hdr_encode(h);
-  int r = write_full_at(fd, h, sizeof h, 0);
-  if (r == 0 && fsync(fd) < 0)
-    r = -errno;
+  int r = pack_hdr_write(fd);
   if (r == 0)
     r = fsync_dir(packdir);
   if (r < 0) {

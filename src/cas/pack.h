@@ -113,6 +113,8 @@ int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out,
 
 /* Creates a new pack file with its header, fsyncs it and the directory.  Returns fd or -errno. */
 int pack_create(const char *packdir, uint32_t id);
+/* Writes the 16-byte file header pack_create writes, and fsyncs. */
+int pack_hdr_write(int fd);
 /* Checks the pack's 16-byte file header byte for byte: 0, -EIO when any byte
  * differs from what pack_create writes (or the file is shorter), or -errno. */
 int pack_hdr_check(int fd);

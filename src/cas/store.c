@@ -25,8 +25,11 @@
  *      [test_cas: damage_index_deleted, damage_index_corrupt]
  *  (4) A pack without a .idx is scanned at open; bytes after its last valid
  *      record (a torn tail) are truncated and fsync'd before anything is
- *      appended; valid records after a damaged one are kept.
- *      [test_cas: torn_tail_truncated; test_model crash steps]
+ *      appended; valid records after a damaged one are kept.  A pack
+ *      shorter than its header (a crash inside pack_create) holds nothing:
+ *      a writable open writes its header, verify does not call it damage.
+ *      [test_cas: torn_tail_truncated, pack_creation_cut_short; test_model
+ *      crash steps; tests/store/kill9-put.sh]
  *  (5) Nothing damaged is served: every read checks the record CRC32C, the
  *      address and the content hash.  [test_cas: damage_bitflip, damage_truncate]
  *  (6) GC deletes a pack only after the live objects it held are in a durable
@@ -229,6 +232,21 @@ static int recover_pack(struct cas *cas, struct pack *p, bool keep_open)
   struct stat st;
   if (fstat(p->fd, &st) < 0)
     return -errno;
+  if ((uint64_t)st.st_size < PACK_HDR_SIZE) {
+    /* Its creation was cut short (pack_create writes and fsyncs the header
+     * before anything can be appended), so it holds nothing: no damage.  A
+     * writable open writes the header now; read-only, its size below the
+     * header says so (verify skips it). */
+    p->size = (uint64_t)st.st_size;
+    if (cas->read_only)
+      return 0;
+    log_warn("cas", "pack %08x: its creation was cut short (%lld bytes); header written", p->id,
+             (long long)st.st_size);
+    int hr = pack_hdr_write(p->fd);
+    if (hr < 0)
+      return hr;
+    st.st_size = PACK_HDR_SIZE;
+  }
   int r = pack_scan(p->fd, (uint64_t)st.st_size, false, scan_add, p, &end, &bad);
   if (r < 0)
     return r;

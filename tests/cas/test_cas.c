@@ -257,6 +257,53 @@ static void torn_tail_truncated(void **state)
   tu_rmrf(dir);
 }
 
+/* A crash inside pack_create (the file made, its header not yet written,
+ * or written in part): the store opens, verifies clean read-only, and a
+ * writable open writes the header and goes on storing. */
+static void pack_creation_cut_short(void **state)
+{
+  (void)state;
+  for (int len = 0; len < (int)PACK_HDR_SIZE; len += 7) {
+    char *dir = tu_mkdtemp();
+    struct cas *cas = open_store(dir, 0);
+    static struct obj o[20];
+    make_objs(cas, o, 10, 21);
+    uint32_t next = cas->open->id + 1;
+    assert_int_equal(cas_close(cas), 0);
+    char *path = NULL;
+    assert_true(asprintf(&path, "%s/packs/%08x.pack", dir, next) > 0);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    uint8_t h[PACK_HDR_SIZE] = {0};
+    memcpy(h, PACK_FILE_MAGIC, 8);
+    assert_int_equal(write(fd, h, (size_t)len), len); /* the header's first len bytes */
+    close(fd);
+    struct cas_options ro = {.read_only = true};
+    assert_int_equal(cas_open(dir, &ro, &cas), 0);
+    struct cas_verify_report rep;
+    assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+    assert_int_equal(rep.bad_records, 0);
+    assert_int_equal(rep.n_damage, 0);
+    cas_verify_report_free(&rep);
+    check_objs(cas, o, 10);
+    assert_int_equal(cas_close(cas), 0);
+    assert_int_equal(tu_file_size(path), len); /* read-only: left as it was */
+    cas = open_store(dir, 0);
+    assert_int_equal(tu_file_size(path), PACK_HDR_SIZE);
+    make_objs(cas, o + 10, 10, 22);
+    assert_int_equal(cas_close(cas), 0);
+    cas = open_store(dir, 0);
+    check_objs(cas, o, 20);
+    assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+    assert_int_equal(rep.bad_records, 0);
+    assert_int_equal(rep.n_damage, 0);
+    cas_verify_report_free(&rep);
+    assert_int_equal(cas_close(cas), 0);
+    free(path);
+    tu_rmrf(dir);
+  }
+}
+
 /* Finds the record offset of an object in a sealed pack's index file. */
 static uint32_t record_off(struct cas *cas, uint32_t pack, const struct cas_addr *a)
 {
@@ -908,7 +955,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(put_get_dedup_compress), cmocka_unit_test(reopen_persists),
       cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(sealed_packs_immutable),
-      cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(damage_bitflip),
+      cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(pack_creation_cut_short),    cmocka_unit_test(damage_bitflip),
       cmocka_unit_test(damage_truncate),        cmocka_unit_test(damage_index_deleted),
       cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(damage_pack_header),
       cmocka_unit_test(damage_index_read_only), cmocka_unit_test(gc_collects_and_keeps),
