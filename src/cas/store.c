@@ -236,7 +236,7 @@ static int recover_pack(struct cas *cas, struct pack *p, bool keep_open)
     /* Its creation was cut short (pack_create writes and fsyncs the header
      * before anything can be appended), so it holds nothing: no damage.  A
      * writable open writes the header now; read-only, its size below the
-     * header says so (verify skips it). */
+     * header says so (verify finds nothing in it to check). */
     p->size = (uint64_t)st.st_size;
     if (cas->read_only)
       return 0;
