@@ -16,8 +16,8 @@
  * and one record per stream.
  *
  * Progress: `covered` grows as subtrees are skipped or filled, in bytes of
- * the disk; a checkpoint (about once a second) syncs the store first, so what
- * it reports is durable.  After a crash the copy starts again from the top;
+ * the disk; a checkpoint (about once a second, and when a run fails) syncs
+ * the store first, so what it reports is durable.  After a crash the copy starts again from the top;
  * what arrived before is skipped by the same has-check, so nothing is sent
  * twice (chunks stored but whose leaf was not are found one by one).
  *
@@ -762,6 +762,11 @@ int repl_copy_tree(struct cas *cas, const struct repl_peer *peer, const struct c
   if (r == 0) {
     st->covered = st->size;
     r = checkpoint(&c, true);
+  } else {
+    /* a failed run (the peer went away) still records what it stored: the
+     * next run starts from the last checkpoint, and without this one the
+     * objects stored since would count as neither received nor stored */
+    checkpoint(&c, true);
   }
   copy_fini(&c);
   return r;
