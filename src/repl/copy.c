@@ -17,9 +17,10 @@
  *
  * Progress: `covered` grows as subtrees are skipped or filled, in bytes of
  * the disk; a checkpoint (about once a second, and when a run fails) syncs
- * the store first, so what it reports is durable.  After a crash the copy starts again from the top;
- * what arrived before is skipped by the same has-check, so nothing is sent
- * twice (chunks stored but whose leaf was not are found one by one).
+ * the store first, so what it reports is durable.  After a crash the copy
+ * starts again from the top; what arrived before is skipped by the same
+ * has-check, so nothing is sent twice (chunks stored but whose leaf was not
+ * are found one by one).
  *
  * Bad records: an address a checked record should have brought and did not
  * (damaged, cut stream) is asked for again, up to REFETCH_ROUNDS times; the
