@@ -955,14 +955,15 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(put_get_dedup_compress), cmocka_unit_test(reopen_persists),
       cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(sealed_packs_immutable),
-      cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(pack_creation_cut_short),    cmocka_unit_test(damage_bitflip),
-      cmocka_unit_test(damage_truncate),        cmocka_unit_test(damage_index_deleted),
-      cmocka_unit_test(damage_index_corrupt),   cmocka_unit_test(damage_pack_header),
-      cmocka_unit_test(damage_index_read_only), cmocka_unit_test(gc_collects_and_keeps),
-      cmocka_unit_test(gc_concurrent_dedup),    cmocka_unit_test(gc_crash_points),
-      cmocka_unit_test(concurrent_put_get),     cmocka_unit_test(group_records),
-      cmocka_unit_test(group_reads_interleaved), cmocka_unit_test(group_get_whole),
-      cmocka_unit_test(group_gc_rewrite),       cmocka_unit_test(group_damage),
+      cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(pack_creation_cut_short),
+      cmocka_unit_test(damage_bitflip),         cmocka_unit_test(damage_truncate),
+      cmocka_unit_test(damage_index_deleted),   cmocka_unit_test(damage_index_corrupt),
+      cmocka_unit_test(damage_pack_header),     cmocka_unit_test(damage_index_read_only),
+      cmocka_unit_test(gc_collects_and_keeps),  cmocka_unit_test(gc_concurrent_dedup),
+      cmocka_unit_test(gc_crash_points),        cmocka_unit_test(concurrent_put_get),
+      cmocka_unit_test(group_records),          cmocka_unit_test(group_reads_interleaved),
+      cmocka_unit_test(group_get_whole),        cmocka_unit_test(group_gc_rewrite),
+      cmocka_unit_test(group_damage),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
