@@ -32,6 +32,9 @@ struct arm_call {
   const char *type_name;   /* for error messages, e.g. "resourceGroups" */
   json_t *body;            /* parsed request body (PUT/PATCH/POST), or NULL */
   struct auth_identity who;
+  /* A peer region's call made on its own authority (its caller was checked
+   * there): resources it names are not checked against who (authz.c). */
+  bool as_region;
 };
 
 typedef void (*arm_handler)(struct arm_call *call);
@@ -86,6 +89,25 @@ const char *arm_location_display(const struct arm_location *loc);
  * replies LocationRequired / LocationNotAvailableForResourceType (naming
  * type) and returns NULL. */
 const char *arm_location_here(struct arm_call *call, json_t *body, const char *type);
+
+/* ---- authz.c: the authorization rule (its design comment says where it is
+ * applied) ---- */
+enum arm_need { ARM_NEED_READ, ARM_NEED_WRITE, ARM_NEED_OWNER };
+/* What a request method needs on its scope: read for GET/HEAD, else write. */
+enum arm_need arm_need_of(const char *method);
+/* Whether who's role on subscription sub allows need (no reply). */
+bool arm_role_allows(struct arm *arm, const struct auth_identity *who, const char *sub, enum arm_need need);
+/* The caller's role on sub allows need for action (named in the error);
+ * otherwise replies 403 AuthorizationFailed and returns false. */
+bool arm_authz_scope(struct arm_call *call, const char *sub, enum arm_need need, const char *action);
+/* The caller may use the resource id (found at target, e.g.
+ * "properties.source.id") in this request: write on its subscription.
+ * Otherwise replies 403 LinkedAuthorizationFailed (400
+ * LinkedInvalidPropertyId for an id without a subscription) and returns
+ * false.  A string that is no resource id passes. */
+bool arm_authz_linked(struct arm_call *call, const char *id, const char *target);
+/* arm_authz_linked for every resource id anywhere in the call's body. */
+bool arm_authz_body(struct arm_call *call);
 
 /* ---- forward.c ---- */
 /* Whether the call is another region's (forward.c says when), and then

@@ -164,7 +164,7 @@ static void serve_capture(struct arm_call *call, const char *peer)
   snprintf(hex, sizeof hex, "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
   snprintf(rp, sizeof rp, "xr-%s", hex);
   struct arm_call local = {.arm = arm, .req = call->req, .resp = call->resp, .params = {sub, rg, name, rp},
-                           .nparams = 4, .api_version = "2024-07-01",
+                           .nparams = 4, .api_version = "2024-07-01", .as_region = true,
                            .body = json_pack("{s:O}", "properties", json_is_object(props) ? props : json_object())};
   arm_rp_put(&local);
   json_decref(local.body);

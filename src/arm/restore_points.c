@@ -303,6 +303,8 @@ void arm_rp_put(struct arm_call *call)
   cprops = loads(coll.properties);
   const char *vm_id = json_string_value(json_object_get(json_object_get(cprops, "source"), "id"));
   const char *vm_loc = json_string_value(json_object_get(json_object_get(cprops, "source"), "location"));
+  if (vm_id && !arm_authz_linked(call, vm_id, "restorePointCollection.properties.source.id"))
+    goto out; /* the source is fenced and read: the caller may do that now, not only when the collection was made */
   if (vm_id && vm_loc && arm_peer_named(arm, vm_loc) && strstr(vm_id, "/providers/Microsoft.Compute/virtualMachines/")) {
     arm_rp_xr_put(call, &coll, id); /* a VM of another region */
     goto out;

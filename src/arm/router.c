@@ -8,7 +8,8 @@
  * table: literal segments compare case-insensitively (ARM keywords), "*"
  * captures a name.  Then, for ARM routes, in the order ARM applies them:
  * body size → authentication (401) → api-version (400) → subscription (404)
- * → role (403) → JSON body (400) → handler.  Identity routes are anonymous.
+ * → role (403) → JSON body (400) → role on every resource the body names
+ * (403, authz.c) → handler.  Identity routes are anonymous.
  */
 #include <stdio.h>
 #include <errno.h>
@@ -207,13 +208,6 @@ static bool match(const char *pattern, char **segs, int nsegs, struct arm_call *
   return true;
 }
 
-static const char *role_needed(const char *method)
-{
-  if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-    return "read";
-  return strcmp(method, "DELETE") == 0 ? "delete" : "write";
-}
-
 static const struct arm_subscription *find_subscription(struct arm *arm, const char *id)
 {
   for (int i = 0; i < arm->cfg.nsubscriptions; i++)
@@ -262,17 +256,7 @@ static bool authorize(struct arm_call *call, const struct route *rt)
     arm_reply_error(call, 404, "SubscriptionNotFound", "The subscription '%s' could not be found.", sub);
     return false;
   }
-  char role[16];
-  const char *need = role_needed(call->req->method);
-  bool ok = meta_role_get(call->arm->meta, call->who.oid, sub, role, sizeof role) == 0 &&
-            (strcmp(need, "read") == 0 || strcasecmp(role, "Contributor") == 0 || strcasecmp(role, "Owner") == 0);
-  if (!ok)
-    arm_reply_error(call, 403, "AuthorizationFailed",
-                    "The client '%s' with object id '%s' does not have authorization to perform action '%s/%s' "
-                    "over scope '%s' or the scope is invalid. If access was recently granted, please refresh your "
-                    "credentials.",
-                    call->who.appid, call->who.oid, rt->action, need, call->req->path);
-  return ok;
+  return arm_authz_scope(call, sub, arm_need_of(call->req->method), rt->action);
 }
 
 static bool parse_body(struct arm_call *call)
@@ -382,10 +366,11 @@ void arm_handle(void *ctx, const struct http_request *req, struct http_response 
     return;
   if (rt->action && !authorize(&call, rt))
     return;
-  if (!parse_body(&call))
-    return;
+  if (!parse_body(&call) || !arm_authz_body(&call))
+    goto out;
   if (!rt->action || !arm_forward(&call, rt->fn))
     rt->fn(&call);
+out:
   json_decref(call.body);
 }
 

@@ -120,9 +120,7 @@ enum job_outcome arm_store_verify_job(void *app, struct job *job, const struct m
 
 static void start_store_op(struct arm_call *call, const char *kind)
 {
-  char role[16];
-  if (meta_role_get(call->arm->meta, call->who.oid, call->params[0], role, sizeof role) < 0 ||
-      strcasecmp(role, "Owner") != 0) {
+  if (!arm_role_allows(call->arm, &call->who, call->params[0], ARM_NEED_OWNER)) {
     arm_reply_error(call, 403, "AuthorizationFailed",
                     "The client '%s' with object id '%s' does not have authorization to perform action "
                     "'Microsoft.Vmrp/%s/action': Owner is required.",

@@ -29,8 +29,7 @@ void arm_subscriptions_list(struct arm_call *call)
   json_t *value = json_array();
   for (int i = 0; i < call->arm->cfg.nsubscriptions; i++) {
     const struct arm_subscription *s = &call->arm->cfg.subscriptions[i];
-    char role[16];
-    if (meta_role_get(call->arm->meta, call->who.oid, s->id, role, sizeof role) == 0)
+    if (arm_role_allows(call->arm, &call->who, s->id, ARM_NEED_READ))
       json_array_append_new(value, subscription_json(call->arm, s));
   }
   arm_reply_json(call, 200, json_pack("{s:o}", "value", value));

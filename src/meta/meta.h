@@ -314,7 +314,8 @@ int meta_principal_list(struct meta *m, meta_principal_cb cb, void *ctx);
 
 /* scope is a subscription id or "*" (every subscription). */
 int meta_role_set(struct meta *m, const char *object_id, const char *scope, const char *role);
-/* The role of object_id on subscription (exact scope first, then "*"); the
+/* The role of object_id on subscription (compared case-insensitively, as ARM
+ * compares ids; exact scope first, then "*"); the
  * string is copied into role (≥ 16 bytes).  -ENOENT when none. */
 int meta_role_get(struct meta *m, const char *object_id, const char *subscription, char *role, int role_len);
 typedef int (*meta_role_cb)(void *ctx, const char *object_id, const char *scope, const char *role);

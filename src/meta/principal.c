@@ -129,7 +129,7 @@ int meta_role_set(struct meta *m, const char *object_id, const char *scope, cons
 int meta_role_get(struct meta *m, const char *object_id, const char *subscription, char *role, int role_len)
 {
   sqlite3_stmt *st = meta_prepare(m, "SELECT role FROM role_assignments WHERE object_id = ?1"
-                                     " AND (scope = ?2 OR scope = '*') ORDER BY scope = '*' LIMIT 1");
+                                      " AND (scope = ?2 COLLATE NOCASE OR scope = '*') ORDER BY scope = '*' LIMIT 1");
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, object_id, -1, SQLITE_STATIC);
