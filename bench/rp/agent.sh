@@ -82,7 +82,7 @@ agent_part() {
   local GC=$GRG/providers/Microsoft.Compute
   local GID=/subscriptions/$SUB/resourceGroups/guest/providers/Microsoft.Compute
   local LOG=$VAR/eastus/vmrpd.log
-  SOCK=$VAR/eastus/agents/vm1.sock
+  SOCK=$VAR/eastus/agents/$(echo "$SUB" | tr A-Z a-z)/vm1.sock
   [ ${#SOCK} -le 107 ] || agent_die "the agent socket path $SOCK is longer than 107 bytes (set VMRP_BENCH_WORK shorter)"
   echo "(e) guest agent: boot a TCG guest with qemu-ga (VM with an OS disk + 2 data disks)" >&2
   arm PUT "$GRG?api-version=2021-04-01" '{"location":"eastus"}'
@@ -103,7 +103,7 @@ agent_part() {
   [ "$STATUS" = 201 ] || agent_die "restore point collection: $STATUS $BODY"
   GRPC=$GC/restorePointCollections/rpc
   RPBODY='{"properties":{"consistencyMode":"ApplicationConsistent","excludeDisks":[{"id":"'$GID'/disks/os"}]}}'
-  mkdir -p "$VAR/eastus/agents"
+  mkdir -p "${SOCK%/*}"
 
   # The guest: the real-guest test's initramfs and QEMU command line
   # (scripts/vm-qemu, with tests/arm/guest_agent.sh's edits).

@@ -5,7 +5,9 @@
  * vmrp runs no extension handlers; the one extension it understands is
  * publisher "Vmrp", type "QemuGuestAgent", settings {"socket": path}: the
  * unix socket of the qemu-ga channel the user's QEMU exposes for the VM
- * (the region checks that the path is inside its agent socket directory).
+ * (the region checks that the path is inside the folder of the VM's
+ * subscription in its agent socket directory: no tenant names another's
+ * guest agent).
  * Other publishers and types are refused, so no extension is "Succeeded"
  * without doing anything.  One agent per VM.
  *
@@ -120,7 +122,10 @@ static json_t *checked_properties(struct arm_call *call, json_t *props)
                            "missing.");
     return NULL;
   }
-  if (region_agent_socket_check(call->arm->region, socket, why, sizeof why) < 0) {
+  char vm_id[1024];
+  snprintf(vm_id, sizeof vm_id, "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines/%s",
+           call->params[0], call->params[1], call->params[2]);
+  if (region_agent_socket_check(call->arm->region, vm_id, socket, why, sizeof why) < 0) {
     arm_reply_error_target(call, 400, "InvalidParameter", "properties.settings.socket",
                            "The guest agent socket '%s' is not allowed: %s.", socket, why);
     return NULL;

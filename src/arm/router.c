@@ -387,6 +387,8 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
     free(arm);
     return -ENOMEM;
   }
+  for (int i = 0; i < cfg->nsubscriptions; i++) /* where each subscription's guest agent sockets go */
+    region_agent_folder_make(region, cfg->subscriptions[i].id);
   *out = arm;
   return 0;
 }

@@ -2,9 +2,13 @@
  * agent.c — freezing a guest around a fence, and never leaving it frozen.
  *
  * A VM's agent is the unix socket its Vmrp.QemuGuestAgent extension names
- * (meta computes it from the row).  The socket must be inside the region's
- * agent_socket_dir and be a socket (lstat: no symlink leads elsewhere), so a
- * request cannot make the daemon talk to an arbitrary socket of the host.
+ * (meta computes it from the row).  The socket must be inside its
+ * subscription's folder of the region's agent_socket_dir,
+ * <agent_socket_dir>/<subscription>/ (lower case), and be a socket (lstat: no
+ * symlink leads elsewhere), so a request cannot make the daemon talk to an
+ * arbitrary socket of the host, nor a tenant name another subscription's
+ * guest agent (freezing that guest, reading its status).  The operator puts
+ * each VM's qemu-ga socket in the folder of the VM's subscription.
  *
  * A freeze, in order:
  *   1. the VM goes on the in-flight list (one freeze per guest; the thawer
@@ -66,21 +70,47 @@ static uint64_t mono_ns(void)
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int region_agent_socket_check(struct region *r, const char *path, char *why, size_t cap)
+/* The folder of owner_id's subscription ("/subscriptions/{sub}/..."),
+ * lower case, in out: 0, or -EINVAL when the id names none or a name unfit
+ * for a path. */
+static int subscription_folder(const char *owner_id, char *out, size_t cap)
+{
+  const char *s = owner_id && !strncasecmp(owner_id, "/subscriptions/", 15) ? owner_id + 15 : NULL;
+  size_t n = s ? strcspn(s, "/") : 0;
+  if (!n || n >= cap || (s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.'))))
+    return -EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-' && c != '_' &&
+        c != '.')
+      return -EINVAL;
+    out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+  }
+  out[n] = '\0';
+  return 0;
+}
+
+int region_agent_socket_check(struct region *r, const char *owner_id, const char *path, char *why, size_t cap)
 {
   const char *dir = r->cfg.agent_socket_dir;
   size_t dl = dir ? strlen(dir) : 0;
   while (dl > 1 && dir[dl - 1] == '/')
     dl--;
+  char sub[128];
+  bool sub_ok = subscription_folder(owner_id, sub, sizeof sub) == 0;
+  size_t sl = sub_ok ? strlen(sub) : 0;
   const char *problem = NULL;
   if (!dir || !dl)
     problem = "this region has no guest agent socket directory";
+  else if (!sub_ok)
+    problem = "the VM's subscription cannot name a folder";
   else if (path[0] != '/')
     problem = "the path must be absolute";
   else if (strlen(path) > 107)
     problem = "a unix socket path has at most 107 bytes";
-  else if (strncmp(path, dir, dl) != 0 || path[dl] != '/' || !path[dl + 1])
-    problem = "the socket must be inside the region's agent socket directory";
+  else if (strncmp(path, dir, dl) != 0 || path[dl] != '/' || strncmp(path + dl + 1, sub, sl) != 0 ||
+           path[dl + 1 + sl] != '/' || !path[dl + 2 + sl])
+    problem = "the socket must be inside the folder of the VM's subscription in the region's agent socket directory";
   for (const char *p = path; !problem && *p; p++)
     if ((unsigned char)*p < 0x20)
       problem = "the path holds a control character";
@@ -92,15 +122,35 @@ int region_agent_socket_check(struct region *r, const char *path, char *why, siz
   }
   if (!problem)
     return 0;
-  snprintf(why, cap, "%s%s%.*s%s", problem, dir && dl ? " (" : "", (int)dl, dir ? dir : "", dir && dl ? ")" : "");
+  if (dir && dl && sub_ok)
+    snprintf(why, cap, "%s (%.*s/%s/)", problem, (int)dl, dir, sub);
+  else
+    snprintf(why, cap, "%s%s%.*s%s", problem, dir && dl ? " (" : "", (int)dl, dir ? dir : "", dir && dl ? ")" : "");
   return -EINVAL;
 }
 
+int region_agent_folder_make(struct region *r, const char *subscription)
+{
+  char sub[128], path[4096], id[192];
+  snprintf(id, sizeof id, "/subscriptions/%s", subscription);
+  if (!r->cfg.agent_socket_dir || !r->cfg.agent_socket_dir[0])
+    return 0;
+  int rc = subscription_folder(id, sub, sizeof sub);
+  if (rc == 0 && snprintf(path, sizeof path, "%s/%s", r->cfg.agent_socket_dir, sub) >= (int)sizeof path)
+    rc = -ENAMETOOLONG;
+  if (rc == 0)
+    rc = mkdir_exist_ok(path, 0770);
+  if (rc < 0)
+    log_error("region", "cannot create the agent socket folder of subscription %s: %s", subscription, strerror(-rc));
+  return rc;
+}
+
 /* Opens vm's agent: -ENOTCONN (why filled) when it cannot. */
-static int connect_agent(struct region *r, const char *socket, struct agent **out, char *why, size_t cap)
+static int connect_agent(struct region *r, const char *vm_id, const char *socket, struct agent **out, char *why,
+                         size_t cap)
 {
   struct stat st;
-  int rc = region_agent_socket_check(r, socket, why, cap);
+  int rc = region_agent_socket_check(r, vm_id, socket, why, cap);
   if (rc == 0 && (lstat(socket, &st) < 0 || !S_ISSOCK(st.st_mode))) {
     snprintf(why, cap, "no guest agent socket at %s", socket);
     rc = -ENOENT;
@@ -142,7 +192,8 @@ static void freeze_free(struct guest_freeze *f)
 }
 
 /* One thaw attempt: 0 when the agent confirms the guest is thawed. */
-static int thaw_once(struct region *r, const char *socket, struct agent **reuse, char *why, size_t cap)
+static int thaw_once(struct region *r, const char *vm_id, const char *socket, struct agent **reuse, char *why,
+                     size_t cap)
 {
   struct agent *a = reuse ? *reuse : NULL;
   if (reuse)
@@ -153,7 +204,7 @@ static int thaw_once(struct region *r, const char *socket, struct agent **reuse,
     a = NULL;
   }
   if (!a) {
-    rc = connect_agent(r, socket, &a, why, cap);
+    rc = connect_agent(r, vm_id, socket, &a, why, cap);
     if (rc == 0)
       rc = agent_fsfreeze_thaw(a, timeout_ms(r), &n);
   }
@@ -195,7 +246,7 @@ int region_guest_freeze(struct region *r, const char *vm_id, struct guest_freeze
     freeze_free(f);
     return -EBUSY;
   }
-  rc = connect_agent(r, f->socket, &f->agent, why, cap);
+  rc = connect_agent(r, vm_id, f->socket, &f->agent, why, cap);
   if (rc == 0) {
     f->since_us = time_now_us();
     rc = meta_agent_freeze_put(r->meta, vm_id, f->socket, f->since_us);
@@ -210,7 +261,7 @@ int region_guest_freeze(struct region *r, const char *vm_id, struct guest_freeze
       snprintf(why, cap, "guest-fsfreeze-freeze failed: %s",
                rc == -ETIMEDOUT ? "no answer within the frozen-time limit" : agent_error(f->agent));
       char twhy[256];
-      if (thaw_once(r, f->socket, &f->agent, twhy, sizeof twhy) == 0)
+      if (thaw_once(r, vm_id, f->socket, &f->agent, twhy, sizeof twhy) == 0)
         meta_agent_freeze_delete(r->meta, vm_id, f->since_us);
       else
         log_warn("region", "VM %s: thaw after a failed freeze failed (%s); retrying in the background", vm_id, twhy);
@@ -234,7 +285,7 @@ int region_guest_freeze(struct region *r, const char *vm_id, struct guest_freeze
 
 int region_guest_thaw(struct region *r, struct guest_freeze *f, uint64_t *frozen_ns, char *why, size_t cap)
 {
-  int rc = thaw_once(r, f->socket, &f->agent, why, cap);
+  int rc = thaw_once(r, f->vm_id, f->socket, &f->agent, why, cap);
   *frozen_ns = mono_ns() - f->t0_ns;
   if (rc == 0 && *frozen_ns > (uint64_t)frozen_max_ms(r) * 1000000u) {
     snprintf(why, cap, "the guest was frozen for %llu ms, longer than the limit of %d ms",
@@ -279,7 +330,7 @@ int region_agent_status(struct region *r, const char *vm_id, struct region_agent
   }
   struct agent *a = NULL;
   struct agent_info info;
-  if (connect_agent(r, socket, &a, out->message, sizeof out->message) == 0) {
+  if (connect_agent(r, vm_id, socket, &a, out->message, sizeof out->message) == 0) {
     if (agent_info(a, timeout_ms(r), &info) == 0 && agent_fsfreeze_status(a, timeout_ms(r), &out->frozen) == 0) {
       out->ready = true;
       out->can_freeze = info.can_freeze;
@@ -340,7 +391,7 @@ static int thaw_pending(struct region *r, bool first_pass)
     char power[32];
     if (busy) {
       left++;
-    } else if (thaw_once(r, f->socket, NULL, why, sizeof why) == 0) {
+    } else if (thaw_once(r, f->vm_id, f->socket, NULL, why, sizeof why) == 0) {
       char since[TIME_ISO_LEN];
       time_iso8601(f->since_us, since);
       log_info("region", "VM %s: thawed its guest, recorded as possibly frozen since %s", f->vm_id, since);

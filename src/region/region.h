@@ -149,10 +149,13 @@ int region_rp_admit(struct region *r, const char *vm_id, const enum region_consi
 
 /* ---- guest agents: a VM's qemu-ga, which freezes its file systems (agent.c) */
 
-/* Whether path may name a guest agent socket: absolute, inside
- * agent_socket_dir, no "." or ".." segment, short enough for a unix socket.
- * -EINVAL with the reason in why. */
-int region_agent_socket_check(struct region *r, const char *path, char *why, size_t cap);
+/* Whether path may name the guest agent socket of owner_id (a VM id):
+ * absolute, inside <agent_socket_dir>/<owner's subscription, lower case>/,
+ * no "." or ".." segment, short enough for a unix socket.  -EINVAL with the
+ * reason in why. */
+int region_agent_socket_check(struct region *r, const char *owner_id, const char *path, char *why, size_t cap);
+/* Creates the agent socket folder of a (configured) subscription. */
+int region_agent_folder_make(struct region *r, const char *subscription);
 struct region_agent_status {
   bool configured;   /* the VM has a QemuGuestAgent extension */
   bool ready;        /* its agent answered */

@@ -23,7 +23,7 @@ DISKS=$RGID/providers/Microsoft.Compute/disks
 VM=$C/virtualMachines/vm1
 EXT=$VM/extensions/qga
 RPC=$C/restorePointCollections/rpc
-AGENTS=$VAR/eastus/agents
+AGENTS=$VAR/eastus/agents/$(echo "$SUB" | tr A-Z a-z)   # the folder of the VM's subscription
 SOCK=$AGENTS/vm1.sock
 FAKE_LOG=$VAR/fake.log
 FAKE_PID=
@@ -42,7 +42,7 @@ stop_fake() {
   FAKE_PID=
   rm -f "$SOCK"
 }
-trap 'stop_fake; harness_cleanup' EXIT
+trap 'rc=$?; set +e; stop_fake; (exit $rc); harness_cleanup' EXIT   # harness_cleanup reads the test's status from $?
 # the commands the fake received since line $1 of its log
 fake_since() { tail -n +"$(($1 + 1))" "$FAKE_LOG" 2>/dev/null | awk '$2 !~ /^(connect|disconnect|guest-sync.*)$/ {printf "%s ", $2}'; }
 log_lines() { wc -l < "$FAKE_LOG" 2>/dev/null || echo 0; }
@@ -68,7 +68,7 @@ wait_op 1200
 check test "$OP_STATUS" = Succeeded "a running VM with two disks"
 arm PUT "$RPC?$CV" '{"location":"eastus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/virtualMachines/vm1"}}}'
 expect 201 "" "its restore point collection"
-check test -d "$AGENTS" "vmrpd created the agent socket directory <data_dir>/agents"
+check test -d "$AGENTS" "vmrpd created the agent socket folder of the subscription, <data_dir>/agents/<subscription>"
 
 # 1. No agent configured: asked-for consistency is refused, omitted is crash consistent.
 take noagent '{"properties":{"consistencyMode":"ApplicationConsistent"}}'
@@ -91,7 +91,10 @@ ext() { # PUBLISHER TYPE SOCKET
 ext Microsoft.Azure.Extensions CustomScript "$SOCK"; expect 400 InvalidParameter "an extension vmrp does not run"
 ext Vmrp QemuGuestAgent "/tmp/vm1.sock"; expect 400 InvalidParameter "a socket outside the agent directory"
 ext Vmrp QemuGuestAgent "vm1.sock"; expect 400 InvalidParameter "a relative socket path"
-ext Vmrp QemuGuestAgent "$AGENTS/../meta.db"; expect 400 InvalidParameter "a socket path climbing out with .."
+ext Vmrp QemuGuestAgent "$AGENTS/../../meta.db"; expect 400 InvalidParameter "a socket path climbing out with .."
+ext Vmrp QemuGuestAgent "${AGENTS%/*}/vm1.sock"; expect 400 InvalidParameter "the agent directory, outside the subscription's folder"
+ext Vmrp QemuGuestAgent "${AGENTS%/*}/$(cat /proc/sys/kernel/random/uuid)/vm1.sock"; expect 400 InvalidParameter "another subscription's folder (its guests' agents)"
+ext Vmrp QemuGuestAgent "${AGENTS%/*}/$(echo "$SUB" | tr a-z A-Z)/vm1.sock"; expect 400 InvalidParameter "the subscription's folder spelled in upper case (a different folder)"
 ext Vmrp QemuGuestAgent "$AGENTS/"; expect 400 InvalidParameter "the directory itself"
 ext Vmrp QemuGuestAgent "$AGENTS/$(printf 'x%.0s' $(seq 120))"; expect 400 InvalidParameter "a path too long for a unix socket"
 arm PUT "$EXT?$CV" '{"location":"eastus","properties":{"publisher":"Vmrp","type":"QemuGuestAgent"}}'

@@ -35,9 +35,9 @@ QGA_VERSION=$(/usr/sbin/qemu-ga --version | sed -n 's/^QEMU Guest Agent \([^ ]*\
 start_regions
 TOKEN=$(token "$EAST")
 guest_vm
-AGENTS=$VAR/eastus/agents
+AGENTS=$VAR/eastus/agents/$(echo "$SUB" | tr A-Z a-z)
 SOCK=$AGENTS/vm1.sock
-check test -d "$AGENTS" "vmrpd made the region's agent socket directory ($AGENTS)"
+check test -d "$AGENTS" "vmrpd made the agent socket folder of the subscription ($AGENTS)"
 mkdir -p "$AGENTS"
 
 # The guest, with qemu-ga on a virtio-serial port whose chardev is $SOCK.
