@@ -23,8 +23,8 @@
  * resource named not in the body but in stored state and acted on by this
  * request (a restore point fences its collection's source VM) is checked by
  * its handler with arm_authz_linked.  A peer region's capture call
- * (peer.c) runs as_region: the region that took the caller's request checked
- * it there, and the peer protocol carries no caller.
+ * (peer.c) runs as the caller the peer asserts (whose write role on the VM
+ * peer.c checks first), or as_region when the peer asks for itself.
  *
  * What names a resource: any string of the body, at any depth, that starts
  * with "subscriptions/" once leading white space and slashes are skipped

@@ -109,12 +109,15 @@ static bool find_source(struct arm_call *call, const char *src, char *loc, size_
   }
   const struct arm_location *where = NULL;
   json_t *doc = NULL;
-  int rc = arm_peer_lookup(arm, src, &where, &doc);
+  char why[ARM_PEER_WHY];
+  int rc = arm_peer_lookup(arm, &call->who, src, &where, &doc, why);
   const char *type = json_string_value(json_object_get(doc, "type"));
   /* a collection there: copies of its restore points; a VM there: restore
    * points created here from it (cross-region creation) */
   bool coll = rc == 0 && type && (!strcasecmp(type, RPC_TYPE) || !strcasecmp(type, VM_TYPE));
-  if (rc == -EHOSTUNREACH)
+  if (rc == -EPROTO)
+    arm_reply_error(call, 502, "InvalidPeerResponse", "%s", why);
+  else if (rc == -EHOSTUNREACH)
     arm_reply_error(call, 503, "RegionUnavailable",
                     "Region '%s' does not answer, so the source '%s' cannot be looked up; retry later.", where->name,
                     src);

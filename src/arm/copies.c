@@ -143,8 +143,8 @@ static void record(struct arm_call *call, const struct meta_resource *coll, cons
   char now[TIME_ISO_LEN];
   time_iso8601(time_now_us(), now);
   json_t *excl = json_object_get(sprops, "excludeDisks");
-  json_t *props = json_pack("{s:O,s:s,s:o}", "excludeDisks", excl ? excl : json_array(), "timeCreated", now,
-                            "sourceMetadata", meta_src);
+  json_t *props = json_pack("{s:o,s:s,s:o}", "excludeDisks", excl ? json_incref(excl) : json_array(), "timeCreated",
+                            now, "sourceMetadata", meta_src);
   if (!p->creation)
     json_object_set_new(props, "sourceRestorePoint",
                         json_pack("{s:s}", "id", json_string_value(json_object_get(p->src, "id"))));
@@ -187,7 +187,12 @@ static int find_source(struct arm_call *call, const char *coll_source, const cha
                            src_id, coll_source);
     return -EINVAL;
   }
-  int rc = arm_peer_lookup(call->arm, src_id, &p->from, &p->src);
+  char why[ARM_PEER_WHY];
+  int rc = arm_peer_lookup(call->arm, &call->who, src_id, &p->from, &p->src, why);
+  if (rc == -EPROTO) {
+    arm_reply_error(call, 502, "InvalidPeerResponse", "%s", why);
+    return rc;
+  }
   if (rc == -EHOSTUNREACH) {
     arm_reply_error(call, 503, "RegionUnavailable",
                     "Region '%s' does not answer, so the source restore point '%s' cannot be read; retry later.",
@@ -307,23 +312,35 @@ void arm_rp_xr_put(struct arm_call *call, const struct meta_resource *coll, cons
   const struct arm_location *loc = arm_peer_named(arm, json_string_value(json_object_get(source, "location")));
   struct copy_plan p = {.from = loc, .map = json_object(), .creation = true};
   struct repl_peer peer = arm_peer(arm, loc);
-  json_t *ask = json_pack("{s:O,s:O}", "vmId", json_object_get(source, "id"), "properties",
-                          json_is_object(props) ? props : json_object());
-  CLEANUP_FREE char *body = json_dumps(ask, JSON_COMPACT);
+  struct repl_caller caller = arm_peer_caller(&call->who);
+  json_t *ask = json_pack("{s:s,s:o}", "vmId", json_string_value(json_object_get(source, "id")), "properties",
+                          json_is_object(props) ? json_incref(props) : json_object());
+  CLEANUP_FREE char *body = ask ? json_dumps(ask, JSON_COMPACT) : NULL;
   CLEANUP_FREE char *reply = NULL;
   json_decref(ask);
   long status = 0;
   size_t len = 0;
-  int rc = repl_call(&peer, "POST", REPL_PATH "captures", body, strlen(body), &status, &reply, &len);
+  char why[ARM_PEER_WHY];
+  int rc = body ? repl_call(&peer, &caller, "POST", REPL_PATH "captures", body, strlen(body), &status, &reply, &len)
+                : -ENOMEM;
   json_t *doc = rc == 0 ? json_loadb(reply, len, 0, NULL) : NULL;
-  if (rc < 0 || !doc) {
+  if (rc < 0) {
     arm_reply_error(call, 503, "RegionUnavailable",
                     "Region '%s', where virtual machine '%s' is, does not answer; retry later.", loc->name,
                     json_string_value(json_object_get(source, "id")));
     goto out;
   }
-  if (status != 201) { /* the source region's refusal (limits, agent, disks) is the answer */
+  if (status != 201 && arm_peer_error_ok(status, doc)) { /* the source region's refusal (limits, agent, disks) */
     arm_reply_json(call, (int)status, json_incref(doc));
+    goto out;
+  }
+  if (status != 201)
+    snprintf(why, sizeof why, "HTTP %ld without an ARM error", status);
+  if (status != 201 || !doc || arm_peer_capture_check(doc, why, sizeof why) < 0) {
+    log_error("arm", "region %s answered the capture of %s with an invalid document: %s", loc->name,
+              json_string_value(json_object_get(source, "id")), doc ? why : "not JSON");
+    arm_reply_error(call, 502, "InvalidPeerResponse", "Region '%s' sent an invalid answer to the capture of '%s': %s.",
+                    loc->name, json_string_value(json_object_get(source, "id")), doc ? why : "not JSON");
     goto out;
   }
   json_t *sp = json_object_get(json_object_get(json_object_get(doc, "properties"), "sourceMetadata"),
@@ -404,22 +421,25 @@ static int any_copying(void *ctx, const struct meta_image *im)
 
 /* Names each image's tree once the source region's capture is done: 0, or
  * -EINTR (stopping), -ETIMEDOUT (the source did not answer until the
- * deadline), -ECANCELED (the capture failed or is gone: *why). */
+ * deadline), -ECANCELED (the capture failed or is gone, or the source sent
+ * an invalid document: why, ARM_PEER_WHY bytes). */
 static int wait_capture(struct arm *arm, struct job *job, const struct meta_operation *op,
-                        const struct arm_location *loc, const char *capture, const struct strlist *l, const char **why)
+                        const struct arm_location *loc, const char *capture, const struct strlist *l, char *why)
 {
   for (int backoff = 1;;) {
     long status = 0;
     json_t *doc = NULL;
-    int rc = arm_peer_resource(arm, loc, capture, &status, &doc);
+    int rc = arm_peer_resource(arm, NULL, loc, capture, &status, &doc, why);
     const char *state = json_string_value(json_object_get(doc, "provisioningState"));
+    if (rc == -EPROTO)
+      return -ECANCELED; /* why names the region and the field */
     if (rc == 0 && status == 404) {
-      *why = "The source region lost the capture of the virtual machine (it restarted during it?).";
+      snprintf(why, ARM_PEER_WHY, "The source region lost the capture of the virtual machine (it restarted during it?).");
       return -ECANCELED;
     }
     if (state && !strcmp(state, "Failed")) {
       json_decref(doc);
-      *why = "The source region could not capture the virtual machine's disks.";
+      snprintf(why, ARM_PEER_WHY, "The source region could not capture the virtual machine's disks.");
       return -ECANCELED;
     }
     if (state && !strcmp(state, "Succeeded")) {
@@ -472,7 +492,7 @@ static enum disk_outcome copy_disk(struct arm *arm, struct job *job, const struc
     bool late = time_now_us() > op->start_us + (int64_t)arm->cfg.copy_deadline_s * 1000000;
     char msg[512];
     snprintf(msg, sizeof msg, "Region '%s' %s; %s", loc->name,
-             rc == -EACCES ? "refuses this region's peer credential" : "does not answer",
+             rc == -EACCES ? "refuses this region's peer signature" : "does not answer",
              late ? "the copy's deadline passed." : "retrying.");
     region_copy_note(arm->region, image, msg, true);
     if (late)
@@ -503,9 +523,9 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
                                    ? strdup(json_string_value(json_object_get(plj, "capture")))
                                    : NULL;
   json_decref(plj);
-  const char *why = NULL;
+  char why[ARM_PEER_WHY] = "";
   int wr = capture && meta_image_list(arm->meta, op->resource_id, any_copying, NULL) == 1
-               ? wait_capture(arm, job, op, loc, capture, &l, &why)
+               ? wait_capture(arm, job, op, loc, capture, &l, why)
                : 0;
   if (wr == -EINTR) {
     strlist_free(&l);
@@ -514,7 +534,7 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
   if (wr < 0) {
     region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointInternalError");
     res->error = arm_error_text("VMRestorePointInternalError",
-                                why ? why : "The source region did not answer until the copy's deadline.");
+                                wr == -ECANCELED ? why : "The source region did not answer until the copy's deadline.");
     strlist_free(&l);
     return JOB_FAILED;
   }
@@ -549,7 +569,7 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
     long status = 0;
     size_t len = 0;
     snprintf(path, sizeof path, REPL_PATH "release?id=%s", enc ? enc : "");
-    if (repl_call(&peer, "POST", path, "{}", 2, &status, &reply, &len) < 0 || status != 204)
+    if (repl_call(&peer, NULL, "POST", path, "{}", 2, &status, &reply, &len) < 0 || status != 204)
       log_warn("arm", "region %s did not release capture %s (HTTP %ld); delete it there", loc->name, capture,
                status);
     free(enc);

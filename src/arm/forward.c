@@ -15,9 +15,13 @@
  *   - resource groups are every region's: PUT, PATCH and DELETE of a group
  *     are sent to every peer after they succeeded here, and a forwarded PUT
  *     that finds its group missing at the peer creates it there and retries.
- * The request goes out as it came (method, path, query, body, the caller's
- * token: the peer trusts this region's issuer and audience) with
- * x-vmrp-forwarded, so a forwarded call is never forwarded again.  The
+ * The request goes out as it came (method, path, query, body) with
+ * x-vmrp-forwarded, so a forwarded call is never forwarded again, but never
+ * with the caller's token: it is signed as every request between regions
+ * is (repl.h) and asserts the caller this region authenticated, whom the
+ * peer then authorizes with its own role table (router.c).  A peer thus
+ * never holds a token it could use elsewhere, and a captured forwarded
+ * request does not replay.  The
  * answer comes back as the peer gave it: status, body and the headers a
  * client reads (long-running operation URLs point at the peer, where they
  * are polled).  A peer that does not answer makes only its resources
@@ -33,9 +37,9 @@
 
 #include "arm/internal.h"
 #include "common/log.h"
+#include "common/timefmt.h"
 #include "common/urlcode.h"
 
-#define FORWARDED "x-vmrp-forwarded"
 #define MAX_REPLY (64u << 20)
 
 struct reply {
@@ -101,67 +105,48 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
   return len;
 }
 
-struct query_state {
-  char *q;
-  size_t len;
-  bool oom;
-};
-
-static void add_query(void *ctx, const char *name, const char *value)
-{
-  struct query_state *st = ctx;
-  char *n = url_encode(name), *v = url_encode(value ? value : "");
-  size_t need = st->len + (n ? strlen(n) : 0) + (v ? strlen(v) : 0) + 3;
-  char *q = n && v ? realloc(st->q, need) : NULL;
-  if (!q) {
-    st->oom = true;
-  } else {
-    st->len += (size_t)sprintf(q + st->len, "%s%s=%s", st->len ? "&" : "", n, v);
-    st->q = q;
-  }
-  free(n);
-  free(v);
-}
-
 /* Sends the call as it came to loc, or with another method, path, query
  * (NULL: the call's) and body. */
 static int send_to(struct arm_call *call, const struct arm_location *loc, const char *method, const char *path,
                    const char *query, const char *body, size_t body_len, struct reply *out)
 {
   memset(out, 0, sizeof *out);
-  struct query_state q = {0};
-  if (query) {
-    q.q = strdup(query);
-    q.len = q.q ? strlen(q.q) : 0;
-    q.oom = !q.q;
-  } else {
-    http_query_each(call->req, add_query, &q);
-  }
-  char *url = NULL;
+  char *q = query ? strdup(query) : arm_canonical_query(call->req); /* the form the peer rebuilds and checks */
+  char *url = NULL, *target = NULL;
   CURL *c = curl_easy_init();
   struct curl_slist *hdrs = NULL;
-  int rc = q.oom || !c ? -ENOMEM : 0;
-  if (rc == 0 && asprintf(&url, "%s%s%s%s", loc->endpoint, path, q.len ? "?" : "", q.len ? q.q : "") < 0) {
+  int rc = !q || !c ? -ENOMEM : 0;
+  if (rc == 0 && (asprintf(&target, "%s%s%s", path, *q ? "?" : "", q) < 0 ||
+                  asprintf(&url, "%s%s", loc->endpoint, target) < 0)) {
     url = NULL;
     rc = -ENOMEM;
   }
   char h[4096];
-  const char *auth = http_header(call->req, "Authorization");
+  struct repl_signature sig;
+  struct repl_caller who = arm_peer_caller(&call->who);
+  if (rc == 0)
+    rc = repl_sign(loc->credential, call->arm->cfg.locations[0].name, loc->name, method, target, body,
+                   body ? body_len : 0, &who, time_now_us() / 1000, &sig);
   const char *ctype = http_header(call->req, "Content-Type");
   const char *corr = http_header(call->req, "x-ms-correlation-request-id");
   if (rc == 0) {
-    if (auth && strlen(auth) < sizeof h - 32) {
-      snprintf(h, sizeof h, "Authorization: %s", auth);
+    snprintf(h, sizeof h, "Authorization: %s", sig.authorization);
+    hdrs = curl_slist_append(hdrs, h);
+    snprintf(h, sizeof h, REPL_HEADER_PEER ": %s", call->arm->cfg.locations[0].name);
+    hdrs = curl_slist_append(hdrs, h);
+    if (sig.caller[0]) {
+      snprintf(h, sizeof h, REPL_HEADER_CALLER ": %s", sig.caller);
       hdrs = curl_slist_append(hdrs, h);
     }
     snprintf(h, sizeof h, "Content-Type: %s", ctype && strlen(ctype) < 128 ? ctype : "application/json");
     hdrs = curl_slist_append(hdrs, h);
     snprintf(h, sizeof h, "x-ms-correlation-request-id: %s", corr && strlen(corr) < 128 ? corr : call->req->request_id);
     hdrs = curl_slist_append(hdrs, h);
-    snprintf(h, sizeof h, FORWARDED ": %s", call->arm->cfg.locations[0].name);
+    snprintf(h, sizeof h, ARM_HEADER_FORWARDED ": %s", call->arm->cfg.locations[0].name);
     hdrs = curl_slist_append(hdrs, h);
     hdrs = curl_slist_append(hdrs, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* the path signed is the path sent */
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -194,7 +179,8 @@ static int send_to(struct arm_call *call, const struct arm_location *loc, const 
   curl_slist_free_all(hdrs);
   curl_easy_cleanup(c);
   free(url);
-  free(q.q);
+  free(target);
+  free(q);
   if (rc < 0)
     reply_free(out);
   return rc;
@@ -314,7 +300,7 @@ static bool held_at(struct arm *arm, const struct arm_location *loc, const char 
 {
   long status = 0;
   json_t *doc = NULL;
-  bool held = arm_peer_resource(arm, loc, top, &status, &doc) == 0 && status == 200;
+  bool held = arm_peer_resource(arm, NULL, loc, top, &status, &doc, NULL) == 0 && status == 200;
   json_decref(doc);
   return held;
 }
@@ -349,7 +335,7 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
 {
   struct arm *arm = call->arm;
   const struct http_request *req = call->req;
-  if (arm->cfg.nlocations < 2 || http_header(req, FORWARDED))
+  if (arm->cfg.nlocations < 2 || http_header(req, ARM_HEADER_FORWARDED))
     return false;
   const char *path = req->raw_path ? req->raw_path : req->path;
   const char *m = req->method;

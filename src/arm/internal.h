@@ -17,6 +17,7 @@ struct arm {
   struct auth *auth;
   struct jobs *jobs;
   char *issuer;      /* {public_url}/adfs */
+  struct repl_guard *peer_guard; /* the nonces of the peers' requests */
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
@@ -117,17 +118,45 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call));
 
 /* ---- peer.c: the peer protocol's front end and this region's peers ---- */
 #define XR_PREFIX "vmrp-xr-" /* collections holding captures made for a peer */
+#define ARM_HEADER_FORWARDED "x-vmrp-forwarded" /* a call another region forwarded (forward.c) */
+#define ARM_PEER_WHY 1600/* room for why a peer's document was refused */
 const struct arm_location *arm_peer_named(struct arm *arm, const char *name);
 struct repl_peer arm_peer(struct arm *arm, const struct arm_location *loc);
+/* The caller as a peer request carries it (who NULL: the region itself). */
+struct repl_caller arm_peer_caller(const struct auth_identity *who);
+/* The request's query in the canonical form the signatures cover (repl.h):
+ * malloc'd, "" when there is none; NULL on ENOMEM. */
+char *arm_canonical_query(const struct http_request *req);
+/* Checks the call's peer signature (repl.h): 0 with *from the peer and
+ * call->who the caller it asserts (oid "": the region itself); -errno
+ * otherwise, logged here with the reason (the caller replies 401). */
+int arm_peer_verify(struct arm_call *call, const struct arm_location **from);
 /* Answers a request under REPL_PATH (a peer's; never an ARM token). */
 void arm_peer_handle(struct arm_call *call);
-/* Asks loc for resource id over the peer protocol: 0 with *status (and
- * *doc on 200), or -errno when it does not answer. */
-int arm_peer_resource(struct arm *arm, const struct arm_location *loc, const char *id, long *status, json_t **doc);
+/* Asks loc for resource id over the peer protocol, for who (NULL: the
+ * region itself): 0 with *status, and on 200 *doc checked by
+ * arm_peer_doc_check; -EPROTO the peer's 200 answer is not a valid document
+ * (why, ARM_PEER_WHY bytes, says what is wrong, naming the peer), -errno when
+ * it does not answer. */
+int arm_peer_resource(struct arm *arm, const struct auth_identity *who, const struct arm_location *loc,
+                      const char *id, long *status, json_t **doc, char *why);
 /* Asks every peer for resource id: 0 with *doc (the peer's view, see
  * peer.c) and *where; -ENOENT no peer has it; -EHOSTUNREACH one that could
- * have it did not answer (*where). */
-int arm_peer_lookup(struct arm *arm, const char *id, const struct arm_location **where, json_t **doc);
+ * have it did not answer (*where); -EPROTO one answered with an invalid
+ * document (*where, why). */
+int arm_peer_lookup(struct arm *arm, const struct auth_identity *who, const char *id,
+                    const struct arm_location **where, json_t **doc, char *why);
+
+/* ---- peer_doc.c: documents from peers, checked before any use ---- */
+/* A resource document (the peer protocol's `resource` answer) for id: 0, or
+ * -EPROTO with why ("<field>: <problem>", cap bytes). */
+int arm_peer_doc_check(const json_t *doc, const char *id, char *why, size_t cap);
+/* The answer to a `captures` call: a restore point being created (the
+ * shape of arm_rp_json), with the disk restore points its copy needs. */
+int arm_peer_capture_check(const json_t *doc, char *why, size_t cap);
+/* An error answer a peer relays: {"error": {"code": string, ...}} with a
+ * 4xx or 5xx status. */
+bool arm_peer_error_ok(long status, const json_t *doc);
 
 /* ---- lro.c ---- */
 /* Creates an InProgress operation row for the call's subscription (inside

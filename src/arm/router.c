@@ -10,6 +10,9 @@
  * body size → authentication (401) → api-version (400) → subscription (404)
  * → role (403) → JSON body (400) → role on every resource the body names
  * (403, authz.c) → handler.  Identity routes are anonymous.
+ * A call another region forwarded (x-vmrp-forwarded) is authenticated by
+ * that region's signature instead of a token, and runs as the caller it
+ * asserts: the same role checks follow (forward.c, repl.h).
  */
 #include <stdio.h>
 #include <errno.h>
@@ -20,6 +23,7 @@
 #include "arm/internal.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/timefmt.h"
 
 #define MAX_SEGMENTS 16
 
@@ -218,6 +222,14 @@ static const struct arm_subscription *find_subscription(struct arm *arm, const c
 
 static bool authenticate(struct arm_call *call)
 {
+  if (http_header(call->req, ARM_HEADER_FORWARDED)) { /* a peer's: its signature and the caller it asserts */
+    const struct arm_location *from = NULL;
+    if (arm_peer_verify(call, &from) == 0 && call->who.oid[0])
+      return true;
+    arm_reply_error(call, 401, "AuthenticationFailed",
+                    "A forwarded request needs a peer region's valid signature and the caller it is made for.");
+    return false;
+  }
   enum auth_result r = auth_verify(call->arm->auth, http_header(call->req, "Authorization"), &call->who);
   if (r == AUTH_OK)
     return true;
@@ -387,6 +399,12 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
     free(arm);
     return -ENOMEM;
   }
+  int rc = repl_guard_open(time_now_us() / 1000, &arm->peer_guard);
+  if (rc < 0) {
+    free(arm->issuer);
+    free(arm);
+    return rc;
+  }
   for (int i = 0; i < cfg->nsubscriptions; i++) /* where each subscription's guest agent sockets go */
     region_agent_folder_make(region, cfg->subscriptions[i].id);
   *out = arm;
@@ -399,6 +417,7 @@ void arm_close(struct arm *arm)
 {
   if (!arm)
     return;
+  repl_guard_close(arm->peer_guard);
   free(arm->issuer);
   free(arm);
 }

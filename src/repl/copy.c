@@ -70,7 +70,6 @@ struct copy {
   bool in_checkpoint;
   bool repair;            /* records replace damaged copies (repl_repair_object) */
   CURL *handles[MAX_STREAMS];
-  struct curl_slist *hdrs[MAX_STREAMS];
   unsigned streams;
 };
 
@@ -369,6 +368,11 @@ static int fetch_batch(struct fetch *f, CURL *h, const struct cas_addr *want, si
 {
   struct copy *c = f->c;
   struct rx x = {.f = f};
+  struct curl_slist *hdrs = NULL; /* each request signed: a signature is good once */
+  int r = repl_curl_sign(h, c->peer, NULL, "POST", REPL_PATH "objects", want, k * CAS_ADDR_LEN,
+                         "application/octet-stream", &hdrs);
+  if (r < 0)
+    return r == -ENOMEM ? r : -EACCES;
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)want);
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(k * CAS_ADDR_LEN));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
@@ -377,6 +381,8 @@ static int fetch_batch(struct fetch *f, CURL *h, const struct cas_addr *want, si
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   CURLcode cr = curl_easy_perform(h);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  curl_slist_free_all(hdrs);
   free(x.payload);
   if (!x.err && cr == CURLE_ABORTED_BY_CALLBACK) { /* stopped meanwhile */
     pthread_mutex_lock(&c->lock);
@@ -390,7 +396,7 @@ static int fetch_batch(struct fetch *f, CURL *h, const struct cas_addr *want, si
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   if (status == 401 || status == 403) {
-    log_error("repl", "region %s refused this region's peer credential", c->peer->name);
+    log_error("repl", "region %s refused this region's peer signature", c->peer->name);
     return -EACCES;
   }
   if (status != 200) {
@@ -730,21 +736,17 @@ static int copy_init(struct copy *c, struct cas *cas, const struct repl_peer *pe
   pthread_mutex_init(&c->lock, NULL);
   c->start_us = c->last_checkpoint_us = now_us();
   for (unsigned i = 0; i < c->streams; i++) {
-    c->handles[i] = repl_curl(peer, REPL_PATH "objects", &c->hdrs[i]);
+    c->handles[i] = repl_curl(peer, REPL_PATH "objects");
     if (!c->handles[i])
       return -ENOMEM;
-    c->hdrs[i] = curl_slist_append(c->hdrs[i], "Content-Type: application/octet-stream");
-    curl_easy_setopt(c->handles[i], CURLOPT_HTTPHEADER, c->hdrs[i]);
   }
   return 0;
 }
 
 static void copy_fini(struct copy *c)
 {
-  for (unsigned i = 0; i < c->streams; i++) {
+  for (unsigned i = 0; i < c->streams; i++)
     curl_easy_cleanup(c->handles[i]);
-    curl_slist_free_all(c->hdrs[i]);
-  }
   pthread_mutex_destroy(&c->lock);
 }
 

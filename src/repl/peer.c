@@ -1,51 +1,34 @@
 /*
- * peer.c — the client side of a call to a peer region, and the credential
- * check of the server side (repl.h).
+ * peer.c — the client side of a call to a peer region (repl.h).
  *
- * Every call carries this region's name and the shared credential; the
+ * Every request is signed afresh (sign.c) just before it is sent: a curl
+ * handle that is reused for several requests (the objects streams) gets new
+ * headers each time, since a signature is good for one request.  The
  * peer's certificate is verified against the peer CA.  A call that gets no
  * answer (refused, reset, timed out) is -EHOSTUNREACH, which the copy job
  * treats as "retry later"; any answer, even an error status, is the peer's.
  */
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/timefmt.h"
 #include "repl/internal.h"
 
 #define MAX_REPLY (16u << 20)
 
-bool repl_credential_ok(const char *presented, const char *expected)
-{
-  size_t sl = strlen(REPL_AUTH_SCHEME);
-  if (!presented || !expected || !*expected || strncmp(presented, REPL_AUTH_SCHEME, sl) != 0)
-    return false;
-  presented += sl;
-  size_t n = strlen(expected);
-  /* the lengths are not secret (the credential's length is fixed by
-   * scripts/run); the bytes are compared in constant time */
-  return strlen(presented) == n && CRYPTO_memcmp(presented, expected, n) == 0;
-}
-
-CURL *repl_curl(const struct repl_peer *p, const char *path, struct curl_slist **hdrs)
+CURL *repl_curl(const struct repl_peer *p, const char *path)
 {
   CURL *c = curl_easy_init();
-  char *url = NULL, h[1024];
-  *hdrs = NULL;
+  char *url = NULL;
   if (!c || asprintf(&url, "%s%s", p->endpoint, path) < 0) {
     curl_easy_cleanup(c);
     return NULL;
   }
-  snprintf(h, sizeof h, "Authorization: " REPL_AUTH_SCHEME "%s", p->credential ? p->credential : "");
-  *hdrs = curl_slist_append(*hdrs, h);
-  snprintf(h, sizeof h, REPL_HEADER_PEER ": %s", p->self);
-  *hdrs = curl_slist_append(*hdrs, h);
-  *hdrs = curl_slist_append(*hdrs, "Expect:");
   curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* the path signed is the path sent */
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
   /* a stream that stalls for 30 s is broken; a long one that moves is not */
@@ -56,6 +39,40 @@ CURL *repl_curl(const struct repl_peer *p, const char *path, struct curl_slist *
     curl_easy_setopt(c, CURLOPT_CAINFO, p->ca_file);
   free(url); /* curl copies the URL */
   return c;
+}
+
+int repl_curl_sign(CURL *c, const struct repl_peer *p, const struct repl_caller *who, const char *method,
+                   const char *path, const void *body, size_t body_len, const char *content_type,
+                   struct curl_slist **hdrs)
+{
+  struct repl_signature sig;
+  char h[1024];
+  int rc = repl_sign(p->credential, p->self, p->name, method, path, body, body_len, who, time_now_us() / 1000, &sig);
+  *hdrs = NULL;
+  if (rc < 0) {
+    log_error("repl", "cannot sign a request to region %s (%s): is its credential configured?", p->name,
+              strerror(-rc));
+    return rc;
+  }
+  struct curl_slist *l = NULL;
+  snprintf(h, sizeof h, "Authorization: %s", sig.authorization);
+  l = curl_slist_append(l, h);
+  snprintf(h, sizeof h, REPL_HEADER_PEER ": %s", p->self);
+  l = l ? curl_slist_append(l, h) : NULL;
+  if (sig.caller[0]) {
+    snprintf(h, sizeof h, REPL_HEADER_CALLER ": %s", sig.caller);
+    l = l ? curl_slist_append(l, h) : NULL;
+  }
+  if (content_type) {
+    snprintf(h, sizeof h, "Content-Type: %s", content_type);
+    l = l ? curl_slist_append(l, h) : NULL;
+  }
+  l = l ? curl_slist_append(l, "Expect:") : NULL;
+  if (!l)
+    return -ENOMEM; /* curl_slist_append freed the list */
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
+  *hdrs = l;
+  return 0;
 }
 
 int repl_curl_error(const struct repl_peer *p, const char *path, CURLcode cr)
@@ -94,17 +111,17 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
   return k;
 }
 
-int repl_call(const struct repl_peer *p, const char *method, const char *path, const char *body, size_t body_len,
-              long *status, char **reply, size_t *reply_len)
+int repl_call(const struct repl_peer *p, const struct repl_caller *who, const char *method, const char *path,
+              const char *body, size_t body_len, long *status, char **reply, size_t *reply_len)
 {
   struct curl_slist *hdrs = NULL;
   struct buf b = {0};
-  CURL *c = repl_curl(p, path, &hdrs);
-  int rc = c ? 0 : -ENOMEM;
+  CURL *c = repl_curl(p, path);
+  int rc = c ? repl_curl_sign(c, p, who, method, path, body, body ? body_len : 0,
+                              body ? "application/json" : NULL, &hdrs)
+             : -ENOMEM;
   if (rc == 0) {
     if (body) {
-      hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-      curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
     }

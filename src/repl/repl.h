@@ -3,13 +3,33 @@
  * objects, and copy a tree from one store to another.
  *
  * Transport: HTTPS to the peer's ARM endpoint, paths under /vmrp/peer/v1/.
- * Both ends are authenticated: the client verifies the server's certificate
- * against the peer CA (libcurl), and every request names the calling region
- * (x-vmrp-peer) and presents the credential the two regions share
- * (Authorization: VmrpPeer <credential>), which the server compares in
- * constant time with the one it has configured for that region
- * (repl_credential_ok).  ARM tokens are never used between regions, so a copy
- * keeps running long after the caller's token expired.
+ * The client verifies the server's certificate against the peer CA
+ * (libcurl).  Every request between regions — the peer protocol below and
+ * the ARM calls one region forwards to another (arm/forward.c) — is signed
+ * with the credential the two regions share, which itself never travels:
+ *     x-vmrp-peer:   <sending region>
+ *     x-vmrp-caller: <oid> <appid> <tid>   (each percent-encoded; absent when
+ *                                           the region calls for itself)
+ *     Authorization: VMRP1-HMAC-SHA256 t=<unix ms>,n=<32 hex>,s=<64 hex>
+ * s = HMAC-SHA256(credential, canonical string), the canonical string being
+ * these lines joined by "\n" (no field may hold a control character):
+ *     VMRP1-HMAC-SHA256            the version tag
+ *     <sender> <receiver>          region names, lower-case, one line each
+ *     <METHOD>
+ *     <target>                     the path as sent, then "?" and the query
+ *                                  as name=value pairs, each percent-encoded
+ *                                  (url_encode) in the order sent, joined
+ *                                  by "&" (no "?" without a query)
+ *     <t> <n>                      the timestamp and the 128-bit nonce (hex)
+ *     <SHA-256 of the body, hex>   (of no bytes when there is no body)
+ *     <x-vmrp-caller's value>      ("" when absent)
+ * The receiver (repl_verify) accepts a request only when t is within
+ * REPL_WINDOW_MS of its clock and not older than its own start (a restart
+ * does not reopen replays), the MAC matches (compared in constant time), and
+ * the nonce was not accepted before; then the caller's identity is the one
+ * the sender asserts, and the receiver decides with its own role table what
+ * that caller may do.  ARM bearer tokens never go to a peer: a peer that is
+ * compromised gets no credential valid anywhere else.
  *
  * Objects travel as the source's packs store them (cas_record_export):
  *     POST /vmrp/peer/v1/objects   body: n × 32-byte addresses
@@ -33,7 +53,7 @@
  * Thread safety: every function may be called from several threads; a
  * struct repl_export belongs to one.
  * Errors: 0 or -errno.  -EHOSTUNREACH the peer did not answer (or the stream
- * broke: worth a retry later), -EACCES it refused our credential, -ENOENT
+ * broke: worth a retry later), -EACCES it refused our signature, -ENOENT
  * the source lacks an object the tree needs (its restore point was deleted),
  * -EIO an object stayed damaged after refetching, -EXDEV the stores' chunk
  * sizes differ, -EINTR stopped by the checkpoint callback.
@@ -48,27 +68,77 @@
 
 #define REPL_PATH "/vmrp/peer/v1/"
 #define REPL_HEADER_PEER "x-vmrp-peer"
-#define REPL_AUTH_SCHEME "VmrpPeer "
+#define REPL_HEADER_CALLER "x-vmrp-caller"
+#define REPL_SIG_SCHEME "VMRP1-HMAC-SHA256" /* the version tag */
+#define REPL_WINDOW_MS 300000               /* a signature's freshness, either way */
 #define REPL_MAX_BATCH 4096 /* addresses in one objects request */
 
 struct repl_peer {
-  const char *self;        /* this region's name, sent in x-vmrp-peer */
+  const char *self;        /* this region's name, sent in x-vmrp-peer and signed */
   const char *name;        /* the peer's region name (logs, errors) */
   const char *endpoint;    /* its ARM base URL */
-  const char *credential;  /* the credential shared with it */
+  const char *credential;  /* the credential shared with it: the HMAC key */
   const char *ca_file;     /* its certificate's CA (NULL: the system's) */
 };
 
-/* Whether presented (the Authorization header, may be NULL) carries
- * expected, compared in constant time. */
-bool repl_credential_ok(const char *presented, const char *expected);
+/* ---- signatures (sign.c) ---------------------------------------------------- */
+
+/* Whom a request is made for: the caller's identity as the sending region
+ * authenticated it (arm's struct auth_identity), or oid "" for the region
+ * itself (a copy job long after the request). */
+struct repl_caller {
+  char oid[64];
+  char appid[64];
+  char tid[64];
+};
+
+/* The headers' values of one signed request (x-vmrp-peer is the sender's
+ * name): Authorization, and x-vmrp-caller unless caller is "". */
+struct repl_signature {
+  char authorization[160];
+  char caller[600];
+};
+
+/* Signs a request from region `from` to region `to` at now_ms (wall clock,
+ * Unix ms) with a fresh nonce.  target as above; body may be NULL; who NULL
+ * or with oid "": the region itself.  -EINVAL: a field holds a control
+ * character, the credential is empty, or an identity field is too long. */
+int repl_sign(const char *credential, const char *from, const char *to, const char *method, const char *target,
+              const void *body, size_t body_len, const struct repl_caller *who, int64_t now_ms,
+              struct repl_signature *out);
+
+/* A received request as the receiver sees it: `from` is x-vmrp-peer, `to`
+ * the receiver's own name, authorization and caller the headers' values
+ * (NULL when absent), target rebuilt from the path and the parsed query. */
+struct repl_signed_request {
+  const char *from, *to, *method, *target, *authorization, *caller;
+  const void *body;
+  size_t body_len;
+};
+
+/* The receiver's memory of accepted nonces (thread-safe, ~4 MiB). */
+struct repl_guard;
+/* start_ms: when this process started; older timestamps are refused. */
+int repl_guard_open(int64_t start_ms, struct repl_guard **out);
+void repl_guard_close(struct repl_guard *g);
+
+/* Checks r against credential at now_ms; on 0 *who is the asserted caller
+ * (oid "": the region itself) and the nonce is spent.  -EBADMSG no or a
+ * malformed signature, -ETIME stale or from before the start, -EACCES the
+ * MAC does not match, -EALREADY a replay, -ENOBUFS more requests in the
+ * window than the guard can remember (fails closed). */
+int repl_verify(struct repl_guard *g, const char *credential, const struct repl_signed_request *r, int64_t now_ms,
+                struct repl_caller *who);
+/* Why repl_verify refused, for the receiver's log (never for the peer). */
+const char *repl_verify_error(int rc);
 
 /* ---- client calls (peer.c) ------------------------------------------------ */
 
-/* A small request: method path (with query) and an optional body; *status
- * and the reply (malloc'd, NUL-terminated, *reply_len) on 0. */
-int repl_call(const struct repl_peer *p, const char *method, const char *path, const char *body, size_t body_len,
-              long *status, char **reply, size_t *reply_len);
+/* A small signed request: method path (with a canonical query, see above)
+ * and an optional body, made for who (NULL: the region itself); *status and
+ * the reply (malloc'd, NUL-terminated, *reply_len) on 0. */
+int repl_call(const struct repl_peer *p, const struct repl_caller *who, const char *method, const char *path,
+              const char *body, size_t body_len, long *status, char **reply, size_t *reply_len);
 
 /* ---- the objects stream, server side (objects.c) ------------------------- */
 

@@ -8,7 +8,8 @@
 # export, byte for byte; lists (disks, VMs, collections, resources) show both
 # regions; a group deleted through eastus is gone in both.  With westus
 # killed, eastus's resources still answer and westus's answer 503 naming the
-# region; a forwarded request is never forwarded again.  The az CLI and the
+# region; a forwarded request is never forwarded again, carries a peer
+# signature and the caller's identity (no token) and does not replay.  The az CLI and the
 # JS SDK do the same against the one endpoint.
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/az.sh"
@@ -82,10 +83,49 @@ arm GET "$C/disks/nope?$DV"
 expect 404 "" "a disk no region has: 404"
 arm PUT "$C/disks/dx?$DV" '{"location":"mars","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
 check test "$STATUS" = 400 "a location no region serves: 400 (answered here)"
+# Forwarded calls carry a peer signature and the caller's identity, never a
+# token (src/repl/repl.h): a caller's own token marked forwarded is refused,
+# a signed one runs here as the caller it names, is never forwarded again,
+# and does not replay.
 EXTRA_CURL=(-H "x-vmrp-forwarded: westus")
 arm GET "$C/disks/dw?$DV"
-check test "$STATUS" = 404 "a request marked forwarded is answered where it arrived, never forwarded again"
+check test "$STATUS" = 401 "a caller's ARM token marked forwarded, without a peer signature: 401"
+TOKEN_SAVE=$TOKEN TOKEN=
+. "$VAR/ids.env"
+OID=$(sqlite3 "$VAR/eastus/meta.db" "SELECT object_id FROM principals WHERE client_id = '$CLIENT_ID'")
+fwd_sign() { # METHOD TARGET [peer_sign options] → headers in $VAR/fwd.h
+  python3 "$VMRP_SRC/tests/lib/peer_sign.py" "$PEER_CREDENTIAL" westus eastus "$1" "$2" "" "${@:3}" > "$VAR/fwd.h"
+  EXTRA_CURL=(-H "x-vmrp-forwarded: westus")
+  while IFS= read -r h; do EXTRA_CURL+=(-H "$h"); done < "$VAR/fwd.h"
+}
+fwd_sign GET "$G/providers/Microsoft.Compute/disks/dw?$DV" --caller "$OID" "$CLIENT_ID" "$TENANT"
+arm GET "$C/disks/dw?$DV"
+check test "$STATUS" = 404 "a signed forwarded request is answered where it arrived (as its caller), never forwarded again"
+arm GET "$C/disks/dw?$DV"
+check test "$STATUS" = 401 "the same signed request again (a replay): 401"
+fwd_sign GET "$G/providers/Microsoft.Compute/disks/de?$DV" --caller "$OID" "$CLIENT_ID" "$TENANT"
+arm GET "$C/disks/de?$DV"
+check test "$STATUS/$(echo "$BODY" | jq -r .name)" = 200/de "a signed forwarded GET of an eastus disk runs as the caller it names"
+fwd_sign GET "$G/providers/Microsoft.Compute/disks/dw?$DV" --caller "$OID" "$CLIENT_ID" "$TENANT"
+arm GET "$C/disks/de?$DV"
+check test "$STATUS" = 401 "signed for another path: 401"
+fwd_sign GET "$G/providers/Microsoft.Compute/disks/de?$DV" --caller "$OID" "$CLIENT_ID" "$TENANT"
+sed -i "s/^x-vmrp-caller: .*/x-vmrp-caller: someone-else $CLIENT_ID $TENANT/" "$VAR/fwd.h"
+EXTRA_CURL=(-H "x-vmrp-forwarded: westus"); while IFS= read -r h; do EXTRA_CURL+=(-H "$h"); done < "$VAR/fwd.h"
+arm GET "$C/disks/de?$DV"
+check test "$STATUS" = 401 "signed for one caller, presented for another: 401"
+fwd_sign GET "$G/providers/Microsoft.Compute/disks/de?$DV" --caller "$OID" "$CLIENT_ID" "$TENANT" \
+  --ts-ms $(( $(date +%s) * 1000 - 400000 ))
+arm GET "$C/disks/de?$DV"
+check test "$STATUS" = 401 "signed 400 s ago (outside the 300 s window): 401"
+fwd_sign GET "$G/providers/Microsoft.Compute/disks/de?$DV"
+arm GET "$C/disks/de?$DV"
+check test "$STATUS" = 401 "signed without a caller (a forwarded call is always someone's): 401"
+fwd_sign GET "$G/providers/Microsoft.Compute/disks/de?$DV" --caller nobody-with-a-role "$CLIENT_ID" "$TENANT"
+arm GET "$C/disks/de?$DV"
+check test "$STATUS" = 403 "signed for a caller without a role here: 403 (this region's role table decides)"
 EXTRA_CURL=()
+TOKEN=$TOKEN_SAVE
 arm GET "$C/disks/dw?$DV"
 TOKEN_SAVE=$TOKEN TOKEN=forged.token.x
 arm GET "$C/disks/dw?$DV"
