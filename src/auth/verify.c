@@ -14,6 +14,9 @@
  * still checks expiry.  Only verified tokens enter it, and a lookup compares
  * the full 32-byte digest, so a forged token can only hit by a SHA-256
  * collision.
+ *
+ * Expiry compares now - skew with exp, never exp + skew: exp is the
+ * issuer's, and a signed exp near 2^63 must not overflow.
  */
 #include <stdio.h>
 #include <jansson.h>
@@ -89,7 +92,7 @@ static bool cache_lookup(struct auth *a, const unsigned char digest[32], long no
   bool hit = false;
   pthread_mutex_lock(&a->cache_lock);
   struct auth_cache_entry *e = &a->cache[slot];
-  if (e->valid && memcmp(e->digest, digest, 32) == 0 && now <= e->exp + CLOCK_SKEW_S) {
+  if (e->valid && memcmp(e->digest, digest, 32) == 0 && now - CLOCK_SKEW_S <= e->exp) {
     *who = e->who;
     hit = true;
   }
@@ -149,7 +152,7 @@ enum auth_result auth_verify(struct auth *a, const char *authorization, struct a
   }
   /* The signature holds: the payload parsed above is the signed one. */
   json_t *exp = json_object_get(payload, "exp"), *nbf = json_object_get(payload, "nbf");
-  if (!json_is_integer(exp) || now > json_integer_value(exp) + CLOCK_SKEW_S) {
+  if (!json_is_integer(exp) || now - CLOCK_SKEW_S > json_integer_value(exp)) {
     res = AUTH_EXPIRED;
     goto out;
   }

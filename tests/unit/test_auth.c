@@ -145,6 +145,15 @@ static void refusals(void **state)
   t = craft_ok(now - 7200, now - 30, ISSUER, AUD);
   CHECK(verify(a, t, NULL) == AUTH_OK, "expired 30 s ago: inside the clock skew");
   free(t);
+  /* exp is the issuer's number: near the ends of the 64-bit range the
+   * expiry check must not overflow (UBSan aborts on it). */
+  t = craft_ok(now, INT64_MAX - 10, ISSUER, AUD);
+  CHECK(verify(a, t, NULL) == AUTH_OK, "exp 2^63 - 11: valid (no overflow in the expiry check)");
+  CHECK(verify(a, t, NULL) == AUTH_OK, "exp 2^63 - 11 again: valid from the cache");
+  free(t);
+  t = craft_ok(now - 7200, INT64_MIN + 10, ISSUER, AUD);
+  CHECK(verify(a, t, NULL) == AUTH_EXPIRED, "exp -2^63 + 10: expired");
+  free(t);
   t = craft_ok(now + 3600, now + 7200, ISSUER, AUD);
   CHECK(verify(a, t, NULL) == AUTH_NOT_YET_VALID, "nbf an hour ahead: not yet valid");
   free(t);
