@@ -56,17 +56,12 @@ static const char *sku_tier(const char *sku)
 
 static bool disk_name_ok(struct arm_call *call, const char *name)
 {
-  size_t n = strlen(name);
-  bool ok = n >= 1 && n <= 80;
-  for (size_t i = 0; ok && i < n; i++) {
-    char c = name[i];
-    ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-         c == '.';
-  }
+  bool ok = arm_compute_name_valid(name, 80);
   if (!ok)
     arm_reply_error_target(call, 400, "InvalidResourceName", "diskName",
                            "The resource name '%s' is invalid. A disk name can contain only a-z, A-Z, 0-9, '_', "
-                           "'-' and '.', and be at most 80 characters long.",
+                           "'-' and '.', start with a letter or digit, end with a letter, digit or '_', and be at "
+                           "most 80 characters long.",
                            name);
   return ok;
 }

@@ -163,10 +163,13 @@ void arm_vm_extension_put(struct arm_call *call)
   }
   const char *name = call->params[3];
   size_t n = strlen(name);
-  if (n == 0 || n > 64 || strpbrk(name, "/\\?#%<>*&:") || name[n - 1] == '.') {
+  bool ctl = false;
+  for (size_t i = 0; i < n; i++)
+    ctl = ctl || (unsigned char)name[i] < 0x20 || name[i] == 0x7f;
+  if (n == 0 || n > 64 || ctl || strpbrk(name, "/\\?#%<>*&:") || name[n - 1] == '.') {
     arm_reply_error_target(call, 400, "InvalidParameter", "vmExtensionName",
-                           "The extension name '%s' is invalid: use 1 to 64 characters without / \\ ? # %% < > * & : "
-                           "and not ending with '.'.",
+                           "The extension name '%s' is invalid: use 1 to 64 characters without control characters "
+                           "or / \\ ? # %% < > * & : and not ending with '.'.",
                            name);
     return;
   }

@@ -146,7 +146,9 @@ static int send_to(struct arm_call *call, const struct arm_location *loc, const 
     hdrs = curl_slist_append(hdrs, h);
     hdrs = curl_slist_append(hdrs, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* the path signed is the path sent */
+    /* as sent: the path signed is the path sent, and a name "." or ".."
+     * reaches the peer's name rules instead of naming the parent resource */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -48,6 +48,8 @@ void arm_reply_error(struct arm_call *call, int status, const char *code, const 
     __attribute__((format(printf, 4, 5)));
 void arm_reply_error_target(struct arm_call *call, int status, const char *code, const char *target,
                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Whether s is valid UTF-8 (what a JSON string may hold). */
+bool arm_utf8_valid(const char *s);
 /* An ARM error object as JSON text (malloc'd), for operation records. */
 char *arm_error_text(const char *code, const char *message);
 void arm_reply_internal(struct arm_call *call, int err);
@@ -223,8 +225,12 @@ void arm_operation_result(struct arm_call *call);
 #define DRP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
 #define DISK_TYPE "Microsoft.Compute/disks"
 
-/* names.c: restore point collection and restore point names (1-80 of
- * letters, digits, _ - .); replies InvalidParameter naming target. */
+/* names.c: disk, collection and restore point names: 1-max of letters,
+ * digits, _ - ., starting with a letter or digit, ending with a letter,
+ * digit or '_'. */
+bool arm_compute_name_valid(const char *name, size_t max);
+/* Restore point collection and restore point names (the rule above, max
+ * 80); replies InvalidParameter naming target. */
 bool arm_rp_name_ok(struct arm_call *call, const char *name, const char *target);
 
 /* collections.c */

@@ -3,6 +3,12 @@
  * same everywhere: JSON bodies as `application/json; charset=utf-8`, errors as
  * {"error":{"code","message"[,"target"]}} with Azure's codes.  The common
  * request-id headers are added by the router.
+ *
+ * JSON strings must be valid UTF-8 (jansson refuses anything else), and an
+ * error message may quote what the client sent: a name, a header, jansson's
+ * own excerpt of a body it could not parse.  So messages are made valid
+ * (each stray byte becomes '?') before they are packed: a client's bad bytes
+ * get the 4xx they earned, never a 500.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,14 +20,50 @@
 #include "common/log.h"
 
 #define JSON_TYPE "application/json; charset=utf-8"
+#define OOM_BODY "{\"error\":{\"code\":\"InternalServerError\",\"message\":\"Out of memory.\"}}"
+
+/* The length of the UTF-8 sequence at s (1-4), or 0 when it is not one:
+ * overlong forms, surrogates and code points past U+10FFFF are not (RFC
+ * 3629, as jansson checks). */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+  unsigned c = s[0];
+  if (c < 0x80)
+    return 1;
+  size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  for (size_t i = 1; i < n; i++)
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+  if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+      (c == 0xF4 && s[1] > 0x8F))
+    return 0;
+  return n;
+}
+
+bool arm_utf8_valid(const char *s)
+{
+  for (size_t n; *s; s += n)
+    if (!(n = utf8_seq_len((const unsigned char *)s)))
+      return false;
+  return true;
+}
+
+/* s with every byte that does not start a valid sequence replaced by '?'. */
+static void utf8_scrub(char *s)
+{
+  for (size_t n; *s; s += n)
+    if (!(n = utf8_seq_len((const unsigned char *)s))) {
+      *s = '?';
+      n = 1;
+    }
+}
 
 void arm_reply_json(struct arm_call *call, int status, json_t *body)
 {
   char *text = json_dumps(body, JSON_COMPACT);
   json_decref(body);
   if (!text) {
-    http_response_body(call->resp, 500, JSON_TYPE,
-                       strdup("{\"error\":{\"code\":\"InternalServerError\",\"message\":\"Out of memory.\"}}"), 68);
+    http_response_body(call->resp, 500, JSON_TYPE, strdup(OOM_BODY), strlen(OOM_BODY));
     return;
   }
   http_response_body(call->resp, status, JSON_TYPE, text, strlen(text));
@@ -37,6 +79,7 @@ static void reply_error_v(struct arm_call *call, int status, const char *code, c
 {
   char msg[1024];
   vsnprintf(msg, sizeof msg, fmt, ap);
+  utf8_scrub(msg);
   json_t *err = json_pack("{s:s,s:s}", "code", code, "message", msg);
   if (target)
     json_object_set_new(err, "target", json_string(target));

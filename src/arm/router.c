@@ -13,6 +13,9 @@
  * A call another region forwarded (x-vmrp-forwarded) is authenticated by
  * that region's signature instead of a token, and runs as the caller it
  * asserts: the same role checks follow (forward.c, repl.h).
+ * A path segment or query value that is not valid UTF-8 once decoded is
+ * refused (400 InvalidRequestUri; after authentication on ARM routes):
+ * names are keys and are echoed in JSON, which holds only UTF-8.
  */
 #include <stdio.h>
 #include <errno.h>
@@ -271,6 +274,26 @@ static bool authorize(struct arm_call *call, const struct route *rt)
   return arm_authz_scope(call, sub, arm_need_of(call->req->method), rt->action);
 }
 
+static void query_utf8(void *ctx, const char *name, const char *value)
+{
+  bool *ok = ctx;
+  *ok = *ok && arm_utf8_valid(name) && (!value || arm_utf8_valid(value));
+}
+
+/* Every decoded path segment and query name and value is valid UTF-8;
+ * otherwise replies InvalidRequestUri. */
+static bool uri_utf8_ok(struct arm_call *call, char **segs, int n)
+{
+  bool ok = true;
+  for (int i = 0; ok && i < n; i++)
+    ok = arm_utf8_valid(segs[i]);
+  if (ok)
+    http_query_each(call->req, query_utf8, &ok);
+  if (!ok)
+    arm_reply_error(call, 400, "InvalidRequestUri", "The request URI is invalid: it is not valid UTF-8.");
+  return ok;
+}
+
 static bool parse_body(struct arm_call *call)
 {
   const char *m = call->req->method;
@@ -363,11 +386,13 @@ void arm_handle(void *ctx, const struct http_request *req, struct http_response 
     return;
   }
   if (rt && rt->anonymous) {
+    if (!uri_utf8_ok(&call, segs, n))
+      return;
     call.type_name = rt->type;
     rt->fn(&call);
     return;
   }
-  if (!authenticate(&call))
+  if (!authenticate(&call) || !uri_utf8_ok(&call, segs, n))
     return;
   if (!rt) {
     reply_unmatched(&call, segs, n, path_known);

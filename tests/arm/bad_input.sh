@@ -91,7 +91,7 @@ expect 200 "" "the server still answers after the oversized bodies"
 # ---- resource group names ----
 EXTRA_CURL=(--path-as-is)
 name91=$(printf 'a%.0s' $(seq 91))
-for n in "$name91" 'a!b' 'a%20b' 'a%25b' 'rg.' '..' '.' 'a%2Fb' '..%2F..%2Fetc' '%2E%2E' 'a%3Bb' 'a%FFb' 'a*b' 'a%2Cb'; do
+for n in "$name91" 'a!b' 'a%20b' 'a%25b' 'rg.' '..' '.' 'a%2Fb' '..%2F..%2Fetc' '%2E%2E' 'a%3Bb' 'a*b' 'a%2Cb'; do
   arm PUT "$G/$n?$RV" "$BODY_OK"
   expect 400 InvalidResourceGroup "PUT of resource group name '${n:0:40}'"
 done
@@ -114,6 +114,55 @@ arm PUT "$G/$SMUGGLED?$RV" "$BODY_OK"
 expect 400 InvalidResourceGroup "PUT of a group name that spells a disk id"
 arm HEAD "$G/a!b?$RV"
 expect 404 "" "HEAD of an invalid name"
+
+# ---- names that are not UTF-8: 400 InvalidRequestUri, a well-formed JSON body ----
+# (a name echoed in an error message once made jansson fail: 500 "Out of
+# memory." with a stray NUL byte)
+DV=api-version=2024-03-02
+CV=api-version=2024-07-01
+P=$G/existing/providers/Microsoft.Compute
+DISK_BODY='{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+for u in "$G/a%FFb?$RV" "$P/disks/a%FFb?$DV" "$P/disks/a%C0%AFb?$DV" "$P/disks/a%ED%A0%80b?$DV" \
+         "$P/virtualMachines/vm%E9?$CV" "$P/restorePointCollections/c%FF?$CV" \
+         "$P/restorePointCollections/c/restorePoints/r%FF?$CV" "$P/virtualMachines/vm/extensions/e%FF?$CV" \
+         "$EAST/subscriptions/%FF$SUB/resourcegroups/existing?$RV" "$EAST/no/such/p%FFth?$RV" \
+         "$G/existing?api-version=%FF" "$G/existing?$RV&%FF=1"; do
+  arm PUT "$u" "$DISK_BODY"
+  expect 400 InvalidRequestUri "PUT ${u#"$EAST"}: not UTF-8"
+  check test "$(header Content-Length)" = "${#BODY}" "its body's Content-Length is its length (no stray byte)"
+done
+arm GET "$P/disks/a%FFb?$DV"
+expect 400 InvalidRequestUri "GET of a disk whose name is not UTF-8"
+arm GET "$EAST/%FF/.well-known/openid-configuration"
+expect 400 InvalidRequestUri "an identity route (anonymous) whose tenant is not UTF-8"
+check test "$(header Content-Length)" = "${#BODY}" "its body's Content-Length is its length (no stray byte)"
+arm PUT "$G/newrg?$RV" $'{"location":"eastus","tags":{"a":"\xff\xfe"}}'
+expect 400 InvalidRequestContent "a body string that is not UTF-8"
+arm PUT "$P/disks/d2?$DV" $'{"location":"east\xc3\x28us","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+expect 400 InvalidRequestContent "a disk body whose location is not UTF-8"
+
+# ---- Compute names: Azure's rules (1-80 of letters, digits, _ - ., starting
+# with a letter or digit, ending with a letter, digit or '_') ----
+for n in . .. abc. -abc _abc abc- .abc "$(printf 'd%.0s' $(seq 81))" 'a%0Ab'; do
+  arm PUT "$P/disks/$n?$DV" "$DISK_BODY"
+  expect 400 InvalidResourceName "disk name '${n:0:40}'"
+done
+# (a restore point of a collection that is not here is forwarded: its name
+# "." or ".." once reached the peer resolved, as a PUT of the collection)
+for n in . .. abc. -abc abc- 'a%0Ab'; do
+  arm PUT "$P/restorePointCollections/$n?$CV" '{"location":"eastus","properties":{"source":{"id":"/x"}}}'
+  expect 400 InvalidParameter "collection name '$n'"
+  arm PUT "$P/restorePointCollections/c/restorePoints/$n?$CV" '{}'
+  expect 400 InvalidParameter "restore point name '$n'"
+done
+for n in . .. abc. abc- _abc 'a%0Ab'; do
+  arm PUT "$P/virtualMachines/$n?$CV" '{"location":"eastus"}'
+  expect 400 InvalidParameter "VM name '$n'"
+done
+for n in . .. abc. 'a%0Ab' 'a%09b' 'a%7Fb'; do
+  arm PUT "$P/virtualMachines/vm/extensions/$n?$CV" '{"location":"eastus","properties":{}}'
+  expect 400 InvalidParameter "extension name '$n'"
+done
 EXTRA_CURL=()
 
 # ---- resource types, namespaces, subscriptions ----
@@ -203,4 +252,11 @@ arm PUT "$G/$name90?$RV" "$BODY_OK"
 expect 201 "" "a 90-character name is accepted"
 arm PUT "$G/a.b-c_d(e)?$RV" "$BODY_OK"
 expect 201 "" "letters, digits and . - _ ( ) are accepted"
+arm PUT "$G/caf%C3%A9-%E6%9D%B1?$RV" "$BODY_OK"
+expect 201 "" "a resource group name in UTF-8 (non-ASCII letters) is accepted"
+check test "$(echo "$BODY" | jq -r .name)" = "café-東" "and echoed as sent"
+for n in abc_ a.b-c_d 9 "$(printf 'd%.0s' $(seq 80))"; do
+  arm PUT "$P/disks/$n?$DV" "$DISK_BODY"
+  check test "$STATUS" -lt 300 "disk name '${n:0:40}' is accepted (HTTP $STATUS)"
+done
 finish
