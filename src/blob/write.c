@@ -12,7 +12,14 @@
  * so a crash loses no page the client was told is written.  Bytes of the
  * VHD's footer are accepted and dropped: vmrp computes the footer.  The
  * blob's size cannot change (the disk's size was fixed at creation).
+ *
+ * A Put Page range is Azure's: exactly bytes=S-E, S a multiple of 512, E+1
+ * one, E inside the blob; anything else is 416 InvalidPageRange and nothing
+ * is written or cleared.  It is parsed here, not with blob_range (which
+ * clips a read's end to the blob, as a Get Blob range is): a clipped page
+ * range would write or clear what the client did not name.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,21 +49,40 @@ static void put_blob(struct blob_call *c, struct blob *b)
   }
 }
 
+/* A decimal number of v (digits only, no sign, no overflow) up to *end. */
+static bool number_at(const char *v, char **end, uint64_t *out)
+{
+  if (*v < '0' || *v > '9')
+    return false;
+  errno = 0;
+  *out = strtoull(v, end, 10);
+  return errno == 0;
+}
+
+/* "bytes=S-E" with S <= E, both given: true and [*start, *last]. */
+static bool page_range(const char *v, uint64_t *start, uint64_t *last)
+{
+  char *e;
+  return v && !strncmp(v, "bytes=", 6) && number_at(v + 6, &e, start) && *e == '-' && number_at(e + 1, &e, last) &&
+         !*e && *start <= *last;
+}
+
 static void put_page(struct blob_call *c, struct blob *b)
 {
   const char *how = http_header(c->req, "x-ms-page-write"), *xr = http_header(c->req, "x-ms-range");
-  uint64_t start, last;
-  int rr = blob_range(xr ? xr : http_header(c->req, "Range"), b->size, &start, &last);
+  uint64_t start = 0, last = 0;
+  bool parsed = page_range(xr ? xr : http_header(c->req, "Range"), &start, &last);
   bool update = how && !strcmp(how, "update"), clear = how && !strcmp(how, "clear");
   if (!update && !clear) {
     blob_error(c, 400, "InvalidHeaderValue", "x-ms-page-write must be update or clear.");
     return;
   }
-  if (rr == 0 || rr == -1 || start % 512 || (last + 1) % 512) {
-    blob_error(c, 416, "InvalidPageRange", "The page range specified is invalid: it must be 512-byte aligned.");
+  if (!parsed || start % 512 || last % 512 != 511) {
+    blob_error(c, 416, "InvalidPageRange",
+               "The page range specified is invalid: it must be bytes=start-end, 512-byte aligned.");
     return;
   }
-  if (rr == -2 || last >= b->size) {
+  if (last >= b->size) {
     blob_error(c, 416, "InvalidPageRange", "The page range specified is beyond the blob's size.");
     return;
   }

@@ -296,6 +296,27 @@ if [ -x "$AZCOPY" ]; then
     </dev/null >"$VAR/azcopy-up.out" 2>&1 || cat "$VAR/azcopy-up.out"
   check grep -q 'Final Job Status: Completed' "$VAR/azcopy-up.out" "azcopy copy x.vhd <write sas> --blob-type PageBlob completes"
 fi
+# Put Page ranges are Azure's (bytes=S-E, aligned, inside the blob): anything
+# else is 416 and writes or clears nothing (the NBD comparison below checks
+# the bytes).  A clipped range once cleared the whole disk.
+put_page() { "${B[@]}" -X PUT -H "x-ms-page-write: $1" -H "x-ms-range: bytes=$2" "${@:3}" "$WSAS&comp=page"; }
+code=$(put_page clear 0-18446744073709551103)
+check test "$code" = 416 "Put Page clear of bytes=0-(2^64 - 513): 416 InvalidPageRange"
+check grep -q InvalidPageRange "$VAR/out" "with the code InvalidPageRange"
+code=$(put_page clear 0-18446744073709551615)
+check test "$code" = 416 "Put Page clear of bytes=0-(2^64 - 1): 416"
+code=$(put_page clear 0-184467440737095516150)
+check test "$code" = 416 "Put Page clear whose end overflows 64 bits: 416"
+code=$(put_page clear $((64 * MIB - 512))-$((64 * MIB + 1023)))
+check test "$code" = 416 "Put Page clear past the blob's end: 416"
+code=$(put_page update $((64 * MIB - 512))-$((64 * MIB + 1023)) --data-binary @<(head -c 1024 /dev/zero | tr '\0' '\252'))
+check test "$code" = 416 "Put Page update past the blob's end (body of the clipped length): 416"
+code=$(put_page clear 512-)
+check test "$code" = 416 "Put Page clear of an open range bytes=512-: 416"
+code=$(put_page clear -512)
+check test "$code" = 416 "Put Page clear of a suffix range bytes=-512: 416"
+code=$(put_page clear $((64 * MIB))-$((64 * MIB + 511)))
+check test "$code" = 201 "Put Page clear of the footer's page: 201 (accepted and dropped)"
 arm POST "$C/disks/up/endGetAccess?$DV"; wait_op
 arm GET "$C/disks/up?$DV"
 check test "$(echo "$BODY" | jq -r .properties.diskState)" = Unattached "endGetAccess: the uploaded disk is Unattached"
