@@ -26,7 +26,10 @@
  * ActiveUpload (stored), → Unattached at endGetAccess.  Refused (409
  * OperationNotAllowed) on an attached disk, a disk not Succeeded, Read on
  * an upload not finished, Write on any other disk.  While a disk is
- * ActiveSAS or ActiveUpload it cannot be attached or deleted.
+ * ActiveSAS or ActiveUpload it cannot be attached or deleted.  The disk's
+ * checks and its grant are one metadata transaction, as a VM's attachment
+ * checks and writes are (vm_plan.c): of a beginGetAccess and a VM PUT
+ * attaching the disk sent together, one wins and the other is refused.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -229,15 +232,25 @@ static int set_state(struct arm *arm, const char *id, const char *st)
 
 void arm_disk_begin_access(struct arm_call *call)
 {
-  struct meta_resource r;
+  struct meta_resource r = {0};
   int64_t duration;
   bool write = false;
-  if (!grant_data_ok(call, &duration, &write) || !disk_exists(call, &r))
+  if (!grant_data_ok(call, &duration, &write))
     return;
+  struct meta *m = call->arm->meta;
+  int rc = meta_begin(m);
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return;
+  }
+  if (!disk_exists(call, &r)) {
+    meta_rollback(m);
+    return;
+  }
   bool attached;
   const char *st = stored_state(&r, &attached);
   bool upload = !strcmp(st, "ReadyToUpload") || !strcmp(st, "ActiveUpload");
-  int rc = -EBUSY;
+  rc = -EBUSY;
   if (!r.provisioning_state || strcmp(r.provisioning_state, "Succeeded"))
     arm_reply_error(call, 409, "OperationNotAllowed", "Disk %s is %s; access can be granted once it has Succeeded.",
                     r.name, r.provisioning_state ? r.provisioning_state : "being created");
@@ -257,10 +270,13 @@ void arm_disk_begin_access(struct arm_call *call)
   struct region_grant g = {0};
   if (rc == 0) {
     struct region_grant_request req = {.resource_id = r.id, .family = r.id,
-                                       .access = write ? REGION_WRITE : REGION_READ, .duration_s = duration};
+                                       .access = write ? REGION_WRITE : REGION_READ, .duration_s = duration,
+                                       .in_caller_txn = true};
     rc = region_grant_begin(call->arm->region, &req, &g);
     if (rc == 0 && write && strcmp(st, "ActiveUpload"))
       rc = set_state(call->arm, r.id, "ActiveUpload");
+    if (rc == 0)
+      rc = meta_commit(m);
     if (rc == -EDQUOT)
       arm_reply_error(call, 409, "OperationNotAllowed",
                       "Disk %s already has %d active SAS grants, the most allowed; end one with endGetAccess first.",
@@ -274,6 +290,7 @@ void arm_disk_begin_access(struct arm_call *call)
     else if (rc < 0)
       arm_reply_internal(call, rc);
   }
+  meta_rollback(m); /* nothing to undo once committed */
   if (rc == 0)
     reply_granted(call, r.id, &g);
   region_grant_clear(&g);

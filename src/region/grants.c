@@ -102,7 +102,8 @@ int region_grant_begin(struct region *r, const struct region_grant_request *req,
   int64_t now = time_now_us();
   int max = r->cfg.sas_max_grants > 0 ? r->cfg.sas_max_grants : 5;
   struct meta_grant g = {0};
-  int rc = meta_begin(r->meta);
+  bool own_txn = !req->in_caller_txn;
+  int rc = own_txn ? meta_begin(r->meta) : 0;
   if (rc < 0)
     return rc;
   rc = meta_grant_purge(r->meta, now);
@@ -139,9 +140,9 @@ int region_grant_begin(struct region *r, const struct region_grant_request *req,
   }
   if (rc == 0)
     rc = url_of(r, &g, &out->url);
-  if (rc == 0)
+  if (own_txn && rc == 0)
     rc = meta_commit(r->meta);
-  else
+  else if (own_txn)
     meta_rollback(r->meta);
   if (rc == 0) {
     snprintf(out->id, sizeof out->id, "%s", g.id);

@@ -319,6 +319,8 @@ struct region_grant_request {
   const char *family;        /* the disk its data is of: sas_max_grants apply per family */
   enum region_access access;
   int64_t duration_s;        /* > 0 */
+  bool in_caller_txn;        /* written in the caller's metadata transaction,
+                                which the caller commits or rolls back */
 };
 struct region_grant {
   char id[40];
@@ -329,7 +331,8 @@ struct region_grant {
 /* Grants access, or extends the active grant of the resource (same URL; the
  * expiry moves later, never earlier).  -EDQUOT: the family has
  * sas_max_grants active grants; -EEXIST: the active grant has the other
- * access; -ENOTSUP: the region serves no data plane. */
+ * access; -ENOTSUP: the region serves no data plane.  With in_caller_txn,
+ * a check the caller made in its transaction and the grant are one step. */
 int region_grant_begin(struct region *r, const struct region_grant_request *req, struct region_grant *out);
 void region_grant_clear(struct region_grant *g);
 /* Revokes the resource's grants at once (none: 0). */

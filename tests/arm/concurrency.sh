@@ -3,7 +3,9 @@
 # connection: plain PUTs create it exactly once (one 201, the rest 200, one
 # row); with If-None-Match: * exactly one wins and the rest get 412; with
 # If-Match on the same etag exactly one update wins; concurrent DELETEs all
-# succeed and leave no group and no unfinished operation.
+# succeed and leave no group and no unfinished operation.  A VM PUT attaching
+# a disk and beginGetAccess on that disk, sent together (50 rounds): exactly
+# one wins, never both (the disk attached and ActiveSAS).
 . "$VMRP_SRC/tests/lib/harness.sh"
 start_regions
 TOKEN=$(token "$EAST")
@@ -75,4 +77,59 @@ check test "$(rows "$name")" = 0 "the group is gone"
 arm GET "$G/$name?$RV"
 expect 404 ResourceGroupNotFound "GET after the concurrent DELETEs is 404"
 check test "$(rows ConcRG-2)" = 1 "the other groups are untouched"
+
+# ---- attach vs beginGetAccess ----
+# (the grant's checks and its write were two transactions: 3 rounds in 20
+# ended attached and ActiveSAS)
+CV=api-version=2024-07-01
+DV=api-version=2024-03-02
+RGID=/subscriptions/$SUB/resourceGroups/race
+DID=$RGID/providers/Microsoft.Compute/disks
+arm PUT "$EAST$RGID?$RV" '{"location":"eastus"}'
+for d in os1 d1; do
+  arm PUT "$EAST$DID/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1,"osType":"Linux"}}'
+  wait_op
+done
+vm_body() {
+  echo '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B2s"},
+    "storageProfile":{"osDisk":{"createOption":"Attach","osType":"Linux","managedDisk":{"id":"'$DID/os1'"}},
+    "dataDisks":['"$1"']}}}'
+}
+VMURL=$EAST$RGID/providers/Microsoft.Compute/virtualMachines/vm1
+arm PUT "$VMURL?$CV" "$(vm_body '')"
+wait_op
+check test "$OP_STATUS" = Succeeded "race: a VM without data disks"
+ATTACH=$(vm_body '{"lun":0,"createOption":"Attach","managedDisk":{"id":"'$DID/d1'"}}')
+DETACH=$(vm_body '')
+export ATTACH VMURL CV DV EAST DID
+both=0 none=0 vm_won=0 grant_won=0 stuck=0
+for round in $(seq 50); do
+  printf 'vm\ngrant\n' | xargs -P 2 -I{} bash -c '
+    if [ {} = vm ]; then
+      curl -s --cacert "$CA" -X PUT -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+        --data "$ATTACH" -o /dev/null -w "vm %{http_code}\n" "$VMURL?$CV"
+    else
+      curl -s --cacert "$CA" -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+        --data "{\"access\":\"Read\",\"durationInSeconds\":600}" -o /dev/null -w "grant %{http_code}\n" \
+        "$EAST$DID/d1/beginGetAccess?$DV"
+    fi' >"$VAR/codes" 2>&1 || true
+  vm=$(awk '$1 == "vm" {print $2}' "$VAR/codes"); grant=$(awk '$1 == "grant" {print $2}' "$VAR/codes")
+  arm GET "$EAST$DID/d1?$DV"
+  state=$(echo "$BODY" | jq -r .properties.diskState) managed=$(echo "$BODY" | jq -r '.managedBy // ""')
+  if [ "$vm" = 200 ] && [ "$grant" = 202 ]; then both=$((both + 1))
+  elif [ "$vm" = 200 ] && [ "$grant" = 409 ]; then vm_won=$((vm_won + 1))
+  elif [ "$vm" = 409 ] && [ "$grant" = 202 ]; then grant_won=$((grant_won + 1))
+  else none=$((none + 1)); echo "round $round: vm $vm, grant $grant"; fi
+  # the disk is what the winner made it, never both
+  case "$state/$managed" in Attached/*/vm1|ActiveSAS/) ;; *) stuck=$((stuck + 1)); echo "round $round: disk $state by '$managed'";; esac
+  arm POST "$EAST$DID/d1/endGetAccess?$DV"
+  arm PUT "$VMURL?$CV" "$DETACH"
+done
+STATUS="vm won $vm_won, grant won $grant_won, both $both, other $none"; BODY=
+echo "race: $STATUS"
+check test "$both" = 0 "race: 50 rounds of attach vs beginGetAccess: never both succeed"
+check test "$none" = 0 "race: exactly one succeeds in every round (200 + 409 or 409 + 202)"
+check test "$stuck" = 0 "race: the disk is Attached to the VM or ActiveSAS, as the winner made it, never both"
+arm GET "$EAST$DID/d1?$DV"
+check test "$(echo "$BODY" | jq -r .properties.diskState)" = Unattached "race: the disk is Unattached after the last round's reset"
 finish
