@@ -144,8 +144,8 @@ int arm_peer_resource(struct arm *arm, const struct auth_identity *who, const st
                       const char *id, long *status, json_t **doc, char *why);
 /* Asks every peer for resource id: 0 with *doc (the peer's view, see
  * peer.c) and *where; -ENOENT no peer has it; -EHOSTUNREACH one that could
- * have it did not answer (*where); -EPROTO one answered with an invalid
- * document (*where, why). */
+ * have it did not answer (*where); -EPROTO none had it and one answered
+ * with an invalid document (*where, why). */
 int arm_peer_lookup(struct arm *arm, const struct auth_identity *who, const char *id,
                     const struct arm_location **where, json_t **doc, char *why);
 

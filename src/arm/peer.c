@@ -463,11 +463,10 @@ int arm_peer_lookup(struct arm *arm, const struct auth_identity *who, const char
       *where = loc;
       return 0;
     }
-    if (r == -EPROTO) {
+    if (r == -EPROTO) { /* the others may still have it; if none does, this is the answer */
       *where = loc;
-      return r;
-    }
-    if (r < 0 || status != 404) {
+      rc = r;
+    } else if (rc != -EPROTO && (r < 0 || status != 404)) {
       *where = loc; /* the region that could not say */
       rc = -EHOSTUNREACH;
     }
