@@ -99,10 +99,11 @@ check test "$(jq -r 'select(.path != "/probe") | .signature_ok' "$VAR/evil.log" 
 check test "$(jq -r 'select(.path | startswith("/vmrp/peer/v1/resource?id=" + ("'$E'/restorePointCollections/src/restorePoints/" | @uri))) | .headers | to_entries[] | select(.key | ascii_downcase == "x-vmrp-caller") | .value | split(" ")[0]' "$VAR/evil.log" | sort -u)" = "$OID" "the copies' source lookups carry the caller's identity"
 
 # ---- release: only what this region made for the asking peer -------------------------------
-peer_call() { # FROM CREDENTIAL METHOD TARGET [BODY] → $STATUS, $BODY
-  local body=${5-} f=$VAR/peer.body h=()
+peer_call() { # FROM CREDENTIAL METHOD TARGET [BODY [CALLER_OID]] → $STATUS, $BODY
+  local body=${5-} f=$VAR/peer.body h=() who=()
+  [ -z "${6-}" ] || who=(--caller "$6" "$CLIENT_ID" "$TENANT")
   printf '%s' "$body" > "$f"
-  while IFS= read -r l; do h+=(-H "$l"); done < <(python3 "$VMRP_SRC/tests/lib/peer_sign.py" "$2" "$1" eastus "$3" "$4" "$f")
+  while IFS= read -r l; do h+=(-H "$l"); done < <(python3 "$VMRP_SRC/tests/lib/peer_sign.py" "$2" "$1" eastus "$3" "$4" "$f" "${who[@]}")
   STATUS=$(curl -s --cacert "$CA" -X "$3" -o "$VAR/body" -w '%{http_code}' "${h[@]}" -H 'Content-Type: application/json' \
     ${body:+--data-binary @"$f"} "$EAST$4")
   BODY=$(cat "$VAR/body")
@@ -155,7 +156,14 @@ arm GET "$EAST$CAP?$CV"
 expect 404 "" "and it is gone"
 peer_call westus "$PEER_CREDENTIAL" POST "/vmrp/peer/v1/release?id=$(jq -rn --arg s "$CAP" '$s | @uri')" '{}'
 check test "$STATUS" = 404 "releasing it again: 404"
-# the serving side checks the caller a peer asserts (the lead's rule: a write role on the resource's subscription)
-peer_call westus "$PEER_CREDENTIAL" GET "/vmrp/peer/v1/resource?id=$(jq -rn --arg s "$P/virtualMachines/vm1" '$s | @uri')"
+# the serving side checks the caller a peer names: a write role on the resource's subscription
+VM1Q=$(jq -rn --arg s "$P/virtualMachines/vm1" '$s | @uri')
+peer_call westus "$PEER_CREDENTIAL" GET "/vmrp/peer/v1/resource?id=$VM1Q"
 check test "$STATUS" = 200 "a resource lookup westus makes for itself: 200"
+peer_call westus "$PEER_CREDENTIAL" GET "/vmrp/peer/v1/resource?id=$VM1Q" "" "$OID"
+check test "$STATUS" = 200 "made for a caller with a role on the subscription: 200"
+peer_call westus "$PEER_CREDENTIAL" GET "/vmrp/peer/v1/resource?id=$VM1Q" "" nobody-with-a-role
+check test "$STATUS/$(jq -r .error.code <<< "$BODY")" = 404/ResourceNotFound "made for a caller without a role there: 404, its existence not told"
+peer_call westus "$PEER_CREDENTIAL" POST /vmrp/peer/v1/captures '{"vmId":"'$P'/virtualMachines/vm2"}' nobody-with-a-role
+check test "$STATUS" = 404 "a capture made for a caller without a role there: 404, nothing captured"
 finish
