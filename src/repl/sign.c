@@ -138,6 +138,8 @@ int repl_guard_open(int64_t start_ms, struct repl_guard **out)
 {
   struct repl_guard *g = calloc(1, sizeof *g);
   int rc = g ? 0 : -ENOMEM;
+  if (g)
+    pthread_mutex_init(&g->lock, NULL);
   for (int i = 0; rc == 0 && i < 2; i++)
     if (!(g->gen[i].slots = calloc(SLOTS, NONCE_LEN)))
       rc = -ENOMEM;
@@ -147,7 +149,6 @@ int repl_guard_open(int64_t start_ms, struct repl_guard **out)
     repl_guard_close(g);
     return rc;
   }
-  pthread_mutex_init(&g->lock, NULL);
   g->start_ms = g->gen_start_ms = start_ms;
   *out = g;
   return 0;
@@ -157,8 +158,7 @@ void repl_guard_close(struct repl_guard *g)
 {
   if (!g)
     return;
-  if (g->gen[0].slots && g->gen[1].slots) /* opened: the lock was made */
-    pthread_mutex_destroy(&g->lock);
+  pthread_mutex_destroy(&g->lock);
   free(g->gen[0].slots);
   free(g->gen[1].slots);
   free(g);
