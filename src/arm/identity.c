@@ -13,6 +13,14 @@
  * names the resource ("https://h:p//.default", or the JS SDK's
  * "https://management.azure.com/.default"); it must be one of the accepted
  * audiences and becomes the token's "aud".
+ *
+ * Failed client-credential attempts are throttled (429 with Retry-After,
+ * before the secret is even checked) per source address — a burst of
+ * TOKEN_FAIL_BURST, then one every few seconds — and, with a larger burst,
+ * per client id, which only a guesser spread over many addresses reaches.
+ * So one address guessing a principal's secret is slowed without locking out
+ * that principal elsewhere.  The tables are process-wide: one identity
+ * endpoint per process.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +30,13 @@
 #include "arm/internal.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/throttle.h"
+#include "common/timefmt.h"
 #include "common/urlcode.h"
+
+#define TOKEN_FAIL_BURST 10 /* failures from one address before it waits */
+static struct throttle fails_by_address = THROTTLE_INIT(TOKEN_FAIL_BURST, 1.0 / 6); /* then 10 a minute */
+static struct throttle fails_by_client = THROTTLE_INIT(100, 1.0 / 3); /* then 20 a minute */
 
 void arm_identity_metadata(struct arm_call *call)
 {
@@ -151,6 +165,21 @@ void arm_identity_token(struct arm_call *call)
                 "this service's ARM endpoint or https://management.azure.com/.");
     return;
   }
+  int64_t now = time_mono_ms();
+  int wait = throttle_wait_s(&fails_by_address, call->req->client_addr, now);
+  int wait_client = throttle_wait_s(&fails_by_client, client_id, now);
+  if (wait || wait_client) {
+    wait = wait > wait_client ? wait : wait_client;
+    log_info("arm", "token request for client %s from %s throttled for %d s after failed attempts", client_id,
+             call->req->client_addr, wait);
+    http_response_header(call->resp, "Retry-After", "%d", wait);
+    char desc[256];
+    snprintf(desc, sizeof desc,
+             "AADSTS50053: Too many failed sign-in attempts from this address or for this client. "
+             "Try again in %d seconds.", wait);
+    token_error(call, 429, "temporarily_unavailable", desc);
+    return;
+  }
   struct meta_principal p;
   int r = meta_principal_get(call->arm->meta, client_id, &p);
   bool ok;
@@ -163,7 +192,9 @@ void arm_identity_token(struct arm_call *call)
     ok = false;
   }
   if (!ok) {
-    log_info("arm", "token refused for client %s", client_id);
+    throttle_fail(&fails_by_address, call->req->client_addr, now);
+    throttle_fail(&fails_by_client, client_id, now);
+    log_info("arm", "token refused for client %s from %s", client_id, call->req->client_addr);
     if (r == 0)
       meta_principal_clear(&p);
     token_error(call, 401, "invalid_client",

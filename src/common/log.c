@@ -1,6 +1,10 @@
 /*
  * log.c — see log.h.  The level is a relaxed atomic so changing it needs no
  * lock; the request id lives in thread-local storage.
+ *
+ * Messages carry what clients sent (paths, client ids), so the message is
+ * escaped here, in the one place every line passes: a CR or LF from a request
+ * would otherwise start a forged line, and a quote would end msg="..." early.
  */
 #include "common/log.h"
 
@@ -35,6 +39,35 @@ void log_set_request_id(const char *id)
   snprintf(log_request_id, sizeof log_request_id, "%s", id ? id : "");
 }
 
+size_t log_escape(const char *in, char *out, size_t size)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)in; *p && size; p++) {
+    char esc[4] = {'\\', 0, 0, 0};
+    size_t len = 2;
+    if (*p == '"' || *p == '\\')
+      esc[1] = (char)*p;
+    else if (*p == '\n')
+      esc[1] = 'n';
+    else if (*p == '\r')
+      esc[1] = 'r';
+    else if (*p == '\t')
+      esc[1] = 't';
+    else if (*p < 0x20 || *p == 0x7f)
+      esc[1] = 'x', esc[2] = hex[*p >> 4], esc[3] = hex[*p & 15], len = 4;
+    else
+      esc[0] = (char)*p, len = 1;
+    if (n + len >= size) /* an escape is never cut in half */
+      break;
+    memcpy(out + n, esc, len);
+    n += len;
+  }
+  if (size)
+    out[n] = '\0';
+  return n;
+}
+
 void log_msg(enum log_level level, const char *mod, const char *fmt, ...)
 {
   if ((int)level < atomic_load_explicit(&log_level_now, memory_order_relaxed))
@@ -52,14 +85,14 @@ void log_msg(enum log_level level, const char *mod, const char *fmt, ...)
     n += snprintf(line + n, sizeof line - n, "req=%s ", log_request_id);
   if (n < (int)sizeof line)
     n += snprintf(line + n, sizeof line - n, "msg=\"");
-  if (n < (int)sizeof line) {
-    va_list ap;
-    va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof line - n, fmt, ap);
-    va_end(ap);
-  }
+  char msg[sizeof line];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   if (n > (int)sizeof line - 3)
     n = (int)sizeof line - 3;
+  n += (int)log_escape(msg, line + n, sizeof line - 2 - (size_t)n);
   line[n++] = '"';
   line[n++] = '\n';
   ssize_t w = write(STDERR_FILENO, line, (size_t)n);

@@ -34,7 +34,7 @@ static bool role_valid(const char *role)
 static int open_meta(struct config *c, struct meta **m)
 {
   char path[4096];
-  mkdir(c->data_dir, 0755);
+  mkdir(c->data_dir, 0700);
   snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
   int r = meta_open(path, m);
   if (r < 0)
@@ -42,8 +42,31 @@ static int open_meta(struct config *c, struct meta **m)
   return r;
 }
 
+/* A given secret guards an Owner as well as a generated one (64 hex
+ * digits): at least SECRET_MIN characters, not a repetition of a few. */
+#define SECRET_MIN 16
+#define SECRET_MIN_DISTINCT 8
+
+static bool secret_strong(const char *secret)
+{
+  bool seen[256] = {false};
+  int distinct = 0;
+  for (const unsigned char *c = (const unsigned char *)secret; *c; c++)
+    if (!seen[*c]) {
+      seen[*c] = true;
+      distinct++;
+    }
+  return strlen(secret) >= SECRET_MIN && distinct >= SECRET_MIN_DISTINCT;
+}
+
 static int set_secret(struct meta_principal *p, const char *given, char **secret_out)
 {
+  if (given && !secret_strong(given)) {
+    fprintf(stderr, "vmrpd sp: --secret is too weak: it needs at least %d characters, %d of them different "
+                    "(leave --secret out to get a generated 256-bit one)\n",
+            SECRET_MIN, SECRET_MIN_DISTINCT);
+    return -EINVAL;
+  }
   char *secret = given ? strdup(given) : auth_secret_new();
   if (!secret || random_bytes(p->salt, sizeof p->salt) < 0 || auth_secret_hash(secret, p->salt, p->hash) < 0) {
     free(secret);
@@ -84,7 +107,10 @@ static int sp_create(struct config *c, struct meta *m, const struct admin_args *
     random_uuid(p.object_id);
   }
   CLEANUP_FREE char *secret = NULL;
-  if (set_secret(&p, a->secret, &secret) < 0 || meta_principal_put(m, &p) < 0 ||
+  int r = set_secret(&p, a->secret, &secret);
+  if (r == -EINVAL)
+    return 2;
+  if (r < 0 || meta_principal_put(m, &p) < 0 ||
       meta_role_set(m, p.object_id, a->scope ? a->scope : "*", role) < 0) {
     fprintf(stderr, "vmrpd sp create: failed\n");
     return 1;
@@ -147,7 +173,7 @@ int admin_main(struct config *c, const struct admin_args *a, int argc, char **ar
     struct auth_config ac = {.key_file = c->signing_key, .issuer = issuer, .tenant_id = c->tenant_id, .audiences = auds};
     char keys[4096];
     snprintf(keys, sizeof keys, "%s/keys", c->data_dir);
-    mkdir(c->data_dir, 0755);
+    mkdir(c->data_dir, 0700);
     mkdir(keys, 0700);
     if (auth_open(&ac, &auth) < 0)
       return 1;

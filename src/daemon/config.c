@@ -33,6 +33,10 @@ int config_defaults(struct config *c)
   c->threads = 4;
   c->max_body = 4 << 20;
   c->timeout_s = 60;
+  c->header_timeout_s = 20;
+  c->body_timeout_s = 120;
+  c->connections = 1000;
+  c->per_address = 64;
   config_set(&c->log_level, "info");
   c->page_size = 100;
   c->job_workers = 2;
@@ -46,6 +50,7 @@ int config_defaults(struct config *c)
   config_set(&c->dp_listen, "127.0.0.1");
   c->dp_port = -1; /* unset: the ARM port + 1 */
   c->dp_connections = 256;
+  c->dp_per_address = 128;
   c->sas_max_grants = 5;
   c->sas_max_duration_s = 7 * 86400;
   c->agent_timeout_ms = 3000;
@@ -94,6 +99,10 @@ static int on_server(struct config *c, const char *key, const char *v)
   else if (!strcmp(key, "threads") && !parse_int(v, 1, 256, &n)) c->threads = (unsigned)n;
   else if (!strcmp(key, "max_body") && !parse_int(v, 1024, 1L << 30, &n)) c->max_body = (size_t)n;
   else if (!strcmp(key, "timeout") && !parse_int(v, 1, 3600, &n)) c->timeout_s = (unsigned)n;
+  else if (!strcmp(key, "header_timeout") && !parse_int(v, 1, 600, &n)) c->header_timeout_s = (unsigned)n;
+  else if (!strcmp(key, "body_timeout") && !parse_int(v, 1, 3600, &n)) c->body_timeout_s = (unsigned)n;
+  else if (!strcmp(key, "connections") && !parse_int(v, 4, 65536, &n)) c->connections = (unsigned)n;
+  else if (!strcmp(key, "connections_per_address") && !parse_int(v, 1, 65536, &n)) c->per_address = (unsigned)n;
   else if (!strcmp(key, "log_level")) config_set(&c->log_level, v);
   else if (!strcmp(key, "page_size") && !parse_int(v, 1, 1000, &n)) c->page_size = (int)n;
   else return -1;
@@ -148,6 +157,7 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else if (!strcmp(key, "port") && !parse_int(value, 0, 65535, &n)) c->dp_port = (int)n;
     else if (!strcmp(key, "public_url")) config_set(&c->dp_public_url, value);
     else if (!strcmp(key, "connections") && !parse_int(value, 4, 4096, &n)) c->dp_connections = (unsigned)n;
+    else if (!strcmp(key, "connections_per_address") && !parse_int(value, 1, 4096, &n)) c->dp_per_address = (unsigned)n;
     else if (!strcmp(key, "max_grants_per_disk") && !parse_int(value, 1, 1000, &n)) c->sas_max_grants = (int)n;
     else if (!strcmp(key, "max_duration") && !parse_int(value, 60, 365 * 86400, &n)) c->sas_max_duration_s = (int)n;
     else bad = 1;
@@ -218,6 +228,8 @@ static int on_ini(void *user, const char *section, const char *key, const char *
 int config_load(struct config *c, const char *path)
 {
   struct load_state st = {c, path, 0};
+  if (c->nconfig_files < CONFIG_MAX_LIST)
+    c->config_files[c->nconfig_files++] = strdup(path);
   int r = ini_parse(path, on_ini, &st);
   if (r < 0) {
     log_error("config", "cannot open %s", path);
@@ -310,6 +322,8 @@ int config_finish(struct config *c)
 
 void config_free(struct config *c)
 {
+  for (int i = 0; i < c->nconfig_files; i++)
+    free(c->config_files[i]);
   free(c->region);
   free(c->region_display);
   free(c->data_dir);

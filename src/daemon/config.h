@@ -13,6 +13,8 @@
 #define CONFIG_MAX_LIST 16
 
 struct config {
+  char *config_files[CONFIG_MAX_LIST]; /* the files read (-c), for the start-up checks */
+  int nconfig_files;
   char *region;
   char *region_display;
   char *data_dir;
@@ -24,7 +26,11 @@ struct config {
   bool plain_http;
   unsigned threads;
   size_t max_body;
-  unsigned timeout_s;
+  unsigned timeout_s;        /* idle connection: kept alive, or no byte moving */
+  unsigned header_timeout_s; /* TLS handshake + headers of a new connection */
+  unsigned body_timeout_s;   /* a request body, from its headers on */
+  unsigned connections;      /* ARM connections; beyond, idle ones make room */
+  unsigned per_address;      /* ARM connections from one address */
   char *log_level;
   int page_size;
   int job_workers;
@@ -42,6 +48,7 @@ struct config {
   int dp_port;             /* unset: the ARM port + 1; 0: any free port */
   char *dp_public_url;     /* base of the SAS URLs (default https://listen:port) */
   unsigned dp_connections; /* concurrent data-plane connections (a thread each) */
+  unsigned dp_per_address; /* data-plane connections from one address */
   int sas_max_grants;      /* active grants per disk family */
   int sas_max_duration_s;  /* longest grant */
 

@@ -12,6 +12,14 @@
  * Shutdown on SIGTERM/SIGINT runs it backwards: stop accepting requests,
  * interrupt jobs (their operations resume at the next start), close the
  * store.  Signals are taken by sigwait() in the main thread only.
+ *
+ * Private state: the data directory holds the SAS signing key, the grants,
+ * principals' secret hashes and every disk's bytes, and the configuration a
+ * peer credential.  vmrpd runs with umask 077, so whatever it creates is
+ * its user's alone, and before serving it refuses a configuration, key,
+ * data directory or database that other users can read (or its group can
+ * write), naming the file and the chmod that fixes it: state left open by
+ * an older version or a careless copy is reported, not served.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -22,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,11 +67,11 @@ static int make_dirs(const char *dir)
     if (*p != '/')
       continue;
     *p = '\0';
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
       return -errno;
     *p = '/';
   }
-  if (mkdir(path, 0755) < 0 && errno != EEXIST)
+  if (mkdir(path, 0700) < 0 && errno != EEXIST)
     return -errno;
   return 0;
 }
@@ -72,7 +81,7 @@ static int lock_data_dir(const char *dir)
 {
   char path[4096];
   snprintf(path, sizeof path, "%s/vmrpd.pid", dir);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
     return -errno;
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -90,6 +99,51 @@ static int lock_data_dir(const char *dir)
     return -EIO;
   }
   return fd;
+}
+
+/* 0 when path is absent or private (no access for others, no group
+ * write); else logs what is wrong and how to fix it and returns -EPERM. */
+static int check_private(const char *path, const char *what)
+{
+  struct stat st;
+  if (!path || stat(path, &st) < 0)
+    return 0;
+  mode_t bad = st.st_mode & (S_IRWXO | S_IWGRP);
+  if (!bad)
+    return 0;
+  bool dir = S_ISDIR(st.st_mode);
+  log_error("vmrpd", "%s %s is %s (mode %04o) and holds secrets; refusing to start. Fix: chmod %s %s", what, path,
+            bad & S_IRWXO ? "open to other users" : "writable by its group", (unsigned)(st.st_mode & 07777),
+            dir ? "-R go-rwx" : "go-rwx", path);
+  return -EPERM;
+}
+
+static int check_private_state(const struct config *c)
+{
+  static const char *const db[] = {"meta.db", "meta.db-wal", "meta.db-shm"};
+  char path[4096];
+  int bad = check_private(c->data_dir, "the data directory") < 0;
+  for (int i = 0; i < c->nconfig_files; i++)
+    bad += check_private(c->config_files[i], "the configuration") < 0;
+  if (!c->plain_http)
+    bad += check_private(c->tls_key, "the TLS key") < 0;
+  bad += check_private(c->signing_key, "the token signing key") < 0;
+  for (size_t i = 0; i < sizeof db / sizeof db[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", c->data_dir, db[i]);
+    bad += check_private(path, "the metadata database") < 0;
+  }
+  return bad ? -EPERM : 0;
+}
+
+/* Each connection is a descriptor, and the HTTP listeners' limits are sized
+ * in thousands: the soft limit (often 1024) is raised to the hard one. */
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 }
 
 /* Options shared by every sub-command; returns the index of the first
@@ -160,6 +214,9 @@ static int serve(struct config *c)
     log_error("vmrpd", "cannot create data directory %s: %s", c->data_dir, strerror(errno));
     return 1;
   }
+  if (check_private_state(c) < 0)
+    return 1;
+  raise_fd_limit();
   if ((lock_fd = lock_data_dir(c->data_dir)) < 0)
     return 1;
   snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
@@ -217,10 +274,12 @@ static int serve(struct config *c)
    * read may wait on the store), bodies up to a Put Page's 4 MiB.  Started
    * before ARM, which hands out its URLs. */
   struct blob_plane plane = {.region = region, .meta = meta};
-  struct http_server_config dc = {.bind_addr = c->dp_listen, .port = c->dp_port, .cert_file = c->tls_cert,
-                                  .key_file = c->tls_key, .plain_http = c->plain_http,
+  struct http_server_config dc = {.name = "dataplane", .bind_addr = c->dp_listen, .port = c->dp_port,
+                                  .cert_file = c->tls_cert, .key_file = c->tls_key, .plain_http = c->plain_http,
                                   .max_body = (4 << 20) + 4096, .timeout_s = c->timeout_s,
-                                  .threads = c->dp_connections, .thread_per_connection = true};
+                                  .header_timeout_s = c->header_timeout_s, .body_timeout_s = c->body_timeout_s,
+                                  .max_connections = c->dp_connections, .per_address = c->dp_per_address,
+                                  .thread_per_connection = true};
   if (*c->dp_listen && http_server_start(&dc, blob_handle, &plane, &dataplane) < 0)
     goto out;
   if (dataplane && !c->dp_public_url) { /* port 0: the one the kernel chose */
@@ -247,9 +306,12 @@ static int serve(struct config *c)
     goto out;
   arm_set_jobs(arm, jobs);
   region_set_jobs(region, jobs);
-  struct http_server_config hc = {.bind_addr = c->listen, .port = c->port, .cert_file = c->tls_cert,
-                                  .key_file = c->tls_key, .plain_http = c->plain_http, .max_body = c->max_body,
-                                  .timeout_s = c->timeout_s, .threads = c->threads};
+  struct http_server_config hc = {.name = "arm", .bind_addr = c->listen, .port = c->port,
+                                  .cert_file = c->tls_cert, .key_file = c->tls_key, .plain_http = c->plain_http,
+                                  .max_body = c->max_body, .timeout_s = c->timeout_s,
+                                  .header_timeout_s = c->header_timeout_s, .body_timeout_s = c->body_timeout_s,
+                                  .max_connections = c->connections, .per_address = c->per_address,
+                                  .threads = c->threads};
   if (http_server_start(&hc, arm_handle, arm, &http) < 0)
     goto out;
 
@@ -286,6 +348,7 @@ int main(int argc, char **argv)
     printf("vmrpd %s\n", VMRP_VERSION);
     return 0;
   }
+  umask(077); /* see "Private state" above */
   failpoint_init();
   curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: requests forwarded to peers (arm/forward.c) */
   struct config c;

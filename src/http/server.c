@@ -16,6 +16,23 @@
  * A streamed body (http_response_stream) is a libmicrohttpd callback
  * response: its reader runs on the connection's thread as the socket drains,
  * so a multi-gigabyte download holds one block in memory, not the body.
+ *
+ * Connection limits.  libmicrohttpd's own timeout is one of inactivity, which
+ * every byte resets (a client trickling a byte every few seconds holds a
+ * connection forever), and at its connection limit it stops accepting, so
+ * idle connections lock everyone out.  So the server keeps its own table of
+ * connections (the connection notifications add and remove them; the
+ * request callbacks mark when a request is in progress): the accept policy
+ * refuses an address past its limit, and at max_connections closes the
+ * oldest connection that has no request in progress to make room; a reaper
+ * thread closes the connections past their deadlines.  Closing means
+ * shutdown(2) on the connection's socket, which libmicrohttpd then sees as
+ * the client going away and cleans up on its own thread.  That is safe from
+ * another thread because libmicrohttpd sends the "closed" notification,
+ * which removes the entry under the table's lock, before it closes the
+ * socket, so a shutdown never reaches a reused descriptor.  libmicrohttpd's
+ * own limit stays as a backstop above max_connections (room for those being
+ * closed), where it would refuse without our accounting.
  */
 #include "http/server.h"
 
@@ -23,16 +40,46 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "common/timefmt.h"
+
+/* The connections from one address (an IPv6 /64): a chained hash table. */
+struct peer {
+  struct peer *next;
+  unsigned char addr[17];  /* family byte + address (IPv6: its /64) */
+  unsigned live;           /* connections not closing */
+  unsigned refs;           /* entries pointing here, closing ones too */
+};
+
+/* One accepted connection (libmicrohttpd's socket context). */
+struct conn {
+  struct conn *prev, *next;
+  int fd;
+  struct peer *peer;
+  char addr_text[48];
+  int64_t since_ms;        /* accepted, its headers in, or its last response done */
+  bool first;              /* no request finished yet */
+  bool in_request;         /* headers received, response not done */
+  bool handled;            /* body received: the handler has run */
+  bool closing;            /* shut down by us, not yet gone */
+};
+
+/* What the limits did since the last report (logged at most every 10 s). */
+struct bites {
+  unsigned per_address, full, evicted, header, idle, body, mhd_suppressed;
+  char last_addr[48];
+};
 
 struct http_server {
   struct MHD_Daemon *daemon;
@@ -41,7 +88,260 @@ struct http_server {
   size_t max_body;
   bool tls;
   char *cert, *key;
+  char name[16];
+  unsigned max_conns, per_address;
+  int64_t header_ms, idle_ms, body_ms;
+
+  pthread_mutex_t lock;    /* the tables, the counters and the reaper's stop */
+  struct conn *head, *tail; /* in accept order: the oldest first */
+  unsigned nconns;         /* not closing */
+  struct peer **peers;     /* npeers buckets (a power of two) */
+  size_t npeers;
+  uint64_t seed;           /* of the address hash: no chosen collisions */
+  struct bites bites;
+  int64_t reported_ms;
+  unsigned mhd_logged;     /* libmicrohttpd messages in this report period */
+  pthread_cond_t wake;
+  bool stopping, reaper_started;
+  pthread_t reaper;
 };
+
+#define REPORT_MS 10000
+#define MHD_LOG_PER_REPORT 10
+
+static void addr_key(const struct sockaddr *sa, unsigned char key[17], char text[48])
+{
+  memset(key, 0, 17);
+  snprintf(text, 48, "?");
+  if (!sa)
+    return;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    key[0] = 4;
+    memcpy(key + 1, &in->sin_addr, 4);
+    inet_ntop(AF_INET, &in->sin_addr, text, 48);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+      key[0] = 4;
+      memcpy(key + 1, in6->sin6_addr.s6_addr + 12, 4);
+    } else { /* one host or site usually owns a whole /64 */
+      key[0] = 6;
+      memcpy(key + 1, in6->sin6_addr.s6_addr, 8);
+    }
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, 48);
+  }
+}
+
+/* The bucket of key (the caller holds the lock). */
+static struct peer **bucket(struct http_server *s, const unsigned char key[17])
+{
+  uint64_t h = s->seed;
+  for (int i = 0; i < 17; i++)
+    h = (h ^ key[i]) * 0x100000001b3ULL; /* FNV-1a, seeded */
+  return &s->peers[(h ^ h >> 29) & (s->npeers - 1)];
+}
+
+/* key's entry; with create, made when absent (NULL: out of memory). */
+static struct peer *peer_get(struct http_server *s, const unsigned char key[17], bool create)
+{
+  struct peer **b = bucket(s, key);
+  for (struct peer *p = *b; p; p = p->next)
+    if (memcmp(p->addr, key, sizeof p->addr) == 0)
+      return p;
+  struct peer *p = create ? calloc(1, sizeof *p) : NULL;
+  if (p) {
+    memcpy(p->addr, key, sizeof p->addr);
+    p->next = *b;
+    *b = p;
+  }
+  return p;
+}
+
+static void peer_put(struct http_server *s, struct peer *p)
+{
+  if (--p->refs)
+    return;
+  struct peer **b = bucket(s, p->addr);
+  while (*b != p)
+    b = &(*b)->next;
+  *b = p->next;
+  free(p);
+}
+
+/* Closes c (the caller holds the lock): its own thread sees EOF. */
+static void close_conn(struct http_server *s, struct conn *c, unsigned *counter)
+{
+  shutdown(c->fd, SHUT_RDWR);
+  c->closing = true;
+  c->peer->live--;
+  s->nconns--;
+  (*counter)++;
+  snprintf(s->bites.last_addr, sizeof s->bites.last_addr, "%s", c->addr_text);
+}
+
+/* At the cap: closes the idle connection (no request in progress) of the
+ * address with the most connections, the oldest of them; an address with
+ * one connection loses it last.  Returns false when every one is busy. */
+static bool make_room(struct http_server *s)
+{
+  struct conn *victim = NULL;
+  for (struct conn *c = s->head; c; c = c->next)
+    if (!c->closing && !c->in_request && (!victim || c->peer->live > victim->peer->live))
+      victim = c;
+  if (victim)
+    close_conn(s, victim, &s->bites.evicted);
+  return victim != NULL;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+  struct http_server *s = cls;
+  unsigned char key[17];
+  char text[48];
+  (void)addrlen;
+  addr_key(addr, key, text);
+  enum MHD_Result ret = MHD_YES;
+  pthread_mutex_lock(&s->lock);
+  const struct peer *p = peer_get(s, key, false);
+  if (s->per_address && p && p->live >= s->per_address) {
+    s->bites.per_address++;
+    snprintf(s->bites.last_addr, sizeof s->bites.last_addr, "%s", text);
+    ret = MHD_NO;
+  } else if (s->nconns >= s->max_conns && !make_room(s)) {
+    s->bites.full++;
+    ret = MHD_NO;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return ret;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+  struct http_server *s = cls;
+  struct conn *c = *socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    unsigned char key[17];
+    if (!fd || !(c = calloc(1, sizeof *c)))
+      return; /* untracked: only libmicrohttpd's own limits apply to it */
+    c->fd = fd->connect_fd;
+    addr_key(addr ? addr->client_addr : NULL, key, c->addr_text);
+    c->since_ms = time_mono_ms();
+    c->first = true;
+    pthread_mutex_lock(&s->lock);
+    if (!(c->peer = peer_get(s, key, true))) {
+      pthread_mutex_unlock(&s->lock);
+      free(c);
+      return;
+    }
+    c->peer->refs++;
+    c->peer->live++;
+    c->prev = s->tail;
+    if (s->tail)
+      s->tail->next = c;
+    else
+      s->head = c;
+    s->tail = c;
+    s->nconns++;
+    pthread_mutex_unlock(&s->lock);
+    *socket_context = c;
+  } else if (c) {
+    pthread_mutex_lock(&s->lock);
+    if (c->prev)
+      c->prev->next = c->next;
+    else
+      s->head = c->next;
+    if (c->next)
+      c->next->prev = c->prev;
+    else
+      s->tail = c->prev;
+    if (!c->closing) {
+      s->nconns--;
+      c->peer->live--;
+    }
+    peer_put(s, c->peer);
+    pthread_mutex_unlock(&s->lock);
+    free(c);
+    *socket_context = NULL;
+  }
+}
+
+/* The connection's entry, or NULL when untracked. */
+static struct conn *conn_of(struct MHD_Connection *conn)
+{
+  const union MHD_ConnectionInfo *i = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return i ? i->socket_context : NULL;
+}
+
+/* Marks conn's request phase: headers in (1), body in (2), done (0). */
+static void conn_phase(struct http_server *s, struct MHD_Connection *conn, int phase)
+{
+  struct conn *c = conn_of(conn);
+  if (!c)
+    return;
+  pthread_mutex_lock(&s->lock);
+  c->in_request = phase > 0;
+  c->handled = phase == 2;
+  if (phase == 0)
+    c->first = false;
+  if (phase < 2) /* the body's deadline, or the next request's */
+    c->since_ms = time_mono_ms();
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Logs what the limits did since the last report; the caller holds the lock. */
+static void report(struct http_server *s, int64_t now)
+{
+  struct bites *b = &s->bites;
+  if (now - s->reported_ms < REPORT_MS)
+    return;
+  if (b->per_address + b->full + b->evicted + b->header + b->idle + b->body + b->mhd_suppressed)
+    log_warn("http",
+             "%s: connection limits in the last %d s (last address %s): %u refused over the per-address limit "
+             "(%u), %u refused with all %u busy, %u idle closed to make room, %u closed at the header deadline "
+             "(%lld s), %u idle past %lld s, %u with a body not in after %lld s; %u libmicrohttpd messages "
+             "suppressed",
+             s->name, REPORT_MS / 1000, b->last_addr, b->per_address, s->per_address, b->full, s->max_conns,
+             b->evicted, b->header, (long long)s->header_ms / 1000, b->idle, (long long)s->idle_ms / 1000, b->body,
+             (long long)s->body_ms / 1000, b->mhd_suppressed);
+  memset(b, 0, sizeof *b);
+  s->mhd_logged = 0;
+  s->reported_ms = now;
+}
+
+/* Closes every connection past its deadline, twice a second. */
+static void *reaper(void *arg)
+{
+  struct http_server *s = arg;
+  pthread_mutex_lock(&s->lock);
+  while (!s->stopping) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 500 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->wake, &s->lock, &until);
+    int64_t now = time_mono_ms();
+    for (struct conn *c = s->head; c; c = c->next) {
+      if (c->closing || c->handled)
+        continue; /* a handler or a response: libmicrohttpd's inactivity timeout */
+      if (c->in_request) {
+        if (now - c->since_ms > s->body_ms)
+          close_conn(s, c, &s->bites.body);
+      } else if (now - c->since_ms > (c->first ? s->header_ms : s->idle_ms)) {
+        close_conn(s, c, c->first ? &s->bites.header : &s->bites.idle);
+      }
+    }
+    report(s, now);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
 
 struct pending {
   char *body;
@@ -240,6 +540,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       p->start_ms = time_mono_ms();
     p->started = true;
     *con_cls = p;
+    conn_phase(s, conn, 1);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > s->max_body)
       p->too_large = true; /* answered below without reading the body */
@@ -275,6 +576,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
 
+  conn_phase(s, conn, 2);
   struct http_request req = {
       .method = method,
       .path = url,
@@ -285,11 +587,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       .tls = s->tls,
       .conn_ = conn,
   };
+  const union MHD_ConnectionInfo *peer = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  unsigned char key[17];
+  addr_key(peer ? peer->client_addr : NULL, key, req.client_addr);
   random_uuid(req.request_id);
   log_set_request_id(req.request_id);
   struct http_response resp = {.status = 500};
   s->handler(s->ctx, &req, &resp);
-  log_info("http", "%s %s -> %d (%lld ms)", method, url, resp.status, (long long)(time_mono_ms() - p->start_ms));
+  log_info("http", "%s %s from %s -> %d (%lld ms)", method, url, req.client_addr, resp.status,
+           (long long)(time_mono_ms() - p->start_ms));
   log_set_request_id(NULL);
   enum MHD_Result ret = queue(conn, &resp);
   response_clear(&resp);
@@ -299,9 +605,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-  (void)cls;
-  (void)conn;
   (void)toe;
+  conn_phase(cls, conn, 0);
   struct pending *p = *con_cls;
   if (p) {
     free(p->body);
@@ -311,15 +616,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   }
 }
 
+/* libmicrohttpd logs each refused connection and failed handshake: a flood
+ * of them is cut to MHD_LOG_PER_REPORT lines per report period. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-  (void)cls;
+  struct http_server *s = cls;
+  pthread_mutex_lock(&s->lock);
+  bool quiet = s->mhd_logged >= MHD_LOG_PER_REPORT;
+  if (quiet)
+    s->bites.mhd_suppressed++;
+  else
+    s->mhd_logged++;
+  pthread_mutex_unlock(&s->lock);
+  if (quiet)
+    return;
   char buf[512];
   vsnprintf(buf, sizeof buf, fmt, ap);
   size_t n = strlen(buf);
   while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
     buf[--n] = '\0';
-  log_warn("http", "libmicrohttpd: %s", buf);
+  log_warn("http", "%s: libmicrohttpd: %s", s->name, buf);
 }
 
 static char *slurp(const char *path)
@@ -380,10 +696,27 @@ int http_server_start(const struct http_server_config *cfg, http_handler handler
   struct http_server *s = calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_cond_init(&s->wake, NULL);
   s->handler = handler;
   s->ctx = ctx;
   s->max_body = cfg->max_body;
   s->tls = !cfg->plain_http;
+  snprintf(s->name, sizeof s->name, "%s", cfg->name ? cfg->name : "http");
+  s->max_conns = cfg->max_connections ? cfg->max_connections : 1000;
+  s->per_address = cfg->per_address;
+  s->header_ms = (int64_t)cfg->header_timeout_s * 1000;
+  s->idle_ms = (int64_t)cfg->timeout_s * 1000;
+  s->body_ms = (int64_t)cfg->body_timeout_s * 1000;
+  s->reported_ms = time_mono_ms();
+  /* libmicrohttpd's limit: room above ours for the connections being closed */
+  unsigned hard = s->max_conns + s->max_conns / 4 + 16;
+  for (s->npeers = 256; s->npeers < 2 * (size_t)hard; s->npeers *= 2)
+    ;
+  if (!(s->peers = calloc(s->npeers, sizeof *s->peers)) || random_bytes(&s->seed, sizeof s->seed) < 0) {
+    http_server_stop(s);
+    return -ENOMEM;
+  }
   if (s->tls) {
     s->cert = slurp(cfg->cert_file);
     s->key = slurp(cfg->key_file);
@@ -395,26 +728,33 @@ int http_server_start(const struct http_server_config *cfg, http_handler handler
     flags |= MHD_USE_TLS;
   }
   struct MHD_OptionItem opts[] = {
-      {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL}, /* first, so it sees every message */
+      {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s}, /* first, so it sees every message */
       {MHD_OPTION_SOCK_ADDR, 0, &ss},
       {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
-      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
       {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->timeout_s, NULL},
-      {cfg->thread_per_connection ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_THREAD_POOL_SIZE,
-       (intptr_t)(cfg->threads ? cfg->threads : 4), NULL},
-      {cfg->thread_per_connection ? MHD_OPTION_THREAD_STACK_SIZE : MHD_OPTION_CONNECTION_LIMIT,
-       cfg->thread_per_connection ? 512 * 1024 : 1000, NULL},
-      {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert},
+      {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)hard, NULL},
+      {cfg->thread_per_connection ? MHD_OPTION_THREAD_STACK_SIZE : MHD_OPTION_THREAD_POOL_SIZE,
+       cfg->thread_per_connection ? 512 * 1024 : (intptr_t)(cfg->threads ? cfg->threads : 4), NULL},
+      {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert}, /* the last ones: END stops here */
       {s->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key},
       {MHD_OPTION_END, 0, NULL},
   };
-  s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+  s->daemon = MHD_start_daemon(flags, 0, on_accept, s, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (!s->daemon) {
     int err = errno ? errno : EADDRINUSE;
     log_error("http", "cannot listen on %s:%d (%s)", cfg->bind_addr, cfg->port, strerror(err));
     http_server_stop(s);
     return -err;
   }
+  int err = pthread_create(&s->reaper, NULL, reaper, s);
+  if (err) {
+    log_error("http", "cannot start the %s connection reaper: %s", s->name, strerror(err));
+    http_server_stop(s);
+    return -err;
+  }
+  s->reaper_started = true;
   *out = s;
   return 0;
 }
@@ -429,8 +769,18 @@ void http_server_stop(struct http_server *s)
 {
   if (!s)
     return;
+  if (s->reaper_started) {
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->reaper, NULL);
+  }
   if (s->daemon)
-    MHD_stop_daemon(s->daemon);
+    MHD_stop_daemon(s->daemon); /* its "closed" notifications empty the table */
+  pthread_cond_destroy(&s->wake);
+  pthread_mutex_destroy(&s->lock);
+  free(s->peers); /* empty: every connection's "closed" came */
   free(s->cert);
   free(s->key);
   free(s);

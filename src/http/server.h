@@ -10,6 +10,15 @@
  *
  * TLS is on unless plain_http is asked for, and plain HTTP is refused unless
  * the bind address is loopback: nothing listens beyond loopback without TLS.
+ *
+ * No client can hold the listener: connections from one address (an IPv6
+ * /64) are limited; a new connection must finish its TLS handshake and
+ * request headers within header_timeout_s, a kept-alive one its next
+ * request's headers within timeout_s of the last response, and a request's
+ * body must arrive within body_timeout_s of its headers, however slowly
+ * bytes trickle in; and at max_connections the connection with no request in
+ * progress that has waited longest is closed to make room for a new one.
+ * Each limit is logged, at most every 10 s, when it bites.
  */
 #pragma once
 #include <stdbool.h>
@@ -27,6 +36,7 @@ struct http_request {
   size_t body_len;
   bool body_too_large;    /* the body exceeded max_body and was dropped */
   bool tls;
+  char client_addr[48];   /* the peer's numeric address, e.g. "127.0.0.1" */
   char request_id[40];    /* generated for this request */
   void *conn_;            /* private: the MHD connection */
 };
@@ -80,17 +90,22 @@ void http_response_stream(struct http_response *resp, int status, const char *co
 typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *resp);
 
 struct http_server_config {
+  const char *name;         /* of the listener in logs: "arm", "dataplane" */
   const char *bind_addr;    /* numeric IPv4/IPv6 address */
   int port;                 /* 0 = pick one (see http_server_port) */
   const char *cert_file;    /* PEM chain; required unless plain_http */
   const char *key_file;
   bool plain_http;          /* development mode, loopback only */
   size_t max_body;          /* bytes */
-  unsigned timeout_s;       /* idle connection timeout */
-  unsigned threads;
-  /* a thread per connection (threads: the most connections) instead of a
-   * pool: a handler or stream that blocks on storage then delays only its
-   * own connection (the data plane, where clients open dozens) */
+  unsigned timeout_s;       /* idle (kept-alive, or no byte moving) connection timeout */
+  unsigned header_timeout_s; /* TLS handshake + headers of a connection's first request */
+  unsigned body_timeout_s;  /* a request's body, from its headers on */
+  unsigned max_connections; /* beyond it idle connections make room (0: 1000) */
+  unsigned per_address;     /* connections from one address (0: no limit) */
+  unsigned threads;         /* worker threads of the pool */
+  /* a thread per connection instead of a pool: a handler or stream that
+   * blocks on storage then delays only its own connection (the data plane,
+   * where clients open dozens) */
   bool thread_per_connection;
 };
 

@@ -7,6 +7,7 @@
 # without trailing slash), $SUB, $TENANT, $CLIENT_ID, $CLIENT_SECRET,
 # $EAST_CONF, $WEST_CONF, $VMRPD.
 set -euo pipefail
+umask 077 # configurations the tests write: vmrpd refuses one that others can read
 
 : "${VMRP_BUILD:?VMRP_BUILD must point at a build tree}"
 : "${VMRP_SRC:?VMRP_SRC must point at the source tree}"
