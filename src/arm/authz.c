@@ -24,7 +24,7 @@
  * request (a restore point fences its collection's source VM) is checked by
  * its handler with arm_authz_linked.  A peer region's capture call
  * (peer.c) runs as the caller the peer asserts (whose write role on the VM
- * peer.c checks first), or as_region when the peer asks for itself.
+ * peer.c checks first); a capture for no caller is refused.
  *
  * What names a resource: any string of the body, at any depth, that starts
  * with "subscriptions/" once leading white space and slashes are skipped
@@ -105,7 +105,7 @@ bool arm_authz_linked(struct arm_call *call, const char *id, const char *target)
                            id, target);
     return false;
   }
-  if (kind == 0 || call->as_region || arm_role_allows(call->arm, &call->who, sub, ARM_NEED_WRITE))
+  if (kind == 0 || arm_role_allows(call->arm, &call->who, sub, ARM_NEED_WRITE))
     return true;
   arm_reply_error_target(call, 403, "LinkedAuthorizationFailed", target,
                          "The client '%s' with object id '%s' has permission to perform action on scope '%s'; "

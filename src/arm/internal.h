@@ -33,9 +33,6 @@ struct arm_call {
   const char *type_name;   /* for error messages, e.g. "resourceGroups" */
   json_t *body;            /* parsed request body (PUT/PATCH/POST), or NULL */
   struct auth_identity who;
-  /* A peer region's call made on its own authority (its caller was checked
-   * there): resources it names are not checked against who (authz.c). */
-  bool as_region;
 };
 
 typedef void (*arm_handler)(struct arm_call *call);

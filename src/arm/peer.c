@@ -314,6 +314,10 @@ static void serve_capture(struct arm_call *call, const char *peer)
   json_t *props = json_object_get(b, "properties");
   struct meta_resource vm = {0};
   char id[1024], name[81], sub[64], rg[128], rp[81], hex[9];
+  if (!call->who.oid[0]) { /* only a caller's request makes a capture: it fences a VM */
+    arm_reply_error(call, 403, "AuthorizationFailed", "A capture is made for a caller; the request names none.");
+    goto out;
+  }
   if (vm_id && !caller_may_use(call, vm_id))
     goto out;
   if (!vm_id || sscanf(vm_id, "/subscriptions/%63[^/]/resourceGroups/%127[^/]/", sub, rg) != 2 ||
@@ -340,7 +344,6 @@ static void serve_capture(struct arm_call *call, const char *peer)
   snprintf(rp, sizeof rp, "xr-%s", hex);
   struct arm_call local = {.arm = arm, .req = call->req, .resp = call->resp, .params = {sub, rg, name, rp},
                            .nparams = 4, .api_version = "2024-07-01", .who = call->who,
-                           .as_region = !call->who.oid[0], /* a copy job's: checked where it was asked */
                            .body = json_pack("{s:o}", "properties",
                                              json_is_object(props) ? json_incref(props) : json_object())};
   arm_rp_put(&local);

@@ -130,8 +130,10 @@ check test "$STATUS" = 404 "westus releasing the user's restore point (its colle
 arm GET "$C/restorePointCollections/vmrp-xr-westus-vm1/restorePoints/mine?$CV"
 expect 200 "" "and the user's restore point is still there"
 peer_call westus "$PEER_CREDENTIAL" POST /vmrp/peer/v1/captures '{"vmId":"'$P'/virtualMachines/vm1"}'
+expect 403 AuthorizationFailed "a capture asked for no caller: refused (only a caller's request fences a VM)"
+peer_call westus "$PEER_CREDENTIAL" POST /vmrp/peer/v1/captures '{"vmId":"'$P'/virtualMachines/vm1"}' "$CLIENT_ID"
 expect 409 OperationNotAllowed "a capture for westus where the user's collection holds the staging name: 409, not into the user's collection"
-peer_call westus "$PEER_CREDENTIAL" POST /vmrp/peer/v1/captures '{"vmId":"'$P'/virtualMachines/vm2"}'
+peer_call westus "$PEER_CREDENTIAL" POST /vmrp/peer/v1/captures '{"vmId":"'$P'/virtualMachines/vm2"}' "$CLIENT_ID"
 expect 201 "" "westus asks a capture of vm2"
 CAP=$(jq -r .id <<< "$BODY")
 for _ in $(seq 600); do
