@@ -18,9 +18,10 @@
  * Disk kinds vmrp does not serve are refused at PUT with Azure's errors:
  * UltraSSD_LRS and PremiumV2_LRS skus, shared disks (maxShares > 1), and
  * createOptions other than Empty, Copy, Restore and Upload.  Restore from a disk restore point that is not complete (being
- * captured, or Failed) is refused with 409 OperationNotAllowed.  Each disk's NBD URIs are returned in the
- * vmrp-specific read-only property properties.vmrpExport, which the official
- * clients ignore: {nbdUri, nbdTcpUri, exportName, changeTracking, hydration}.
+ * captured, or Failed) is refused with 409 OperationNotAllowed.  The vmrp-specific read-only property
+ * properties.vmrpExport, which the official clients ignore, is {nbdAccess, changeTracking, hydration}:
+ * nbdAccess is the action that grants an NBD capability (nbd_access.c); no address that opens the disk
+ * is ever part of the disk's document.
  *
  * A VM's Empty data disks are made the same way: arm_disk_create_empty()
  * writes the row (attached, Updating) inside the VM request's transaction,
@@ -85,13 +86,12 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
   const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
   struct region_volume_info vi;
   if (vol_id && region_volume_info(arm->region, vol_id, &vi) == 0) {
-    char *unix_uri = region_nbd_uri(arm->region, vol_id, false), *tcp_uri = region_nbd_uri(arm->region, vol_id, true);
+    /* No address: NBD opens only with a grant's capability (nbd_access.c);
+     * nbdAccess says where to ask for one. */
     json_t *exp = json_object();
-    if (unix_uri)
-      json_object_set_new(exp, "nbdUri", json_string(unix_uri));
-    if (tcp_uri)
-      json_object_set_new(exp, "nbdTcpUri", json_string(tcp_uri));
-    json_object_set_new(exp, "exportName", json_string(vol_id));
+    char grant[1200];
+    snprintf(grant, sizeof grant, "%s/vmrpGrantNbdAccess", r->id);
+    json_object_set_new(exp, "nbdAccess", json_string(grant));
     /* Untrusted after an unclean shutdown: the next restore point re-reads
      * every allocated chunk. */
     json_object_set_new(exp, "changeTracking", json_string(vi.cbt_trusted ? "Trusted" : "Untrusted"));
@@ -103,8 +103,6 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
                                     vi.hydrated ? "Hydrated" : "Hydrating"));
     }
     json_object_set_new(props, "vmrpExport", exp);
-    free(unix_uri);
-    free(tcp_uri);
   }
   json_object_set_new(o, "properties", props);
   return o;

@@ -255,6 +255,13 @@ void arm_drp_begin_access(struct arm_call *call);
 void arm_drp_end_access(struct arm_call *call);
 void arm_disk_begin_access(struct arm_call *call);
 void arm_disk_end_access(struct arm_call *call);
+/* nbd_access.c: NBD grants (capabilities in the export name) */
+void arm_disk_nbd_grant(struct arm_call *call);
+void arm_disk_nbd_list(struct arm_call *call);
+void arm_disk_nbd_revoke(struct arm_call *call);
+void arm_drp_nbd_grant(struct arm_call *call);
+void arm_drp_nbd_list(struct arm_call *call);
+void arm_drp_nbd_revoke(struct arm_call *call);
 /* "ActiveSAS", "ActiveUpload" or "ReadyToUpload" when the disk's data is
  * reserved for the data plane (no attach, no delete), else NULL. */
 const char *arm_disk_access_state(struct arm *arm, const struct meta_resource *disk);

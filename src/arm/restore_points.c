@@ -22,7 +22,7 @@
  * fence with each disk mapped to its disk restore point.  Internal state of a
  * disk restore point (its tree root, size, capture state and progress) is its
  * image's (meta/image.c); the vmrp-specific read-only properties vmrpExport
- * (where to read it over NBD) and vmrpCapture (sizeBytes, chunksRead,
+ * ({nbdAccess}: the action that grants an NBD capability) and vmrpCapture (sizeBytes, chunksRead,
  * bytesStored) show what an operator needs of it.
  */
 #include <errno.h>
@@ -102,18 +102,12 @@ static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
   if (have)
     json_object_set_new(props, "completionPercent", json_integer(percent));
   if (have && im.state == IMAGE_READY) { /* vmrp-specific, read-only: where to read it */
-    char *u = region_nbd_uri(arm->region, r->name, false), *t = region_nbd_uri(arm->region, r->name, true);
-    json_t *exp = json_pack("{s:s}", "exportName", r->name);
-    if (u)
-      json_object_set_new(exp, "nbdUri", json_string(u));
-    if (t)
-      json_object_set_new(exp, "nbdTcpUri", json_string(t));
-    json_object_set_new(props, "vmrpExport", exp);
+    char grant[1400]; /* no address: NBD opens with a grant's capability (nbd_access.c) */
+    snprintf(grant, sizeof grant, "%s/vmrpGrantNbdAccess", r->id);
+    json_object_set_new(props, "vmrpExport", json_pack("{s:s}", "nbdAccess", grant));
     json_object_set_new(props, "vmrpCapture",
                         json_pack("{s:I,s:I,s:I}", "sizeBytes", (json_int_t)im.size, "chunksRead",
                                   (json_int_t)im.chunks_read, "bytesStored", (json_int_t)im.bytes_stored));
-    free(u);
-    free(t);
   }
   if (have)
     meta_image_clear(&im);

@@ -182,6 +182,15 @@ static const char *const migrations[] = {
     "  DEFAULT 0, error TEXT, started_us INTEGER NOT NULL, changed_us INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TRIGGER image_copies_gone AFTER DELETE ON images BEGIN"
     "  DELETE FROM image_copies WHERE image_id = old.id; END;",
+    /* 9: NBD grants (nbd_grant.c): a secret's hash per capability; a
+     * resource's grants go with its row. */
+    "CREATE TABLE nbd_grants("
+    "  id TEXT PRIMARY KEY, resource_id TEXT NOT NULL COLLATE NOCASE, export TEXT NOT NULL,"
+    "  readonly INTEGER NOT NULL, secret_sha256 BLOB NOT NULL, created_us INTEGER NOT NULL,"
+    "  expires_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX nbd_grants_resource ON nbd_grants(resource_id);"
+    "CREATE TRIGGER nbd_grants_gone AFTER DELETE ON resources BEGIN"
+    "  DELETE FROM nbd_grants WHERE resource_id = old.id; END;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

@@ -294,6 +294,31 @@ int meta_grant_purge(struct meta *m, int64_t now_us);
 int meta_secret_get(struct meta *m, const char *name, unsigned char *buf, size_t cap, size_t *len);
 int meta_secret_put(struct meta *m, const char *name, const unsigned char *value, size_t len, int64_t now_us);
 
+/* ---- NBD grants (nbd_grant.c) -------------------------------------------- */
+
+/* A capability that opens one disk (or disk restore point) over NBD: the
+ * client presents "<id>.<secret>"; only the secret's SHA-256 is stored. */
+struct meta_nbd_grant {
+  char id[40];
+  char *resource_id;       /* the disk or disk restore point (ARM id) */
+  char *export_name;       /* its NBD export (volume id or image name) */
+  bool readonly;
+  unsigned char secret_sha256[32];
+  int64_t created_us;
+  int64_t expires_us;      /* 0: never */
+};
+typedef int (*meta_nbd_grant_cb)(void *ctx, const struct meta_nbd_grant *g);
+void meta_nbd_grant_clear(struct meta_nbd_grant *g);
+/* -EEXIST: the id is taken. */
+int meta_nbd_grant_put(struct meta *m, const struct meta_nbd_grant *g);
+/* The grants of resource_id, oldest first (expired ones too); NULL: all. */
+int meta_nbd_grant_list(struct meta *m, const char *resource_id, meta_nbd_grant_cb cb, void *ctx);
+int meta_nbd_grant_count(struct meta *m, const char *resource_id, int *n);
+/* -ENOENT: resource_id has no grant id. */
+int meta_nbd_grant_delete(struct meta *m, const char *resource_id, const char *id);
+/* Deletes the grants expired at now_us. */
+int meta_nbd_grant_purge(struct meta *m, int64_t now_us);
+
 /* ---- service principals and role assignments ---------------------------- */
 
 struct meta_principal {

@@ -105,6 +105,7 @@ int nbd_export_remove(struct nbd_server *s, const char *name, unsigned flags)
     return -EBUSY;
   *p = e->next;
   e->removed = true;
+  access_forget_export(s, e->name);
   if (flags & NBD_REMOVE_DISCONNECT)
     kick(s, e);
   while (e->refs > 0)

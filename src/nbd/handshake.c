@@ -14,9 +14,13 @@
  * options get NBD_REP_ERR_INVALID, unknown ones NBD_REP_ERR_UNSUP; the client
  * may go on.
  *
+ * Export names are capabilities (access.c): INFO, GO, EXPORT_NAME and the
+ * meta context options open what the name proves, or answer like a missing
+ * export; LIST lists nothing.
+ *
  * TLS modes (proto.md "TLS support"): TLS_OFF answers STARTTLS with
  * NBD_REP_ERR_POLICY; TLS_ALLOW (loopback and unix listeners with
- * credentials) upgrades on request and serves every export either way;
+ * credentials) upgrades on request and opens the same exports either way;
  * TLS_REQUIRE (FORCEDTLS: any non-loopback listener) answers every option
  * but STARTTLS and ABORT with NBD_REP_ERR_TLS_REQD and drops an EXPORT_NAME
  * sent in plain text.  A successful STARTTLS forgets structured replies and
@@ -45,10 +49,10 @@ static int reply_err(struct nbd_conn *c, uint32_t opt, uint32_t type, const char
   return opt_reply(c, opt, type, msg, (uint32_t)strlen(msg), NULL, 0);
 }
 
-static uint16_t transmission_flags(const struct nbd_conn *c, const struct nbd_export *e)
+static uint16_t transmission_flags(const struct nbd_conn *c, const struct nbd_export *e, bool ro_grant)
 {
   const struct nbd_backend_ops *ops = e->ops;
-  bool ro = ops->readonly(e->handle);
+  bool ro = ro_grant || ops->readonly(e->handle);
   uint16_t f = NBD_FLAG_HAS_FLAGS;
   if (c->structured)
     f |= NBD_FLAG_SEND_DF;
@@ -64,49 +68,32 @@ static uint16_t transmission_flags(const struct nbd_conn *c, const struct nbd_ex
   return f;
 }
 
-/* Enters transmission on e (the reference from export_get moves to c). */
-static void bind_export(struct nbd_conn *c, struct nbd_export *e, const char *name, size_t namelen)
+/* Enters transmission on the opened export (its reference and the grant's
+ * id move to c). */
+static void bind_export(struct nbd_conn *c, struct access_open *o, const char *name, size_t namelen)
 {
+  struct nbd_export *e = o->export;
   c->exp = e;
   c->size = e->ops->size(e->handle);
-  c->tflags = transmission_flags(c, e);
+  c->tflags = transmission_flags(c, e, o->readonly);
+  {
+    LOCK_GUARD(&c->s->lock); /* nbd_access_remove reads it */
+    c->access_id = o->access_id;
+  }
+  o->access_id = NULL;
+  access_open_clear(o);
   export_set_transmission(c->s, e, +1);
   /* BLOCK_STATUS only with a selection made for this very export. */
   if (!c->meta_export || strlen(c->meta_export) != namelen || memcmp(c->meta_export, name, namelen) != 0)
     c->nmeta = 0;
 }
 
+/* Lists nothing: what a client may open is what it has proven (access.c). */
 static int opt_list(struct nbd_conn *c, uint32_t len)
 {
   if (len != 0)
     return reply_err(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
-  /* Copy the names under the lock, answer without it. */
-  char **names = NULL;
-  size_t n = 0;
-  {
-    LOCK_GUARD(&c->s->lock);
-    for (struct nbd_export *e = c->s->exports; e; e = e->next)
-      n++;
-    names = calloc(n ? n : 1, sizeof *names);
-    if (!names)
-      return -ENOMEM;
-    n = 0;
-    for (struct nbd_export *e = c->s->exports; e; e = e->next)
-      if (!(names[n] = strdup(e->name)))
-        break;
-      else
-        n++;
-  }
-  int r = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (r == 0) {
-      uint32_t l = (uint32_t)strlen(names[i]), be = htobe32(l);
-      r = opt_reply(c, NBD_OPT_LIST, NBD_REP_SERVER, &be, 4, names[i], l);
-    }
-    free(names[i]);
-  }
-  free(names);
-  return r < 0 ? r : opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0, NULL, 0);
+  return opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0, NULL, 0);
 }
 
 /* NBD_OPT_INFO and NBD_OPT_GO.  Returns 1 when GO entered transmission. */
@@ -132,15 +119,17 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *d, uint3
     if (be16toh(t) == NBD_INFO_NAME)
       want_name = true;
   }
-  struct nbd_export *e = export_get(c->s, name, namelen);
-  if (!e)
+  struct access_open o;
+  if (access_open(c, name, namelen, &o) < 0)
     return reply_err(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
+  struct nbd_export *e = o.export;
 
   struct __attribute__((packed)) {
     uint16_t type;
     uint64_t size;
     uint16_t flags;
-  } info = {htobe16(NBD_INFO_EXPORT), htobe64(e->ops->size(e->handle)), htobe16(transmission_flags(c, e))};
+  } info = {htobe16(NBD_INFO_EXPORT), htobe64(e->ops->size(e->handle)),
+            htobe16(transmission_flags(c, e, o.readonly))};
   struct __attribute__((packed)) {
     uint16_t type;
     uint32_t min, pref, max;
@@ -149,25 +138,26 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *d, uint3
   int r = opt_reply(c, opt, NBD_REP_INFO, &info, sizeof info, NULL, 0);
   if (r == 0) /* default constraints: sent whether asked for or not (clients ignore what they did not ask) */
     r = opt_reply(c, opt, NBD_REP_INFO, &bs, sizeof bs, NULL, 0);
-  if (r == 0 && want_name)
-    r = opt_reply(c, opt, NBD_REP_INFO, &nt, 2, e->name, (uint32_t)strlen(e->name));
+  if (r == 0 && want_name) /* the name it was opened by: the registered one is none of its business */
+    r = opt_reply(c, opt, NBD_REP_INFO, &nt, 2, name, namelen);
   if (r == 0)
     r = opt_reply(c, opt, NBD_REP_ACK, NULL, 0, NULL, 0);
   if (r < 0 || opt == NBD_OPT_INFO) {
     export_put(c->s, e);
+    access_open_clear(&o);
     return r;
   }
-  bind_export(c, e, name, namelen);
+  bind_export(c, &o, name, namelen);
   return 1;
 }
 
 /* NBD_OPT_EXPORT_NAME: no error reply exists, so failure hangs up. */
 static int opt_export_name(struct nbd_conn *c, const uint8_t *d, uint32_t len)
 {
-  struct nbd_export *e = len <= NBD_MAX_STRING ? export_get(c->s, (const char *)d, len) : NULL;
-  if (!e)
+  struct access_open o;
+  if (len > NBD_MAX_STRING || access_open(c, (const char *)d, len, &o) < 0)
     return -ENOENT;
-  bind_export(c, e, (const char *)d, len);
+  bind_export(c, &o, (const char *)d, len);
   struct __attribute__((packed)) {
     uint64_t size;
     uint16_t flags;

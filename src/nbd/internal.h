@@ -58,17 +58,33 @@ struct nbd_listener {
   pthread_t thread;
 };
 
+/* ratelog.c: at most a few lines a minute per kind of event a client can
+ * cause at will; the next allowed line counts the ones left out. */
+struct ratelog {
+  pthread_mutex_t lock;
+  const char *what; /* "refused export names" */
+  int64_t window;
+  unsigned n, dropped;
+};
+void ratelog_init(struct ratelog *rl, const char *what);
+void ratelog_destroy(struct ratelog *rl);
+bool ratelog_allow(struct ratelog *rl);
+
+struct nbd_access;
+
 struct nbd_server {
   struct nbd_server_config cfg;
   pthread_mutex_t lock;
   pthread_cond_t cond; /* signalled when a connection or export ref goes away */
   struct nbd_export *exports;
+  struct nbd_access *access; /* access.c: the capabilities that open exports */
   struct nbd_listener *listeners;
   struct nbd_conn *conns;
   unsigned nconns;
   bool stopping;
   void *tls_creds; /* gnutls_certificate_credentials_t or NULL */
   bool tls_verify_client;
+  struct ratelog refusals; /* export names that opened nothing */
 };
 
 enum conn_state { CONN_NEGOTIATING, CONN_TRANSMISSION, CONN_CLOSING };
@@ -78,6 +94,7 @@ struct nbd_conn {
   struct nbd_server *s;
   int fd;
   bool is_tcp;
+  char peer[64]; /* "uid 1000" (unix) or "127.0.0.1" (TCP), for the log */
   enum tls_mode tls_mode;
   void *tls; /* gnutls_session_t once STARTTLS succeeded */
   _Atomic int state;
@@ -94,6 +111,7 @@ struct nbd_conn {
   bool structured;
   bool no_zeroes;
   struct nbd_export *exp;
+  char *access_id; /* the grant it was opened through (nbd_access_remove drops it) */
   uint64_t size;
   uint16_t tflags;
   unsigned nmeta;
@@ -145,6 +163,20 @@ int tls_start(struct nbd_conn *c);          /* server side handshake on c->fd */
 void tls_stop(struct nbd_conn *c);          /* bye (best effort) and free the session */
 long tls_recv(struct nbd_conn *c, void *buf, size_t n);       /* >0, 0 at EOF, -errno */
 int tls_sendv(struct nbd_conn *c, struct iovec *iov, int n);  /* whole, or -errno */
+
+/* access.c: a capability ("<id>.<secret>") resolved to its export.  On 0
+ * the caller holds a reference on export (export_put) and owns the strings
+ * (access_open_clear); -ENOENT for every failure, logged (rate-limited). */
+struct access_open {
+  struct nbd_export *export;
+  char *access_id;
+  char *export_name;
+  bool readonly; /* the grant is read-only (the export may be anyway) */
+};
+int access_open(struct nbd_conn *c, const char *name, size_t len, struct access_open *out);
+void access_open_clear(struct access_open *o);
+void access_forget_export(struct nbd_server *s, const char *export_name); /* server->lock held */
+void access_free_all(struct nbd_server *s);                               /* server->lock held */
 
 /* export.c */
 struct nbd_export *export_get(struct nbd_server *s, const char *name, size_t len);

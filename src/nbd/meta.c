@@ -101,9 +101,11 @@ int meta_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t 
   if (pos != len)
     goto invalid;
 
-  struct nbd_export *e = export_get(c->s, name, namelen);
-  if (!e)
+  struct access_open o;
+  if (access_open(c, name, namelen, &o) < 0)
     return opt_reply(c, opt, NBD_REP_ERR_UNKNOWN, "no such export", 14, NULL, 0);
+  struct nbd_export *e = o.export;
+  access_open_clear(&o);
   int r = 0;
   unsigned nsel = 0;
   uint8_t sel[NBD_MAX_META];

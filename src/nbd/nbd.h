@@ -5,7 +5,10 @@
  * The server is generic, like nbdkit's server/plugin split: it speaks the
  * protocol (fixed newstyle handshake, options, transmission, TLS) and calls
  * a backend through struct nbd_backend_ops for the bytes.  The daemon fills
- * an export registry (nbd_export_add/remove); export names are disk ids.
+ * an export registry (nbd_export_add/remove; the region names exports by
+ * volume id or image name) and a registry of capabilities that open them
+ * (nbd_access_add/remove): a client names an export only by
+ * "<id>.<secret>", never by its registered name.
  * src/nbd/vol_backend.c adapts a live volume (src/vol) to the interface.
  *
  * What the server promises:
@@ -29,6 +32,10 @@
  *    lengths, read-only) before the backend sees them; a hostile client gets
  *    the protocol's error or a hard disconnect, never a partial write of a
  *    request whose payload did not fully arrive.
+ *  - Access: an export opens only for a client presenting a registered,
+ *    unexpired capability (access.c); every other name is answered like a
+ *    missing export; NBD_OPT_LIST lists nothing.  A read-only capability
+ *    makes the export read-only for that connection.
  *  - TLS (GnuTLS, X.509 cert/key): STARTTLS is offered wherever credentials
  *    are configured; a TCP listener on a non-loopback address refuses to
  *    start without them (-EPERM) and forces TLS (FORCEDTLS mode).
@@ -123,6 +130,19 @@ int nbd_server_listen_unix(struct nbd_server *s, const char *path, unsigned flag
 int nbd_server_listen_tcp(struct nbd_server *s, const char *host, const char *port, unsigned flags,
                           uint16_t *bound_port);
 
+/* ---- access: capabilities (access.c) ---- */
+#define NBD_ACCESS_HASH_LEN 32 /* SHA-256 of the secret */
+#define NBD_ACCESS_ID_MAX 64   /* ids are [A-Za-z0-9_-]{1,64}; the secret follows the first '.' */
+/* Lets a client that presents "<id>.<secret>" (SHA-256(secret) == hash)
+ * open export_name, read-only if readonly, until expires (unix seconds; 0:
+ * never; checked when a connection opens).  The export need not exist yet.
+ * -EEXIST (id taken), -EINVAL (bad id or name). */
+int nbd_access_add(struct nbd_server *s, const char *id, const uint8_t hash[NBD_ACCESS_HASH_LEN],
+                   const char *export_name, bool readonly, int64_t expires);
+/* Forgets a capability and disconnects every connection opened through it
+ * (in-flight requests finish).  -ENOENT. */
+int nbd_access_remove(struct nbd_server *s, const char *id);
+
 /* Registers an export.  ops and handle must stay valid until
  * nbd_export_remove returns 0.  -EEXIST, -EINVAL (name empty or > 4096). */
 int nbd_export_add(struct nbd_server *s, const char *name, const struct nbd_backend_ops *ops,
@@ -132,7 +152,8 @@ enum {
   NBD_REMOVE_WAIT = 1,       /* wait until connections using it have closed */
   NBD_REMOVE_DISCONNECT = 2, /* disconnect them (in-flight requests finish), then wait */
 };
-/* Unregisters an export.  New connections can no longer open it at once.
+/* Unregisters an export and forgets the capabilities that open it.  New
+ * connections can no longer open it at once.
  * Without flags: -EBUSY (and the export stays) while a connection uses it.
  * On 0 the backend is never called again for this export.  -ENOENT. */
 int nbd_export_remove(struct nbd_server *s, const char *name, unsigned flags);

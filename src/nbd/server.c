@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,8 +60,10 @@ int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **out)
     s->cfg.handshake_timeout_sec = 30;
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->cond, NULL);
+  ratelog_init(&s->refusals, "refused export names");
   int r = tls_creds_load(s);
   if (r < 0) {
+    ratelog_destroy(&s->refusals);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);
@@ -76,6 +79,7 @@ static void conn_free(struct nbd_conn *c)
   pthread_mutex_destroy(&c->wlock);
   free(c->inbuf);
   free(c->meta_export);
+  free(c->access_id);
   free(c);
 }
 
@@ -127,6 +131,26 @@ static void *conn_main(void *arg)
   return NULL;
 }
 
+/* Who is at the other end, for the log: the peer's uid on a unix socket
+ * (SO_PEERCRED), its address on TCP. */
+static void describe_peer(struct nbd_conn *c)
+{
+  snprintf(c->peer, sizeof c->peer, "an unknown peer");
+  if (!c->is_tcp) {
+    struct ucred cr;
+    socklen_t l = sizeof cr;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0)
+      snprintf(c->peer, sizeof c->peer, "uid %u", (unsigned)cr.uid);
+    return;
+  }
+  struct sockaddr_storage ss;
+  socklen_t l = sizeof ss;
+  char host[INET6_ADDRSTRLEN];
+  if (getpeername(c->fd, (struct sockaddr *)&ss, &l) == 0 &&
+      getnameinfo((struct sockaddr *)&ss, l, host, sizeof host, NULL, 0, NI_NUMERICHOST) == 0)
+    snprintf(c->peer, sizeof c->peer, "%s", host);
+}
+
 static void start_conn(struct nbd_listener *l, int fd)
 {
   struct nbd_server *s = l->s;
@@ -152,6 +176,7 @@ static void start_conn(struct nbd_listener *l, int fd)
   c->s = s;
   c->fd = fd;
   c->is_tcp = l->is_tcp;
+  describe_peer(c);
   c->tls_mode = s->tls_creds ? l->tls : TLS_OFF;
   c->threads = s->cfg.threads_per_conn;
   atomic_init(&c->state, CONN_NEGOTIATING);
@@ -365,8 +390,10 @@ void nbd_server_free(struct nbd_server *s)
       free(e->name);
       free(e);
     }
+    access_free_all(s);
   }
   tls_creds_free(s);
+  ratelog_destroy(&s->refusals);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->cond);
   free(s);

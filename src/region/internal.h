@@ -8,7 +8,10 @@
 #include "cas/cas.h"
 #include "region/region.h"
 
-struct region_volume;  /* volumes.c */
+struct region_volume;  /* nbd_access.c: registers every stored NBD grant (after the exports). */
+int region_nbd_access_load(struct region *r);
+
+/* volumes.c */
 struct region_capture; /* agent.c */
 struct guest_freeze;
 /* Freezes vm_id's guest (recorded in meta first, for the thawer): 0 (*out),

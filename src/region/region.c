@@ -5,7 +5,8 @@
  * one: a disk's changed-block bitmap counts store chunks), then every volume
  * (region_volumes_open finishes what a crash interrupted), then restore
  * points a crash left Creating become Failed — their captures lived only in
- * memory — and every ready image is exported.  Shutdown runs it backwards:
+ * memory — every ready image is exported and the stored NBD grants are
+ * registered again.  Shutdown runs it backwards:
  * the GC timer stops, captures never run end uncommitted (their chunks stay
  * dirty for the next restore point), exports go, volumes close clean.
  */
@@ -48,6 +49,8 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
     rc = region_images_recover(r);
   if (rc == 0)
     rc = region_images_export_all(r);
+  if (rc == 0)
+    rc = region_nbd_access_load(r);
   if (rc < 0) {
     region_close(r);
     return rc;

@@ -65,7 +65,7 @@ void region_close(struct region *r);
 /* Sets cfg.sas_url, before the front end hands out grants (the data plane
  * may listen on a port the kernel chose, known only after region_open). */
 void region_set_sas_url(struct region *r, const char *url);
-/* The NBD URI of an export (a volume id or an image name), or NULL. */
+/* The NBD URI that opens an export name (a grant's "<id>.<secret>"), or NULL. */
 char *region_nbd_uri(struct region *r, const char *export_name, bool tcp);
 
 /* ---- volumes: the live volume behind each disk (volumes.c) ---------------- */
@@ -339,6 +339,29 @@ void region_grant_clear(struct region_grant *g);
 int region_grant_end(struct region *r, const char *resource_id);
 /* 0 and *access when the resource has an active grant, else -ENOENT. */
 int region_grant_active(struct region *r, const char *resource_id, enum region_access *access);
+
+/* ---- NBD grants: capabilities that open an export (nbd_access.c) -------- */
+
+#define REGION_NBD_MAX_GRANTS 64 /* per disk or disk restore point */
+struct region_nbd_grant_request {
+  const char *resource_id;  /* the disk or disk restore point; its row must exist */
+  const char *export_name;  /* its export (volume id or image name); must be exported */
+  bool readonly;
+  int64_t duration_s;       /* 0: never expires */
+};
+struct region_nbd_grant {
+  char id[40];
+  char *export_name;        /* "<id>.<secret>": the only copy of the secret */
+  int64_t expires_us;       /* 0: never */
+};
+/* Makes a grant.  -ENOTSUP: no NBD server; -ENOENT: the resource or its
+ * export is gone; -EDQUOT: REGION_NBD_MAX_GRANTS already. */
+int region_nbd_grant(struct region *r, const struct region_nbd_grant_request *req, struct region_nbd_grant *out);
+void region_nbd_grant_clear(struct region_nbd_grant *g); /* wipes the secret */
+/* Revokes one grant of resource_id and drops its connections; -ENOENT. */
+int region_nbd_revoke(struct region *r, const char *resource_id, const char *id);
+/* The grants of resource_id (no secrets: their hashes only), oldest first. */
+int region_nbd_grants(struct region *r, const char *resource_id, meta_nbd_grant_cb cb, void *ctx);
 
 /* What a SAS URL presents: its path's account and container, and si, sp,
  * sig from its query. */

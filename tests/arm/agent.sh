@@ -141,8 +141,7 @@ check test "$(echo "$BODY" | jq -r '.properties.instanceView.extensions[0].statu
 arm GET "$EXT?$CV&\$expand=instanceView"
 check test "$(echo "$BODY" | jq -r '.properties.instanceView.statuses[0].message | test("qemu-ga 8.2.0-fake answers")')" = true "extension instance view"
 # data written before the restore point is in it, byte for byte
-arm GET "$C/disks/data1?$DV"
-DATA_URI=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
+DATA_URI=$(nbd_uri "$C/disks/data1")
 head -c 3145728 /dev/urandom > "$VAR/pattern"
 check nbdcopy --flush "$VAR/pattern" "$DATA_URI" "3 MiB written to the data disk over NBD (flushed)"
 n0=$(log_lines)
@@ -157,7 +156,7 @@ check test "$seen" = "guest-fsfreeze-freeze guest-fsfreeze-thaw " "the agent saw
 check test "$(tail -n1 "$FAKE_LOG" | awk '{print $3}')" != frozen "the guest is thawed afterwards"
 check test "$(freezes)" = 0 "no freeze left recorded"
 arm GET "$RPC/restorePoints/app1/diskRestorePoints?$DV"
-DRP_URI=$(echo "$BODY" | jq -r '.value[] | select(.name | startswith("data1_")) | .properties.vmrpExport.nbdUri')
+DRP_URI=$(nbd_uri "$EAST$(echo "$BODY" | jq -r '.value[] | select(.name | startswith("data1_")) | .id')")
 nbdcopy "$DRP_URI" "$VAR/drp.raw" 2>/dev/null
 check cmp -n 3145728 "$VAR/pattern" "$VAR/drp.raw" "the disk restore point holds the data written before it, byte for byte"
 take fs1 '{"properties":{"consistencyMode":"FileSystemConsistent"}}'

@@ -45,7 +45,7 @@ for region in eastus westus; do
 done
 
 # Managed disks (eastus): create, show, list, update (grow), the NBD URI via
-# az resource show (the vmrp-specific property), qemu-img on it, delete.
+# az rest …/vmrpGrantNbdAccess (an NBD grant), qemu-img on it, delete.
 az cloud set -n vmrp-eastus
 az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
 az group create -n az-disks -l eastus -o none
@@ -55,10 +55,9 @@ check test "$(echo "$BODY" | jq -r .diskSizeGb)" = 2 "the disk has the requested
 check test "$(az disk show -g az-disks -n d1 --query diskState -o tsv)" = Unattached "az disk show"
 check test "$(az disk list -g az-disks --query "length(@)" -o tsv)" = 1 "az disk list"
 check test "$(az disk update -g az-disks -n d1 --size-gb 3 --query diskSizeGb -o tsv)" = 3 "az disk update --size-gb grows it"
-uri=$(az resource show --ids "/subscriptions/$SUB/resourceGroups/az-disks/providers/Microsoft.Compute/disks/d1" \
-  --query properties.vmrpExport.nbdUri -o tsv)
+uri=$(az_nbd_uri "/subscriptions/$SUB/resourceGroups/az-disks/providers/Microsoft.Compute/disks/d1")
 check bash -c "qemu-img info --output=json '$uri' | jq -e '.\"virtual-size\" == 3221225472' >/dev/null" \
-  "qemu-img opens the disk at the URI az resource show returns"
+  "qemu-img opens the disk at the URI az rest …/vmrpGrantNbdAccess returns"
 check az disk delete -g az-disks -n d1 --yes "az disk delete"
 check test "$(az disk list -g az-disks --query "length(@)" -o tsv)" = 0 "the disk is gone"
 finish

@@ -42,7 +42,7 @@ mkdisk() { # NAME SIZE_GB [LOCATION]
   arm PUT "$C/disks/$1?$DV" '{"location":"'"${3:-eastus}"'","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":'$2'}}'
   wait_op 1200
 }
-nbd_of() { arm GET "$C/disks/$1?$DV"; echo "$BODY" | jq -r .properties.vmrpExport.nbdTcpUri; }
+nbd_of() { nbd_uri "$C/disks/$1" tcp; }
 mkdisk os 1; mkdisk data 2
 OS=$(nbd_of os); DATA=$(nbd_of data)
 python3 - "$VAR/os.img" "$VAR/data.img" <<'PY'
@@ -111,8 +111,7 @@ restore_cmp() { # COLL RP DISK MODEL BASE DESC: a westus disk restored from the 
   local d=r$restored
   arm PUT "$5$P/disks/$d?$DV" '{"location":"westus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'"$(drp_of "$1" "$2" "$3")"'"}}}'
   wait_op 1200
-  arm GET "$5$P/disks/$d?$DV"
-  nbdcopy "$(echo "$BODY" | jq -r .properties.vmrpExport.nbdTcpUri)" "$VAR/back" 2>/dev/null
+  nbdcopy "$(nbd_uri "$5$P/disks/$d" tcp)" "$VAR/back" 2>/dev/null
   check cmp "$4" "$VAR/back" "$6"
 }
 restore_cmp dst c1 os "$VAR/rp1.os.img" "$EAST" "a westus disk restored from the copy of rp1's OS disk equals it byte for byte"
@@ -188,7 +187,7 @@ for k in 1 2 3; do
   iv xr "x$k"
   XR_BYTES+=("$(echo "$BODY" | jq '[.properties.instanceView.diskRestorePoints[].vmrpReplication.bytesReceived] | add')")
   arm GET "$C/restorePointCollections/xr/restorePoints/x$k/diskRestorePoints?$DV"
-  u() { echo "$BODY" | jq -r --arg p "$1_" '.value[] | select(.name | startswith($p)) | .properties.vmrpExport.nbdUri'; }
+  u() { nbd_uri "$EAST$(echo "$BODY" | jq -r --arg p "$1_" '.value[] | select(.name | startswith($p)) | .id')"; }
   /usr/bin/python3 "$VMRP_SRC/tests/lib/rp_consistency.py" check "$(u x1)" "$(u x2)" "$acked" > "$VAR/check.out" 2>&1 ||
     { bad=$((bad + 1)); cat "$VAR/check.out"; }
 done

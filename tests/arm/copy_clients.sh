@@ -37,7 +37,7 @@ DV=api-version=2022-07-02 # what az disk sends
 # azj ARGS...: az ARGS -o json into $BODY (empty, and az's stderr shown, when it fails)
 azj() { BODY=$(az "$@" -o json 2>"$VAR/az.err") || { cat "$VAR/az.err"; BODY=; }; }
 jqb() { echo "$BODY" | jq -r "$@"; }
-nbd_of() { az rest --method get --url "$P/disks/$1?$DV" --query properties.vmrpExport.nbdTcpUri -o tsv; }
+nbd_of() { az_nbd_uri "$P/disks/$1" tcp; }
 
 az_login "$EAST"
 check az group create -n $RG -l eastus -o none "az group create"
@@ -60,7 +60,7 @@ for seed, path in enumerate(sys.argv[1:]):  # distinct random data per disk
 PY
 for d in os data; do
   uri=$(nbd_of $d)
-  check nbdcopy --flush "$VAR/$d.img" "$uri" "random data written into the $d disk over NBD ($uri)"
+  check nbdcopy --flush "$VAR/$d.img" "$uri" "random data written into the $d disk over NBD"
 done
 check az rest --method put --url "$VMID?api-version=2024-07-01" -o none --body '{"location":"eastus","properties":{
   "hardwareProfile":{"vmSize":"Standard_D2s_v3"},"storageProfile":{

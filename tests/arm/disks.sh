@@ -31,9 +31,10 @@ check test "$(echo "$BODY" | jq -r .properties.diskSizeBytes)" = 1073741824 "dis
 check test "$(echo "$BODY" | jq -r .properties.diskState)" = Unattached "diskState Unattached"
 check test "$(echo "$BODY" | jq -r .sku.name)" = Premium_LRS "sku kept"
 check test "$(echo "$BODY" | jq -r .tags.app)" = db "tags kept"
-URI=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
-TURI=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdTcpUri)
 VOLID=$(echo "$BODY" | jq -r .properties.uniqueId)
+check test "$(echo "$BODY" | jq -r '.properties.vmrpExport | keys | join(",")')" = changeTracking,nbdAccess "the disk's document holds no NBD address (a grant gives one)"
+URI=$(nbd_uri "$D/d1")
+TURI=$(nbd_uri "$D/d1" tcp)
 check test "$(echo "$BODY" | jq -r .properties.vmrpExport.changeTracking)" = Untrusted "a new disk's change tracking starts untrusted (first restore point reads it all)"
 check test -f "$VAR/eastus/volumes/$VOLID.img" "the volume file is named by the generated id"
 
@@ -52,8 +53,8 @@ expect 202 "" "PUT disk (Copy)"
 wait_op
 check test "$OP_STATUS" = Succeeded "copy succeeds"
 arm GET "$D/d2?$V"
-URI2=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
 check test "$(echo "$BODY" | jq -r .properties.diskSizeGB)" = 1 "the copy has the source's size"
+URI2=$(nbd_uri "$D/d2")
 nbdcopy "$URI2" "$VAR/copy.bin"
 check cmp "$VAR/back.bin" "$VAR/copy.bin" "the copy equals the source byte for byte"
 check qemu-io -f raw -c "write -P 0x11 0 64k" "$URI2" "writing the copy"
@@ -141,6 +142,7 @@ expect 404 ResourceNotFound "the disk is gone"
 arm DELETE "$D/d2?$V"
 expect 204 "" "deleting a missing disk is 204"
 check bash -c "! qemu-img info '$URI2' >/dev/null 2>&1" "its export is gone"
+check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM nbd_grants WHERE resource_id LIKE '%/disks/d2'")" = 0 "and its NBD grant with it"
 
 # A resource-group delete removes the disks inside and their volumes.
 arm DELETE "$RG?api-version=2021-04-01"

@@ -95,7 +95,7 @@ drp() { # RP DISK → the disk restore point's JSON
 for k in $(seq 1 "$NRP"); do
   for disk in data1 data2; do
     [ "$disk" = data1 ] && parity=1 || parity=0
-    uri=$(drp "rp$k" "$disk" | jq -r .properties.vmrpExport.nbdUri)
+    uri=$(nbd_uri "$EAST$(drp "rp$k" "$disk" | jq -r .id)")
     rm -f "$VAR/drp.img"
     nbdcopy "$uri" "$VAR/drp.img" || fail "nbdcopy of rp$k/$disk"
     verify "rp$k $disk (disk restore point over NBD)" "$VAR/drp.img" "$parity" "${ACKED[$k]}"
@@ -108,9 +108,8 @@ for disk in data1 data2; do
   arm PUT "$C/disks/r-$disk?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'"$id"'"}}}'
   wait_op 1200
   check test "$OP_STATUS" = Succeeded "restore $disk from rp$NRP (createOption Restore)"
-  arm GET "$C/disks/r-$disk?$DV"
   rm -f "$VAR/drp.img"
-  nbdcopy "$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)" "$VAR/drp.img" || fail "nbdcopy of r-$disk"
+  nbdcopy "$(nbd_uri "$C/disks/r-$disk")" "$VAR/drp.img" || fail "nbdcopy of r-$disk"
   verify "restored disk r-$disk" "$VAR/drp.img" "$parity" "${ACKED[$NRP]}"
 done
 finish

@@ -190,7 +190,7 @@ for rp in $RPS; do
   for disk in data1 data2; do
     [ "$disk" = data1 ] && parity=1 || parity=0
     label="$rp $disk (${WANT[$rp]})"
-    uri=$(drp "$rp" "$disk" | jq -r .properties.vmrpExport.nbdUri)
+    uri=$(nbd_uri "$EAST$(drp "$rp" "$disk" | jq -r .id)")
     rm -f "$VAR/drp.img"
     nbdcopy "$uri" "$VAR/drp.img" || fail "nbdcopy of $rp/$disk"
     features=$(dumpe2fs -h "$VAR/drp.img" 2>/dev/null | sed -n 's/^Filesystem features: *//p')

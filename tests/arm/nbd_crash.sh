@@ -17,7 +17,7 @@ for _ in $(seq 100); do
   arm GET "$RG/providers/Microsoft.Compute/disks/d?$V"
   [ "$(echo "$BODY" | jq -r .properties.provisioningState)" = Succeeded ] && break; sleep 0.1
 done
-URI=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
+URI=$(nbd_uri "$RG/providers/Microsoft.Compute/disks/d")
 rounds=${VMRP_CRASH_ROUNDS:-20}
 lost=0
 for round in $(seq "$rounds"); do

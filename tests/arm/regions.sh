@@ -39,12 +39,12 @@ check test "$OP_STATUS" = Succeeded "polled there, it succeeds"
 disk eastus de; wait_op 1200
 arm GET "$C/disks/dw?$DV"
 check test "$STATUS/$(echo "$BODY" | jq -r .location)" = 200/westus "GET of the westus disk through eastus"
-WURI=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdTcpUri)
+WURI=$(nbd_uri "$C/disks/dw" tcp) # granted through eastus: forwarded to westus, which made it
 arm GET "$CW/disks/dw?$DV"
 check test "$STATUS" = 200 "the disk lives in westus"
 check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE name = 'dw'")" = 0 "and not in eastus's metadata"
 head -c 1048576 /dev/urandom > "$VAR/pat"
-check nbdcopy --flush "$VAR/pat" "$WURI" "1 MiB written over the westus disk's NBD export (from the eastus answer)"
+check nbdcopy --flush "$VAR/pat" "$WURI" "1 MiB written over the westus disk's NBD export (granted through eastus)"
 nbdcopy "$WURI" "$VAR/back" 2>/dev/null
 check cmp -n 1048576 "$VAR/pat" "$VAR/back" "and read back byte for byte"
 arm PATCH "$C/disks/dw?$DV" '{"tags":{"k":"v"}}'

@@ -37,7 +37,7 @@ restart_slow() { kill9_region eastus; VMRP_FAILPOINTS=${1:-$SLOW} restart_region
 arm PUT "$C/disks/src?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":2}}'
 wait_op
 disk src
-SRC=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
+SRC=$(nbd_uri "$C/disks/src")
 head -c 40M /dev/urandom > "$VAR/model.img"
 truncate -s 100M "$VAR/model.img"
 python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * (8 << 20))' >> "$VAR/model.img"
@@ -71,7 +71,7 @@ t1=$(date +%s%N)
 check test "$OP_STATUS" = Succeeded "the restored disk is created"
 check test $(( (t1 - t0) / 1000000 )) -lt 3000 "at once ($(( (t1 - t0) / 1000000 )) ms)"
 disk r1
-R1=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
+R1=$(nbd_uri "$C/disks/r1")
 check test "$(echo "$BODY" | jq -r .properties.creationData.createOption)" = Restore "creationData.createOption Restore"
 check test "$(echo "$BODY" | jq -r .properties.creationData.sourceResourceId)" = "$DRP" "creationData.sourceResourceId"
 check test "$(echo "$BODY" | jq -r .properties.diskSizeBytes)" = $((2 * GIB)) "its size is the restore point's"
@@ -146,7 +146,7 @@ check cmp "$VAR/model.img" "$VAR/got.img" "reads return every write and the rest
 arm PUT "$C/disks/r2?$DV" "$(restore_body "$DRP")"
 wait_op
 disk r2
-R2=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
+R2=$(nbd_uri "$C/disks/r2")
 R2VOL=$(echo "$BODY" | jq -r .properties.uniqueId)
 arm DELETE "$RPC/restorePoints/rp1?$CV"
 expect 202 "" "delete the source restore point during hydration"
@@ -184,7 +184,7 @@ expect 202 "" "Restore with a larger diskSizeGB"
 wait_op
 disk r4
 check test "$(echo "$BODY" | jq -r .properties.diskSizeBytes)" = $((3 * GIB)) "grows the disk"
-R4=$(echo "$BODY" | jq -r .properties.vmrpExport.nbdUri)
+R4=$(nbd_uri "$C/disks/r4")
 check qemu-io -f raw -c "read -P 0x11 0 1M" -c "read -P 0 $((2 * GIB)) 1M" "$R4" "the later source change is in, the grown area reads zeros"
 before=$(store_dump eastus)
 arm PUT "$C/disks/r3?$DV" "$(restore_body "$DRP2" 1)"

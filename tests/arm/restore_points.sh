@@ -24,7 +24,7 @@ for d in os data1 data2; do
   arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
   wait_op
 done
-uri() { arm GET "$C/disks/$1?$DV"; echo "$BODY" | jq -r .properties.vmrpExport.nbdUri; }
+uri() { nbd_uri "$C/disks/$1"; }
 OS=$(uri os); D1=$(uri data1); D2=$(uri data2)
 arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_D2s_v3"},
   "storageProfile":{"osDisk":{"osType":"Linux","name":"os","createOption":"Attach","managedDisk":{"id":"'$RGID'/providers/Microsoft.Compute/disks/os"}},
@@ -48,7 +48,7 @@ take() {
 }
 drp_uri() { # RP DISKNAME-PREFIX → NBD URI of that disk restore point
   arm GET "$RPC/restorePoints/$1/diskRestorePoints?$DV"
-  echo "$BODY" | jq -r --arg p "$2_" '.value[] | select(.name | startswith($p)) | .properties.vmrpExport.nbdUri'
+  nbd_uri "$EAST$(echo "$BODY" | jq -r --arg p "$2_" '.value[] | select(.name | startswith($p)) | .id')"
 }
 
 # 1. Write-order consistency under continuous dependent writes.

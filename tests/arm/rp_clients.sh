@@ -40,14 +40,14 @@ check test "$(echo "$BODY" | jq -r '[.restorePoints[].name] | sort | join(",")')
 check test "$(az restore-point collection update -g azrp --collection-name rpc --tags team=storage --query tags.team -o tsv)" = storage \
   "az restore-point collection update --tags"
 # Restore: a disk from a disk restore point with az, and a whole VM with scripts/vm-restore.
-qemu-io -f raw -c "write -P 0x3c 8M 64k" "$(az resource show --ids "$DID/os" --query properties.vmrpExport.nbdUri -o tsv)" >/dev/null
+qemu-io -f raw -c "write -P 0x3c 8M 64k" "$(az_nbd_uri "$DID/os")" >/dev/null
 BODY=$(az restore-point create -g azrp --collection-name rpc -n rp3 -o json)
 drp=$(echo "$BODY" | jq -r .sourceMetadata.storageProfile.osDisk.diskRestorePoint.id)
 BODY=$(az disk create -g azrp -n restored --source "$drp" -o json)
 check test "$(echo "$BODY" | jq -r .provisioningState)" = Succeeded "az disk create --source <disk restore point id>"
 check test "$(echo "$BODY" | jq -r .creationData.createOption)" = Restore "with createOption Restore"
-nbdcopy "$(az resource show --ids "$DID/restored" --query properties.vmrpExport.nbdUri -o tsv)" "$VAR/restored.img"
-nbdcopy "$(az rest --method get --url "$drp?api-version=2024-03-02" --query properties.vmrpExport.nbdUri -o tsv)" "$VAR/drp.img"
+nbdcopy "$(az_nbd_uri "$DID/restored")" "$VAR/restored.img"
+nbdcopy "$(az_nbd_uri "$drp")" "$VAR/drp.img"
 check cmp "$VAR/drp.img" "$VAR/restored.img" "the restored disk equals the disk restore point byte for byte"
 check cmp -n 65536 -i 8388608:0 "$VAR/restored.img" <(python3 -c 'import sys; sys.stdout.buffer.write(b"\x3c" * 65536)') \
   "and holds what was written before the restore point"
@@ -56,7 +56,7 @@ check bash -c "'$VMRP_SRC/scripts/vm-restore' -e '$ENDPOINTS' '$rp3' azrp vm2 > 
 BODY=$(az rest --method get --url "$(cat "$VAR/vm2.id")?api-version=2024-07-01" -o json)
 check test "$(echo "$BODY" | jq -r .properties.provisioningState)" = Succeeded "the new VM is Succeeded"
 check test "$(echo "$BODY" | jq -r '.properties.storageProfile.dataDisks[0].lun')" = 0 "with its data disk at the same lun"
-nbdcopy "$(az resource show --ids "$DID/vm2-os" --query properties.vmrpExport.nbdUri -o tsv)" "$VAR/vm2-os.img"
+nbdcopy "$(az_nbd_uri "$DID/vm2-os")" "$VAR/vm2-os.img"
 check cmp "$VAR/drp.img" "$VAR/vm2-os.img" "its OS disk equals the restore point's"
 check bash -c "'$VMRP_SRC/scripts/vm-qemu' -e '$ENDPOINTS' azrp vm2 | grep -q 'vm2-os\|nbd'" "scripts/vm-qemu prints its qemu command"
 check az restore-point delete -g azrp --collection-name rpc -n rp2 --yes "az restore-point delete"

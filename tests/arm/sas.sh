@@ -32,7 +32,7 @@ for d in os data1; do
   arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
   wait_op
 done
-uri() { arm GET "$C/disks/$1?$DV"; echo "$BODY" | jq -r .properties.vmrpExport.nbdUri; }
+uri() { nbd_uri "$C/disks/$1"; }
 OS=$(uri os)
 arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_D2s_v3"},
   "storageProfile":{"osDisk":{"osType":"Linux","name":"os","createOption":"Attach","managedDisk":{"id":"'$RGID'/providers/Microsoft.Compute/disks/os"}},
@@ -46,7 +46,7 @@ drp_of() { # RP DISK → the disk restore point's ARM path (no host)
   arm GET "$RPC/restorePoints/$1/diskRestorePoints?$DV"
   echo "$BODY" | jq -r --arg p "$2_" '.value[] | select(.name | startswith($p)) | .id'
 }
-drp_nbd() { arm GET "$EAST$1?$DV"; echo "$BODY" | jq -r .properties.vmrpExport.nbdUri; }
+drp_nbd() { nbd_uri "$EAST$1"; }
 
 # rp1: data at the start, in the middle (unaligned), near the end.
 qemu-io -f raw -c "write -P 0x11 0 1M" -c "write -P 0x22 2097153 300000" -c "write -P 0x33 1073610752 131072" "$OS" >/dev/null

@@ -84,7 +84,7 @@ check test "$(disk_field data1 .managedBy)" = "$VMID" "data disk managedBy"
 check test "$(disk_field vm1-empty .properties.provisioningState)" = Succeeded "the Empty data disk was created"
 check test "$(disk_field vm1-empty .properties.diskSizeGB)" = 1 "with its diskSizeGB"
 check test "$(disk_field vm1-empty .managedBy)" = "$VMID" "and is attached"
-check test "$(disk_field vm1-empty '.properties.vmrpExport.nbdUri | startswith("nbd")')" = true "and exported over NBD like any disk"
+check qemu-img info "$(nbd_uri "$D/vm1-empty")" "and exported over NBD like any disk (opened through a grant)"
 check test "$(nvols)" = 3 "three volumes"
 arm DELETE "$D/os1?$DV"
 expect 409 OperationNotAllowed "deleting an attached disk is refused"
@@ -272,12 +272,14 @@ expect 204 "" "deleting a missing VM is 204"
 
 # scripts/vm-qemu prints a QEMU command line for vm1's disks.
 QEMU=$(VMRP_ENDPOINTS=$ENDPOINTS "$VMRP_SRC/scripts/vm-qemu" vrg vm1 2>"$VAR/vmq.err") || cat "$VAR/vmq.err"
-OSURI=$(disk_field os1 .properties.vmrpExport.nbdUri)
-D1URI=$(disk_field data1 .properties.vmrpExport.nbdUri)
 check bash -c "grep -q '^qemu-system-x86_64 ' <<<'$QEMU'" "vm-qemu prints a qemu-system-x86_64 command"
 check bash -c "grep -q -- '-smp 2 -m 4096' <<<'$QEMU'" "sized from vmSize Standard_B2s"
-check bash -c "[ \$(grep -o 'file=[^,]*' <<<'$QEMU' | head -1) = 'file=$OSURI' ]" "the OS disk first"
-check bash -c "[ \$(grep -o 'file=[^,]*' <<<'$QEMU' | sed -n 2p) = 'file=$D1URI' ]" "then data disks by lun"
+# Each file= is the URI of a fresh grant (nbd+unix:///<accessId>.<secret>?socket=…) on its disk.
+vmq_grant() { grep -o 'file=[^,]*' <<<"$QEMU" | sed -n "$1p" | sed 's|^file=nbd+unix:///\([^.]*\)\..*|\1|'; }
+granted() { arm GET "$D/$1/vmrpNbdAccess?$DV"; echo "$BODY" | jq -e --arg id "$2" '[.value[].accessId] | index($id)' >/dev/null; }
+check granted os1 "$(vmq_grant 1)" "the OS disk first (through a grant on os1)"
+check granted data1 "$(vmq_grant 2)" "then data disks by lun (a grant on data1)"
+check qemu-img info "$(grep -o 'file=[^,]*' <<<"$QEMU" | head -1 | cut -d= -f2-)" "and the URI opens the disk"
 check test "$(grep -o 'serial=[a-z0-9]*' <<<"$QEMU" | tr '\n' ,)" = "serial=os,serial=lun0,serial=lun1,serial=lun3," "four virtio disks named os, lun0, lun1, lun3"
 check bash -c "grep -o 'file=[^,]*' <<<'$QEMU' | cut -d= -f2- | while read -r u; do qemu-img info \"\$u\" >/dev/null || exit 1; done" "every drive URI opens (qemu-img info)"
 

@@ -20,3 +20,14 @@ az_login() {
   az cloud set -n "$cloud"
   az login --service-principal -u "$CLIENT_ID" -p "$CLIENT_SECRET" --tenant "$TENANT" -o none
 }
+
+# az_nbd_uri ID [unix|tcp] [Read|Write]: grants NBD access to the disk or
+# disk restore point ID with `az rest` and prints the URI that opens it
+# (Write for a disk, Read for a disk restore point unless told).
+az_nbd_uri() {
+  local id=$1 field=nbdUri access=${3:-}
+  [ "${2:-unix}" = tcp ] && field=nbdTcpUri
+  [ -n "$access" ] || case $id in *diskRestorePoints*) access=Read ;; *) access=Write ;; esac
+  az rest --method post --url "$id/vmrpGrantNbdAccess?api-version=2024-03-02" --body "{\"access\":\"$access\"}" \
+    --query "$field" -o tsv
+}

@@ -115,6 +115,19 @@ arm() {
   : > "$VAR/body"
 }
 
+# nbd_uri URL [unix|tcp] [Read|Write]: grants NBD access to the disk or disk
+# restore point at URL (its ARM URL, no query; $TOKEN's caller) and prints
+# the URI that opens it: NBD opens only with a grant's capability in the
+# export name (README "NBD access").  Write for a disk, Read for a disk
+# restore point unless told.  Leaves $STATUS and $BODY alone.
+nbd_uri() {
+  local url=$1 field=nbdUri access=${3:-}
+  [ "${2:-unix}" = tcp ] && field=nbdTcpUri
+  [ -n "$access" ] || case $url in *diskRestorePoints*) access=Read ;; *) access=Write ;; esac
+  curl -sf --cacert "$CA" -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data-binary "{\"access\":\"$access\"}" "$url/vmrpGrantNbdAccess?api-version=2024-03-02" | jq -er ".$field"
+}
+
 header() { grep -i "^$1:" "$HEADERS" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
 
 ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }

@@ -59,6 +59,9 @@ stop() {
   kill "$pid"
   wait "$pid"
 }
+# cap NAME: the export name that opens export NAME when nbd-serve was given
+# --grant "$(cap NAME)=NAME" (export names are capabilities: src/nbd/access.c).
+cap() { echo "$1.s3cret-of-$1"; }
 finish() {
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" = 0 ]

@@ -6,7 +6,11 @@
  *   nbd-serve [--unix PATH] [--tcp HOST:PORT] [--port-file FILE]
  *             [--threads N] [--tls-cert F --tls-key F [--tls-ca F]]
  *             [--require-tls] [--create SIZE] --export NAME=FILE[:ro] ...
+ *             [--grant ID.SECRET=NAME[:ro]] ...
  *
+ * Clients open an export only through a grant (src/nbd/access.c): with
+ * --grant d.s3cret=d, the export d is opened by the name "d.s3cret"
+ * (nbd+unix:///d.s3cret?socket=…), read-only with :ro.
  * --create makes each missing FILE with vol_create (SIZE in bytes, K/M/G
  * suffixes).  Once listening it writes the TCP port (or 0) to --port-file
  * (atomically) and serves until SIGTERM/SIGINT, then frees the server and
@@ -14,6 +18,7 @@
  * error printed).
  */
 #include <errno.h>
+#include <openssl/sha.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +54,8 @@ int main(int argc, char **argv)
   unsigned flags = 0;
   uint64_t create = 0;
   enum { MAXE = 16 };
-  const char *exports[MAXE];
-  int nexp = 0;
+  const char *exports[MAXE], *grants[MAXE];
+  int nexp = 0, ngrant = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--require-tls")) { flags |= NBD_LISTEN_REQUIRE_TLS; continue; }
@@ -65,6 +70,7 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--tls-ca")) cfg.tls_ca = v;
     else if (!strcmp(a, "--create")) create = parse_size(v);
     else if (!strcmp(a, "--export") && nexp < MAXE) exports[nexp++] = v;
+    else if (!strcmp(a, "--grant") && ngrant < MAXE) grants[ngrant++] = v;
     else { fprintf(stderr, "nbd-serve: unknown argument %s\n", a); return 2; }
   }
   if (nexp == 0 || (!unix_path && !tcp)) {
@@ -103,6 +109,21 @@ int main(int argc, char **argv)
     names[i] = spec;
     if ((r = nbd_export_add(srv, spec, &nbd_vol_ops, vols[i])) < 0)
       die("nbd_export_add", r);
+  }
+  for (int i = 0; i < ngrant; i++) {
+    char *spec = strdup(grants[i]), *eq = strchr(spec, '='), *dot = strchr(spec, '.');
+    if (!eq || !dot || dot > eq) { fprintf(stderr, "nbd-serve: bad --grant %s\n", grants[i]); return 2; }
+    *eq = *dot = 0;
+    char *name = eq + 1;
+    size_t nl = strlen(name);
+    bool ro = nl > 3 && !strcmp(name + nl - 3, ":ro");
+    if (ro)
+      name[nl - 3] = 0;
+    uint8_t hash[NBD_ACCESS_HASH_LEN];
+    SHA256((const unsigned char *)dot + 1, strlen(dot + 1), hash);
+    if ((r = nbd_access_add(srv, spec, hash, name, ro, 0)) < 0)
+      die("nbd_access_add", r);
+    free(spec);
   }
   if (unix_path && (r = nbd_server_listen_unix(srv, unix_path, flags)) < 0)
     die("listen unix", r);

@@ -6,10 +6,11 @@
 . "$(dirname "$0")/lib.sh"
 PAYLOAD=$VMRP_BUILD/tests/nbd/nbd-payload
 PORT=$(free_port)
-serve S --unix "$T/s.sock" --tcp "127.0.0.1:$PORT" --create 16M --export u="$T/u.img" --export t="$T/t.img"
+serve S --unix "$T/s.sock" --tcp "127.0.0.1:$PORT" --create 16M --export u="$T/u.img" --export t="$T/t.img" \
+  --grant "$(cap u)=u" --grant "$(cap t)=t"
 for tr in unix tcp; do
   if [ $tr = unix ]; then addr=unix:$T/s.sock; e=u; else addr=tcp:$PORT; e=t; fi
-  if "$PAYLOAD" "$addr" $e "$T/$tr.model" >"$T/$tr.out" 2>&1; then ok "$tr: large requests"; else notok "$tr: large requests"; fi
+  if "$PAYLOAD" "$addr" "$(cap $e)" "$T/$tr.model" >"$T/$tr.out" 2>&1; then ok "$tr: large requests"; else notok "$tr: large requests"; fi
   cat "$T/$tr.out"
 done
 t "server exits cleanly on SIGTERM" stop S
