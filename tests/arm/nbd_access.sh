@@ -142,11 +142,11 @@ check $PROBE readonly "$SOCK" "$(echo "$BODY" | jq -r .exportName)" "a WRITE sen
 check qemu-io -r -f raw -c "read -P 0xa1 0 1M" "$RO" "and a1 is unchanged"
 
 # Expiry: opens at once, not after its time.
-grant "$DA/a1" '{"access":"Read","durationInSeconds":2}'
+grant "$DA/a1" '{"access":"Read","durationInSeconds":3}'
 EXP=$(echo "$BODY" | jq -r .exportName)
-check test "$(echo "$BODY" | jq -r '.expiresOn | length > 0')" = true "a grant for 2 s has expiresOn ($(echo "$BODY" | jq -r .expiresOn))"
+check test "$(echo "$BODY" | jq -r '.expiresOn | length > 0')" = true "a grant for 3 s has expiresOn ($(echo "$BODY" | jq -r .expiresOn))"
 check $PROBE opens "$SOCK" "$EXP" "it opens at once"
-sleep 3
+sleep 4
 check $PROBE refused "$SOCK" "$EXP" "and nothing after it expired"
 
 # Revoke drops a connected client at once; the capability opens nothing after.
