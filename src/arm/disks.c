@@ -43,6 +43,30 @@
 
 static const char *const supported_skus[] = {"Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "Premium_ZRS",
                                              "StandardSSD_ZRS", NULL};
+static const char *const os_types[] = {"Linux", "Windows", NULL};
+static const char *const hyperv_generations[] = {"V1", "V2", NULL};
+
+/* The members of a disk body that vmrp reads or stores (PUT and PATCH). */
+static const struct arm_member disk_members[] = {ARM_MEMBER("location", JSON_STRING),
+                                                 ARM_MEMBER("properties", JSON_OBJECT),
+                                                 ARM_MEMBER("sku", JSON_OBJECT), ARM_MEMBERS_END};
+static const struct arm_member disk_props[] = {
+    ARM_MEMBER("creationData", JSON_OBJECT), ARM_MEMBER("diskSizeGB", JSON_INTEGER),
+    ARM_MEMBER("maxShares", JSON_INTEGER),   ARM_ENUM("osType", os_types),
+    ARM_ENUM("hyperVGeneration", hyperv_generations), ARM_MEMBERS_END};
+static const struct arm_member disk_creation[] = {ARM_MEMBER("createOption", JSON_STRING),
+                                                  ARM_MEMBER("sourceResourceId", JSON_STRING), ARM_MEMBERS_END};
+static const struct arm_member disk_sku[] = {ARM_MEMBER("name", JSON_STRING), ARM_MEMBERS_END};
+
+/* The body's members by the tables above; replies and false otherwise. */
+static bool disk_body_ok(struct arm_call *call, json_t *b)
+{
+  json_t *props = json_object_get(b, "properties");
+  return arm_body_members_ok(call, b, NULL, disk_members) && arm_tags_ok(call, json_object_get(b, "tags")) &&
+         arm_body_members_ok(call, props, NULL, disk_props) &&
+         arm_body_members_ok(call, json_object_get(props, "creationData"), "creationData", disk_creation) &&
+         arm_body_members_ok(call, json_object_get(b, "sku"), "sku", disk_sku);
+}
 
 void arm_disk_id(struct arm_call *call, char *out, size_t cap)
 {
@@ -214,10 +238,8 @@ static void new_disk_row(struct meta_resource *r, const char *id, const char *na
                     json_object_get(cd, "sourceResourceId"));
   if (!strcmp(option, "Upload"))
     json_object_set_new(json_object_get(p, "creationData"), "uploadSizeBytes", json_integer((json_int_t)size + 512));
-  const char *keep[] = {"osType", "hyperVGeneration", NULL};
-  for (int i = 0; keep[i]; i++)
-    if (json_is_string(json_object_get(props, keep[i])))
-      json_object_set(p, keep[i], json_object_get(props, keep[i]));
+  arm_set_canonical(p, props, "osType", os_types);
+  arm_set_canonical(p, props, "hyperVGeneration", hyperv_generations);
   const char *sku_final = sku_name ? sku_name : "Standard_LRS";
   for (int i = 0; supported_skus[i]; i++)
     if (!strcasecmp(sku_final, supported_skus[i]))
@@ -279,11 +301,7 @@ void arm_disk_put(struct arm_call *call)
     return;
   }
   json_t *props = json_object_get(b, "properties"), *sku = json_object_get(b, "sku");
-  if (!arm_body_member_ok(call, b, "location", JSON_STRING) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
-      !arm_body_member_ok(call, b, "sku", JSON_OBJECT) || !arm_tags_ok(call, json_object_get(b, "tags")) ||
-      !arm_body_member_ok(call, props, "creationData", JSON_OBJECT) ||
-      !arm_body_member_ok(call, props, "diskSizeGB", JSON_INTEGER) ||
-      !arm_body_member_ok(call, props, "maxShares", JSON_INTEGER) || !arm_body_member_ok(call, sku, "name", JSON_STRING))
+  if (!disk_body_ok(call, b))
     return;
   const char *loc = arm_location_here(call, b, "Microsoft.Compute/disks");
   if (!loc)
@@ -488,10 +506,8 @@ static void update_disk(struct arm_call *call, struct meta_resource *r, json_t *
 void arm_disk_patch(struct arm_call *call)
 {
   json_t *b = call->body ? call->body : (call->body = json_object());
-  json_t *props = json_object_get(b, "properties"), *sku = json_object_get(b, "sku");
-  if (!arm_body_member_ok(call, b, "properties", JSON_OBJECT) || !arm_body_member_ok(call, b, "sku", JSON_OBJECT) ||
-      !arm_tags_ok(call, json_object_get(b, "tags")) || !arm_body_member_ok(call, props, "diskSizeGB", JSON_INTEGER) ||
-      !arm_body_member_ok(call, sku, "name", JSON_STRING))
+  json_t *sku = json_object_get(b, "sku");
+  if (!disk_body_ok(call, b))
     return;
   const char *sku_name = json_string_value(json_object_get(sku, "name"));
   if (sku_name && !sku_ok(call, sku_name))

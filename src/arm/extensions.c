@@ -96,15 +96,28 @@ static const struct region_agent_status *status_if(struct arm *arm, bool expand,
   return st;
 }
 
-/* The properties a PUT may set: publisher Vmrp, type QemuGuestAgent, a
- * settings.socket the region accepts.  NULL when replied. */
+/* The members of an extension body, their types and bounds. */
+static bool body_ok(struct arm_call *call, json_t *b)
+{
+  static const struct arm_member members[] = {ARM_MEMBER("location", JSON_STRING),
+                                              ARM_MEMBER("properties", JSON_OBJECT), ARM_MEMBERS_END};
+  static const struct arm_member props[] = {
+      ARM_MEMBER("publisher", JSON_STRING),          ARM_MEMBER("type", JSON_STRING),
+      ARM_STRING("typeHandlerVersion", 32),          ARM_MEMBER("autoUpgradeMinorVersion", JSON_TRUE),
+      ARM_MEMBER("enableAutomaticUpgrade", JSON_TRUE), ARM_MEMBER("settings", JSON_OBJECT),
+      ARM_MEMBER("protectedSettings", JSON_OBJECT), ARM_MEMBERS_END};
+  static const struct arm_member settings[] = {ARM_MEMBER("socket", JSON_STRING), ARM_MEMBERS_END};
+  json_t *p = json_object_get(b, "properties");
+  return arm_body_members_ok(call, b, NULL, members) && arm_tags_ok(call, json_object_get(b, "tags")) &&
+         arm_body_members_ok(call, p, "properties", props) &&
+         arm_body_members_ok(call, json_object_get(p, "settings"), "properties.settings", settings);
+}
+
+/* The properties a PUT may set (body_ok holds): publisher Vmrp, type
+ * QemuGuestAgent, a settings.socket the region accepts.  NULL when
+ * replied. */
 static json_t *checked_properties(struct arm_call *call, json_t *props)
 {
-  if (!arm_body_member_ok(call, props, "publisher", JSON_STRING) || !arm_body_member_ok(call, props, "type", JSON_STRING) ||
-      !arm_body_member_ok(call, props, "typeHandlerVersion", JSON_STRING) ||
-      !arm_body_member_ok(call, props, "settings", JSON_OBJECT) ||
-      !arm_body_member_ok(call, json_object_get(props, "settings"), "socket", JSON_STRING))
-    return NULL;
   const char *pub = json_string_value(json_object_get(props, "publisher"));
   const char *type = json_string_value(json_object_get(props, "type"));
   if (!pub || !type || strcasecmp(pub, "Vmrp") != 0 || strcasecmp(type, "QemuGuestAgent") != 0) {
@@ -173,8 +186,7 @@ void arm_vm_extension_put(struct arm_call *call)
                            name);
     return;
   }
-  if (!arm_body_member_ok(call, b, "location", JSON_STRING) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
-      !arm_tags_ok(call, json_object_get(b, "tags")))
+  if (!body_ok(call, b))
     return;
   struct meta_resource vm;
   if (arm_vm_row(call, &vm) < 0)

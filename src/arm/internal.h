@@ -66,9 +66,34 @@ bool arm_rg_name_ok(struct arm_call *call, const char *name);
 bool arm_rg_name_valid(const char *name);
 
 /* ---- body.c ---- */
-/* Checks that member `name` of obj, when present and not null, has the JSON
- * type; replies InvalidRequestContent and returns false otherwise. */
+#define ARM_MAX_STRING 1024 /* the longest string member unless its rule says less */
+/* A member's rule: its JSON type (JSON_TRUE: a boolean, JSON_REAL: any
+ * number) and, for a string, the values it may take (case-insensitive,
+ * NULL-terminated; NULL: any) and its longest length (0: ARM_MAX_STRING). */
+struct arm_member {
+  const char *name;
+  json_type type;
+  const char *const *values;
+  size_t max_len;
+};
+#define ARM_MEMBER(n, t) {.name = (n), .type = (t)}
+#define ARM_ENUM(n, vals) {.name = (n), .type = JSON_STRING, .values = (vals)}
+#define ARM_STRING(n, max) {.name = (n), .type = JSON_STRING, .max_len = (max)}
+#define ARM_MEMBERS_END {.name = NULL}
+/* Checks obj's members against rules (ended by ARM_MEMBERS_END);
+ * absent and null members pass, and so does a NULL obj.  A wrong type is
+ * InvalidRequestContent, a string too long or not one of its values
+ * InvalidParameter, with target prefix.name; replies for the first that
+ * fails and returns false. */
+bool arm_body_members_ok(struct arm_call *call, json_t *obj, const char *prefix, const struct arm_member *rules);
+/* One member by the same rules, any value of the type, target its name. */
 bool arm_body_member_ok(struct arm_call *call, json_t *obj, const char *name, json_type type);
+/* The spelling in allowed (NULL-terminated) of v, compared
+ * case-insensitively; NULL when v is none of them. */
+const char *arm_canonical(const char *v, const char *const *allowed);
+/* Sets member name of dst to the spelling in allowed of src's, when src's
+ * is one of them; leaves dst as it is otherwise. */
+void arm_set_canonical(json_t *dst, json_t *src, const char *name, const char *const *allowed);
 /* Tags: an object of strings, at most 50, names ≤ 512 and values ≤ 256 chars. */
 bool arm_tags_ok(struct arm_call *call, json_t *tags);
 

@@ -90,6 +90,12 @@ static void reply_precondition_failed(struct arm_call *call)
                   "The condition specified using HTTP conditional header(s) is not met.");
 }
 
+/* The members of a group body (PUT, PATCH): properties holds only the
+ * read-only provisioningState, but must still be an object. */
+static const struct arm_member rg_members[] = {ARM_MEMBER("location", JSON_STRING),
+                                               ARM_MEMBER("managedBy", JSON_STRING),
+                                               ARM_MEMBER("properties", JSON_OBJECT), ARM_MEMBERS_END};
+
 void arm_rg_put(struct arm_call *call)
 {
   if (!arm_rg_name_ok(call, call->params[1]))
@@ -100,8 +106,7 @@ void arm_rg_put(struct arm_call *call)
                                                         "deserialized: 'a resource group body is required.'");
     return;
   }
-  if (!arm_body_member_ok(call, b, "location", JSON_STRING) || !arm_body_member_ok(call, b, "managedBy", JSON_STRING) ||
-      !arm_tags_ok(call, json_object_get(b, "tags")))
+  if (!arm_body_members_ok(call, b, NULL, rg_members) || !arm_tags_ok(call, json_object_get(b, "tags")))
     return;
   const char *loc_in = json_string_value(json_object_get(b, "location"));
   if (!loc_in) {
@@ -216,7 +221,7 @@ void arm_rg_patch(struct arm_call *call)
   json_t *b = call->body ? call->body : json_object();
   if (!call->body)
     call->body = b;
-  if (!arm_body_member_ok(call, b, "managedBy", JSON_STRING) || !arm_tags_ok(call, json_object_get(b, "tags")))
+  if (!arm_body_members_ok(call, b, NULL, rg_members) || !arm_tags_ok(call, json_object_get(b, "tags")))
     return;
   char id[512];
   rg_id(call, id, sizeof id);

@@ -268,7 +268,8 @@ void arm_rp_put(struct arm_call *call)
   if (!arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
       !arm_body_member_ok(call, props, "excludeDisks", JSON_ARRAY) ||
       !arm_body_member_ok(call, props, "consistencyMode", JSON_STRING) ||
-      !arm_body_member_ok(call, props, "sourceRestorePoint", JSON_OBJECT))
+      !arm_body_member_ok(call, props, "sourceRestorePoint", JSON_OBJECT) ||
+      !arm_body_member_ok(call, json_object_get(props, "sourceRestorePoint"), "id", JSON_STRING))
     return;
   char cid[1024], id[1200];
   collection_id(call, cid, sizeof cid);

@@ -45,17 +45,35 @@
 
 /* ---- request checks -------------------------------------------------------- */
 
-static const char *canonical(const char *v, const char *const *allowed)
-{
-  for (int i = 0; v && allowed[i]; i++)
-    if (!strcasecmp(v, allowed[i]))
-      return allowed[i];
-  return NULL;
-}
-
 static const char *const caching_values[] = {"None", "ReadOnly", "ReadWrite", NULL};
 static const char *const delete_values[] = {"Delete", "Detach", NULL};
 static const char *const os_types[] = {"Linux", "Windows", NULL};
+static const char *const account_types[] = {"Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS",
+                                            "Premium_ZRS", "StandardSSD_ZRS", "PremiumV2_LRS", NULL};
+
+/* The members vmrp reads or stores, with their types, values and bounds:
+ * a disk entry (osDisk, dataDisks[i]) and its managedDisk. */
+static const struct arm_member disk_entry[] = {
+    ARM_MEMBER("lun", JSON_INTEGER),       ARM_STRING("name", 80),
+    ARM_MEMBER("createOption", JSON_STRING), ARM_ENUM("caching", caching_values),
+    ARM_MEMBER("diskSizeGB", JSON_INTEGER), ARM_ENUM("deleteOption", delete_values),
+    ARM_ENUM("osType", os_types),          ARM_MEMBER("managedDisk", JSON_OBJECT),
+    ARM_MEMBER("writeAcceleratorEnabled", JSON_TRUE), ARM_MEMBER("toBeDetached", JSON_TRUE), ARM_MEMBERS_END};
+static const struct arm_member managed_disk[] = {ARM_MEMBER("id", JSON_STRING),
+                                                 ARM_ENUM("storageAccountType", account_types), ARM_MEMBERS_END};
+/* the VM body: Azure's VM sizes are at most 64 characters long, computer and
+ * admin user names at most 64 (Linux; 15 and 20 on Windows) */
+static const struct arm_member vm_members[] = {ARM_MEMBER("location", JSON_STRING),
+                                               ARM_MEMBER("properties", JSON_OBJECT), ARM_MEMBERS_END};
+static const struct arm_member vm_props[] = {
+    ARM_MEMBER("hardwareProfile", JSON_OBJECT), ARM_MEMBER("storageProfile", JSON_OBJECT),
+    ARM_MEMBER("osProfile", JSON_OBJECT), ARM_MEMBER("networkProfile", JSON_OBJECT), ARM_MEMBERS_END};
+static const struct arm_member hardware_profile[] = {ARM_STRING("vmSize", 64), ARM_MEMBERS_END};
+static const struct arm_member storage_profile[] = {ARM_MEMBER("osDisk", JSON_OBJECT),
+                                                    ARM_MEMBER("dataDisks", JSON_ARRAY), ARM_MEMBERS_END};
+static const struct arm_member os_profile_members[] = {ARM_STRING("computerName", 64), ARM_STRING("adminUsername", 64),
+                                                       ARM_MEMBERS_END};
+static const struct arm_member network_profile[] = {ARM_MEMBER("networkInterfaces", JSON_ARRAY), ARM_MEMBERS_END};
 
 /* Member types and the configurations vmrp refuses, for one disk entry. */
 static bool disk_entry_ok(struct arm_call *call, json_t *d, const char *where, bool os)
@@ -68,13 +86,8 @@ static bool disk_entry_ok(struct arm_call *call, json_t *d, const char *where, b
     return false;
   }
   json_t *md = json_object_get(d, "managedDisk");
-  if (!arm_body_member_ok(call, d, "lun", JSON_INTEGER) || !arm_body_member_ok(call, d, "name", JSON_STRING) ||
-      !arm_body_member_ok(call, d, "createOption", JSON_STRING) || !arm_body_member_ok(call, d, "caching", JSON_STRING) ||
-      !arm_body_member_ok(call, d, "diskSizeGB", JSON_INTEGER) || !arm_body_member_ok(call, d, "deleteOption", JSON_STRING) ||
-      !arm_body_member_ok(call, d, "osType", JSON_STRING) || !arm_body_member_ok(call, d, "managedDisk", JSON_OBJECT) ||
-      !arm_body_member_ok(call, d, "writeAcceleratorEnabled", JSON_TRUE) ||
-      !arm_body_member_ok(call, d, "toBeDetached", JSON_TRUE) || !arm_body_member_ok(call, md, "id", JSON_STRING) ||
-      !arm_body_member_ok(call, md, "storageAccountType", JSON_STRING))
+  snprintf(target, sizeof target, "%s.managedDisk", where);
+  if (!arm_body_members_ok(call, d, where, disk_entry) || !arm_body_members_ok(call, md, target, managed_disk))
     return false;
   json_t *v = json_object_get(d, "vhd");
   if (v && !json_is_null(v)) {
@@ -96,19 +109,6 @@ static bool disk_entry_ok(struct arm_call *call, json_t *d, const char *where, b
     arm_reply_error_target(call, 400, "InvalidParameter", target,
                            "Write Accelerator is not supported in this region.");
     return false;
-  }
-  const struct {
-    const char *name;
-    const char *const *allowed;
-  } enums[] = {{"caching", caching_values}, {"deleteOption", delete_values}, {"osType", os_types}};
-  for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++) {
-    const char *val = json_string_value(json_object_get(d, enums[i].name));
-    if (val && !canonical(val, enums[i].allowed)) {
-      snprintf(target, sizeof target, "%s.%s", where, enums[i].name);
-      arm_reply_error_target(call, 400, "InvalidParameter", target, "The value '%s' of %s is not valid.", val,
-                             target);
-      return false;
-    }
   }
   const char *opt = json_string_value(json_object_get(d, "createOption"));
   const char *id = json_string_value(json_object_get(md, "id"));
@@ -139,16 +139,12 @@ bool arm_vm_plan_body_ok(struct arm_call *call, json_t *b)
   json_t *props = json_object_get(b, "properties");
   json_t *hw = json_object_get(props, "hardwareProfile"), *sp = json_object_get(props, "storageProfile");
   json_t *os_profile = json_object_get(props, "osProfile"), *np = json_object_get(props, "networkProfile");
-  if (!arm_body_member_ok(call, b, "location", JSON_STRING) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
-      !arm_tags_ok(call, json_object_get(b, "tags")) || !arm_body_member_ok(call, props, "hardwareProfile", JSON_OBJECT) ||
-      !arm_body_member_ok(call, hw, "vmSize", JSON_STRING) ||
-      !arm_body_member_ok(call, props, "storageProfile", JSON_OBJECT) ||
-      !arm_body_member_ok(call, sp, "osDisk", JSON_OBJECT) || !arm_body_member_ok(call, sp, "dataDisks", JSON_ARRAY) ||
-      !arm_body_member_ok(call, props, "osProfile", JSON_OBJECT) ||
-      !arm_body_member_ok(call, os_profile, "computerName", JSON_STRING) ||
-      !arm_body_member_ok(call, os_profile, "adminUsername", JSON_STRING) ||
-      !arm_body_member_ok(call, props, "networkProfile", JSON_OBJECT) ||
-      !arm_body_member_ok(call, np, "networkInterfaces", JSON_ARRAY))
+  if (!arm_body_members_ok(call, b, NULL, vm_members) || !arm_tags_ok(call, json_object_get(b, "tags")) ||
+      !arm_body_members_ok(call, props, NULL, vm_props) ||
+      !arm_body_members_ok(call, hw, "hardwareProfile", hardware_profile) ||
+      !arm_body_members_ok(call, sp, "storageProfile", storage_profile) ||
+      !arm_body_members_ok(call, os_profile, "osProfile", os_profile_members) ||
+      !arm_body_members_ok(call, np, "networkProfile", network_profile))
     return false;
   json_t *os = json_object_get(sp, "osDisk");
   if (os && !json_is_null(os) && !disk_entry_ok(call, os, "storageProfile.osDisk", true))
@@ -323,16 +319,16 @@ int arm_vm_plan_set_owner(struct arm *arm, const char *disk_id, const char *vm, 
 
 static json_t *entry_from(json_t *in, const struct resolved *rd, bool os, const char *option)
 {
-  const char *caching = canonical(json_string_value(json_object_get(in, "caching")), caching_values);
-  const char *del = canonical(json_string_value(json_object_get(in, "deleteOption")), delete_values);
+  const char *caching = arm_canonical(json_string_value(json_object_get(in, "caching")), caching_values);
+  const char *del = arm_canonical(json_string_value(json_object_get(in, "deleteOption")), delete_values);
   json_t *e = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:s,s:I,s:b}", "name", rd->name, "createOption", option, "caching",
                         caching ? caching : os ? "ReadWrite" : "None", "managedDisk", "id", rd->id,
                         "storageAccountType", rd->sku, "deleteOption", del ? del : "Detach", "diskSizeGB",
                         rd->size_gb, "writeAcceleratorEnabled", 0);
   if (os) {
-    const char *t = canonical(json_string_value(json_object_get(in, "osType")), os_types);
+    const char *t = arm_canonical(json_string_value(json_object_get(in, "osType")), os_types);
     if (!t && rd->os_type[0])
-      t = canonical(rd->os_type, os_types);
+      t = arm_canonical(rd->os_type, os_types);
     if (t)
       json_object_set_new(e, "osType", json_string(t));
   } else {
@@ -353,12 +349,8 @@ static bool same_id(json_t *entry, const char *id)
 static json_t *entry_update(json_t *cur, json_t *in)
 {
   json_t *e = json_deep_copy(cur);
-  const char *c = canonical(json_string_value(json_object_get(in, "caching")), caching_values);
-  const char *del = canonical(json_string_value(json_object_get(in, "deleteOption")), delete_values);
-  if (c)
-    json_object_set_new(e, "caching", json_string(c));
-  if (del)
-    json_object_set_new(e, "deleteOption", json_string(del));
+  arm_set_canonical(e, in, "caching", caching_values);
+  arm_set_canonical(e, in, "deleteOption", delete_values);
   return e;
 }
 

@@ -240,6 +240,54 @@ expect 400 InvalidParameter "list with \$top=0"
 arm GET "$G?$RV&\$skiptoken=%25%25%25"
 expect 400 InvalidParameter "list with a garbage \$skiptoken"
 
+# ---- wrong-typed, out-of-enum and overlong members: 400, nothing stored ----
+# (each was accepted and silently dropped or stored as sent)
+long() { python3 -c "import sys; print('x' * int(sys.argv[1]))" "$1"; }
+disk() { echo '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1'"$1"'}}'; }
+for v in 5 '["Linux"]' '{"a":1}' true; do
+  arm PUT "$P/disks/typed?$DV" "$(disk ",\"osType\":$v")"
+  expect 400 InvalidRequestContent "disk osType $v"
+  arm PUT "$P/disks/typed?$DV" "$(disk ",\"hyperVGeneration\":$v")"
+  expect 400 InvalidRequestContent "disk hyperVGeneration $v"
+done
+arm PUT "$P/disks/typed?$DV" "$(disk ',"osType":"Solaris"')"
+expect 400 InvalidParameter "disk osType 'Solaris'"
+arm PUT "$P/disks/typed?$DV" "$(disk ',"hyperVGeneration":"V3"')"
+expect 400 InvalidParameter "disk hyperVGeneration 'V3'"
+arm PUT "$P/disks/typed?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Copy","sourceResourceId":7}}}'
+expect 400 InvalidRequestContent "disk creationData.sourceResourceId 7"
+arm PATCH "$P/disks/d1?$DV" '{"properties":{"osType":5}}'
+expect 400 InvalidRequestContent "disk PATCH with osType 5"
+arm PATCH "$P/disks/d1?$DV" '{"properties":{"hyperVGeneration":"V9"}}'
+expect 400 InvalidParameter "disk PATCH with hyperVGeneration 'V9'"
+vm() { echo '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":'"$1"'},"storageProfile":{"osDisk":{"createOption":"Attach","managedDisk":{"id":"/x"}}'"${2-}"'}'"${3-}"'}}'; }
+arm PUT "$P/virtualMachines/vmx?$CV" "$(vm "\"Standard_$(long 100000)\"")"
+expect 400 InvalidParameter "VM vmSize of 100 KB"
+arm PUT "$P/virtualMachines/vmx?$CV" "$(vm "\"$(long 65)\"")"
+expect 400 InvalidParameter "VM vmSize of 65 characters"
+arm PUT "$P/virtualMachines/vmx?$CV" "$(vm 5)"
+expect 400 InvalidRequestContent "VM vmSize 5"
+arm PUT "$P/virtualMachines/vmx?$CV" "$(vm '"Standard_B2s"' '' ",\"osProfile\":{\"computerName\":\"$(long 65)\"}")"
+expect 400 InvalidParameter "VM computerName of 65 characters"
+arm PUT "$P/virtualMachines/vmx?$CV" "$(vm '"Standard_B2s"' ',"dataDisks":[{"lun":0,"createOption":"Attach","managedDisk":{"id":"/y","storageAccountType":"Gold_LRS"}}]')"
+expect 400 InvalidParameter "VM data disk storageAccountType 'Gold_LRS'"
+arm PUT "$P/virtualMachines/vmx?$CV" "$(vm '"Standard_B2s"' ",\"dataDisks\":[{\"lun\":0,\"createOption\":\"Empty\",\"diskSizeGB\":1,\"name\":\"$(long 81)\"}]")"
+expect 400 InvalidParameter "VM data disk name of 81 characters"
+for v in 5 '"x"' '[]' true; do
+  arm PUT "$G/newrg?$RV" "{\"location\":\"eastus\",\"properties\":$v}"
+  expect 400 InvalidRequestContent "resource group properties $v"
+done
+arm PATCH "$G/existing?$RV" '{"properties":5}'
+expect 400 InvalidRequestContent "resource group PATCH with properties 5"
+arm PUT "$G/newrg?$RV" "{\"location\":\"eastus\",\"managedBy\":\"/$(long 2000)\"}"
+expect 400 InvalidParameter "resource group managedBy of 2001 characters"
+arm PATCH "$G/existing?$RV" "{\"managedBy\":\"/$(long 2000)\"}"
+expect 400 InvalidParameter "resource group PATCH with managedBy of 2001 characters"
+arm PUT "$P/virtualMachines/vm/extensions/agent?$CV" '{"location":"eastus","properties":{"publisher":"Vmrp","type":"QemuGuestAgent","autoUpgradeMinorVersion":"yes","settings":{"socket":"/s"}}}'
+expect 400 InvalidRequestContent "extension autoUpgradeMinorVersion 'yes'"
+arm PUT "$P/restorePointCollections/c/restorePoints/r?$CV" '{"properties":{"sourceRestorePoint":{"id":5}}}'
+expect 400 InvalidRequestContent "restore point sourceRestorePoint.id 5"
+
 # ---- nothing changed ----
 AFTER=$(store_dump eastus)
 if [ "$BEFORE" = "$AFTER" ]; then ok "the store is unchanged after every refused request"
@@ -255,6 +303,11 @@ expect 201 "" "letters, digits and . - _ ( ) are accepted"
 arm PUT "$G/caf%C3%A9-%E6%9D%B1?$RV" "$BODY_OK"
 expect 201 "" "a resource group name in UTF-8 (non-ASCII letters) is accepted"
 check test "$(echo "$BODY" | jq -r .name)" = "café-東" "and echoed as sent"
+arm PUT "$P/disks/typedok?$DV" "$(disk ',"osType":"linux","hyperVGeneration":"v2"')"
+wait_op
+arm GET "$P/disks/typedok?$DV"
+check test "$(echo "$BODY" | jq -r '.properties.osType + " " + .properties.hyperVGeneration')" = "Linux V2" \
+  "osType and hyperVGeneration in any casing are accepted and stored as Azure spells them"
 for n in abc_ a.b-c_d 9 "$(printf 'd%.0s' $(seq 80))"; do
   arm PUT "$P/disks/$n?$DV" "$DISK_BODY"
   check test "$STATUS" -lt 300 "disk name '${n:0:40}' is accepted (HTTP $STATUS)"
