@@ -5,7 +5,8 @@
 # If-Match on the same etag exactly one update wins; concurrent DELETEs all
 # succeed and leave no group and no unfinished operation.  A VM PUT attaching
 # a disk and beginGetAccess on that disk, sent together (50 rounds): exactly
-# one wins, never both (the disk attached and ActiveSAS).
+# one wins, never both (the disk attached and ActiveSAS); so do a DELETE of a
+# disk and beginGetAccess on it (30 rounds).
 . "$VMRP_SRC/tests/lib/harness.sh"
 start_regions
 TOKEN=$(token "$EAST")
@@ -132,4 +133,33 @@ check test "$none" = 0 "race: exactly one succeeds in every round (200 + 409 or 
 check test "$stuck" = 0 "race: the disk is Attached to the VM or ActiveSAS, as the winner made it, never both"
 arm GET "$EAST$DID/d1?$DV"
 check test "$(echo "$BODY" | jq -r .properties.diskState)" = Unattached "race: the disk is Unattached after the last round's reset"
+
+# ---- DELETE vs beginGetAccess, on a new disk each round ----
+# (the same one-transaction rule: a grant on a disk being deleted, or a
+# delete of a disk with an active grant, never both)
+both=0 none=0
+for round in $(seq 30); do
+  arm PUT "$EAST$DID/g$round?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+  wait_op
+  DISK=$EAST$DID/g$round
+  export DISK
+  printf 'delete\ngrant\n' | xargs -P 2 -I{} bash -c '
+    if [ {} = delete ]; then
+      curl -s --cacert "$CA" -X DELETE -H "Authorization: Bearer $TOKEN" -o /dev/null -w "delete %{http_code}\n" "$DISK?$DV"
+    else
+      curl -s --cacert "$CA" -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+        --data "{\"access\":\"Read\",\"durationInSeconds\":600}" -o /dev/null -w "grant %{http_code}\n" \
+        "$DISK/beginGetAccess?$DV"
+    fi' >"$VAR/codes" 2>&1 || true
+  del=$(awk '$1 == "delete" {print $2}' "$VAR/codes"); grant=$(awk '$1 == "grant" {print $2}' "$VAR/codes")
+  case "$del/$grant" in
+    202/202) both=$((both + 1)); echo "round $round: deleted and granted" ;;
+    202/409|202/404|409/202) ;;  # one won (a grant asked after the deletion finished: 404)
+    *) none=$((none + 1)); echo "round $round: delete $del, grant $grant" ;;
+  esac
+  [ "$grant" = 202 ] && arm POST "$DISK/endGetAccess?$DV" && arm DELETE "$DISK?$DV"
+done
+STATUS="both $both, other $none"; BODY=
+check test "$both" = 0 "race: 30 rounds of DELETE vs beginGetAccess on a disk: never both succeed"
+check test "$none" = 0 "race: exactly one of them succeeds in every round"
 finish
