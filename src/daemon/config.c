@@ -35,6 +35,7 @@ int config_defaults(struct config *c)
   c->timeout_s = 60;
   c->header_timeout_s = 20;
   c->body_timeout_s = 120;
+  c->send_timeout_s = 120; /* Azure's Get Blob: 2 minutes per MiB */
   c->connections = 1000;
   c->per_address = 64;
   config_set(&c->log_level, "info");
@@ -101,6 +102,7 @@ static int on_server(struct config *c, const char *key, const char *v)
   else if (!strcmp(key, "timeout") && !parse_int(v, 1, 3600, &n)) c->timeout_s = (unsigned)n;
   else if (!strcmp(key, "header_timeout") && !parse_int(v, 1, 600, &n)) c->header_timeout_s = (unsigned)n;
   else if (!strcmp(key, "body_timeout") && !parse_int(v, 1, 3600, &n)) c->body_timeout_s = (unsigned)n;
+  else if (!strcmp(key, "send_timeout") && !parse_int(v, 1, 3600, &n)) c->send_timeout_s = (unsigned)n;
   else if (!strcmp(key, "connections") && !parse_int(v, 4, 65536, &n)) c->connections = (unsigned)n;
   else if (!strcmp(key, "connections_per_address") && !parse_int(v, 1, 65536, &n)) c->per_address = (unsigned)n;
   else if (!strcmp(key, "log_level")) config_set(&c->log_level, v);

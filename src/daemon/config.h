@@ -29,6 +29,7 @@ struct config {
   unsigned timeout_s;        /* idle connection: kept alive, or no byte moving */
   unsigned header_timeout_s; /* TLS handshake + headers of a new connection */
   unsigned body_timeout_s;   /* a request body, from its headers on */
+  unsigned send_timeout_s;   /* each 1 MiB of a streamed response (a download) */
   unsigned connections;      /* ARM connections; beyond, idle ones make room */
   unsigned per_address;      /* ARM connections from one address */
   char *log_level;

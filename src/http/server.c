@@ -72,12 +72,14 @@ struct conn {
   bool first;              /* no request finished yet */
   bool in_request;         /* headers received, response not done */
   bool handled;            /* body received: the handler has run */
+  bool streaming;          /* its response is a stream being sent */
   bool closing;            /* shut down by us, not yet gone */
+  int64_t progress_ms;     /* the stream's last block taken */
 };
 
 /* What the limits did since the last report (logged at most every 10 s). */
 struct bites {
-  unsigned per_address, full, evicted, header, idle, body, mhd_suppressed;
+  unsigned per_address, full, evicted, header, idle, body, send, mhd_suppressed;
   char last_addr[48];
 };
 
@@ -90,7 +92,7 @@ struct http_server {
   char *cert, *key;
   char name[16];
   unsigned max_conns, per_address;
-  int64_t header_ms, idle_ms, body_ms;
+  int64_t header_ms, idle_ms, body_ms, send_ms;
 
   pthread_mutex_t lock;    /* the tables, the counters and the reaper's stop */
   struct conn *head, *tail; /* in accept order: the oldest first */
@@ -285,6 +287,7 @@ static void conn_phase(struct http_server *s, struct MHD_Connection *conn, int p
   pthread_mutex_lock(&s->lock);
   c->in_request = phase > 0;
   c->handled = phase == 2;
+  c->streaming = false;
   if (phase == 0)
     c->first = false;
   if (phase < 2) /* the body's deadline, or the next request's */
@@ -298,15 +301,15 @@ static void report(struct http_server *s, int64_t now)
   struct bites *b = &s->bites;
   if (now - s->reported_ms < REPORT_MS)
     return;
-  if (b->per_address + b->full + b->evicted + b->header + b->idle + b->body + b->mhd_suppressed)
+  if (b->per_address + b->full + b->evicted + b->header + b->idle + b->body + b->send + b->mhd_suppressed)
     log_warn("http",
              "%s: connection limits in the last %d s (last address %s): %u refused over the per-address limit "
              "(%u), %u refused with all %u busy, %u idle closed to make room, %u closed at the header deadline "
-             "(%lld s), %u idle past %lld s, %u with a body not in after %lld s; %u libmicrohttpd messages "
-             "suppressed",
+             "(%lld s), %u idle past %lld s, %u with a body not in after %lld s, %u not taking a block of their "
+             "download in %lld s; %u libmicrohttpd messages suppressed",
              s->name, REPORT_MS / 1000, b->last_addr, b->per_address, s->per_address, b->full, s->max_conns,
              b->evicted, b->header, (long long)s->header_ms / 1000, b->idle, (long long)s->idle_ms / 1000, b->body,
-             (long long)s->body_ms / 1000, b->mhd_suppressed);
+             (long long)s->body_ms / 1000, b->send, (long long)s->send_ms / 1000, b->mhd_suppressed);
   memset(b, 0, sizeof *b);
   s->mhd_logged = 0;
   s->reported_ms = now;
@@ -328,9 +331,12 @@ static void *reaper(void *arg)
     pthread_cond_timedwait(&s->wake, &s->lock, &until);
     int64_t now = time_mono_ms();
     for (struct conn *c = s->head; c; c = c->next) {
-      if (c->closing || c->handled)
-        continue; /* a handler or a response: libmicrohttpd's inactivity timeout */
-      if (c->in_request) {
+      if (c->closing)
+        continue;
+      if (c->handled) { /* a handler or a response: libmicrohttpd's inactivity timeout, and for a stream: */
+        if (c->streaming && now - c->progress_ms > s->send_ms)
+          close_conn(s, c, &s->bites.send);
+      } else if (c->in_request) {
         if (now - c->since_ms > s->body_ms)
           close_conn(s, c, &s->bites.body);
       } else if (now - c->since_ms > (c->first ? s->header_ms : s->idle_ms)) {
@@ -472,25 +478,43 @@ static void response_clear(struct http_response *resp)
  * (bench/README.md "sas").  Memory: one block per streaming connection. */
 #define STREAM_BLOCK (1024 * 1024)
 
+/* A streamed response, owned by libmicrohttpd once created.  conn is its
+ * connection's entry (or NULL): only the reader touches it, and the reader
+ * runs while the connection lives, never after its "closed" notification,
+ * which frees the entry (the release may come later). */
+struct stream {
+  http_stream_fn read;
+  void *ctx;
+  void (*release)(void *ctx);
+  uint64_t size;
+  struct http_server *server;
+  struct conn *conn;
+};
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-  struct http_response *s = cls;
-  ssize_t n = s->stream(s->stream_ctx, pos, buf, max);
+  struct stream *st = cls;
+  if (st->conn) { /* a block taken: the client is reading */
+    pthread_mutex_lock(&st->server->lock);
+    st->conn->progress_ms = time_mono_ms();
+    pthread_mutex_unlock(&st->server->lock);
+  }
+  ssize_t n = st->read(st->ctx, pos, buf, max);
   if (n <= 0)
-    return s->stream_size == HTTP_SIZE_UNKNOWN && n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
-                                                         : MHD_CONTENT_READER_END_WITH_ERROR;
+    return st->size == HTTP_SIZE_UNKNOWN && n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                                                   : MHD_CONTENT_READER_END_WITH_ERROR;
   return n;
 }
 
 static void stream_free(void *cls)
 {
-  struct http_response *s = cls;
-  if (s->stream_free)
-    s->stream_free(s->stream_ctx);
-  free(s);
+  struct stream *st = cls;
+  if (st->release)
+    st->release(st->ctx);
+  free(st);
 }
 
-static struct MHD_Response *create(struct http_response *resp)
+static struct MHD_Response *create(struct http_server *s, struct MHD_Connection *conn, struct http_response *resp)
 {
   if (!resp->stream) {
     struct MHD_Response *r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
@@ -498,22 +522,28 @@ static struct MHD_Response *create(struct http_response *resp)
       resp->body = NULL; /* owned by MHD now */
     return r;
   }
-  struct http_response *s = malloc(sizeof *s); /* the stream's part, owned by MHD from here */
-  if (!s)
+  struct stream *st = malloc(sizeof *st);
+  if (!st)
     return NULL;
-  *s = (struct http_response){.stream = resp->stream, .stream_ctx = resp->stream_ctx,
-                              .stream_free = resp->stream_free, .stream_size = resp->stream_size};
+  *st = (struct stream){.read = resp->stream, .ctx = resp->stream_ctx, .release = resp->stream_free,
+                        .size = resp->stream_size, .server = s, .conn = conn_of(conn)};
   resp->stream_free = NULL;
   uint64_t size = resp->stream_size == HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : resp->stream_size;
-  struct MHD_Response *r = MHD_create_response_from_callback(size, STREAM_BLOCK, stream_read, s, stream_free);
-  if (!r)
-    stream_free(s);
+  struct MHD_Response *r = MHD_create_response_from_callback(size, STREAM_BLOCK, stream_read, st, stream_free);
+  if (!r) {
+    stream_free(st);
+  } else if (st->conn) { /* from now on it must take a block every send_ms */
+    pthread_mutex_lock(&s->lock);
+    st->conn->streaming = true;
+    st->conn->progress_ms = time_mono_ms();
+    pthread_mutex_unlock(&s->lock);
+  }
   return r;
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *resp)
+static enum MHD_Result queue(struct http_server *s, struct MHD_Connection *conn, struct http_response *resp)
 {
-  struct MHD_Response *r = create(resp);
+  struct MHD_Response *r = create(s, conn, resp);
   if (!r)
     return MHD_NO;
   if (resp->content_type)
@@ -597,7 +627,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   log_info("http", "%s %s from %s -> %d (%lld ms)", method, url, req.client_addr, resp.status,
            (long long)(time_mono_ms() - p->start_ms));
   log_set_request_id(NULL);
-  enum MHD_Result ret = queue(conn, &resp);
+  enum MHD_Result ret = queue(s, conn, &resp);
   response_clear(&resp);
   return ret;
 }
@@ -708,6 +738,7 @@ int http_server_start(const struct http_server_config *cfg, http_handler handler
   s->header_ms = (int64_t)cfg->header_timeout_s * 1000;
   s->idle_ms = (int64_t)cfg->timeout_s * 1000;
   s->body_ms = (int64_t)cfg->body_timeout_s * 1000;
+  s->send_ms = (int64_t)cfg->send_timeout_s * 1000;
   s->reported_ms = time_mono_ms();
   /* libmicrohttpd's limit: room above ours for the connections being closed */
   unsigned hard = s->max_conns + s->max_conns / 4 + 16;

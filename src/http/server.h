@@ -14,9 +14,10 @@
  * No client can hold the listener: connections from one address (an IPv6
  * /64) are limited; a new connection must finish its TLS handshake and
  * request headers within header_timeout_s, a kept-alive one its next
- * request's headers within timeout_s of the last response, and a request's
- * body must arrive within body_timeout_s of its headers, however slowly
- * bytes trickle in; and at max_connections the connection with no request in
+ * request's headers within timeout_s of the last response, a request's body
+ * must arrive within body_timeout_s of its headers, however slowly bytes
+ * trickle in, and a streamed response must be taken a block (1 MiB) every
+ * send_timeout_s; and at max_connections the connection with no request in
  * progress that has waited longest is closed to make room for a new one.
  * Each limit is logged, at most every 10 s, when it bites.
  */
@@ -100,6 +101,7 @@ struct http_server_config {
   unsigned timeout_s;       /* idle (kept-alive, or no byte moving) connection timeout */
   unsigned header_timeout_s; /* TLS handshake + headers of a connection's first request */
   unsigned body_timeout_s;  /* a request's body, from its headers on */
+  unsigned send_timeout_s;  /* each 1 MiB block of a streamed response */
   unsigned max_connections; /* beyond it idle connections make room (0: 1000) */
   unsigned per_address;     /* connections from one address (0: no limit) */
   unsigned threads;         /* worker threads of the pool */

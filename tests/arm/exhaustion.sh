@@ -5,7 +5,8 @@
 #    (64 on ARM, 128 on the data plane); 127.0.0.1 is unaffected;
 #  - connections that trickle a byte a second, TLS ones sending their headers
 #    and plain ones a ClientHello, are closed at the header deadline (4-6 s),
-#    and TLS ones sending a POST's body at the body deadline, not held;
+#    and TLS ones sending a POST's body at the body deadline, not held; a
+#    download nobody reads is closed after the send deadline (3 s here);
 #  - 1,100 idle TCP connections and 300 trickling TLS ones on ARM from 200
 #    addresses, reopened as soon as they are closed, while a legitimate client
 #    gets a token and lists resource groups within 5 s, three times;
@@ -14,7 +15,7 @@
 #  - the limits say so in the log, at most once per 10 s per listener.
 . "$VMRP_SRC/tests/lib/harness.sh"
 STATUS=; BODY=
-export VMRP_CONFIG_EXTRA='[server]\nheader_timeout = 4\nbody_timeout = 4'
+export VMRP_CONFIG_EXTRA='[server]\nheader_timeout = 4\nbody_timeout = 4\nsend_timeout = 3'
 start_regions
 FLOOD=(python3 "$VMRP_SRC/tests/lib/flood.py")
 ARM_PORT=$VMRP_EASTUS_PORT
@@ -97,6 +98,13 @@ check jq -e '(.tls.closed == 5) and (.raw.closed == 5) and
 lives=$(stat_of trickle '.body.lifetimes | map(tostring) | join(" ")')
 check jq -e '(.body.closed == 5) and (.body.lifetimes | all(. >= 3.9 and . <= 6.5))' "$VAR/trickle.json" \
   "ARM: 5 POSTs trickling their body a byte a second are closed at the 4 s body deadline ($lives)"
+
+# A download of the whole 1 GiB blob that is never read: the server fills the
+# socket's buffers, then closes it once no block was taken for 3 s.
+flood slowread 127.0.0.1 "$DP_PORT" --slow-read 3 --path "${SAS#"$EAST_DP"}" --sources 127.0.0.4 --duration 8
+wait "$FLOOD_PID" || true
+check jq -e '.slowread.closed == 3 and (.slowread.drained | all(. < 268435456))' "$VAR/slowread.json" \
+  "data plane: 3 downloads never read are closed at the send deadline ($(stat_of slowread '.slowread.drained | map(tostring) | join(" ")') bytes sent)"
 
 # ---- exhaustion from many addresses, the attacker reconnecting ----
 flood arm 127.0.0.1 "$ARM_PORT" --idle 1100 --tls-trickle 300 --sources 127.0.0.2-127.0.0.201 --interval 1 \

@@ -2,6 +2,7 @@
 """flood.py — a connection-exhaustion attacker for the HTTP listeners' tests.
 
     flood.py HOST PORT [--idle N] [--tls-trickle N] [--raw-trickle N] [--body-trickle N]
+             [--slow-read N --path PATH]
              [--sources 127.0.0.2-127.0.0.101] [--interval S] [--reconnect]
              [--cafile CA] [--duration S] [--status FILE]
 
@@ -10,13 +11,16 @@ complete the handshake and then send a request's headers a byte every
 --interval seconds, and N TCP connections that send the start of a TLS
 ClientHello the same way (a handshake that never ends), N TLS connections
 that send a POST's headers at once and then its body a byte every --interval
-seconds, round-robin over the
+seconds, N TLS connections that GET PATH and never read the answer,
+round-robin over the
 source addresses.  With --reconnect each connection the server closes is
 opened again at once, as a persistent attacker would.  Every second (and at
 the end) it writes a JSON status to --status: per kind, how many are open,
 opened, closed by the server, closed within 1 s of being opened (refused),
 and the lifetimes (s) of those the server closed.  Runs for --duration
-seconds, or until SIGTERM.
+seconds, or until SIGTERM; then reads what the slow readers were sent (up to
+256 MiB or 3 s each): "closed" counts those that reached the end of a
+connection the server closed, "drained" the bytes each got.
 """
 import argparse
 import ipaddress
@@ -36,6 +40,8 @@ p.add_argument("--idle", type=int, default=0)
 p.add_argument("--tls-trickle", type=int, default=0)
 p.add_argument("--raw-trickle", type=int, default=0)
 p.add_argument("--body-trickle", type=int, default=0)
+p.add_argument("--slow-read", type=int, default=0)
+p.add_argument("--path", default="/")
 p.add_argument("--sources", default="127.0.0.2")
 p.add_argument("--interval", type=float, default=1.0)
 p.add_argument("--reconnect", action="store_true")
@@ -53,7 +59,7 @@ hi = ipaddress.IPv4Address(hi or str(lo))
 sources = [str(ipaddress.IPv4Address(i)) for i in range(int(lo), int(hi) + 1)]
 next_source = 0
 
-ctx = ssl.create_default_context(cafile=a.cafile) if a.tls_trickle or a.body_trickle else None
+ctx = ssl.create_default_context(cafile=a.cafile) if a.tls_trickle or a.body_trickle or a.slow_read else None
 if ctx:
     ctx.check_hostname = False
 REQUEST = b"GET /metadata/endpoints HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100000
@@ -62,7 +68,8 @@ BODY = b"a" * 100000
 HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 100000
 
 stats = {k: {"open": 0, "opened": 0, "closed": 0, "refused": 0, "failed": 0, "lifetimes": []}
-         for k in ("idle", "tls", "raw", "body")}
+         for k in ("idle", "tls", "raw", "body", "slowread")}
+stats["slowread"]["drained"] = []
 conns = {}  # fd -> [sock, kind, opened_at, bytes_sent, next_send]
 stop = False
 
@@ -84,10 +91,12 @@ def open_one(kind):
         s.bind((src, 0))
         s.settimeout(5)
         s.connect((a.host, a.port))
-        if kind in ("tls", "body"):
+        if kind in ("tls", "body", "slowread"):
             s = ctx.wrap_socket(s)
         if kind == "body":
             s.sendall(POST)
+        if kind == "slowread":
+            s.sendall(b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         s.setblocking(False)
     except (OSError, ssl.SSLError):
         s.close()
@@ -125,7 +134,8 @@ def write_status():
     os.replace(a.status + ".tmp", a.status)
 
 
-for kind, n in (("idle", a.idle), ("tls", a.tls_trickle), ("raw", a.raw_trickle), ("body", a.body_trickle)):
+for kind, n in (("idle", a.idle), ("tls", a.tls_trickle), ("raw", a.raw_trickle), ("body", a.body_trickle),
+                ("slowread", a.slow_read)):
     for _ in range(n):
         open_one(kind)
 write_status()
@@ -135,8 +145,9 @@ last_status = time.monotonic()
 poller = select.poll()
 while not stop and time.monotonic() < end:
     poller = select.poll()
-    for fd in conns:
-        poller.register(fd, select.POLLIN)
+    for fd, c in conns.items():
+        if c[1] != "slowread":  # it reads nothing: what it was sent waits
+            poller.register(fd, select.POLLIN)
     for fd, ev in poller.poll(200):
         if fd not in conns:
             continue
@@ -152,7 +163,7 @@ while not stop and time.monotonic() < end:
     now = time.monotonic()
     for fd in list(conns):
         c = conns.get(fd)
-        if not c or c[1] == "idle" or now < c[4]:
+        if not c or c[1] in ("idle", "slowread") or now < c[4]:
             continue
         payload = {"tls": REQUEST, "raw": HELLO, "body": BODY}[c[1]]
         try:
@@ -166,6 +177,24 @@ while not stop and time.monotonic() < end:
     if now - last_status >= 1:
         write_status()
         last_status = now
+for c in list(conns.values()):
+    if c[1] != "slowread":
+        continue
+    sock, got, t_end = c[0], 0, time.monotonic() + 3
+    while time.monotonic() < t_end and got < 256 << 20:
+        if not sock.pending() and not select.select([sock], [], [], 0.2)[0]:
+            continue
+        try:
+            d = sock.recv(1 << 20)
+        except ssl.SSLWantReadError:
+            continue
+        except (OSError, ssl.SSLError):
+            d = b""
+        if not d:
+            stats["slowread"]["closed"] += 1
+            break
+        got += len(d)
+    stats["slowread"]["drained"].append(got)
 write_status()
 for c in list(conns.values()):
     c[0].close()
