@@ -78,6 +78,27 @@ static int parse_int(const char *v, long lo, long hi, long *out)
   return 0;
 }
 
+/* [nbd] limits (nbd.h: struct nbd_server_config); 1 when key is not one. */
+static int on_nbd_limit(struct nbd_server_config *l, const char *key, const char *v)
+{
+  long n;
+  if (!strcmp(key, "max_connections") && !parse_int(v, 1, 65536, &n))
+    l->max_connections = (unsigned)n;
+  else if (!strcmp(key, "max_connections_per_client") && !parse_int(v, 1, 65536, &n))
+    l->max_connections_per_client = (unsigned)n;
+  else if (!strcmp(key, "handshake_timeout") && !parse_int(v, 1, 3600, &n))
+    l->handshake_timeout_sec = (unsigned)n;
+  else if (!strcmp(key, "idle_timeout") && !parse_int(v, 0, 86400 * 365, &n))
+    l->idle_timeout_sec = (unsigned)n;
+  else if (!strcmp(key, "send_timeout") && !parse_int(v, 1, 86400, &n))
+    l->send_timeout_sec = (unsigned)n;
+  else if (!strcmp(key, "buffer_per_connection_mib") && !parse_int(v, 1, 4096, &n))
+    l->max_buffer_per_conn = (size_t)n << 20;
+  else
+    return 1;
+  return 0;
+}
+
 struct load_state {
   struct config *c;
   const char *path;
@@ -139,7 +160,7 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else if (!strcmp(key, "listen")) config_set(&c->nbd_listen, value);
     else if (!strcmp(key, "port") && !parse_int(value, 0, 65535, &n)) c->nbd_port = (int)n;
     else if (!strcmp(key, "public_address")) config_set(&c->nbd_public_host, value);
-    else bad = 1;
+    else bad = on_nbd_limit(&c->nbd_limits, key, value);
   } else if (!strcmp(section, "agent")) {
     long n;
     if (!strcmp(key, "socket_dir")) config_set(&c->agent_socket_dir, value);

@@ -9,6 +9,7 @@
 
 #include "arm/arm.h"
 #include "auth/auth.h"
+#include "nbd/nbd.h"
 
 #define CONFIG_MAX_LIST 16
 
@@ -44,6 +45,7 @@ struct config {
   char *nbd_listen;        /* TCP address; "" disables TCP */
   int nbd_port;
   char *nbd_public_host;   /* host:port clients use for TCP (default listen:port) */
+  struct nbd_server_config nbd_limits; /* [nbd] limits and timeouts (0: the server's defaults) */
 
   char *dp_listen;         /* SAS data plane address; "" disables it */
   int dp_port;             /* unset: the ARM port + 1; 0: any free port */

@@ -236,8 +236,9 @@ static int serve(struct config *c)
   auth_write_jwks(auth, path); /* for peers that trust this region; advisory */
   /* NBD: unix socket always (unless ""), TCP unless listen is "".  TLS is
    * offered with the region certificate and required off loopback. */
-  struct nbd_server_config nc = {.tls_cert = c->plain_http ? NULL : c->tls_cert,
-                                 .tls_key = c->plain_http ? NULL : c->tls_key};
+  struct nbd_server_config nc = c->nbd_limits;
+  nc.tls_cert = c->plain_http ? NULL : c->tls_cert;
+  nc.tls_key = c->plain_http ? NULL : c->tls_key;
   if (nbd_server_new(&nc, &nbd) < 0)
     goto out;
   if (*c->nbd_unix && nbd_server_listen_unix(nbd, c->nbd_unix, 0) < 0) {

@@ -110,10 +110,8 @@ int nbd_access_remove(struct nbd_server *s, const char *id)
   struct nbd_access *a = *p;
   *p = a->next;
   for (struct nbd_conn *c = s->conns; c; c = c->next)
-    if (c->access_id && strcmp(c->access_id, id) == 0) {
-      atomic_store(&c->closing, true);
-      conn_shutdown(c);
-    }
+    if (c->access_id && strcmp(c->access_id, id) == 0)
+      conn_abort(c);
   access_free(a);
   return 0;
 }

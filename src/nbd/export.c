@@ -88,10 +88,8 @@ void export_set_transmission(struct nbd_server *s, struct nbd_export *e, int del
 static void kick(struct nbd_server *s, struct nbd_export *e)
 {
   for (struct nbd_conn *c = s->conns; c; c = c->next)
-    if (c->exp == e) {
-      atomic_store(&c->closing, true);
-      conn_shutdown(c);
-    }
+    if (c->exp == e)
+      conn_abort(c);
 }
 
 int nbd_export_remove(struct nbd_server *s, const char *name, unsigned flags)

@@ -28,6 +28,7 @@
  */
 #pragma once
 #include <pthread.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,7 +64,7 @@ struct nbd_listener {
 struct ratelog {
   pthread_mutex_t lock;
   const char *what; /* "refused export names" */
-  int64_t window;
+  int64_t window; /* when the current window began (monotonic s) */
   unsigned n, dropped;
 };
 void ratelog_init(struct ratelog *rl, const char *what);
@@ -85,6 +86,12 @@ struct nbd_server {
   void *tls_creds; /* gnutls_certificate_credentials_t or NULL */
   bool tls_verify_client;
   struct ratelog refusals; /* export names that opened nothing */
+  struct ratelog limits;   /* connections refused by a connection limit */
+  struct ratelog timeouts; /* connections dropped by a deadline or timeout */
+  struct ratelog budgets;  /* connections whose reading waits for replies to go out */
+  pthread_t watchdog;      /* server.c: handshake deadlines, idle and send timeouts */
+  pthread_cond_t watchdog_cond;
+  bool watchdog_stop;
 };
 
 enum conn_state { CONN_NEGOTIATING, CONN_TRANSMISSION, CONN_CLOSING };
@@ -94,11 +101,21 @@ struct nbd_conn {
   struct nbd_server *s;
   int fd;
   bool is_tcp;
-  char peer[64]; /* "uid 1000" (unix) or "127.0.0.1" (TCP), for the log */
+  char peer[64];   /* "uid 1000" (unix) or "127.0.0.1" (TCP), for the log */
+  char client[64]; /* what the per-client limit counts: the peer, an IPv6 address as its /64 */
   enum tls_mode tls_mode;
   void *tls; /* gnutls_session_t once STARTTLS succeeded */
   _Atomic int state;
   atomic_bool closing;
+  bool dropped;                /* by the watchdog (server->lock) */
+  int64_t deadline_ms;         /* the handshake's end (monotonic ms) */
+  _Atomic int64_t last_ms;     /* the last request read or reply sent */
+  _Atomic int64_t send_ms;     /* while a reply is being written: its last progress; else 0 */
+  atomic_uint inflight;        /* requests read and not yet answered */
+  /* Payload bytes in flight (transmission.c), under block. */
+  pthread_mutex_t block;
+  pthread_cond_t bcond;
+  size_t buffered;
 
   /* Read side: the buffered input, owned by whoever holds rlock. */
   pthread_mutex_t rlock;
@@ -140,6 +157,18 @@ int pipe_fill(struct nbd_pipe *p, int fd, uint64_t off, size_t len);
 /* Reads len bytes out of the pipe into buf (a payload that must be copied after all). */
 int pipe_drain(struct nbd_pipe *p, void *buf, size_t len);
 void pipe_close(struct nbd_pipe *p);
+
+static inline int64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+/* A write made progress (io.c, tls.c): the send timeout counts from here. */
+static inline void send_progress(struct nbd_conn *c) { atomic_store(&c->send_ms, now_ms()); }
+/* server.c: ends a connection from outside its threads (revoke, a limit):
+ * no new request is read, blocked reads and writes fail at once. */
+void conn_abort(struct nbd_conn *c);
 
 /* io.c: transport (plain socket or TLS) and buffered reads. */
 int conn_read(struct nbd_conn *c, void *buf, size_t n);   /* exact; -ECONNRESET at EOF */

@@ -15,7 +15,9 @@
  * MSG_NOSIGNAL, or the TLS record layer with corking so that a reply header
  * and its data make one record); conn_splicev sends a header and then bytes
  * from a pipe (splice.c).  The caller serializes writes (wlock).  splice(2)
- * has no MSG_NOSIGNAL: connection threads block SIGPIPE (server.c).
+ * has no MSG_NOSIGNAL: connection threads block SIGPIPE (server.c).  Every
+ * write records its progress (send_progress), so the watchdog can drop a
+ * client that stopped reading its replies (server.c).
  *
  * Errors: -ECONNRESET when the peer closed (EOF), -errno otherwise.
  */
@@ -149,6 +151,7 @@ static int sendv(struct nbd_conn *c, struct iovec *iov, int n, int flags)
         continue;
       return -errno;
     }
+    send_progress(c);
     size_t done = (size_t)r;
     while (n > 0 && done >= iov->iov_len) {
       done -= iov->iov_len;
@@ -165,20 +168,27 @@ static int sendv(struct nbd_conn *c, struct iovec *iov, int n, int flags)
 
 int conn_writev(struct nbd_conn *c, struct iovec *iov, int n)
 {
-  return c->tls ? tls_sendv(c, iov, n) : sendv(c, iov, n, 0);
+  send_progress(c);
+  int r = c->tls ? tls_sendv(c, iov, n) : sendv(c, iov, n, 0);
+  atomic_store(&c->send_ms, 0);
+  return r;
 }
 
 int conn_splicev(struct nbd_conn *c, struct iovec *iov, int n, struct nbd_pipe *p, size_t len)
 {
   assert(!c->tls);
+  send_progress(c);
   int r = sendv(c, iov, n, MSG_MORE); /* the header joins the data on TCP */
   while (r == 0 && len > 0) {
     ssize_t k = splice(p->fd[0], NULL, c->fd, NULL, len, 0);
-    if (k > 0)
+    if (k > 0) {
       len -= (size_t)k;
-    else if (k == 0 || errno != EINTR)
+      send_progress(c);
+    } else if (k == 0 || errno != EINTR) {
       r = k == 0 ? -EPIPE : -errno;
+    }
   }
+  atomic_store(&c->send_ms, 0);
   if (r < 0)
     pipe_close(p); /* whatever is left in it belongs to no reply */
   return r;

@@ -36,6 +36,13 @@
  *    unexpired capability (access.c); every other name is answered like a
  *    missing export; NBD_OPT_LIST lists nothing.  A read-only capability
  *    makes the export read-only for that connection.
+ *  - Bounds: a handshake has a total deadline from accept; in transmission
+ *    a reply that makes no progress for send_timeout_sec, and (if set) a
+ *    connection idle for idle_timeout_sec, are dropped; a connection holds
+ *    at most max_buffer_per_conn bytes of payload in flight (one request of
+ *    any size when nothing else is); each client (peer uid or address) at
+ *    most max_connections_per_client connections.  A watchdog thread checks
+ *    the deadlines and shuts the sockets down (server.c).
  *  - TLS (GnuTLS, X.509 cert/key): STARTTLS is offered wherever credentials
  *    are configured; a TCP listener on a non-loopback address refuses to
  *    start without them (-EPERM) and forces TLS (FORCEDTLS mode).
@@ -104,10 +111,18 @@ struct nbd_backend_ops {
   size_t n_meta;
 };
 
+/* Limits (server.c, transmission.c): what one client can hold.  Each one
+ * that bites is logged, rate-limited. */
 struct nbd_server_config {
   unsigned threads_per_conn;      /* workers per connection; 0 = 8 */
   unsigned max_connections;       /* 0 = 256; more are accepted and closed at once */
-  unsigned handshake_timeout_sec; /* 0 = 30; a client idle that long during handshake is dropped */
+  unsigned max_connections_per_client; /* 0 = 32; per peer uid (unix socket) or address (TCP; IPv6: /64) */
+  unsigned handshake_timeout_sec; /* 0 = 10: from accept to transmission, in total (a trickle does not extend it) */
+  unsigned idle_timeout_sec;      /* 0 = never: a connection in transmission with no request in flight and
+                                     none received for that long is dropped */
+  unsigned send_timeout_sec;      /* 0 = 60: a reply that makes no progress that long drops the connection */
+  size_t max_buffer_per_conn;     /* 0 = 32 MiB: READ/WRITE payload bytes a connection may have in flight;
+                                     past it no request is read until replies have gone out */
   const char *tls_cert;           /* PEM certificate chain; NULL = no TLS */
   const char *tls_key;            /* PEM private key */
   const char *tls_ca;             /* optional: require client certificates signed by this CA */

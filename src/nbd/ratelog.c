@@ -3,8 +3,8 @@
  *
  * What a hostile or broken client can trigger at will (refused names,
  * limits that bite) must not let it fill the log: each kind gets
- * RATELOG_BURST lines per RATELOG_WINDOW seconds, and the first line of the
- * next window says how many were left out.
+ * RATELOG_BURST lines per RATELOG_WINDOW seconds from the first of them,
+ * and the first line of the next window says how many were left out.
  */
 #include <time.h>
 
@@ -29,12 +29,11 @@ bool ratelog_allow(struct ratelog *rl)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  int64_t window = ts.tv_sec / RATELOG_WINDOW;
   LOCK_GUARD(&rl->lock);
-  if (window != rl->window) {
+  if (rl->n == 0 || ts.tv_sec - rl->window >= RATELOG_WINDOW) {
     if (rl->dropped)
-      log_warn("nbd", "%u more %s not logged in the last %d s", rl->dropped, rl->what, RATELOG_WINDOW);
-    rl->window = window;
+      log_warn("nbd", "%u more %s not logged in %d s", rl->dropped, rl->what, RATELOG_WINDOW);
+    rl->window = ts.tv_sec;
     rl->n = rl->dropped = 0;
   }
   if (rl->n >= RATELOG_BURST) {

@@ -3,13 +3,25 @@
  *
  * Each listener (unix socket or TCP) has an accept thread.  Each accepted
  * connection gets a detached thread that runs the handshake
- * (CONN_NEGOTIATING, with a receive timeout so a silent client cannot hold
- * a thread forever), then the transmission workers (CONN_TRANSMISSION),
+ * (CONN_NEGOTIATING), then the transmission workers (CONN_TRANSMISSION),
  * then the close (CONN_CLOSING): TLS bye, export reference dropped, socket
  * closed, connection unlinked.  The server keeps every live connection in a
  * list so that nbd_server_free and NBD_REMOVE_DISCONNECT can shut their
  * sockets down; shutdown(2) wakes the thread blocked in recv and the
  * connection drains as on EOF.
+ *
+ * Bounds.  A connection is refused at accept past max_connections, or past
+ * max_connections_per_client for its client (the peer's uid on a unix
+ * socket, SO_PEERCRED; its address on TCP), so one client's idle
+ * handshakes cannot lock the others out.  A watchdog thread looks at every
+ * connection each WATCHDOG_MS and shuts down (conn_abort) one whose
+ * handshake passed its deadline (counted from accept: a client trickling a
+ * byte at a time does not extend it, as a per-read timeout would), one
+ * whose reply has made no progress for send_timeout_sec (a client that does
+ * not read; in any state after the handshake, so a client that sent DISC
+ * cannot hold the closing thread either), and, when idle_timeout_sec is
+ * set, one in transmission with nothing in flight and no request for that
+ * long.  Each refusal and drop is logged, rate-limited (ratelog.c).
  *
  * TLS policy per listener: unix sockets and loopback TCP addresses allow
  * STARTTLS when credentials exist (TLS_ALLOW); any other address forces it
@@ -33,6 +45,8 @@
 #include "common/log.h"
 #include "nbd/internal.h"
 
+#define WATCHDOG_MS 250
+
 const char *conn_state_to_string(enum conn_state st)
 {
   switch (st) {
@@ -41,6 +55,56 @@ const char *conn_state_to_string(enum conn_state st)
   case CONN_CLOSING: return "closing";
   }
   return "?";
+}
+
+void conn_abort(struct nbd_conn *c)
+{
+  atomic_store(&c->closing, true);
+  conn_shutdown(c);
+  pthread_mutex_lock(&c->block); /* a worker waiting for payload room */
+  pthread_cond_broadcast(&c->bcond);
+  pthread_mutex_unlock(&c->block);
+}
+
+/* Drops c for what a limit of sec seconds saw (server->lock held), logged once. */
+static void drop(struct nbd_server *s, struct nbd_conn *c, const char *what, unsigned sec)
+{
+  if (c->dropped)
+    return;
+  c->dropped = true;
+  if (ratelog_allow(&s->timeouts))
+    log_warn("nbd", "dropped a connection of %s: %s (limit %u s)", c->peer, what, sec);
+  conn_abort(c);
+}
+
+/* The deadlines of every connection, each WATCHDOG_MS (server.c's comment). */
+static void *watchdog_main(void *arg)
+{
+  struct nbd_server *s = arg;
+  LOCK_GUARD(&s->lock);
+  while (!s->watchdog_stop) {
+    int64_t now = now_ms();
+    for (struct nbd_conn *c = s->conns; c; c = c->next) {
+      int st = atomic_load(&c->state);
+      int64_t send = atomic_load(&c->send_ms);
+      if (st == CONN_NEGOTIATING && now > c->deadline_ms)
+        drop(s, c, "its handshake did not end in time", s->cfg.handshake_timeout_sec);
+      else if (st != CONN_NEGOTIATING && send && now - send > 1000 * (int64_t)s->cfg.send_timeout_sec)
+        drop(s, c, "a reply made no progress (the client does not read)", s->cfg.send_timeout_sec);
+      else if (st == CONN_TRANSMISSION && s->cfg.idle_timeout_sec && atomic_load(&c->inflight) == 0 &&
+               now - atomic_load(&c->last_ms) > 1000 * (int64_t)s->cfg.idle_timeout_sec)
+        drop(s, c, "idle in transmission", s->cfg.idle_timeout_sec);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += WATCHDOG_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->watchdog_cond, &s->lock, &ts);
+  }
+  return NULL;
 }
 
 int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **out)
@@ -56,16 +120,36 @@ int nbd_server_new(const struct nbd_server_config *cfg, struct nbd_server **out)
     s->cfg.threads_per_conn = 64;
   if (!s->cfg.max_connections)
     s->cfg.max_connections = 256;
+  if (!s->cfg.max_connections_per_client)
+    s->cfg.max_connections_per_client = 32;
   if (!s->cfg.handshake_timeout_sec)
-    s->cfg.handshake_timeout_sec = 30;
+    s->cfg.handshake_timeout_sec = 10;
+  if (!s->cfg.send_timeout_sec)
+    s->cfg.send_timeout_sec = 60;
+  if (!s->cfg.max_buffer_per_conn)
+    s->cfg.max_buffer_per_conn = NBD_MAX_PAYLOAD;
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->cond, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->watchdog_cond, &ca);
+  pthread_condattr_destroy(&ca);
   ratelog_init(&s->refusals, "refused export names");
+  ratelog_init(&s->limits, "connections refused by a connection limit");
+  ratelog_init(&s->timeouts, "connections dropped by a timeout");
+  ratelog_init(&s->budgets, "connections waiting for their replies to go out");
   int r = tls_creds_load(s);
+  if (r == 0 && (r = -pthread_create(&s->watchdog, NULL, watchdog_main, s)) < 0)
+    tls_creds_free(s);
   if (r < 0) {
     ratelog_destroy(&s->refusals);
+    ratelog_destroy(&s->limits);
+    ratelog_destroy(&s->timeouts);
+    ratelog_destroy(&s->budgets);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->watchdog_cond);
     free(s);
     return r;
   }
@@ -77,17 +161,12 @@ static void conn_free(struct nbd_conn *c)
 {
   pthread_mutex_destroy(&c->rlock);
   pthread_mutex_destroy(&c->wlock);
+  pthread_mutex_destroy(&c->block);
+  pthread_cond_destroy(&c->bcond);
   free(c->inbuf);
   free(c->meta_export);
   free(c->access_id);
   free(c);
-}
-
-static void set_timeout(int fd, unsigned sec)
-{
-  struct timeval tv = {.tv_sec = sec};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 static void *conn_main(void *arg)
@@ -101,10 +180,9 @@ static void *conn_main(void *arg)
   sigemptyset(&pipe_sig);
   sigaddset(&pipe_sig, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
-  set_timeout(c->fd, s->cfg.handshake_timeout_sec);
   int r = handshake(c);
   if (r == 0 && !atomic_load(&c->closing)) {
-    set_timeout(c->fd, 0); /* idle clients are legitimate in transmission */
+    atomic_store(&c->last_ms, now_ms());
     atomic_store(&c->state, CONN_TRANSMISSION);
     transmission(c);
   }
@@ -131,24 +209,33 @@ static void *conn_main(void *arg)
   return NULL;
 }
 
-/* Who is at the other end, for the log: the peer's uid on a unix socket
- * (SO_PEERCRED), its address on TCP. */
+/* Who is at the other end: the peer's uid on a unix socket (SO_PEERCRED),
+ * its address on TCP, for the log; and the client the per-client limit
+ * counts: the same, but an IPv6 address as its /64 (one host's share). */
 static void describe_peer(struct nbd_conn *c)
 {
   snprintf(c->peer, sizeof c->peer, "an unknown peer");
-  if (!c->is_tcp) {
-    struct ucred cr;
-    socklen_t l = sizeof cr;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0)
-      snprintf(c->peer, sizeof c->peer, "uid %u", (unsigned)cr.uid);
-    return;
-  }
   struct sockaddr_storage ss;
   socklen_t l = sizeof ss;
   char host[INET6_ADDRSTRLEN];
-  if (getpeername(c->fd, (struct sockaddr *)&ss, &l) == 0 &&
-      getnameinfo((struct sockaddr *)&ss, l, host, sizeof host, NULL, 0, NI_NUMERICHOST) == 0)
+  if (!c->is_tcp) {
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+      snprintf(c->peer, sizeof c->peer, "uid %u", (unsigned)cr.uid);
+  } else if (getpeername(c->fd, (struct sockaddr *)&ss, &l) == 0 &&
+             getnameinfo((struct sockaddr *)&ss, l, host, sizeof host, NULL, 0, NI_NUMERICHOST) == 0) {
     snprintf(c->peer, sizeof c->peer, "%s", host);
+    struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (ss.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(a6)) {
+      memset(a6->s6_addr + 8, 0, 8);
+      if (inet_ntop(AF_INET6, a6, host, sizeof host)) {
+        snprintf(c->client, sizeof c->client, "%s/64", host);
+        return;
+      }
+    }
+  }
+  snprintf(c->client, sizeof c->client, "%s", c->peer);
 }
 
 static void start_conn(struct nbd_listener *l, int fd)
@@ -181,11 +268,31 @@ static void start_conn(struct nbd_listener *l, int fd)
   c->threads = s->cfg.threads_per_conn;
   atomic_init(&c->state, CONN_NEGOTIATING);
   atomic_init(&c->closing, false);
+  c->deadline_ms = now_ms() + 1000 * (int64_t)s->cfg.handshake_timeout_sec;
+  atomic_init(&c->last_ms, 0);
+  atomic_init(&c->send_ms, 0);
+  atomic_init(&c->inflight, 0);
   pthread_mutex_init(&c->rlock, NULL);
   pthread_mutex_init(&c->wlock, NULL);
+  pthread_mutex_init(&c->block, NULL);
+  pthread_cond_init(&c->bcond, NULL);
   {
     LOCK_GUARD(&s->lock);
-    if (s->stopping || s->nconns >= s->cfg.max_connections) {
+    unsigned mine = 0;
+    for (struct nbd_conn *o = s->conns; o; o = o->next)
+      mine += strcmp(o->client, c->client) == 0;
+    const char *whose = NULL;
+    unsigned limit = 0;
+    if (s->nconns >= s->cfg.max_connections) {
+      whose = "the server's";
+      limit = s->cfg.max_connections;
+    } else if (mine >= s->cfg.max_connections_per_client) {
+      whose = "its own";
+      limit = s->cfg.max_connections_per_client;
+    }
+    if (s->stopping || whose) {
+      if (whose && ratelog_allow(&s->limits))
+        log_warn("nbd", "refused a connection of %s: %s connection limit (%u) is reached", c->peer, whose, limit);
       close(fd);
       conn_free(c);
       return;
@@ -378,12 +485,12 @@ void nbd_server_free(struct nbd_server *s)
   }
   {
     LOCK_GUARD(&s->lock);
-    for (struct nbd_conn *c = s->conns; c; c = c->next) {
-      atomic_store(&c->closing, true);
-      conn_shutdown(c);
-    }
+    for (struct nbd_conn *c = s->conns; c; c = c->next)
+      conn_abort(c);
     while (s->nconns > 0)
       pthread_cond_wait(&s->cond, &s->lock);
+    s->watchdog_stop = true;
+    pthread_cond_signal(&s->watchdog_cond);
     while (s->exports) {
       struct nbd_export *e = s->exports;
       s->exports = e->next;
@@ -392,8 +499,13 @@ void nbd_server_free(struct nbd_server *s)
     }
     access_free_all(s);
   }
+  pthread_join(s->watchdog, NULL);
   tls_creds_free(s);
   ratelog_destroy(&s->refusals);
+  ratelog_destroy(&s->limits);
+  ratelog_destroy(&s->timeouts);
+  ratelog_destroy(&s->budgets);
+  pthread_cond_destroy(&s->watchdog_cond);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->cond);
   free(s);

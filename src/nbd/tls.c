@@ -118,14 +118,15 @@ long tls_recv(struct nbd_conn *c, void *buf, size_t n)
   }
 }
 
-static int send_all(gnutls_session_t sess, const uint8_t *p, size_t n)
+static int send_all(struct nbd_conn *c, const uint8_t *p, size_t n)
 {
   while (n > 0) {
-    ssize_t r = gnutls_record_send(sess, p, n);
+    ssize_t r = gnutls_record_send(c->tls, p, n);
     if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
       continue;
     if (r < 0)
       return -EPIPE;
+    send_progress(c);
     p += r;
     n -= (size_t)r;
   }
@@ -136,10 +137,10 @@ int tls_sendv(struct nbd_conn *c, struct iovec *iov, int n)
 {
   gnutls_session_t sess = c->tls;
   if (n == 1)
-    return send_all(sess, iov[0].iov_base, iov[0].iov_len);
+    return send_all(c, iov[0].iov_base, iov[0].iov_len);
   gnutls_record_cork(sess);
   for (int i = 0; i < n; i++) {
-    int r = send_all(sess, iov[i].iov_base, iov[i].iov_len);
+    int r = send_all(c, iov[i].iov_base, iov[i].iov_len);
     if (r < 0) {
       gnutls_record_uncork(sess, 0);
       return r;

@@ -35,6 +35,17 @@
  * with a negotiated meta context (EINVAL).  Backend errors are mapped to
  * the protocol's values in one place (nbd_error).
  *
+ * Memory: the READ and WRITE payload bytes a connection has in flight
+ * (read, not yet answered; payloads over 64 KiB: smaller ones are bounded
+ * by the number of workers) are counted against max_buffer_per_conn before
+ * the payload is read or the reply buffered; past it, the worker that
+ * holds rlock waits, so no further request of that connection is read until
+ * replies have gone out (one request of any size passes when nothing else
+ * is in flight).  A client that never reads its replies thus holds one
+ * budget of memory until the send timeout drops it (server.c).  Each
+ * request read also counts in c->inflight and stamps c->last_ms, which the
+ * idle timeout reads.
+ *
  * Hard disconnects: bad request magic, a WRITE longer than 32 MiB, EOF in
  * the middle of a request (the partial request is dropped, never run), a
  * reply that cannot be sent.  NBD_CMD_DISC and EOF stop the reading;
@@ -45,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "nbd/internal.h"
 
 struct worker {
@@ -58,8 +70,43 @@ struct request {
   uint16_t flags, type;
   uint64_t cookie, off;
   uint32_t len;
-  bool piped; /* a WRITE whose payload waits in the worker's pipe, not its buffer */
+  bool piped;       /* a WRITE whose payload waits in the worker's pipe, not its buffer */
+  size_t buffered;  /* payload bytes counted against max_buffer_per_conn */
 };
+
+/* Waits (rlock held: nothing else is read meanwhile) until n more payload
+ * bytes fit in the connection's budget; -ECONNABORTED when it is closed. */
+static int budget_take(struct nbd_conn *c, size_t n)
+{
+  size_t max = c->s->cfg.max_buffer_per_conn;
+  int r = 0;
+  pthread_mutex_lock(&c->block);
+  if (c->buffered > 0 && c->buffered + n > max && ratelog_allow(&c->s->budgets))
+    log_warn("nbd", "a connection of %s has %zu bytes of replies and payloads in flight: no more requests "
+             "read until they are answered", c->peer, c->buffered);
+  while (!atomic_load(&c->closing) && c->buffered > 0 && c->buffered + n > max)
+    pthread_cond_wait(&c->bcond, &c->block);
+  if (atomic_load(&c->closing))
+    r = -ECONNABORTED;
+  else
+    c->buffered += n;
+  pthread_mutex_unlock(&c->block);
+  return r;
+}
+
+/* The request was answered: its budget back, one fewer in flight. */
+static void request_done(struct nbd_conn *c, struct request *rq)
+{
+  if (rq->buffered) {
+    pthread_mutex_lock(&c->block);
+    c->buffered -= rq->buffered;
+    pthread_cond_broadcast(&c->bcond);
+    pthread_mutex_unlock(&c->block);
+    rq->buffered = 0;
+  }
+  atomic_store(&c->last_ms, now_ms());
+  atomic_fetch_sub(&c->inflight, 1);
+}
 
 /* The single place where backend errors become protocol errors. */
 static uint32_t nbd_error(int err)
@@ -103,25 +150,12 @@ static int grow(struct worker *w, size_t n)
   return 0;
 }
 
-/* Called with rlock held. */
-static int read_request(struct worker *w, struct request *rq)
+/* A WRITE's payload (rlock held).  Invariant (2): the whole payload, in the
+ * pipe or in the buffer, or an error that closes the connection. */
+static int read_payload(struct worker *w, struct request *rq)
 {
   struct nbd_conn *c = w->c;
-  struct nbd_request_wire h;
-  int r = conn_read(c, &h, sizeof h);
-  if (r < 0)
-    return r;
-  if (be32toh(h.magic) != NBD_REQUEST_MAGIC)
-    return -EPROTO;
-  *rq = (struct request){be16toh(h.flags), be16toh(h.type), h.cookie, be64toh(h.offset), be32toh(h.length), false};
-  if (rq->type == NBD_CMD_DISC)
-    return -ECONNABORTED;
-  if (rq->type != NBD_CMD_WRITE)
-    return 0;
-  if (rq->len > NBD_MAX_PAYLOAD)
-    return -EPROTO; /* the payload cannot be skipped safely: hang up */
-  /* Invariant (2): the whole payload, in the pipe or in the buffer, or an
-   * error that closes the connection. */
+  int r;
   size_t got = 0;
   /* Spliced only from unix sockets: from TCP, socket -> pipe -> file was
    * slower than recv into our buffer and pwrite (bench/nbd, fio 1 MiB write
@@ -145,6 +179,41 @@ static int read_request(struct worker *w, struct request *rq)
   return conn_read(c, w->buf + got, rq->len - got);
 }
 
+/* Called with rlock held. */
+static int read_request(struct worker *w, struct request *rq)
+{
+  struct nbd_conn *c = w->c;
+  struct nbd_request_wire h;
+  int r = conn_read(c, &h, sizeof h);
+  if (r < 0)
+    return r;
+  if (be32toh(h.magic) != NBD_REQUEST_MAGIC)
+    return -EPROTO;
+  *rq = (struct request){be16toh(h.flags), be16toh(h.type), h.cookie, be64toh(h.offset), be32toh(h.length), false,
+                         0};
+  if (rq->type == NBD_CMD_DISC)
+    return -ECONNABORTED;
+  if (rq->type == NBD_CMD_WRITE && rq->len > NBD_MAX_PAYLOAD)
+    return -EPROTO; /* the payload cannot be skipped safely: hang up */
+  /* A READ longer than the maximum is answered EINVAL without a buffer.
+   * Payloads up to NBD_INLINE_MAX are not counted: at most one per worker
+   * (threads x 64 KiB), and the 4 KiB requests that make up the IOPS pay
+   * no lock for it. */
+  size_t payload = (rq->type == NBD_CMD_READ && rq->len <= NBD_MAX_PAYLOAD) || rq->type == NBD_CMD_WRITE ? rq->len : 0;
+  if (payload <= NBD_INLINE_MAX)
+    payload = 0;
+  if (payload && (r = budget_take(c, payload)) < 0)
+    return r;
+  rq->buffered = payload;
+  atomic_fetch_add(&c->inflight, 1);
+  atomic_store(&c->last_ms, now_ms());
+  if (rq->type != NBD_CMD_WRITE)
+    return 0;
+  if ((r = read_payload(w, rq)) < 0)
+    request_done(c, rq);
+  return r;
+}
+
 /* iov, then (p non-NULL: a READ reply whose data waits in the worker's
  * pipe) len bytes from p; a failed reply write closes the connection. */
 static int send_reply_from(struct nbd_conn *c, struct iovec *iov, int n, struct nbd_pipe *p, size_t len)
@@ -152,10 +221,8 @@ static int send_reply_from(struct nbd_conn *c, struct iovec *iov, int n, struct 
   pthread_mutex_lock(&c->wlock);
   int r = p ? conn_splicev(c, iov, n, p, len) : conn_writev(c, iov, n);
   pthread_mutex_unlock(&c->wlock);
-  if (r < 0) {
-    atomic_store(&c->closing, true);
-    conn_shutdown(c);
-  }
+  if (r < 0)
+    conn_abort(c);
   return r;
 }
 
@@ -454,15 +521,19 @@ static void *worker_main(void *arg)
     struct request rq;
     int r;
     pthread_mutex_lock(&c->rlock);
-    do {
+    for (;;) {
       r = atomic_load(&c->closing) ? -ECONNABORTED : read_request(w, &rq);
-    } while (r == 0 && answer_inline(w, &rq));
+      if (r < 0 || !answer_inline(w, &rq))
+        break;
+      request_done(c, &rq);
+    }
     if (r < 0)
       atomic_store(&c->closing, true);
     pthread_mutex_unlock(&c->rlock);
     if (r < 0)
       break;
     handle(w, &rq);
+    request_done(c, &rq);
     if (rq.piped) /* a payload not written (error reply) or partly written */
       pipe_close(&w->pipe);
     if (w->cap > (8u << 20)) { /* do not keep a 32 MiB buffer per thread */

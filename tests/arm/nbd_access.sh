@@ -23,9 +23,15 @@ GV=api-version=2021-04-01
 # A second subscription B in eastus, with a Contributor of its own; our
 # Contributor (A) has a role on A only, a Reader on A.
 SUB_B=$(cat /proc/sys/kernel/random/uuid)
-printf '\n[subscription %s]\ndisplay_name = other\n' "$SUB_B" >>"$EAST_CONF"
+printf '\n[subscription %s]\ndisplay_name = other\n[nbd]\nhandshake_timeout = 2\nmax_connections_per_client = 4\n' \
+  "$SUB_B" >>"$EAST_CONF"
 kill9_region eastus
 restart_region eastus
+out=$(runuser -u nobody -- $PROBE hold "$TCP" 6 8 -)
+check test "$out" = "6 of 6 closed by the server, the last after $(echo "$out" | sed 's/.*after //')" "[nbd] limits from vmrpd.conf: 6 idle handshakes all closed ($out)"
+check python3 -c "import sys; sys.exit(not 1.0 < float(sys.argv[1]) < 4.5)" "$(echo "$out" | sed 's/.*after \([0-9.]*\) s/\1/')" \
+  "the last at handshake_timeout = 2 (2 of 6 refused at once: max_connections_per_client = 4)"
+check grep -q "refused a connection of 127.0.0.1: its own connection limit (4) is reached" "$VAR/eastus/vmrpd.log" "the per-client limit is logged"
 sp() { "$VMRPD" sp create -c "$EAST_CONF" --name "$1" --role "$2" --scope "$3" | jq -r '"\(.clientId) \(.clientSecret)"'; }
 read -r CA_ID CA_SECRET <<<"$(sp ca Contributor "$SUB")"
 read -r CB_ID CB_SECRET <<<"$(sp cb Contributor "$SUB_B")"

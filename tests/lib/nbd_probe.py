@@ -12,8 +12,8 @@ and clients that misbehave on purpose.
                                    answered EPERM.  Exit 0 if so.
   nbd_probe.py hold ADDR N SECONDS READY_FILE
                                    N connections that send nothing after
-                                   connecting; READY_FILE is written once all
-                                   are connected; then held SECONDS (or until
+                                   connecting; READY_FILE (unless -) is written
+                                   once all are connected; then held SECONDS (or until
                                    the server closes them).  Prints how many
                                    the server closed, and when (s since start).
   nbd_probe.py trickle ADDR PERIOD SECONDS
@@ -26,8 +26,10 @@ and clients that misbehave on purpose.
                                    (reading nothing) until the server closes
                                    the connection; prints how long that took.
 
-ADDR is unix:PATH or tcp:HOST:PORT.
+ADDR is unix:PATH or tcp:HOST:PORT; NBD_PROBE_SOURCE=ADDRESS makes TCP
+connections from that local address (another client, e.g. 127.0.0.2).
 """
+import os
 import select
 import socket
 import struct
@@ -48,7 +50,8 @@ def dial(addr):
         s.connect(addr[5:])
     else:
         host, port = addr[4:].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)))
+        src = os.environ.get("NBD_PROBE_SOURCE")
+        s = socket.create_connection((host, int(port)), source_address=(src, 0) if src else None)
     s.settimeout(10)  # a server that does not answer fails the probe, never hangs it
     return s
 
@@ -170,8 +173,9 @@ def readonly(addr, name):
 
 def hold(addr, n, seconds, ready):
     conns = [dial(addr) for _ in range(n)]
-    with open(ready, "w"):
-        pass
+    if ready != "-":
+        with open(ready, "w"):
+            pass
     t0 = time.monotonic()
     closed = []
     for c in conns:

@@ -7,6 +7,8 @@
  *             [--threads N] [--tls-cert F --tls-key F [--tls-ca F]]
  *             [--require-tls] [--create SIZE] --export NAME=FILE[:ro] ...
  *             [--grant ID.SECRET=NAME[:ro]] ...
+ *             [--max-conns N] [--max-conns-per-client N] [--handshake-timeout S]
+ *             [--idle-timeout S] [--send-timeout S] [--buffer-mib N]
  *
  * Clients open an export only through a grant (src/nbd/access.c): with
  * --grant d.s3cret=d, the export d is opened by the name "d.s3cret"
@@ -65,6 +67,12 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--tcp")) tcp = v;
     else if (!strcmp(a, "--port-file")) port_file = v;
     else if (!strcmp(a, "--threads")) cfg.threads_per_conn = (unsigned)atoi(v);
+    else if (!strcmp(a, "--max-conns")) cfg.max_connections = (unsigned)atoi(v);
+    else if (!strcmp(a, "--max-conns-per-client")) cfg.max_connections_per_client = (unsigned)atoi(v);
+    else if (!strcmp(a, "--handshake-timeout")) cfg.handshake_timeout_sec = (unsigned)atoi(v);
+    else if (!strcmp(a, "--idle-timeout")) cfg.idle_timeout_sec = (unsigned)atoi(v);
+    else if (!strcmp(a, "--send-timeout")) cfg.send_timeout_sec = (unsigned)atoi(v);
+    else if (!strcmp(a, "--buffer-mib")) cfg.max_buffer_per_conn = (size_t)atoi(v) << 20;
     else if (!strcmp(a, "--tls-cert")) cfg.tls_cert = v;
     else if (!strcmp(a, "--tls-key")) cfg.tls_key = v;
     else if (!strcmp(a, "--tls-ca")) cfg.tls_ca = v;
