@@ -15,9 +15,10 @@
  * audiences and becomes the token's "aud".
  *
  * Failed client-credential attempts are throttled (429 with Retry-After,
- * before the secret is even checked) per source address — a burst of
- * TOKEN_FAIL_BURST, then one every few seconds — and, with a larger burst,
- * per client id, which only a guesser spread over many addresses reaches.
+ * before the secret is even checked) per source address (IPv6: per /64) — a
+ * burst of TOKEN_FAIL_BURST, then one every few seconds — and, with a larger
+ * burst, per client id, which only a guesser spread over many addresses
+ * reaches.
  * So one address guessing a principal's secret is slowed without locking out
  * that principal elsewhere.  The tables are process-wide: one identity
  * endpoint per process.
@@ -166,7 +167,7 @@ void arm_identity_token(struct arm_call *call)
     return;
   }
   int64_t now = time_mono_ms();
-  int wait = throttle_wait_s(&fails_by_address, call->req->client_addr, now);
+  int wait = throttle_wait_s(&fails_by_address, call->req->client_net, now);
   int wait_client = throttle_wait_s(&fails_by_client, client_id, now);
   if (wait || wait_client) {
     wait = wait > wait_client ? wait : wait_client;
@@ -192,7 +193,7 @@ void arm_identity_token(struct arm_call *call)
     ok = false;
   }
   if (!ok) {
-    throttle_fail(&fails_by_address, call->req->client_addr, now);
+    throttle_fail(&fails_by_address, call->req->client_net, now);
     throttle_fail(&fails_by_client, client_id, now);
     log_info("arm", "token refused for client %s from %s", client_id, call->req->client_addr);
     if (r == 0)

@@ -30,8 +30,10 @@ int throttle_wait_s(struct throttle *t, const char *key, int64_t now_ms)
   const struct throttle_slot *s = find(t, key);
   if (s) {
     double v = level(t, s, now_ms);
-    if (v < 1.0)
-      wait = (int)((1.0 - v) / t->per_s) + 1; /* rounded up: a client that waits it finds a token */
+    double need = v < 1.0 ? (1.0 - v) / t->per_s : 0; /* seconds */
+    wait = (int)need;
+    if (wait < need) /* rounded up: a client that waits it finds a token */
+      wait++;
   }
   pthread_mutex_unlock(&t->lock);
   return wait;

@@ -135,6 +135,17 @@ static void addr_key(const struct sockaddr *sa, unsigned char key[17], char text
   }
 }
 
+/* key as text: the IPv4 address, or the IPv6 /64 */
+static void net_text(const unsigned char key[17], char text[48])
+{
+  unsigned char a[16] = {0};
+  memcpy(a, key + 1, key[0] == 4 ? 4 : 8);
+  if (!inet_ntop(key[0] == 4 ? AF_INET : AF_INET6, a, text, 48) || key[0] == 0)
+    snprintf(text, 48, "?");
+  else if (key[0] == 6)
+    strncat(text, "/64", 47 - strlen(text));
+}
+
 /* The bucket of key (the caller holds the lock). */
 static struct peer **bucket(struct http_server *s, const unsigned char key[17])
 {
@@ -620,6 +631,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   const union MHD_ConnectionInfo *peer = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   unsigned char key[17];
   addr_key(peer ? peer->client_addr : NULL, key, req.client_addr);
+  net_text(key, req.client_net);
   random_uuid(req.request_id);
   log_set_request_id(req.request_id);
   struct http_response resp = {.status = 500};

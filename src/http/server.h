@@ -38,6 +38,9 @@ struct http_request {
   bool body_too_large;    /* the body exceeded max_body and was dropped */
   bool tls;
   char client_addr[48];   /* the peer's numeric address, e.g. "127.0.0.1" */
+  char client_net[48];    /* what per-client limits count: the IPv4 address, or
+                             the IPv6 /64 ("2001:db8:1:2::/64"), which one host
+                             or site usually owns whole */
   char request_id[40];    /* generated for this request */
   void *conn_;            /* private: the MHD connection */
 };

@@ -1,11 +1,14 @@
 /*
  * test_common.c — src/common: base64url (known vectors, round trips of every
  * length, invalid input), percent-decoding and form bodies (including
- * malformed escapes).
+ * malformed escapes), the log's escaping (every control byte, cuts at a whole
+ * escape), and failure throttles (burst, refill, Retry-After, a full table).
  */
 #include <string.h>
 
 #include "common/base64url.h"
+#include "common/log.h"
+#include "common/throttle.h"
 #include "common/urlcode.h"
 #include "unit.h"
 
@@ -146,11 +149,78 @@ static void form_bodies(void **state)
   free(v);
 }
 
+static void log_escaping(void **state)
+{
+  (void)state;
+  char out[64];
+  size_t n = log_escape("GET /a\r\nts=x level=error \"q\" \\ \t\x01\x7f\x1b end", out, sizeof out);
+  CHECK(strcmp(out, "GET /a\\r\\nts=x level=error \\\"q\\\" \\\\ \\t\\x01\\x7f\\x1b end") == 0 && n == strlen(out),
+        "log_escape: CR, LF, tab, quote, backslash and control bytes escaped (%s)", out);
+  int raw = 0;
+  for (int c = 1; c < 256; c++) {
+    char in[2] = {(char)c, 0}, o[8];
+    log_escape(in, o, sizeof o);
+    raw += strchr(o, '\n') || strchr(o, '\r') || (o[0] && (unsigned char)o[0] < 0x20) ||
+           (unsigned char)o[0] == 0x7f;
+  }
+  CHECK(raw == 0, "log_escape: no byte 1..255 comes out as a raw control byte");
+  n = log_escape("abc\n", out, 5);
+  CHECK(strcmp(out, "abc") == 0 && n == 3, "log_escape: an escape that does not fit is left out whole (%s)", out);
+  n = log_escape("\x01", out, 4);
+  CHECK(strcmp(out, "") == 0 && n == 0, "log_escape: \\xNN needs 4 bytes and a NUL");
+  char utf8[] = "d\xc3\xa9j\xc3\xa0";
+  log_escape(utf8, out, sizeof out);
+  CHECK(strcmp(out, utf8) == 0, "log_escape: UTF-8 text is kept as it is");
+}
+
+static void throttles(void **state)
+{
+  (void)state;
+  static struct throttle t = THROTTLE_INIT(3, 0.5); /* 3 failures, then one every 2 s */
+  int64_t now = 1000000;
+  CHECK(throttle_wait_s(&t, "a", now) == 0, "throttle: a key that never failed may try");
+  for (int i = 0; i < 3; i++)
+    throttle_fail(&t, "a", now);
+  int w = throttle_wait_s(&t, "a", now);
+  CHECK(w == 2, "throttle: after the burst the key waits (Retry-After %d: 2 s to a token)", w);
+  CHECK(throttle_wait_s(&t, "a", now + 500) == 2, "throttle: 1.5 s is rounded up");
+  CHECK(throttle_wait_s(&t, "b", now) == 0, "throttle: another key does not");
+  CHECK(throttle_wait_s(&t, "a", now + 1999) > 0 && throttle_wait_s(&t, "a", now + 2000) == 0,
+        "throttle: a token is back after 2 s");
+  throttle_fail(&t, "a", now + 2000);
+  CHECK(throttle_wait_s(&t, "a", now + 2000) > 0, "throttle: and a failure takes it again");
+  CHECK(throttle_wait_s(&t, "a", now + 60000) == 0, "throttle: a minute later the key may try");
+
+  /* A full table: a flood of new keys cannot grow it, and takes the least
+   * recently failed slot, not a recent offender's. */
+  static struct throttle f = THROTTLE_INIT(1, 0.001);
+  throttle_fail(&f, "offender", now + 10);
+  for (int i = 0; i < THROTTLE_SLOTS - 1; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "k%d", i);
+    throttle_fail(&f, key, now + 5 - (i == 0)); /* k0 is the least recent */
+  }
+  CHECK(throttle_wait_s(&f, "offender", now + 20) > 0 && throttle_wait_s(&f, "k0", now + 20) > 0,
+        "throttle: %d keys fill the table", THROTTLE_SLOTS);
+  throttle_fail(&f, "newcomer", now + 20);
+  CHECK(throttle_wait_s(&f, "newcomer", now + 20) > 0 && throttle_wait_s(&f, "offender", now + 20) > 0 &&
+            throttle_wait_s(&f, "k0", now + 20) == 0,
+        "throttle: a new key in a full table replaces the least recently failed one");
+  char longkey[300];
+  memset(longkey, 'x', sizeof longkey - 1);
+  longkey[sizeof longkey - 1] = '\0';
+  throttle_fail(&t, longkey, now);
+  throttle_fail(&t, longkey, now);
+  throttle_fail(&t, longkey, now);
+  CHECK(throttle_wait_s(&t, longkey, now) > 0, "throttle: a key longer than a slot's is cut, still counted");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(b64_vectors), UNIT_TEST(b64_round_trips), UNIT_TEST(b64_invalid),
       UNIT_TEST(url_decoding), UNIT_TEST(url_encoding), UNIT_TEST(form_bodies),
+      UNIT_TEST(log_escaping), UNIT_TEST(throttles),
   };
   return unit_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
