@@ -99,7 +99,9 @@ void tls_stop(struct nbd_conn *c)
   if (!c->tls)
     return;
   gnutls_session_t sess = c->tls;
+  send_progress(c); /* a client that reads nothing cannot hold the close either */
   gnutls_bye(sess, GNUTLS_SHUT_WR);
+  atomic_store(&c->send_ms, 0);
   gnutls_deinit(sess);
   c->tls = NULL;
 }

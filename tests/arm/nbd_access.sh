@@ -84,7 +84,8 @@ check grep -q "refused to open an export for uid 0: grant '$A1_ID' presented wit
   "and is logged with the peer and the grant id"
 # Names that must open nothing, for root over unix and TCP and for nobody over TCP.
 a1sec=${A1#*.}; b1sec=${B1#*.}; b1id=${B1%%.*}
-forged=("$VOL_A1" "" "$A1_ID.$(printf '0%.0s' {1..64})" "$A1_ID.${a1sec%?}0" "$A1_ID.$b1sec" "$b1id.$a1sec" "${A1%?}")
+[ "${a1sec: -1}" = 0 ] && last=1 || last=0 # the secret with its last digit changed
+forged=("$VOL_A1" "" "$A1_ID.$(printf '0%.0s' {1..64})" "$A1_ID.${a1sec%?}$last" "$A1_ID.$b1sec" "$b1id.$a1sec" "${A1%?}")
 for name in "${forged[@]}"; do
   what="'${name:0:40}…'"
   check $PROBE refused "$SOCK" "$name" "unix: $what opens nothing"
