@@ -38,6 +38,7 @@ int config_defaults(struct config *c)
   c->send_timeout_s = 120; /* Azure's Get Blob: 2 minutes per MiB */
   c->connections = 1000;
   c->per_address = 64;
+  c->body_memory = (size_t)256 << 20;
   config_set(&c->log_level, "info");
   c->page_size = 100;
   c->job_workers = 2;
@@ -125,6 +126,7 @@ static int on_server(struct config *c, const char *key, const char *v)
   else if (!strcmp(key, "body_timeout") && !parse_int(v, 1, 3600, &n)) c->body_timeout_s = (unsigned)n;
   else if (!strcmp(key, "send_timeout") && !parse_int(v, 1, 3600, &n)) c->send_timeout_s = (unsigned)n;
   else if (!strcmp(key, "connections") && !parse_int(v, 4, 65536, &n)) c->connections = (unsigned)n;
+  else if (!strcmp(key, "body_memory") && !parse_int(v, 1, 1 << 20, &n)) c->body_memory = (size_t)n << 20;
   else if (!strcmp(key, "connections_per_address") && !parse_int(v, 1, 65536, &n)) c->per_address = (unsigned)n;
   else if (!strcmp(key, "log_level")) config_set(&c->log_level, v);
   else if (!strcmp(key, "page_size") && !parse_int(v, 1, 1000, &n)) c->page_size = (int)n;

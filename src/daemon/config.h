@@ -33,6 +33,7 @@ struct config {
   unsigned send_timeout_s;   /* each 1 MiB of a streamed response (a download) */
   unsigned connections;      /* ARM connections; beyond, idle ones make room */
   unsigned per_address;      /* ARM connections from one address */
+  size_t body_memory;        /* request bodies held at once per listener, beyond 64 KiB each */
   char *log_level;
   int page_size;
   int job_workers;

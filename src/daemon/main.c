@@ -279,7 +279,7 @@ static int serve(struct config *c)
                                   .cert_file = c->tls_cert, .key_file = c->tls_key, .plain_http = c->plain_http,
                                   .max_body = (4 << 20) + 4096, .timeout_s = c->timeout_s,
                                   .header_timeout_s = c->header_timeout_s, .body_timeout_s = c->body_timeout_s,
-                                  .send_timeout_s = c->send_timeout_s,
+                                  .send_timeout_s = c->send_timeout_s, .body_memory = c->body_memory,
                                   .max_connections = c->dp_connections, .per_address = c->dp_per_address,
                                   .thread_per_connection = true};
   if (*c->dp_listen && http_server_start(&dc, blob_handle, &plane, &dataplane) < 0)
@@ -312,7 +312,7 @@ static int serve(struct config *c)
                                   .cert_file = c->tls_cert, .key_file = c->tls_key, .plain_http = c->plain_http,
                                   .max_body = c->max_body, .timeout_s = c->timeout_s,
                                   .header_timeout_s = c->header_timeout_s, .body_timeout_s = c->body_timeout_s,
-                                  .send_timeout_s = c->send_timeout_s,
+                                  .send_timeout_s = c->send_timeout_s, .body_memory = c->body_memory,
                                   .max_connections = c->connections, .per_address = c->per_address,
                                   .threads = c->threads};
   if (http_server_start(&hc, arm_handle, arm, &http) < 0)

@@ -79,7 +79,7 @@ struct conn {
 
 /* What the limits did since the last report (logged at most every 10 s). */
 struct bites {
-  unsigned per_address, full, evicted, header, idle, body, send, mhd_suppressed;
+  unsigned per_address, full, evicted, header, idle, body, send, busy, mhd_suppressed;
   char last_addr[48];
 };
 
@@ -93,6 +93,7 @@ struct http_server {
   char name[16];
   unsigned max_conns, per_address;
   int64_t header_ms, idle_ms, body_ms, send_ms;
+  size_t body_budget, body_held; /* bytes of request bodies, beyond BODY_FREE of each */
 
   pthread_mutex_t lock;    /* the tables, the counters and the reaper's stop */
   struct conn *head, *tail; /* in accept order: the oldest first */
@@ -312,15 +313,18 @@ static void report(struct http_server *s, int64_t now)
   struct bites *b = &s->bites;
   if (now - s->reported_ms < REPORT_MS)
     return;
-  if (b->per_address + b->full + b->evicted + b->header + b->idle + b->body + b->send + b->mhd_suppressed)
+  if (b->per_address + b->full + b->evicted + b->header + b->idle + b->body + b->send + b->busy +
+      b->mhd_suppressed)
     log_warn("http",
              "%s: connection limits in the last %d s (last address %s): %u refused over the per-address limit "
              "(%u), %u refused with all %u busy, %u idle closed to make room, %u closed at the header deadline "
              "(%lld s), %u idle past %lld s, %u with a body not in after %lld s, %u not taking a block of their "
-             "download in %lld s; %u libmicrohttpd messages suppressed",
+             "download in %lld s, %u bodies refused (503) with %zu MiB of bodies held; %u libmicrohttpd messages "
+             "suppressed",
              s->name, REPORT_MS / 1000, b->last_addr, b->per_address, s->per_address, b->full, s->max_conns,
              b->evicted, b->header, (long long)s->header_ms / 1000, b->idle, (long long)s->idle_ms / 1000, b->body,
-             (long long)s->body_ms / 1000, b->send, (long long)s->send_ms / 1000, b->mhd_suppressed);
+             (long long)s->body_ms / 1000, b->send, (long long)s->send_ms / 1000, b->busy, s->body_budget >> 20,
+             b->mhd_suppressed);
   memset(b, 0, sizeof *b);
   s->mhd_logged = 0;
   s->reported_ms = now;
@@ -363,7 +367,9 @@ static void *reaper(void *arg)
 struct pending {
   char *body;
   size_t len, cap;
+  size_t charged;   /* of cap, held against the server's body memory */
   bool too_large;
+  bool busy;        /* the body memory was full: answered 503 */
   bool started;     /* the access handler has seen the headers */
   char *raw_path;   /* path as sent (no query), or NULL */
   int64_t start_ms;
@@ -566,6 +572,59 @@ static enum MHD_Result queue(struct http_server *s, struct MHD_Connection *conn,
   return ret;
 }
 
+/* Of each request body this much is never charged, so small requests (a
+ * token, an ARM PUT) are served however many large bodies are held. */
+#define BODY_FREE (64 * 1024)
+
+/* Charges p's body buffer growing to cap bytes; false (nothing charged) when
+ * the server's body memory would overflow. */
+static bool charge(struct http_server *s, struct pending *p, size_t cap)
+{
+  size_t need = cap > BODY_FREE ? cap - BODY_FREE : 0;
+  bool ok = true;
+  if (need <= p->charged)
+    return true;
+  pthread_mutex_lock(&s->lock);
+  if (s->body_held + (need - p->charged) > s->body_budget) {
+    s->bites.busy++;
+    ok = false;
+  } else {
+    s->body_held += need - p->charged;
+    p->charged = need;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return ok;
+}
+
+static void drop_body(struct http_server *s, struct pending *p)
+{
+  free(p->body);
+  p->body = NULL;
+  p->len = p->cap = 0;
+  if (p->charged) {
+    pthread_mutex_lock(&s->lock);
+    s->body_held -= p->charged;
+    pthread_mutex_unlock(&s->lock);
+    p->charged = 0;
+  }
+}
+
+/* 503 ServerBusy (Azure Storage's and ARM's word), without the handler. */
+static enum MHD_Result answer_busy(struct http_server *s, struct MHD_Connection *conn, const char *method,
+                                   const char *url)
+{
+  static const char msg[] = "{\"error\":{\"code\":\"ServerBusy\",\"message\":\"The server is holding as many "
+                            "request bodies as it may. Retry the request.\"}}";
+  struct http_response resp = {.status = 503};
+  char *body = strdup(msg);
+  http_response_body(&resp, 503, "application/json; charset=utf-8", body, body ? strlen(body) : 0);
+  http_response_header(&resp, "Retry-After", "1");
+  log_info("http", "%s %s -> 503 (the %s listener's body memory is full)", method, url, s->name);
+  enum MHD_Result ret = queue(s, conn, &resp);
+  response_clear(&resp);
+  return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -588,17 +647,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     else
       return MHD_YES;
   }
-  if (*upload_data_size && !p->too_large) {
+  if (*upload_data_size && !p->too_large && !p->busy) {
     if (p->len + *upload_data_size > s->max_body) {
       p->too_large = true;
-      free(p->body);
-      p->body = NULL;
-      p->len = p->cap = 0;
+      drop_body(s, p);
     } else {
       if (p->len + *upload_data_size + 1 > p->cap) {
         size_t cap = p->cap ? p->cap : 4096;
         while (cap < p->len + *upload_data_size + 1)
           cap *= 2;
+        if (cap > s->max_body + 1)
+          cap = s->max_body + 1;
+        if (!charge(s, p, cap)) {
+          p->busy = true;
+          drop_body(s, p);
+          *upload_data_size = 0;
+          return MHD_YES;
+        }
         char *nb = realloc(p->body, cap);
         if (!nb)
           return MHD_NO;
@@ -612,12 +677,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     *upload_data_size = 0;
     return MHD_YES;
   }
-  if (*upload_data_size) { /* discarding an oversized body */
+  if (*upload_data_size) { /* discarding an oversized body, or one there is no room for */
     *upload_data_size = 0;
     return MHD_YES;
   }
 
   conn_phase(s, conn, 2);
+  if (p->busy)
+    return answer_busy(s, conn, method, url);
   struct http_request req = {
       .method = method,
       .path = url,
@@ -651,7 +718,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   conn_phase(cls, conn, 0);
   struct pending *p = *con_cls;
   if (p) {
-    free(p->body);
+    drop_body(cls, p);
     free(p->raw_path);
     free(p);
     *con_cls = NULL;
@@ -751,6 +818,7 @@ int http_server_start(const struct http_server_config *cfg, http_handler handler
   s->idle_ms = (int64_t)cfg->timeout_s * 1000;
   s->body_ms = (int64_t)cfg->body_timeout_s * 1000;
   s->send_ms = (int64_t)cfg->send_timeout_s * 1000;
+  s->body_budget = cfg->body_memory ? cfg->body_memory : (size_t)256 << 20;
   s->reported_ms = time_mono_ms();
   /* libmicrohttpd's limit: room above ours for the connections being closed */
   unsigned hard = s->max_conns + s->max_conns / 4 + 16;

@@ -17,9 +17,12 @@
  * request's headers within timeout_s of the last response, a request's body
  * must arrive within body_timeout_s of its headers, however slowly bytes
  * trickle in, and a streamed response must be taken a block (1 MiB) every
- * send_timeout_s; and at max_connections the connection with no request in
- * progress that has waited longest is closed to make room for a new one.
- * Each limit is logged, at most every 10 s, when it bites.
+ * send_timeout_s; at max_connections a connection with no request in
+ * progress, of the address holding the most, is closed to make room for a
+ * new one; and request bodies held at once are limited to body_memory
+ * beyond the first 64 KiB of each (past it a request with a larger body is
+ * answered 503 ServerBusy with Retry-After).  Each limit is logged, at most
+ * every 10 s, when it bites.
  */
 #pragma once
 #include <stdbool.h>
@@ -101,6 +104,7 @@ struct http_server_config {
   const char *key_file;
   bool plain_http;          /* development mode, loopback only */
   size_t max_body;          /* bytes */
+  size_t body_memory;       /* bodies held at once, beyond 64 KiB of each (0: 256 MiB) */
   unsigned timeout_s;       /* idle (kept-alive, or no byte moving) connection timeout */
   unsigned header_timeout_s; /* TLS handshake + headers of a connection's first request */
   unsigned body_timeout_s;  /* a request's body, from its headers on */

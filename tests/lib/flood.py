@@ -2,7 +2,7 @@
 """flood.py — a connection-exhaustion attacker for the HTTP listeners' tests.
 
     flood.py HOST PORT [--idle N] [--tls-trickle N] [--raw-trickle N] [--body-trickle N]
-             [--slow-read N --path PATH]
+             [--slow-read N --path PATH] [--big-body N]
              [--sources 127.0.0.2-127.0.0.101] [--interval S] [--reconnect]
              [--cafile CA] [--duration S] [--status FILE]
 
@@ -11,7 +11,9 @@ complete the handshake and then send a request's headers a byte every
 --interval seconds, and N TCP connections that send the start of a TLS
 ClientHello the same way (a handshake that never ends), N TLS connections
 that send a POST's headers at once and then its body a byte every --interval
-seconds, N TLS connections that GET PATH and never read the answer,
+seconds, N TLS connections that send a POST of a 4,194,000-byte body but its
+last 1,000 bytes at once and then trickle those, N TLS connections that GET
+PATH and never read the answer,
 round-robin over the
 source addresses.  With --reconnect each connection the server closes is
 opened again at once, as a persistent attacker would.  Every second (and at
@@ -41,6 +43,7 @@ p.add_argument("--tls-trickle", type=int, default=0)
 p.add_argument("--raw-trickle", type=int, default=0)
 p.add_argument("--body-trickle", type=int, default=0)
 p.add_argument("--slow-read", type=int, default=0)
+p.add_argument("--big-body", type=int, default=0)
 p.add_argument("--path", default="/")
 p.add_argument("--sources", default="127.0.0.2")
 p.add_argument("--interval", type=float, default=1.0)
@@ -59,16 +62,18 @@ hi = ipaddress.IPv4Address(hi or str(lo))
 sources = [str(ipaddress.IPv4Address(i)) for i in range(int(lo), int(hi) + 1)]
 next_source = 0
 
-ctx = ssl.create_default_context(cafile=a.cafile) if a.tls_trickle or a.body_trickle or a.slow_read else None
+ctx = ssl.create_default_context(cafile=a.cafile) if a.tls_trickle or a.body_trickle or a.slow_read or a.big_body else None
 if ctx:
     ctx.check_hostname = False
 REQUEST = b"GET /metadata/endpoints HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100000
 POST = b"POST /adfs/oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
 BODY = b"a" * 100000
+BIG = 4194000
+BIG_POST = b"POST /adfs/oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % BIG
 HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 100000
 
 stats = {k: {"open": 0, "opened": 0, "closed": 0, "refused": 0, "failed": 0, "lifetimes": []}
-         for k in ("idle", "tls", "raw", "body", "slowread")}
+         for k in ("idle", "tls", "raw", "body", "slowread", "big")}
 stats["slowread"]["drained"] = []
 conns = {}  # fd -> [sock, kind, opened_at, bytes_sent, next_send]
 stop = False
@@ -91,8 +96,10 @@ def open_one(kind):
         s.bind((src, 0))
         s.settimeout(5)
         s.connect((a.host, a.port))
-        if kind in ("tls", "body", "slowread"):
+        if kind in ("tls", "body", "slowread", "big"):
             s = ctx.wrap_socket(s)
+        if kind == "big":
+            s.sendall(BIG_POST + b"b" * (BIG - 1000))
         if kind == "body":
             s.sendall(POST)
         if kind == "slowread":
@@ -135,7 +142,7 @@ def write_status():
 
 
 for kind, n in (("idle", a.idle), ("tls", a.tls_trickle), ("raw", a.raw_trickle), ("body", a.body_trickle),
-                ("slowread", a.slow_read)):
+                ("slowread", a.slow_read), ("big", a.big_body)):
     for _ in range(n):
         open_one(kind)
 write_status()
@@ -165,7 +172,7 @@ while not stop and time.monotonic() < end:
         c = conns.get(fd)
         if not c or c[1] in ("idle", "slowread") or now < c[4]:
             continue
-        payload = {"tls": REQUEST, "raw": HELLO, "body": BODY}[c[1]]
+        payload = {"tls": REQUEST, "raw": HELLO, "body": BODY, "big": BODY}[c[1]]
         try:
             c[0].send(payload[c[3]:c[3] + 1])
             c[3] += 1
