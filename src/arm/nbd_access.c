@@ -37,17 +37,27 @@ static void reply_drp_not_found(struct arm_call *call)
   arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
 }
 
+/* The row of the disk or disk restore point the URL names; replies 404
+ * (or 500) and returns -errno when there is none. */
+static int find_row(struct arm_call *call, bool drp, struct meta_resource *r)
+{
+  char id[1400];
+  if (drp)
+    arm_drp_id(call, id, sizeof id);
+  else
+    arm_disk_id(call, id, sizeof id);
+  return arm_row_get(call, id, drp ? DRP_TYPE : DISK_TYPE, drp ? reply_drp_not_found : arm_disk_reply_not_found, r);
+}
+
 /* The resource the URL names and its export; replies and returns -errno
  * when it has none. */
 static int find_target(struct arm_call *call, bool drp, struct meta_resource *r, char **export_name)
 {
-  char id[1400];
   *export_name = NULL;
-  int rc;
+  int rc = find_row(call, drp, r);
+  if (rc < 0)
+    return rc;
   if (drp) {
-    arm_drp_id(call, id, sizeof id);
-    if ((rc = arm_row_get(call, id, DRP_TYPE, reply_drp_not_found, r)) < 0)
-      return rc;
     struct meta_image im;
     rc = region_image_get(call->arm->region, r->id, &im);
     if (rc == 0 && im.state == IMAGE_READY)
@@ -55,9 +65,6 @@ static int find_target(struct arm_call *call, bool drp, struct meta_resource *r,
     if (rc == 0)
       meta_image_clear(&im);
   } else {
-    arm_disk_id(call, id, sizeof id);
-    if ((rc = arm_row_get(call, id, DISK_TYPE, arm_disk_reply_not_found, r)) < 0)
-      return rc;
     json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
     const char *vol = json_string_value(json_object_get(props, "uniqueId"));
     struct region_volume_info vi;
@@ -174,8 +181,7 @@ static int list_one(void *ctx, const struct meta_nbd_grant *g)
 static void list(struct arm_call *call, bool drp)
 {
   struct meta_resource r;
-  char *export_name = NULL;
-  if (find_target(call, drp, &r, &export_name) < 0)
+  if (find_row(call, drp, &r) < 0)
     return;
   json_t *v = json_array();
   int rc = v ? region_nbd_grants(call->arm->region, r.id, list_one, v) : -ENOMEM;
@@ -185,7 +191,6 @@ static void list(struct arm_call *call, bool drp)
   } else {
     arm_reply_json(call, 200, json_pack("{s:o}", "value", v));
   }
-  free(export_name);
   meta_resource_clear(&r);
 }
 
@@ -197,14 +202,8 @@ static void revoke(struct arm_call *call, bool drp)
                            "Required parameter 'accessId' is missing or not a string.");
     return;
   }
-  char rid[1400];
   struct meta_resource r;
-  if (drp)
-    arm_drp_id(call, rid, sizeof rid);
-  else
-    arm_disk_id(call, rid, sizeof rid);
-  if (arm_row_get(call, rid, drp ? DRP_TYPE : DISK_TYPE, drp ? reply_drp_not_found : arm_disk_reply_not_found,
-                  &r) < 0)
+  if (find_row(call, drp, &r) < 0)
     return;
   int rc = region_nbd_revoke(call->arm->region, r.id, id);
   if (rc == -ENOENT)
