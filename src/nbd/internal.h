@@ -107,7 +107,7 @@ struct nbd_conn {
   void *tls; /* gnutls_session_t once STARTTLS succeeded */
   _Atomic int state;
   atomic_bool closing;
-  bool dropped;                /* by the watchdog (server->lock) */
+  bool dropped;                /* closed by the watchdog or make_room (server->lock) */
   int64_t deadline_ms;         /* the handshake's end (monotonic ms) */
   _Atomic int64_t last_ms;     /* the last request read or reply sent */
   _Atomic int64_t send_ms;     /* while a reply is being written: its last progress; else 0 */

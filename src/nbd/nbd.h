@@ -115,7 +115,8 @@ struct nbd_backend_ops {
  * that bites is logged, rate-limited. */
 struct nbd_server_config {
   unsigned threads_per_conn;      /* workers per connection; 0 = 8 */
-  unsigned max_connections;       /* 0 = 256; more are accepted and closed at once */
+  unsigned max_connections;       /* 0 = 256; more are accepted and closed at once, unless a client with
+                                     more connections has a handshake in progress: that one is closed */
   unsigned max_connections_per_client; /* 0 = 32; per peer uid (unix socket) or address (TCP; IPv6: /64) */
   unsigned handshake_timeout_sec; /* 0 = 10: from accept to transmission, in total (a trickle does not extend it) */
   unsigned idle_timeout_sec;      /* 0 = never: a connection in transmission with no request in flight and

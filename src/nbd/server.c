@@ -10,10 +10,13 @@
  * sockets down; shutdown(2) wakes the thread blocked in recv and the
  * connection drains as on EOF.
  *
- * Bounds.  A connection is refused at accept past max_connections, or past
+ * Bounds.  A connection is refused at accept past
  * max_connections_per_client for its client (the peer's uid on a unix
  * socket, SO_PEERCRED; its address on TCP), so one client's idle
- * handshakes cannot lock the others out.  A watchdog thread looks at every
+ * handshakes cannot lock the others out; at max_connections it is refused
+ * too, unless a client holding more connections than it has a handshake
+ * in progress, which is closed to make room (make_room), so many clients
+ * cannot either.  A watchdog thread looks at every
  * connection each WATCHDOG_MS and shuts down (conn_abort) one whose
  * handshake passed its deadline (counted from accept: a client trickling a
  * byte at a time does not extend it, as a per-read timeout would), one
@@ -238,6 +241,43 @@ static void describe_peer(struct nbd_conn *c)
   snprintf(c->client, sizeof c->client, "%s", c->peer);
 }
 
+/* At the global limit: closes the handshake of the client holding the most
+ * connections (its oldest), if that client holds more than the newcomer
+ * (mine), so that clients with many addresses or uids cannot fill the
+ * server with idle handshakes either.  Connections in transmission are
+ * never closed for room.  At most MAX_EVICTING closed ones may still be
+ * on their way out (nconns exceeds the limit by that much at most).
+ * server->lock held; whether room was made. */
+#define MAX_EVICTING 16
+static bool make_room(struct nbd_server *s, unsigned mine)
+{
+  unsigned leaving = 0, most = 0;
+  struct nbd_conn *victim = NULL;
+  for (struct nbd_conn *c = s->conns; c; c = c->next)
+    leaving += c->dropped;
+  if (leaving >= MAX_EVICTING)
+    return false;
+  for (struct nbd_conn *c = s->conns; c; c = c->next) {
+    if (c->dropped || atomic_load(&c->state) != CONN_NEGOTIATING)
+      continue;
+    unsigned n = 0;
+    for (struct nbd_conn *o = s->conns; o; o = o->next)
+      n += strcmp(o->client, c->client) == 0;
+    if (n > most || (n == most && victim && c->deadline_ms < victim->deadline_ms)) {
+      most = n;
+      victim = c;
+    }
+  }
+  if (!victim || most <= mine + 1)
+    return false;
+  victim->dropped = true;
+  if (ratelog_allow(&s->limits))
+    log_warn("nbd", "closed a handshake of %s (%u connections) to make room: the server's connection limit (%u) "
+             "is reached", victim->peer, most, s->cfg.max_connections);
+  conn_abort(victim);
+  return true;
+}
+
 static void start_conn(struct nbd_listener *l, int fd)
 {
   struct nbd_server *s = l->s;
@@ -283,7 +323,9 @@ static void start_conn(struct nbd_listener *l, int fd)
       mine += strcmp(o->client, c->client) == 0;
     const char *whose = NULL;
     unsigned limit = 0;
-    if (s->nconns >= s->cfg.max_connections) {
+    if (s->nconns >= s->cfg.max_connections && mine < s->cfg.max_connections_per_client && make_room(s, mine)) {
+      /* a handshake of a heavier client was closed for this one */
+    } else if (s->nconns >= s->cfg.max_connections) {
       whose = "the server's";
       limit = s->cfg.max_connections;
     } else if (mine >= s->cfg.max_connections_per_client) {

@@ -6,7 +6,9 @@
 # connection in transmission is dropped after the idle timeout (a busy one
 # is not); clients that send 32 MiB READs and never read the replies keep the
 # server's memory bounded and are dropped after the send timeout while
-# another client keeps working.  Each limit is logged when it bites.
+# another client keeps working; when many clients fill the server with
+# handshakes, a new one gets in by closing a handshake of the heaviest.
+# Each limit is logged when it bites.
 . "$(dirname "$0")/lib.sh"
 need nbdinfo; need qemu-io; need runuser
 PROBE="python3 $VMRP_SRC/tests/lib/nbd_probe.py"
@@ -99,4 +101,21 @@ t "the wait for replies to go out is logged" grep -q "bytes of replies and paylo
 t "the send timeout is logged" grep -q "dropped a connection of uid 0: a reply made no progress (the client does not read) (limit 3 s)" "$T/S2.log"
 t "the server still serves" nbdinfo "$U"
 t "server exits cleanly on SIGTERM" stop S2
+
+# 5. Many clients: 3 addresses x 16 handshakes fill max_connections = 48; a
+# new client's connection closes a handshake of the heaviest to get in.
+P3=$(free_port)
+serve S3 --tcp "127.0.0.1:$P3" --create 64M --export d="$T/d.img" --grant "$C=d" --max-conns 48 \
+  --max-conns-per-client 16 --handshake-timeout 30
+for i in 2 3 4; do
+  NBD_PROBE_SOURCE=127.0.0.$i $PROBE hold "tcp:127.0.0.1:$P3" 16 8 "$T/w/ready.$i" >"$T/hold3.$i" 2>&1 &
+  eval "h$i=\$!"
+done
+for _ in $(seq 100); do [ -f "$T/w/ready.2" ] && [ -f "$T/w/ready.3" ] && [ -f "$T/w/ready.4" ] && break; sleep 0.1; done
+t "with the server full of 3 clients' handshakes, a fourth client opens" $PROBE opens "tcp:127.0.0.1:$P3" "$C"
+t "and again" $PROBE opens "tcp:127.0.0.1:$P3" "$C"
+wait "$h2" "$h3" "$h4" || true
+t "room was made by closing a handshake of the heaviest client, logged" \
+  grep -q "closed a handshake of 127.0.0.[234] (16 connections) to make room: the server's connection limit (48) is reached" "$T/S3.log"
+t "server exits cleanly on SIGTERM" stop S3
 finish
