@@ -19,6 +19,9 @@
 . "$VMRP_SRC/tests/lib/harness.sh"
 STATUS=; BODY=
 export VMRP_CONFIG_EXTRA='[server]\nheader_timeout = 4\nbody_timeout = 4\nsend_timeout = 3\nbody_memory = 16'
+# The memory check below compares resident memory, in the sanitizer build too: ASan keeps freed blocks
+# resident in its quarantine (256 MiB by default), so the daemon gets a small one (no effect without ASan).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8"
 start_regions
 FLOOD=(python3 "$VMRP_SRC/tests/lib/flood.py")
 ARM_PORT=$VMRP_EASTUS_PORT
@@ -125,11 +128,7 @@ code=$(big_post)
 check test "$code" = 503 -a "$(header Retry-After)" = 1 \
   "ARM holding 16 MiB of bodies: a POST with a 1 MiB body is answered 503 with Retry-After: 1 ($code)"
 legit "ARM holding 16 MiB of bodies"
-if ldd "$VMRPD" | grep -q libasan; then
-  echo "# (resident memory not compared in a sanitizer build: $rss0 -> $rss1 MiB)"
-else
-  check test $((rss1 - rss0)) -lt 40 "with 20 x 4 MiB sent, the server grew by $((rss1 - rss0)) MiB (< 40: 16 MiB of bodies and 64 KiB each)"
-fi
+check test $((rss1 - rss0)) -lt 40 "with 20 x 4 MiB sent, the server grew by $((rss1 - rss0)) MiB (< 40: 16 MiB of bodies and 64 KiB each)"
 stop_flood
 sleep 0.5
 code=$(big_post)
