@@ -39,6 +39,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -51,13 +52,14 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/random.h"
 #include "common/timefmt.h"
 
 /* The connections from one address (an IPv6 /64): a chained hash table. */
 struct peer {
   struct peer *next;
-  unsigned char addr[17];  /* family byte + address (IPv6: its /64) */
+  unsigned char addr[NET_KEY_LEN];  /* its network (netaddr.h) */
   unsigned live;           /* connections not closing */
   unsigned refs;           /* entries pointing here, closing ones too */
 };
@@ -67,7 +69,7 @@ struct conn {
   struct conn *prev, *next;
   int fd;
   struct peer *peer;
-  char addr_text[48];
+  char addr_text[NET_TEXT_LEN];
   int64_t since_ms;        /* accepted, its headers in, or its last response done */
   bool first;              /* no request finished yet */
   bool in_request;         /* headers received, response not done */
@@ -112,43 +114,18 @@ struct http_server {
 #define REPORT_MS 10000
 #define MHD_LOG_PER_REPORT 10
 
-static void addr_key(const struct sockaddr *sa, unsigned char key[17], char text[48])
+/* The network of sa (the per-address limits' key) and sa itself as text. */
+static void addr_key(const struct sockaddr *sa, unsigned char key[NET_KEY_LEN], char text[NET_TEXT_LEN])
 {
-  memset(key, 0, 17);
-  snprintf(text, 48, "?");
-  if (!sa)
-    return;
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    key[0] = 4;
-    memcpy(key + 1, &in->sin_addr, 4);
-    inet_ntop(AF_INET, &in->sin_addr, text, 48);
-  } else if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      key[0] = 4;
-      memcpy(key + 1, in6->sin6_addr.s6_addr + 12, 4);
-    } else { /* one host or site usually owns a whole /64 */
-      key[0] = 6;
-      memcpy(key + 1, in6->sin6_addr.s6_addr, 8);
-    }
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, 48);
-  }
-}
-
-/* key as text: the IPv4 address, or the IPv6 /64 */
-static void net_text(const unsigned char key[17], char text[48])
-{
-  unsigned char a[16] = {0};
-  memcpy(a, key + 1, key[0] == 4 ? 4 : 8);
-  if (!inet_ntop(key[0] == 4 ? AF_INET : AF_INET6, a, text, 48) || key[0] == 0)
-    snprintf(text, 48, "?");
-  else if (key[0] == 6)
-    strncat(text, "/64", 47 - strlen(text));
+  net_key(sa, key);
+  socklen_t len = !sa ? 0 : sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                          : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
+  if (!len || getnameinfo(sa, len, text, NET_TEXT_LEN, NULL, 0, NI_NUMERICHOST) != 0)
+    snprintf(text, NET_TEXT_LEN, "?");
 }
 
 /* The bucket of key (the caller holds the lock). */
-static struct peer **bucket(struct http_server *s, const unsigned char key[17])
+static struct peer **bucket(struct http_server *s, const unsigned char key[NET_KEY_LEN])
 {
   uint64_t h = s->seed;
   for (int i = 0; i < 17; i++)
@@ -157,7 +134,7 @@ static struct peer **bucket(struct http_server *s, const unsigned char key[17])
 }
 
 /* key's entry; with create, made when absent (NULL: out of memory). */
-static struct peer *peer_get(struct http_server *s, const unsigned char key[17], bool create)
+static struct peer *peer_get(struct http_server *s, const unsigned char key[NET_KEY_LEN], bool create)
 {
   struct peer **b = bucket(s, key);
   for (struct peer *p = *b; p; p = p->next)
@@ -211,8 +188,8 @@ static bool make_room(struct http_server *s)
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
   struct http_server *s = cls;
-  unsigned char key[17];
-  char text[48];
+  unsigned char key[NET_KEY_LEN];
+  char text[NET_TEXT_LEN];
   (void)addrlen;
   addr_key(addr, key, text);
   enum MHD_Result ret = MHD_YES;
@@ -238,7 +215,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
     const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    unsigned char key[17];
+    unsigned char key[NET_KEY_LEN];
     if (!fd || !(c = calloc(1, sizeof *c)))
       return; /* untracked: only libmicrohttpd's own limits apply to it */
     c->fd = fd->connect_fd;
@@ -696,9 +673,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       .conn_ = conn,
   };
   const union MHD_ConnectionInfo *peer = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  unsigned char key[17];
+  unsigned char key[NET_KEY_LEN];
   addr_key(peer ? peer->client_addr : NULL, key, req.client_addr);
-  net_text(key, req.client_net);
+  net_key_text(key, req.client_net);
   random_uuid(req.request_id);
   log_set_request_id(req.request_id);
   struct http_response resp = {.status = 500};

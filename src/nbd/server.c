@@ -46,6 +46,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "nbd/internal.h"
 
 #define WATCHDOG_MS 250
@@ -220,7 +221,7 @@ static void describe_peer(struct nbd_conn *c)
   snprintf(c->peer, sizeof c->peer, "an unknown peer");
   struct sockaddr_storage ss;
   socklen_t l = sizeof ss;
-  char host[INET6_ADDRSTRLEN];
+  char host[NET_TEXT_LEN];
   if (!c->is_tcp) {
     struct ucred cr;
     socklen_t cl = sizeof cr;
@@ -229,14 +230,10 @@ static void describe_peer(struct nbd_conn *c)
   } else if (getpeername(c->fd, (struct sockaddr *)&ss, &l) == 0 &&
              getnameinfo((struct sockaddr *)&ss, l, host, sizeof host, NULL, 0, NI_NUMERICHOST) == 0) {
     snprintf(c->peer, sizeof c->peer, "%s", host);
-    struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-    if (ss.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(a6)) {
-      memset(a6->s6_addr + 8, 0, 8);
-      if (inet_ntop(AF_INET6, a6, host, sizeof host)) {
-        snprintf(c->client, sizeof c->client, "%s/64", host);
-        return;
-      }
-    }
+    unsigned char key[NET_KEY_LEN];
+    net_key((struct sockaddr *)&ss, key);
+    net_key_text(key, c->client);
+    return;
   }
   snprintf(c->client, sizeof c->client, "%s", c->peer);
 }

@@ -4,10 +4,13 @@
  * malformed escapes), the log's escaping (every control byte, cuts at a whole
  * escape), and failure throttles (burst, refill, Retry-After, a full table).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "common/base64url.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/throttle.h"
 #include "common/urlcode.h"
 #include "unit.h"
@@ -215,12 +218,44 @@ static void throttles(void **state)
   CHECK(throttle_wait_s(&t, longkey, now) > 0, "throttle: a key longer than a slot's is cut, still counted");
 }
 
+/* The network a client address counts as: IPv4 itself, IPv4-mapped as
+ * IPv4, IPv6 its /64 (two hosts of one /64 are one client). */
+static void client_networks(void **state)
+{
+  (void)state;
+  struct sockaddr_in v4 = {.sin_family = AF_INET};
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6}, b = a, m = a, other = a;
+  inet_pton(AF_INET, "192.0.2.7", &v4.sin_addr);
+  inet_pton(AF_INET6, "2001:db8:1:2::1", &a.sin6_addr);
+  inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &b.sin6_addr);
+  inet_pton(AF_INET6, "2001:db8:1:3::1", &other.sin6_addr);
+  inet_pton(AF_INET6, "::ffff:192.0.2.7", &m.sin6_addr);
+  unsigned char k4[NET_KEY_LEN], ka[NET_KEY_LEN], kb[NET_KEY_LEN], km[NET_KEY_LEN], ko[NET_KEY_LEN],
+      kn[NET_KEY_LEN];
+  char text[NET_TEXT_LEN];
+  net_key((struct sockaddr *)&v4, k4);
+  net_key((struct sockaddr *)&a, ka);
+  net_key((struct sockaddr *)&b, kb);
+  net_key((struct sockaddr *)&m, km);
+  net_key((struct sockaddr *)&other, ko);
+  net_key(NULL, kn);
+  assert_memory_equal(ka, kb, NET_KEY_LEN);
+  assert_memory_not_equal(ka, ko, NET_KEY_LEN);
+  assert_memory_equal(k4, km, NET_KEY_LEN);
+  net_key_text(k4, text);
+  assert_string_equal(text, "192.0.2.7");
+  net_key_text(ka, text);
+  assert_string_equal(text, "2001:db8:1:2::/64");
+  net_key_text(kn, text);
+  assert_string_equal(text, "?");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(b64_vectors), UNIT_TEST(b64_round_trips), UNIT_TEST(b64_invalid),
       UNIT_TEST(url_decoding), UNIT_TEST(url_encoding), UNIT_TEST(form_bodies),
-      UNIT_TEST(log_escaping), UNIT_TEST(throttles),
+      UNIT_TEST(log_escaping), UNIT_TEST(throttles), UNIT_TEST(client_networks),
   };
   return unit_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
