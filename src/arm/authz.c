@@ -38,9 +38,10 @@
 
 #include "arm/internal.h"
 
-static const char *need_name(enum arm_need need)
+/* The verb ARM's error names for a request: read, write or delete. */
+static const char *verb_of(const char *method)
 {
-  return need == ARM_NEED_READ ? "read" : need == ARM_NEED_OWNER ? "owner" : "write";
+  return !strcmp(method, "GET") || !strcmp(method, "HEAD") ? "read" : !strcmp(method, "DELETE") ? "delete" : "write";
 }
 
 bool arm_role_allows(struct arm *arm, const struct auth_identity *who, const char *sub, enum arm_need need)
@@ -72,7 +73,7 @@ bool arm_authz_scope(struct arm_call *call, const char *sub, enum arm_need need,
                   "The client '%s' with object id '%s' does not have authorization to perform action '%s/%s' over "
                   "scope '%s' or the scope is invalid. If access was recently granted, please refresh your "
                   "credentials.",
-                  call->who.appid, call->who.oid, action, need_name(need), call->req->path);
+                  call->who.appid, call->who.oid, action, verb_of(call->req->method), call->req->path);
   return false;
 }
 
