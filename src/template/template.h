@@ -93,15 +93,16 @@ struct tpl_world {
 
 /* ---- expr.c: one expression ---------------------------------------------- */
 #define TPL_MAX_EXPRESSION 24576 /* characters, as ARM */
-enum tpl_lookup { TPL_PARAMETER, TPL_VARIABLE, TPL_COPY_INDEX };
+enum tpl_lookup { TPL_PARAMETER, TPL_VARIABLE, TPL_COPY_INDEX, TPL_DEPLOYMENT };
 enum tpl_allow {
   TPL_ALLOW_REFERENCE = 1,   /* reference(), in resource properties and outputs */
   TPL_ALLOW_COPY_INDEX = 2,  /* copyIndex(), inside a copy loop */
   TPL_ALLOW_NOW = 4,         /* utcNow(), newGuid(): parameter defaults only */
 };
 /* What an expression sees: the world and the template's names.  lookup
- * answers parameters('n'), variables('n') and copyIndex(['loop']) (name
- * NULL for the innermost loop; the offset is added by the evaluator): 0
+ * answers parameters('n'), variables('n'), copyIndex(['loop']) (name
+ * NULL for the innermost loop; the offset is added by the evaluator) and
+ * deployment() (name NULL; the whole object, built by the planner): 0
  * with *out (a new reference), or -errno with err->message set; names are
  * matched case-insensitively by the lookup. */
 struct tpl_eval {
