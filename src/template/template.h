@@ -46,8 +46,8 @@ struct tpl_error {
 };
 
 /* ---- reader.c: tolerant JSON with positions ------------------------------ */
-/* Accepts, beyond strict JSON: a UTF-8 byte-order mark, `//` and `/* */`
- * comments outside strings, unquoted member names (identifiers: letters,
+/* Accepts, beyond strict JSON: a UTF-8 byte-order mark, line (//) and
+ * block comments outside strings, unquoted member names (identifiers: letters,
  * digits, _ $), raw control characters (newline, CR, tab) inside strings.
  * Rejects: duplicate member names, trailing commas, invalid UTF-8, nesting
  * deeper than 256, NUL bytes; err has code InvalidRequestContent and ARM's
@@ -93,7 +93,7 @@ struct tpl_world {
 
 /* ---- expr.c: one expression ---------------------------------------------- */
 #define TPL_MAX_EXPRESSION 24576 /* characters, as ARM */
-enum tpl_lookup { TPL_PARAMETER, TPL_VARIABLE, TPL_COPY_INDEX, TPL_DEPLOYMENT };
+enum tpl_lookup { TPL_PARAMETER, TPL_VARIABLE, TPL_COPY_INDEX, TPL_DEPLOYMENT_OBJECT };
 enum tpl_allow {
   TPL_ALLOW_REFERENCE = 1,   /* reference(), in resource properties and outputs */
   TPL_ALLOW_COPY_INDEX = 2,  /* copyIndex(), inside a copy loop */
@@ -125,6 +125,7 @@ int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, stru
 /* ---- hash.c -------------------------------------------------------------- */
 uint64_t tpl_murmur64(const void *data, size_t len);   /* ResourceStack's MurmurHash64, seed 0 */
 void tpl_unique_string(const char *const *args, int n, char out[14]);
+/* out is "" when out of memory (SHA-1's context could not be made). */
 void tpl_guid(const char *const *args, int n, char out[37]);
 /* templateHash: decimal of tpl_murmur64 of the minified, upper-cased
  * template (members in their order); out holds 21 bytes. */
