@@ -1,9 +1,20 @@
 /*
  * internal.h — what the files of template/ share and nothing outside it
- * sees: filling a struct tpl_error.
+ * sees: filling a struct tpl_error, and the contract between the
+ * expression evaluator (expr.c) and the function library (fn_*.c).
+ *
+ * A function is a row of a family's table (struct tpl_function): its name
+ * as Microsoft documents it, its arity and its implementation.  The
+ * evaluator checks the arity, evaluates the arguments (left to right) and
+ * calls the implementation with borrowed argument values; the
+ * implementation returns 0 with *out (a new reference) or -errno with the
+ * error filled through the helpers below, in ARM's words.  A lazy function
+ * (if) gets no values and evaluates the arguments it needs itself
+ * (tpl_call_arg).
  */
 #pragma once
 #include <stdarg.h>
+#include <stdint.h>
 
 #include "common/cleanup.h"
 #include "template/template.h"
@@ -12,3 +23,78 @@
  * and clears its position and path; returns -EINVAL, so that an error path
  * reads `return tpl_fail(err, ...)`.  err may be NULL. */
 __attribute__((format(printf, 3, 4))) int tpl_fail(struct tpl_error *err, const char *code, const char *fmt, ...);
+
+/* ---- the function library ------------------------------------------------ */
+struct tpl_call;
+typedef int tpl_impl(struct tpl_call *c, json_t *const *args, int n, json_t **out);
+
+enum { TPL_FN_LAZY = 1 }; /* impl gets args NULL and calls tpl_call_arg */
+
+struct tpl_function {
+  const char *name; /* as documented ("base64ToString"); matched case-insensitively */
+  tpl_impl *impl;
+  int min, max;     /* arguments; max -1: no limit */
+  unsigned flags;
+};
+
+/* One call being evaluated. */
+struct tpl_call {
+  const struct tpl_eval *ev;
+  struct tpl_error *err;
+  const struct tpl_function *fn;
+  void *frame; /* the evaluator's (lazy arguments) */
+};
+
+/* The families (fn_*.c), each a table ending with a row whose name is NULL. */
+extern const struct tpl_function tpl_fn_string[], tpl_fn_numeric[], tpl_fn_resource[], tpl_fn_deployment[],
+    tpl_fn_scope[];
+
+/* The function called name (case-insensitive), NULL when there is none
+ * (functions.c). */
+const struct tpl_function *tpl_function_find(const char *name, size_t len);
+
+/* Lazy functions: the value of argument i (a new reference). */
+int tpl_call_arg(struct tpl_call *c, int i, json_t **out);
+
+/* ---- argument checks, in ARM's words --------------------------------------- */
+/* ARM's name of a value's type: 'String', 'Integer', 'Boolean', 'Array',
+ * 'Object', 'Null', 'Float'. */
+const char *tpl_type_name(const json_t *v);
+/* "The template language function 'f' expects its [first ]parameter to be
+ * of type 'T'. The provided value is of type 'U'. Please see ..." — what
+ * names the expected type(s) in ARM's phrase: "of type 'String'", "an
+ * array or a string". */
+int tpl_type_error(struct tpl_call *c, int i, const json_t *got, const char *what);
+/* Argument i as a string / integer / boolean, or the type error. */
+int tpl_arg_string(struct tpl_call *c, json_t *const *args, int i, const char **out);
+int tpl_arg_int(struct tpl_call *c, json_t *const *args, int i, int64_t *out);
+int tpl_arg_bool(struct tpl_call *c, json_t *const *args, int i, bool *out);
+/* Any other refusal of function f: "... Please see ...#f for usage details." */
+__attribute__((format(printf, 2, 3))) int tpl_call_fail(struct tpl_call *c, const char *fmt, ...);
+/* -ENOMEM with the error said. */
+int tpl_no_memory(struct tpl_error *err);
+
+/* ---- values ------------------------------------------------------------- */
+/* A growing string; after a failed allocation every add is ignored and
+ * oom stays set, so a sequence of adds is checked once at the end. */
+struct tpl_buf {
+  char *p;
+  size_t len, cap;
+  bool oom;
+};
+void tpl_buf_add(struct tpl_buf *b, const char *s, size_t len);
+void tpl_buf_str(struct tpl_buf *b, const char *s);
+/* The text as a JSON string (a new reference) and the buffer emptied;
+ * NULL when out of memory. */
+json_t *tpl_buf_json(struct tpl_buf *b);
+
+/* A member of an object by name, case-insensitively (an exact match first);
+ * NULL when absent.  The member's key (as stored, or name itself on an
+ * exact match) goes to *key when key is not NULL. */
+json_t *tpl_member(const json_t *obj, const char *name, const char **key);
+/* A string value of len bytes (a new reference; NULL when out of memory). */
+json_t *tpl_string_n(const char *s, size_t len);
+/* Value as concat() and string() write it: strings as they are, integers in
+ * decimal, booleans True/False (.NET), null as "", others compact JSON.
+ * Returns a malloc'd string (NULL when out of memory). */
+char *tpl_to_text(const json_t *v);

@@ -116,10 +116,14 @@ struct tpl_eval {
 };
 /* Whether a JSON string value is an expression ("[...]" and not "[[..."). */
 bool tpl_is_expression(const char *s);
-/* The value of a template string: an expression's result; "[[x" → "[x";
+/* The value of a template string: an expression's result; "[[x]" → "[x]";
  * anything else the string itself.  0 with *out (new reference; json null
- * for null()), -EINVAL with err (code InvalidTemplate, message ARM's,
- * position left for the caller), -EAGAIN (see tpl_world.reference). */
+ * for null()), -EINVAL with err (code InvalidTemplate; message ARM's detail,
+ * e.g. "The template function 'x' is not found. Please see ...", without
+ * the "Deployment template validation failed: 'The template resource '…'
+ * at line … is not valid: …'" frame, which the caller adds with the
+ * position), -EAGAIN (see tpl_world.reference), -ENOMEM.  Errors of the
+ * lookup and of world->reference come back as they filled err. */
 int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, struct tpl_error *err);
 
 /* ---- hash.c -------------------------------------------------------------- */

@@ -1,0 +1,162 @@
+/*
+ * values.c — what every function of the library does with values
+ * (internal.h): ARM's type names, checking an argument's type with ARM's
+ * message, case-insensitive member lookup (ARM reads objects with
+ * InvariantCultureIgnoreCase), and a value as text the way .NET prints it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "template/internal.h"
+
+const char *tpl_type_name(const json_t *v)
+{
+  switch (json_typeof(v)) {
+  case JSON_STRING:
+    return "String";
+  case JSON_INTEGER:
+    return "Integer";
+  case JSON_REAL:
+    return "Float";
+  case JSON_TRUE:
+  case JSON_FALSE:
+    return "Boolean";
+  case JSON_ARRAY:
+    return "Array";
+  case JSON_OBJECT:
+    return "Object";
+  default:
+    return "Null";
+  }
+}
+
+int tpl_no_memory(struct tpl_error *err)
+{
+  tpl_fail(err, "InternalServerError", "Out of memory while evaluating a template expression.");
+  return -ENOMEM;
+}
+
+int tpl_call_fail(struct tpl_call *c, const char *fmt, ...)
+{
+  char detail[1536];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  return tpl_fail(c->err, "InvalidTemplate", "%s Please see https://aka.ms/arm-template-expressions#%s for usage details.",
+                  detail, c->fn->name);
+}
+
+int tpl_type_error(struct tpl_call *c, int i, const json_t *got, const char *what)
+{
+  static const char *const ordinal[] = {"first ", "second ", "third ", "fourth ", "fifth "};
+  const char *which = c->fn->max == 1 ? "" : i < 5 ? ordinal[i] : "";
+  return tpl_call_fail(c, "The template language function '%s' expects its %sparameter to be %s. The provided value "
+                          "is of type '%s'.",
+                       c->fn->name, which, what, tpl_type_name(got));
+}
+
+int tpl_arg_string(struct tpl_call *c, json_t *const *args, int i, const char **out)
+{
+  if (!json_is_string(args[i]))
+    return tpl_type_error(c, i, args[i], "of type 'String'");
+  *out = json_string_value(args[i]);
+  return 0;
+}
+
+int tpl_arg_int(struct tpl_call *c, json_t *const *args, int i, int64_t *out)
+{
+  if (!json_is_integer(args[i]))
+    return tpl_type_error(c, i, args[i], "of type 'Integer'");
+  *out = json_integer_value(args[i]);
+  return 0;
+}
+
+int tpl_arg_bool(struct tpl_call *c, json_t *const *args, int i, bool *out)
+{
+  if (!json_is_boolean(args[i]))
+    return tpl_type_error(c, i, args[i], "of type 'Boolean'");
+  *out = json_is_true(args[i]);
+  return 0;
+}
+
+json_t *tpl_member(const json_t *obj, const char *name, const char **key)
+{
+  json_t *v = json_object_get(obj, name);
+  if (v) {
+    if (key)
+      *key = name;
+    return v;
+  }
+  const char *k;
+  json_object_foreach((json_t *)obj, k, v) {
+    if (strcasecmp(k, name) == 0) {
+      if (key)
+        *key = k;
+      return v;
+    }
+  }
+  return NULL;
+}
+
+void tpl_buf_add(struct tpl_buf *b, const char *s, size_t len)
+{
+  if (b->oom)
+    return;
+  if (b->len + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + len + 1)
+      cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = true;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, len);
+  b->len += len;
+  b->p[b->len] = '\0';
+}
+
+void tpl_buf_str(struct tpl_buf *b, const char *s)
+{
+  tpl_buf_add(b, s, strlen(s));
+}
+
+json_t *tpl_buf_json(struct tpl_buf *b)
+{
+  json_t *v = b->oom ? NULL : json_stringn(b->p ? b->p : "", b->len);
+  free(b->p);
+  *b = (struct tpl_buf){0};
+  return v;
+}
+
+json_t *tpl_string_n(const char *s, size_t len)
+{
+  return json_stringn(s, len);
+}
+
+char *tpl_to_text(const json_t *v)
+{
+  char *s = NULL;
+  switch (json_typeof(v)) {
+  case JSON_STRING:
+    return strdup(json_string_value(v));
+  case JSON_INTEGER:
+    return asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0 ? NULL : s;
+  case JSON_TRUE:
+    return strdup("True");
+  case JSON_FALSE:
+    return strdup("False");
+  case JSON_NULL:
+    return strdup("");
+  default:
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  }
+}
