@@ -74,8 +74,8 @@ int tree_map_from(struct cas *cas, const struct cas_addr *root, uint64_t from,
   if (r < 0 || m.g.size <= from)
     return r;
   m.from_chunk = from >> m.g.chunk_shift;
-  if ((r = map_node(&m, &top, m.g.height, 0)) < 0)
-    return r;
+  if ((r = map_node(&m, &top, m.g.height, 0)) != 0)
+    return r; /* an error, or fn asked to stop: the pending extent is not wanted */
   return m.have ? fn(ctx, &m.cur) : 0;
 }
 

@@ -99,7 +99,9 @@ int tree_read(struct cas *cas, const struct cas_addr *root, void *buf, size_t le
 int tree_restore(struct cas *cas, const struct cas_addr *root, int fd, const struct tree_opts *opts);
 
 /* Calls fn for maximal extents of [0, size) that are allocated (zero=false)
- * or read as zeros (zero=true), in order.  Visits nodes only, never chunks. */
+ * or read as zeros (zero=true), in order.  Visits nodes only, never chunks.
+ * fn returns 0 to go on, > 0 to stop (returned; fn is not called again), or
+ * -errno (returned). */
 struct tree_extent {
   uint64_t off, len;
   bool zero;

@@ -341,6 +341,13 @@ static void changes_kinds_and_resume(void **state)
   assert_memory_equal(&map_from.e[1], e + 1, (size_t)(map_from.n - 1) * sizeof *e);
   assert_int_equal(tree_map_from(cas, &r2, v2.size, kinds_cb, &map_from), 0); /* at the end: nothing */
   assert_int_equal(map_from.n, map_whole.n - map_whole.n / 2);
+  /* fn's stop ends the walk there: no extent after it (NBD's REQ_ONE). */
+  map_from.n = 0;
+  map_from.stop_after = 1;
+  assert_true(map_whole.n > 2);
+  assert_int_equal(tree_map(cas, &r2, kinds_cb, &map_from), 1);
+  assert_int_equal(map_from.n, 1);
+  assert_memory_equal(&map_from.e[0], &map_whole.e[0], sizeof *e);
   vimg_free(&v1);
   vimg_free(&v2);
   assert_int_equal(cas_close(cas), 0);
