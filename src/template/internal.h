@@ -46,8 +46,8 @@ struct tpl_call {
 };
 
 /* The families (fn_*.c), each a table ending with a row whose name is NULL. */
-extern const struct tpl_function tpl_fn_string[], tpl_fn_numeric[], tpl_fn_resource[], tpl_fn_deployment[],
-    tpl_fn_scope[];
+extern const struct tpl_function tpl_fn_string[], tpl_fn_array[], tpl_fn_object[], tpl_fn_compare[],
+    tpl_fn_logic[], tpl_fn_numeric[], tpl_fn_date[], tpl_fn_resource[], tpl_fn_deployment[], tpl_fn_scope[];
 
 /* The function called name (case-insensitive), NULL when there is none
  * (functions.c). */
@@ -73,6 +73,9 @@ int tpl_arg_bool(struct tpl_call *c, json_t *const *args, int i, bool *out);
 __attribute__((format(printf, 2, 3))) int tpl_call_fail(struct tpl_call *c, const char *fmt, ...);
 /* -ENOMEM with the error said. */
 int tpl_no_memory(struct tpl_error *err);
+/* How a function returns a value it just made: 0 with *out = v, or
+ * -ENOMEM when v is NULL (the allocation failed). */
+int tpl_done(struct tpl_call *c, json_t *v, json_t **out);
 
 /* ---- values ------------------------------------------------------------- */
 /* A growing string; after a failed allocation every add is ignored and
@@ -94,6 +97,13 @@ json_t *tpl_buf_json(struct tpl_buf *b);
 json_t *tpl_member(const json_t *obj, const char *name, const char **key);
 /* A string value of len bytes (a new reference; NULL when out of memory). */
 json_t *tpl_string_n(const char *s, size_t len);
+/* Characters (code points) in len bytes of UTF-8. */
+size_t tpl_utf8_chars(const char *s, size_t len);
+/* The byte offset of character i (clamped to 0..len). */
+size_t tpl_utf8_offset(const char *s, size_t len, int64_t i);
+/* Whether a equals b, as equals() and union() compare: deeply, integers
+ * and floats by value, member names exactly. */
+bool tpl_equal(const json_t *a, const json_t *b);
 /* Value as concat() and string() write it: strings as they are, integers in
  * decimal, booleans True/False (.NET), null as "", others compact JSON.
  * Returns a malloc'd string (NULL when out of memory). */

@@ -285,9 +285,11 @@ static int put_code_point(struct rd *r, uint32_t cp)
   return buf_put(r, u, len);
 }
 
-/* A "..." string into r->buf (r->buflen bytes, valid UTF-8, no NUL). */
+/* A "..." (or '...') string into r->buf (r->buflen bytes, valid UTF-8, no
+ * NUL). */
 static int read_string(struct rd *r)
 {
+  const unsigned char quote = r->s[r->i];
   int rc = 0;
   r->buflen = 0;
   if ((rc = buf_put(r, "", 0)) < 0)
@@ -296,8 +298,8 @@ static int read_string(struct rd *r)
   for (;;) {
     int c = peek(r);
     if (c < 0)
-      return fail(r, "Unterminated string. Expected delimiter: \"");
-    if (c == '"') {
+      return fail(r, "Unterminated string. Expected delimiter: %c", quote);
+    if (c == quote) {
       advance(r);
       return 0;
     }
@@ -308,7 +310,7 @@ static int read_string(struct rd *r)
     if (c != '\\') {
       /* a run of plain characters at once */
       size_t start = r->i;
-      while (r->i < r->n && r->s[r->i] != '"' && r->s[r->i] != '\\' && r->s[r->i] >= 0x20) {
+      while (r->i < r->n && r->s[r->i] != quote && r->s[r->i] != '\\' && r->s[r->i] >= 0x20) {
         size_t len = utf8_len(r->s, r->n, r->i, NULL);
         if (len == 0)
           return fail(r, "Invalid UTF-8 byte sequence");
@@ -325,7 +327,7 @@ static int read_string(struct rd *r)
     advance(r);
     c = peek(r);
     uint32_t cp;
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    static const char from[] = "\"'\\/bfnrt", to[] = "\"'\\/\b\f\n\r\t";
     const char *e = c > 0 ? strchr(from, c) : NULL;
     if (e) {
       advance(r);
@@ -367,7 +369,7 @@ static bool ident_char(int c)
 /* A member name: a string, or an unquoted identifier; into r->buf. */
 static int read_name(struct rd *r)
 {
-  if (peek(r) == '"')
+  if (peek(r) == '"' || peek(r) == '\'')
     return read_string(r);
   if (!ident_char(peek(r)))
     return unexpected(r, "Invalid property identifier character");
@@ -567,7 +569,7 @@ static int read_value(struct rd *r, json_t **out)
     r->depth++;
     rc = c == '{' ? read_object(r, *out) : read_array(r, *out);
     r->depth--;
-  } else if (c == '"') {
+  } else if (c == '"' || c == '\'') {
     if ((rc = read_string(r)) == 0 && !(*out = json_stringn_nocheck(r->buf, r->buflen)))
       rc = -ENOMEM;
   } else if (c == '-' || (c >= '0' && c <= '9')) {

@@ -48,7 +48,9 @@ struct tpl_error {
 /* ---- reader.c: tolerant JSON with positions ------------------------------ */
 /* Accepts, beyond strict JSON: a UTF-8 byte-order mark, line (//) and
  * block comments outside strings, unquoted member names (identifiers: letters,
- * digits, _ $), raw control characters (newline, CR, tab) inside strings.
+ * digits, _ $), raw control characters (newline, CR, tab) inside strings,
+ * and strings in single quotes (with \' escapes), as ARM's Newtonsoft reader
+ * does (json('{'a': 1}') relies on it).
  * Rejects: duplicate member names, trailing commas, invalid UTF-8, nesting
  * deeper than 256, NUL bytes; err has code InvalidRequestContent and ARM's
  * "The request content was invalid and could not be deserialized: '...'"

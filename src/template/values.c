@@ -40,6 +40,11 @@ int tpl_no_memory(struct tpl_error *err)
   return -ENOMEM;
 }
 
+int tpl_done(struct tpl_call *c, json_t *v, json_t **out)
+{
+  return (*out = v) ? 0 : tpl_no_memory(c->err);
+}
+
 int tpl_call_fail(struct tpl_call *c, const char *fmt, ...)
 {
   char detail[1536];
@@ -140,6 +145,31 @@ json_t *tpl_buf_json(struct tpl_buf *b)
 json_t *tpl_string_n(const char *s, size_t len)
 {
   return json_stringn(s, len);
+}
+
+size_t tpl_utf8_chars(const char *s, size_t len)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++)
+    n += ((unsigned char)s[i] & 0xC0) != 0x80;
+  return n;
+}
+
+size_t tpl_utf8_offset(const char *s, size_t len, int64_t i)
+{
+  size_t at = 0;
+  for (; i > 0 && at < len; i--)
+    for (at++; at < len && ((unsigned char)s[at] & 0xC0) == 0x80;)
+      at++;
+  return at;
+}
+
+bool tpl_equal(const json_t *a, const json_t *b)
+{
+  if (json_is_number(a) && json_is_number(b))
+    return json_number_value(a) == json_number_value(b) &&
+           (!json_is_integer(a) || !json_is_integer(b) || json_integer_value(a) == json_integer_value(b));
+  return json_equal(a, b);
 }
 
 char *tpl_to_text(const json_t *v)

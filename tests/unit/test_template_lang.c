@@ -509,6 +509,322 @@ static void expression_errors(void **state)
   eval_ctx.allow = TPL_ALLOW_COPY_INDEX;
 }
 
+/* ---- the function library, against Microsoft's documented examples ---------- */
+static void functions_string(void **state)
+{
+  (void)state;
+  static const struct row rows[] = {
+      {"[base64('one, two, three')]", "\"b25lLCB0d28sIHRocmVl\""},
+      {"[base64ToString('b25lLCB0d28sIHRocmVl')]", "\"one, two, three\""},
+      {"[base64ToJson(base64('{''one'': ''a'', ''two'': ''b''}'))]", "{\"one\":\"a\",\"two\":\"b\"}"},
+      {"[base64(base64ToString('b25lLCB0d28sIHRocmVl'))]", "\"b25lLCB0d28sIHRocmVl\""},
+      {"[base64('')]", "\"\""},
+      {"[base64ToString('SGk=')]", "\"Hi\""},
+      {"[contains('OneTwoThree', 'e')]", "true"},
+      {"[contains('OneTwoThree', 'z')]", "false"},
+      {"[contains('OneTwoThree', 'one')]", "false"},
+      {"[dataUri('Hello')]", "\"data:text/plain;charset=utf8;base64,SGVsbG8=\""},
+      {"[dataUriToString('data:;base64,SGVsbG8sIFdvcmxkIQ==')]", "\"Hello, World!\""},
+      {"[dataUriToString(dataUri('Hello'))]", "\"Hello\""},
+      {"[dataUriToString('data:text/plain,a%20b')]", "\"a b\""},
+      {"[empty('')]", "true"},
+      {"[endsWith('abcdef', 'ef')]", "true"},
+      {"[endsWith('abcdef', 'F')]", "true"},
+      {"[endsWith('abcdef', 'e')]", "false"},
+      {"[startsWith('abcdef', 'ab')]", "true"},
+      {"[startsWith('abcdef', 'A')]", "true"},
+      {"[startsWith('abcdef', 'e')]", "false"},
+      {"[first('One Two Three')]", "\"O\""},
+      {"[last('One Two Three')]", "\"e\""},
+      {"[first('')]", "\"\""},
+      {"[format('{0}, {1}. Formatted number: {2:N0}', 'Hello', 'User', 8175133)]",
+       "\"Hello, User. Formatted number: 8,175,133\""},
+      {"[format('{0:N2}|{1:D3}|{2:X}|{3:000}|{4,5}|{4,-5}|{{x}}', 1234, 7, 255, 42, 'ab')]",
+       "\"1,234.00|007|FF|042|   ab|ab   |{x}\""},
+      {"[format('{0} {1} {2}', true(), createArray(1, 'a'), -5)]", "\"True [1,'a'] -5\""},
+      {"[indexOf('test', 't')]", "0"},
+      {"[indexOf('abcdef', 'CD')]", "2"},
+      {"[indexOf('abcdef', 'z')]", "-1"},
+      {"[lastIndexOf('test', 't')]", "3"},
+      {"[lastIndexOf('abcdef', 'AB')]", "0"},
+      {"[lastIndexOf('abcdef', 'z')]", "-1"},
+      {"[indexOf(createArray('a', 'b', 'a'), 'a')]", "0"},
+      {"[lastIndexOf(createArray('a', 'b', 'a'), 'a')]", "2"},
+      {"[join(createArray('one', 'two', 'three'), ',')]", "\"one,two,three\""},
+      {"[length('One Two Three')]", "13"},
+      {"[length('h\u00e9llo')]", "5"},
+      {"[padLeft('123', 10, '0')]", "\"0000000123\""},
+      {"[padLeft(7, 3)]", "\"  7\""},
+      {"[padLeft('abcdef', 3, '0')]", "\"abcdef\""},
+      {"[replace('123-123-1234', '-', '')]", "\"1231231234\""},
+      {"[replace('123-123-1234', '1234', 'xxxx')]", "\"123-123-xxxx\""},
+      {"[skip('one two three', 4)]", "\"two three\""},
+      {"[take('one two three', 2)]", "\"on\""},
+      {"[split('one,two,three', ',')]", "[\"one\",\"two\",\"three\"]"},
+      {"[split('one;two,three', createArray(',', ';'))]", "[\"one\",\"two\",\"three\"]"},
+      {"[split('a,,b,', ',')]", "[\"a\",\"\",\"b\",\"\"]"},
+      {"[string(createObject('valueA', 10, 'valueB', 'Example Text'))]",
+       "\"{\\\"valueA\\\":10,\\\"valueB\\\":\\\"Example Text\\\"}\""},
+      {"[string(createArray('a', 'b', 'c'))]", "\"[\\\"a\\\",\\\"b\\\",\\\"c\\\"]\""},
+      {"[string(5)]", "\"5\""},
+      {"[string(true())]", "\"True\""},
+      {"[substring('hello there', 1, 3)]", "\"ell\""},
+      {"[substring('hello there', 6)]", "\"there\""},
+      {"[toLower('One Two Three')]", "\"one two three\""},
+      {"[toUpper('One Two Three')]", "\"ONE TWO THREE\""},
+      {"[trim('    one two three   ')]", "\"one two three\""},
+      {"[uniqueString('test')]", "\"rbgf3xv4ufgzg\""},
+      {"[uniqueString('hello', 'world')]", "\"a7wkljktk6wne\""},
+      {"[guid('hello', 'world')]", "\"a5b868f8-11fe-567a-ace0-e77cc87f104e\""},
+      {"[uri('http://contoso.com/resources/', 'nested/azuredeploy.json')]",
+       "\"http://contoso.com/resources/nested/azuredeploy.json\""},
+      {"[uri('http://contoso.com/resources/azuredeploy.json', 'nested/x.json')]",
+       "\"http://contoso.com/resources/nested/x.json\""},
+      {"[uri('http://contoso.com/a/b', '/c')]", "\"http://contoso.com/c\""},
+      {"[uri('http://contoso.com', 'c')]", "\"http://contoso.com/c\""},
+      {"[uriComponent('http://contoso.com/resources/nested/azuredeploy.json')]",
+       "\"http%3A%2F%2Fcontoso.com%2Fresources%2Fnested%2Fazuredeploy.json\""},
+      {"[uriComponentToString('http%3A%2F%2Fcontoso.com%2Fresources%2Fnested%2Fazuredeploy.json')]",
+       "\"http://contoso.com/resources/nested/azuredeploy.json\""},
+  };
+  check_rows(rows, sizeof rows / sizeof *rows);
+  static const struct row errors[] = {
+      {"[base64()]", "function requires 1 argument(s) while 0 were provided"},
+      {"[base64(100)]", "The template language function 'base64' expects its parameter to be of type 'String'. The "
+                        "provided value is of type 'Integer'."},
+      {"[base64ToString(100)]", "The template language function 'base64ToString' expects its parameter to be a "
+                                "string. The provided value is of type 'Integer'."},
+      {"[base64ToString(createArray(''))]", "The provided value is of type 'Array'."},
+      {"[base64ToString('not base64!')]", "expects its parameter to be a valid base64 string"},
+      {"[base64ToJson(base64('{'))]", "expects its parameter to encode valid JSON"},
+      {"[dataUriToString('invalid datauri')]", "The provided value 'invalid datauri' was not formatted correctly."},
+      {"[dataUriToString('data:;charset=latin1,abc')]", "The provided charset 'latin1' is not supported."},
+      {"[endsWith(1, 2)]", "The template language function 'endsWith' expects its parameters to be of type string "
+                           "and string. The provided value is of type 'Integer' and 'Integer'."},
+      {"[indexOf(1, 2)]", "expects its parameters to be of type string and string"},
+      {"[first(1)]", "The template language function 'first' expects its parameter be an array or a string. The "
+                     "provided value is of type 'Integer'."},
+      {"[format('{1}', 'a')]", "Index (zero based) must be greater than or equal to zero and less than the size of "
+                               "the argument list."},
+      {"[format('{0', 'a')]", "Input string was not in a correct format."},
+      {"[format('a}b')]", "Input string was not in a correct format."},
+      {"[format('{0:Q}', 1)]", "Format specifier was invalid."},
+      {"[padLeft('a', 3, 'xy')]", "expects its third parameter to be a single character"},
+      {"[padLeft('a', 100000)]", "expects its second parameter to be at most 16384"},
+      {"[replace('abc', '', 'x')]", "expects its second parameter to be a non-empty string"},
+      {"[substring('hello', 3, 5)]", "The index and length parameters must refer to a location within the string. "
+                                     "The index parameter: '3', the length parameter: '5', the length of the string "
+                                     "parameter: '5'."},
+      {"[substring('hello', -1)]", "The index parameter: '-1'"},
+      {"[guid()]", "Unable to evaluate template language function 'guid'. At least one parameter should be provided."},
+      {"[guid('a', 1)]", "expects its second parameter to be of type 'String'"},
+      {"[uniqueString(createObject())]", "expects its first parameter to be of type 'String'"},
+      {"[newGuid()]", "The template function 'newGuid' is not expected at this location."},
+      {"[uri('relative', 'x')]", "expects its first parameter to be an absolute URI"},
+      {"[uriComponentToString('%zz')]", "expects its parameter to be a valid encoded URI component"},
+      {"[join(createArray(createArray()), ',')]", "The element at index 0 is of type 'Array'."},
+  };
+  check_errors(errors, sizeof errors / sizeof *errors);
+}
+
+static void functions_array_object(void **state)
+{
+  (void)state;
+  static const struct row rows[] = {
+      {"[array(1)]", "[1]"},
+      {"[array('efgh')]", "[\"efgh\"]"},
+      {"[array(createObject('a', 'b', 'c', 'd'))]", "[{\"a\":\"b\",\"c\":\"d\"}]"},
+      {"[array(createArray(1, 2))]", "[1,2]"},
+      {"[concat(createArray('1-1', '1-2', '1-3'), createArray('2-1', '2-2', '2-3'))]",
+       "[\"1-1\",\"1-2\",\"1-3\",\"2-1\",\"2-2\",\"2-3\"]"},
+      {"[contains(createObject('one', 'a', 'two', 'b'), 'one')]", "true"},
+      {"[contains(createObject('one', 'a', 'two', 'b'), 'ONE')]", "true"},
+      {"[contains(createObject('one', 'a', 'two', 'b'), 'a')]", "false"},
+      {"[contains(createArray('one', 'two', 'three'), 'three')]", "true"},
+      {"[contains(createArray('one', 'two', 'three'), 'four')]", "false"},
+      {"[contains(createArray(1, 2), 2)]", "true"},
+      {"[createArray('a', 'b', 'c')]", "[\"a\",\"b\",\"c\"]"},
+      {"[createArray(1, 2, 3)]", "[1,2,3]"},
+      {"[createArray(createArray('one', 'two', 'three'))]", "[[\"one\",\"two\",\"three\"]]"},
+      {"[createArray()]", "[]"},
+      {"[empty(createArray())]", "true"},
+      {"[empty(createObject())]", "true"},
+      {"[empty(createArray(1))]", "false"},
+      {"[empty(null())]", "true"},
+      {"[first(createArray('one', 'two', 'three'))]", "\"one\""},
+      {"[last(createArray('one', 'two', 'three'))]", "\"three\""},
+      {"[first(createArray())]", "null"},
+      {"[intersection(createObject('one', 'a', 'two', 'b', 'three', 'c'), createObject('one', 'a', 'two', 'z', "
+       "'three', 'c'))]",
+       "{\"one\":\"a\",\"three\":\"c\"}"},
+      {"[intersection(createArray('one', 'two', 'three'), createArray('two', 'three'))]", "[\"two\",\"three\"]"},
+      {"[length(createArray('one', 'two', 'three'))]", "3"},
+      {"[length(createObject('propA', 'one', 'propB', 'two', 'propC', 'three', 'propD', createObject('propD-1', "
+       "'sub', 'propD-2', 'sub')))]",
+       "4"},
+      {"[max(createArray(0, 3, 2, 5, 4))]", "5"},
+      {"[max(0, 3, 2, 5, 4)]", "5"},
+      {"[min(createArray(0, 3, 2, 5, 4))]", "0"},
+      {"[min(0, 3, 2, 5, 4)]", "0"},
+      {"[range(5, 3)]", "[5,6,7]"},
+      {"[range(1, 0)]", "[]"},
+      {"[skip(createArray('one', 'two', 'three'), 2)]", "[\"three\"]"},
+      {"[skip(createArray('one', 'two', 'three'), -1)]", "[\"one\",\"two\",\"three\"]"},
+      {"[skip('abc', 10)]", "\"\""},
+      {"[take(createArray('one', 'two', 'three'), 2)]", "[\"one\",\"two\"]"},
+      {"[take(createArray('one'), 0)]", "[]"},
+      {"[union(createObject('one', 'a', 'two', 'b', 'three', 'c1'), createObject('three', 'c2', 'four', 'd', "
+       "'five', 'e'))]",
+       "{\"one\":\"a\",\"two\":\"b\",\"three\":\"c2\",\"four\":\"d\",\"five\":\"e\"}"},
+      {"[union(createArray('one', 'two', 'three'), createArray('three', 'four'))]",
+       "[\"one\",\"two\",\"three\",\"four\"]"},
+      {"[union(createObject('a', createObject('x', 1, 'y', 2)), createObject('a', createObject('y', 3)))]",
+       "{\"a\":{\"x\":1,\"y\":3}}"},
+      {"[flatten(createArray(createArray('one', 'two'), createArray('three'), createArray('four', 'five')))]",
+       "[\"one\",\"two\",\"three\",\"four\",\"five\"]"},
+      {"[createObject('intProp', 1, 'stringProp', 'abc', 'boolProp', true(), 'arrayProp', createArray('a', 'b', "
+       "'c'), 'objectProp', createObject('key1', 'value1'))]",
+       "{\"intProp\":1,\"stringProp\":\"abc\",\"boolProp\":true,\"arrayProp\":[\"a\",\"b\",\"c\"],\"objectProp\":{"
+       "\"key1\":\"value1\"}}"},
+      {"[createObject()]", "{}"},
+      {"[json('{\"a\": \"b\"}')]", "{\"a\":\"b\"}"},
+      {"[json('{''a'': [1, 2]}').a[1]]", "2"},
+      {"[json('null')]", "null"},
+      {"[json('true')]", "true"},
+      {"[json('[1,2,3]')]", "[1,2,3]"},
+      {"[null()]", "null"},
+      {"[items(createObject('item002', createObject('enabled', false()), 'item001', createObject('enabled', "
+       "true())))]",
+       "[{\"key\":\"item001\",\"value\":{\"enabled\":true}},{\"key\":\"item002\",\"value\":{\"enabled\":false}}]"},
+      {"[objectKeys(createObject('a', 1, 'b', 2))]", "[\"a\",\"b\"]"},
+      {"[tryGet(parameters('obj'), 'alpha', 'beta', 1)]", "20"},
+      {"[tryGet(parameters('obj'), 'nope')]", "null"},
+      {"[shallowMerge(createArray(createObject('a', 1, 'b', 2), createObject('b', 3)))]", "{\"a\":1,\"b\":3}"},
+  };
+  check_rows(rows, sizeof rows / sizeof *rows);
+  static const struct row errors[] = {
+      {"[empty(1)]", "The template function 'empty' expects its parameter to be an object, an array, or a string. "
+                     "The provided value is of type 'Integer'."},
+      {"[empty(1, 2)]", "function requires 1 argument(s) while 2 were provided"},
+      {"[length(1)]", "expects its parameter to be an array, an object, or a string. The provided value is of type "
+                      "'Integer'."},
+      {"[contains(1, 1)]", "expects its first parameter to be an array, an object, or a string"},
+      {"[skip(createArray(), 'a')]", "expects its second parameter to be of type 'Integer'"},
+      {"[union(createArray(1), createObject())]", "expects its parameters to be either all arrays or all objects"},
+      {"[union(createArray(1))]", "function requires at least 2 argument(s) while 1 were provided"},
+      {"[range(0, 10001)]", "non-negative integer up to 10000"},
+      {"[range(2147483647, 1)]", "no greater than 2147483647"},
+      {"[max(createArray())]", "the array is empty"},
+      {"[min(1, 'a')]", "The provided value is of type 'String'."},
+      {"[createObject('a')]", "must have an even number of parameters"},
+      {"[createObject(1, 'a')]", "expects its first parameter to be a string (a property name)"},
+      {"[json('{')]", "expects its parameter to be a valid JSON string"},
+      {"[items(createArray())]", "expects its parameter to be of type 'Object'"},
+      {"[flatten(createArray(1))]", "The element at index 0 is of type 'Integer'."},
+  };
+  check_errors(errors, sizeof errors / sizeof *errors);
+}
+
+static void functions_logic_numeric_date(void **state)
+{
+  (void)state;
+  static const struct row rows[] = {
+      {"[coalesce(null(), null(), 'default')]", "\"default\""},
+      {"[coalesce(null(), 1, 2)]", "1"},
+      {"[coalesce(null(), null())]", "null"},
+      {"[equals(1, 1)]", "true"},
+      {"[equals('a', 'A')]", "false"},
+      {"[equals(createArray('a', 'b'), createArray('a', 'b'))]", "true"},
+      {"[equals(createObject('a', 'b'), createObject('a', 'b'))]", "true"},
+      {"[equals(createObject('a', 'b'), createObject('a', 'c'))]", "false"},
+      {"[greater(10, 5)]", "true"},
+      {"[greater('A', 'a')]", "false"},
+      {"[greaterOrEquals(10, 10)]", "true"},
+      {"[greaterOrEquals('A', 'a')]", "false"},
+      {"[less(10, 5)]", "false"},
+      {"[less('A', 'a')]", "true"},
+      {"[lessOrEquals(10, 10)]", "true"},
+      {"[lessOrEquals('b', 'a')]", "false"},
+      {"[and(true(), false())]", "false"},
+      {"[and(true(), true(), true())]", "true"},
+      {"[or(true(), false())]", "true"},
+      {"[not(true())]", "false"},
+      {"[if(equals(1, 1), 'yes', 'no')]", "\"yes\""},
+      {"[if(equals('a', 'b'), 'yes', 'no')]", "\"no\""},
+      {"[if(true(), 'taken', parameters('list')[99])]", "\"taken\""},
+      {"[if(false(), parameters('nope'), createObject('k', 'v')).k]", "\"v\""},
+      {"[bool('true')]", "true"},
+      {"[bool('False')]", "false"},
+      {"[bool(0)]", "false"},
+      {"[bool(1)]", "true"},
+      {"[true()]", "true"},
+      {"[false()]", "false"},
+      {"[add(5, 3)]", "8"},
+      {"[sub(7, 3)]", "4"},
+      {"[mul(5, 3)]", "15"},
+      {"[div(8, 3)]", "2"},
+      {"[div(-8, 3)]", "-2"},
+      {"[mod(7, 3)]", "1"},
+      {"[mod(-7, 3)]", "-1"},
+      {"[int('4')]", "4"},
+      {"[int('-12')]", "-12"},
+      {"[add(int('4'), 1)]", "5"},
+      {"[float('3.5')]", "3.5"},
+      {"[add(9223372036854775806, 1)]", "9223372036854775807"},
+      {"[dateTimeAdd('2020-04-07 14:53:14Z', 'P3Y')]", "\"4/7/2023 2:53:14 PM\""},
+      {"[dateTimeAdd('2020-04-07 14:53:14Z', '-P9D')]", "\"3/29/2020 2:53:14 PM\""},
+      {"[dateTimeAdd('2020-04-07 14:53:14Z', 'PT1H')]", "\"4/7/2020 3:53:14 PM\""},
+      {"[dateTimeAdd('2020-01-31T00:00:00Z', 'P1M', 'yyyy-MM-dd')]", "\"2020-02-29\""},
+      {"[dateTimeAdd('20200407T145314Z', 'PT30M', 'u')]", "\"2020-04-07 15:23:14Z\""},
+      {"[dateTimeAdd('2020-04-07T14:53:14.5+02:00', 'PT1.25S', 'o')]", "\"2020-04-07T12:53:15.7500000Z\""},
+      {"[dateTimeAdd('2020-04-07T00:00:00Z', 'P1W', 'd')]", "\"04/14/2020\""},
+      {"[dateTimeFromEpoch(1683040573)]", "\"2023-05-02T15:16:13Z\""},
+      {"[dateTimeToEpoch('2023-05-02T15:16:13Z')]", "1683040573"},
+      {"[dateTimeToEpoch(dateTimeAdd('2023-05-02T15:16:13Z', 'P1Y', 's'))]", "1714662973"},
+  };
+  check_rows(rows, sizeof rows / sizeof *rows);
+  static const struct row errors[] = {
+      {"[and(true(), 'true')]", "expects its second parameter to be of type 'Boolean'. The provided value is of type "
+                                "'String'."},
+      {"[and(true())]", "function requires at least 2 argument(s) while 1 were provided"},
+      {"[not(1)]", "expects its parameter to be of type 'Boolean'"},
+      {"[if('yes', 1, 2)]", "expects its first parameter to be of type 'Boolean'"},
+      {"[if(true(), 1)]", "function requires 3 argument(s) while 2 were provided"},
+      {"[if(false(), 'a', parameters('list')[99])]", "array index '99' is out of bounds"},
+      {"[bool('yes')]", "expects its parameter to be 'true' or 'false'"},
+      {"[less(1, 'a')]", "expects its parameters to be of type integer and integer or string and string. The provided "
+                         "value is of type 'Integer' and 'String'."},
+      {"[equals(1)]", "function requires 2 argument(s) while 1 were provided"},
+      {"[add('1', 2)]", "The template language function 'add' expects its first parameter to be of type 'Integer'. "
+                        "The provided value is of type 'String'."},
+      {"[div(1, 0)]", "cannot divide by zero"},
+      {"[mod(1, 0)]", "cannot divide by zero"},
+      {"[add(9223372036854775807, 1)]", "overflowed"},
+      {"[mul(9223372036854775807, 2)]", "overflowed"},
+      {"[int('4x')]", "expects its parameter to be an integer or a string holding one"},
+      {"[int(createArray())]", "expects its parameter to be a string or an integer"},
+      {"[utcNow()]", "The template function 'utcNow' is not expected at this location. The function can only be used "
+                     "with parameter default value."},
+      {"[dateTimeAdd('yesterday', 'P1D')]", "expects its first parameter to be a date and time in ISO 8601 format"},
+      {"[dateTimeAdd('2020-02-30T00:00:00Z', 'P1D')]", "in ISO 8601 format"},
+      {"[dateTimeAdd('2020-01-01T00:00:00Z', '1D')]", "expects its second parameter to be a duration"},
+      {"[dateTimeAdd('2020-01-01T00:00:00Z', 'P')]", "expects its second parameter to be a duration"},
+      {"[dateTimeAdd('9999-12-31T00:00:00Z', 'P1D')]", "expects its second parameter to be a duration"},
+      {"[dateTimeFromEpoch(-1)]", "non-negative number of seconds"},
+  };
+  check_errors(errors, sizeof errors / sizeof *errors);
+
+  eval_ctx.allow = TPL_ALLOW_NOW;
+  char *now = value_of("[utcNow()]"), *guid = value_of("[newGuid()]"), *md = value_of("[utcNow('M d')]");
+  CHECK(now && strlen(now) == 18 && now[9] == 'T' && now[16] == 'Z', "utcNow() in a parameter default: %s", now);
+  CHECK(guid && strlen(guid) == 38 && guid[15] == '4', "newGuid() there: %s", guid);
+  CHECK(md && strchr(md, ' ') && strlen(md) <= 7, "utcNow('M d'): %s", md);
+  free(now);
+  free(guid);
+  free(md);
+  eval_ctx.allow = TPL_ALLOW_COPY_INDEX;
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -518,6 +834,9 @@ int main(void)
       UNIT_TEST(hashes_match_arm),
       UNIT_TEST(expressions),
       UNIT_TEST(expression_errors),
+      UNIT_TEST(functions_string),
+      UNIT_TEST(functions_array_object),
+      UNIT_TEST(functions_logic_numeric_date),
   };
   params = json_loads(params_json, 0, NULL);
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
