@@ -2,8 +2,7 @@
  * fn_resource.c — the resource functions: resourceId() in all its argument
  * forms, subscriptionResourceId(), tenantResourceId(),
  * extensionResourceId(), reference() (docs: template-functions-resource.md;
- * TEMPLATES.md §3.4.1, §3.4.3).  pickZones() and providers() are refused
- * clearly (list*() functions are refused by the parser).
+ * TEMPLATES.md §3.4.1, §3.4.3).
  *
  * Ids are built as ARM builds them: "resourceGroups" in camel case, the
  * current subscription and resource group where omitted, names inserted as
@@ -158,15 +157,8 @@ static int fn_reference(struct tpl_call *c, json_t *const *args, int n, json_t *
                               c->err);
 }
 
-static int fn_not_supported(struct tpl_call *c, json_t *const *args, int n, json_t **out)
-{
-  return tpl_call_fail(c, "The template function '%s' is not supported by this service.", c->fn->name);
-}
-
 const struct tpl_function tpl_fn_resource[] = {
     {"extensionResourceId", fn_extension_resource_id, 3, -1, 0},
-    {"pickZones", fn_not_supported, 3, 5, 0},
-    {"providers", fn_not_supported, 1, 2, 0},
     {"reference", fn_reference, 1, 3, 0},
     {"resourceId", fn_resource_id, 2, -1, 0},
     {"subscriptionResourceId", fn_subscription_resource_id, 2, -1, 0},

@@ -1,8 +1,7 @@
 /*
  * fn_scope.c — the scope functions: resourceGroup(), subscription(),
  * tenant() (docs: template-functions-scope.md; TEMPLATES.md §3.4.2), built
- * from the world the deployment runs in.  managementGroup() is refused:
- * vmrp has no management groups.
+ * from the world the deployment runs in.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,14 +48,7 @@ static int fn_tenant(struct tpl_call *c, json_t *const *args, int n, json_t **ou
   return *out ? 0 : tpl_no_memory(c->err);
 }
 
-static int fn_management_group(struct tpl_call *c, json_t *const *args, int n, json_t **out)
-{
-  return tpl_call_fail(c, "The template function 'managementGroup' is not supported: this service has no "
-                          "management groups.");
-}
-
 const struct tpl_function tpl_fn_scope[] = {
-    {"managementGroup", fn_management_group, 0, 1, 0},
     {"resourceGroup", fn_resource_group, 0, 0, 0},
     {"subscription", fn_subscription, 0, 0, 0},
     {"tenant", fn_tenant, 0, 0, 0},

@@ -14,6 +14,7 @@
 static const struct tpl_function *const families[] = {
     tpl_fn_string, tpl_fn_array,    tpl_fn_object,   tpl_fn_compare,    tpl_fn_logic,
     tpl_fn_numeric, tpl_fn_date,    tpl_fn_resource, tpl_fn_deployment, tpl_fn_scope,
+    tpl_fn_unsupported,
 };
 
 #define MAX_FUNCTIONS 256

@@ -47,7 +47,8 @@ struct tpl_call {
 
 /* The families (fn_*.c), each a table ending with a row whose name is NULL. */
 extern const struct tpl_function tpl_fn_string[], tpl_fn_array[], tpl_fn_object[], tpl_fn_compare[],
-    tpl_fn_logic[], tpl_fn_numeric[], tpl_fn_date[], tpl_fn_resource[], tpl_fn_deployment[], tpl_fn_scope[];
+    tpl_fn_logic[], tpl_fn_numeric[], tpl_fn_date[], tpl_fn_resource[], tpl_fn_deployment[], tpl_fn_scope[],
+    tpl_fn_unsupported[];
 
 /* The function called name (case-insensitive), NULL when there is none
  * (functions.c). */

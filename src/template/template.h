@@ -63,7 +63,9 @@ struct tpl_pos {
 int tpl_read(const char *text, size_t len, json_t **out, struct tpl_posmap **pos, struct tpl_error *err);
 /* Where node starts in the text (its value's first character); false when
  * unknown (a node not from this text, or true/false/null, which jansson
- * shares).  pos may be NULL. */
+ * shares).  pos may be NULL.  The map is keyed by the nodes' addresses: it
+ * answers for the tree tpl_read returned while that tree lives (a node
+ * freed and another allocated at its address would inherit its position). */
 bool tpl_pos_of(const struct tpl_posmap *pos, const json_t *node, struct tpl_pos *out);
 void tpl_posmap_free(struct tpl_posmap *pos);
 

@@ -458,6 +458,10 @@ static void expression_errors(void **state)
       {"[reference('disk1')]", "The template function 'reference' is not expected at this location."},
       {"[copyIndex('other')]", "The template copy loop 'other' is not found."},
       {"[pickZones('Microsoft.Compute', 'virtualMachines', 'westus2')]", "'pickZones' is not supported"},
+      {"[providers('Microsoft.Compute')]", "The template function 'providers' is not supported by this service."},
+      {"[filter(createArray(1, 2), lambda('x', greater(lambdaVariables('x'), 1)))]",
+       "The template function 'filter' is not supported"},
+      {"[managementGroup()]", "The template function 'managementGroup' is not supported"},
   };
   check_errors(rows, sizeof rows / sizeof *rows);
 
