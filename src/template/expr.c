@@ -14,6 +14,9 @@
  * that a hostile 24,576-character expression cannot exhaust a thread's
  * stack.
  *
+ * tpl_expr_references walks the same tree without evaluating it, to give
+ * the planner the targets of reference() (implicit dependencies).
+ *
  * Errors carry ARM's detail ("The template function 'x' is not found. ...")
  * in err->message without the "Deployment template validation failed"
  * frame, which the planner adds with the position in the file.
@@ -476,6 +479,27 @@ bool tpl_is_expression(const char *s)
   return n >= 2 && s[0] == '[' && s[n - 1] == ']' && s[1] != '[';
 }
 
+/* Parses the expression s (n characters, brackets included) into *root. */
+static int parse(const char *s, size_t n, struct arena *arena, struct node **root, struct tpl_error *err)
+{
+  if (n - 2 > TPL_MAX_EXPRESSION)
+    return tpl_fail(err, "InvalidTemplate",
+                    "The template language expression is %zu characters long, more than the limit of '%d' "
+                    "characters. Please see https://aka.ms/arm-template-expressions for usage details.",
+                    n - 2, TPL_MAX_EXPRESSION);
+  struct parser p = {.s = s + 1, .n = n - 2, .arena = arena, .err = err};
+  int rc;
+  if ((rc = next(&p)) < 0)
+    return rc;
+  if (p.tok == T_END)
+    return tpl_fail(err, "InvalidTemplate",
+                    "The language expression '' is not valid: the expression is empty. Please see "
+                    "https://aka.ms/arm-template-expressions for usage details.");
+  if ((rc = parse_expr(&p, root)) < 0)
+    return rc;
+  return expect(&p, T_END);
+}
+
 int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, struct tpl_error *err)
 {
   size_t n = strlen(s);
@@ -485,29 +509,50 @@ int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, stru
     *out = escaped ? tpl_string_n(s + 1, n - 1) : tpl_string_n(s, n);
     return *out ? 0 : tpl_no_memory(err);
   }
-  if (n - 2 > TPL_MAX_EXPRESSION)
-    return tpl_fail(err, "InvalidTemplate",
-                    "The template language expression is %zu characters long, more than the limit of '%d' "
-                    "characters. Please see https://aka.ms/arm-template-expressions for usage details.",
-                    n - 2, TPL_MAX_EXPRESSION);
   _Alignas(16) char first[8192];
   struct arena arena = {.p = first, .left = sizeof first};
-  struct parser p = {.s = s + 1, .n = n - 2, .arena = &arena, .err = err};
   struct node *root = NULL;
-  int rc;
-  if ((rc = next(&p)) < 0)
-    goto out;
-  if (p.tok == T_END) {
-    rc = tpl_fail(err, "InvalidTemplate",
-                  "The language expression '' is not valid: the expression is empty. Please see "
-                  "https://aka.ms/arm-template-expressions for usage details.");
-    goto out;
+  int rc = parse(s, n, &arena, &root, err);
+  if (rc == 0) {
+    struct ctx x = {ev, err};
+    rc = eval(&x, root, out);
   }
-  if ((rc = parse_expr(&p, &root)) < 0 || (rc = expect(&p, T_END)) < 0)
-    goto out;
-  struct ctx x = {ev, err};
-  rc = eval(&x, root, out);
-out:
+  arena_free(&arena);
+  return rc;
+}
+
+/* Every reference() call under n (n's siblings included). */
+static int walk_references(struct ctx *x, const struct node *n, void (*found)(void *ctx, const char *name), void *ctx)
+{
+  int rc = 0;
+  for (; n && rc == 0; n = n->next) {
+    if (n->kind == N_CALL && strcasecmp(n->fn->name, "reference") == 0 && n->arg) {
+      json_t *v = NULL;
+      if ((rc = eval(x, n->arg, &v)) == 0 && json_is_string(v))
+        found(ctx, json_string_value(v));
+      json_decref(v);
+    }
+    if (rc == 0 && n->base)
+      rc = walk_references(x, n->base, found, ctx);
+    if (rc == 0 && n->arg)
+      rc = walk_references(x, n->arg, found, ctx);
+  }
+  return rc;
+}
+
+int tpl_expr_references(const struct tpl_eval *ev, const char *s, void (*found)(void *ctx, const char *name),
+                        void *ctx, struct tpl_error *err)
+{
+  if (!tpl_is_expression(s))
+    return 0;
+  _Alignas(16) char first[8192];
+  struct arena arena = {.p = first, .left = sizeof first};
+  struct node *root = NULL;
+  int rc = parse(s, strlen(s), &arena, &root, err);
+  if (rc == 0) {
+    struct ctx x = {ev, err};
+    rc = walk_references(&x, root, found, ctx);
+  }
   arena_free(&arena);
   return rc;
 }

@@ -130,6 +130,15 @@ bool tpl_is_expression(const char *s);
  * lookup and of world->reference come back as they filled err. */
 int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, struct tpl_error *err);
 
+/* The reference() calls of a template string, found without calling them
+ * (the planner's implicit dependencies, TEMPLATES.md §3.4.3): the first
+ * argument of each, evaluated with ev (a resource's name or an id), goes to
+ * found(ctx, value), in the order they appear.  A string that is not an
+ * expression has none.  0, or the error of parsing the expression or of
+ * evaluating an argument (-EINVAL, -EAGAIN, -ENOMEM with err). */
+int tpl_expr_references(const struct tpl_eval *ev, const char *s, void (*found)(void *ctx, const char *name),
+                        void *ctx, struct tpl_error *err);
+
 /* ---- hash.c -------------------------------------------------------------- */
 uint64_t tpl_murmur64(const void *data, size_t len);   /* ResourceStack's MurmurHash64, seed 0 */
 void tpl_unique_string(const char *const *args, int n, char out[14]);

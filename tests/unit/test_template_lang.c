@@ -513,6 +513,36 @@ static void expression_errors(void **state)
   eval_ctx.allow = TPL_ALLOW_COPY_INDEX;
 }
 
+static void collect(void *ctx, const char *name)
+{
+  strcat(ctx, name);
+  strcat(ctx, ";");
+}
+
+static void references_found(void **state)
+{
+  (void)state;
+  char seen[1024] = "";
+  struct tpl_error err;
+  CHECK(tpl_expr_references(&eval_ctx,
+                            "[concat(reference('disk1').x, if(true(), 'a', reference(parameters('name'))), "
+                            "reference(resourceId('Microsoft.Compute/disks', 'd2'), '2021-04-01', 'Full').y)]",
+                            collect, seen, &err) == 0 &&
+            !strcmp(seen, "disk1;rpc1;/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Compute/disks/d2;"),
+        "reference() arguments found in order, in both branches of if(), none called: %s", seen);
+  seen[0] = '\0';
+  CHECK(tpl_expr_references(&eval_ctx, "[parameters('list')[0]]", collect, seen, &err) == 0 && !seen[0] &&
+            tpl_expr_references(&eval_ctx, "reference('x')", collect, seen, &err) == 0 && !seen[0],
+        "none in an expression without reference(), nor in a plain string");
+  CHECK(tpl_expr_references(&eval_ctx, "[reference('x'", collect, seen, &err) == 0 && !seen[0] &&
+            tpl_expr_references(&eval_ctx, "[reference('x']", collect, seen, &err) == -EINVAL &&
+            strstr(err.message, "expected token 'RightParenthesis'"),
+        "a malformed expression: its parse error (%s)", err.message);
+  CHECK(tpl_expr_references(&eval_ctx, "[reference(parameters('nope'))]", collect, seen, &err) == -EINVAL &&
+            strstr(err.message, "'nope' is not found"),
+        "an argument that cannot be evaluated: its error (%s)", err.message);
+}
+
 /* ---- the function library, against Microsoft's documented examples ---------- */
 static void functions_string(void **state)
 {
@@ -838,6 +868,7 @@ int main(void)
       UNIT_TEST(hashes_match_arm),
       UNIT_TEST(expressions),
       UNIT_TEST(expression_errors),
+      UNIT_TEST(references_found),
       UNIT_TEST(functions_string),
       UNIT_TEST(functions_array_object),
       UNIT_TEST(functions_logic_numeric_date),
