@@ -112,10 +112,23 @@ static bool name_char(char c)
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$';
 }
 
-/* The expression as error messages quote it (cut when very long). */
+/* The expression as error messages quote it (cut when very long, at a
+ * character's start). */
 static int quote_len(const struct parser *p)
 {
-  return p->n > 600 ? 600 : (int)p->n;
+  size_t n = p->n > 600 ? 600 : p->n;
+  while (n < p->n && n > 0 && ((unsigned char)p->s[n] & 0xC0) == 0x80)
+    n--;
+  return (int)n;
+}
+
+/* The length of the UTF-8 character at s[i] (1 for ASCII or a stray byte). */
+static int char_len(const struct parser *p, size_t i)
+{
+  int len = 1;
+  while (i + (size_t)len < p->n && len < 4 && ((unsigned char)p->s[i + (size_t)len] & 0xC0) == 0x80)
+    len++;
+  return len;
 }
 
 __attribute__((format(printf, 2, 3))) static int syntax_error(struct parser *p, const char *fmt, ...)
@@ -147,9 +160,8 @@ static int next(struct parser *p)
     } else if (c == '\'') {
       p->i++;
       for (;;) {
-        if (p->i == p->n) {
+        if (p->i == p->n)
           return syntax_error(p, "the string literal starting at position '%zu' is not terminated.", p->start);
-        }
         if (p->s[p->i] == '\'') {
           if (p->i + 1 < p->n && p->s[p->i + 1] == '\'') {
             p->i += 2;
@@ -167,15 +179,15 @@ static int next(struct parser *p)
       while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
         p->i++;
       p->tok = T_INT;
-      if (p->i < p->n && (name_char(p->s[p->i]) || p->s[p->i] == '.')) {
+      if (p->i < p->n && (name_char(p->s[p->i]) || p->s[p->i] == '.'))
         return syntax_error(p, "the character '%c' is not expected after a number.", p->s[p->i]);
-      }
     } else if (name_char(c)) {
       while (p->i < p->n && name_char(p->s[p->i]))
         p->i++;
       p->tok = T_NAME;
     } else {
-      return syntax_error(p, "the character '%c' at position '%zu' is not expected.", c, p->i);
+      return syntax_error(p, "the character '%.*s' at position '%zu' is not expected.", char_len(p, p->i), p->s + p->i,
+                          p->i);
     }
   }
   p->end = p->i;

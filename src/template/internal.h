@@ -23,6 +23,8 @@
  * and clears its position and path; returns -EINVAL, so that an error path
  * reads `return tpl_fail(err, ...)`.  err may be NULL. */
 __attribute__((format(printf, 3, 4))) int tpl_fail(struct tpl_error *err, const char *code, const char *fmt, ...);
+/* Drops an incomplete UTF-8 sequence at the end of s (left by a cut). */
+void tpl_utf8_cut(char *s);
 
 /* ---- the function library ------------------------------------------------ */
 struct tpl_call;

@@ -152,6 +152,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct rd *r, const char *
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
   r->path[r->pathlen] = '\0';
+  tpl_utf8_cut(r->path);
   tpl_fail(r->err, "InvalidRequestContent",
            "The request content was invalid and could not be deserialized: '%s. Path '%s', line %d, position %d.'",
            detail, r->path, r->line, r->col);

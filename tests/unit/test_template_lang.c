@@ -491,6 +491,38 @@ static void expression_errors(void **state)
   free(got);
   free(deep);
 
+  /* messages become JSON strings: never a cut or stray UTF-8 sequence */
+  json_t *v = NULL;
+  memset(&last, 0, sizeof last);
+  CHECK(tpl_eval_string(&eval_ctx, "[concat('a' \xC3\xA9)]", &v, &last) == -EINVAL &&
+            strstr(last.message, "the character '\xC3\xA9' at position '11' is not expected"),
+        "a non-ASCII character quoted whole: %s", last.message);
+  char *wide = malloc(4 * 1500 + 64);
+  strcpy(wide, "[parameters('obj')['");
+  for (int i = 0; i < 1500; i++)
+    strcat(wide, "\xC3\xA9");
+  strcat(wide, "']]");
+  json_t *m = NULL;
+  CHECK(tpl_eval_string(&eval_ctx, wide, &v, &last) == -EINVAL && strlen(last.message) > 2000 &&
+            (m = json_string(last.message)) != NULL,
+        "a message cut to fit is still valid UTF-8 (%zu bytes)", strlen(last.message));
+  json_decref(m);
+  struct tpl_posmap *pm = NULL;
+  json_t *doc = NULL;
+  char *deepname = malloc(4 * 300 + 64), *q = deepname;
+  q += sprintf(q, "{\"");
+  for (int i = 0; i < 300; i++)
+    q += sprintf(q, "\xC3\xA9");
+  sprintf(q, "\": [1 2]}");
+  json_t *path = NULL;
+  CHECK(tpl_read(deepname, strlen(deepname), &doc, &pm, &last) == -EINVAL && (m = json_string(last.message)) &&
+            (path = json_string(last.path)) && strlen(last.path) > 200,
+        "a reader error's path cut to fit is valid UTF-8 too (%zu bytes)", strlen(last.path));
+  json_decref(m);
+  json_decref(path);
+  free(deepname);
+  free(wide);
+
   eval_ctx.allow = TPL_ALLOW_REFERENCE;
   static const struct row refs[] = {
       {"[reference('disk1').diskSizeGB]", "8"},
@@ -506,7 +538,6 @@ static void expression_errors(void **state)
   };
   check_errors(ref_errors, sizeof ref_errors / sizeof *ref_errors);
   world.reference = NULL;
-  json_t *v = NULL;
   CHECK(tpl_eval_string(&eval_ctx, "[reference('disk1').diskSizeGB]", &v, &last) == -EAGAIN && !v,
         "reference() the world cannot answer yet: -EAGAIN");
   world.reference = reference;
