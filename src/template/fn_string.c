@@ -173,7 +173,8 @@ static int fn_data_uri(struct tpl_call *c, json_t *const *args, int n, json_t **
   return tpl_done(c, r, out);
 }
 
-/* data:[<mediatype>][;charset=<c>][;base64],<data> */
+/* data:[<mediatype>][;charset=<c>][;base64],<data>: the text, or the JSON
+ * value it holds when the media type is application/json. */
 static int fn_data_uri_to_string(struct tpl_call *c, json_t *const *args, int n, json_t **out)
 {
   const char *s;
@@ -186,7 +187,10 @@ static int fn_data_uri_to_string(struct tpl_call *c, json_t *const *args, int n,
                             "as a valid data URI. The provided value '%s' was not formatted correctly.",
                          s);
   bool base64 = false;
-  for (const char *p = strchr(s + 5, ';'); p && p < comma; p = strchr(p + 1, ';')) {
+  const char *semi = memchr(s + 5, ';', (size_t)(comma - s - 5));
+  size_t mlen = (size_t)((semi ? semi : comma) - s - 5);
+  bool json = mlen == 16 && strncasecmp(s + 5, "application/json", 16) == 0;
+  for (const char *p = semi; p && p < comma; p = strchr(p + 1, ';')) {
     const char *end = memchr(p + 1, ';', (size_t)(comma - p - 1));
     size_t len = (size_t)((end ? end : comma) - p - 1);
     if (len == 6 && strncasecmp(p + 1, "base64", 6) == 0 && !end)
@@ -203,7 +207,12 @@ static int fn_data_uri_to_string(struct tpl_call *c, json_t *const *args, int n,
                                    : url_decode(comma + 1, strlen(comma + 1), 0);
   if (text && !base64)
     len = strlen(text);
-  json_t *r = text ? tpl_string_n(text, len) : NULL;
+  json_t *r = NULL;
+  struct tpl_error err = {0};
+  if (text && json && tpl_read(text, len, &r, NULL, &err) == -ENOMEM)
+    return tpl_no_memory(c->err);
+  if (text && !json)
+    r = tpl_string_n(text, len);
   if (!r)
     return tpl_call_fail(c, "The template language function 'dataUriToString' expects its parameter to be formatted "
                             "as a valid data URI. The provided value '%s' was not formatted correctly.",
@@ -271,6 +280,10 @@ static int find(struct tpl_call *c, json_t *const *args, bool last, json_t **out
   if (rc < 0)
     return rc;
   size_t sl = json_string_length(args[0]), pl = json_string_length(args[1]);
+  if (pl == 0) { /* .NET: "" is found first at 0, last at the last character */
+    size_t chars = tpl_utf8_chars(s, sl);
+    return tpl_done(c, json_integer(last && chars ? (json_int_t)chars - 1 : 0), out);
+  }
   for (size_t i = 0; i + pl <= sl; i++)
     if (ascii_ieq(s + i, p, pl) && (((unsigned char)s[i] & 0xC0) != 0x80)) {
       at = (int64_t)tpl_utf8_chars(s, i);
