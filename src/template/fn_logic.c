@@ -2,38 +2,44 @@
  * fn_logic.c — the logical functions (docs: template-functions-logical.md):
  * and, or, not, if, bool, true, false.
  *
- * if() is lazy, as ARM documents it: only the branch the condition chooses
- * is evaluated, so `if(empty(x), 'none', x[0])` never indexes an empty
- * array.  and() and or() evaluate every argument (ARM gives no
- * short-circuit guarantee), so a wrong type anywhere is reported.
+ * if(), and() and or() are lazy, as ARM evaluates them: only the branch the
+ * condition chooses is evaluated, so `if(empty(x), 'none', x[0])` never
+ * indexes an empty array, and and()/or() stop at the first argument that
+ * decides.
  */
 #include <errno.h>
 #include <strings.h>
 
 #include "template/internal.h"
 
-static int fn_and(struct tpl_call *c, json_t *const *args, int n, json_t **out)
+/* and() / or(): the arguments in order until one decides (false for and,
+ * true for or); the rest are not evaluated, as ARM short-circuits
+ * (`and(not(empty(a)), a[0].x)` deploys in Azure). */
+static int junction(struct tpl_call *c, int n, bool decides, json_t **out)
 {
-  bool all = true, b;
   for (int i = 0; i < n; i++) {
-    int rc = tpl_arg_bool(c, args, i, &b);
+    json_t *v = NULL;
+    int rc = tpl_call_arg(c, i, &v);
+    if (rc == 0 && !json_is_boolean(v))
+      rc = tpl_type_error(c, i, v, "of type 'Boolean'");
+    bool b = json_is_true(v);
+    json_decref(v);
     if (rc < 0)
       return rc;
-    all = all && b;
+    if (b == decides)
+      return tpl_done(c, json_boolean(decides), out);
   }
-  return tpl_done(c, json_boolean(all), out);
+  return tpl_done(c, json_boolean(!decides), out);
+}
+
+static int fn_and(struct tpl_call *c, json_t *const *args, int n, json_t **out)
+{
+  return junction(c, n, false, out);
 }
 
 static int fn_or(struct tpl_call *c, json_t *const *args, int n, json_t **out)
 {
-  bool any = false, b;
-  for (int i = 0; i < n; i++) {
-    int rc = tpl_arg_bool(c, args, i, &b);
-    if (rc < 0)
-      return rc;
-    any = any || b;
-  }
-  return tpl_done(c, json_boolean(any), out);
+  return junction(c, n, true, out);
 }
 
 static int fn_not(struct tpl_call *c, json_t *const *args, int n, json_t **out)
@@ -83,12 +89,12 @@ static int fn_false(struct tpl_call *c, json_t *const *args, int n, json_t **out
 }
 
 const struct tpl_function tpl_fn_logic[] = {
-    {"and", fn_and, 2, -1, 0},
+    {"and", fn_and, 1, -1, TPL_FN_LAZY},
     {"bool", fn_bool, 1, 1, 0},
     {"false", fn_false, 0, 0, 0},
     {"if", fn_if, 3, 3, TPL_FN_LAZY},
     {"not", fn_not, 1, 1, 0},
-    {"or", fn_or, 2, -1, 0},
+    {"or", fn_or, 1, -1, TPL_FN_LAZY},
     {"true", fn_true, 0, 0, 0},
     {NULL, NULL, 0, 0, 0},
 };

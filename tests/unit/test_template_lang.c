@@ -832,6 +832,11 @@ static void functions_logic_numeric_date(void **state)
       {"[and(true(), false())]", "false"},
       {"[and(true(), true(), true())]", "true"},
       {"[or(true(), false())]", "true"},
+      {"[or(false(), false())]", "false"},
+      {"[and(true())]", "true"},
+      {"[and(false(), parameters('list')[99])]", "false"},
+      {"[and(not(empty(parameters('list'))), equals(parameters('list')[0], 'a'))]", "true"},
+      {"[or(true(), parameters('nope'))]", "true"},
       {"[not(true())]", "false"},
       {"[if(equals(1, 1), 'yes', 'no')]", "\"yes\""},
       {"[if(equals('a', 'b'), 'yes', 'no')]", "\"no\""},
@@ -870,7 +875,8 @@ static void functions_logic_numeric_date(void **state)
   static const struct row errors[] = {
       {"[and(true(), 'true')]", "expects its second parameter to be of type 'Boolean'. The provided value is of type "
                                 "'String'."},
-      {"[and(true())]", "function requires at least 2 argument(s) while 1 were provided"},
+      {"[and()]", "Unable to evaluate template language function 'and'. At least one parameter should be provided."},
+      {"[or(false(), 'x')]", "expects its second parameter to be of type 'Boolean'"},
       {"[not(1)]", "expects its parameter to be of type 'Boolean'"},
       {"[if('yes', 1, 2)]", "expects its first parameter to be of type 'Boolean'"},
       {"[if(true(), 1)]", "function requires 3 argument(s) while 2 were provided"},
