@@ -4,6 +4,7 @@
  * that the parser resolves a name with a binary search.  Built on first use
  * under pthread_once; read-only after that, so any thread may look up.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,13 @@ static int by_name(const void *a, const void *b)
 static void build(void)
 {
   for (size_t f = 0; f < sizeof families / sizeof *families; f++)
-    for (const struct tpl_function *fn = families[f]; fn->name && nsorted < MAX_FUNCTIONS; fn++)
+    for (const struct tpl_function *fn = families[f]; fn->name; fn++) {
+      assert(nsorted < MAX_FUNCTIONS);
       sorted[nsorted++] = fn;
+    }
   qsort(sorted, nsorted, sizeof *sorted, by_name);
+  for (size_t i = 1; i < nsorted; i++)
+    assert(by_name(&sorted[i - 1], &sorted[i]) < 0); /* no name in two families */
 }
 
 /* strcasecmp of name (len bytes, not terminated) against a function's name. */
