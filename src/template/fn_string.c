@@ -304,25 +304,30 @@ static int fn_last_index_of(struct tpl_call *c, json_t *const *args, int n, json
 }
 
 /* ---- building strings -------------------------------------------------------- */
-/* The arguments of guid() and uniqueString(): strings only. */
-static int all_strings(struct tpl_call *c, json_t *const *args, int n, const char **v)
+/* The arguments of guid() and uniqueString(): strings only, as a malloc'd
+ * array of their texts. */
+static int hash_args(struct tpl_call *c, json_t *const *args, int n, const char ***out)
 {
-  for (int i = 0; i < n; i++)
-    if (!json_is_string(args[i]))
+  const char **v = calloc((size_t)n, sizeof *v);
+  if (!v)
+    return tpl_no_memory(c->err);
+  for (int i = 0; i < n; i++) {
+    if (!json_is_string(args[i])) {
+      free(v);
       return tpl_type_error(c, i, args[i], "of type 'String'");
-    else
-      v[i] = json_string_value(args[i]);
+    }
+    v[i] = json_string_value(args[i]);
+  }
+  *out = v;
   return 0;
 }
 
 static int fn_guid(struct tpl_call *c, json_t *const *args, int n, json_t **out)
 {
-  CLEANUP_FREE const char **v = calloc((size_t)n, sizeof *v);
+  CLEANUP_FREE const char **v = NULL;
   char g[37];
-  int rc;
-  if (!v)
-    return tpl_no_memory(c->err);
-  if ((rc = all_strings(c, args, n, v)) < 0)
+  int rc = hash_args(c, args, n, &v);
+  if (rc < 0)
     return rc;
   tpl_guid(v, n, g);
   return g[0] ? tpl_done(c, json_string(g), out) : tpl_no_memory(c->err);
@@ -330,12 +335,10 @@ static int fn_guid(struct tpl_call *c, json_t *const *args, int n, json_t **out)
 
 static int fn_unique_string(struct tpl_call *c, json_t *const *args, int n, json_t **out)
 {
-  CLEANUP_FREE const char **v = calloc((size_t)n, sizeof *v);
+  CLEANUP_FREE const char **v = NULL;
   char u[14];
-  int rc;
-  if (!v)
-    return tpl_no_memory(c->err);
-  if ((rc = all_strings(c, args, n, v)) < 0)
+  int rc = hash_args(c, args, n, &v);
+  if (rc < 0)
     return rc;
   tpl_unique_string(v, n, u);
   return tpl_done(c, json_string(u), out);
