@@ -54,8 +54,10 @@ struct tpl_error {
  * Rejects: duplicate member names, trailing commas, invalid UTF-8, nesting
  * deeper than 256, NUL bytes; err has code InvalidRequestContent and ARM's
  * "The request content was invalid and could not be deserialized: '...'"
- * message with line and column.  Numbers: integers as JSON_INTEGER (64-bit;
- * larger is an error), others JSON_REAL. */
+ * message with line and column (and err->path, the JSON path of the
+ * failing value: "properties.template.resources[0].name"); *out and *pos
+ * are then NULL.  Numbers: integers as JSON_INTEGER (64-bit; larger is an
+ * error), others JSON_REAL.  pos may be NULL (no positions kept). */
 struct tpl_posmap;
 struct tpl_pos {
   int line, col;  /* 1-based */
@@ -83,7 +85,7 @@ struct tpl_world {
   const char *deployment_name;    /* deployment().name */
   const char *deployment_location;/* subscription scope: the body's location */
   const char *mode;               /* "Incremental" | "Complete" */
-  json_t *environment;            /* environment() (borrowed) */
+  json_t *environment;            /* environment() (borrowed; NULL: environment() fails) */
   /* reference(nameOrId, apiVersion, 'Full'): id is the full resource id
    * (names of resources in the template are resolved first), api_version
    * may be NULL; 0 with *out (a new reference: properties, or the full body
