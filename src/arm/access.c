@@ -39,15 +39,15 @@
 
 #include "arm/internal.h"
 
+const struct arm_member arm_grant_members[] = {ARM_MEMBER("access", JSON_STRING),
+                                               ARM_MEMBER("durationInSeconds", JSON_INTEGER),
+                                               ARM_MEMBER("accessId", JSON_STRING), ARM_MEMBERS_END};
+
 /* The disk restore point's row; replies 404 and returns false when none. */
-static void reply_drp_not_found(struct arm_call *call)
-{
-  arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
-}
 
 static bool drp_exists(struct arm_call *call, const char *id, struct meta_resource *r)
 {
-  return arm_row_get(call, id, DRP_TYPE, reply_drp_not_found, r) == 0;
+  return arm_row_get(call, id, DRP_TYPE, arm_reply_drp_not_found, r) == 0;
 }
 
 /* The operation of an action done at once: recorded Succeeded with result,
@@ -94,6 +94,8 @@ static bool grant_data_ok(struct arm_call *call, int64_t *duration, bool *write)
                     "deserialized: a GrantAccessData object {access, durationInSeconds} is required.");
     return false;
   }
+  if (!arm_body_normalise(call, b, arm_grant_members))
+    return false;
   json_t *access = json_object_get(b, "access"), *dur = json_object_get(b, "durationInSeconds");
   if (!json_is_string(access)) {
     arm_reply_error_target(call, 400, "InvalidParameter", "access",

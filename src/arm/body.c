@@ -8,8 +8,21 @@
  * deserializer error), a string longer than its bound (ARM_MAX_STRING
  * unless the rule says less) or outside its enum InvalidParameter.  A
  * handler lists its members' rules in one table (struct arm_member).
+ *
+ * Before any of that, arm_body_normalise reads a body the way Azure's
+ * resource providers do (Newtonsoft.Json): a member name is matched
+ * case-insensitively and renamed to the rule's spelling ("datadisks" is
+ * dataDisks, never silently dropped; two spellings of one member are
+ * refused), an integral string is the integer where an integer is expected
+ * ("diskSizeGB": "1024"), "true"/"false" in any case the boolean, a numeric
+ * string the number.  The handlers then read and store canonical names and
+ * types only.  A string that does not convert is left as it is, so the
+ * member check refuses it as before.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -89,10 +102,86 @@ static bool member_ok(struct arm_call *call, json_t *obj, const struct arm_membe
   return true;
 }
 
-bool arm_body_member_ok(struct arm_call *call, json_t *obj, const char *name, json_type type)
+/* v (a string) as the JSON type Newtonsoft would read it as, or NULL. */
+static json_t *converted(json_t *v, json_type type)
 {
-  struct arm_member rule = {name, type, NULL, 0};
-  return member_ok(call, obj, &rule, name);
+  const char *s = json_string_value(v);
+  size_t len = json_string_length(v);
+  char *end = NULL;
+  errno = 0;
+  if (type == JSON_TRUE)
+    return !strcasecmp(s, "true") ? json_true() : !strcasecmp(s, "false") ? json_false() : NULL;
+  if (type == JSON_INTEGER && len && strspn(s, "+-0123456789") == len) {
+    long long n = strtoll(s, &end, 10);
+    return end == s + len && errno == 0 ? json_integer(n) : NULL;
+  }
+  if (type == JSON_REAL && len && strspn(s, "+-0123456789.eE") == len) {
+    double d = strtod(s, &end);
+    return end == s + len && errno == 0 && isfinite(d) ? json_real(d) : NULL;
+  }
+  return NULL;
+}
+
+/* The member of obj spelled like name in any case, renamed to name; NULL
+ * when there is none.  Two spellings: replied, *dup set. */
+static json_t *canonical_member(struct arm_call *call, json_t *obj, const char *name, const char *path, bool *dup)
+{
+  const char *key, *found = NULL;
+  json_t *v, *fv = NULL;
+  json_object_foreach(obj, key, v) {
+    if (strcasecmp(key, name) != 0)
+      continue;
+    if (found) {
+      arm_reply_error_target(call, 400, "InvalidRequestContent", path,
+                             "The request content was invalid and could not be deserialized: 'the member '%s' is "
+                             "given twice, as '%s' and '%s'. Path '%s'.'",
+                             name, found, key, path);
+      *dup = true;
+      return NULL;
+    }
+    found = key;
+    fv = v;
+  }
+  if (fv && strcmp(found, name) != 0) {
+    json_incref(fv);
+    json_object_del(obj, found);
+    json_object_set_new(obj, name, fv);
+  }
+  return fv;
+}
+
+static bool normalise(struct arm_call *call, json_t *obj, const struct arm_member *rules, const char *prefix)
+{
+  if (!json_is_object(obj))
+    return true;
+  for (const struct arm_member *r = rules; r->name; r++) {
+    char path[256];
+    snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", r->name);
+    bool dup = false;
+    json_t *v = canonical_member(call, obj, r->name, path, &dup), *c;
+    if (dup)
+      return false;
+    if (json_is_string(v) && r->type != JSON_STRING && (c = converted(v, r->type)))
+      json_object_set_new(obj, r->name, v = c);
+    if (!r->members)
+      continue;
+    if (json_is_object(v) && !normalise(call, v, r->members, path))
+      return false;
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_is_array(v) ? v : NULL, i, item) {
+      char at[280];
+      snprintf(at, sizeof at, "%s[%zu]", path, i);
+      if (!normalise(call, item, r->members, at))
+        return false;
+    }
+  }
+  return true;
+}
+
+bool arm_body_normalise(struct arm_call *call, json_t *body, const struct arm_member *rules)
+{
+  return normalise(call, body, rules, "");
 }
 
 bool arm_body_members_ok(struct arm_call *call, json_t *obj, const char *prefix, const struct arm_member *rules)

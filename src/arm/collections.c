@@ -132,6 +132,23 @@ static bool find_source(struct arm_call *call, const char *src, char *loc, size_
   return coll;
 }
 
+static const struct arm_member source_members[] = {ARM_MEMBER("id", JSON_STRING), ARM_MEMBERS_END};
+static const struct arm_member coll_props[] = {ARM_OBJECT("source", source_members), ARM_MEMBERS_END};
+static const struct arm_member coll_members[] = {ARM_MEMBER("location", JSON_STRING), ARM_MEMBER("tags", JSON_OBJECT),
+                                                 ARM_OBJECT("properties", coll_props), ARM_MEMBERS_END};
+
+/* The body (PUT, PATCH), normalised, by the tables above; replies and false
+ * otherwise. */
+static bool collection_body_ok(struct arm_call *call, json_t *b)
+{
+  if (!arm_body_normalise(call, b, coll_members))
+    return false;
+  json_t *props = json_object_get(b, "properties");
+  return arm_body_members_ok(call, b, NULL, coll_members) && arm_tags_ok(call, json_object_get(b, "tags")) &&
+         arm_body_members_ok(call, props, NULL, coll_props) &&
+         arm_body_members_ok(call, json_object_get(props, "source"), "source", source_members);
+}
+
 void arm_collection_put(struct arm_call *call)
 {
   if (!arm_rp_name_ok(call, call->params[2], "restorePointCollectionName") || !arm_rg_ready(call))
@@ -142,11 +159,9 @@ void arm_collection_put(struct arm_call *call)
                     "The request content was invalid and could not be deserialized: 'a body is required.'");
     return;
   }
-  json_t *props = json_object_get(b, "properties");
-  if (!arm_body_member_ok(call, b, "location", JSON_STRING) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
-      !arm_tags_ok(call, json_object_get(b, "tags")) || !arm_body_member_ok(call, props, "source", JSON_OBJECT) ||
-      !arm_body_member_ok(call, json_object_get(props, "source"), "id", JSON_STRING))
+  if (!collection_body_ok(call, b))
     return;
+  json_t *props = json_object_get(b, "properties");
   char id[1024];
   collection_id(call, id, sizeof id);
   struct meta_resource r;
@@ -195,7 +210,7 @@ void arm_collection_put(struct arm_call *call)
 void arm_collection_patch(struct arm_call *call)
 {
   json_t *b = call->body ? call->body : (call->body = json_object());
-  if (!arm_tags_ok(call, json_object_get(b, "tags")) || !arm_body_member_ok(call, b, "properties", JSON_OBJECT))
+  if (!collection_body_ok(call, b))
     return;
   char id[1024];
   collection_id(call, id, sizeof id);

@@ -47,20 +47,23 @@ static const char *const os_types[] = {"Linux", "Windows", NULL};
 static const char *const hyperv_generations[] = {"V1", "V2", NULL};
 
 /* The members of a disk body that vmrp reads or stores (PUT and PATCH). */
-static const struct arm_member disk_members[] = {ARM_MEMBER("location", JSON_STRING),
-                                                 ARM_MEMBER("properties", JSON_OBJECT),
-                                                 ARM_MEMBER("sku", JSON_OBJECT), ARM_MEMBERS_END};
-static const struct arm_member disk_props[] = {
-    ARM_MEMBER("creationData", JSON_OBJECT), ARM_MEMBER("diskSizeGB", JSON_INTEGER),
-    ARM_MEMBER("maxShares", JSON_INTEGER),   ARM_ENUM("osType", os_types),
-    ARM_ENUM("hyperVGeneration", hyperv_generations), ARM_MEMBERS_END};
 static const struct arm_member disk_creation[] = {ARM_MEMBER("createOption", JSON_STRING),
-                                                  ARM_MEMBER("sourceResourceId", JSON_STRING), ARM_MEMBERS_END};
+                                                  ARM_MEMBER("sourceResourceId", JSON_STRING),
+                                                  ARM_MEMBER("uploadSizeBytes", JSON_INTEGER), ARM_MEMBERS_END};
+static const struct arm_member disk_props[] = {
+    ARM_OBJECT("creationData", disk_creation), ARM_MEMBER("diskSizeGB", JSON_INTEGER),
+    ARM_MEMBER("maxShares", JSON_INTEGER),     ARM_ENUM("osType", os_types),
+    ARM_ENUM("hyperVGeneration", hyperv_generations), ARM_MEMBERS_END};
 static const struct arm_member disk_sku[] = {ARM_MEMBER("name", JSON_STRING), ARM_MEMBERS_END};
+static const struct arm_member disk_members[] = {ARM_MEMBER("location", JSON_STRING), ARM_MEMBER("tags", JSON_OBJECT),
+                                                 ARM_OBJECT("properties", disk_props), ARM_OBJECT("sku", disk_sku),
+                                                 ARM_MEMBERS_END};
 
-/* The body's members by the tables above; replies and false otherwise. */
+/* The body, normalised, by the tables above; replies and false otherwise. */
 static bool disk_body_ok(struct arm_call *call, json_t *b)
 {
+  if (!arm_body_normalise(call, b, disk_members))
+    return false;
   json_t *props = json_object_get(b, "properties");
   return arm_body_members_ok(call, b, NULL, disk_members) && arm_tags_ok(call, json_object_get(b, "tags")) &&
          arm_body_members_ok(call, props, NULL, disk_props) &&
@@ -140,10 +143,7 @@ static void reply_disk(struct arm_call *call, int status, const struct meta_reso
 
 void arm_disk_reply_not_found(struct arm_call *call)
 {
-  arm_reply_error(call, 404, "ResourceNotFound",
-                  "The Resource 'Microsoft.Compute/disks/%s' under resource group '%s' was not found. For more "
-                  "details please go to https://aka.ms/ARMResourceNotFoundFix",
-                  call->params[2], call->params[1]);
+  arm_reply_not_found(call, DISK_TYPE, call->params[2]);
 }
 
 static bool sku_ok(struct arm_call *call, const char *sku)
@@ -300,9 +300,9 @@ void arm_disk_put(struct arm_call *call)
                     "The request content was invalid and could not be deserialized: 'a disk body is required.'");
     return;
   }
-  json_t *props = json_object_get(b, "properties"), *sku = json_object_get(b, "sku");
   if (!disk_body_ok(call, b))
     return;
+  json_t *props = json_object_get(b, "properties"), *sku = json_object_get(b, "sku");
   const char *loc = arm_location_here(call, b, "Microsoft.Compute/disks");
   if (!loc)
     return;
@@ -506,10 +506,9 @@ static void update_disk(struct arm_call *call, struct meta_resource *r, json_t *
 void arm_disk_patch(struct arm_call *call)
 {
   json_t *b = call->body ? call->body : (call->body = json_object());
-  json_t *sku = json_object_get(b, "sku");
   if (!disk_body_ok(call, b))
     return;
-  const char *sku_name = json_string_value(json_object_get(sku, "name"));
+  const char *sku_name = json_string_value(json_object_get(json_object_get(b, "sku"), "name"));
   if (sku_name && !sku_ok(call, sku_name))
     return;
   char id[1024];

@@ -36,10 +36,9 @@ static void ext_id(struct arm_call *call, char *out, size_t cap)
 
 static void reply_not_found(struct arm_call *call)
 {
-  arm_reply_error(call, 404, "ResourceNotFound",
-                  "The Resource 'Microsoft.Compute/virtualMachines/%s/extensions/%s' under resource group '%s' was "
-                  "not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-                  call->params[2], call->params[3], call->params[1]);
+  char name[600];
+  snprintf(name, sizeof name, "%s/extensions/%s", call->params[2], call->params[3]);
+  arm_reply_not_found(call, VM_TYPE, name);
 }
 
 static void agent_message(const struct region_agent_status *st, char *out, size_t cap)
@@ -99,14 +98,16 @@ static const struct region_agent_status *status_if(struct arm *arm, bool expand,
 /* The members of an extension body, their types and bounds. */
 static bool body_ok(struct arm_call *call, json_t *b)
 {
-  static const struct arm_member members[] = {ARM_MEMBER("location", JSON_STRING),
-                                              ARM_MEMBER("properties", JSON_OBJECT), ARM_MEMBERS_END};
+  static const struct arm_member settings[] = {ARM_MEMBER("socket", JSON_STRING), ARM_MEMBERS_END};
   static const struct arm_member props[] = {
       ARM_MEMBER("publisher", JSON_STRING),          ARM_MEMBER("type", JSON_STRING),
       ARM_STRING("typeHandlerVersion", 32),          ARM_MEMBER("autoUpgradeMinorVersion", JSON_TRUE),
-      ARM_MEMBER("enableAutomaticUpgrade", JSON_TRUE), ARM_MEMBER("settings", JSON_OBJECT),
+      ARM_MEMBER("enableAutomaticUpgrade", JSON_TRUE), ARM_OBJECT("settings", settings),
       ARM_MEMBER("protectedSettings", JSON_OBJECT), ARM_MEMBERS_END};
-  static const struct arm_member settings[] = {ARM_MEMBER("socket", JSON_STRING), ARM_MEMBERS_END};
+  static const struct arm_member members[] = {ARM_MEMBER("location", JSON_STRING), ARM_MEMBER("tags", JSON_OBJECT),
+                                              ARM_OBJECT("properties", props), ARM_MEMBERS_END};
+  if (!arm_body_normalise(call, b, members))
+    return false;
   json_t *p = json_object_get(b, "properties");
   return arm_body_members_ok(call, b, NULL, members) && arm_tags_ok(call, json_object_get(b, "tags")) &&
          arm_body_members_ok(call, p, "properties", props) &&
@@ -281,7 +282,8 @@ void arm_vm_extension_delete(struct arm_call *call)
   else
     meta_rollback(m);
   if (rc == -ENOENT) {
-    arm_reply_empty(call, 204);
+    if (arm_rg_found(call))
+      arm_reply_empty(call, 204);
   } else if (rc < 0) {
     arm_reply_internal(call, rc);
   } else {

@@ -69,25 +69,37 @@ bool arm_rg_name_valid(const char *name);
 #define ARM_MAX_STRING 1024 /* the longest string member unless its rule says less */
 /* A member's rule: its JSON type (JSON_TRUE: a boolean, JSON_REAL: any
  * number) and, for a string, the values it may take (case-insensitive,
- * NULL-terminated; NULL: any) and its longest length (0: ARM_MAX_STRING). */
+ * NULL-terminated; NULL: any) and its longest length (0: ARM_MAX_STRING);
+ * for an object the rules of its members, for an array those of its items'
+ * (objects) — what arm_body_normalise descends into. */
 struct arm_member {
   const char *name;
   json_type type;
   const char *const *values;
   size_t max_len;
+  const struct arm_member *members;
 };
 #define ARM_MEMBER(n, t) {.name = (n), .type = (t)}
 #define ARM_ENUM(n, vals) {.name = (n), .type = JSON_STRING, .values = (vals)}
 #define ARM_STRING(n, max) {.name = (n), .type = JSON_STRING, .max_len = (max)}
+#define ARM_OBJECT(n, sub) {.name = (n), .type = JSON_OBJECT, .members = (sub)}
+#define ARM_ARRAY(n, sub) {.name = (n), .type = JSON_ARRAY, .members = (sub)}
 #define ARM_MEMBERS_END {.name = NULL}
+/* Rewrites body in place as Azure's deserializer reads it, by rules and the
+ * rules nested in them (body.c says how): member names in the rules'
+ * spelling, integral strings as integers, "true"/"false" as booleans,
+ * numeric strings as numbers.  Members without a rule are left as sent.
+ * Call it first, before reading the body; replies InvalidRequestContent and
+ * returns false for a member given twice in two spellings. */
+bool arm_body_normalise(struct arm_call *call, json_t *body, const struct arm_member *rules);
 /* Checks obj's members against rules (ended by ARM_MEMBERS_END);
  * absent and null members pass, and so does a NULL obj.  A wrong type is
  * InvalidRequestContent, a string too long or not one of its values
  * InvalidParameter, with target prefix.name; replies for the first that
  * fails and returns false. */
 bool arm_body_members_ok(struct arm_call *call, json_t *obj, const char *prefix, const struct arm_member *rules);
-/* One member by the same rules, any value of the type, target its name. */
-bool arm_body_member_ok(struct arm_call *call, json_t *obj, const char *name, json_type type);
+/* GrantAccessData {access, durationInSeconds} and an NBD revoke's {accessId}. */
+extern const struct arm_member arm_grant_members[];
 /* The spelling in allowed (NULL-terminated) of v, compared
  * case-insensitively; NULL when v is none of them. */
 const char *arm_canonical(const char *v, const char *const *allowed);
@@ -100,7 +112,8 @@ bool arm_tags_ok(struct arm_call *call, json_t *tags);
 /* ---- list.c ---- */
 typedef json_t *(*arm_to_json)(struct arm_call *call, const struct meta_resource *r);
 /* Replies {"value": [...]} with every resource of type under the call's
- * resource group (params[1]) if the route has one, else its subscription. */
+ * resource group (params[1]; ResourceGroupNotFound when it is missing) if
+ * the route has one, else its subscription. */
 void arm_reply_list(struct arm_call *call, const char *type, arm_to_json to_json);
 /* Calls cb for every resource of type in every subscription of the region. */
 int arm_for_each(struct arm *arm, const char *type, meta_resource_cb cb, void *ctx);
@@ -198,7 +211,7 @@ int arm_row_get(struct arm_call *call, const char *id, const char *type, void (*
 /* Adds Azure-AsyncOperation / Location / Retry-After headers for op_id. */
 void arm_lro_headers(struct arm_call *call, const char *provider, const char *op_id, int which);
 /* The long-running DELETE of a Compute resource: 204 if there is no such
- * resource of that type; refuse (may be NULL) may answer an error and
+ * resource of that type (404 ResourceGroupNotFound if no such group); refuse (may be NULL) may answer an error and
  * return true; otherwise, in one transaction, the resource becomes Deleting
  * and an operation of `kind` is created, then 202 + LRO headers. */
 void arm_start_delete(struct arm_call *call, const char *id, const char *type, const char *kind,
@@ -226,6 +239,14 @@ void arm_providers_get(struct arm_call *call);
 /* The call's resource group (params[1]) exists and is not being deleted;
  * otherwise replies ResourceGroupNotFound / ResourceGroupBeingDeleted. */
 bool arm_rg_ready(struct arm_call *call);
+/* The call's resource group (params[1]) exists, in any state; otherwise
+ * replies 404 ResourceGroupNotFound, as ARM answers every request under a
+ * missing group. */
+bool arm_rg_found(struct arm_call *call);
+/* ARM's 404 for the resource type/name (e.g. "Microsoft.Compute/disks",
+ * "d1") under the call's resource group: ResourceGroupNotFound when the
+ * group is missing, else ResourceNotFound. */
+void arm_reply_not_found(struct arm_call *call, const char *type, const char *name);
 void arm_rg_put(struct arm_call *call);
 void arm_rg_get(struct arm_call *call);
 void arm_rg_head(struct arm_call *call);
@@ -271,6 +292,8 @@ void arm_rp_put(struct arm_call *call);
 void arm_rp_get(struct arm_call *call);
 void arm_rp_delete(struct arm_call *call);
 void arm_drp_get(struct arm_call *call);
+/* 404 for the route's disk restore point (params[4]), or for its group. */
+void arm_reply_drp_not_found(struct arm_call *call);
 void arm_drp_list(struct arm_call *call);
 /* The disk restore point's id from the route's params (sub, rg, collection,
  * restore point, name). */

@@ -24,6 +24,8 @@ static int reply_one(void *ctx, const struct meta_resource *r)
 void arm_reply_list(struct arm_call *call, const char *type, arm_to_json to_json)
 {
   char scope[512];
+  if (call->nparams >= 2 && !arm_rg_found(call))
+    return;
   if (call->nparams >= 2)
     snprintf(scope, sizeof scope, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
   else

@@ -83,11 +83,12 @@ void arm_start_delete(struct arm_call *call, const char *id, const char *type, c
     rc = meta_commit(m);
   else
     meta_rollback(m);
-  if (rc == -ENOENT)
-    arm_reply_empty(call, 204);
-  else if (rc < 0)
+  if (rc == -ENOENT) {
+    if (arm_rg_found(call))
+      arm_reply_empty(call, 204);
+  } else if (rc < 0) {
     arm_reply_internal(call, rc);
-  else {
+  } else {
     jobs_submit(call->arm->jobs, op_id);
     arm_lro_headers(call, "Microsoft.Compute", op_id, LRO_ASYNC_OPERATION | LRO_LOCATION);
     arm_reply_empty(call, 202);

@@ -32,10 +32,6 @@
 
 #define MAX_DURATION_S (10 * 366 * 86400LL) /* ten years: longer is "never", say so */
 
-static void reply_drp_not_found(struct arm_call *call)
-{
-  arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
-}
 
 /* The row of the disk or disk restore point the URL names; replies 404
  * (or 500) and returns -errno when there is none. */
@@ -46,7 +42,7 @@ static int find_row(struct arm_call *call, bool drp, struct meta_resource *r)
     arm_drp_id(call, id, sizeof id);
   else
     arm_disk_id(call, id, sizeof id);
-  return arm_row_get(call, id, drp ? DRP_TYPE : DISK_TYPE, drp ? reply_drp_not_found : arm_disk_reply_not_found, r);
+  return arm_row_get(call, id, drp ? DRP_TYPE : DISK_TYPE, drp ? arm_reply_drp_not_found : arm_disk_reply_not_found, r);
 }
 
 /* The resource the URL names and its export; replies and returns -errno
@@ -102,6 +98,8 @@ static bool grant_body_ok(struct arm_call *call, bool drp, bool *readonly, int64
                     drp ? "" : " or \"Write\"");
     return false;
   }
+  if (!arm_body_normalise(call, b, arm_grant_members))
+    return false;
   json_t *access = json_object_get(b, "access"), *dur = json_object_get(b, "durationInSeconds");
   const char *a = json_string_value(access);
   if (!a) {
@@ -196,6 +194,8 @@ static void list(struct arm_call *call, bool drp)
 
 static void revoke(struct arm_call *call, bool drp)
 {
+  if (call->body && !arm_body_normalise(call, call->body, arm_grant_members))
+    return;
   const char *id = json_string_value(json_object_get(call->body, "accessId"));
   if (!id) {
     arm_reply_error_target(call, 400, "InvalidParameter", "accessId",

@@ -93,8 +93,15 @@ static void reply_precondition_failed(struct arm_call *call)
 /* The members of a group body (PUT, PATCH): properties holds only the
  * read-only provisioningState, but must still be an object. */
 static const struct arm_member rg_members[] = {ARM_MEMBER("location", JSON_STRING),
-                                               ARM_MEMBER("managedBy", JSON_STRING),
+                                               ARM_MEMBER("managedBy", JSON_STRING), ARM_MEMBER("tags", JSON_OBJECT),
                                                ARM_MEMBER("properties", JSON_OBJECT), ARM_MEMBERS_END};
+
+/* The body, normalised, by rg_members; replies and false otherwise. */
+static bool rg_body_ok(struct arm_call *call, json_t *b)
+{
+  return arm_body_normalise(call, b, rg_members) && arm_body_members_ok(call, b, NULL, rg_members) &&
+         arm_tags_ok(call, json_object_get(b, "tags"));
+}
 
 void arm_rg_put(struct arm_call *call)
 {
@@ -106,7 +113,7 @@ void arm_rg_put(struct arm_call *call)
                                                         "deserialized: 'a resource group body is required.'");
     return;
   }
-  if (!arm_body_members_ok(call, b, NULL, rg_members) || !arm_tags_ok(call, json_object_get(b, "tags")))
+  if (!rg_body_ok(call, b))
     return;
   const char *loc_in = json_string_value(json_object_get(b, "location"));
   if (!loc_in) {
@@ -221,7 +228,7 @@ void arm_rg_patch(struct arm_call *call)
   json_t *b = call->body ? call->body : json_object();
   if (!call->body)
     call->body = b;
-  if (!arm_body_members_ok(call, b, NULL, rg_members) || !arm_tags_ok(call, json_object_get(b, "tags")))
+  if (!rg_body_ok(call, b))
     return;
   char id[512];
   rg_id(call, id, sizeof id);
@@ -325,27 +332,52 @@ void arm_rg_delete(struct arm_call *call)
   meta_resource_clear(&r);
 }
 
-bool arm_rg_ready(struct arm_call *call)
+/* The call's group row: 0 and *r, or replied (ResourceGroupNotFound, 500)
+ * and -errno. */
+static int rg_row(struct arm_call *call, struct meta_resource *r)
 {
   char id[512];
   rg_id(call, id, sizeof id);
-  struct meta_resource r;
-  int rc = meta_resource_get(call->arm->meta, id, &r);
-  if (rc == -ENOENT || (rc == 0 && strcasecmp(r.type, RG_TYPE) != 0)) {
-    if (rc == 0)
-      meta_resource_clear(&r);
+  int rc = meta_resource_get(call->arm->meta, id, r);
+  if (rc == 0 && strcasecmp(r->type, RG_TYPE) != 0) {
+    meta_resource_clear(r);
+    rc = -ENOENT;
+  }
+  if (rc == -ENOENT)
     reply_not_found(call);
-    return false;
-  }
-  if (rc < 0) {
+  else if (rc < 0)
     arm_reply_internal(call, rc);
+  return rc;
+}
+
+bool arm_rg_ready(struct arm_call *call)
+{
+  struct meta_resource r;
+  if (rg_row(call, &r) < 0)
     return false;
-  }
   bool deleting = r.provisioning_state && !strcmp(r.provisioning_state, "Deleting");
   meta_resource_clear(&r);
   if (deleting)
     reply_being_deleted(call);
   return !deleting;
+}
+
+bool arm_rg_found(struct arm_call *call)
+{
+  struct meta_resource r;
+  if (rg_row(call, &r) < 0)
+    return false;
+  meta_resource_clear(&r);
+  return true;
+}
+
+void arm_reply_not_found(struct arm_call *call, const char *type, const char *name)
+{
+  if (arm_rg_found(call))
+    arm_reply_error(call, 404, "ResourceNotFound",
+                    "The Resource '%s/%s' under resource group '%s' was not found. For more details please go to "
+                    "https://aka.ms/ARMResourceNotFoundFix",
+                    type, name, call->params[1]);
 }
 
 struct list_state {

@@ -124,6 +124,8 @@ void arm_resources_list(struct arm_call *call)
     return;
   }
   char scope[512];
+  if (call->nparams >= 2 && !arm_rg_found(call))
+    return;
   if (call->nparams >= 2) { /* …/resourceGroups/{rg}/resources */
     snprintf(scope, sizeof scope, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
     snprintf(st.filter.rg, sizeof st.filter.rg, "%s", call->params[1]);

@@ -55,10 +55,7 @@ static json_t *loads(const char *s) { return json_loads(s ? s : "{}", 0, NULL); 
 /* Shared with collections.c, which builds on this file. */
 void arm_reply_collection_not_found(struct arm_call *call)
 {
-  arm_reply_error(call, 404, "ResourceNotFound",
-                  "The Resource 'Microsoft.Compute/restorePointCollections/%s' under resource group '%s' was not "
-                  "found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-                  call->params[2], call->params[1]);
+  arm_reply_not_found(call, RPC_TYPE, call->params[2]);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -258,18 +255,23 @@ static void reply_existing(struct arm_call *call, const struct meta_resource *r,
   arm_reply_json(call, creating ? 201 : 200, arm_rp_json(call->arm, r, false));
 }
 
+static const struct arm_member id_member[] = {ARM_MEMBER("id", JSON_STRING), ARM_MEMBERS_END};
+static const struct arm_member rp_props[] = {ARM_ARRAY("excludeDisks", id_member),
+                                             ARM_MEMBER("consistencyMode", JSON_STRING),
+                                             ARM_OBJECT("sourceRestorePoint", id_member), ARM_MEMBERS_END};
+static const struct arm_member rp_members[] = {ARM_OBJECT("properties", rp_props), ARM_MEMBERS_END};
+
 void arm_rp_put(struct arm_call *call)
 {
   struct arm *arm = call->arm;
   if (!arm_rp_name_ok(call, call->params[3], "restorePointName"))
     return;
   json_t *b = call->body ? call->body : (call->body = json_object());
+  if (!arm_body_normalise(call, b, rp_members))
+    return;
   json_t *props = json_object_get(b, "properties");
-  if (!arm_body_member_ok(call, b, "properties", JSON_OBJECT) ||
-      !arm_body_member_ok(call, props, "excludeDisks", JSON_ARRAY) ||
-      !arm_body_member_ok(call, props, "consistencyMode", JSON_STRING) ||
-      !arm_body_member_ok(call, props, "sourceRestorePoint", JSON_OBJECT) ||
-      !arm_body_member_ok(call, json_object_get(props, "sourceRestorePoint"), "id", JSON_STRING))
+  if (!arm_body_members_ok(call, b, NULL, rp_members) || !arm_body_members_ok(call, props, NULL, rp_props) ||
+      !arm_body_members_ok(call, json_object_get(props, "sourceRestorePoint"), "sourceRestorePoint", id_member))
     return;
   char cid[1024], id[1200];
   collection_id(call, cid, sizeof cid);
@@ -581,9 +583,16 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
 
 /* ---- GET, DELETE ---------------------------------------------------------- */
 
+void arm_reply_drp_not_found(struct arm_call *call)
+{
+  if (arm_rg_found(call))
+    arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
+}
+
 static void reply_rp_not_found(struct arm_call *call)
 {
-  arm_reply_error(call, 404, "NotFound", "The restore point '%s' was not found in collection '%s'.", call->params[3],
+  if (arm_rg_found(call))
+    arm_reply_error(call, 404, "NotFound", "The restore point '%s' was not found in collection '%s'.", call->params[3],
                   call->params[2]);
 }
 
@@ -685,7 +694,7 @@ void arm_drp_get(struct arm_call *call)
   struct meta_resource r;
   int rc = meta_resource_get(call->arm->meta, id, &r);
   if (rc == -ENOENT)
-    arm_reply_error(call, 404, "NotFound", "The disk restore point '%s' was not found.", call->params[4]);
+    arm_reply_drp_not_found(call);
   else if (rc < 0)
     arm_reply_internal(call, rc);
   else {

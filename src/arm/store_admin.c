@@ -127,6 +127,9 @@ static void start_store_op(struct arm_call *call, const char *kind)
                     call->who.appid, call->who.oid, kind);
     return;
   }
+  static const struct arm_member members[] = {ARM_MEMBER("repair", JSON_TRUE), ARM_MEMBERS_END};
+  if (call->body && !arm_body_normalise(call, call->body, members))
+    return;
   json_t *fix = json_object_get(call->body, "repair");
   if (fix && (!json_is_boolean(fix) || strcmp(kind, "storeVerify") != 0)) {
     arm_reply_error_target(call, 400, "InvalidRequestContent", "repair",

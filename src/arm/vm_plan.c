@@ -53,27 +53,41 @@ static const char *const account_types[] = {"Standard_LRS", "Premium_LRS", "Stan
 
 /* The members vmrp reads or stores, with their types, values and bounds:
  * a disk entry (osDisk, dataDisks[i]) and its managedDisk. */
+static const struct arm_member managed_disk[] = {ARM_MEMBER("id", JSON_STRING),
+                                                 ARM_ENUM("storageAccountType", account_types), ARM_MEMBERS_END};
 static const struct arm_member disk_entry[] = {
     ARM_MEMBER("lun", JSON_INTEGER),       ARM_STRING("name", 80),
     ARM_MEMBER("createOption", JSON_STRING), ARM_ENUM("caching", caching_values),
     ARM_MEMBER("diskSizeGB", JSON_INTEGER), ARM_ENUM("deleteOption", delete_values),
-    ARM_ENUM("osType", os_types),          ARM_MEMBER("managedDisk", JSON_OBJECT),
-    ARM_MEMBER("writeAcceleratorEnabled", JSON_TRUE), ARM_MEMBER("toBeDetached", JSON_TRUE), ARM_MEMBERS_END};
-static const struct arm_member managed_disk[] = {ARM_MEMBER("id", JSON_STRING),
-                                                 ARM_ENUM("storageAccountType", account_types), ARM_MEMBERS_END};
+    ARM_ENUM("osType", os_types),          ARM_OBJECT("managedDisk", managed_disk),
+    ARM_MEMBER("writeAcceleratorEnabled", JSON_TRUE), ARM_MEMBER("toBeDetached", JSON_TRUE),
+    ARM_MEMBER("vhd", JSON_OBJECT),        ARM_MEMBER("diffDiskSettings", JSON_OBJECT), ARM_MEMBERS_END};
 /* the VM body: Azure's VM sizes are at most 64 characters long, computer and
  * admin user names at most 64 (Linux; 15 and 20 on Windows) */
-static const struct arm_member vm_members[] = {ARM_MEMBER("location", JSON_STRING),
-                                               ARM_MEMBER("properties", JSON_OBJECT), ARM_MEMBERS_END};
-static const struct arm_member vm_props[] = {
-    ARM_MEMBER("hardwareProfile", JSON_OBJECT), ARM_MEMBER("storageProfile", JSON_OBJECT),
-    ARM_MEMBER("osProfile", JSON_OBJECT), ARM_MEMBER("networkProfile", JSON_OBJECT), ARM_MEMBERS_END};
 static const struct arm_member hardware_profile[] = {ARM_STRING("vmSize", 64), ARM_MEMBERS_END};
-static const struct arm_member storage_profile[] = {ARM_MEMBER("osDisk", JSON_OBJECT),
-                                                    ARM_MEMBER("dataDisks", JSON_ARRAY), ARM_MEMBERS_END};
-static const struct arm_member os_profile_members[] = {ARM_STRING("computerName", 64), ARM_STRING("adminUsername", 64),
-                                                       ARM_MEMBERS_END};
-static const struct arm_member network_profile[] = {ARM_MEMBER("networkInterfaces", JSON_ARRAY), ARM_MEMBERS_END};
+static const struct arm_member storage_profile[] = {ARM_OBJECT("osDisk", disk_entry), ARM_ARRAY("dataDisks", disk_entry),
+                                                    ARM_MEMBER("diskControllerType", JSON_STRING), ARM_MEMBERS_END};
+static const struct arm_member os_profile_members[] = {
+    ARM_STRING("computerName", 64),           ARM_STRING("adminUsername", 64),
+    ARM_MEMBER("linuxConfiguration", JSON_OBJECT), ARM_MEMBER("windowsConfiguration", JSON_OBJECT),
+    ARM_MEMBER("secrets", JSON_ARRAY),        ARM_MEMBER("allowExtensionOperations", JSON_TRUE),
+    ARM_MEMBER("requireGuestProvisionSignal", JSON_TRUE), ARM_MEMBERS_END};
+static const struct arm_member nic_ref_props[] = {ARM_MEMBER("primary", JSON_TRUE), ARM_ENUM("deleteOption", delete_values),
+                                                  ARM_MEMBERS_END};
+static const struct arm_member nic_ref[] = {ARM_MEMBER("id", JSON_STRING), ARM_OBJECT("properties", nic_ref_props),
+                                            ARM_MEMBERS_END};
+static const struct arm_member network_profile[] = {ARM_ARRAY("networkInterfaces", nic_ref), ARM_MEMBERS_END};
+static const struct arm_member boot_diagnostics[] = {ARM_MEMBER("enabled", JSON_TRUE),
+                                                     ARM_MEMBER("storageUri", JSON_STRING), ARM_MEMBERS_END};
+static const struct arm_member diagnostics_profile[] = {ARM_OBJECT("bootDiagnostics", boot_diagnostics),
+                                                        ARM_MEMBERS_END};
+static const struct arm_member vm_props[] = {
+    ARM_OBJECT("hardwareProfile", hardware_profile), ARM_OBJECT("storageProfile", storage_profile),
+    ARM_OBJECT("osProfile", os_profile_members),     ARM_OBJECT("networkProfile", network_profile),
+    ARM_OBJECT("diagnosticsProfile", diagnostics_profile), ARM_MEMBER("securityProfile", JSON_OBJECT),
+    ARM_MEMBER("licenseType", JSON_STRING),          ARM_MEMBERS_END};
+static const struct arm_member vm_members[] = {ARM_MEMBER("location", JSON_STRING), ARM_MEMBER("tags", JSON_OBJECT),
+                                               ARM_OBJECT("properties", vm_props), ARM_MEMBERS_END};
 
 /* Member types and the configurations vmrp refuses, for one disk entry. */
 static bool disk_entry_ok(struct arm_call *call, json_t *d, const char *where, bool os)
@@ -136,6 +150,8 @@ static bool disk_entry_ok(struct arm_call *call, json_t *d, const char *where, b
 
 bool arm_vm_plan_body_ok(struct arm_call *call, json_t *b)
 {
+  if (!arm_body_normalise(call, b, vm_members))
+    return false;
   json_t *props = json_object_get(b, "properties");
   json_t *hw = json_object_get(props, "hardwareProfile"), *sp = json_object_get(props, "storageProfile");
   json_t *os_profile = json_object_get(props, "osProfile"), *np = json_object_get(props, "networkProfile");

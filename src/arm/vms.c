@@ -63,10 +63,7 @@ static bool vm_name_ok(struct arm_call *call, const char *name)
 
 static void reply_not_found(struct arm_call *call)
 {
-  arm_reply_error(call, 404, "ResourceNotFound",
-                  "The Resource 'Microsoft.Compute/virtualMachines/%s' under resource group '%s' was not found. "
-                  "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-                  call->params[2], call->params[1]);
+  arm_reply_not_found(call, VM_TYPE, call->params[2]);
 }
 
 const char *arm_vm_power_state(json_t *extra)

@@ -129,8 +129,8 @@ expect 400 InvalidParameter "access Delete"
 grant "$DA/a1" '{"access":"Read","durationInSeconds":0}'
 expect 400 InvalidParameter "durationInSeconds 0"
 check test "$(echo "$BODY" | jq -r .error.target)" = durationInSeconds "target durationInSeconds"
-grant "$DA/a1" '{"access":"Read","durationInSeconds":"60"}'
-expect 400 InvalidParameter "durationInSeconds as a string"
+grant "$DA/a1" '{"access":"Read","durationInSeconds":"60s"}'
+expect 400 InvalidParameter "durationInSeconds as a string that is no integer (\"60\" is read as 60: lenient.sh)"
 TOKEN=$(token "$EAST") # (a missing disk is asked of westus too, where only the Owner has a role)
 grant "$DA/nope" '{"access":"Read"}'
 expect 404 ResourceNotFound "a missing disk"

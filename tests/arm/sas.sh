@@ -189,7 +189,7 @@ bad_grant() { # BODY DESCRIPTION: 400 with the body
 bad_grant '{"access":"Write","durationInSeconds":60}' "access Write on a disk restore point"
 bad_grant '{"access":"Read","durationInSeconds":0}' "durationInSeconds 0"
 bad_grant '{"access":"Read","durationInSeconds":999999999}' "durationInSeconds beyond the maximum"
-bad_grant '{"access":"Read","durationInSeconds":"60"}' "durationInSeconds as a string"
+bad_grant '{"access":"Read","durationInSeconds":"sixty"}' "durationInSeconds as a string that is no integer"
 bad_grant '{"durationInSeconds":60}' "no access"
 bad_grant '[1]' "a body that is not an object"
 arm POST "$EAST${D1%/*}/nope/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":60}'

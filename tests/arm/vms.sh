@@ -213,8 +213,8 @@ arm PUT "$VMS/bad?$V" '{"location":"eastus","properties":{"hardwareProfile":{"vm
 expect 400 InvalidRequestContent "vmSize of the wrong JSON type"
 arm PUT "$VMS/bad?$V" "$(vmbody '{"osDisk":'"$OS2"',"dataDisks":"x"}')"
 expect 400 InvalidRequestContent "dataDisks of the wrong JSON type"
-arm PUT "$VMS/bad?$V" "$(vmbody '{"osDisk":'"$OS2"',"dataDisks":[{"lun":"0","createOption":"Empty","diskSizeGB":1}]}')"
-expect 400 InvalidRequestContent "lun of the wrong JSON type"
+arm PUT "$VMS/bad?$V" "$(vmbody '{"osDisk":'"$OS2"',"dataDisks":[{"lun":"zero","createOption":"Empty","diskSizeGB":1}]}')"
+expect 400 InvalidRequestContent "lun of the wrong JSON type (a string that is no integer)"
 arm PUT "$VMS/bad?$V" "$(vmbody '{"osDisk":'"$OS2"',"dataDisks":[7]}')"
 expect 400 InvalidRequestContent "a data disk entry that is not an object"
 arm PUT "$VMS/bad?$V" '{"location":"eastus","properties":[]}'
