@@ -122,8 +122,8 @@ struct tpl_eval {
 };
 /* Whether a JSON string value is an expression ("[...]" and not "[[..."). */
 bool tpl_is_expression(const char *s);
-/* The value of a template string: an expression's result; "[[x]" → "[x]";
- * anything else the string itself.  0 with *out (new reference; json null
+/* The value of a template string (UTF-8, as a JSON string's value is): an
+ * expression's result; "[[x]" → "[x]"; anything else the string itself.  0 with *out (new reference; json null
  * for null()), -EINVAL with err (code InvalidTemplate; message ARM's detail,
  * e.g. "The template function 'x' is not found. Please see ...", without
  * the "Deployment template validation failed: 'The template resource '…'

@@ -574,6 +574,74 @@ static void references_found(void **state)
         "an argument that cannot be evaluated: its error (%s)", err.message);
 }
 
+/* Mangled inputs (a fixed pseudo-random sequence of inserted, deleted and
+ * replaced characters): every one is evaluated or refused with a code and
+ * a message that is valid UTF-8 — and, under ASan, without a fault or a
+ * leak. */
+static void mangled_inputs(void **state)
+{
+  (void)state;
+  static const char *const seeds[] = {
+      "[concat('a', parameters('obj').alpha.beta[0], string(createObject('k', createArray(1, 2))))]",
+      "[format('{0:N2} {1,-4} {{', 12345, 'ab')]",
+      "[if(equals(1, 1), union(createObject('a', 1), createObject('b', 2)), null())]",
+      "[resourceId('sub', 'rg', 'Microsoft.Compute/restorePointCollections/restorePoints', 'a', 'b')]",
+      "[dateTimeAdd('2020-01-31T10:00:00.123Z', '-P1Y2M3DT4H5M6.5S', 'o')]",
+      "[split(base64ToString(base64('a,b;c')), createArray(',', ';'))]",
+      "[substring(padLeft(string(copyIndex(3)), 5, '0'), 1, 2)]",
+      "{\"a\": [1, 2.5e3, {'b': \"c\\u00e9\"}], // x\n b: /* y */ true}",
+  };
+  static const char alphabet[] = "[]()',.{}:\"0123456789-abcPNTZ\\/ \n";
+  unsigned seed = 12345;
+  int evaluated = 0, refused = 0, bad = 0;
+  for (int iter = 0; iter < 20000; iter++) {
+    char buf[512];
+    size_t len = strlen(seeds[iter % 8]);
+    memcpy(buf, seeds[iter % 8], len + 1);
+    for (int m = 1 + (int)((seed = seed * 1103515245 + 12345) >> 16) % 4; m > 0; m--) {
+      seed = seed * 1103515245 + 12345;
+      size_t at = (seed >> 16) % (len + 1);
+      while (at > 0 && at < len && ((unsigned char)buf[at] & 0xC0) == 0x80)
+        at--; /* at a character's start: the text stays UTF-8, as a JSON string's value is */
+      size_t width = at < len && ((unsigned char)buf[at] & 0x80) ? 2 : 1;
+      int op = (int)(seed >> 8) % 4;
+      char c = alphabet[(seed >> 20) % (sizeof alphabet - 1)];
+      if (op == 0 && at < len) {
+        memmove(buf + at + 1, buf + at + width, len - at - width + 1);
+        buf[at] = c;
+        len -= width - 1;
+      } else if (op == 1 && len < 500) {
+        memmove(buf + at + 1, buf + at, len - at + 1);
+        buf[at] = c;
+        len++;
+      } else if (op == 2 && at < len) {
+        memmove(buf + at, buf + at + width, len - at - width + 1);
+        len -= width;
+      } else if (len < 500) {
+        memmove(buf + at + 2, buf + at, len - at + 1);
+        memcpy(buf + at, "\xC3\xA9", 2);
+        len += 2;
+      }
+    }
+    json_t *v = NULL, *msg = NULL;
+    struct tpl_posmap *pos = NULL;
+    struct tpl_error err = {0};
+    int rc = iter % 8 == 7 ? tpl_read(buf, len, &v, &pos, &err) : tpl_eval_string(&eval_ctx, buf, &v, &err);
+    if (rc == 0) {
+      evaluated++;
+    } else {
+      refused++;
+      msg = json_string(err.message);
+      bad += rc != -EINVAL || !err.code[0] || !msg;
+    }
+    json_decref(msg);
+    json_decref(v);
+    tpl_posmap_free(pos);
+  }
+  CHECK(bad == 0 && evaluated > 0 && refused > 0,
+        "20,000 mangled inputs: %d evaluated, %d refused, %d refused badly", evaluated, refused, bad);
+}
+
 /* ---- Microsoft's restore point templates (tests/templates/seed) ---------- */
 struct seed {
   json_t *template;
@@ -1026,6 +1094,7 @@ int main(void)
       UNIT_TEST(expression_errors),
       UNIT_TEST(references_found),
       UNIT_TEST(seed_templates),
+      UNIT_TEST(mangled_inputs),
       UNIT_TEST(functions_string),
       UNIT_TEST(functions_array_object),
       UNIT_TEST(functions_logic_numeric_date),
