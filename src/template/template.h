@@ -107,7 +107,8 @@ enum tpl_allow {
 };
 /* What an expression sees: the world and the template's names.  lookup
  * answers parameters('n'), variables('n'), copyIndex(['loop']) (name
- * NULL for the innermost loop; the offset is added by the evaluator) and
+ * NULL: the resource's, variable's or output's loop, never a property
+ * copy's, as in ARM; the offset is added by the evaluator) and
  * deployment() (name NULL; the whole object, built by the planner): 0
  * with *out (a new reference), or -errno with err->message set; names are
  * matched case-insensitively by the lookup. */

@@ -1,0 +1,362 @@
+/*
+ * deps.c — the order of the plan: what each resource waits for.
+ *
+ * Three sources of edges: "dependsOn" entries (a copy loop's name: all its
+ * instances; a full id; "Ns/type/name" or "Ns/t1/n1/t2/n2"; a plain name —
+ * matched case-insensitively, an entry that matches nothing is an error),
+ * serial copy loops (each batch of batchSize instances waits for the one
+ * before), and reference() of a resource of the template by name, found by
+ * scanning every expression for the function and evaluating its first
+ * argument — statically, as ARM infers these edges, so a reference in a
+ * branch of if() counts too; by id it adds nothing.  Edges to resources
+ * whose condition is false are dropped (they deploy nothing), and the
+ * remaining graph must be acyclic.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "template/plan.h"
+
+struct list {
+  int *v;
+  int n, cap;
+};
+
+static int push(struct list *l, int i)
+{
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 8;
+    int *v = realloc(l->v, (size_t)cap * sizeof *v);
+    if (!v)
+      return -ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = i;
+  return 0;
+}
+
+/* The own-loop instances in plan order; pos[i] is i's place in it (a
+ * loop's instances sit together there, by index). */
+struct loops {
+  int *order, *pos;
+  int n;
+};
+
+static int loops_init(const struct tpl_template *t, struct loops *lp)
+{
+  lp->n = 0;
+  lp->order = malloc((size_t)(t->nres + 1) * sizeof *lp->order);
+  lp->pos = malloc((size_t)(t->nres + 1) * sizeof *lp->pos);
+  if (!lp->order || !lp->pos)
+    return -ENOMEM;
+  for (int i = 0; i < t->nres; i++) {
+    lp->pos[i] = -1;
+    if (t->res[i].own_loop) {
+      lp->pos[i] = lp->n;
+      lp->order[lp->n++] = i;
+    }
+  }
+  return 0;
+}
+
+static bool type_name_is(const struct plan_res *r, const char *s)
+{
+  size_t tl = strlen(r->type);
+  if (!strncasecmp(s, r->type, tl) && s[tl] == '/' && !strcasecmp(s + tl + 1, r->name))
+    return true;
+  const char *tail = strstr(r->id, "/providers/");
+  return tail && !strcasecmp(tail + 11, s);
+}
+
+/* A full id names r: its own, or for a resource group at subscription
+ * scope also the form resourceId() gives there (…/providers/Microsoft.
+ * Resources/resourceGroups/name). */
+static bool id_is(const struct plan_res *r, const char *s)
+{
+  if (!strcasecmp(r->id, s))
+    return true;
+  const char *tail = strcasestr(s, "/providers/");
+  size_t head = tail ? (size_t)(tail - s) : 0;
+  return tail && !r->rg && !strncasecmp(s, r->id, head) && r->id[head] == '/' && type_name_is(r, tail + 11) &&
+         !strncasecmp(r->id + head, "/resourceGroups/", 16);
+}
+
+static int match(const struct tpl_template *t, const struct loops *lp, const char *s, struct list *out)
+{
+  int before = out->n, r = 0;
+  for (int k = 0; k < lp->n && r == 0; k++) {
+    const struct plan_res *res = &t->res[lp->order[k]];
+    if (res->first == lp->order[k] && !strcasecmp(res->loop.name, s))
+      for (int j = k; j < lp->n && t->res[lp->order[j]].first == res->first && r == 0; j++)
+        r = push(out, lp->order[j]);
+  }
+  bool by_loop = out->n > before;
+  for (int k = 0; k < t->nres && !by_loop && r == 0; k++) {
+    const struct plan_res *res = &t->res[k];
+    if (s[0] == '/' ? id_is(res, s) : (!strcasecmp(res->name, s) || type_name_is(res, s)))
+      r = push(out, k);
+  }
+  return r < 0 ? r : out->n - before;
+}
+
+/* ---- reference() found in expressions ----------------------------------------- */
+static const char *skip_quoted(const char *p)
+{
+  for (p++; *p; p++)
+    if (*p == '\'') {
+      if (p[1] != '\'')
+        return p + 1;
+      p++;
+    }
+  return p;
+}
+
+/* The first argument of a call whose '(' is at open: [open+1, end). */
+static const char *arg_end(const char *p)
+{
+  int depth = 0;
+  for (p++; *p;) {
+    if (*p == '\'') {
+      p = skip_quoted(p);
+      continue;
+    }
+    if (*p == '(' || *p == '[')
+      depth++;
+    else if ((*p == ')' || *p == ']') && depth-- == 0)
+      return p;
+    else if (*p == ',' && depth == 0)
+      return p;
+    p++;
+  }
+  return p;
+}
+
+static int scan_expression(struct plan_ctx *c, int self, const char *s, struct list *out)
+{
+  if (!strcasestr(s, "reference"))
+    return 0;
+  char prev = 0;
+  for (const char *p = s + 1; *p;) {
+    if (*p == '\'') {
+      p = skip_quoted(p);
+      prev = '\'';
+      continue;
+    }
+    if (!isalpha((unsigned char)*p) && *p != '_') {
+      if (!isspace((unsigned char)*p))
+        prev = *p;
+      p++;
+      continue;
+    }
+    const char *id = p;
+    while (isalnum((unsigned char)*p) || *p == '_')
+      p++;
+    const char *q = p;
+    while (isspace((unsigned char)*q))
+      q++;
+    bool call = *q == '(' && prev != '.' && p - id == 9 && !strncasecmp(id, "reference", 9);
+    prev = 'a';
+    if (!call)
+      continue;
+    const char *end = arg_end(q);
+    char *arg = NULL;
+    if (asprintf(&arg, "[%.*s]", (int)(end - q - 1), q + 1) < 0)
+      return -ENOMEM;
+    struct tpl_error ignored = {0};
+    json_t *v = NULL;
+    unsigned allow = c->allow;
+    c->allow &= ~(unsigned)TPL_ALLOW_REFERENCE;
+    /* an argument that cannot be known now (it uses reference() itself, or
+     * a property copy's index) names no resource of the template */
+    if (plan_eval(c, arg, &v, &ignored) == 0 && json_is_string(v)) {
+      int k = resources_by_name(c->t, json_string_value(v));
+      if (k >= 0 && k != self && push(out, k) < 0) {
+        json_decref(v);
+        free(arg);
+        return -ENOMEM;
+      }
+    }
+    c->allow = allow;
+    json_decref(v);
+    free(arg);
+  }
+  return 0;
+}
+
+static int scan(struct plan_ctx *c, int self, json_t *node, struct list *out)
+{
+  int r = 0;
+  if (json_is_string(node)) {
+    const char *s = json_string_value(node);
+    return tpl_is_expression(s) ? scan_expression(c, self, s, out) : 0;
+  }
+  if (json_is_array(node)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(node, i, e)
+      if ((r = scan(c, self, e, out)) < 0)
+        return r;
+  }
+  if (json_is_object(node)) {
+    const char *k;
+    json_t *m;
+    json_object_foreach(node, k, m)
+      if ((r = scan(c, self, m, out)) < 0)
+        return r;
+  }
+  return 0;
+}
+
+/* The members of a resource where reference() may be (not its name, type,
+ * dependsOn, children, nor a nested deployment's own template). */
+static int implicit(struct tpl_template *t, int i, struct plan_ctx *c, struct list *out)
+{
+  static const char *const skipped[] = {"name", "type", "apiVersion", "dependsOn", "condition",
+                                        "copy", "comments", "resources", NULL};
+  const char *k;
+  json_t *m;
+  int r = 0;
+  json_object_foreach(t->res[i].decl, k, m) {
+    int s = 0;
+    while (skipped[s] && strcasecmp(skipped[s], k))
+      s++;
+    if (skipped[s])
+      continue;
+    json_t *nested = t->res[i].pub.kind == TPL_DEPLOYMENT ? plan_member(m, "template") : NULL;
+    if (nested && json_is_object(m)) {
+      const char *pk;
+      json_t *pm;
+      json_object_foreach(m, pk, pm)
+        if (pm != nested && (r = scan(c, i, pm, out)) < 0)
+          return r;
+    } else if ((r = scan(c, i, m, out)) < 0) {
+      return r;
+    }
+  }
+  return 0;
+}
+
+static int explicit(struct tpl_template *t, int i, struct plan_ctx *c, const struct loops *lp, struct list *out,
+                    struct tpl_error *err)
+{
+  struct plan_res *res = &t->res[i];
+  json_t *deps = plan_member(res->decl, "dependsOn");
+  char *path = plan_path(res->path, "dependsOn", 0);
+  char what[512], at[64];
+  int r = -ENOMEM;
+  size_t j;
+  json_t *e;
+  if (!path)
+    goto out;
+  if (deps && !json_is_array(deps)) {
+    r = plan_fail(t, deps, path, err, "The 'dependsOn' of the template resource '%s'%s must be an array.", res->name,
+                  plan_at(t, deps, at));
+    goto out;
+  }
+  snprintf(what, sizeof what, "The template resource '%s'", res->name);
+  json_array_foreach(deps, j, e) {
+    json_t *v = NULL;
+    if ((r = body_eval(c, e, path, what, false, &v, err)) < 0)
+      goto out;
+    if (!json_is_string(v)) {
+      json_decref(v);
+      r = plan_fail(t, e, path, err, "The 'dependsOn' entries of the template resource '%s'%s must be strings.",
+                    res->name, plan_at(t, e, at));
+      goto out;
+    }
+    r = match(t, lp, json_string_value(v), out);
+    if (r == 0)
+      r = plan_fail(t, res->decl, res->path, err,
+                    "The resource '%s' is not defined in the template. Please see https://aka.ms/arm-template for "
+                    "usage details.",
+                    json_string_value(v));
+    json_decref(v);
+    if (r < 0)
+      goto out;
+  }
+  /* serial: the previous batch */
+  if (res->own_loop && res->batch > 0) {
+    int b = res->batch, k = res->loop.index, base = lp->pos[res->first];
+    for (int p = (k / b - 1) * b; k >= b && p < (k / b) * b; p++)
+      if ((r = push(out, lp->order[base + p])) < 0)
+        goto out;
+  }
+  r = 0;
+out:
+  free(path);
+  return r;
+}
+
+static int by_index(const void *a, const void *b)
+{
+  return *(const int *)a - *(const int *)b;
+}
+
+/* Keeps the deployed ones, once each, in plan order. */
+static int store(struct tpl_template *t, int i, struct list *l)
+{
+  struct plan_res *res = &t->res[i];
+  if (l->n)
+    qsort(l->v, (size_t)l->n, sizeof *l->v, by_index);
+  int n = 0;
+  for (int k = 0; k < l->n; k++)
+    if (t->res[l->v[k]].pub.deploy && (n == 0 || l->v[n - 1] != l->v[k]))
+      l->v[n++] = l->v[k];
+  res->deps = n ? malloc((size_t)n * sizeof *res->deps) : NULL;
+  if (n && !res->deps)
+    return -ENOMEM;
+  if (n)
+    memcpy(res->deps, l->v, (size_t)n * sizeof *res->deps);
+  res->pub.depends = res->deps;
+  res->pub.ndepends = n;
+  return 0;
+}
+
+static int visit(struct tpl_template *t, int i, char *color, struct tpl_error *err)
+{
+  color[i] = 1;
+  for (int k = 0; k < t->res[i].pub.ndepends; k++) {
+    int d = t->res[i].deps[k];
+    if (color[d] == 1)
+      return plan_fail(t, t->res[d].decl, t->res[d].path, err,
+                       "Circular dependency detected on resource: '%s'. Please see "
+                       "https://aka.ms/arm-template/#resources for usage details.",
+                       t->res[d].id);
+    int r = color[d] == 0 ? visit(t, d, color, err) : 0;
+    if (r < 0)
+      return r;
+  }
+  color[i] = 2;
+  return 0;
+}
+
+int deps_load(struct tpl_template *t, struct tpl_error *err)
+{
+  struct loops lp = {0};
+  struct list l = {0};
+  char *color = NULL;
+  int r = loops_init(t, &lp);
+  for (int i = 0; r == 0 && i < t->nres; i++) {
+    struct plan_ctx c;
+    l.n = 0;
+    if ((r = resources_ctx(t, i, t->world, 0, &c, err)) < 0 || (r = explicit(t, i, &c, &lp, &l, err)) < 0 ||
+        (r = implicit(t, i, &c, &l)) < 0)
+      break;
+    r = store(t, i, &l);
+  }
+  if (r == 0 && !(color = calloc((size_t)t->nres + 1, 1)))
+    r = -ENOMEM;
+  for (int i = 0; r == 0 && i < t->nres; i++)
+    if (!color[i])
+      r = visit(t, i, color, err);
+  free(color);
+  free(l.v);
+  free(lp.order);
+  free(lp.pos);
+  return r;
+}
