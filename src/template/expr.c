@@ -540,9 +540,15 @@ static int walk_references(struct ctx *x, const struct node *n, void (*found)(vo
   for (; n && rc == 0; n = n->next) {
     if (n->kind == N_CALL && strcasecmp(n->fn->name, "reference") == 0 && n->arg) {
       json_t *v = NULL;
-      if ((rc = eval(x, n->arg, &v)) == 0 && json_is_string(v))
+      struct tpl_error ignored = {0};
+      struct ctx quiet = {x->ev, &ignored};
+      if ((rc = eval(&quiet, n->arg, &v)) == 0 && json_is_string(v))
         found(ctx, json_string_value(v));
       json_decref(v);
+      if (rc == -ENOMEM)
+        rc = tpl_no_memory(x->err);
+      else
+        rc = 0; /* an argument not known now names no resource known now */
     }
     if (rc == 0 && n->base)
       rc = walk_references(x, n->base, found, ctx);

@@ -136,9 +136,11 @@ int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, stru
 /* The reference() calls of a template string, found without calling them
  * (the planner's implicit dependencies, TEMPLATES.md §3.4.3): the first
  * argument of each, evaluated with ev (a resource's name or an id), goes to
- * found(ctx, value), in the order they appear.  A string that is not an
- * expression has none.  0, or the error of parsing the expression or of
- * evaluating an argument (-EINVAL, -EAGAIN, -ENOMEM with err). */
+ * found(ctx, value), in the order they appear; an argument that cannot be
+ * evaluated now (it needs reference() itself, an unknown name, ...) is
+ * skipped — it names no resource known at plan time, and evaluating the
+ * expression later reports its error.  A string that is not an expression
+ * has none.  0, or the expression's parse error (-EINVAL), -ENOMEM. */
 int tpl_expr_references(const struct tpl_eval *ev, const char *s, void (*found)(void *ctx, const char *name),
                         void *ctx, struct tpl_error *err);
 
