@@ -64,29 +64,43 @@ static int loops_init(const struct tpl_template *t, struct loops *lp)
   return 0;
 }
 
-static bool type_name_is(const struct plan_res *r, const char *s)
+/* What dependsOn entries may name: ids (with, for a resource group at
+ * subscription scope, the form resourceId() gives there:
+ * /subscriptions/s/providers/Microsoft.Resources/resourceGroups/n) and
+ * names ("n", "Ns/type/name", "Ns/t1/n1/t2/n2"). */
+struct keys {
+  struct plan_index ids, names;
+};
+
+static int keys_init(const struct tpl_template *t, struct keys *k)
 {
-  size_t tl = strlen(r->type);
-  if (!strncasecmp(s, r->type, tl) && s[tl] == '/' && !strcasecmp(s + tl + 1, r->name))
-    return true;
-  const char *tail = strstr(r->id, "/providers/");
-  return tail && !strcasecmp(tail + 11, s);
+  int r = 0;
+  for (int i = 0; i < t->nres && r == 0; i++) {
+    const struct plan_res *res = &t->res[i];
+    char *s = NULL;
+    const char *tail = strstr(res->id, "/providers/");
+    r = index_add(&k->ids, res->id, i);
+    if (r == 0 && !res->rg && !tail)
+      r = asprintf(&s, "/subscriptions/%s/providers/%s/%s", res->sub, res->type, res->name) < 0
+              ? -ENOMEM
+              : index_add(&k->ids, s, i);
+    free(s);
+    s = NULL;
+    if (r == 0)
+      r = index_add(&k->names, res->name, i);
+    if (r == 0)
+      r = asprintf(&s, "%s/%s", res->type, res->name) < 0 ? -ENOMEM : index_add(&k->names, s, i);
+    if (r == 0 && tail && strcasecmp(tail + 11, s))
+      r = index_add(&k->names, tail + 11, i);
+    free(s);
+  }
+  index_sort(&k->ids);
+  index_sort(&k->names);
+  return r;
 }
 
-/* A full id names r: its own, or for a resource group at subscription
- * scope also the form resourceId() gives there (…/providers/Microsoft.
- * Resources/resourceGroups/name). */
-static bool id_is(const struct plan_res *r, const char *s)
-{
-  if (!strcasecmp(r->id, s))
-    return true;
-  const char *tail = strcasestr(s, "/providers/");
-  size_t head = tail ? (size_t)(tail - s) : 0;
-  return tail && !r->rg && !strncasecmp(s, r->id, head) && r->id[head] == '/' && type_name_is(r, tail + 11) &&
-         !strncasecmp(r->id + head, "/resourceGroups/", 16);
-}
-
-static int match(const struct tpl_template *t, const struct loops *lp, const char *s, struct list *out)
+static int match(const struct tpl_template *t, const struct loops *lp, const struct keys *keys, const char *s,
+                 struct list *out)
 {
   int before = out->n, r = 0;
   for (int k = 0; k < lp->n && r == 0; k++) {
@@ -95,12 +109,11 @@ static int match(const struct tpl_template *t, const struct loops *lp, const cha
       for (int j = k; j < lp->n && t->res[lp->order[j]].first == res->first && r == 0; j++)
         r = push(out, lp->order[j]);
   }
-  bool by_loop = out->n > before;
-  for (int k = 0; k < t->nres && !by_loop && r == 0; k++) {
-    const struct plan_res *res = &t->res[k];
-    if (s[0] == '/' ? id_is(res, s) : (!strcasecmp(res->name, s) || type_name_is(res, s)))
-      r = push(out, k);
-  }
+  if (out->n > before)
+    return r < 0 ? r : out->n - before;
+  const struct plan_index *x = s[0] == '/' ? &keys->ids : &keys->names;
+  for (int k = index_find(x, s); k >= 0 && k < x->n && !strcasecmp(x->v[k].key, s) && r == 0; k++)
+    r = push(out, x->v[k].res);
   return r < 0 ? r : out->n - before;
 }
 
@@ -241,8 +254,8 @@ static int implicit(struct tpl_template *t, int i, struct plan_ctx *c, struct li
   return 0;
 }
 
-static int explicit(struct tpl_template *t, int i, struct plan_ctx *c, const struct loops *lp, struct list *out,
-                    struct tpl_error *err)
+static int explicit(struct tpl_template *t, int i, struct plan_ctx *c, const struct loops *lp,
+                    const struct keys *keys, struct list *out, struct tpl_error *err)
 {
   struct plan_res *res = &t->res[i];
   json_t *deps = plan_member(res->decl, "dependsOn");
@@ -269,7 +282,7 @@ static int explicit(struct tpl_template *t, int i, struct plan_ctx *c, const str
                     res->name, plan_at(t, e, at));
       goto out;
     }
-    r = match(t, lp, json_string_value(v), out);
+    r = match(t, lp, keys, json_string_value(v), out);
     if (r == 0)
       r = plan_fail(t, res->decl, res->path, err,
                     "The resource '%s' is not defined in the template. Please see https://aka.ms/arm-template for "
@@ -338,13 +351,16 @@ static int visit(struct tpl_template *t, int i, char *color, struct tpl_error *e
 int deps_load(struct tpl_template *t, struct tpl_error *err)
 {
   struct loops lp = {0};
+  struct keys keys = {0};
   struct list l = {0};
   char *color = NULL;
   int r = loops_init(t, &lp);
+  if (r == 0)
+    r = keys_init(t, &keys);
   for (int i = 0; r == 0 && i < t->nres; i++) {
     struct plan_ctx c;
     l.n = 0;
-    if ((r = resources_ctx(t, i, t->world, 0, &c, err)) < 0 || (r = explicit(t, i, &c, &lp, &l, err)) < 0 ||
+    if ((r = resources_ctx(t, i, t->world, 0, &c, err)) < 0 || (r = explicit(t, i, &c, &lp, &keys, &l, err)) < 0 ||
         (r = implicit(t, i, &c, &l)) < 0)
       break;
     r = store(t, i, &l);
@@ -358,5 +374,7 @@ int deps_load(struct tpl_template *t, struct tpl_error *err)
   free(l.v);
   free(lp.order);
   free(lp.pos);
+  index_free(&keys.ids);
+  index_free(&keys.names);
   return r;
 }

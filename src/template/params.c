@@ -185,6 +185,7 @@ static int resolve(struct tpl_template *t, struct plan_param *p, struct tpl_erro
     }
     struct plan_ctx c;
     plan_ctx_init(&c, t, t->world, TPL_ALLOW_NOW);
+    c.no_variables = true;
     char what[512];
     snprintf(what, sizeof what, "The template parameter '%s'", p->name);
     p->resolving = true;

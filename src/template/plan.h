@@ -54,6 +54,22 @@ struct plan_res {
   char *id, *type, *name, *api_version, *sub, *rg, *path; /* owned: pub's strings */
 };
 
+/* ---- index.c: keys → plan entries, sorted ------------------------------------ */
+struct plan_key {
+  char *key; /* owned */
+  int res;
+};
+struct plan_index {
+  struct plan_key *v;
+  int n, cap;
+};
+int index_add(struct plan_index *x, const char *key, int res); /* key copied; 0 or -ENOMEM */
+void index_sort(struct plan_index *x);                         /* before index_find */
+/* The first entry whose key equals key (case-insensitive): its position, entries with the same key follow
+ * in plan order; -1 when none. */
+int index_find(const struct plan_index *x, const char *key);
+void index_free(struct plan_index *x);
+
 struct tpl_template {
   json_t *tmpl;                     /* borrowed */
   const struct tpl_posmap *pos;
@@ -66,6 +82,7 @@ struct tpl_template {
   int nvars;
   struct plan_res *res;
   int nres, capres;
+  struct plan_index names;          /* full names, once the plan is complete */
   json_t *deployment;               /* deployment(), built on first use */
   bool params_done;                 /* every parameter resolved */
   const char **secrets;
@@ -77,6 +94,7 @@ struct plan_ctx {
   struct tpl_template *t;
   const struct tpl_world *world;
   unsigned allow;                   /* enum tpl_allow */
+  bool no_variables;                /* a parameter's default: variables() is not allowed there */
   struct plan_frame frames[PLAN_MAX_FRAMES];
   int nframes;
   /* resource_id_of answers; while set, every name resolved is added here

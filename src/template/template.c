@@ -168,6 +168,10 @@ static int lookup(void *ctx, enum tpl_lookup what, const char *name, json_t **ou
   case TPL_PARAMETER:
     return params_get(plan_scope(c->t), name, out, err);
   case TPL_VARIABLE:
+    if (c->no_variables)
+      return tpl_fail(err, "InvalidTemplate",
+                      "The template function 'variables' is not expected at this location. Please see "
+                      "https://aka.ms/arm-template-expressions for usage details.");
     return vars_get(plan_scope(c->t), name, out, err);
   case TPL_COPY_INDEX:
     return copy_index(c, name, out, err);
@@ -285,6 +289,11 @@ static int check_shape(struct tpl_template *t, bool root, struct tpl_error *err)
     free(path);
     return r;
   }
+  if (sub && t->world->mode && !strcasecmp(t->world->mode, "Complete"))
+    return plan_fail(t, NULL, "properties.mode", err,
+                     "The deployment mode 'Complete' is not supported for a deployment at subscription scope; only "
+                     "deployments to a resource group can use it. Please see https://aka.ms/arm-deploy for usage "
+                     "details.");
   size_t size = json_dumpb(t->tmpl, NULL, 0, JSON_COMPACT);
   if (size > MAX_TEMPLATE_BYTES) {
     tpl_fail(err, "DeploymentJobSizeExceeded",

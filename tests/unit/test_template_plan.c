@@ -580,11 +580,12 @@ static void dependencies(void **state)
   text = "{" SCHEMA ", \"resources\": [" DISK("a", "") ", " DISK("b", "") ",\n"
          "{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"c\", \"properties\": "
          "{\"x\": \"[concat(reference('a').diskSizeGB, reference(resourceId('Microsoft.Compute/disks', 'b')).y)]\","
-         " \"y\": \"[reference(concat('b', '')).z]\"}}]}";
+         " \"y\": \"[if(false(), reference(concat('b', '')), 1)]\"}}]}";
   CHECK(load(&l, text, NULL, &rg_world) == 0, "reference() in properties (%s)", l.err.message);
   NEED_PLAN(&l);
   static const int ab[] = {0, 1};
-  CHECK(deps_are(l.t, 2, 2, ab), "reference('a') and reference(concat('b', '')) are edges, reference(resourceId(...)) is not");
+  CHECK(deps_are(l.t, 2, 2, ab), "reference('a') and reference(concat('b', '')) (even in an if() branch not taken) are edges, "
+        "reference(resourceId(...)) is not");
   unload(&l);
 }
 
@@ -834,6 +835,73 @@ static void subscription_scope(void **state)
   unload(&l);
 }
 
+/* ---- errors in expressions -------------------------------------------------------------------- */
+static void expression_errors(void **state)
+{
+  (void)state;
+  struct loaded l;
+  CHECK(load(&l, "{" SCHEMA ",\n \"variables\": {\"a\": \"[variables('b')]\",\n \"b\": \"[concat(variables('a'))]\"}, "
+                 "\"resources\": []}",
+             NULL, &rg_world) == -EINVAL &&
+            strstr(l.err.message, "circular") && l.err.line == 3 && !strcmp(l.err.path, "properties.template.variables.b"),
+        "variables that use each other (%s, %d:%d %s)", l.err.message, l.err.line, l.err.col, l.err.path);
+  unload(&l);
+  CHECK(load(&l, "{" SCHEMA ", \"parameters\": {\"p\": {\"type\": \"string\", \"defaultValue\": \"[parameters('q')]\"},"
+                 " \"q\": {\"type\": \"string\", \"defaultValue\": \"[parameters('p')]\"}}, \"resources\": []}",
+             NULL, &rg_world) == -EINVAL &&
+            strstr(l.err.message, "circular"),
+        "parameter defaults that use each other");
+  unload(&l);
+  CHECK(load(&l, "{" SCHEMA ", \"parameters\": {\"p\": {\"type\": \"string\", \"defaultValue\": \"[variables('v')]\"}},"
+                 " \"variables\": {\"v\": \"[parameters('nope')]\"}, \"resources\": []}",
+             NULL, &rg_world) == -EINVAL &&
+            strstr(l.err.message, "The template parameter 'p' at line '1' and column '151' is not valid: The "
+                                  "template function 'variables' is not expected at this location."),
+        "variables() in a parameter's default (%s)", l.err.message);
+  unload(&l);
+  CHECK(load(&l, "{" SCHEMA ", \"variables\": {\"v\": \"[parameters('nope')]\"}, \"resources\": []}", NULL,
+             &rg_world) == -EINVAL &&
+            strstr(l.err.message, "The template variable 'v' at line '1' and column '115' is not valid: The template "
+                                  "parameter 'nope' is not found."),
+        "an unknown parameter (%s)", l.err.message);
+  unload(&l);
+  CHECK(load(&l, "{" SCHEMA ", \"resources\": [\n  " DISK("[concat('d', copyIndex())]", "") "]}", NULL, &rg_world) ==
+                -EINVAL &&
+            strstr(l.err.message, "The template resource '[concat('d', copyIndex())]' at line '2' and column '") &&
+            strstr(l.err.message, "'copyIndex' is not expected at this location") &&
+            !strcmp(l.err.path, "properties.template.resources[0].name"),
+        "copyIndex() outside a loop (%s)", l.err.message);
+  unload(&l);
+  CHECK(load(&l, "{" SCHEMA ", \"resources\": [" DISK("[reference('x').name]", "") "]}", NULL, &rg_world) == -EINVAL,
+        "reference() in a name is refused (%s)", l.err.message);
+  unload(&l);
+  /* a body: errors at tpl_body time cite the node; reference() to be known later is -EAGAIN */
+  const char *text = "{" SCHEMA ", \"resources\": [" DISK("a", "") ",\n"
+                     "{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"b\",\n"
+                     "  \"properties\": {\"x\": \"[reference('a').diskSizeGB]\",\n  \"y\": [1, \"[nosuch()]\"]}}]}";
+  CHECK(load(&l, text, NULL, &rg_world) == 0, "a body with reference() and an unknown function loads (%s)",
+        l.err.message);
+  NEED_PLAN(&l);
+  json_t *body = NULL;
+  struct tpl_error err = {0};
+  CHECK(tpl_body(l.t, 1, &rg_world, &body, &err) == -EAGAIN && !body,
+        "reference() of a resource not deployed yet: -EAGAIN (validate, what-if)");
+  json_object_set_new(json_object_get(json_array_get(json_object_get(l.doc, "resources"), 1), "properties"), "x",
+                      json_string("fixed"));
+  CHECK(tpl_body(l.t, 1, &rg_world, &body, &err) == -EINVAL && !body &&
+            strstr(err.message, "The template function 'nosuch' is not found") && err.line == 4 && err.col == 12 &&
+            !strcmp(err.path, "properties.template.resources[1].properties.y[1]"),
+        "an unknown function in a body: its line, column and path (%s %d:%d %s)", err.message, err.line, err.col,
+        err.path);
+  unload(&l);
+  CHECK(load(&l, "{" SUB_SCHEMA ", \"resources\": []}", NULL,
+             &(struct tpl_world){.scope = TPL_SCOPE_SUBSCRIPTION, .subscription_id = SUB, .mode = "Complete",
+                                 .deployment_location = "westus"}) == -EINVAL &&
+            strstr(l.err.message, "'Complete' is not supported for a deployment at subscription scope"),
+        "Complete mode at subscription scope is refused");
+  unload(&l);
+}
+
 /* ---- limits ------------------------------------------------------------------------------------ */
 /* head, then n copies of item separated by commas with each '#' replaced by
  * the copy's number, then tail. */
@@ -944,18 +1012,20 @@ static void eight_hundred_resources(void **state)
       "parameters('prefix'))]\"}},"
       " \"resources\": [\n"
       "{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"[concat(parameters('prefix'), "
-      "'-', copyIndex())]\", \"location\": \"[resourceGroup().location]\", \"tags\": \"[variables('tags')]\","
+      "'-', padLeft(string(copyIndex()), 4, '0'))]\", \"location\": \"[resourceGroup().location]\","
+      " \"tags\": \"[union(variables('tags'), createObject('i', string(copyIndex())))]\","
       " \"copy\": {\"name\": \"disks\", \"count\": 400},"
-      " \"properties\": {\"diskSizeGB\": \"[variables('sizes')[0]]\","
-      " \"creationData\": {\"createOption\": \"Empty\", \"sourceResourceId\": \"[resourceId(resourceGroup().name, "
-      "'Microsoft.Compute/snapshots', concat(deployment().name, '-', copyIndex(1)))]\"}}},\n"
+      " \"properties\": {\"diskSizeGB\": \"[variables('sizes')[mod(copyIndex(), length(variables('sizes')))]]\","
+      " \"creationData\": {\"createOption\": \"Empty\"}, \"label\": \"[toUpper(format('{0}-{1}', "
+      "uniqueString(resourceGroup().id, string(copyIndex())), copyIndex(1)))]\"}},\n"
       "{\"type\": \"Microsoft.Compute/restorePointCollections\", \"apiVersion\": \"2021-03-01\", \"name\": "
       "\"[concat('rpc-', copyIndex())]\", \"location\": \"[resourceGroup().location]\","
-      " \"dependsOn\": [\"[resourceId('Microsoft.Compute/disks', concat(parameters('prefix'), '-', copyIndex()))]\"],"
+      " \"dependsOn\": [\"[resourceId('Microsoft.Compute/disks', concat(parameters('prefix'), '-', "
+      "padLeft(string(copyIndex()), 4, '0')))]\"],"
       " \"copy\": {\"name\": \"rpcs\", \"count\": 400, \"mode\": \"serial\", \"batchSize\": 50},"
       " \"properties\": {\"source\": {\"id\": \"[resourceId('Microsoft.Compute/virtualMachines', concat('vm', "
       "copyIndex()))]\"}, \"copy\": [{\"name\": \"notes\", \"count\": 3, \"input\": \"[concat('n', "
-      "copyIndex('notes'), '-', copyIndex(), '-', variables('tags').env)]\"}]}}]}";
+      "copyIndex('notes'), '-', copyIndex(), '-', if(equals(copyIndex('notes'), 1), 'odd', 'even'))]\"}]}}]}";
   struct timespec a, b;
   clock_gettime(CLOCK_MONOTONIC, &a);
   struct loaded l;
@@ -992,6 +1062,7 @@ int main(void)
       UNIT_TEST(children_and_conditions),
       UNIT_TEST(nested_deployments),
       UNIT_TEST(subscription_scope),
+      UNIT_TEST(expression_errors),
       UNIT_TEST(limits),
       UNIT_TEST(secure_values),
       UNIT_TEST(eight_hundred_resources),
