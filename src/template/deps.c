@@ -5,14 +5,14 @@
  * instances; a full id; "Ns/type/name" or "Ns/t1/n1/t2/n2"; a plain name —
  * matched case-insensitively, an entry that matches nothing is an error),
  * serial copy loops (each batch of batchSize instances waits for the one
- * before), and reference() of a resource of the template by name, found by
- * scanning every expression for the function and evaluating its first
- * argument — statically, as ARM infers these edges, so a reference in a
- * branch of if() counts too; by id it adds nothing.  Edges to resources
+ * before), and reference() of a resource of the template by name, found in
+ * every expression of the resource by tpl_expr_references — statically, as
+ * ARM infers these edges, so a reference in a branch of if() counts too; by
+ * id it adds nothing.  That pass also parses every expression, so a syntax
+ * error in a body is found at load.  Edges to resources
  * whose condition is false are dropped (they deploy nothing), and the
  * remaining graph must be acyclic.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,108 +118,46 @@ static int match(const struct tpl_template *t, const struct loops *lp, const str
 }
 
 /* ---- reference() found in expressions ----------------------------------------- */
-static const char *skip_quoted(const char *p)
+struct found {
+  struct tpl_template *t;
+  int self;
+  struct list *out;
+  int r;
+};
+
+static void on_reference(void *ctx, const char *name)
 {
-  for (p++; *p; p++)
-    if (*p == '\'') {
-      if (p[1] != '\'')
-        return p + 1;
-      p++;
-    }
-  return p;
+  struct found *f = ctx;
+  int k = resources_by_name(f->t, name);
+  if (k >= 0 && k != f->self && f->r == 0)
+    f->r = push(f->out, k);
 }
 
-/* The first argument of a call whose '(' is at open: [open+1, end). */
-static const char *arg_end(const char *p)
-{
-  int depth = 0;
-  for (p++; *p;) {
-    if (*p == '\'') {
-      p = skip_quoted(p);
-      continue;
-    }
-    if (*p == '(' || *p == '[')
-      depth++;
-    else if ((*p == ')' || *p == ']') && depth-- == 0)
-      return p;
-    else if (*p == ',' && depth == 0)
-      return p;
-    p++;
-  }
-  return p;
-}
-
-static int scan_expression(struct plan_ctx *c, int self, const char *s, struct list *out)
-{
-  if (!strcasestr(s, "reference"))
-    return 0;
-  char prev = 0;
-  for (const char *p = s + 1; *p;) {
-    if (*p == '\'') {
-      p = skip_quoted(p);
-      prev = '\'';
-      continue;
-    }
-    if (!isalpha((unsigned char)*p) && *p != '_') {
-      if (!isspace((unsigned char)*p))
-        prev = *p;
-      p++;
-      continue;
-    }
-    const char *id = p;
-    while (isalnum((unsigned char)*p) || *p == '_')
-      p++;
-    const char *q = p;
-    while (isspace((unsigned char)*q))
-      q++;
-    bool call = *q == '(' && prev != '.' && p - id == 9 && !strncasecmp(id, "reference", 9);
-    prev = 'a';
-    if (!call)
-      continue;
-    const char *end = arg_end(q);
-    char *arg = NULL;
-    if (asprintf(&arg, "[%.*s]", (int)(end - q - 1), q + 1) < 0)
-      return -ENOMEM;
-    struct tpl_error ignored = {0};
-    json_t *v = NULL;
-    unsigned allow = c->allow;
-    c->allow &= ~(unsigned)TPL_ALLOW_REFERENCE;
-    /* an argument that cannot be known now (it uses reference() itself, or
-     * a property copy's index) names no resource of the template */
-    if (plan_eval(c, arg, &v, &ignored) == 0 && json_is_string(v)) {
-      int k = resources_by_name(c->t, json_string_value(v));
-      if (k >= 0 && k != self && push(out, k) < 0) {
-        json_decref(v);
-        free(arg);
-        return -ENOMEM;
-      }
-    }
-    c->allow = allow;
-    json_decref(v);
-    free(arg);
-  }
-  return 0;
-}
-
-static int scan(struct plan_ctx *c, int self, json_t *node, struct list *out)
+static int scan(struct plan_ctx *c, struct found *f, json_t *node, struct tpl_error *err)
 {
   int r = 0;
   if (json_is_string(node)) {
     const char *s = json_string_value(node);
-    return tpl_is_expression(s) ? scan_expression(c, self, s, out) : 0;
+    if (!tpl_is_expression(s))
+      return 0;
+    char what[512];
+    const struct plan_res *res = &f->t->res[f->self];
+    snprintf(what, sizeof what, "The template resource '%s'", res->name);
+    r = plan_references(c, s, on_reference, f, err);
+    return r < 0 ? plan_eval_failed(f->t, node, res->path, what, r, err) : f->r;
   }
   if (json_is_array(node)) {
     size_t i;
     json_t *e;
     json_array_foreach(node, i, e)
-      if ((r = scan(c, self, e, out)) < 0)
+      if ((r = scan(c, f, e, err)) < 0)
         return r;
   }
   if (json_is_object(node)) {
     const char *k;
     json_t *m;
     json_object_foreach(node, k, m)
-      if ((r = scan(c, self, m, out)) < 0)
+      if ((r = scan(c, f, m, err)) < 0)
         return r;
   }
   return 0;
@@ -227,13 +165,14 @@ static int scan(struct plan_ctx *c, int self, json_t *node, struct list *out)
 
 /* The members of a resource where reference() may be (not its name, type,
  * dependsOn, children, nor a nested deployment's own template). */
-static int implicit(struct tpl_template *t, int i, struct plan_ctx *c, struct list *out)
+static int implicit(struct tpl_template *t, int i, struct plan_ctx *c, struct list *out, struct tpl_error *err)
 {
   static const char *const skipped[] = {"name", "type", "apiVersion", "dependsOn", "condition",
                                         "copy", "comments", "resources", NULL};
   const char *k;
   json_t *m;
   int r = 0;
+  struct found f = {t, i, out, 0};
   json_object_foreach(t->res[i].decl, k, m) {
     int s = 0;
     while (skipped[s] && strcasecmp(skipped[s], k))
@@ -245,9 +184,9 @@ static int implicit(struct tpl_template *t, int i, struct plan_ctx *c, struct li
       const char *pk;
       json_t *pm;
       json_object_foreach(m, pk, pm)
-        if (pm != nested && (r = scan(c, i, pm, out)) < 0)
+        if (pm != nested && (r = scan(c, &f, pm, err)) < 0)
           return r;
-    } else if ((r = scan(c, i, m, out)) < 0) {
+    } else if ((r = scan(c, &f, m, err)) < 0) {
       return r;
     }
   }
@@ -361,7 +300,7 @@ int deps_load(struct tpl_template *t, struct tpl_error *err)
     struct plan_ctx c;
     l.n = 0;
     if ((r = resources_ctx(t, i, t->world, 0, &c, err)) < 0 || (r = explicit(t, i, &c, &lp, &keys, &l, err)) < 0 ||
-        (r = implicit(t, i, &c, &l)) < 0)
+        (r = implicit(t, i, &c, &l, err)) < 0)
       break;
     r = store(t, i, &l);
   }

@@ -124,6 +124,9 @@ int plan_eval_failed(const struct tpl_template *t, const json_t *node, const cha
 /* Evaluates one template string in c: 0 with *out, -EINVAL / -EAGAIN with
  * err as the evaluator left it (no position). */
 int plan_eval(struct plan_ctx *c, const char *s, json_t **out, struct tpl_error *err);
+/* The reference() targets of s (tpl_expr_references) in c. */
+int plan_references(struct plan_ctx *c, const char *s, void (*found)(void *ctx, const char *name), void *ctx,
+                    struct tpl_error *err);
 /* A context for t in world, allowing allow. */
 void plan_ctx_init(struct plan_ctx *c, struct tpl_template *t, const struct tpl_world *world, unsigned allow);
 /* Pushes a copy loop frame: 0 or -EINVAL (too deep). */

@@ -213,17 +213,30 @@ int plan_push(struct plan_ctx *c, const char *name, int index, struct tpl_error 
   return 0;
 }
 
-int plan_eval(struct plan_ctx *c, const char *s, json_t **out, struct tpl_error *err)
+static struct tpl_eval eval_of(struct plan_ctx *c)
 {
-  err->path[0] = '\0';
-  struct tpl_eval ev = {
+  return (struct tpl_eval){
       .world = c->world,
       .lookup = lookup,
       .ctx = c,
       .allow = c->allow,
       .resource_id_of = resource_id_of,
   };
+}
+
+int plan_eval(struct plan_ctx *c, const char *s, json_t **out, struct tpl_error *err)
+{
+  struct tpl_eval ev = eval_of(c);
+  err->path[0] = '\0';
   return tpl_eval_string(&ev, s, out, err);
+}
+
+int plan_references(struct plan_ctx *c, const char *s, void (*found)(void *ctx, const char *name), void *ctx,
+                    struct tpl_error *err)
+{
+  struct tpl_eval ev = eval_of(c);
+  err->path[0] = '\0';
+  return tpl_expr_references(&ev, s, found, ctx, err);
 }
 
 /* ---- the template object ---------------------------------------------------------- */

@@ -875,12 +875,23 @@ static void expression_errors(void **state)
   CHECK(load(&l, "{" SCHEMA ", \"resources\": [" DISK("[reference('x').name]", "") "]}", NULL, &rg_world) == -EINVAL,
         "reference() in a name is refused (%s)", l.err.message);
   unload(&l);
-  /* a body: errors at tpl_body time cite the node; reference() to be known later is -EAGAIN */
+  /* a body: what cannot parse is found at load; what fails when evaluated at
+   * tpl_body cites its node; reference() to be known later is -EAGAIN */
   const char *text = "{" SCHEMA ", \"resources\": [" DISK("a", "") ",\n"
                      "{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"b\",\n"
                      "  \"properties\": {\"x\": \"[reference('a').diskSizeGB]\",\n  \"y\": [1, \"[nosuch()]\"]}}]}";
-  CHECK(load(&l, text, NULL, &rg_world) == 0, "a body with reference() and an unknown function loads (%s)",
-        l.err.message);
+  CHECK(load(&l, text, NULL, &rg_world) == -EINVAL &&
+            failed(&l.err,
+                   "The template resource 'b' at line '4' and column '12' is not valid: The template function "
+                   "'nosuch' is not found. Please see https://aka.ms/arm-functions for usage details. Please see "
+                   "https://aka.ms/arm-template-expressions for usage details.",
+                   4, 12, "properties.template.resources[1]"),
+        "an unknown function in a body is found at load");
+  unload(&l);
+  text = "{" SCHEMA ", \"resources\": [" DISK("a", "") ",\n"
+         "{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"b\",\n"
+         "  \"properties\": {\"x\": \"[reference('a').diskSizeGB]\",\n  \"y\": [1, \"[createObject('k', 1).nope]\"]}}]}";
+  CHECK(load(&l, text, NULL, &rg_world) == 0, "a body with reference() and a bad property loads (%s)", l.err.message);
   NEED_PLAN(&l);
   json_t *body = NULL;
   struct tpl_error err = {0};
@@ -888,10 +899,9 @@ static void expression_errors(void **state)
         "reference() of a resource not deployed yet: -EAGAIN (validate, what-if)");
   json_object_set_new(json_object_get(json_array_get(json_object_get(l.doc, "resources"), 1), "properties"), "x",
                       json_string("fixed"));
-  CHECK(tpl_body(l.t, 1, &rg_world, &body, &err) == -EINVAL && !body &&
-            strstr(err.message, "The template function 'nosuch' is not found") && err.line == 4 && err.col == 12 &&
-            !strcmp(err.path, "properties.template.resources[1].properties.y[1]"),
-        "an unknown function in a body: its line, column and path (%s %d:%d %s)", err.message, err.line, err.col,
+  CHECK(tpl_body(l.t, 1, &rg_world, &body, &err) == -EINVAL && !body && strstr(err.message, "'nope'") &&
+            err.line == 4 && err.col == 12 && !strcmp(err.path, "properties.template.resources[1].properties.y[1]"),
+        "a failing expression in a body: its line, column and path (%s %d:%d %s)", err.message, err.line, err.col,
         err.path);
   unload(&l);
   CHECK(load(&l, "{" SUB_SCHEMA ", \"resources\": []}", NULL,
