@@ -32,6 +32,21 @@ static const char *const disks_versions[] = {
     "2020-12-01", "2021-04-01", "2021-08-01", "2021-12-01", "2022-03-02", "2022-07-02", "2023-01-02",
     "2023-04-02", "2023-10-02", "2024-03-02", "2025-01-02", "2026-03-02", NULL};
 
+/* Microsoft.Network: every version Azure published from 2015 on (templates
+ * pin old ones: Microsoft's VM restore template sends 2019-02-01,
+ * 2020-08-01, 2020-11-01 and 2021-03-01; az 2.45 sends 2022-01-01, Debian's
+ * azure-mgmt-network 2022-07-01). */
+static const char *const network_versions[] = {
+    "2015-06-15", "2016-03-30", "2016-06-01", "2016-07-01", "2016-08-01", "2016-09-01", "2016-10-01",
+    "2016-11-01", "2016-12-01", "2017-03-01", "2017-04-01", "2017-06-01", "2017-08-01", "2017-09-01",
+    "2017-10-01", "2017-11-01", "2018-01-01", "2018-02-01", "2018-04-01", "2018-06-01", "2018-07-01",
+    "2018-08-01", "2018-10-01", "2018-11-01", "2018-12-01", "2019-02-01", "2019-04-01", "2019-06-01",
+    "2019-07-01", "2019-08-01", "2019-09-01", "2019-11-01", "2019-12-01", "2020-03-01", "2020-04-01",
+    "2020-05-01", "2020-06-01", "2020-07-01", "2020-08-01", "2020-11-01", "2021-02-01", "2021-03-01",
+    "2021-05-01", "2021-08-01", "2022-01-01", "2022-05-01", "2022-07-01", "2022-09-01", "2022-11-01",
+    "2023-02-01", "2023-04-01", "2023-05-01", "2023-06-01", "2023-09-01", "2023-11-01", "2024-01-01",
+    "2024-03-01", "2024-05-01", "2024-07-01", "2024-10-01", NULL};
+
 static const char *const *versions_of(enum api_family fam)
 {
   switch (fam) {
@@ -39,6 +54,7 @@ static const char *const *versions_of(enum api_family fam)
   case API_RESOURCES: return resources_versions;
   case API_COMPUTE: return compute_versions;
   case API_DISKS: return disks_versions;
+  case API_NETWORK: return network_versions;
   case API_NONE:
   case API_ANY: break;
   }
@@ -47,7 +63,7 @@ static const char *const *versions_of(enum api_family fam)
 
 static bool known_anywhere(const char *given)
 {
-  for (enum api_family f = API_SUBSCRIPTIONS; f <= API_DISKS; f++)
+  for (enum api_family f = API_SUBSCRIPTIONS; f < API_ANY; f++)
     for (const char *const *v = versions_of(f); *v; v++)
       if (strcmp(*v, given) == 0)
         return true;
@@ -96,7 +112,7 @@ bool arm_api_version_ok(struct arm_call *call, enum api_family fam, const char *
       return true;
   char list[1024];
   join_versions(v, list, sizeof list);
-  if (fam == API_COMPUTE || fam == API_DISKS)
+  if (fam == API_COMPUTE || fam == API_DISKS || fam == API_NETWORK)
     arm_reply_error(call, 400, "NoRegisteredProviderFound",
                     "No registered resource provider found for location '%s' and API version '%s' for type '%s'. "
                     "The supported api-versions are '%s'. The supported locations are '%s'.",

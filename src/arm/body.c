@@ -195,6 +195,36 @@ bool arm_body_members_ok(struct arm_call *call, json_t *obj, const char *prefix,
   return true;
 }
 
+bool arm_body_tree_ok(struct arm_call *call, json_t *obj, const char *prefix, const struct arm_member *rules)
+{
+  if (!arm_body_members_ok(call, obj, prefix, rules))
+    return false;
+  for (const struct arm_member *r = rules; r->name && json_is_object(obj); r++) {
+    json_t *v = json_object_get(obj, r->name), *item;
+    char path[256];
+    snprintf(path, sizeof path, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", r->name);
+    if (!r->members || !v)
+      continue;
+    if (json_is_object(v) && !arm_body_tree_ok(call, v, path, r->members))
+      return false;
+    size_t i;
+    json_array_foreach(json_is_array(v) ? v : NULL, i, item) {
+      char at[280];
+      snprintf(at, sizeof at, "%s[%zu]", path, i);
+      if (!json_is_object(item)) {
+        arm_reply_error_target(call, 400, "InvalidRequestContent", at,
+                               "The request content was invalid and could not be deserialized: 'Error converting "
+                               "value of type %s to type object. Path '%s'.'",
+                               type_name(json_typeof(item)), at);
+        return false;
+      }
+      if (!arm_body_tree_ok(call, item, at, r->members))
+        return false;
+    }
+  }
+  return true;
+}
+
 bool arm_tags_ok(struct arm_call *call, json_t *tags)
 {
   if (!tags || json_is_null(tags))

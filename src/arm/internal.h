@@ -21,7 +21,7 @@ struct arm {
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
-enum api_family { API_NONE, API_SUBSCRIPTIONS, API_RESOURCES, API_COMPUTE, API_DISKS, API_ANY };
+enum api_family { API_NONE, API_SUBSCRIPTIONS, API_RESOURCES, API_COMPUTE, API_DISKS, API_NETWORK, API_ANY };
 
 struct arm_call {
   struct arm *arm;
@@ -98,6 +98,9 @@ bool arm_body_normalise(struct arm_call *call, json_t *body, const struct arm_me
  * InvalidParameter, with target prefix.name; replies for the first that
  * fails and returns false. */
 bool arm_body_members_ok(struct arm_call *call, json_t *obj, const char *prefix, const struct arm_member *rules);
+/* arm_body_members_ok, then the same for the members' members by the rules
+ * nested in rules (an array's items must be objects). */
+bool arm_body_tree_ok(struct arm_call *call, json_t *obj, const char *prefix, const struct arm_member *rules);
 /* GrantAccessData {access, durationInSeconds} and an NBD revoke's {accessId}. */
 extern const struct arm_member arm_grant_members[];
 /* The spelling in allowed (NULL-terminated) of v, compared
@@ -386,6 +389,18 @@ enum job_outcome arm_vm_create_job(void *app, struct job *job, const struct meta
                                    struct job_result *res);
 enum job_outcome arm_vm_delete_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res);
+
+/* network.c: Microsoft.Network virtual networks (and subnets), network
+ * security groups, network interfaces, public IP addresses; the route's
+ * type name says which */
+void arm_net_put(struct arm_call *call);
+void arm_net_get(struct arm_call *call);
+void arm_net_delete(struct arm_call *call);
+void arm_net_list(struct arm_call *call);
+void arm_net_subnet_put(struct arm_call *call);
+void arm_net_subnet_get(struct arm_call *call);
+void arm_net_subnet_delete(struct arm_call *call);
+void arm_net_subnet_list(struct arm_call *call);
 
 /* store_admin.c */
 void arm_store_gc(struct arm_call *call);

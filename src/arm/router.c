@@ -45,6 +45,8 @@ struct route {
 #define RPC RG "/providers/Microsoft.Compute/restorePointCollections/*"
 #define VM RG "/providers/Microsoft.Compute/virtualMachines/*"
 #define RPT RPC "/restorePoints/*"
+#define NET RG "/providers/Microsoft.Network"
+#define VNET NET "/virtualNetworks/*"
 
 static const struct route routes[] = {
     {"GET", "/subscriptions", arm_subscriptions_list, API_SUBSCRIPTIONS, "subscriptions", NULL, false},
@@ -150,6 +152,30 @@ static const struct route routes[] = {
     {"POST", RPT "/diskRestorePoints/*/vmrpRevokeNbdAccess", arm_drp_nbd_revoke, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
      "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpRevokeNbdAccess", false},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
+    {"GET", NET "/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
+    {"PUT", NET "/virtualNetworks/*", arm_net_put, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
+    {"GET", NET "/virtualNetworks/*", arm_net_get, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
+    {"DELETE", NET "/virtualNetworks/*", arm_net_delete, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
+    {"GET", NET "/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
+    {"PUT", NET "/networkSecurityGroups/*", arm_net_put, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
+    {"GET", NET "/networkSecurityGroups/*", arm_net_get, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
+    {"DELETE", NET "/networkSecurityGroups/*", arm_net_delete, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
+    {"GET", NET "/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
+    {"PUT", NET "/networkInterfaces/*", arm_net_put, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
+    {"GET", NET "/networkInterfaces/*", arm_net_get, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
+    {"DELETE", NET "/networkInterfaces/*", arm_net_delete, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
+    {"GET", NET "/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
+    {"PUT", NET "/publicIPAddresses/*", arm_net_put, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
+    {"GET", NET "/publicIPAddresses/*", arm_net_get, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
+    {"DELETE", NET "/publicIPAddresses/*", arm_net_delete, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
+    {"GET", VNET "/subnets", arm_net_subnet_list, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
+    {"PUT", VNET "/subnets/*", arm_net_subnet_put, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
+    {"GET", VNET "/subnets/*", arm_net_subnet_get, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
+    {"DELETE", VNET "/subnets/*", arm_net_subnet_delete, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",
      "Microsoft.Vmrp/storeGc", false},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeVerify", arm_store_verify, API_ANY, "storeVerify",

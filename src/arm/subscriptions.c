@@ -99,6 +99,13 @@ static json_t *provider_json(struct arm_call *call, const char *ns)
                                                API_DISKS, true));
     json_array_append_new(types, resource_type(arm, "locations", API_COMPUTE, false));
     json_array_append_new(types, resource_type(arm, "locations/operations", API_COMPUTE, true));
+  } else if (strcasecmp(ns, "Microsoft.Network") == 0) {
+    canonical = "Microsoft.Network";
+    static const char *const network_types[] = {"virtualNetworks", "virtualNetworks/subnets",
+                                                "networkSecurityGroups", "networkInterfaces", "publicIPAddresses",
+                                                NULL};
+    for (int i = 0; network_types[i]; i++)
+      json_array_append_new(types, resource_type(arm, network_types[i], API_NETWORK, true));
   } else if (strcasecmp(ns, "Microsoft.Resources") == 0) {
     canonical = "Microsoft.Resources";
     json_array_append_new(types, resource_type(arm, "resourceGroups", API_RESOURCES, true));
@@ -118,8 +125,8 @@ static json_t *provider_json(struct arm_call *call, const char *ns)
 void arm_providers_list(struct arm_call *call)
 {
   arm_reply_json(call, 200,
-                 json_pack("{s:[o,o]}", "value", provider_json(call, "Microsoft.Compute"),
-                           provider_json(call, "Microsoft.Resources")));
+                 json_pack("{s:[o,o,o]}", "value", provider_json(call, "Microsoft.Compute"),
+                           provider_json(call, "Microsoft.Network"), provider_json(call, "Microsoft.Resources")));
 }
 
 void arm_providers_get(struct arm_call *call)

@@ -28,7 +28,8 @@
  * osProfile members is kept.  Refused at PUT with Azure's errors: unmanaged
  * disks (vhd), ephemeral OS disks (diffDiskSettings), write accelerator,
  * OS disks other than Attach, duplicate or out-of-range luns, a disk that is
- * missing (404) or attached to another VM (409).  The functions that take the
+ * missing (404) or attached to another VM (409), a network interface that is
+ * missing or another VM's (400, network_refs.c).  The functions that take the
  * call reply when they refuse.
  */
 #include <errno.h>
@@ -38,6 +39,7 @@
 #include <strings.h>
 
 #include "arm/internal.h"
+#include "arm/network.h"
 #include "arm/vm.h"
 
 #define MAX_LUN 63
@@ -570,6 +572,9 @@ int arm_vm_plan_make(struct arm_call *call, const char *vm, json_t *b, json_t *o
   p->detach = json_array();
   p->create = json_array();
   int rc = plan_profiles(call, in, old, create, patch, p->props);
+  json_t *np_in = json_object_get(in, "networkProfile");
+  if (rc == 0 && json_is_object(np_in))
+    rc = arm_vm_nics_ok(call, vm, np_in);
   if (rc < 0)
     return rc;
 

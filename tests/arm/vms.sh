@@ -45,6 +45,13 @@ VM1='{"location":"East US","tags":{"app":"web"},"properties":{
     "linuxConfiguration":{"disablePasswordAuthentication":false}},
   "userData":"'$CUSTOM'",
   "networkProfile":{"networkInterfaces":[{"id":"'$RGID'/providers/Microsoft.Network/networkInterfaces/nic1","properties":{"primary":true}}]}}}'
+NET=$RG/providers/Microsoft.Network
+arm PUT "$VMS/vm1?$V" "$VM1"
+expect 400 InvalidResourceReference "PUT VM naming a network interface that does not exist: 400"
+arm PUT "$NET/virtualNetworks/vnet1?api-version=2022-07-01" '{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"default","properties":{"addressPrefix":"10.0.0.0/24"}}]}}'
+expect 201 "" "virtual network vnet1"
+arm PUT "$NET/networkInterfaces/nic1?api-version=2022-07-01" '{"location":"eastus","properties":{"ipConfigurations":[{"name":"ipconfig1","properties":{"subnet":{"id":"'$RGID'/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/default"}}}]}}'
+expect 201 "" "network interface nic1"
 arm PUT "$VMS/vm1?$V" "$VM1"
 expect 201 "" "PUT VM answers 201"
 check test -n "$(header Azure-AsyncOperation)" "with Azure-AsyncOperation"
