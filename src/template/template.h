@@ -210,13 +210,21 @@ const struct tpl_resource *tpl_get(const struct tpl_template *t, int i);
  * reference()): the resource minus the template-only members (type,
  * apiVersion, name, dependsOn, condition, copy, comments, metadata,
  * resources, scope; resourceGroup and subscriptionId of deployments),
- * property copies expanded, null members dropped.  0, -EAGAIN, -EINVAL. */
+ * property copies expanded, null members dropped; a nested deployment's
+ * properties.template is left as written (tpl_nested plans it).  Every
+ * expression of it was parsed at tpl_load, so -EINVAL here is an
+ * evaluation error (a missing property, a failed reference()).  0,
+ * -EAGAIN, -EINVAL. */
 int tpl_body(struct tpl_template *t, int i, const struct tpl_world *world, json_t **out, struct tpl_error *err);
 /* A nested deployment (kind TPL_DEPLOYMENT): its template, planned in
  * child_world (the target scope the caller looked up), with the parent's
  * parameters and variables (scope outer, the default) or its own, given by
  * properties.parameters evaluated in the parent (inner).  Its mode must be
- * Incremental; templateLink is refused. */
+ * Incremental; templateLink is refused.  tpl_load already planned it once
+ * in a world made from the parent's, so its template errors are found
+ * before anything is deployed.  An outer-scope child reads the parent's
+ * parameters and variables: free it before the parent, and use the two
+ * from one thread at a time. */
 int tpl_nested(struct tpl_template *t, int i, const struct tpl_world *child_world, struct tpl_template **out,
                struct tpl_error *err);
 /* Outputs once every resource is deployed: {"o": {"type": "String",

@@ -699,6 +699,61 @@ static void children_and_conditions(void **state)
   unload(&l);
 }
 
+static void resource_errors(void **state)
+{
+  (void)state;
+  struct loaded l;
+  static const struct {
+    const char *resource, *message, *path;
+  } bad[] = {
+      {"{\"type\": \"Microsoft.Compute/disks\", \"name\": \"d\"}",
+       "The template resource 'd' at line '2' and column '3' is missing the required member 'apiVersion'.",
+       "properties.template.resources[0]"},
+      {"{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"[createArray()]\"}",
+       "The template resource '[createArray()]' at line '2' and column '75' must have a non-empty string 'name'.",
+       "properties.template.resources[0].name"},
+      {"{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"d\", \"condition\": \"yes\"}",
+       "The template resource 'd' at line '2' and column '93' has a condition that is not a boolean value. Please "
+       "see https://aka.ms/arm-template/#resources for usage details.",
+       "properties.template.resources[0].condition"},
+      {"{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\", \"name\": \"d\", \"dependsOn\": \"x\"}",
+       "The 'dependsOn' of the template resource 'd' at line '2' and column '93' must be an array.",
+       "properties.template.resources[0].dependsOn"},
+      {"{\"type\": \"Microsoft.Compute/restorePointCollections\", \"apiVersion\": \"2021-03-01\", \"name\": \"c\", "
+       "\"resources\": [{\"type\": \"restorePoints\", \"apiVersion\": \"2021-03-01\", \"name\": \"[copyIndex()]\", "
+       "\"copy\": {\"name\": \"l\", \"count\": 2}}]}",
+       "The template resource '[copyIndex()]' at line '2' and column '112' is declared inside its parent's "
+       "'resources' and cannot have a copy loop. Please see https://aka.ms/arm-copy for usage details.",
+       "properties.template.resources[0].resources[0].copy"},
+      {"{\"type\": \"Microsoft.Compute/restorePointCollections\", \"apiVersion\": \"2021-03-01\", \"name\": \"c\", "
+       "\"resources\": [{\"type\": \"restorePoints\", \"apiVersion\": \"2021-03-01\", \"name\": \"a/b\"}]}",
+       "The template resource 'c/a/b' for type 'Microsoft.Compute/restorePointCollections/restorePoints' at line "
+       "'2' and column '112' has incorrect segment lengths. A nested resource type must have identical number of "
+       "segments as its resource name. A root resource type must have segment length one greater than its "
+       "resource name. Please see https://aka.ms/arm-syntax-resources for usage details.",
+       "properties.template.resources[0].resources[0]"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char text[1024];
+    snprintf(text, sizeof text, "{" SCHEMA ", \"resources\": [\n  %s]}", bad[i].resource);
+    struct tpl_error *e = &l.err;
+    CHECK(load(&l, text, NULL, &rg_world) == -EINVAL && failed(e, bad[i].message, e->line, e->col, bad[i].path) &&
+              e->line == 2,
+          "refused: %s", bad[i].message);
+    unload(&l);
+  }
+  /* a child may also give its full type and name */
+  CHECK(load(&l,
+             "{" SCHEMA ", \"resources\": [{\"type\": \"Microsoft.Compute/restorePointCollections\", \"apiVersion\": "
+             "\"2021-03-01\", \"name\": \"c\", \"resources\": [{\"type\": "
+             "\"Microsoft.Compute/restorePointCollections/restorePoints\", \"apiVersion\": \"2021-03-01\", \"name\": "
+             "\"c/p\"}]}]}",
+             NULL, &rg_world) == 0 &&
+            !strcmp(tpl_get(l.t, 1)->name, "c/p"),
+        "a child with its full type and name (%s)", l.err.message);
+  unload(&l);
+}
+
 /* ---- nested deployments --------------------------------------------------------------------- */
 static void nested_deployments(void **state)
 {
@@ -1070,6 +1125,7 @@ int main(void)
       UNIT_TEST(dependencies),
       UNIT_TEST(copy_loops),
       UNIT_TEST(children_and_conditions),
+      UNIT_TEST(resource_errors),
       UNIT_TEST(nested_deployments),
       UNIT_TEST(subscription_scope),
       UNIT_TEST(expression_errors),
