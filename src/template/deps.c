@@ -99,6 +99,23 @@ static int keys_init(const struct tpl_template *t, struct keys *k)
   return r;
 }
 
+/* Two deployed resources with one id (a copy loop whose name forgot
+ * copyIndex()); resources whose conditions exclude each other may share it. */
+static int check_unique(struct tpl_template *t, const struct keys *k, struct tpl_error *err)
+{
+  char at[64];
+  for (int i = 0; i + 1 < k->ids.n; i++) {
+    const struct plan_key *a = &k->ids.v[i], *b = &k->ids.v[i + 1];
+    const struct plan_res *ra = &t->res[a->res], *rb = &t->res[b->res];
+    if (ra->pub.deploy && rb->pub.deploy && a->res != b->res && !strcasecmp(a->key, b->key))
+      return plan_fail(t, rb->decl, rb->path, err,
+                       "The resource '%s'%s is defined multiple times in a template. Please see "
+                       "https://aka.ms/arm-template/#resources for usage details.",
+                       rb->id, plan_at(t, rb->decl, at));
+  }
+  return 0;
+}
+
 static int match(const struct tpl_template *t, const struct loops *lp, const struct keys *keys, const char *s,
                  struct list *out)
 {
@@ -296,6 +313,8 @@ int deps_load(struct tpl_template *t, struct tpl_error *err)
   int r = loops_init(t, &lp);
   if (r == 0)
     r = keys_init(t, &keys);
+  if (r == 0)
+    r = check_unique(t, &keys, err);
   for (int i = 0; r == 0 && i < t->nres; i++) {
     struct plan_ctx c;
     l.n = 0;

@@ -742,6 +742,18 @@ static void resource_errors(void **state)
           "refused: %s", bad[i].message);
     unload(&l);
   }
+  CHECK(load(&l, "{" SCHEMA ", \"resources\": [\n" DISK("d", "") ",\n" DISK("D", "") "]}", NULL, &rg_world) == -EINVAL &&
+            failed(&l.err,
+                   "The resource '" RG "/providers/Microsoft.Compute/disks/D' at line '3' and column '1' is defined "
+                   "multiple times in a template. Please see https://aka.ms/arm-template/#resources for usage "
+                   "details.",
+                   3, 1, "properties.template.resources[1]"),
+        "one id twice");
+  unload(&l);
+  CHECK(load(&l, "{" SCHEMA ", \"resources\": [\n" DISK("d", ", \"condition\": false") ",\n" DISK("d", "") "]}", NULL,
+             &rg_world) == 0,
+        "unless a condition leaves one out (%s)", l.err.message);
+  unload(&l);
   /* a child may also give its full type and name */
   CHECK(load(&l,
              "{" SCHEMA ", \"resources\": [{\"type\": \"Microsoft.Compute/restorePointCollections\", \"apiVersion\": "
