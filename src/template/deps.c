@@ -79,23 +79,23 @@ static int keys_init(const struct tpl_template *t, struct keys *k)
     const struct plan_res *res = &t->res[i];
     char *s = NULL;
     const char *tail = strstr(res->id, "/providers/");
-    r = index_add(&k->ids, res->id, i);
+    r = plan_index_add(&k->ids, res->id, i);
     if (r == 0 && !res->rg && !tail)
       r = asprintf(&s, "/subscriptions/%s/providers/%s/%s", res->sub, res->type, res->name) < 0
               ? -ENOMEM
-              : index_add(&k->ids, s, i);
+              : plan_index_add(&k->ids, s, i);
     free(s);
     s = NULL;
     if (r == 0)
-      r = index_add(&k->names, res->name, i);
+      r = plan_index_add(&k->names, res->name, i);
     if (r == 0)
-      r = asprintf(&s, "%s/%s", res->type, res->name) < 0 ? -ENOMEM : index_add(&k->names, s, i);
+      r = asprintf(&s, "%s/%s", res->type, res->name) < 0 ? -ENOMEM : plan_index_add(&k->names, s, i);
     if (r == 0 && tail && strcasecmp(tail + 11, s))
-      r = index_add(&k->names, tail + 11, i);
+      r = plan_index_add(&k->names, tail + 11, i);
     free(s);
   }
-  index_sort(&k->ids);
-  index_sort(&k->names);
+  plan_index_sort(&k->ids);
+  plan_index_sort(&k->names);
   return r;
 }
 
@@ -129,7 +129,7 @@ static int match(const struct tpl_template *t, const struct loops *lp, const str
   if (out->n > before)
     return r < 0 ? r : out->n - before;
   const struct plan_index *x = s[0] == '/' ? &keys->ids : &keys->names;
-  for (int k = index_find(x, s); k >= 0 && k < x->n && !strcasecmp(x->v[k].key, s) && r == 0; k++)
+  for (int k = plan_index_find(x, s); k >= 0 && k < x->n && !strcasecmp(x->v[k].key, s) && r == 0; k++)
     r = push(out, x->v[k].res);
   return r < 0 ? r : out->n - before;
 }
@@ -332,7 +332,7 @@ int deps_load(struct tpl_template *t, struct tpl_error *err)
   free(l.v);
   free(lp.order);
   free(lp.pos);
-  index_free(&keys.ids);
-  index_free(&keys.names);
+  plan_index_free(&keys.ids);
+  plan_index_free(&keys.names);
   return r;
 }

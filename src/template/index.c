@@ -13,7 +13,7 @@
 
 #include "template/plan.h"
 
-int index_add(struct plan_index *x, const char *key, int res)
+int plan_index_add(struct plan_index *x, const char *key, int res)
 {
   if (x->n == x->cap) {
     int cap = x->cap ? 2 * x->cap : 64;
@@ -37,13 +37,13 @@ static int by_key(const void *a, const void *b)
   return c ? c : x->res - y->res;
 }
 
-void index_sort(struct plan_index *x)
+void plan_index_sort(struct plan_index *x)
 {
   if (x->n)
     qsort(x->v, (size_t)x->n, sizeof *x->v, by_key);
 }
 
-int index_find(const struct plan_index *x, const char *key)
+int plan_index_find(const struct plan_index *x, const char *key)
 {
   int lo = 0, hi = x->n;
   while (lo < hi) {
@@ -56,7 +56,7 @@ int index_find(const struct plan_index *x, const char *key)
   return lo < x->n && !strcasecmp(x->v[lo].key, key) ? lo : -1;
 }
 
-void index_free(struct plan_index *x)
+void plan_index_free(struct plan_index *x)
 {
   for (int i = 0; i < x->n; i++)
     free(x->v[i].key);

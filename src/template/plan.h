@@ -63,12 +63,12 @@ struct plan_index {
   struct plan_key *v;
   int n, cap;
 };
-int index_add(struct plan_index *x, const char *key, int res); /* key copied; 0 or -ENOMEM */
-void index_sort(struct plan_index *x);                         /* before index_find */
+int plan_index_add(struct plan_index *x, const char *key, int res); /* key copied; 0 or -ENOMEM */
+void plan_index_sort(struct plan_index *x);                         /* before plan_index_find */
 /* The first entry whose key equals key (case-insensitive): its position, entries with the same key follow
  * in plan order; -1 when none. */
-int index_find(const struct plan_index *x, const char *key);
-void index_free(struct plan_index *x);
+int plan_index_find(const struct plan_index *x, const char *key);
+void plan_index_free(struct plan_index *x);
 
 struct tpl_template {
   json_t *tmpl;                     /* borrowed */

@@ -409,10 +409,10 @@ int resources_load(struct tpl_template *t, struct tpl_error *err)
     res->pub.subscription = res->sub;
     res->pub.resource_group = res->rg;
     res->pub.path = res->path;
-    if ((r = index_add(&t->names, res->name, k)) < 0)
+    if ((r = plan_index_add(&t->names, res->name, k)) < 0)
       goto out;
   }
-  index_sort(&t->names);
+  plan_index_sort(&t->names);
   r = 0;
 out:
   free(path);
@@ -433,7 +433,7 @@ void resources_free(struct tpl_template *t)
     free(res->path);
   }
   free(t->res);
-  index_free(&t->names);
+  plan_index_free(&t->names);
 }
 
 int resources_ctx(struct tpl_template *t, int i, const struct tpl_world *world, unsigned allow, struct plan_ctx *c,
@@ -447,7 +447,7 @@ int resources_ctx(struct tpl_template *t, int i, const struct tpl_world *world, 
 int resources_by_name(const struct tpl_template *t, const char *name)
 {
   if (t->names.n) {
-    int k = index_find(&t->names, name);
+    int k = plan_index_find(&t->names, name);
     return k < 0 ? -1 : t->names.v[k].res;
   }
   /* while the plan is being made (a nested template checked early) */
