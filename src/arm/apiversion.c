@@ -21,7 +21,7 @@ static const char *const resources_versions[] = {
     "2014-04-01", "2015-01-01", "2015-11-01", "2016-02-01", "2016-07-01", "2016-09-01", "2017-05-10",
     "2018-02-01", "2018-05-01", "2019-03-01", "2019-05-01", "2019-05-10", "2019-07-01", "2019-08-01",
     "2019-10-01", "2020-06-01", "2020-08-01", "2020-10-01", "2021-01-01", "2021-04-01", "2022-09-01",
-    "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-03-01", "2025-04-01", NULL};
+    "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-03-01", "2025-04-01", "2026-06-01", NULL};
 
 static const char *const compute_versions[] = {
     "2021-03-01", "2021-04-01", "2021-07-01", "2021-11-01", "2022-03-01", "2022-08-01", "2022-11-01",
@@ -59,6 +59,15 @@ static const char *const *versions_of(enum api_family fam)
   case API_ANY: break;
   }
   return NULL;
+}
+
+const char *arm_api_version_newest(enum api_family fam)
+{
+  const char *const *v = versions_of(fam);
+  int n = 0;
+  while (v && v[n])
+    n++;
+  return n ? v[n - 1] : NULL;
 }
 
 static bool known_anywhere(const char *given)

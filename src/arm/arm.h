@@ -52,6 +52,8 @@ struct arm_config {
   int copy_deadline_s;       /* a copy that cannot finish in this long fails */
   unsigned copy_streams;     /* concurrent object requests of one copy */
   uint64_t copy_max_bytes_per_s; /* 0: unlimited */
+  int deploy_threads;        /* the template deployment engine's pool */
+  int deploy_history;        /* deployments kept per resource group (ARM: 800) */
 };
 
 struct arm;
@@ -59,8 +61,10 @@ struct arm;
 /* The front end of an open region (region_open): arm_close before
  * region_close. */
 int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct region *region, struct arm **out);
-/* Jobs are started after arm_open (their app is the struct arm). */
-void arm_set_jobs(struct arm *arm, struct jobs *jobs);
+/* Jobs are started after arm_open (their app is the struct arm); then the
+ * template deployment engine starts (it ends the deployments a previous
+ * process left active).  0 or -errno. */
+int arm_set_jobs(struct arm *arm, struct jobs *jobs);
 void arm_close(struct arm *arm);
 
 const struct job_kind *arm_job_kinds(int *n);

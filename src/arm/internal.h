@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "arm/arm.h"
+#include "deploy/deploy.h"
 #include "region/region.h"
 
 struct arm {
@@ -18,6 +19,8 @@ struct arm {
   struct jobs *jobs;
   char *issuer;      /* {public_url}/adfs */
   struct repl_guard *peer_guard; /* the nonces of the peers' requests */
+  struct deploy *deploy; /* the template deployment engine (deploy_host.c) */
+  json_t *environment;   /* environment() of templates */
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
@@ -33,9 +36,37 @@ struct arm_call {
   const char *type_name;   /* for error messages, e.g. "resourceGroups" */
   json_t *body;            /* parsed request body (PUT/PATCH/POST), or NULL */
   struct auth_identity who;
+  bool dispatched;         /* made inside the process (dispatch.c): its errors are not logged here */
 };
 
 typedef void (*arm_handler)(struct arm_call *call);
+
+/* ---- router.c ---- */
+/* Routes a call whose caller (call->who) is known: route match, then
+ * api-version → subscription and role → body → the role on every id the
+ * body names → forwarding or the handler, as for a client's request after
+ * its authentication (arm_handle).  call->req->path is split as given. */
+void arm_route_authenticated(struct arm_call *call);
+
+/* The newest api-version of the route that serves method on path (an
+ * id), or NULL when none does. */
+const char *arm_route_api_version(const char *method, const char *path);
+
+/* ---- dispatch.c: a request made inside the process ---- */
+struct arm_dispatch_reply {
+  int status;
+  json_t *body;           /* the parsed answer, or NULL */
+  char *async_operation;  /* its Azure-AsyncOperation and Location headers, or NULL */
+  char *location;
+  char request_id[40];    /* the id the request ran under */
+};
+/* Runs method on url (a path with an optional query, or an absolute URL of
+ * this region) with body (borrowed, may be NULL) as who, through
+ * arm_route_authenticated.  0 with *out (every answer, errors included),
+ * -ENOMEM. */
+int arm_dispatch(struct arm *arm, const struct auth_identity *who, const char *method, const char *url,
+                 json_t *body, const char *correlation_id, struct arm_dispatch_reply *out);
+void arm_dispatch_reply_clear(struct arm_dispatch_reply *r);
 
 /* ---- reply.c ---- */
 /* Sends body (reference stolen) with the given status. */
@@ -52,6 +83,8 @@ char *arm_error_text(const char *code, const char *message);
 void arm_reply_internal(struct arm_call *call, int err);
 
 /* ---- apiversion.c ---- */
+/* The newest version of a family (NULL for API_NONE, API_ANY). */
+const char *arm_api_version_newest(enum api_family fam);
 /* Validates call->api_version for the family; replies with ARM's error and
  * returns false when it is missing or unsupported. */
 bool arm_api_version_ok(struct arm_call *call, enum api_family fam, const char *type);
@@ -419,3 +452,50 @@ enum job_outcome arm_disk_delete_job(void *app, struct job *job, const struct me
                                      struct job_result *res);
 enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res);
+
+/* ---- deployments (deployment_plan.c, deployments.c, deploy_host.c) ---- */
+/* A deployment's path: its scope and name (checked: ARM's name rules,
+ * replied 400 otherwise), and what follows it (an operation id). */
+struct arm_deployment_scope {
+  const char *sub, *rg, *name, *extra;  /* rg NULL: subscription scope */
+  char scope[300];                       /* /subscriptions/{s}[/resourceGroups/{rg}] */
+  char id[420];                          /* {scope}/providers/Microsoft.Resources/deployments/{name} */
+};
+bool arm_deployment_scope(struct arm_call *call, struct arm_deployment_scope *s);
+/* A deployment request body read and planned, exactly as PUT and validate
+ * do (what-if plans with it too). */
+struct arm_deployment_plan {
+  json_t *body;                  /* the body as read */
+  struct tpl_posmap *pos, *template_pos;  /* the body's positions; a template sent as a string has its own */
+  json_t *template, *parameters; /* objects (from the body or read from strings) */
+  json_t *tags;                  /* borrowed from body, may be NULL */
+  const char *mode;              /* "Incremental" | "Complete" */
+  const char *location;          /* subscription scope: the body's */
+  struct deploy_world *world;
+  struct tpl_template *plan;
+};
+/* Reads the call's raw body (tpl_read), refuses what vmrp does not
+ * support, and plans the template in the world of s's scope: 0 with *p;
+ * otherwise replied (400 InvalidRequestContent, InvalidTemplate with the
+ * line and column, 404 ResourceGroupNotFound, ...) and -errno.  Clear p
+ * either way. */
+int arm_deployment_plan(struct arm_call *call, const struct arm_deployment_scope *s, struct deploy *engine,
+                        struct arm_deployment_plan *p);
+void arm_deployment_plan_clear(struct arm_deployment_plan *p);
+/* A template error as ARM answers it: code, message, additionalInfo with
+ * lineNumber, linePosition and path. */
+void arm_reply_template_error(struct arm_call *call, int status, const struct tpl_error *err);
+void arm_deployment_put(struct arm_call *call);
+void arm_deployment_get(struct arm_call *call);
+void arm_deployment_head(struct arm_call *call);
+void arm_deployment_delete(struct arm_call *call);
+void arm_deployment_list(struct arm_call *call);
+void arm_deployment_status(struct arm_call *call);
+void arm_deployment_cancel(struct arm_call *call);
+void arm_deployment_validate(struct arm_call *call);
+void arm_deployment_export(struct arm_call *call);
+/* The list, or one operation when the path names it. */
+void arm_deployment_operations(struct arm_call *call);
+/* Starts and stops the engine, its requests made through dispatch.c. */
+int arm_deploy_start(struct arm *arm);
+void arm_deploy_stop(struct arm *arm);

@@ -71,6 +71,8 @@ static void reply_monitor(struct arm_call *call, const struct meta_operation *op
                            base, op->subscription, op->provider, op->location, op->id, call->api_version);
     http_response_header(call->resp, "Retry-After", "1");
     arm_reply_empty(call, 202);
+  } else if (op->status == OP_SUCCEEDED && !strcmp(op->kind, "deploymentDelete")) {
+    arm_reply_empty(call, 204); /* what the az CLI takes as a DELETE's end (only 202 and 204 are) */
   } else if (op->status == OP_SUCCEEDED) {
     json_t *result = op->result ? json_loads(op->result, 0, NULL) : NULL;
     arm_reply_json(call, 200, result ? result : json_object());

@@ -37,7 +37,12 @@ struct route {
   enum api_family api;
   const char *type;     /* resource type named in api-version errors */
   const char *action;   /* authorization action; NULL: no subscription scope */
-  bool anonymous;
+  unsigned flags;
+};
+enum {
+  ROUTE_ANONYMOUS = 1, /* the identity provider's: no token */
+  ROUTE_RAW_BODY = 2,  /* the handler reads the body itself (deployments: the az CLI's wire form) */
+  ROUTE_HERE = 4,      /* this region's alone, never forwarded (a deployment: each of its resources is) */
 };
 
 #define RG "/subscriptions/*/resourcegroups/*"
@@ -47,154 +52,173 @@ struct route {
 #define RPT RPC "/restorePoints/*"
 #define NET RG "/providers/Microsoft.Network"
 #define VNET NET "/virtualNetworks/*"
+#define DEP_RG RG "/providers/Microsoft.Resources/deployments"
+#define DEP_SUB "/subscriptions/*/providers/Microsoft.Resources/deployments"
+#define DEP_ACTION "Microsoft.Resources/deployments"
+/* a deployment's routes, at one scope (X: the deployment's path) */
+#define DEPLOYMENT_ROUTES(X)                                                                                     \
+  {"PUT", X "/*", arm_deployment_put, API_RESOURCES, "deployments", DEP_ACTION, ROUTE_RAW_BODY | ROUTE_HERE},              \
+  {"GET", X "/*", arm_deployment_get, API_RESOURCES, "deployments", DEP_ACTION, ROUTE_HERE},                          \
+  {"HEAD", X "/*", arm_deployment_head, API_RESOURCES, "deployments", DEP_ACTION, ROUTE_HERE},                        \
+  {"DELETE", X "/*", arm_deployment_delete, API_RESOURCES, "deployments", DEP_ACTION, ROUTE_HERE},                    \
+  {"GET", X, arm_deployment_list, API_RESOURCES, "deployments", DEP_ACTION, ROUTE_HERE},                              \
+  {"GET", X "/*/operationStatuses/*", arm_deployment_status, API_RESOURCES, "deployments", DEP_ACTION, ROUTE_HERE},   \
+  {"POST", X "/*/cancel", arm_deployment_cancel, API_RESOURCES, "deployments", DEP_ACTION "/cancel", ROUTE_HERE},     \
+  {"POST", X "/*/validate", arm_deployment_validate, API_RESOURCES, "deployments", DEP_ACTION "/validate",  \
+   ROUTE_RAW_BODY | ROUTE_HERE},                                                                               \
+  {"POST", X "/*/exportTemplate", arm_deployment_export, API_RESOURCES, "deployments",                       \
+   DEP_ACTION "/exportTemplate", ROUTE_HERE},                                                                           \
+  {"GET", X "/*/operations", arm_deployment_operations, API_RESOURCES, "deployments/operations",             \
+   DEP_ACTION "/operations", ROUTE_HERE},                                                                               \
+  {"GET", X "/*/operations/*", arm_deployment_operations, API_RESOURCES, "deployments/operations",           \
+   DEP_ACTION "/operations", ROUTE_HERE}
 
 static const struct route routes[] = {
-    {"GET", "/subscriptions", arm_subscriptions_list, API_SUBSCRIPTIONS, "subscriptions", NULL, false},
-    {"GET", "/tenants", arm_tenants_list, API_SUBSCRIPTIONS, "tenants", NULL, false},
+    DEPLOYMENT_ROUTES(DEP_RG),
+    DEPLOYMENT_ROUTES(DEP_SUB),
+    /* the az CLI's form of a resource group's deployment operations (no providers/Microsoft.Resources) */
+    {"GET", RG "/deployments/*/operations", arm_deployment_operations, API_RESOURCES, "deployments/operations",
+     DEP_ACTION "/operations", ROUTE_HERE},
+    {"GET", RG "/deployments/*/operations/*", arm_deployment_operations, API_RESOURCES, "deployments/operations",
+     DEP_ACTION "/operations", ROUTE_HERE},
+    {"GET", "/subscriptions", arm_subscriptions_list, API_SUBSCRIPTIONS, "subscriptions", NULL, 0},
+    {"GET", "/tenants", arm_tenants_list, API_SUBSCRIPTIONS, "tenants", NULL, 0},
     {"GET", "/subscriptions/*", arm_subscriptions_get, API_SUBSCRIPTIONS, "subscriptions",
-     "Microsoft.Resources/subscriptions", false},
+     "Microsoft.Resources/subscriptions", 0},
     {"GET", "/subscriptions/*/locations", arm_locations_list, API_SUBSCRIPTIONS, "locations",
-     "Microsoft.Resources/subscriptions/locations", false},
+     "Microsoft.Resources/subscriptions/locations", 0},
     {"GET", "/subscriptions/*/providers", arm_providers_list, API_RESOURCES, "providers",
-     "Microsoft.Resources/subscriptions/providers", false},
+     "Microsoft.Resources/subscriptions/providers", 0},
     {"GET", "/subscriptions/*/providers/*", arm_providers_get, API_RESOURCES, "providers",
-     "Microsoft.Resources/subscriptions/providers", false},
+     "Microsoft.Resources/subscriptions/providers", 0},
     {"POST", "/subscriptions/*/providers/*/register", arm_providers_get, API_RESOURCES, "providers",
-     "Microsoft.Resources/subscriptions/providers", false},
+     "Microsoft.Resources/subscriptions/providers", 0},
     {"GET", "/subscriptions/*/resourcegroups", arm_rg_list, API_RESOURCES, "resourceGroups",
-     "Microsoft.Resources/subscriptions/resourceGroups", false},
-    {"PUT", RG, arm_rg_put, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", false},
-    {"GET", RG, arm_rg_get, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", false},
-    {"HEAD", RG, arm_rg_head, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups",
-     false},
-    {"PATCH", RG, arm_rg_patch, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups",
-     false},
+     "Microsoft.Resources/subscriptions/resourceGroups", 0},
+    {"PUT", RG, arm_rg_put, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", 0},
+    {"GET", RG, arm_rg_get, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", 0},
+    {"HEAD", RG, arm_rg_head, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", 0},
+    {"PATCH", RG, arm_rg_patch, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", 0},
     {"DELETE", RG, arm_rg_delete, API_RESOURCES, "resourceGroups",
-     "Microsoft.Resources/subscriptions/resourceGroups", false},
+     "Microsoft.Resources/subscriptions/resourceGroups", 0},
     {"GET", "/subscriptions/*/resources", arm_resources_list, API_RESOURCES, "resources",
-     "Microsoft.Resources/subscriptions/resources", false},
+     "Microsoft.Resources/subscriptions/resources", 0},
     {"GET", RG "/resources", arm_resources_list, API_RESOURCES, "resources",
-     "Microsoft.Resources/subscriptions/resourceGroups/resources", false},
+     "Microsoft.Resources/subscriptions/resourceGroups/resources", 0},
     {"GET", "/subscriptions/*/providers/Microsoft.Compute/disks", arm_disk_list, API_DISKS, "disks",
-     "Microsoft.Compute/disks", false},
-    {"GET", RG "/providers/Microsoft.Compute/disks", arm_disk_list, API_DISKS, "disks", "Microsoft.Compute/disks",
-     false},
-    {"PUT", DISK, arm_disk_put, API_DISKS, "disks", "Microsoft.Compute/disks", false},
-    {"GET", DISK, arm_disk_get, API_DISKS, "disks", "Microsoft.Compute/disks", false},
-    {"PATCH", DISK, arm_disk_patch, API_DISKS, "disks", "Microsoft.Compute/disks", false},
-    {"DELETE", DISK, arm_disk_delete, API_DISKS, "disks", "Microsoft.Compute/disks", false},
+     "Microsoft.Compute/disks", 0},
+    {"GET", RG "/providers/Microsoft.Compute/disks", arm_disk_list, API_DISKS, "disks", "Microsoft.Compute/disks", 0},
+    {"PUT", DISK, arm_disk_put, API_DISKS, "disks", "Microsoft.Compute/disks", 0},
+    {"GET", DISK, arm_disk_get, API_DISKS, "disks", "Microsoft.Compute/disks", 0},
+    {"PATCH", DISK, arm_disk_patch, API_DISKS, "disks", "Microsoft.Compute/disks", 0},
+    {"DELETE", DISK, arm_disk_delete, API_DISKS, "disks", "Microsoft.Compute/disks", 0},
     {"POST", DISK "/beginGetAccess", arm_disk_begin_access, API_DISKS, "disks",
-     "Microsoft.Compute/disks/beginGetAccess", false},
-    {"POST", DISK "/endGetAccess", arm_disk_end_access, API_DISKS, "disks", "Microsoft.Compute/disks/endGetAccess",
-     false},
+     "Microsoft.Compute/disks/beginGetAccess", 0},
+    {"POST", DISK "/endGetAccess", arm_disk_end_access, API_DISKS, "disks", "Microsoft.Compute/disks/endGetAccess", 0},
     {"POST", DISK "/vmrpGrantNbdAccess", arm_disk_nbd_grant, API_DISKS, "disks",
-     "Microsoft.Compute/disks/vmrpGrantNbdAccess", false},
-    {"GET", DISK "/vmrpNbdAccess", arm_disk_nbd_list, API_DISKS, "disks", "Microsoft.Compute/disks/vmrpNbdAccess",
-     false},
+     "Microsoft.Compute/disks/vmrpGrantNbdAccess", 0},
+    {"GET", DISK "/vmrpNbdAccess", arm_disk_nbd_list, API_DISKS, "disks", "Microsoft.Compute/disks/vmrpNbdAccess", 0},
     {"POST", DISK "/vmrpRevokeNbdAccess", arm_disk_nbd_revoke, API_DISKS, "disks",
-     "Microsoft.Compute/disks/vmrpRevokeNbdAccess", false},
+     "Microsoft.Compute/disks/vmrpRevokeNbdAccess", 0},
     {"GET", "/subscriptions/*/providers/Microsoft.Compute/virtualMachines", arm_vm_list, API_COMPUTE, "virtualMachines",
-     VM_TYPE, false},
-    {"GET", RG "/providers/Microsoft.Compute/virtualMachines", arm_vm_list, API_COMPUTE, "virtualMachines", VM_TYPE,
-     false},
-    {"PUT", VM, arm_vm_put, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"GET", VM, arm_vm_get, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"PATCH", VM, arm_vm_patch, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"DELETE", VM, arm_vm_delete, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"GET", VM "/instanceView", arm_vm_instance_view, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"POST", VM "/start", arm_vm_start, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"POST", VM "/powerOff", arm_vm_power_off, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"POST", VM "/deallocate", arm_vm_deallocate, API_COMPUTE, "virtualMachines", VM_TYPE, false},
-    {"POST", VM "/restart", arm_vm_restart, API_COMPUTE, "virtualMachines", VM_TYPE, false},
+     VM_TYPE, 0},
+    {"GET", RG "/providers/Microsoft.Compute/virtualMachines", arm_vm_list, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"PUT", VM, arm_vm_put, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"GET", VM, arm_vm_get, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"PATCH", VM, arm_vm_patch, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"DELETE", VM, arm_vm_delete, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"GET", VM "/instanceView", arm_vm_instance_view, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"POST", VM "/start", arm_vm_start, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"POST", VM "/powerOff", arm_vm_power_off, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"POST", VM "/deallocate", arm_vm_deallocate, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
+    {"POST", VM "/restart", arm_vm_restart, API_COMPUTE, "virtualMachines", VM_TYPE, 0},
     {"GET", VM "/extensions", arm_vm_extension_list, API_COMPUTE, "virtualMachines/extensions",
-     "Microsoft.Compute/virtualMachines/extensions", false},
+     "Microsoft.Compute/virtualMachines/extensions", 0},
     {"PUT", VM "/extensions/*", arm_vm_extension_put, API_COMPUTE, "virtualMachines/extensions",
-     "Microsoft.Compute/virtualMachines/extensions", false},
+     "Microsoft.Compute/virtualMachines/extensions", 0},
     {"GET", VM "/extensions/*", arm_vm_extension_get, API_COMPUTE, "virtualMachines/extensions",
-     "Microsoft.Compute/virtualMachines/extensions", false},
+     "Microsoft.Compute/virtualMachines/extensions", 0},
     {"DELETE", VM "/extensions/*", arm_vm_extension_delete, API_COMPUTE, "virtualMachines/extensions",
-     "Microsoft.Compute/virtualMachines/extensions", false},
+     "Microsoft.Compute/virtualMachines/extensions", 0},
     {"GET", "/subscriptions/*/providers/Microsoft.Compute/restorePointCollections", arm_collection_list, API_COMPUTE,
-     "restorePointCollections", "Microsoft.Compute/restorePointCollections", false},
+     "restorePointCollections", "Microsoft.Compute/restorePointCollections", 0},
     {"GET", RG "/providers/Microsoft.Compute/restorePointCollections", arm_collection_list, API_COMPUTE,
-     "restorePointCollections", "Microsoft.Compute/restorePointCollections", false},
-    {"PUT", RPC, arm_collection_put, API_COMPUTE, "restorePointCollections", "Microsoft.Compute/restorePointCollections",
-     false},
-    {"GET", RPC, arm_collection_get, API_COMPUTE, "restorePointCollections", "Microsoft.Compute/restorePointCollections",
-     false},
+     "restorePointCollections", "Microsoft.Compute/restorePointCollections", 0},
+    {"PUT", RPC, arm_collection_put, API_COMPUTE, "restorePointCollections", "Microsoft.Compute/restorePointCollections", 0},
+    {"GET", RPC, arm_collection_get, API_COMPUTE, "restorePointCollections", "Microsoft.Compute/restorePointCollections", 0},
     {"PATCH", RPC, arm_collection_patch, API_COMPUTE, "restorePointCollections",
-     "Microsoft.Compute/restorePointCollections", false},
+     "Microsoft.Compute/restorePointCollections", 0},
     {"DELETE", RPC, arm_collection_delete, API_COMPUTE, "restorePointCollections",
-     "Microsoft.Compute/restorePointCollections", false},
+     "Microsoft.Compute/restorePointCollections", 0},
     {"PUT", RPT, arm_rp_put, API_COMPUTE, "restorePointCollections/restorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints", 0},
     {"GET", RPT, arm_rp_get, API_COMPUTE, "restorePointCollections/restorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints", 0},
     {"DELETE", RPT, arm_rp_delete, API_COMPUTE, "restorePointCollections/restorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints", 0},
     {"GET", RPT "/diskRestorePoints", arm_drp_list, API_DISKS, "restorePointCollections/restorePoints/diskRestorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints", 0},
     {"GET", RPT "/diskRestorePoints/*", arm_drp_get, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints", 0},
     {"POST", RPT "/diskRestorePoints/*/beginGetAccess", arm_drp_begin_access, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/beginGetAccess", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/beginGetAccess", 0},
     {"POST", RPT "/diskRestorePoints/*/endGetAccess", arm_drp_end_access, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/endGetAccess", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/endGetAccess", 0},
     {"POST", RPT "/diskRestorePoints/*/vmrpGrantNbdAccess", arm_drp_nbd_grant, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpGrantNbdAccess", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpGrantNbdAccess", 0},
     {"GET", RPT "/diskRestorePoints/*/vmrpNbdAccess", arm_drp_nbd_list, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpNbdAccess", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpNbdAccess", 0},
     {"POST", RPT "/diskRestorePoints/*/vmrpRevokeNbdAccess", arm_drp_nbd_revoke, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
-     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpRevokeNbdAccess", false},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
-    {"GET", NET "/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
-    {"PUT", NET "/virtualNetworks/*", arm_net_put, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
-    {"GET", NET "/virtualNetworks/*", arm_net_get, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
-    {"DELETE", NET "/virtualNetworks/*", arm_net_delete, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", false},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
-    {"GET", NET "/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
-    {"PUT", NET "/networkSecurityGroups/*", arm_net_put, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
-    {"GET", NET "/networkSecurityGroups/*", arm_net_get, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
-    {"DELETE", NET "/networkSecurityGroups/*", arm_net_delete, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", false},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
-    {"GET", NET "/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
-    {"PUT", NET "/networkInterfaces/*", arm_net_put, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
-    {"GET", NET "/networkInterfaces/*", arm_net_get, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
-    {"DELETE", NET "/networkInterfaces/*", arm_net_delete, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", false},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
-    {"GET", NET "/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
-    {"PUT", NET "/publicIPAddresses/*", arm_net_put, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
-    {"GET", NET "/publicIPAddresses/*", arm_net_get, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
-    {"DELETE", NET "/publicIPAddresses/*", arm_net_delete, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", false},
-    {"GET", VNET "/subnets", arm_net_subnet_list, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
-    {"PUT", VNET "/subnets/*", arm_net_subnet_put, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
-    {"GET", VNET "/subnets/*", arm_net_subnet_get, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
-    {"DELETE", VNET "/subnets/*", arm_net_subnet_delete, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", false},
+     "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpRevokeNbdAccess", 0},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
+    {"GET", NET "/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
+    {"PUT", NET "/virtualNetworks/*", arm_net_put, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
+    {"GET", NET "/virtualNetworks/*", arm_net_get, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
+    {"DELETE", NET "/virtualNetworks/*", arm_net_delete, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
+    {"GET", NET "/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
+    {"PUT", NET "/networkSecurityGroups/*", arm_net_put, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
+    {"GET", NET "/networkSecurityGroups/*", arm_net_get, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
+    {"DELETE", NET "/networkSecurityGroups/*", arm_net_delete, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
+    {"GET", NET "/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
+    {"PUT", NET "/networkInterfaces/*", arm_net_put, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
+    {"GET", NET "/networkInterfaces/*", arm_net_get, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
+    {"DELETE", NET "/networkInterfaces/*", arm_net_delete, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
+    {"GET", "/subscriptions/*/providers/Microsoft.Network/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
+    {"GET", NET "/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
+    {"PUT", NET "/publicIPAddresses/*", arm_net_put, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
+    {"GET", NET "/publicIPAddresses/*", arm_net_get, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
+    {"DELETE", NET "/publicIPAddresses/*", arm_net_delete, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
+    {"GET", VNET "/subnets", arm_net_subnet_list, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
+    {"PUT", VNET "/subnets/*", arm_net_subnet_put, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
+    {"GET", VNET "/subnets/*", arm_net_subnet_get, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
+    {"DELETE", VNET "/subnets/*", arm_net_subnet_delete, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",
-     "Microsoft.Vmrp/storeGc", false},
+     "Microsoft.Vmrp/storeGc", 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeVerify", arm_store_verify, API_ANY, "storeVerify",
-     "Microsoft.Vmrp/storeVerify", false},
+     "Microsoft.Vmrp/storeVerify", 0},
     {"GET", "/subscriptions/*/providers/*/locations/*/operations/*", arm_operation_status, API_ANY, "operations",
-     "Microsoft.Resources/subscriptions/operations", false},
+     "Microsoft.Resources/subscriptions/operations", 0},
     {"GET", "/subscriptions/*/operationresults/*", arm_operation_result, API_RESOURCES, "operationresults",
-     "Microsoft.Resources/subscriptions/operationresults", false},
+     "Microsoft.Resources/subscriptions/operationresults", 0},
     /* identity provider (anonymous) */
-    {"GET", "/metadata/endpoints", arm_identity_metadata, API_NONE, NULL, NULL, true},
-    {"GET", "/adfs/.well-known/openid-configuration", arm_identity_openid, API_NONE, NULL, NULL, true},
-    {"GET", "/adfs/discovery/keys", arm_identity_jwks, API_NONE, NULL, NULL, true},
-    {"POST", "/adfs/oauth2/token", arm_identity_token, API_NONE, NULL, NULL, true},
-    {"GET", "/*/v2.0/.well-known/openid-configuration", arm_identity_openid_v2, API_NONE, NULL, NULL, true},
-    {"GET", "/*/.well-known/openid-configuration", arm_identity_openid_tenant, API_NONE, NULL, NULL, true},
-    {"GET", "/*/discovery/v2.0/keys", arm_identity_jwks, API_NONE, NULL, NULL, true},
-    {"GET", "/*/discovery/keys", arm_identity_jwks, API_NONE, NULL, NULL, true},
-    {"POST", "/*/oauth2/v2.0/token", arm_identity_token, API_NONE, NULL, NULL, true},
-    {"POST", "/*/oauth2/token", arm_identity_token, API_NONE, NULL, NULL, true},
+    {"GET", "/metadata/endpoints", arm_identity_metadata, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"GET", "/adfs/.well-known/openid-configuration", arm_identity_openid, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"GET", "/adfs/discovery/keys", arm_identity_jwks, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"POST", "/adfs/oauth2/token", arm_identity_token, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"GET", "/*/v2.0/.well-known/openid-configuration", arm_identity_openid_v2, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"GET", "/*/.well-known/openid-configuration", arm_identity_openid_tenant, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"GET", "/*/discovery/v2.0/keys", arm_identity_jwks, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"GET", "/*/discovery/keys", arm_identity_jwks, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"POST", "/*/oauth2/v2.0/token", arm_identity_token, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
+    {"POST", "/*/oauth2/token", arm_identity_token, API_NONE, NULL, NULL, ROUTE_ANONYMOUS},
 };
 
 /* Splits path into segments in buf; returns the count or -1 if too many. */
@@ -385,6 +409,73 @@ static void reply_unmatched(struct arm_call *call, char **segs, int n, bool path
   arm_reply_error(call, 404, "NotFound", "The requested path '%s' was not found.", call->req->path);
 }
 
+/* The route of the call's path (segs, n), with its captures in call; NULL
+ * when none has this method (*path_known: another method's). */
+static const struct route *find_route(struct arm_call *call, char **segs, int n, bool *path_known)
+{
+  *path_known = false;
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    if (!match(routes[i].pattern, segs, n, call))
+      continue;
+    *path_known = true;
+    if (strcmp(routes[i].method, call->req->method) == 0)
+      return &routes[i];
+  }
+  return NULL;
+}
+
+/* Everything after authentication, the one sequence a client's request and
+ * a dispatched one (dispatch.c) both go through. */
+static void after_authentication(struct arm_call *call, const struct route *rt, char **segs, int n, bool path_known)
+{
+  if (!uri_utf8_ok(call, segs, n))
+    return;
+  if (!rt) {
+    reply_unmatched(call, segs, n, path_known);
+    return;
+  }
+  call->type_name = rt->type;
+  if (!arm_api_version_ok(call, rt->api, rt->type))
+    return;
+  if (rt->action && !authorize(call, rt))
+    return;
+  if ((!(rt->flags & ROUTE_RAW_BODY) && !parse_body(call)) || !arm_authz_body(call))
+    goto out;
+  if (!rt->action || (rt->flags & ROUTE_HERE) || !arm_forward(call, rt->fn))
+    rt->fn(call);
+out:
+  json_decref(call->body);
+  call->body = NULL;
+}
+
+const char *arm_route_api_version(const char *method, const char *path)
+{
+  char buf[2048];
+  char *segs[MAX_SEGMENTS];
+  int n = strlen(path) < sizeof buf ? split_path(path, buf, sizeof buf, segs) : -1;
+  struct http_request req = {.method = method};
+  struct arm_call call = {.req = &req};
+  bool path_known;
+  const struct route *rt = n > 0 ? find_route(&call, segs, n, &path_known) : NULL;
+  return rt ? arm_api_version_newest(rt->api) : NULL;
+}
+
+void arm_route_authenticated(struct arm_call *call)
+{
+  char buf[2048];
+  char *segs[MAX_SEGMENTS];
+  int n = strlen(call->req->path) < sizeof buf ? split_path(call->req->path, buf, sizeof buf, segs) : -1;
+  if (n < 0) {
+    arm_reply_error(call, 400, "InvalidRequestUri", "The request URI is too long or has too many segments.");
+    return;
+  }
+  bool path_known;
+  const struct route *rt = find_route(call, segs, n, &path_known);
+  if (rt && (rt->flags & ROUTE_ANONYMOUS))
+    rt = NULL; /* identity endpoints are a client's, never dispatched */
+  after_authentication(call, rt, segs, n, path_known);
+}
+
 void arm_handle(void *ctx, const struct http_request *req, struct http_response *resp)
 {
   struct arm_call call = {.arm = ctx, .req = req, .resp = resp};
@@ -410,46 +501,22 @@ void arm_handle(void *ctx, const struct http_request *req, struct http_response 
     arm_reply_error(&call, 400, "InvalidRequestUri", "The request URI is too long or has too many segments.");
     return;
   }
-  const struct route *rt = NULL;
-  bool path_known = false;
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    if (!match(routes[i].pattern, segs, n, &call))
-      continue;
-    path_known = true;
-    if (strcmp(routes[i].method, req->method) == 0) {
-      rt = &routes[i];
-      break;
-    }
-  }
+  bool path_known;
+  const struct route *rt = find_route(&call, segs, n, &path_known);
   if (req->body_too_large) {
     arm_reply_error(&call, 413, "RequestEntityTooLarge",
                     "The request content size exceeds the maximum size allowed by the service.");
     return;
   }
-  if (rt && rt->anonymous) {
+  if (rt && (rt->flags & ROUTE_ANONYMOUS)) {
     if (!uri_utf8_ok(&call, segs, n))
       return;
     call.type_name = rt->type;
     rt->fn(&call);
     return;
   }
-  if (!authenticate(&call) || !uri_utf8_ok(&call, segs, n))
-    return;
-  if (!rt) {
-    reply_unmatched(&call, segs, n, path_known);
-    return;
-  }
-  call.type_name = rt->type;
-  if (!arm_api_version_ok(&call, rt->api, rt->type))
-    return;
-  if (rt->action && !authorize(&call, rt))
-    return;
-  if (!parse_body(&call) || !arm_authz_body(&call))
-    goto out;
-  if (!rt->action || !arm_forward(&call, rt->fn))
-    rt->fn(&call);
-out:
-  json_decref(call.body);
+  if (authenticate(&call))
+    after_authentication(&call, rt, segs, n, path_known);
 }
 
 int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struct region *region, struct arm **out)
@@ -477,12 +544,17 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
   return 0;
 }
 
-void arm_set_jobs(struct arm *arm, struct jobs *jobs) { arm->jobs = jobs; }
+int arm_set_jobs(struct arm *arm, struct jobs *jobs)
+{
+  arm->jobs = jobs;
+  return arm_deploy_start(arm);
+}
 
 void arm_close(struct arm *arm)
 {
   if (!arm)
     return;
+  arm_deploy_stop(arm);
   repl_guard_close(arm->peer_guard);
   free(arm->issuer);
   free(arm);
@@ -491,18 +563,18 @@ void arm_close(struct arm *arm)
 const struct job_kind *arm_job_kinds(int *n)
 {
   static const struct job_kind kinds[] = {
-      {"resourceGroupDelete", arm_rg_delete_job, true},
-      {"diskCreate", arm_disk_create_job, true},
-      {"diskDelete", arm_disk_delete_job, true},
-      {"diskHydrate", arm_disk_hydrate_job, true},
-      {"vmCreate", arm_vm_create_job, true},
-      {"vmDelete", arm_vm_delete_job, true},
-      {"restorePointCollectionDelete", arm_collection_delete_job, true},
-      {"restorePointCreate", arm_rp_create_job, false}, /* its fence lives in memory */
-      {"restorePointDelete", arm_rp_delete_job, true},
-      {"restorePointCopy", arm_rp_copy_job, true},
-      {"storeGc", arm_store_gc_job, true},
-      {"storeVerify", arm_store_verify_job, true},
+      {"resourceGroupDelete", arm_rg_delete_job, ROUTE_ANONYMOUS},
+      {"diskCreate", arm_disk_create_job, ROUTE_ANONYMOUS},
+      {"diskDelete", arm_disk_delete_job, ROUTE_ANONYMOUS},
+      {"diskHydrate", arm_disk_hydrate_job, ROUTE_ANONYMOUS},
+      {"vmCreate", arm_vm_create_job, ROUTE_ANONYMOUS},
+      {"vmDelete", arm_vm_delete_job, ROUTE_ANONYMOUS},
+      {"restorePointCollectionDelete", arm_collection_delete_job, ROUTE_ANONYMOUS},
+      {"restorePointCreate", arm_rp_create_job, 0}, /* its fence lives in memory */
+      {"restorePointDelete", arm_rp_delete_job, ROUTE_ANONYMOUS},
+      {"restorePointCopy", arm_rp_copy_job, ROUTE_ANONYMOUS},
+      {"storeGc", arm_store_gc_job, ROUTE_ANONYMOUS},
+      {"storeVerify", arm_store_verify_job, ROUTE_ANONYMOUS},
   };
   *n = (int)(sizeof kinds / sizeof kinds[0]);
   return kinds;

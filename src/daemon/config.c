@@ -60,6 +60,8 @@ int config_defaults(struct config *c)
   c->copy_per_hour = 3;             /* Azure's: 3 copies an hour per target collection */
   c->copy_deadline_s = 14 * 86400;  /* Azure ends a copy after two weeks */
   c->copy_streams = 4;
+  c->deploy_threads = 4;
+  c->deploy_history = 800;
   return 0;
 }
 
@@ -175,6 +177,11 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else if (!strcmp(key, "deadline") && !parse_int(value, 10, 100L * 86400, &n)) c->copy_deadline_s = (int)n;
     else if (!strcmp(key, "streams") && !parse_int(value, 1, 16, &n)) c->copy_streams = (unsigned)n;
     else if (!strcmp(key, "max_bytes_per_s") && !parse_int(value, 0, 1L << 40, &n)) c->copy_max_bytes_per_s = n;
+    else bad = 1;
+  } else if (!strcmp(section, "deployments")) {
+    long n;
+    if (!strcmp(key, "threads") && !parse_int(value, 1, 16, &n)) c->deploy_threads = (int)n;
+    else if (!strcmp(key, "history") && !parse_int(value, 1, 800, &n)) c->deploy_history = (int)n;
     else bad = 1;
   } else if (!strcmp(section, "dataplane")) {
     long n;

@@ -63,6 +63,8 @@ struct config {
   int copy_per_hour;       /* copies into one collection per hour; 0: no limit */
   int copy_deadline_s;     /* a copy that cannot finish in this long fails */
   unsigned copy_streams;   /* concurrent object requests of one copy */
+  int deploy_threads;      /* [deployments] threads: the template engine's pool */
+  int deploy_history;      /* [deployments] history: deployments kept per resource group */
   long copy_max_bytes_per_s; /* 0: unlimited */
 
   char *tenant_id;

@@ -299,14 +299,16 @@ static int serve(struct config *c)
                             .page_size = c->page_size, .sas_max_duration_s = c->sas_max_duration_s,
                             .sas_max_grants = c->sas_max_grants, .copy_per_hour = c->copy_per_hour,
                             .copy_deadline_s = c->copy_deadline_s, .copy_streams = c->copy_streams,
-                            .copy_max_bytes_per_s = (uint64_t)c->copy_max_bytes_per_s};
+                            .copy_max_bytes_per_s = (uint64_t)c->copy_max_bytes_per_s,
+                            .deploy_threads = c->deploy_threads, .deploy_history = c->deploy_history};
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;
   const struct job_kind *kinds = arm_job_kinds(&nkinds);
   if (jobs_start(meta, arm, kinds, nkinds, c->job_workers, &jobs) < 0)
     goto out;
-  arm_set_jobs(arm, jobs);
+  if (arm_set_jobs(arm, jobs) < 0)
+    goto out;
   region_set_jobs(region, jobs);
   struct http_server_config hc = {.name = "arm", .bind_addr = c->listen, .port = c->port,
                                   .cert_file = c->tls_cert, .key_file = c->tls_key, .plain_http = c->plain_http,

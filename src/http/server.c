@@ -380,10 +380,23 @@ static enum MHD_Result find_pair(void *cls, enum MHD_ValueKind kind, const char 
   return MHD_YES;
 }
 
+/* A synthetic request's pairs, or the connection's. */
+static void pairs_each(const struct http_request *req, enum MHD_ValueKind kind, MHD_KeyValueIterator it, void *cls)
+{
+  if (req->conn_) {
+    MHD_get_connection_values(req->conn_, kind, it, cls);
+    return;
+  }
+  const struct http_pair *p = kind == MHD_HEADER_KIND ? req->headers : req->query;
+  int n = kind == MHD_HEADER_KIND ? req->nheaders : req->nquery;
+  for (int i = 0; i < n && it(cls, kind, p[i].name, p[i].value) == MHD_YES; i++)
+    ;
+}
+
 static const char *lookup(const struct http_request *req, enum MHD_ValueKind kind, const char *name)
 {
   struct lookup l = {name, NULL};
-  MHD_get_connection_values(req->conn_, kind, find_pair, &l);
+  pairs_each(req, kind, find_pair, &l);
   return l.value;
 }
 
@@ -413,7 +426,7 @@ static enum MHD_Result each_pair(void *cls, enum MHD_ValueKind kind, const char 
 void http_query_each(const struct http_request *req, http_pair_cb cb, void *ctx)
 {
   struct each e = {cb, ctx};
-  MHD_get_connection_values(req->conn_, MHD_GET_ARGUMENT_KIND, each_pair, &e);
+  pairs_each(req, MHD_GET_ARGUMENT_KIND, each_pair, &e);
 }
 
 void http_response_header(struct http_response *resp, const char *name, const char *fmt, ...)
@@ -456,7 +469,7 @@ void http_response_stream(struct http_response *resp, int status, const char *co
   resp->stream_size = size;
 }
 
-static void response_clear(struct http_response *resp)
+void http_response_release(struct http_response *resp)
 {
   free(resp->body);
   for (int i = 0; i < resp->nheaders; i++)
@@ -598,7 +611,7 @@ static enum MHD_Result answer_busy(struct http_server *s, struct MHD_Connection 
   http_response_header(&resp, "Retry-After", "1");
   log_info("http", "%s %s -> 503 (the %s listener's body memory is full)", method, url, s->name);
   enum MHD_Result ret = queue(s, conn, &resp);
-  response_clear(&resp);
+  http_response_release(&resp);
   return ret;
 }
 
@@ -684,7 +697,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
            (long long)(time_mono_ms() - p->start_ms));
   log_set_request_id(NULL);
   enum MHD_Result ret = queue(s, conn, &resp);
-  response_clear(&resp);
+  http_response_release(&resp);
   return ret;
 }
 

@@ -46,6 +46,14 @@ struct http_request {
                              or site usually owns whole */
   char request_id[40];    /* generated for this request */
   void *conn_;            /* private: the MHD connection */
+  /* A synthetic request (conn_ NULL), made inside the process to run a
+   * handler as a client's request would (arm/dispatch.c): its own headers
+   * and query, looked up by the same functions. */
+  const struct http_pair *headers, *query;
+  int nheaders, nquery;
+};
+struct http_pair {
+  const char *name, *value;
 };
 
 /* Case-insensitive lookups; NULL when absent.  Valid during the handler. */
@@ -93,6 +101,9 @@ void http_response_body(struct http_response *resp, int status, const char *cont
  * size and read is never called. */
 void http_response_stream(struct http_response *resp, int status, const char *content_type, uint64_t size,
                           http_stream_fn read, void *ctx, void (*release)(void *ctx));
+/* Frees what a response owns (body, headers, a stream never sent): for the
+ * caller of a handler that is not the server (a synthetic request). */
+void http_response_release(struct http_response *resp);
 
 typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *resp);
 

@@ -191,6 +191,25 @@ static const char *const migrations[] = {
     "CREATE INDEX nbd_grants_resource ON nbd_grants(resource_id);"
     "CREATE TRIGGER nbd_grants_gone AFTER DELETE ON resources BEGIN"
     "  DELETE FROM nbd_grants WHERE resource_id = old.id; END;",
+    /* 10: template deployments (deployment.c): the history entries and
+     * their operations, in tables of their own so that no resource list
+     * shows them; operations go with their deployment, a resource group's
+     * deployments with the group. */
+    "CREATE TABLE deployments("
+    "  id TEXT PRIMARY KEY COLLATE NOCASE, scope TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL,"
+    "  location TEXT, state TEXT NOT NULL, op_id TEXT NOT NULL, parent_id TEXT COLLATE NOCASE,"
+    "  caller TEXT NOT NULL, document TEXT NOT NULL, template TEXT, cancel INTEGER NOT NULL DEFAULT 0,"
+    "  seq INTEGER NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX deployments_scope ON deployments(scope, seq);"
+    "CREATE INDEX deployments_state ON deployments(state);"
+    "CREATE TABLE deployment_operations("
+    "  deployment_id TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, state TEXT NOT NULL, target_id TEXT,"
+    "  document TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(deployment_id, id)) WITHOUT ROWID;"
+    "CREATE TRIGGER deployment_operations_gone AFTER DELETE ON deployments BEGIN"
+    "  DELETE FROM deployment_operations WHERE deployment_id = old.id; END;"
+    "CREATE TRIGGER deployments_gone AFTER DELETE ON resources"
+    "  WHEN old.type = 'Microsoft.Resources/resourceGroups' BEGIN"
+    "  DELETE FROM deployments WHERE scope = old.id; END;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

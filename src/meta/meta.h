@@ -345,3 +345,63 @@ int meta_role_set(struct meta *m, const char *object_id, const char *scope, cons
 int meta_role_get(struct meta *m, const char *object_id, const char *subscription, char *role, int role_len);
 typedef int (*meta_role_cb)(void *ctx, const char *object_id, const char *scope, const char *role);
 int meta_role_list(struct meta *m, const char *object_id, meta_role_cb cb, void *ctx);
+
+/* ---- template deployments (deployment.c) -------------------------------- */
+
+/* A deployment's history entry: its state and the document ARM shows of it
+ * (opaque JSON here, written by deploy/), the template as submitted, and
+ * the caller its resources are created as.  Keyed by its ARM id; listed
+ * per scope (a resource group's id, or "/subscriptions/{s}") in creation
+ * order.  A deployment is active while its state is "Accepted" or
+ * "Running"; the other states are final.  Its operations go with it, and a
+ * resource group's deployments go with the group's row. */
+struct meta_deployment {
+  char *id;          /* .../providers/Microsoft.Resources/deployments/{name} */
+  char *scope;       /* /subscriptions/{s}[/resourceGroups/{rg}] */
+  char *name;
+  char *location;    /* subscription scope: the request's; else NULL */
+  char *state;       /* Accepted, Running, Succeeded, Failed, Canceled */
+  char *op_id;       /* the id of its status URL */
+  char *parent_id;   /* the deployment that nests it, or NULL */
+  char *caller;      /* JSON: the identity it acts as */
+  char *document;    /* JSON: what GET shows beyond id, name, state and times */
+  char *template;    /* JSON text of the template, or NULL */
+  bool cancel;       /* cancel asked for */
+  int64_t seq;       /* creation order */
+  int64_t start_us, end_us;
+};
+void meta_deployment_clear(struct meta_deployment *d);
+/* Inserts d (seq assigned), or replaces a final one of the same id, whose
+ * operations then go.  -EBUSY: one of that id is active.  Then deletes the
+ * oldest final deployments of its scope beyond keep (ARM's history limit;
+ * keep 0: no limit).  One transaction (joins the caller's). */
+int meta_deployment_put(struct meta *m, const struct meta_deployment *d, int keep);
+int meta_deployment_get(struct meta *m, const char *id, struct meta_deployment *out);
+/* Sets state and end_us and, when not NULL, the document.  -ENOENT: gone. */
+int meta_deployment_update(struct meta *m, const char *id, const char *state, const char *document, int64_t end_us);
+/* Marks an active deployment to be canceled: 0; -EALREADY when it is final. */
+int meta_deployment_cancel(struct meta *m, const char *id);
+/* Deletes a final deployment and its operations: 0 (also when absent);
+ * -EBUSY when it is active. */
+int meta_deployment_delete(struct meta *m, const char *id);
+typedef int (*meta_deployment_cb)(void *ctx, const struct meta_deployment *d);
+/* The deployments of scope, oldest first; scope NULL: every active one. */
+int meta_deployment_list(struct meta *m, const char *scope, meta_deployment_cb cb, void *ctx);
+
+/* One operation of a deployment (a resource created, deleted, a nested
+ * deployment): its state and document (JSON, the operation's properties). */
+struct meta_deployment_op {
+  char *deployment_id;
+  char *id;          /* operationId */
+  char *state;       /* Running, Succeeded, Failed, Canceled */
+  char *target_id;   /* the resource it acts on, or NULL */
+  char *document;
+  int64_t seq;       /* order of creation (set by put on insert) */
+};
+void meta_deployment_op_clear(struct meta_deployment_op *op);
+/* Inserts or replaces (keeping its seq); -ENOENT when the deployment is gone. */
+int meta_deployment_op_put(struct meta *m, const struct meta_deployment_op *op);
+int meta_deployment_op_get(struct meta *m, const char *deployment_id, const char *id, struct meta_deployment_op *out);
+typedef int (*meta_deployment_op_cb)(void *ctx, const struct meta_deployment_op *op);
+/* In creation order. */
+int meta_deployment_op_list(struct meta *m, const char *deployment_id, meta_deployment_op_cb cb, void *ctx);
