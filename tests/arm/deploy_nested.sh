@@ -75,6 +75,18 @@ check test "$(echo "$BODY" | jq -r '[.value[].properties | select(.targetResourc
   "the parent names the nested deployment as an operation"
 check test "$(echo "$BODY" | jq '.value | length')" = 4 "one operation per resource"
 
+# ---- a resource in another region goes through the one namespace ----
+arm PUT "$G/nrg/providers/Microsoft.Resources/deployments/west?$R" '{"properties": {"mode": "Incremental", "template": {'"$SCHEMA"', "resources": [
+  {"type": "Microsoft.Compute/disks", "apiVersion": "2020-12-01", "name": "wd", "location": "westus",
+   "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 1}}]}}}'
+expect 201 "" "PUT a deployment of a disk in westus, to eastus"
+wait_dep "$(header Azure-AsyncOperation)"
+check test "$DEP_STATUS" = Succeeded "it succeeds ($(echo "$BODY" | jq -c .error))"
+check test "$(sqlite3 "$VAR/westus/meta.db" "SELECT count(*) FROM resources WHERE name = 'wd'")" = 1 "the disk lives in westus"
+check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE name = 'wd'")" = 0 "not in eastus"
+arm GET "$G/nrg/deployments/west/operations?$R"
+check test "$(echo "$BODY" | jq -r '.value[0].properties.provisioningState')" = Succeeded "its operation Succeeded"
+
 # ---- subscription scope ----
 SX=$EAST$S/providers/Microsoft.Resources/deployments
 ST='{"location": "eastus", "properties": {"mode": "Incremental", "parameters": {"rg": {"value": "subrg"}}, template:{

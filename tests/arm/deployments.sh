@@ -167,7 +167,7 @@ arm POST "$X/dep1/cancel?$R"
 expect 409 DeploymentCannotBeCancelled "cancel of a finished deployment"
 
 # api-versions the SDKs send
-for v in 2025-03-01 2026-06-01; do
+for v in 2022-09-01 2025-03-01 2026-06-01; do
   arm GET "$X/dep1?api-version=$v"
   expect 200 "" "api-version $v"
 done
