@@ -54,6 +54,7 @@ struct arm_config {
   uint64_t copy_max_bytes_per_s; /* 0: unlimited */
   int deploy_threads;        /* the template deployment engine's pool */
   int deploy_history;        /* deployments kept per resource group (ARM: 800) */
+  int disk_overcommit;       /* disks provisioned ≤ this × the volumes' file system size; 0: 10 */
 };
 
 struct arm;

@@ -19,9 +19,16 @@
  * UltraSSD_LRS and PremiumV2_LRS skus, shared disks (maxShares > 1), and
  * createOptions other than Empty, Copy, Restore and Upload.  Restore from a disk restore point that is not complete (being
  * captured, or Failed) is refused with 409 OperationNotAllowed.  The vmrp-specific read-only property
- * properties.vmrpExport, which the official clients ignore, is {nbdAccess, changeTracking, hydration}:
+ * properties.vmrpExport, which the official clients ignore, is {nbdAccess, changeTracking, hydration,
+ * allocatedBytes}:
  * nbdAccess is the action that grants an NBD capability (nbd_access.c); no address that opens the disk
  * is ever part of the disk's document.
+ *
+ * Disks are thin: a volume is a sparse file, and the sizes of the region's
+ * disks may add up to [disks] overcommit (default 10) times the size of the
+ * file system holding them (provision_ok; allocatedBytes shows what each
+ * takes).  A full file system fails the write that finds it full (NBD
+ * ENOSPC, SAS 500, creation DiskFull), never an acknowledged one.
  *
  * A VM's Empty data disks are made the same way: arm_disk_create_empty()
  * writes the row (attached, Updating) inside the VM request's transaction,
@@ -122,6 +129,7 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
     /* Untrusted after an unclean shutdown: the next restore point re-reads
      * every allocated chunk. */
     json_object_set_new(exp, "changeTracking", json_string(vi.cbt_trusted ? "Trusted" : "Untrusted"));
+    json_object_set_new(exp, "allocatedBytes", json_integer((json_int_t)vi.allocated)); /* thin: what it takes */
     const char *option = json_string_value(json_object_get(json_object_get(props, "creationData"), "createOption"));
     if (option && !strcmp(option, "Restore")) { /* total 0: hydrated before this start */
       json_object_set_new(exp, "hydration",
@@ -159,6 +167,39 @@ static bool sku_ok(struct arm_call *call, const char *sku)
 }
 
 
+static int add_provisioned(void *ctx, const struct meta_resource *r)
+{
+  json_t *p = json_loads(r->properties ? r->properties : "{}", 0, NULL);
+  *(uint64_t *)ctx += (uint64_t)json_integer_value(json_object_get(p, "diskSizeBytes"));
+  json_decref(p);
+  return 0;
+}
+
+/* Thin provisioning: more bytes provisioned keep the region's disks within
+ * [disks] overcommit × the size of their file system; otherwise replies
+ * OperationNotAllowed (gb: the size asked, for the message). */
+static bool provision_ok(struct arm_call *call, uint64_t more, json_int_t gb)
+{
+  uint64_t fs = 0, avail = 0, total = 0;
+  uint64_t ratio = call->arm->cfg.disk_overcommit > 0 ? (uint64_t)call->arm->cfg.disk_overcommit : 10;
+  int rc = region_volume_fs(call->arm->region, &fs, &avail);
+  if (rc == 0)
+    rc = arm_for_each(call->arm, DISK_TYPE, add_provisioned, &total);
+  if (rc < 0) {
+    arm_reply_internal(call, rc);
+    return false;
+  }
+  if (total + more <= ratio * fs)
+    return true;
+  arm_reply_error_target(call, 400, "OperationNotAllowed", "diskSizeGB",
+                         "The requested size of %lld GB would bring the disks of region '%s' to %.1f GB provisioned, "
+                         "above its limit of %.1f GB ([disks] overcommit %llu x its %.1f GB data file system, %.1f GB "
+                         "free).",
+                         (long long)gb, call->arm->cfg.locations[0].name, (double)(total + more) / GIB,
+                         (double)(ratio * fs) / GIB, (unsigned long long)ratio, (double)fs / GIB, (double)avail / GIB);
+  return false;
+}
+
 static bool size_ok(struct arm_call *call, json_t *gb, uint64_t min_bytes, uint64_t have_bytes)
 {
   if (!json_is_integer(gb) || json_integer_value(gb) < 1 || json_integer_value(gb) > MAX_DISK_GB) {
@@ -175,14 +216,8 @@ static bool size_ok(struct arm_call *call, json_t *gb, uint64_t min_bytes, uint6
                            call->params[2], (long long)json_integer_value(gb), (unsigned long long)(min_bytes / GIB));
     return false;
   }
-  uint64_t avail = region_volume_space(call->arm->region);
-  if (bytes > have_bytes && bytes - have_bytes > avail) {
-    arm_reply_error_target(call, 400, "OperationNotAllowed", "diskSizeGB",
-                           "The requested size of %lld GB does not fit in the free space of the region's data "
-                           "directory (%llu GB free).",
-                           (long long)json_integer_value(gb), (unsigned long long)(avail / GIB));
-    return false;
-  }
+  if (bytes > have_bytes)
+    return provision_ok(call, bytes - have_bytes, json_integer_value(gb));
   return true;
 }
 

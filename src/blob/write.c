@@ -100,6 +100,12 @@ static void put_page(struct blob_call *c, struct blob *b)
   if (disk_n)
     rc = update ? region_reader_write(b->rd, c->req->body, (size_t)disk_n, start)
                 : region_reader_zero(b->rd, start, disk_n);
+  if (rc == -ENOSPC) { /* thin disks on a full file system: nothing written, nothing acknowledged */
+    log_warn("blob", "page write of %" PRIu64 " bytes at %" PRIu64 ": the data file system is full", disk_n, start);
+    blob_error(c, 500, "InternalError",
+               "The pages were not written: the region's data file system is full. Retry when space is freed.");
+    return;
+  }
   if (rc < 0) {
     log_error("blob", "page write of %" PRIu64 " bytes at %" PRIu64 " failed: %s", disk_n, start, strerror(-rc));
     blob_error(c, 500, "InternalError", "The pages could not be written; see the region's log.");

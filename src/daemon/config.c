@@ -47,6 +47,7 @@ int config_defaults(struct config *c)
   c->chunk_size = 65536;
   c->gc_interval_s = 3600;
   c->rp_max_per_vm = 500;
+  c->disk_overcommit = 10;
   config_set(&c->nbd_listen, "127.0.0.1");
   c->nbd_port = 10809;
   config_set(&c->dp_listen, "127.0.0.1");
@@ -209,6 +210,11 @@ static int on_ini(void *user, const char *section, const char *key, const char *
       c->rp_min_interval_s = (int)n;
     else
       bad = 1;
+  } else if (!strcmp(section, "disks")) {
+    long n;
+    bad = strcmp(key, "overcommit") || parse_int(value, 1, 1000, &n);
+    if (!bad)
+      c->disk_overcommit = (int)n;
   } else if (!strcmp(section, "jobs")) {
     long n;
     bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);

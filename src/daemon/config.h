@@ -41,6 +41,7 @@ struct config {
   int gc_interval_s;       /* scheduled store GC, seconds; 0 = off */
   int rp_max_per_vm;
   int rp_min_interval_s;
+  int disk_overcommit;     /* [disks] overcommit: provisioned disks ≤ this × the data file system */
 
   char *nbd_unix;          /* unix socket path; "" disables */
   char *nbd_listen;        /* TCP address; "" disables TCP */

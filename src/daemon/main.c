@@ -300,7 +300,8 @@ static int serve(struct config *c)
                             .sas_max_grants = c->sas_max_grants, .copy_per_hour = c->copy_per_hour,
                             .copy_deadline_s = c->copy_deadline_s, .copy_streams = c->copy_streams,
                             .copy_max_bytes_per_s = (uint64_t)c->copy_max_bytes_per_s,
-                            .deploy_threads = c->deploy_threads, .deploy_history = c->deploy_history};
+                            .deploy_threads = c->deploy_threads, .deploy_history = c->deploy_history,
+                            .disk_overcommit = c->disk_overcommit};
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;

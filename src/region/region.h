@@ -84,8 +84,9 @@ int region_volume_create(struct region *r, const char *disk_id, uint64_t size,
  * client uses it. */
 int region_volume_destroy(struct region *r, const char *vol_id);
 bool region_volume_in_use(struct region *r, const char *vol_id);
-/* Free bytes on the file system where volumes live (0 when unknown). */
-uint64_t region_volume_space(struct region *r);
+/* The size and the free bytes of the file system where volumes live: 0,
+ * or -errno (statvfs). */
+int region_volume_fs(struct region *r, uint64_t *size, uint64_t *avail);
 int region_volume_grow(struct region *r, const char *vol_id, uint64_t size);
 /* Copies src into dst as of a fence of src (taken at once; src stays in use),
  * chunk by chunk, zero chunks left holes, then flushes dst.  progress returns
@@ -97,6 +98,7 @@ struct region_volume_info {
   bool cbt_trusted;       /* false after an unclean shutdown */
   bool hydrated;          /* every chunk is in the volume, durably */
   uint64_t hydrate_done, hydrate_total; /* chunks; total 0: hydrated before this start */
+  uint64_t allocated;     /* bytes its sparse file occupies */
 };
 /* -ENOENT: the volume is not open. */
 int region_volume_info(struct region *r, const char *vol_id, struct region_volume_info *out);

@@ -353,12 +353,16 @@ int region_volume_hydrate_step(struct region *rg, const char *vol_id, uint64_t b
   return r;
 }
 
-uint64_t region_volume_space(struct region *rg)
+int region_volume_fs(struct region *rg, uint64_t *size, uint64_t *avail)
 {
   struct statvfs sv;
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/volumes", rg->cfg.data_dir);
-  return statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+  if (statvfs(dir, &sv) < 0)
+    return -errno;
+  *size = (uint64_t)sv.f_blocks * sv.f_frsize;
+  *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  return 0;
 }
 
 int region_volume_grow(struct region *rg, const char *vol_id, uint64_t size)
@@ -373,6 +377,7 @@ int region_volume_info(struct region *rg, const char *vol_id, struct region_volu
   if (!v)
     return -ENOENT;
   out->cbt_trusted = vol_cbt_trusted(v);
+  out->allocated = vol_allocated(v);
   out->hydrated = vol_hydrated(v);
   vol_hydrate_progress(v, &out->hydrate_done, &out->hydrate_total);
   return 0;

@@ -116,6 +116,11 @@ int vol_close(struct volume *v)
 
 uint64_t vol_size(const struct volume *v) { return atomic_load(&v->size); }
 bool vol_readonly(const struct volume *v) { return v->readonly; }
+uint64_t vol_allocated(const struct volume *v)
+{
+  struct stat st;
+  return fstat(v->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
 uint32_t vol_chunk_size(const struct volume *v) { return v->chunk_size; }
 bool vol_cbt_trusted(const struct volume *v) { return v->cbt.trusted; }
 bool vol_cbt_dirty(const struct volume *v, uint64_t idx) { return cbt_test(&v->cbt, idx); }

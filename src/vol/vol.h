@@ -43,6 +43,9 @@ int vol_open(const char *path, const char *cbt_path, uint32_t chunk_size, bool c
 int vol_close(struct volume *v);
 
 uint64_t vol_size(const struct volume *v);
+/* The bytes the volume's file occupies in its file system (a sparse file:
+ * at most its size, plus metadata blocks); 0 if it cannot be told. */
+uint64_t vol_allocated(const struct volume *v);
 bool vol_readonly(const struct volume *v);
 
 int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off);

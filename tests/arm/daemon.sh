@@ -22,6 +22,11 @@ printf '[server]\nno_such_key = 1\n' > "$VAR/bad.conf"
 out=$("$VMRPD" -c "$VAR/bad.conf" --data-dir "$VAR/bad" 2>&1) && rc=0 || rc=$?
 check test "$rc" != 0 "an unknown configuration key is an error"
 check grep -q "no_such_key" <<<"$out" "naming the key"
+for v in 0 1001 ten; do
+  printf '[disks]\novercommit = %s\n' "$v" > "$VAR/bad.conf"
+  out=$("$VMRPD" -c "$VAR/bad.conf" --data-dir "$VAR/bad" 2>&1) && rc=0 || rc=$?
+  check test "$rc" != 0 "[disks] overcommit = $v is an error (1 to 1000)"
+done
 out=$("$VMRPD" --log-level loud --data-dir "$VAR/bad" 2>&1) && rc=0 || rc=$?
 check test "$rc" = 2 "an unknown log level is a usage error"
 

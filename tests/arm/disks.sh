@@ -32,7 +32,7 @@ check test "$(echo "$BODY" | jq -r .properties.diskState)" = Unattached "diskSta
 check test "$(echo "$BODY" | jq -r .sku.name)" = Premium_LRS "sku kept"
 check test "$(echo "$BODY" | jq -r .tags.app)" = db "tags kept"
 VOLID=$(echo "$BODY" | jq -r .properties.uniqueId)
-check test "$(echo "$BODY" | jq -r '.properties.vmrpExport | keys | join(",")')" = changeTracking,nbdAccess "the disk's document holds no NBD address (a grant gives one)"
+check test "$(echo "$BODY" | jq -r '.properties.vmrpExport | keys | join(",")')" = allocatedBytes,changeTracking,nbdAccess "the disk's document holds no NBD address (a grant gives one)"
 URI=$(nbd_uri "$D/d1")
 TURI=$(nbd_uri "$D/d1" tcp)
 check test "$(echo "$BODY" | jq -r .properties.vmrpExport.changeTracking)" = Untrusted "a new disk's change tracking starts untrusted (first restore point reads it all)"
@@ -90,7 +90,7 @@ expect 400 InvalidFilterInQueryString "an unsupported \$filter is refused"
 arm PUT "$D/bad?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":0}}'
 expect 400 InvalidParameter "size 0"
 arm PUT "$D/bad?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":32767}}'
-expect 400 OperationNotAllowed "a size larger than the data directory's free space"
+expect 400 OperationNotAllowed "a size past [disks] overcommit (10) × the data file system (thin.sh tests the limit exactly)"
 arm PUT "$D/bad?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"}}}'
 expect 400 InvalidParameter "missing diskSizeGB"
 arm PUT "$D/bad?$V" '{"location":"eastus","sku":{"name":"UltraSSD_LRS"},"properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
