@@ -494,6 +494,8 @@ void arm_deployment_status(struct arm_call *call);
 void arm_deployment_cancel(struct arm_call *call);
 void arm_deployment_validate(struct arm_call *call);
 void arm_deployment_export(struct arm_call *call);
+/* deploy_whatif.c: POST whatIf, 202 + Location to the WhatIfOperationResult. */
+void arm_deployment_whatif(struct arm_call *call);
 /* The list, or one operation when the path names it. */
 void arm_deployment_operations(struct arm_call *call);
 /* Starts and stops the engine, its requests made through dispatch.c. */

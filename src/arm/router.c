@@ -66,6 +66,8 @@ enum {
   {"POST", X "/*/cancel", arm_deployment_cancel, API_RESOURCES, "deployments", DEP_ACTION "/cancel", ROUTE_HERE},     \
   {"POST", X "/*/validate", arm_deployment_validate, API_RESOURCES, "deployments", DEP_ACTION "/validate",  \
    ROUTE_RAW_BODY | ROUTE_HERE},                                                                               \
+  {"POST", X "/*/whatIf", arm_deployment_whatif, API_RESOURCES, "deployments", DEP_ACTION "/whatIf",       \
+   ROUTE_RAW_BODY | ROUTE_HERE},                                                                               \
   {"POST", X "/*/exportTemplate", arm_deployment_export, API_RESOURCES, "deployments",                       \
    DEP_ACTION "/exportTemplate", ROUTE_HERE},                                                                           \
   {"GET", X "/*/operations", arm_deployment_operations, API_RESOURCES, "deployments/operations",             \
