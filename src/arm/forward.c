@@ -6,7 +6,8 @@
  * the body's "location") or of its parent.  After the request is
  * authenticated here (so a region is never an open relay), the router asks
  * arm_forward whether the call is another region's:
- *   - a PUT whose body's location is a peer's goes to that peer;
+ *   - a PUT whose body's location (in any case, as body.c reads members)
+ *     is a peer's goes to that peer;
  *   - any other call on a resource path whose top-level resource (the path up
  *     to providers/{ns}/{type}/{name}) is not here goes to each peer in turn,
  *     and the first answer other than 404 is relayed;
@@ -341,6 +342,9 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
     return false;
   const char *path = req->raw_path ? req->raw_path : req->path;
   const char *m = req->method;
+  static const struct arm_member where[] = {ARM_MEMBER("location", JSON_STRING), ARM_MEMBERS_END};
+  if (call->body && !arm_body_normalise(call, call->body, where))
+    return true; /* "location" in two spellings: refused (body.c) */
 
   if (is_list(call)) { /* this region's list, then every peer's */
     local(call);

@@ -428,6 +428,8 @@ enum job_outcome arm_vm_delete_job(void *app, struct job *job, const struct meta
  * type name says which */
 void arm_net_put(struct arm_call *call);
 void arm_net_get(struct arm_call *call);
+/* PATCH: the tags only (Azure's UpdateTags). */
+void arm_net_patch(struct arm_call *call);
 void arm_net_delete(struct arm_call *call);
 void arm_net_list(struct arm_call *call);
 void arm_net_subnet_put(struct arm_call *call);

@@ -190,6 +190,31 @@ void arm_net_put(struct arm_call *call)
   meta_resource_clear(&r);
 }
 
+void arm_net_patch(struct arm_call *call)
+{
+  static const struct arm_member members[] = {ARM_MEMBER("tags", JSON_OBJECT), ARM_MEMBERS_END};
+  const struct net_kind *k = kind_of(call);
+  json_t *b = call->body ? call->body : (call->body = json_object());
+  if (!arm_body_normalise(call, b, members) || !arm_tags_ok(call, json_object_get(b, "tags")))
+    return;
+  char id[1024];
+  net_id(call, k, id, sizeof id);
+  struct meta_resource r;
+  if (net_row(call, id, k->type, call->params[2], &r) < 0)
+    return;
+  json_t *tags = json_object_get(b, "tags");
+  if (tags) {
+    free(r.tags);
+    r.tags = json_is_null(tags) ? NULL : json_dumps(tags, JSON_COMPACT);
+  }
+  int rc = meta_resource_put(call->arm->meta, &r, NULL, 0, NULL);
+  if (rc < 0)
+    arm_reply_internal(call, rc);
+  else
+    reply_net(call, k, 200, &r);
+  meta_resource_clear(&r);
+}
+
 void arm_net_get(struct arm_call *call)
 {
   const struct net_kind *k = kind_of(call);

@@ -58,6 +58,11 @@ enum arm_net_use {
  * user's type. */
 json_t *arm_net_users(struct arm *arm, const char *id, enum arm_net_use use, const char *except);
 
+/* What goes with a VM (its properties): the NICs its networkProfile marks
+ * deleteOption Delete, each with its public IPs marked Delete, as Azure
+ * deletes them.  Idempotent (what is gone is skipped); 0 or -errno. */
+int arm_net_vm_removed(struct arm *arm, json_t *vm_props);
+
 /* The network interfaces of a VM's networkProfile (vm_plan.c, inside the
  * VM request's transaction): each an existing NIC of this region that no
  * other VM uses.  0, or replied (InvalidResourceReference, NicInUse) and

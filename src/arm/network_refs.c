@@ -172,6 +172,57 @@ json_t *arm_net_users(struct arm *arm, const char *id, enum arm_net_use use, con
   return u.out;
 }
 
+/* Deletes the row id when it is one of type; 0 when there is none. */
+static int delete_row(struct arm *arm, const char *id, const char *type)
+{
+  struct meta_resource r;
+  int rc = meta_resource_get(arm->meta, id, &r);
+  if (rc == -ENOENT)
+    return 0;
+  if (rc < 0)
+    return rc;
+  if (!strcasecmp(r.type, type))
+    rc = meta_resource_delete(arm->meta, id);
+  meta_resource_clear(&r);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+/* The public IPs of a NIC's ip configurations marked deleteOption Delete. */
+static int delete_nic_pips(struct arm *arm, const char *nic_id)
+{
+  struct meta_resource r;
+  int rc = meta_resource_get(arm->meta, nic_id, &r);
+  if (rc < 0)
+    return rc == -ENOENT ? 0 : rc;
+  json_t *p = loads(r.properties), *c;
+  size_t i;
+  json_array_foreach(json_object_get(p, "ipConfigurations"), i, c) {
+    json_t *pip = json_object_get(json_object_get(c, "properties"), "publicIPAddress");
+    const char *del = json_string_value(json_object_get(json_object_get(pip, "properties"), "deleteOption"));
+    if (rc == 0 && same(del, "Delete"))
+      rc = delete_row(arm, json_string_value(json_object_get(pip, "id")), NET_PIP_TYPE);
+  }
+  json_decref(p);
+  meta_resource_clear(&r);
+  return rc;
+}
+
+int arm_net_vm_removed(struct arm *arm, json_t *vm_props)
+{
+  json_t *n;
+  size_t i;
+  int rc = 0;
+  json_array_foreach(json_object_get(json_object_get(vm_props, "networkProfile"), "networkInterfaces"), i, n) {
+    const char *id = json_string_value(json_object_get(n, "id"));
+    const char *del = json_string_value(json_object_get(json_object_get(n, "properties"), "deleteOption"));
+    if (rc == 0 && id && same(del, "Delete"))
+      rc = delete_nic_pips(arm, id);
+    if (rc == 0 && id && same(del, "Delete"))
+      rc = delete_row(arm, id, NET_NIC_TYPE);
+  }
+  return rc;
+}
+
 int arm_vm_nics_ok(struct arm_call *call, const char *vm_id, json_t *network_profile)
 {
   json_t *n;

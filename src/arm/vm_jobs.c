@@ -12,8 +12,9 @@
  * vmDelete takes a VM from Deleting to gone (Failed on an error, so that the
  * DELETE may be retried).  vm_remove deletes the disks with deleteOption
  * Delete that no other VM owns, detaches the others (only where managedBy
- * names this VM: the attachment invariant of vm_plan.c), then removes the
- * row.  It is idempotent, a disk already gone is skipped, and it fails with
+ * names this VM: the attachment invariant of vm_plan.c), deletes the network
+ * interfaces (and their public IPs) marked deleteOption Delete, then removes
+ * the row.  It is idempotent, a disk already gone is skipped, and it fails with
  * -EBUSY while an NBD client holds a disk to delete.
  */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <strings.h>
 
 #include "arm/internal.h"
+#include "arm/network.h"
 #include "arm/vm.h"
 #include "common/log.h"
 
@@ -68,6 +70,8 @@ static int vm_remove(struct arm *arm, const struct meta_resource *vm)
   json_t *props = arm_vm_loads(vm->properties);
   struct remove_state st = {.arm = arm, .vm = vm->id};
   arm_vm_each_disk(props, remove_disk, &st);
+  if (st.rc == 0)
+    st.rc = arm_net_vm_removed(arm, props);
   json_decref(props);
   if (st.rc == 0) {
     st.rc = meta_resource_delete(arm->meta, vm->id);

@@ -230,10 +230,9 @@ static json_t *clean_network_profile(json_t *in)
   json_array_foreach(json_object_get(in, "networkInterfaces"), i, d) {
     json_t *n = json_pack("{s:O}", "id", json_object_get(d, "id"));
     json_t *p = json_object_get(d, "properties"), *out_p = json_object();
-    const char *keep[] = {"primary", "deleteOption", NULL};
-    for (int k = 0; keep[k]; k++)
-      if (json_object_get(p, keep[k]))
-        json_object_set(out_p, keep[k], json_object_get(p, keep[k]));
+    if (json_is_boolean(json_object_get(p, "primary")))
+      json_object_set(out_p, "primary", json_object_get(p, "primary"));
+    arm_set_canonical(out_p, p, "deleteOption", delete_values);
     if (json_object_size(out_p))
       json_object_set(n, "properties", out_p);
     json_decref(out_p);

@@ -6,6 +6,7 @@
 # "StorageProfile", "Properties") — stored and returned in Azure's spelling
 # and types.  Refused, with nothing stored: a non-integral or out-of-range
 # string, a word where a boolean is expected, one member in two spellings.
+# "Location" in any case picks the region a PUT goes to, as "location" does.
 . "$VMRP_SRC/tests/lib/harness.sh"
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing"; exit 1; }
 start_regions
@@ -81,4 +82,16 @@ expect 400 InvalidParameter "an NBD grant for \"x\" seconds: InvalidParameter"
 arm POST "$D/data/vmrpGrantNbdAccess?api-version=2024-03-02" '{"Access":"Read","DurationInSeconds":"60"}'
 expect 200 "" "an NBD grant with 'Access' and 'DurationInSeconds' \"60\""
 check test "$(echo "$BODY" | jq -r '.access, (.expiresOn | length > 0)' | tr '\n' ,)" = "Read,true," "for Read, expiring"
+
+# ---- "LOCATION" decides the region as "location" does (forward.c) ----
+arm PUT "$D/west?$DV" '{"LOCATION":"westus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":"1"}}'
+expect 202 "" "a disk PUT to eastus with 'LOCATION': 'westus'"
+wait_op
+check test "$OP_STATUS" = Succeeded "created"
+arm GET "$WEST${D#"$EAST"}/west?$DV"
+check test "$(echo "$BODY" | jq -r .location)" = westus "it lives in westus"
+arm PUT "$D/east?$DV" '{"Location":"EastUS","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+expect 202 "" "a disk PUT to eastus with 'Location': 'EastUS' (not sent to westus)"
+wait_op
+check test "$OP_STATUS" = Succeeded "created in eastus"
 finish

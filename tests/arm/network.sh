@@ -66,6 +66,11 @@ check test "$(echo "$BODY" | jq -r '[.value[].type] | sort | join(",")')" \
 arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Network?api-version=2021-04-01"
 check test "$(echo "$BODY" | jq -r '[.resourceTypes[].resourceType] | join(",")')" \
   = "virtualNetworks,virtualNetworks/subnets,networkSecurityGroups,networkInterfaces,publicIPAddresses" "provider metadata lists the types"
+arm PATCH "$N/networkSecurityGroups/nsg?api-version=2022-07-01" '{"Tags":{"env":"test"}}'
+expect 200 "" "PATCH an NSG's tags (UpdateTags)"
+check test "$(echo "$BODY" | jq -c '[.tags.env, (.properties.defaultSecurityRules | length)]')" = '["test",6]' "tags set, the rest kept"
+arm PATCH "$N/networkSecurityGroups/nope?api-version=2022-07-01" '{"tags":{}}'
+expect 404 ResourceNotFound "PATCH a missing NSG"
 arm GET "$N/virtualNetworks/nope?api-version=2022-07-01"
 expect 404 ResourceNotFound "GET a missing VNet"
 
@@ -151,6 +156,23 @@ expect 400 NicInUse "a second VM with the same NIC"
 arm DELETE "$RG/providers/Microsoft.Compute/virtualMachines/vm?api-version=2021-07-01"
 wait_op
 check test "$OP_STATUS" = Succeeded "delete the VM"
+arm GET "$N/networkInterfaces/nic?api-version=2022-07-01"
+expect 200 "" "its NIC (deleteOption Detach) stays"
+check test "$(echo "$BODY" | jq -r '.properties | has("virtualMachine")')" = false "and names no VM any more"
+# deleteOption Delete: the NIC goes with the VM, and its public IP marked Delete with it
+arm PUT "$N/publicIPAddresses/pip3?api-version=2022-07-01" '{"location":"eastus"}'
+arm PUT "$N/networkInterfaces/nic3?api-version=2022-07-01" '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NID'/virtualNetworks/vnet/subnets/default"},"publicIPAddress":{"id":"'$NID'/publicIPAddresses/pip3","properties":{"deleteOption":"delete"}}}}]}}'
+expect 201 "" "a NIC whose public IP is deleteOption Delete"
+arm PUT "$RG/providers/Microsoft.Compute/virtualMachines/vm3?api-version=2021-07-01" "$(vm os2 nic3 | sed 's/"Detach"/"DELETE"/')"
+expect 201 "" "a VM whose NIC is deleteOption Delete"
+check test "$(echo "$BODY" | jq -r '.properties.networkProfile.networkInterfaces[0].properties.deleteOption')" = Delete "stored as Azure spells it"
+wait_op
+arm DELETE "$RG/providers/Microsoft.Compute/virtualMachines/vm3?api-version=2021-07-01"
+wait_op
+arm GET "$N/networkInterfaces/nic3?api-version=2022-07-01"
+expect 404 ResourceNotFound "the VM's delete took its NIC"
+arm GET "$N/publicIPAddresses/pip3?api-version=2022-07-01"
+expect 404 ResourceNotFound "and the NIC's public IP"
 
 # ---- the Python SDK (azure-mgmt-network, Debian's) ----
 out=$(REQUESTS_CA_BUNDLE=$CA /usr/bin/python3 - "$EAST" "$TOKEN" "$SUB" <<'EOF' 2>&1
