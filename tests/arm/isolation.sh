@@ -5,7 +5,7 @@
 # source is B's VM (same region, and created in the other region: cross-region
 # creation), a westus collection copying B's eastus collection, a restore
 # point copy of B's restore point, a VM attaching B's disk — through both
-# regions' endpoints.  Each is refused with 403 LinkedAuthorizationFailed
+# regions' endpoints; a NIC in B's subnet and a VM with B's NIC.  Each is refused with 403 LinkedAuthorizationFailed
 # before anything happens: nothing is created in A, B's VM is not fenced (no
 # restore point appears), B's resources are unchanged.  Also: id spellings
 # a lookup could still match (case, leading slashes and blanks), a Reader of
@@ -63,6 +63,12 @@ arm GET "$CB/restorePointCollections/bcoll/restorePoints/brp/diskRestorePoints?$
 B_DRP=$(echo "$BODY" | jq -r '.value[0].id')
 check test "${B_DRP#/subscriptions/$SUB_B/}" != "$B_DRP" "B: its disk restore point"
 B_DISK=$PB/disks/bdisk B_VM=$PB/virtualMachines/bvm B_COLL=$PB/restorePointCollections/bcoll B_RP=$B_COLL/restorePoints/brp
+NB=/subscriptions/$SUB_B/resourceGroups/brg/providers/Microsoft.Network
+NV=api-version=2022-07-01
+arm PUT "$EAST$NB/virtualNetworks/bvnet?$NV" '{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"s","properties":{"addressPrefix":"10.0.0.0/24"}}]}}'
+expect 201 "" "B: virtual network"
+arm PUT "$EAST$NB/networkInterfaces/bnic?$NV" '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NB'/virtualNetworks/bvnet/subnets/s"}}}]}}'
+expect 201 "" "B: network interface"
 B_BEFORE_E=$(store_dump eastus | grep -i "^/subscriptions/$SUB_B/") B_BEFORE_W=$(store_dump westus | grep -i "^/subscriptions/$SUB_B/" || true)
 rp_count() { sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE type LIKE '%/restorePoints'"; }
 RPS_BEFORE=$(rp_count)
@@ -100,6 +106,12 @@ for base in "$EAST" "$WEST"; do
     properties.storageProfile.osDisk.managedDisk.id "via $r: a VM attaching B's disk"
 done
 as alice
+NA=/subscriptions/$SUB/resourceGroups/arg/providers/Microsoft.Network
+refused "$EAST" PUT "$NA/networkInterfaces/stolen?$NV" '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NB'/virtualNetworks/bvnet/subnets/s"}}}]}}' \
+  'properties.ipConfigurations[0].properties.subnet.id' "a NIC in B's subnet"
+refused "$EAST" PUT "$PA/virtualMachines/stolen?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
+  "networkProfile":{"networkInterfaces":[{"id":"'$NB'/networkInterfaces/bnic"}]}}}' \
+  'properties.networkProfile.networkInterfaces[0].id' "a VM with B's network interface"
 # spellings of B's id that a lookup might still match
 for spelled in "/SUBSCRIPTIONS/$SUB_B/resourceGroups/brg/providers/Microsoft.Compute/disks/bdisk" \
                "//subscriptions/$SUB_B/resourceGroups/brg/providers/Microsoft.Compute/disks/bdisk" \
