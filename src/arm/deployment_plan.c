@@ -119,6 +119,50 @@ static int object_or_string(struct arm_call *call, json_t *props, const char *na
   return -EINVAL;
 }
 
+/* Before anything runs: each resource's body evaluates (what needs a
+ * reference() is left for the run) and its PUT would reach a handler at
+ * its apiVersion; otherwise 400 InvalidTemplate (with the resource's
+ * position) or InvalidTemplateDeployment with the router's errors. */
+static int preflight(struct arm_call *call, const struct arm_deployment_scope *s, struct arm_deployment_plan *p)
+{
+  json_t *details = json_array();
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < tpl_count(p->plan); i++) {
+    const struct tpl_resource *r = tpl_get(p->plan, i);
+    if (!r->deploy)
+      continue;
+    struct tpl_error err = {0};
+    json_t *body = NULL;
+    int b = tpl_body(p->plan, i, &p->world->w, &body, &err);
+    json_decref(body);
+    if (b < 0 && b != -EAGAIN) {
+      arm_reply_template_error(call, 400, &err);
+      rc = b;
+      break;
+    }
+    json_t *e = NULL;
+    if (r->kind == TPL_RESOURCE && arm_route_precheck(call->arm, "PUT", r->id, r->api_version, &e) < 0 && e) {
+      json_object_set_new(e, "target", json_string(r->id));
+      json_array_append(details, e);
+    }
+    json_decref(e);
+  }
+  if (rc == 0 && json_array_size(details)) {
+    char tracking[40];
+    snprintf(tracking, sizeof tracking, "%s", call->req->request_id);
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "The template deployment '%s' is not valid according to the validation procedure. The tracking id is "
+             "'%s'. See inner errors for details.",
+             s->name, tracking);
+    arm_reply_json(call, 400, json_pack("{s:{s:s,s:s,s:O}}", "error", "code", "InvalidTemplateDeployment",
+                                        "message", msg, "details", details));
+    rc = -EINVAL;
+  }
+  json_decref(details);
+  return rc;
+}
+
 int arm_deployment_plan(struct arm_call *call, const struct arm_deployment_scope *s, struct deploy *engine,
                         struct arm_deployment_plan *p)
 {
@@ -216,5 +260,5 @@ int arm_deployment_plan(struct arm_call *call, const struct arm_deployment_scope
     arm_reply_template_error(call, 400, &err);
     return rc;
   }
-  return 0;
+  return preflight(call, s, p);
 }

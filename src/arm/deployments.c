@@ -5,12 +5,14 @@
  * URL (always 200: Running, Succeeded, Failed with the error, Canceled),
  * GET, HEAD, list, DELETE (the history entry and its operations only, 202
  * + Location then 204; refused while it runs), cancel, validate and
- * exportTemplate.  The engine (deploy/) runs what PUT starts.
+ * exportTemplate; and calculateTemplateHash (the templateHash ARM gives a
+ * template).  The engine (deploy/) runs what PUT starts.
  *
  * Status codes are those the clients accept (shared/reference/TEMPLATES.md
  * §2.1): the az CLI 2.45 takes only 200/201 for the PUT, 202/204 for
  * DELETE and 204 for cancel.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,4 +313,34 @@ void arm_deployment_operations(struct arm_call *call)
   }
 out:
   meta_deployment_clear(&dep);
+}
+
+void arm_deployment_template_hash(struct arm_call *call)
+{
+  json_t *t = NULL;
+  struct tpl_posmap *pos = NULL;
+  struct tpl_error err = {0};
+  const char *text = call->req->body ? call->req->body : "";
+  if (tpl_read(text, call->req->body_len, &t, &pos, &err) < 0) {
+    arm_reply_template_error(call, 400, &err);
+    goto out;
+  }
+  char hash[21], *min = json_is_object(t) ? json_dumps(t, JSON_COMPACT) : NULL;
+  if (!min || tpl_template_hash(t, hash) < 0) {
+    if (min)
+      arm_reply_internal(call, -ENOMEM);
+    else
+      arm_reply_error(call, 400, "InvalidRequestContent",
+                      "The request content was invalid and could not be deserialized: 'the template must be a "
+                      "JSON object.'");
+    free(min);
+    goto out;
+  }
+  for (char *c = min; *c; c++) /* the minified template as the hash reads it (hash.c: upper-cased) */
+    *c = (char)toupper((unsigned char)*c);
+  arm_reply_json(call, 200, json_pack("{s:s,s:s}", "minifiedTemplate", min, "templateHash", hash));
+  free(min);
+out:
+  json_decref(t);
+  tpl_posmap_free(pos);
 }

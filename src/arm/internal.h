@@ -48,6 +48,11 @@ typedef void (*arm_handler)(struct arm_call *call);
  * its authentication (arm_handle).  call->req->path is split as given. */
 void arm_route_authenticated(struct arm_call *call);
 
+/* Whether method on path at api_version would reach a handler (the route
+ * and its api-version, nothing else): 0, or -EINVAL with *error the error
+ * the router would answer (a new reference; NULL on ENOMEM). */
+int arm_route_precheck(struct arm *arm, const char *method, const char *path, const char *api_version,
+                       json_t **error);
 /* The newest api-version of the route that serves method on path (an
  * id), or NULL when none does. */
 const char *arm_route_api_version(const char *method, const char *path);
@@ -496,6 +501,7 @@ void arm_deployment_status(struct arm_call *call);
 void arm_deployment_cancel(struct arm_call *call);
 void arm_deployment_validate(struct arm_call *call);
 void arm_deployment_export(struct arm_call *call);
+void arm_deployment_template_hash(struct arm_call *call);
 /* deploy_whatif.c: POST whatIf, 202 + Location to the WhatIfOperationResult. */
 void arm_deployment_whatif(struct arm_call *call);
 /* The list, or one operation when the path names it. */

@@ -78,6 +78,8 @@ enum {
 static const struct route routes[] = {
     DEPLOYMENT_ROUTES(DEP_RG),
     DEPLOYMENT_ROUTES(DEP_SUB),
+    {"POST", "/providers/Microsoft.Resources/calculateTemplateHash", arm_deployment_template_hash, API_RESOURCES,
+     "calculateTemplateHash", NULL, ROUTE_RAW_BODY | ROUTE_HERE},
     /* the az CLI's form of a resource group's deployment operations (no providers/Microsoft.Resources) */
     {"GET", RG "/deployments/*/operations", arm_deployment_operations, API_RESOURCES, "deployments/operations",
      DEP_ACTION "/operations", ROUTE_HERE},
@@ -464,6 +466,29 @@ const char *arm_route_api_version(const char *method, const char *path)
   bool path_known;
   const struct route *rt = n > 0 ? find_route(&call, segs, n, &path_known) : NULL;
   return rt ? arm_api_version_newest(rt->api) : NULL;
+}
+
+int arm_route_precheck(struct arm *arm, const char *method, const char *path, const char *api_version,
+                       json_t **error)
+{
+  char buf[2048];
+  char *segs[MAX_SEGMENTS];
+  int n = strlen(path) < sizeof buf ? split_path(path, buf, sizeof buf, segs) : -1;
+  struct http_request req = {.method = method, .path = path};
+  struct http_response resp = {.status = 200};
+  struct arm_call call = {.arm = arm, .req = &req, .resp = &resp, .api_version = api_version, .dispatched = true};
+  bool path_known = false;
+  const struct route *rt = n > 0 ? find_route(&call, segs, n, &path_known) : NULL;
+  if (!rt || (rt->flags & ROUTE_ANONYMOUS))
+    reply_unmatched(&call, segs, n > 0 ? n : 0, path_known);
+  else
+    arm_api_version_ok(&call, rt->api, rt->type);
+  json_t *body = resp.status >= 400 && resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+  *error = body ? json_incref(json_object_get(body, "error")) : NULL;
+  json_decref(body);
+  int rc = resp.status >= 400 ? -EINVAL : 0;
+  http_response_release(&resp);
+  return rc;
 }
 
 void arm_route_authenticated(struct arm_call *call)

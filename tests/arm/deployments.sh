@@ -112,6 +112,12 @@ arm GET "$G/deprg/resources?$R"
 check test "$(echo "$BODY" | jq '[.value[] | select(.type == "Microsoft.Resources/deployments")] | length')" = 0 \
   "the resource list shows no deployment"
 
+# calculateTemplateHash: the spec's example (TEMPLATES.md §3.5), hash verified against Azure
+arm POST "$EAST/providers/Microsoft.Resources/calculateTemplateHash?$R" '{"$schema": "http://schema.management.azure.com/schemas/2014-04-01-preview/deploymentTemplate.json#", "contentVersion": "1.0.0.0", "parameters": {"string": {"type": "string"}}, "variables": {"string": "string"}, "resources": [], "outputs": {"string": {"type": "string", "value": "myvalue"}}}'
+expect 200 "" "calculateTemplateHash"
+check test "$(echo "$BODY" | jq -r .minifiedTemplate | head -c 39)" = '{"$SCHEMA":"HTTP://SCHEMA.MANAGEMENT.AZ' "minifiedTemplate upper-cased"
+check test -n "$(echo "$BODY" | jq -r .templateHash | grep -E '^[0-9]+$')" "a decimal templateHash"
+
 # ---- bad input: ARM's errors, nothing created ----
 before=$(store_dump eastus); nbefore=$(ndeployments)
 arm PUT "$X/bad1?$R" '{"properties": {"mode": "Incremental", template:{'
@@ -142,6 +148,16 @@ BAD='{"properties": {"mode": "Incremental", template:{
 arm POST "$X/bad1/validate?$R" "$BAD"
 expect 400 InvalidTemplate "an unknown function (validate)"
 check test "$(echo "$BODY" | jq -r '.error.additionalInfo[0].info.lineNumber')" = 4 "at its line"
+PRE='{"properties": {"mode": "Incremental", template:{'"$SCHEMA"', "resources": [
+  '"$(dep_disk ok1)"',
+  {"type": "Microsoft.Compute/disks", "apiVersion": "1999-01-01", "name": "old", "location": "eastus", "properties": {}},
+  {"type": "Microsoft.Compute/widgets", "apiVersion": "2024-03-01", "name": "w", "location": "eastus"}]}}}'
+arm POST "$X/bad1/validate?$R" "$PRE"
+expect 400 InvalidTemplateDeployment "preflight: validate names what no handler would take"
+check test "$(echo "$BODY" | jq -r '[.error.details[].code] | join(",")')" = NoRegisteredProviderFound,InvalidResourceType \
+  "an unknown apiVersion, an unknown type, as the router answers them"
+arm PUT "$X/bad1?$R" "$PRE"
+expect 400 InvalidTemplateDeployment "preflight on PUT: nothing runs"
 arm PUT "$X/bad1?$R" '{"properties": {"mode": "Incremental", "templateLink": {"uri": "http://files.example/t.json"}}}'
 expect 400 InvalidContentLink "templateLink refused (no network)"
 arm PUT "$X/bad1?$R" '{"properties": {"mode": "Incremental", "template": {}, "parametersLink": {"uri": "http://x"}}}'
