@@ -7,7 +7,8 @@
 # input answered with Azure's codes and nothing stored; a NIC a VM uses, a
 # subnet, NSG or public IP a NIC uses cannot be deleted; a VM must name an
 # existing NIC no other VM has; a group delete removes them all.  Clients:
-# curl, the az CLI (az network …) and azure-mgmt-network (/usr/bin/python3).
+# curl, azure-mgmt-network (/usr/bin/python3), @azure/arm-network
+# (tests/clients/network.mjs) and the az CLI (az resource).
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/az.sh"
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing"; exit 1; }
@@ -203,6 +204,13 @@ EOF
 )
 check test "$out" = $'Succeeded True\nTrue Dynamic\n[\'nic\', \'pynic\']\nInUseSubnetCannotBeDeleted\n[\'vnet\']' \
   "azure-mgmt-network: create, get, list, a refused and two accepted deletes ($out)"
+
+# ---- the JS SDK (@azure/arm-network) ----
+if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/network.mjs" "$ENDPOINTS" eastus; then
+  ok "JS SDK network flow"
+else
+  STATUS=; BODY=; fail "JS SDK network flow"
+fi
 
 # ---- the az CLI ----
 # (Debian's az 2.45 'az network' fails to load with Debian's azure-mgmt-network
