@@ -12,6 +12,8 @@
 . "$VMRP_SRC/tests/lib/az.sh"
 . "$VMRP_SRC/tests/lib/deploy.sh"
 command -v az >/dev/null || { echo "az CLI missing"; exit 1; }
+SUB_B=$(cat /proc/sys/kernel/random/uuid)
+export VMRP_CONFIG_EXTRA="[subscription $SUB_B]\ndisplay_name = tenant-b"
 start_regions
 TOKEN=$(token "$EAST")
 R=api-version=2021-04-01
@@ -74,6 +76,29 @@ arm GET "$G/nrg/deployments/main/operations?$R"
 check test "$(echo "$BODY" | jq -r '[.value[].properties | select(.targetResource.resourceType == "Microsoft.Resources/deployments")][0].provisioningState')" = Succeeded \
   "the parent names the nested deployment as an operation"
 check test "$(echo "$BODY" | jq '.value | length')" = 4 "one operation per resource"
+
+# ---- each resource is checked as the deployment's caller ----
+arm PUT "$EAST/subscriptions/$SUB_B/resourcegroups/brg?$R" '{"location":"eastus"}'
+BDISK=/subscriptions/$SUB_B/resourceGroups/brg/providers/Microsoft.Compute/disks/bd
+arm PUT "$EAST$BDISK?api-version=2024-03-02" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+wait_op
+alice=$("$VMRPD" sp create -c "$EAST_CONF" --name alice --scope "$SUB" --role Contributor)
+OWNER_TOKEN=$TOKEN
+TOKEN=$(token "$EAST" "$(echo "$alice" | jq -r .clientId)" "$(echo "$alice" | jq -r .clientSecret)")
+before=$(store_dump eastus | grep "$SUB_B")
+arm PUT "$G/nrg/providers/Microsoft.Resources/deployments/steal?$R" '{"properties": {"mode": "Incremental", "template": {'"$SCHEMA"', "resources": [
+  {"type": "Microsoft.Compute/disks", "apiVersion": "2020-12-01", "name": "stolen", "location": "eastus",
+   "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": "'$BDISK'"}}}]}}}'
+expect 201 "" "a Contributor of one subscription deploys a copy of another's disk"
+wait_dep "$(header Azure-AsyncOperation)"
+check test "$DEP_STATUS" = Failed "the deployment fails"
+check test "$(echo "$BODY" | jq -r '.error.details[0].code')" = LinkedAuthorizationFailed "LinkedAuthorizationFailed, as the REST PUT would answer"
+arm GET "$G/nrg/deployments/steal/operations?$R"
+check test "$(echo "$BODY" | jq -r '.value[0].properties.statusCode')" = Forbidden "the operation's statusCode Forbidden"
+TOKEN=$OWNER_TOKEN
+arm GET "$EAST$S/resourceGroups/nrg/providers/Microsoft.Compute/disks/stolen?api-version=2024-03-02"
+expect 404 "" "nothing copied"
+check test "$(store_dump eastus | grep "$SUB_B")" = "$before" "the other subscription unchanged"
 
 # ---- a resource in another region goes through the one namespace ----
 arm PUT "$G/nrg/providers/Microsoft.Resources/deployments/west?$R" '{"properties": {"mode": "Incremental", "template": {'"$SCHEMA"', "resources": [

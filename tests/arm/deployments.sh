@@ -112,6 +112,17 @@ arm GET "$G/deprg/resources?$R"
 check test "$(echo "$BODY" | jq '[.value[] | select(.type == "Microsoft.Resources/deployments")] | length')" = 0 \
   "the resource list shows no deployment"
 
+# template and parameters as JSON strings (the spec allows both), the template's with a comment
+arm PUT "$X/strings?$R" "$(jq -cn --arg t '{ /* c */ '"$DEP_SCHEMA"', "parameters": {"n": {"type": "string"}}, "resources": [], "outputs": {"o": {"type": "string", "value": "[parameters('"'"'n'"'"')]"}}}' \
+  '{properties: {mode: "Incremental", template: $t, parameters: ({n: {value: "as-string"}} | tostring)}}')"
+expect 201 "" "template and parameters as JSON strings"
+wait_dep "$(header Azure-AsyncOperation)"
+arm GET "$X/strings?$R"
+check test "$(echo "$BODY" | jq -r .properties.outputs.o.value)" = as-string "read as their objects"
+arm PUT "$X/strings?$R" '{"properties": {"mode": "Incremental", "template": "[1, 2]"}}'
+expect 400 InvalidRequestContent "a string holding no object"
+arm DELETE "$X/strings?$R"
+
 # calculateTemplateHash: the spec's example (TEMPLATES.md §3.5), hash verified against Azure
 arm POST "$EAST/providers/Microsoft.Resources/calculateTemplateHash?$R" '{"$schema": "http://schema.management.azure.com/schemas/2014-04-01-preview/deploymentTemplate.json#", "contentVersion": "1.0.0.0", "parameters": {"string": {"type": "string"}}, "variables": {"string": "string"}, "resources": [], "outputs": {"string": {"type": "string", "value": "myvalue"}}}'
 expect 200 "" "calculateTemplateHash"
