@@ -25,6 +25,7 @@
 
 #include "arm/internal.h"
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/random.h"
 
 #define MAX_QUERY 8
@@ -98,6 +99,7 @@ int arm_dispatch(struct arm *arm, const struct auth_identity *who, const char *m
   struct arm_call call = {.arm = arm, .req = &req, .resp = &resp, .who = *who, .dispatched = true};
   call.api_version = http_query(&req, "api-version");
   arm_route_authenticated(&call);
+  log_info("arm", "dispatched %s %s for %s (request %s) -> %d", method, path, who->oid, req.request_id, resp.status);
   out->status = resp.status;
   snprintf(out->request_id, sizeof out->request_id, "%s", req.request_id);
   if (resp.body && resp.body_len)

@@ -4,13 +4,18 @@
  * Two tables of their own (not rows of `resources`), so the generic
  * resource lists and a resource group's walk never see a deployment.  The
  * documents are opaque JSON written by deploy/; what this file enforces is
- * the table's rules, each in the statement or transaction that writes:
- *   - a name that is active (Accepted, Running) is not replaced (-EBUSY);
- *   - a replaced deployment's operations go with its old row;
- *   - a scope holds at most `keep` deployments: inserting one deletes the
- *     oldest final ones beyond it (ARM deletes old history automatically);
- *   - a deployment's operations go with it, and a resource group's
- *     deployments with the group's row (triggers of migration 10).
+ * the table's rules, each in the statement or transaction that writes
+ * (tests/unit/test_meta_deployment.c checks each):
+ *  (1) a name that is active (Accepted, Running) is neither replaced nor
+ *      deleted (-EBUSY);
+ *  (2) a replaced deployment's operations go with its old row;
+ *  (3) a scope holds at most `keep` deployments: inserting one deletes the
+ *      oldest final ones beyond it (ARM deletes old history automatically),
+ *      never an active one, never another scope's;
+ *  (4) a deployment's operations go with it, and a resource group's
+ *      deployments with the group's row — not when the row is replaced
+ *      (triggers of migration 10);
+ *  (5) an operation is written only for a deployment that exists.
  */
 #include <errno.h>
 #include <stdlib.h>

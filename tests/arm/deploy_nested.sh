@@ -77,6 +77,13 @@ check test "$(echo "$BODY" | jq -r '[.value[].properties | select(.targetResourc
   "the parent names the nested deployment as an operation"
 check test "$(echo "$BODY" | jq '.value | length')" = 4 "one operation per resource"
 
+arm PUT "$G/nrg/providers/Microsoft.Resources/deployments/main?$R" "$T"
+expect 200 "" "the same template deployed again (Incremental)"
+wait_dep "$(header Azure-AsyncOperation)"
+check test "$DEP_STATUS" = Succeeded "succeeds: a restore point PUT again with the same body is idempotent ($(echo "$BODY" | jq -c .error))"
+arm GET "$EAST$S/resourceGroups/nrg/providers/$RPC/rpc?api-version=2024-03-01&\$expand=restorePoints"
+check test "$(echo "$BODY" | jq '.properties.restorePoints | length')" = 2 "and makes no new restore point"
+
 # ---- each resource is checked as the deployment's caller ----
 arm PUT "$EAST/subscriptions/$SUB_B/resourcegroups/brg?$R" '{"location":"eastus"}'
 BDISK=/subscriptions/$SUB_B/resourceGroups/brg/providers/Microsoft.Compute/disks/bd
