@@ -45,6 +45,9 @@ int arm_net_ref_ok(struct arm_call *call, const char *id, const char *type, cons
  * properties, or NULL. */
 json_t *arm_net_subnet_find(json_t *vnet_props, const char *name);
 
+/* The stored entry of the subnet subnet_id (a new reference), or NULL. */
+json_t *arm_net_subnet_entry(struct arm *arm, const char *subnet_id);
+
 /* Who uses the resource id, by kind of use. */
 enum arm_net_use {
   NET_USE_IPCONFIG_OF_SUBNET, /* NIC ip configurations in a subnet */

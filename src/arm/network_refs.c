@@ -47,6 +47,20 @@ json_t *arm_net_subnet_find(json_t *vnet_props, const char *name)
   return NULL;
 }
 
+json_t *arm_net_subnet_entry(struct arm *arm, const char *subnet_id)
+{
+  char vnet[1024];
+  const char *name = split_subnet(subnet_id, vnet, sizeof vnet);
+  struct meta_resource r;
+  if (!name || meta_resource_get(arm->meta, vnet, &r) < 0)
+    return NULL;
+  json_t *p = loads(r.properties), *s = arm_net_subnet_find(p, name);
+  json_incref(s);
+  json_decref(p);
+  meta_resource_clear(&r);
+  return s;
+}
+
 /* Whether id names an existing resource of type (a subnet: of a VNet). */
 static int exists(struct arm *arm, const char *id, const char *type, bool *found)
 {

@@ -12,7 +12,8 @@
  * per direction, a NIC with at least one ip configuration whose subnet,
  * public IP and NSG exist (InvalidResourceReference) and a public IP held
  * by one NIC (PublicIPAddressInUse), domain name labels as Azure allows
- * them (InvalidDomainNameLabel; fqdn <label>.<region>.cloudapp.azure.com).
+ * them (InvalidDomainNameLabel; fqdn <label>.<region>.cloudapp.azure.com),
+ * a Static private address inside its subnet (PrivateIPAddressNotInSubnet).
  * In use, nothing goes: InUseSubnetCannotBeDeleted (also for a VNet PUT
  * that drops the subnet), InUseNetworkSecurityGroupCannotBeDeleted,
  * NicInUse, PublicIPAddressCannotBeDeleted.  No address is allocated.
@@ -535,6 +536,28 @@ static bool nsg_refuse_delete(struct arm_call *call, const struct meta_resource 
 
 /* -- network interfaces -- */
 
+/* A Static address inside its subnet's prefix: 0; replies 400
+ * PrivateIPAddressNotInSubnet otherwise. */
+static int address_in_subnet(struct arm_call *call, const char *addr, const char *subnet_id, const char *cid, size_t i)
+{
+  json_t *s = arm_net_subnet_entry(call->arm, subnet_id);
+  const char *prefix = json_string_value(json_object_get(json_object_get(s, "properties"), "addressPrefix"));
+  char host[80];
+  snprintf(host, sizeof host, "%s/%d", addr, strchr(addr, ':') ? 128 : 32);
+  struct cidr net, ip;
+  bool inside = cidr_parse(prefix, &net) && cidr_parse(host, &ip) && same_prefix(&net, &ip, net.bits);
+  if (!inside) {
+    char target[112];
+    snprintf(target, sizeof target, "properties.ipConfigurations[%zu].properties.privateIPAddress", i);
+    arm_reply_error_target(call, 400, "PrivateIPAddressNotInSubnet", target,
+                           "IP configuration %s must reference a private IP address %s that belongs to the address "
+                           "prefix %s of subnet %s.",
+                           cid, addr, prefix ? prefix : "(none)", subnet_id);
+  }
+  json_decref(s);
+  return inside ? 0 : -EINVAL;
+}
+
 static int ipconfig_build(struct arm_call *call, const char *id, json_t *c, size_t i, bool primary, json_t **out)
 {
   json_t *p = json_object_get(c, "properties");
@@ -573,6 +596,8 @@ static int ipconfig_build(struct arm_call *call, const char *id, json_t *c, size
                            "Cannot parse the request: a Static ip configuration (%s) needs a privateIPAddress.", cid);
     rc = -EINVAL;
   }
+  if (rc == 0 && method && !strcmp(method, "Static"))
+    rc = address_in_subnet(call, addr, subnet, cid, i);
   if (rc < 0)
     return rc;
   json_t *o = json_pack("{s:s,s:s,s:b}", "privateIPAllocationMethod", method ? method : "Dynamic",

@@ -45,6 +45,11 @@ check test "$(echo "$BODY" | jq -r '.properties.ipConfigurations[0] | [.id, .pro
   = "$NID/networkInterfaces/nic/ipConfigurations/ipconfig1,true,$NID/publicIpAddresses/pip" "its ip configuration: id, primary, public IP"
 arm PUT "$N/networkInterfaces/nic?api-version=2021-03-01" "$NIC"
 expect 200 "" "the same PUT again: 200"
+arm PUT "$N/networkInterfaces/static?api-version=2022-07-01" '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NID'/virtualNetworks/vnet/subnets/default"},"privateIPAllocationMethod":"static","privateIPAddress":"10.0.0.9"}}]}}'
+expect 201 "" "a NIC with a Static address in its subnet"
+check test "$(echo "$BODY" | jq -r '.properties.ipConfigurations[0].properties | .privateIPAllocationMethod + " " + .privateIPAddress')" = "Static 10.0.0.9" "keeps the address it was given"
+arm DELETE "$N/networkInterfaces/static?api-version=2022-07-01"
+expect 200 "" "delete it"
 
 # ---- reads, back-references, lists ----
 arm GET "$N/virtualNetworks/vnet/subnets/default?api-version=2024-05-01"
@@ -103,6 +108,7 @@ bad networkInterfaces/n2 '{"location":"eastus","properties":{"ipConfigurations":
 bad networkInterfaces/n2 '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NID'/virtualNetworks/vnet/subnets/default"}}}],"networkSecurityGroup":{"id":"'$NID'/virtualNetworks/vnet"}}}' InvalidResourceReference "a NIC whose NSG id names a VNet"
 bad networkInterfaces/n2 '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NID'/virtualNetworks/vnet/subnets/default"},"publicIPAddress":{"id":"'$NID'/publicIPAddresses/pip"}}}]}}' PublicIPAddressInUse "a public IP another NIC holds"
 bad networkInterfaces/n2 '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NID'/virtualNetworks/vnet/subnets/default"},"privateIPAllocationMethod":"Static"}}]}}' InvalidRequestFormat "Static without an address"
+bad networkInterfaces/n2 '{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"'$NID'/virtualNetworks/vnet/subnets/default"},"privateIPAllocationMethod":"Static","privateIPAddress":"10.0.1.4"}}]}}' PrivateIPAddressNotInSubnet "a Static address outside its subnet"
 bad 'networkInterfaces/bad%20name' '{"location":"eastus"}' InvalidResourceName "an invalid name"
 arm PUT "$N/networkInterfaces/n2?api-version=2099-01-01" "$NIC"
 expect 400 NoRegisteredProviderFound "an api-version Microsoft.Network never had"
