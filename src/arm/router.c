@@ -406,7 +406,8 @@ static void reply_unmatched(struct arm_call *call, char **segs, int n, bool path
     if (strcasecmp(segs[i], "providers") != 0)
       continue;
     const char *ns = segs[i + 1];
-    if (strcasecmp(ns, "Microsoft.Compute") != 0 && strcasecmp(ns, "Microsoft.Resources") != 0)
+    if (strcasecmp(ns, "Microsoft.Compute") != 0 && strcasecmp(ns, "Microsoft.Resources") != 0 &&
+        strcasecmp(ns, "Microsoft.Network") != 0)
       arm_reply_error(call, 400, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", ns);
     else
       arm_reply_error(call, 400, "InvalidResourceType",

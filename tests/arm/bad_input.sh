@@ -170,6 +170,8 @@ arm PUT "$G/existing/providers/Microsoft.Compute/fooBars/x?api-version=2024-07-0
 expect 400 InvalidResourceType "unknown resource type in Microsoft.Compute"
 arm GET "$G/existing/providers/Microsoft.Resources/widgets/x?$RV"
 expect 400 InvalidResourceType "unknown resource type in Microsoft.Resources"
+arm GET "$G/existing/providers/Microsoft.Network/loadBalancers/x?api-version=2023-09-01"
+expect 400 InvalidResourceType "unknown resource type in Microsoft.Network (vmrp keeps four of its types)"
 arm PUT "$G/existing/providers/Microsoft.Foo/bars/x?$RV" "$BODY_OK"
 expect 400 InvalidResourceNamespace "unknown resource namespace"
 OTHER=$(cat /proc/sys/kernel/random/uuid)
