@@ -133,12 +133,16 @@ static enum item_outcome create(struct run *run, int item, const struct tpl_reso
     pthread_mutex_lock(&run->root->capture);
   char *url = url_of(r->id, r->api_version);
   struct deploy_reply rep = {0};
-  rc = url ? d->cfg.host.request(d->cfg.host.ctx, run->caller, "PUT", url, body, run->correlation, &rep) : -ENOMEM;
+  bool stopping = deploy_stopping(d); /* nothing new is asked once the engine stops (a capture may have waited) */
+  rc = stopping ? 0 : url ? d->cfg.host.request(d->cfg.host.ctx, run->caller, "PUT", url, body, run->correlation, &rep)
+                          : -ENOMEM;
   json_decref(body);
   enum item_outcome outcome = OUTCOME_FAILED;
   char state[16] = "";
   json_t *rp_error = NULL;
-  if (rc < 0) {
+  if (stopping) {
+    outcome = OUTCOME_INTERRUPTED; /* the next start settles its operation (4) */
+  } else if (rc < 0) {
     *error = json_pack("{s:s,s:s}", "code", "InternalServerError", "message", "The request could not be made.");
     deploy_op_write(run, op_id, "Create", "Failed", r, start, "InternalServerError", *error, NULL);
   } else if (rep.status >= 400) {

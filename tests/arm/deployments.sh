@@ -184,6 +184,12 @@ expect 400 DeploymentNameInvalidCharacters "a name with a space and '!'"
 arm POST "$G/nosuchrg/providers/Microsoft.Resources/deployments/d/validate?$R" "$AZBODY"
 expect 404 ResourceGroupNotFound "validate in a missing resource group"
 check test "$(echo "$BODY" | jq -r .error.message)" = "Resource group 'nosuchrg' could not be found." "ARM's message"
+arm PUT "$G/nosuchrg/providers/Microsoft.Resources/deployments/d?$R" "$AZBODY"
+expect 404 ResourceGroupNotFound "PUT in a missing resource group"
+for call in "POST $X/nope/cancel" "POST $X/nope/exportTemplate" "GET $X/nope/operations" "GET $G/deprg/deployments/nope/operations"; do
+  arm ${call%% *} "${call#* }?$R"
+  expect 404 DeploymentNotFound "${call%% *} …/${call##*/nope} of an unknown deployment"
+done
 arm PUT "$X/bad1?api-version=2099-01-01" "$AZBODY"
 expect 400 InvalidApiVersionParameter "an unknown api-version"
 check test "$(store_dump eastus)" = "$before" "nothing created by refused deployments"
