@@ -107,7 +107,7 @@ struct deploy_request {
   struct tpl_template *plan;      /* taken */
   struct deploy_world *world;     /* taken (heap) */
 };
-/* Records the deployment (Accepted; -EBUSY when one of that id is active)
+/* Records the deployment (Running; -EBUSY when one of that id is active)
  * and starts running it.  Ownership of pos, plan and world passes to the
  * engine whatever the result.  0 or -errno. */
 int deploy_submit(struct deploy *d, const struct deploy_request *req);
