@@ -2,7 +2,7 @@
 # kill -9 of vmrpd during a deployment, at several points (at once after the
 # PUT is answered, and at growing delays into a serial chain of disks), and
 # a SIGTERM mid-deployment (what the engine held freed: the sanitizer build's
-# leak check),
+# leak check), and a nested deployment cut short (the child settled first),
 # then a restart: the deployment is never left Running (src/deploy/
 # engine.c, invariant 4) and is consistent with its resources and
 # operations — every disk that exists is the target of one of its
@@ -65,4 +65,31 @@ for delay in 0 0.2 0.5 1 2 term; do
     '{"properties": {"mode": "Incremental", "template": {'"$DEP_SCHEMA"', "resources": []}}}'
   expect 200 "" "round $round: the name can be deployed again"
 done
+
+# a nested deployment cut short: the child ends Failed first, then the parent's operation for it and the parent
+G=$EAST/subscriptions/$SUB/resourcegroups/crashnest
+arm PUT "$G?$R" '{"location":"eastus"}'
+arm PUT "$G/providers/Microsoft.Resources/deployments/outer?$R" '{"properties": {"mode": "Incremental", "template": {'"$DEP_SCHEMA"', "resources": [
+  {"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "inner",
+   "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+     "template": {'"$DEP_SCHEMA"', "resources": ['"$(dep_chain 40)"']}}}]}}}'
+expect 201 "" "a nested deployment of 40 disks"
+sleep 0.5
+kill9_region eastus
+restart_region eastus
+for d in outer inner; do
+  for _ in $(seq 300); do
+    arm GET "$G/providers/Microsoft.Resources/deployments/$d?$R"
+    state=$(echo "$BODY" | jq -r .properties.provisioningState)
+    [ "$state" != Running ] && break
+    sleep 0.1
+  done
+  check test "$state" = Failed "the $d deployment ends Failed"
+  arm GET "$G/deployments/$d/operations?$R"
+  check test "$(echo "$BODY" | jq '[.value[] | select(.properties.provisioningState == "Running")] | length')" = 0 \
+    "no operation of $d left Running"
+done
+arm GET "$G/deployments/outer/operations?$R"
+check test "$(echo "$BODY" | jq -r '.value[0].properties | "\(.targetResource.resourceName) \(.provisioningState)"')" = "inner Failed" \
+  "the parent's operation for the nested deployment says Failed"
 finish
