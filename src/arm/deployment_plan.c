@@ -38,11 +38,15 @@ void arm_reply_template_error(struct arm_call *call, int status, const struct tp
 bool arm_deployment_scope(struct arm_call *call, struct arm_deployment_scope *s)
 {
   memset(s, 0, sizeof *s);
+  /* /subscriptions/{s}/resourcegroups/... or /subscriptions/{s}/providers/...: the third segment (empty
+   * segments skipped, as the router skips them) */
   const char *p = call->req->path;
-  /* /subscriptions/{s}/resourcegroups/... or /subscriptions/{s}/providers/... */
-  const char *third = strchr(p + 1, '/');
-  third = third ? strchr(third + 1, '/') : NULL;
-  bool rg = third && !strncasecmp(third, "/resourcegroups/", 16);
+  for (int seg = 0; seg < 2; seg++) {
+    p += strspn(p, "/");
+    p += strcspn(p, "/");
+  }
+  p += strspn(p, "/");
+  bool rg = !strncasecmp(p, "resourcegroups/", 15);
   s->sub = call->params[0];
   s->rg = rg ? call->params[1] : NULL;
   s->name = call->params[rg ? 2 : 1];
