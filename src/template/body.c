@@ -101,6 +101,10 @@ static int property_copy(struct walk *w, json_t *loops, const struct chain *ch, 
       w->c->nframes--;
       if (r < 0)
         return r;
+      if ((r = plan_charge(w->c, v, "The values of the property copy loop", w->err)) < 0) {
+        json_decref(v);
+        return fail_at(w, loop, &at, r);
+      }
       if (json_array_append_new(arr, v) < 0)
         return -ENOMEM;
     }

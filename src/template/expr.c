@@ -349,6 +349,7 @@ static int parse_expr(struct parser *p, struct node **out)
 struct ctx {
   const struct tpl_eval *ev;
   struct tpl_error *err;
+  size_t *left; /* the budget (tpl_eval.budget) */
 };
 
 static int eval(struct ctx *x, const struct node *n, json_t **out);
@@ -358,7 +359,7 @@ int tpl_call_arg(struct tpl_call *c, int i, json_t **out)
   const struct node *call = c->frame, *a = call->arg;
   while (i-- > 0)
     a = a->next;
-  struct ctx x = {c->ev, c->err};
+  struct ctx x = {c->ev, c->err, c->left};
   return eval(&x, a, out);
 }
 
@@ -388,22 +389,35 @@ static int eval_call(struct ctx *x, const struct node *n, json_t **out)
   const struct tpl_function *fn = n->fn;
   if (n->nargs < fn->min || (fn->max >= 0 && n->nargs > fn->max))
     return arity_error(x, fn, n->nargs);
-  struct tpl_call c = {.ev = x->ev, .err = x->err, .fn = fn, .frame = (void *)n};
-  if (fn->flags & TPL_FN_LAZY)
-    return fn->impl(&c, NULL, n->nargs, out);
+  struct tpl_call c = {.ev = x->ev, .err = x->err, .fn = fn, .frame = (void *)n, .left = x->left};
   json_t *small[8], **args = small;
-  if (n->nargs > 8 && !(args = calloc((size_t)n->nargs, sizeof *args)))
-    return tpl_no_memory(x->err);
   int rc = 0, done = 0;
-  for (const struct node *a = n->arg; a && rc == 0; a = a->next)
-    if ((rc = eval(x, a, &args[done])) == 0)
-      done++;
-  if (rc == 0)
-    rc = fn->impl(&c, args, n->nargs, out);
+  if (fn->flags & TPL_FN_LAZY) {
+    rc = fn->impl(&c, NULL, n->nargs, out);
+  } else {
+    if (n->nargs > 8 && !(args = calloc((size_t)n->nargs, sizeof *args)))
+      return tpl_no_memory(x->err);
+    for (const struct node *a = n->arg; a && rc == 0; a = a->next)
+      if ((rc = eval(x, a, &args[done])) == 0)
+        done++;
+    if (rc == 0)
+      rc = fn->impl(&c, args, n->nargs, out);
+  }
   while (done > 0)
     json_decref(args[--done]);
   if (args != small)
     free(args);
+  if (rc == 0 && !(fn->flags & TPL_FN_STORED)) {
+    size_t size = tpl_json_size(*out, *x->left);
+    if (size > *x->left) {
+      json_decref(*out);
+      *out = NULL;
+      char what[128];
+      snprintf(what, sizeof what, "What the template language expression makes, up to function '%s',", fn->name);
+      return tpl_too_big(x->err, what, *x->left);
+    }
+    *x->left -= size;
+  }
   return rc;
 }
 
@@ -526,7 +540,8 @@ int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, stru
   struct node *root = NULL;
   int rc = parse(s, n, &arena, &root, err);
   if (rc == 0) {
-    struct ctx x = {ev, err};
+    size_t own = TPL_MAX_JOB_SIZE;
+    struct ctx x = {ev, err, ev->budget ? ev->budget : &own};
     rc = eval(&x, root, out);
   }
   arena_free(&arena);
@@ -541,7 +556,7 @@ static int walk_references(struct ctx *x, const struct node *n, void (*found)(vo
     if (n->kind == N_CALL && strcasecmp(n->fn->name, "reference") == 0 && n->arg) {
       json_t *v = NULL;
       struct tpl_error ignored = {0};
-      struct ctx quiet = {x->ev, &ignored};
+      struct ctx quiet = {x->ev, &ignored, x->left};
       if ((rc = eval(&quiet, n->arg, &v)) == 0 && json_is_string(v))
         found(ctx, json_string_value(v));
       json_decref(v);
@@ -568,7 +583,8 @@ int tpl_expr_references(const struct tpl_eval *ev, const char *s, void (*found)(
   struct node *root = NULL;
   int rc = parse(s, strlen(s), &arena, &root, err);
   if (rc == 0) {
-    struct ctx x = {ev, err};
+    size_t own = TPL_MAX_JOB_SIZE;
+    struct ctx x = {ev, err, ev->budget ? ev->budget : &own};
     rc = walk_references(&x, root, found, ctx);
   }
   arena_free(&arena);

@@ -158,16 +158,29 @@ static int fn_take(struct tpl_call *c, json_t *const *args, int n, json_t **out)
   return slice(c, args, true, out);
 }
 
+/* Elements union() and intersection() compare with each other, each
+ * with each (ARM's documented order kept, no hashing): beyond it they
+ * would take the daemon minutes. */
+#define MAX_SET_ELEMENTS 16384
+
 /* All arguments arrays, or all objects: 1 / 2; -EINVAL with the error. */
 static int same_kind(struct tpl_call *c, json_t *const *args, int n)
 {
   bool arrays = json_is_array(args[0]);
-  for (int i = 0; i < n; i++)
+  size_t total = 0;
+  for (int i = 0; i < n; i++) {
     if (arrays ? !json_is_array(args[i]) : !json_is_object(args[i]))
       return tpl_call_fail(c, "The template language function '%s' expects its parameters to be either all arrays "
                               "or all objects. The provided value is of type '%s'.",
                            c->fn->name, tpl_type_name(args[i]));
-  return arrays ? 1 : 2;
+    total += arrays ? json_array_size(args[i]) : json_object_size(args[i]);
+  }
+  if (arrays && total > MAX_SET_ELEMENTS)
+    return tpl_call_fail(c, "The template language function '%s' takes arrays of at most %d elements together in "
+                            "vmrp; they have %zu.",
+                         c->fn->name, MAX_SET_ELEMENTS, total);
+  int rc = tpl_room_for(c, total);
+  return rc < 0 ? rc : arrays ? 1 : 2;
 }
 
 static bool array_has(const json_t *a, const json_t *v)
@@ -290,9 +303,14 @@ static int fn_flatten(struct tpl_call *c, json_t *const *args, int n, json_t **o
 {
   if (!json_is_array(args[0]))
     return tpl_type_error(c, 0, args[0], "an array of arrays");
-  json_t *a = json_array();
-  size_t i;
+  size_t i, total = 0;
   json_t *v;
+  json_array_foreach(args[0], i, v)
+    total += json_array_size(v);
+  int rc = tpl_room_for(c, total);
+  if (rc < 0)
+    return rc;
+  json_t *a = json_array();
   json_array_foreach(args[0], i, v) {
     if (!json_is_array(v)) {
       json_decref(a);

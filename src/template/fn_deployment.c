@@ -52,9 +52,9 @@ static int fn_environment(struct tpl_call *c, json_t *const *args, int n, json_t
 }
 
 const struct tpl_function tpl_fn_deployment[] = {
-    {"deployment", fn_deployment, 0, 0, 0},
+    {"deployment", fn_deployment, 0, 0, TPL_FN_STORED},
     {"environment", fn_environment, 0, 0, 0},
-    {"parameters", fn_parameters, 1, 1, 0},
-    {"variables", fn_variables, 1, 1, 0},
+    {"parameters", fn_parameters, 1, 1, TPL_FN_STORED},
+    {"variables", fn_variables, 1, 1, TPL_FN_STORED},
     {NULL, NULL, 0, 0, 0},
 };

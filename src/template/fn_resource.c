@@ -63,7 +63,7 @@ static int build_id(struct tpl_call *c, struct tpl_buf *b, json_t *const *args, 
     tpl_buf_str(b, "/");
     tpl_buf_str(b, json_string_value(args[t + 1 + k]));
   }
-  return (*out = tpl_buf_json(b)) ? 0 : tpl_no_memory(c->err);
+  return tpl_buf_done(c, b, out);
 }
 
 static const char *current_subscription(struct tpl_call *c)

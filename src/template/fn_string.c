@@ -37,6 +37,12 @@ static int fn_concat(struct tpl_call *c, json_t *const *args, int n, json_t **ou
     return tpl_call_fail(c, "The provided parameters for language function 'concat' are invalid. Either all or none "
                             "of the parameters must be an array.");
   if (arrays > 0) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+      total += json_array_size(args[i]);
+    int rc = tpl_room_for(c, total);
+    if (rc < 0)
+      return rc;
     json_t *a = json_array();
     for (int i = 0; a && i < n; i++)
       if (json_is_array(args[i]) && json_array_extend(a, args[i]) < 0) {
@@ -58,7 +64,7 @@ static int fn_concat(struct tpl_call *c, json_t *const *args, int n, json_t **ou
       free(t);
     }
   }
-  return (*out = tpl_buf_json(&b)) ? 0 : tpl_no_memory(c->err);
+  return tpl_buf_done(c, &b, out);
 }
 
 
@@ -163,14 +169,13 @@ static int fn_data_uri(struct tpl_call *c, json_t *const *args, int n, json_t **
   if (rc < 0)
     return rc;
   json_t *b64 = base64_of(s, json_string_length(args[0]));
+  if (!b64)
+    return tpl_no_memory(c->err);
   struct tpl_buf b = {0};
   tpl_buf_str(&b, "data:text/plain;charset=utf8;base64,");
-  if (b64)
-    tpl_buf_add(&b, json_string_value(b64), json_string_length(b64));
-  json_t *r = b64 ? tpl_buf_json(&b) : NULL;
-  free(b.p);
+  tpl_buf_add(&b, json_string_value(b64), json_string_length(b64));
   json_decref(b64);
-  return tpl_done(c, r, out);
+  return tpl_buf_done(c, &b, out);
 }
 
 /* data:[<mediatype>][;charset=<c>][;base64],<data>: the text, or the JSON
@@ -388,7 +393,7 @@ static int fn_join(struct tpl_call *c, json_t *const *args, int n, json_t **out)
     else
       tpl_buf_str(&b, t);
   }
-  return tpl_done(c, tpl_buf_json(&b), out);
+  return tpl_buf_done(c, &b, out);
 }
 
 #define MAX_PAD 16384
@@ -417,7 +422,7 @@ static int fn_pad_left(struct tpl_call *c, json_t *const *args, int n, json_t **
   for (int64_t k = (int64_t)tpl_utf8_chars(text, strlen(text)); k < width; k++)
     tpl_buf_str(&b, pad);
   tpl_buf_str(&b, text);
-  return tpl_done(c, tpl_buf_json(&b), out);
+  return tpl_buf_done(c, &b, out);
 }
 
 static int fn_replace(struct tpl_call *c, json_t *const *args, int n, json_t **out)
@@ -437,7 +442,7 @@ static int fn_replace(struct tpl_call *c, json_t *const *args, int n, json_t **o
     tpl_buf_str(&b, to);
   }
   tpl_buf_str(&b, s);
-  return tpl_done(c, tpl_buf_json(&b), out);
+  return tpl_buf_done(c, &b, out);
 }
 
 /* split(s, delimiter | [delimiters]): empty pieces kept (.NET's
@@ -473,6 +478,11 @@ static int fn_split(struct tpl_call *c, json_t *const *args, int n, json_t **out
     if (!hit) {
       p++;
       continue;
+    }
+    if ((rc = tpl_room_for(c, json_array_size(a) + 1)) < 0) {
+      json_decref(a);
+      json_decref(delims);
+      return rc;
     }
     if (json_array_append_new(a, tpl_string_n(start, (size_t)(p - start))) < 0) {
       json_decref(a);
@@ -577,7 +587,7 @@ static int fn_uri(struct tpl_call *c, json_t *const *args, int n, json_t **out)
       tpl_buf_str(&b, "/");
     tpl_buf_str(&b, rel);
   }
-  return tpl_done(c, tpl_buf_json(&b), out);
+  return tpl_buf_done(c, &b, out);
 }
 
 static int fn_uri_component(struct tpl_call *c, json_t *const *args, int n, json_t **out)
@@ -781,7 +791,7 @@ static int fn_format(struct tpl_call *c, json_t *const *args, int n, json_t **ou
     free(b.p);
     return tpl_call_fail(c, "Unable to evaluate template language function 'format': %s", bad);
   }
-  return tpl_done(c, tpl_buf_json(&b), out);
+  return tpl_buf_done(c, &b, out);
 }
 
 const struct tpl_function tpl_fn_string[] = {

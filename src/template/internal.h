@@ -30,7 +30,10 @@ void tpl_utf8_cut(char *s);
 struct tpl_call;
 typedef int tpl_impl(struct tpl_call *c, json_t *const *args, int n, json_t **out);
 
-enum { TPL_FN_LAZY = 1 }; /* impl gets args NULL and calls tpl_call_arg */
+enum {
+  TPL_FN_LAZY = 1,   /* impl gets args NULL and calls tpl_call_arg */
+  TPL_FN_STORED = 2, /* returns a value stored and measured once (parameters()): not charged to the budget */
+};
 
 struct tpl_function {
   const char *name; /* as documented ("base64ToString"); matched case-insensitively */
@@ -45,6 +48,7 @@ struct tpl_call {
   struct tpl_error *err;
   const struct tpl_function *fn;
   void *frame; /* the evaluator's (lazy arguments) */
+  size_t *left; /* the evaluation's budget (tpl_eval.budget): bytes its results may still add up to */
 };
 
 /* The families (fn_*.c), each a table ending with a row whose name is NULL. */
@@ -81,18 +85,37 @@ int tpl_no_memory(struct tpl_error *err);
 int tpl_done(struct tpl_call *c, json_t *v, json_t **out);
 
 /* ---- values ------------------------------------------------------------- */
-/* A growing string; after a failed allocation every add is ignored and
- * oom stays set, so a sequence of adds is checked once at the end. */
+#define TPL_MAX_DEPTH 512 /* nesting of a value (tpl_json_size) */
+
+/* A growing string; after a failed allocation, or once it would pass
+ * TPL_MAX_JOB_SIZE bytes (big), every add is ignored and oom stays set, so a
+ * sequence of adds is checked once at the end. */
 struct tpl_buf {
   char *p;
   size_t len, cap;
-  bool oom;
+  bool oom, big;
 };
 void tpl_buf_add(struct tpl_buf *b, const char *s, size_t len);
 void tpl_buf_str(struct tpl_buf *b, const char *s);
 /* The text as a JSON string (a new reference) and the buffer emptied;
- * NULL when out of memory. */
+ * NULL when out of memory or too big. */
 json_t *tpl_buf_json(struct tpl_buf *b);
+/* How a function returns the string it built: tpl_done, or the size error
+ * (tpl_too_big) when it grew past TPL_MAX_JOB_SIZE. */
+int tpl_buf_done(struct tpl_call *c, struct tpl_buf *b, json_t **out);
+/* The length of v as compact JSON text (close to it: escapes count one
+ * byte), counted only up to limit: a value larger than limit, or nested
+ * deeper than TPL_MAX_DEPTH, answers limit + 1.  Shared nodes count each
+ * time they appear, as they would be written, so the walk is bounded by
+ * limit even for a value built of one node referenced 2^60 times. */
+size_t tpl_json_size(const json_t *v, size_t limit);
+/* Whether a result of n elements (or members) could fit the call's budget
+ * (each at least two bytes of JSON); else the size error (-E2BIG), so that
+ * concat() of a big array repeated cannot allocate before it is measured. */
+int tpl_room_for(struct tpl_call *c, size_t n);
+/* DeploymentJobSizeExceeded for a value of what (a function's result, a
+ * variable...) larger than limit bytes; returns -E2BIG. */
+int tpl_too_big(struct tpl_error *err, const char *what, size_t limit);
 
 /* A member of an object by name, case-insensitively (an exact match first);
  * NULL when absent.  The member's key (as stored, or name itself on an

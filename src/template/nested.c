@@ -37,8 +37,9 @@ static int is_inner(struct tpl_template *t, const struct plan_res *res, bool *in
   return 0;
 }
 
-static int plan_child(struct tpl_template *t, int i, const struct tpl_world *child_world, struct tpl_template **out,
-                      struct tpl_error *err)
+/* share: spend t's budget (the load's planning); else the child's own (a run). */
+static int plan_child(struct tpl_template *t, int i, const struct tpl_world *child_world, bool share,
+                      struct tpl_template **out, struct tpl_error *err)
 {
   const struct plan_res *res = &t->res[i];
   json_t *props = plan_member(res->decl, "properties");
@@ -80,7 +81,7 @@ static int plan_child(struct tpl_template *t, int i, const struct tpl_world *chi
   }
   in.parameters = params;
   if (r == 0)
-    r = plan_load(&in, inner ? NULL : plan_scope(t), true, out, err);
+    r = plan_load(&in, inner ? NULL : plan_scope(t), true, share ? t->budget : NULL, out, err);
   json_decref(params);
   free(path);
   return r;
@@ -125,7 +126,7 @@ int nested_check(struct tpl_template *t, int i, struct tpl_error *err)
   cw.mode = "Incremental";
   cw.reference = NULL;
   struct tpl_template *child = NULL;
-  int r = plan_child(t, i, &cw, &child, err);
+  int r = plan_child(t, i, &cw, true, &child, err);
   tpl_free(child);
   return r == -EAGAIN ? 0 : r;
 }
@@ -137,5 +138,5 @@ int tpl_nested(struct tpl_template *t, int i, const struct tpl_world *child_worl
   if (i < 0 || i >= t->nres || t->res[i].pub.kind != TPL_DEPLOYMENT) {
     return tpl_fail(err, "InvalidTemplate", "Resource %d of the plan is not a nested deployment.", i);
   }
-  return plan_child(t, i, child_world, out, err);
+  return plan_child(t, i, child_world, false, out, err);
 }

@@ -19,6 +19,19 @@
 #include "template/template.h"
 
 #define PLAN_MAX_FRAMES 16 /* copy loops one value may sit in (resource, property copies) */
+#define PLAN_MAX_WORK (64u << 20) /* bytes of values a template and its nested ones may make (16 job sizes) */
+#define PLAN_MAX_TREE 8000        /* resources a template and its nested ones may plan together */
+
+/* What a template and the nested templates its load plans may still spend,
+ * shared by them (a nested deployment planned at run has its own): bytes
+ * of values made by expressions (tpl_eval.budget) and resources planned,
+ * so that neither a short expression nor nested copy loops (800 nested
+ * deployments of 800 nested deployments ...) can take the daemon's memory
+ * or time. */
+struct plan_budget {
+  size_t work;
+  long long resources;
+};
 
 struct plan_frame {
   const char *name; /* the loop's name (borrowed) */
@@ -84,6 +97,8 @@ struct tpl_template {
   int nres, capres;
   struct plan_index names;          /* full names, once the plan is complete */
   json_t *deployment;               /* deployment(), built on first use */
+  struct plan_budget own, *budget;  /* budget: own, or the template's whose load planned this one */
+  size_t var_bytes;                 /* the variables' values so far (tpl_json_size) */
   bool params_done;                 /* every parameter resolved */
   const char **secrets;
   int nsecrets;
@@ -95,6 +110,7 @@ struct plan_ctx {
   const struct tpl_world *world;
   unsigned allow;                   /* enum tpl_allow */
   bool no_variables;                /* a parameter's default: variables() is not allowed there */
+  size_t left;                      /* bytes the context's evaluations may still make (tpl_eval.budget) */
   struct plan_frame frames[PLAN_MAX_FRAMES];
   int nframes;
   /* resource_id_of answers; while set, every name resolved is added here
@@ -106,9 +122,10 @@ struct plan_ctx {
 /* ---- template.c: loading, errors, evaluation ------------------------------------ */
 /* tpl_load; outer: the template whose parameters and variables a nested
  * template of scope outer sees (its own are not read); nested: no $schema
- * or size check (the root's covered them). */
-int plan_load(const struct tpl_input *in, struct tpl_template *outer, bool nested, struct tpl_template **out,
-              struct tpl_error *err);
+ * or size check (the root's covered them); budget: the one to spend (a
+ * parent's), NULL a fresh one. */
+int plan_load(const struct tpl_input *in, struct tpl_template *outer, bool nested, struct plan_budget *budget,
+              struct tpl_template **out, struct tpl_error *err);
 /* " at line 'L' and column 'C'" for node, or "" when its position is unknown;
  * buf holds 64 bytes. */
 const char *plan_at(const struct tpl_template *t, const json_t *node, char buf[64]);
@@ -124,10 +141,15 @@ int plan_eval_failed(const struct tpl_template *t, const json_t *node, const cha
 /* Evaluates one template string in c: 0 with *out, -EINVAL / -EAGAIN with
  * err as the evaluator left it (no position). */
 int plan_eval(struct plan_ctx *c, const char *s, json_t **out, struct tpl_error *err);
+/* Spends v's size from c's budget, for values a copy loop builds of the
+ * template's own text (its expressions' results are charged as they are
+ * made): 0, or -E2BIG with err (what names the values). */
+int plan_charge(struct plan_ctx *c, const json_t *v, const char *what, struct tpl_error *err);
 /* The reference() targets of s (tpl_expr_references) in c. */
 int plan_references(struct plan_ctx *c, const char *s, void (*found)(void *ctx, const char *name), void *ctx,
                     struct tpl_error *err);
-/* A context for t in world, allowing allow. */
+/* A context for t in world, allowing allow; its evaluations together may
+ * make TPL_MAX_JOB_SIZE bytes of values (at most what t's budget has left). */
 void plan_ctx_init(struct plan_ctx *c, struct tpl_template *t, const struct tpl_world *world, unsigned allow);
 /* Pushes a copy loop frame: 0 or -EINVAL (too deep). */
 int plan_push(struct plan_ctx *c, const char *name, int index, struct tpl_error *err);

@@ -389,6 +389,13 @@ int resources_load(struct tpl_template *t, struct tpl_error *err)
                   TPL_MAX_RESOURCES, total);
     goto out;
   }
+  if ((t->budget->resources -= total) < 0) {
+    r = plan_fail(t, decls, path, err,
+                  "The template and the templates of its nested deployments (each copy counted) declare more than "
+                  "'%d' resources together, the limit of vmrp.",
+                  PLAN_MAX_TREE);
+    goto out;
+  }
   json_array_foreach(decls, i, d) {
     struct copy cp;
     char *ipath = plan_path(path, NULL, (int)i);

@@ -20,8 +20,6 @@
 
 #include "template/plan.h"
 
-#define MAX_TEMPLATE_BYTES (4u << 20)
-
 /* ---- errors ------------------------------------------------------------------ */
 static void set_where(const struct tpl_template *t, const json_t *node, const char *path, struct tpl_error *err)
 {
@@ -68,6 +66,11 @@ int plan_eval_failed(const struct tpl_template *t, const json_t *node, const cha
     plan_fail(t, node, path, err,
               "%s%s is not valid: %s Please see https://aka.ms/arm-template-expressions for usage details.", what,
               plan_at(t, node, at), inner);
+  } else if (r == -E2BIG) {
+    char inner[sizeof err->message], at[64];
+    snprintf(inner, sizeof inner, "%s", err->message);
+    tpl_fail(err, "DeploymentJobSizeExceeded", "%s%s is not valid: %s", what, plan_at(t, node, at), inner);
+    set_where(t, node, path, err);
   } else {
     set_where(t, node, path, err);
   }
@@ -201,6 +204,7 @@ void plan_ctx_init(struct plan_ctx *c, struct tpl_template *t, const struct tpl_
   c->t = t;
   c->world = world;
   c->allow = allow;
+  c->left = t->budget->work < TPL_MAX_JOB_SIZE ? t->budget->work : TPL_MAX_JOB_SIZE;
 }
 
 int plan_push(struct plan_ctx *c, const char *name, int index, struct tpl_error *err)
@@ -221,6 +225,7 @@ static struct tpl_eval eval_of(struct plan_ctx *c)
       .ctx = c,
       .allow = c->allow,
       .resource_id_of = resource_id_of,
+      .budget = &c->left,
   };
 }
 
@@ -228,7 +233,21 @@ int plan_eval(struct plan_ctx *c, const char *s, json_t **out, struct tpl_error 
 {
   struct tpl_eval ev = eval_of(c);
   err->path[0] = '\0';
-  return tpl_eval_string(&ev, s, out, err);
+  size_t before = c->left;
+  int r = tpl_eval_string(&ev, s, out, err);
+  size_t *work = &c->t->budget->work;
+  *work -= before - c->left < *work ? before - c->left : *work;
+  return r;
+}
+
+int plan_charge(struct plan_ctx *c, const json_t *v, const char *what, struct tpl_error *err)
+{
+  size_t size = tpl_json_size(v, c->left), *work = &c->t->budget->work;
+  if (size > c->left)
+    return tpl_too_big(err, what, c->left);
+  c->left -= size;
+  *work -= size < *work ? size : *work;
+  return 0;
 }
 
 int plan_references(struct plan_ctx *c, const char *s, void (*found)(void *ctx, const char *name), void *ctx,
@@ -236,7 +255,11 @@ int plan_references(struct plan_ctx *c, const char *s, void (*found)(void *ctx, 
 {
   struct tpl_eval ev = eval_of(c);
   err->path[0] = '\0';
-  return tpl_expr_references(&ev, s, found, ctx, err);
+  size_t before = c->left;
+  int r = tpl_expr_references(&ev, s, found, ctx, err);
+  size_t *work = &c->t->budget->work;
+  *work -= before - c->left < *work ? before - c->left : *work;
+  return r;
 }
 
 /* ---- the template object ---------------------------------------------------------- */
@@ -308,24 +331,26 @@ static int check_shape(struct tpl_template *t, bool root, struct tpl_error *err)
                      "deployments to a resource group can use it. Please see https://aka.ms/arm-deploy for usage "
                      "details.");
   size_t size = json_dumpb(t->tmpl, NULL, 0, JSON_COMPACT);
-  if (size > MAX_TEMPLATE_BYTES) {
+  if (size > TPL_MAX_JOB_SIZE) {
     tpl_fail(err, "DeploymentJobSizeExceeded",
              "The deployment template size '%zu' bytes exceeds the limit of '%u' bytes. Please see "
              "https://aka.ms/arm-deployment-size for usage details.",
-             size, MAX_TEMPLATE_BYTES);
+             size, TPL_MAX_JOB_SIZE);
     set_where(t, t->tmpl, t->path, err);
     return -EINVAL;
   }
   return 0;
 }
 
-int plan_load(const struct tpl_input *in, struct tpl_template *outer, bool nested, struct tpl_template **out,
-              struct tpl_error *err)
+int plan_load(const struct tpl_input *in, struct tpl_template *outer, bool nested, struct plan_budget *budget,
+              struct tpl_template **out, struct tpl_error *err)
 {
   *out = NULL;
   struct tpl_template *t = calloc(1, sizeof *t);
   if (!t)
     return -ENOMEM;
+  t->own = (struct plan_budget){PLAN_MAX_WORK, PLAN_MAX_TREE};
+  t->budget = budget ? budget : &t->own;
   t->tmpl = in->template;
   t->pos = in->pos;
   t->world = in->world;
@@ -356,7 +381,7 @@ out:
 
 int tpl_load(const struct tpl_input *in, struct tpl_template **out, struct tpl_error *err)
 {
-  return plan_load(in, NULL, false, out, err);
+  return plan_load(in, NULL, false, NULL, out, err);
 }
 
 void tpl_free(struct tpl_template *t)

@@ -120,6 +120,14 @@ struct tpl_eval {
   /* reference(): the template's own resources by name → full id; NULL when
    * the name is not one of them (then the argument must be an id). */
   const char *(*resource_id_of)(void *ctx, const char *name);
+  /* Bytes of JSON the results of the evaluation's function calls may still
+   * add up to (the values of parameters(), variables() and deployment(),
+   * stored and counted once, are not counted again); decreased by each
+   * call.  Past it, or a single value over TPL_MAX_JOB_SIZE, the evaluation
+   * fails with -E2BIG and code DeploymentJobSizeExceeded: a few bytes of
+   * expression cannot make gigabytes (concat(v, v) of a variable doubled
+   * sixty times).  NULL: TPL_MAX_JOB_SIZE for this evaluation. */
+  size_t *budget;
 };
 /* Whether a JSON string value is an expression ("[...]" and not "[[..."). */
 bool tpl_is_expression(const char *s);
@@ -129,7 +137,7 @@ bool tpl_is_expression(const char *s);
  * e.g. "The template function 'x' is not found. Please see ...", without
  * the "Deployment template validation failed: 'The template resource '…'
  * at line … is not valid: …'" frame, which the caller adds with the
- * position), -EAGAIN (see tpl_world.reference), -ENOMEM.  Errors of the
+ * position), -EAGAIN (see tpl_world.reference), -E2BIG (budget), -ENOMEM.  Errors of the
  * lookup and of world->reference come back as they filled err. */
 int tpl_eval_string(const struct tpl_eval *ev, const char *s, json_t **out, struct tpl_error *err);
 
@@ -159,6 +167,10 @@ int tpl_template_hash(const json_t *template, char out[21]);
 #define TPL_MAX_RESOURCES 800
 #define TPL_MAX_OUTPUTS 64
 #define TPL_MAX_COPY 800
+/* Bytes of JSON a template may come to once expanded (ARM's 4 MB,
+ * DeploymentJobSizeExceeded): the template itself, and the bound of every
+ * value an expression makes (below). */
+#define TPL_MAX_JOB_SIZE (4u << 20)
 
 struct tpl_input {
   json_t *template;               /* the template object (borrowed) */

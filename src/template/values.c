@@ -112,6 +112,10 @@ void tpl_buf_add(struct tpl_buf *b, const char *s, size_t len)
 {
   if (b->oom)
     return;
+  if (len > TPL_MAX_JOB_SIZE - b->len) {
+    b->oom = b->big = true;
+    return;
+  }
   if (b->len + len + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + len + 1)
@@ -140,6 +144,70 @@ json_t *tpl_buf_json(struct tpl_buf *b)
   free(b->p);
   *b = (struct tpl_buf){0};
   return v;
+}
+
+int tpl_buf_done(struct tpl_call *c, struct tpl_buf *b, json_t **out)
+{
+  if (b->big) {
+    free(b->p);
+    *b = (struct tpl_buf){0};
+    return tpl_too_big(c->err, "The result of the template language function", TPL_MAX_JOB_SIZE);
+  }
+  return tpl_done(c, tpl_buf_json(b), out);
+}
+
+static size_t size_of(const json_t *v, size_t limit, int depth)
+{
+  size_t n = 0, i;
+  const char *k;
+  json_t *e;
+  if (depth > TPL_MAX_DEPTH)
+    return limit + 1;
+  switch (json_typeof(v)) {
+  case JSON_STRING:
+    return json_string_length(v) + 2;
+  case JSON_INTEGER:
+  case JSON_REAL:
+    return 8; /* about its digits; never 0, so a count of numbers is bounded */
+  case JSON_ARRAY:
+    n = 2;
+    json_array_foreach(v, i, e) {
+      if ((n += 1 + size_of(e, limit - n, depth + 1)) > limit)
+        return limit + 1;
+    }
+    return n;
+  case JSON_OBJECT:
+    n = 2;
+    json_object_foreach((json_t *)v, k, e) {
+      if ((n += 4 + strlen(k) + size_of(e, limit - n, depth + 1)) > limit)
+        return limit + 1;
+    }
+    return n;
+  default:
+    return 5;
+  }
+}
+
+size_t tpl_json_size(const json_t *v, size_t limit)
+{
+  size_t n = size_of(v, limit, 0);
+  return n > limit ? limit + 1 : n;
+}
+
+int tpl_room_for(struct tpl_call *c, size_t n)
+{
+  if (n > *c->left / 2)
+    return tpl_too_big(c->err, "The result of the template language function", *c->left);
+  return 0;
+}
+
+int tpl_too_big(struct tpl_error *err, const char *what, size_t limit)
+{
+  tpl_fail(err, "DeploymentJobSizeExceeded",
+           "%s comes to more than the '%zu' bytes left of the '%u' bytes a template may come to once expanded (or "
+           "is nested deeper than %d levels). Please see https://aka.ms/arm-deployment-size for usage details.",
+           what, limit, TPL_MAX_JOB_SIZE, TPL_MAX_DEPTH);
+  return -E2BIG;
 }
 
 json_t *tpl_string_n(const char *s, size_t len)

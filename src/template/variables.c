@@ -46,8 +46,14 @@ static int eval_loop(struct tpl_template *t, struct plan_var *v, struct tpl_erro
   for (long long i = 0; i < k; i++) {
     json_t *e = NULL;
     c.nframes = 0;
-    if ((r = plan_push(&c, v->name, (int)i, err)) < 0 || (r = body_eval(&c, input, v->path, what, false, &e, err)) < 0 ||
-        (r = json_array_append_new(arr, e) < 0 ? -ENOMEM : 0) < 0) {
+    if ((r = plan_push(&c, v->name, (int)i, err)) == 0 && (r = body_eval(&c, input, v->path, what, false, &e, err)) == 0 &&
+        (r = plan_charge(&c, e, "The values of the variable copy loop", err)) < 0) {
+      r = plan_eval_failed(t, count, v->path, what, r, err);
+      json_decref(e);
+    } else if (r == 0 && json_array_append_new(arr, e) < 0) {
+      r = -ENOMEM;
+    }
+    if (r < 0) {
       json_decref(arr);
       return r;
     }
@@ -65,6 +71,23 @@ static int evaluate(struct tpl_template *t, struct plan_var *v, struct tpl_error
   snprintf(what, sizeof what, "The template variable '%s'", v->name);
   plan_ctx_init(&c, t, t->world, 0);
   return body_eval(&c, v->decl, v->path, what, false, &v->value, err);
+}
+
+/* The variables' values together are part of the expanded template: they
+ * may not pass its size (ARM's DeploymentJobSizeExceeded). */
+static int charge(struct tpl_template *t, struct plan_var *v, struct tpl_error *err)
+{
+  size_t room = TPL_MAX_JOB_SIZE - t->var_bytes, size = tpl_json_size(v->value, room);
+  if (size > room) {
+    char what[512], at[64];
+    snprintf(what, sizeof what, "The template variable '%s'%s", v->name,
+             plan_at(t, v->decl, at));
+    int r = tpl_too_big(err, what, room);
+    snprintf(err->path, sizeof err->path, "%s", v->path);
+    return r;
+  }
+  t->var_bytes += size;
+  return 0;
 }
 
 int vars_get(struct tpl_template *t, const char *name, json_t **out, struct tpl_error *err)
@@ -85,6 +108,10 @@ int vars_get(struct tpl_template *t, const char *name, json_t **out, struct tpl_
     v->resolving = true;
     int r = evaluate(t, v, &inner);
     v->resolving = false;
+    if (r == 0 && (r = charge(t, v, &inner)) < 0) {
+      json_decref(v->value);
+      v->value = NULL;
+    }
     if (r < 0) {
       *err = inner;
       return r;

@@ -1039,6 +1039,114 @@ static void limits(void **state)
   free(text);
 }
 
+/* ---- expansion: a few bytes may not make gigabytes -------------------------------------------------- */
+/* head, then variables v1..vn each "[f(variables('v<i-1>'), ...)]" as step writes it with # for the previous
+ * one, then tail. */
+static char *chain(const char *v0, const char *step, int n, const char *tail)
+{
+  size_t cap = 512 + strlen(v0) + (size_t)n * (strlen(step) * 4 + 32) + strlen(tail);
+  char *s = malloc(cap);
+  size_t len = (size_t)snprintf(s, cap, "{" SCHEMA ", \"resources\": [], %s\"variables\": {\"v0\": %s", tail, v0);
+  for (int i = 1; i <= n; i++) {
+    len += (size_t)snprintf(s + len, cap - len, ", \"v%d\": \"[", i);
+    for (const char *p = step; *p; p++)
+      len += *p == '#' ? (size_t)snprintf(s + len, cap - len, "variables('v%d')", i - 1) : (s[len] = *p, 1);
+    len += (size_t)snprintf(s + len, cap - len, "]\"");
+  }
+  snprintf(s + len, cap - len, "}}");
+  return s;
+}
+
+/* Refused with DeploymentJobSizeExceeded and its message, in well under the time and memory the value would
+ * take. */
+static void too_big(const char *text, const char *what)
+{
+  struct loaded l;
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  int r = load(&l, text, NULL, &rg_world);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+  CHECK(r == -E2BIG && !strcmp(l.err.code, "DeploymentJobSizeExceeded") &&
+            strstr(l.err.message, "bytes a template may come to once expanded") && l.err.path[0],
+        "%s: DeploymentJobSizeExceeded (%s; %s)", what, l.err.message, l.err.path);
+  printf("# %s refused in %.3f s\n", what, s);
+  unload(&l);
+}
+
+static void expansion_bounded(void **state)
+{
+  (void)state;
+  char *t;
+  /* 2^60 bytes: a string, an array, and a tree sharing one node 2^60 times, doubled variable by variable */
+  too_big(t = chain("\"xxxxxxxxxxxxxxxx\"", "concat(#, #)", 60, ""), "a string doubled 60 times");
+  free(t);
+  too_big(t = chain("[\"a\", \"b\"]", "concat(#, #)", 60, ""), "an array doubled 60 times");
+  free(t);
+  too_big(t = chain("[\"a\", \"b\"]", "createArray(#, #)", 60, ""), "a tree of one shared node");
+  free(t);
+  too_big(t = chain("[\"a\", \"b\"]", "string(createArray(#, #))", 60, ""), "string() of such a tree");
+  free(t);
+  /* one call: 16,000 x 16,000 bytes; concat() of an array 5,000 times; union() of large arrays */
+  too_big(t = chain("\"[padLeft('', 16000, 'a')]\"", "replace(#, 'a', #)", 1, ""), "replace() multiplying");
+  free(t);
+  too_big(t = chain("\"[range(0, 10000)]\"", "concat(#, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #)",
+                    2, ""),
+          "concat() of a 10,000-element array 21 times, twice");
+  free(t);
+  /* base64 of base64 ... of a 16,000-character string */
+  too_big(t = chain("\"[padLeft('', 16000, 'a')]\"",
+                    "base64(base64(base64(base64(base64(base64(base64(base64(base64(base64(base64(base64(base64("
+                    "base64(base64(base64(base64(base64(base64(base64(#))))))))))))))))))))",
+                    1, ""),
+          "base64() of base64() ...");
+  free(t);
+  /* copy loops: a variable copy of 800 ranges, a property copy of 800 copies of a literal array */
+  too_big("{" SCHEMA ", \"resources\": [], \"variables\": {\"copy\": [{\"name\": \"x\", \"count\": 800, \"input\": "
+          "\"[range(0, 10000)]\"}]}}",
+          "a variable copy of 800 ranges of 10,000");
+  too_big("{" SCHEMA ", \"resources\": [], \"variables\": {\"r\": \"[range(0, 10000)]\", \"o\": {\"copy\": [{\"name\": "
+          "\"x\", \"count\": 800, \"input\": {\"copy\": [{\"name\": \"y\", \"count\": 800, \"input\": [1, 2, 3, 4, 5, 6, "
+          "7, 8]}]}}]}}}",
+          "property copies of 800 x 800 literal arrays");
+  /* the work of all evaluations together: 200 variables each making 3.2 MB (each within the size) */
+  char *step = many("length(concat(", "variables('v0')", 200, "))");
+  too_big(t = chain("\"[padLeft('', 16000, 'a')]\"", step, 200, ""), "200 variables of 3.2 MB of work each");
+  free(t);
+  free(step);
+  /* union() compares each element with each: bounded */
+  struct loaded l;
+  t = chain("\"[range(0, 10000)]\"", "union(#, range(10000, 10000))", 1, "");
+  CHECK(load(&l, t, NULL, &rg_world) == -EINVAL && strstr(l.err.message, "at most 16384 elements together"),
+        "union() of 20,000 elements refused (%s)", l.err.message);
+  unload(&l);
+  free(t);
+  /* nested copy loops of nested deployments: 800 x 800 x 800 disks */
+  char *nest = strdup("{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"1\", \"name\": \"[concat('d', "
+                      "copyIndex())]\", \"copy\": {\"name\": \"d\", \"count\": 800}}");
+  for (int i = 0; i < 3; i++) {
+    char *outer = NULL;
+    int n = i < 2 ? asprintf(&outer,
+                             "{\"type\": \"Microsoft.Resources/deployments\", \"apiVersion\": \"2021-04-01\", \"name\": "
+                             "\"[concat('n%d-', copyIndex())]\", \"copy\": {\"name\": \"n%d\", \"count\": 800}, "
+                             "\"properties\": {\"mode\": \"Incremental\", \"template\": {" SCHEMA ", \"resources\": [%s]}}}",
+                             i, i, nest)
+                  : asprintf(&outer, "{" SCHEMA ", \"resources\": [%s]}", nest);
+    free(nest);
+    nest = n > 0 ? outer : NULL;
+  }
+  CHECK(load(&l, nest, NULL, &rg_world) == -EINVAL &&
+            strstr(l.err.message, "declare more than '8000' resources together"),
+        "800 nested deployments of 800 of 800 disks: refused at once (%s)", l.err.message);
+  unload(&l);
+  free(nest);
+  /* well within: a 1 MB variable made by doubling, used by 800 resources */
+  t = chain("\"xxxxxxxxxxxxxxxx\"", "concat(#, #)", 16, "");
+  CHECK(load(&l, t, NULL, &rg_world) == 0, "a 1 MB variable made by doubling plans (%s)", l.err.message);
+  unload(&l);
+  free(t);
+}
+
 /* ---- secure values ------------------------------------------------------------------------------- */
 static void secure_values(void **state)
 {
@@ -1142,6 +1250,7 @@ int main(void)
       UNIT_TEST(subscription_scope),
       UNIT_TEST(expression_errors),
       UNIT_TEST(limits),
+      UNIT_TEST(expansion_bounded),
       UNIT_TEST(secure_values),
       UNIT_TEST(eight_hundred_resources),
   };
