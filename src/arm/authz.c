@@ -32,6 +32,7 @@
  * values are the user's free text.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -93,6 +94,23 @@ static int id_subscription(const char *s, char *sub, size_t cap)
   memcpy(sub, s, n);
   sub[n] = '\0';
   return 1;
+}
+
+int arm_authz_nested(struct arm *arm, const struct auth_identity *who, const char *id, json_t **error)
+{
+  char sub[128];
+  *error = NULL;
+  if (id_subscription(id, sub, sizeof sub) > 0 && arm_role_allows(arm, who, sub, ARM_NEED_WRITE))
+    return 0;
+  const char *end = strcasestr(id, "/providers/Microsoft.Resources/deployments/");
+  char message[1024];
+  snprintf(message, sizeof message,
+           "The client '%s' with object id '%s' does not have authorization to perform action "
+           "'Microsoft.Resources/deployments/write' over scope '%.*s' or the scope is invalid. If access was "
+           "recently granted, please refresh your credentials.",
+           who->appid, who->oid, end ? (int)(end - id) : (int)strlen(id), id);
+  *error = json_pack("{s:s,s:s}", "code", "AuthorizationFailed", "message", message);
+  return -EACCES;
 }
 
 bool arm_authz_linked(struct arm_call *call, const char *id, const char *target)

@@ -19,17 +19,24 @@
 #include "arm/internal.h"
 #include "common/log.h"
 
+/* The identity a deployment stores as its caller. */
+static void who_of(const char *caller, struct auth_identity *who)
+{
+  memset(who, 0, sizeof *who);
+  json_t *c = json_loads(caller, 0, NULL);
+  snprintf(who->oid, sizeof who->oid, "%s", json_string_value(json_object_get(c, "oid")) ?: "");
+  snprintf(who->appid, sizeof who->appid, "%s", json_string_value(json_object_get(c, "appid")) ?: "");
+  snprintf(who->tid, sizeof who->tid, "%s", json_string_value(json_object_get(c, "tid")) ?: "");
+  json_decref(c);
+}
+
 static int request(void *ctx, const char *caller, const char *method, const char *url, json_t *body,
                    const char *correlation_id, struct deploy_reply *out)
 {
   struct arm *arm = ctx;
   memset(out, 0, sizeof *out);
-  struct auth_identity who = {0};
-  json_t *c = json_loads(caller, 0, NULL);
-  snprintf(who.oid, sizeof who.oid, "%s", json_string_value(json_object_get(c, "oid")) ?: "");
-  snprintf(who.appid, sizeof who.appid, "%s", json_string_value(json_object_get(c, "appid")) ?: "");
-  snprintf(who.tid, sizeof who.tid, "%s", json_string_value(json_object_get(c, "tid")) ?: "");
-  json_decref(c);
+  struct auth_identity who;
+  who_of(caller, &who);
   struct arm_dispatch_reply rep;
   int rc = arm_dispatch(arm, &who, method, url, body, correlation_id, &rep);
   if (rc < 0)
@@ -52,6 +59,13 @@ static const char *api_version(void *ctx, const char *method, const char *id)
   return arm_route_api_version(method, id);
 }
 
+static int authorize_nested(void *ctx, const char *caller, const char *id, json_t **error)
+{
+  struct auth_identity who;
+  who_of(caller, &who);
+  return arm_authz_nested(ctx, &who, id, error);
+}
+
 static const char *subscription_name(void *ctx, const char *sub)
 {
   struct arm *arm = ctx;
@@ -68,7 +82,7 @@ int arm_deploy_start(struct arm *arm)
                                "portal", url, "authentication", "loginEndpoint", arm->issuer, "audiences", url,
                                "tenant", "common", "identityProvider", "AAD", "suffixes");
   struct deploy_config cfg = {
-      .host = {.ctx = arm, .request = request, .api_version = api_version},
+      .host = {.ctx = arm, .request = request, .api_version = api_version, .authorize_nested = authorize_nested},
       .meta = arm->meta,
       .tenant_id = arm->cfg.tenant_id,
       .subscription_name = subscription_name,

@@ -124,6 +124,13 @@ static int nested(struct whatif *wi, struct tpl_template *plan, int i, const str
   struct deploy_world cw;
   struct tpl_error err = {0};
   int rc = depth < MAX_NESTING ? 0 : -ELOOP;
+  json_t *denied = NULL;
+  if (rc == 0 && arm_authz_nested(wi->call->arm, &wi->call->who, r->id, &denied) < 0) {
+    add(wi, r->id, "Unsupported", NULL, NULL, NULL,
+        denied ? json_string_value(json_object_get(denied, "message")) : "AuthorizationFailed");
+    json_decref(denied);
+    return 0;
+  }
   if (rc == 0)
     rc = deploy_world_init(wi->call->arm->deploy, &cw, r->subscription, r->resource_group, r->name, NULL,
                            "Incremental");

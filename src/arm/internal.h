@@ -187,6 +187,12 @@ bool arm_authz_scope(struct arm_call *call, const char *sub, enum arm_need need,
 bool arm_authz_linked(struct arm_call *call, const char *id, const char *target);
 /* arm_authz_linked for every resource id anywhere in the call's body. */
 bool arm_authz_body(struct arm_call *call);
+/* A nested deployment (its id) of who's template: 0 when who may write its
+ * subscription, as a client's PUT of it would need; else -EACCES with
+ * *error ARM's AuthorizationFailed {code, message} (a new reference; NULL
+ * when out of memory).  Checked before the target scope is read, so a
+ * refused caller learns nothing of it. */
+int arm_authz_nested(struct arm *arm, const struct auth_identity *who, const char *id, json_t **error);
 
 /* ---- forward.c ---- */
 /* Whether the call is another region's (forward.c says when), and then

@@ -52,6 +52,11 @@ struct deploy_host {
    * template names none (Complete mode's deletions, reference() of a
    * resource outside the template); NULL when no route serves it. */
   const char *(*api_version)(void *ctx, const char *method, const char *id);
+  /* Whether caller may run the nested deployment id (the role a client's
+   * PUT of it needs), asked before its target scope is read: 0, or
+   * -EACCES with *error ARM's {code, message} (a new reference; NULL when
+   * out of memory). */
+  int (*authorize_nested)(void *ctx, const char *caller, const char *id, json_t **error);
 };
 
 struct deploy_config {

@@ -172,6 +172,12 @@ static enum item_outcome nest(struct run *run, int item, const struct tpl_resour
 {
   struct deploy *d = run->d;
   struct tpl_error terr = {0};
+  json_t *denied = NULL;
+  if (d->cfg.host.authorize_nested(d->cfg.host.ctx, run->caller, r->id, &denied) < 0) {
+    *error = denied ? denied : json_pack("{s:s,s:s}", "code", "AuthorizationFailed", "message", r->id);
+    deploy_op_write(run, op_id, "Create", "Failed", r, start, "Forbidden", *error, NULL);
+    return OUTCOME_FAILED;
+  }
   struct deploy_world *w = calloc(1, sizeof *w);
   int rc = w ? deploy_world_init(d, w, r->subscription, r->resource_group, r->name,
                                  r->resource_group ? NULL : run->world->location, "Incremental")

@@ -14,24 +14,12 @@
 # collection of B's VM was made (its next restore point is refused).
 # Controls: B's Owner does each of these inside B.
 . "$VMRP_SRC/tests/lib/harness.sh"
-SUB_B=$(cat /proc/sys/kernel/random/uuid)
-export VMRP_CONFIG_EXTRA="[subscription $SUB_B]\ndisplay_name = tenant-b"
+second_subscription
 start_regions
 CV=api-version=2024-07-01
 DV=api-version=2024-03-02
 GV=api-version=2021-04-01
 
-# principal NAME SCOPE ROLE: the same principal in both regions (prints its id)
-principal() {
-  local id secret; id=$(cat /proc/sys/kernel/random/uuid); secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-  for conf in "$EAST_CONF" "$WEST_CONF"; do
-    "$VMRPD" sp create -c "$conf" --name "$1" --scope "$2" --role "$3" --client-id "$id" --secret "S$secret" >/dev/null
-  done
-  echo "$id S$secret"
-}
-role() { # CLIENT_ID SCOPE ROLE|none, in both regions
-  for conf in "$EAST_CONF" "$WEST_CONF"; do "$VMRPD" sp role -c "$conf" --client-id "$1" --scope "$2" --role "$3" >/dev/null; done
-}
 read -r BOB_ID BOB_SEC <<<"$(principal bob "$SUB_B" Owner)"
 read -r ALICE_ID ALICE_SEC <<<"$(principal alice "$SUB" Contributor)"
 read -r CAROL_ID CAROL_SEC <<<"$(principal carol "$SUB" Contributor)"

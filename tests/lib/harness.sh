@@ -70,6 +70,27 @@ start_regions() {
   TENANT=$TENANT_ID
 }
 
+# second_subscription: a subscription B (its id in $SUB_B, display name
+# tenant-b) beside $SUB in the regions start_regions starts next
+second_subscription() {
+  SUB_B=$(cat /proc/sys/kernel/random/uuid)
+  export VMRP_CONFIG_EXTRA="[subscription $SUB_B]\ndisplay_name = tenant-b"
+}
+
+# principal NAME SCOPE ROLE: the same service principal in both regions
+# (prints "id secret")
+principal() {
+  local id secret conf; id=$(cat /proc/sys/kernel/random/uuid); secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+  for conf in "$EAST_CONF" "$WEST_CONF"; do
+    "$VMRPD" sp create -c "$conf" --name "$1" --scope "$2" --role "$3" --client-id "$id" --secret "S$secret" >/dev/null
+  done
+  echo "$id S$secret"
+}
+role() { # CLIENT_ID SCOPE ROLE|none, in both regions
+  local conf
+  for conf in "$EAST_CONF" "$WEST_CONF"; do "$VMRPD" sp role -c "$conf" --client-id "$1" --scope "$2" --role "$3" >/dev/null; done
+}
+
 # pid of a region's daemon
 region_pid() { head -n1 "$VAR/$1/vmrpd.pid"; }
 
