@@ -52,7 +52,12 @@ int deploy_wait(struct run *run, const char *caller, const char *url, const char
 {
   struct deploy *d = run->d;
   *error = NULL;
-  int delay = 50;
+  /* Most operations end within milliseconds (an Empty disk, a collection):
+   * the first poll comes 2 ms after the PUT, then twice as late each time up
+   * to poll_ms.  A first wait of 50 ms made a deployment of 100 resources
+   * 66 % slower than a sequential REST client polling every 5 ms (bench/run
+   * arm); now it is faster, its independent resources overlapping. */
+  int delay = 2;
   for (;;) {
     if (deploy_stopping(d))
       return -EINTR;
