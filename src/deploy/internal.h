@@ -86,7 +86,9 @@ int deploy_reference(void *ctx, const char *id, const char *api_version, bool fu
 /* Waits for the resource at url (its id, with api-version) to reach a
  * terminal provisioning state, polling status_url when given: 0 with
  * *state ("Succeeded", "Failed", "Canceled", "NotFound") and *error (the
- * failure, may be NULL), -EINTR when the engine stops. */
+ * failure, may be NULL; a resource that cannot be read — 4xx, or 5xx for
+ * long — is Failed with that answer's error), -EINTR when the engine
+ * stops. */
 int deploy_wait(struct run *run, const char *caller, const char *url, const char *status_url, char state[16],
                 json_t **error);
 

@@ -47,6 +47,10 @@ static json_t *error_of(const struct deploy_reply *rep)
                    "The resource provider answered with an error and no details.");
 }
 
+/* Polls in a row that a resource may answer 5xx or 429 (a peer region
+ * restarting) before its wait ends Failed: a minute at the usual pace. */
+#define WAIT_MAX_ERRORS 240
+
 int deploy_wait(struct run *run, const char *caller, const char *url, const char *status_url, char state[16],
                 json_t **error)
 {
@@ -57,7 +61,7 @@ int deploy_wait(struct run *run, const char *caller, const char *url, const char
    * to poll_ms.  A first wait of 50 ms made a deployment of 100 resources
    * 66 % slower than a sequential REST client polling every 5 ms (bench/run
    * arm); now it is faster, its independent resources overlapping. */
-  int delay = 2;
+  int delay = 2, errors = 0;
   for (;;) {
     if (deploy_stopping(d))
       return -EINTR;
@@ -85,6 +89,16 @@ int deploy_wait(struct run *run, const char *caller, const char *url, const char
     }
     if (!s && rep.status >= 400 && status_url) { /* the status URL is gone: ask the resource */
       status_url = NULL;
+    } else if (!s && rep.status >= 400) { /* the resource cannot be read (a role withdrawn, a region down) */
+      bool lasting = rep.status < 500 && rep.status != 429;
+      if (lasting || ++errors > WAIT_MAX_ERRORS) {
+        snprintf(state, 16, "Failed");
+        *error = error_of(&rep);
+        deploy_reply_clear(&rep);
+        return 0;
+      }
+    } else {
+      errors = 0;
     }
     deploy_reply_clear(&rep);
     usleep((useconds_t)delay * 1000);
