@@ -215,6 +215,17 @@ int arm_deployment_plan(struct arm_call *call, const struct arm_deployment_scope
       arm_reply_error_target(call, 400, refused[i].code, refused[i].member, "%s", refused[i].message);
       return -EINVAL;
     }
+  /* Operations never carry request or response content (they could hold a
+   * secure value a template put into a property): asking for it is refused,
+   * not accepted and ignored.  "none" asks for nothing. */
+  const char *detail = json_string_value(json_object_get(json_object_get(props, "debugSetting"), "detailLevel"));
+  if (detail && strcasecmp(detail, "none")) {
+    arm_reply_error_target(call, 400, "InvalidDebugSetting", "debugSetting.detailLevel",
+                           "Request and response content in deployment operations (debugSetting.detailLevel "
+                           "'%s') is not supported by this service; deploy without debugSetting.",
+                           detail);
+    return -EINVAL;
+  }
   struct tpl_posmap *ppos = NULL;
   if ((rc = object_or_string(call, props, "template", &p->template, &p->template_pos)) < 0 ||
       (rc = object_or_string(call, props, "parameters", &p->parameters, &ppos)) < 0) {

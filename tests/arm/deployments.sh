@@ -175,6 +175,10 @@ arm PUT "$X/bad1?$R" '{"properties": {"mode": "Incremental", "template": {}, "pa
 expect 400 InvalidContentLink "parametersLink refused"
 arm PUT "$X/bad1?$R" '{"properties": {"mode": "Incremental", "onErrorDeployment": {"type": "LastSuccessful"}, template:{'"$SCHEMA"', "resources": []}}}'
 expect 400 InvalidOnErrorDeployment "onErrorDeployment refused"
+arm PUT "$X/bad1?$R" '{"properties": {"mode": "Incremental", "debugSetting": {"detailLevel": "requestContent,responseContent"}, template:{'"$SCHEMA"', "resources": []}}}'
+expect 400 InvalidDebugSetting "debugSetting with content refused (operations never carry it)"
+arm POST "$X/bad1/validate?$R" '{"properties": {"mode": "Incremental", "debugSetting": {"detailLevel": "None"}, template:{'"$SCHEMA"', "resources": []}}}'
+expect 200 "" "debugSetting none asks for nothing"
 arm PUT "$X/bad1?$R" '{"properties": {"mode": "Incremental", "parameters": {"p": {"reference": {"keyVault": {"id": "/subscriptions/'$SUB'/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v"}, "secretName": "s"}}}, template:{'"$SCHEMA"', "parameters": {"p": {"type": "securestring"}}, "resources": []}}}'
 check test "$STATUS" = 400 "a Key Vault reference refused ($(echo "$BODY" | jq -r .error.code))"
 arm PUT "$X/$(printf 'a%.0s' $(seq 65))?$R" "$AZBODY"
