@@ -10,7 +10,8 @@
 # no resource group, no deployment in B's history) and nothing of B (its
 # resource group's tags, its disk's properties) appears in A's deployments,
 # operations or what-if.  Control: carol, Contributor of both, runs the same
-# nested deployment into B.
+# nested deployment into B.  And a caller whose role goes while their
+# deployment waits for a resource: the deployment ends Failed.
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/deploy.sh"
 second_subscription
@@ -117,4 +118,26 @@ arm GET "$EAST$B/providers/Microsoft.Compute/disks/evil?$DV"
 expect 200 "" "its disk is in B"
 arm GET "$EAST$B/providers/Microsoft.Resources/deployments/intoB?$R"
 check test "$(echo "$BODY" | jq -r .properties.outputs.tags.value.t)" = "$PRIVATE-rg" "and it saw B's resource group"
+
+# ---- a caller who loses their role while their deployment waits for a resource: it ends Failed (it polled for
+# ever); each job is slowed down so that the role goes while the disk is still being created
+kill9_region eastus
+VMRP_FAILPOINTS=jobs.run.delay_ms=20000 restart_region eastus
+TOKEN=$(token "$EAST" "$ALICE_ID" "$ALICE_SEC")
+arm PUT "$X/revoked?$R" '{"properties": {"mode": "Incremental", "template": {'"$SCHEMA"', "resources": ['"$(dep_disk slow)"', '"$(dep_disk after slow)"']}}}'
+expect 201 "" "alice's deployment of a slow disk"
+AAO=$(header Azure-AsyncOperation)
+for _ in $(seq 200); do
+  arm GET "$EAST/subscriptions/$SUB/resourceGroups/arg/providers/Microsoft.Compute/disks/slow?$DV"
+  [ "$STATUS" = 200 ] && break
+  sleep 0.1
+done
+check test "$(echo "$BODY" | jq -r .properties.provisioningState)" != Succeeded "the disk is still being made"
+role "$ALICE_ID" "$SUB" none
+TOKEN=$(token "$EAST")
+wait_dep "$AAO"
+check test "$DEP_STATUS" = Failed "the deployment ends Failed once its caller has no role"
+arm GET "$OPS/revoked/operations?$R"
+check test "$(echo "$BODY" | jq -r '[.value[].properties.statusMessage.error.details[0].code] | join(",")')" = AuthorizationFailed \
+  "its operation: the GET refused (AuthorizationFailed); the next disk never requested"
 finish
