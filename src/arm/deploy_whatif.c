@@ -238,7 +238,8 @@ void arm_deployment_whatif(struct arm_call *call)
     rc = others(&wi, s.scope, !strcasecmp(p.mode, "Complete"));
   char op_id[40], *text = NULL;
   if (rc == 0) {
-    json_t *result = json_pack("{s:s,s:{s:O}}", "status", "Succeeded", "properties", "changes", wi.changes);
+    json_t *result = json_pack("{s:s,s:{s:o}}", "status", "Succeeded", "properties", "changes",
+                               deploy_masked(p.plan, wi.changes));
     text = result ? json_dumps(result, JSON_COMPACT) : NULL;
     json_decref(result);
     rc = text ? arm_op_done(call, "deploymentWhatIf", s.id, text, op_id) : -ENOMEM;

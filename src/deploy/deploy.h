@@ -80,6 +80,12 @@ int deploy_start(const struct deploy_config *cfg, struct deploy **out);
  * the store, for the next start.  NULL is allowed. */
 void deploy_stop(struct deploy *d);
 
+/* A copy of v with every secure parameter value of plan (tpl_secrets)
+ * replaced by '***' in its strings (document.c): what is returned or
+ * stored of the bodies a template makes (what-if) never shows them.  NULL
+ * when out of memory. */
+json_t *deploy_masked(const struct tpl_template *plan, json_t *v);
+
 /* ---- the world a deployment's template is evaluated in (world.c) ------- */
 /* tpl_world with the storage its strings point into. */
 struct deploy_world {

@@ -9,7 +9,9 @@
  * ({"status": "Failed", "error": {...}} on a failure) and targetResource.
  * Messages come from handlers, which may quote a value they refused — a
  * secure parameter's included — so every string of an error is masked
- * (deploy_mask) before it is written.
+ * (deploy_mask_json) before it is written; what-if's change list, which shows
+ * the bodies a template would send, is masked the same way
+ * (deploy_masked).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,10 +56,10 @@ const char *deploy_status_name(int status)
   return status < 400 ? "OK" : status < 500 ? "BadRequest" : "InternalServerError";
 }
 
-char *deploy_mask(struct run *run, const char *msg)
+static char *mask(const struct tpl_template *plan, const char *msg)
 {
   const char *const *secrets = NULL;
-  int n = run && run->plan ? tpl_secrets(run->plan, &secrets) : 0;
+  int n = plan ? tpl_secrets(plan, &secrets) : 0;
   char *out = strdup(msg);
   for (int i = 0; out && i < n; i++) {
     size_t sl = strlen(secrets[i]);
@@ -76,10 +78,10 @@ char *deploy_mask(struct run *run, const char *msg)
   return out;
 }
 
-json_t *deploy_mask_json(struct run *run, json_t *v)
+json_t *deploy_masked(const struct tpl_template *plan, json_t *v)
 {
   if (json_is_string(v)) {
-    char *m = deploy_mask(run, json_string_value(v));
+    char *m = mask(plan, json_string_value(v));
     json_t *s = m ? json_string(m) : json_string("***");
     free(m);
     return s;
@@ -88,17 +90,22 @@ json_t *deploy_mask_json(struct run *run, json_t *v)
     json_t *o = json_object();
     const char *k;
     json_t *m;
-    json_object_foreach(v, k, m) json_object_set_new(o, k, deploy_mask_json(run, m));
+    json_object_foreach(v, k, m) json_object_set_new(o, k, deploy_masked(plan, m));
     return o;
   }
   if (json_is_array(v)) {
     json_t *a = json_array();
     size_t i;
     json_t *m;
-    json_array_foreach(v, i, m) json_array_append_new(a, deploy_mask_json(run, m));
+    json_array_foreach(v, i, m) json_array_append_new(a, deploy_masked(plan, m));
     return a;
   }
   return json_incref(v);
+}
+
+json_t *deploy_mask_json(struct run *run, json_t *v)
+{
+  return deploy_masked(run ? run->plan : NULL, v);
 }
 
 int deploy_op_write(struct run *run, const char *op_id, const char *operation, const char *state,

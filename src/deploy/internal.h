@@ -115,8 +115,5 @@ const char *deploy_status_name(int status);
 int deploy_op_write(struct run *run, const char *op_id, const char *operation, const char *state,
                     const struct tpl_resource *target, int64_t start_us, const char *status_code, json_t *error,
                     const char *request_id);
-/* msg with every secure value of the run's template replaced by '***'
- * (a new string). */
-char *deploy_mask(struct run *run, const char *msg);
-/* json_t error → masked copy. */
+/* deploy_masked with the run's template. */
 json_t *deploy_mask_json(struct run *run, json_t *v);

@@ -4,7 +4,8 @@
 # has (a numeric string equal to its number included), Modify with the
 # property-level delta, Ignore / Delete (Complete mode) for the group's
 # other resources, ResourceIdOnly; nested deployments expanded; template
-# errors refused as validate refuses them; nothing is created or changed.
+# errors refused as validate refuses them; nothing is created or changed;
+# a secure parameter's value masked.
 # Then the az CLI's `deployment group what-if` renders it and
 # `create --what-if` stops before any PUT.
 . "$VMRP_SRC/tests/lib/harness.sh"
@@ -79,6 +80,16 @@ arm POST "$EAST/subscriptions/$SUB/resourcegroups/nosuchrg/providers/Microsoft.R
   "{\"properties\": {\"mode\": \"Incremental\", template: $TPL}}"
 expect 404 ResourceGroupNotFound "a missing resource group"
 OWNER_TOKEN=$TOKEN
+# a secure parameter in a body: '***' in the change list, nowhere in what is stored
+PW=Wi-s3cure-Zq8
+whatif "{\"properties\": {\"mode\": \"Incremental\", \"parameters\": {\"pw\": {\"value\": \"$PW\"}}, template: {$DEP_SCHEMA,
+  \"parameters\": {\"pw\": {\"type\": \"securestring\"}}, \"resources\": [{\"type\": \"Microsoft.Compute/disks\", \"apiVersion\": \"2020-12-01\",
+  \"name\": \"sec\", \"location\": \"eastus\", \"tags\": {\"pw\": \"[concat('was ', parameters('pw'))]\"},
+  \"properties\": {\"creationData\": {\"createOption\": \"Empty\"}, \"diskSizeGB\": 1}}]}}}"
+check test "$(echo "$BODY" | jq -r --arg id "$DISKS/sec" '.properties.changes[] | select(.resourceId == $id) | .after.tags.pw')" = 'was ***' \
+  "a secure parameter's value is masked in the change list"
+check test "$(sqlite3 "$VAR/eastus/meta.db" .dump | grep -c -- "$PW")" = 0 "and is not in the database"
+
 reader=$("$VMRPD" sp create -c "$EAST_CONF" --name wireader --role Reader)
 TOKEN=$(token "$EAST" "$(echo "$reader" | jq -r .clientId)" "$(echo "$reader" | jq -r .clientSecret)")
 arm POST "$X/wi/whatIf?$R" "{\"properties\": {\"mode\": \"Incremental\", template: $TPL}}"
