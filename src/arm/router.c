@@ -52,6 +52,16 @@ enum {
 #define RPT RPC "/restorePoints/*"
 #define NET RG "/providers/Microsoft.Network"
 #define VNET NET "/virtualNetworks/*"
+#define SUBNET_ACTION "Microsoft.Network/virtualNetworks/subnets"
+/* the routes of one Microsoft.Network type T (network.c serves them all) */
+#define NETWORK_ROUTES(T)                                                                                    \
+  {"GET", "/subscriptions/*/providers/Microsoft.Network/" T, arm_net_list, API_NETWORK, T,                     \
+   "Microsoft.Network/" T, 0},                                                                                 \
+  {"GET", NET "/" T, arm_net_list, API_NETWORK, T, "Microsoft.Network/" T, 0},                                 \
+  {"PUT", NET "/" T "/*", arm_net_put, API_NETWORK, T, "Microsoft.Network/" T, 0},                             \
+  {"GET", NET "/" T "/*", arm_net_get, API_NETWORK, T, "Microsoft.Network/" T, 0},                             \
+  {"PATCH", NET "/" T "/*", arm_net_patch, API_NETWORK, T, "Microsoft.Network/" T, 0},                         \
+  {"DELETE", NET "/" T "/*", arm_net_delete, API_NETWORK, T, "Microsoft.Network/" T, 0}
 #define DEP_RG RG "/providers/Microsoft.Resources/deployments"
 #define DEP_SUB "/subscriptions/*/providers/Microsoft.Resources/deployments"
 #define DEP_ACTION "Microsoft.Resources/deployments"
@@ -180,34 +190,14 @@ static const struct route routes[] = {
     {"POST", RPT "/diskRestorePoints/*/vmrpRevokeNbdAccess", arm_drp_nbd_revoke, API_DISKS,
      "restorePointCollections/restorePoints/diskRestorePoints",
      "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints/vmrpRevokeNbdAccess", 0},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
-    {"GET", NET "/virtualNetworks", arm_net_list, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
-    {"PUT", NET "/virtualNetworks/*", arm_net_put, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
-    {"GET", NET "/virtualNetworks/*", arm_net_get, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
-    {"PATCH", NET "/virtualNetworks/*", arm_net_patch, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
-    {"DELETE", NET "/virtualNetworks/*", arm_net_delete, API_NETWORK, "virtualNetworks", "Microsoft.Network/virtualNetworks", 0},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
-    {"GET", NET "/networkSecurityGroups", arm_net_list, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
-    {"PUT", NET "/networkSecurityGroups/*", arm_net_put, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
-    {"GET", NET "/networkSecurityGroups/*", arm_net_get, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
-    {"PATCH", NET "/networkSecurityGroups/*", arm_net_patch, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
-    {"DELETE", NET "/networkSecurityGroups/*", arm_net_delete, API_NETWORK, "networkSecurityGroups", "Microsoft.Network/networkSecurityGroups", 0},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
-    {"GET", NET "/networkInterfaces", arm_net_list, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
-    {"PUT", NET "/networkInterfaces/*", arm_net_put, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
-    {"GET", NET "/networkInterfaces/*", arm_net_get, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
-    {"PATCH", NET "/networkInterfaces/*", arm_net_patch, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
-    {"DELETE", NET "/networkInterfaces/*", arm_net_delete, API_NETWORK, "networkInterfaces", "Microsoft.Network/networkInterfaces", 0},
-    {"GET", "/subscriptions/*/providers/Microsoft.Network/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
-    {"GET", NET "/publicIPAddresses", arm_net_list, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
-    {"PUT", NET "/publicIPAddresses/*", arm_net_put, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
-    {"GET", NET "/publicIPAddresses/*", arm_net_get, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
-    {"PATCH", NET "/publicIPAddresses/*", arm_net_patch, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
-    {"DELETE", NET "/publicIPAddresses/*", arm_net_delete, API_NETWORK, "publicIPAddresses", "Microsoft.Network/publicIPAddresses", 0},
-    {"GET", VNET "/subnets", arm_net_subnet_list, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
-    {"PUT", VNET "/subnets/*", arm_net_subnet_put, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
-    {"GET", VNET "/subnets/*", arm_net_subnet_get, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
-    {"DELETE", VNET "/subnets/*", arm_net_subnet_delete, API_NETWORK, "virtualNetworks/subnets", "Microsoft.Network/virtualNetworks/subnets", 0},
+    NETWORK_ROUTES("virtualNetworks"),
+    NETWORK_ROUTES("networkSecurityGroups"),
+    NETWORK_ROUTES("networkInterfaces"),
+    NETWORK_ROUTES("publicIPAddresses"),
+    {"GET", VNET "/subnets", arm_net_subnet_list, API_NETWORK, "virtualNetworks/subnets", SUBNET_ACTION, 0},
+    {"PUT", VNET "/subnets/*", arm_net_subnet_put, API_NETWORK, "virtualNetworks/subnets", SUBNET_ACTION, 0},
+    {"GET", VNET "/subnets/*", arm_net_subnet_get, API_NETWORK, "virtualNetworks/subnets", SUBNET_ACTION, 0},
+    {"DELETE", VNET "/subnets/*", arm_net_subnet_delete, API_NETWORK, "virtualNetworks/subnets", SUBNET_ACTION, 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",
      "Microsoft.Vmrp/storeGc", 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeVerify", arm_store_verify, API_ANY, "storeVerify",
