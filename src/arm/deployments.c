@@ -77,7 +77,8 @@ void arm_deployment_put(struct arm_call *call)
   struct deploy_request req = {.id = s.id, .scope = s.scope, .name = s.name, .location = p.location,
                                .caller = caller, .correlation_id = corr_text ? corr_text : "", .mode = p.mode,
                                .tags = p.tags, .template = p.template, .keep = p.body,
-                               .pos = p.template_pos ? p.template_pos : p.pos, .plan = p.plan, .world = p.world};
+                               .pos = p.template_pos ? p.template_pos : p.pos, .plan = p.plan, .world = p.world,
+                               .bytes = call->req->body_len};
   if (p.template_pos) /* the one the engine does not take */
     tpl_posmap_free(p.pos);
   else
@@ -89,6 +90,14 @@ void arm_deployment_put(struct arm_call *call)
   free(corr_text);
   if (rc == -EBUSY) {
     reply_active(call, &s);
+    goto out;
+  }
+  if (rc == -EAGAIN) {
+    http_response_header(call->resp, "Retry-After", "10");
+    arm_reply_error(call, 429, "TooManyRequests",
+                    "The deployments running in this region hold the most template content allowed together "
+                    "(%u MB of requests); deployment '%s' was not started. Retry when some have ended.",
+                    DEPLOY_MAX_HELD >> 20, s.name);
     goto out;
   }
   struct meta_deployment dep = {0};

@@ -117,10 +117,19 @@ struct deploy_request {
   struct tpl_posmap *pos;         /* taken */
   struct tpl_template *plan;      /* taken */
   struct deploy_world *world;     /* taken (heap) */
+  size_t bytes;                   /* the size of the request it came from */
 };
+/* What the deployments running at once may hold together: each counts the
+ * size of its request (at least DEPLOY_MIN_WEIGHT), which its parsed
+ * template, positions and plan take 20 to 50 times over in memory — 20
+ * dense 2.6 MB templates took 1 GB. */
+#define DEPLOY_MAX_HELD (32u << 20)
+#define DEPLOY_MIN_WEIGHT (64u << 10)
 /* Records the deployment (Running; -EBUSY when one of that id is active)
- * and starts running it.  Ownership of pos, plan and world passes to the
- * engine whatever the result.  0 or -errno. */
+ * and starts running it; -EAGAIN (nothing recorded) when it would take
+ * the running deployments past DEPLOY_MAX_HELD: the caller asks to retry
+ * later.  Ownership of pos, plan and world passes to the engine whatever
+ * the result.  0 or -errno. */
 int deploy_submit(struct deploy *d, const struct deploy_request *req);
 /* Asks a running deployment to stop starting resources (it ends
  * Canceled): 0; -EALREADY when it is final; -ENOENT. */

@@ -233,8 +233,10 @@ static void *worker(void *arg)
       enum item_outcome o = deploy_run_finish(run, &error);
       pthread_mutex_lock(&d->lock);
       bool stopping = d->stopping;
-      if (!stopping)
+      if (!stopping) {
         unlink_run(d, run);
+        d->held -= run->weight;
+      }
       pthread_mutex_unlock(&d->lock);
       if (!stopping) {
         deploy_run_free(run); /* before its parent can end: its plan may use the parent's */
@@ -362,13 +364,31 @@ int deploy_run_record(struct run *run, const char *location, const char *parent_
   return rc;
 }
 
+/* Gives run its weight out of d->held: false when there is no room. */
+static bool hold(struct deploy *d, struct run *run, size_t weight)
+{
+  pthread_mutex_lock(&d->lock);
+  bool room = weight <= DEPLOY_MAX_HELD - d->held;
+  if (room)
+    d->held += run->weight = weight;
+  pthread_mutex_unlock(&d->lock);
+  return room;
+}
+
 int deploy_submit(struct deploy *d, const struct deploy_request *req)
 {
   struct run *run = deploy_run_new(d, req);
   if (!run)
     return -ENOMEM;
+  if (!hold(d, run, req->bytes > DEPLOY_MIN_WEIGHT ? req->bytes : DEPLOY_MIN_WEIGHT)) {
+    deploy_run_free(run);
+    return -EAGAIN;
+  }
   int rc = deploy_run_record(run, req->location, NULL, req->tags);
   if (rc < 0) {
+    pthread_mutex_lock(&d->lock);
+    d->held -= run->weight;
+    pthread_mutex_unlock(&d->lock);
     deploy_run_free(run);
     return rc;
   }

@@ -27,6 +27,7 @@ struct run {
   struct run *parent;          /* the deployment that nests this one, or NULL */
   int parent_item;
   struct run *root;            /* the outermost one (itself when not nested) */
+  size_t weight;               /* a submitted one's share of d->held (0: nested, recovered) */
   char *id, *scope, *name, *caller, *correlation;
   bool complete;               /* Complete mode */
   json_t *template, *keep;
@@ -57,6 +58,7 @@ struct deploy {
   pthread_cond_t wake;
   struct task *head, *tail;
   struct run *runs;
+  size_t held;                 /* the weights of the submitted runs in d->runs (deploy_submit) */
   bool stopping;
   pthread_t threads[DEPLOY_MAX_THREADS];
   int nthreads;

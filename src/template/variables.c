@@ -79,12 +79,9 @@ static int charge(struct tpl_template *t, struct plan_var *v, struct tpl_error *
 {
   size_t room = TPL_MAX_JOB_SIZE - t->var_bytes, size = tpl_json_size(v->value, room);
   if (size > room) {
-    char what[512], at[64];
-    snprintf(what, sizeof what, "The template variable '%s'%s", v->name,
-             plan_at(t, v->decl, at));
-    int r = tpl_too_big(err, what, room);
-    snprintf(err->path, sizeof err->path, "%s", v->path);
-    return r;
+    char what[512];
+    snprintf(what, sizeof what, "The template variable '%s'", v->name);
+    return plan_eval_failed(t, v->decl, v->path, what, tpl_too_big(err, "Its value", room), err);
   }
   t->var_bytes += size;
   return 0;
