@@ -36,6 +36,12 @@ int outputs_check(struct tpl_template *t, struct tpl_error *err)
                   TPL_MAX_OUTPUTS, json_object_size(outs));
     goto out;
   }
+  const char *names[TPL_MAX_OUTPUTS];
+  int n = 0;
+  json_object_foreach(outs, k, o)
+    names[n++] = k;
+  if ((r = plan_names_unique(t, names, n, outs, path, "output", "declared", err)) < 0)
+    goto out;
   json_object_foreach(outs, k, o) {
     const char *type = json_string_value(plan_member(o, "type"));
     json_t *copy = plan_member(o, "copy");

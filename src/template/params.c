@@ -351,7 +351,21 @@ int params_load(struct tpl_template *t, json_t *supplied, struct tpl_error *err)
     }
     p->secure = plan_type_secure(p->type);
   }
-  if ((r = check_extra(t, supplied, err)) < 0)
+  const char *names[TPL_MAX_PARAMETERS];
+  for (int i = 0; i < t->nparams; i++)
+    names[i] = t->params[i].name;
+  if ((r = plan_names_unique(t, names, t->nparams, decls, path, "parameter", "declared", err)) < 0 ||
+      (r = check_extra(t, supplied, err)) < 0)
+    goto out;
+  /* each supplied name is a declared one now: past nparams of them, two are one name */
+  const char *given[TPL_MAX_PARAMETERS + 1];
+  int ngiven = 0;
+  json_object_foreach(supplied, k, d) {
+    if (ngiven > t->nparams)
+      break;
+    given[ngiven++] = k;
+  }
+  if ((r = plan_names_unique(t, given, ngiven, supplied, "properties.parameters", "parameter", "given", err)) < 0)
     goto out;
   /* supplied values first, so that a default may use any of them */
   for (int i = 0; i < t->nparams; i++) {

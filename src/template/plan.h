@@ -157,6 +157,13 @@ int plan_push(struct plan_ctx *c, const char *name, int index, struct tpl_error 
 json_t *plan_member(const json_t *obj, const char *name);
 /* A JSON integer, or a string holding one (copy counts): 0 with *out or -EINVAL. */
 int plan_integer(const json_t *v, long long *out);
+/* names[0..n) (declared in node at path: parameters, variables, outputs)
+ * pairwise distinct case-insensitively, as ARM's dictionaries keep them;
+ * else InvalidTemplate naming the two ("The template <kind> 'x' is <verb>
+ * more than once").  Two spellings
+ * of one name would let parameters('PW') read the secure 'pw'. */
+int plan_names_unique(const struct tpl_template *t, const char *const *names, int n, const json_t *node,
+                      const char *path, const char *kind, const char *verb, struct tpl_error *err);
 /* "prefix.name" / "prefix[i]", malloc'd (NULL on ENOMEM). */
 char *plan_path(const char *prefix, const char *member, int index);
 /* The template whose parameters and variables t's expressions see. */

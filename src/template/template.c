@@ -262,6 +262,20 @@ int plan_references(struct plan_ctx *c, const char *s, void (*found)(void *ctx, 
   return r;
 }
 
+int plan_names_unique(const struct tpl_template *t, const char *const *names, int n, const json_t *node,
+                      const char *path, const char *kind, const char *verb, struct tpl_error *err)
+{
+  char at[64];
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < i; j++)
+      if (!strcasecmp(names[i], names[j]))
+        return plan_fail(t, node, path, err,
+                         "The template %s '%s'%s is %s more than once: '%s' and '%s' are one name, as template "
+                         "names are case-insensitive.",
+                         kind, names[i], plan_at(t, node, at), verb, names[j], names[i]);
+  return 0;
+}
+
 /* ---- the template object ---------------------------------------------------------- */
 static const char *const known_members[] = {
     "$schema",   "contentVersion", "apiProfile", "parameters",      "variables",   "functions", "resources",

@@ -181,6 +181,11 @@ int vars_load(struct tpl_template *t, struct tpl_error *err)
     if ((r = add(t, name, d, true, path)) < 0)
       goto out;
   }
+  const char *names[TPL_MAX_VARIABLES];
+  for (int j = 0; j < t->nvars; j++)
+    names[j] = t->vars[j].name;
+  if ((r = plan_names_unique(t, names, t->nvars, decls, path, "variable", "declared", err)) < 0)
+    goto out;
   for (int j = 0; j < t->nvars; j++) {
     json_t *v;
     if ((r = vars_get(t, t->vars[j].name, &v, err)) < 0)

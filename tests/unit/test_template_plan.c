@@ -1147,6 +1147,38 @@ static void expansion_bounded(void **state)
   free(t);
 }
 
+/* ---- names are case-insensitive: two spellings of one are refused ------------------------------------ */
+static void names_case_insensitive(void **state)
+{
+  (void)state;
+  struct loaded l;
+  static const struct {
+    const char *text, *params, *message;
+  } cases[] = {
+      /* parameters('PW') would read the secure 'pw' into a plain output */
+      {"{" SCHEMA ", \"parameters\": {\"pw\": {\"type\": \"securestring\"}, \"PW\": {\"type\": \"string\"}}, "
+       "\"resources\": [], \"outputs\": {\"o\": {\"type\": \"string\", \"value\": \"[parameters('PW')]\"}}}",
+       "{\"pw\": {\"value\": \"Zz-secret-9\"}}",
+       "The template parameter 'PW' at line '1' and column '110' is declared more than once: 'pw' and 'PW' are one "
+       "name"},
+      {"{" SCHEMA ", \"parameters\": {\"pw\": {\"type\": \"securestring\"}}, \"resources\": []}",
+       "{\"pw\": {\"value\": \"Zz-secret-9\"}, \"Pw\": {\"value\": \"x\"}}",
+       "The template parameter 'Pw' is given more than once: 'pw' and 'Pw' are one name"},
+      {"{" SCHEMA ", \"variables\": {\"a\": 1, \"copy\": [{\"name\": \"A\", \"count\": 1, \"input\": 2}]}, "
+       "\"resources\": []}",
+       NULL, "The template variable 'A' at line '1' and column '109' is declared more than once: 'a' and 'A'"},
+      {"{" SCHEMA ", \"resources\": [], \"outputs\": {\"o\": {\"type\": \"int\", \"value\": 1}, \"O\": {\"type\": "
+       "\"int\", \"value\": 2}}}",
+       NULL, "The template output 'O' at line '1' and column '124' is declared more than once: 'o' and 'O'"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK(load(&l, cases[i].text, cases[i].params, &rg_world) == -EINVAL &&
+              strstr(l.err.message, cases[i].message) && !strstr(l.err.message, "Zz-secret"),
+          "refused: %s (%s)", cases[i].message, l.err.message);
+    unload(&l);
+  }
+}
+
 /* ---- secure values ------------------------------------------------------------------------------- */
 static void secure_values(void **state)
 {
@@ -1251,6 +1283,7 @@ int main(void)
       UNIT_TEST(expression_errors),
       UNIT_TEST(limits),
       UNIT_TEST(expansion_bounded),
+      UNIT_TEST(names_case_insensitive),
       UNIT_TEST(secure_values),
       UNIT_TEST(eight_hundred_resources),
   };
