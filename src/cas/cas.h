@@ -2,8 +2,19 @@
  * cas.h — the content-addressed chunk store: public API.
  *
  * An object is a disk chunk (CAS_CHUNK) or a tree node (CAS_NODE), at most
- * CAS_MAX_OBJECT bytes.  Its address is SHA-256(type byte || content), so equal
- * content is stored once (cas_put deduplicates).  The all-zero address
+ * CAS_MAX_OBJECT bytes.  Its address is HMAC-SHA256(cas_key.addr, type byte ||
+ * content) in an encrypted store (SHA-256(type byte || content) in a plaintext
+ * one, which only the upgrade still reads), so equal content is stored once
+ * (cas_put deduplicates) and the store reveals no content hash.
+ *
+ * Encryption (an encrypted store: cas_options.key): every record — chunk,
+ * node, group — is encrypted and authenticated (format and nonce scheme in
+ * pack.h and docs/encryption.md); its domain id, type, lengths and address
+ * are authenticated with it, so a flipped bit anywhere, or a record of
+ * another domain or deployment, is -EIO like any damage.  A store belongs to
+ * one key domain: objects under different keys never deduplicate.
+ *
+ * The all-zero address
  * (cas_addr_is_zero) is reserved: callers use it for holes and never store it.
  *
  * Node objects have a fixed outer shape that the store understands, so that GC
@@ -64,12 +75,24 @@ _Static_assert(sizeof(struct cas_node_hdr) == 16, "node header is 16 bytes on di
 
 struct cas;
 
+/* A key domain's keys (keys/keys.h makes them). */
+struct cas_key {
+  uint8_t id[16];    /* the domain's id: in the store's config and in every record */
+  uint8_t enc[32];   /* record encryption */
+  uint8_t addr[32];  /* address keying */
+};
+
 struct cas_options {
   unsigned chunk_shift;     /* only used when creating a store; 0 = default */
   int zstd_level;           /* 0 = default (CAS_DEFAULT_ZSTD_LEVEL) */
   uint64_t pack_target;     /* seal a pack when it reaches this size; 0 = 64 MiB */
   bool create;              /* create the store if missing */
   bool read_only;           /* no writes, no recovery truncation (verify may still report) */
+  /* The store's key domain: a store created with a key is encrypted and
+   * opens only with the same key (-EKEYREJECTED for another, -ENOKEY for
+   * none); NULL opens a plaintext store (-EKEYREJECTED for an encrypted
+   * one).  Copied: the caller may cleanse its copy after cas_open. */
+  const struct cas_key *key;
   bool crc_reads;           /* cas_get checks CRC32C, record address and type and the zstd
                                content checksum but skips the SHA-256 re-hash (restores run
                                about twice as fast); GC copies and verify always re-hash */
@@ -85,8 +108,12 @@ int cas_close(struct cas *cas);
 unsigned cas_chunk_shift(const struct cas *cas);
 static inline uint32_t cas_chunk_size(const struct cas *cas) { return 1u << cas_chunk_shift(cas); }
 
-/* Address of (type, data) without storing it. */
+/* Address of (type, data) in this store, without storing it. */
+void cas_addr_of(const struct cas *cas, enum cas_type type, const void *data, size_t len, struct cas_addr *out);
+/* SHA-256(type || data): a plaintext store's address (goes with the encryption work). */
 void cas_hash(enum cas_type type, const void *data, size_t len, struct cas_addr *out);
+/* Whether the store encrypts (it was opened with a key). */
+bool cas_encrypted(const struct cas *cas);
 static inline bool cas_addr_is_zero(const struct cas_addr *a)
 {
   for (int i = 0; i < CAS_ADDR_LEN; i++)

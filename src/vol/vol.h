@@ -166,3 +166,42 @@ int vol_hydrate_step(struct volume *v, uint64_t budget);
 void vol_hydrate_progress(struct volume *v, uint64_t *done, uint64_t *total);
 /* No source attached, or every chunk hydrated durably. */
 bool vol_hydrated(const struct volume *v);
+
+/* ---- encryption at rest (crypt.c) -----------------------------------------
+ * An encrypted volume's file holds every VOL_CRYPT_SECTOR-byte sector
+ * XTS-AES-256-encrypted under the volume's own key, the tweak being the
+ * sector number (dm-crypt's aes-xts-plain64 with 4 KiB sectors).  A sector
+ * whose bytes in the file are all zero reads as zeros — holes, trims and
+ * never-written ranges, so they cost no space (a real ciphertext sector is
+ * all zero with probability 2^-32768) — and a sector written all zero is
+ * stored as zeros: the file shows which sectors are zero, as any thin
+ * volume does, and nothing else.  Writes smaller than a sector are
+ * read-modify-write under a per-sector lock.  Every byte-changing rule
+ * (gate, CBT, copy-before-write, hydration, FUA) applies unchanged; the
+ * splice fast paths see plaintext (vol_read_fd answers -EOPNOTSUPP: the
+ * caller reads with vol_pread).
+ *
+ * A plaintext volume written before encryption existed is converted in
+ * place: sectors below a watermark are encrypted, the rest still plain;
+ * vol_crypt_step moves the watermark forward while the volume serves I/O,
+ * crash-safe (the range being converted is journalled in state_path). */
+#define VOL_KEY_LEN 64          /* XTS-AES-256: two 256-bit keys */
+#define VOL_CRYPT_SECTOR 4096u
+
+/* Attaches key to v (once, right after vol_open, before any I/O; the key is
+ * copied).  convert = false: every sector of the file is encrypted (a new
+ * volume, or a finished conversion); state_path may be NULL.  convert =
+ * true: the file may still be partly plaintext; the conversion's state is
+ * loaded from state_path (created, watermark 0, when missing), finishing a
+ * step a crash interrupted.  -EINVAL for a size that is not a multiple of
+ * 512. */
+int vol_crypt_attach(struct volume *v, const uint8_t key[VOL_KEY_LEN], const char *state_path, bool convert);
+/* Converts about budget bytes more, durably (data, then the watermark).  1
+ * when the whole file is encrypted and that is durable (state_path may then
+ * be removed), 0 when work remains, -errno.  One caller at a time. */
+int vol_crypt_step(struct volume *v, uint64_t budget);
+/* Bytes converted so far and the volume's size. */
+void vol_crypt_progress(struct volume *v, uint64_t *done, uint64_t *total);
+/* Every byte of the file is encrypted (a key is attached and no
+ * conversion is pending): what a volume may claim. */
+bool vol_encrypted(const struct volume *v);
