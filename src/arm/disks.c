@@ -118,6 +118,10 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
   if (access)
     json_object_set_new(props, "diskState", json_string(access));
   const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
+  struct region_encryption enc = {0};
+  if (vol_id)
+    region_volume_encryption(arm->region, vol_id, &enc);
+  arm_set_encryption(props, &enc);
   struct region_volume_info vi;
   if (vol_id && region_volume_info(arm->region, vol_id, &vi) == 0) {
     /* No address: NBD opens only with a grant's capability (nbd_access.c);
@@ -262,11 +266,11 @@ static void new_disk_row(struct meta_resource *r, const char *id, const char *na
   json_t *cd = json_object_get(props, "creationData");
   char created[TIME_ISO_LEN];
   time_iso8601(time_now_us(), created);
-  json_t *p = json_pack("{s:{s:s},s:I,s:I,s:s,s:s,s:{s:s},s:s,s:s}", "creationData", "createOption", option,
+  json_t *p = json_pack("{s:{s:s},s:I,s:I,s:s,s:s,s:s,s:s}", "creationData", "createOption", option,
                         "diskSizeGB", (json_int_t)((size + GIB - 1) / GIB), "diskSizeBytes", (json_int_t)size, "timeCreated",
                         created, "diskState", managed_by ? "Attached" : !strcmp(option, "Upload") ? "ReadyToUpload"
-                                                                      : "Unattached", "encryption", "type",
-                        "EncryptionAtRestWithPlatformKey", "networkAccessPolicy", "AllowAll", "publicNetworkAccess",
+                                                                      : "Unattached", "networkAccessPolicy",
+                        "AllowAll", "publicNetworkAccess",
                         "Enabled");
   if (!strcmp(option, "Copy") || !strcmp(option, "Restore"))
     json_object_set(json_object_get(p, "creationData"), "sourceResourceId",

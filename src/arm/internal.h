@@ -335,6 +335,9 @@ enum job_outcome arm_collection_delete_job(void *app, struct job *job, const str
 /* restore_points.c */
 void arm_reply_collection_not_found(struct arm_call *call);
 json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instance_view);
+/* encryption.c: props' `encryption` set to what enc says is true (left out
+ * for none), whatever props held before. */
+void arm_set_encryption(json_t *props, const struct region_encryption *enc);
 void arm_rp_put(struct arm_call *call);
 void arm_rp_get(struct arm_call *call);
 void arm_rp_delete(struct arm_call *call);

@@ -106,6 +106,10 @@ static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
                         json_pack("{s:I,s:I,s:I}", "sizeBytes", (json_int_t)im.size, "chunksRead",
                                   (json_int_t)im.chunks_read, "bytesStored", (json_int_t)im.bytes_stored));
   }
+  struct region_encryption enc = {0};
+  if (have && im.state == IMAGE_READY)
+    region_image_encryption(arm->region, r->id, &enc);
+  arm_set_encryption(props, &enc);
   if (have)
     meta_image_clear(&im);
   return json_pack("{s:s,s:s,s:s,s:o}", "id", r->id, "name", r->name, "type", DRP_TYPE, "properties", props);
@@ -520,10 +524,9 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
       snprintf(cd->drp_id, sizeof cd->drp_id, "%s/diskRestorePoints/%s_%s", id, last_segment(vd[k].disk_id), guid);
       json_object_set_new(entry, "diskRestorePoint", json_pack("{s:s}", "id", cd->drp_id));
       CLEANUP_FREE char *prev = region_capture_base_image(arm->region, cd->vol_id);
-      json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:{s:s}}", "timeCreated", now, "sourceResourceId",
-                            vd[k].disk_id, "sourceUniqueId", cd->vol_id, "familyId", cd->vol_id, "networkAccessPolicy",
-                            "AllowAll", "publicNetworkAccess", "Enabled", "logicalSectorSize", 512, "encryption",
-                            "type", "EncryptionAtRestWithPlatformKey");
+      json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "timeCreated", now, "sourceResourceId", vd[k].disk_id,
+                            "sourceUniqueId", cd->vol_id, "familyId", cd->vol_id, "networkAccessPolicy", "AllowAll",
+                            "publicNetworkAccess", "Enabled", "logicalSectorSize", 512);
       if (os && json_is_string(json_object_get(entry, "osType")))
         json_object_set(p, "osType", json_object_get(entry, "osType"));
       if (prev)

@@ -15,6 +15,7 @@ struct blob {
   struct region_reader *rd;
   bool disk;                 /* a disk's live volume (else an image) */
   bool writable;             /* a Write grant: an upload */
+  bool encrypted;            /* every byte it serves is encrypted at rest */
   uint64_t disk_size;        /* the image's bytes */
   uint64_t size;             /* the VHD: disk_size + the footer */
   uint8_t footer[VHD_FOOTER_LEN];

@@ -72,6 +72,7 @@ void blob_headers(struct blob_call *c, const struct blob *b)
   http_response_header(c->resp, "x-ms-blob-sequence-number", "0");
   http_response_header(c->resp, "x-ms-lease-status", "unlocked");
   http_response_header(c->resp, "x-ms-lease-state", "available");
-  http_response_header(c->resp, "x-ms-server-encrypted", "true");
+  /* The truth, as for the ARM `encryption` property (region/crypt.c). */
+  http_response_header(c->resp, "x-ms-server-encrypted", b->encrypted ? "true" : "false");
   http_response_header(c->resp, "Accept-Ranges", "bytes");
 }

@@ -64,6 +64,7 @@ int blob_open(struct blob_call *c, const struct blob_sas *sas, struct blob **out
                  : region_reader_open(c->plane->region, g.resource_id, &b->rd);
   if (rc == 0) {
     b->disk_size = region_reader_size(b->rd);
+    b->encrypted = region_reader_encrypted(b->rd);
     b->size = b->disk_size + VHD_FOOTER_LEN;
     vhd_footer(b->footer, b->disk_size, b->disk ? res.id : im.disk_id);
     /* An image's content is named by its root; a disk's by its grant (a

@@ -32,7 +32,7 @@
 static void written(struct blob_call *c, struct blob *b, int status)
 {
   blob_headers(c, b);
-  http_response_header(c->resp, "x-ms-request-server-encrypted", "true");
+  http_response_header(c->resp, "x-ms-request-server-encrypted", b->encrypted ? "true" : "false");
   http_response_body(c->resp, status, NULL, NULL, 0);
 }
 

@@ -107,6 +107,27 @@ int region_volume_info(struct region *r, const char *vol_id, struct region_volum
  * runs.  *percent: progress. */
 int region_volume_hydrate_step(struct region *r, const char *vol_id, uint64_t budget, double *percent);
 
+/* ---- encryption at rest: what is true of a disk or an image (crypt.c) ----
+ * The answer is what the bytes at rest are, never what was asked for: a
+ * volume still being converted, or one whose encryption the configuration
+ * turned off, is REGION_ENC_NONE. */
+enum region_enc { REGION_ENC_NONE, REGION_ENC_PLATFORM, REGION_ENC_CUSTOMER };
+struct region_encryption {
+  enum region_enc type;
+  char domain[33];    /* the key domain's id (hex); "" for none */
+};
+/* Azure's name of a type ("EncryptionAtRestWithPlatformKey", ...); NULL for
+ * none, which Azure has no name for: the property is then left out. */
+const char *region_enc_name(enum region_enc type);
+/* A disk's volume.  -ENOENT: not open. */
+int region_volume_encryption(struct region *r, const char *vol_id, struct region_encryption *out);
+/* A disk restore point's data (the store that holds its tree).  -ENOENT. */
+int region_image_encryption(struct region *r, const char *image_id, struct region_encryption *out);
+struct region_reader;
+/* What a reader reads (an image or a disk): whether every byte it serves
+ * is encrypted at rest. */
+bool region_reader_encrypted(const struct region_reader *rd);
+
 /* ---- VMs: the disks a restore point of a VM captures (vm.c) --------------- */
 
 struct region_vm_disk {
