@@ -70,6 +70,15 @@ start_regions() {
   TENANT=$TENANT_ID
 }
 
+# start_regions_from TARBALL: start_regions on a state directory an older
+# vmrp wrote, unpacked from TARBALL (tests/fixtures/make-legacy.sh packs
+# one: its ids.env, meta.db, volumes and stores; configurations, keyring
+# and certificates are made here as for a new directory)
+start_regions_from() {
+  tar -C "$VAR" --zstd -xf "$1"
+  start_regions
+}
+
 # second_subscription: a subscription B (its id in $SUB_B, display name
 # tenant-b) beside $SUB in the regions start_regions starts next
 second_subscription() {
