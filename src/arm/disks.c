@@ -654,7 +654,7 @@ enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct me
                                      .image_id = json_string_value(json_object_get(rs, "id"))};
   int rc = rs && !hs.root ? -EINVAL : 0;
   if (rc == 0)
-    rc = region_volume_create(arm->region, r.id, size, rs ? &hs : NULL, vol_id);
+    rc = region_volume_create(arm->region, r.id, size, rs ? &hs : NULL, NULL, vol_id);
   if (rc == 0 && rs) /* before Succeeded: a crash after it still hydrates */
     rc = arm_disk_hydrate_start(arm, op->subscription, r.id, vol_id);
   if (rc == 0 && src && *src) {

@@ -19,8 +19,9 @@
 
 #include "meta/internal.h"
 
-#define IMAGE_COLS "id, rp_id, disk_id, volume_id, previous_id, state, root, size, percent, chunks_read, bytes_stored"
-#define BASE_COLS "volume_id, root, size, image_id"
+#define IMAGE_COLS \
+  "id, rp_id, disk_id, volume_id, previous_id, state, root, size, percent, chunks_read, bytes_stored, domain"
+#define BASE_COLS "volume_id, root, size, image_id, domain"
 
 const char *meta_image_state_to_string(enum meta_image_state s)
 {
@@ -51,7 +52,7 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
 int meta_image_put(struct meta *m, const struct meta_image *im)
 {
   sqlite3_stmt *st =
-      meta_prepare(m, "INSERT OR REPLACE INTO images(" IMAGE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+      meta_prepare(m, "INSERT OR REPLACE INTO images(" IMAGE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, im->id, -1, SQLITE_STATIC);
@@ -65,6 +66,7 @@ int meta_image_put(struct meta *m, const struct meta_image *im)
   sqlite3_bind_int(st, 9, im->percent);
   sqlite3_bind_int64(st, 10, (sqlite3_int64)im->chunks_read);
   sqlite3_bind_int64(st, 11, (sqlite3_int64)im->bytes_stored);
+  meta_bind_str(st, 12, im->domain[0] ? im->domain : NULL);
   return meta_exec_stmt(st);
 }
 
@@ -83,6 +85,7 @@ static void read_image(sqlite3_stmt *st, void *out)
   im->percent = sqlite3_column_int(st, 8);
   im->chunks_read = (uint64_t)sqlite3_column_int64(st, 9);
   im->bytes_stored = (uint64_t)sqlite3_column_int64(st, 10);
+  copy_col(st, 11, im->domain, sizeof im->domain);
 }
 
 int meta_image_get(struct meta *m, const char *id, struct meta_image *out)
@@ -127,13 +130,14 @@ void meta_capture_base_clear(struct meta_capture_base *b)
 
 int meta_capture_base_put(struct meta *m, const struct meta_capture_base *b)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO capture_bases(" BASE_COLS ") VALUES(?1,?2,?3,?4)");
+  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO capture_bases(" BASE_COLS ") VALUES(?1,?2,?3,?4,?5)");
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, b->volume_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, b->root, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)b->size);
   sqlite3_bind_text(st, 4, b->image_id, -1, SQLITE_STATIC);
+  meta_bind_str(st, 5, b->domain[0] ? b->domain : NULL);
   return meta_exec_stmt(st);
 }
 
@@ -145,6 +149,7 @@ static void read_base(sqlite3_stmt *st, void *out)
   copy_col(st, 1, b->root, sizeof b->root);
   b->size = (uint64_t)sqlite3_column_int64(st, 2);
   b->image_id = meta_col_str(st, 3);
+  copy_col(st, 4, b->domain, sizeof b->domain);
 }
 
 int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_capture_base *out)

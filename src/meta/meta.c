@@ -210,6 +210,16 @@ static const char *const migrations[] = {
     "CREATE TRIGGER deployments_gone AFTER DELETE ON resources"
     "  WHEN old.type = 'Microsoft.Resources/resourceGroups' BEGIN"
     "  DELETE FROM deployments WHERE scope = old.id; END;",
+    /* 11: encryption at rest (region/): a volume's XTS key wrapped by its
+     * key domain (NULL: a plaintext volume), the domain (hex id) its key and
+     * its restore points belong to, and how far its file is encrypted; the
+     * domain whose store holds an image's tree or a capture base's (NULL:
+     * the plaintext store of a vmrp from before, which the upgrade empties). */
+    "ALTER TABLE volumes ADD COLUMN key_wrapped BLOB;"
+    "ALTER TABLE volumes ADD COLUMN domain TEXT;"
+    "ALTER TABLE volumes ADD COLUMN crypt_state INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN domain TEXT;"
+    "ALTER TABLE capture_bases ADD COLUMN domain TEXT;",
 };
 
 static int exec_sql(sqlite3 *db, const char *sql)

@@ -126,6 +126,16 @@ enum meta_volume_state {
   VOLUME_DELETING, /* file may be gone; the row goes last */
 };
 
+/* How much of a volume's file is encrypted (vol_crypt_attach). */
+enum meta_crypt_state {
+  VOLUME_PLAIN,      /* none: a volume from before encryption, or [encryption] volumes = off */
+  VOLUME_CONVERTING, /* being encrypted in place (the upgrade) */
+  VOLUME_ENCRYPTED,  /* every sector */
+};
+
+#define META_KEY_WRAPPED_MAX 128
+#define META_DOMAIN_HEX 33 /* a key domain's id: 32 hex digits + NUL */
+
 struct meta_volume {
   char id[40];        /* generated; names the files (never a request name) */
   char *resource_id;  /* the disk's ARM id */
@@ -133,6 +143,11 @@ struct meta_volume {
   enum meta_volume_state state;
   bool clean;         /* last shutdown was clean: its CBT bitmap can be trusted */
   int64_t created_us;
+  /* its XTS key wrapped by its domain (keys_wrap); len 0: none (plaintext) */
+  uint8_t key_wrapped[META_KEY_WRAPPED_MAX];
+  size_t key_wrapped_len;
+  char domain[META_DOMAIN_HEX]; /* its key domain (hex id); "": none recorded (from before) */
+  enum meta_crypt_state crypt_state;
 };
 
 void meta_volume_clear(struct meta_volume *v);
@@ -166,6 +181,8 @@ struct meta_image {
   char root[65];      /* hex tree root when READY, else "" */
   uint64_t size, chunks_read, bytes_stored;
   int percent;
+  char domain[META_DOMAIN_HEX]; /* the key domain whose store holds its tree (hex id);
+                                   "": the legacy plaintext store */
 };
 
 void meta_image_clear(struct meta_image *im);
@@ -184,6 +201,7 @@ struct meta_capture_base {
   char root[65];
   uint64_t size;
   char *image_id;     /* the image that tree belongs to */
+  char domain[META_DOMAIN_HEX]; /* the store that holds it, as meta_image.domain */
 };
 
 void meta_capture_base_clear(struct meta_capture_base *b);

@@ -11,7 +11,7 @@
 
 #include "meta/internal.h"
 
-#define VOLUME_COLS "id, resource_id, size, state, clean, created_us"
+#define VOLUME_COLS "id, resource_id, size, state, clean, created_us, key_wrapped, domain, crypt_state"
 
 void meta_volume_clear(struct meta_volume *v)
 {
@@ -21,7 +21,7 @@ void meta_volume_clear(struct meta_volume *v)
 
 int meta_volume_put(struct meta *m, const struct meta_volume *v)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO volumes(" VOLUME_COLS ") VALUES(?1,?2,?3,?4,?5,?6)");
+  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO volumes(" VOLUME_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
@@ -30,6 +30,10 @@ int meta_volume_put(struct meta *m, const struct meta_volume *v)
   sqlite3_bind_int(st, 4, v->state);
   sqlite3_bind_int(st, 5, v->clean);
   sqlite3_bind_int64(st, 6, v->created_us);
+  if (v->key_wrapped_len)
+    sqlite3_bind_blob(st, 7, v->key_wrapped, (int)v->key_wrapped_len, SQLITE_STATIC);
+  meta_bind_str(st, 8, v->domain[0] ? v->domain : NULL);
+  sqlite3_bind_int(st, 9, v->crypt_state);
   return meta_exec_stmt(st);
 }
 
@@ -43,6 +47,14 @@ static void read_row(sqlite3_stmt *st, void *out)
   v->state = (enum meta_volume_state)sqlite3_column_int(st, 3);
   v->clean = sqlite3_column_int(st, 4) != 0;
   v->created_us = sqlite3_column_int64(st, 5);
+  size_t n = (size_t)sqlite3_column_bytes(st, 6);
+  if (n <= sizeof v->key_wrapped && sqlite3_column_blob(st, 6)) {
+    memcpy(v->key_wrapped, sqlite3_column_blob(st, 6), n);
+    v->key_wrapped_len = n;
+  }
+  const unsigned char *d = sqlite3_column_text(st, 7);
+  snprintf(v->domain, sizeof v->domain, "%s", d ? (const char *)d : "");
+  v->crypt_state = (enum meta_crypt_state)sqlite3_column_int(st, 8);
 }
 
 static int get_one(struct meta *m, const char *sql, const char *key, struct meta_volume *out)

@@ -21,7 +21,8 @@
  * Durability and GC order (the numbered invariants checked by
  * tests/arm/restore_points.sh):
  *  (1) A cas_hold covers the whole build, with the base roots added, so a
- *      concurrent GC deletes neither new objects nor the bases.
+ *      concurrent GC deletes neither new objects nor the bases (one per
+ *      disk, in the store of its volume's key domain, stores.c).
  *  (2) cas_sync returns before any row points at a new root.
  *  (3) The images, the disk restore points and the restore point (Succeeded)
  *      and each volume's new base are committed in one transaction, so a
@@ -44,7 +45,10 @@ struct capture_disk {
   char image_id[1536];
   char disk_id[1024];
   char vol_id[40];
+  char domain[META_DOMAIN_HEX]; /* the store its tree goes to: its volume's domain */
   struct vol_capture *cap;
+  struct cas *cas;              /* that store, and a hold on it (run) */
+  struct cas_hold *hold;
 };
 
 struct region_capture {
@@ -120,11 +124,18 @@ int region_capture_record(struct region *rg, struct region_capture *c, int k, co
   struct capture_disk *d = &c->disks[k];
   snprintf(d->image_id, sizeof d->image_id, "%s", image_id);
   snprintf(d->disk_id, sizeof d->disk_id, "%s", disk_id);
+  struct meta_volume mv;
+  int rc = meta_volume_get(rg->meta, d->vol_id, &mv);
+  if (rc < 0)
+    return rc;
+  snprintf(d->domain, sizeof d->domain, "%s", mv.domain[0] ? mv.domain : rg->platform);
+  meta_volume_clear(&mv);
   char *prev = region_capture_base_image(rg, d->vol_id);
   struct meta_image im = {.id = (char *)image_id, .rp_id = (char *)rp_id, .disk_id = (char *)disk_id,
                           .previous_id = prev, .state = IMAGE_CAPTURING};
   snprintf(im.volume_id, sizeof im.volume_id, "%s", d->vol_id);
-  int rc = meta_image_put(rg->meta, &im);
+  snprintf(im.domain, sizeof im.domain, "%s", d->domain);
+  rc = meta_image_put(rg->meta, &im);
   free(prev);
   return rc;
 }
@@ -156,9 +167,12 @@ static struct region_capture *take(struct region *rg, const char *op_id)
 
 static void end_all(struct region_capture *c, bool committed)
 {
-  for (int i = 0; i < c->n; i++)
+  for (int i = 0; i < c->n; i++) {
     if (c->disks[i].cap)
       vol_capture_end(c->disks[i].cap, committed);
+    if (c->disks[i].hold)
+      cas_hold_end(c->disks[i].cas, c->disks[i].hold);
+  }
   free(c->disks);
   free(c);
 }
@@ -234,30 +248,32 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
   }
 }
 
-/* The volume's base: the tree of its last committed capture, if any. */
-static bool volume_base(struct region *rg, const char *vol_id, struct cas_addr *root)
+/* The volume's base: the tree of its last committed capture, if any, when
+ * it is in the store this capture goes to (a volume from before moves to
+ * its domain's store with a full capture). */
+static bool volume_base(struct region *rg, const struct capture_disk *d, struct cas_addr *root)
 {
   struct meta_capture_base b;
-  if (meta_capture_base_get(rg->meta, vol_id, &b) < 0)
+  if (meta_capture_base_get(rg->meta, d->vol_id, &b) < 0)
     return false;
-  bool ok = cas_addr_from_hex(b.root, root) == 0;
+  bool ok = !strcmp(b.domain, d->domain) && cas_addr_from_hex(b.root, root) == 0;
   meta_capture_base_clear(&b);
   return ok;
 }
 
 /* Builds one disk's tree from its capture. */
-static int build_disk(struct region *rg, struct capture_disk *d, struct cas_hold *hold, struct progress *pr,
-                      struct cas_addr *root, struct tree_build_stats *st)
+static int build_disk(struct region *rg, struct capture_disk *d, struct progress *pr, struct cas_addr *root,
+                      struct tree_build_stats *st)
 {
   struct vol_capture *cap = d->cap;
-  struct cap_source cs = {cap, cas_chunk_size(rg->cas)};
+  struct cap_source cs = {cap, cas_chunk_size(d->cas)};
   struct tree_source src = {.read = cap_read, .is_zero = cap_is_zero, .ctx = &cs};
   struct tree_opts opts = {.progress = on_progress, .progress_ctx = pr};
   struct cas_addr base;
   uint64_t size = vol_capture_size(cap);
-  if (vol_capture_full(cap) || !volume_base(rg, d->vol_id, &base))
-    return tree_build_full(rg->cas, &src, size, &opts, root, st);
-  int r = cas_hold_root(rg->cas, hold, &base);
+  if (vol_capture_full(cap) || !volume_base(rg, d, &base))
+    return tree_build_full(d->cas, &src, size, &opts, root, st);
+  int r = cas_hold_root(d->cas, d->hold, &base);
   if (r < 0)
     return r;
   uint64_t n = vol_capture_chunks(cap), k = 0;
@@ -267,7 +283,7 @@ static int build_disk(struct region *rg, struct capture_disk *d, struct cas_hold
   for (uint64_t i = 0; i < n; i++)
     if (vol_capture_has(cap, i))
       changed[k++] = i;
-  r = tree_build_incremental(rg->cas, &base, &src, size, changed, k, &opts, root, st);
+  r = tree_build_incremental(d->cas, &base, &src, size, changed, k, &opts, root, st);
   free(changed);
   return r;
 }
@@ -299,6 +315,7 @@ static int commit(struct region *rg, struct region_capture *c, const struct cas_
       struct meta_capture_base b = {.size = im.size, .image_id = d->image_id};
       snprintf(b.volume_id, sizeof b.volume_id, "%s", d->vol_id);
       snprintf(b.root, sizeof b.root, "%s", im.root);
+      snprintf(b.domain, sizeof b.domain, "%s", d->domain);
       rc = meta_capture_base_put(m, &b);
       meta_volume_clear(&mv);
     }
@@ -318,19 +335,22 @@ int region_capture_run(struct region *rg, const char *op_id, void (*progress)(vo
   struct region_capture *c = take(rg, op_id);
   if (!c)
     return -ENOENT;
-  struct cas_hold *hold = NULL;
   struct cas_addr *roots = calloc((size_t)c->n + 1, sizeof *roots);
   struct tree_build_stats *stats = calloc((size_t)c->n + 1, sizeof *stats);
   struct progress pr = {.fn = progress, .ctx = ctx, .ndisks = c->n};
-  int rc = roots && stats ? cas_hold_begin(rg->cas, &hold) : -ENOMEM;
+  int rc = roots && stats ? 0 : -ENOMEM;
+  for (int i = 0; rc == 0 && i < c->n; i++) { /* invariant 1, in each disk's store */
+    struct capture_disk *d = &c->disks[i];
+    rc = (d->cas = region_store_for(rg, d->domain)) ? cas_hold_begin(d->cas, &d->hold) : -errno;
+  }
   for (int i = 0; rc == 0 && i < c->n; i++) {
     pr.disk = i;
-    rc = build_disk(rg, &c->disks[i], hold, &pr, &roots[i], &stats[i]);
+    rc = build_disk(rg, &c->disks[i], &pr, &roots[i], &stats[i]);
     if (rc < 0)
       log_error("region", "capturing disk %s failed: %s", c->disks[i].disk_id, strerror(-rc));
   }
-  if (rc == 0)
-    rc = cas_sync(rg->cas); /* invariant 2 */
+  for (int i = 0; rc == 0 && i < c->n; i++)
+    rc = cas_sync(c->disks[i].cas); /* invariant 2 */
   if (rc == 0)
     rc = commit(rg, c, roots, stats);
   if (rc < 0) {
@@ -346,9 +366,7 @@ int region_capture_run(struct region *rg, const char *op_id, void (*progress)(vo
   }
   for (int i = 0; rc == 0 && i < c->n; i++)
     region_image_export(rg, c->disks[i].image_id);
-  end_all(c, rc == 0); /* invariant 4 */
-  if (hold)
-    cas_hold_end(rg->cas, hold);
+  end_all(c, rc == 0); /* invariant 4; the holds end */
   free(roots);
   free(stats);
   return rc;

@@ -39,6 +39,7 @@ int region_copy_record(struct region *rg, const struct region_copy_disk *d)
     return -EINVAL;
   struct meta_image im = {.id = (char *)d->image_id, .rp_id = (char *)d->rp_id, .disk_id = (char *)d->disk_id,
                           .state = IMAGE_COPYING, .size = d->size};
+  snprintf(im.domain, sizeof im.domain, "%s", rg->platform);
   struct meta_image_copy c = {.image_id = (char *)d->image_id, .source_id = (char *)d->source_id,
                               .source_location = (char *)d->source_location, .size = d->size,
                               .started_us = wall_us()};
@@ -121,9 +122,12 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
   if (rc < 0)
     return rc;
   bool copying = im.state == IMAGE_COPYING;
+  struct cas *cas = region_store_for(rg, im.domain);
   meta_image_clear(&im);
   if (!copying)
     return 0; /* done in an earlier run (or failed: not ours to redo) */
+  if (!cas)
+    return -errno;
   if ((rc = meta_image_copy_get(rg->meta, image_id, &x.row)) < 0)
     return rc;
   struct cas_addr root;
@@ -135,9 +139,9 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
   struct cas_hold *hold = NULL;
   rc = x.row.root[0] ? cas_addr_from_hex(x.row.root, &root) : -EAGAIN; /* its source is not captured yet */
   if (rc == 0)
-    rc = cas_hold_begin(rg->cas, &hold);
+    rc = cas_hold_begin(cas, &hold);
   if (rc == 0)
-    rc = repl_copy_tree(rg->cas, peer, &root, &ro, &st); /* synced on 0 */
+    rc = repl_copy_tree(cas, peer, &root, &ro, &st); /* synced on 0 */
   if (rc == 0) {
     on_checkpoint(&x, &st);
     free(x.row.error);
@@ -145,7 +149,7 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
     rc = commit(rg, &x.row);
   }
   if (hold)
-    cas_hold_end(rg->cas, hold);
+    cas_hold_end(cas, hold);
   if (rc == 0) {
     region_image_export(rg, image_id);
     log_info("region", "disk restore point %s copied from %s: %llu bytes received, %llu stored, %llu refetched",
@@ -186,5 +190,6 @@ int region_copy_get(struct region *rg, const char *image_id, struct meta_image_c
 
 int region_export_open(struct region *rg, const void *body, size_t len, struct repl_export **out)
 {
-  return repl_export_open(rg->cas, body, len, out);
+  struct cas *cas = region_store_for(rg, rg->platform);
+  return cas ? repl_export_open(cas, body, len, out) : -errno;
 }

@@ -30,7 +30,9 @@
 #define DRP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
 #define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
 
-int region_image_source(struct region *rg, const char *image_id, char root[65], uint64_t *size)
+/* A READY image's tree and the domain of the store it is in. */
+static int ready_tree(struct region *rg, const char *image_id, char root[65], uint64_t *size,
+                      char domain[META_DOMAIN_HEX])
 {
   struct meta_image im;
   int rc = meta_image_get(rg->meta, image_id, &im);
@@ -40,9 +42,16 @@ int region_image_source(struct region *rg, const char *image_id, char root[65], 
   if (rc == 0) {
     memcpy(root, im.root, 65);
     *size = im.size;
+    memcpy(domain, im.domain, META_DOMAIN_HEX);
   }
   meta_image_clear(&im);
   return rc;
+}
+
+int region_image_source(struct region *rg, const char *image_id, char root[65], uint64_t *size)
+{
+  char domain[META_DOMAIN_HEX];
+  return ready_tree(rg, image_id, root, size, domain);
 }
 
 int region_image_get(struct region *rg, const char *image_id, struct meta_image *out)
@@ -51,8 +60,11 @@ int region_image_get(struct region *rg, const char *image_id, struct meta_image 
 }
 
 struct region_hold {
+  struct cas *cas;
   struct cas_hold *hold;
 };
+
+struct cas *region_hold_store(const struct region_hold *h) { return h->cas; }
 
 /* The hold is recorded before the image is read again: a GC that gathered
  * its roots before that read saw the image (it still existed then; images
@@ -62,20 +74,22 @@ int region_image_hold(struct region *rg, const char *image_id, char root[65], ui
                       struct region_hold **out)
 {
   *out = NULL;
-  char want[65], again[65];
+  char want[65], again[65], domain[META_DOMAIN_HEX];
   uint64_t n;
   struct cas_addr a;
-  int rc = region_image_source(rg, image_id, want, size);
+  int rc = ready_tree(rg, image_id, want, size, domain);
   if (rc < 0)
     return rc;
   struct region_hold *h = calloc(1, sizeof *h);
   if (!h)
     return -ENOMEM;
   rc = cas_addr_from_hex(want, &a);
+  if (rc == 0 && !(h->cas = region_store_for(rg, domain)))
+    rc = -errno;
   if (rc == 0)
-    rc = cas_hold_begin(rg->cas, &h->hold);
+    rc = cas_hold_begin(h->cas, &h->hold);
   if (rc == 0)
-    rc = cas_hold_root(rg->cas, h->hold, &a);
+    rc = cas_hold_root(h->cas, h->hold, &a);
   if (rc == 0)
     rc = region_image_source(rg, image_id, again, &n);
   if (rc == 0 && strcmp(want, again) != 0)
@@ -94,7 +108,7 @@ void region_image_unhold(struct region *rg, struct region_hold *h)
   if (!h)
     return;
   if (h->hold)
-    cas_hold_end(rg->cas, h->hold);
+    cas_hold_end(h->cas, h->hold);
   free(h);
 }
 
@@ -133,8 +147,9 @@ static int export_image(struct region *rg, const struct meta_image *im)
   if (!e)
     return -ENOMEM;
   e->rg = rg;
-  e->snap = (struct nbd_snap){.cas = rg->cas, .size = im->size, .previous = previous_root, .ctx = e};
-  int rc = im->state == IMAGE_READY && cas_addr_from_hex(im->root, &e->snap.root) == 0 ? 0 : -EBUSY;
+  e->snap = (struct nbd_snap){.cas = region_store_for(rg, im->domain), .size = im->size, .previous = previous_root,
+                              .ctx = e};
+  int rc = !e->snap.cas ? -errno : im->state == IMAGE_READY && cas_addr_from_hex(im->root, &e->snap.root) == 0 ? 0 : -EBUSY;
   if (rc == 0 && im->previous_id && !(e->prev_id = strdup(im->previous_id)))
     rc = -ENOMEM;
   if (rc == 0)

@@ -33,7 +33,9 @@ struct region {
   struct region_config cfg;
   struct meta *meta;
   struct jobs *jobs;
-  struct cas *cas;                  /* <data_dir>/store */
+  pthread_mutex_t stores_lock;
+  struct region_store *stores;      /* the open chunk stores, one per key domain (stores.c) */
+  char platform[META_DOMAIN_HEX];   /* the platform domain's id (hex) */
   pthread_mutex_t volumes_lock;
   struct region_volume *volumes;    /* open volumes, by id */
   pthread_mutex_t captures_lock;
@@ -63,11 +65,15 @@ struct volume *region_volume_use(struct region *r, const char *vol_id);
 void region_volume_unuse(struct region *r, const char *vol_id);
 /* Calls fn for the source tree of every volume still hydrating (GC roots). */
 int region_volumes_hydration_roots(struct region *r,
-                                   int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id), void *ctx);
+                                   int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id,
+                                             const char *domain),
+                                   void *ctx);
 
 /* source.c: a tree as the source a lazy volume hydrates from.  The tree is
- * described in <vol>.src, written before the volume turns READY. */
-int region_source_save(const struct cas_addr *root, uint64_t size, const char *image_id, const char *path);
+ * described in <vol>.src, written before the volume turns READY; domain: the
+ * store it is in ("" the legacy one). */
+int region_source_save(const struct cas_addr *root, uint64_t size, const char *image_id, const char *domain,
+                       const char *path);
 /* Opens the tree described at path, held against GC until
  * region_source_unhold; fills *vs.  fresh (a new disk): -ENOENT if the tree
  * cannot be read.  Otherwise such a tree still opens (its reads fail with
@@ -76,6 +82,7 @@ int region_source_open(struct region *r, const char *path, bool fresh, struct vo
                        struct region_source **out);
 void region_source_close(struct region_source *s);
 const struct cas_addr *region_source_root(const struct region_source *s);
+const char *region_source_domain(const struct region_source *s);
 /* Ends the hold taken at open: the volume's root is listed as a GC root now. */
 void region_source_unhold(struct region_source *s);
 
@@ -96,9 +103,24 @@ void region_captures_free(struct region *r);
 
 /* images.c */
 int region_images_recover(struct region *r);
+/* The store a hold's tree is in. */
+struct cas *region_hold_store(const struct region_hold *h);
 int region_image_export(struct region *r, const char *image_id);
 int region_images_export_all(struct region *r);
 void region_images_unexport_all(struct region *r);
+
+/* stores.c: the chunk store of each key domain (meta_image.domain): domain
+ * "" (or NULL) is the legacy plaintext store <data_dir>/store, any other the
+ * domain's encrypted store <data_dir>/stores/<domain>/, opened on first use.
+ * NULL with errno set when it cannot be opened (ENOENT: no legacy store, or
+ * an unknown domain; a key error of keys.h).  Valid until region_close. */
+struct region_store;
+struct cas *region_store_for(struct region *r, const char *domain_hex);
+/* Opens the platform domain's store (and the legacy one if it exists). */
+int region_stores_open(struct region *r);
+void region_stores_close(struct region *r);
+/* Calls fn for every open store, in no order; a non-zero return stops. */
+int region_stores_each(struct region *r, int (*fn)(void *ctx, const char *domain, struct cas *cas), void *ctx);
 
 /* store.c */
 void region_gc_timer_start(struct region *r);

@@ -71,7 +71,7 @@ int region_reader_open(struct region *r, const char *image_id, struct region_rea
   if (rc == 0)
     rc = cas_addr_from_hex(hex, &rd->root);
   if (rc == 0)
-    rc = tree_reader_open(r->cas, &rd->root, &rd->tr);
+    rc = tree_reader_open(region_hold_store(rd->hold), &rd->root, &rd->tr);
   if (rc < 0) {
     region_reader_close(rd);
     return rc;
@@ -136,7 +136,7 @@ int region_reader_map(struct region_reader *rd, uint64_t from, int (*fn)(void *c
     return rc > 0 ? 1 : rc;
   }
   struct extent_fn f = {fn, ctx, rd->size};
-  int rc = tree_map_from(rd->r->cas, &rd->root, from, pass_extent, &f);
+  int rc = tree_map_from(region_hold_store(rd->hold), &rd->root, from, pass_extent, &f);
   return rc > 0 ? 1 : rc;
 }
 
@@ -145,7 +145,10 @@ int region_reader_changes(struct region_reader *older, struct region_reader *rd,
 {
   if (rd->vol || older->vol)
     return -EINVAL; /* a live disk has no tree to diff */
+  struct cas *cas = region_hold_store(rd->hold);
+  if (region_hold_store(older->hold) != cas) /* trees of two stores share no address: all of rd changed */
+    return region_reader_map(rd, from, fn, ctx);
   struct extent_fn f = {fn, ctx, rd->size};
-  int rc = tree_changes(rd->r->cas, &older->root, &rd->root, from, pass_extent, &f, NULL);
+  int rc = tree_changes(cas, &older->root, &rd->root, from, pass_extent, &f, NULL);
   return rc > 0 ? 1 : rc;
 }

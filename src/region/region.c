@@ -1,8 +1,8 @@
 /*
  * region.c — opening and closing the region.
  *
- * Start-up order: the chunk store (its chunk size must be the configured
- * one: a disk's changed-block bitmap counts store chunks), then every volume
+ * Start-up order: the chunk stores (stores.c; their chunk size must be the
+ * configured one: a disk's changed-block bitmap counts store chunks), then every volume
  * (region_volumes_open finishes what a crash interrupted), then restore
  * points a crash left Creating become Failed — their captures lived only in
  * memory — every ready image is exported and the stored NBD grants are
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "region/internal.h"
 
 int region_open(const struct region_config *cfg, struct meta *m, struct region **out)
@@ -29,18 +28,8 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
   pthread_mutex_init(&r->captures_lock, NULL);
   pthread_mutex_init(&r->agents_lock, NULL);
   pthread_cond_init(&r->agents_cv, NULL);
-  char store[4096];
-  snprintf(store, sizeof store, "%s/store", cfg->data_dir);
-  unsigned shift = 0;
-  while ((1u << shift) < cfg->chunk_size)
-    shift++;
-  struct cas_options copts = {.chunk_shift = shift, .create = true, .crc_reads = true};
-  int rc = cas_open(store, &copts, &r->cas);
-  if (rc == 0 && cas_chunk_size(r->cas) != cfg->chunk_size) {
-    log_error("region", "the store in %s uses %u-byte chunks, the configuration says %u", store,
-              cas_chunk_size(r->cas), cfg->chunk_size);
-    rc = -EINVAL;
-  }
+  pthread_mutex_init(&r->stores_lock, NULL);
+  int rc = region_stores_open(r);
   if (rc == 0)
     rc = region_agents_open(r); /* thaws guests a crash may have left frozen */
   if (rc == 0)
@@ -73,11 +62,11 @@ void region_close(struct region *r)
     region_gc_timer_stop(r);
   region_agents_close(r);
   region_captures_free(r);
-  if (r->cas)
+  if (r->stores)
     region_images_unexport_all(r);
   region_volumes_close(r);
-  if (r->cas)
-    cas_close(r->cas);
+  region_stores_close(r);
+  pthread_mutex_destroy(&r->stores_lock);
   pthread_mutex_destroy(&r->volumes_lock);
   pthread_mutex_destroy(&r->captures_lock);
   pthread_cond_destroy(&r->agents_cv);

@@ -35,7 +35,7 @@ struct jobs;
 struct nbd_server;
 
 struct region_config {
-  const char *data_dir;      /* volumes in <data_dir>/volumes, the store in <data_dir>/store */
+  const char *data_dir;      /* volumes in <data_dir>/volumes, the stores in <data_dir>/stores */
   uint32_t chunk_size;       /* store chunk = changed-block tracking granularity */
   struct nbd_server *nbd;    /* exports disks and images; NULL: nothing is exported */
   const char *nbd_unix;      /* socket path clients use, or NULL */
@@ -77,9 +77,11 @@ struct region_restore_source {
   const char *image_id; /* for logs */
 };
 /* Creates, opens and exports a volume for disk_id; src (may be NULL) makes it
- * a lazy volume hydrating from that tree (-ENOENT: the tree is gone). */
+ * a lazy volume hydrating from that tree (-ENOENT: the tree is gone).
+ * domain_hex: the key domain of its key and of its restore points (NULL:
+ * the platform domain). */
 int region_volume_create(struct region *r, const char *disk_id, uint64_t size,
-                         const struct region_restore_source *src, char vol_id[40]);
+                         const struct region_restore_source *src, const char *domain_hex, char vol_id[40]);
 /* Unexports, closes and deletes a volume with its files; -EBUSY while an NBD
  * client uses it. */
 int region_volume_destroy(struct region *r, const char *vol_id);
@@ -325,8 +327,9 @@ int region_reader_map(struct region_reader *rd, uint64_t from,
 /* Two images' (-EINVAL for a disk): the ranges of rd that differ from
  * older, from byte `from` on, in order:
  * zero when rd reads zeros there (cleared), else rd holds data there
- * (written).  Cost proportional to the change; any two images of the store
- * (of one chunk size) compare, not only a disk's lineage.  As above, 1 when
+ * (written).  Cost proportional to the change; any two images of one store
+ * (of one chunk size) compare, not only a disk's lineage; images of two
+ * stores (key domains) differ everywhere rd holds data or zeros.  As above, 1 when
  * fn stopped it. */
 int region_reader_changes(struct region_reader *older, struct region_reader *rd, uint64_t from,
                           int (*fn)(void *ctx, uint64_t off, uint64_t len, bool zero), void *ctx);
@@ -414,6 +417,7 @@ int region_store_gc(struct region *r, struct region_gc_stats *out);
 
 struct region_damage {
   char address[65];
+  char domain[33];        /* the key domain of the store it is in ("" the legacy store) */
   bool missing;           /* else damaged */
 };
 struct region_verify_report {

@@ -4,8 +4,10 @@
  *
  * The tree is described in <vol>.src, written before the volume turns READY,
  * so a restart re-attaches it (volumes.c).  Its format is text, one
- * "key value" line each (root, size, image); the JSON object earlier versions
- * wrote, {"root":"<hex>","size":N,...}, is still read.  For as long as the
+ * "key value" line each (root, size, image, domain: the key domain whose
+ * store holds the tree; none, as earlier versions wrote, is the legacy
+ * store); the JSON object still earlier versions wrote,
+ * {"root":"<hex>","size":N,...}, is still read.  For as long as the
  * volume may read it, the tree is a GC root: the GC's root source lists the
  * source tree of every open lazy volume (region_volumes_hydration_roots), so
  * deleting the disk restore point meanwhile is safe.  A cas_hold with the
@@ -35,6 +37,7 @@
 
 struct region_source {
   struct cas *cas;
+  char domain[META_DOMAIN_HEX];
   struct cas_hold *hold;
   struct cas_addr root;
   uint64_t size;
@@ -46,11 +49,13 @@ struct region_source {
   int npool;
 };
 
-int region_source_save(const struct cas_addr *root, uint64_t size, const char *image_id, const char *path)
+int region_source_save(const struct cas_addr *root, uint64_t size, const char *image_id, const char *domain,
+                       const char *path)
 {
   char hex[2 * CAS_ADDR_LEN + 1], *text = NULL;
   cas_addr_to_hex(root, hex);
-  int n = asprintf(&text, "root %s\nsize %llu\nimage %s\n", hex, (unsigned long long)size, image_id ? image_id : "");
+  int n = asprintf(&text, "root %s\nsize %llu\nimage %s\ndomain %s\n", hex, (unsigned long long)size,
+                   image_id ? image_id : "", domain);
   int r = n < 0 ? -ENOMEM : write_file_atomic(path, text, (size_t)n);
   free(text);
   return r;
@@ -58,9 +63,14 @@ int region_source_save(const struct cas_addr *root, uint64_t size, const char *i
 
 /* Parses a description: the text form, or the JSON object of earlier versions
  * (written by jansson in that key order, so its prefix is fixed). */
-static int parse_source(const char *text, char hex[2 * CAS_ADDR_LEN + 1], uint64_t *size)
+static int parse_source(const char *text, char hex[2 * CAS_ADDR_LEN + 1], uint64_t *size,
+                        char domain[META_DOMAIN_HEX])
 {
   unsigned long long sz;
+  const char *d = strstr(text, "\ndomain ");
+  domain[0] = '\0';
+  if (d && sscanf(d, "\ndomain %32[0-9a-f]", domain) != 1)
+    domain[0] = '\0';
   if (sscanf(text, "root %64[0-9a-f] size %llu", hex, &sz) == 2 ||
       sscanf(text, "{\"root\":\"%64[0-9a-f]\",\"size\":%llu", hex, &sz) == 2) {
     *size = sz;
@@ -141,8 +151,10 @@ int region_source_open(struct region *rg, const char *path, bool fresh, struct v
   if (r == 0) {
     text = nul;
     text[len] = '\0';
-    r = parse_source(text, hex, &size);
+    r = parse_source(text, hex, &size, h->domain);
   }
+  if (r == 0 && !(h->cas = region_store_for(rg, h->domain)))
+    r = -errno;
   if (r == 0 && cas_addr_from_hex(hex, &h->root) < 0)
     r = -EIO;
   free(text);
@@ -151,14 +163,13 @@ int region_source_open(struct region *rg, const char *path, bool fresh, struct v
     free(h);
     return r;
   }
-  h->cas = rg->cas;
   h->size = size;
   pthread_mutex_init(&h->lock, NULL);
-  r = cas_hold_begin(rg->cas, &h->hold);
+  r = cas_hold_begin(h->cas, &h->hold);
   if (r == 0)
-    r = cas_hold_root(rg->cas, h->hold, &h->root);
+    r = cas_hold_root(h->cas, h->hold, &h->root);
   struct tree_info ti;
-  if (r == 0 && (tree_info(rg->cas, &h->root, &ti) < 0 || ti.size != h->size ||
+  if (r == 0 && (tree_info(h->cas, &h->root, &ti) < 0 || ti.size != h->size ||
                  (1u << ti.chunk_shift) != rg->cfg.chunk_size)) {
     log_error("region", "the tree %s that %s hydrates from cannot be read; its chunks not yet hydrated fail with EIO",
               hex, path);
@@ -177,6 +188,7 @@ int region_source_open(struct region *rg, const char *path, bool fresh, struct v
 }
 
 const struct cas_addr *region_source_root(const struct region_source *h) { return &h->root; }
+const char *region_source_domain(const struct region_source *h) { return h->domain; }
 
 void region_source_unhold(struct region_source *h)
 {

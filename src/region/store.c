@@ -9,6 +9,9 @@
  * are protected by cas holds, which the GC honours itself.  The roots come
  * from typed rows (meta: images, capture_bases) and the open volumes.
  *
+ * Each key domain has its own store (stores.c): GC, verify and repair run
+ * store by store, each with the roots whose rows name its domain.
+ *
  * The front end runs both as operations (arm: storeGc, storeVerify) and
  * renders their results; the timer thread here submits a storeGc operation
  * every gc_interval seconds.
@@ -30,6 +33,7 @@
 #include "region/internal.h"
 
 struct roots {
+  const char *domain; /* the roots of this store only */
   struct cas_addr *addr;
   char **owner; /* resource id each root belongs to */
   size_t n, cap;
@@ -64,26 +68,29 @@ static int root_add(struct roots *r, const char *hex, const char *owner)
   return 0;
 }
 
+static bool ours(const struct roots *r, const char *domain) { return !strcmp(r->domain, domain); }
+
 static int image_root(void *ctx, const struct meta_image *im)
 {
-  return im->state == IMAGE_READY ? root_add(ctx, im->root, im->id) : 0;
+  return im->state == IMAGE_READY && ours(ctx, im->domain) ? root_add(ctx, im->root, im->id) : 0;
 }
 
 static int base_root(void *ctx, const struct meta_capture_base *b)
 {
   char owner[64];
   snprintf(owner, sizeof owner, "volume %s (capture base)", b->volume_id);
-  return root_add(ctx, b->root, owner);
+  return ours(ctx, b->domain) ? root_add(ctx, b->root, owner) : 0;
 }
 
-static int hydration_root(void *ctx, const struct cas_addr *root, const char *vol_id)
+static int hydration_root(void *ctx, const struct cas_addr *root, const char *vol_id, const char *domain)
 {
   char hex[2 * CAS_ADDR_LEN + 1], owner[64];
   cas_addr_to_hex(root, hex);
   snprintf(owner, sizeof owner, "volume %s (hydrating)", vol_id);
-  return root_add(ctx, hex, owner);
+  return ours(ctx, domain) ? root_add(ctx, hex, owner) : 0;
 }
 
+/* The live roots in the store of out->domain. */
 static int collect_roots(struct region *rg, struct roots *out)
 {
   int r = meta_image_list(rg->meta, NULL, image_root, out);
@@ -92,10 +99,16 @@ static int collect_roots(struct region *rg, struct roots *out)
   return r < 0 ? r : region_volumes_hydration_roots(rg, hydration_root, out);
 }
 
+struct gc_ctx {
+  struct region *rg;
+  const char *domain;
+};
+
 static int gc_roots(void *ctx, struct cas_addr **roots_out, size_t *n_out)
 {
-  struct roots r = {0};
-  int rc = collect_roots(ctx, &r);
+  struct gc_ctx *g = ctx;
+  struct roots r = {.domain = g->domain};
+  int rc = collect_roots(g->rg, &r);
   if (rc == 0) {
     *roots_out = r.addr;
     *n_out = r.n;
@@ -117,10 +130,34 @@ static int gc_crash_point(const char *step)
   return 0;
 }
 
+struct gc_run {
+  struct region *rg;
+  struct cas_gc_options opts;
+  struct cas_gc_stats sum;
+};
+
+static int gc_one(void *ctx, const char *domain, struct cas *cas)
+{
+  struct gc_run *g = ctx;
+  struct gc_ctx gc = {g->rg, domain};
+  struct cas_gc_stats st = {0};
+  int rc = cas_gc(cas, gc_roots, &gc, &g->opts, &st);
+  if (rc == 0)
+    log_info("region", "store GC (domain '%s'): %llu live, %llu dead objects, %llu bytes freed", domain,
+             (unsigned long long)st.live_objects, (unsigned long long)st.dead_objects,
+             (unsigned long long)st.bytes_freed);
+  g->sum.live_objects += st.live_objects;
+  g->sum.dead_objects += st.dead_objects;
+  g->sum.packs_deleted += st.packs_deleted;
+  g->sum.packs_rewritten += st.packs_rewritten;
+  g->sum.bytes_freed += st.bytes_freed;
+  g->sum.bytes_copied += st.bytes_copied;
+  return rc;
+}
+
 int region_store_gc(struct region *rg, struct region_gc_stats *out)
 {
-  struct cas_gc_options opts = {.crash_point = failpoint_value("store.gc.crash", 0) ? gc_crash_point : NULL};
-  struct cas_gc_stats st = {0};
+  struct gc_run g = {.rg = rg, .opts = {.crash_point = failpoint_value("store.gc.crash", 0) ? gc_crash_point : NULL}};
   int copying = 0;
   int rc = meta_image_copies_active(rg->meta, &copying);
   if (rc == 0 && copying) { /* their objects have no root yet (copy.c) */
@@ -128,50 +165,78 @@ int region_store_gc(struct region *rg, struct region_gc_stats *out)
     return -EAGAIN;
   }
   if (rc == 0)
-    rc = cas_gc(rg->cas, gc_roots, rg, &opts, &st);
+    rc = region_stores_each(rg, gc_one, &g);
   if (rc < 0)
     return rc;
-  *out = (struct region_gc_stats){st.live_objects, st.dead_objects, st.packs_deleted,
-                                  st.packs_rewritten, st.bytes_freed, st.bytes_copied};
-  log_info("region", "store GC: %llu live, %llu dead objects, %llu bytes freed", (unsigned long long)st.live_objects,
-           (unsigned long long)st.dead_objects, (unsigned long long)st.bytes_freed);
+  struct cas_gc_stats *st = &g.sum;
+  *out = (struct region_gc_stats){st->live_objects, st->dead_objects, st->packs_deleted,
+                                  st->packs_rewritten, st->bytes_freed, st->bytes_copied};
   return 0;
+}
+
+/* Appends to out what verifying one store found. */
+struct verify_run {
+  struct region *rg;
+  void (*progress)(void *ctx, uint64_t done, uint64_t total);
+  void *ctx;
+  struct region_verify_report *out;
+};
+
+static int grow(void *pp, size_t n, size_t more, size_t size)
+{
+  void *p = realloc(*(void **)pp, (n + more + 1) * size);
+  if (!p)
+    return -ENOMEM;
+  *(void **)pp = p;
+  return 0;
+}
+
+static int verify_one(void *ctx, const char *domain, struct cas *cas)
+{
+  struct verify_run *v = ctx;
+  struct region_verify_report *out = v->out;
+  struct roots r = {.domain = domain};
+  struct cas_verify_report rep = {0};
+  int rc = collect_roots(v->rg, &r);
+  if (rc == 0)
+    rc = cas_verify(cas, r.addr, r.n, v->progress, v->ctx, &rep);
+  if (rc == 0)
+    rc = grow(&out->damaged, out->n_damaged, rep.n_damage, sizeof *out->damaged);
+  if (rc == 0)
+    rc = grow(&out->affected, out->n_affected, r.n, sizeof *out->affected);
+  if (rc == 0)
+    rc = grow(&out->bad_packs, out->n_bad_packs, rep.n_bad_packs, sizeof *out->bad_packs);
+  for (size_t i = 0; rc == 0 && i < rep.n_damage; i++) {
+    struct region_damage *d = &out->damaged[out->n_damaged++];
+    cas_addr_to_hex(&rep.damage[i].addr, d->address);
+    snprintf(d->domain, sizeof d->domain, "%s", domain);
+    d->missing = rep.damage[i].error == -ENOENT;
+  }
+  for (size_t i = 0; rc == 0 && rep.root_affected && i < r.n; i++)
+    if (rep.root_affected[i])
+      out->affected[out->n_affected++] = STEAL_PTR(r.owner[i]);
+  for (size_t i = 0; rc == 0 && i < rep.n_bad_packs; i++)
+    out->bad_packs[out->n_bad_packs++] = rep.bad_packs[i];
+  out->objects_checked += rep.objects_checked;
+  out->bytes_checked += rep.bytes_checked;
+  out->packs_checked += rep.packs_checked;
+  out->bad_records += rep.bad_records;
+  if (rc == 0 && (rep.bad_records || rep.n_damage))
+    log_error("region", "store verify (domain '%s'): %llu bad records, %zu damaged or missing objects", domain,
+              (unsigned long long)rep.bad_records, rep.n_damage);
+  cas_verify_report_free(&rep);
+  roots_free(&r);
+  return rc;
 }
 
 int region_store_verify(struct region *rg, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
                         struct region_verify_report *out)
 {
-  struct roots r = {0};
-  struct cas_verify_report rep = {0};
   memset(out, 0, sizeof *out);
-  int rc = collect_roots(rg, &r);
-  if (rc == 0)
-    rc = cas_verify(rg->cas, r.addr, r.n, progress, ctx, &rep);
-  if (rc == 0 && rep.n_damage && !(out->damaged = calloc(rep.n_damage, sizeof *out->damaged)))
-    rc = -ENOMEM;
-  if (rc == 0 && !(out->affected = calloc(r.n + 1, sizeof *out->affected)))
-    rc = -ENOMEM;
-  for (size_t i = 0; rc == 0 && i < rep.n_damage; i++) {
-    cas_addr_to_hex(&rep.damage[i].addr, out->damaged[i].address);
-    out->damaged[i].missing = rep.damage[i].error == -ENOENT;
-    out->n_damaged++;
-  }
-  for (size_t i = 0; rc == 0 && rep.root_affected && i < r.n; i++)
-    if (rep.root_affected[i])
-      out->affected[out->n_affected++] = STEAL_PTR(r.owner[i]);
-  out->objects_checked = rep.objects_checked;
-  out->bytes_checked = rep.bytes_checked;
-  out->packs_checked = rep.packs_checked;
-  out->bad_records = rep.bad_records;
-  out->bad_packs = STEAL_PTR(rep.bad_packs);
-  out->n_bad_packs = rep.n_bad_packs;
-  if (rc == 0 && (rep.bad_records || rep.n_damage))
-    log_error("region", "store verify: %llu bad records, %zu damaged or missing objects",
-              (unsigned long long)rep.bad_records, rep.n_damage);
+  struct verify_run v = {rg, progress, ctx, out};
+  int rc = region_stores_each(rg, verify_one, &v);
   if (rc < 0)
     region_verify_report_free(out);
-  cas_verify_report_free(&rep);
-  roots_free(&r);
   return rc;
 }
 
@@ -194,60 +259,85 @@ static bool readable(struct cas *cas, const struct cas_addr *a, uint8_t *buf)
          cas_get(cas, CAS_NODE, a, buf, CAS_MAX_OBJECT, &len) == 0;
 }
 
+struct repair_run {
+  struct region *rg;
+  const struct repl_peer *peers;
+  int npeers;
+  void (*progress)(void *ctx, uint64_t done, uint64_t total);
+  void *ctx;
+  struct region_repair_report *out;
+  uint8_t *buf;
+};
+
+/* Verifies one store into out->before, then repairs what it found. */
+static int repair_one(void *ctx, const char *domain, struct cas *cas)
+{
+  struct repair_run *x = ctx;
+  struct region_repair_report *out = x->out;
+  struct region_verify_report *b = &out->before;
+  size_t d0 = b->n_damaged, p0 = b->n_bad_packs, first = out->n_repaired;
+  struct verify_run v = {x->rg, x->progress, x->ctx, b};
+  int rc = verify_one(&v, domain, cas);
+  if (rc == 0 && b->n_damaged > d0 && grow(&out->repaired, out->n_repaired, b->n_damaged - d0, sizeof *out->repaired))
+    rc = -ENOMEM;
+  for (size_t i = d0; rc == 0 && i < b->n_damaged; i++) {
+    struct cas_addr a;
+    if (cas_addr_from_hex(b->damaged[i].address, &a) < 0)
+      continue;
+    /* a group record an earlier repair brought may hold it too */
+    const char *by = out->n_repaired > first && readable(cas, &a, x->buf) ? out->repaired[out->n_repaired - 1].from
+                                                                          : NULL;
+    if (by) {
+      struct region_repaired *r = &out->repaired[out->n_repaired++];
+      snprintf(r->address, sizeof r->address, "%s", b->damaged[i].address);
+      r->from = by;
+    }
+    for (int k = 0; k < x->npeers && !by; k++) {
+      int r = repl_repair_object(cas, &x->peers[k], &a);
+      if (r == 0) {
+        struct region_repaired *y = &out->repaired[out->n_repaired++];
+        snprintf(y->address, sizeof y->address, "%s", b->damaged[i].address);
+        y->from = x->peers[k].name;
+        log_info("region", "store repair: object %s fetched from region %s", y->address, y->from);
+        break;
+      }
+      log_warn("region", "store repair: object %s not from region %s: %s", b->damaged[i].address,
+               x->peers[k].name, strerror(-r));
+    }
+  }
+  if (rc == 0 && out->n_repaired > first)
+    rc = cas_sync(cas);
+  if (rc == 0 && b->n_bad_packs > p0 && out->n_repaired - first == b->n_damaged - d0) {
+    /* the bad records are indexed by nothing now: a rewrite of their packs
+     * leaves them behind */
+    struct cas_gc_options opts = {.rewrite = b->bad_packs + p0, .n_rewrite = b->n_bad_packs - p0};
+    struct cas_gc_stats st = {0};
+    struct gc_ctx gc = {x->rg, domain};
+    int copying = 0;
+    int r = meta_image_copies_active(x->rg->meta, &copying);
+    if (r == 0 && !copying)
+      r = cas_gc(cas, gc_roots, &gc, &opts, &st);
+    if (r == 0 && !copying)
+      out->packs_rewritten = true;
+    else
+      log_warn("region", "store repair: the damaged packs stay until the next GC (%s)",
+               copying ? "copies are running" : strerror(-r));
+  }
+  return rc;
+}
+
 int region_store_repair(struct region *rg, const struct repl_peer *peers, int npeers,
                         void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
                         struct region_repair_report *out)
 {
   memset(out, 0, sizeof *out);
-  CLEANUP_FREE uint8_t *buf = malloc(CAS_MAX_OBJECT);
-  int rc = buf ? region_store_verify(rg, progress, ctx, &out->before) : -ENOMEM;
-  struct region_verify_report *b = &out->before;
-  if (rc == 0 && b->n_damaged && !(out->repaired = calloc(b->n_damaged, sizeof *out->repaired)))
-    rc = -ENOMEM;
-  for (size_t i = 0; rc == 0 && i < b->n_damaged; i++) {
-    struct cas_addr a;
-    if (cas_addr_from_hex(b->damaged[i].address, &a) < 0)
-      continue;
-    /* a group record an earlier repair brought may hold it too */
-    const char *by = out->n_repaired && readable(rg->cas, &a, buf) ? out->repaired[out->n_repaired - 1].from : NULL;
-    if (by) {
-      struct region_repaired *x = &out->repaired[out->n_repaired++];
-      snprintf(x->address, sizeof x->address, "%s", b->damaged[i].address);
-      x->from = by;
-    }
-    for (int k = 0; k < npeers && !by; k++) {
-      int r = repl_repair_object(rg->cas, &peers[k], &a);
-      if (r == 0) {
-        struct region_repaired *x = &out->repaired[out->n_repaired++];
-        snprintf(x->address, sizeof x->address, "%s", b->damaged[i].address);
-        x->from = peers[k].name;
-        log_info("region", "store repair: object %s fetched from region %s", x->address, x->from);
-        break;
-      }
-      log_warn("region", "store repair: object %s not from region %s: %s", b->damaged[i].address, peers[k].name,
-               strerror(-r));
-    }
-  }
-  if (rc == 0 && out->n_repaired)
-    rc = cas_sync(rg->cas);
-  if (rc == 0 && b->n_bad_packs && out->n_repaired == b->n_damaged) {
-    /* the bad records are indexed by nothing now: a rewrite of their packs
-     * leaves them behind */
-    struct cas_gc_options opts = {.rewrite = b->bad_packs, .n_rewrite = b->n_bad_packs};
-    struct cas_gc_stats st = {0};
-    int copying = 0;
-    int r = meta_image_copies_active(rg->meta, &copying);
-    if (r == 0 && !copying)
-      r = cas_gc(rg->cas, gc_roots, rg, &opts, &st);
-    out->packs_rewritten = r == 0 && !copying;
-    if (!out->packs_rewritten)
-      log_warn("region", "store repair: the damaged packs stay until the next GC (%s)",
-               copying ? "copies are running" : strerror(-r));
-  }
+  struct repair_run x = {rg, peers, npeers, progress, ctx, out, malloc(CAS_MAX_OBJECT)};
+  int rc = x.buf ? region_stores_each(rg, repair_one, &x) : -ENOMEM;
   if (rc == 0)
     rc = region_store_verify(rg, progress, ctx, &out->after);
   if (rc < 0)
     region_repair_report_free(out);
+  free(x.buf);
   return rc;
 }
 

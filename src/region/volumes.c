@@ -157,14 +157,16 @@ static int attach(struct region *rg, struct meta_volume *mv, bool fresh)
   return 0;
 }
 
-int region_volumes_hydration_roots(struct region *rg, int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id),
-                                void *ctx)
+int region_volumes_hydration_roots(struct region *rg,
+                                   int (*fn)(void *ctx, const struct cas_addr *root, const char *vol_id,
+                                             const char *domain),
+                                   void *ctx)
 {
   int r = 0;
   pthread_mutex_lock(&rg->volumes_lock);
   for (struct region_volume *av = rg->volumes; av && r == 0; av = av->next)
     if (av->hyd)
-      r = fn(ctx, region_source_root(av->hyd), av->id);
+      r = fn(ctx, region_source_root(av->hyd), av->id, region_source_domain(av->hyd));
   pthread_mutex_unlock(&rg->volumes_lock);
   return r;
 }
@@ -227,12 +229,27 @@ struct volume *region_volume_find(struct region *rg, const char *vol_id)
   return v;
 }
 
+/* The store a restore's tree is in: its image's, while the image has that
+ * tree (else the platform's, where a tree gone with its image is missing:
+ * -ENOENT at the source's open, as for any vanished tree). */
+static void source_domain(struct region *rg, const struct region_restore_source *src, char out[META_DOMAIN_HEX])
+{
+  struct meta_image im;
+  snprintf(out, META_DOMAIN_HEX, "%s", rg->platform);
+  if (src->image_id && meta_image_get(rg->meta, src->image_id, &im) == 0) {
+    if (!strcmp(im.root, src->root))
+      snprintf(out, META_DOMAIN_HEX, "%s", im.domain);
+    meta_image_clear(&im);
+  }
+}
+
 int region_volume_create(struct region *rg, const char *resource_id, uint64_t size,
-                         const struct region_restore_source *src, char vol_id[40])
+                         const struct region_restore_source *src, const char *domain_hex, char vol_id[40])
 {
   struct meta_volume mv = {.resource_id = (char *)resource_id, .size = size, .state = VOLUME_CREATING,
                            .created_us = time_now_us()};
   random_uuid(mv.id);
+  snprintf(mv.domain, sizeof mv.domain, "%s", domain_hex ? domain_hex : rg->platform);
   /* The row first: a crash after the file exists leaves a row saying so. */
   int r = meta_volume_put(rg->meta, &mv);
   if (r < 0)
@@ -241,10 +258,12 @@ int region_volume_create(struct region *rg, const char *resource_id, uint64_t si
   vol_path(rg, mv.id, "img", img, sizeof img);
   r = vol_create(img, size);
   if (r == 0 && src) {
-    char p[4096];
+    char p[4096], sd[META_DOMAIN_HEX];
     struct cas_addr root;
     vol_path(rg, mv.id, "src", p, sizeof p);
-    r = cas_addr_from_hex(src->root, &root) < 0 ? -EINVAL : region_source_save(&root, src->size, src->image_id, p);
+    source_domain(rg, src, sd);
+    r = cas_addr_from_hex(src->root, &root) < 0 ? -EINVAL
+                                                : region_source_save(&root, src->size, src->image_id, sd, p);
   }
   if (r == 0)
     r = attach(rg, &mv, true);

@@ -122,7 +122,7 @@ static void vm_disks_and_captures(void **state)
           "Succeeded");
   put_row(DISK, "Microsoft.Compute/disks", SUB, "{}", "Succeeded");
   put_row(DISK_NOVOL, "Microsoft.Compute/disks", SUB, "{}", "Succeeded");
-  assert_int_equal(region_volume_create(rg, DISK, SIZE, NULL, vol_id), 0);
+  assert_int_equal(region_volume_create(rg, DISK, SIZE, NULL, NULL, vol_id), 0);
   put_row(VM, "Microsoft.Compute/virtualMachines", SUB,
           "{\"storageProfile\":{\"osDisk\":{\"managedDisk\":{\"id\":\"" DISK "\"}},"
           "\"dataDisks\":[{\"lun\":4,\"managedDisk\":{\"id\":\"" DISK_NOVOL "\"}}]}}",
@@ -206,7 +206,7 @@ static void hold_survives_delete(void **state)
   put_row(DISK_RESTORED, "Microsoft.Compute/disks", SUB, "{}", "Creating");
   struct region_restore_source src = {.root = root, .size = SIZE, .image_id = drp1};
   char restored[40];
-  assert_int_equal(region_volume_create(rg, DISK_RESTORED, SIZE, &src, restored), 0);
+  assert_int_equal(region_volume_create(rg, DISK_RESTORED, SIZE, &src, NULL, restored), 0);
   compare_volume(restored, img1);
   assert_int_equal(region_volume_destroy(rg, restored), 0);
   region_image_unhold(rg, h);
@@ -227,7 +227,7 @@ static void reopen_keeps_images(void **state)
   compare_volume(vol_id, img2);
   struct region_restore_source src = {.root = root, .size = size, .image_id = drp2};
   char restored[40];
-  assert_int_equal(region_volume_create(rg, DISK_RESTORED, SIZE, &src, restored), 0);
+  assert_int_equal(region_volume_create(rg, DISK_RESTORED, SIZE, &src, NULL, restored), 0);
   compare_volume(restored, img2);
   struct region_verify_report rep;
   assert_int_equal(region_store_verify(rg, NULL, NULL, &rep), 0);

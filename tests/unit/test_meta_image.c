@@ -5,7 +5,9 @@
  * replaced), failure codes, schema migration 3, which moves these fields
  * out of a version-2 database's `extra` JSON, and the attachments derived
  * from VM rows (migration 4: written, replaced and deleted with the row, and
- * backfilled for the VMs of an older database).
+ * backfilled for the VMs of an older database), and the encryption columns
+ * of migration 11 (a volume's wrapped key, domain and crypt state, the
+ * domain of an image and of a capture base; none for rows from before).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -26,6 +28,7 @@
 #define VM_DISKS(os, data) "{\"storageProfile\":{\"osDisk\":{\"managedDisk\":{\"id\":\"" os "\"}},\"dataDisks\":[" data "]}}"
 #define DATA_DISK(id, lun) "{\"lun\":" #lun ",\"managedDisk\":{\"id\":\"" id "\"}}"
 #define ROOT "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define DOMAIN "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 static char dir[] = "/tmp/vmrp-unit-image.XXXXXX";
 
@@ -59,6 +62,7 @@ static void images_and_triggers(void **state)
         "a restore point and a disk restore point row");
   struct meta_image im = {.id = DRP, .rp_id = RP, .disk_id = DISK, .state = IMAGE_CAPTURING};
   snprintf(im.volume_id, sizeof im.volume_id, "vol-1");
+  snprintf(im.domain, sizeof im.domain, DOMAIN);
   CHECK(meta_image_put(m, &im) == 0, "meta_image_put: a Capturing image");
   im.state = IMAGE_READY;
   im.size = 1 << 20;
@@ -76,7 +80,7 @@ static void images_and_triggers(void **state)
   if (rc == 0) {
     CHECK(got.state == IMAGE_READY && !strcmp(got.root, ROOT) && got.size == 1 << 20 && got.percent == 100 &&
               got.chunks_read == 3 && got.bytes_stored == 4096 && !strcmp(got.volume_id, "vol-1") &&
-              !strcmp(got.disk_id, DISK) && got.previous_id == NULL,
+              !strcmp(got.disk_id, DISK) && got.previous_id == NULL && !strcmp(got.domain, DOMAIN),
           "every field reads back as written");
     meta_image_clear(&got);
   }
@@ -97,15 +101,35 @@ static void images_and_triggers(void **state)
   CHECK(meta_resource_delete(m, DRP) == 0 && meta_image_get(m, DRP, &got) == -ENOENT,
         "deleting the disk restore point row deletes its image");
 
-  struct meta_volume v = {.resource_id = DISK, .size = 1 << 20, .state = VOLUME_READY};
+  struct meta_volume v = {.resource_id = DISK, .size = 1 << 20, .state = VOLUME_READY,
+                          .crypt_state = VOLUME_ENCRYPTED, .key_wrapped_len = 92};
   snprintf(v.id, sizeof v.id, "vol-1");
+  snprintf(v.domain, sizeof v.domain, DOMAIN);
+  for (size_t i = 0; i < v.key_wrapped_len; i++)
+    v.key_wrapped[i] = (uint8_t)(i * 7 + 1);
   struct meta_capture_base b = {.size = 1 << 20, .image_id = DRP};
   snprintf(b.volume_id, sizeof b.volume_id, "vol-1");
   snprintf(b.root, sizeof b.root, ROOT);
+  snprintf(b.domain, sizeof b.domain, DOMAIN);
   CHECK(meta_volume_put(m, &v) == 0 && meta_capture_base_put(m, &b) == 0, "a volume and its capture base");
+  struct meta_volume gv;
+  rc = meta_volume_get(m, "vol-1", &gv);
+  CHECK(rc == 0 && gv.crypt_state == VOLUME_ENCRYPTED && gv.key_wrapped_len == 92 &&
+            !memcmp(gv.key_wrapped, v.key_wrapped, 92) && !strcmp(gv.domain, DOMAIN),
+        "the volume's wrapped key, domain and crypt state read back");
+  if (rc == 0)
+    meta_volume_clear(&gv);
+  struct meta_volume pv = {.resource_id = DISK "p", .size = 1 << 20, .state = VOLUME_READY};
+  snprintf(pv.id, sizeof pv.id, "vol-p");
+  rc = meta_volume_put(m, &pv) == 0 ? meta_volume_get(m, "vol-p", &gv) : -1;
+  CHECK(rc == 0 && gv.crypt_state == VOLUME_PLAIN && gv.key_wrapped_len == 0 && gv.domain[0] == 0,
+        "a plaintext volume has no key and no domain");
+  if (rc == 0)
+    meta_volume_clear(&gv);
   struct meta_capture_base gb;
   rc = meta_capture_base_get(m, "vol-1", &gb);
-  CHECK(rc == 0 && !strcmp(gb.root, ROOT) && gb.size == 1 << 20 && !strcmp(gb.image_id, DRP),
+  CHECK(rc == 0 && !strcmp(gb.root, ROOT) && gb.size == 1 << 20 && !strcmp(gb.image_id, DRP) &&
+            !strcmp(gb.domain, DOMAIN),
         "the capture base reads back");
   if (rc == 0)
     meta_capture_base_clear(&gb);
@@ -213,14 +237,21 @@ static void migration_from_v2(void **state)
     CHECK(im.state == IMAGE_READY && !strcmp(im.root, ROOT) && im.size == 1048576 && im.percent == 100 &&
               im.chunks_read == 16 && im.bytes_stored == 8192 && !strcmp(im.volume_id, "vol-1") &&
               !strcmp(im.rp_id, RP) && !strcmp(im.disk_id, DISK) && im.previous_id &&
-              !strcmp(im.previous_id, "/prev"),
-          "with the state, root, size, counters, volume, disk and predecessor its extra held");
+              !strcmp(im.previous_id, "/prev") && im.domain[0] == 0,
+          "with the state, root, size, counters, volume, disk and predecessor its extra held (in the legacy "
+          "store: no domain)");
     meta_image_clear(&im);
   }
   struct meta_capture_base b;
   rc = meta_capture_base_get(m, "vol-1", &b);
-  CHECK(rc == 0 && !strcmp(b.root, ROOT) && b.size == 1048576 && !strcmp(b.image_id, DRP),
+  CHECK(rc == 0 && !strcmp(b.root, ROOT) && b.size == 1048576 && !strcmp(b.image_id, DRP) && b.domain[0] == 0,
         "the disk's captureBase became its volume's capture base");
+  struct meta_volume v;
+  rc = meta_volume_get(m, "vol-1", &v);
+  CHECK(rc == 0 && v.crypt_state == VOLUME_PLAIN && v.key_wrapped_len == 0 && v.domain[0] == 0 && v.clean,
+        "migration 11: the volume from before is plaintext, with no key and no domain");
+  if (rc == 0)
+    meta_volume_clear(&v);
   if (rc == 0)
     meta_capture_base_clear(&b);
   struct meta_resource r;
