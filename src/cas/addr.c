@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cas/cas.h"
+#include "common/random.h"
 
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
@@ -38,26 +39,7 @@ void cas_addr_to_hex(const struct cas_addr *a, char out[2 * CAS_ADDR_LEN + 1])
   out[2 * CAS_ADDR_LEN] = 0;
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int cas_addr_from_hex(const char *hex, struct cas_addr *out)
 {
-  if (strlen(hex) != 2 * CAS_ADDR_LEN)
-    return -EINVAL;
-  for (int i = 0; i < CAS_ADDR_LEN; i++) {
-    int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
-    if (h < 0 || l < 0)
-      return -EINVAL;
-    out->b[i] = (uint8_t)(h << 4 | l);
-  }
-  return 0;
+  return hex_decode(hex, out->b, CAS_ADDR_LEN);
 }

@@ -77,13 +77,19 @@ int fsync_dir(const char *dir)
 
 int write_file_atomic(const char *path, const void *data, size_t len)
 {
+  return write_file_atomic_mode(path, data, len, 0644);
+}
+
+int write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode)
+{
   CLEANUP_FREE char *dcopy = strdup(path);
   CLEANUP_FREE char *tmp = NULL;
   if (!dcopy || asprintf(&tmp, "%s.tmp", path) < 0)
     return -ENOMEM;
   int r;
   {
-    CLEANUP_CLOSE int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    unlink(tmp); /* a crash's leftover: created anew, so it gets mode (less the umask) */
+    CLEANUP_CLOSE int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
       return -errno;
     r = write_full_at(fd, data, len, 0);

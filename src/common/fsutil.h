@@ -18,8 +18,10 @@ int read_full_at(int fd, void *buf, size_t len, off_t off);
 int preadv_full(int fd, struct iovec *iov, int iovcnt, off_t off);
 /* fsync(2) on a directory, so renames and unlinks inside it are durable. */
 int fsync_dir(const char *dir);
-/* Atomically replaces path with data: write dir/.tmp → fsync → rename → fsync dir. */
+/* Atomically replaces path with data: write path.tmp → fsync → rename → fsync dir. */
 int write_file_atomic(const char *path, const void *data, size_t len);
+/* The same, the file created with mode less the umask (0600 for secrets). */
+int write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode);
 /* Reads a whole file into a malloc'd buffer (caller frees *out). */
 int read_file(const char *path, void **out, size_t *len_out);
 /* mkdir that treats an existing directory as success. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 int random_bytes(void *buf, size_t len)
@@ -44,4 +45,29 @@ void hex_encode(const void *in, size_t len, char *out)
     out[2 * i + 1] = digits[p[i] & 15];
   }
   out[2 * len] = '\0';
+}
+
+static int hex_digit(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int hex_decode(const char *hex, void *out, size_t len)
+{
+  unsigned char *p = out;
+  if (strlen(hex) != 2 * len)
+    return -EINVAL;
+  for (size_t i = 0; i < len; i++) {
+    int h = hex_digit(hex[2 * i]), l = hex_digit(hex[2 * i + 1]);
+    if (h < 0 || l < 0)
+      return -EINVAL;
+    p[i] = (unsigned char)(h << 4 | l);
+  }
+  return 0;
 }

@@ -13,3 +13,5 @@ int random_bytes(void *buf, size_t len);
 void random_uuid(char out[UUID_STR_LEN]);
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void hex_encode(const void *in, size_t len, char *out);
+/* The len bytes whose hex (either case) is exactly hex; -EINVAL otherwise. */
+int hex_decode(const char *hex, void *out, size_t len);

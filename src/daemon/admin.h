@@ -7,6 +7,7 @@
 
 struct admin_args {
   const char *name, *role, *scope, *client_id, *secret;
+  const char *key_url; /* vmrpd keys --key */
 };
 
 /* argv[0] is "sp" or "jwks"; returns the process exit code. */

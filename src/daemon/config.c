@@ -1,5 +1,6 @@
 /*
  * config.c — see config.h.  INI sections: [server], [identity], [jobs],
+ * [encryption],
  * [subscription <id>], [peer <region>], [issuer <name>].  Unknown keys are
  * errors, so a typo cannot silently leave a default in force.
  */
@@ -17,6 +18,7 @@
 
 #define DEFAULT_TENANT "8d8a4c6e-3f2b-4b7a-9c1d-0e5f6a7b8c9d"
 #define DEFAULT_SUBSCRIPTION "4f3b2a1c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
+#define DEFAULT_PKCS11_MODULE "/usr/lib/softhsm/libsofthsm2.so" /* Debian's softhsm2 */
 
 void config_set(char **field, const char *value)
 {
@@ -215,6 +217,13 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     bad = strcmp(key, "overcommit") || parse_int(value, 1, 1000, &n);
     if (!bad)
       c->disk_overcommit = (int)n;
+  } else if (!strcmp(section, "encryption")) {
+    if (!strcmp(key, "keyring")) config_set(&c->keyring, value);
+    else if (!strcmp(key, "pkcs11_module")) config_set(&c->pkcs11_module, value);
+    else if (!strcmp(key, "pkcs11_pin_file")) config_set(&c->pkcs11_pin_file, value);
+    else if (!strcmp(key, "volumes") && (!strcmp(value, "on") || !strcmp(value, "off")))
+      c->volumes_plain = !strcmp(value, "off");
+    else bad = 1;
   } else if (!strcmp(section, "jobs")) {
     long n;
     bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);
@@ -313,6 +322,8 @@ int config_finish(struct config *c)
   }
   if (!c->signing_key)
     c->signing_key = path_in(c->data_dir, "keys/signing.pem");
+  if (!c->pkcs11_module && access(DEFAULT_PKCS11_MODULE, R_OK) == 0)
+    config_set(&c->pkcs11_module, DEFAULT_PKCS11_MODULE);
   if (!c->nbd_unix)
     c->nbd_unix = path_in(c->data_dir, "nbd.sock");
   if (!c->agent_socket_dir)
@@ -373,6 +384,9 @@ void config_free(struct config *c)
   free(c->log_level);
   free(c->tenant_id);
   free(c->signing_key);
+  free(c->keyring);
+  free(c->pkcs11_module);
+  free(c->pkcs11_pin_file);
   free(c->nbd_unix);
   free(c->nbd_listen);
   free(c->nbd_public_host);

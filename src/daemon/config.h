@@ -68,6 +68,11 @@ struct config {
   int deploy_history;      /* [deployments] history: deployments kept per resource group */
   long copy_max_bytes_per_s; /* 0: unlimited */
 
+  char *keyring;           /* [encryption] keyring: the master key's directory; NULL: no encryption */
+  char *pkcs11_module;     /* [encryption] the PKCS#11 module of customer keys (default SoftHSM2's, if there) */
+  char *pkcs11_pin_file;   /* [encryption] the tokens' user PIN, 0600; NULL: no customer keys */
+  bool volumes_plain;      /* [encryption] volumes = off: the device below is encrypted by the operator */
+
   char *tenant_id;
   int token_lifetime_s;
   char *signing_key;

@@ -4,10 +4,12 @@
  *   vmrpd [serve] [options]        run the region (default)
  *   vmrpd sp ...                   manage service principals (admin.c)
  *   vmrpd jwks [options]           print this region's JWKS (for peers)
+ *   vmrpd keys ...                 the keyring of encryption at rest (keycmd.c)
  *   vmrpd --version
  *
  * Start-up order: configuration → data directory and its lock (one daemon
- * per data directory: flock on vmrpd.pid) → metadata store → identity →
+ * per data directory: flock on vmrpd.pid) → keyring (a missing or wrong
+ * master key stops the start, nothing touched) → metadata store → identity →
  * ARM → jobs (which may resume operations and so need ARM) → HTTP.
  * Shutdown on SIGTERM/SIGINT runs it backwards: stop accepting requests,
  * interrupt jobs (their operations resume at the next start), close the
@@ -39,7 +41,9 @@
 #include "common/log.h"
 #include "daemon/admin.h"
 #include "daemon/config.h"
+#include "daemon/keycmd.h"
 #include "http/server.h"
+#include "keys/keys.h"
 #include "blob/blob.h"
 #include "nbd/nbd.h"
 #include "region/region.h"
@@ -56,6 +60,8 @@ static void usage(FILE *f)
           "       vmrpd sp role --client-id ID --role ROLE [--scope SUBSCRIPTION|*]\n"
           "       vmrpd sas rotate-key                 (revokes every SAS grant)\n"
           "       vmrpd jwks\n"
+          "       vmrpd keys init --keyring DIR | keys rotate-master -c FILE | keys show -c FILE\n"
+          "       vmrpd keys disable-key|enable-key --key URL -c FILE\n"
           "       vmrpd --version\n");
 }
 
@@ -128,6 +134,7 @@ static int check_private_state(const struct config *c)
   if (!c->plain_http)
     bad += check_private(c->tls_key, "the TLS key") < 0;
   bad += check_private(c->signing_key, "the token signing key") < 0;
+  bad += check_private(c->keyring, "the keyring") < 0;
   for (size_t i = 0; i < sizeof db / sizeof db[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", c->data_dir, db[i]);
     bad += check_private(path, "the metadata database") < 0;
@@ -150,7 +157,8 @@ static void raise_fd_limit(void)
  * non-option argument or -1 on error. */
 static int parse_common(int argc, char **argv, struct config *c, struct admin_args *a)
 {
-  enum { O_REGION = 256, O_DATA, O_LISTEN, O_PORT, O_URL, O_PLAIN, O_LOG, O_NAME, O_ROLE, O_SCOPE, O_CID, O_SECRET };
+  enum { O_REGION = 256, O_DATA, O_LISTEN, O_PORT, O_URL, O_PLAIN, O_LOG, O_NAME, O_ROLE, O_SCOPE, O_CID, O_SECRET,
+         O_KEYRING, O_KEY };
   static const struct option opts[] = {
       {"config", required_argument, NULL, 'c'},    {"region", required_argument, NULL, O_REGION},
       {"data-dir", required_argument, NULL, O_DATA}, {"listen", required_argument, NULL, O_LISTEN},
@@ -159,6 +167,7 @@ static int parse_common(int argc, char **argv, struct config *c, struct admin_ar
       {"name", required_argument, NULL, O_NAME},   {"role", required_argument, NULL, O_ROLE},
       {"scope", required_argument, NULL, O_SCOPE}, {"client-id", required_argument, NULL, O_CID},
       {"secret", required_argument, NULL, O_SECRET}, {"help", no_argument, NULL, 'h'},
+      {"keyring", required_argument, NULL, O_KEYRING}, {"key", required_argument, NULL, O_KEY},
       {NULL, 0, NULL, 0}};
   /* The config file is read first so that flags override it wherever they
    * appear on the line. */
@@ -183,6 +192,8 @@ static int parse_common(int argc, char **argv, struct config *c, struct admin_ar
     case O_SCOPE: a->scope = optarg; break;
     case O_CID: a->client_id = optarg; break;
     case O_SECRET: a->secret = optarg; break;
+    case O_KEYRING: config_set(&c->keyring, optarg); break;
+    case O_KEY: a->key_url = optarg; break;
     case 'h': usage(stdout); exit(0);
     default: return -1;
     }
@@ -200,6 +211,7 @@ static int serve(struct config *c)
   struct jobs *jobs = NULL;
   struct http_server *http = NULL, *dataplane = NULL;
   struct nbd_server *nbd = NULL;
+  struct keys *keys = NULL;
   char path[4096];
 
   sigset_t sigs;
@@ -219,6 +231,8 @@ static int serve(struct config *c)
   raise_fd_limit();
   if ((lock_fd = lock_data_dir(c->data_dir)) < 0)
     return 1;
+  if (keycmd_open(c, &keys) < 0)
+    goto out;
   snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
   if (meta_open(path, &meta) < 0)
     goto out;
@@ -268,7 +282,8 @@ static int serve(struct config *c)
                              .rp_max_per_vm = c->rp_max_per_vm, .rp_min_interval_s = c->rp_min_interval_s,
                              .sas_max_grants = c->sas_max_grants, .agent_socket_dir = c->agent_socket_dir,
                              .agent_timeout_ms = c->agent_timeout_ms,
-                             .agent_frozen_max_ms = c->agent_frozen_max_ms};
+                             .agent_frozen_max_ms = c->agent_frozen_max_ms, .keys = keys,
+                             .volumes_plain = c->volumes_plain};
   if (region_open(&rc, meta, &region) < 0)
     goto out;
   /* The SAS data plane: a thread per connection (azcopy opens dozens, each
@@ -336,6 +351,7 @@ out:
   arm_close(arm);
   region_close(region); /* before the NBD server: it removes the exports and closes the volumes */
   nbd_server_free(nbd);
+  keys_close(keys); /* after the region: its stores and volumes hold keys from it */
   auth_close(auth);
   meta_close(meta);
   if (lock_fd >= 0) {
@@ -379,6 +395,8 @@ int main(int argc, char **argv)
     ret = serve(&c);
   else if (!strcmp(cmd, "sp") || !strcmp(cmd, "sas") || !strcmp(cmd, "jwks"))
     ret = admin_main(&c, &a, argc - first, argv + first);
+  else if (!strcmp(cmd, "keys"))
+    ret = keycmd_main(&c, a.key_url, argc - first, argv + first);
   else {
     usage(stderr);
   }

@@ -97,6 +97,11 @@ int keys_url_parse(const char *url, struct keys_url *out);
 /* Whether the key a URL names can wrap and unwrap now: 0, -ENOKEY,
  * -EKEYREVOKED, -ENODEV, -EINVAL. */
 int keys_cmk_check(struct keys *k, const char *key_url);
+/* Disables (enabled false: CKA_ENCRYPT and CKA_DECRYPT set false in the
+ * token, so every domain it wraps answers -EKEYREVOKED) or enables again
+ * the key a URL names — what `vmrpd keys disable-key` does for an
+ * operator whose token has no tool of its own for it. */
+int keys_cmk_set_enabled(struct keys *k, const char *key_url, bool enabled);
 /* A new domain wrapped by the customer key key_url; its id in id_out. */
 int keys_domain_create(struct keys *k, const char *key_url, uint8_t id_out[KEYS_ID_LEN]);
 /* The key set of a domain (the platform's or a customer one), unwrapped by
@@ -110,8 +115,11 @@ int keys_domain_rewrap(struct keys *k, const uint8_t id[KEYS_ID_LEN], const char
 /* The URL of the key that wraps a domain now (NULL: the master key);
  * caller frees.  -ENOENT. */
 int keys_domain_wrapping(struct keys *k, const uint8_t id[KEYS_ID_LEN], char **key_url_out);
-/* Removes a domain's file (its data is then unreadable for good). */
+/* Removes a domain's file (its data is then unreadable for good); -EPERM
+ * for the platform domain. */
 int keys_domain_delete(struct keys *k, const uint8_t id[KEYS_ID_LEN]);
+/* The ids of every domain, the platform's first; caller frees *ids. */
+int keys_domain_list(struct keys *k, uint8_t (**ids)[KEYS_ID_LEN], size_t *count);
 
 /* ---- wrapping keys under a domain (per-disk volume keys) ---- */
 /* out receives len + KEYS_WRAP_OVERHEAD bytes (AES-256-GCM under set->wrap,

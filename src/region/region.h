@@ -33,6 +33,7 @@
 struct region;
 struct jobs;
 struct nbd_server;
+struct keys;
 
 struct region_config {
   const char *data_dir;      /* volumes in <data_dir>/volumes, the stores in <data_dir>/stores */
@@ -51,6 +52,9 @@ struct region_config {
   const char *agent_socket_dir; /* guest agent sockets must be in it (created at open) */
   int agent_timeout_ms;      /* each guest agent command but the freeze; 0: 3000 */
   int agent_frozen_max_ms;   /* the longest a guest stays frozen for a fence; 0: 10000 */
+  struct keys *keys;         /* the deployment's keyring (keys/keys.h), open; NULL: nothing encrypted */
+  bool volumes_plain;        /* [encryption] volumes = off: the operator encrypts the device below, so
+                                volumes are written plain and claim nothing */
 };
 
 /* Opens the store and every volume (finishing creations and deletions a crash
