@@ -8,6 +8,10 @@
  * FAST_ZERO becomes VOL_FAST: hole punching and FALLOC_FL_ZERO_RANGE are
  * metadata operations and run; where the file system has neither, vol
  * answers -ENOTSUP rather than writing zeros, as the protocol asks.
+ * An encrypted volume's file holds ciphertext: vol_read_fd answers
+ * -EOPNOTSUPP, and the server then reads with vol_pread (transmission.c
+ * read_into_pipe); its WRITE payloads still arrive in a pipe and are
+ * encrypted on their way to the file.
  */
 #include "nbd/nbd.h"
 #include "vol/vol.h"

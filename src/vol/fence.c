@@ -46,7 +46,8 @@
  * lock, but old-epoch requests never copy-before-write for this capture, so
  * they never take its stripe locks.
  * The copies live in an unlinked temporary file next to the volume
- * (O_TMPFILE), gone when the capture ends or the process dies.
+ * (O_TMPFILE), gone when the capture ends or the process dies; an encrypted
+ * volume's copies are encrypted there as in the volume (crypt.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -302,10 +303,12 @@ int cbw_before_write(struct volume *v, struct vol_capture *c, uint64_t first, ui
         r = -ENOMEM;
       if (r == 0 && atomic_load_explicit(&v->lazy, memory_order_acquire))
         r = hy_ensure(v, i);
+      uint64_t at = i * v->chunk_size;
       if (r == 0)
-        r = read_full_at(v->fd, buf, n, (off_t)(i * v->chunk_size));
-      if (r == 0)
-        r = write_full_at(c->cbw_fd, buf, n, (off_t)(i * v->chunk_size));
+        r = v->cr ? vc_pread(v, buf, n, at) : read_full_at(v->fd, buf, n, (off_t)at);
+      if (r == 0) /* encrypted as the volume is: no plaintext reaches the side file */
+        r = v->cr ? vc_write(v, c->cbw_fd, buf, n, at, VC_ALL, VC_OWNED | VC_SIDE)
+                  : write_full_at(c->cbw_fd, buf, n, (off_t)at);
       if (r == 0)
         set_bit(c->copied, i);
       else
@@ -331,9 +334,12 @@ int vol_capture_read(struct vol_capture *c, uint64_t idx, void *buf, size_t *len
     if (atomic_load_explicit(&c->v->lazy, memory_order_acquire))
       r = hy_ensure(c->v, idx);
   }
-  int fd = bit(c->copied, idx) ? c->cbw_fd : c->v->fd;
-  if (r == 0)
-    r = read_full_at(fd, buf, n, (off_t)(idx * c->v->chunk_size));
+  bool copied = bit(c->copied, idx);
+  uint64_t at = idx * c->v->chunk_size;
+  if (r == 0 && c->v->cr)
+    r = copied ? vc_read(c->v, c->cbw_fd, buf, n, at, VC_ALL) : vc_pread(c->v, buf, n, at);
+  else if (r == 0)
+    r = read_full_at(copied ? c->cbw_fd : c->v->fd, buf, n, (off_t)at);
   if (r == 0)
     set_bit(c->done, idx);
   pthread_mutex_unlock(lock);

@@ -106,6 +106,10 @@
  * covered by (4)), and a restart resumes where the durable bitmap says
  * (test_crash_reopen_keeps_acknowledged, test_step_persists_by_time).
  *
+ * An encrypted volume's chunks are encrypted as they are written (crypt.c;
+ * the writer's run buffer in place): a zero block is a zero sector, which an
+ * encrypted volume stores as zeros too, so leaving it unwritten still holds.
+ *
  * Lock order: capture stripe (fence.c) → hydration stripes (ascending);
  * persist_lock is never held with a stripe.
  */
@@ -137,6 +141,7 @@
 #define HY_FILLER_NICE 10                  /* the fillers' nice value: below the writer */
 #define HY_STEP_MS 1000                    /* a step ends after about this long, whatever its budget */
 #define HY_HUGE_PAGE (2u << 20)            /* the run buffers' alignment: a transparent huge page */
+_Static_assert(HY_DIO_ALIGN == VOL_CRYPT_SECTOR, "a zero block is a zero sector of an encrypted volume");
 
 struct hy_hdr {
   char magic[8];
@@ -202,7 +207,8 @@ static int fill(struct volume *v, uint64_t i, void *buf)
     else if (zero == 0) {
       r = hy->src.read_chunk(hy->src.ctx, i, buf, n);
       if (r == 0)
-        r = write_full_at(v->fd, buf, n, (off_t)(i * v->chunk_size));
+        r = v->cr ? vc_pwrite(v, buf, n, i * v->chunk_size, VC_OWNED)
+                  : write_full_at(v->fd, buf, n, (off_t)(i * v->chunk_size));
     }
     if (r == 0)
       mark(hy, i);
@@ -711,9 +717,17 @@ static int fill_run(struct step *st, uint64_t k)
 }
 
 /* Writes len bytes of buf at off: directly when aligned, else through the
- * page cache. */
-static int write_piece(struct volume *v, const uint8_t *buf, uint64_t len, uint64_t off)
+ * page cache.  An encrypted volume's are encrypted in buf first (wm: the
+ * conversion's watermark, crypt.c). */
+static int write_piece(struct volume *v, uint8_t *buf, uint64_t len, uint64_t off, uint64_t wm)
 {
+  if (v->cr) {
+    size_t ready;
+    int r = vc_seal(v, buf, (size_t)len, off, wm, &ready);
+    if (r < 0 || ready == 0)
+      return r;
+    len = ready;
+  }
   bool direct = v->hy->dfd >= 0 && off % HY_DIO_ALIGN == 0 && len % HY_DIO_ALIGN == 0;
   int r = 0;
   if (direct && (r = write_full_at(v->hy->dfd, buf, (size_t)len, (off_t)off)) == -EINVAL) {
@@ -736,6 +750,9 @@ static int write_span(struct volume *v, const struct step *st, const struct hy_i
   uint64_t off = a * v->chunk_size, len = (b - 1 - a) * v->chunk_size + src_len(v, b - 1);
   uint64_t from = (a - it->run * st->run) * v->chunk_size; /* in it->buf, block aligned */
   int r = 0;
+  struct vc_io io = {.wm = VC_ALL};
+  if (v->cr)
+    vc_enter(v, off, len, &io);
   for (uint64_t o = 0; o < len && r == 0;) {
     uint64_t blk = (from + o) / HY_DIO_ALIGN, e = o + HY_DIO_ALIGN;
     if (leave_unwritten(v->hy, it, blk, a + o / v->chunk_size)) {
@@ -746,9 +763,11 @@ static int write_span(struct volume *v, const struct step *st, const struct hy_i
       e += HY_DIO_ALIGN;
     if (e > len)
       e = len;
-    r = write_piece(v, it->buf + from + o, e - o, off + o);
+    r = write_piece(v, it->buf + from + o, e - o, off + o, io.wm);
     o = e;
   }
+  if (v->cr)
+    vc_exit(v, &io);
   return r;
 }
 

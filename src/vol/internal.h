@@ -51,6 +51,9 @@ struct volume {
   _Atomic bool lazy;
   _Atomic bool no_nowait; /* the file system refused RWF_NOWAIT reads (vol_pread_nowait) */
   struct hydration *hy;
+  /* encryption at rest (crypt.c): NULL for a plaintext volume; set before
+   * any I/O, freed by vol_close */
+  struct vcrypt *cr;
 };
 
 /* cbt.c */
@@ -63,6 +66,50 @@ int cbt_resize(struct cbt *c, uint64_t nchunks);
 
 /* vol.c: extents of the file alone (SEEK_DATA/SEEK_HOLE) over [off, end). */
 int file_extents(struct volume *v, uint64_t off, uint64_t end, vol_extent_cb cb, void *ctx);
+/* vol.c: trim and zero of the file's bytes [off, off+len) (hole punching). */
+int file_trim(struct volume *v, uint64_t off, uint64_t len);
+int file_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags);
+int write_zeros_at(int fd, uint64_t off, uint64_t len);
+/* vol.c: fsync of the directory holding path. */
+int fsync_parent_dir(const char *path);
+
+/* crypt.c (called only when v->cr).  wm: the file's sectors below wm are
+ * encrypted, the others plaintext (a conversion's watermark); VC_ALL for a
+ * converted volume and for side files. */
+#define VC_ALL UINT64_MAX
+enum { VC_OWNED = 1, /* the caller's buffer may be overwritten (encrypted in place) */
+       VC_SIDE = 2   /* a side file (copy-before-write): zeros are written, not punched */ };
+/* An access to the file registered with a conversion (vc_enter .. vc_exit):
+ * no step converts [lo, hi) meanwhile, and wm is the watermark to use. */
+struct vc_io {
+  uint64_t lo, hi, wm;
+  struct vc_io *prev, *next;
+  bool linked;
+};
+void vc_enter(struct volume *v, uint64_t off, uint64_t len, struct vc_io *io);
+void vc_exit(struct volume *v, struct vc_io *io);
+/* [off, off+len) of fd decrypted / encrypted (partial sectors read, patched
+ * and written under their sector lock); fd is the volume's file (between
+ * vc_enter and vc_exit) or a side file (wm = VC_ALL). */
+int vc_read(struct volume *v, int fd, void *buf, size_t len, uint64_t off, uint64_t wm);
+int vc_write(struct volume *v, int fd, const void *buf, size_t len, uint64_t off, uint64_t wm, unsigned flags);
+/* vc_enter, vc_read or vc_write of the volume's file, vc_exit. */
+int vc_pread(struct volume *v, void *buf, size_t len, uint64_t off);
+int vc_pwrite(struct volume *v, const void *buf, size_t len, uint64_t off, unsigned flags);
+/* vol_pread_nowait of an encrypted volume (-EAGAIN unless whole sectors). */
+int vc_pread_nowait(struct volume *v, void *buf, size_t len, uint64_t off);
+/* Trim (partly covered sectors left as they are) or zero (rewritten). */
+int vc_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags, bool trim);
+/* Hydration's writer (inside vc_enter): encrypts buf, the plaintext of
+ * [off, off+len) (off sector aligned), in place; *ready is the length from
+ * off now ready to be written as it is, the rest (part of a last sector)
+ * has been written here. */
+int vc_seal(struct volume *v, uint8_t *buf, size_t len, uint64_t off, uint64_t wm, size_t *ready);
+/* The calling thread's bounce buffer (vc_bounce_len bytes, sector aligned;
+ * NULL if it cannot be had), for bytes to be written VC_OWNED. */
+void *vc_bounce(void);
+size_t vc_bounce_len(void);
+void vc_close(struct volume *v);
 
 /* hydrate.c (called only when v->lazy) */
 struct hydration;

@@ -44,17 +44,21 @@ int vol_create(const char *path, uint64_t size)
   if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)
     r = -errno;
   close(fd);
-  if (r == 0) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-      *slash = '\0';
-    r = fsync_dir(slash ? dir : ".");
-  }
+  if (r == 0)
+    r = fsync_parent_dir(path);
   if (r < 0)
     unlink(path);
   return r;
+}
+
+int fsync_parent_dir(const char *path)
+{
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  return fsync_dir(slash ? dir : ".");
 }
 
 int vol_open(const char *path, const char *cbt_path, uint32_t chunk_size, bool cbt_trusted, bool readonly,
@@ -105,6 +109,7 @@ int vol_close(struct volume *v)
   if (r == 0 && v->cbt_path && !v->readonly && v->cbt.trusted)
     r = cbt_save(&v->cbt, v->cbt_path);
   close(v->fd);
+  vc_close(v);
   cbt_free(&v->cbt);
   pthread_mutex_destroy(&v->gate);
   pthread_cond_destroy(&v->gate_cv);
@@ -131,18 +136,30 @@ static int check_range(struct volume *v, uint64_t off, uint64_t len)
   return off > size || len > size - off ? -EINVAL : 0;
 }
 
-int vol_read_fd(struct volume *v, uint64_t off, uint64_t len)
+/* What every read does first: the range check, and hydration of the range
+ * of a lazy volume. */
+static int before_read(struct volume *v, uint64_t off, uint64_t len)
 {
   int r = check_range(v, off, len);
   if (r == 0 && __builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0))
     r = hy_ensure_range(v, off, len);
+  return r;
+}
+
+int vol_read_fd(struct volume *v, uint64_t off, uint64_t len)
+{
+  if (v->cr)
+    return -EOPNOTSUPP; /* the file holds ciphertext: the caller reads with vol_pread */
+  int r = before_read(v, off, len);
   return r < 0 ? r : v->fd;
 }
 
 int vol_pread(struct volume *v, void *buf, size_t len, uint64_t off)
 {
-  int fd = vol_read_fd(v, off, len);
-  return fd < 0 ? fd : read_full_at(fd, buf, len, (off_t)off);
+  int r = before_read(v, off, len);
+  if (r < 0)
+    return r;
+  return v->cr ? vc_pread(v, buf, len, off) : read_full_at(v->fd, buf, len, (off_t)off);
 }
 
 int vol_pread_nowait(struct volume *v, void *buf, size_t len, uint64_t off)
@@ -152,6 +169,8 @@ int vol_pread_nowait(struct volume *v, void *buf, size_t len, uint64_t off)
   int r = check_range(v, off, len);
   if (r < 0)
     return r;
+  if (v->cr)
+    return vc_pread_nowait(v, buf, len, off);
   struct iovec iov = {buf, len};
   ssize_t n = preadv2(v->fd, &iov, 1, (off_t)off, RWF_NOWAIT);
   if (n == (ssize_t)len)
@@ -197,15 +216,15 @@ static int change(struct volume *v, change_fn fn, const void *buf, uint64_t off,
 static int do_write(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
 {
   (void)flags;
-  return write_full_at(v->fd, buf, len, (off_t)off);
+  return v->cr ? vc_pwrite(v, buf, len, off, 0) : write_full_at(v->fd, buf, len, (off_t)off);
 }
 
-static int write_zeros(struct volume *v, uint64_t off, uint64_t len)
+int write_zeros_at(int fd, uint64_t off, uint64_t len)
 {
   static const char zeros[65536];
   while (len > 0) {
     size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
-    int r = write_full_at(v->fd, zeros, n, (off_t)off);
+    int r = write_full_at(fd, zeros, n, (off_t)off);
     if (r < 0)
       return r;
     off += n;
@@ -214,50 +233,79 @@ static int write_zeros(struct volume *v, uint64_t off, uint64_t len)
   return 0;
 }
 
-static int do_trim(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+int file_trim(struct volume *v, uint64_t off, uint64_t len)
 {
-  (void)buf;
-  (void)flags;
   if (fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 &&
       errno != EOPNOTSUPP)
     return -errno;
   return 0; /* advisory: unsupported hole punching leaves the data */
 }
 
-static int do_zero(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+int file_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags)
 {
-  (void)buf;
   int mode = (flags & VOL_NO_HOLE) ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE
                                    : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
   if (fallocate(v->fd, mode, (off_t)off, (off_t)len) == 0)
     return 0;
   if (errno != EOPNOTSUPP)
     return -errno;
-  return (flags & VOL_FAST) ? -ENOTSUP : write_zeros(v, off, len);
+  return (flags & VOL_FAST) ? -ENOTSUP : write_zeros_at(v->fd, off, len); /* zeros read as zeros encrypted too */
+}
+
+static int do_trim(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+{
+  (void)buf;
+  (void)flags;
+  return v->cr ? vc_zero(v, off, len, flags, true) : file_trim(v, off, len);
+}
+
+static int do_zero(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
+{
+  (void)buf;
+  return v->cr ? vc_zero(v, off, len, flags, false) : file_zero(v, off, len, flags);
+}
+
+/* Reads exactly len bytes from a pipe that holds them. */
+static int read_pipe(int pipefd, uint8_t *b, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = read(pipefd, b, len);
+    if (n == 0)
+      return -EIO; /* the caller put fewer bytes in the pipe than it said */
+    if (n < 0 && errno != EINTR)
+      return -errno;
+    if (n > 0) {
+      b += n;
+      len -= (size_t)n;
+    }
+  }
+  return 0;
 }
 
 /* The rest of a pipe's payload through a bounce buffer: for a file system
- * that cannot splice into files (EINVAL), so the write still lands. */
+ * that cannot splice into files (EINVAL), so the write still lands, and for
+ * an encrypted volume (the bytes are encrypted in the buffer; its pieces end
+ * on sector boundaries, so that only the request's edges are
+ * read-modify-written). */
 static int write_pipe_copy(struct volume *v, int pipefd, uint64_t off, uint64_t len)
 {
   enum { BOUNCE = 64 * 1024 };
-  CLEANUP_FREE uint8_t *b = malloc(BOUNCE);
+  CLEANUP_FREE uint8_t *own = v->cr ? NULL : malloc(BOUNCE);
+  uint8_t *b = v->cr ? vc_bounce() : own;
+  size_t cap = v->cr ? vc_bounce_len() : BOUNCE;
   if (!b)
     return -ENOMEM;
   while (len > 0) {
-    ssize_t n = read(pipefd, b, len < BOUNCE ? (size_t)len : BOUNCE);
-    if (n == 0)
-      return -EIO;
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    int r = write_full_at(v->fd, b, (size_t)n, (off_t)off);
+    size_t n = cap - (size_t)(off % VOL_CRYPT_SECTOR);
+    if (n > len)
+      n = (size_t)len;
+    int r = read_pipe(pipefd, b, n);
+    if (r == 0)
+      r = v->cr ? vc_pwrite(v, b, n, off, VC_OWNED) : write_full_at(v->fd, b, n, (off_t)off);
     if (r < 0)
       return r;
-    off += (uint64_t)n;
-    len -= (uint64_t)n;
+    off += n;
+    len -= n;
   }
   return 0;
 }
@@ -268,6 +316,8 @@ static int do_write_pipe(struct volume *v, const void *buf, uint64_t off, uint64
 {
   (void)flags;
   int pipefd = *(const int *)buf;
+  if (v->cr)
+    return write_pipe_copy(v, pipefd, off, len);
   loff_t o = (loff_t)off;
   while (len > 0) {
     ssize_t n = splice(pipefd, NULL, v->fd, &o, len, 0);
@@ -355,6 +405,8 @@ int vol_grow(struct volume *v, uint64_t new_size)
     return -EROFS;
   if (new_size < vol_size(v) || new_size % 512)
     return -EINVAL;
+  if (v->cr && vol_size(v) % VOL_CRYPT_SECTOR && new_size != vol_size(v))
+    return -EOPNOTSUPP; /* the last sector's XTS unit would change length (crypt.c) */
   gate_close(v);
   int r = v->capture ? -EBUSY : 0;
   if (r == 0 && (ftruncate(v->fd, (off_t)new_size) < 0 || fsync(v->fd) < 0))
