@@ -2,9 +2,12 @@
  * pkcs11.c — customer keys in a PKCS#11 token (SoftHSM2 by default, an HSM
  * in production): the module named in the configuration is dlopen'ed (no
  * link-time dependency: p11-kit's pkcs11.h gives the types), initialised
- * with CKF_OS_LOCKING_OK, and each call opens its own session on the token
- * whose label the key URL names, logs in with the user PIN, finds the
- * secret key by CKA_LABEL and CKA_ID, and seals or opens the domain set
+ * with CKF_OS_LOCKING_OK; a session on the token whose label the key URL
+ * names is opened and logged in with the user PIN once, and kept (SoftHSM
+ * rewrites its token file at every login, and another process reading it
+ * meanwhile may fail: fewer logins, fewer such races).  Each call finds the
+ * secret key by CKA_LABEL and CKA_ID (so a key destroyed or disabled since
+ * is seen at once) and seals or opens the domain set
  * with CKM_AES_GCM inside the token (SoftHSM 2.6 does AES-GCM through
  * C_Encrypt/C_Decrypt), so the customer key never leaves it.  The nonce is
  * ours (random, 96 bits), the layout that of aead.c.
@@ -17,7 +20,10 @@
  * C_Initialize is per process: a module used by two struct keys at once
  * (tests, a command beside the daemon's code) is initialised by the first
  * and finalised by the last (a counter per module, under a lock).  Calls
- * on one struct p11 are serialised by its mutex; sessions are never shared.
+ * on one struct p11 are serialised by its mutex, which guards its session.
+ * A session the token no longer knows (token removed, re-inserted) is
+ * opened again once; a token label not found is looked for three times
+ * (SoftHSM may read a token file another process is rewriting).
  * The PIN is read once (the file must be its owner's alone), kept in
  * memory and cleansed at close; it is never logged.
  */
@@ -45,7 +51,10 @@
 struct p11 {
   void *dl;
   CK_FUNCTION_LIST *f;
-  pthread_mutex_t lock;
+  pthread_mutex_t lock;  /* guards the session */
+  bool has_session;
+  CK_SESSION_HANDLE session;
+  char session_token[sizeof ((struct keys_url *)0)->token]; /* the label of its token */
   char pin[PIN_MAX];
   size_t pin_len;
 };
@@ -119,10 +128,19 @@ static int read_pin(const char *path, char pin[PIN_MAX], size_t *len)
   return 0;
 }
 
+static void session_drop(struct p11 *p)
+{
+  if (p->has_session)
+    p->f->C_CloseSession(p->session);
+  p->has_session = false;
+}
+
 void p11_close(struct p11 *p)
 {
   if (!p)
     return;
+  if (p->f)
+    session_drop(p);
   if (p->f)
     module_fini(p->f);
   if (p->dl)
@@ -173,9 +191,11 @@ static int ckr_to_errno(CK_RV rv)
   case CKR_KEY_FUNCTION_NOT_PERMITTED: return -EKEYREVOKED;
   case CKR_ENCRYPTED_DATA_INVALID: case CKR_ENCRYPTED_DATA_LEN_RANGE: return -EKEYREJECTED;
   case CKR_PIN_INCORRECT: case CKR_PIN_LOCKED: case CKR_PIN_EXPIRED: return -EACCES;
-  case CKR_TOKEN_NOT_PRESENT: case CKR_DEVICE_REMOVED: case CKR_SLOT_ID_INVALID: return -ENODEV;
+  case CKR_SLOT_ID_INVALID: return -ENODEV;
   case CKR_HOST_MEMORY: case CKR_DEVICE_MEMORY: return -ENOMEM;
   case CKR_OBJECT_HANDLE_INVALID: case CKR_KEY_HANDLE_INVALID: return -ENOKEY;
+  case CKR_SESSION_HANDLE_INVALID: case CKR_SESSION_CLOSED: case CKR_USER_NOT_LOGGED_IN:
+  case CKR_TOKEN_NOT_PRESENT: case CKR_DEVICE_REMOVED: return -ESTALE; /* open a session again */
   default: return -EIO;
   }
 }
@@ -202,10 +222,6 @@ static int session_open(struct p11 *p, const struct keys_url *u, CK_SESSION_HAND
     r = ckr_to_errno(rv);
   }
   free(slots);
-  if (r == -ENODEV) {
-    log_error("keys", "no PKCS#11 token labelled '%s'", u->token);
-    return r;
-  }
   if (r < 0)
     return r;
   rv = p->f->C_Login(*s, CKU_USER, (CK_UTF8CHAR *)p->pin, p->pin_len);
@@ -216,6 +232,27 @@ static int session_open(struct p11 *p, const struct keys_url *u, CK_SESSION_HAND
     return ckr_to_errno(rv) == -EACCES ? -EACCES : -EIO;
   }
   return 0;
+}
+
+/* The session on u->token, opened and logged in if need be. */
+static int session_get(struct p11 *p, const struct keys_url *u)
+{
+  if (p->has_session && !strcmp(p->session_token, u->token))
+    return 0;
+  session_drop(p);
+  int r = -ENODEV;
+  for (int attempt = 0; attempt < 3 && r == -ENODEV; attempt++) {
+    if (attempt)
+      usleep(50 * 1000);
+    r = session_open(p, u, &p->session);
+  }
+  if (r == -ENODEV)
+    log_error("keys", "no PKCS#11 token labelled '%s'", u->token);
+  if (r == 0) {
+    p->has_session = true;
+    snprintf(p->session_token, sizeof p->session_token, "%s", u->token);
+  }
+  return r;
 }
 
 /* The secret key CKA_LABEL u->label, CKA_ID the bytes of u->version;
@@ -254,17 +291,13 @@ static int key_usable(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, 
 
 enum p11_op { OP_SEAL, OP_OPEN, OP_CHECK, OP_ENABLE, OP_DISABLE };
 
-/* One call: session, key, operation, session closed. */
-static int p11_call(struct p11 *p, const struct keys_url *u, enum p11_op op, const uint8_t *aad, size_t aad_len,
-                    const uint8_t *in, size_t in_len, uint8_t *out)
+/* One operation on the session s; -ESTALE when the session is no more. */
+static int op_once(struct p11 *p, CK_SESSION_HANDLE s, const struct keys_url *u, enum p11_op op, const uint8_t *aad,
+                   size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out)
 {
-  LOCK_GUARD(&p->lock);
-  CK_SESSION_HANDLE s;
   CK_OBJECT_HANDLE key;
-  int r = session_open(p, u, &s);
+  int r = find_key(p, s, u, &key);
   if (r < 0)
-    return r;
-  if ((r = find_key(p, s, u, &key)) < 0)
     goto out;
   if (op == OP_ENABLE || op == OP_DISABLE) {
     CK_BBOOL v = op == OP_ENABLE ? CK_TRUE : CK_FALSE;
@@ -318,8 +351,21 @@ static int p11_call(struct p11 *p, const struct keys_url *u, enum p11_op op, con
     free(plain);
   }
 out:
-  p->f->C_CloseSession(s);
   return r;
+}
+
+static int p11_call(struct p11 *p, const struct keys_url *u, enum p11_op op, const uint8_t *aad, size_t aad_len,
+                    const uint8_t *in, size_t in_len, uint8_t *out)
+{
+  LOCK_GUARD(&p->lock);
+  int r = -ESTALE;
+  for (int attempt = 0; attempt < 2 && r == -ESTALE; attempt++) {
+    if (attempt)
+      session_drop(p);
+    if ((r = session_get(p, u)) == 0)
+      r = op_once(p, p->session, u, op, aad, aad_len, in, in_len, out);
+  }
+  return r == -ESTALE ? -ENODEV : r;
 }
 
 int p11_seal(struct p11 *p, const struct keys_url *u, const uint8_t *aad, size_t aad_len, const uint8_t *in,

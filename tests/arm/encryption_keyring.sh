@@ -4,9 +4,13 @@
 # it; `keys show` lists domains without key bytes; `keys rotate-master` runs
 # while both daemons serve and a restart opens the new key; a missing or a
 # wrong master key stops the start with a clear message and changes nothing;
-# a world-readable key is refused.
+# a world-readable key is refused; tests/lib/hsm.sh's token and `vmrpd keys
+# disable-key|enable-key` on a customer key.
 . "$VMRP_SRC/tests/lib/harness.sh"
+. "$VMRP_SRC/tests/lib/hsm.sh"
 STATUS=; BODY=
+hsm_init
+export VMRP_CONFIG_EXTRA=$(hsm_config)
 start_regions
 KR=$VAR/keys
 tree() { (cd "$KR" && find . -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum); }
@@ -26,6 +30,20 @@ out=$("$VMRPD" keys show -c "$EAST_CONF" 2>&1)
 check grep -Eq '^[0-9a-f]{32}  platform  wrapped by the master key$' <<<"$out" "keys show: the platform domain, its wrapping"
 key_hex=$(od -An -tx1 "$KR/master.key" | tr -d ' \n')
 check bash -c "! grep -qF '$key_hex' <<<'$out'" "keys show prints no key bytes"
+
+url=$(hsm_key cmk1 01)
+check test "$url" = "https://vmrp-hsm.vault.vmrp.local/keys/cmk1/01" "hsm_key makes a key and prints its URL"
+check hsm_disable cmk1 01 "vmrpd keys disable-key disables it"
+check hsm_enable cmk1 01 "vmrpd keys enable-key enables it again"
+out=$("$VMRPD" keys disable-key --key "$(hsm_url cmk1 02)" -c "$EAST_CONF" 2>&1) && rc=0 || rc=$?
+check test "$rc" = 1 "disable-key of a key the token lacks fails"
+check grep -q "no such key in the token" <<<"$out" "and says so"
+check hsm_delete cmk1 01 "hsm_delete destroys it"
+hsm_disable cmk1 01 2>/dev/null && rc=0 || rc=$?
+check test "$rc" != 0 "then disable-key fails"
+out=$("$VMRPD" keys disable-key --key "https://vmrp-hsm/keys/cmk1/01" -c "$EAST_CONF" 2>&1) && rc=0 || rc=$?
+check test "$rc" = 1 "a malformed key URL is refused"
+check bash -c "! grep -qF '$HSM_PIN' '$VAR'/eastus/vmrpd.log '$VAR'/westus/vmrpd.log" "the logs hold no PIN"
 
 old=$(sha256sum < "$KR/master.key")
 old_hex=$(od -An -tx1 "$KR/master.key" | tr -d ' \n')

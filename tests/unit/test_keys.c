@@ -390,6 +390,25 @@ static int hsm_setup(void)
   return run("softhsm2-util --init-token --free --label vmrp-hsm --so-pin 13579135 --pin 246810 >/dev/null");
 }
 
+/* The test binary run again (a fresh process: its own C_Initialize) to
+ * disable or enable a key, as an operator's command would. */
+static int set_enabled_elsewhere(const struct keys_config *cfg, const char *url, bool enabled)
+{
+  return run("/proc/%d/exe --set-enabled '%s' '%s' '%s' %d", (int)getpid(), cfg->dir, cfg->pkcs11_pin_file, url,
+             enabled);
+}
+
+static int set_enabled_main(char **argv)
+{
+  struct keys_config cfg = {.dir = argv[2], .pkcs11_module = MODULE, .pkcs11_pin_file = argv[3]};
+  struct keys *k = NULL;
+  int r = keys_open(&cfg, &k);
+  if (r == 0)
+    r = keys_cmk_set_enabled(k, argv[4], atoi(argv[5]));
+  keys_close(k);
+  return r == 0 ? 0 : 1;
+}
+
 struct reader {
   struct keys *k;
   uint8_t id[KEYS_ID_LEN];
@@ -488,7 +507,8 @@ static void cmk(void **state)
   pthread_t t[3];
   for (int i = 0; i < 3; i++)
     pthread_create(&t[i], NULL, read_loop, &rd[i]);
-  CHECK(keys_cmk_set_enabled(k, u1b, false) == 0, "cmk1/03 disabled (CKA_ENCRYPT, CKA_DECRYPT false)");
+  CHECK(set_enabled_elsewhere(&cfg, u1b, false) == 0,
+        "cmk1/03 disabled (CKA_ENCRYPT, CKA_DECRYPT false) by another process (as vmrpd keys disable-key)");
   for (int i = 0; i < 3; i++)
     pthread_join(t[i], NULL);
   CHECK(rd[0].bad == 0 && rd[1].bad == 0 && rd[2].bad == 0, "3 threads read domain 2 and the platform meanwhile");
@@ -496,7 +516,10 @@ static void cmk(void **state)
   CHECK(keys_cmk_check(k, u1b) == -EKEYREVOKED, "keys_cmk_check: -EKEYREVOKED");
   CHECK(keys_domain_get(k, id2, &s) == 0 && same_set(&s, &s2), "domain 2 is untouched");
   CHECK(keys_cmk_set_enabled(k, u1b, true) == 0 && keys_domain_get(k, id1, &s) == 0 && same_set(&s, &s1),
-        "enabled again: domain 1 reads");
+        "enabled again (in this process): domain 1 reads");
+  CHECK(keys_cmk_set_enabled(k, u1b, false) == 0 && keys_domain_get(k, id1, &s) == -EKEYREVOKED &&
+        keys_cmk_set_enabled(k, u1b, true) == 0 && keys_domain_get(k, id1, &s) == 0,
+        "disabled and enabled again in this process: -EKEYREVOKED, then it reads");
   CHECK(hsm_delete("cmk1", "03") == 0, "cmk1/03 destroyed (crypto-erase)");
   CHECK(keys_domain_get(k, id1, &s) == -ENOKEY, "domain 1: -ENOKEY");
   CHECK(keys_domain_rewrap(k, id1, u2) == -ENOKEY, "and it cannot be re-wrapped any more");
@@ -508,8 +531,10 @@ static void cmk(void **state)
   keys_close(k);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+  if (argc == 6 && !strcmp(argv[1], "--set-enabled"))
+    return set_enabled_main(argv);
   snprintf(top, sizeof top, "/tmp/unit-keys.XXXXXX");
   if (!mkdtemp(top))
     return 1;
