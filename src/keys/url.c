@@ -48,9 +48,9 @@ int keys_url_parse(const char *url, struct keys_url *out)
     return -EINVAL;
   const char *host = p + tok + 1;
   size_t h = 0;
-  while (is_alnum(host[h]) || host[h] == '-' || host[h] == '.')
+  while (is_alnum(host[h]) || host[h] == '-' || (host[h] == '.' && h > 0 && host[h - 1] != '.'))
     h++;
-  if (h == 0 || host[0] == '.' || host[h - 1] == '.')
+  if (h == 0 || host[h - 1] == '.')
     return -EINVAL;
   if (host[h] == ':') {
     size_t digits = 0;

@@ -59,6 +59,23 @@ key_hex=$(od -An -tx1 "$KR/master.key" | tr -d ' \n')
 check bash -c "! grep -qF -e '$old_hex' -e '$key_hex' '$VAR'/eastus/vmrpd.log '$VAR'/westus/vmrpd.log" \
   "the logs hold neither master key"
 
+# A rotation killed before its commit (point 3) and after it (point 5), the
+# regions serving: the next command finishes or undoes it.
+for n in 3 5; do
+  before=$(sha256sum < "$KR/master.key")
+  VMRP_FAILPOINTS=keys.rotate.crash=$n "$VMRPD" keys rotate-master -c "$EAST_CONF" >/dev/null 2>&1 && rc=0 || rc=$?
+  check test "$rc" = 137 "a rotation dies at crash point $n"
+  out=$("$VMRPD" keys show -c "$WEST_CONF" 2>&1)
+  check grep -q "platform  wrapped by the master key" <<<"$out" "the next keys command opens the keyring"
+  check test -z "$(find "$KR" -name '*.new' -o -name '*.tmp')" "and leaves no .new or .tmp file"
+  if [ "$n" = 3 ]; then want=same; else want=new; fi
+  [ "$before" = "$(sha256sum < "$KR/master.key")" ] && got=same || got=new
+  check test "$got" = "$want" "the master key is the $want one"
+done
+kill9_region westus
+restart_region westus
+check curl -sf --cacert "$CA" "$WEST/metadata/endpoints" -o /dev/null "westus restarts after both"
+
 # Start-up refusals, each on a stopped eastus, each leaving the keyring as it was.
 VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --stop >/dev/null
 mv "$KR/master.key" "$VAR/master.key.saved"

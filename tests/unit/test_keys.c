@@ -247,7 +247,8 @@ static void urls(void **state)
   CHECK(keys_url_parse("https://t.h:8443/keys/k/01", &u) == 0, "a host with a port");
   static const char *const bad[] = {
       "", "http://vmrp-hsm.local/keys/k/01", "https://vmrp-hsm/keys/k/01", "https://.local/keys/k/01",
-      "https://vmrp-hsm./keys/k/01", "https://-x.local/keys/k/01", "https://x-.local/keys/k/01",
+      "https://vmrp-hsm./keys/k/01", "https://vmrp-hsm..local/keys/k/01", "https://vmrp-hsm.a..b/keys/k/01",
+      "https://-x.local/keys/k/01", "https://x-.local/keys/k/01",
       "https://vmrp_hsm.local/keys/k/01", "https://vmrp-hsm.local/key/k/01", "https://vmrp-hsm.local/keys//01",
       "https://vmrp-hsm.local/keys/k/", "https://vmrp-hsm.local/keys/k/1", "https://vmrp-hsm.local/keys/k/0g",
       "https://vmrp-hsm.local/keys/k/01/", "https://vmrp-hsm.local/keys/k/01?x=1", "https://vmrp-hsm.local/keys/k/01#f",
