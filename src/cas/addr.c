@@ -1,33 +1,22 @@
 /*
- * addr.c — object addresses: SHA-256 over a type byte and the content
- * (domain separation between chunks and nodes), through OpenSSL's EVP
- * interface so the CPU's SHA extensions are used; hex conversion.
+ * addr.c — object addresses: the store's address function (crypt.c: keyed
+ * HMAC-SHA256 in an encrypted store, SHA-256 in a plaintext one, both over
+ * a type byte and the content, which separates chunks from nodes); hex
+ * conversion.
  */
 #include <errno.h>
-#include <openssl/evp.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "cas/cas.h"
+#include "cas/cas_int.h"
+#include "cas/crypt.h"
 #include "common/random.h"
 
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_init(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
-
-void cas_hash(enum cas_type type, const void *data, size_t len, struct cas_addr *out)
+void cas_addr_of(const struct cas *cas, enum cas_type type, const void *data, size_t len, struct cas_addr *out)
 {
-  pthread_once(&sha256_once, sha256_init);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  uint8_t t = (uint8_t)type;
-  unsigned n = 0;
-  if (!ctx || !sha256_md || !EVP_DigestInit_ex(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, &t, 1) ||
-      !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, out->b, &n) || n != CAS_ADDR_LEN)
-    abort(); /* only on allocation failure inside OpenSSL: no safe way to continue */
-  EVP_MD_CTX_free(ctx);
+  crypt_addr(cas->crypt, type, data, len, out);
 }
+
+bool cas_encrypted(const struct cas *cas) { return cas->crypt != NULL; }
 
 void cas_addr_to_hex(const struct cas_addr *a, char out[2 * CAS_ADDR_LEN + 1])
 {

@@ -79,7 +79,7 @@ int cas_batch_put(struct cas_batch *b, const void *data, size_t len, struct cas_
 {
   if (len == 0 || len > CAS_MAX_OBJECT || cas_all_zero(data, len))
     return -EINVAL;
-  cas_hash(CAS_CHUNK, data, len, addr_out);
+  cas_addr_of(b->cas, CAS_CHUNK, data, len, addr_out);
   for (unsigned i = 0; i < b->n; i++)
     if (memcmp(b->ents[i].addr.b, addr_out->b, CAS_ADDR_LEN) == 0)
       return 0;

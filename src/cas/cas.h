@@ -110,8 +110,6 @@ static inline uint32_t cas_chunk_size(const struct cas *cas) { return 1u << cas_
 
 /* Address of (type, data) in this store, without storing it. */
 void cas_addr_of(const struct cas *cas, enum cas_type type, const void *data, size_t len, struct cas_addr *out);
-/* SHA-256(type || data): a plaintext store's address (goes with the encryption work). */
-void cas_hash(enum cas_type type, const void *data, size_t len, struct cas_addr *out);
 /* Whether the store encrypts (it was opened with a key). */
 bool cas_encrypted(const struct cas *cas);
 static inline bool cas_addr_is_zero(const struct cas_addr *a)
@@ -190,8 +188,11 @@ int cas_sync(struct cas *cas);
  * A copy sends an object as its pack holds it: the record, compressed as it
  * was stored (a group member travels in its whole group record: a tree build
  * stores a leaf's new chunks a MiB to a group, so they are wanted together).
- * The receiver never trusts a record: cas_record_check decompresses it and
- * re-hashes every object against its address before anything is stored. */
+ * A record of an encrypted store travels sealed: only a store of the same
+ * key domain (another region's, holding the same keys) can open it.  The
+ * receiver never trusts a record: cas_record_check opens it with the
+ * receiving store's key, decompresses it and re-hashes every object with the
+ * store's own address function before anything is stored. */
 struct cas_record_info {
   enum cas_type type;
   unsigned n;                            /* objects it holds (1, or a group's members) */
@@ -206,10 +207,14 @@ int cas_record_key(struct cas *cas, const struct cas_addr *addr, uint64_t *key);
  * needed, for the caller to reuse for the next record and free.  -ENOENT,
  * -EIO. */
 int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **buf, size_t *cap, uint32_t *len);
-/* Checks a record from elsewhere: framing, CRC32C, decompression, and every
- * object re-hashed against its address.  For a single object, content (cap
- * bytes, may be NULL) receives it.  0, or -EIO when anything is wrong. */
-int cas_record_check(const void *rec, size_t len, struct cas_record_info *info, void *content, size_t cap);
+/* Checks a record from elsewhere as cas would store it: framing, CRC32C, the
+ * seal under cas's key (a record of another key domain or deployment, or a
+ * plaintext record for an encrypted store and the reverse, is -EIO),
+ * decompression, and every object re-hashed against its address.  For a
+ * single object, content (cap bytes, may be NULL) receives it.  0, or -EIO
+ * when anything is wrong.  Stores nothing. */
+int cas_record_check(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info, void *content,
+                     size_t cap);
 /* cas_record_check, then the record appended verbatim (no recompression);
  * objects already present are only recorded for GC.  *stored_bytes (may be
  * NULL) += the record's bytes when it was written.  Not durable until

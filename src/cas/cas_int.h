@@ -46,6 +46,7 @@ struct cas_hold {
 };
 
 struct zctx_pool;
+struct cas_crypt;
 
 struct cas {
   char *dir, *packdir;
@@ -81,7 +82,13 @@ struct cas {
 
   pthread_mutex_t gc_lock;
   struct zctx_pool *zpool;
+  struct cas_crypt *crypt;       /* NULL: a plaintext store (pack format 1) */
 };
+
+static inline uint32_t cas_pack_version(const struct cas *cas)
+{
+  return cas->crypt ? PACK_VERSION_SEALED : PACK_VERSION_PLAIN;
+}
 
 /* Pack table (cas.c). */
 struct pack *cas_pack_ref(struct cas *cas, uint32_t id);

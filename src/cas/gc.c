@@ -17,8 +17,8 @@
  *  3. "planned": per candidate pack, from its .idx: live bytes = marked
  *     objects the index still locates in this pack.  No live bytes: delete.
  *     Live ratio below the threshold: rewrite.  Otherwise keep.
- *  4. "copied": copy each live object of a rewrite pack (re-checked: CRC and
- *     hash) into the open pack through cas_append_record, which moves the
+ *  4. "copied": copy each live object of a rewrite pack (re-checked: CRC,
+ *     the seal of an encrypted store, and hash) into the open pack through cas_append_record, which moves the
  *     index entry only if it still points into the old pack; then cas_sync.
  *     A group record with dead members is rebuilt from its live ones
  *     (cas_put_group with the same rule); live bytes count each member's
@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "cas/cas_int.h"
+#include "cas/crypt.h"
 #include "cas/keyset.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
@@ -218,9 +219,16 @@ static int copy_record(struct gc *g, struct victim *x, struct pack_idx_ent *ents
   int r = cas_read_record(cas, &e, &rec, &pr);
   if (r < 0)
     return r == -ENOENT ? r : -EIO;
-  const uint8_t *payload = rec + PACK_REC_HDR;
+  /* opened out of place: the record itself is what a verbatim copy appends */
+  CLEANUP_FREE uint8_t *opened = cas->crypt ? malloc(pr.body_len) : NULL;
+  const uint8_t *body;
+  if (cas->crypt && !opened)
+    return -ENOMEM;
+  if (pack_rec_open(cas->crypt, &pr, rec + PACK_REC_HDR, opened, &body) < 0)
+    return -EIO;
   if (!(pr.flags & PACK_FLAG_GROUP)) {
-    if (pack_rec_content(&pr, payload, content, true) < 0 || memcmp(pr.addr.b, ents[0].addr.b, CAS_ADDR_LEN) != 0)
+    if (pack_rec_content(cas->crypt, &pr, body, content, true) < 0 ||
+        memcmp(pr.addr.b, ents[0].addr.b, CAS_ADDR_LEN) != 0)
       return -EIO;
     st->bytes_copied += ents[0].len;
     return cas_append_record(cas, rec, ents[0].len, ents, 1, x->id, NULL);
@@ -229,7 +237,7 @@ static int copy_record(struct gc *g, struct victim *x, struct pack_idx_ent *ents
   unsigned count;
   const uint8_t *data;
   uint32_t data_len;
-  if (pack_group_parse(&pr, payload, m, &count, &data, &data_len) < 0 ||
+  if (pack_group_parse(&pr, body, m, &count, &data, &data_len) < 0 ||
       pack_group_content(&pr, data, data_len, content) < 0)
     return -EIO;
   /* The live members, in table order, re-hashed. */
@@ -240,7 +248,7 @@ static int copy_record(struct gc *g, struct victim *x, struct pack_idx_ent *ents
     struct cas_addr a;
     if (ents[i].member == 0 || j >= count || memcmp(m[j].addr.b, ents[i].addr.b, CAS_ADDR_LEN) != 0)
       return -EIO;
-    cas_hash(CAS_CHUNK, content + m[j].off, m[j].raw_len, &a);
+    crypt_addr(cas->crypt, CAS_CHUNK, content + m[j].off, m[j].raw_len, &a);
     if (memcmp(a.b, m[j].addr.b, CAS_ADDR_LEN) != 0)
       return -EIO;
     live[k++] = ents[i];

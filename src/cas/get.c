@@ -5,6 +5,9 @@
  * content (invariant 5).  If GC removed the pack in between, the lookup is
  * retried (the object was moved) or fails with -ENOENT (it was garbage).
  *
+ * In an encrypted store a record is opened (decrypted, its tag checked)
+ * in the buffer it was read into, before anything of it is parsed.
+ *
  * A member of a group record (pack.h) is read by decompressing the whole
  * group.  Readers go through a disk in order, so each thread keeps the last
  * few groups it decompressed (keyed by store instance, pack and offset: packs
@@ -31,6 +34,7 @@
 #include <sys/uio.h>
 
 #include "cas/cas_int.h"
+#include "cas/crypt.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -134,11 +138,13 @@ static int cache_fill(struct cas *cas, struct group_slot *c, const struct idx_en
   int r = cas_read_record(cas, &re, &rec, &pr);
   if (r < 0)
     return r;
-  const uint8_t *data;
+  const uint8_t *data, *body;
   uint32_t data_len;
   unsigned n;
   c->instance = 0; /* invalid until filled */
-  if ((r = pack_group_parse(&pr, rec + PACK_REC_HDR, c->m, &n, &data, &data_len)) < 0)
+  uint8_t *payload = rec + PACK_REC_HDR;
+  if ((r = pack_rec_open(cas->crypt, &pr, payload, payload + PACK_SEAL_PRE, &body)) < 0 ||
+      (r = pack_group_parse(&pr, body, c->m, &n, &data, &data_len)) < 0)
     return r;
   if (!(pr.flags & PACK_FLAG_ZSTD)) {
     /* A raw group (incompressible data) is used where it was read: no copy. */
@@ -213,7 +219,7 @@ static int get_member(struct cas *cas, enum cas_type type, const struct cas_addr
   const uint8_t *content = c->data + m->off;
   if (!cas->crc_reads) {
     struct cas_addr a;
-    cas_hash(CAS_CHUNK, content, m->raw_len, &a);
+    crypt_addr(cas->crypt, CAS_CHUNK, content, m->raw_len, &a);
     if (memcmp(a.b, addr->b, CAS_ADDR_LEN) != 0)
       return -EIO;
   }
@@ -266,8 +272,11 @@ static int get(struct cas *cas, enum cas_type type, const struct cas_addr *addr,
     r = -EIO;
   if (r == 0 && pr.raw_len > cap)
     return -ENOSPC;
+  const uint8_t *body = NULL;
   if (r == 0)
-    r = pack_rec_content(&pr, rec + PACK_REC_HDR, buf, !cas->crc_reads);
+    r = pack_rec_open(cas->crypt, &pr, rec + PACK_REC_HDR, rec + PACK_REC_HDR + PACK_SEAL_PRE, &body);
+  if (r == 0)
+    r = pack_rec_content(cas->crypt, &pr, body, buf, !cas->crc_reads);
   if (r < 0) {
     if (r != -ENOENT)
       report_damage(addr, &e, r);
@@ -292,19 +301,22 @@ int cas_get_view(struct cas *cas, enum cas_type type, const struct cas_addr *add
 }
 
 /* The record of a whole group, read for cas_get_group: a raw group's content
- * straight into dst (the header and member table into head), a compressed
- * group's record into the thread's scratch buffer, decompressed into dst.
- * Checks the record CRC32C, the member table against addrs and lens, and
- * re-hashes unless crc_reads.  0, or -1 for anything unexpected. */
+ * straight into dst (the header and member table into head, a sealed
+ * record's tag into tag), a compressed group's record into the thread's
+ * scratch buffer, decompressed into dst.  Checks the record CRC32C, opens it
+ * (a sealed one in place: tag, domain), checks the member table against
+ * addrs and lens, and re-hashes unless crc_reads.  0, or -1 for anything
+ * unexpected. */
 static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas_addr *addrs, const uint32_t *lens,
                       unsigned n, uint64_t raw, uint8_t *dst)
 {
   /* zeroed: a table longer than n (a record that is not the group wanted)
    * parses into members of length 0 beyond head_len, which pack_group_parse
    * refuses */
-  uint8_t head[PACK_REC_HDR + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX] = {0};
-  uint32_t rec_len = idx_rec_len(e), head_len = PACK_REC_HDR + 4 + PACK_GROUP_ENT * n;
-  bool verbatim = rec_len == head_len + raw;
+  uint8_t head[PACK_REC_HDR + PACK_SEAL_PRE + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX] = {0}, tag[CRYPT_TAG_LEN];
+  uint32_t pre = cas->crypt ? PACK_SEAL_PRE : 0, table = 4 + PACK_GROUP_ENT * n;
+  uint32_t rec_len = idx_rec_len(e), head_len = PACK_REC_HDR + pre + table;
+  bool verbatim = rec_len == head_len + raw + (cas->crypt ? CRYPT_TAG_LEN : 0);
   struct group_cache *gc = thread_cache();
   if (!gc)
     return -1;
@@ -318,25 +330,31 @@ static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas
   struct pack *p = cas_pack_ref(cas, e->pack);
   if (!p)
     return -1;
-  int r;
-  if (verbatim) {
-    struct iovec iov[2] = {{head, head_len}, {dst, (size_t)raw}};
-    r = preadv_full(p->fd, iov, 2, e->off);
-  } else {
-    r = read_full_at(p->fd, gc->scratch, rec_len, e->off);
-  }
+  struct iovec iov[3] = {{head, head_len}, {dst, (size_t)raw}, {tag, CRYPT_TAG_LEN}};
+  int niov = cas->crypt ? 3 : 2;
+  int r = verbatim ? preadv_full(p->fd, iov, niov, e->off) : read_full_at(p->fd, gc->scratch, rec_len, e->off);
   cas_pack_unref(p);
   struct pack_rec pr;
+  const uint8_t *body = NULL;
+  if (r == 0)
+    r = verbatim ? pack_rec_decode_iov(iov, niov, &pr) : pack_rec_decode(gc->scratch, rec_len, &pr);
+  if (r == 0 && verbatim) {
+    struct iovec in_place[2] = {{head + PACK_REC_HDR + pre, table}, {dst, (size_t)raw}};
+    body = head + PACK_REC_HDR + pre;
+    if (cas->crypt)
+      r = pack_rec_open_iov(cas->crypt, &pr, head + PACK_REC_HDR, in_place, 2, tag);
+    else if (pr.flags & PACK_FLAG_SEALED)
+      r = -EIO;
+  } else if (r == 0) {
+    uint8_t *payload = gc->scratch + PACK_REC_HDR;
+    r = pack_rec_open(cas->crypt, &pr, payload, payload + pre, &body);
+  }
   struct pack_member m[PACK_GROUP_MAX];
   unsigned count;
   const uint8_t *data;
   uint32_t data_len;
   if (r == 0)
-    r = verbatim ? pack_rec_decode_split(head, head_len, dst, (size_t)raw, &pr)
-                 : pack_rec_decode(gc->scratch, rec_len, &pr);
-  const uint8_t *payload = (verbatim ? head : gc->scratch) + PACK_REC_HDR;
-  if (r == 0)
-    r = pack_group_parse(&pr, payload, m, &count, &data, &data_len);
+    r = pack_group_parse(&pr, body, m, &count, &data, &data_len);
   if (r < 0 || count != n || pr.raw_len != raw || (bool)(pr.flags & PACK_FLAG_ZSTD) == verbatim)
     return -1;
   for (unsigned i = 0; i < n; i++)
@@ -346,7 +364,7 @@ static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas
     return -1;
   for (unsigned i = 0; i < n && !cas->crc_reads; i++) {
     struct cas_addr a;
-    cas_hash(CAS_CHUNK, dst + m[i].off, m[i].raw_len, &a);
+    crypt_addr(cas->crypt, CAS_CHUNK, dst + m[i].off, m[i].raw_len, &a);
     if (memcmp(a.b, addrs[i].b, CAS_ADDR_LEN) != 0)
       return -1;
   }

@@ -35,7 +35,8 @@ char *pack_path(const char *packdir, uint32_t id, const char *ext)
 static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
 
-void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t h[PACK_REC_HDR])
+/* The header's first 48 bytes: what the CRC32C and the seal's tag cover. */
+static void hdr_fields(const struct pack_rec *rec, uint8_t h[48])
 {
   put32(h, PACK_REC_MAGIC);
   h[4] = rec->type;
@@ -44,8 +45,79 @@ void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t h[
   put32(h + 8, rec->raw_len);
   put32(h + 12, rec->stored_len);
   memcpy(h + 16, rec->addr.b, CAS_ADDR_LEN);
+}
+
+void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t h[PACK_REC_HDR])
+{
+  hdr_fields(rec, h);
   uint32_t c = crc32c(0, h, 48);
   put32(h + 48, crc32c(c, payload, rec->stored_len));
+}
+
+#define AAD_LEN (48 + CRYPT_ID_LEN)
+
+static void seal_aad(struct cas_crypt *cc, const struct pack_rec *rec, uint8_t aad[AAD_LEN])
+{
+  hdr_fields(rec, aad);
+  memcpy(aad + 48, crypt_domain(cc), CRYPT_ID_LEN);
+}
+
+int pack_rec_seal(struct cas_crypt *cc, struct pack_rec *rec, uint8_t *payload)
+{
+  rec->flags |= PACK_FLAG_SEALED;
+  rec->stored_len = rec->body_len + PACK_SEAL_OVERHEAD;
+  memcpy(payload, crypt_domain(cc), CRYPT_ID_LEN);
+  crypt_salt(payload + CRYPT_ID_LEN);
+  uint8_t aad[AAD_LEN];
+  seal_aad(cc, rec, aad);
+  struct crypt_op *op = crypt_begin(cc, payload + CRYPT_ID_LEN, true, aad, sizeof aad);
+  if (!op)
+    return -ENOMEM;
+  uint8_t *body = payload + PACK_SEAL_PRE;
+  crypt_update(op, body, body, rec->body_len);
+  return crypt_end(cc, op, body + rec->body_len);
+}
+
+/* Starts opening a sealed record of cc's domain; NULL with *err set. */
+static struct crypt_op *open_begin(struct cas_crypt *cc, const struct pack_rec *rec, const uint8_t *pre, int *err)
+{
+  *err = -EIO;
+  if (!cc || !(rec->flags & PACK_FLAG_SEALED) || memcmp(pre, crypt_domain(cc), CRYPT_ID_LEN) != 0)
+    return NULL;
+  uint8_t aad[AAD_LEN];
+  seal_aad(cc, rec, aad);
+  struct crypt_op *op = crypt_begin(cc, pre + CRYPT_ID_LEN, false, aad, sizeof aad);
+  if (!op)
+    *err = -ENOMEM;
+  return op;
+}
+
+int pack_rec_open(struct cas_crypt *cc, const struct pack_rec *rec, const uint8_t *payload, uint8_t *buf,
+                  const uint8_t **body)
+{
+  if (!cc) {
+    *body = payload;
+    return rec->flags & PACK_FLAG_SEALED ? -EIO : 0;
+  }
+  int r;
+  struct crypt_op *op = open_begin(cc, rec, payload, &r);
+  if (!op)
+    return r;
+  crypt_update(op, payload + PACK_SEAL_PRE, buf, rec->body_len);
+  *body = buf;
+  return crypt_end(cc, op, (uint8_t *)payload + PACK_SEAL_PRE + rec->body_len);
+}
+
+int pack_rec_open_iov(struct cas_crypt *cc, const struct pack_rec *rec, const uint8_t *pre, const struct iovec *body,
+                      int n, const uint8_t *tag)
+{
+  int r;
+  struct crypt_op *op = open_begin(cc, rec, pre, &r);
+  if (!op)
+    return r;
+  for (int i = 0; i < n; i++)
+    crypt_update(op, body[i].iov_base, body[i].iov_base, body[i].iov_len);
+  return crypt_end(cc, op, (uint8_t *)tag);
 }
 
 #define GROUP_TABLE_MAX (4u + PACK_GROUP_ENT * PACK_GROUP_MAX)
@@ -54,68 +126,74 @@ void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t h[
 static int rec_hdr_parse(const uint8_t *h, struct pack_rec *rec)
 {
   if (get32(h) != PACK_REC_MAGIC || (h[4] != CAS_CHUNK && h[4] != CAS_NODE) ||
-      (h[5] & ~(PACK_FLAG_ZSTD | PACK_FLAG_GROUP)) || h[6] || h[7])
+      (h[5] & ~(PACK_FLAG_ZSTD | PACK_FLAG_GROUP | PACK_FLAG_SEALED)) || h[6] || h[7])
     return -EIO;
   rec->type = h[4];
   rec->flags = h[5];
   rec->raw_len = get32(h + 8);
   rec->stored_len = get32(h + 12);
   memcpy(rec->addr.b, h + 16, CAS_ADDR_LEN);
-  if (rec->raw_len == 0 || rec->raw_len > CAS_MAX_OBJECT || rec->stored_len == 0 ||
-      rec->stored_len > ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX)
+  uint32_t seal = rec->flags & PACK_FLAG_SEALED ? PACK_SEAL_OVERHEAD : 0;
+  rec->body_len = rec->stored_len - seal;
+  if (rec->raw_len == 0 || rec->raw_len > CAS_MAX_OBJECT || rec->stored_len <= seal ||
+      rec->body_len > ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX)
     return -EIO;
   if (rec->flags & PACK_FLAG_GROUP)
     return rec->type == CAS_CHUNK ? 0 : -EIO;
-  if (!(rec->flags & PACK_FLAG_ZSTD) && rec->stored_len != rec->raw_len)
+  if (!(rec->flags & PACK_FLAG_ZSTD) && rec->body_len != rec->raw_len)
     return -EIO;
   return 0;
 }
 
-int pack_rec_decode_split(const void *head, size_t head_len, const void *tail, size_t tail_len,
-                          struct pack_rec *rec)
+int pack_rec_decode_iov(const struct iovec *iov, int n, struct pack_rec *rec)
 {
-  const uint8_t *h = head;
-  if (head_len < PACK_REC_HDR || rec_hdr_parse(h, rec) < 0 ||
-      head_len + tail_len != PACK_REC_HDR + (size_t)rec->stored_len)
+  const uint8_t *h = iov[0].iov_base;
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  if (iov[0].iov_len < PACK_REC_HDR || rec_hdr_parse(h, rec) < 0 || total != PACK_REC_HDR + (size_t)rec->stored_len)
     return -EIO;
-  uint32_t c = crc32c(crc32c(crc32c(0, h, 48), h + PACK_REC_HDR, head_len - PACK_REC_HDR), tail, tail_len);
+  uint32_t c = crc32c(crc32c(0, h, 48), h + PACK_REC_HDR, iov[0].iov_len - PACK_REC_HDR);
+  for (int i = 1; i < n; i++)
+    c = crc32c(c, iov[i].iov_base, iov[i].iov_len);
   return c == get32(h + 48) ? 0 : -EIO;
 }
 
 int pack_rec_decode(const void *buf, size_t len, struct pack_rec *rec)
 {
-  return pack_rec_decode_split(buf, len, NULL, 0, rec);
+  struct iovec iov = {(void *)buf, len};
+  return pack_rec_decode_iov(&iov, 1, rec);
 }
 
-int pack_rec_content(const struct pack_rec *rec, const void *payload, void *out, bool rehash)
+int pack_rec_content(struct cas_crypt *cc, const struct pack_rec *rec, const void *body, void *out, bool rehash)
 {
   if (rec->flags & PACK_FLAG_GROUP)
     return -EIO;
   if (rec->flags & PACK_FLAG_ZSTD) {
-    size_t n = ZSTD_decompress(out, rec->raw_len, payload, rec->stored_len);
+    size_t n = ZSTD_decompress(out, rec->raw_len, body, rec->body_len);
     if (ZSTD_isError(n) || n != rec->raw_len)
       return -EIO;
   } else {
-    memcpy(out, payload, rec->raw_len);
+    memcpy(out, body, rec->raw_len);
   }
   if (!rehash)
     return 0;
   struct cas_addr a;
-  cas_hash(rec->type, out, rec->raw_len, &a);
+  crypt_addr(cc, rec->type, out, rec->raw_len, &a);
   return memcmp(a.b, rec->addr.b, CAS_ADDR_LEN) == 0 ? 0 : -EIO;
 }
 
-int pack_group_parse(const struct pack_rec *rec, const uint8_t *payload, struct pack_member *m, unsigned *n_out,
+int pack_group_parse(const struct pack_rec *rec, const uint8_t *body, struct pack_member *m, unsigned *n_out,
                      const uint8_t **data_out, uint32_t *data_len_out)
 {
-  if (!(rec->flags & PACK_FLAG_GROUP) || rec->stored_len < 4)
+  if (!(rec->flags & PACK_FLAG_GROUP) || rec->body_len < 4)
     return -EIO;
-  uint32_t n = get32(payload);
-  if (n < 1 || n > PACK_GROUP_MAX || rec->stored_len < 4 + PACK_GROUP_ENT * n)
+  uint32_t n = get32(body);
+  if (n < 1 || n > PACK_GROUP_MAX || rec->body_len < 4 + PACK_GROUP_ENT * n)
     return -EIO;
   uint64_t off = 0;
   for (uint32_t i = 0; i < n; i++) {
-    const uint8_t *t = payload + 4 + PACK_GROUP_ENT * i;
+    const uint8_t *t = body + 4 + PACK_GROUP_ENT * i;
     memcpy(m[i].addr.b, t, CAS_ADDR_LEN);
     m[i].raw_len = get32(t + CAS_ADDR_LEN);
     m[i].off = (uint32_t)off;
@@ -124,11 +202,11 @@ int pack_group_parse(const struct pack_rec *rec, const uint8_t *payload, struct 
     off += m[i].raw_len;
   }
   uint32_t table = 4 + PACK_GROUP_ENT * n;
-  if (off != rec->raw_len || (!(rec->flags & PACK_FLAG_ZSTD) && rec->stored_len - table != rec->raw_len))
+  if (off != rec->raw_len || (!(rec->flags & PACK_FLAG_ZSTD) && rec->body_len - table != rec->raw_len))
     return -EIO;
   *n_out = n;
-  *data_out = payload + table;
-  *data_len_out = rec->stored_len - table;
+  *data_out = body + table;
+  *data_len_out = rec->body_len - table;
   return 0;
 }
 
@@ -142,12 +220,12 @@ int pack_group_content(const struct pack_rec *rec, const uint8_t *data, uint32_t
   return ZSTD_isError(n) || n != rec->raw_len ? -EIO : 0;
 }
 
-int pack_rec_objects(const struct pack_rec *rec, const uint8_t *payload, uint32_t off, uint32_t len, bool rehash,
-                     uint8_t *tmp, struct pack_idx_ent *out)
+int pack_rec_objects(struct cas_crypt *cc, const struct pack_rec *rec, const uint8_t *body, uint32_t off,
+                     uint32_t len, bool rehash, uint8_t *tmp, struct pack_idx_ent *out)
 {
   struct pack_idx_ent base = {.off = off, .len = len, .type = rec->type, .flags = rec->flags};
   if (!(rec->flags & PACK_FLAG_GROUP)) {
-    if (rehash && pack_rec_content(rec, payload, tmp, true) < 0)
+    if (rehash && pack_rec_content(cc, rec, body, tmp, true) < 0)
       return -EIO;
     out[0] = base;
     out[0].addr = rec->addr;
@@ -158,13 +236,13 @@ int pack_rec_objects(const struct pack_rec *rec, const uint8_t *payload, uint32_
   unsigned n;
   const uint8_t *data;
   uint32_t data_len;
-  if (pack_group_parse(rec, payload, m, &n, &data, &data_len) < 0 ||
+  if (pack_group_parse(rec, body, m, &n, &data, &data_len) < 0 ||
       (rehash && pack_group_content(rec, data, data_len, tmp) < 0))
     return -EIO;
   for (unsigned i = 0; i < n; i++) {
     if (rehash) {
       struct cas_addr a;
-      cas_hash(CAS_CHUNK, tmp + m[i].off, m[i].raw_len, &a);
+      crypt_addr(cc, CAS_CHUNK, tmp + m[i].off, m[i].raw_len, &a);
       if (memcmp(a.b, m[i].addr.b, CAS_ADDR_LEN) != 0)
         return -EIO;
     }
@@ -202,32 +280,32 @@ int pack_idx_shares(const struct pack_idx_ent *e, size_t n, uint64_t *share)
   return 0;
 }
 
-static void pack_hdr_encode(uint8_t h[PACK_HDR_SIZE])
+static void pack_hdr_encode(uint8_t h[PACK_HDR_SIZE], uint32_t version)
 {
   memset(h, 0, PACK_HDR_SIZE);
   memcpy(h, PACK_FILE_MAGIC, 8);
-  put32(h + 8, 1);
+  put32(h + 8, version);
 }
 
-int pack_hdr_check(int fd)
+int pack_hdr_check(int fd, uint32_t version)
 {
   uint8_t want[PACK_HDR_SIZE], got[PACK_HDR_SIZE];
-  pack_hdr_encode(want);
+  pack_hdr_encode(want, version);
   int r = read_full_at(fd, got, sizeof got, 0); /* -EIO when short */
   if (r < 0)
     return r;
   return memcmp(got, want, sizeof got) == 0 ? 0 : -EIO;
 }
 
-int pack_hdr_write(int fd)
+int pack_hdr_write(int fd, uint32_t version)
 {
   uint8_t h[PACK_HDR_SIZE];
-  pack_hdr_encode(h);
+  pack_hdr_encode(h, version);
   int r = write_full_at(fd, h, sizeof h, 0);
   return r == 0 && fsync(fd) < 0 ? -errno : r;
 }
 
-int pack_create(const char *packdir, uint32_t id)
+int pack_create(const char *packdir, uint32_t id, uint32_t version)
 {
   CLEANUP_FREE char *path = pack_path(packdir, id, "pack");
   if (!path)
@@ -235,7 +313,7 @@ int pack_create(const char *packdir, uint32_t id)
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     return -errno;
-  int r = pack_hdr_write(fd);
+  int r = pack_hdr_write(fd, version);
   if (r == 0)
     r = fsync_dir(packdir);
   if (r < 0) {
@@ -256,6 +334,8 @@ struct scan_buf {
   size_t have;
   uint8_t *buf;
   size_t cap;
+  struct cas_crypt *cc;
+  uint8_t *open;       /* sealed bodies decrypted (the window keeps the ciphertext) */
 };
 
 static int scan_fill(struct scan_buf *s, uint64_t off, size_t need)
@@ -273,8 +353,9 @@ static int scan_fill(struct scan_buf *s, uint64_t off, size_t need)
   return off + need <= s->base + s->have ? 0 : -ENODATA;
 }
 
-/* Tries to take a valid record at off; returns its length, 0 if none. */
-static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, struct pack_rec *rec, uint32_t *len)
+/* Tries to take a valid record at off (its body in *body); returns 1, or 0 if none. */
+static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, struct pack_rec *rec, uint32_t *len,
+                    const uint8_t **body)
 {
   int r = scan_fill(s, off, PACK_REC_HDR);
   if (r == -ENODATA)
@@ -292,32 +373,39 @@ static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, s
   const uint8_t *p = s->buf + (off - s->base);
   if (pack_rec_decode(p, (size_t)total, rec) < 0)
     return 0;
+  r = pack_rec_open(s->cc, rec, p + PACK_REC_HDR, s->open, body);
+  if (r == -ENOMEM)
+    return r;
+  if (r < 0)
+    return 0;
   struct pack_idx_ent objs[PACK_GROUP_MAX];
-  if (full && pack_rec_objects(rec, p + PACK_REC_HDR, (uint32_t)off, (uint32_t)total, true, tmp, objs) < 0)
+  if (full && pack_rec_objects(s->cc, rec, *body, (uint32_t)off, (uint32_t)total, true, tmp, objs) < 0)
     return 0;
   *len = (uint32_t)total;
   return 1;
 }
 
-int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void *ctx, uint64_t *end_out,
-              uint64_t *bad_out)
+int pack_scan(int fd, uint64_t file_size, struct cas_crypt *cc, bool full_check, pack_scan_fn fn, void *ctx,
+              uint64_t *end_out, uint64_t *bad_out)
 {
-  size_t cap = SCAN_WINDOW + PACK_REC_HDR + ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX;
+  size_t body_max = ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX;
+  size_t cap = SCAN_WINDOW + PACK_REC_HDR + PACK_SEAL_OVERHEAD + body_max;
   if (cap > file_size) /* a window from any offset to the end of the file fits */
     cap = file_size > 0 ? (size_t)file_size : 1;
   CLEANUP_FREE uint8_t *buf = malloc(cap);
   CLEANUP_FREE uint8_t *tmp = full_check ? malloc(CAS_MAX_OBJECT) : NULL;
-  if (!buf || (full_check && !tmp))
+  CLEANUP_FREE uint8_t *open = cc ? malloc(body_max) : NULL;
+  if (!buf || (full_check && !tmp) || (cc && !open))
     return -ENOMEM;
-  struct scan_buf s = {.fd = fd, .size = file_size, .buf = buf, .cap = cap};
+  struct scan_buf s = {.fd = fd, .size = file_size, .buf = buf, .cap = cap, .cc = cc, .open = open};
   uint64_t off = PACK_HDR_SIZE, end = PACK_HDR_SIZE, bad = 0;
   bool in_bad = false;
   int ret = 0;
   while (off + PACK_REC_HDR <= file_size) {
     struct pack_rec rec;
     uint32_t len = 0;
-    int r = scan_try(&s, off, full_check, tmp, &rec, &len);
-    const uint8_t *payload = r == 1 ? s.buf + (off - s.base) + PACK_REC_HDR : NULL;
+    const uint8_t *body = NULL;
+    int r = scan_try(&s, off, full_check, tmp, &rec, &len, &body);
     if (r < 0) {
       ret = r;
       goto out;
@@ -330,7 +418,7 @@ int pack_scan(int fd, uint64_t file_size, bool full_check, pack_scan_fn fn, void
       continue;
     }
     in_bad = false;
-    if (fn && (ret = fn(ctx, &rec, payload, (uint32_t)off, len)) != 0)
+    if (fn && (ret = fn(ctx, &rec, body, (uint32_t)off, len)) != 0)
       goto out;
     off += len;
     end = off;

@@ -1,8 +1,8 @@
 /*
  * put.c — writing objects: cas_put, pack sealing, cas_sync.
  *
- * A put hashes and compresses outside any lock (so all cores work in
- * parallel), then appends under write_lock: re-check the index (another
+ * A put hashes, compresses and (in an encrypted store) seals outside any
+ * lock (so all cores work in parallel), then appends under write_lock: re-check the index (another
  * thread may have stored the same object meanwhile), pwrite the record at the
  * end of the open pack, and only then publish it in the index, so a reader
  * never finds an entry whose bytes are not there yet.  When the open pack
@@ -28,6 +28,7 @@
 #include <zstd.h>
 
 #include "cas/cas_int.h"
+#include "cas/crypt.h"
 #include "cas/zpool.h"
 #include "common/bytes.h"
 #include "common/cleanup.h"
@@ -207,6 +208,20 @@ int cas_append_record(struct cas *cas, const uint8_t *rec, uint32_t len, struct 
   return r;
 }
 
+/* Where a record's body starts in its payload. */
+static uint32_t seal_pre(const struct cas *cas) { return cas->crypt ? PACK_SEAL_PRE : 0; }
+
+/* Turns buf (the header's room, then the payload with the body at
+ * seal_pre) into a complete record: sealed in an encrypted store. */
+static int finish(struct cas *cas, struct pack_rec *pr, uint8_t *buf)
+{
+  pr->stored_len = pr->body_len;
+  int r = cas->crypt ? pack_rec_seal(cas->crypt, pr, buf + PACK_REC_HDR) : 0;
+  if (r == 0)
+    pack_rec_encode(pr, buf + PACK_REC_HDR, buf);
+  return r;
+}
+
 int cas_put_group(struct cas *cas, struct pack_idx_ent *ents, unsigned n, const uint8_t *data, uint32_t from_pack,
                   uint64_t *stored_objs, uint64_t *stored_bytes)
 {
@@ -217,12 +232,12 @@ int cas_put_group(struct cas *cas, struct pack_idx_ent *ents, unsigned n, const 
     raw += ents[i].raw_len;
   if (raw > CAS_MAX_OBJECT)
     return -EINVAL;
-  uint32_t table = 4 + PACK_GROUP_ENT * n;
+  uint32_t table = 4 + PACK_GROUP_ENT * n, pre = seal_pre(cas);
   size_t bound = ZSTD_compressBound(raw);
-  CLEANUP_FREE uint8_t *buf = malloc(PACK_REC_HDR + table + (bound > raw ? bound : raw));
+  CLEANUP_FREE uint8_t *buf = malloc(PACK_REC_HDR + PACK_SEAL_OVERHEAD + table + (bound > raw ? bound : raw));
   if (!buf)
     return -ENOMEM;
-  uint8_t *t = buf + PACK_REC_HDR;
+  uint8_t *t = buf + PACK_REC_HDR + pre;
   uint32_t v = htole32(n);
   memcpy(t, &v, 4);
   for (unsigned i = 0; i < n; i++) {
@@ -238,12 +253,14 @@ int cas_put_group(struct cas *cas, struct pack_idx_ent *ents, unsigned n, const 
   zpool_put(cas->zpool, z);
   if (!ZSTD_isError(c) && c < raw) {
     pr.flags |= PACK_FLAG_ZSTD;
-    pr.stored_len = table + (uint32_t)c;
+    pr.body_len = table + (uint32_t)c;
   } else {
     memcpy(t + table, data, raw);
-    pr.stored_len = table + (uint32_t)raw;
+    pr.body_len = table + (uint32_t)raw;
   }
-  pack_rec_encode(&pr, t, buf);
+  int r = finish(cas, &pr, buf);
+  if (r < 0)
+    return r;
   for (unsigned i = 0; i < n; i++) {
     ents[i].type = CAS_CHUNK;
     ents[i].flags = pr.flags;
@@ -253,7 +270,6 @@ int cas_put_group(struct cas *cas, struct pack_idx_ent *ents, unsigned n, const 
   memcpy(pub, ents, n * sizeof *pub);
   struct pack *to_seal = NULL;
   size_t k = 0;
-  int r = 0;
   {
     LOCK_GUARD(&cas->write_lock);
     if (cas->sticky_error)
@@ -290,24 +306,26 @@ int cas_put_known(struct cas *cas, enum cas_type type, const struct cas_addr *a,
       return r;
   }
   size_t bound = ZSTD_compressBound(len);
-  CLEANUP_FREE uint8_t *buf = malloc(PACK_REC_HDR + (bound > len ? bound : len));
+  CLEANUP_FREE uint8_t *buf = malloc(PACK_REC_HDR + PACK_SEAL_OVERHEAD + (bound > len ? bound : len));
   if (!buf)
     return -ENOMEM;
+  uint8_t *body = buf + PACK_REC_HDR + seal_pre(cas);
   struct pack_rec pr = {.type = (uint8_t)type, .raw_len = (uint32_t)len, .addr = *a};
   ZSTD_CCtx *z = zpool_get(cas->zpool);
   if (!z)
     return -ENOMEM;
-  size_t c = ZSTD_compress2(z, buf + PACK_REC_HDR, bound, data, len);
+  size_t c = ZSTD_compress2(z, body, bound, data, len);
   zpool_put(cas->zpool, z);
   if (!ZSTD_isError(c) && c < len) {
     pr.flags = PACK_FLAG_ZSTD;
-    pr.stored_len = (uint32_t)c;
+    pr.body_len = (uint32_t)c;
   } else {
-    memcpy(buf + PACK_REC_HDR, data, len);
-    pr.stored_len = (uint32_t)len;
+    memcpy(body, data, len);
+    pr.body_len = (uint32_t)len;
   }
-  pack_rec_encode(&pr, buf + PACK_REC_HDR, buf);
-  int r = put_record(cas, buf, PACK_REC_HDR + pr.stored_len, &pr, &stored);
+  int r = finish(cas, &pr, buf);
+  if (r == 0)
+    r = put_record(cas, buf, PACK_REC_HDR + pr.stored_len, &pr, &stored);
   if (stored_out)
     *stored_out = stored;
   return r;
@@ -324,7 +342,7 @@ int cas_put(struct cas *cas, enum cas_type type, const void *data, size_t len, s
   if ((type != CAS_CHUNK && type != CAS_NODE) || len == 0 || len > CAS_MAX_OBJECT ||
       (type == CAS_CHUNK && cas_all_zero(data, len)))
     return -EINVAL;
-  cas_hash(type, data, len, addr_out);
+  cas_addr_of(cas, type, data, len, addr_out);
   return cas_put_known(cas, type, addr_out, data, len, stored_out);
 }
 

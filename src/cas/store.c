@@ -2,7 +2,11 @@
  * store.c — opening, recovering and closing a chunk store; the pack table.
  *
  * On-disk layout of a store directory:
- *     config             "vmrp-cas 1\nchunk_shift N\n" (written atomically once)
+ *     config             written atomically once: "vmrp-cas 1\nchunk_shift N\n" for a
+ *                        plaintext store; an encrypted one's is "vmrp-cas 2\nchunk_shift
+ *                        N\ndomain HEX\nkey_check HEX\n" (its key domain's id and
+ *                        crypt_key_check of its keys: cas_open tells a wrong or
+ *                        missing key before it reads or changes anything)
  *     lock               flock'd by the process that has the store open
  *     packs/NNNNNNNN.pack  append-only record files (format in pack.h)
  *     packs/NNNNNNNN.idx   index of a sealed pack (sorted addresses → offsets)
@@ -46,6 +50,21 @@
  *      roots they affect), and it is never served.  [tests/store damage.sh,
  *      which flips every byte class; test_cas: damage_pack_header,
  *      damage_index_read_only]
+ *  (8) In an encrypted store nothing plaintext reaches a pack or an index
+ *      file: every record is sealed (pack.h format 2: content, group member
+ *      tables and tree nodes encrypted), addresses are keyed HMACs, and an
+ *      index file holds only addresses, offsets and lengths.
+ *      [test_cas_crypt: no_plaintext_at_rest]
+ *  (9) A record is served, indexed or copied only when it opens under the
+ *      store's key: its domain id and GCM tag (over its header) check out; a
+ *      flipped bit, a record of another domain or deployment, or a plaintext
+ *      record in an encrypted store is damage like a bad CRC32C, which a copy
+ *      from a store of the same domain repairs.
+ *      [test_cas_crypt: damage_detected_and_repaired, foreign_pack_refused]
+ * (10) cas_open with a wrong key (-EKEYREJECTED) or none (-ENOKEY) for an
+ *      encrypted store, or with a key for a plaintext one (-EKEYREJECTED),
+ *      changes no byte of the store: the config is checked before any
+ *      recovery.  [test_cas_crypt: wrong_key_changes_nothing]
  * Recovery is idempotent: a crash during recovery is recovered by the next open.
  */
 #include <dirent.h>
@@ -60,6 +79,7 @@
 #include <unistd.h>
 
 #include "cas/cas_int.h"
+#include "cas/crypt.h"
 #include "cas/zpool.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
@@ -69,6 +89,50 @@
 
 unsigned cas_chunk_shift(const struct cas *cas) { return cas->chunk_shift; }
 
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+  for (size_t i = 0; i < n; i++)
+    sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* Whether key is the encrypted store's (its config's domain and key check). */
+static int key_matches(const struct cas_key *key, const char *domain, const char *check)
+{
+  uint8_t kc[CRYPT_CHECK_LEN];
+  char want_d[2 * CRYPT_ID_LEN + 1], want_c[2 * CRYPT_CHECK_LEN + 1];
+  int r = crypt_key_check(key, kc);
+  if (r < 0)
+    return r;
+  hex_of(key->id, CRYPT_ID_LEN, want_d);
+  hex_of(kc, CRYPT_CHECK_LEN, want_c);
+  return strcmp(domain, want_d) == 0 && strcmp(check, want_c) == 0 ? 0 : -EKEYREJECTED;
+}
+
+static int config_create(struct cas *cas, const struct cas_options *o, const char *path)
+{
+  unsigned shift = o->chunk_shift ? o->chunk_shift : CAS_DEFAULT_CHUNK_SHIFT;
+  if (shift < CAS_MIN_CHUNK_SHIFT || shift > CAS_MAX_CHUNK_SHIFT)
+    return -EINVAL;
+  char cfg[160];
+  int n = snprintf(cfg, sizeof cfg, "vmrp-cas 1\nchunk_shift %u\n", shift);
+  if (o->key) {
+    uint8_t kc[CRYPT_CHECK_LEN];
+    char d[2 * CRYPT_ID_LEN + 1], c[2 * CRYPT_CHECK_LEN + 1];
+    int r = crypt_key_check(o->key, kc);
+    if (r < 0)
+      return r;
+    hex_of(o->key->id, CRYPT_ID_LEN, d);
+    hex_of(kc, CRYPT_CHECK_LEN, c);
+    n = snprintf(cfg, sizeof cfg, "vmrp-cas 2\nchunk_shift %u\ndomain %s\nkey_check %s\n", shift, d, c);
+  }
+  int r = write_file_atomic(path, cfg, (size_t)n);
+  if (r == 0)
+    cas->chunk_shift = shift;
+  return r;
+}
+
+/* Reads (or, with o->create, writes) the config and checks the key against
+ * it (invariant (10)): nothing is changed before this has passed. */
 static int config_load_or_create(struct cas *cas, const struct cas_options *o)
 {
   CLEANUP_FREE char *path = NULL;
@@ -77,25 +141,24 @@ static int config_load_or_create(struct cas *cas, const struct cas_options *o)
   CLEANUP_FREE char *buf = NULL;
   size_t len;
   int r = read_file(path, (void **)&buf, &len);
-  if (r == -ENOENT && o->create && !o->read_only) {
-    unsigned shift = o->chunk_shift ? o->chunk_shift : CAS_DEFAULT_CHUNK_SHIFT;
-    if (shift < CAS_MIN_CHUNK_SHIFT || shift > CAS_MAX_CHUNK_SHIFT)
-      return -EINVAL;
-    char cfg[64];
-    int n = snprintf(cfg, sizeof cfg, "vmrp-cas 1\nchunk_shift %u\n", shift);
-    if ((r = write_file_atomic(path, cfg, (size_t)n)) < 0)
-      return r;
-    cas->chunk_shift = shift;
-    return 0;
-  }
+  if (r == -ENOENT && o->create && !o->read_only)
+    return config_create(cas, o, path);
   if (r < 0)
     return r;
-  unsigned shift;
-  if (sscanf(buf, "vmrp-cas 1\nchunk_shift %u", &shift) != 1 || shift < CAS_MIN_CHUNK_SHIFT ||
-      shift > CAS_MAX_CHUNK_SHIFT) {
+  unsigned version, shift;
+  char domain[2 * CRYPT_ID_LEN + 1] = "", check[2 * CRYPT_CHECK_LEN + 1] = "";
+  int got = sscanf(buf, "vmrp-cas %u\nchunk_shift %u\ndomain %32s\nkey_check %32s", &version, &shift, domain, check);
+  if (got < 2 || (version == 1 && got != 2) || (version == 2 && got != 4) || version < 1 || version > 2 ||
+      shift < CAS_MIN_CHUNK_SHIFT || shift > CAS_MAX_CHUNK_SHIFT) {
     log_error("cas", "%s: unreadable config", path);
     return -EIO;
   }
+  if (version == 1 && o->key)
+    return -EKEYREJECTED; /* a plaintext store: only the upgrade reads it, without a key */
+  if (version == 2 && !o->key)
+    return -ENOKEY;
+  if (version == 2 && (r = key_matches(o->key, domain, check)) < 0)
+    return r;
   cas->chunk_shift = shift;
   return 0;
 }
@@ -180,10 +243,10 @@ int pack_ents_add(struct pack *p, const struct pack_idx_ent *ent)
   return 0;
 }
 
-static int scan_add(void *ctx, const struct pack_rec *rec, const uint8_t *payload, uint32_t off, uint32_t len)
+static int scan_add(void *ctx, const struct pack_rec *rec, const uint8_t *body, uint32_t off, uint32_t len)
 {
   struct pack_idx_ent objs[PACK_GROUP_MAX];
-  int n = pack_rec_objects(rec, payload, off, len, false, NULL, objs);
+  int n = pack_rec_objects(NULL, rec, body, off, len, false, NULL, objs);
   if (n < 0) {
     log_warn("cas", "record at %u: malformed group table; skipped", off);
     return 0;
@@ -242,12 +305,12 @@ static int recover_pack(struct cas *cas, struct pack *p, bool keep_open)
       return 0;
     log_warn("cas", "pack %08x: its creation was cut short (%lld bytes); header written", p->id,
              (long long)st.st_size);
-    int hr = pack_hdr_write(p->fd);
+    int hr = pack_hdr_write(p->fd, cas_pack_version(cas));
     if (hr < 0)
       return hr;
     st.st_size = PACK_HDR_SIZE;
   }
-  int r = pack_scan(p->fd, (uint64_t)st.st_size, false, scan_add, p, &end, &bad);
+  int r = pack_scan(p->fd, (uint64_t)st.st_size, cas->crypt, false, scan_add, p, &end, &bad);
   if (r < 0)
     return r;
   if (bad)
@@ -405,7 +468,7 @@ int cas_new_open_pack(struct cas *cas, struct pack **out)
     LOCK_GUARD(&cas->packs_lock);
     id = cas->next_pack_id;
   }
-  int fd = pack_create(cas->packdir, id);
+  int fd = pack_create(cas->packdir, id, cas_pack_version(cas));
   if (fd < 0)
     return fd;
   struct pack *p = pack_new(id, fd, PACK_HDR_SIZE, false);
@@ -446,6 +509,7 @@ static void cas_free(struct cas *cas)
   }
   index_free(&cas->idx);
   zpool_free(cas->zpool);
+  crypt_free(cas->crypt);
   free(cas->rec);
   if (cas->lock_fd >= 0)
     close(cas->lock_fd);
@@ -506,7 +570,7 @@ int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
   if ((r = config_load_or_create(cas, &o)) < 0 || (r = index_init(&cas->idx)) < 0)
     goto fail;
   r = -ENOMEM;
-  if (!(cas->zpool = zpool_new(cas->zstd_level)))
+  if (!(cas->zpool = zpool_new(cas->zstd_level)) || (o.key && !(cas->crypt = crypt_new(o.key))))
     goto fail;
   raise_fd_limit();
   if ((r = load_packs(cas)) < 0)

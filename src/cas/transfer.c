@@ -2,10 +2,12 @@
  * transfer.c — records as stored, for copies between stores (cas.h).
  *
  * Export reads the record an index entry points at and checks its CRC32C,
- * nothing more: the sender spends no CPU on decompression.  Import trusts
- * nothing it receives: the record's framing and CRC32C, then the content
- * decompressed and every object re-hashed against its address
- * (pack_rec_objects with rehash), and only then is the record appended
+ * nothing more: the sender spends no CPU on decryption or decompression.
+ * Import trusts nothing it receives: the record's framing and CRC32C, its
+ * seal opened with the receiving store's key (an encrypted store takes only
+ * records of its own key domain, a plaintext store only plaintext ones), then
+ * the content decompressed and every object re-hashed with the receiver's
+ * address function (pack_rec_objects with rehash), and only then is the record appended
  * verbatim, under the same rules as a GC move (cas_append_record): objects the
  * store already holds are not republished.  A group of which the store holds
  * some members is still appended whole; its duplicate bytes are dead and a
@@ -50,20 +52,25 @@ int cas_record_export(struct cas *cas, const struct cas_addr *addr, uint8_t **bu
 }
 
 /* Checks rec and fills ents (PACK_GROUP_MAX) and info; returns the count. */
-static int check(const void *rec, size_t len, struct pack_idx_ent *ents, struct cas_record_info *info, void *content,
-                 size_t cap)
+static int check(struct cas *cas, const void *rec, size_t len, struct pack_idx_ent *ents, struct cas_record_info *info,
+                 void *content, size_t cap)
 {
   struct pack_rec pr;
-  if (len < PACK_REC_HDR || len > PACK_REC_HDR + CAS_MAX_OBJECT + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX ||
+  if (len < PACK_REC_HDR ||
+      len > PACK_REC_HDR + PACK_SEAL_OVERHEAD + CAS_MAX_OBJECT + 4 + PACK_GROUP_ENT * PACK_GROUP_MAX ||
       pack_rec_decode(rec, len, &pr) < 0 || pr.raw_len > CAS_MAX_OBJECT ||
       (pr.type != CAS_CHUNK && pr.type != CAS_NODE) || ((pr.flags & PACK_FLAG_GROUP) && pr.type != CAS_CHUNK))
     return -EIO;
   CLEANUP_FREE uint8_t *tmp = malloc(pr.raw_len ? pr.raw_len : 1);
-  if (!tmp)
+  CLEANUP_FREE uint8_t *opened = cas->crypt ? malloc(pr.body_len) : NULL;
+  if (!tmp || (cas->crypt && !opened))
     return -ENOMEM;
-  int n = pack_rec_objects(&pr, (const uint8_t *)rec + PACK_REC_HDR, 0, (uint32_t)len, true, tmp, ents);
+  const uint8_t *body;
+  int n = pack_rec_open(cas->crypt, &pr, (const uint8_t *)rec + PACK_REC_HDR, opened, &body);
+  if (n == 0)
+    n = pack_rec_objects(cas->crypt, &pr, body, 0, (uint32_t)len, true, tmp, ents);
   if (n < 0)
-    return -EIO;
+    return n == -ENOMEM ? n : -EIO;
   info->type = pr.type;
   info->n = (unsigned)n;
   info->raw_len = pr.raw_len;
@@ -77,10 +84,11 @@ static int check(const void *rec, size_t len, struct pack_idx_ent *ents, struct 
   return n;
 }
 
-int cas_record_check(const void *rec, size_t len, struct cas_record_info *info, void *content, size_t cap)
+int cas_record_check(struct cas *cas, const void *rec, size_t len, struct cas_record_info *info, void *content,
+                     size_t cap)
 {
   struct pack_idx_ent ents[PACK_GROUP_MAX];
-  int n = check(rec, len, ents, info, content, cap);
+  int n = check(cas, rec, len, ents, info, content, cap);
   return n < 0 ? n : 0;
 }
 
@@ -90,7 +98,7 @@ static int import(struct cas *cas, const void *rec, size_t len, struct cas_recor
   if (cas->read_only)
     return -EROFS;
   struct pack_idx_ent ents[PACK_GROUP_MAX];
-  int n = check(rec, len, ents, info, NULL, 0);
+  int n = check(cas, rec, len, ents, info, NULL, 0);
   if (n < 0)
     return n;
   size_t published = 0;

@@ -1,6 +1,6 @@
 /*
- * verify.c — scrub: re-read every record of every pack (CRC32C, decompress,
- * re-hash), match the records against the index entries that point at them,
+ * verify.c — scrub: re-read every record of every pack (CRC32C, the seal of
+ * an encrypted store, decompress, re-hash), match the records against the index entries that point at them,
  * then walk every root and report missing or damaged objects and the roots
  * they affect.  Read-only: repairs (from a peer region) belong to later work.
  * What counts as damage is invariant (7) in store.c: besides the records,
@@ -46,11 +46,11 @@ static int add_damage(struct verify *v, const struct cas_addr *a, int err)
   return 0;
 }
 
-static int scan_good(void *ctx, const struct pack_rec *rec, const uint8_t *payload, uint32_t off, uint32_t len)
+static int scan_good(void *ctx, const struct pack_rec *rec, const uint8_t *body, uint32_t off, uint32_t len)
 {
   struct verify *v = ctx;
   struct pack_idx_ent objs[PACK_GROUP_MAX];
-  int n_objs = pack_rec_objects(rec, payload, off, len, false, NULL, objs);
+  int n_objs = pack_rec_objects(NULL, rec, body, off, len, false, NULL, objs);
   if (v->n_good == v->cap_good) {
     size_t n = v->cap_good ? 2 * v->cap_good : 4096;
     uint32_t *ng = realloc(v->good_offs, n * sizeof *ng);
@@ -125,7 +125,7 @@ static int check_pack(struct verify *v, struct pack *p)
     return 0;
   /* The file header holds no data but is checked byte for byte, so that no
    * bit of a pack goes unchecked (invariant (7) in store.c). */
-  int r = pack_hdr_check(p->fd);
+  int r = pack_hdr_check(p->fd, cas_pack_version(cas));
   if (r == -EIO) {
     log_error("cas", "verify: pack %08x: file header damaged", p->id);
     v->rep->bad_records++;
@@ -139,7 +139,7 @@ static int check_pack(struct verify *v, struct pack *p)
     v->rep->bad_records++;
   }
   uint64_t end = 0;
-  r = pack_scan(p->fd, size, true, scan_good, v, &end, &bad);
+  r = pack_scan(p->fd, size, cas->crypt, true, scan_good, v, &end, &bad);
   if (r < 0)
     return r;
   /* pack_scan calls a bad region at the end a torn tail; but size only

@@ -236,7 +236,7 @@ static void on_record(struct rx *x)
       x->err = -ENOMEM;
       return;
     }
-    r = cas_record_check(x->payload, x->plen, &info, nd->content, sizeof nd->content);
+    r = cas_record_check(c->cas, x->payload, x->plen, &info, nd->content, sizeof nd->content);
     long i = r == 0 && info.type == CAS_NODE && info.n == 1 ? index_find(f->ix, f->n, &info.addrs[0]) : -1;
     if (i < 0 || f->state[i] == GOT) {
       free(nd);

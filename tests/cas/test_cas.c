@@ -16,6 +16,7 @@
 #include "common/crc32c.h"
 #include "common/fsutil.h"
 #include "testutil.h"
+#include "testkey.h"
 
 #define CH 4096
 #define SMALL_PACK (64 * 1024)
@@ -27,7 +28,7 @@ struct obj {
 
 static struct cas *open_store(const char *dir, uint64_t pack_target)
 {
-  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = pack_target};
+  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = pack_target, .key = tu_cas_key()};
   struct cas *cas;
   assert_int_equal(cas_open(dir, &o, &cas), 0);
   return cas;
@@ -278,7 +279,7 @@ static void pack_creation_cut_short(void **state)
     memcpy(h, PACK_FILE_MAGIC, 8);
     assert_int_equal(write(fd, h, (size_t)len), len); /* the header's first len bytes */
     close(fd);
-    struct cas_options ro = {.read_only = true};
+    struct cas_options ro = {.read_only = true, .key = tu_cas_key()};
     assert_int_equal(cas_open(dir, &ro, &cas), 0);
     struct cas_verify_report rep;
     assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
@@ -472,7 +473,7 @@ static void damage_index_read_only(void **state)
   char *idx;
   stored_objs(dir, o, 11, "idx", &idx);
   tu_flip(idx, 40);
-  struct cas_options ro = {.read_only = true};
+  struct cas_options ro = {.read_only = true, .key = tu_cas_key()};
   struct cas *cas;
   assert_int_equal(cas_open(dir, &ro, &cas), 0);
   check_objs(cas, o, 100);
@@ -548,7 +549,7 @@ static void group_records(void **state)
   assert_true(st.stored_bytes <= st.pack_file_bytes - PACK_HDR_SIZE);
   assert_true(st.stored_bytes + 200 >= st.pack_file_bytes - PACK_HDR_SIZE);
   assert_int_equal(cas_close(cas), 0);
-  struct cas_options crc = {.chunk_shift = 12, .crc_reads = true};
+  struct cas_options crc = {.chunk_shift = 12, .crc_reads = true, .key = tu_cas_key()};
   assert_int_equal(cas_open(dir, &crc, &cas), 0);
   check_objs(cas, o, 200);
   delete_index_files(cas);
@@ -654,7 +655,7 @@ static void group_get_whole(void **state)
     assert_int_equal(cas_get_group(cas, a + RAW_FROM, lens + 5, G, dst), 0);
     lens[5] = CH;
     assert_int_equal(cas_close(cas), 0);
-    struct cas_options crc = {.chunk_shift = 12, .crc_reads = true};
+    struct cas_options crc = {.chunk_shift = 12, .crc_reads = true, .key = tu_cas_key()};
     assert_int_equal(cas_open(dir, &crc, &cas), 0);
   }
   /* a flipped content bit in the compressed and in the raw group: not read, and cas_get says -EIO */
@@ -862,7 +863,7 @@ static void gc_crash_points(void **state)
     pid_t pid = fork();
     if (pid == 0) {
       struct cas *c2;
-      struct cas_options op = {.pack_target = SMALL_PACK};
+      struct cas_options op = {.pack_target = SMALL_PACK, .key = tu_cas_key()};
       if (cas_open(dir, &op, &c2) < 0)
         _exit(2);
       crash_at = steps[k];

@@ -61,14 +61,14 @@ static void crc32c_lanes(void **state)
 /* Writes n records of random content to a new pack; returns its fd. */
 static int write_pack(const char *dir, int n, uint32_t *offs, uint64_t *size)
 {
-  int fd = pack_create(dir, 0);
+  int fd = pack_create(dir, 0, PACK_VERSION_PLAIN);
   assert_true(fd >= 0);
   uint64_t off = PACK_HDR_SIZE, s = 7;
   for (int i = 0; i < n; i++) {
     uint8_t payload[300];
     tu_fill(&s, payload, sizeof payload, 0);
     struct pack_rec rec = {.type = CAS_CHUNK, .raw_len = sizeof payload, .stored_len = sizeof payload};
-    cas_hash(CAS_CHUNK, payload, sizeof payload, &rec.addr);
+    crypt_addr(NULL, CAS_CHUNK, payload, sizeof payload, &rec.addr);
     uint8_t h[PACK_REC_HDR];
     pack_rec_encode(&rec, payload, h);
     assert_int_equal(write_full_at(fd, h, sizeof h, (off_t)off), 0);
@@ -101,7 +101,7 @@ static void scan_clean_damaged_and_torn(void **state)
   uint64_t size, end, bad;
   int fd = write_pack(dir, 10, offs, &size);
   struct seen s = {0};
-  assert_int_equal(pack_scan(fd, size, true, count_rec, &s, &end, &bad), 0);
+  assert_int_equal(pack_scan(fd, size, NULL, true, count_rec, &s, &end, &bad), 0);
   assert_int_equal(s.n, 10);
   assert_int_equal(end, size);
   assert_int_equal(bad, 0);
@@ -109,7 +109,7 @@ static void scan_clean_damaged_and_torn(void **state)
   char *path = pack_path(dir, 0, "pack");
   tu_flip(path, offs[4] + PACK_REC_HDR + 10);
   memset(&s, 0, sizeof s);
-  assert_int_equal(pack_scan(fd, size, false, count_rec, &s, &end, &bad), 0);
+  assert_int_equal(pack_scan(fd, size, NULL, false, count_rec, &s, &end, &bad), 0);
   assert_int_equal(s.n, 9);
   assert_int_equal(bad, 1);
   assert_int_equal(end, size);
@@ -117,7 +117,7 @@ static void scan_clean_damaged_and_torn(void **state)
     assert_int_equal(s.offs[i], offs[i < 4 ? i : i + 1]);
   /* A torn tail (half of the last record) is not damage: end stops before it. */
   memset(&s, 0, sizeof s);
-  assert_int_equal(pack_scan(fd, size - 100, false, count_rec, &s, &end, &bad), 0);
+  assert_int_equal(pack_scan(fd, size - 100, NULL, false, count_rec, &s, &end, &bad), 0);
   assert_int_equal(s.n, 8);
   assert_int_equal(bad, 1);
   assert_int_equal(end, offs[9]);
@@ -131,13 +131,13 @@ static void record_content_checks_hash(void **state)
   (void)state;
   uint8_t payload[64], out[64];
   memset(payload, 'x', sizeof payload);
-  struct pack_rec rec = {.type = CAS_NODE, .raw_len = 64, .stored_len = 64};
-  cas_hash(CAS_NODE, payload, 64, &rec.addr);
-  assert_int_equal(pack_rec_content(&rec, payload, out, true), 0);
+  struct pack_rec rec = {.type = CAS_NODE, .raw_len = 64, .stored_len = 64, .body_len = 64};
+  crypt_addr(NULL, CAS_NODE, payload, 64, &rec.addr);
+  assert_int_equal(pack_rec_content(NULL, &rec, payload, out, true), 0);
   assert_memory_equal(out, payload, 64);
   rec.type = CAS_CHUNK; /* same bytes, other type: other address */
-  assert_int_equal(pack_rec_content(&rec, payload, out, true), -EIO);
-  assert_int_equal(pack_rec_content(&rec, payload, out, false), 0); /* CRC-only mode trusts the record */
+  assert_int_equal(pack_rec_content(NULL, &rec, payload, out, true), -EIO);
+  assert_int_equal(pack_rec_content(NULL, &rec, payload, out, false), 0); /* CRC-only mode trusts the record */
 }
 
 static void index_file_roundtrip_and_damage(void **state)

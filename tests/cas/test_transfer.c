@@ -16,6 +16,7 @@
 
 #include "cas/cas_int.h"
 #include "testutil.h"
+#include "testkey.h"
 
 #define CH 4096
 #define N 40
@@ -27,7 +28,7 @@ struct obj {
 
 static struct cas *open_store(const char *dir)
 {
-  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 64 * 1024};
+  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 64 * 1024, .key = tu_cas_key()};
   struct cas *cas;
   assert_int_equal(cas_open(dir, &o, &cas), 0);
   return cas;
@@ -184,7 +185,7 @@ static void damaged_record_rejected(void **state)
   struct cas_record_info info;
   for (uint32_t off = 0; off < len; off += len / 7 + 1) { /* header, address, payload */
     rec[off] ^= 0x01;
-    assert_int_equal(cas_record_check(rec, len, &info, NULL, 0), -EIO);
+    assert_int_equal(cas_record_check(b, rec, len, &info, NULL, 0), -EIO);
     assert_int_equal(cas_record_import(b, rec, len, &info, NULL), -EIO);
     rec[off] ^= 0x01;
   }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "vimg.h"
+#include "../cas/testkey.h"
 
 #define WRITERS 2
 #define ROUNDS 25
@@ -122,7 +123,7 @@ static void gc_races_writers(void **state)
   char *dir = tu_mkdtemp();
   struct shared sh = {0};
   pthread_mutex_init(&sh.lock, NULL);
-  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 128 * 1024};
+  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 128 * 1024, .key = tu_cas_key()};
   assert_int_equal(cas_open(dir, &o, &sh.cas), 0);
   uint64_t s = 99;
   for (int i = 0; i < WRITERS; i++) {

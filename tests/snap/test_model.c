@@ -21,6 +21,7 @@
 
 #include "cas/cas_int.h"
 #include "vimg.h"
+#include "../cas/testkey.h"
 
 #define MAX_TREES 12
 
@@ -42,7 +43,7 @@ struct model {
 
 static void open_cas(struct model *m)
 {
-  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 256 * 1024};
+  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 256 * 1024, .key = tu_cas_key()};
   assert_int_equal(cas_open(m->dir, &o, &m->cas), 0);
 }
 

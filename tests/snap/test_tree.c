@@ -11,10 +11,11 @@
 #include <cmocka.h>
 
 #include "vimg.h"
+#include "../cas/testkey.h"
 
 static struct cas *open_store(const char *dir)
 {
-  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 1 << 20};
+  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 1 << 20, .key = tu_cas_key()};
   struct cas *cas;
   assert_int_equal(cas_open(dir, &o, &cas), 0);
   return cas;

@@ -24,6 +24,7 @@
 #include "cas/cas.h"
 #include "snap/tree.h"
 #include "vol/vol.h"
+#include "../cas/testkey.h"
 
 #define CHUNK 65536u
 #define NCH 96u
@@ -133,7 +134,7 @@ static int setup_size(void **state, uint64_t vsize)
   f->model = calloc(1, vsize);
   make_image(f->image);
   memcpy(f->model, f->image, SRC_SIZE);
-  struct cas_options o = {.chunk_shift = 16, .create = true};
+  struct cas_options o = {.chunk_shift = 16, .create = true, .key = tu_cas_key()};
   assert_int_equal(cas_open(f->store, &o, &f->cas), 0);
   struct tree_source ts = {mem_read, NULL, f->image};
   struct tree_opts to = {.threads = 2};
