@@ -84,16 +84,11 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/random.h"
 
 #define DEFAULT_PACK_TARGET (64ull << 20)
 
 unsigned cas_chunk_shift(const struct cas *cas) { return cas->chunk_shift; }
-
-static void hex_of(const uint8_t *b, size_t n, char *out)
-{
-  for (size_t i = 0; i < n; i++)
-    sprintf(out + 2 * i, "%02x", b[i]);
-}
 
 /* Whether key is the encrypted store's (its config's domain and key check). */
 static int key_matches(const struct cas_key *key, const char *domain, const char *check)
@@ -103,8 +98,8 @@ static int key_matches(const struct cas_key *key, const char *domain, const char
   int r = crypt_key_check(key, kc);
   if (r < 0)
     return r;
-  hex_of(key->id, CRYPT_ID_LEN, want_d);
-  hex_of(kc, CRYPT_CHECK_LEN, want_c);
+  hex_encode(key->id, CRYPT_ID_LEN, want_d);
+  hex_encode(kc, CRYPT_CHECK_LEN, want_c);
   return strcmp(domain, want_d) == 0 && strcmp(check, want_c) == 0 ? 0 : -EKEYREJECTED;
 }
 
@@ -121,8 +116,8 @@ static int config_create(struct cas *cas, const struct cas_options *o, const cha
     int r = crypt_key_check(o->key, kc);
     if (r < 0)
       return r;
-    hex_of(o->key->id, CRYPT_ID_LEN, d);
-    hex_of(kc, CRYPT_CHECK_LEN, c);
+    hex_encode(o->key->id, CRYPT_ID_LEN, d);
+    hex_encode(kc, CRYPT_CHECK_LEN, c);
     n = snprintf(cfg, sizeof cfg, "vmrp-cas 2\nchunk_shift %u\ndomain %s\nkey_check %s\n", shift, d, c);
   }
   int r = write_file_atomic(path, cfg, (size_t)n);
