@@ -459,6 +459,12 @@ enum job_outcome arm_store_gc_job(void *app, struct job *job, const struct meta_
 enum job_outcome arm_store_verify_job(void *app, struct job *job, const struct meta_operation *op,
                                       struct job_result *res);
 
+/* upgrade.c: the storeUpgrade job, queued at start when the region holds
+ * data from before encryption at rest, and its progress (GET). */
+int arm_upgrade_start(struct arm *arm);
+enum job_outcome arm_upgrade_job(void *app, struct job *job, const struct meta_operation *op, struct job_result *res);
+void arm_store_upgrade_get(struct arm_call *call);
+
 /* Job run functions. */
 enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct meta_operation *op,
                                      struct job_result *res);

@@ -202,6 +202,8 @@ static const struct route routes[] = {
      "Microsoft.Vmrp/storeGc", 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeVerify", arm_store_verify, API_ANY, "storeVerify",
      "Microsoft.Vmrp/storeVerify", 0},
+    {"GET", "/subscriptions/*/providers/Microsoft.Vmrp/storeUpgrade", arm_store_upgrade_get, API_ANY, "storeUpgrade",
+     "Microsoft.Vmrp/storeUpgrade/read", 0},
     {"GET", "/subscriptions/*/providers/*/locations/*/operations/*", arm_operation_status, API_ANY, "operations",
      "Microsoft.Resources/subscriptions/operations", 0},
     {"GET", "/subscriptions/*/operationresults/*", arm_operation_result, API_RESOURCES, "operationresults",
@@ -569,7 +571,8 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
 int arm_set_jobs(struct arm *arm, struct jobs *jobs)
 {
   arm->jobs = jobs;
-  return arm_deploy_start(arm);
+  int rc = arm_upgrade_start(arm);
+  return rc == 0 ? arm_deploy_start(arm) : rc;
 }
 
 void arm_close(struct arm *arm)
@@ -597,6 +600,7 @@ const struct job_kind *arm_job_kinds(int *n)
       {"restorePointCopy", arm_rp_copy_job, ROUTE_ANONYMOUS},
       {"storeGc", arm_store_gc_job, ROUTE_ANONYMOUS},
       {"storeVerify", arm_store_verify_job, ROUTE_ANONYMOUS},
+      {"storeUpgrade", arm_upgrade_job, ROUTE_ANONYMOUS},
   };
   *n = (int)(sizeof kinds / sizeof kinds[0]);
   return kinds;

@@ -238,6 +238,37 @@ int meta_image_copy_set_root(struct meta *m, const char *image_id, const char *r
 /* Images being copied (state IMAGE_COPYING), in the region. */
 int meta_image_copies_active(struct meta *m, int *n);
 
+/* ---- the upgrade to encryption at rest (upgrade.c) ----------------------- */
+
+/* What is left: images (not Failed) and capture bases whose tree is in the
+ * legacy plaintext store (domain NULL), and ready volumes by crypt_state. */
+struct meta_upgrade_counts {
+  uint64_t images_total, images_legacy, bases_legacy;
+  uint64_t volumes_total, volumes_plain, volumes_converting;
+};
+int meta_upgrade_counts(struct meta *m, struct meta_upgrade_counts *out);
+struct meta_upgrade_image {
+  char *id;
+  char root[65];
+  uint64_t size;
+};
+void meta_upgrade_image_clear(struct meta_upgrade_image *im);
+/* The next READY image in the legacy store (those capture bases name
+ * first); -ENOENT when none is left. */
+int meta_upgrade_next_image(struct meta *m, struct meta_upgrade_image *out);
+/* A capture base still naming a legacy tree (its image gone, or it would
+ * have moved with it): id its image's, -ENOENT. */
+int meta_upgrade_next_base(struct meta *m, struct meta_upgrade_image *out);
+/* One transaction: the image's tree is now new_root in the store of domain
+ * (hex) — the image row (-ESTALE when it no longer names old_root in the
+ * legacy store: deleted meanwhile), the capture bases and its copy row
+ * naming old_root. */
+int meta_upgrade_image_move(struct meta *m, const char *image_id, const char *old_root, const char *new_root,
+                            const char *domain);
+/* Legacy capture bases naming old_root name new_root in domain. */
+int meta_upgrade_base_move(struct meta *m, const char *old_root, const char *new_root, const char *domain);
+
+
 /* ---- what the admission of a VM's next restore point reads -------------- */
 
 /* The restore points of a VM: in every collection whose source is vm_id. */

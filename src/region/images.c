@@ -172,13 +172,26 @@ int region_image_export(struct region *rg, const char *image_id)
   return rc;
 }
 
-static void unexport(struct region *rg, const char *image_id)
+/* flags: nbd_export_remove's (0: -EBUSY while a client uses it) */
+static int unexport(struct region *rg, const char *image_id, unsigned flags)
 {
-  if (!rg->cfg.nbd)
-    return;
-  struct nbd_snap *h = nbd_export_handle(rg->cfg.nbd, name_of(image_id));
-  if (h && nbd_export_remove(rg->cfg.nbd, name_of(image_id), NBD_REMOVE_DISCONNECT) == 0)
+  struct nbd_snap *h = rg->cfg.nbd ? nbd_export_handle(rg->cfg.nbd, name_of(image_id)) : NULL;
+  int rc = h ? nbd_export_remove(rg->cfg.nbd, name_of(image_id), flags) : 0;
+  if (rc == 0 && h)
     export_free((struct image_export *)h); /* snap is the first member */
+  return rc;
+}
+
+int region_image_reexport(struct region *rg, const char *image_id)
+{
+  int rc = unexport(rg, image_id, 0);
+  return rc == 0 ? region_image_export(rg, image_id) : rc;
+}
+
+bool region_image_exported_from(struct region *rg, const char *image_id, const struct cas *cas)
+{
+  struct nbd_snap *h = rg->cfg.nbd ? nbd_export_handle(rg->cfg.nbd, name_of(image_id)) : NULL;
+  return h && h->cas == cas;
 }
 
 static int export_ready(void *ctx, const struct meta_image *im)
@@ -190,7 +203,7 @@ static int export_ready(void *ctx, const struct meta_image *im)
 
 static int unexport_one(void *ctx, const struct meta_image *im)
 {
-  unexport(ctx, im->id);
+  unexport(ctx, im->id, NBD_REMOVE_DISCONNECT);
   return 0;
 }
 
@@ -199,7 +212,7 @@ void region_images_unexport_all(struct region *rg) { meta_image_list(rg->meta, N
 
 int region_image_delete(struct region *rg, const char *image_id)
 {
-  unexport(rg, image_id); /* disconnects its readers first */
+  unexport(rg, image_id, NBD_REMOVE_DISCONNECT); /* disconnects its readers first */
   int rc = meta_resource_delete(rg->meta, image_id); /* the image row goes with it (trigger) */
   return rc == -ENOENT ? 0 : rc;
 }

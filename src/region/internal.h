@@ -36,6 +36,7 @@ struct region {
   pthread_mutex_t stores_lock;
   struct region_store *stores;      /* the open chunk stores, one per key domain (stores.c) */
   char platform[META_DOMAIN_HEX];   /* the platform domain's id (hex) */
+  pthread_mutex_t upgrade_lock;     /* one upgrade step at a time (upgrade.c) */
   pthread_mutex_t volumes_lock;
   struct region_volume *volumes;    /* open volumes, by id */
   pthread_mutex_t captures_lock;
@@ -121,6 +122,17 @@ int region_stores_open(struct region *r);
 void region_stores_close(struct region *r);
 /* Calls fn for every open store, in no order; a non-zero return stops. */
 int region_stores_each(struct region *r, int (*fn)(void *ctx, const char *domain, struct cas *cas), void *ctx);
+
+/* images.c: exports the image again from the tree its row names now (after
+ * the upgrade moved it); -EBUSY while a client uses its export, which then
+ * stays as it was. */
+int region_image_reexport(struct region *r, const char *image_id);
+/* Whether the image's export reads its tree from cas. */
+bool region_image_exported_from(struct region *r, const char *image_id, const struct cas *cas);
+
+/* upgrade.c */
+int region_upgrade_open(struct region *r);
+void region_upgrade_close(struct region *r);
 
 /* store.c */
 void region_gc_timer_start(struct region *r);

@@ -29,7 +29,9 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
   pthread_mutex_init(&r->agents_lock, NULL);
   pthread_cond_init(&r->agents_cv, NULL);
   pthread_mutex_init(&r->stores_lock, NULL);
-  int rc = region_stores_open(r);
+  int rc = region_upgrade_open(r); /* before the stores: finishes a removal of the plaintext one */
+  if (rc == 0)
+    rc = region_stores_open(r);
   if (rc == 0)
     rc = region_agents_open(r); /* thaws guests a crash may have left frozen */
   if (rc == 0)
@@ -66,6 +68,7 @@ void region_close(struct region *r)
     region_images_unexport_all(r);
   region_volumes_close(r);
   region_stores_close(r);
+  region_upgrade_close(r);
   pthread_mutex_destroy(&r->stores_lock);
   pthread_mutex_destroy(&r->volumes_lock);
   pthread_mutex_destroy(&r->captures_lock);

@@ -134,6 +134,28 @@ struct region_reader;
  * is encrypted at rest. */
 bool region_reader_encrypted(const struct region_reader *rd);
 
+/* ---- the upgrade of what a vmrp from before encryption wrote (upgrade.c) -
+ * The trees of its disk restore points move from the plaintext store
+ * <data_dir>/store to the platform domain's encrypted store, then the
+ * plaintext store is deleted.  A background job steps it (arm/upgrade.c); every step is
+ * crash-safe and the rows say where each tree is, so reads are right
+ * throughout and a restart goes on where it stopped. */
+struct region_upgrade_progress {
+  bool pending;          /* something is left to convert, or the plaintext store to delete */
+  bool can_encrypt;      /* the region has an encrypted store to move it to (a platform domain) */
+  bool legacy_store;     /* <data_dir>/store exists */
+  uint64_t images_done, images_total;   /* disk restore points whose tree is encrypted */
+  uint64_t volumes_done, volumes_total; /* ready volumes encrypted */
+  uint64_t bytes_done, bytes_total;     /* of the volumes with a key: bytes encrypted */
+};
+int region_upgrade_progress(struct region *r, struct region_upgrade_progress *out);
+/* One step: a disk restore point's (or capture base's) tree moved, or
+ * (nothing else left) the plaintext store deleted.  1 nothing is left, 0
+ * more to do, -EAGAIN waiting (copies into the plaintext store still run,
+ * or a client still reads an export of a moved tree from it), -errno.
+ * Steps run one at a time. */
+int region_upgrade_step(struct region *r);
+
 /* ---- VMs: the disks a restore point of a VM captures (vm.c) --------------- */
 
 struct region_vm_disk {

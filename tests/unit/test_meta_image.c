@@ -7,7 +7,11 @@
  * from VM rows (migration 4: written, replaced and deleted with the row, and
  * backfilled for the VMs of an older database), and the encryption columns
  * of migration 11 (a volume's wrapped key, domain and crypt state, the
- * domain of an image and of a capture base; none for rows from before).
+ * domain of an image and of a capture base; none for rows from before),
+ * and the rows the upgrade moves out of the legacy store (meta/upgrade.c:
+ * what is left, the images capture bases name first, an image moved in one
+ * transaction with the capture bases and copy row naming its tree, nothing
+ * when the row changed meanwhile, orphan capture bases).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -186,6 +190,77 @@ static void attachments_follow_vm_rows(void **state)
 }
 
 /* A database as vmrpd wrote it at schema version 2 (migrations 1 and 2). */
+static int legacy_image(struct meta *m, const char *name, enum meta_image_state state, const char *root,
+                        const char *domain)
+{
+  char id[512];
+  snprintf(id, sizeof id, RP "/diskRestorePoints/%s", name);
+  struct meta_image im = {.id = id, .rp_id = RP, .disk_id = DISK, .state = state, .size = 1 << 20};
+  snprintf(im.volume_id, sizeof im.volume_id, "v1");
+  snprintf(im.root, sizeof im.root, "%s", root);
+  snprintf(im.domain, sizeof im.domain, "%s", domain);
+  int rc = put_row(m, id, DRP_TYPE, RP, NULL, NULL);
+  return rc ? rc : meta_image_put(m, &im);
+}
+
+static void upgrade_moves(void **state)
+{
+  (void)state;
+  char path[256];
+  snprintf(path, sizeof path, "%s/upgrade.db", dir);
+  struct meta *m;
+  CHECK(meta_open(path, &m) == 0, "a database");
+  CHECK(legacy_image(m, "a", IMAGE_READY, "root-1", "") == 0 && legacy_image(m, "b", IMAGE_READY, "root-2", "") == 0 &&
+            legacy_image(m, "f", IMAGE_FAILED, "", "") == 0 &&
+            legacy_image(m, "n", IMAGE_READY, "root-9", DOMAIN) == 0,
+        "legacy images a and b, a failed one, one in the platform store");
+  struct meta_capture_base b = {.root = "root-2", .size = 1 << 20, .image_id = RP "/diskRestorePoints/b"};
+  snprintf(b.volume_id, sizeof b.volume_id, "v1");
+  CHECK(meta_capture_base_put(m, &b) == 0, "v1's capture base is b's tree");
+  struct meta_capture_base orphan = {.root = "root-3", .size = 1 << 20, .image_id = RP "/diskRestorePoints/gone"};
+  snprintf(orphan.volume_id, sizeof orphan.volume_id, "v2");
+  CHECK(meta_capture_base_put(m, &orphan) == 0, "v2's capture base is a tree no image names");
+
+  struct meta_upgrade_counts c;
+  CHECK(meta_upgrade_counts(m, &c) == 0 && c.images_total == 3 && c.images_legacy == 2 && c.bases_legacy == 2,
+        "counts: 3 images (the failed one is none), 2 in the legacy store, 2 legacy capture bases");
+  struct meta_upgrade_image im;
+  CHECK(meta_upgrade_next_image(m, &im) == 0 && strstr(im.id, "/b") && !strcmp(im.root, "root-2"),
+        "the image a capture base builds on moves first (b)");
+  meta_upgrade_image_clear(&im);
+  CHECK(meta_upgrade_image_move(m, RP "/diskRestorePoints/b", "root-2", "root-4", DOMAIN) == 0, "b moves");
+  struct meta_image got;
+  CHECK(meta_image_get(m, RP "/diskRestorePoints/b", &got) == 0 && !strcmp(got.root, "root-4") &&
+            !strcmp(got.domain, DOMAIN),
+        "its row names the new root in the platform domain");
+  meta_image_clear(&got);
+  struct meta_capture_base gb;
+  CHECK(meta_capture_base_get(m, "v1", &gb) == 0 && !strcmp(gb.root, "root-4") && !strcmp(gb.domain, DOMAIN),
+        "and so does the capture base built on it, in the same transaction");
+  meta_capture_base_clear(&gb);
+  CHECK(meta_upgrade_image_move(m, RP "/diskRestorePoints/b", "root-2", "root-5", DOMAIN) == -ESTALE,
+        "a second move of b: -ESTALE");
+  CHECK(meta_upgrade_image_move(m, RP "/diskRestorePoints/a", "root-7", "root-5", DOMAIN) == -ESTALE,
+        "a move from a root a does not name: -ESTALE");
+  CHECK(meta_image_get(m, RP "/diskRestorePoints/a", &got) == 0 && !strcmp(got.root, "root-1") && !got.domain[0],
+        "and a is unchanged");
+  meta_image_clear(&got);
+  CHECK(meta_upgrade_next_image(m, &im) == 0 && strstr(im.id, "/a"), "a is next");
+  meta_upgrade_image_clear(&im);
+  CHECK(meta_upgrade_image_move(m, RP "/diskRestorePoints/a", "root-1", "root-6", DOMAIN) == 0, "a moves");
+  CHECK(meta_upgrade_next_image(m, &im) == -ENOENT, "no legacy image is left");
+  CHECK(meta_upgrade_next_base(m, &im) == 0 && !strcmp(im.root, "root-3"), "the orphan capture base is left");
+  meta_upgrade_image_clear(&im);
+  CHECK(meta_upgrade_base_move(m, "root-3", "root-8", DOMAIN) == 0 && meta_capture_base_get(m, "v2", &gb) == 0 &&
+            !strcmp(gb.root, "root-8") && !strcmp(gb.domain, DOMAIN),
+        "it moves");
+  meta_capture_base_clear(&gb);
+  CHECK(meta_upgrade_next_base(m, &im) == -ENOENT && meta_upgrade_counts(m, &c) == 0 && c.images_legacy == 0 &&
+            c.bases_legacy == 0,
+        "nothing names the legacy store any more");
+  meta_close(m);
+}
+
 static const char *const v2_schema =
     "CREATE TABLE resources(id TEXT PRIMARY KEY COLLATE NOCASE, type TEXT NOT NULL COLLATE NOCASE,"
     "  name TEXT NOT NULL, parent_id TEXT NOT NULL COLLATE NOCASE, location TEXT, tags TEXT, properties TEXT,"
@@ -286,7 +361,7 @@ int main(void)
     return 1;
   }
   const struct CMUnitTest tests[] = {UNIT_TEST(images_and_triggers), UNIT_TEST(attachments_follow_vm_rows),
-                                     UNIT_TEST(migration_from_v2)};
+                                     UNIT_TEST(upgrade_moves), UNIT_TEST(migration_from_v2)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
