@@ -87,14 +87,21 @@ static int open_platform(const char *dir, struct keys_set *platform)
 {
   uint8_t master[KEYS_KEY_LEN];
   uint8_t(*ids)[KEYS_ID_LEN] = NULL;
-  size_t n = 0, found = 0;
+  size_t n = 0, found = 0, damaged = 0;
   char path[PATH_MAX];
   struct domain_file d;
   int r = master_read(dir, KEYS_MASTER, master);
   if (r < 0 || (r = domain_list(dir, "", &ids, &n)) < 0)
     goto out;
   for (size_t i = 0; i < n && r == 0; i++) {
-    if ((r = domain_path(dir, ids[i], "", path)) < 0 || (r = domain_read(path, &d)) < 0 || !domain_by_master(&d))
+    if ((r = domain_path(dir, ids[i], "", path)) < 0)
+      break;
+    if ((r = domain_read(path, &d)) == -EKEYREJECTED) {
+      damaged++; /* logged; a customer domain's damage is its own (keys_domain_get says so) */
+      r = 0;
+      continue;
+    }
+    if (r < 0 || !domain_by_master(&d))
       continue;
     r = domain_open_master(master, &d, platform);
     if (r == -EKEYREJECTED)
@@ -104,7 +111,7 @@ static int open_platform(const char *dir, struct keys_set *platform)
   if (r == 0 && found != 1) {
     log_error("keys", "%s has %zu platform domains (domains/ files wrapped by the master key), not one: "
               "restore the keyring from a backup", dir, found);
-    r = found ? -EUCLEAN : -ENOENT;
+    r = found ? -EUCLEAN : damaged ? -EKEYREJECTED : -ENOENT;
   }
 out:
   if (r < 0)

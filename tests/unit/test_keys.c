@@ -527,6 +527,16 @@ static void cmk(void **state)
   CHECK(keys_domain_get(k, id2, &s) == 0 && same_set(&s, &s2), "domain 2 is untouched");
   keys_platform(k, &s);
   CHECK(same_set(&s, &plat), "the platform domain is untouched");
+  char hex[2 * KEYS_ID_LEN + 1], dpath[400];
+  keys_id_to_hex(id2, hex);
+  snprintf(dpath, sizeof dpath, "%s/%s", doms, hex);
+  keys_close(k);
+  CHECK(run("cp -p %s %s.saved && printf '\\x55' | dd of=%s bs=1 seek=40 conv=notrunc status=none", dpath, dpath,
+            dpath) == 0, "a byte of domain 2's file changed");
+  CHECK(keys_open(&cfg, &k) == 0, "a damaged customer domain file does not stop keys_open");
+  CHECK(keys_domain_get(k, id2, &s) == -EKEYREJECTED, "domain 2: -EKEYREJECTED");
+  CHECK(run("mv %s.saved %s", dpath, dpath) == 0 && keys_domain_get(k, id2, &s) == 0 && same_set(&s, &s2),
+        "restored: domain 2 reads");
   CHECK(keys_domain_delete(k, id1) == 0 && keys_domain_get(k, id1, &s) == -ENOENT, "domain 1 deleted: -ENOENT");
   CHECK(keys_domain_delete(k, id1) == -ENOENT, "deleted twice: -ENOENT");
   keys_close(k);
