@@ -6,6 +6,12 @@
  *   vmrp-store -s DIR diff ROOT1 ROOT2 | map ROOT | info ROOT
  *   vmrp-store -s DIR verify | gc [--dry-run] | stats | roots | forget ROOT
  *
+ * An encrypted store opens with its key domain's keys: --keyring DIR (the
+ * platform domain of a vmrpd keyring, as the daemon opens it) or --key-file
+ * F (80 bytes: domain id, enc key, addr key; tests and benchmarks), also
+ * from $VMRP_KEYRING / $VMRP_STORE_KEY_FILE; a store created with a key is
+ * encrypted.  Without either, a plaintext (pre-encryption) store.
+ *
  * put-image prints the new root on stdout only after the tree is durable
  * (cas_sync) and recorded in DIR/roots, so a root that was printed survives
  * any crash.  Long operations report progress on stderr.  Exit status: 0 ok,
@@ -25,11 +31,12 @@
 #include "cas/cas.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "keys/keys.h"
 #include "snap/tree.h"
 #include "tools/roots.h"
 
 struct cli {
-  const char *store;
+  const char *store, *keyring, *key_file;
   unsigned threads, chunk_shift;
   int zstd_level;
   uint64_t pack_target;
@@ -68,12 +75,47 @@ static int fail(const char *what, int r)
   return 1;
 }
 
+/* The store's key from --keyring (its platform domain) or --key-file. */
+static int load_key(const struct cli *c, struct cas_key *k)
+{
+  if (c->keyring) {
+    struct keys *ks;
+    struct keys_set set;
+    int r = keys_open(&(struct keys_config){.dir = c->keyring}, &ks);
+    if (r < 0)
+      return fail(c->keyring, r);
+    keys_platform(ks, &set);
+    keys_close(ks);
+    _Static_assert(sizeof k->id == sizeof set.id && sizeof k->enc == sizeof set.enc, "key sizes");
+    memcpy(k->id, set.id, sizeof k->id);
+    memcpy(k->enc, set.enc, sizeof k->enc);
+    memcpy(k->addr, set.addr, sizeof k->addr);
+    explicit_bzero(&set, sizeof set);
+    return 0;
+  }
+  CLEANUP_FREE uint8_t *buf = NULL;
+  size_t len = 0;
+  int r = read_file(c->key_file, (void **)&buf, &len);
+  if (r == 0 && len != sizeof *k)
+    r = -EINVAL;
+  if (r == 0)
+    memcpy(k, buf, sizeof *k);
+  if (buf)
+    explicit_bzero(buf, len);
+  return r < 0 ? fail(c->key_file, r) : 0;
+}
+
 static int open_store(const struct cli *c, bool create, bool ro, struct cas **cas)
 {
+  struct cas_key key;
+  bool keyed = c->keyring || c->key_file;
+  if (keyed && load_key(c, &key))
+    return 1;
   struct cas_options o = {.chunk_shift = c->chunk_shift, .zstd_level = c->zstd_level,
                           .pack_target = c->pack_target, .create = create, .read_only = ro,
-                          .crc_reads = c->crc_reads};
+                          .crc_reads = c->crc_reads, .key = keyed ? &key : NULL};
   int r = cas_open(c->store, &o, cas);
+  explicit_bzero(&key, sizeof key);
   return r < 0 ? fail(c->store, r) : 0;
 }
 
@@ -351,14 +393,16 @@ static int cmd_stats(const struct cli *c)
       r = tree_map(cas, &roots[i], count_alloc, &allocated);
     logical += ti.size;
   }
+  unsigned chunk = cas_chunk_size(cas);
+  bool encrypted = cas_encrypted(cas);
   cas_close(cas);
   if (r < 0)
     return fail("stats", r);
-  printf("chunk_size %u\nroots %zu\nobjects %" PRIu64 "\nchunks %" PRIu64 "\nnodes %" PRIu64
+  printf("encrypted %d\nchunk_size %u\nroots %zu\nobjects %" PRIu64 "\nchunks %" PRIu64 "\nnodes %" PRIu64
          "\nlogical_bytes %" PRIu64 "\nallocated_bytes %" PRIu64 "\nraw_bytes %" PRIu64 "\nstored_bytes %" PRIu64
          "\npacks %" PRIu64 "\npack_file_bytes %" PRIu64 "\ncompressed_objects %" PRIu64
          "\ndedup_ratio %.3f\ncompression_ratio %.3f\nindex_ram_bytes %" PRIu64 "\n",
-         1u << cas_chunk_shift(cas), n, st.objects, st.chunks, st.nodes, logical, allocated, st.raw_bytes,
+         encrypted, chunk, n, st.objects, st.chunks, st.nodes, logical, allocated, st.raw_bytes,
          st.stored_bytes, st.packs, st.pack_file_bytes, st.compressed_objects,
          st.raw_bytes ? (double)allocated / (double)st.raw_bytes : 0.0,
          st.stored_bytes ? (double)st.raw_bytes / (double)st.stored_bytes : 0.0, st.index_ram_bytes);
@@ -405,8 +449,17 @@ static void usage(void)
         "  stats                                         objects, sizes, ratios\n"
         "  roots | forget ROOT                           list / drop a root\n"
         "options: --threads N, --chunk-size BYTES and --zstd-level N (new store),\n"
-        "         --pack-size BYTES, --quiet; STORE may come from $VMRP_STORE\n",
+        "         --pack-size BYTES, --quiet; STORE may come from $VMRP_STORE\n"
+        "keys:    --keyring DIR ($VMRP_KEYRING) or --key-file F ($VMRP_STORE_KEY_FILE,\n"
+        "         80 bytes: id, enc, addr) for an encrypted store\n",
         stderr);
+}
+
+/* An environment variable; set but empty is unset. */
+static const char *env(const char *name)
+{
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
 }
 
 int main(int argc, char **argv)
@@ -414,18 +467,22 @@ int main(int argc, char **argv)
   /* Reads check CRC32C (which covers the address), type and zstd's content
    * checksum by default, as vmrpd does; --check hash re-hashes SHA-256 too.
    * verify and GC copies always re-hash. */
-  struct cli c = {.store = getenv("VMRP_STORE"), .crc_reads = true};
+  struct cli c = {.store = getenv("VMRP_STORE"), .keyring = env("VMRP_KEYRING"),
+                  .key_file = env("VMRP_STORE_KEY_FILE"), .crc_reads = true};
   static const struct option opts[] = {
       {"store", required_argument, 0, 's'},      {"threads", required_argument, 0, 't'},
       {"chunk-size", required_argument, 0, 'c'}, {"zstd-level", required_argument, 0, 'z'},
       {"pack-size", required_argument, 0, 'p'},  {"base", required_argument, 0, 'b'},
       {"changed", required_argument, 0, 'l'},    {"dry-run", no_argument, 0, 'n'},
       {"threshold", required_argument, 0, 'r'},  {"quiet", no_argument, 0, 'q'},
-      {"check", required_argument, 0, 'k'},      {0, 0, 0, 0}};
+      {"check", required_argument, 0, 'k'},      {"keyring", required_argument, 0, 'K'},
+      {"key-file", required_argument, 0, 'F'},   {0, 0, 0, 0}};
   int o;
   /* GNU getopt permutes: options may come before or after the command. */
-  while ((o = getopt_long(argc, argv, "s:t:c:z:p:b:l:nr:qk:", opts, NULL)) != -1) {
+  while ((o = getopt_long(argc, argv, "s:t:c:z:p:b:l:nr:qk:K:F:", opts, NULL)) != -1) {
     switch (o) {
+    case 'K': c.keyring = optarg; break;
+    case 'F': c.key_file = optarg; break;
     case 's': c.store = optarg; break;
     case 't': c.threads = (unsigned)atoi(optarg); break;
     case 'c': {

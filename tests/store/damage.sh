@@ -5,9 +5,10 @@
 # instead of returning wrong bytes, and every root verify does not name still
 # reads back exactly.  A deleted index file is rebuilt from its pack.
 #
-# The flips (tests/store/flips.py): one in every byte class of a pack and its
-# index file (pack header, record header, group member table, plain and zstd
-# payload, tree node, the open pack's last record, index file), each at a
+# The store is encrypted (lib.sh).  The flips (tests/store/flips.py): one in
+# every byte class of a pack and its index file (pack header, record header,
+# a record's seal — domain id, salt, GCM tag —, group member table, plain and
+# zstd payload, tree node, the open pack's last record, index file), each at a
 # byte and bit drawn from the seed, plus DAMAGE_RANDOM (default 3) bytes
 # drawn from all pack and index bytes.  Each flip XORs one bit (so the byte
 # always changes) and is undone before the next.  The images are a function

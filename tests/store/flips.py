@@ -6,7 +6,10 @@ byte classes:
 
   pack-header     the 16-byte file header of any pack
   record-header   the 52-byte header of a chunk record in a sealed pack
+  seal            (an encrypted store) the domain id, salt and GCM tag of a
+                  chunk record in a sealed pack
   group-table     the member table (count, addresses, lengths) of a group record
+                  (encrypted: its ciphertext, sized from the index file)
   payload-plain   the content of a record stored verbatim
   payload-zstd    the content of a zstd-compressed record
   tree-node       any byte of a tree node record in a sealed pack
@@ -31,19 +34,35 @@ import struct
 import subprocess
 import sys
 
-REC_MAGIC, REC_HDR, FLAG_ZSTD, FLAG_GROUP, NODE = 0x43455256, 52, 1, 2, 2
-CLASSES = ('pack-header', 'record-header', 'group-table', 'payload-plain', 'payload-zstd', 'tree-node', 'open-tail',
-           'index')
+REC_MAGIC, REC_HDR, FLAG_ZSTD, FLAG_GROUP, FLAG_SEALED, NODE = 0x43455256, 52, 1, 2, 4, 2
+SEAL_PRE, SEAL_TAG = 32, 16
+CLASSES = ('pack-header', 'record-header', 'seal', 'group-table', 'payload-plain', 'payload-zstd', 'tree-node',
+           'open-tail', 'index')
 
 
-def records(data):
-    """(offset, type, flags, stored_len, group member count or 0) of each record."""
+def idx_members(path):
+    """{record offset: group members} from an index file (entries of 48 bytes)."""
+    members = {}
+    if os.path.exists(path):
+        with open(path, 'rb') as f:
+            data = f.read()
+        for k in range(struct.unpack_from('<I', data, 8)[0]):
+            off, member = struct.unpack_from('<I', data, 16 + 48 * k + 32)[0], data[16 + 48 * k + 46]
+            if member:
+                members[off] = members.get(off, 0) + 1
+    return members
+
+
+def records(data, members):
+    """(offset, type, flags, stored_len, group member count, 0 if unknown) of each record."""
     off = 16
     while off + REC_HDR <= len(data):
         magic, typ, flags, _, _, stored = struct.unpack_from('<IBBHII', data, off)
         if magic != REC_MAGIC or off + REC_HDR + stored > len(data):
             raise SystemExit(f'flips.py: no record at {off}: the store is damaged before any flip')
-        n = struct.unpack_from('<I', data, off + REC_HDR)[0] if flags & FLAG_GROUP else 0
+        n = 0
+        if flags & FLAG_GROUP:
+            n = members.get(off, 0) if flags & FLAG_SEALED else struct.unpack_from('<I', data, off + REC_HDR)[0]
         yield off, typ, flags, stored, n
         off += REC_HDR + stored
     if off != len(data):
@@ -63,7 +82,7 @@ def classify(packdir):
             data = f.read()
         sealed = n[:-5] + '.idx' in names
         regions['pack-header'].append((n, 0, 16))
-        recs = list(records(data))
+        recs = list(records(data, idx_members(os.path.join(packdir, n[:-5] + '.idx'))))
         for i, (off, typ, flags, stored, members) in enumerate(recs):
             end = off + REC_HDR + stored
             if not sealed and i == len(recs) - 1:
@@ -75,11 +94,24 @@ def classify(packdir):
                 if sealed:
                     regions['record-header'].append((n, off, off + REC_HDR))
                 content = off + REC_HDR
+                if flags & FLAG_SEALED:
+                    if sealed:
+                        regions['seal'].append((n, content, content + SEAL_PRE))
+                        regions['seal'].append((n, end - SEAL_TAG, end))
+                    content, end = content + SEAL_PRE, end - SEAL_TAG
                 if flags & FLAG_GROUP:
+                    if not members:
+                        continue  # an encrypted group of the open pack: its table's size is not known
                     regions['group-table'].append((n, content, content + 4 + 36 * members))
                     content += 4 + 36 * members
                 regions['payload-zstd' if flags & FLAG_ZSTD else 'payload-plain'].append((n, content, end))
     return regions, files
+
+
+def encrypted(packdir):
+    """Whether the store's packs are of version 2 (pack.h)."""
+    with open(os.path.join(packdir, sorted(n for n in os.listdir(packdir) if n.endswith('.pack'))[0]), 'rb') as f:
+        return f.read(16)[8] == 2
 
 
 def flip(path, off, bit):
@@ -143,6 +175,8 @@ def main():
     regions, files = classify(packdir)
     flips = []
     for cls in CLASSES:
+        if not regions[cls] and cls == 'seal' and not encrypted(packdir):
+            continue  # a plaintext store
         if not regions[cls]:
             raise SystemExit(f'flips.py: the store has no byte of class {cls} (DAMAGE_SEED={seed})')
         name, start, end = rng.choice(regions[cls])

@@ -6,6 +6,10 @@ VS="$VMRP_BUILD/src/tools/vmrp-store"
 W=$(mktemp -d "${TMPDIR:-/tmp}/vmrp-store-test.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# Every store of these tests is encrypted: vmrp-store reads its key (domain
+# id, enc and addr keys, 80 random bytes) from this file.
+(umask 077; head -c 80 /dev/urandom > "$W/store.key")
+export VMRP_STORE_KEY_FILE=$W/store.key
 
 # make_image FILE MIB [SEED]: random, text and zero regions of 1 MiB each;
 # with SEED the random regions are a function of it (a run can be replayed).
