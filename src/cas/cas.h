@@ -42,8 +42,9 @@
  * same store (cas_open takes an exclusive flock, -EBUSY otherwise).
  *
  * Errors: functions return 0 or -errno.  -ENOENT: no such object.  -EIO: the
- * object exists but is damaged (CRC32C or address mismatch; never returned as
- * good data).  -EINVAL: bad argument.  -ENOMEM, and I/O errors as -errno.
+ * object exists but is damaged (CRC32C or address mismatch, or in an
+ * encrypted store a seal that does not open under the store's key; never
+ * returned as good data).  -EINVAL: bad argument.  -ENOMEM, and I/O errors as -errno.
  */
 #pragma once
 #include <stdbool.h>
