@@ -139,6 +139,8 @@ void arm_drp_begin_access(struct arm_call *call)
                     im.state == IMAGE_FAILED ? "Failed" : "still being created");
     rc = -EBUSY;
   }
+  if (rc == 0 && !arm_image_readable(call, &r))
+    rc = -EKEYREVOKED;
   struct region_grant g = {0};
   if (rc == 0) {
     struct region_grant_request req = {.resource_id = r.id, .family = im.disk_id, .access = REGION_READ,
@@ -267,7 +269,7 @@ void arm_disk_begin_access(struct arm_call *call)
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "Disk %s is %s: grant Write access to upload to it, and end it with endGetAccess before "
                     "reading.", r.name, st);
-  else
+  else if (arm_disk_readable(call, &r))
     rc = 0;
   struct region_grant g = {0};
   if (rc == 0) {

@@ -73,18 +73,7 @@ static void update_tags(struct arm_call *call, struct meta_resource *r, json_t *
                            "updated.");
     return;
   }
-  json_t *tags = json_object_get(b, "tags");
-  if (tags) {
-    free(r->tags);
-    r->tags = json_is_null(tags) ? NULL : json_dumps(tags, JSON_COMPACT);
-  }
-  const char *if_match = http_header(call->req, "If-Match");
-  int rc = meta_resource_put(call->arm->meta, r, if_match, if_match ? META_PUT_IF_MATCH : 0, NULL);
-  if (rc == -ESTALE)
-    arm_reply_error(call, 412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met.");
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  else
+  if (arm_row_update(call, r, json_object_get(b, "tags")) == 0)
     reply_collection(call, 200, r);
 }
 

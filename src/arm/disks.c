@@ -57,10 +57,12 @@ static const char *const hyperv_generations[] = {"V1", "V2", NULL};
 static const struct arm_member disk_creation[] = {ARM_MEMBER("createOption", JSON_STRING),
                                                   ARM_MEMBER("sourceResourceId", JSON_STRING),
                                                   ARM_MEMBER("uploadSizeBytes", JSON_INTEGER), ARM_MEMBERS_END};
+static const struct arm_member disk_encryption[] = {ARM_ENUM("type", arm_encryption_types),
+                                                    ARM_MEMBER("diskEncryptionSetId", JSON_STRING), ARM_MEMBERS_END};
 static const struct arm_member disk_props[] = {
     ARM_OBJECT("creationData", disk_creation), ARM_MEMBER("diskSizeGB", JSON_INTEGER),
     ARM_MEMBER("maxShares", JSON_INTEGER),     ARM_ENUM("osType", os_types),
-    ARM_ENUM("hyperVGeneration", hyperv_generations), ARM_MEMBERS_END};
+    ARM_ENUM("hyperVGeneration", hyperv_generations), ARM_OBJECT("encryption", disk_encryption), ARM_MEMBERS_END};
 static const struct arm_member disk_sku[] = {ARM_MEMBER("name", JSON_STRING), ARM_MEMBERS_END};
 static const struct arm_member disk_members[] = {ARM_MEMBER("location", JSON_STRING), ARM_MEMBER("tags", JSON_OBJECT),
                                                  ARM_OBJECT("properties", disk_props), ARM_OBJECT("sku", disk_sku),
@@ -75,6 +77,7 @@ static bool disk_body_ok(struct arm_call *call, json_t *b)
   return arm_body_members_ok(call, b, NULL, disk_members) && arm_tags_ok(call, json_object_get(b, "tags")) &&
          arm_body_members_ok(call, props, NULL, disk_props) &&
          arm_body_members_ok(call, json_object_get(props, "creationData"), "creationData", disk_creation) &&
+         arm_body_members_ok(call, json_object_get(props, "encryption"), "encryption", disk_encryption) &&
          arm_body_members_ok(call, json_object_get(b, "sku"), "sku", disk_sku);
 }
 
@@ -121,7 +124,7 @@ static json_t *disk_json(struct arm *arm, const struct meta_resource *r)
   struct region_encryption enc = {0};
   if (vol_id)
     region_volume_encryption(arm->region, vol_id, &enc);
-  arm_set_encryption(props, &enc);
+  arm_set_encryption(arm, props, &enc);
   struct region_volume_info vi;
   if (vol_id && region_volume_info(arm->region, vol_id, &vi) == 0) {
     /* No address: NBD opens only with a grant's capability (nbd_access.c);
@@ -326,6 +329,27 @@ static int restore_source(struct arm_call *call, const char *src_id, uint64_t *s
   return rc;
 }
 
+/* The key domain of a new disk (arm_encryption_request): its request's
+ * encryption, else its source's — a disk restore point (drp) or a disk's
+ * volume (vol, "" for none) — whose key must work now.  false: replied. */
+static bool new_disk_domain(struct arm_call *call, json_t *props, const char *drp, const char *vol, char domain[33])
+{
+  struct region *rg = call->arm->region;
+  char src[33] = "";
+  if (drp)
+    region_image_domain(rg, drp, src);
+  else if (*vol)
+    region_volume_domain(rg, vol, src);
+  bool customer = region_domain_is_customer(rg, src);
+  const char *src_id = json_string_value(json_object_get(json_object_get(props, "creationData"), "sourceResourceId"));
+  char of[1200];
+  snprintf(of, sizeof of, "the source '%s'", src_id ? src_id : "");
+  if (customer && !arm_key_usable(call, src, of))
+    return false;
+  return arm_encryption_request(call, json_object_get(props, "encryption"), "properties.encryption",
+                                customer ? src : NULL, domain);
+}
+
 /* PUT on an existing disk: the update subset (tags, sku, grow). */
 static void update_disk(struct arm_call *call, struct meta_resource *r, json_t *b);
 
@@ -436,9 +460,13 @@ void arm_disk_put(struct arm_call *call)
     return;
   }
 
+  char domain[33];
+  if (!new_disk_domain(call, props, restore ? json_string_value(json_object_get(cd, "sourceResourceId")) : NULL,
+                       src_vol, domain))
+    return;
   char rg[512];
   snprintf(rg, sizeof rg, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
-  json_t *pl = json_pack("{s:I,s:s}", "size", (json_int_t)size, "source", src_vol);
+  json_t *pl = json_pack("{s:I,s:s,s:s}", "size", (json_int_t)size, "source", src_vol, "domain", domain);
   if (restore) { /* the tree, as it was checked now; the job holds it against GC */
     json_object_set_new(pl, "restore", json_pack("{s:s,s:I,s:O}", "root", root, "size", (json_int_t)src_size, "id",
                                                  json_object_get(cd, "sourceResourceId")));
@@ -470,6 +498,29 @@ void arm_disk_put(struct arm_call *call)
   meta_resource_clear(&r);
 }
 
+/* Whether enc, the encryption an update asks for, is the disk's (whose
+ * volume is vol_id): a disk stays under the key it was made with.  false:
+ * replied. */
+static bool encryption_kept(struct arm_call *call, const char *vol_id, json_t *enc)
+{
+  if (!enc || json_is_null(enc))
+    return true;
+  char have[33] = "", want[33];
+  if (vol_id)
+    region_volume_domain(call->arm->region, vol_id, have);
+  if (!region_domain_is_customer(call->arm->region, have))
+    have[0] = '\0';
+  if (!arm_encryption_request(call, enc, "properties.encryption", *have ? have : NULL, want))
+    return false;
+  bool same = !strcmp(want, have);
+  if (!same)
+    arm_reply_error_target(call, 409, "OperationNotAllowed", "properties.encryption",
+                           "Changing the encryption of disk '%s' is not supported in this region: a disk stays under "
+                           "the key it was created with (create a copy under the other key instead).",
+                           call->params[2]);
+  return same;
+}
+
 /* Applies tags / sku / diskSizeGB from b to disk r and replies. */
 static void apply_update(struct arm_call *call, struct meta_resource *r, json_t *b)
 {
@@ -484,6 +535,8 @@ static void apply_update(struct arm_call *call, struct meta_resource *r, json_t 
   json_t *gb = json_object_get(in_props, "diskSizeGB");
   uint64_t cur = (uint64_t)json_integer_value(json_object_get(props, "diskSizeBytes"));
   const char *vol_id = json_string_value(json_object_get(props, "uniqueId"));
+  if (!encryption_kept(call, vol_id, json_object_get(in_props, "encryption")))
+    goto out;
   if (gb && !json_is_null(gb) && (uint64_t)json_integer_value(gb) * GIB != cur) {
     if (!size_ok(call, gb, cur, cur))
       goto out;
@@ -504,22 +557,11 @@ static void apply_update(struct arm_call *call, struct meta_resource *r, json_t 
         sku = supported_skus[i];
     json_object_set_new(extra, "sku", json_pack("{s:s,s:s}", "name", sku, "tier", sku_tier(sku)));
   }
-  json_t *tags = json_object_get(b, "tags");
-  if (tags) {
-    free(r->tags);
-    r->tags = json_is_null(tags) ? NULL : json_dumps(tags, JSON_COMPACT);
-  }
   free(r->properties);
   r->properties = json_dumps(props, JSON_COMPACT);
   free(r->extra);
   r->extra = json_dumps(extra, JSON_COMPACT);
-  const char *if_match = http_header(call->req, "If-Match");
-  int rc = meta_resource_put(call->arm->meta, r, if_match, if_match ? META_PUT_IF_MATCH : 0, NULL);
-  if (rc == -ESTALE)
-    arm_reply_error(call, 412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met.");
-  else if (rc < 0)
-    arm_reply_internal(call, rc);
-  else
+  if (arm_row_update(call, r, json_object_get(b, "tags")) == 0)
     reply_disk(call, 200, r);
 out:
   json_decref(props);
@@ -640,6 +682,8 @@ enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct me
   json_t *props = json_loads(r.properties ? r.properties : "{}", 0, NULL);
   uint64_t size = (uint64_t)json_integer_value(json_object_get(payload, "size"));
   const char *src = json_string_value(json_object_get(payload, "source"));
+  const char *domain = json_string_value(json_object_get(payload, "domain"));
+  domain = domain ? domain : ""; /* an operation of an older vmrp */
   enum job_outcome outcome = JOB_FAILED;
   /* A previous attempt's volume is partial: start from a fresh one. */
   struct meta_volume old;
@@ -654,7 +698,7 @@ enum job_outcome arm_disk_create_job(void *app, struct job *job, const struct me
                                      .image_id = json_string_value(json_object_get(rs, "id"))};
   int rc = rs && !hs.root ? -EINVAL : 0;
   if (rc == 0)
-    rc = region_volume_create(arm->region, r.id, size, rs ? &hs : NULL, NULL, vol_id);
+    rc = region_volume_create(arm->region, r.id, size, rs ? &hs : NULL, *domain ? domain : NULL, vol_id);
   if (rc == 0 && rs) /* before Succeeded: a crash after it still hydrates */
     rc = arm_disk_hydrate_start(arm, op->subscription, r.id, vol_id);
   if (rc == 0 && src && *src) {

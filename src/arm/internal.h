@@ -255,6 +255,10 @@ int arm_op_done(struct arm_call *call, const char *kind, const char *resource_id
  * replied, and -errno. */
 int arm_row_get(struct arm_call *call, const char *id, const char *type, void (*not_found)(struct arm_call *call),
                 struct meta_resource *out);
+/* Ends an update of the row r: its tags from tags (a body's: NULL keeps
+ * them, JSON null removes them), then r put under the request's If-Match:
+ * 0, or replied (412 PreconditionFailed, 500) and -errno. */
+int arm_row_update(struct arm_call *call, struct meta_resource *r, json_t *tags);
 /* Adds Azure-AsyncOperation / Location / Retry-After headers for op_id. */
 void arm_lro_headers(struct arm_call *call, const char *provider, const char *op_id, int which);
 /* The long-running DELETE of a Compute resource: 204 if there is no such
@@ -314,6 +318,7 @@ void arm_operation_result(struct arm_call *call);
 #define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
 #define DRP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
 #define DISK_TYPE "Microsoft.Compute/disks"
+#define DES_TYPE "Microsoft.Compute/diskEncryptionSets"
 
 /* names.c: disk, collection and restore point names: 1-max of letters,
  * digits, _ - ., starting with a letter or digit, ending with a letter,
@@ -336,8 +341,28 @@ enum job_outcome arm_collection_delete_job(void *app, struct job *job, const str
 void arm_reply_collection_not_found(struct arm_call *call);
 json_t *arm_rp_json(struct arm *arm, const struct meta_resource *r, bool instance_view);
 /* encryption.c: props' `encryption` set to what enc says is true (left out
- * for none), whatever props held before. */
-void arm_set_encryption(json_t *props, const struct region_encryption *enc);
+ * for none; a customer key's with its set's id), whatever props held before. */
+void arm_set_encryption(struct arm *arm, json_t *props, const struct region_encryption *enc);
+/* Azure's EncryptionType values (NULL-terminated). */
+extern const char *const arm_encryption_types[];
+/* The key domain of a new disk from enc, the request's Encryption (at
+ * target prefix, e.g. "properties.encryption"; may be NULL): a set it names
+ * (of this region, its key usable now), else source (a customer domain, or
+ * NULL) when the request names no type, else the platform's ("").  false:
+ * replied (400 InvalidParameter, a key error). */
+bool arm_encryption_request(struct arm_call *call, json_t *enc, const char *prefix, const char *source,
+                            char domain[33]);
+/* Whether the key of domain ("" the platform's: always) opens it now
+ * (region_domain_probe); otherwise replies the key error (409 naming the
+ * data, of, e.g. "disk 'd1'"; 400 for a set a request names, of NULL). */
+bool arm_key_usable(struct arm_call *call, const char *domain, const char *of);
+/* Whether the data of a disk (its row), of a volume (vol_id, of the disk
+ * disk_id) or of a disk restore point (its row) can be read now: in a
+ * customer domain, its key must open it (arm_key_usable: replied
+ * otherwise). */
+bool arm_disk_readable(struct arm_call *call, const struct meta_resource *disk);
+bool arm_volume_readable(struct arm_call *call, const char *vol_id, const char *disk_id);
+bool arm_image_readable(struct arm_call *call, const struct meta_resource *drp);
 void arm_rp_put(struct arm_call *call);
 void arm_rp_get(struct arm_call *call);
 void arm_rp_delete(struct arm_call *call);
@@ -388,6 +413,22 @@ void arm_rp_copy_put(struct arm_call *call, const struct meta_resource *coll, co
 void arm_rp_xr_put(struct arm_call *call, const struct meta_resource *coll, const char *id);
 enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_operation *op,
                                  struct job_result *res);
+
+/* disk_encryption_sets.c: customer-managed keys */
+void arm_des_put(struct arm_call *call);
+void arm_des_get(struct arm_call *call);
+void arm_des_patch(struct arm_call *call);
+void arm_des_delete(struct arm_call *call);
+void arm_des_list(struct arm_call *call);
+/* Delete hook for sets inside a resource group being deleted (after its
+ * disks and restore points): the row goes, the domain too unless something
+ * of another group is still in it. */
+int arm_des_delete_child(struct arm *arm, const struct meta_resource *r);
+/* The key domain (hex id) of a set's row: false when it names none. */
+bool arm_des_domain(const struct meta_resource *r, char domain[33]);
+/* The ARM error of a customer key that cannot be used (err: a key error of
+ * region.h's domains section), for what (e.g. "disk encryption set 'x'"). */
+void arm_reply_key_error(struct arm_call *call, int status, int err, const char *what);
 
 void arm_disk_put(struct arm_call *call);
 void arm_disk_get(struct arm_call *call);

@@ -106,6 +106,22 @@ int arm_op_done(struct arm_call *call, const char *kind, const char *resource_id
   return rc;
 }
 
+int arm_row_update(struct arm_call *call, struct meta_resource *r, json_t *tags)
+{
+  if (tags) {
+    free(r->tags);
+    r->tags = json_is_null(tags) ? NULL : json_dumps(tags, JSON_COMPACT);
+  }
+  const char *if_match = http_header(call->req, "If-Match");
+  int rc = meta_resource_put(call->arm->meta, r, if_match, if_match ? META_PUT_IF_MATCH : 0, NULL);
+  if (rc == -ESTALE)
+    arm_reply_error(call, 412, "PreconditionFailed",
+                    "The condition specified using HTTP conditional header(s) is not met.");
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  return rc;
+}
+
 int arm_row_get(struct arm_call *call, const char *id, const char *type, void (*not_found)(struct arm_call *call),
                 struct meta_resource *out)
 {

@@ -72,10 +72,15 @@ static int find_target(struct arm_call *call, bool drp, struct meta_resource *r,
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "The %s '%s' is not served over NBD: it is still being created, or failed.",
                     drp ? "disk restore point" : "disk", r->name);
-    meta_resource_clear(r);
-    return -EBUSY;
+    rc = -EBUSY;
+  } else if (!(drp ? arm_image_readable(call, r) : arm_disk_readable(call, r))) {
+    free(*export_name);
+    *export_name = NULL;
+    rc = -EKEYREVOKED;
   }
-  return 0;
+  if (rc < 0)
+    meta_resource_clear(r);
+  return rc;
 }
 
 static json_t *time_or_null(int64_t us)

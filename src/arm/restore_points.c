@@ -109,7 +109,7 @@ static json_t *drp_json(struct arm *arm, const struct meta_resource *r)
   struct region_encryption enc = {0};
   if (have && im.state == IMAGE_READY)
     region_image_encryption(arm->region, r->id, &enc);
-  arm_set_encryption(props, &enc);
+  arm_set_encryption(arm, props, &enc);
   if (have)
     meta_image_clear(&im);
   return json_pack("{s:s,s:s,s:s,s:o}", "id", r->id, "name", r->name, "type", DRP_TYPE, "properties", props);
@@ -401,6 +401,8 @@ void arm_rp_put(struct arm_call *call)
                       vm.name);
       goto out;
     }
+    if (!arm_volume_readable(call, vd[k].vol_id, vd[k].disk_id))
+      goto out;
     snprintf(disks[ndisks].vol_id, sizeof disks[ndisks].vol_id, "%s", vd[k].vol_id);
     vols[ndisks] = disks[ndisks].vol_id;
     ndisks++;

@@ -47,6 +47,7 @@ enum {
 
 #define RG "/subscriptions/*/resourcegroups/*"
 #define DISK RG "/providers/Microsoft.Compute/disks/*"
+#define DES RG "/providers/Microsoft.Compute/diskEncryptionSets/*"
 #define RPC RG "/providers/Microsoft.Compute/restorePointCollections/*"
 #define VM RG "/providers/Microsoft.Compute/virtualMachines/*"
 #define RPT RPC "/restorePoints/*"
@@ -134,6 +135,14 @@ static const struct route routes[] = {
     {"GET", DISK "/vmrpNbdAccess", arm_disk_nbd_list, API_DISKS, "disks", "Microsoft.Compute/disks/vmrpNbdAccess", 0},
     {"POST", DISK "/vmrpRevokeNbdAccess", arm_disk_nbd_revoke, API_DISKS, "disks",
      "Microsoft.Compute/disks/vmrpRevokeNbdAccess", 0},
+    {"GET", "/subscriptions/*/providers/Microsoft.Compute/diskEncryptionSets", arm_des_list, API_DISKS,
+     "diskEncryptionSets", DES_TYPE, 0},
+    {"GET", RG "/providers/Microsoft.Compute/diskEncryptionSets", arm_des_list, API_DISKS, "diskEncryptionSets",
+     DES_TYPE, 0},
+    {"PUT", DES, arm_des_put, API_DISKS, "diskEncryptionSets", DES_TYPE, 0},
+    {"GET", DES, arm_des_get, API_DISKS, "diskEncryptionSets", DES_TYPE, 0},
+    {"PATCH", DES, arm_des_patch, API_DISKS, "diskEncryptionSets", DES_TYPE, 0},
+    {"DELETE", DES, arm_des_delete, API_DISKS, "diskEncryptionSets", DES_TYPE, 0},
     {"GET", "/subscriptions/*/providers/Microsoft.Compute/virtualMachines", arm_vm_list, API_COMPUTE, "virtualMachines",
      VM_TYPE, 0},
     {"GET", RG "/providers/Microsoft.Compute/virtualMachines", arm_vm_list, API_COMPUTE, "virtualMachines", VM_TYPE, 0},

@@ -95,6 +95,7 @@ static json_t *provider_json(struct arm_call *call, const char *ns)
     json_array_append_new(types, resource_type(arm, "restorePointCollections", API_COMPUTE, true));
     json_array_append_new(types, resource_type(arm, "restorePointCollections/restorePoints", API_COMPUTE, true));
     json_array_append_new(types, resource_type(arm, "disks", API_DISKS, true));
+    json_array_append_new(types, resource_type(arm, "diskEncryptionSets", API_DISKS, true));
     json_array_append_new(types, resource_type(arm, "restorePointCollections/restorePoints/diskRestorePoints",
                                                API_DISKS, true));
     json_array_append_new(types, resource_type(arm, "locations", API_COMPUTE, false));

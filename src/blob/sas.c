@@ -79,6 +79,10 @@ int blob_open(struct blob_call *c, const struct blob_sas *sas, struct blob **out
     *out = b;
   } else if (rc == -ENOENT) { /* deleted since the grant was checked: the grant went with it */
     auth_failed(c);
+  } else if (rc == -ENOKEY || rc == -EKEYREVOKED || rc == -EKEYREJECTED || rc == -ENODEV || rc == -EACCES) {
+    blob_error(c, 403, "KeyVaultEncryptionKeyNotFound",
+               "The customer key this blob is encrypted with cannot be used (destroyed or disabled in its token): "
+               "its data is unreadable.");
   } else {
     blob_error(c, 500, "InternalError", "The blob could not be opened; see the region's log.");
   }

@@ -48,6 +48,7 @@ int config_defaults(struct config *c)
   c->token_lifetime_s = 3600;
   c->chunk_size = 65536;
   c->gc_interval_s = 3600;
+  c->key_probe_interval_s = 30;
   c->rp_max_per_vm = 500;
   c->disk_overcommit = 10;
   config_set(&c->nbd_listen, "127.0.0.1");
@@ -218,11 +219,14 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     if (!bad)
       c->disk_overcommit = (int)n;
   } else if (!strcmp(section, "encryption")) {
+    long n;
     if (!strcmp(key, "keyring")) config_set(&c->keyring, value);
     else if (!strcmp(key, "pkcs11_module")) config_set(&c->pkcs11_module, value);
     else if (!strcmp(key, "pkcs11_pin_file")) config_set(&c->pkcs11_pin_file, value);
     else if (!strcmp(key, "volumes") && (!strcmp(value, "on") || !strcmp(value, "off")))
       c->volumes_plain = !strcmp(value, "off");
+    else if (!strcmp(key, "key_probe_interval") && !parse_int(value, 0, 86400, &n))
+      c->key_probe_interval_s = (int)n;
     else bad = 1;
   } else if (!strcmp(section, "jobs")) {
     long n;

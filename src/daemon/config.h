@@ -72,6 +72,7 @@ struct config {
   char *pkcs11_module;     /* [encryption] the PKCS#11 module of customer keys (default SoftHSM2's, if there) */
   char *pkcs11_pin_file;   /* [encryption] the tokens' user PIN, 0600; NULL: no customer keys */
   bool volumes_plain;      /* [encryption] volumes = off: the device below is encrypted by the operator */
+  int key_probe_interval_s; /* [encryption] key_probe_interval: customer keys asked for every this (default 30) */
 
   char *tenant_id;
   int token_lifetime_s;

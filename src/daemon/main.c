@@ -283,6 +283,7 @@ static int serve(struct config *c)
                              .sas_max_grants = c->sas_max_grants, .agent_socket_dir = c->agent_socket_dir,
                              .agent_timeout_ms = c->agent_timeout_ms,
                              .agent_frozen_max_ms = c->agent_frozen_max_ms, .keys = keys,
+                             .key_probe_interval_s = c->key_probe_interval_s,
                              .volumes_plain = c->volumes_plain};
   if (region_open(&rc, meta, &region) < 0)
     goto out;

@@ -78,6 +78,8 @@ int region_image_hold(struct region *rg, const char *image_id, char root[65], ui
   uint64_t n;
   struct cas_addr a;
   int rc = ready_tree(rg, image_id, want, size, domain);
+  if (rc == 0)
+    rc = region_domain_error(rg, domain); /* crypto-erased */
   if (rc < 0)
     return rc;
   struct region_hold *h = calloc(1, sizeof *h);

@@ -10,6 +10,10 @@
 
 struct region_volume;  /* nbd_access.c: registers every stored NBD grant (after the exports). */
 int region_nbd_access_load(struct region *r);
+/* Withdraws the NBD capabilities of a disk or disk restore point (closing
+ * the connections they opened), and registers them again from their rows. */
+int region_nbd_access_drop(struct region *r, const char *resource_id);
+int region_nbd_access_reload(struct region *r, const char *resource_id);
 
 /* volumes.c */
 struct region_capture; /* agent.c */
@@ -37,6 +41,14 @@ struct region {
   struct region_store *stores;      /* the open chunk stores, one per key domain (stores.c) */
   char platform[META_DOMAIN_HEX];   /* the platform domain's id (hex) */
   pthread_mutex_t upgrade_lock;     /* one upgrade step at a time (upgrade.c) */
+  /* customer key domains whose key failed its last probe, and the prober
+   * (domains.c) */
+  pthread_mutex_t domains_lock;
+  struct region_domain_block *blocked;
+  pthread_t prober;
+  pthread_mutex_t prober_lock;
+  pthread_cond_t prober_cv;
+  bool prober_stop, prober_running;
   pthread_mutex_t volumes_lock;
   struct region_volume *volumes;    /* open volumes, by id */
   pthread_mutex_t captures_lock;
@@ -133,6 +145,14 @@ bool region_image_exported_from(struct region *r, const char *image_id, const st
 /* upgrade.c */
 int region_upgrade_open(struct region *r);
 void region_upgrade_close(struct region *r);
+/* domains.c: crypto-erase.  The key error of the last probe of a customer
+ * domain, 0 when it worked (or for the platform's, "" or NULL). */
+struct region_domain_block;
+int region_domain_error(struct region *r, const char *domain);
+/* Probes every customer domain in use now, then each key_probe_interval_s
+ * (region_set_jobs); stop before the volumes close. */
+void region_domains_start(struct region *r);
+void region_domains_stop(struct region *r);
 
 /* store.c */
 void region_gc_timer_start(struct region *r);

@@ -130,3 +130,20 @@ int region_nbd_grants(struct region *r, const char *resource_id, meta_nbd_grant_
 {
   return meta_nbd_grant_list(r->meta, resource_id, cb, ctx);
 }
+
+static int drop_one(void *ctx, const struct meta_nbd_grant *g)
+{
+  struct region *r = ctx;
+  nbd_access_remove(r->cfg.nbd, g->id); /* -ENOENT: not registered (expired, or dropped already) */
+  return 0;
+}
+
+int region_nbd_access_drop(struct region *r, const char *resource_id)
+{
+  return r->cfg.nbd ? meta_nbd_grant_list(r->meta, resource_id, drop_one, r) : 0;
+}
+
+int region_nbd_access_reload(struct region *r, const char *resource_id)
+{
+  return r->cfg.nbd ? meta_nbd_grant_list(r->meta, resource_id, load_one, r) : 0;
+}

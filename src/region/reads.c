@@ -40,6 +40,8 @@ int region_reader_open_disk(struct region *r, const char *disk_id, struct region
 {
   struct meta_volume mv;
   int rc = meta_volume_by_resource(r->meta, disk_id, &mv);
+  if (rc == 0 && (rc = region_domain_error(r, mv.domain)) < 0) /* crypto-erased */
+    meta_volume_clear(&mv);
   if (rc < 0)
     return rc;
   struct region_reader *rd = calloc(1, sizeof *rd);

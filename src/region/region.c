@@ -29,6 +29,9 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
   pthread_mutex_init(&r->agents_lock, NULL);
   pthread_cond_init(&r->agents_cv, NULL);
   pthread_mutex_init(&r->stores_lock, NULL);
+  pthread_mutex_init(&r->domains_lock, NULL);
+  pthread_mutex_init(&r->prober_lock, NULL);
+  pthread_cond_init(&r->prober_cv, NULL);
   int rc = region_upgrade_open(r); /* before the stores: finishes a removal of the plaintext one */
   if (rc == 0)
     rc = region_stores_open(r);
@@ -42,6 +45,8 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
     rc = region_images_export_all(r);
   if (rc == 0)
     rc = region_nbd_access_load(r);
+  if (rc == 0)
+    region_domains_start(r);
   if (rc < 0) {
     region_close(r);
     return rc;
@@ -62,6 +67,7 @@ void region_close(struct region *r)
     return;
   if (r->jobs)
     region_gc_timer_stop(r);
+  region_domains_stop(r);
   region_agents_close(r);
   region_captures_free(r);
   if (r->stores)
@@ -70,6 +76,9 @@ void region_close(struct region *r)
   region_stores_close(r);
   region_upgrade_close(r);
   pthread_mutex_destroy(&r->stores_lock);
+  pthread_mutex_destroy(&r->domains_lock);
+  pthread_mutex_destroy(&r->prober_lock);
+  pthread_cond_destroy(&r->prober_cv);
   pthread_mutex_destroy(&r->volumes_lock);
   pthread_mutex_destroy(&r->captures_lock);
   pthread_cond_destroy(&r->agents_cv);

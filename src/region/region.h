@@ -44,6 +44,7 @@ struct region_config {
   const char *location;      /* this region's name (operations it creates) */
   const char *subscription;  /* the subscription its scheduled GC runs under (NULL: none) */
   int gc_interval_s;         /* scheduled store GC; 0: only on demand */
+  int key_probe_interval_s;  /* customer keys asked for every this (crypto-erase); 0: only at ARM calls */
   int rp_max_per_vm;         /* restore points per VM (Azure: 500); 0: no limit */
   int rp_min_interval_s;     /* at most one restore point per VM per this; 0: off */
   const char *sas_url;       /* the data plane's base URL, in the SAS URLs it hands out; NULL:
@@ -155,6 +156,41 @@ int region_upgrade_progress(struct region *r, struct region_upgrade_progress *ou
  * or a client still reads an export of a moved tree from it), -errno.
  * Steps run one at a time. */
 int region_upgrade_step(struct region *r);
+
+/* ---- customer key domains: one per disk encryption set (domains.c) --------
+ * A disk encryption set's data is in a key domain of its own, wrapped by a
+ * customer key in a PKCS#11 token (keys.h names it by URL).  The key errors
+ * are keys.h's: -ENOKEY no such key (destroyed), -EKEYREVOKED disabled,
+ * -EKEYREJECTED it does not open the domain, -ENODEV no token (or no
+ * PKCS#11 module configured), -EINVAL a malformed URL.  Domains are named
+ * by their hex ids. */
+/* The token label of a key URL: 0 or -EINVAL. */
+int region_key_url_token(const char *key_url, char token[33]);
+/* Whether the key can wrap and unwrap now. */
+int region_cmk_check(struct region *r, const char *key_url);
+/* A new domain wrapped by the key. */
+int region_domain_create(struct region *r, const char *key_url, char domain[33]);
+/* Rotation: the domain re-wrapped by key_url (the key wrapping it now must
+ * still open it); its data does not change. */
+int region_domain_rewrap(struct region *r, const char *domain, const char *key_url);
+/* Whether the domain's key opens it now ("": the platform's, always 0).
+ * Asks the token: while it answers a key error the domain's disks and
+ * images are unreadable (crypto-erase: reads fail, NBD connections to its
+ * disks are closed); the first probe that succeeds again gives them back.
+ * The region also probes every domain in use each [encryption]
+ * key_probe_interval. */
+int region_domain_probe(struct region *r, const char *domain);
+/* The key domain of a disk's volume, of a disk restore point's data
+ * ("": none recorded, from before encryption): 0 or -ENOENT.  Whatever the
+ * bytes are (region_volume_encryption says that), the data belongs to it. */
+int region_volume_domain(struct region *r, const char *vol_id, char domain[33]);
+int region_image_domain(struct region *r, const char *image_id, char domain[33]);
+/* Whether domain is a disk encryption set's (not the platform's, not ""). */
+bool region_domain_is_customer(struct region *r, const char *domain);
+/* 1 while a volume or an image is in the domain, 0 when none is, -errno. */
+int region_domain_in_use(struct region *r, const char *domain);
+/* Forgets the domain for good (its data, if any were left, is unreadable). */
+int region_domain_delete(struct region *r, const char *domain);
 
 /* ---- VMs: the disks a restore point of a VM captures (vm.c) --------------- */
 
