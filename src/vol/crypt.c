@@ -475,7 +475,9 @@ static int slot_put(struct vcrypt *cr, uint64_t w)
 }
 
 /* The durable W: the valid slot with the highest sequence number.  A state
- * file that is empty (or holds no slot yet) is new: W = 0. */
+ * file too short to hold its first slot (written at SLOT_SIZE) is new:
+ * W = 0.  Any other without a valid slot is damaged, and never taken for
+ * new: W = 0 over an encrypted range would encrypt it twice. */
 static int slots_load(struct vcrypt *cr, uint64_t size, uint64_t *w)
 {
   struct slot s[2];
@@ -500,7 +502,9 @@ static int slots_load(struct vcrypt *cr, uint64_t size, uint64_t *w)
   if (any)
     return 0;
   off_t len = lseek(cr->sfd, 0, SEEK_END);
-  if (len > JOURNAL_AT) /* a journal was written, so a slot was: damaged */
+  if (len < 0)
+    return -errno;
+  if (len >= SLOT_SIZE + (off_t)sizeof(struct slot))
     return -EIO;
   *w = 0;
   return slot_put(cr, 0);

@@ -75,7 +75,9 @@ int vol_flush(struct volume *v);
 typedef int (*vol_extent_cb)(void *ctx, uint64_t off, uint64_t len, bool hole);
 int vol_extents(struct volume *v, uint64_t off, uint64_t len, vol_extent_cb cb, void *ctx);
 
-/* Grows the volume (never shrinks): -EINVAL if new_size < size. */
+/* Grows the volume (never shrinks): -EINVAL if new_size < size;
+ * -EOPNOTSUPP for an encrypted volume whose size is not a multiple of
+ * VOL_CRYPT_SECTOR (its short last XTS unit would change length). */
 int vol_grow(struct volume *v, uint64_t new_size);
 
 /* ---- consistency-group fence and capture --------------------------------- */
@@ -198,7 +200,10 @@ bool vol_hydrated(const struct volume *v);
 int vol_crypt_attach(struct volume *v, const uint8_t key[VOL_KEY_LEN], const char *state_path, bool convert);
 /* Converts about budget bytes more, durably (data, then the watermark).  1
  * when the whole file is encrypted and that is durable (state_path may then
- * be removed), 0 when work remains, -errno.  One caller at a time. */
+ * be removed — once the caller has durably recorded that the volume is
+ * encrypted: a convert = true attach that finds no state starts at 0, and
+ * would encrypt an encrypted file again), 0 when work remains, -errno.  One
+ * caller at a time. */
 int vol_crypt_step(struct volume *v, uint64_t budget);
 /* Bytes converted so far and the volume's size. */
 void vol_crypt_progress(struct volume *v, uint64_t *done, uint64_t *total);

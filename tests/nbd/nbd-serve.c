@@ -9,6 +9,7 @@
  *             [--grant ID.SECRET=NAME[:ro]] ...
  *             [--max-conns N] [--max-conns-per-client N] [--handshake-timeout S]
  *             [--idle-timeout S] [--send-timeout S] [--buffer-mib N]
+ *             [--xts-key FILE]
  *
  * Clients open an export only through a grant (src/nbd/access.c): with
  * --grant d.s3cret=d, the export d is opened by the name "d.s3cret"
@@ -18,6 +19,10 @@
  * (atomically) and serves until SIGTERM/SIGINT, then frees the server and
  * closes the volumes.  Exit 0 on a clean stop, 1 on setup errors (with the
  * error printed).
+ * --xts-key: every volume is encrypted (src/vol/crypt.c) with the 64-byte
+ * key in FILE; a writable FILE still (partly) plaintext is converted in
+ * place before serving, its conversion state in FILE.xts (kept: the next
+ * start finds it done).
  */
 #include <errno.h>
 #include <openssl/sha.h>
@@ -49,12 +54,25 @@ static void die(const char *what, int r)
   exit(1);
 }
 
+/* Attaches the key to v, converting a writable file first. */
+static void encrypt(struct volume *v, const uint8_t *key, const char *file, bool ro)
+{
+  char state[4200];
+  snprintf(state, sizeof state, "%s.xts", file);
+  int r = vol_crypt_attach(v, key, ro ? NULL : state, !ro);
+  while (r == 0)
+    r = vol_crypt_step(v, UINT64_MAX);
+  if (r < 0)
+    die("encrypting", r);
+}
+
 int main(int argc, char **argv)
 {
   struct nbd_server_config cfg = {0};
   const char *unix_path = NULL, *tcp = NULL, *port_file = NULL;
   unsigned flags = 0;
   uint64_t create = 0;
+  const char *key_file = NULL;
   enum { MAXE = 16 };
   const char *exports[MAXE], *grants[MAXE];
   int nexp = 0, ngrant = 0;
@@ -77,6 +95,7 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--tls-key")) cfg.tls_key = v;
     else if (!strcmp(a, "--tls-ca")) cfg.tls_ca = v;
     else if (!strcmp(a, "--create")) create = parse_size(v);
+    else if (!strcmp(a, "--xts-key")) key_file = v;
     else if (!strcmp(a, "--export") && nexp < MAXE) exports[nexp++] = v;
     else if (!strcmp(a, "--grant") && ngrant < MAXE) grants[ngrant++] = v;
     else { fprintf(stderr, "nbd-serve: unknown argument %s\n", a); return 2; }
@@ -96,6 +115,12 @@ int main(int argc, char **argv)
   int r = nbd_server_new(&cfg, &srv);
   if (r < 0)
     die("server", r);
+  uint8_t key[VOL_KEY_LEN];
+  FILE *kf = key_file ? fopen(key_file, "rb") : NULL;
+  if (key_file && (!kf || fread(key, 1, sizeof key, kf) != sizeof key))
+    die(key_file, -EINVAL);
+  if (kf)
+    fclose(kf);
   struct volume *vols[MAXE];
   char *names[MAXE];
   for (int i = 0; i < nexp; i++) {
@@ -114,6 +139,8 @@ int main(int argc, char **argv)
     snprintf(cbt, sizeof cbt, "%s.cbt", file);
     if ((r = vol_open(file, ro ? NULL : cbt, 1u << 20, false, ro, &vols[i])) < 0)
       die(file, r);
+    if (key_file)
+      encrypt(vols[i], key, file, ro);
     names[i] = spec;
     if ((r = nbd_export_add(srv, spec, &nbd_vol_ops, vols[i])) < 0)
       die("nbd_export_add", r);

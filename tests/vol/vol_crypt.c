@@ -602,6 +602,27 @@ static void test_conversion_survives_a_crash_anywhere(void **state)
   assert_true(crashes >= 15); /* 5 points in each of 3 steps, and the hole */
 }
 
+/* A state whose slots are both damaged is refused, never taken for a new
+ * conversion (which would encrypt the encrypted range again). */
+static void test_damaged_state_refused(void **state)
+{
+  struct fixture *f = *state;
+  open_vol(f, f->key, true);
+  assert_int_equal(vol_crypt_step(f->v, 1), 0); /* one step: 4 MiB encrypted */
+  assert_int_equal(vol_close(f->v), 0);
+  f->v = NULL;
+  int fd = open(f->state, O_WRONLY);
+  uint8_t junk[1024];
+  memset(junk, 0x5a, sizeof junk);
+  assert_int_equal(pwrite(fd, junk, sizeof junk, 0), (ssize_t)sizeof junk);
+  close(fd);
+  struct volume *v;
+  assert_int_equal(vol_open(f->img, NULL, CHUNK, false, false, &v), 0);
+  assert_int_equal(vol_crypt_attach(v, f->key, f->state, true), -EIO);
+  assert_false(vol_encrypted(v));
+  vol_close(v);
+}
+
 struct io_thread {
   struct fixture *f;
   uint64_t lo, hi; /* the sectors this thread owns (bytes) */
@@ -698,6 +719,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_conversion_survives_a_crash_anywhere, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_io_during_conversion, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_damaged_state_refused, setup_plain, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
