@@ -602,6 +602,85 @@ static void test_conversion_survives_a_crash_anywhere(void **state)
   assert_true(crashes >= 15); /* 5 points in each of 3 steps, and the hole */
 }
 
+/* A capture fenced before a conversion reads the fenced image while the
+ * conversion runs and the guest overwrites chunks on both sides of the
+ * watermark (copy-before-write reads plaintext or ciphertext as the
+ * watermark says, and its copies are encrypted either way). */
+static void test_capture_during_conversion(void **state)
+{
+  struct fixture *f = *state;
+  open_vol(f, f->key, true);
+  uint8_t *image = malloc(f->size), *got = malloc(CHUNK), b[CHUNK];
+  memcpy(image, f->model, f->size);
+  struct vol_capture *cap;
+  struct volume *vols[1] = {f->v};
+  assert_int_equal(vol_fence(vols, 1, VOL_FENCE_ALL, &cap, NULL), 0);
+  uint64_t n = vol_capture_chunks(cap), next = 0;
+  int r = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    if (i % 64 == 0 && r == 0)
+      r = vol_crypt_step(f->v, 1); /* 4 MiB more encrypted, between the guest's writes */
+    assert_true(r >= 0);
+    random_bytes(b, sizeof b);
+    uint64_t at = (i * 7919 % n) * CHUNK + 100; /* chunks in a scattered order, unaligned */
+    if (at + CHUNK / 2 <= f->size)
+      model_write(f, b, CHUNK / 2, at);
+    while (next <= i / 2) { /* the capture reads at half the guest's pace */
+      size_t len;
+      assert_int_equal(vol_capture_read(cap, next, got, &len), 0);
+      assert_memory_equal(got, image + next * CHUNK, len);
+      next++;
+    }
+  }
+  for (; next < n; next++) {
+    size_t len;
+    assert_int_equal(vol_capture_read(cap, next, got, &len), 0);
+    assert_memory_equal(got, image + next * CHUNK, len);
+  }
+  vol_capture_end(cap, true);
+  finish_conversion(f);
+  check_model(f);
+  assert_file_secret(f);
+  free(image);
+  free(got);
+}
+
+/* A plaintext volume still hydrating when its conversion starts: hydration
+ * writes are encrypted below the watermark, plain above, and both finish
+ * right. */
+static void test_conversion_of_a_hydrating_volume(void **state)
+{
+  struct fixture *f = *state;
+  unlink(f->img);
+  assert_int_equal(vol_create(f->img, f->size), 0);
+  struct mem_source src = {malloc(f->size), f->size - 1536};
+  memcpy(src.bytes, f->model, f->size);
+  memset(f->model + src.size, 0, 1536);
+  struct vol_source vs = {mem_read, mem_is_zero, &src, src.size};
+  assert_int_equal(vol_open(f->img, f->cbt, CHUNK, false, false, &f->v), 0);
+  assert_int_equal(vol_hydrate_attach(f->v, &vs, f->hyd, true), 0);
+  assert_int_equal(vol_hydrate_step(f->v, 1 << 20), 0); /* some of it, in plaintext */
+  assert_int_equal(vol_close(f->v), 0);
+  assert_int_equal(vol_open(f->img, f->cbt, CHUNK, false, false, &f->v), 0);
+  assert_int_equal(vol_hydrate_attach(f->v, &vs, f->hyd, false), 0);
+  assert_int_equal(vol_crypt_attach(f->v, f->key, f->state, true), 0);
+  int h = 0, c = 0;
+  while (h == 0 || c == 0) {
+    if (h == 0)
+      h = vol_hydrate_step(f->v, 1 << 20);
+    if (c == 0)
+      c = vol_crypt_step(f->v, 1);
+    assert_true(h >= 0 && c >= 0);
+  }
+  assert_true(vol_encrypted(f->v));
+  check_model(f);
+  assert_file_secret(f);
+  assert_int_equal(vol_close(f->v), 0);
+  open_vol(f, f->key, false);
+  check_model(f);
+  free(src.bytes);
+}
+
 /* A state whose slots are both damaged is refused, never taken for a new
  * conversion (which would encrypt the encrypted range again). */
 static void test_damaged_state_refused(void **state)
@@ -719,6 +798,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_conversion_survives_a_crash_anywhere, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_io_during_conversion, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_capture_during_conversion, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_conversion_of_a_hydrating_volume, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_damaged_state_refused, setup_plain, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
