@@ -4,7 +4,8 @@
 # back byte for byte (reads fall back from the splice path to vol_pread),
 # its zero regions are holes in the map, writes of every shape read back,
 # the file holds none of the data, a restart finds the conversion done, and
-# another key reads something else.
+# another key reads something else; an independent XTS (Python's
+# cryptography) decrypts the file.
 . "$(dirname "$0")/lib.sh"
 need qemu-io; need nbdinfo; need nbdcopy; need fio
 make_image "$T/src.img"
@@ -34,6 +35,16 @@ PY
 t "converted at start: reads back byte for byte (unix)" sh -c "nbdcopy '$U' '$T/back.img' && cmp '$T/src.img' '$T/back.img'"
 t "and over TCP" sh -c "nbdcopy --connections=4 '$TCP' '$T/back2.img' && cmp '$T/src.img' '$T/back2.img'"
 t "the file holds none of the image" absent "$T/enc.img"
+t "its format: XTS-AES-256 per 4 KiB sector, tweak = the sector number (dm-crypt's plain64)" \
+  python3 - "$T/key" "$T/src.img" "$T/enc.img" <<'PY'
+import sys
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+key, src, enc = (open(p, "rb").read() for p in sys.argv[1:])
+for s in (0, 5, 1000, 2000):
+    d = Cipher(algorithms.AES(key), modes.XTS(s.to_bytes(16, "little"))).decryptor()
+    assert d.update(enc[s * 4096:(s + 1) * 4096]) + d.finalize() == src[s * 4096:(s + 1) * 4096], s
+assert enc[2047 * 4096:] == bytes(4096)  # a zero sector is stored as zeros
+PY
 nbdinfo --map "$U" | awk '$3 == 3 {print $1, $2}' >"$T/holes" || true
 python3 - "$T/want-holes" <<'PY'
 import sys
