@@ -15,7 +15,7 @@
  * crash-safe), steps the region for a few seconds at a time and re-queues
  * itself so other jobs get a worker, and logs a line per 10 %.  It waits
  * while copies into the plaintext store still run.  Tests slow it down with
- * the failpoint upgrade.step.delay_ms.
+ * the failpoints upgrade.step.delay_ms and upgrade.step.bytes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +30,7 @@
 #include "common/timefmt.h"
 
 #define KIND "storeUpgrade"
+#define STEP_BYTES (64u << 20) /* of a volume per step */
 #define SLICE_US (5 * 1000000)
 #define WAIT_MS 1000           /* for copies into the plaintext store */
 
@@ -113,10 +114,11 @@ enum job_outcome arm_upgrade_job(void *app, struct job *job, const struct meta_o
 {
   struct arm *arm = app;
   int64_t until = time_now_us() + SLICE_US;
+  uint64_t budget = (uint64_t)failpoint_value("upgrade.step.bytes", STEP_BYTES);
   int last = op->percent > 0 ? (int)op->percent : -1, rc = 0; /* the last run's, when re-queued */
   enum job_outcome outcome = JOB_INTERRUPTED;
   while (rc >= 0 && rc != 1) {
-    rc = region_upgrade_step(arm->region);
+    rc = region_upgrade_step(arm->region, budget);
     if (rc == -EAGAIN) {
       usleep(WAIT_MS * 1000);
       rc = 0;

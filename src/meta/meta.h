@@ -267,6 +267,13 @@ int meta_upgrade_image_move(struct meta *m, const char *image_id, const char *ol
                             const char *domain);
 /* Legacy capture bases naming old_root name new_root in domain. */
 int meta_upgrade_base_move(struct meta *m, const char *old_root, const char *new_root, const char *domain);
+/* The next volume being converted (crypt_state converting), -ENOENT. */
+int meta_upgrade_next_volume(struct meta *m, char vol_id[40]);
+/* Its conversion is complete and durable: crypt_state encrypted. */
+int meta_upgrade_volume_encrypted(struct meta *m, const char *vol_id);
+/* The ready volumes with a key (converting or encrypted); cb's non-zero
+ * return stops the walk. */
+int meta_upgrade_volumes(struct meta *m, int (*cb)(void *ctx, const char *vol_id), void *ctx);
 
 
 /* ---- what the admission of a VM's next restore point reads -------------- */

@@ -78,6 +78,34 @@ int meta_upgrade_next_base(struct meta *m, struct meta_upgrade_image *out)
   return st ? meta_one_row(st, read_next, out) : -EIO;
 }
 
+static void read_id(sqlite3_stmt *st, void *out)
+{
+  snprintf(out, 40, "%s", (const char *)sqlite3_column_text(st, 0));
+}
+
+int meta_upgrade_next_volume(struct meta *m, char vol_id[40])
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT id FROM volumes WHERE state = 1 AND crypt_state = 1 ORDER BY id LIMIT 1");
+  return st ? meta_one_row(st, read_id, vol_id) : -EIO;
+}
+
+struct volume_walk {
+  int (*cb)(void *ctx, const char *vol_id);
+  void *ctx;
+};
+
+static int volume_row(sqlite3_stmt *st, void *ctx)
+{
+  struct volume_walk *w = ctx;
+  return w->cb(w->ctx, (const char *)sqlite3_column_text(st, 0));
+}
+
+int meta_upgrade_volumes(struct meta *m, int (*cb)(void *ctx, const char *vol_id), void *ctx)
+{
+  sqlite3_stmt *st = meta_prepare(m, "SELECT id FROM volumes WHERE state = 1 AND crypt_state > 0 ORDER BY id");
+  return st ? meta_each_row(st, volume_row, &(struct volume_walk){cb, ctx}) : -EIO;
+}
+
 void meta_upgrade_image_clear(struct meta_upgrade_image *im)
 {
   free(im->id);
@@ -123,3 +151,8 @@ int meta_upgrade_base_move(struct meta *m, const char *old_root, const char *new
   return exec_strs(m, "UPDATE capture_bases SET root = ?2, domain = ?3 WHERE root = ?1 AND " LEGACY, v, 3);
 }
 
+int meta_upgrade_volume_encrypted(struct meta *m, const char *vol_id)
+{
+  const char *v[] = {vol_id};
+  return exec_strs(m, "UPDATE volumes SET crypt_state = 2 WHERE id = ?1 AND crypt_state = 1", v, 1);
+}

@@ -142,6 +142,19 @@ int region_image_reexport(struct region *r, const char *image_id);
 /* Whether the image's export reads its tree from cas. */
 bool region_image_exported_from(struct region *r, const char *image_id, const struct cas *cas);
 
+/* volumes.c: the journal of a volume's conversion to XTS (vol_crypt_attach). */
+void region_volume_crypt_path(struct region *r, const char *vol_id, char *out, size_t cap);
+
+/* volume_keys.c: a volume's key.  new: made and wrapped under mv->domain
+ * ("" : the platform's), mv's key fields and crypt_state set (the caller
+ * commits the row before writing the file).  upgrade: a plaintext volume
+ * (not with [encryption] volumes = off) gets one, committed as
+ * VOLUME_CONVERTING.  attach: unwrapped and attached to v right after
+ * vol_open (nothing for a plaintext one). */
+int region_volume_key_new(struct region *r, struct meta_volume *mv, enum meta_crypt_state state);
+int region_volume_key_upgrade(struct region *r, struct meta_volume *mv);
+int region_volume_key_attach(struct region *r, const struct meta_volume *mv, struct volume *v);
+
 /* upgrade.c */
 int region_upgrade_open(struct region *r);
 void region_upgrade_close(struct region *r);

@@ -137,8 +137,9 @@ bool region_reader_encrypted(const struct region_reader *rd);
 
 /* ---- the upgrade of what a vmrp from before encryption wrote (upgrade.c) -
  * The trees of its disk restore points move from the plaintext store
- * <data_dir>/store to the platform domain's encrypted store, then the
- * plaintext store is deleted.  A background job steps it (arm/upgrade.c); every step is
+ * <data_dir>/store to the platform domain's encrypted store, its volumes
+ * are encrypted in place while they serve, then the plaintext store is
+ * deleted.  A background job steps it (arm/upgrade.c); every step is
  * crash-safe and the rows say where each tree is, so reads are right
  * throughout and a restart goes on where it stopped. */
 struct region_upgrade_progress {
@@ -151,11 +152,12 @@ struct region_upgrade_progress {
 };
 int region_upgrade_progress(struct region *r, struct region_upgrade_progress *out);
 /* One step: a disk restore point's (or capture base's) tree moved, or
- * (nothing else left) the plaintext store deleted.  1 nothing is left, 0
- * more to do, -EAGAIN waiting (copies into the plaintext store still run,
- * or a client still reads an export of a moved tree from it), -errno.
- * Steps run one at a time. */
-int region_upgrade_step(struct region *r);
+ * about budget bytes of a volume encrypted, or (nothing else left) the
+ * plaintext store deleted.  1 nothing is left, 0 more to do, -EAGAIN
+ * waiting (copies into the plaintext store still run, or a client still
+ * reads an export of a moved tree from it), -errno.  Steps run one at a
+ * time. */
+int region_upgrade_step(struct region *r, uint64_t budget);
 
 /* ---- customer key domains: one per disk encryption set (domains.c) --------
  * A disk encryption set's data is in a key domain of its own, wrapped by a

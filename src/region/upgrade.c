@@ -1,7 +1,7 @@
 /*
  * upgrade.c — encrypting in place what a vmrp from before encryption at
  * rest wrote: the trees of its disk restore points in the plaintext store
- * <data_dir>/store (images.domain NULL).
+ * <data_dir>/store (images.domain NULL) and its plaintext volumes.
  *
  * The region's job runs region_upgrade_step until it answers 1; every step
  * is short and leaves the region consistent, so a kill -9 anywhere costs at
@@ -19,14 +19,21 @@
  *               commit, the new one after (a reader open across it keeps
  *               its hold on the old tree, which the legacy store keeps).
  *   bases       capture bases whose image is gone, the same way.
+ *   volumes     a plaintext volume got its key (wrapped by the platform
+ *               domain, committed with crypt_state converting) when the
+ *               region opened it, before any I/O (volumes.c); a step
+ *               converts a budget of its bytes online (vol_crypt_step,
+ *               journalled), and the one that finishes commits crypt_state
+ *               encrypted.  NBD and the data plane keep using it.
  *   the store   once no row names it (no image, base or hydrating volume):
  *               renamed <data_dir>/store.deleted (atomic), then removed;
  *               region_upgrade_open finishes a removal a crash cut short.
  *               The open handle stays valid until region_close (readers
  *               that held an old tree finish on its open files).
  *
- * A disk restore point claims encryption only once its own tree moved
- * (crypt.c reads the same row).  Until the region has a platform domain
+ * A disk restore point claims encryption only once its own tree moved, a
+ * disk once its volume is converted (crypt.c reads the same rows and
+ * vol_encrypted).  Until the region has a platform domain
  * (r->platform) there is nowhere to move to: the step does nothing.
  */
 #include <errno.h>
@@ -42,6 +49,7 @@
 #include "common/log.h"
 #include "region/internal.h"
 #include "snap/tree.h"
+#include "vol/vol.h"
 
 #define LEGACY ""
 
@@ -158,6 +166,25 @@ static int upgrade_base(struct region *r, const struct meta_upgrade_image *b)
   return rc;
 }
 
+static int upgrade_volume(struct region *r, const char *vol_id, uint64_t budget)
+{
+  struct volume *v = region_volume_use(r, vol_id);
+  if (!v)
+    return -ENOENT;
+  int rc = vol_crypt_step(v, budget);
+  if (rc == 1) {
+    rc = meta_upgrade_volume_encrypted(r->meta, vol_id);
+    if (rc == 0) {
+      char p[4096];
+      region_volume_crypt_path(r, vol_id, p, sizeof p);
+      unlink(p);
+      log_info("region", "upgrade: volume %s is encrypted", vol_id);
+    }
+  }
+  region_volume_unuse(r, vol_id);
+  return rc;
+}
+
 /* ---- the legacy store's removal -------------------------------------------- */
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -228,6 +255,26 @@ int region_upgrade_open(struct region *r)
 
 void region_upgrade_close(struct region *r) { pthread_mutex_destroy(&r->upgrade_lock); }
 
+struct bytes_walk {
+  struct region *r;
+  struct region_upgrade_progress *out;
+};
+
+/* A volume under encryption: its bytes converted so far. */
+static int volume_bytes(void *ctx, const char *vol_id)
+{
+  struct bytes_walk *w = ctx;
+  struct volume *v = region_volume_use(w->r, vol_id);
+  if (v) {
+    uint64_t done, total;
+    vol_crypt_progress(v, &done, &total);
+    w->out->bytes_done += done;
+    w->out->bytes_total += total;
+    region_volume_unuse(w->r, vol_id);
+  }
+  return 0;
+}
+
 /* Whether there is an encrypted store to move to (the platform domain's). */
 static bool can_encrypt(struct region *r) { return r->platform[0] != 0; }
 
@@ -243,16 +290,17 @@ int region_upgrade_progress(struct region *r, struct region_upgrade_progress *ou
   out->volumes_total = c.volumes_total;
   out->volumes_done = c.volumes_total - c.volumes_plain - c.volumes_converting;
   out->legacy_store = legacy_exists(r);
-  out->pending = c.images_legacy || c.bases_legacy || out->legacy_store;
+  out->pending = c.images_legacy || c.bases_legacy || c.volumes_converting || out->legacy_store;
   out->can_encrypt = can_encrypt(r);
-  return 0;
+  return meta_upgrade_volumes(r->meta, volume_bytes, &(struct bytes_walk){r, out});
 }
 
-int region_upgrade_step(struct region *r)
+int region_upgrade_step(struct region *r, uint64_t budget)
 {
   pthread_mutex_lock(&r->upgrade_lock);
   struct meta_upgrade_image im = {0};
   struct meta_upgrade_counts c;
+  char vol_id[40];
   int rc = can_encrypt(r) ? meta_upgrade_next_image(r->meta, &im) : 1;
   if (rc == 1)
     goto out;
@@ -262,6 +310,11 @@ int region_upgrade_step(struct region *r)
   }
   if (rc == -ENOENT && (rc = meta_upgrade_next_base(r->meta, &im)) == 0) {
     rc = upgrade_base(r, &im);
+    goto out;
+  }
+  if (rc == -ENOENT && (rc = meta_upgrade_next_volume(r->meta, vol_id)) == 0) {
+    rc = upgrade_volume(r, vol_id, budget);
+    rc = rc == 1 ? 0 : rc;
     goto out;
   }
   if (rc == -ENOENT)

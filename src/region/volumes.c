@@ -65,9 +65,16 @@ static void vol_path(struct region *rg, const char *id, const char *ext, char *o
   snprintf(out, cap, "%s/volumes/%s.%s", rg->cfg.data_dir, id, ext);
 }
 
+void region_volume_crypt_path(struct region *rg, const char *vol_id, char *out, size_t cap)
+{
+  vol_path(rg, vol_id, "xts", out, cap);
+}
+
 static void remove_files(struct region *rg, const char *id)
 {
   char p[4096];
+  region_volume_crypt_path(rg, id, p, sizeof p);
+  unlink(p);
   vol_path(rg, id, "img", p, sizeof p);
   unlink(p);
   vol_path(rg, id, "cbt", p, sizeof p);
@@ -128,7 +135,11 @@ static int attach(struct region *rg, struct meta_volume *mv, bool fresh)
   if (!av)
     return -ENOMEM;
   snprintf(av->id, sizeof av->id, "%s", mv->id);
-  int r = vol_open(img, cbt, rg->cfg.chunk_size, mv->clean, false, &av->vol);
+  int r = fresh ? 0 : region_volume_key_upgrade(rg, mv); /* a volume from before encryption */
+  if (r == 0)
+    r = vol_open(img, cbt, rg->cfg.chunk_size, mv->clean, false, &av->vol);
+  if (r == 0 && (r = region_volume_key_attach(rg, mv, av->vol)) < 0)
+    vol_close(av->vol);
   if (r < 0) {
     log_error("region", "cannot open volume %s of %s: %s", mv->id, mv->resource_id, strerror(-r));
     free(av);
@@ -250,8 +261,13 @@ int region_volume_create(struct region *rg, const char *resource_id, uint64_t si
                            .created_us = time_now_us()};
   random_uuid(mv.id);
   snprintf(mv.domain, sizeof mv.domain, "%s", domain_hex ? domain_hex : rg->platform);
-  /* The row first: a crash after the file exists leaves a row saying so. */
-  int r = meta_volume_put(rg->meta, &mv);
+  /* The row first, with the volume's key (volume_keys.c): a crash after the
+   * file exists leaves a row saying so, and no byte is written under a key
+   * not committed. */
+  int r = rg->cfg.keys && !rg->cfg.volumes_plain && mv.domain[0] ? region_volume_key_new(rg, &mv, VOLUME_ENCRYPTED)
+                                                                 : 0;
+  if (r == 0)
+    r = meta_volume_put(rg->meta, &mv);
   if (r < 0)
     return r;
   char img[4096];

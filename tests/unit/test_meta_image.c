@@ -11,7 +11,8 @@
  * and the rows the upgrade moves out of the legacy store (meta/upgrade.c:
  * what is left, the images capture bases name first, an image moved in one
  * transaction with the capture bases and copy row naming its tree, nothing
- * when the row changed meanwhile, orphan capture bases).
+ * when the row changed meanwhile, orphan capture bases, volumes by crypt
+ * state).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -261,6 +262,45 @@ static void upgrade_moves(void **state)
   meta_close(m);
 }
 
+static int upgrade_volume(struct meta *m, const char *id, enum meta_crypt_state cs)
+{
+  char res[128];
+  snprintf(res, sizeof res, DISK "%s", id);
+  struct meta_volume v = {.resource_id = res, .size = 1 << 20, .state = VOLUME_READY, .crypt_state = cs};
+  snprintf(v.id, sizeof v.id, "%s", id);
+  return meta_volume_put(m, &v);
+}
+
+static int count_vol(void *ctx, const char *vol_id)
+{
+  ++*(int *)ctx;
+  return 0;
+}
+
+static void upgrade_volumes(void **state)
+{
+  (void)state;
+  char path[256];
+  snprintf(path, sizeof path, "%s/upgrade_volumes.db", dir);
+  struct meta *m;
+  CHECK(meta_open(path, &m) == 0, "a database");
+  CHECK(upgrade_volume(m, "p", VOLUME_PLAIN) == 0 && upgrade_volume(m, "c", VOLUME_CONVERTING) == 0 &&
+            upgrade_volume(m, "e", VOLUME_ENCRYPTED) == 0,
+        "a plaintext, a converting and an encrypted volume");
+  struct meta_upgrade_counts c;
+  CHECK(meta_upgrade_counts(m, &c) == 0 && c.volumes_total == 3 && c.volumes_plain == 1 && c.volumes_converting == 1,
+        "counted by crypt state");
+  int n = 0;
+  CHECK(meta_upgrade_volumes(m, count_vol, &n) == 0 && n == 2, "two have a key");
+  char id[40];
+  CHECK(meta_upgrade_next_volume(m, id) == 0 && !strcmp(id, "c"), "c is the one to convert");
+  CHECK(meta_upgrade_volume_encrypted(m, "c") == 0 && meta_upgrade_next_volume(m, id) == -ENOENT, "then none is");
+  struct meta_volume v;
+  CHECK(meta_volume_get(m, "c", &v) == 0 && v.crypt_state == VOLUME_ENCRYPTED, "c is encrypted");
+  meta_volume_clear(&v);
+  meta_close(m);
+}
+
 static const char *const v2_schema =
     "CREATE TABLE resources(id TEXT PRIMARY KEY COLLATE NOCASE, type TEXT NOT NULL COLLATE NOCASE,"
     "  name TEXT NOT NULL, parent_id TEXT NOT NULL COLLATE NOCASE, location TEXT, tags TEXT, properties TEXT,"
@@ -361,7 +401,8 @@ int main(void)
     return 1;
   }
   const struct CMUnitTest tests[] = {UNIT_TEST(images_and_triggers), UNIT_TEST(attachments_follow_vm_rows),
-                                     UNIT_TEST(upgrade_moves), UNIT_TEST(migration_from_v2)};
+                                     UNIT_TEST(upgrade_moves),
+                                     UNIT_TEST(upgrade_volumes), UNIT_TEST(migration_from_v2)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
