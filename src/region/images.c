@@ -187,7 +187,11 @@ static int unexport(struct region *rg, const char *image_id, unsigned flags)
 int region_image_reexport(struct region *rg, const char *image_id)
 {
   int rc = unexport(rg, image_id, 0);
-  return rc == 0 ? region_image_export(rg, image_id) : rc;
+  if (rc == 0)
+    rc = region_image_export(rg, image_id);
+  if (rc == 0) /* the remove forgot the capabilities that open it */
+    rc = region_nbd_access_reload(rg, image_id);
+  return rc;
 }
 
 bool region_image_exported_from(struct region *rg, const char *image_id, const struct cas *cas)

@@ -136,8 +136,8 @@ void region_stores_close(struct region *r);
 int region_stores_each(struct region *r, int (*fn)(void *ctx, const char *domain, struct cas *cas), void *ctx);
 
 /* images.c: exports the image again from the tree its row names now (after
- * the upgrade moved it); -EBUSY while a client uses its export, which then
- * stays as it was. */
+ * the upgrade moved it), with its NBD grants; -EBUSY while a client uses its
+ * export, which then stays as it was. */
 int region_image_reexport(struct region *r, const char *image_id);
 /* Whether the image's export reads its tree from cas. */
 bool region_image_exported_from(struct region *r, const char *image_id, const struct cas *cas);
