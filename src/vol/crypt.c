@@ -55,7 +55,9 @@
  * The journal holds ciphertext, never plaintext, and redoing it is a copy,
  * idempotent whatever step 2 had written before a crash.  On attach a valid
  * journal whose lo is the durable W is redone (2 and 3); any other is stale
- * or torn, and then the range was never touched.  A hole is not journalled:
+ * or torn, and then the range was never touched.  A step that fails (an I/O
+ * error) after its journal was durable keeps its range claimed — accesses to
+ * it wait — until the next vol_crypt_step redoes the journal the same way.  A hole is not journalled:
  * it reads zeros in both states, so W jumps over it (3 alone).
  * Lock order: capture stripe → hydration stripes → conversion range (mu is
  * never held across I/O) → sector stripe.
@@ -84,7 +86,7 @@
 #define JOURNAL_MAGIC "VMRPXTJ1"
 #define SLOT_SIZE 512             /* slots 0 and 1 at 0 and 512 */
 #define JOURNAL_AT 4096           /* the journal's header; its data at JOURNAL_AT + 4096 */
-#define VC_CRASH_EXIT 86          /* status of a test crash (failpoint vol.crypt.crash) */
+#define VC_CRASH_EXIT 86          /* status of a test crash (failpoints vol.crypt.crash / fail) */
 
 struct vcrypt {
   uint8_t key[VOL_KEY_LEN];
@@ -98,6 +100,7 @@ struct vcrypt {
   uint64_t busy_lo, busy_hi;  /* the range a step converts (mu; empty when equal) */
   struct vc_io *ios;          /* registered accesses (mu) */
   int sfd;                    /* the state file, or -1 */
+  bool redo;                  /* a step failed after its journal was durable: its range stays claimed */
   uint64_t seq;               /* sequence number of the last slot written */
 };
 
@@ -128,7 +131,7 @@ static _Thread_local struct vc_thread *self;
 static pthread_key_t self_key;
 static pthread_once_t self_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t next_id = 1;
-static _Atomic int64_t crash_seen;
+static _Atomic int64_t points_seen;
 
 static void thread_free(void *p)
 {
@@ -454,11 +457,18 @@ int vc_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags, bool t
 
 /* ---- attach and conversion ----------------------------------------------- */
 
-static void crash_point(void)
+/* Test hooks between a step's writes (tests/vol/vol_crypt.c): the process
+ * exits at the n-th point when vol.crypt.crash=n, and the n-th point fails
+ * with -EIO when vol.crypt.fail=n. */
+static int fault_point(void)
 {
-  int64_t at = failpoint_value("vol.crypt.crash", 0);
-  if (at > 0 && atomic_fetch_add(&crash_seen, 1) + 1 == at)
+  int64_t crash = failpoint_value("vol.crypt.crash", 0), fail = failpoint_value("vol.crypt.fail", 0);
+  if (crash <= 0 && fail <= 0)
+    return 0;
+  int64_t n = atomic_fetch_add(&points_seen, 1) + 1;
+  if (n == crash)
     _exit(VC_CRASH_EXIT);
+  return n == fail ? -EIO : 0;
 }
 
 static int slot_put(struct vcrypt *cr, uint64_t w)
@@ -662,10 +672,8 @@ static int convert_one(struct volume *v, struct vcrypt *cr, uint8_t *buf, uint64
       r = slot_put(cr, hi);
       if (r == 0)
         *done += (hi - lo) / 64;
-      release(v, cr, r == 0 ? hi : lo);
-      if (r == 0)
-        crash_point();
-      return r;
+      release(v, cr, r == 0 ? hi : lo); /* a slot that failed to be written is the old one, or a torn one */
+      return r == 0 ? fault_point() : r;
     }
     if (hi - lo > VC_STEP) { /* written meanwhile: an ordinary step (a smaller claim stays claimed) */
       pthread_mutex_lock(&cr->mu);
@@ -690,35 +698,48 @@ static int convert_one(struct volume *v, struct vcrypt *cr, uint8_t *buf, uint64
   }
   if (r == 0)
     r = write_full_at(cr->sfd, buf, half, JOURNAL_AT + 4096);
-  if (r == 0) {
-    crash_point();
+  if (r == 0 && (r = fault_point()) == 0)
     r = write_full_at(cr->sfd, buf + half, n - half, (off_t)(JOURNAL_AT + 4096 + half));
-  }
   if (r == 0 && fdatasync(cr->sfd) < 0)
     r = -errno;
-  if (r == 0) { /* 2: the range */
-    crash_point();
+  /* from here on the range may hold ciphertext: a failure leaves it claimed
+   * until the journal is redone (vol_crypt_step, or the next attach) */
+  bool touched = r == 0;
+  if (r == 0 && (r = fault_point()) == 0) /* 2: the range */
     r = store(v, v->fd, buf, half, lo, false);
-  }
-  if (r == 0) {
-    crash_point();
+  if (r == 0 && (r = fault_point()) == 0)
     r = store(v, v->fd, buf + half, n - half, lo + half, false);
-  }
   if (r == 0 && fdatasync(v->fd) < 0)
     r = -errno;
-  if (r == 0) { /* 3: W */
-    crash_point();
+  if (r == 0 && (r = fault_point()) == 0) /* 3: W */
     r = slot_put(cr, hi);
-  }
-  if (r < 0)
+  if (r < 0) {
     log_error("vol", "encrypting bytes %llu-%llu of %s failed: %s", (unsigned long long)lo, (unsigned long long)hi,
               v->path, strerror(-r));
-  else
-    *done += n;
-  release(v, cr, r == 0 ? hi : lo);
-  if (r == 0)
-    crash_point();
-  return r;
+    if (touched)
+      cr->redo = true;
+    else
+      release(v, cr, lo);
+    return r;
+  }
+  *done += n;
+  release(v, cr, hi);
+  return fault_point();
+}
+
+/* A step that failed after its journal was durable: the journal redone,
+ * the range released.  -EIO if the journal does not redo (damaged since). */
+static int redo_failed_step(struct volume *v, struct vcrypt *cr)
+{
+  uint64_t lo = atomic_load(&cr->w), w = lo;
+  int r = journal_redo(v, cr, &w);
+  if (r == 0 && w == lo)
+    r = -EIO;
+  if (r < 0)
+    return r;
+  cr->redo = false;
+  release(v, cr, w);
+  return 0;
 }
 
 int vol_crypt_step(struct volume *v, uint64_t budget)
@@ -732,7 +753,7 @@ int vol_crypt_step(struct volume *v, uint64_t budget)
   if (!buf)
     return -ENOMEM;
   uint64_t done = 0;
-  int r = 0;
+  int r = cr->redo ? redo_failed_step(v, cr) : 0;
   while (r == 0 && done < budget && atomic_load(&cr->converting))
     r = convert_one(v, cr, buf, &done);
   OPENSSL_cleanse(buf, VC_STEP);

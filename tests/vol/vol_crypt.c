@@ -3,7 +3,8 @@
  * written, byte for byte, while the file holds none of the plaintext; zero
  * sectors stay holes; partial writes to one sector from several threads keep
  * each other's bytes; captures, hydration and the in-place conversion of a
- * plaintext volume (with a crash at each of its crash points) stay right.
+ * plaintext volume (with a crash, or an I/O error, at each of its points)
+ * stay right.
  * Each test works on a real sparse file in a temporary directory and keeps a
  * model of the volume's bytes.
  */
@@ -546,6 +547,29 @@ static void finish_conversion(struct fixture *f)
   assert_int_equal(total, f->size);
 }
 
+/* In a forked child: arms failpoint point=at and opens the plaintext volume
+ * for conversion (exit 1 if it cannot). */
+static struct volume *child_attach(struct fixture *f, const char *point, int at)
+{
+  char fp[64];
+  snprintf(fp, sizeof fp, "%s=%d", point, at);
+  setenv("VMRP_FAILPOINTS", fp, 1);
+  failpoint_init();
+  struct volume *v;
+  if (vol_open(f->img, NULL, CHUNK, false, false, &v) || vol_crypt_attach(v, f->key, f->state, true))
+    _exit(1);
+  return v;
+}
+
+static int child_status(pid_t pid)
+{
+  int st;
+  assert_true(pid >= 0);
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
 /* A crash (the process exits at the failpoint vol.crypt.crash's n-th
  * point) at every point of a conversion, n = 1, 2, ... until one runs
  * through: re-attaching finishes the interrupted step, the volume reads the
@@ -558,24 +582,15 @@ static void test_conversion_survives_a_crash_anywhere(void **state)
   for (int at = 1;; at++) {
     write_plain(f);
     pid_t pid = fork();
-    assert_true(pid >= 0);
     if (pid == 0) {
-      char fp[64];
-      snprintf(fp, sizeof fp, "vol.crypt.crash=%d", at);
-      setenv("VMRP_FAILPOINTS", fp, 1);
-      failpoint_init();
-      struct volume *v;
-      if (vol_open(f->img, NULL, CHUNK, false, false, &v) || vol_crypt_attach(v, f->key, f->state, true))
-        _exit(1);
+      struct volume *v = child_attach(f, "vol.crypt.crash", at);
       int r;
       while ((r = vol_crypt_step(v, 1 << 20)) == 0)
         ;
       _exit(r == 1 && vol_close(v) == 0 ? 0 : 2);
     }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_true(WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 86);
+    int st = child_status(pid);
+    assert_true(st == 0 || st == 86);
     open_vol(f, f->key, true);
     uint64_t done, total;
     vol_crypt_progress(f->v, &done, &total);
@@ -595,7 +610,7 @@ static void test_conversion_survives_a_crash_anywhere(void **state)
     check_model(f);
     assert_int_equal(vol_close(f->v), 0);
     f->v = NULL;
-    if (WEXITSTATUS(st) == 0)
+    if (st == 0)
       break;
     crashes++;
   }
@@ -702,6 +717,41 @@ static void test_damaged_state_refused(void **state)
   vol_close(v);
 }
 
+/* An I/O error (failpoint vol.crypt.fail: the n-th point fails) at every
+ * point of a conversion: the step fails, the next one redoes what the
+ * failed one left (its journal) and the conversion ends with the same bytes.
+ * In a child, as the failpoint is process-wide. */
+static void test_conversion_survives_an_error_anywhere(void **state)
+{
+  struct fixture *f = *state;
+  for (int at = 1;; at++) {
+    write_plain(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+      struct volume *v = child_attach(f, "vol.crypt.fail", at);
+      int r, errors = 0;
+      while ((r = vol_crypt_step(v, 1 << 20)) != 1)
+        if (r < 0 && ++errors > 1)
+          _exit(2);
+      uint8_t *got = malloc(f->size);
+      if (vol_pread(v, got, f->size, 0) || memcmp(got, f->model, f->size) || !vol_encrypted(v))
+        _exit(3);
+      free(got);
+      _exit(vol_close(v) ? 4 : errors ? 5 : 0); /* 5: failed once, and recovered */
+    }
+    int st = child_status(pid);
+    assert_true(st == 0 || st == 5);
+    open_vol(f, f->key, false);
+    check_model(f);
+    assert_file_secret(f);
+    assert_int_equal(vol_close(f->v), 0);
+    f->v = NULL;
+    if (st == 0)
+      break;
+    assert_true(at < 100);
+  }
+}
+
 struct io_thread {
   struct fixture *f;
   uint64_t lo, hi; /* the sectors this thread owns (bytes) */
@@ -797,6 +847,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_wrong_key_reads_garbage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_conversion_survives_a_crash_anywhere, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_conversion_survives_an_error_anywhere, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_io_during_conversion, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_capture_during_conversion, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_conversion_of_a_hydrating_volume, setup_plain, teardown),
