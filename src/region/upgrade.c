@@ -107,8 +107,13 @@ static int convert_tree(struct region *r, const char *old_hex, uint64_t size, ch
   struct cas_addr old, root;
   struct legacy_source s = {.shift = plat ? cas_chunk_shift(plat) : 0};
   int rc = legacy && plat ? cas_addr_from_hex(old_hex, &old) : -errno;
+  struct cas_hold *lh = NULL; /* the legacy tree, should its image go meanwhile */
   if (rc == 0)
     rc = cas_hold_begin(plat, hold);
+  if (rc == 0)
+    rc = cas_hold_begin(legacy, &lh);
+  if (rc == 0)
+    rc = cas_hold_root(legacy, lh, &old);
   if (rc == 0)
     rc = tree_reader_open(legacy, &old, &s.rd);
   if (rc == 0) {
@@ -125,6 +130,8 @@ static int convert_tree(struct region *r, const char *old_hex, uint64_t size, ch
     rc = cas_sync(plat); /* durable before any row names it */
   if (rc == 0)
     cas_addr_to_hex(&root, new_hex);
+  if (lh)
+    cas_hold_end(legacy, lh);
   return rc;
 }
 
@@ -132,6 +139,15 @@ static void end_hold(struct region *r, struct cas_hold *hold)
 {
   if (hold)
     cas_hold_end(region_store_for(r, r->platform), hold);
+}
+
+static bool image_gone(struct region *r, const char *id)
+{
+  struct meta_image row;
+  int rc = meta_image_get(r->meta, id, &row);
+  if (rc == 0)
+    meta_image_clear(&row);
+  return rc == -ENOENT;
 }
 
 static int upgrade_image(struct region *r, const struct meta_upgrade_image *im)
@@ -142,6 +158,8 @@ static int upgrade_image(struct region *r, const struct meta_upgrade_image *im)
   if (rc == 0)
     rc = meta_upgrade_image_move(r->meta, im->id, im->root, new_hex, r->platform);
   end_hold(r, hold);
+  if (rc < 0 && rc != -ESTALE && image_gone(r, im->id))
+    rc = -ESTALE; /* its tree went with it before the hold */
   if (rc == -ESTALE) /* deleted (or moved) meanwhile: nothing to do */
     rc = 0;
   else if (rc == 0)
