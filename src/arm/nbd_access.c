@@ -53,6 +53,10 @@ static int find_target(struct arm_call *call, bool drp, struct meta_resource *r,
   int rc = find_row(call, drp, r);
   if (rc < 0)
     return rc;
+  if (!(drp ? arm_image_readable(call, r) : arm_disk_readable(call, r))) { /* (not open after a restart then) */
+    meta_resource_clear(r);
+    return -EKEYREVOKED;
+  }
   if (drp) {
     struct meta_image im;
     rc = region_image_get(call->arm->region, r->id, &im);
@@ -72,15 +76,10 @@ static int find_target(struct arm_call *call, bool drp, struct meta_resource *r,
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "The %s '%s' is not served over NBD: it is still being created, or failed.",
                     drp ? "disk restore point" : "disk", r->name);
-    rc = -EBUSY;
-  } else if (!(drp ? arm_image_readable(call, r) : arm_disk_readable(call, r))) {
-    free(*export_name);
-    *export_name = NULL;
-    rc = -EKEYREVOKED;
-  }
-  if (rc < 0)
     meta_resource_clear(r);
-  return rc;
+    return -EBUSY;
+  }
+  return 0;
 }
 
 static json_t *time_or_null(int64_t us)

@@ -117,16 +117,20 @@ int region_domain_error(struct region *r, const char *domain)
   return err;
 }
 
-/* The ARM ids of the disks and disk restore points in a domain. */
+/* The volumes (by id) and the ARM ids of the disks and disk restore points
+ * in a domain. */
 struct in_domain {
   const char *domain;
-  struct strlist ids;
+  struct strlist volumes, ids;
 };
 
 static int volume_id_in(void *ctx, const struct meta_volume *v)
 {
   struct in_domain *d = ctx;
-  return strcmp(v->domain, d->domain) || !v->resource_id ? 0 : strlist_add(&d->ids, v->resource_id);
+  if (strcmp(v->domain, d->domain) || !v->resource_id)
+    return 0;
+  int rc = strlist_add(&d->volumes, v->id);
+  return rc < 0 ? rc : strlist_add(&d->ids, v->resource_id);
 }
 
 static int image_id_in(void *ctx, const struct meta_image *im)
@@ -135,19 +139,23 @@ static int image_id_in(void *ctx, const struct meta_image *im)
   return strcmp(im->domain, d->domain) ? 0 : strlist_add(&d->ids, im->id);
 }
 
-/* Withdraws (or registers again) the NBD capabilities of everything in
- * the domain. */
+/* Withdraws the NBD capabilities of everything in the domain, or opens
+ * what could not open without its key (at start) and registers them again. */
 static void switch_access(struct region *r, const char *domain, bool on)
 {
   struct in_domain d = {.domain = domain};
   int rc = meta_volume_list(r->meta, volume_id_in, &d);
+  size_t nvol = d.ids.n;
   if (rc == 0)
     rc = meta_image_list(r->meta, NULL, image_id_in, &d);
+  for (size_t i = 0; rc == 0 && on && i < d.ids.n; i++)
+    rc = i < nvol ? region_volume_reopen(r, d.volumes.v[i]) : region_image_export(r, d.ids.v[i]);
   for (size_t i = 0; rc == 0 && i < d.ids.n; i++)
     rc = on ? region_nbd_access_reload(r, d.ids.v[i]) : region_nbd_access_drop(r, d.ids.v[i]);
   if (rc < 0)
     log_error("region", "cannot %s the NBD access of key domain %s: %s", on ? "restore" : "withdraw", domain,
               strerror(-rc));
+  strlist_free(&d.volumes);
   strlist_free(&d.ids);
 }
 

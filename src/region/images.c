@@ -165,6 +165,8 @@ static int export_image(struct region *rg, const struct meta_image *im)
 
 int region_image_export(struct region *rg, const char *image_id)
 {
+  if (rg->cfg.nbd && nbd_export_handle(rg->cfg.nbd, name_of(image_id)))
+    return 0; /* exported already */
   struct meta_image im;
   int rc = meta_image_get(rg->meta, image_id, &im);
   if (rc == 0) {

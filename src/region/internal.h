@@ -69,6 +69,9 @@ struct region {
 
 /* volumes.c */
 int region_volumes_open(struct region *r);
+/* Opens and exports a ready volume that is not open (its key could not be
+ * unwrapped at start, and can now): 0 when open (or gone). */
+int region_volume_reopen(struct region *r, const char *vol_id);
 void region_volumes_close(struct region *r);
 /* The open volume, or NULL.  Valid until region_volume_destroy of that id. */
 struct volume *region_volume_find(struct region *r, const char *vol_id);
@@ -118,7 +121,7 @@ void region_captures_free(struct region *r);
 int region_images_recover(struct region *r);
 /* The store a hold's tree is in. */
 struct cas *region_hold_store(const struct region_hold *h);
-int region_image_export(struct region *r, const char *image_id);
+int region_image_export(struct region *r, const char *image_id); /* 0 when exported already */
 int region_images_export_all(struct region *r);
 void region_images_unexport_all(struct region *r);
 

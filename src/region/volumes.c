@@ -199,6 +199,20 @@ static int open_one(void *ctx, const struct meta_volume *row)
   return 0;
 }
 
+int region_volume_reopen(struct region *rg, const char *vol_id)
+{
+  if (region_volume_find(rg, vol_id))
+    return 0;
+  struct meta_volume mv;
+  int r = meta_volume_get(rg->meta, vol_id, &mv);
+  if (r < 0)
+    return r == -ENOENT ? 0 : r;
+  if (mv.state == VOLUME_READY)
+    r = attach(rg, &mv, false);
+  meta_volume_clear(&mv);
+  return r;
+}
+
 int region_volumes_open(struct region *rg)
 {
   char dir[4096];

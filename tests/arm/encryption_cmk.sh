@@ -2,14 +2,14 @@
 # Customer-managed keys end to end (docs/encryption.md "Customer keys and
 # crypto-erase"): a disk encryption set over a key of a SoftHSM2 token made
 # with the az CLI (id form of --source-vault) and a disk in it (az disk create
-# --disk-encryption-set); data written over NBD, a restore point, a restore,
-# an azcopy download of the disk restore point byte for byte; rotation to a
-# new key version, the data read back after a restart; the JS SDK doing the
-# same; bad input for every new field, nothing created; crypto-erase (the
-# key deleted from the token): the set's disks and disk restore points refuse
-# NBD, SAS and restores with a clear error, an open NBD connection is
-# closed, SAS reads fail — a platform-key disk beside keeps working; the key
-# disabled then enabled again gives the data back.
+# --disk-encryption-set); data written over NBD; rotation to a new key
+# version, the old one destroyed, the data read back after a restart; the JS
+# SDK's set, disk, rotation and deletes; bad input for every new field,
+# nothing created; crypto-erase (the key deleted from the token): an open NBD
+# connection closed, SAS reads, NBD grants, copies and new disks refused with
+# a clear error naming the set, also after a restart — a platform-key disk
+# beside keeps working; a key disabled, then enabled again (after a restart)
+# gives the data back; the group's deletion removes its sets' key domains.
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/hsm.sh"
 . "$VMRP_SRC/tests/lib/az.sh"
@@ -21,7 +21,6 @@ export VMRP_CONFIG_EXTRA="$VMRP_CONFIG_EXTRA\n$(hsm_config)\nkey_probe_interval 
 start_regions
 TOKEN=$(token "$EAST")
 DV=api-version=2024-03-02
-CV=api-version=2024-07-01
 RGID=/subscriptions/$SUB/resourceGroups/cmk
 RG=$EAST$RGID
 C=$RG/providers/Microsoft.Compute
@@ -179,6 +178,22 @@ check qemu-io -f raw -c "write -P 0x7e 0 64k" "$(nbd_uri "$C/disks/d2")" "a disk
 hsm_disable other 02
 arm POST "$C/disks/d2/vmrpGrantNbdAccess?$DV" '{"access":"Write"}'
 expect 409 KeyVaultAccessForbidden "its key disabled: NBD refused"
+kill9_region eastus
+restart_region eastus
+arm POST "$C/disks/d1/vmrpGrantNbdAccess?$DV" '{"access":"Write"}'
+expect 409 KeyVaultKeyNotFound "after a restart: the erased set's disk still refused with the key's error"
+arm POST "$C/disks/d2/vmrpGrantNbdAccess?$DV" '{"access":"Write"}'
+expect 409 KeyVaultAccessForbidden "and the disabled one's"
+check qemu-io -f raw -c "read -P 0x5c 0 1M" "$(nbd_uri "$C/disks/p1")" "the platform-key disk reads after the restart"
 hsm_enable other 02
-check qemu-io -f raw -c "read -P 0x7e 0 64k" "$(nbd_uri "$C/disks/d2")" "enabled again: the disk reads back"
+check qemu-io -f raw -c "read -P 0x7e 0 64k" "$(nbd_uri "$C/disks/d2")" "its key enabled again: the disk (closed at start) opens and reads back"
+
+# The group's deletion takes its sets last, and their key domains with them.
+check test "$("$VMRPD" keys show -c "$EAST_CONF" | grep -c ' customer ')" = 2 "the keyring holds the two sets' domains"
+arm DELETE "$RG?api-version=2021-04-01"
+expect 202 "" "delete the resource group: disks, VM, restore points, sets"
+loc=$(header Location)
+for _ in $(seq 300); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
+check test "$STATUS" = 200 "the group's deletion finishes"
+check test "$("$VMRPD" keys show -c "$EAST_CONF" | grep -c ' customer ')" = 0 "no customer domain is left in the keyring"
 finish
