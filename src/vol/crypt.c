@@ -567,6 +567,13 @@ static void vc_free(struct vcrypt *cr)
 
 void vc_close(struct volume *v)
 {
+  /* this thread's contexts forget the key now; another thread's when it
+   * next uses a volume, or exits */
+  for (int i = 0; i < 2 && self && v->cr; i++)
+    if (self->owner[i] == v->cr->id) {
+      EVP_CIPHER_CTX_reset(self->ctx[i]);
+      self->owner[i] = 0;
+    }
   vc_free(v->cr);
   v->cr = NULL;
 }
