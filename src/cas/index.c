@@ -77,13 +77,28 @@ static void build_dir(struct index *ix)
 
 static int ent_cmp(const void *a, const void *b) { return memcmp(a, b, INDEX_KEY_LEN); }
 
+/* ent_cmp, then the newest copy first (higher pack, then higher offset), so
+ * that of duplicates index_load keeps the copy written last: a repair's good
+ * copy rather than the damaged one it replaced (which stays in its pack until
+ * a GC rewrite), a GC move's target rather than its source. */
+static int load_cmp(const void *a, const void *b)
+{
+  const struct idx_ent *x = a, *y = b;
+  int c = memcmp(x->key, y->key, INDEX_KEY_LEN);
+  if (c)
+    return c;
+  if (x->pack != y->pack)
+    return x->pack > y->pack ? -1 : 1;
+  return x->off > y->off ? -1 : x->off < y->off;
+}
+
 /* In-place radix partition by bucket, then sort each bucket. */
 static void sort_entries(struct idx_ent *e, size_t n)
 {
   size_t *start = calloc(DIR_BUCKETS + 1, sizeof *start);
   size_t *next = calloc(DIR_BUCKETS, sizeof *next);
   if (!start || !next) {
-    qsort(e, n, sizeof *e, ent_cmp);
+    qsort(e, n, sizeof *e, load_cmp);
     goto out;
   }
   for (size_t i = 0; i < n; i++)
@@ -106,7 +121,7 @@ static void sort_entries(struct idx_ent *e, size_t n)
   }
   for (uint32_t b = 0; b < DIR_BUCKETS; b++)
     if (start[b + 1] - start[b] > 1)
-      qsort(e + start[b], start[b + 1] - start[b], sizeof *e, ent_cmp);
+      qsort(e + start[b], start[b + 1] - start[b], sizeof *e, load_cmp);
 out:
   free(start);
   free(next);

@@ -41,8 +41,9 @@ struct index {
 
 int index_init(struct index *ix);
 void index_free(struct index *ix);
-/* Replaces the contents with ents (any order, duplicates allowed: the first
- * of equal keys wins).  Takes ownership of ents (malloc'd). */
+/* Replaces the contents with ents (any order, duplicates allowed: of equal
+ * keys the newest copy wins — highest pack, then highest offset).  Takes
+ * ownership of ents (malloc'd). */
 int index_load(struct index *ix, struct idx_ent *ents, size_t n);
 bool index_lookup(const struct index *ix, const struct cas_addr *a, struct idx_ent *out);
 /* Inserts or moves an address to a new location. */
