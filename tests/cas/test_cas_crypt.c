@@ -396,6 +396,14 @@ static void foreign_pack_refused(void **state)
       assert_int_equal(cas_record_repair(a, rec, len, &info), -EIO);
       assert_false(cas_has(a, &o[i].a));
     }
+    if (kind == 0) { /* and the reverse: a sealed record for a plaintext store */
+      char *d3 = tu_mkdtemp();
+      struct cas *p = open_with(d3, NULL);
+      assert_int_equal(cas_record_check(p, rec, len, &info, NULL, 0), -EIO);
+      assert_int_equal(cas_record_import(p, rec, len, &info, NULL), -EIO);
+      assert_int_equal(cas_close(p), 0);
+      tu_rmrf(d3);
+    }
     free(rec);
     struct cas_stats st;
     assert_int_equal(cas_stats(a, &st), 0);
