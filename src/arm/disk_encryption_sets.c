@@ -35,6 +35,7 @@
  * token 400 KeyVaultServiceUnavailable.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +263,7 @@ static bool set_body_ok(struct arm_call *call, json_t *b)
 
 /* Applies b to the set r (tags, identity, activeKey: a new key URL is a
  * rotation) and replies. */
-static void update_set(struct arm_call *call, struct meta_resource *r, json_t *b)
+static void update_set_locked(struct arm_call *call, struct meta_resource *r, json_t *b)
 {
   json_t *props = json_loads(r->properties ? r->properties : "{}", 0, NULL);
   json_t *extra = json_loads(r->extra ? r->extra : "{}", 0, NULL);
@@ -314,6 +315,17 @@ static void update_set(struct arm_call *call, struct meta_resource *r, json_t *b
 out:
   json_decref(props);
   json_decref(extra);
+}
+
+/* Updates run one at a time, so the domain's wrapping and the row's
+ * activeKey change in the same order. */
+static pthread_mutex_t update_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void update_set(struct arm_call *call, struct meta_resource *r, json_t *b)
+{
+  pthread_mutex_lock(&update_lock);
+  update_set_locked(call, r, b);
+  pthread_mutex_unlock(&update_lock);
 }
 
 static void create_set(struct arm_call *call, const char *id, json_t *b)

@@ -41,6 +41,8 @@ check test "$(echo "$BODY" | jq -r '[.identity.type, (.identity.principalId | le
   = "SystemAssigned 36 $TENANT" "its system-assigned identity"
 check test "$(echo "$BODY" | jq -c '.properties.previousKeys')" = "[]" "no previous keys"
 check bash -c "! grep -q domain <<< '$BODY'" "the set's document names no key domain"
+arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Compute/diskEncryptionSets?$DV"
+check test "$(echo "$BODY" | jq -r '[.value[].id] | join(" ")')" = "$SET" "the subscription's list"
 arm PUT "$C/disks/p1?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
 wait_op
 
@@ -51,9 +53,9 @@ check qemu-io -f raw -c "write -P 0x5c 0 1M" "$P1" "write the platform disk over
 check nbdcopy "$VAR/pattern" "$D1" "write 3 MiB of a random pattern to the CMK disk over NBD"
 
 # ---- rotation ---------------------------------------------------------------------------
-arm PATCH "$C/diskEncryptionSets/des1?$DV" '{"properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
-expect 200 "" "PATCH activeKey.keyUrl: rotation to cmk/02"
-check test "$(echo "$BODY" | jq -r '.properties.activeKey.keyUrl')" = "$K2" "the new key is active"
+check az disk-encryption-set update -g cmk -n des1 --key-url "$K2" -o none "az disk-encryption-set update --key-url: rotation to cmk/02"
+arm GET "$C/diskEncryptionSets/des1?$DV"
+check test "$(echo "$BODY" | jq -r '.properties.activeKey | [.keyUrl, .sourceVault.id] | join(" ")')" = "$K2 $VAULT" "the new key is active, the vault kept"
 check test -n "$(echo "$BODY" | jq -r '.properties.lastKeyRotationTimestamp // empty')" "lastKeyRotationTimestamp set"
 hsm_delete cmk 01
 ok "the old key version deleted from the token"
