@@ -92,6 +92,14 @@ static void map_metadata(json_t *meta_src, json_t *map)
   json_array_foreach(json_object_get(sp, "dataDisks"), i, d) map_disk(d, map);
 }
 
+/* The key domain of a peer's tree (peer_doc.c checked it); none: a peer
+ * from before encryption at rest, whose store is plaintext. */
+static const char *tree_domain(const json_t *tree)
+{
+  const char *d = json_string_value(json_object_get(tree, "domain"));
+  return d ? d : "";
+}
+
 struct copy_plan {
   const struct arm_location *from;
   json_t *src;     /* the source restore point, as its region gave it */
@@ -131,7 +139,8 @@ static void record(struct arm_call *call, const struct meta_resource *coll, cons
     struct region_copy_disk cd = {.image_id = did, .rp_id = id, .disk_id = disk ? disk : "", .source_id = sid,
                                   .source_location = p->from->name,
                                   .root = json_string_value(json_object_get(tree, "root")),
-                                  .size = (uint64_t)json_integer_value(json_object_get(tree, "size"))};
+                                  .size = (uint64_t)json_integer_value(json_object_get(tree, "size")),
+                                  .domain = tree_domain(tree)};
     if (rc == 0)
       rc = cd.root ? region_copy_record(arm->region, &cd) : -EINVAL;
     meta_resource_clear(&r);
@@ -475,7 +484,7 @@ static int wait_capture(struct arm *arm, struct job *job, const struct meta_oper
             continue;
           if (!strcasecmp(c.source_id, json_string_value(json_object_get(d, "id"))))
             region_copy_set_root(arm->region, l->v[k], json_string_value(json_object_get(tree, "root")),
-                                 (uint64_t)json_integer_value(json_object_get(tree, "size")));
+                                 (uint64_t)json_integer_value(json_object_get(tree, "size")), tree_domain(tree));
           meta_image_copy_clear(&c);
         }
       }

@@ -11,7 +11,8 @@
  *                        restore points with their trees
  *                        (diskRestorePoints[].vmrpTree {root, size, state,
  *                        customerKey: whether a disk encryption set's key
- *                        encrypts it})
+ *                        encrypts it, domain: the key domain of the store
+ *                        holding it})
  *   POST captures        {vmId, properties}: a restore point of a VM here
  *                        for the peer's cross-region creation, by the local
  *                        path (fence, capture), in this region's collection
@@ -173,9 +174,10 @@ static int add_drp(void *ctx, const struct meta_resource *r)
   json_t *d = json_pack("{s:s,s:s,s:o}", "id", r->id, "name", r->name, "properties", loads(r->properties));
   struct meta_image im;
   if (meta_image_get(call->arm->meta, r->id, &im) == 0) {
-    json_object_set_new(d, "vmrpTree", json_pack("{s:s,s:I,s:s,s:b}", "root", im.root, "size", (json_int_t)im.size,
+    json_object_set_new(d, "vmrpTree", json_pack("{s:s,s:I,s:s,s:b,s:s}", "root", im.root, "size", (json_int_t)im.size,
                                                  "state", meta_image_state_to_string(im.state), "customerKey",
-                                                 region_domain_is_customer(call->arm->region, im.domain)));
+                                                 region_domain_is_customer(call->arm->region, im.domain), "domain",
+                                                 im.domain));
     meta_image_clear(&im);
   }
   json_array_append_new(list, d);
@@ -209,10 +211,15 @@ static void serve_resource(struct arm_call *call)
 static void serve_objects(struct arm_call *call)
 {
   struct repl_export *x = NULL;
-  int rc = region_export_open(call->arm->region, call->req->body, call->req->body_len, &x);
+  const char *domain = http_query(call->req, "domain");
+  int rc = region_export_open(call->arm->region, domain, call->req->body, call->req->body_len, &x);
   if (rc == -EINVAL) {
-    arm_reply_error(call, 400, "InvalidRequestContent", "The body must hold 1 to %d 32-byte object addresses.",
-                    REPL_MAX_BATCH);
+    arm_reply_error(call, 400, "InvalidRequestContent",
+                    "The body must hold 1 to %d 32-byte object addresses, the domain 32 hex digits.", REPL_MAX_BATCH);
+    return;
+  }
+  if (rc == -ENOENT) {
+    arm_reply_error(call, 404, "NotFound", "This region has no store of that key domain.");
     return;
   }
   if (rc < 0) {

@@ -59,15 +59,18 @@ static bool id_ok(const char *s)
   return s && !strncasecmp(s, "/subscriptions/", 15) && strlen(s) < MAX_ID && printable(s);
 }
 
-static bool hex64(const char *s)
+/* n hex digits (upper case too when upper). */
+static bool hex_n(const char *s, size_t n, bool upper)
 {
-  if (!s || strlen(s) != 64)
+  if (!s || strlen(s) != n)
     return false;
   for (; *s; s++)
-    if (!strchr("0123456789abcdefABCDEF", *s))
+    if (!strchr(upper ? "0123456789abcdefABCDEF" : "0123456789abcdef", *s))
       return false;
   return true;
 }
+
+static bool hex64(const char *s) { return hex_n(s, 64, true); }
 
 /* Member k of o is absent, or present with type t.  A null counts as
  * present (the copy would read it as the type). */
@@ -136,6 +139,9 @@ static int drp_check(const json_t *d, size_t i, const char *rp_id, char *why, si
   json_t *customer = json_object_get(tree, "customerKey");
   if (customer && !json_is_boolean(customer))
     return bad(why, cap, "diskRestorePoints[%zu].vmrpTree.customerKey is not a boolean", i);
+  const char *domain = str(tree, "domain");
+  if (!opt(tree, "domain", JSON_STRING) || (domain && *domain && !hex_n(domain, 32, false)))
+    return bad(why, cap, "diskRestorePoints[%zu].vmrpTree.domain is not a key domain (32 lower-case hex digits)", i);
   if (state && !strcmp(state, "Succeeded") && (!*root || json_integer_value(size) == 0))
     return bad(why, cap, "diskRestorePoints[%zu].vmrpTree is Succeeded without a root or a size", i);
   return 0;

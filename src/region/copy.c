@@ -10,6 +10,13 @@
  * one commits the image READY with the same root as the source, exports it,
  * and marks the restore point Succeeded once all of its images are.
  *
+ * Stores: a copy goes to the store of the source's key domain (the peer
+ * document names it; both regions hold the same domains, from one
+ * keyring), so its records travel sealed as the source stored them and this
+ * store opens and re-addresses each before keeping it (cas_record_check):
+ * dedup within the domain, incremental copies and the verification by the
+ * target work as for plaintext.
+ *
  * GC: a copy's objects are reachable from no root until the image commits,
  * so the region does not collect while any image is Copying (store.c), and a
  * run holds a cas_hold so that a GC that started before it keeps what it
@@ -32,14 +39,24 @@ static int64_t wall_us(void)
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A domain as a peer names it: NULL (not yet known), "" (its legacy store)
+ * or 32 lower-case hex digits. */
+static bool domain_ok(const char *d)
+{
+  size_t n = d ? strspn(d, "0123456789abcdef") : 0;
+  return !d || (n == strlen(d) && (n == 0 || n == 2 * 16));
+}
+
 int region_copy_record(struct region *rg, const struct region_copy_disk *d)
 {
   struct cas_addr a;
   if (d->root[0] && cas_addr_from_hex(d->root, &a) < 0) /* "": named later (region_copy_set_root) */
     return -EINVAL;
+  if (!domain_ok(d->domain))
+    return -EINVAL;
   struct meta_image im = {.id = (char *)d->image_id, .rp_id = (char *)d->rp_id, .disk_id = (char *)d->disk_id,
                           .state = IMAGE_COPYING, .size = d->size};
-  snprintf(im.domain, sizeof im.domain, "%s", rg->platform);
+  snprintf(im.domain, sizeof im.domain, "%s", d->domain ? d->domain : rg->platform);
   struct meta_image_copy c = {.image_id = (char *)d->image_id, .source_id = (char *)d->source_id,
                               .source_location = (char *)d->source_location, .size = d->size,
                               .started_us = wall_us()};
@@ -123,6 +140,10 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
     return rc;
   bool copying = im.state == IMAGE_COPYING;
   struct cas *cas = region_store_for(rg, im.domain);
+  struct repl_peer from = *peer; /* its store of the same key domain */
+  char domain[META_DOMAIN_HEX];
+  memcpy(domain, im.domain, sizeof domain);
+  from.domain = domain;
   meta_image_clear(&im);
   if (!copying)
     return 0; /* done in an earlier run (or failed: not ours to redo) */
@@ -141,7 +162,7 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
   if (rc == 0)
     rc = cas_hold_begin(cas, &hold);
   if (rc == 0)
-    rc = repl_copy_tree(cas, peer, &root, &ro, &st); /* synced on 0 */
+    rc = repl_copy_tree(cas, &from, &root, &ro, &st); /* synced on 0 */
   if (rc == 0) {
     on_checkpoint(&x, &st);
     free(x.row.error);
@@ -160,12 +181,30 @@ int region_copy_run(struct region *rg, const char *image_id, const struct repl_p
   return rc;
 }
 
-int region_copy_set_root(struct region *rg, const char *image_id, const char *root, uint64_t size)
+int region_copy_set_root(struct region *rg, const char *image_id, const char *root, uint64_t size,
+                         const char *domain)
 {
   struct cas_addr a;
-  if (cas_addr_from_hex(root, &a) < 0)
+  struct meta_image im;
+  if (cas_addr_from_hex(root, &a) < 0 || !domain_ok(domain))
     return -EINVAL;
-  return meta_image_copy_set_root(rg->meta, image_id, root, size);
+  int rc = meta_begin(rg->meta);
+  if (rc < 0)
+    return rc;
+  rc = meta_image_get(rg->meta, image_id, &im);
+  if (rc == 0 && domain) {
+    snprintf(im.domain, sizeof im.domain, "%s", domain);
+    rc = meta_image_put(rg->meta, &im);
+  }
+  if (rc == 0)
+    meta_image_clear(&im);
+  if (rc == 0)
+    rc = meta_image_copy_set_root(rg->meta, image_id, root, size);
+  if (rc == 0)
+    rc = meta_commit(rg->meta);
+  else
+    meta_rollback(rg->meta);
+  return rc;
 }
 
 int region_copy_note(struct region *rg, const char *image_id, const char *error, bool attempt)
@@ -188,8 +227,10 @@ int region_copy_get(struct region *rg, const char *image_id, struct meta_image_c
   return meta_image_copy_get(rg->meta, image_id, out);
 }
 
-int region_export_open(struct region *rg, const void *body, size_t len, struct repl_export **out)
+int region_export_open(struct region *rg, const char *domain, const void *body, size_t len, struct repl_export **out)
 {
-  struct cas *cas = region_store_for(rg, rg->platform);
+  if (!domain_ok(domain))
+    return -EINVAL;
+  struct cas *cas = region_store_for(rg, domain);
   return cas ? repl_export_open(cas, body, len, out) : -errno;
 }

@@ -132,10 +132,15 @@ void region_images_unexport_all(struct region *r);
  * an unknown domain; a key error of keys.h).  Valid until region_close. */
 struct region_store;
 struct cas *region_store_for(struct region *r, const char *domain_hex);
+/* The key set of a domain (cleanse it after use): 0, -ENOKEY without a
+ * keyring, -ENOENT an unknown domain, a key error of keys.h. */
+struct keys_set;
+int region_domain_set(struct region *r, const char *domain_hex, struct keys_set *out);
 /* Opens the platform domain's store (and the legacy one if it exists). */
 int region_stores_open(struct region *r);
 void region_stores_close(struct region *r);
-/* Calls fn for every open store, in no order; a non-zero return stops. */
+/* Calls fn for every open store (the legacy one while it exists), in no
+ * order; a non-zero return stops. */
 int region_stores_each(struct region *r, int (*fn)(void *ctx, const char *domain, struct cas *cas), void *ctx);
 
 /* images.c: exports the image again from the tree its row names now (after

@@ -154,3 +154,8 @@ int region_reader_changes(struct region_reader *older, struct region_reader *rd,
   int rc = tree_changes(cas, &older->root, &rd->root, from, pass_extent, &f, NULL);
   return rc > 0 ? 1 : rc;
 }
+
+bool region_reader_encrypted(const struct region_reader *rd)
+{
+  return rd->vol ? vol_encrypted(rd->vol) : cas_encrypted(region_hold_store(rd->hold));
+}

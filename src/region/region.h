@@ -336,12 +336,16 @@ struct region_copy_disk {
   const char *source_location;
   const char *root;             /* the source's tree root, hex */
   uint64_t size;
+  const char *domain;           /* the key domain of the source's store (hex; "" its legacy store;
+                                   NULL not known yet: the platform's until region_copy_set_root) */
 };
 /* Records the image (state Copying) and its copy row, in the caller's meta
  * transaction.  -EINVAL: a malformed root; "" names none yet (the source is
  * still being captured: region_copy_set_root before the copy runs). */
 int region_copy_record(struct region *r, const struct region_copy_disk *d);
-int region_copy_set_root(struct region *r, const char *image_id, const char *root, uint64_t size);
+/* domain: as region_copy_disk's (NULL: unchanged). */
+int region_copy_set_root(struct region *r, const char *image_id, const char *root, uint64_t size,
+                         const char *domain);
 struct region_copy_opts {
   unsigned streams;             /* concurrent object requests; 0: 4 */
   uint64_t max_bytes_per_s;     /* 0: unlimited */
@@ -360,8 +364,11 @@ int region_copy_run(struct region *r, const char *image_id, const struct repl_pe
  * failed run. */
 int region_copy_note(struct region *r, const char *image_id, const char *error, bool attempt);
 int region_copy_get(struct region *r, const char *image_id, struct meta_image_copy *out);
-/* The objects stream a peer asked for (repl.h), over this region's store. */
-int region_export_open(struct region *r, const void *body, size_t len, struct repl_export **out);
+/* The objects stream a peer asked for (repl.h), over this region's store of
+ * key domain (hex, "" or NULL the legacy store).  -EINVAL: a malformed
+ * domain or body; -ENOENT: no such store. */
+int region_export_open(struct region *r, const char *domain, const void *body, size_t len,
+                       struct repl_export **out);
 
 /* ---- reads of an image for a data plane (reads.c) ------------------------ */
 

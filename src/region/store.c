@@ -293,7 +293,9 @@ static int repair_one(void *ctx, const char *domain, struct cas *cas)
       r->from = by;
     }
     for (int k = 0; k < x->npeers && !by; k++) {
-      int r = repl_repair_object(cas, &x->peers[k], &a);
+      struct repl_peer from = x->peers[k]; /* its store of the same domain */
+      from.domain = domain;
+      int r = repl_repair_object(cas, &from, &a);
       if (r == 0) {
         struct region_repaired *y = &out->repaired[out->n_repaired++];
         snprintf(y->address, sizeof y->address, "%s", b->damaged[i].address);

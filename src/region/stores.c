@@ -9,15 +9,27 @@
  * copies all go through it, so a new domain (a disk encryption set) is a new
  * store and nothing else.
  *
- * Domain "" is the legacy store, <data_dir>/store.
+ * The stores of the key domains (keys.h) are <data_dir>/stores/<domain id
+ * in hex>/, encrypted and addressed under the domain's keys (a struct
+ * cas_key made from the domain's key set here: cas/ knows no keys/), the
+ * platform domain's opened at start, a customer domain's on first use.
+ * Domain "" is the legacy plaintext store <data_dir>/store of a vmrp from
+ * before encryption: opened only when it exists, read until the upgrade
+ * has moved its trees.  A region without a keyring (cfg.keys NULL: unit
+ * tests of other layers) keeps every tree there, and claims nothing.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/log.h"
+#include "keys/keys.h"
 #include "region/internal.h"
+
+#include <openssl/crypto.h>
 
 struct region_store {
   char domain[META_DOMAIN_HEX];
@@ -25,12 +37,13 @@ struct region_store {
   struct region_store *next;
 };
 
-static int open_store(struct region *rg, const char *domain, const char *dir, bool create, struct cas **out)
+static int open_store(struct region *rg, const char *domain, const char *dir, const struct cas_key *key,
+                      struct cas **out)
 {
   unsigned shift = 0;
   while ((1u << shift) < rg->cfg.chunk_size)
     shift++;
-  struct cas_options copts = {.chunk_shift = shift, .create = create, .crc_reads = true};
+  struct cas_options copts = {.chunk_shift = shift, .create = key || !rg->cfg.keys, .crc_reads = true, .key = key};
   int rc = cas_open(dir, &copts, out);
   if (rc == 0 && cas_chunk_size(*out) != rg->cfg.chunk_size) {
     log_error("region", "the store in %s uses %u-byte chunks, the configuration says %u", dir, cas_chunk_size(*out),
@@ -38,8 +51,29 @@ static int open_store(struct region *rg, const char *domain, const char *dir, bo
     cas_close(*out);
     rc = -EINVAL;
   }
-  if (rc < 0)
+  if (rc < 0 && (*domain || rc != -ENOENT)) /* no legacy store: nothing to say */
     log_error("region", "cannot open the store of domain '%s' in %s: %s", domain, dir, strerror(-rc));
+  return rc;
+}
+
+int region_domain_set(struct region *rg, const char *domain, struct keys_set *out)
+{
+  uint8_t id[KEYS_ID_LEN];
+  int rc = rg->cfg.keys ? keys_id_from_hex(domain, id) : -ENOKEY;
+  return rc < 0 ? rc : keys_domain_get(rg->cfg.keys, id, out);
+}
+
+/* The cas key of a domain, from its key set. */
+static int domain_key(struct region *rg, const char *domain, struct cas_key *key)
+{
+  struct keys_set set;
+  int rc = region_domain_set(rg, domain, &set);
+  if (rc == 0) {
+    memcpy(key->id, set.id, sizeof key->id);
+    memcpy(key->enc, set.enc, sizeof key->enc);
+    memcpy(key->addr, set.addr, sizeof key->addr);
+  }
+  OPENSSL_cleanse(&set, sizeof set);
   return rc;
 }
 
@@ -47,9 +81,18 @@ static int open_store(struct region *rg, const char *domain, const char *dir, bo
 static int add_locked(struct region *rg, const char *domain, struct cas **out)
 {
   char dir[4096];
-  snprintf(dir, sizeof dir, "%s/store", rg->cfg.data_dir);
+  struct cas_key key;
   struct region_store *s = calloc(1, sizeof *s);
-  int rc = s ? open_store(rg, domain, dir, true, &s->cas) : -ENOMEM;
+  if (!s)
+    return -ENOMEM;
+  int rc = *domain ? domain_key(rg, domain, &key) : 0; /* a known domain: its id names the directory */
+  if (*domain)
+    snprintf(dir, sizeof dir, "%s/stores/%s", rg->cfg.data_dir, domain);
+  else
+    snprintf(dir, sizeof dir, "%s/store", rg->cfg.data_dir);
+  if (rc == 0)
+    rc = open_store(rg, domain, dir, *domain ? &key : NULL, &s->cas);
+  OPENSSL_cleanse(&key, sizeof key);
   if (rc < 0) {
     free(s);
     return rc;
@@ -78,6 +121,20 @@ struct cas *region_store_for(struct region *rg, const char *domain_hex)
 
 int region_stores_open(struct region *rg)
 {
+  struct keys_set set;
+  char dir[4096];
+  if (rg->cfg.keys) {
+    keys_platform(rg->cfg.keys, &set);
+    keys_id_to_hex(set.id, rg->platform);
+    OPENSSL_cleanse(&set, sizeof set);
+    snprintf(dir, sizeof dir, "%s/stores", rg->cfg.data_dir);
+    int rc = mkdir_exist_ok(dir, 0700);
+    if (rc < 0)
+      return rc;
+  }
+  snprintf(dir, sizeof dir, "%s/store", rg->cfg.data_dir);
+  if (rg->cfg.keys && access(dir, F_OK) == 0 && !region_store_for(rg, "")) /* a store from before */
+    return -errno;
   return region_store_for(rg, rg->platform) ? 0 : -errno;
 }
 
@@ -88,9 +145,12 @@ int region_stores_each(struct region *rg, int (*fn)(void *ctx, const char *domai
   pthread_mutex_lock(&rg->stores_lock);
   struct region_store *head = rg->stores;
   pthread_mutex_unlock(&rg->stores_lock);
+  char legacy[4096];
+  snprintf(legacy, sizeof legacy, "%s/store", rg->cfg.data_dir);
   int rc = 0;
   for (struct region_store *s = head; s && rc == 0; s = s->next)
-    rc = fn(ctx, s->domain, s->cas);
+    if (*s->domain || access(legacy, F_OK) == 0) /* the upgrade deletes the legacy store */
+      rc = fn(ctx, s->domain, s->cas);
   return rc;
 }
 

@@ -25,20 +25,13 @@
 #include "region/internal.h"
 #include "vol/vol.h"
 
-static int domain_set(struct region *r, const char *domain, struct keys_set *set)
-{
-  uint8_t id[KEYS_ID_LEN];
-  int rc = r->cfg.keys ? keys_id_from_hex(domain, id) : -ENOKEY;
-  return rc < 0 ? rc : keys_domain_get(r->cfg.keys, id, set);
-}
-
 int region_volume_key_new(struct region *r, struct meta_volume *mv, enum meta_crypt_state state)
 {
   uint8_t key[VOL_KEY_LEN];
   struct keys_set set;
   if (!mv->domain[0])
     snprintf(mv->domain, sizeof mv->domain, "%s", r->platform);
-  int rc = domain_set(r, mv->domain, &set);
+  int rc = region_domain_set(r, mv->domain, &set);
   if (rc == 0)
     rc = random_bytes(key, sizeof key);
   if (rc == 0)
@@ -74,7 +67,8 @@ int region_volume_key_attach(struct region *r, const struct meta_volume *mv, str
   struct keys_set set;
   char journal[4096];
   region_volume_crypt_path(r, mv->id, journal, sizeof journal);
-  int rc = mv->key_wrapped_len == sizeof key + KEYS_WRAP_OVERHEAD ? domain_set(r, mv->domain, &set) : -EKEYREJECTED;
+  int rc = mv->key_wrapped_len == sizeof key + KEYS_WRAP_OVERHEAD ? region_domain_set(r, mv->domain, &set)
+                                                                   : -EKEYREJECTED;
   if (rc == 0)
     rc = keys_unwrap(&set, mv->key_wrapped, mv->key_wrapped_len, key);
   if (rc == 0)

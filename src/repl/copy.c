@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,6 +70,7 @@ struct copy {
   int stop;               /* the checkpoint's non-zero answer (callback or sync) */
   bool in_checkpoint;
   bool repair;            /* records replace damaged copies (repl_repair_object) */
+  char path[96];          /* the objects request's, naming the peer's store (its key domain) */
   CURL *handles[MAX_STREAMS];
   unsigned streams;
 };
@@ -369,7 +371,7 @@ static int fetch_batch(struct fetch *f, CURL *h, const struct cas_addr *want, si
   struct copy *c = f->c;
   struct rx x = {.f = f};
   struct curl_slist *hdrs = NULL; /* each request signed: a signature is good once */
-  int r = repl_curl_sign(h, c->peer, NULL, "POST", REPL_PATH "objects", want, k * CAS_ADDR_LEN,
+  int r = repl_curl_sign(h, c->peer, NULL, "POST", c->path, want, k * CAS_ADDR_LEN,
                          "application/octet-stream", &hdrs);
   if (r < 0)
     return r == -ENOMEM ? r : -EACCES;
@@ -392,7 +394,7 @@ static int fetch_batch(struct fetch *f, CURL *h, const struct cas_addr *want, si
   if (x.err)
     return x.err == -EPROTO ? -EHOSTUNREACH : x.err;
   if (cr != CURLE_OK)
-    return repl_curl_error(c->peer, REPL_PATH "objects", cr);
+    return repl_curl_error(c->peer, c->path, cr);
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   if (status == 401 || status == 403) {
@@ -735,8 +737,10 @@ static int copy_init(struct copy *c, struct cas *cas, const struct repl_peer *pe
     c->streams = MAX_STREAMS;
   pthread_mutex_init(&c->lock, NULL);
   c->start_us = c->last_checkpoint_us = now_us();
+  snprintf(c->path, sizeof c->path, REPL_PATH "objects%s%.32s", peer->domain && *peer->domain ? "?domain=" : "",
+           peer->domain ? peer->domain : "");
   for (unsigned i = 0; i < c->streams; i++) {
-    c->handles[i] = repl_curl(peer, REPL_PATH "objects");
+    c->handles[i] = repl_curl(peer, c->path);
     if (!c->handles[i])
       return -ENOMEM;
   }

@@ -32,7 +32,11 @@
  * compromised gets no credential valid anywhere else.
  *
  * Objects travel as the source's packs store them (cas_record_export):
- *     POST /vmrp/peer/v1/objects   body: n × 32-byte addresses
+ *     POST /vmrp/peer/v1/objects[?domain=<key domain, 32 hex digits>]
+ *                                  body: n × 32-byte addresses
+ *                                  (from the store of that key domain, as
+ *                                  both regions hold the same domains; none:
+ *                                  the legacy plaintext store)
  *     → 200, a stream of frames: u8 kind, 3 bytes 0, u32 length (LE), payload
  *         REPL_FRAME_RECORD   a record holding one or more of the addresses
  *         REPL_FRAME_MISSING  payload: an address the source does not have
@@ -79,6 +83,8 @@ struct repl_peer {
   const char *endpoint;    /* its ARM base URL */
   const char *credential;  /* the credential shared with it: the HMAC key */
   const char *ca_file;     /* its certificate's CA (NULL: the system's) */
+  const char *domain;      /* the key domain (hex) whose store objects come from; NULL or "": the
+                              legacy plaintext store */
 };
 
 /* ---- signatures (sign.c) ---------------------------------------------------- */

@@ -277,7 +277,7 @@ check test "$(echo "$BODY" | jq -r .status)/$(echo "$BODY" | jq -r .error.code)"
 slow_east 0
 
 # ---- repair from the peer --------------------------------------------------------
-pack=$(ls -S "$VAR"/westus/store/packs/*.pack | head -n1)
+pack=$(ls -S "$VAR"/westus/stores/*/packs/*.pack | head -n1) # the platform domain's store
 kill9_region westus
 printf '\x55\xaa' | dd of="$pack" bs=1 seek=$(( $(stat -c %s "$pack") / 2 )) conv=notrunc status=none
 restart_region westus
@@ -312,25 +312,32 @@ check test "$(store_dump westus)" = "$before" "nothing was created in westus"
 printf '%064d' 0 | xxd -r -p > "$VAR/addr"
 peer() { curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -X POST --data-binary @"$VAR/addr" "$@"; }
 . "$VAR/ids.env"
-signed() { # FROM [BODY_FILE] [peer_sign options] → curl -H arguments in SIGNED
+OBJ=/vmrp/peer/v1/objects?domain=$(basename "$(ls -d "$VAR"/eastus/stores/*)") # the platform domain's store
+signed() { # FROM [BODY_FILE] [peer_sign options] → curl -H arguments in SIGNED (for $OBJ)
   SIGNED=()
   while IFS= read -r h; do SIGNED+=(-H "$h"); done < <(python3 "$VMRP_SRC/tests/lib/peer_sign.py" \
-    "$PEER_CREDENTIAL" "$1" eastus POST /vmrp/peer/v1/objects "${2:-$VAR/addr}" "${@:3}")
+    "$PEER_CREDENTIAL" "$1" eastus POST "$OBJ" "${2:-$VAR/addr}" "${@:3}")
 }
 check test "$(peer "$EAST/vmrp/peer/v1/objects")" = 401 "a peer request without a signature: 401"
 check test "$(peer -H 'x-vmrp-peer: westus' -H 'Authorization: VmrpPeer forged' "$EAST/vmrp/peer/v1/objects")" = 401 "with a forged credential: 401"
 check test "$(peer -H 'x-vmrp-peer: westus' -H "Authorization: VmrpPeer $PEER_CREDENTIAL" "$EAST/vmrp/peer/v1/objects")" = 401 "with the credential itself (it never travels; only signatures count): 401"
 signed eastus
-check test "$(peer "${SIGNED[@]}" "$EAST/vmrp/peer/v1/objects")" = 401 "signed but claiming to be the region itself: 401"
+check test "$(peer "${SIGNED[@]}" "$EAST$OBJ")" = 401 "signed but claiming to be the region itself: 401"
 check test "$(peer -H "Authorization: Bearer $TOKEN" "$EAST/vmrp/peer/v1/objects")" = 401 "with an ARM token: 401"
 signed westus
-check test "$(peer "${SIGNED[@]}" "$EAST/vmrp/peer/v1/objects")" = 200 "signed by westus: 200"
-check test "$(peer "${SIGNED[@]}" "$EAST/vmrp/peer/v1/objects")" = 401 "the same signed request again (a replay): 401"
+check test "$(peer "${SIGNED[@]}" "$EAST$OBJ")" = 200 "signed by westus: 200"
+check test "$(peer "${SIGNED[@]}" "$EAST$OBJ")" = 401 "the same signed request again (a replay): 401"
+GOOD=$OBJ
+OBJ=/vmrp/peer/v1/objects?domain=zz; signed westus
+check test "$(peer "${SIGNED[@]}" "$EAST$OBJ")" = 400 "signed, naming a malformed key domain: 400"
+OBJ=/vmrp/peer/v1/objects?domain=$(printf '%032d' 0); signed westus
+check test "$(peer "${SIGNED[@]}" "$EAST$OBJ")" = 404 "signed, naming a key domain the region does not hold: 404"
+OBJ=$GOOD
 signed westus
 printf '%064d' 1 | xxd -r -p > "$VAR/addr2"
-check test "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -X POST --data-binary @"$VAR/addr2" "${SIGNED[@]}" "$EAST/vmrp/peer/v1/objects")" = 401 "signed, with another body: 401"
+check test "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -X POST --data-binary @"$VAR/addr2" "${SIGNED[@]}" "$EAST$OBJ")" = 401 "signed, with another body: 401"
 signed westus "$VAR/addr" --ts-ms $(( $(date +%s) * 1000 - 400000 ))
-check test "$(peer "${SIGNED[@]}" "$EAST/vmrp/peer/v1/objects")" = 401 "signed 400 s ago (outside the window): 401"
+check test "$(peer "${SIGNED[@]}" "$EAST$OBJ")" = 401 "signed 400 s ago (outside the window): 401"
 check test "$(grep -c 'the nonce was used before (a replay)' "$VAR/eastus/vmrpd.log")" -ge 1 "the replay is logged as one"
 # Azure's rate limit, the default: 3 copies an hour into one collection
 kill9_region westus; sed -i 's/^per_hour = .*/per_hour = 3/' "$WEST_CONF"; restart_region westus

@@ -4,7 +4,8 @@
 # qemu-io and nbdcopy against the returned NBD URIs; bad input answered with
 # Azure's errors and nothing changed; delete refused while attached or
 # exported; a copy is a point-in-time image; a resource-group delete removes
-# its disks' volumes.
+# its disks' volumes; a disk says EncryptionAtRestWithPlatformKey because its
+# volume file is encrypted under its own key, kept wrapped in the metadata.
 . "$VMRP_SRC/tests/lib/harness.sh"
 command -v qemu-img >/dev/null && command -v nbdcopy >/dev/null || { echo "qemu-utils/libnbd-bin missing"; exit 1; }
 start_regions
@@ -46,6 +47,13 @@ head -c 4M /dev/urandom > "$VAR/img.bin"
 check qemu-img convert -n -f raw -O raw "$VAR/img.bin" "$URI" "qemu-img convert into the disk"
 check nbdcopy --connections=4 "$URI" "$VAR/back.bin" "nbdcopy (multi-conn) out of the disk"
 check cmp -n 4194304 "$VAR/img.bin" "$VAR/back.bin" "the bytes read back equal the bytes written"
+# Encryption at rest: the disk says so because its volume is.
+arm GET "$D/d1?$V"
+check test "$(echo "$BODY" | jq -r .properties.encryption.type)" = EncryptionAtRestWithPlatformKey \
+  "the disk says EncryptionAtRestWithPlatformKey"
+check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT length(key_wrapped) || '/' || crypt_state || '/' || length(domain) FROM volumes WHERE id = '$VOLID'")" = 92/2/32 \
+  "its volume's XTS key is kept wrapped by the platform domain (92 bytes, crypt_state 2)"
+check bash -c "! cmp -s -n 4194304 '$VAR/img.bin' '$VAR/eastus/volumes/$VOLID.img'" "and its file does not hold the bytes written"
 
 # Copy: a point-in-time copy through the fence.
 arm PUT "$D/d2?$V" '{"location":"eastus","properties":{"creationData":{"createOption":"Copy","sourceResourceId":"/subscriptions/'$SUB'/resourceGroups/drg/providers/Microsoft.Compute/disks/d1"}}}'

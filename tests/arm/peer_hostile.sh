@@ -3,7 +3,8 @@
 # Python over HTTPS), configured as both regions' peer, answers the peer
 # protocol with malformed documents — type missing, null, a number, an
 # array; a disk restore point without id; a tree root that is not 64 hex
-# digits; sizes out of range; ids not the ones asked for — and malformed
+# digits, a key domain that is not 32 hex digits; sizes out of range; ids
+# not the ones asked for — and malformed
 # answers to a cross-region creation's capture.  Each is refused with 502
 # InvalidPeerResponse naming the region and the field (a capture found bad
 # later fails its restore point with that message), never a crash (ASan
@@ -44,10 +45,11 @@ declare -A field=([notype]=type [nulltype]=type [numtype]=type [arraytype]=type 
   [drpbadname]="diskRestorePoints\[0\]" [dupdrp]="repeats the id" [badroot]="vmrpTree.root"
   [shortroot]="vmrpTree.root" [numroot]="vmrpTree.root" [negsize]="vmrpTree.size" [hugesize]="vmrpTree.size"
   [strsize]="vmrpTree.size" [treenotobject]="vmrpTree is not" [excludestring]="excludeDisks"
+  [pathdomain]="vmrpTree.domain" [upperdomain]="vmrpTree.domain" [numdomain]="vmrpTree.domain"
   [metadatastring]="sourceMetadata" [notjson]="not JSON")
 for v in notype nulltype numtype arraytype wrongid propsnotobject drpsnotarray drpnoid drpnullid drpforeignid \
          drpbadname dupdrp badroot shortroot numroot negsize hugesize strsize treenotobject excludestring \
-         metadatastring notjson; do
+         metadatastring notjson pathdomain upperdomain numdomain; do
   arm PUT "$C/restorePointCollections/copies/restorePoints/c-$v?$CV" '{"properties":{"sourceRestorePoint":{"id":"'$E'/restorePointCollections/src/restorePoints/'$v'"}}}'
   msg=$(jq -r .error.message <<< "$BODY" 2>/dev/null || true)
   if [ "$STATUS/$(jq -r .error.code <<< "$BODY" 2>/dev/null)" = 502/InvalidPeerResponse ] &&

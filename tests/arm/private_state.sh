@@ -32,10 +32,11 @@ check_modes() { # WHEN
            tls/server.key; do
     check test "$(mode "$VAR/$f")" = 600 "$1: $f is 0600"
   done
-  for f in eastus eastus/store eastus/store/packs eastus/volumes eastus/keys; do
+  local store; store=$(cd "$VAR" && ls -d eastus/stores/*) # the platform domain's
+  for f in eastus eastus/stores "$store" "$store/packs" eastus/volumes eastus/keys; do
     check test "$(mode "$VAR/$f")" = 700 "$1: $f/ is 0700"
   done
-  local pack; pack=$(find "$VAR/eastus/store/packs" -name '*.pack' | head -n1)
+  local pack; pack=$(find "$VAR/$store/packs" -name '*.pack' | head -n1)
   check test -n "$pack" -a "$(mode "${pack:-/}")" = 600 "$1: a store pack is 0600"
   # As user nobody: none of the secrets or the data can be read.
   for f in endpoints.json eastus/vmrpd.conf eastus/meta.db "${pack#"$VAR"/}"; do
@@ -72,7 +73,7 @@ refuses "$VAR/eastus/keys/signing.pem" 604 "a signing key"
 refuses "$VAR/tls/server.key" 644 "a TLS key"
 
 # State left open by an older version: scripts/run closes it up and starts.
-chmod 755 "$VAR" "$VAR/eastus" "$VAR/eastus/store"
+chmod 755 "$VAR" "$VAR/eastus" "$VAR"/eastus/stores/*
 chmod 644 "$EAST_CONF" "$VAR/eastus/meta.db" "$VAR/endpoints.json"
 (umask 022; VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --detach >"$VAR/run.out" 2>&1) && rc=0 || rc=$?
 check test "$rc" = 0 "scripts/run starts regions over state an older version left open"

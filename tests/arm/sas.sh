@@ -91,6 +91,10 @@ check test -n "$(bh ETag)" "an ETag"
 check test -n "$(bh Last-Modified)" "a Last-Modified"
 check test "$(bh x-ms-version)" = 2026-04-06 "x-ms-version answered as asked"
 check test "$(bh Accept-Ranges)" = bytes "Accept-Ranges: bytes"
+check test "$(bh x-ms-server-encrypted)" = true "x-ms-server-encrypted: true (the restore point's store is encrypted)"
+arm GET "$EAST$D1?$DV"
+check test "$(echo "$BODY" | jq -r .properties.encryption.type)" = EncryptionAtRestWithPlatformKey \
+  "and ARM says EncryptionAtRestWithPlatformKey of the disk restore point"
 code=$("${B[@]}" "$SAS1")
 check test "$code" = 200 "GET of the whole blob: 200"
 check cmp -n "$SIZE" "$VAR/out" "$VAR/rp1.img" "its first diskSize bytes equal the disk restore point over NBD"

@@ -64,6 +64,9 @@ def rp_doc(rp_id, variant):
         "hugesize": lambda: drp["vmrpTree"].update(size=1 << 62),
         "strsize": lambda: drp["vmrpTree"].update(size="1"),
         "treenotobject": lambda: drp.update(vmrpTree=[]),
+        "pathdomain": lambda: drp["vmrpTree"].update(domain="../../../etc/passwd"),
+        "upperdomain": lambda: drp["vmrpTree"].update(domain="AB" * 16),
+        "numdomain": lambda: drp["vmrpTree"].update(domain=16),
         "excludestring": lambda: d["properties"].update(excludeDisks="x"),
         "metadatastring": lambda: d["properties"].update(sourceMetadata="x"),
     }
