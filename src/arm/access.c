@@ -140,7 +140,7 @@ void arm_drp_begin_access(struct arm_call *call)
     rc = -EBUSY;
   }
   if (rc == 0 && !arm_image_readable(call, &r))
-    rc = -EKEYREVOKED;
+    rc = -EBUSY; /* replied */
   struct region_grant g = {0};
   if (rc == 0) {
     struct region_grant_request req = {.resource_id = r.id, .family = im.disk_id, .access = REGION_READ,

@@ -184,17 +184,6 @@ static void record(struct arm_call *call, const struct meta_resource *coll, cons
   meta_resource_clear(&rp);
 }
 
-/* Copies of what a disk encryption set's key encrypts are not made (the
- * copy protocol moves one store's records: docs/encryption.md). */
-#define CMK_COPY_REFUSED                                                                                             \
-  "The disk restore point '%s' of the source is encrypted with the key of a disk encryption set; copying it to "  \
-  "another region is not supported."
-
-static bool customer_key(const json_t *drp)
-{
-  return json_is_true(json_object_get(json_object_get(drp, "vmrpTree"), "customerKey"));
-}
-
 /* The source restore point, checked: 0, or replied. */
 static int find_source(struct arm_call *call, const char *coll_source, const char *src_id, struct copy_plan *p)
 {
@@ -240,10 +229,6 @@ static int find_source(struct arm_call *call, const char *coll_source, const cha
                       "The disk restore point '%s' of the source is not complete and cannot be copied.",
                       json_string_value(json_object_get(d, "id")));
       return -EBUSY;
-    }
-    if (customer_key(d)) {
-      arm_reply_error(call, 409, "OperationNotAllowed", CMK_COPY_REFUSED, json_string_value(json_object_get(d, "id")));
-      return -ENOTSUP;
     }
   }
   return 0;
@@ -469,13 +454,6 @@ static int wait_capture(struct arm *arm, struct job *job, const struct meta_oper
     if (state && !strcmp(state, "Succeeded")) {
       size_t i;
       json_t *d;
-      json_array_foreach(json_object_get(doc, "diskRestorePoints"), i, d) {
-        if (customer_key(d)) {
-          snprintf(why, ARM_PEER_WHY, CMK_COPY_REFUSED, json_string_value(json_object_get(d, "id")));
-          json_decref(doc);
-          return -ECANCELED;
-        }
-      }
       json_array_foreach(json_object_get(doc, "diskRestorePoints"), i, d) {
         json_t *tree = json_object_get(d, "vmrpTree");
         for (size_t k = 0; k < l->n; k++) {

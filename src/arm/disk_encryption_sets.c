@@ -22,8 +22,9 @@
  *
  * Every call is synchronous (PUT and PATCH answer 200, DELETE 200 or 204:
  * the codes the SDKs accept for these long-running operations).  DELETE is
- * refused while a disk or a disk restore point is in the set's domain;
- * then the domain goes with the row, for good.
+ * refused while a disk or a disk restore point of this region is in the
+ * set's domain; the domain itself stays in the keyring (copies in another
+ * region may be in it): destroying the key is what erases.
  *
  * What vmrp does not do is refused with Azure's errors rather than
  * accepted and ignored: encryption types other than
@@ -453,29 +454,20 @@ static json_t *list_json(struct arm_call *call, const struct meta_resource *r)
 
 void arm_des_list(struct arm_call *call) { arm_reply_list(call, DES_TYPE, list_json); }
 
-/* Removes the set's row, then its domain: 0; -EBUSY (nothing removed) while
- * a disk or a disk restore point is in the domain. */
+/* Removes the set's row: 0; -EBUSY (nothing removed) while a disk or a
+ * disk restore point of this region is in its domain.  The domain stays in
+ * the keyring, wrapped by the customer key: restore points copied under it
+ * to another region (which shares the keyring) stay readable there until
+ * the key is destroyed. */
 static int destroy_set(struct arm *arm, const struct meta_resource *r)
 {
   char domain[33];
-  bool has = arm_des_domain(r, domain);
-  int rc = has ? region_domain_in_use(arm->region, domain) : 0;
+  int rc = arm_des_domain(r, domain) ? region_domain_in_use(arm->region, domain) : 0;
   if (rc > 0)
     rc = -EBUSY;
-  if (rc == 0) {
+  if (rc == 0)
     rc = meta_resource_delete(arm->meta, r->id);
-    if (rc == -ENOENT)
-      rc = 0;
-  }
-  if (rc == 0 && has)
-    rc = region_domain_delete(arm->region, domain);
   return rc == -ENOENT ? 0 : rc;
-}
-
-int arm_des_delete_child(struct arm *arm, const struct meta_resource *r)
-{
-  int rc = destroy_set(arm, r);
-  return rc == -EBUSY ? meta_resource_delete(arm->meta, r->id) : rc; /* the domain stays for what is in it */
 }
 
 void arm_des_delete(struct arm_call *call)

@@ -128,11 +128,12 @@ bool arm_key_usable(struct arm_call *call, const char *domain, const char *of)
   int rc = region_domain_probe(call->arm->region, domain);
   if (rc == 0)
     return true;
-  char set[1024], what[2400];
-  if (set_of_domain(call->arm, domain, set, sizeof set) < 0)
-    snprintf(set, sizeof set, "(deleted)");
-  snprintf(what, sizeof what, "disk encryption set '%s'%s%s%s", set, of ? " (which encrypts " : "", of ? of : "",
-           of ? ")" : "");
+  char id[1024], set[1100], what[2400];
+  if (set_of_domain(call->arm, domain, id, sizeof id) == 0)
+    snprintf(set, sizeof set, "disk encryption set '%s'", id);
+  else /* a copy's: its set is in the source region */
+    snprintf(set, sizeof set, "the disk encryption set (of another region, or deleted)");
+  snprintf(what, sizeof what, "%s%s%s%s", set, of ? " (which encrypts " : "", of ? of : "", of ? ")" : "");
   arm_reply_key_error(call, of ? 409 : 400, rc, what);
   return false;
 }

@@ -420,10 +420,6 @@ void arm_des_get(struct arm_call *call);
 void arm_des_patch(struct arm_call *call);
 void arm_des_delete(struct arm_call *call);
 void arm_des_list(struct arm_call *call);
-/* Delete hook for sets inside a resource group being deleted (after its
- * disks and restore points): the row goes, the domain too unless something
- * of another group is still in it. */
-int arm_des_delete_child(struct arm *arm, const struct meta_resource *r);
 /* The key domain (hex id) of a set's row: false when it names none. */
 bool arm_des_domain(const struct meta_resource *r, char domain[33]);
 /* The ARM error of a customer key that cannot be used (err: a key error of

@@ -10,9 +10,7 @@
  *                        properties} and, for a restore point, its disk
  *                        restore points with their trees
  *                        (diskRestorePoints[].vmrpTree {root, size, state,
- *                        customerKey: whether a disk encryption set's key
- *                        encrypts it, domain: the key domain of the store
- *                        holding it})
+ *                        domain: the key domain of the store holding it})
  *   POST captures        {vmId, properties}: a restore point of a VM here
  *                        for the peer's cross-region creation, by the local
  *                        path (fence, capture), in this region's collection
@@ -174,10 +172,8 @@ static int add_drp(void *ctx, const struct meta_resource *r)
   json_t *d = json_pack("{s:s,s:s,s:o}", "id", r->id, "name", r->name, "properties", loads(r->properties));
   struct meta_image im;
   if (meta_image_get(call->arm->meta, r->id, &im) == 0) {
-    json_object_set_new(d, "vmrpTree", json_pack("{s:s,s:I,s:s,s:b,s:s}", "root", im.root, "size", (json_int_t)im.size,
-                                                 "state", meta_image_state_to_string(im.state), "customerKey",
-                                                 region_domain_is_customer(call->arm->region, im.domain), "domain",
-                                                 im.domain));
+    json_object_set_new(d, "vmrpTree", json_pack("{s:s,s:I,s:s,s:s}", "root", im.root, "size", (json_int_t)im.size,
+                                                 "state", meta_image_state_to_string(im.state), "domain", im.domain));
     meta_image_clear(&im);
   }
   json_array_append_new(list, d);

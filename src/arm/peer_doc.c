@@ -136,9 +136,6 @@ static int drp_check(const json_t *d, size_t i, const char *rp_id, char *why, si
     return bad(why, cap, "diskRestorePoints[%zu].vmrpTree.size is not a size from 0 to 64 TiB", i);
   if (!opt(tree, "state", JSON_STRING) || (state && (strlen(state) > 32 || !printable(state))))
     return bad(why, cap, "diskRestorePoints[%zu].vmrpTree.state is not a state", i);
-  json_t *customer = json_object_get(tree, "customerKey");
-  if (customer && !json_is_boolean(customer))
-    return bad(why, cap, "diskRestorePoints[%zu].vmrpTree.customerKey is not a boolean", i);
   const char *domain = str(tree, "domain");
   if (!opt(tree, "domain", JSON_STRING) || (domain && *domain && !hex_n(domain, 32, false)))
     return bad(why, cap, "diskRestorePoints[%zu].vmrpTree.domain is not a key domain (32 lower-case hex digits)", i);

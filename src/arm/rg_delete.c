@@ -1,7 +1,6 @@
 /*
  * rg_delete.c — the resourceGroupDelete job: every resource in the group,
- * deepest first, through the delete hook of its type (disk encryption sets
- * after what may be encrypted with their keys), and the group last.
+ * deepest first, through the delete hook of its type, and the group last.
  * The job is idempotent (it re-lists what is left), so it resumes after a
  * restart.  It builds on the resource types' files (disks, VMs, disk restore
  * points), which build on resource_groups.c, never the other way.
@@ -25,7 +24,6 @@ static const struct {
     {"Microsoft.Compute/virtualMachines", arm_vm_delete_child}, /* detaches its disks */
     {"Microsoft.Compute/disks", arm_disk_delete_child},
     {DRP_TYPE, arm_drp_delete_child}, /* unexported before its rows go */
-    {DES_TYPE, arm_des_delete_child},
     {NULL, NULL},
 };
 
@@ -47,21 +45,18 @@ enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta
   struct strlist l = {0};
   enum job_outcome outcome = JOB_DONE;
   int rc = meta_resource_list_under(arm->meta, op->resource_id, collect_id, &l);
-  /* disk encryption sets last: their domains go only once nothing is in them */
-  for (int late = 0; late < 2; late++)
-    for (size_t i = 0; rc == 0 && i < l.n; i++) {
-      if (jobs_should_stop(job)) {
-        outcome = JOB_INTERRUPTED;
-        goto out;
-      }
-      struct meta_resource child;
-      if (meta_resource_get(arm->meta, l.v[i], &child) == 0) {
-        if ((strcasecmp(child.type, DES_TYPE) == 0) == (late == 1))
-          rc = delete_child(arm, &child);
-        meta_resource_clear(&child);
-      }
-      jobs_progress(job, 100.0 * (double)(late * l.n + i + 1) / (double)(2 * l.n + 1));
+  for (size_t i = 0; rc == 0 && i < l.n; i++) {
+    if (jobs_should_stop(job)) {
+      outcome = JOB_INTERRUPTED;
+      goto out;
     }
+    struct meta_resource child;
+    if (meta_resource_get(arm->meta, l.v[i], &child) == 0) {
+      rc = delete_child(arm, &child);
+      meta_resource_clear(&child);
+    }
+    jobs_progress(job, 100.0 * (double)(i + 1) / (double)(l.n + 1));
+  }
   if (rc == 0) {
     rc = meta_resource_delete(arm->meta, op->resource_id);
     if (rc == -ENOENT)

@@ -2,18 +2,24 @@
 # Customer-managed keys end to end (docs/encryption.md "Customer keys and
 # crypto-erase"): a disk encryption set over a key of a SoftHSM2 token made
 # with the az CLI (id form of --source-vault) and a disk in it (az disk create
-# --disk-encryption-set); data written over NBD; rotation to a new key
-# version, the old one destroyed, the data read back after a restart; the JS
-# SDK's set, disk, rotation and deletes; bad input for every new field,
-# nothing created; crypto-erase (the key deleted from the token): an open NBD
-# connection closed, SAS reads, NBD grants, copies and new disks refused with
-# a clear error naming the set, also after a restart — a platform-key disk
-# beside keeps working; a key disabled, then enabled again (after a restart)
-# gives the data back; the group's deletion removes its sets' key domains.
+# --disk-encryption-set); data written over NBD, a restore point, a restore,
+# an azcopy download of the disk restore point byte for byte, a copy to
+# westus under the same key and a disk restored there; rotation to a new key
+# version (az disk-encryption-set update), the old one destroyed, the data
+# read back after a restart; the JS SDK's set, disk, rotation and deletes;
+# bad input for every new field, nothing created; crypto-erase (the key
+# deleted from the token): an open NBD connection closed, SAS reads, NBD
+# grants, restores, copies, captures and new disks refused with a clear
+# error naming the set — in westus too, and after a restart — while
+# platform-key data beside keeps working; a key disabled, then enabled again
+# (after a restart) gives the data back; the group's deletion takes its sets.
 . "$VMRP_SRC/tests/lib/harness.sh"
 . "$VMRP_SRC/tests/lib/hsm.sh"
 . "$VMRP_SRC/tests/lib/az.sh"
 command -v qemu-io >/dev/null && command -v nbdcopy >/dev/null || { echo "qemu-utils/libnbd-bin missing"; exit 1; }
+AZCOPY=$VMRP_SRC/tests/clients/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+[ -x "$AZCOPY" ] || { echo "azcopy missing (scripts/deps test)"; exit 1; }
+export AZCOPY_LOG_LOCATION=$VAR/azcopy AZCOPY_JOB_PLAN_LOCATION=$VAR/azcopy/plans
 hsm_init
 K1=$(hsm_key cmk 01); K2=$(hsm_key cmk 02); KO=$(hsm_key other 01)
 second_subscription
@@ -21,6 +27,7 @@ export VMRP_CONFIG_EXTRA="$VMRP_CONFIG_EXTRA\n$(hsm_config)\nkey_probe_interval 
 start_regions
 TOKEN=$(token "$EAST")
 DV=api-version=2024-03-02
+CV=api-version=2024-07-01
 RGID=/subscriptions/$SUB/resourceGroups/cmk
 RG=$EAST$RGID
 C=$RG/providers/Microsoft.Compute
@@ -43,14 +50,77 @@ check test "$(echo "$BODY" | jq -c '.properties.previousKeys')" = "[]" "no previ
 check bash -c "! grep -q domain <<< '$BODY'" "the set's document names no key domain"
 arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Compute/diskEncryptionSets?$DV"
 check test "$(echo "$BODY" | jq -r '[.value[].id] | join(" ")')" = "$SET" "the subscription's list"
+arm GET "$C/disks/d1?$DV"
+check test "$(echo "$BODY" | jq -r '.properties.encryption | [.type, .diskEncryptionSetId] | join(" ")')" \
+  = "EncryptionAtRestWithCustomerKey $SET" "the disk: under the customer key of des1, naming it"
 arm PUT "$C/disks/p1?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
 wait_op
+arm GET "$C/disks/p1?$DV"
+check test "$(echo "$BODY" | jq -r '.properties.encryption.type')" = EncryptionAtRestWithPlatformKey "a disk beside: the platform key"
 
 # ---- data over NBD ------------------------------------------------------------------
 D1=$(nbd_uri "$C/disks/d1"); P1=$(nbd_uri "$C/disks/p1")
 head -c 3M /dev/urandom > "$VAR/pattern"
 check qemu-io -f raw -c "write -P 0x5c 0 1M" "$P1" "write the platform disk over NBD"
 check nbdcopy "$VAR/pattern" "$D1" "write 3 MiB of a random pattern to the CMK disk over NBD"
+
+# ---- a VM, a restore point, a restore, azcopy --------------------------------------------
+for d in d3 p2; do
+  set_json=; [ $d = d3 ] && set_json=',"encryption":{"diskEncryptionSetId":"'$SET'"}'
+  arm PUT "$C/disks/$d?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1'"$set_json"'}}'
+  wait_op
+done
+check nbdcopy "$VAR/pattern" "$(nbd_uri "$C/disks/d3")" "the pattern written to d3 (in des1) over NBD"
+arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_D2s_v3"},
+  "storageProfile":{"osDisk":{"osType":"Linux","name":"d3","createOption":"Attach","managedDisk":{"id":"'$RGID'/providers/Microsoft.Compute/disks/d3"}},
+  "dataDisks":[{"lun":0,"name":"p2","createOption":"Attach","managedDisk":{"id":"'$RGID'/providers/Microsoft.Compute/disks/p2"}}]}}}'
+wait_op
+arm PUT "$C/restorePointCollections/rpc?$CV" '{"location":"eastus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/virtualMachines/vm1"}}}'
+RPC=$C/restorePointCollections/rpc
+arm PUT "$RPC/restorePoints/rp1?$CV" '{}'
+wait_op
+check test "$OP_STATUS" = Succeeded "a restore point of the VM"
+arm GET "$RPC/restorePoints/rp1/diskRestorePoints?$DV"
+DRP=$(echo "$BODY" | jq -r '.value[] | select(.name | startswith("d3_")) | .id')
+PDRP=$(echo "$BODY" | jq -r '.value[] | select(.name | startswith("p2_")) | .id')
+check test "$(echo "$BODY" | jq -r --arg id "$DRP" '.value[] | select(.id == $id) | .properties.encryption | [.type, .diskEncryptionSetId] | join(" ")')" \
+  = "EncryptionAtRestWithCustomerKey $SET" "d3's disk restore point: under des1's key, naming the set"
+check test "$(echo "$BODY" | jq -r --arg id "$PDRP" '.value[] | select(.id == $id) | .properties.encryption.type')" \
+  = EncryptionAtRestWithPlatformKey "p2's: under the platform key"
+arm PUT "$C/disks/r1?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'$DRP'"}}}'
+wait_op
+check test "$OP_STATUS" = Succeeded "a disk restored from it"
+arm GET "$C/disks/r1?$DV"
+check test "$(echo "$BODY" | jq -r '.properties.encryption.diskEncryptionSetId')" = "$SET" "in the set by default"
+nbdcopy "$(nbd_uri "$C/disks/r1")" "$VAR/r1.img"
+check cmp -n 3145728 "$VAR/pattern" "$VAR/r1.img" "the restored disk reads back the pattern"
+arm PUT "$C/disks/r3?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'$DRP'"},"encryption":{"type":"EncryptionAtRestWithPlatformKey"}}}'
+wait_op
+arm GET "$C/disks/r3?$DV"
+check test "$(echo "$BODY" | jq -c '.properties.encryption')" = '{"type":"EncryptionAtRestWithPlatformKey"}' "a restore asking for the platform key gets it"
+nbdcopy "$(nbd_uri "$C/disks/r3")" "$VAR/r3.img"
+check cmp -n 3145728 "$VAR/pattern" "$VAR/r3.img" "and reads back the pattern"
+arm POST "$EAST$DRP/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":3600}'
+wait_op
+DSAS=$(echo "$BODY" | jq -r '.properties.output.accessSAS')
+SSL_CERT_FILE=$CA timeout -s KILL 120 "$AZCOPY" copy "$DSAS" "$VAR/drp.vhd" --from-to BlobLocal </dev/null >"$VAR/azcopy.out" 2>&1 ||
+  cat "$VAR/azcopy.out"
+check cmp -n 3145728 "$VAR/pattern" "$VAR/drp.vhd" "azcopy download of the disk restore point under the customer key: the pattern"
+
+# ---- a copy to westus keeps the set's key --------------------------------------------------
+arm PUT "$C/restorePointCollections/wrpc?$CV" '{"location":"westus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/restorePointCollections/rpc"}}}'
+expect 201 "" "a westus collection copying rpc"
+arm PUT "$C/restorePointCollections/wrpc/restorePoints/rp1c?$CV" '{"properties":{"sourceRestorePoint":{"id":"'$RGID'/providers/Microsoft.Compute/restorePointCollections/rpc/restorePoints/rp1"}}}'
+wait_op
+check test "$OP_STATUS" = Succeeded "rp1 copied to westus"
+arm GET "$C/restorePointCollections/wrpc/restorePoints/rp1c/diskRestorePoints?$DV"
+CDRP=$(echo "$BODY" | jq -r '.value[] | select(.name | startswith("d3_")) | .id')
+check test "$(echo "$BODY" | jq -r --arg id "$CDRP" '.value[] | select(.id == $id) | .properties.encryption.type')" \
+  = EncryptionAtRestWithCustomerKey "the westus copy of d3's disk restore point: under the set's key"
+arm PUT "$C/disks/wr1?$DV" '{"location":"westus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'$CDRP'"}}}'
+wait_op
+nbdcopy "$(nbd_uri "$C/disks/wr1")" "$VAR/wr1.img"
+check cmp -n 3145728 "$VAR/pattern" "$VAR/wr1.img" "a westus disk restored from the copy reads back the pattern"
 
 # ---- rotation ---------------------------------------------------------------------------
 check az disk-encryption-set update -g cmk -n des1 --key-url "$K2" -o none "az disk-encryption-set update --key-url: rotation to cmk/02"
@@ -150,6 +220,9 @@ wait_op
 SAS=$(echo "$BODY" | jq -r '.properties.output.accessSAS')
 code=$(curl -s --cacert "$CA" -o /dev/null -w '%{http_code}' -r 0-511 "$SAS")
 check test "$code" = 206 "a SAS read of the disk works while its key does"
+arm POST "$EAST$PDRP/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":3600}'
+wait_op
+PSAS=$(echo "$BODY" | jq -r '.properties.output.accessSAS')
 hsm_delete cmk 02
 ok "crypto-erase: the set's key deleted from the token (pkcs11-tool --delete-object)"
 read -r -t 30 line <&7 || true
@@ -166,6 +239,23 @@ arm PUT "$C/disks/c1?$DV" '{"location":"eastus","properties":{"creationData":{"c
 expect 409 KeyVaultKeyNotFound "a copy of a disk of the set"
 arm PUT "$C/disks/c1?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1,"encryption":{"diskEncryptionSetId":"'$SET'"}}}'
 expect 400 KeyVaultKeyNotFound "a new disk in the set"
+code=$(curl -s --cacert "$CA" -o "$VAR/out" -w '%{http_code}' -r 0-511 "$DSAS")
+check bash -c "[ $code = 403 ] && grep -q KeyVaultEncryptionKeyNotFound '$VAR/out'" "a SAS read of its disk restore point: 403"
+arm POST "$EAST$DRP/vmrpGrantNbdAccess?$DV" '{"access":"Read"}'
+expect 409 KeyVaultKeyNotFound "NBD grant of its disk restore point"
+arm POST "$EAST$DRP/endGetAccess?$DV"
+arm POST "$EAST$DRP/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":60}'
+expect 409 KeyVaultKeyNotFound "beginGetAccess of its disk restore point"
+arm PUT "$C/disks/r2?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Restore","sourceResourceId":"'$DRP'"}}}'
+expect 409 KeyVaultKeyNotFound "a disk restored from it"
+arm PUT "$RPC/restorePoints/rp2?$CV" '{}'
+expect 409 KeyVaultKeyNotFound "a restore point of the VM whose OS disk is in the set"
+arm POST "$EAST$CDRP/vmrpGrantNbdAccess?$DV" '{"access":"Read"}'
+expect 409 KeyVaultKeyNotFound "NBD grant of the westus copy"
+arm POST "$C/disks/wr1/vmrpGrantNbdAccess?$DV" '{"access":"Write"}'
+expect 409 KeyVaultKeyNotFound "NBD grant of the westus disk restored from it"
+code=$(curl -s --cacert "$CA" -o /dev/null -w '%{http_code}' -r 0-511 "$PSAS")
+check test "$code" = 206 "a SAS read of the platform disk's restore point works"
 check qemu-io -f raw -c "read -P 0x5c 0 1M" "$(nbd_uri "$C/disks/p1")" "the platform-key disk reads back over NBD"
 arm GET "$C/disks/d1?$DV"
 expect 200 "" "the erased disk is still listed"
@@ -190,12 +280,12 @@ check qemu-io -f raw -c "read -P 0x5c 0 1M" "$(nbd_uri "$C/disks/p1")" "the plat
 hsm_enable other 02
 check qemu-io -f raw -c "read -P 0x7e 0 64k" "$(nbd_uri "$C/disks/d2")" "its key enabled again: the disk (closed at start) opens and reads back"
 
-# The group's deletion takes its sets last, and their key domains with them.
-check test "$("$VMRPD" keys show -c "$EAST_CONF" | grep -c ' customer ')" = 2 "the keyring holds the two sets' domains"
+# The group's deletion: disks, VM, restore points, sets (their key domains stay, wrapped by the customer keys).
 arm DELETE "$RG?api-version=2021-04-01"
-expect 202 "" "delete the resource group: disks, VM, restore points, sets"
+expect 202 "" "delete the resource group"
 loc=$(header Location)
 for _ in $(seq 300); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
 check test "$STATUS" = 200 "the group's deletion finishes"
-check test "$("$VMRPD" keys show -c "$EAST_CONF" | grep -c ' customer ')" = 0 "no customer domain is left in the keyring"
+arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Compute/diskEncryptionSets?$DV"
+check test "$(echo "$BODY" | jq '.value | length')" = 0 "no set is left"
 finish

@@ -39,6 +39,8 @@ await step('disks.beginCreateOrUpdateAndWait in the set', async () => {
     encryption: { type: 'EncryptionAtRestWithCustomerKey', diskEncryptionSetId: setId },
   }, poll);
   assert.equal(d.provisioningState, 'Succeeded');
+  assert.equal(d.encryption.type, 'EncryptionAtRestWithCustomerKey');
+  assert.equal(d.encryption.diskEncryptionSetId.toLowerCase(), setId.toLowerCase());
 });
 await step('diskEncryptionSets.get and listByResourceGroup', async () => {
   const s = await compute.diskEncryptionSets.get(rg, 'des1');
@@ -52,6 +54,8 @@ await step('diskEncryptionSets.beginUpdateAndWait: rotation to another key', asy
   const s = await compute.diskEncryptionSets.beginUpdateAndWait(rg, 'des1', { activeKey: { keyUrl: keyUrl2 } }, poll);
   assert.equal(s.activeKey.keyUrl, keyUrl2);
   assert.ok(s.lastKeyRotationTimestamp instanceof Date);
+  const d = await compute.disks.get(rg, 'd1');
+  assert.equal(d.encryption.diskEncryptionSetId.toLowerCase(), setId.toLowerCase());
 });
 await step('diskEncryptionSets.beginDeleteAndWait refused while a disk is in the set', async () => {
   await assert.rejects(compute.diskEncryptionSets.beginDeleteAndWait(rg, 'des1', poll),
