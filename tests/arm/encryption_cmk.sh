@@ -50,6 +50,8 @@ check test "$(echo "$BODY" | jq -c '.properties.previousKeys')" = "[]" "no previ
 check bash -c "! grep -q domain <<< '$BODY'" "the set's document names no key domain"
 arm GET "$EAST/subscriptions/$SUB/providers/Microsoft.Compute/diskEncryptionSets?$DV"
 check test "$(echo "$BODY" | jq -r '[.value[].id] | join(" ")')" = "$SET" "the subscription's list"
+arm PATCH "$C/diskEncryptionSets/des1?$DV" '{"tags":{"team":"db"}}'
+check test "$STATUS/$(echo "$BODY" | jq -r '.tags.team + " " + .properties.activeKey.keyUrl')" = "200/db $K1" "PATCH tags, the key kept"
 arm GET "$C/disks/d1?$DV"
 check test "$(echo "$BODY" | jq -r '.properties.encryption | [.type, .diskEncryptionSetId] | join(" ")')" \
   = "EncryptionAtRestWithCustomerKey $SET" "the disk: under the customer key of des1, naming it"
@@ -170,6 +172,18 @@ des bad '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K2'","sourc
 expect 400 InvalidParameter "a sourceVault that is no resource id"
 des bad '{"location":"eastus","properties":{"activeKey":{"keyUrl":42}}}'
 expect 400 InvalidRequestContent "keyUrl not a string"
+des bad '{"location":"eastus","properties":{"federatedClientId":"0d7a2b1c-0000-4000-8000-000000000001","activeKey":{"keyUrl":"'$K2'"}}}'
+expect 400 InvalidParameter "federatedClientId (cross-tenant keys)"
+des bad '{"location":"eastus","identity":{"type":"Bogus"},"properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
+expect 400 InvalidParameter "an unknown identity type"
+des bad ''
+expect 400 InvalidRequestContent "no body"
+arm GET "$C/diskEncryptionSets/bad?$DV"
+expect 404 ResourceNotFound "GET of a set that does not exist"
+arm PATCH "$C/diskEncryptionSets/bad?$DV" '{"tags":{"a":"b"}}'
+expect 404 ResourceNotFound "PATCH of a set that does not exist"
+arm DELETE "$C/diskEncryptionSets/bad?$DV"
+expect 204 "" "DELETE of a set that does not exist"
 des 'bad!' '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
 expect 400 InvalidResourceName "an invalid set name"
 des bad '{"location":"westeurope","properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
