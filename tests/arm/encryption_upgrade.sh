@@ -10,7 +10,8 @@
 #  - throughout, the disks (NBD) and disk restore points (NBD, SAS) read
 #    byte for byte as the older vmrp wrote them (legacy_pattern.py), and no
 #    disk or disk restore point claims encryption before its data is; an NBD
-#    grant made before a disk restore point moved still opens it after;
+#    connection open across its disk restore point's move reads it right
+#    throughout, and a grant made before the move still opens it after;
 #  - after: no 64-byte window of the pattern in any file of either region's
 #    state, <data>/store gone, every disk and disk restore point
 #    EncryptionAtRestWithPlatformKey (SAS x-ms-server-encrypted: true), a new
@@ -109,12 +110,24 @@ TOKEN=$(token "$EAST")
 progress
 check test "$(up .status)/$(up '.diskRestorePoints.done >= '"$BEFORE")" = InProgress/true \
   "kill -9 with $BEFORE of 4 moved: after the restart the upgrade goes on from there ($(up .diskRestorePoints.done))"
+# one NBD connection to the disk restore point that moves last (rp1's os: no
+# capture base names it), reading it again and again across its move
+HELD=$(drp src rp1 os)
+# (a grant asked at the instant of the move, while its export is replaced, is
+# refused: asked again)
+HELD_URI=$(nbd_uri "$EAST$HELD" tcp || { sleep 0.2; nbd_uri "$EAST$HELD" tcp; })
+/usr/bin/python3 "$FIX/legacy_pattern.py" hold os rp1 "$HELD_URI" "$VAR/stop" > "$VAR/hold.out" 2>&1 &
+HOLDER=$!
 check claims "while they move, nothing claims encryption before its data is encrypted"
 reads "$VAR/bad"
 check test ! -s "$VAR/bad" "while they move, disks and disk restore points read as written ($(tr '\n' ' ' < "$VAR/bad"))"
 check wait_until '.volumeBytes.converted > 0 and .volumeBytes.converted < .volumeBytes.total' \
   "the volumes are being encrypted in place"
 BYTES=$(up .volumeBytes.converted)
+touch "$VAR/stop"
+HOLD_RC=0; wait "$HOLDER" || HOLD_RC=$?
+check test "$HOLD_RC/$(tail -n1 "$VAR/hold.out" | grep -c '^[1-9][0-9]*$')" = 0/1 \
+  "a connection open across the move of its disk restore point read it right throughout ($(tail -n1 "$VAR/hold.out") rounds)"
 kill9_region eastus
 restart_region eastus
 TOKEN=$(token "$EAST")
