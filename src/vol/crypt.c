@@ -26,17 +26,29 @@
  * another volume (each attach takes a new id, never reused), so an I/O
  * allocates nothing and sets only the tweak.
  *
- * A write that covers part of a sector reads, decrypts, patches, encrypts
- * and writes the sector under the sector's stripe lock, so that two such
- * writes to one sector keep each other's bytes; a read of part of a sector
- * takes the lock too.  Whole sectors are read, encrypted and written without
- * a lock.  Overlapping requests in flight together are
- * ordered only as the caller orders them (vol.h), with one difference from
- * a plaintext file: the page cache does not copy a 4 KiB page atomically,
- * so a read racing a write of the same sector, or a partial write racing a
- * whole-sector write of it, may see a mix of old and new ciphertext, which
- * decrypts to garbage for that sector (a disk would give old or new bytes).
- * Guests do not race writes against reads of the same sector.
+ * Atomic sectors: each sector reads as its old or its new bytes, never a
+ * mix, whatever runs at once — as a disk's logical block does.  The page
+ * cache does not copy a 4 KiB page atomically, so without a lock a read
+ * racing a write of a sector could see half old, half new ciphertext, which
+ * decrypts to garbage, and a read-modify-write racing a whole-sector write
+ * could write that garbage back.  So the volume's file is guarded by sector
+ * locks: VC_STRIPES rwlocks, the one of group g (VC_GROUP bytes of sectors)
+ * being g % VC_STRIPES, held only across the system calls — shared by reads
+ * (pread, RWF_NOWAIT reads, which only try), exclusive by writes, hole
+ * punches (zero, trim) and the read-modify-write of a write that covers part
+ * of a sector (read, decrypt, patch, encrypt, write).  Encryption and
+ * decryption of whole sectors run outside them, so the cost is a lock and an
+ * unlock per VC_GROUP bytes (vol-bench: within its noise, docs/encryption.md);
+ * a plaintext volume takes none.  They prefer writers, so that a stream of
+ * reads of a group cannot starve its writes.  An I/O takes the stripes of the groups it covers in ascending index
+ * order, and holds no other sector lock meanwhile: no deadlock.  Not locked,
+ * as nothing else touches their bytes meanwhile: the conversion's own
+ * reads and writes (its range is claimed: no access overlaps it), the
+ * hydration writer's (hydrate.c invariant 2: nothing reads or writes a chunk
+ * before its bit is set, which the writer does after writing it) and a
+ * capture's side file (its chunks' I/O is under the capture's stripes,
+ * fence.c).  Overlapping requests in flight together are otherwise ordered
+ * only as the caller orders them (vol.h).
  *
  * Conversion.  The watermark W (bytes: a sector boundary, or the size): the
  * file's sectors below W are encrypted, the others still plaintext.  While a
@@ -60,7 +72,9 @@
  * it wait — until the next vol_crypt_step redoes the journal the same way.  A hole is not journalled:
  * it reads zeros in both states, so W jumps over it (3 alone).
  * Lock order: capture stripe → hydration stripes → conversion range (mu is
- * never held across I/O) → sector stripe.
+ * never held across I/O; an access registers before it locks sectors) →
+ * sector locks (ascending; innermost: nothing is waited for while one is
+ * held but a sector lock of a higher index).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,7 +94,8 @@
 
 #define SECTOR VOL_CRYPT_SECTOR
 #define VC_BUF (256u << 10)       /* per-thread scratch: ciphertext of a piece of a write */
-#define VC_STRIPES 64             /* sector locks of partial writes */
+#define VC_GROUP (64u << 10)      /* the bytes of sectors one sector lock guards */
+#define VC_STRIPES 256            /* sector locks: group g's is g % VC_STRIPES */
 #define VC_STEP (4u << 20)        /* what one conversion step journals at most */
 #define SLOT_MAGIC "VMRPXTS1"
 #define JOURNAL_MAGIC "VMRPXTJ1"
@@ -88,10 +103,14 @@
 #define JOURNAL_AT 4096           /* the journal's header; its data at JOURNAL_AT + 4096 */
 #define VC_CRASH_EXIT 86          /* status of a test crash (failpoints vol.crypt.crash / fail) */
 
+struct vc_lock {
+  _Alignas(64) pthread_rwlock_t l; /* a cache line each: readers of different groups share none */
+};
+
 struct vcrypt {
+  struct vc_lock locks[VC_STRIPES]; /* sector locks (design comment) */
   uint8_t key[VOL_KEY_LEN];
   uint64_t id; /* which key a thread's context holds */
-  pthread_mutex_t stripes[VC_STRIPES];
   /* conversion */
   _Atomic bool converting;
   pthread_mutex_t mu;
@@ -263,11 +282,71 @@ static int store(struct volume *v, int fd, const uint8_t *buf, size_t n, uint64_
   return r;
 }
 
+/* ---- sector locks --------------------------------------------------------- */
+
+/* The stripes of the groups of [lo, hi): n of them (none if empty), the
+ * j-th in ascending index order being (a + (from + j) % n) % VC_STRIPES. */
+struct span {
+  unsigned a, n, from;
+};
+
+static struct span span_of(uint64_t lo, uint64_t hi)
+{
+  if (hi <= lo)
+    return (struct span){0, 0, 0};
+  uint64_t g0 = lo / VC_GROUP, g1 = (hi - 1) / VC_GROUP;
+  struct span s = {(unsigned)(g0 % VC_STRIPES), VC_STRIPES, 0};
+  if (g1 - g0 < VC_STRIPES)
+    s.n = (unsigned)(g1 - g0 + 1);
+  else
+    s.a = 0; /* every stripe */
+  if (s.a + s.n > VC_STRIPES)
+    s.from = VC_STRIPES - s.a; /* wraps: the low indices come first */
+  return s;
+}
+
+static pthread_rwlock_t *span_lock(struct vcrypt *cr, struct span s, unsigned j)
+{
+  unsigned k = s.from + j < s.n ? s.from + j : s.from + j - s.n;
+  return &cr->locks[(s.a + k) % VC_STRIPES].l;
+}
+
+enum { SHARED, EXCLUSIVE, TRY_SHARED };
+
+/* Takes the sector locks of [lo, hi) of the volume's file in ascending
+ * order; false (none held) when TRY_SHARED finds one taken. */
+static bool lock_sectors(struct vcrypt *cr, uint64_t lo, uint64_t hi, int mode)
+{
+  struct span s = span_of(lo, hi);
+  for (unsigned j = 0; j < s.n; j++) {
+    pthread_rwlock_t *l = span_lock(cr, s, j);
+    if (mode == EXCLUSIVE)
+      pthread_rwlock_wrlock(l);
+    else if (mode == SHARED)
+      pthread_rwlock_rdlock(l);
+    else if (pthread_rwlock_tryrdlock(l) != 0) {
+      while (j-- > 0)
+        pthread_rwlock_unlock(span_lock(cr, s, j));
+      return false;
+    }
+  }
+  return true;
+}
+
+static void unlock_sectors(struct vcrypt *cr, uint64_t lo, uint64_t hi)
+{
+  struct span s = span_of(lo, hi);
+  for (unsigned j = 0; j < s.n; j++)
+    pthread_rwlock_unlock(span_lock(cr, s, j));
+}
+
 int vc_read(struct volume *v, int fd, void *buf, size_t len, uint64_t off, uint64_t wm)
 {
   struct vc_thread *t = thread_get();
   if (!t)
     return -ENOMEM;
+  struct vcrypt *cr = v->cr;
+  bool own = fd == v->fd; /* a side file is not locked (design comment) */
   uint64_t size = vol_size(v), end = off + len, p = off;
   uint8_t *b = buf;
   int r = 0;
@@ -276,16 +355,21 @@ int vc_read(struct volume *v, int fd, void *buf, size_t len, uint64_t off, uint6
     size_t u = unit(size, ss);
     if (p == ss && end >= ss + u) { /* whole sectors: straight into buf */
       uint64_t e = whole_end(size, end);
+      if (own)
+        lock_sectors(cr, p, e, SHARED);
       r = read_full_at(fd, b + (p - off), e - p, (off_t)p);
+      if (own)
+        unlock_sectors(cr, p, e);
       if (r == 0)
         r = open_run(v, t, b + (p - off), e - p, p, wm);
       p = e;
-    } else { /* part of a sector: under its lock, so never half of a read-modify-write */
+    } else { /* part of a sector */
       uint64_t e = end < ss + u ? end : ss + u;
-      pthread_mutex_t *lock = &v->cr->stripes[(ss / SECTOR) % VC_STRIPES];
-      pthread_mutex_lock(lock);
+      if (own)
+        lock_sectors(cr, ss, ss + u, SHARED);
       r = read_full_at(fd, t->buf, u, (off_t)ss);
-      pthread_mutex_unlock(lock);
+      if (own)
+        unlock_sectors(cr, ss, ss + u);
       if (r == 0)
         r = open_run(v, t, t->buf, u, ss, wm);
       if (r == 0)
@@ -302,7 +386,7 @@ int vc_write(struct volume *v, int fd, const void *buf, size_t len, uint64_t off
   if (!t)
     return -ENOMEM;
   struct vcrypt *cr = v->cr;
-  bool side = flags & VC_SIDE;
+  bool side = flags & VC_SIDE, own = fd == v->fd;
   uint64_t size = vol_size(v), end = off + len, p = off;
   const uint8_t *in = buf;
   int r = 0;
@@ -316,13 +400,18 @@ int vc_write(struct volume *v, int fd, const void *buf, size_t len, uint64_t off
       const uint8_t *src = in + (p - off);
       uint8_t *dst = (flags & VC_OWNED) ? (uint8_t *)src : t->buf;
       r = seal_run(v, t, src, dst, e - p, p, wm);
-      if (r == 0)
+      if (r == 0 && own) {
+        lock_sectors(cr, p, e, EXCLUSIVE);
         r = store(v, fd, dst, e - p, p, side);
+        unlock_sectors(cr, p, e);
+      } else if (r == 0) {
+        r = store(v, fd, dst, e - p, p, side);
+      }
       p = e;
     } else { /* part of a sector: read-modify-write under its lock */
       uint64_t e = end < ss + u ? end : ss + u;
-      pthread_mutex_t *lock = &cr->stripes[(ss / SECTOR) % VC_STRIPES];
-      pthread_mutex_lock(lock);
+      if (own)
+        lock_sectors(cr, ss, ss + u, EXCLUSIVE);
       r = read_full_at(fd, t->buf, u, (off_t)ss);
       if (r == 0)
         r = open_run(v, t, t->buf, u, ss, wm);
@@ -332,7 +421,8 @@ int vc_write(struct volume *v, int fd, const void *buf, size_t len, uint64_t off
       }
       if (r == 0)
         r = store(v, fd, t->buf, u, ss, side);
-      pthread_mutex_unlock(lock);
+      if (own)
+        unlock_sectors(cr, ss, ss + u);
       p = e;
     }
   }
@@ -418,11 +508,15 @@ int vc_pread_nowait(struct volume *v, void *buf, size_t len, uint64_t off)
   if (!t || atomic_load_explicit(&v->cr->converting, memory_order_acquire) || off % SECTOR ||
       whole_end(size, off + len) != off + len)
     return -EAGAIN; /* vol_pread does it */
+  if (!lock_sectors(v->cr, off, off + len, TRY_SHARED))
+    return -EAGAIN; /* a write of these sectors is under way */
   struct iovec iov = {buf, len};
   ssize_t n = preadv2(v->fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+  int err = n < 0 ? errno : 0;
+  unlock_sectors(v->cr, off, off + len);
   if (n == (ssize_t)len)
     return open_run(v, t, buf, len, off, VC_ALL) < 0 ? -EAGAIN : 0;
-  if (n < 0 && errno == EOPNOTSUPP)
+  if (err == EOPNOTSUPP)
     atomic_store_explicit(&v->no_nowait, true, memory_order_relaxed);
   return -EAGAIN;
 }
@@ -449,7 +543,9 @@ int vc_zero(struct volume *v, uint64_t off, uint64_t len, unsigned flags, bool t
   if (r == 0 && a < b) {
     struct vc_io io;
     vc_enter(v, a, b - a, &io);
+    lock_sectors(v->cr, a, b, EXCLUSIVE); /* a punch racing a read could tear a sector too */
     r = trim ? file_trim(v, a, b - a) : file_zero(v, a, b - a, flags);
+    unlock_sectors(v->cr, a, b);
     vc_exit(v, &io);
   }
   return r;
@@ -558,7 +654,7 @@ static void vc_free(struct vcrypt *cr)
   if (cr->sfd >= 0)
     close(cr->sfd);
   for (int i = 0; i < VC_STRIPES; i++)
-    pthread_mutex_destroy(&cr->stripes[i]);
+    pthread_rwlock_destroy(&cr->locks[i].l);
   pthread_mutex_destroy(&cr->mu);
   pthread_cond_destroy(&cr->cv);
   OPENSSL_cleanse(cr->key, sizeof cr->key);
@@ -587,14 +683,20 @@ int vol_crypt_attach(struct volume *v, const uint8_t key[VOL_KEY_LEN], const cha
     return -EINVAL;
   if (convert && v->readonly)
     return -EROFS;
-  struct vcrypt *cr = calloc(1, sizeof *cr);
+  struct vcrypt *cr = aligned_alloc(_Alignof(struct vcrypt), sizeof *cr);
   if (!cr)
     return -ENOMEM;
+  memset(cr, 0, sizeof *cr);
   memcpy(cr->key, key, VOL_KEY_LEN);
   cr->id = atomic_fetch_add(&next_id, 1);
   cr->sfd = -1;
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  /* a stream of reads of a group must not starve its writes */
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   for (int i = 0; i < VC_STRIPES; i++)
-    pthread_mutex_init(&cr->stripes[i], NULL);
+    pthread_rwlock_init(&cr->locks[i].l, &attr);
+  pthread_rwlockattr_destroy(&attr);
   pthread_mutex_init(&cr->mu, NULL);
   pthread_cond_init(&cr->cv, NULL);
   uint64_t w = size;

@@ -90,7 +90,8 @@ void vc_enter(struct volume *v, uint64_t off, uint64_t len, struct vc_io *io);
 void vc_exit(struct volume *v, struct vc_io *io);
 /* [off, off+len) of fd decrypted / encrypted (partial sectors read, patched
  * and written under their sector lock); fd is the volume's file (between
- * vc_enter and vc_exit) or a side file (wm = VC_ALL). */
+ * vc_enter and vc_exit; its sector locks taken across each system call) or
+ * a side file (wm = VC_ALL; not locked: the capture's stripes serialize it). */
 int vc_read(struct volume *v, int fd, void *buf, size_t len, uint64_t off, uint64_t wm);
 int vc_write(struct volume *v, int fd, const void *buf, size_t len, uint64_t off, uint64_t wm, unsigned flags);
 /* vc_enter, vc_read or vc_write of the volume's file, vc_exit. */

@@ -177,8 +177,11 @@ bool vol_hydrated(const struct volume *v);
  * never-written ranges, so they cost no space (a real ciphertext sector is
  * all zero with probability 2^-32768) — and a sector written all zero is
  * stored as zeros: the file shows which sectors are zero, as any thin
- * volume does, and nothing else.  Writes smaller than a sector are
- * read-modify-write under a per-sector lock.  Every byte-changing rule
+ * volume does, and nothing else.  Each sector is atomic, as a disk's
+ * logical block is: a read returns its old or its new bytes, never a mix,
+ * whatever writes, zeroes or trims of it run at once (sector locks; writes
+ * smaller than a sector are read-modify-write under them).  Every
+ * byte-changing rule
  * (gate, CBT, copy-before-write, hydration, FUA) applies unchanged; the
  * splice fast paths see plaintext (vol_read_fd answers -EOPNOTSUPP: the
  * caller reads with vol_pread).

@@ -2,7 +2,7 @@
  * vol_crypt.c — encrypted volumes (crypt.c): every path reads back what was
  * written, byte for byte, while the file holds none of the plaintext; zero
  * sectors stay holes; partial writes to one sector from several threads keep
- * each other's bytes; captures, hydration and the in-place conversion of a
+ * each other's bytes; each sector is atomic against concurrent I/O; captures, hydration and the in-place conversion of a
  * plaintext volume (with a crash, or an I/O error, at each of its points)
  * stay right.
  * Each test works on a real sparse file in a temporary directory and keeps a
@@ -346,6 +346,128 @@ static void test_concurrent_partial_writers_keep_each_others_bytes(void **state)
     memcpy(f->model + off, w[i].last, sizeof w[i].last);
   }
   check_model(f);
+}
+
+/* Atomic sectors: sectors 8-9 take only whole-sector writes (plain and
+ * through a pipe) and zeros, sectors 10-11 those and writes and zeros of
+ * 512-byte pieces (read-modify-write), all at once.  Every write stamps a
+ * version repeated over what it writes (zero: version 0), so each 512-byte
+ * piece read must hold one version throughout, and each of sectors 8-9 one
+ * version throughout: a torn sector decrypts to garbage. */
+#define AT_LO (8 * SECTOR)
+#define AT_HI (12 * SECTOR)
+#define AT_WRITES 20000 /* by each writer */
+#define AT_READS 500    /* by each reader, at least: they read until the writers are done */
+
+struct atomic_thread {
+  struct fixture *f;
+  int id;
+  _Atomic int *writers_left;
+};
+
+static uint64_t stamp_of(int id, uint64_t k) { return 0x5EC7ull << 48 | (uint64_t)id << 32 | (k & 0xffffffffu); }
+
+/* NULL if b (the volume's bytes [off, off+n), 512-byte aligned) is made of
+ * whole versions as above. */
+static const char *check_versions(const uint8_t *b, uint64_t off, size_t n)
+{
+  for (size_t p = 0; p < n; p += 512) {
+    uint64_t w[64];
+    memcpy(w, b + p, sizeof w);
+    for (int i = 1; i < 64; i++)
+      if (w[i] != w[0])
+        return "a 512-byte piece mixes versions (garbage)";
+    if (w[0] != 0 && (w[0] >> 48 != 0x5EC7 || (w[0] >> 32 & 0xffff) == 0 || (w[0] >> 32 & 0xffff) > 4))
+      return "a piece holds no version";
+    if ((off + p) / SECTOR < 10 && (off + p) % SECTOR && p >= 512 && memcmp(b + p - 512, b + p, 512))
+      return "a sector written whole mixes versions";
+  }
+  return NULL;
+}
+
+static void *atomic_writer(void *arg)
+{
+  struct atomic_thread *t = arg;
+  struct volume *v = t->f->v;
+  uint64_t *b = malloc(2 * SECTOR);
+  uint64_t x = (uint64_t)t->id * 2654435761u + 1;
+  int pfd[2];
+  const char *fail = pipe(pfd) ? "pipe" : NULL;
+  for (uint64_t k = 1; !fail && k <= AT_WRITES; k++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    for (int i = 0; i < 2 * SECTOR / 8; i++)
+      b[i] = stamp_of(t->id, k);
+    uint64_t off, n;
+    if (t->id <= 2) { /* whole sectors: one or two of 8-9 or of 10-11, or a zero */
+      off = AT_LO + (x >> 8) % 4 * SECTOR;
+      n = off % (2 * SECTOR) == 0 && x & 1 ? 2 * SECTOR : SECTOR;
+      if ((x >> 4) % 8 == 0)
+        fail = vol_zero(v, off, n, 0) ? "zero" : NULL;
+      else if ((x >> 4) % 8 == 1)
+        fail = write(pfd[1], b, n) != (ssize_t)n || vol_pwrite_pipe(v, pfd[0], n, off, 0) ? "pipe write" : NULL;
+      else
+        fail = vol_pwrite(v, b, n, off, 0) ? "write" : NULL;
+    } else { /* 512-byte pieces of 10-11, never a whole sector */
+      off = 10 * SECTOR + (x >> 8) % 16 * 512;
+      n = ((x >> 16) % 3 + 1) * 512;
+      if (n > AT_HI - off)
+        n = AT_HI - off;
+      if (off % SECTOR == 0 && n == SECTOR)
+        n -= 512;
+      if ((x >> 4) % 8 == 0)
+        fail = vol_zero(v, off, n, 0) ? "partial zero" : NULL;
+      else
+        fail = vol_pwrite(v, b, n, off, 0) ? "partial write" : NULL;
+    }
+  }
+  atomic_fetch_sub(t->writers_left, 1);
+  close(pfd[0]);
+  close(pfd[1]);
+  free(b);
+  return (void *)fail;
+}
+
+static void *atomic_reader(void *arg)
+{
+  struct atomic_thread *t = arg;
+  uint8_t *b = malloc(AT_HI - AT_LO);
+  uint64_t x = (uint64_t)t->id * 2654435761u + 1;
+  const char *fail = NULL;
+  for (int k = 0; !fail && (k < AT_READS || atomic_load(t->writers_left) > 0); k++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint64_t off = AT_LO, n = AT_HI - AT_LO;
+    if (x & 1) { /* any 512-byte aligned part */
+      off = AT_LO + (x >> 8) % 32 * 512;
+      n = ((x >> 16) % ((AT_HI - off) / 512) + 1) * 512;
+    }
+    if ((x >> 1 & 3) == 0 && off % SECTOR == 0 && n % SECTOR == 0 && vol_pread_nowait(t->f->v, b, n, off) == 0)
+      fail = check_versions(b, off, n);
+    else
+      fail = vol_pread(t->f->v, b, n, off) ? "read" : check_versions(b, off, n);
+  }
+  free(b);
+  return (void *)fail;
+}
+
+static void test_sectors_are_atomic(void **state)
+{
+  struct fixture *f = *state;
+  _Atomic int writers = 4;
+  struct atomic_thread t[6];
+  pthread_t th[6];
+  for (int i = 0; i < 6; i++) {
+    t[i] = (struct atomic_thread){f, i + 1, &writers};
+    assert_int_equal(pthread_create(&th[i], NULL, i < 4 ? atomic_writer : atomic_reader, &t[i]), 0);
+  }
+  for (int i = 0; i < 6; i++) {
+    void *res;
+    pthread_join(th[i], &res);
+    if (res)
+      fail_msg("%s: %s", i < 4 ? "writer" : "reader", (const char *)res);
+  }
+  uint8_t b[AT_HI - AT_LO];
+  assert_int_equal(vol_pread(f->v, b, sizeof b, AT_LO), 0);
+  assert_null(check_versions(b, AT_LO, sizeof b));
 }
 
 /* A capture reads the fenced image, copy-before-write at work, while the
@@ -842,6 +964,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_pipe_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zeros_are_holes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_partial_writers_keep_each_others_bytes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sectors_are_atomic, setup, teardown),
       cmocka_unit_test_setup_teardown(test_capture_sees_fenced_image, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hydration_is_encrypted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wrong_key_reads_garbage, setup, teardown),
