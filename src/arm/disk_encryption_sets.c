@@ -40,9 +40,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "arm/internal.h"
+#include "common/failpoint.h"
 #include "common/random.h"
 #include "common/timefmt.h"
 
@@ -75,8 +77,11 @@ static void set_id(struct arm_call *call, char *out, size_t cap)
 static void reply_set_not_found(struct arm_call *call) { arm_reply_not_found(call, DES_TYPE, call->params[2]); }
 
 /* The set as ARM returns it.  The row's extra holds {domain, identity}:
- * the domain never leaves it. */
-static json_t *set_json(const struct meta_resource *r)
+ * the domain never leaves it.  activeKey.keyUrl is the key the keyring says
+ * wraps the domain: a rotation re-wraps before it updates the row, and a
+ * crash between the two must not show the old key as the one the data
+ * needs (an operator would destroy the new one). */
+static json_t *set_json(struct arm *arm, const struct meta_resource *r)
 {
   json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", r->id, "name", r->name, "type", DES_TYPE, "location",
                         r->location ? r->location : "");
@@ -87,6 +92,12 @@ static json_t *set_json(const struct meta_resource *r)
     json_object_set(o, "identity", identity);
   json_decref(extra);
   json_t *props = r->properties ? json_loads(r->properties, 0, NULL) : json_object();
+  char domain[33], *url = NULL;
+  json_t *active = json_object_get(props, "activeKey");
+  if (json_is_object(active) && arm_des_domain(r, domain) &&
+      region_domain_wrapping(arm->region, domain, &url) == 0 && url)
+    json_object_set_new(active, "keyUrl", json_string(url));
+  free(url);
   json_object_set_new(props, "previousKeys", json_array());
   json_object_set_new(props, "provisioningState", json_string(r->provisioning_state ? r->provisioning_state : ""));
   json_object_set_new(o, "properties", props);
@@ -96,7 +107,7 @@ static json_t *set_json(const struct meta_resource *r)
 static void reply_set(struct arm_call *call, const struct meta_resource *r)
 {
   http_response_header(call->resp, "ETag", "%s", r->etag);
-  arm_reply_json(call, 200, set_json(r));
+  arm_reply_json(call, 200, set_json(call->arm, r));
 }
 
 bool arm_des_domain(const struct meta_resource *r, char domain[33])
@@ -297,6 +308,8 @@ static void update_set_locked(struct arm_call *call, struct meta_resource *r, js
         arm_reply_key_error(call, 400, rc == -ENOENT ? -EIO : rc, what);
         goto out;
       }
+      if (failpoint_value("des.rotate.exit_after_rewrap", 0)) /* tests: a crash before the row says so */
+        _exit(137);
       char now[TIME_ISO_LEN];
       time_iso8601(time_now_us(), now);
       json_object_set_new(props, "lastKeyRotationTimestamp", json_string(now));
@@ -448,8 +461,7 @@ void arm_des_get(struct arm_call *call)
 
 static json_t *list_json(struct arm_call *call, const struct meta_resource *r)
 {
-  (void)call;
-  return set_json(r);
+  return set_json(call->arm, r);
 }
 
 void arm_des_list(struct arm_call *call) { arm_reply_list(call, DES_TYPE, list_json); }

@@ -71,6 +71,15 @@ int region_domain_rewrap(struct region *r, const char *domain, const char *key_u
   return rc;
 }
 
+int region_domain_wrapping(struct region *r, const char *domain, char **key_url)
+{
+  uint8_t id[KEYS_ID_LEN];
+  int rc = r->cfg.keys ? keys_id_from_hex(domain, id) : -ENODEV;
+  if (rc == 0)
+    rc = keys_domain_wrapping(r->cfg.keys, id, key_url);
+  return rc;
+}
+
 static int volume_in(void *ctx, const struct meta_volume *v) { return strcmp(v->domain, ctx) == 0; }
 static int image_in(void *ctx, const struct meta_image *im) { return strcmp(im->domain, ctx) == 0; }
 

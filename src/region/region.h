@@ -175,6 +175,9 @@ int region_domain_create(struct region *r, const char *key_url, char domain[33])
 /* Rotation: the domain re-wrapped by key_url (the key wrapping it now must
  * still open it); its data does not change. */
 int region_domain_rewrap(struct region *r, const char *domain, const char *key_url);
+/* The URL of the customer key that wraps a domain now, as the keyring says
+ * (caller frees; NULL: the master key).  -ENOENT, -ENODEV. */
+int region_domain_wrapping(struct region *r, const char *domain, char **key_url);
 /* Whether the domain's key opens it now ("": the platform's, always 0).
  * Asks the token: while it answers a key error the domain's disks and
  * images are unreadable (crypto-erase: reads fail, NBD connections to its

@@ -6,7 +6,8 @@
 # an azcopy download of the disk restore point byte for byte, a copy to
 # westus under the same key and a disk restored there; rotation to a new key
 # version (az disk-encryption-set update), the old one destroyed, the data
-# read back after a restart; the JS SDK's set, disk, rotation and deletes;
+# read back after a restart; a crash between a rotation's re-wrap and the
+# row's update (the set then names the key the data needs); the JS SDK's set, disk, rotation and deletes;
 # bad input for every new field, nothing created; crypto-erase (the key
 # deleted from the token): an open NBD connection closed, SAS reads, NBD
 # grants, restores, copies, captures and new disks refused with a clear
@@ -135,9 +136,28 @@ kill9_region eastus
 restart_region eastus
 nbdcopy "$(nbd_uri "$C/disks/d1")" "$VAR/d1.img"
 check cmp -n 3145728 "$VAR/pattern" "$VAR/d1.img" "after rotation and a restart the disk reads back the pattern"
+# A crash between a rotation's re-wrap and the row's update: the set then
+# shows the key the keyring says wraps its data (cmk/03), so destroying the
+# one it replaced (cmk/02) loses nothing.
+K3=$(hsm_key cmk 03)
+kill9_region eastus
+VMRP_FAILPOINTS=des.rotate.exit_after_rewrap=1 restart_region eastus
+arm PATCH "$C/diskEncryptionSets/des1?$DV" '{"properties":{"activeKey":{"keyUrl":"'$K3'"}}}'
+for _ in $(seq 100); do kill -0 "$(region_pid eastus)" 2>/dev/null || break; sleep 0.1; done
+check test "$(kill -0 "$(region_pid eastus)" 2>/dev/null && echo alive || echo gone)" = gone \
+  "the region died between the re-wrap and the row's update (failpoint)"
+restart_region eastus
+arm GET "$C/diskEncryptionSets/des1?$DV"
+check test "$(echo "$BODY" | jq -r .properties.activeKey.keyUrl)" = "$K3" \
+  "after that crash the set names the key that wraps its data now (cmk/03), not the row's cmk/02"
+hsm_delete cmk 02
+kill9_region eastus
+restart_region eastus
+nbdcopy "$(nbd_uri "$C/disks/d1")" "$VAR/d1.img"
+check cmp -n 3145728 "$VAR/pattern" "$VAR/d1.img" "with cmk/02 destroyed the disk reads back the pattern"
 
 # ---- the JS SDK -------------------------------------------------------------------
-if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/disk-encryption-sets.mjs" "$ENDPOINTS" eastus "$KO" "$K2"; then
+if NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/disk-encryption-sets.mjs" "$ENDPOINTS" eastus "$KO" "$K3"; then
   ok "JS SDK: set, disk in it, rotation, delete refused in use, deletes"
 else
   STATUS=; BODY=; fail "JS SDK disk encryption set flow"
@@ -156,25 +176,25 @@ des bad '{"location":"eastus","properties":{"activeKey":{}}}'
 expect 400 InvalidParameter "activeKey without keyUrl"
 des bad '{"location":"eastus","properties":{}}'
 expect 400 InvalidParameter "no activeKey"
-des bad '{"location":"eastus","properties":{"encryptionType":"EncryptionAtRestWithPlatformAndCustomerKeys","activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"eastus","properties":{"encryptionType":"EncryptionAtRestWithPlatformAndCustomerKeys","activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidParameter "encryptionType EncryptionAtRestWithPlatformAndCustomerKeys"
-des bad '{"location":"eastus","properties":{"encryptionType":"Nope","activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"eastus","properties":{"encryptionType":"Nope","activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidParameter "an unknown encryptionType"
-des bad '{"location":"eastus","identity":{"type":"UserAssigned"},"properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"eastus","identity":{"type":"UserAssigned"},"properties":{"activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidParameter "a user-assigned identity"
-des bad '{"location":"eastus","properties":{"rotationToLatestKeyVersionEnabled":true,"activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"eastus","properties":{"rotationToLatestKeyVersionEnabled":true,"activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidParameter "rotationToLatestKeyVersionEnabled true"
-des bad '{"location":"eastus","properties":{"rotationToLatestKeyVersionEnabled":"maybe","activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"eastus","properties":{"rotationToLatestKeyVersionEnabled":"maybe","activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidRequestContent "rotationToLatestKeyVersionEnabled not a boolean"
-des bad '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K2'","sourceVault":{"id":"'$RGID'/providers/Microsoft.KeyVault/vaults/elsewhere"}}}}'
+des bad '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K3'","sourceVault":{"id":"'$RGID'/providers/Microsoft.KeyVault/vaults/elsewhere"}}}}'
 expect 400 InvalidParameter "a sourceVault that is not the key's token"
-des bad '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K2'","sourceVault":{"id":"not-an-id"}}}}'
+des bad '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K3'","sourceVault":{"id":"not-an-id"}}}}'
 expect 400 InvalidParameter "a sourceVault that is no resource id"
 des bad '{"location":"eastus","properties":{"activeKey":{"keyUrl":42}}}'
 expect 400 InvalidRequestContent "keyUrl not a string"
-des bad '{"location":"eastus","properties":{"federatedClientId":"0d7a2b1c-0000-4000-8000-000000000001","activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"eastus","properties":{"federatedClientId":"0d7a2b1c-0000-4000-8000-000000000001","activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidParameter "federatedClientId (cross-tenant keys)"
-des bad '{"location":"eastus","identity":{"type":"Bogus"},"properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"eastus","identity":{"type":"Bogus"},"properties":{"activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidParameter "an unknown identity type"
 des bad ''
 expect 400 InvalidRequestContent "no body"
@@ -184,9 +204,9 @@ arm PATCH "$C/diskEncryptionSets/bad?$DV" '{"tags":{"a":"b"}}'
 expect 404 ResourceNotFound "PATCH of a set that does not exist"
 arm DELETE "$C/diskEncryptionSets/bad?$DV"
 expect 204 "" "DELETE of a set that does not exist"
-des 'bad!' '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
+des 'bad!' '{"location":"eastus","properties":{"activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 InvalidResourceName "an invalid set name"
-des bad '{"location":"westeurope","properties":{"activeKey":{"keyUrl":"'$K2'"}}}'
+des bad '{"location":"westeurope","properties":{"activeKey":{"keyUrl":"'$K3'"}}}'
 expect 400 LocationNotAvailableForResourceType "a location of no region"
 arm PATCH "$C/diskEncryptionSets/des1?$DV" '{"properties":{"encryptionType":"ConfidentialVmEncryptedWithCustomerKey"}}'
 expect 400 PropertyChangeNotAllowed "changing the set's encryptionType"
@@ -237,7 +257,7 @@ check test "$code" = 206 "a SAS read of the disk works while its key does"
 arm POST "$EAST$PDRP/beginGetAccess?$DV" '{"access":"Read","durationInSeconds":3600}'
 wait_op
 PSAS=$(echo "$BODY" | jq -r '.properties.output.accessSAS')
-hsm_delete cmk 02
+hsm_delete cmk 03
 ok "crypto-erase: the set's key deleted from the token (pkcs11-tool --delete-object)"
 read -r -t 30 line <&7 || true
 check test "$line" = closed "the open NBD connection is closed"
