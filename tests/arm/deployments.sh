@@ -13,6 +13,10 @@
 . "$VMRP_SRC/tests/lib/az.sh"
 . "$VMRP_SRC/tests/lib/deploy.sh"
 command -v az >/dev/null || { echo "az CLI missing"; exit 1; }
+# Every job waits 100 ms (failpoint), so the chain of 30 disks below runs 3 s
+# at least and the cancel lands while it runs whatever the machine's speed
+# (ci: an idle machine finished the chain before the cancel arrived).
+export VMRP_FAILPOINTS=jobs.run.delay_ms=100
 start_regions
 TOKEN=$(token "$EAST")
 R=api-version=2021-04-01
