@@ -233,6 +233,9 @@ static int serve(struct config *c)
     return 1;
   if (keycmd_open(c, &keys) < 0)
     goto out;
+  if (!keys) /* honest, but worth an operator's attention at every start */
+    log_warn("vmrpd", "no [encryption] keyring configured: disks and restore points are kept in plaintext and "
+             "claim no encryption (docs/encryption.md; scripts/run makes one)");
   snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
   if (meta_open(path, &meta) < 0)
     goto out;
