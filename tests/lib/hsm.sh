@@ -22,7 +22,7 @@ HSM_TOKEN=vmrp-hsm
 
 hsm_init() {
   command -v softhsm2-util >/dev/null && command -v pkcs11-tool >/dev/null && [ -f "$HSM_MODULE" ] || {
-    echo "hsm.sh: softhsm2 and opensc (pkcs11-tool) are needed: scripts/deps test"; exit 77
+    echo "hsm.sh: softhsm2 and opensc (pkcs11-tool) are needed: scripts/deps test"; exit 1
   }
   HSM_DIR=$VAR/hsm
   mkdir -p "$HSM_DIR/tokens"
