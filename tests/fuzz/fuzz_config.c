@@ -11,19 +11,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "daemon/config.h"
+#include "support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  log_set_level((enum log_level)(LOG_ERROR + 1)); /* a refused key logs a line per input */
+  fuzz_quiet();
   int fd = memfd_create("vmrpd.conf", 0);
-  if (fd < 0 || write(fd, data, size) != (ssize_t)size) {
-    perror("fuzz_config: memfd");
-    abort();
-  }
+  if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+    fuzz_die("memfd");
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   struct config c;

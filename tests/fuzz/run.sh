@@ -29,7 +29,7 @@ for d in "$here/regress/$name" "$here/corpus/$name"; do
 done
 
 replay=()
-[ ${#seeds[@]} -eq 0 ] || mapfile -t replay < <(find "${seeds[@]}" -type f | sort)
+[ ${#seeds[@]} -eq 0 ] || mapfile -t replay < <(find -L "${seeds[@]}" -type f | sort)
 echo "fuzz_$name: replaying ${#replay[@]} inputs"
 [ ${#replay[@]} -eq 0 ] || "$bin" "${opts[@]}" "${replay[@]}" >/dev/null 2>"$work/replay.log" ||
   { cat "$work/replay.log" >&2; echo "fuzz_$name: FAIL: a committed input crashes" >&2; exit 1; }
