@@ -55,6 +55,7 @@ struct arm_config {
   int deploy_threads;        /* the template deployment engine's pool */
   int deploy_history;        /* deployments kept per resource group (ARM: 800) */
   int disk_overcommit;       /* disks provisioned ≤ this × the volumes' file system size; 0: 10 */
+  bool failpoints;           /* [testing] failpoints = on: the failpoints admin call is served */
 };
 
 struct arm;

@@ -488,6 +488,10 @@ void arm_net_subnet_get(struct arm_call *call);
 void arm_net_subnet_delete(struct arm_call *call);
 void arm_net_subnet_list(struct arm_call *call);
 
+/* failpoints.c: the failpoints admin call ([testing] failpoints = on) */
+void arm_failpoints_get(struct arm_call *call);
+void arm_failpoints_put(struct arm_call *call);
+
 /* store_admin.c */
 void arm_store_gc(struct arm_call *call);
 void arm_store_verify(struct arm_call *call);

@@ -96,6 +96,8 @@ static const struct route routes[] = {
      DEP_ACTION "/operations", ROUTE_HERE},
     {"GET", RG "/deployments/*/operations/*", arm_deployment_operations, API_RESOURCES, "deployments/operations",
      DEP_ACTION "/operations", ROUTE_HERE},
+    {"PUT", "/providers/Microsoft.Vmrp/failpoints", arm_failpoints_put, API_ANY, "failpoints", NULL, 0},
+    {"GET", "/providers/Microsoft.Vmrp/failpoints", arm_failpoints_get, API_ANY, "failpoints", NULL, 0},
     {"GET", "/subscriptions", arm_subscriptions_list, API_SUBSCRIPTIONS, "subscriptions", NULL, 0},
     {"GET", "/tenants", arm_tenants_list, API_SUBSCRIPTIONS, "tenants", NULL, 0},
     {"GET", "/subscriptions/*", arm_subscriptions_get, API_SUBSCRIPTIONS, "subscriptions",

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "blob/internal.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 
 #define MAX_PAGE_WRITE (4u << 20)
@@ -96,8 +97,8 @@ static void put_page(struct blob_call *c, struct blob *b)
     return;
   }
   uint64_t disk_n = start >= b->disk_size ? 0 : (last < b->disk_size ? n : b->disk_size - start);
-  int rc = 0;
-  if (disk_n)
+  int rc = failpoint_err("blob.page.write");
+  if (rc == 0 && disk_n)
     rc = update ? region_reader_write(b->rd, c->req->body, (size_t)disk_n, start)
                 : region_reader_zero(b->rd, start, disk_n);
   if (rc == -ENOSPC) { /* thin disks on a full file system: nothing written, nothing acknowledged */

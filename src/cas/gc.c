@@ -391,13 +391,13 @@ static int run(struct gc *g, cas_roots_fn roots_fn, void *ctx, const struct cas_
       continue;
     CLEANUP_FREE char *ip = pack_path(cas->packdir, v[k].id, "idx");
     CLEANUP_FREE char *pp = pack_path(cas->packdir, v[k].id, "pack");
-    int e = (!ip || !pp) ? ENOMEM : 0;
-    if (!e && unlink(ip) < 0 && errno != ENOENT)
-      e = errno;
-    if (!e && unlink(pp) < 0)
-      e = errno;
+    int e = (!ip || !pp) ? -ENOMEM : 0;
+    if (!e && (e = unlink_fp("cas.gc.unlink", ip)) == -ENOENT)
+      e = 0;
+    if (!e)
+      e = unlink_fp("cas.gc.unlink", pp);
     if (e) {
-      r = -e;
+      r = e;
       log_error("cas", "gc: cannot delete pack %08x: %s", v[k].id, strerror(-r));
       break;
     }
@@ -411,7 +411,7 @@ static int run(struct gc *g, cas_roots_fn roots_fn, void *ctx, const struct cas_
       st->packs_rewritten++;
   }
   if (r == 0 && nv > 0)
-    r = fsync_dir(cas->packdir);
+    r = fsync_dir_fp("cas.gc.fsync_dir", cas->packdir);
   if (r == 0)
     r = crash(o, "deleted");
 out:

@@ -301,8 +301,8 @@ int pack_hdr_write(int fd, uint32_t version)
 {
   uint8_t h[PACK_HDR_SIZE];
   pack_hdr_encode(h, version);
-  int r = write_full_at(fd, h, sizeof h, 0);
-  return r == 0 && fsync(fd) < 0 ? -errno : r;
+  int r = write_full_at_fp("cas.pack.create", fd, h, sizeof h, 0);
+  return r == 0 ? fsync_fp("cas.pack.create", fd) : r;
 }
 
 int pack_create(const char *packdir, uint32_t id, uint32_t version)
@@ -459,7 +459,7 @@ int pack_idx_write(const char *packdir, uint32_t id, struct pack_idx_ent *ents, 
     memcpy(buf + 16 + i * sizeof e, &e, sizeof e);
   }
   put32(buf + len - 4, crc32c(0, buf, len - 4));
-  return write_file_atomic(path, buf, len);
+  return write_file_atomic_fp("cas.index.write", path, buf, len, 0644);
 }
 
 int pack_idx_read(const char *packdir, uint32_t id, struct pack_idx_ent **out, size_t *n_out)

@@ -69,7 +69,7 @@ static bool lookup(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
 /* Seals a pack that is no longer open (invariant 1): fsync, then index file. */
 static void seal(struct cas *cas, struct pack *p)
 {
-  int r = fsync(p->fd) < 0 ? -errno : 0;
+  int r = fsync_fp("cas.pack.seal", p->fd);
   if (r == 0 && p->cold) /* clean now: dropping its pages loses nothing */
     posix_fadvise(p->fd, 0, 0, POSIX_FADV_DONTNEED);
   if (r == 0)
@@ -115,7 +115,7 @@ static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, stru
   if (p->size + len > UINT32_MAX)
     return -EFBIG;
   uint32_t off = (uint32_t)p->size;
-  int r = write_full_at(p->fd, rec, len, off);
+  int r = write_full_at_fp("cas.pack.write", p->fd, rec, len, off);
   if (r < 0)
     return r;
   p->size += len;
@@ -369,7 +369,7 @@ int cas_sync(struct cas *cas)
     p = cas->open;
     atomic_fetch_add(&p->refs, 1);
   }
-  int r = fdatasync(p->fd) < 0 ? -errno : 0;
+  int r = fdatasync_fp("cas.pack.fsync", p->fd);
   uint32_t id = p->id;
   cas_pack_unref(p);
   if (r < 0) {

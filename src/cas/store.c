@@ -120,7 +120,7 @@ static int config_create(struct cas *cas, const struct cas_options *o, const cha
     hex_encode(kc, CRYPT_CHECK_LEN, c);
     n = snprintf(cfg, sizeof cfg, "vmrp-cas 2\nchunk_shift %u\ndomain %s\nkey_check %s\n", shift, d, c);
   }
-  int r = write_file_atomic(path, cfg, (size_t)n);
+  int r = write_file_atomic_fp("cas.config.write", path, cfg, (size_t)n, 0644);
   if (r == 0)
     cas->chunk_shift = shift;
   return r;

@@ -16,6 +16,13 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/failpoint.h"
+
+/* The failpoint's answer for a call that is not a write: short is -ENOSPC. */
+static int fp_err(const char *site)
+{
+  return site ? failpoint_err(site) : 0;
+}
 
 int write_full_at(int fd, const void *buf, size_t len, off_t off)
 {
@@ -67,6 +74,46 @@ int read_full_at(int fd, void *buf, size_t len, off_t off)
   return preadv_full(fd, &iov, 1, off);
 }
 
+int write_full_at_fp(const char *site, int fd, const void *buf, size_t len, off_t off)
+{
+  int r = site ? failpoint_io(site) : 0;
+  if (r == FAILPOINT_SHORT) {
+    r = write_full_at(fd, buf, len / 2, off);
+    return r < 0 ? r : -ENOSPC;
+  }
+  return r < 0 ? r : write_full_at(fd, buf, len, off);
+}
+
+int fsync_fp(const char *site, int fd)
+{
+  int r = fp_err(site);
+  return r < 0 ? r : fsync(fd) < 0 ? -errno : 0;
+}
+
+int fdatasync_fp(const char *site, int fd)
+{
+  int r = fp_err(site);
+  return r < 0 ? r : fdatasync(fd) < 0 ? -errno : 0;
+}
+
+int rename_fp(const char *site, const char *from, const char *to)
+{
+  int r = fp_err(site);
+  return r < 0 ? r : rename(from, to) < 0 ? -errno : 0;
+}
+
+int unlink_fp(const char *site, const char *path)
+{
+  int r = fp_err(site);
+  return r < 0 ? r : unlink(path) < 0 ? -errno : 0;
+}
+
+int fsync_dir_fp(const char *site, const char *dir)
+{
+  int r = fp_err(site);
+  return r < 0 ? r : fsync_dir(dir);
+}
+
 int fsync_dir(const char *dir)
 {
   CLEANUP_CLOSE int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -82,6 +129,11 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 
 int write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode)
 {
+  return write_file_atomic_fp(NULL, path, data, len, mode);
+}
+
+int write_file_atomic_fp(const char *site, const char *path, const void *data, size_t len, mode_t mode)
+{
   CLEANUP_FREE char *dcopy = strdup(path);
   CLEANUP_FREE char *tmp = NULL;
   if (!dcopy || asprintf(&tmp, "%s.tmp", path) < 0)
@@ -92,7 +144,7 @@ int write_file_atomic_mode(const char *path, const void *data, size_t len, mode_
     CLEANUP_CLOSE int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
       return -errno;
-    r = write_full_at(fd, data, len, 0);
+    r = write_full_at_fp(site, fd, data, len, 0);
     if (r == 0 && fsync(fd) < 0)
       r = -errno;
   }

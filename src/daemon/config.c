@@ -1,6 +1,6 @@
 /*
  * config.c — see config.h.  INI sections: [server], [identity], [jobs],
- * [encryption],
+ * [encryption], [testing],
  * [subscription <id>], [peer <region>], [issuer <name>].  Unknown keys are
  * errors, so a typo cannot silently leave a default in force.
  */
@@ -228,6 +228,10 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else if (!strcmp(key, "key_probe_interval") && !parse_int(value, 0, 86400, &n))
       c->key_probe_interval_s = (int)n;
     else bad = 1;
+  } else if (!strcmp(section, "testing")) {
+    bad = strcmp(key, "failpoints") || (strcmp(value, "on") && strcmp(value, "off"));
+    if (!bad)
+      c->testing_failpoints = !strcmp(value, "on");
   } else if (!strcmp(section, "jobs")) {
     long n;
     bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);

@@ -73,6 +73,7 @@ struct config {
   char *pkcs11_pin_file;   /* [encryption] the tokens' user PIN, 0600; NULL: no customer keys */
   bool volumes_plain;      /* [encryption] volumes = off: the device below is encrypted by the operator */
   int key_probe_interval_s; /* [encryption] key_probe_interval: customer keys asked for every this (default 30) */
+  bool testing_failpoints; /* [testing] failpoints = on: the admin call arms failpoints (tests only) */
 
   char *tenant_id;
   int token_lifetime_s;

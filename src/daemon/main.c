@@ -320,7 +320,7 @@ static int serve(struct config *c)
                             .copy_deadline_s = c->copy_deadline_s, .copy_streams = c->copy_streams,
                             .copy_max_bytes_per_s = (uint64_t)c->copy_max_bytes_per_s,
                             .deploy_threads = c->deploy_threads, .deploy_history = c->deploy_history,
-                            .disk_overcommit = c->disk_overcommit};
+                            .disk_overcommit = c->disk_overcommit, .failpoints = c->testing_failpoints};
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;
@@ -375,7 +375,11 @@ int main(int argc, char **argv)
     return 0;
   }
   umask(077); /* see "Private state" above */
-  failpoint_init();
+  if (failpoint_init() < 0) {
+    fprintf(stderr, "vmrpd: VMRP_FAILPOINTS='%s' is not a failpoint spec this build takes (site=ACTION[@N][xK],...)\n",
+            getenv("VMRP_FAILPOINTS"));
+    return 2;
+  }
   curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: requests forwarded to peers (arm/forward.c) */
   struct config c;
   struct admin_args a = {0};

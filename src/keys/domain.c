@@ -93,7 +93,7 @@ int domain_write(const char *path, const struct domain_file *d)
   put_le(buf + 30 + n, KEYS_SEALED_SET_LEN, 2);
   memcpy(buf + 32 + n, d->sealed, KEYS_SEALED_SET_LEN);
   put_le(buf + len - 4, crc32c(0, buf, len - 4), 4);
-  return write_file_atomic_mode(path, buf, len, 0600);
+  return write_file_atomic_fp("keys.domain.write", path, buf, len, 0600);
 }
 
 size_t domain_aad(const struct domain_file *d, uint8_t aad[KEYS_ID_LEN + KEYS_WRAPPING_MAX])

@@ -292,10 +292,8 @@ int keys_domain_delete(struct keys *k, const uint8_t id[KEYS_ID_LEN])
   int r = domain_path(k->dir, id, "", path), lock = -1;
   if (r < 0 || (r = lock = keyring_lock(k->dir)) < 0)
     goto out;
-  if (unlink(path) < 0) {
-    r = -errno;
+  if ((r = unlink_fp("keys.domain.delete", path)) < 0)
     goto out;
-  }
   *strrchr(path, '/') = '\0';
   r = fsync_dir(path);
 out:

@@ -80,5 +80,5 @@ int master_write(const char *dir, const char *name, const uint8_t key[KEYS_KEY_L
 {
   char path[PATH_MAX];
   int r = keyring_path(dir, name, path);
-  return r < 0 ? r : write_file_atomic_mode(path, key, KEYS_KEY_LEN, 0600);
+  return r < 0 ? r : write_file_atomic_fp("keys.master.write", path, key, KEYS_KEY_LEN, 0600);
 }

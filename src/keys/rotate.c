@@ -199,10 +199,8 @@ int keys_rotate_master(const struct keys_config *cfg)
   crash_point(4);
   if ((r = keyring_path(dir, KEYS_MASTER_NEW, path)) < 0 || (r = keyring_path(dir, KEYS_MASTER, to)) < 0)
     goto undo;
-  if (rename(path, to) < 0) {                                          /* step 4: commit */
-    r = -errno;
+  if ((r = rename_fp("keys.rotate.commit", path, to)) < 0) /* step 4: commit */
     goto undo;
-  }
   committed = true;
   if ((r = fsync_dir(dir)) < 0)
     goto out;

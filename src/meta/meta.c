@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 
 struct meta_conn {
@@ -371,7 +372,7 @@ int meta_begin(struct meta *m)
 static void end_txn(struct meta *m, bool commit, int *r)
 {
   sqlite3 *db = meta_db(m);
-  if (db && commit)
+  if (db && commit && (*r = failpoint_err("meta.commit")) == 0)
     *r = exec_sql(db, "COMMIT");
   if (db && (!commit || *r < 0) && !sqlite3_get_autocommit(db))
     exec_sql(db, "ROLLBACK");
@@ -411,8 +412,13 @@ int meta_exec_stmt(sqlite3_stmt *st)
 {
   if (!st)
     return -EIO;
+  /* a write outside a transaction commits itself: the same failpoint */
+  int r = sqlite3_stmt_readonly(st) || !sqlite3_get_autocommit(sqlite3_db_handle(st)) ? 0 : failpoint_err("meta.commit");
+  if (r < 0) {
+    sqlite3_finalize(st);
+    return r;
+  }
   int rc = sqlite3_step(st);
-  int r = 0;
   if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
     r = -EEXIST;
   else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {

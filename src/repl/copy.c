@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/failpoint.h"
 #include "common/log.h"
 #include "common/pool.h"
 #include "repl/internal.h"
@@ -253,8 +254,10 @@ static void on_record(struct rx *x)
     }
   } else {
     uint64_t stored = 0;
-    r = c->repair ? cas_record_repair(c->cas, x->payload, x->plen, &info)
-                  : cas_record_import(c->cas, x->payload, x->plen, &info, &stored);
+    r = failpoint_err("repl.record.write");
+    if (r == 0)
+      r = c->repair ? cas_record_repair(c->cas, x->payload, x->plen, &info)
+                    : cas_record_import(c->cas, x->payload, x->plen, &info, &stored);
     if (r == 0) {
       uint64_t got = 0;
       for (unsigned k = 0; k < info.n; k++) {
@@ -523,7 +526,9 @@ static int node_store(struct copy *c, struct node *n)
 {
   struct cas_record_info info;
   uint64_t stored = 0;
-  int r = cas_record_import(c->cas, n->rec, n->rec_len, &info, &stored);
+  int r = failpoint_err("repl.record.write");
+  if (r == 0)
+    r = cas_record_import(c->cas, n->rec, n->rec_len, &info, &stored);
   pthread_mutex_lock(&c->lock);
   c->st->bytes_stored += stored;
   c->st->records_received++;

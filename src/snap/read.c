@@ -240,7 +240,7 @@ static int restore_leaf(void *ctx, void *state, uint64_t k)
       return r == -ENOSPC ? -EIO : r;
     if (got != clen)
       return -EIO;
-    if ((r = write_full_at(rs->fd, content, clen, (off_t)(i << rs->g.chunk_shift))) < 0)
+    if ((r = write_full_at_fp("snap.restore.write", rs->fd, content, clen, (off_t)(i << rs->g.chunk_shift))) < 0)
       return r;
   }
   return 0;

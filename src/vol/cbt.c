@@ -78,7 +78,7 @@ int cbt_save(const struct cbt *c, const char *path)
     return -ENOMEM;
   for (size_t i = 0; i < n; i++)
     tmp[i] = atomic_load_explicit(&c->words[i], memory_order_relaxed);
-  int r = write_file_atomic(path, tmp, n * sizeof *tmp);
+  int r = write_file_atomic_fp("vol.cbt.write", path, tmp, n * sizeof *tmp, 0644);
   free(tmp);
   return r;
 }

@@ -572,9 +572,9 @@ static int slot_put(struct vcrypt *cr, uint64_t w)
   struct slot s = {.seq = cr->seq + 1, .w = w};
   memcpy(s.magic, SLOT_MAGIC, 8);
   s.crc = crc32c(0, &s, sizeof s);
-  int r = write_full_at(cr->sfd, &s, sizeof s, (off_t)(s.seq % 2 * SLOT_SIZE));
-  if (r == 0 && fdatasync(cr->sfd) < 0)
-    r = -errno;
+  int r = write_full_at_fp("vol.crypt.slot", cr->sfd, &s, sizeof s, (off_t)(s.seq % 2 * SLOT_SIZE));
+  if (r == 0)
+    r = fdatasync_fp("vol.crypt.slot", cr->sfd);
   if (r == 0)
     cr->seq = s.seq;
   return r;

@@ -57,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/failpoint.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "vol/internal.h"
@@ -306,6 +307,8 @@ int cbw_before_write(struct volume *v, struct vol_capture *c, uint64_t first, ui
       uint64_t at = i * v->chunk_size;
       if (r == 0)
         r = v->cr ? vc_pread(v, buf, n, at) : read_full_at(v->fd, buf, n, (off_t)at);
+      if (r == 0)
+        r = failpoint_err("vol.cbw.write");
       if (r == 0) /* encrypted as the volume is: no plaintext reaches the side file */
         r = v->cr ? vc_write(v, c->cbw_fd, buf, n, at, VC_ALL, VC_OWNED | VC_SIDE)
                   : write_full_at(c->cbw_fd, buf, n, (off_t)at);

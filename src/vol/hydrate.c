@@ -124,6 +124,7 @@
 
 #include "common/bytes.h"
 #include "common/crc32c.h"
+#include "common/failpoint.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/pool.h"
@@ -206,6 +207,8 @@ static int fill(struct volume *v, uint64_t i, void *buf)
       r = zero;
     else if (zero == 0) {
       r = hy->src.read_chunk(hy->src.ctx, i, buf, n);
+      if (r == 0)
+        r = failpoint_err("vol.hydrate.write");
       if (r == 0)
         r = v->cr ? vc_pwrite(v, buf, n, i * v->chunk_size, VC_OWNED)
                   : write_full_at(v->fd, buf, n, (off_t)(i * v->chunk_size));
@@ -313,14 +316,14 @@ static int persist(struct volume *v)
   bool complete = atomic_load_explicit(&hy->left, memory_order_acquire) == 0;
   for (size_t i = 0; i < w; i++)
     snap[i] = atomic_load_explicit(&hy->have[i], memory_order_acquire);
-  int r = fdatasync(v->fd) == 0 ? 0 : -errno;
+  int r = fdatasync_fp("vol.hydrate.fsync", v->fd);
   if (r == 0) {
     memcpy(h->magic, HY_MAGIC, 8);
     h->chunk_size = v->chunk_size;
     h->src_size = hy->src.size;
     h->nchunks = hy->nchunks;
     h->crc = crc32c(0, buf, len);
-    r = write_file_atomic(hy->path, buf, len);
+    r = write_file_atomic_fp("vol.hydrate.persist", hy->path, buf, len, 0644);
   }
   if (r == 0) {
     hy->persisted_ms = time_mono_ms();
@@ -345,7 +348,7 @@ int hy_flush(struct volume *v)
     if (r < 0)
       atomic_store(&hy->guest_dirty, true);
   } else {
-    r = fdatasync(v->fd) == 0 ? 0 : -errno;
+    r = fdatasync_fp("vol.data.flush", v->fd);
   }
   pthread_mutex_unlock(&hy->persist_lock);
   return r;
@@ -729,7 +732,9 @@ static int write_piece(struct volume *v, uint8_t *buf, uint64_t len, uint64_t of
     len = ready;
   }
   bool direct = v->hy->dfd >= 0 && off % HY_DIO_ALIGN == 0 && len % HY_DIO_ALIGN == 0;
-  int r = 0;
+  int r = failpoint_err("vol.hydrate.write");
+  if (r < 0)
+    return r;
   if (direct && (r = write_full_at(v->hy->dfd, buf, (size_t)len, (off_t)off)) == -EINVAL) {
     direct = false; /* the file system refused this direct write: write it through the cache */
     r = 0;

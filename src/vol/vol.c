@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/failpoint.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "vol/internal.h"
@@ -40,8 +41,8 @@ int vol_create(const char *path, uint64_t size)
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     return -errno;
-  int r = 0;
-  if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)
+  int r = failpoint_err("vol.create");
+  if (r == 0 && (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0))
     r = -errno;
   close(fd);
   if (r == 0)
@@ -209,14 +210,18 @@ static int change(struct volume *v, change_fn fn, const void *buf, uint64_t off,
     hy_change_end(v, &claim, r);
   gate_exit(v, slot);
   if (r == 0 && (flags & VOL_FUA))
-    r = lazy ? hy_flush(v) : fdatasync(v->fd) == 0 ? 0 : -errno;
+    r = lazy ? hy_flush(v) : fdatasync_fp("vol.data.flush", v->fd);
   return r;
 }
 
+/* The failpoint vol.data.write: a short write lands the first half. */
 static int do_write(struct volume *v, const void *buf, uint64_t off, uint64_t len, unsigned flags)
 {
   (void)flags;
-  return v->cr ? vc_pwrite(v, buf, len, off, 0) : write_full_at(v->fd, buf, len, (off_t)off);
+  int fp = failpoint_io("vol.data.write");
+  uint64_t n = fp == FAILPOINT_SHORT ? len / 2 : len;
+  int r = fp < 0 ? fp : v->cr ? vc_pwrite(v, buf, n, off, 0) : write_full_at(v->fd, buf, n, (off_t)off);
+  return r == 0 && fp == FAILPOINT_SHORT ? -ENOSPC : r;
 }
 
 int write_zeros_at(int fd, uint64_t off, uint64_t len)
@@ -316,6 +321,11 @@ static int do_write_pipe(struct volume *v, const void *buf, uint64_t off, uint64
 {
   (void)flags;
   int pipefd = *(const int *)buf;
+  int fp = failpoint_io("vol.data.write"); /* as do_write's */
+  if (fp == FAILPOINT_SHORT)
+    return (fp = write_pipe_copy(v, pipefd, off, len / 2)) < 0 ? fp : -ENOSPC;
+  if (fp < 0)
+    return fp;
   if (v->cr)
     return write_pipe_copy(v, pipefd, off, len);
   loff_t o = (loff_t)off;
@@ -357,7 +367,7 @@ int vol_flush(struct volume *v)
 {
   if (__builtin_expect(atomic_load_explicit(&v->lazy, memory_order_acquire), 0))
     return hy_flush(v);
-  return v->readonly || fdatasync(v->fd) == 0 ? 0 : -errno;
+  return v->readonly ? 0 : fdatasync_fp("vol.data.flush", v->fd);
 }
 
 int vol_extents(struct volume *v, uint64_t off, uint64_t len, vol_extent_cb cb, void *ctx)
