@@ -50,7 +50,7 @@ static int64_t now_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int fail(struct agent *a, int rc, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct agent *a, int rc, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);

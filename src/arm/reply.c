@@ -74,8 +74,8 @@ void arm_reply_empty(struct arm_call *call, int status)
   http_response_body(call->resp, status, NULL, NULL, 0);
 }
 
-static void reply_error_v(struct arm_call *call, int status, const char *code, const char *target,
-                          const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void reply_error_v(struct arm_call *call, int status, const char *code,
+                                                                const char *target, const char *fmt, va_list ap)
 {
   char msg[1024];
   vsnprintf(msg, sizeof msg, fmt, ap);

@@ -23,7 +23,7 @@ static inline void cleanup_unlock_(pthread_mutex_t **m) { if (*m) pthread_mutex_
 /* Holds the mutex until the end of the enclosing block. */
 #define LOCK_GUARD(m)                                                              \
   pthread_mutex_t *LOCK_GUARD_CAT(lock_guard_, __LINE__)                           \
-      __attribute__((cleanup(cleanup_unlock_))) = (pthread_mutex_lock(m), (m))
+      __attribute__((unused, cleanup(cleanup_unlock_))) = (pthread_mutex_lock(m), (m))
 
 /* Steals a pointer from a CLEANUP_FREE variable so it survives the scope. */
 #define STEAL_PTR(p) ({ __typeof__(p) stolen_ = (p); (p) = NULL; stolen_; })

@@ -717,7 +717,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* libmicrohttpd logs each refused connection and failed handshake: a flood
  * of them is cut to MHD_LOG_PER_REPORT lines per report period. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
   struct http_server *s = cls;
   pthread_mutex_lock(&s->lock);

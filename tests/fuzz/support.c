@@ -36,10 +36,15 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
   return 0;
 }
 
+void fuzz_remove_tree(const char *path)
+{
+  nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void remove_dirs(void)
 {
   for (int i = 0; i < ndirs; i++)
-    nftw(dirs[i], remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_remove_tree(dirs[i]);
 }
 
 const char *fuzz_tempdir(const char *name)
@@ -47,7 +52,7 @@ const char *fuzz_tempdir(const char *name)
   if (ndirs == (int)(sizeof dirs / sizeof dirs[0]))
     fuzz_die("too many temporary directories");
   char *d = dirs[ndirs];
-  snprintf(d, sizeof dirs[0], "/tmp/fuzz_%.32s.XXXXXX", name);
+  snprintf(d, sizeof dirs[0], "%s/fuzz_%.32s.XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", name);
   if (!mkdtemp(d))
     fuzz_die("cannot make a temporary directory");
   if (ndirs++ == 0)
