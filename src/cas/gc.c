@@ -23,7 +23,8 @@
  *     A group record with dead members is rebuilt from its live ones
  *     (cas_put_group with the same rule); live bytes count each member's
  *     share of its group's record (pack_idx_shares).
- *     The copies are durable before step 5 can drop anything (invariant 6).
+ *     The copies are durable before step 5 can drop anything (invariant 6;
+ *     failpoints cas.pack.write, cas.pack.fsync make the copies fail).
  *  5. "committed": under write_lock (no put can run): mark what the log got
  *     since step 2; a victim pack that the index still uses for any marked
  *     object — a writer deduplicated against it after planning — is kept this
@@ -32,7 +33,9 @@
  *     after this point misses and stores a fresh copy.
  *  6. "deleted": unlink each victim's .idx, then its .pack; fsync packs/.
  *     A crash between the two leaves a pack without .idx, which open rescans
- *     and re-indexes (garbage comes back, nothing is lost).
+ *     and re-indexes (garbage comes back, nothing is lost); so does a failed
+ *     deletion (failpoints cas.gc.unlink, cas.gc.fsync_dir: GC fails, the
+ *     next open finds the pack again; test_cas_faults gc_delete_failure).
  *  7. gc_running is cleared; the log is dropped when no hold is open.
  */
 #include <errno.h>

@@ -66,21 +66,31 @@ static bool lookup(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
   return f;
 }
 
-/* Seals a pack that is no longer open (invariant 1): fsync, then index file. */
+/* Seals a pack that is no longer open (invariant 1): fsync, then index file.
+ * A failed fsync stops every write (the pack's bytes may not be on disk); an
+ * index file that cannot be written (a full disk) does not: the pack is
+ * durable and an index file is a cache (invariant 3), so the pack keeps its
+ * entries in memory, unsealed, like the open pack, until the next open
+ * rebuilds its index file.  The entries go under write_lock: stats and
+ * verify read an unsealed pack's there. */
 static void seal(struct cas *cas, struct pack *p)
 {
   int r = fsync_fp("cas.pack.seal", p->fd);
   if (r == 0 && p->cold) /* clean now: dropping its pages loses nothing */
     posix_fadvise(p->fd, 0, 0, POSIX_FADV_DONTNEED);
-  if (r == 0)
-    r = pack_idx_write(cas->packdir, p->id, p->ents, p->n_ents);
+  int ir = r == 0 ? pack_idx_write(cas->packdir, p->id, p->ents, p->n_ents) : 0;
   if (r < 0)
-    log_error("cas", "sealing pack %08x failed: %s", p->id, strerror(-r));
-  free(p->ents);
-  p->ents = NULL;
-  p->n_ents = p->cap_ents = 0;
+    log_error("cas", "sealing pack %08x failed: %s; refusing further writes", p->id, strerror(-r));
+  else if (ir < 0)
+    log_warn("cas", "pack %08x: its index file could not be written (%s); it is rebuilt at the next open", p->id,
+             strerror(-ir));
   LOCK_GUARD(&cas->write_lock);
-  p->sealed = r == 0;
+  p->sealed = r == 0 && ir == 0;
+  if (p->sealed) {
+    free(p->ents);
+    p->ents = NULL;
+    p->n_ents = p->cap_ents = 0;
+  }
   if (r < 0)
     cas->sticky_error = -EIO;
   cas->sealing--;
@@ -116,8 +126,13 @@ static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, stru
     return -EFBIG;
   uint32_t off = (uint32_t)p->size;
   int r = write_full_at_fp("cas.pack.write", p->fd, rec, len, off);
-  if (r < 0)
+  if (r < 0) { /* part of it may be in the file (a full disk): cut it, a pack ends at its last record */
+    if (ftruncate(p->fd, off) < 0) {
+      log_error("cas", "pack %08x: cannot cut a failed append (%s); refusing further writes", p->id, strerror(errno));
+      cas->sticky_error = -EIO;
+    }
     return r;
+  }
   p->size += len;
   for (size_t i = 0; i < n; i++) {
     ents[i].off = off;

@@ -15,31 +15,45 @@
  * (no longer appended to; being fsync'd, then its .idx written), SEALED (has a
  * .idx; immutable), DELETED (by GC only, .idx unlinked first).
  *
- * Durability invariants (each named by the test that checks it):
+ * Durability invariants (each named by the test that checks it, and by the
+ * failpoints, docs/reliability.md, that make its I/O fail):
  *  (1) Pack data is fsync'd before anything references it: sealing fsyncs the
  *      pack before writing its .idx, and cas_sync fsyncs the open pack and
  *      waits for in-flight seals before returning, so a root recorded after
- *      cas_sync never points at data that a crash can lose.
+ *      cas_sync never points at data that a crash can lose.  A failed fsync
+ *      is never retried: the store takes no more writes until it is opened
+ *      again (its bytes may not be on disk).
  *      [tests/cas test_cas: sync_survives_crash; tests/store kill9-put.sh]
+ *      [failpoints cas.pack.fsync, cas.pack.seal: test_cas_faults
+ *      fsync_failure_stops_writes; tests/reliability/failpoints.sh]
  *  (2) Sealed packs are immutable: nothing writes to a pack that has a .idx;
  *      GC only deletes whole packs.  [test_cas: sealed_packs_immutable]
  *  (3) Index files are only caches of their packs: written atomically (temp,
  *      fsync, rename, fsync dir) after the pack is durable; a missing or
- *      damaged .idx is rebuilt from its pack at open.
+ *      damaged .idx is rebuilt from its pack at open.  An .idx that cannot be
+ *      written (a full disk) stops nothing: its pack stays unsealed, entries
+ *      in memory, until the next open writes it.
  *      [test_cas: damage_index_deleted, damage_index_corrupt]
+ *      [failpoint cas.index.write: test_cas_faults index_write_failure;
+ *      tests/reliability/failpoints.sh]
  *  (4) A pack without a .idx is scanned at open; bytes after its last valid
  *      record (a torn tail) are truncated and fsync'd before anything is
  *      appended; valid records after a damaged one are kept.  A pack
  *      shorter than its header (a crash inside pack_create) holds nothing:
  *      a writable open writes its header, verify does not call it damage.
+ *      An append that fails (a full disk) is cut off at once.
  *      [test_cas: torn_tail_truncated, pack_creation_cut_short; test_model
  *      crash steps; tests/store/kill9-put.sh]
+ *      [failpoints cas.pack.write, cas.pack.create: test_cas_faults
+ *      failed_append_cut, pack_create_crash; tests/reliability/failpoints.sh]
  *  (5) Nothing damaged is served: every read checks the record CRC32C, the
  *      address and the content hash.  [test_cas: damage_bitflip, damage_truncate]
  *  (6) GC deletes a pack only after the live objects it held are in a durable
  *      pack, and re-checks under the write lock that no writer deduplicated
  *      against it meanwhile (protocol in gc.c).
  *      [test_cas: gc_concurrent_dedup; tests/store kill9-gc.sh; test_model]
+ *      [failpoints cas.gc.unlink, cas.gc.fsync_dir: test_cas_faults
+ *      gc_delete_failure; tests/reliability/failpoints.sh]
  *  (7) verify reports a flip of any bit of any pack or index file: record
  *      headers and payloads (group member tables, tree nodes) by the record
  *      CRC32C and the re-hash, index files by their CRC32C (also when a

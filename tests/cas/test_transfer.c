@@ -17,38 +17,14 @@
 #include "cas/cas_int.h"
 #include "testutil.h"
 #include "testkey.h"
+#include "casutil.h"
 
-#define CH 4096
 #define N 40
-
-struct obj {
-  struct cas_addr a;
-  uint8_t data[CH];
-};
-
-static struct cas *open_store(const char *dir)
-{
-  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = 64 * 1024, .key = tu_cas_key()};
-  struct cas *cas;
-  assert_int_equal(cas_open(dir, &o, &cas), 0);
-  return cas;
-}
 
 static void fill(struct obj *o, int n, uint64_t seed)
 {
   for (int i = 0; i < n; i++)
     tu_fill(&seed, o[i].data, CH, i % 2);
-}
-
-static void check(struct cas *cas, const struct obj *o, int n)
-{
-  uint8_t buf[CH];
-  for (int i = 0; i < n; i++) {
-    size_t len;
-    assert_int_equal(cas_get(cas, CAS_CHUNK, &o[i].a, buf, sizeof buf, &len), 0);
-    assert_int_equal(len, CH);
-    assert_memory_equal(buf, o[i].data, CH);
-  }
 }
 
 /* Copies every object of src that dst lacks, as records, each record once. */
@@ -74,7 +50,7 @@ static void plain_and_group_records(void **state)
 {
   (void)state;
   char *d1 = tu_mkdtemp(), *d2 = tu_mkdtemp();
-  struct cas *a = open_store(d1), *b = open_store(d2);
+  struct cas *a = open_store(d1, SMALL_PACK), *b = open_store(d2, SMALL_PACK);
   static struct obj o[N];
   fill(o, N, 3);
   for (int i = 0; i < N / 2; i++) /* plain records */
@@ -92,7 +68,7 @@ static void plain_and_group_records(void **state)
   uint64_t stored = 0;
   int records = copy_all(a, b, o, N, &stored);
   assert_int_equal(records, N / 2 + 1); /* the group travelled once, whole */
-  check(b, o, N);
+  check_objs(b, o, N);
   struct cas_stats sa, sb;
   assert_int_equal(cas_stats(a, &sa), 0);
   assert_int_equal(cas_stats(b, &sb), 0);
@@ -111,8 +87,8 @@ static void plain_and_group_records(void **state)
   free(rec);
   assert_int_equal(cas_sync(b), 0);
   assert_int_equal(cas_close(b), 0); /* durable: reopened, the same */
-  b = open_store(d2);
-  check(b, o, N);
+  b = open_store(d2, SMALL_PACK);
+  check_objs(b, o, N);
   cas_close(a);
   cas_close(b);
   tu_rmrf(d1);
@@ -153,7 +129,7 @@ static void imported_packs_leave_the_page_cache(void **state)
 {
   (void)state;
   char *d1 = tu_mkdtemp(), *d2 = tu_mkdtemp();
-  struct cas *a = open_store(d1), *b = open_store(d2);
+  struct cas *a = open_store(d1, SMALL_PACK), *b = open_store(d2, SMALL_PACK);
   static struct obj o[3 * N]; /* ~ 300 KiB: a few 64 KiB packs */
   fill(o, 3 * N, 11);
   for (int i = 0; i < 3 * N; i++)
@@ -163,7 +139,7 @@ static void imported_packs_leave_the_page_cache(void **state)
   assert_true(sealed_resident(a, &sealed_a) > 0); /* captured data: kept for the reads that follow */
   assert_int_equal(sealed_resident(b, &sealed_b), 0);
   assert_true(sealed_a >= 2 && sealed_b >= 2);
-  check(b, o, 3 * N); /* read back from the device */
+  check_objs(b, o, 3 * N); /* read back from the device */
   cas_close(a);
   cas_close(b);
   tu_rmrf(d1);
@@ -174,7 +150,7 @@ static void damaged_record_rejected(void **state)
 {
   (void)state;
   char *d1 = tu_mkdtemp(), *d2 = tu_mkdtemp();
-  struct cas *a = open_store(d1), *b = open_store(d2);
+  struct cas *a = open_store(d1, SMALL_PACK), *b = open_store(d2, SMALL_PACK);
   static struct obj o[1];
   fill(o, 1, 5);
   assert_int_equal(cas_put(a, CAS_CHUNK, o[0].data, CH, &o[0].a, NULL), 0);
@@ -206,7 +182,7 @@ static void damaged_record_rejected(void **state)
   tu_rmrf(d2);
 }
 
-static int roots_fn(void *ctx, struct cas_addr **out, size_t *n)
+static int one_root(void *ctx, struct cas_addr **out, size_t *n)
 {
   *out = malloc(sizeof(struct cas_addr));
   memcpy(*out, ctx, sizeof(struct cas_addr));
@@ -218,7 +194,7 @@ static void repair_then_rewrite(void **state)
 {
   (void)state;
   char *d1 = tu_mkdtemp(), *d2 = tu_mkdtemp();
-  struct cas *a = open_store(d1), *b = open_store(d2);
+  struct cas *a = open_store(d1, SMALL_PACK), *b = open_store(d2, SMALL_PACK);
   static struct obj o[N];
   fill(o, N, 9);
   for (int i = 0; i < N; i++) {
@@ -234,14 +210,14 @@ static void repair_then_rewrite(void **state)
   assert_int_equal(cas_put(b, CAS_NODE, node, sizeof node, &root, NULL), 0);
   assert_int_equal(cas_close(b), 0);
   /* damage object 7 in b */
-  b = open_store(d2);
+  b = open_store(d2, SMALL_PACK);
   struct idx_ent e;
   assert_true(index_lookup(&b->idx, &o[7].a, &e));
   char *path = pack_path(b->packdir, e.pack, "pack");
   cas_close(b);
   tu_flip(path, e.off + PACK_REC_HDR + 10);
   free(path);
-  b = open_store(d2);
+  b = open_store(d2, SMALL_PACK);
   struct cas_verify_report rep;
   assert_int_equal(cas_verify(b, &root, 1, NULL, NULL, &rep), 0);
   assert_int_equal(rep.n_damage, 1);
@@ -260,7 +236,7 @@ static void repair_then_rewrite(void **state)
   assert_int_equal(cas_get(b, CAS_CHUNK, &o[7].a, buf, CH, &got), -EIO);
   assert_int_equal(cas_record_repair(b, rec, len, &info), 0);
   free(rec);
-  check(b, o, N);
+  check_objs(b, o, N);
   assert_int_equal(cas_sync(b), 0);
   assert_int_equal(cas_verify(b, &root, 1, NULL, NULL, &rep), 0);
   assert_int_equal(rep.n_damage, 0);
@@ -268,13 +244,13 @@ static void repair_then_rewrite(void **state)
   cas_verify_report_free(&rep);
   struct cas_gc_options go = {.rewrite = &bad_pack, .n_rewrite = 1};
   struct cas_gc_stats gs;
-  assert_int_equal(cas_gc(b, roots_fn, &root, &go, &gs), 0);
+  assert_int_equal(cas_gc(b, one_root, &root, &go, &gs), 0);
   assert_true(gs.packs_rewritten + gs.packs_deleted >= 1);
   assert_int_equal(cas_verify(b, &root, 1, NULL, NULL, &rep), 0);
   assert_int_equal(rep.bad_records, 0);
   assert_int_equal(rep.n_damage, 0);
   cas_verify_report_free(&rep);
-  check(b, o, N);
+  check_objs(b, o, N);
   cas_close(a);
   cas_close(b);
   tu_rmrf(d1);
