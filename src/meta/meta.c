@@ -5,8 +5,12 @@
  * Connections: SQLite handles must not be used by two threads at once, and a
  * mutex around one handle would serialise all readers.  So each thread opens
  * its own connection on first use (pthread key); WAL lets those readers run
- * alongside one writer.  Every connection is also linked into m->conns so
- * meta_close() can close the ones whose threads are gone.
+ * alongside one writer.  A thread's connection is closed when the thread
+ * exits (the key's destructor): threads come and go (an NBD connection's
+ * workers, copy streams), and connections kept for gone threads held two
+ * descriptors and a page cache each until the daemon stopped (scripts/soak:
+ * ten more a minute).  Every connection is also linked into m->conns so
+ * meta_close() can close those of threads still running.
  *
  * Durability: journal_mode=WAL with synchronous=FULL — COMMIT returns only
  * after the WAL is fsync'd, so an acknowledged ARM write survives kill -9 and
@@ -37,6 +41,7 @@
 
 struct meta_conn {
   sqlite3 *db;
+  struct meta *m;
   struct meta_conn *next;
 };
 
@@ -234,6 +239,23 @@ static int exec_sql(sqlite3 *db, const char *sql)
   return 0;
 }
 
+/* The key's destructor: the exiting thread's connection (unlinked, closed). */
+static void close_conn(void *p)
+{
+  struct meta_conn *c = p;
+  struct meta *m = c->m;
+  pthread_mutex_lock(&m->lock);
+  for (struct meta_conn **pp = &m->conns; *pp; pp = &(*pp)->next) {
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&m->lock);
+  sqlite3_close_v2(c->db);
+  free(c);
+}
+
 static sqlite3 *open_conn(struct meta *m)
 {
   sqlite3 *db = NULL;
@@ -254,22 +276,22 @@ static sqlite3 *open_conn(struct meta *m)
     return NULL;
   }
   c->db = db;
+  c->m = m;
   pthread_mutex_lock(&m->lock);
   c->next = m->conns;
   m->conns = c;
   pthread_mutex_unlock(&m->lock);
+  if (pthread_setspecific(m->key, c) != 0) {
+    close_conn(c);
+    return NULL;
+  }
   return db;
 }
 
 sqlite3 *meta_db(struct meta *m)
 {
-  sqlite3 *db = pthread_getspecific(m->key);
-  if (!db) {
-    db = open_conn(m);
-    if (db)
-      pthread_setspecific(m->key, db);
-  }
-  return db;
+  struct meta_conn *c = pthread_getspecific(m->key);
+  return c ? c->db : open_conn(m);
 }
 
 static int migrate(struct meta *m)
@@ -315,7 +337,7 @@ int meta_open(const char *path, struct meta **out)
   m->path = strdup(path);
   pthread_mutex_init(&m->lock, NULL);
   pthread_mutex_init(&m->write_lock, NULL);
-  if (!m->path || pthread_key_create(&m->key, NULL) != 0) {
+  if (!m->path || pthread_key_create(&m->key, close_conn) != 0) {
     free(m->path);
     free(m);
     return -ENOMEM;

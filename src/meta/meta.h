@@ -4,8 +4,9 @@
  * One SQLite database in WAL mode (readers never block the writer) with
  * synchronous=FULL, so a call that returned 0 after a write is durable: the
  * WAL frame is fsync'd before COMMIT returns.  Every thread gets its own
- * connection, opened lazily and closed by meta_close(); callers never share a
- * sqlite3 handle.  Resource ids are compared case-insensitively (their
+ * connection, opened lazily and closed when the thread exits (those of
+ * threads still running by meta_close()); callers never share a sqlite3
+ * handle.  Resource ids are compared case-insensitively (their
  * lower-cased form is the key) and returned with the casing the creator used.
  *
  * JSON-valued columns (tags, properties, extra, error, result, payload) are

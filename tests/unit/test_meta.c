@@ -4,9 +4,12 @@
  * casing, If-Match / If-None-Match / create-only, list order and keyset
  * paging, list_under depth order and prefix boundaries, transactions),
  * operations (create/progress/finish/list_in_progress) and principals with
- * their role assignments; the data survives closing and reopening.
+ * their role assignments; a thread's connection closes when the thread exits;
+ * the data survives closing and reopening.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -331,6 +334,57 @@ static void principals(void **state)
   CHECK(meta_principal_delete(m, "cid-1") == -ENOENT, "delete of a missing principal is -ENOENT");
 }
 
+static int open_fds(void)
+{
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return -1;
+  while (readdir(d))
+    n++;
+  closedir(d);
+  return n;
+}
+
+static void *one_read(void *arg)
+{
+  struct meta_resource r;
+  *(int *)arg = meta_resource_get(m, SUB "/resourceGroups/myrg", &r);
+  if (*(int *)arg == 0)
+    meta_resource_clear(&r);
+  return NULL;
+}
+
+/* Threads come and go in the daemon (an NBD connection's workers): each
+ * opens a connection of its own, which must go with it, descriptors and all.
+ * (SQLite may keep one descriptor of a closed connection while others hold
+ * locks on the file, to reuse at the next open: hence rounds compared.) */
+static int thread_round(void)
+{
+  int ok = 0;
+  for (int i = 0; i < 20; i++) {
+    pthread_t t;
+    int rc = -1;
+    if (pthread_create(&t, NULL, one_read, &rc) == 0)
+      pthread_join(t, NULL);
+    ok += rc == 0;
+  }
+  return ok;
+}
+
+static void connections_follow_threads(void **state)
+{
+  (void)state;
+  int before = open_fds();
+  CHECK(thread_round() == 20, "20 threads one after the other each read a resource on a connection of its own");
+  int first = open_fds();
+  CHECK(thread_round() == 20 && thread_round() == 20, "40 more");
+  int last = open_fds();
+  CHECK(first <= before + 2 && last == first,
+        "the threads gone left no connection open (%d descriptors before, %d after 20 threads, %d after 60)",
+        before, first, last);
+}
+
 static void reopen(void **state)
 {
   (void)state;
@@ -361,7 +415,8 @@ int main(void)
   }
   const struct CMUnitTest tests[] = {
       UNIT_TEST(resources_casing), UNIT_TEST(resources_conditions), UNIT_TEST(resources_lists),
-      UNIT_TEST(transactions), UNIT_TEST(operations), UNIT_TEST(principals), UNIT_TEST(reopen),
+      UNIT_TEST(transactions), UNIT_TEST(operations), UNIT_TEST(principals),
+      UNIT_TEST(connections_follow_threads), UNIT_TEST(reopen),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   meta_close(m);
