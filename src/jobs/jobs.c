@@ -4,7 +4,9 @@
  * Data structure: a FIFO of operation ids under one mutex, a condition
  * variable for idle workers, and a fixed pool of worker threads.
  *
- * Invariants (named by the tests in tests/arm/lro.sh):
+ * Invariants (named by the tests in tests/arm/lro.sh; the failpoint
+ * meta.commit fails the writes of (1) and (2): tests/reliability/
+ * failpoints.sh, a restore point PUT that cannot commit is a clean 500):
  *  (1) An operation row exists, InProgress, before its job can run.
  *  (2) A job's outcome is written to its operation row before the job leaves
  *      the worker; a crash before that leaves the row InProgress, which (3)

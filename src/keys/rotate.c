@@ -15,7 +15,9 @@
  *   5. each domains/<id>.new is renamed over domains/<id>, directory fsync'ed
  *
  * Invariants, for a crash anywhere (tests/unit/test_keys.c rotate_crash
- * crashes at each numbered point with the failpoint keys.rotate.crash=N):
+ * crashes at each numbered point with the failpoint keys.rotate.crash=N)
+ * and a failed write (rotate makes keys.master.write, keys.domain.write and
+ * keys.rotate.commit fail: the rotation fails, (1)'s state stays):
  *   (1) master.key.new exists  ⇔  the rotation did not commit: master.key
  *       and every domains/<id> are the old, consistent state; recovery
  *       deletes the .new files (the domains first, then the key, so a crash

@@ -28,7 +28,9 @@
  *  (2) A request that enters after FENCE_SWAPPED is not in the captured image:
  *      before it changes a captured chunk that capture has not read, it copies
  *      the chunk's fenced image aside (once every old-epoch request on that
- *      chunk is done), and capture reads that copy.
+ *      chunk is done), and capture reads that copy.  If the copy fails, the
+ *      request fails without changing anything (failpoint vol.cbw.write:
+ *      tests/vol/vol_io.c test_copy_before_write_failure).
  *  (3) Consistency across the group: no request can enter any volume of the
  *      group between the first FENCE_SWAPPED and the last, so a request issued
  *      after another was acknowledged never lands in an older epoch than it.

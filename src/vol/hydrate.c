@@ -40,12 +40,15 @@
  *      returned), and the bitmap file is written only after an fdatasync of
  *      the volume that follows the snapshot of the bits it records: a bit in
  *      the persisted bitmap never stands for bytes that a crash can lose
- *      (test_crash_reopen_keeps_acknowledged).
+ *      (test_crash_reopen_keeps_acknowledged; failpoints vol.hydrate.write,
+ *      vol.hydrate.fsync, vol.hydrate.persist: test_io_failures).
  *  (4) FLUSH and FUA: when a guest change since the last persist touched a
  *      chunk whose bit is not durable, the bitmap is persisted (by (3)'s
- *      order) before the FLUSH or FUA write is acknowledged.  So after a
+ *      order) before the FLUSH or FUA write is acknowledged; a persist that
+ *      fails fails the FLUSH, and the next one persists again.  So after a
  *      restart no chunk holding a write acknowledged as durable is hydrated
- *      again (test_crash_reopen_keeps_acknowledged).
+ *      again (test_crash_reopen_keeps_acknowledged; failpoints
+ *      vol.hydrate.persist, vol.hydrate.fsync: test_io_failures).
  *  (5) v->lazy turns false only once a bitmap with every bit set is durable,
  *      so the plain paths (which never persist the bitmap) cannot rely on a
  *      bit a crash could lose (test_step_completes_and_goes_plain).

@@ -1,15 +1,23 @@
 /*
  * vol.c — a live volume's I/O: see vol.h.
  *
- * Durability invariants (checked by tests/vol and the NBD crash test):
+ * Durability invariants (checked by tests/vol and the NBD crash test; the
+ * failpoints that make their I/O fail, docs/reliability.md, in brackets):
  *  (1) vol_flush returns only after fdatasync of the file: every write
  *      completed before the flush, on any connection, is durable.
+ *      [vol.data.flush: vol_io test_write_failures; reliability/failpoints.sh]
  *  (2) A write with VOL_FUA returns only after its data is durable.
+ *      [vol.data.write, vol.data.flush: vol_io test_write_failures]
  *  (3) vol_create makes the new file and its directory entry durable before
- *      returning, so a disk that was reported created exists after a crash.
+ *      returning, so a disk that was reported created exists after a crash;
+ *      one that failed leaves no file.  [vol.create: vol_io test_create_failure]
  *  (4) Every byte-changing operation (write, trim, zero) sets the CBT bit of
  *      each chunk it touches, in the bitmap of the epoch it entered in,
- *      before it changes anything.
+ *      before it changes anything, so a write that fails halfway is tracked.
+ *      [vol.data.write short: vol_io test_write_failures]
+ * A change-tracking bitmap is trusted at open only after a clean close
+ * saved it; a save that fails fails vol_close [vol.cbt.write: vol_io
+ * test_cbt_save_failure].
  * A lazy volume (hydrate.c) adds its own invariants; the paths here test
  * v->lazy once and otherwise never touch the hydration state.
  * Trims are advisory: a file system that cannot punch holes turns them into

@@ -18,7 +18,9 @@
 #  - cas.index.write=enospc during a GC: it finishes and captures go on;
 #  - cas.gc.unlink=eio: GC fails cleanly, the next one finishes, the packs it
 #    could not delete are collected after a restart, the restore points kept
-#    read back as taken and the store verifies clean.
+#    read back as taken and the store verifies clean;
+#  - repl.record.write=enospc armed in westus: a copy there ends Failed, the
+#    next one Succeeds and reads back as the source.
 . "$VMRP_SRC/tests/lib/harness.sh"
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "python3-libnbd missing"; exit 1; }
 NF=("/usr/bin/python3" "$VMRP_SRC/tests/lib/nbd_fault.py")
@@ -200,4 +202,37 @@ check test "$bad" = 0 "the restore points kept read back as when they were taken
 store_op storeVerify
 check test "$STATUS/$(echo "$BODY" | jq -r .clean)" = 200/true \
   "the store verifies clean ($(echo "$BODY" | jq -c '{objectsChecked,badRecords,damagedObjects}'))"
+
+# 8. A copy to westus whose received records cannot be stored there
+#    (repl.record.write, armed in westus): it ends Failed; the next copy
+#    Succeeds and reads back as the source.
+kill9_region westus
+printf '\n[testing]\nfailpoints = on\n' >> "$WEST_CONF"
+restart_region westus
+WFP="$WEST/providers/Microsoft.Vmrp/failpoints?$DV"
+EAST_TOKEN=$(token "$EAST")
+TOKEN=$(token "$WEST")
+arm PUT "$WFP" '{"spec":"repl.record.write=enospc"}'
+expect 200 "" "westus arms repl.record.write=enospc (its own process: the call is not forwarded)"
+WEST_TOKEN=$TOKEN TOKEN=$EAST_TOKEN
+arm PUT "$C/restorePointCollections/dst?$CV" \
+  '{"location":"westus","properties":{"source":{"id":"'$RGID'/providers/Microsoft.Compute/restorePointCollections/rpc"}}}'
+expect 201 "" "a westus collection copying from the eastus one"
+copy() { # NAME: a copy of idx1 into dst; OP_STATUS
+  arm PUT "$C/restorePointCollections/dst/restorePoints/$1?$CV" \
+    '{"properties":{"sourceRestorePoint":{"id":"'$RGID'/providers/Microsoft.Compute/restorePointCollections/rpc/restorePoints/idx1"}}}'
+  wait_op 3000
+}
+copy c1
+err=$(echo "$BODY" | jq -r '.error | select(.) | .code + ": " + .message')
+TOKEN=$WEST_TOKEN
+w_fired=$(arm GET "$WFP"; echo "$BODY" | jq -r '.failpoints[] | select(.site == "repl.record.write") | .fired')
+arm PUT "$WFP" '{"spec":""}'
+TOKEN=$EAST_TOKEN
+check test "$OP_STATUS/$([ "${w_fired:-0}" -gt 0 ] && echo fired)" = Failed/fired "the copy fails ($err)"
+copy c2
+check test "$OP_STATUS" = Succeeded "cleared: the next copy Succeeds"
+arm GET "$C/restorePointCollections/dst/restorePoints/c2/diskRestorePoints?$DV"
+drp=$(nbd_uri "$EAST$(echo "$BODY" | jq -r '.value[0].id')")
+check test "$("${NF[@]}" sha "$drp" 0 $SPAN)" = "${SHA[idx1]}" "... and reads back in westus as the source restore point"
 finish

@@ -336,6 +336,27 @@ static void rotate(void **state)
   }
   CHECK(rotate_crashing(&cfg, 99) == 0, "a rotation with no crash point reached completes");
 
+  /* Failed I/O at each file the rotation writes: it fails, the old state
+   * stays (invariant 1), nothing is left behind, the next one completes. */
+  static const char *io[] = {"keys.master.write=enospcx1", "keys.domain.write=shortx1", "keys.rotate.commit=eiox1"};
+  for (size_t i = 0; i < sizeof io / sizeof io[0]; i++) {
+    m0 = m1 = NULL;
+    read_file(mk, &m0, &len);
+    CHECK(failpoint_arm(io[i]) == 0 && keys_rotate_master(&cfg) < 0, "%s: the rotation fails", io[i]);
+    failpoint_arm("");
+    read_file(mk, &m1, &len);
+    CHECK(m0 && m1 && memcmp(m0, m1, 32) == 0, "... master.key is the old one");
+    CHECK(file_count(dir, ".new") == 0 && file_count(doms, ".new") == 0 && file_count(dir, ".tmp") == 0 &&
+          file_count(doms, ".tmp") == 0, "... no .new or .tmp file is left");
+    CHECK(keys_open(&cfg, &k) == 0, "... the keyring opens");
+    keys_platform(k, &p);
+    CHECK(same_set(&p, &p0), "... the platform set is unchanged");
+    keys_close(k);
+    free(m0);
+    free(m1);
+  }
+  CHECK(keys_rotate_master(&cfg) == 0, "then a rotation completes");
+
   /* Recovery refuses a wrong key: crashed before the commit, another key copied in. */
   char other[256];
   subdir("ring-rot-other", other, sizeof other);

@@ -1,7 +1,8 @@
 /*
- * vol_io.c — live volume I/O and changed-block tracking (vol.c, cbt.c).
- * Every test works on a real sparse file in a temporary directory and reads
- * back what it wrote.
+ * vol_io.c — live volume I/O and changed-block tracking (vol.c, cbt.c), and
+ * the same when the I/O fails (failpoints vol.create, vol.data.write,
+ * vol.data.flush, vol.cbw.write, vol.cbt.write).  Every test works on a real
+ * sparse file in a temporary directory and reads back what it wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/failpoint.h"
 #include "vol/vol.h"
 
 #define CHUNK 65536
@@ -288,6 +291,107 @@ static void test_readonly(void **state)
   assert_int_equal(vol_pread(f->v, buf, sizeof buf, 0), 0);
 }
 
+/* vol.c invariant 3 when the I/O fails (failpoint vol.create): no file is
+ * left that could be taken for a disk. */
+static void test_create_failure(void **state)
+{
+  struct fixture *f = *state;
+  char p[320];
+  snprintf(p, sizeof p, "%s/new.img", f->dir);
+  assert_int_equal(failpoint_arm("vol.create=eiox1"), 0);
+  assert_int_equal(vol_create(p, SIZE), -EIO);
+  assert_int_equal(access(p, F_OK), -1);
+  assert_int_equal(vol_create(p, SIZE), 0);
+  unlink(p);
+}
+
+/* vol.c invariants 2 and 4 when writes fail (failpoints vol.data.write,
+ * vol.data.flush): a short write lands its first half and fails -ENOSPC with
+ * the CBT bits of every chunk it touched set; a failed spliced write changes
+ * nothing; a FUA write whose flush fails is not acknowledged; then both
+ * succeed. */
+static void test_write_failures(void **state)
+{
+  struct fixture *f = *state;
+  unsigned char a[2 * CHUNK], b[2 * CHUNK], r[2 * CHUNK];
+  fill(a, sizeof a, 1);
+  fill(b, sizeof b, 2);
+  assert_int_equal(vol_pwrite(f->v, a, sizeof a, 2 * CHUNK, 0), 0);
+  struct vol_capture *cap;
+  assert_int_equal(vol_fence(&f->v, 1, 0, &cap, NULL), 0);
+  vol_capture_end(cap, true); /* a clean bitmap */
+  assert_false(vol_cbt_dirty(f->v, 2) || vol_cbt_dirty(f->v, 3));
+  assert_int_equal(failpoint_arm("vol.data.write=shortx1"), 0);
+  assert_int_equal(vol_pwrite(f->v, b, sizeof b, 2 * CHUNK, 0), -ENOSPC);
+  assert_true(vol_cbt_dirty(f->v, 2) && vol_cbt_dirty(f->v, 3));
+  assert_int_equal(vol_pread(f->v, r, sizeof r, 2 * CHUNK), 0);
+  assert_memory_equal(r, b, CHUNK);
+  assert_memory_equal(r + CHUNK, a + CHUNK, CHUNK);
+  assert_int_equal(failpoint_arm("vol.data.write=enospcx1"), 0);
+  assert_int_equal(pwrite_via_pipe(f->v, a, CHUNK, 2 * CHUNK, 0), -ENOSPC);
+  assert_int_equal(vol_pread(f->v, r, CHUNK, 2 * CHUNK), 0);
+  assert_memory_equal(r, b, CHUNK);
+  assert_int_equal(failpoint_arm("vol.data.flush=eiox2"), 0);
+  assert_int_equal(vol_flush(f->v), -EIO);
+  assert_int_equal(vol_pwrite(f->v, a, CHUNK, 2 * CHUNK, VOL_FUA), -EIO);
+  assert_int_equal(vol_flush(f->v), 0);
+  assert_int_equal(pwrite_via_pipe(f->v, a, sizeof a, 2 * CHUNK, VOL_FUA), 0);
+  assert_int_equal(vol_pread(f->v, r, sizeof r, 2 * CHUNK), 0);
+  assert_memory_equal(r, a, sizeof a);
+  assert_int_equal(failpoint_arm(""), 0);
+}
+
+/* fence.c invariant 2 when the copy aside fails (failpoint vol.cbw.write):
+ * the write that needed it fails and changes nothing, the capture reads the
+ * fenced image, and the next write copies it aside and lands. */
+static void test_copy_before_write_failure(void **state)
+{
+  struct fixture *f = *state;
+  unsigned char a[CHUNK], b[CHUNK], r[CHUNK];
+  fill(a, sizeof a, 3);
+  fill(b, sizeof b, 4);
+  assert_int_equal(vol_pwrite(f->v, a, sizeof a, 5 * CHUNK, 0), 0);
+  struct vol_capture *cap;
+  assert_int_equal(vol_fence(&f->v, 1, VOL_FENCE_ALL, &cap, NULL), 0);
+  assert_int_equal(failpoint_arm("vol.cbw.write=eiox1"), 0);
+  assert_int_equal(vol_pwrite(f->v, b, sizeof b, 5 * CHUNK, 0), -EIO);
+  assert_int_equal(vol_pread(f->v, r, sizeof r, 5 * CHUNK), 0);
+  assert_memory_equal(r, a, sizeof a);
+  assert_int_equal(vol_pwrite(f->v, b, sizeof b, 5 * CHUNK, 0), 0);
+  size_t len;
+  assert_int_equal(vol_capture_read(cap, 5, r, &len), 0);
+  assert_memory_equal(r, a, sizeof a);
+  vol_capture_end(cap, false);
+  assert_int_equal(vol_pread(f->v, r, sizeof r, 5 * CHUNK), 0);
+  assert_memory_equal(r, b, sizeof b);
+  assert_int_equal(failpoint_arm(""), 0);
+}
+
+/* A change-tracking bitmap that cannot be saved (failpoint vol.cbt.write)
+ * fails vol_close, so the region never marks the shutdown clean (region/
+ * volumes.c) and the old file is left whole. */
+static void test_cbt_save_failure(void **state)
+{
+  struct fixture *f = *state;
+  char buf[512] = {1};
+  struct vol_capture *cap;
+  assert_int_equal(vol_fence(&f->v, 1, 0, &cap, NULL), 0);
+  vol_capture_end(cap, true);
+  assert_int_equal(vol_close(f->v), 0);
+  off_t before = 0;
+  struct stat st;
+  assert_int_equal(stat(f->cbt, &st), 0);
+  before = st.st_size;
+  assert_int_equal(vol_open(f->img, f->cbt, CHUNK, true, false, &f->v), 0);
+  assert_int_equal(vol_pwrite(f->v, buf, sizeof buf, 4 * CHUNK, 0), 0);
+  assert_int_equal(failpoint_arm("vol.cbt.write=shortx1"), 0);
+  assert_int_equal(vol_close(f->v), -ENOSPC);
+  f->v = NULL;
+  assert_int_equal(stat(f->cbt, &st), 0);
+  assert_int_equal(st.st_size, before);
+  assert_int_equal(failpoint_arm(""), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -302,6 +406,10 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_pipe_write_and_read_fd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_grow_never_shrinks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_write_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_copy_before_write_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cbt_save_failure, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
