@@ -80,19 +80,23 @@ static bool is_good(const struct verify *v, uint32_t off)
   return false;
 }
 
-/* Entries the pack claims: its .idx, or the open pack's in-memory list. */
+/* Entries the pack claims: its .idx, or the in-memory list of a pack not
+ * sealed yet (seal() frees that list and sets sealed under write_lock). */
 static int pack_entries(struct cas *cas, struct pack *p, struct pack_idx_ent **out, size_t *n)
 {
-  if (p->sealed)
-    return pack_idx_read(cas->packdir, p->id, out, n);
-  LOCK_GUARD(&cas->write_lock);
-  *out = malloc((p->n_ents ? p->n_ents : 1) * sizeof **out);
-  if (!*out)
-    return -ENOMEM;
-  if (p->n_ents)
-    memcpy(*out, p->ents, p->n_ents * sizeof **out);
-  *n = p->n_ents;
-  return 0;
+  {
+    LOCK_GUARD(&cas->write_lock);
+    if (!p->sealed) {
+      *out = malloc((p->n_ents ? p->n_ents : 1) * sizeof **out);
+      if (!*out)
+        return -ENOMEM;
+      if (p->n_ents)
+        memcpy(*out, p->ents, p->n_ents * sizeof **out);
+      *n = p->n_ents;
+      return 0;
+    }
+  }
+  return pack_idx_read(cas->packdir, p->id, out, n);
 }
 
 static int check_pack(struct verify *v, struct pack *p);
@@ -116,9 +120,11 @@ static int check_pack(struct verify *v, struct pack *p)
 {
   struct cas *cas = v->cas;
   uint64_t size, bad = 0;
+  bool open;
   {
     LOCK_GUARD(&cas->write_lock);
     size = p->size;
+    open = !p->sealed;
   }
   v->n_good = 0;
   if (size < PACK_HDR_SIZE) /* a creation cut short, seen read-only: it holds nothing (store.c) */
@@ -154,7 +160,10 @@ static int check_pack(struct verify *v, struct pack *p)
     return 0;
   }
   for (size_t i = 0; i < n; i++) {
-    if (is_good(v, ents[i].off))
+    /* In a pack open at the snapshot above, an entry at or past size is a
+     * record appended since (the scan stopped at size): the next verify
+     * reads it.  In a sealed pack it is damage (a truncated file). */
+    if ((open && ents[i].off >= size) || is_good(v, ents[i].off))
       continue;
     struct idx_ent e;
     pthread_rwlock_rdlock(&cas->idx_lock);
