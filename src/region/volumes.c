@@ -70,19 +70,18 @@ void region_volume_crypt_path(struct region *rg, const char *vol_id, char *out, 
   vol_path(rg, vol_id, "xts", out, cap);
 }
 
+/* The volume's files, and the <file>.tmp a crash inside write_file_atomic
+ * leaves of those written that way (.cbt, .src, .hyd). */
 static void remove_files(struct region *rg, const char *id)
 {
+  static const char *const exts[] = {"img", "cbt", "src", "hyd", "cbt.tmp", "src.tmp", "hyd.tmp"};
   char p[4096];
   region_volume_crypt_path(rg, id, p, sizeof p);
   unlink(p);
-  vol_path(rg, id, "img", p, sizeof p);
-  unlink(p);
-  vol_path(rg, id, "cbt", p, sizeof p);
-  unlink(p);
-  vol_path(rg, id, "src", p, sizeof p);
-  unlink(p);
-  vol_path(rg, id, "hyd", p, sizeof p);
-  unlink(p);
+  for (size_t i = 0; i < sizeof exts / sizeof *exts; i++) {
+    vol_path(rg, id, exts[i], p, sizeof p);
+    unlink(p);
+  }
   snprintf(p, sizeof p, "%s/volumes", rg->cfg.data_dir);
   fsync_dir(p);
 }
