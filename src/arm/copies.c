@@ -29,7 +29,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "arm/internal.h"
 #include "common/cleanup.h"
@@ -411,17 +410,6 @@ static const char *copy_error(int rc)
   }
 }
 
-/* Sleeps up to s seconds; false when the service is stopping. */
-static bool nap(struct job *job, int s)
-{
-  for (int i = 0; i < s * 10; i++) {
-    if (jobs_should_stop(job))
-      return false;
-    usleep(100000);
-  }
-  return !jobs_should_stop(job);
-}
-
 static int any_copying(void *ctx, const struct meta_image *im)
 {
   (void)ctx;
@@ -472,7 +460,7 @@ static int wait_capture(struct arm *arm, struct job *job, const struct meta_oper
     json_decref(doc);
     if (!state && time_now_us() > op->start_us + (int64_t)arm->cfg.copy_deadline_s * 1000000)
       return -ETIMEDOUT;
-    if (!nap(job, state ? 1 : backoff)) /* capturing: look again in a second */
+    if (!jobs_nap(job, (state ? 1 : backoff) * 1000)) /* capturing: look again in a second */
       return -EINTR;
     backoff = state ? 1 : backoff < 30 ? backoff * 2 : 60;
   }
@@ -507,7 +495,7 @@ static enum disk_outcome copy_disk(struct arm *arm, struct job *job, const struc
     if (late)
       return DISK_FAILED;
     log_warn("arm", "copy of %s: %s (next try in %d s)", image, msg, backoff);
-    if (!nap(job, backoff))
+    if (!jobs_nap(job, backoff * 1000))
       return DISK_STOPPED;
   }
 }
@@ -520,7 +508,7 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
   const struct arm_location *loc = arm_peer_named(arm, json_string_value(json_object_get(pl, "sourceLocation")));
   json_decref(pl);
   if (!loc) {
-    region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointInternalError");
+    arm_rp_fail(arm, job, op->resource_id, "VMRestorePointInternalError");
     res->error = arm_error_text("VMRestorePointInternalError", "The source region is no longer configured.");
     return JOB_FAILED;
   }
@@ -541,7 +529,7 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
     return JOB_INTERRUPTED;
   }
   if (wr < 0) {
-    region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointInternalError");
+    arm_rp_fail(arm, job, op->resource_id, "VMRestorePointInternalError");
     res->error = arm_error_text("VMRestorePointInternalError",
                                 wr == -ECANCELED ? why : "The source region did not answer until the copy's deadline.");
     strlist_free(&l);
@@ -566,7 +554,7 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
   if (out == JOB_DONE && l.n == 0) /* a restore point of no disks: nothing to copy */
     meta_resource_set_state(arm->meta, op->resource_id, "Succeeded", NULL);
   if (out == JOB_DONE && failed) {
-    region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointCopyFailed");
+    arm_rp_fail(arm, job, op->resource_id, "VMRestorePointCopyFailed");
     char msg[256];
     snprintf(msg, sizeof msg, "%d of %zu disk restore points could not be copied; their replicationStatus says why.",
              failed, l.n);

@@ -85,6 +85,8 @@ void arm_reply_error_target(struct arm_call *call, int status, const char *code,
 bool arm_utf8_valid(const char *s);
 /* An ARM error object as JSON text (malloc'd), for operation records. */
 char *arm_error_text(const char *code, const char *message);
+/* 500 InternalServerError naming err; DiskFull for -ENOSPC (the data file
+ * system is full: a retry once space is freed can succeed). */
 void arm_reply_internal(struct arm_call *call, int err);
 
 /* ---- apiversion.c ---- */
@@ -405,6 +407,12 @@ enum job_outcome arm_rp_delete_job(void *app, struct job *job, const struct meta
 int arm_drp_delete_child(struct arm *arm, const struct meta_resource *r);
 enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res);
+/* For a restore point's job: marks it (and its disk restore points not
+ * ready) Failed with code, retried while the database cannot take it (a
+ * full file system): left Creating it would keep its VM from the next
+ * restore point until a restart.  Gives up only when the service stops (the
+ * restart fails it). */
+void arm_rp_fail(struct arm *arm, struct job *job, const char *rp_id, const char *code);
 /* copies.c: a restore point PUT with sourceRestorePoint in coll (id: the
  * new restore point's), and the copy operation. */
 void arm_rp_copy_put(struct arm_call *call, const struct meta_resource *coll, const char *id);

@@ -119,6 +119,10 @@ char *arm_error_text(const char *code, const char *message)
 
 void arm_reply_internal(struct arm_call *call, int err)
 {
-  arm_reply_error(call, 500, "InternalServerError", "The server encountered an internal error (%s). Please retry the request.",
+  if (err == -ENOSPC || err == ENOSPC) /* meta.db or a store could not grow */
+    arm_reply_error(call, 500, "DiskFull", "The request failed: the region's data file system is full. Retry when "
+                                           "space is freed.");
+  else
+    arm_reply_error(call, 500, "InternalServerError", "The server encountered an internal error (%s). Please retry the request.",
                   strerror(err < 0 ? -err : err));
 }

@@ -747,21 +747,32 @@ void arm_drp_list(struct arm_call *call)
 
 static void on_progress(void *ctx, double percent) { jobs_progress(ctx, percent); }
 
+void arm_rp_fail(struct arm *arm, struct job *job, const char *rp_id, const char *code)
+{
+  int rc;
+  for (int64_t ms = 1000; (rc = region_restore_point_fail(arm->region, rp_id, code)) < 0 && rc != -ENOENT;
+       ms = ms < 8000 ? 2 * ms : ms)
+    if (!jobs_nap(job, ms))
+      break;
+}
+
 enum job_outcome arm_rp_create_job(void *app, struct job *job, const struct meta_operation *op,
                                    struct job_result *res)
 {
   struct arm *arm = app;
   int rc = region_capture_run(arm->region, op->id, on_progress, job);
   if (rc == -ENOENT) { /* only possible if the fence state was lost */
-    region_restore_point_fail(arm->region, op->resource_id, "VMRestorePointInternalError");
+    arm_rp_fail(arm, job, op->resource_id, "VMRestorePointInternalError");
     res->error = arm_error_text("VMRestorePointInternalError", "The captured disk state was lost; retry.");
     return JOB_FAILED;
   }
   if (rc < 0) {
+    const char *code = rc == -ENOSPC ? "DiskFull" : "VMRestorePointInternalError";
+    arm_rp_fail(arm, job, op->resource_id, code);
     char msg[256];
     snprintf(msg, sizeof msg, "Capturing the disks failed (%s); the changes stay tracked for the next restore point.",
-             strerror(-rc));
-    res->error = arm_error_text(rc == -ENOSPC ? "DiskFull" : "VMRestorePointInternalError", msg);
+             rc == -ENOSPC ? "the region's data file system is full" : strerror(-rc));
+    res->error = arm_error_text(code, msg);
     return JOB_FAILED;
   }
   return JOB_DONE;

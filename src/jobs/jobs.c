@@ -37,7 +37,8 @@ struct jobs {
   const struct job_kind *kinds;
   int nkinds;
   pthread_mutex_t lock;
-  pthread_cond_t wake;
+  pthread_cond_t wake;    /* idle workers */
+  pthread_cond_t stopped; /* napping jobs: a signal for idle workers must not wake them instead */
   struct queued *head, *tail;
   bool stopping;
   int nworkers;
@@ -82,11 +83,29 @@ static bool interruptible_sleep(struct jobs *j, int64_t ms)
     until.tv_nsec -= 1000000000;
   }
   pthread_mutex_lock(&j->lock);
-  while (!j->stopping && pthread_cond_timedwait(&j->wake, &j->lock, &until) != ETIMEDOUT)
+  while (!j->stopping && pthread_cond_timedwait(&j->stopped, &j->lock, &until) != ETIMEDOUT)
     ;
   bool ok = !j->stopping;
   pthread_mutex_unlock(&j->lock);
   return ok;
+}
+
+bool jobs_nap(struct job *job, int64_t ms) { return interruptible_sleep(job->jobs, ms); }
+
+/* Invariant (2): the outcome is written, retried while the database cannot
+ * take it (a full file system, an I/O error), or stays InProgress for (3)
+ * when the service stops first. */
+static void finish(struct jobs *j, const char *op_id, enum meta_op_status status, const char *error,
+                   const char *result)
+{
+  int rc;
+  for (int64_t ms = 1000; (rc = meta_operation_finish(j->meta, op_id, status, error, result)) < 0 && rc != -ENOENT;
+       ms = ms < 8000 ? 2 * ms : ms) {
+    log_warn("jobs", "cannot record the end of operation %s (%s); retrying in %lld s", op_id, strerror(-rc),
+             (long long)(ms / 1000));
+    if (!interruptible_sleep(j, ms))
+      return;
+  }
 }
 
 static void run_one(struct jobs *j, const char *op_id)
@@ -100,8 +119,7 @@ static void run_one(struct jobs *j, const char *op_id)
     goto out;
   const struct job_kind *kind = find_kind(j, op.kind);
   if (!kind) {
-    meta_operation_finish(j->meta, op_id, OP_FAILED,
-                          "{\"code\":\"InternalOperationError\",\"message\":\"Unknown job kind.\"}", NULL);
+    finish(j, op_id, OP_FAILED, "{\"code\":\"InternalOperationError\",\"message\":\"Unknown job kind.\"}", NULL);
     goto out;
   }
   int64_t delay = failpoint_value("jobs.run.delay_ms", 0);
@@ -112,11 +130,11 @@ static void run_one(struct jobs *j, const char *op_id)
   log_info("jobs", "running %s operation %s on %s", op.kind, op_id, op.resource_id ? op.resource_id : "-");
   enum job_outcome outcome = kind->run(j->app, &job, &op, &res);
   if (outcome == JOB_DONE)
-    meta_operation_finish(j->meta, op_id, OP_SUCCEEDED, NULL, res.result);
+    finish(j, op_id, OP_SUCCEEDED, NULL, res.result);
   else if (outcome == JOB_FAILED)
-    meta_operation_finish(j->meta, op_id, OP_FAILED,
-                          res.error ? res.error : "{\"code\":\"InternalOperationError\",\"message\":\"The operation failed.\"}",
-                          res.result);
+    finish(j, op_id, OP_FAILED,
+           res.error ? res.error : "{\"code\":\"InternalOperationError\",\"message\":\"The operation failed.\"}",
+           res.result);
   log_info("jobs", "%s operation %s: %s", op.kind, op_id,
            outcome == JOB_DONE ? "succeeded" : outcome == JOB_FAILED ? "failed" : "interrupted");
   free(res.error);
@@ -191,6 +209,7 @@ int jobs_start(struct meta *m, void *app, const struct job_kind *kinds, int nkin
   j->nkinds = nkinds;
   pthread_mutex_init(&j->lock, NULL);
   pthread_cond_init(&j->wake, NULL);
+  pthread_cond_init(&j->stopped, NULL);
   int r = meta_operation_list_in_progress(m, recover_one, j);
   if (r < 0) {
     jobs_stop(j);
@@ -217,6 +236,7 @@ void jobs_stop(struct jobs *j)
   pthread_mutex_lock(&j->lock);
   j->stopping = true;
   pthread_cond_broadcast(&j->wake);
+  pthread_cond_broadcast(&j->stopped);
   pthread_mutex_unlock(&j->lock);
   for (int i = 0; i < j->nworkers; i++)
     pthread_join(j->workers[i], NULL);
@@ -228,5 +248,6 @@ void jobs_stop(struct jobs *j)
   free(j->workers);
   pthread_mutex_destroy(&j->lock);
   pthread_cond_destroy(&j->wake);
+  pthread_cond_destroy(&j->stopped);
   free(j);
 }

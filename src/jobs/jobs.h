@@ -5,7 +5,8 @@
  * knows how to run it.  The caller creates the row (usually in the same
  * transaction as the resource change that starts the work) and then calls
  * jobs_submit(); a worker thread runs the kind's function and records the
- * outcome with meta_operation_finish().
+ * outcome with meta_operation_finish(), retried until it lands (a full or
+ * failing disk comes back) or the service stops.
  *
  * Restart: jobs_start() looks at every operation still InProgress.  A
  * resumable kind is queued again (its run function must be idempotent: it is
@@ -21,6 +22,7 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "meta/meta.h"
 
@@ -52,3 +54,5 @@ void jobs_stop(struct jobs *j);
 /* For run functions: report progress (0..100) and poll for shutdown. */
 void jobs_progress(struct job *job, double percent);
 bool jobs_should_stop(struct job *job);
+/* Sleeps ms milliseconds, or less when the service stops: false then. */
+bool jobs_nap(struct job *job, int64_t ms);

@@ -12,7 +12,8 @@ sqlite3 *meta_db(struct meta *m);
 /* Prepares sql on the thread's connection; logs and returns NULL on error. */
 sqlite3_stmt *meta_prepare(struct meta *m, const char *sql);
 /* Steps a statement that returns no rows and finalizes it: 0, -EEXIST on a
- * constraint violation, -EIO otherwise. */
+ * constraint violation, -ENOSPC when the file system is full, -EIO
+ * otherwise. */
 int meta_exec_stmt(sqlite3_stmt *st);
 /* Whether the calling thread holds an explicit transaction on m. */
 bool meta_in_txn(struct meta *m);

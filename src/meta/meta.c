@@ -228,13 +228,18 @@ static const char *const migrations[] = {
     "ALTER TABLE capture_bases ADD COLUMN domain TEXT;",
 };
 
+/* A failed write's errno: a full file system is told apart (the caller can
+ * say so, and retrying once space returns succeeds). */
+static int write_errno(int rc) { return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO; }
+
 static int exec_sql(sqlite3 *db, const char *sql)
 {
   char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+  if (rc != SQLITE_OK) {
     log_error("meta", "sql failed: %s (%.80s)", err ? err : "?", sql);
     sqlite3_free(err);
-    return -EIO;
+    return write_errno(rc);
   }
   return 0;
 }
@@ -445,7 +450,7 @@ int meta_exec_stmt(sqlite3_stmt *st)
     r = -EEXIST;
   else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
     log_error("meta", "step failed: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
-    r = -EIO;
+    r = write_errno(rc);
   }
   sqlite3_finalize(st);
   return r;

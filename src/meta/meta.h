@@ -16,7 +16,9 @@
  * and capture bases, and each resource's failure_code.
  *
  * Errors: 0 on success, -ENOENT (no such row), -EEXIST (conflict),
- * -ESTALE (ETag precondition failed), -EIO (SQLite failure, logged once).
+ * -ESTALE (ETag precondition failed), -ENOSPC (a write found the file
+ * system full: nothing of it was committed), -EIO (other SQLite failures,
+ * logged once).
  * All functions are thread-safe.
  */
 #pragma once

@@ -355,9 +355,7 @@ int region_capture_run(struct region *rg, const char *op_id, void (*progress)(vo
     rc = cas_sync(c->disks[i].cas); /* invariant 2 */
   if (rc == 0)
     rc = commit(rg, c, roots, stats);
-  if (rc < 0) {
-    region_restore_point_fail(rg, c->rp_id, "VMRestorePointInternalError");
-  } else {
+  if (rc == 0) {
     uint64_t read = 0, stored = 0;
     for (int i = 0; i < c->n; i++) {
       read += stats[i].chunks_read;

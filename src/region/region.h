@@ -302,7 +302,8 @@ void region_capture_abort(struct region_capture *c);
  * from its base, full without one), syncs the store, commits images, restore
  * point (Succeeded) and bases in one transaction, exports the images.
  * -ENOENT: no capture is queued under op_id (lost in a restart).  On any
- * failure the restore point is Failed (VMRestorePointInternalError). */
+ * failure the caller marks the restore point Failed
+ * (region_restore_point_fail): -ENOSPC, the store's file system is full. */
 int region_capture_run(struct region *r, const char *op_id, void (*progress)(void *ctx, double percent),
                        void *ctx);
 
