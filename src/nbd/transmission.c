@@ -157,6 +157,8 @@ static int read_payload(struct worker *w, struct request *rq)
   struct nbd_conn *c = w->c;
   int r;
   size_t got = 0;
+  if (rq->len == 0) /* nothing to read, and a worker's buffer may not exist yet */
+    return 0;
   /* Spliced only from unix sockets: from TCP, socket -> pipe -> file was
    * slower than recv into our buffer and pwrite (bench/nbd, fio 1 MiB write
    * QD32 over TCP, servers interleaved: 2769-3909 MiB/s spliced, 4137-4562
