@@ -56,7 +56,7 @@ static int put(struct pagelist *pl, const char *fmt, ...)
   va_list ap;
   for (;;) {
     va_start(ap, fmt);
-    int n = vsnprintf(pl->buf + pl->len, pl->cap - pl->len, fmt, ap);
+    int n = vsnprintf(pl->buf ? pl->buf + pl->len : NULL, pl->cap - pl->len, fmt, ap); /* none yet: measures */
     va_end(ap);
     if (n < 0)
       return -EIO;
