@@ -27,10 +27,13 @@
  * The whole answer is taken, streamed bodies included.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "blob/blob.h"
 #include "common/urlcode.h"
-#include "fuzz_files.h"
+#include "support.h"
 #include "region/region.h"
 
 #define SIZE (1u << 20)
@@ -41,7 +44,7 @@
 #define RP_TYPE "Microsoft.Compute/restorePointCollections/restorePoints"
 #define NGRANTS 4
 
-static char *scratch;
+static const char *scratch;
 static struct meta *meta;
 static struct region *region;
 static struct blob_plane plane;
@@ -88,8 +91,8 @@ static char *grant(const char *id, const char *family, enum region_access access
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc, (void)argv;
-  fuzz_quiet_logs();
-  scratch = fuzz_scratch_dir("blob");
+  fuzz_quiet();
+  scratch = fuzz_tempdir("blob");
   char path[4200];
   snprintf(path, sizeof path, "%s/meta.db", scratch);
   struct region_config cfg = {.data_dir = scratch, .chunk_size = 65536, .location = "eastus",

@@ -24,14 +24,19 @@
  */
 #include <dirent.h>
 #include <endian.h>
+#include <errno.h>
 #include <openssl/sha.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "fuzz_files.h"
+#include "support.h"
 #include "nbd/nbd.h"
 #include "nbd/proto.h"
 #include "nbd/snap_backend.h"
@@ -42,7 +47,8 @@
 #define IMG_SIZE (256u << 10)
 #define DEADLINE_MS 60000
 
-static char *scratch, sock_path[108];
+static const char *scratch;
+static char sock_path[108];
 static struct nbd_server *server;
 static struct volume *vol;
 static struct cas *cas;
@@ -79,8 +85,8 @@ static void grant(const char *id, const char *secret, const char *export, bool r
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc, (void)argv;
-  fuzz_quiet_logs();
-  scratch = fuzz_scratch_dir("nbd");
+  fuzz_quiet();
+  scratch = fuzz_tempdir("nbd");
   char path[4200], store[4200];
   snprintf(path, sizeof path, "%s/vol", scratch);
   snprintf(store, sizeof store, "%s/store", scratch);

@@ -19,11 +19,17 @@
  * fine: damage is -EIO, never a crash or a read out of bounds.
  */
 #include <endian.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cas/cas.h"
 #include "common/crc32c.h"
-#include "fuzz_files.h"
+#include "support.h"
 
 #define MAX_PARTS 9 /* the config and four packs */
 #define MAX_ADDRS 64
@@ -32,7 +38,8 @@
 #define IDX_HDR 16u
 #define IDX_ENT 48u
 
-static char *scratch, store[4200];
+static const char *scratch;
+static char store[4200];
 static struct cas_key key;
 static char *config[2]; /* plaintext, encrypted: what cas_open created */
 static size_t config_len[2];
@@ -64,10 +71,10 @@ static char *slurp(const char *path, size_t *len)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc, (void)argv;
-  fuzz_quiet_logs();
+  fuzz_quiet();
   for (size_t i = 0; i < sizeof key; i++)
     ((uint8_t *)&key)[i] = (uint8_t)(0xA5 ^ (i * 29));
-  scratch = fuzz_scratch_dir("pack");
+  scratch = fuzz_tempdir("pack");
   snprintf(store, sizeof store, "%s/store", scratch);
   for (int enc = 0; enc < 2; enc++) {
     struct cas_options o = {.create = true, .key = enc ? &key : NULL};
@@ -77,7 +84,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
       abort();
     snprintf(path, sizeof path, "%s/config", store);
     config[enc] = slurp(path, &config_len[enc]);
-    fuzz_rm_rf(store);
+    fuzz_remove_tree(store);
   }
   buf = malloc(CAS_MAX_OBJECT);
   return buf ? 0 : -1;
@@ -206,10 +213,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   uint8_t flags = data[0];
   bool enc = flags & 1, ro = flags & 2, fix = flags & 4, gc = flags & 8;
-  fuzz_rm_rf(store);
+  fuzz_remove_tree(store);
   if (flags & 16) {
     record_mode(data + 1, size - 1, enc);
-    fuzz_rm_rf(store);
+    fuzz_remove_tree(store);
     return 0;
   }
   char packs[4300];
@@ -237,6 +244,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     use_store(cas, &f, !ro, gc && round == 0);
     cas_close(cas);
   }
-  fuzz_rm_rf(store);
+  fuzz_remove_tree(store);
   return 0;
 }

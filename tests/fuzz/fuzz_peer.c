@@ -27,12 +27,16 @@
  * Stores use the fixed test key of fuzz_pack.c's kind (format 2), 4 KiB
  * chunks.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "arm/internal.h"
-#include "fuzz_files.h"
+#include "support.h"
 #include "http/server.h"
 #include "repl/repl.h"
 #include "snap/tree.h"
@@ -42,7 +46,8 @@
 #define CREDENTIAL "fuzz-peer-credential"
 #define MAX_KNOWN 64
 
-static char *scratch, source_dir[4200], target_dir[4200];
+static const char *scratch;
+static char source_dir[4200], target_dir[4200];
 static struct cas_key key;
 static struct cas *source;
 static struct cas_addr root, known[MAX_KNOWN];
@@ -118,10 +123,10 @@ static void peer_handler(void *ctx, const struct http_request *req, struct http_
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc, (void)argv;
-  fuzz_quiet_logs();
+  fuzz_quiet();
   for (size_t i = 0; i < sizeof key; i++)
     ((uint8_t *)&key)[i] = (uint8_t)(0xA5 ^ (i * 29));
-  scratch = fuzz_scratch_dir("peer");
+  scratch = fuzz_tempdir("peer");
   snprintf(source_dir, sizeof source_dir, "%s/source", scratch);
   snprintf(target_dir, sizeof target_dir, "%s/target", scratch);
   struct cas_options o = {.create = true, .key = &key, .chunk_shift = 12};
@@ -196,7 +201,7 @@ static void copy(struct fuzz_part *parts, size_t n)
   memcpy(answers, parts, n * sizeof *parts);
   nanswers = n;
   atomic_store(&requests, 0);
-  fuzz_rm_rf(target_dir);
+  fuzz_remove_tree(target_dir);
   struct cas_options o = {.create = true, .key = &key, .chunk_shift = 12};
   struct cas *target;
   if (cas_open(target_dir, &o, &target) < 0)

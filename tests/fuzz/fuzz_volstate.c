@@ -16,10 +16,15 @@
  * then hydration or conversion steps until done, another read, the close.
  */
 #include <endian.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common/crc32c.h"
-#include "fuzz_files.h"
+#include "support.h"
 #include "vol/vol.h"
 
 #define CHUNK 4096u
@@ -28,17 +33,18 @@
 #define SLOT_LEN 32u      /* crypt.c struct slot: crc at 24; slots at 0 and 512 */
 #define JOURNAL_AT 4096u  /* crypt.c struct jhdr (lo 8, hi 16, crc 24), its data at +4096 */
 
-static char *scratch, vol_path[4200], state_path[4200];
+static const char *scratch;
+static char vol_path[4200], state_path[4200];
 static uint8_t key[VOL_KEY_LEN];
 static uint8_t *buf;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc, (void)argv;
-  fuzz_quiet_logs();
+  fuzz_quiet();
   for (size_t i = 0; i < sizeof key; i++)
     key[i] = (uint8_t)(i * 37 + 11);
-  scratch = fuzz_scratch_dir("volstate");
+  scratch = fuzz_tempdir("volstate");
   snprintf(vol_path, sizeof vol_path, "%s/vol", scratch);
   snprintf(state_path, sizeof state_path, "%s/state", scratch);
   buf = malloc(MAX_SIZE);

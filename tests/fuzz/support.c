@@ -6,9 +6,11 @@
 #define _XOPEN_SOURCE 700
 #include "support.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -64,4 +66,28 @@ void fuzz_path(char *out, size_t size, const char *dir, const char *rel)
 {
   if ((size_t)snprintf(out, size, "%s/%s", dir, rel) >= size)
     fuzz_die("path too long");
+}
+
+size_t fuzz_split(const uint8_t *data, size_t len, struct fuzz_part *parts, size_t max)
+{
+  size_t n = 0;
+  while (n + 1 < max) {
+    const uint8_t *sep = memmem(data, len, FUZZ_SEP, FUZZ_SEP_LEN);
+    if (!sep)
+      break;
+    parts[n++] = (struct fuzz_part){data, (size_t)(sep - data)};
+    len -= (size_t)(sep - data) + FUZZ_SEP_LEN;
+    data = sep + FUZZ_SEP_LEN;
+  }
+  parts[n++] = (struct fuzz_part){data, len};
+  return n;
+}
+
+void fuzz_write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+  char path[4096];
+  fuzz_path(path, sizeof path, dir, name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len) || close(fd) < 0)
+    fuzz_die("cannot write a file in the temporary directory");
 }
