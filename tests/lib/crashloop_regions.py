@@ -25,7 +25,17 @@ CV = "api-version=2024-07-01"
 
 
 class Down(Exception):
-    """The region did not answer (killed, restarting)."""
+    """The region did not answer (killed, restarting); region: the one that
+    did not (None: the one asked)."""
+
+    def __init__(self, msg, region=None):
+        super().__init__(msg)
+        self.region = region
+
+
+class Loss(Exception):
+    """A check failed, or a region answered as it should not have: the
+    round is lost."""
 
 
 class Regions:
@@ -45,6 +55,7 @@ class Regions:
         self.sub, self.client_id, self.secret = ids["SUBSCRIPTION_ID"], ids["CLIENT_ID"], ids["CLIENT_SECRET"]
         self.ctx = ssl.create_default_context(cafile=os.path.join(var, "tls/ca.pem"))
         self.tokens = {}
+        self.nbd_uris = {}
 
     def base(self, r):
         return f"https://127.0.0.1:{self.ports[r][0]}"
@@ -187,14 +198,26 @@ class Regions:
             time.sleep(0.05)
 
     def nbd_connect(self, r, res_id, access):
+        """An NBD handle on a disk or disk restore point.  One grant per
+        resource and access, kept (grants last until revoked, 64 a disk at
+        most); granted again when it no longer opens (resource made anew)."""
+        key = (r, res_id.lower(), access)
+        if key in self.nbd_uris:
+            h = nbd.NBD()
+            try:
+                h.connect_uri(self.nbd_uris[key])
+                return h
+            except nbd.Error:
+                self.nbd_uris.pop(key, None)
         st, doc, _ = self.arm("POST", f"{self.base(r)}{res_id}/vmrpGrantNbdAccess?{DV}", {"access": access})
         if st != 200 or not doc or "nbdUri" not in doc:
-            raise Down(f"NBD grant of {res_id}: HTTP {st} {doc}")
+            raise Loss(f"NBD grant of {res_id}: HTTP {st} {doc}")
         h = nbd.NBD()
         try:
             h.connect_uri(doc["nbdUri"])
         except nbd.Error as e:
             raise Down(f"NBD connect to {res_id}: {e}") from e
+        self.nbd_uris[key] = doc["nbdUri"]
         return h
 
     # ---- the regions' tables, read-only ------------------------------------
