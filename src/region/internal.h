@@ -41,6 +41,7 @@ struct region {
   struct region_store *stores;      /* the open chunk stores, one per key domain (stores.c) */
   char platform[META_DOMAIN_HEX];   /* the platform domain's id (hex) */
   pthread_mutex_t upgrade_lock;     /* one upgrade step at a time (upgrade.c) */
+  pthread_mutex_t maint_lock;       /* GC, verify and repair take turns (store.c) */
   /* customer key domains whose key failed its last probe, and the prober
    * (domains.c) */
   pthread_mutex_t domains_lock;

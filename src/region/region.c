@@ -29,6 +29,7 @@ int region_open(const struct region_config *cfg, struct meta *m, struct region *
   pthread_mutex_init(&r->agents_lock, NULL);
   pthread_cond_init(&r->agents_cv, NULL);
   pthread_mutex_init(&r->stores_lock, NULL);
+  pthread_mutex_init(&r->maint_lock, NULL);
   pthread_mutex_init(&r->domains_lock, NULL);
   pthread_mutex_init(&r->prober_lock, NULL);
   pthread_cond_init(&r->prober_cv, NULL);
@@ -76,6 +77,7 @@ void region_close(struct region *r)
   region_stores_close(r);
   region_upgrade_close(r);
   pthread_mutex_destroy(&r->stores_lock);
+  pthread_mutex_destroy(&r->maint_lock);
   pthread_mutex_destroy(&r->domains_lock);
   pthread_mutex_destroy(&r->prober_lock);
   pthread_cond_destroy(&r->prober_cv);

@@ -12,6 +12,12 @@
  * Each key domain has its own store (stores.c): GC, verify and repair run
  * store by store, each with the roots whose rows name its domain.
  *
+ * GC, verify and repair take turns (maint_lock).  A verify walks the roots it
+ * collected at its start; a GC in between would free the tree of a restore
+ * point deleted meanwhile, and verify would report its objects missing from
+ * an intact store (the crash loop saw it: tests/region/region.c
+ * verify_waits_for_gc, failpoint region.verify.pause_ms).
+ *
  * The front end runs both as operations (arm: storeGc, storeVerify) and
  * renders their results; the timer thread here submits a storeGc operation
  * every gc_interval seconds.
@@ -164,8 +170,11 @@ int region_store_gc(struct region *rg, struct region_gc_stats *out)
     log_info("region", "store GC deferred: %d disk restore point(s) are being copied", copying);
     return -EAGAIN;
   }
-  if (rc == 0)
+  if (rc == 0) {
+    pthread_mutex_lock(&rg->maint_lock);
     rc = region_stores_each(rg, gc_one, &g);
+    pthread_mutex_unlock(&rg->maint_lock);
+  }
   if (rc < 0)
     return rc;
   struct cas_gc_stats *st = &g.sum;
@@ -198,6 +207,9 @@ static int verify_one(void *ctx, const char *domain, struct cas *cas)
   struct roots r = {.domain = domain};
   struct cas_verify_report rep = {0};
   int rc = collect_roots(v->rg, &r);
+  int64_t pause_ms = failpoint_value("region.verify.pause_ms", 0); /* tests: a GC asks meanwhile */
+  if (pause_ms > 0)
+    nanosleep(&(struct timespec){pause_ms / 1000, pause_ms % 1000 * 1000000}, NULL);
   if (rc == 0)
     rc = cas_verify(cas, r.addr, r.n, v->progress, v->ctx, &rep);
   if (rc == 0)
@@ -229,14 +241,24 @@ static int verify_one(void *ctx, const char *domain, struct cas *cas)
   return rc;
 }
 
-int region_store_verify(struct region *rg, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
-                        struct region_verify_report *out)
+/* region_store_verify with maint_lock held. */
+static int verify_all(struct region *rg, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+                      struct region_verify_report *out)
 {
   memset(out, 0, sizeof *out);
   struct verify_run v = {rg, progress, ctx, out};
   int rc = region_stores_each(rg, verify_one, &v);
   if (rc < 0)
     region_verify_report_free(out);
+  return rc;
+}
+
+int region_store_verify(struct region *rg, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx,
+                        struct region_verify_report *out)
+{
+  pthread_mutex_lock(&rg->maint_lock);
+  int rc = verify_all(rg, progress, ctx, out);
+  pthread_mutex_unlock(&rg->maint_lock);
   return rc;
 }
 
@@ -334,9 +356,11 @@ int region_store_repair(struct region *rg, const struct repl_peer *peers, int np
 {
   memset(out, 0, sizeof *out);
   struct repair_run x = {rg, peers, npeers, progress, ctx, out, malloc(CAS_MAX_OBJECT)};
+  pthread_mutex_lock(&rg->maint_lock);
   int rc = x.buf ? region_stores_each(rg, repair_one, &x) : -ENOMEM;
   if (rc == 0)
-    rc = region_store_verify(rg, progress, ctx, &out->after);
+    rc = verify_all(rg, progress, ctx, &out->after);
+  pthread_mutex_unlock(&rg->maint_lock);
   if (rc < 0)
     region_repair_report_free(out);
   free(x.buf);

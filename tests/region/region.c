@@ -9,10 +9,12 @@
  * allows, one in flight, the per-VM count and the minimum interval; SAS
  * grants: extended with the same URL, the per-family limit, verification of
  * every part of a URL, revocation, a key that survives a reopen and a
- * rotation that revokes everything.
+ * rotation that revokes everything; a GC asked for during a verify waits
+ * for it, so a restore point deleted meanwhile is not reported missing.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "common/failpoint.h"
 #include "region/internal.h"
 #include "vol/vol.h"
 
@@ -423,6 +426,64 @@ static void grants(void **state)
   region_grant_clear(&b);
 }
 
+static void *verify_thread(void *arg)
+{
+  struct region_verify_report *rep = arg;
+  intptr_t rc = region_store_verify(rg, NULL, NULL, rep);
+  return (void *)rc;
+}
+
+static int verify_paused(const struct failpoint_info *fp, void *arg)
+{
+  (void)arg;
+  return strcmp(fp->site, "region.verify.pause_ms") == 0 && fp->hits > 0;
+}
+
+/* The crash loop saw a verify report the objects of a restore point deleted
+ * (and collected by a GC) during the verify as missing from an intact store. */
+static void verify_waits_for_gc(void **state)
+{
+  (void)state;
+  const char *drp3 = RPC "/restorePoints/rp3/diskRestorePoints/d1_c";
+  struct volume *v = region_volume_find(rg, vol_id);
+  assert_non_null(v);
+  unsigned char *data = malloc(1u << 20);
+  uint64_t x = 0x9e3779b97f4a7c15u; /* 16 chunks unlike any other */
+  for (size_t i = 0; i < (1u << 20); i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    data[i] = (unsigned char)x;
+  }
+  assert_int_equal(vol_pwrite(v, data, 1u << 20, 0, 0), 0);
+  assert_int_equal(vol_flush(v), 0);
+  take_restore_point(RPC "/restorePoints/rp3", drp3, "op3");
+  memset(data, 0x33, 1u << 20); /* rp3's chunks now belong to rp3 alone */
+  assert_int_equal(vol_pwrite(v, data, 1u << 20, 0, 0), 0);
+  assert_int_equal(vol_flush(v), 0);
+  take_restore_point(RPC "/restorePoints/rp4", RPC "/restorePoints/rp4/diskRestorePoints/d1_d", "op4");
+  free(data);
+
+  assert_int_equal(failpoint_arm("region.verify.pause_ms=300"), 0);
+  struct region_verify_report rep;
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, verify_thread, &rep), 0);
+  while (!failpoint_each(verify_paused, NULL)) /* it has collected its roots */
+    usleep(1000);
+  assert_int_equal(region_image_delete(rg, drp3), 0);
+  struct region_gc_stats gs;
+  assert_int_equal(region_store_gc(rg, &gs), 0); /* waits for the verify */
+  void *rc;
+  assert_int_equal(pthread_join(t, &rc), 0);
+  assert_int_equal(failpoint_arm(""), 0);
+  assert_int_equal((intptr_t)rc, 0);
+  assert_int_equal(rep.n_damaged, 0);
+  assert_int_equal(rep.n_affected, 0);
+  region_verify_report_free(&rep);
+  assert_true(gs.dead_objects >= 16); /* and then took rp3's data */
+  assert_int_equal(region_store_verify(rg, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.n_damaged, 0);
+  region_verify_report_free(&rep);
+}
+
 int main(void)
 {
   if (!mkdtemp(dir)) {
@@ -432,7 +493,7 @@ int main(void)
   open_region();
   const struct CMUnitTest tests[] = {cmocka_unit_test(vm_disks_and_captures), cmocka_unit_test(hold_survives_delete),
                                      cmocka_unit_test(reopen_keeps_images), cmocka_unit_test(admission_rules),
-                                     cmocka_unit_test(grants)};
+                                     cmocka_unit_test(grants), cmocka_unit_test(verify_waits_for_gc)};
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   close_region();
   free(img1);
