@@ -25,7 +25,7 @@
  *      again (its bytes may not be on disk).
  *      [tests/cas test_cas: sync_survives_crash; tests/store kill9-put.sh]
  *      [failpoints cas.pack.fsync, cas.pack.seal: test_cas_faults
- *      fsync_failure_stops_writes; tests/reliability/failpoints.sh]
+ *      fsync_failure_stops_writes; tests/reliability/failpoints_store.sh]
  *  (2) Sealed packs are immutable: nothing writes to a pack that has a .idx;
  *      GC only deletes whole packs.  [test_cas: sealed_packs_immutable]
  *  (3) Index files are only caches of their packs: written atomically (temp,
@@ -35,7 +35,7 @@
  *      in memory, until the next open writes it.
  *      [test_cas: damage_index_deleted, damage_index_corrupt]
  *      [failpoint cas.index.write: test_cas_faults index_write_failure;
- *      tests/reliability/failpoints.sh]
+ *      tests/reliability/failpoints_store.sh]
  *  (4) A pack without a .idx is scanned at open; bytes after its last valid
  *      record (a torn tail) are truncated and fsync'd before anything is
  *      appended; valid records after a damaged one are kept.  A pack
@@ -53,7 +53,7 @@
  *      against it meanwhile (protocol in gc.c).
  *      [test_cas: gc_concurrent_dedup; tests/store kill9-gc.sh; test_model]
  *      [failpoints cas.gc.unlink, cas.gc.fsync_dir: test_cas_faults
- *      gc_delete_failure; tests/reliability/failpoints.sh]
+ *      gc_delete_failure; tests/reliability/failpoints_store.sh]
  *  (7) verify reports a flip of any bit of any pack or index file: record
  *      headers and payloads (group member tables, tree nodes) by the record
  *      CRC32C and the re-hash, index files by their CRC32C (also when a

@@ -24,7 +24,9 @@
  * each after a kill -9 at several points; tests/arm/deployments.sh the rest):
  *  (1) A deployment's row is written (Running; the PUT's answer says
  *      Accepted) before its PUT is answered, and only a row's change to a
- *      final state ends it: an answered PUT is never forgotten.  [deployments.sh: GET after PUT]
+ *      final state ends it: an answered PUT is never forgotten.  [deployments.sh: GET after PUT;
+ *      failpoint meta.commit: tests/reliability/failpoints.sh, a PUT whose row cannot be committed is a
+ *      clean 500 and leaves no deployment]
  *  (2) An item's operation is written Running, naming its target, before
  *      its request is made: a resource a deployment created is always named
  *      by one of its operations.  [deploy_crash.sh: every resource created

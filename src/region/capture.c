@@ -20,8 +20,9 @@
  *
  * Durability and GC order (the numbered invariants checked by
  * tests/arm/restore_points.sh; tests/reliability/failpoints.sh makes (2)
- * fail with cas.pack.write and cas.pack.fsync, (3) with meta.commit, and
- * checks (4): Failed, and the next restore point holds every change):
+ * fail with cas.pack.write and (3) with meta.commit, failpoints_store.sh (2)
+ * with cas.pack.fsync, and both check (4): Failed, and the next restore
+ * point holds every change):
  *  (1) A cas_hold covers the whole build, with the base roots added, so a
  *      concurrent GC deletes neither new objects nor the bases (one per
  *      disk, in the store of its volume's key domain, stores.c).

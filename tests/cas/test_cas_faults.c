@@ -10,7 +10,8 @@
  *    the store is opened again, and nothing synced before is lost (invariant (1));
  *  - cas.gc.unlink, cas.gc.fsync_dir: GC fails, keeps every live object, and
  *    the next GC finishes (invariant (6));
- *  - cas.pack.create (crash): the empty pack left is no damage (invariant (4)).
+ *  - cas.pack.create (crash): the empty pack left is no damage (invariant (4));
+ *  - cas.config.write: a new store that cannot write its config is not made.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -191,6 +192,30 @@ static void gc_delete_failure(void **state)
   tu_rmrf(dir);
 }
 
+/* A new store whose config cannot be written (failpoint cas.config.write)
+ * fails to open and leaves no config behind; the next open creates it. */
+static void config_write_failure(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp();
+  char path[512];
+  snprintf(path, sizeof path, "%s/config", dir);
+  struct cas_options o = {.create = true, .chunk_shift = 12, .key = tu_cas_key()};
+  struct cas *cas = NULL;
+  arm("cas.config.write=shortx1");
+  assert_int_equal(cas_open(dir, &o, &cas), -ENOSPC);
+  arm("");
+  assert_int_equal(access(path, F_OK), -1);
+  cas = open_store(dir, SMALL_PACK);
+  static struct obj o2[4];
+  make_objs(cas, o2, 4, 13);
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, SMALL_PACK);
+  check_objs(cas, o2, 4);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -201,6 +226,7 @@ int main(void)
       cmocka_unit_test_prestate(gc_delete_failure, "cas.gc.unlink=eio@2x1"),
       cmocka_unit_test_prestate(gc_delete_failure, "cas.gc.fsync_dir=eiox1"),
       cmocka_unit_test(pack_create_crash),
+      cmocka_unit_test(config_write_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,12 +2,15 @@
  * test_failpoint.c — src/common/failpoint.c and the fsutil *_fp helpers:
  * the spec grammar (every action, @N, xK, integers, what is refused and that
  * a refused spec changes nothing), hit and fire counting, the runtime set
- * replacing itself over the environment's, `short` writing exactly half, and
+ * replacing itself over the environment's, counting from several threads
+ * while the set is re-armed, `short` writing exactly half, and
  * `crash` ending the process with SIGKILL before the I/O.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -142,6 +145,53 @@ static void environment(void **state)
   CHECK(failpoint_init() == 0 && armed() == 0, "no VMRP_FAILPOINTS: nothing armed");
 }
 
+enum { THREADS = 4, CALLS = 20000 };
+static atomic_int rearming;
+
+static void *hitter(void *arg)
+{
+  int *failed = arg;
+  for (int i = 0; i < CALLS; i++)
+    *failed += failpoint_io("t.mt") == -EIO;
+  return NULL;
+}
+
+static void *rearmer(void *arg)
+{
+  (void)arg;
+  for (int i = 0; atomic_load(&rearming); i++)
+    failpoint_arm(i % 2 ? "r.other=enospc,r.more=short" : "");
+  return NULL;
+}
+
+/* Hits from several threads while the runtime set is re-armed all along:
+ * every hit is counted once and the point fires exactly K times. */
+static void threads(void **state)
+{
+  (void)state;
+  setenv("VMRP_FAILPOINTS", "t.mt=eio@1000x300", 1);
+  CHECK(failpoint_init() == 0, "t.mt armed from the environment");
+  pthread_t t[THREADS], r;
+  int failed[THREADS] = {0};
+  atomic_store(&rearming, 1);
+  pthread_create(&r, NULL, rearmer, NULL);
+  for (int i = 0; i < THREADS; i++)
+    pthread_create(&t[i], NULL, hitter, &failed[i]);
+  for (int i = 0; i < THREADS; i++)
+    pthread_join(t[i], NULL);
+  atomic_store(&rearming, 0);
+  pthread_join(r, NULL);
+  int total = 0;
+  for (int i = 0; i < THREADS; i++)
+    total += failed[i];
+  struct seen s = seen("t.mt");
+  CHECK(total == 300 && s.fired == 300 && s.hits == THREADS * CALLS,
+        "%d threads x %d calls: %d failed, %lld fired, %lld hits", THREADS, CALLS, total, s.fired, s.hits);
+  unsetenv("VMRP_FAILPOINTS");
+  failpoint_init();
+  failpoint_arm("");
+}
+
 static void fsutil_sites(void **state)
 {
   (void)state;
@@ -203,7 +253,8 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(grammar), UNIT_TEST(actions),      UNIT_TEST(counting),
-      UNIT_TEST(environment), UNIT_TEST(fsutil_sites), UNIT_TEST(crash),
+      UNIT_TEST(environment), UNIT_TEST(threads),      UNIT_TEST(fsutil_sites),
+      UNIT_TEST(crash),
   };
   return unit_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

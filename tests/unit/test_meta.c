@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/failpoint.h"
 #include "meta/meta.h"
 #include "unit.h"
 
@@ -201,6 +202,28 @@ static void transactions(void **state)
   CHECK(meta_begin(m) == 0 && put_rg("txn", NULL, 0, NULL, NULL) == 0 && meta_commit(m) == 0, "put and commit");
   CHECK(meta_resource_get(m, SUB "/resourceGroups/txn", &r) == 0, "present after commit");
   meta_resource_clear(&r);
+}
+
+/* The failpoint meta.commit: a COMMIT that fails rolls back whole and lets
+ * the next transaction in (the write lock is released); a write outside a
+ * transaction fails the same way and writes nothing. */
+static void commit_failures(void **state)
+{
+  (void)state;
+  struct meta_resource r;
+  CHECK(failpoint_arm("meta.commit=eiox1") == 0, "arm meta.commit=eiox1");
+  CHECK(meta_begin(m) == 0 && put_rg("fp1", NULL, 0, NULL, NULL) == 0, "a write in a transaction");
+  CHECK(meta_commit(m) == -EIO, "its commit fails -EIO");
+  CHECK(meta_resource_get(m, SUB "/resourceGroups/fp1", &r) == -ENOENT, "nothing of it was written");
+  CHECK(meta_begin(m) == 0 && put_rg("fp1", NULL, 0, NULL, NULL) == 0 && meta_commit(m) == 0,
+        "the next transaction commits");
+  CHECK(meta_resource_get(m, SUB "/resourceGroups/fp1", &r) == 0, "and is there");
+  meta_resource_clear(&r);
+  CHECK(failpoint_arm("meta.commit=enospcx1") == 0, "arm meta.commit=enospcx1");
+  CHECK(put_rg("fp2", NULL, 0, NULL, NULL) == -ENOSPC, "a write outside a transaction fails -ENOSPC");
+  CHECK(meta_resource_get(m, SUB "/resourceGroups/fp2", &r) == -ENOENT, "and wrote nothing");
+  CHECK(put_rg("fp2", NULL, 0, NULL, NULL) == 0, "the next one is written");
+  failpoint_arm("");
 }
 
 static int count_ops(void *ctx, const struct meta_operation *op)
@@ -415,7 +438,7 @@ int main(void)
   }
   const struct CMUnitTest tests[] = {
       UNIT_TEST(resources_casing), UNIT_TEST(resources_conditions), UNIT_TEST(resources_lists),
-      UNIT_TEST(transactions), UNIT_TEST(operations), UNIT_TEST(principals),
+      UNIT_TEST(transactions), UNIT_TEST(commit_failures), UNIT_TEST(operations), UNIT_TEST(principals),
       UNIT_TEST(connections_follow_threads), UNIT_TEST(reopen),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
