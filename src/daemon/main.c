@@ -22,11 +22,21 @@
  * data directory or database that other users can read (or its group can
  * write), naming the file and the chmod that fixes it: state left open by
  * an older version or a careless copy is reported, not served.
+ *
+ * Memory: glibc serves blocks of 1 MiB and more from their own mappings
+ * (returned at free) — fixed here, where by default it raises that
+ * threshold to the largest block freed so far.  Then the NBD workers' read
+ * buffers (up to 32 MiB each, eight workers a connection) came from the
+ * heap arenas once the first was freed, and stayed there: under
+ * scripts/soak eastus's RSS climbed to 250 MiB in 10 minutes while
+ * heaptrack saw at most 77 MiB in use (and 18 KiB at exit); with the
+ * threshold fixed it stays near 30 MiB.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,7 +384,8 @@ int main(int argc, char **argv)
     printf("vmrpd %s\n", VMRP_VERSION);
     return 0;
   }
-  umask(077); /* see "Private state" above */
+  umask(077);                         /* see "Private state" above */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20); /* see "Memory" above */
   if (failpoint_init() < 0) {
     fprintf(stderr, "vmrpd: VMRP_FAILPOINTS='%s' is not a failpoint spec this build takes (site=ACTION[@N][xK],...)\n",
             getenv("VMRP_FAILPOINTS"));
