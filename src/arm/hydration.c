@@ -6,7 +6,10 @@
  * usable as soon as it exists; this resumable job fills it: it steps the
  * volume's hydration, a step lasting about a second (the disk's hydration
  * percent is live, the operation's is updated per step), and after a few
- * seconds re-queues itself so that other jobs get a worker.  Its payload
+ * seconds re-queues itself so that other jobs get a worker.  A step that
+ * fails on the disk (ENOSPC, EIO: full, or an I/O error) is retried, 1 s
+ * doubling to 16 s apart, until it passes or the service stops: failing the
+ * job would leave the disk Hydrating, bound to its source, for good.  Its payload
  * names the volume, so an operation left over from an earlier attempt at
  * creating the disk finds nothing to do.  Tests slow it down with the
  * failpoints disk.hydrate.step_bytes and disk.hydrate.step_delay_ms.
@@ -19,6 +22,7 @@
 
 #include "arm/internal.h"
 #include "common/failpoint.h"
+#include "common/log.h"
 #include "common/random.h"
 #include "common/timefmt.h"
 
@@ -50,9 +54,19 @@ enum job_outcome arm_disk_hydrate_job(void *app, struct job *job, const struct m
   int64_t delay_ms = failpoint_value("disk.hydrate.step_delay_ms", 0);
   enum job_outcome outcome = JOB_DONE;
   int r = vol_id ? 0 : -ENOENT;
-  while (r == 0) {
+  for (int64_t nap_ms = 1000; r == 0;) {
     double pct;
     r = region_volume_hydrate_step(arm->region, vol_id, budget, &pct);
+    if (r == -ENOSPC || r == -EIO) { /* a full or failing disk comes back: the volume keeps what it has */
+      log_warn("arm", "hydrating %s: %s; retrying in %lld s", op->resource_id, strerror(-r), (long long)(nap_ms / 1000));
+      r = 0;
+      if (!jobs_nap(job, nap_ms)) {
+        outcome = JOB_INTERRUPTED; /* resumed at the next start */
+        break;
+      }
+      nap_ms = nap_ms < 16000 ? 2 * nap_ms : nap_ms;
+      continue;
+    }
     jobs_progress(job, pct);
     if (r == 0 && delay_ms > 0)
       usleep((useconds_t)delay_ms * 1000);
