@@ -41,14 +41,22 @@ hsm_config() {
 hsm_url() { echo "https://$HSM_TOKEN.vault.vmrp.local/keys/$1/$2"; }
 
 hsm_tool() {
-  pkcs11-tool --module "$HSM_MODULE" --token-label "$HSM_TOKEN" --login --pin "$HSM_PIN" "$@" >/dev/null 2>&1
+  pkcs11-tool --module "$HSM_MODULE" --token-label "$HSM_TOKEN" --login --pin "$HSM_PIN" "$@" >/dev/null 2>>"$HSM_DIR/tool.err"
 }
 
+# SoftHSM2's file token is shared with the running daemons; a key generation
+# that meets another process's write of the token's files can fail once
+# (CI saw it under load: pkcs11-tool's C_GenerateKey, never vmrpd's calls).
+# So it is tried three times, each failure kept in $HSM_DIR/tool.err.
 hsm_key() {
-  hsm_tool --keygen --key-type AES:32 --label "$1" --id "$2" --sensitive --usage-decrypt || {
-    echo "hsm_key: cannot generate $1/$2" >&2; return 1
-  }
-  hsm_url "$1" "$2"
+  local try
+  for try in 1 2 3; do
+    hsm_tool --keygen --key-type AES:32 --label "$1" --id "$2" --sensitive --usage-decrypt && {
+      hsm_url "$1" "$2"; return 0; }
+    sleep 0.2
+  done
+  echo "hsm_key: cannot generate $1/$2: $(tail -3 "$HSM_DIR/tool.err" 2>/dev/null)" >&2
+  return 1
 }
 
 hsm_delete() { hsm_tool --delete-object --type secrkey --label "$1" --id "$2"; }
