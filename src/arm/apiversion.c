@@ -47,6 +47,13 @@ static const char *const network_versions[] = {
     "2023-02-01", "2023-04-01", "2023-05-01", "2023-06-01", "2023-09-01", "2023-11-01", "2024-01-01",
     "2024-03-01", "2024-05-01", "2024-07-01", "2024-10-01", "2026-01-01", NULL};
 
+/* Microsoft.Authorization/locks: the versions Azure published (az and
+ * Debian's azure-mgmt-resource send 2016-09-01; @azure/arm-locks 2020-05-01). */
+static const char *const locks_versions[] = {"2015-01-01", "2016-09-01", "2017-04-01", "2020-05-01", NULL};
+
+/* Microsoft.Vmrp: vmrp's own resource types (protection policies). */
+static const char *const vmrp_versions[] = {"2026-12-01", NULL};
+
 static const char *const *versions_of(enum api_family fam)
 {
   switch (fam) {
@@ -55,6 +62,8 @@ static const char *const *versions_of(enum api_family fam)
   case API_COMPUTE: return compute_versions;
   case API_DISKS: return disks_versions;
   case API_NETWORK: return network_versions;
+  case API_LOCKS: return locks_versions;
+  case API_VMRP: return vmrp_versions;
   case API_NONE:
   case API_ANY: break;
   }

@@ -24,7 +24,9 @@ struct arm {
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
-enum api_family { API_NONE, API_SUBSCRIPTIONS, API_RESOURCES, API_COMPUTE, API_DISKS, API_NETWORK, API_ANY };
+enum api_family {
+  API_NONE, API_SUBSCRIPTIONS, API_RESOURCES, API_COMPUTE, API_DISKS, API_NETWORK, API_LOCKS, API_VMRP, API_ANY
+};
 
 struct arm_call {
   struct arm *arm;

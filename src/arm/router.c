@@ -410,7 +410,8 @@ static void reply_unmatched(struct arm_call *call, char **segs, int n, bool path
       continue;
     const char *ns = segs[i + 1];
     if (strcasecmp(ns, "Microsoft.Compute") != 0 && strcasecmp(ns, "Microsoft.Resources") != 0 &&
-        strcasecmp(ns, "Microsoft.Network") != 0)
+        strcasecmp(ns, "Microsoft.Network") != 0 && strcasecmp(ns, "Microsoft.Authorization") != 0 &&
+        strcasecmp(ns, "Microsoft.Vmrp") != 0)
       arm_reply_error(call, 400, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", ns);
     else
       arm_reply_error(call, 400, "InvalidResourceType",

@@ -107,6 +107,12 @@ static json_t *provider_json(struct arm_call *call, const char *ns)
                                                 NULL};
     for (int i = 0; network_types[i]; i++)
       json_array_append_new(types, resource_type(arm, network_types[i], API_NETWORK, true));
+  } else if (strcasecmp(ns, "Microsoft.Authorization") == 0) {
+    canonical = "Microsoft.Authorization";
+    json_array_append_new(types, resource_type(arm, "locks", API_LOCKS, false));
+  } else if (strcasecmp(ns, "Microsoft.Vmrp") == 0) {
+    canonical = "Microsoft.Vmrp";
+    json_array_append_new(types, resource_type(arm, "protectionPolicies", API_VMRP, true));
   } else if (strcasecmp(ns, "Microsoft.Resources") == 0) {
     canonical = "Microsoft.Resources";
     json_array_append_new(types, resource_type(arm, "resourceGroups", API_RESOURCES, true));
@@ -126,8 +132,9 @@ static json_t *provider_json(struct arm_call *call, const char *ns)
 void arm_providers_list(struct arm_call *call)
 {
   arm_reply_json(call, 200,
-                 json_pack("{s:[o,o,o]}", "value", provider_json(call, "Microsoft.Compute"),
-                           provider_json(call, "Microsoft.Network"), provider_json(call, "Microsoft.Resources")));
+                 json_pack("{s:[o,o,o,o,o]}", "value", provider_json(call, "Microsoft.Compute"),
+                           provider_json(call, "Microsoft.Network"), provider_json(call, "Microsoft.Resources"),
+                           provider_json(call, "Microsoft.Authorization"), provider_json(call, "Microsoft.Vmrp")));
 }
 
 void arm_providers_get(struct arm_call *call)
