@@ -51,12 +51,20 @@ hsm_tool() {
 hsm_key() {
   local try
   for try in 1 2 3; do
-    hsm_tool --keygen --key-type AES:32 --label "$1" --id "$2" --sensitive --usage-decrypt && {
+    echo "hsm_key $1/$2 try $try" >>"$HSM_DIR/tool.err"
+    # a try that failed after the token stored the key must not make a second
+    hsm_tool --keygen --key-type AES:32 --label "$1" --id "$2" --sensitive --usage-decrypt || hsm_has "$1" "$2" && {
       hsm_url "$1" "$2"; return 0; }
     sleep 0.2
   done
   echo "hsm_key: cannot generate $1/$2: $(tail -3 "$HSM_DIR/tool.err" 2>/dev/null)" >&2
   return 1
+}
+
+hsm_has() {
+  pkcs11-tool --module "$HSM_MODULE" --token-label "$HSM_TOKEN" --login --pin "$HSM_PIN" --list-objects \
+    --type secrkey 2>>"$HSM_DIR/tool.err" |
+    awk -v l="$1" -v i="$2" '/^ *label:/ {lab = $2} /^ *ID:/ && lab == l && $2 == i {f = 1} END {exit !f}'
 }
 
 hsm_delete() { hsm_tool --delete-object --type secrkey --label "$1" --id "$2"; }
