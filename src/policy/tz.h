@@ -10,6 +10,7 @@
  * anything else.  "UTC" (and "Etc/UTC") need no file.
  */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -18,13 +19,24 @@ struct tz;
 /* Loads zone name (e.g. "Europe/Berlin").  0, -EINVAL (not a valid name),
  * -ENOENT (no such zone), -EBADMSG (not a TZif file), -ENOMEM. */
 int tz_load(const char *name, struct tz **out);
+/* A zone of one fixed offset (seconds east of UTC, |offset| < 26 h), named
+ * "+01:00": the calendar of a schedule written with an explicit offset.
+ * 0, -EINVAL, -ENOMEM. */
+int tz_fixed(int32_t offset_s, struct tz **out);
+/* Reads TZif bytes (RFC 8536 versions 1 to 4) as zone name, which is not
+ * checked: tz_load's reader, for the tests' own and damaged files.
+ * 0, -EBADMSG, -ENOMEM. */
+int tz_parse(const char *name, const void *buf, size_t len, struct tz **out);
 void tz_free(struct tz *z);
 const char *tz_name(const struct tz *z);
 
 /* The broken-down local time of the UTC instant t (tm_gmtoff and tm_isdst
- * set, tm_wday and tm_yday too). */
+ * set, tm_wday and tm_yday too; tm_zone points into z).  Immutable zones:
+ * any thread, no lock. */
 void tz_local(const struct tz *z, int64_t t, struct tm *out);
-/* The UTC instant of a local wall time (tm_year..tm_sec; the rest ignored).
+/* The UTC instant of a local wall time (tm_year..tm_sec; the rest ignored;
+ * out-of-range fields carry over as mktime's do: tm_mon 12 is January of
+ * the next year, tm_mday 0 the previous month's last day).
  * A time skipped by a forward change is moved forward by the gap (02:30 on
  * the spring-forward day is 03:30); a repeated one is its first
  * occurrence. */
