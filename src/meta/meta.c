@@ -226,6 +226,23 @@ static const char *const migrations[] = {
     "ALTER TABLE volumes ADD COLUMN crypt_state INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE images ADD COLUMN domain TEXT;"
     "ALTER TABLE capture_bases ADD COLUMN domain TEXT;",
+    /* 12: protection policies' scheduler (policy.c): per policy and VM when
+     * it is next due and what it last achieved; per slot taken, its restore
+     * point and copies until they are final.  due_us is indexed: the
+     * scheduler reads only what is due. */
+    "CREATE TABLE policy_vms("
+    "  policy_id TEXT NOT NULL COLLATE NOCASE, vm_id TEXT NOT NULL COLLATE NOCASE,"
+    "  next_slot_us INTEGER NOT NULL, due_us INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_slot_us INTEGER NOT NULL DEFAULT 0, last_rp_id TEXT, last_rp_us INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT, missed INTEGER NOT NULL DEFAULT 0, regions TEXT,"
+    "  PRIMARY KEY(policy_id, vm_id)) WITHOUT ROWID;"
+    "CREATE INDEX policy_vms_due ON policy_vms(due_us);"
+    "CREATE TABLE policy_slots("
+    "  policy_id TEXT NOT NULL COLLATE NOCASE, vm_id TEXT NOT NULL COLLATE NOCASE, slot_us INTEGER NOT NULL,"
+    "  rp_id TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_us INTEGER NOT NULL,"
+    "  copies TEXT, error TEXT,"
+    "  created_us INTEGER NOT NULL, changed_us INTEGER NOT NULL,"
+    "  PRIMARY KEY(policy_id, vm_id, slot_us)) WITHOUT ROWID;",
 };
 
 /* A failed write's errno: a full file system is told apart (the caller can

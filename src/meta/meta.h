@@ -464,3 +464,60 @@ int meta_deployment_op_get(struct meta *m, const char *deployment_id, const char
 typedef int (*meta_deployment_op_cb)(void *ctx, const struct meta_deployment_op *op);
 /* In creation order. */
 int meta_deployment_op_list(struct meta *m, const char *deployment_id, meta_deployment_op_cb cb, void *ctx);
+
+/* ---- protection policies' scheduler (policy.c) --------------------------- */
+
+/* One VM of one policy: when the scheduler next acts for it and what it last
+ * achieved.  Times are UTC microseconds. */
+struct meta_policy_vm {
+  char *policy_id, *vm_id;
+  int64_t next_slot_us;  /* the first slot not yet taken; -1: the schedules have no more */
+  int64_t due_us;        /* when the scheduler is next to act for this VM */
+  int attempts;          /* failed attempts since the last success (the backoff's exponent) */
+  int64_t last_slot_us;  /* the newest slot taken; 0: none yet */
+  char *last_rp_id;      /* the newest restore point that Succeeded, and its time */
+  int64_t last_rp_us;
+  char *last_error;      /* JSON {code, message, time}, or NULL */
+  int64_t missed;        /* slots skipped by catch-ups after downtime, in all */
+  char *regions;         /* JSON, the scheduler's (newest copy per region, RPO breaches); NULL: none */
+};
+void meta_policy_vm_clear(struct meta_policy_vm *v);
+
+/* A slot taken: its restore point, its copies (JSON, the scheduler's) and
+ * its state until final. */
+struct meta_policy_slot {
+  char *policy_id, *vm_id;
+  int64_t slot_us;
+  char *rp_id;
+  char *state;           /* the scheduler's words; "Done" and "Failed" are final */
+  int attempts;
+  int64_t due_us;        /* when its next step is due */
+  char *copies;          /* JSON or NULL */
+  char *error;           /* JSON or NULL */
+  int64_t created_us, changed_us;
+};
+void meta_policy_slot_clear(struct meta_policy_slot *s);
+
+int meta_policy_vm_get(struct meta *m, const char *policy_id, const char *vm_id, struct meta_policy_vm *out);
+typedef int (*meta_policy_vm_cb)(void *ctx, const struct meta_policy_vm *v);
+/* The VMs of policy_id (NULL: of every policy), in VM id order. */
+int meta_policy_vm_list(struct meta *m, const char *policy_id, meta_policy_vm_cb cb, void *ctx);
+/* The rows due at or before now_us, earliest first, at most limit: an
+ * index range, whatever the number of rows and slots kept. */
+int meta_policy_vm_due(struct meta *m, int64_t now_us, int limit, meta_policy_vm_cb cb, void *ctx);
+/* The earliest due_us of all rows: 0, or -ENOENT when there is none. */
+int meta_policy_vm_next_due(struct meta *m, int64_t *due_us);
+/* Deletes the VM's row and its slots (vm_id NULL: every VM of the policy). */
+int meta_policy_vm_delete(struct meta *m, const char *policy_id, const char *vm_id);
+
+/* Writes v (inserted or replaced) and, when s is not NULL, s, in one
+ * transaction (joined when the caller holds one).  new_slot: s is a slot
+ * being taken, inserted only — -EEXIST (nothing written) when that slot was
+ * taken already; otherwise s replaces its row.  A slot whose state is final
+ * deletes the VM's final slots older than it (they are no longer needed:
+ * the rows kept stay as few as the slots open). */
+int meta_policy_save(struct meta *m, const struct meta_policy_vm *v, const struct meta_policy_slot *s, bool new_slot);
+typedef int (*meta_policy_slot_cb)(void *ctx, const struct meta_policy_slot *s);
+/* The slots of a VM, oldest first; open_only: those not final. */
+int meta_policy_slot_list(struct meta *m, const char *policy_id, const char *vm_id, bool open_only,
+                          meta_policy_slot_cb cb, void *ctx);
