@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "policy/schedule.h"
 #include "policy/tz.h"
 #include "unit.h"
 
@@ -364,11 +365,581 @@ static void tz_damaged_files(void **state)
   }
 }
 
+/* ---- ISO 8601 durations -------------------------------------------------------- */
+
+static void durations(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *s;
+    struct iso_duration d;
+  } good[] = {
+      {"PT1M", {0, 0, 0, 0, 60}},
+      {"P7D", {0, 0, 0, 7, 0}},
+      {"P1Y2M", {1, 2, 0, 0, 0}},
+      {"P2W", {0, 0, 2, 0, 0}},
+      {"P1Y2M3W4DT5H6M7S", {1, 2, 3, 4, 5 * 3600 + 6 * 60 + 7}},
+      {"PT36H", {0, 0, 0, 0, 36 * 3600}},
+      {"PT90M", {0, 0, 0, 0, 5400}},
+      {"P0D", {0, 0, 0, 0, 0}},
+      {"PT0S", {0, 0, 0, 0, 0}},
+      {"P1DT12H", {0, 0, 0, 1, 12 * 3600}},
+      {"P10000Y", {10000, 0, 0, 0, 0}},
+      {"P0010D", {0, 0, 0, 10, 0}},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    struct iso_duration d;
+    char err[200] = "";
+    int rc = iso_duration_parse_msg(good[i].s, &d, err, sizeof err);
+    CHECK(rc == 0 && !memcmp(&d, &good[i].d, sizeof d), "%s → %dY %dM %dW %dD %llds (%s)", good[i].s, d.years,
+          d.months, d.weeks, d.days, (long long)d.seconds, err);
+  }
+  static const struct {
+    const char *s, *msg;
+  } bad[] = {
+      {"", "not an ISO 8601 duration"},
+      {"1D", "not an ISO 8601 duration"},
+      {"P", "at least one number and unit"},
+      {"PT", "'T' must be followed"},
+      {"P1DT", "'T' must be followed"},
+      {"-P1D", "negative"},
+      {"P-1D", "negative"},
+      {"+P1D", "no sign"},
+      {"PT1.5H", "fractions are not allowed"},
+      {"P0,5D", "fractions are not allowed"},
+      {"P1", "has no unit"},
+      {"PT5", "has no unit"},
+      {"P1D1Y", "out of order"},
+      {"P1M1M", "out of order or repeated"},
+      {"PT1S1M", "out of order"},
+      {"P1H", "come after 'T'"},
+      {"PT1D", "out of order"},
+      {"p1d", "not an ISO 8601 duration"},
+      {"P1d", "unknown unit 'd'"},
+      {"P1DTT1H", "'T' twice"},
+      {"P1X", "unknown unit"},
+      {"P10001Y", "longer than 10000 years"},
+      {"P99999999999999999999D", "longer than 10000 years"},
+      {"PT999999999999S", "longer than 10000 years"},
+      {"P9999Y9999M", "longer than 10000 years"},
+      {" P1D", "not an ISO 8601 duration"},
+      {"P1D ", "unexpected ' '"},
+      {"PT1H/", "unexpected '/'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    struct iso_duration d = {1, 1, 1, 1, 1};
+    char err[200] = "";
+    int rc = iso_duration_parse_msg(bad[i].s, &d, err, sizeof err);
+    CHECK(rc == -EINVAL && strstr(err, bad[i].msg) && d.years == 0 && d.seconds == 0, "'%s' refused: %s", bad[i].s,
+          err);
+  }
+  struct iso_duration d;
+  CHECK(iso_duration_parse(NULL, &d) == -EINVAL && iso_duration_parse("P1D", &d) == 0 && d.days == 1,
+        "iso_duration_parse without a message; NULL refused");
+  iso_duration_parse("P1Y1M1W1DT1S", &d);
+  CHECK(iso_duration_nominal_s(&d) == (365 + 30 + 7 + 1) * 86400LL + 1, "nominal seconds: 365 + 30 + 7 + 1 days + 1 s");
+
+  /* calendar arithmetic */
+  struct tz *be = NULL;
+  tz_load("Europe/Berlin", &be);
+  iso_duration_parse("P1M", &d);
+  int64_t jan31 = utc(2026, 1, 31, 10, 0, 0);
+  CHECK(iso_duration_add(NULL, jan31, &d, 1) == utc(2026, 2, 28, 10, 0, 0), "31 Jan 2026 + P1M = 28 Feb");
+  CHECK(iso_duration_add(NULL, jan31, &d, 2) == utc(2026, 3, 31, 10, 0, 0), "+ 2 × P1M = 31 Mar (from the start)");
+  CHECK(iso_duration_add(NULL, utc(2028, 1, 31, 0, 0, 0), &d, 1) == utc(2028, 2, 29, 0, 0, 0), "2028: 29 Feb");
+  CHECK(iso_duration_add(NULL, utc(2026, 3, 31, 0, 0, 0), &d, -1) == utc(2026, 2, 28, 0, 0, 0),
+        "31 Mar - P1M = 28 Feb");
+  iso_duration_parse("P1Y", &d);
+  CHECK(iso_duration_add(NULL, utc(2028, 2, 29, 12, 0, 0), &d, 1) == utc(2029, 2, 28, 12, 0, 0) &&
+            iso_duration_add(NULL, utc(2028, 2, 29, 12, 0, 0), &d, 4) == utc(2032, 2, 29, 12, 0, 0),
+        "29 Feb 2028 + P1Y = 28 Feb 2029, + 4 × P1Y = 29 Feb 2032");
+  iso_duration_parse("P1D", &d);
+  CHECK(iso_duration_add(be, utc(2026, 3, 28, 1, 30, 0), &d, 1) == utc(2026, 3, 29, 1, 30, 0),
+        "Berlin 28 Mar 02:30 CET + P1D = 29 Mar 02:30, in the gap: 03:30 CEST");
+  CHECK(iso_duration_add(be, utc(2026, 3, 28, 11, 0, 0), &d, 1) == utc(2026, 3, 29, 10, 0, 0),
+        "Berlin noon + P1D is noon (23 hours that day)");
+  iso_duration_parse("PT24H", &d);
+  CHECK(iso_duration_add(be, utc(2026, 3, 28, 11, 0, 0), &d, 1) == utc(2026, 3, 29, 11, 0, 0),
+        "PT24H is 86,400 s (13:00 CEST)");
+  iso_duration_parse("P1DT1H", &d);
+  CHECK(iso_duration_add(be, utc(2026, 3, 28, 11, 0, 0), &d, 2) == utc(2026, 3, 30, 12, 0, 0),
+        "2 × P1DT1H: two calendar days then two hours");
+  iso_duration_parse("P9000Y", &d);
+  CHECK(iso_duration_add(be, utc(2026, 1, 1, 0, 0, 0), &d, 1) == INT64_MAX &&
+            iso_duration_add(be, utc(2026, 1, 1, 0, 0, 0), &d, -1) == INT64_MIN &&
+            iso_duration_add(be, 0, &d, INT64_MAX) == INT64_MAX,
+        "past year 9999 or before year 1: saturated");
+  tz_free(be);
+}
+
+/* ---- schedules ------------------------------------------------------------------ */
+
+static struct sched *parse(const char *json, const struct tz *z)
+{
+  struct sched *s = NULL;
+  char err[300] = "";
+  int rc = sched_parse(json, z, &s, err, sizeof err);
+  if (rc != 0)
+    printf("# %s: %d %s\n", json, rc, err);
+  return s;
+}
+
+/* The n slots after t (t excluded) into out; the count found. */
+static int slots(const struct sched *s, int64_t t, int64_t *out, int n)
+{
+  int i = 0;
+  for (; i < n; i++) {
+    t = sched_next(s, t);
+    if (t < 0)
+      break;
+    out[i] = t;
+  }
+  return i;
+}
+
+static bool same_slots(const int64_t *got, int ngot, const int64_t *want, int nwant)
+{
+  if (ngot != nwant) {
+    printf("# %d slots, want %d\n", ngot, nwant);
+    return false;
+  }
+  for (int i = 0; i < ngot; i++)
+    if (got[i] != want[i]) {
+      printf("# slot %d: %lld, want %lld\n", i, (long long)got[i], (long long)want[i]);
+      return false;
+    }
+  return true;
+}
+
+static void intervals(void **state)
+{
+  (void)state;
+  struct tz *be = NULL, *utcz = NULL;
+  tz_load("Europe/Berlin", &be);
+  tz_load("UTC", &utcz);
+  int64_t got[32];
+  struct sched *s;
+
+  s = parse("\"R/2026-12-07T02:00:00+01:00/PT4H\"", utcz);
+  CHECK(s && sched_next(s, 0) == utc(2026, 12, 7, 1, 0, 0), "PT4H from 02:00+01:00: the first slot is 01:00Z");
+  int n = slots(s, utc(2026, 12, 7, 1, 0, 0), got, 3);
+  int64_t w1[] = {utc(2026, 12, 7, 5, 0, 0), utc(2026, 12, 7, 9, 0, 0), utc(2026, 12, 7, 13, 0, 0)};
+  CHECK(same_slots(got, n, w1, 3), "then every 4 hours");
+  CHECK(sched_next(s, utc(2031, 5, 5, 5, 5, 5)) == utc(2031, 5, 5, 9, 0, 0) &&
+            sched_prev(s, utc(2031, 5, 5, 5, 5, 5)) == utc(2031, 5, 5, 5, 0, 0) &&
+            sched_prev(s, utc(2031, 5, 5, 5, 0, 0)) == utc(2031, 5, 5, 5, 0, 0),
+        "years later: arithmetic, prev includes t itself");
+  CHECK(sched_prev(s, utc(2026, 12, 7, 0, 59, 59)) == -1, "nothing before the start");
+  CHECK(sched_min_period(s) == 4 * 3600, "min period 4 h");
+  sched_free(s);
+
+  /* UTC-anchored PT1H in Berlin over both changes: 1 h spacing */
+  s = parse("\"R/2026-03-28T22:00:00Z/PT1H\"", be);
+  n = slots(s, utc(2026, 3, 28, 23, 30, 0), got, 4);
+  int64_t w2[] = {utc(2026, 3, 29, 0, 0, 0), utc(2026, 3, 29, 1, 0, 0), utc(2026, 3, 29, 2, 0, 0),
+                  utc(2026, 3, 29, 3, 0, 0)};
+  CHECK(same_slots(got, n, w2, 4), "UTC-anchored PT1H across the spring-forward night: every 3,600 s");
+  sched_free(s);
+  /* local-anchored PT1H: still 3,600 s; wall time 02:xx twice in the fall, never in the spring */
+  s = parse("\"R/2026-10-24T23:00:00/PT1H\"", be);
+  n = slots(s, utc(2026, 10, 24, 21, 0, 0), got, 5);
+  int64_t w3[] = {utc(2026, 10, 24, 22, 0, 0), utc(2026, 10, 24, 23, 0, 0), utc(2026, 10, 25, 0, 0, 0),
+                  utc(2026, 10, 25, 1, 0, 0), utc(2026, 10, 25, 2, 0, 0)};
+  CHECK(same_slots(got, n, w3, 5), "local-anchored PT1H across fall-back: every 3,600 s (wall 00 01 02 02 03)");
+  struct tm l1, l2;
+  tz_local(be, got[2], &l1);
+  tz_local(be, got[3], &l2);
+  CHECK(l1.tm_hour == 2 && l2.tm_hour == 2 && l1.tm_isdst && !l2.tm_isdst, "… 02:00 CEST and 02:00 CET both slots");
+  sched_free(s);
+  s = parse("\"R/2026-03-28T23:00:00/PT1H\"", be);
+  n = slots(s, utc(2026, 3, 28, 22, 0, 0), got, 4);
+  int64_t w4[] = {utc(2026, 3, 28, 23, 0, 0), utc(2026, 3, 29, 0, 0, 0), utc(2026, 3, 29, 1, 0, 0),
+                  utc(2026, 3, 29, 2, 0, 0)};
+  CHECK(same_slots(got, n, w4, 4), "local-anchored PT1H across spring-forward: wall 00 01 03 04");
+  sched_free(s);
+
+  /* local P1D keeps wall time; UTC-anchored P1D keeps 86,400 s */
+  s = parse("\"R/2026-03-27T02:30:00/P1D\"", be);
+  n = slots(s, utc(2026, 3, 27, 12, 0, 0), got, 3);
+  int64_t w5[] = {utc(2026, 3, 28, 1, 30, 0), utc(2026, 3, 29, 1, 30, 0), utc(2026, 3, 30, 0, 30, 0)};
+  CHECK(same_slots(got, n, w5, 3), "local P1D at 02:30 in Berlin: 02:30 CET, 03:30 CEST (gap), 02:30 CEST");
+  CHECK(sched_min_period(s) == 86400 - 3600, "min period of a local P1D: 23 h");
+  sched_free(s);
+  s = parse("\"R/2026-10-23T02:30:00/P1D\"", be);
+  n = slots(s, utc(2026, 10, 23, 12, 0, 0), got, 3);
+  int64_t w6[] = {utc(2026, 10, 24, 0, 30, 0), utc(2026, 10, 25, 0, 30, 0), utc(2026, 10, 26, 1, 30, 0)};
+  CHECK(same_slots(got, n, w6, 3), "… in the fall: 02:30 CEST, 02:30 CEST (first of two), 02:30 CET");
+  sched_free(s);
+  s = parse("\"R/2026-03-28T01:30:00Z/P1D\"", be);
+  n = slots(s, utc(2026, 3, 28, 12, 0, 0), got, 2);
+  int64_t w7[] = {utc(2026, 3, 29, 1, 30, 0), utc(2026, 3, 30, 1, 30, 0)};
+  CHECK(same_slots(got, n, w7, 2) && sched_min_period(s) == 86400, "UTC-anchored P1D: 86,400 s whatever Berlin does");
+  sched_free(s);
+  s = parse("\"R/2026-03-29T02:30:00/P1D\"", be);
+  CHECK(s && sched_next(s, 0) == utc(2026, 3, 29, 1, 30, 0) &&
+            sched_next(s, utc(2026, 3, 29, 1, 30, 0)) == utc(2026, 3, 30, 0, 30, 0),
+        "a start in the gap: first at 03:30 CEST, then 02:30 each day");
+  sched_free(s);
+
+  /* P1M from the 31st, local, in Berlin */
+  s = parse("\"R/2026-01-31T10:00:00/P1M\"", be);
+  n = slots(s, 0, got, 6);
+  int64_t w8[] = {utc(2026, 1, 31, 9, 0, 0), utc(2026, 2, 28, 9, 0, 0), utc(2026, 3, 31, 8, 0, 0),
+                  utc(2026, 4, 30, 8, 0, 0), utc(2026, 5, 31, 8, 0, 0), utc(2026, 6, 30, 8, 0, 0)};
+  CHECK(same_slots(got, n, w8, 6), "P1M from 31 January: 31 Jan, 28 Feb, 31 Mar, 30 Apr, 31 May, 30 Jun (10:00)");
+  CHECK(sched_next(s, utc(2100, 2, 1, 0, 0, 0)) == utc(2100, 2, 28, 9, 0, 0) &&
+            sched_next(s, utc(2096, 2, 1, 0, 0, 0)) == utc(2096, 2, 29, 9, 0, 0) &&
+            sched_prev(s, utc(2400, 3, 30, 0, 0, 0)) == utc(2400, 2, 29, 9, 0, 0),
+        "centuries later: 28 Feb 2100, 29 Feb 2096, 29 Feb 2400");
+  CHECK(sched_min_period(s) == 28 * 86400 - 3600, "min period of P1M: 28 days less an hour");
+  sched_free(s);
+
+  /* R3 finishes */
+  s = parse("\"R3/2026-01-01T00:00:00Z/P1D\"", utcz);
+  n = slots(s, 0, got, 10);
+  int64_t w9[] = {utc(2026, 1, 1, 0, 0, 0), utc(2026, 1, 2, 0, 0, 0), utc(2026, 1, 3, 0, 0, 0)};
+  CHECK(same_slots(got, n, w9, 3), "R3: three slots, then none");
+  CHECK(sched_next(s, utc(2026, 1, 3, 0, 0, 0)) == -1 && sched_prev(s, utc(2030, 1, 1, 0, 0, 0)) == w9[2],
+        "after the third: next -1, prev the third");
+  sched_free(s);
+  s = parse("\"R1/2026-06-01T12:00:00+05:30/P1Y\"", be);
+  CHECK(s && sched_next(s, 0) == utc(2026, 6, 1, 6, 30, 0) && sched_next(s, utc(2026, 6, 1, 6, 30, 0)) == -1,
+        "R1: one slot (+05:30)");
+  sched_free(s);
+
+  /* the end of time */
+  s = parse("\"R/9999-12-31T23:00:00Z/PT30M\"", utcz);
+  CHECK(s && sched_next(s, utc(9999, 12, 31, 23, 0, 0)) == utc(9999, 12, 31, 23, 30, 0) &&
+            sched_next(s, utc(9999, 12, 31, 23, 30, 0)) == -1 && sched_next(s, INT64_MAX) == -1 &&
+            sched_prev(s, INT64_MAX) == utc(9999, 12, 31, 23, 30, 0),
+        "no slot after 9999-12-31T23:59:59Z; INT64_MAX is safe");
+  sched_free(s);
+  s = parse("\"R/2026-01-31T00:00:00Z/P1Y1M\"", utcz);
+  int64_t last = s ? sched_prev(s, INT64_MAX) : -1;
+  CHECK(last > utc(9998, 11, 30, 0, 0, 0) && sched_next(s, last) == -1 && sched_next(s, last - 1) == last,
+        "P1Y1M: the last slot is within 13 months of year 10000, none after it");
+  sched_free(s);
+  tz_free(be);
+  tz_free(utcz);
+}
+
+static void run_times(void **state)
+{
+  (void)state;
+  struct tz *be = NULL, *ny = NULL, *lh = NULL;
+  tz_load("Europe/Berlin", &be);
+  tz_load("America/New_York", &ny);
+  tz_load("Australia/Lord_Howe", &lh);
+  int64_t got[40];
+  int n;
+  struct sched *s;
+
+  s = parse("{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:30\"]}", be);
+  n = slots(s, utc(2026, 3, 27, 12, 0, 0), got, 3);
+  int64_t w1[] = {utc(2026, 3, 28, 1, 30, 0), utc(2026, 3, 29, 1, 30, 0), utc(2026, 3, 30, 0, 30, 0)};
+  CHECK(same_slots(got, n, w1, 3), "daily 02:30 Berlin, spring: 02:30 CET, 03:30 CEST, 02:30 CEST");
+  n = slots(s, utc(2026, 10, 23, 12, 0, 0), got, 3);
+  int64_t w2[] = {utc(2026, 10, 24, 0, 30, 0), utc(2026, 10, 25, 0, 30, 0), utc(2026, 10, 26, 1, 30, 0)};
+  CHECK(same_slots(got, n, w2, 3), "… fall: once on the 25th (the first 02:30, CEST), then 02:30 CET");
+  CHECK(sched_prev(s, utc(2026, 10, 25, 1, 30, 0)) == utc(2026, 10, 25, 0, 30, 0),
+        "prev at the second 02:30 is the first");
+  CHECK(sched_min_period(s) == 86400, "one run time a day: 24 h");
+  sched_free(s);
+
+  s = parse("{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"14:00\", \"02:30\"]}", ny);
+  n = slots(s, utc(2026, 3, 7, 12, 0, 0), got, 4);
+  int64_t w3[] = {utc(2026, 3, 7, 19, 0, 0), utc(2026, 3, 8, 7, 30, 0), utc(2026, 3, 8, 18, 0, 0),
+                  utc(2026, 3, 9, 6, 30, 0)};
+  CHECK(same_slots(got, n, w3, 4), "New York daily 02:30 + 14:00 over 8 March 2026: 02:30 → 03:30 EDT");
+  n = slots(s, utc(2026, 10, 31, 12, 0, 0), got, 4);
+  int64_t w4[] = {utc(2026, 10, 31, 18, 0, 0), utc(2026, 11, 1, 7, 30, 0), utc(2026, 11, 1, 19, 0, 0),
+                  utc(2026, 11, 2, 7, 30, 0)};
+  CHECK(same_slots(got, n, w4, 4), "… over 1 November 2026 (01:00-02:00 repeated; 02:30 is EST)");
+  CHECK(sched_min_period(s) == 11 * 3600 + 1800, "min period: 11 h 30 min");
+  sched_free(s);
+
+  /* a gap reorders run times: 02:30 moves to 03:30, after 03:00 */
+  s = parse("{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:30\", \"03:00\"]}", be);
+  n = slots(s, utc(2026, 3, 28, 12, 0, 0), got, 3);
+  int64_t w5[] = {utc(2026, 3, 29, 1, 0, 0), utc(2026, 3, 29, 1, 30, 0), utc(2026, 3, 30, 0, 30, 0)};
+  CHECK(same_slots(got, n, w5, 3), "02:30 + 03:00 on the spring day: 03:00 CEST then 03:30 CEST");
+  sched_free(s);
+
+  /* hourly by run times: 23 slots on the spring day, 24 on the fall day (02:00 once) */
+  char json[600];
+  int len = snprintf(json, sizeof json, "{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [");
+  for (int h = 0; h < 24; h++)
+    len += snprintf(json + len, sizeof json - (size_t)len, "%s\"%02d:00\"", h ? "," : "", h);
+  snprintf(json + len, sizeof json - (size_t)len, "]}");
+  s = parse(json, be);
+  int count = 0;
+  for (int64_t t = sched_next(s, utc(2026, 3, 28, 23, 0, 0) - 1); t < utc(2026, 3, 29, 22, 0, 0); t = sched_next(s, t))
+    count++;
+  CHECK(count == 23, "24 hourly run times on the spring-forward day: %d slots (02:00 is 03:00)", count);
+  count = 0;
+  for (int64_t t = sched_next(s, utc(2026, 10, 24, 22, 0, 0) - 1); t < utc(2026, 10, 25, 23, 0, 0); t = sched_next(s, t))
+    count++;
+  CHECK(count == 24, "… on the fall-back day (25 hours): %d slots (02:00 once)", count);
+  CHECK(sched_min_period(s) == 3600, "min period 1 h");
+  sched_free(s);
+
+  /* Lord Howe's half-hour change */
+  s = parse("{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:15\"]}", lh);
+  struct tm l;
+  tz_local(lh, sched_next(s, utc(2026, 10, 3, 12, 0, 0)), &l);
+  CHECK(l.tm_mday == 4 && l.tm_hour == 2 && l.tm_min == 45, "Lord Howe 02:15 on the spring day: 02:45 (+11)");
+  sched_free(s);
+
+  /* weekly, and Azure's date-time run times */
+  s = parse("{\"schedulePolicyType\": \"SimpleSchedulePolicy\", \"scheduleRunFrequency\": \"Weekly\", "
+            "\"scheduleRunDays\": [\"Thursday\", \"monday\"], \"scheduleRunTimes\": [\"2018-01-24T02:00:00Z\"], "
+            "\"scheduleWeeklyFrequency\": 0}",
+            ny);
+  n = slots(s, utc(2026, 12, 7, 0, 0, 0), got, 4); /* Monday 7 December 2026, 19:00 EST on the 6th */
+  int64_t w6[] = {utc(2026, 12, 7, 7, 0, 0), utc(2026, 12, 10, 7, 0, 0), utc(2026, 12, 14, 7, 0, 0),
+                  utc(2026, 12, 17, 7, 0, 0)};
+  CHECK(same_slots(got, n, w6, 4), "Weekly Monday + Thursday at 2018-01-24T02:00:00Z's time: 02:00 New York");
+  CHECK(sched_prev(s, utc(2026, 12, 13, 0, 0, 0)) == utc(2026, 12, 10, 7, 0, 0), "prev on Sunday: Thursday's");
+  CHECK(sched_min_period(s) == 3 * 86400, "min period: Monday → Thursday, 3 days");
+  sched_free(s);
+  s = parse("{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunDays\": [\"Sunday\"], "
+            "\"scheduleRunTimes\": [\"23:59:59\", \"00:00\"]}",
+            NULL);
+  CHECK(s && sched_next(s, utc(2026, 12, 7, 0, 0, 0)) == utc(2026, 12, 13, 0, 0, 0) &&
+            sched_next(s, utc(2026, 12, 13, 0, 0, 0)) == utc(2026, 12, 13, 23, 59, 59) &&
+            sched_prev(s, utc(2026, 12, 12, 0, 0, 0)) == utc(2026, 12, 6, 23, 59, 59) && sched_min_period(s) == 86399,
+        "weekly Sunday 00:00 and 23:59:59 in UTC (no zone): min period 86,399 s");
+  sched_free(s);
+  s = parse("{\"scheduleRunFrequency\": \"daily\", \"scheduleRunTimes\": [\"05:00:00.000\"], \"scheduleRunDays\": null}",
+            NULL);
+  CHECK(s && sched_prev(s, utc(2026, 1, 1, 4, 0, 0)) == utc(2025, 12, 31, 5, 0, 0), "'daily', zero fraction, null days");
+  CHECK(sched_prev(s, 3600) == -1, "no slot before 1970");
+  sched_free(s);
+  tz_free(be);
+  tz_free(ny);
+  tz_free(lh);
+}
+
+static void next_prev_consistent(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *zone, *json;
+  } cases[] = {
+      {"Europe/Berlin", "{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:30\", \"02:00\", \"03:00\"]}"},
+      {"America/New_York", "{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunDays\": [\"Sunday\", \"Saturday\"], "
+                           "\"scheduleRunTimes\": [\"01:30\", \"23:45\"]}"},
+      {"Australia/Lord_Howe", "{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:10\", \"01:50\"]}"},
+      {"America/Sao_Paulo", "{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"00:00\", \"00:30\"]}"},
+      {"Europe/Berlin", "\"R/1970-01-31T02:30:00/P1M\""},
+      {"Pacific/Chatham", "\"R/1980-02-29T02:45:00/P1Y\""},
+      {"Europe/Berlin", "\"R/1975-03-30T02:30:00/P1D\""},
+      {"America/New_York", "\"R/1971-01-01T00:00:00/P1W3DT7H\""},
+      {"Asia/Kolkata", "\"R/2000-01-01T00:00:00+05:30/PT7M\""},
+      {"UTC", "\"R/1970-01-01T00:00:00Z/P1M2D\""},
+      {"America/Sao_Paulo", "\"R/1985-10-01T00:30:00/P2D\""},
+  };
+  srand(3030);
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    struct tz *z = NULL;
+    tz_load(cases[c].zone, &z);
+    struct sched *s = parse(cases[c].json, z);
+    CHECK(s != NULL, "%s in %s parses", cases[c].json, cases[c].zone);
+    if (!s) {
+      tz_free(z);
+      continue;
+    }
+    int bad = 0;
+    for (int i = 0; i < 4000; i++) {
+      int64_t t = (int64_t)(((uint64_t)rand() << 20 ^ (uint64_t)rand()) % (uint64_t)utc(2100, 1, 1, 0, 0, 0));
+      int64_t nx = sched_next(s, t), pv = sched_prev(s, t);
+      bool ok = nx > t && sched_prev(s, nx) == nx && sched_prev(s, nx - 1) == pv && (pv < 0 || pv <= t) &&
+                (pv < 0 || sched_next(s, pv) == nx) && (pv < 0 || sched_prev(s, pv) == pv);
+      if (!ok && bad++ < 3)
+        printf("# t %lld: next %lld prev %lld prev(next) %lld prev(next-1) %lld next(prev) %lld\n", (long long)t,
+               (long long)nx, (long long)pv, (long long)sched_prev(s, nx), (long long)sched_prev(s, nx - 1),
+               (long long)(pv < 0 ? -1 : sched_next(s, pv)));
+    }
+    CHECK(bad == 0, "%s in %s: 4,000 random instants 1970..2100: t < next, prev(next) = next, no slot in "
+          "(t, next), prev <= t, next(prev) = next", cases[c].json, cases[c].zone);
+    sched_free(s);
+    tz_free(z);
+  }
+
+  /* walking next over a local P1M equals iso_duration_add's k-th step */
+  struct tz *be = NULL;
+  tz_load("Europe/Berlin", &be);
+  struct sched *s = parse("\"R/1970-01-31T02:30:00/P1M\"", be);
+  struct iso_duration d;
+  iso_duration_parse("P1M", &d);
+  int64_t t = -1, start = sched_next(s, -1);
+  int bad = 0;
+  for (int k = 0; k < 12 * 130; k++) {
+    t = sched_next(s, t);
+    if (t != iso_duration_add(be, start, &d, k) && bad++ < 3)
+      printf("# k %d: %lld vs %lld\n", k, (long long)t, (long long)iso_duration_add(be, start, &d, k));
+  }
+  CHECK(bad == 0, "1,560 monthly slots walked one by one = start + k × P1M");
+  sched_free(s);
+
+  /* cost independent of distance: far instants cost what near ones do */
+  s = parse("\"R/1970-01-01T00:00:00/P1M\"", be);
+  struct sched *m = parse("\"R/1970-01-01T00:00:00Z/PT1M\"", be);
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  int64_t sum = 0;
+  for (int i = 0; i < 100000; i++) {
+    int64_t u = utc(9000 + i % 900, 1 + i % 12, 1 + i % 28, 0, 0, 0);
+    sum += sched_next(s, u) + sched_prev(m, u);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+  CHECK(sum != 0 && ms < 5000, "100,000 next/prev in years 9000..9899 of schedules started in 1970: %.0f ms", ms);
+  sched_free(s);
+  sched_free(m);
+  tz_free(be);
+}
+
+static void jitter(void **state)
+{
+  (void)state;
+  const char *pol = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Vmrp/protectionPolicies/p1";
+  char vm[200], VM[200];
+  int buckets[10] = {0};
+  bool in_range = true, stable = true;
+  for (int i = 0; i < 1000; i++) {
+    snprintf(vm, sizeof vm, "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm%d", i);
+    snprintf(VM, sizeof VM, "/SUBSCRIPTIONS/S1/resourcegroups/RG/providers/microsoft.compute/virtualmachines/VM%d", i);
+    int64_t j = sched_jitter(pol, vm, 600);
+    in_range &= j >= 0 && j < 600;
+    stable &= j == sched_jitter(pol, vm, 600) && j == sched_jitter(pol, VM, 600);
+    if (j >= 0 && j < 600)
+      buckets[j / 60]++;
+  }
+  CHECK(in_range, "1,000 VMs over a 600 s window: every offset in [0, 600)");
+  CHECK(stable, "each offset stable across calls and the ids' case");
+  int lo = 1000, hi = 0;
+  double chi2 = 0;
+  for (int i = 0; i < 10; i++) {
+    lo = buckets[i] < lo ? buckets[i] : lo;
+    hi = buckets[i] > hi ? buckets[i] : hi;
+    chi2 += (buckets[i] - 100.0) * (buckets[i] - 100.0) / 100.0;
+  }
+  /* chi-square with 9 degrees of freedom: 27.9 is the 0.1% tail */
+  CHECK(lo >= 65 && hi <= 135 && chi2 < 27.9, "spread: each minute holds %d..%d of 1,000 (χ² %.1f)", lo, hi, chi2);
+  CHECK(sched_jitter(pol, "vm-a", 0) == 0 && sched_jitter(pol, "vm-a", -5) == 0 && sched_jitter(pol, "vm-a", 1) == 0,
+        "a window of 0, -5 or 1: no offset");
+  CHECK(sched_jitter("ab", "c", 1 << 30) != sched_jitter("a", "bc", 1 << 30), "the two ids are not simply joined");
+  CHECK(sched_jitter(pol, "x", 600) == sched_jitter(pol, "X", 600), "case-insensitive");
+  /* the same hash on every build: a restart keeps each VM's offset */
+  CHECK(sched_jitter("p", "v", INT64_MAX) == sched_jitter("P", "V", INT64_MAX), "a full-width window");
+}
+
+static void bad_schedules(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *json, *msg;
+  } bad[] = {
+      {"", "not JSON"},
+      {"{", "not JSON"},
+      {"42", "a schedule is an ISO 8601 repeating interval"},
+      {"[\"R/2026-01-01T00:00:00Z/PT1H\"]", "a schedule is"},
+      {"null", "a schedule is"},
+      {"\"2026-01-01T00:00:00Z/PT1H\"", "repeating interval R[n]/start/period"},
+      {"\"R2026-01-01T00:00:00Z/PT1H\"", "expected R or R<n> then '/'"},
+      {"\"R0/2026-01-01T00:00:00Z/PT1H\"", "R0 has no slots"},
+      {"\"R-1/2026-01-01T00:00:00Z/PT1H\"", "expected R or R<n>"},
+      {"\"R99999999999/2026-01-01T00:00:00Z/PT1H\"", "more than 1,000,000,000"},
+      {"\"R/2026-01-01T00:00:00Z\"", "expected R[n]/start/period"},
+      {"\"R/PT1H/2026-01-01T00:00:00Z\"", "R/period/end is not supported"},
+      {"\"R/2026-01-01T00:00:00Z/2026-01-02T00:00:00Z\"", "R/start/end is not supported"},
+      {"\"R/2026-13-01T00:00:00Z/PT1H\"", "the start '2026-13-01T00:00:00Z' is not a date-time"},
+      {"\"R/2026-02-29T00:00:00Z/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01T24:00:00Z/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01T10:60:00Z/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01T10:00:60Z/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01T10:00:00.5Z/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01 10:00:00Z/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01T10:00:00+1:00/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01T10:00:00+24:00/PT1H\"", "is not a date-time"},
+      {"\"R/2026-01-01T10:00:00z/PT1H\"", "is not a date-time"},
+      {"\"R/26-01-01T10:00:00Z/PT1H\"", "is not a date-time"},
+      {"\"R/1969-12-31T23:00:00Z/PT1H\"", "before 1970"},
+      {"\"R/9999-12-31T23:00:00-05:00/PT1H\"", "after 9999-12-31T23:59:59Z"},
+      {"\"R/2026-01-01T00:00:00Z/PT59S\"", "shorter than PT1M"},
+      {"\"R/2026-01-01T00:00:00Z/PT0S\"", "shorter than PT1M"},
+      {"\"R/2026-01-01T00:00:00Z/P\"", "the period 'P': a duration needs at least one"},
+      {"\"R/2026-01-01T00:00:00Z/PT\"", "'T' must be followed"},
+      {"\"R/2026-01-01T00:00:00Z/PT0.5H\"", "fractions are not allowed"},
+      {"\"R/2026-01-01T00:00:00Z/P99999Y\"", "longer than 10000 years"},
+      {"\"R/2026-01-01T00:00:00Z/PT1H/x\"", "unexpected '/'"},
+      {"{}", "scheduleRunFrequency: required"},
+      {"{\"scheduleRunFrequency\": 1, \"scheduleRunTimes\": [\"02:00\"]}", "scheduleRunFrequency: required"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"scheduleRunTimes\": [\"02:00\"]}", "'Hourly' is not Daily or Weekly"},
+      {"{\"scheduleRunFrequency\": \"Daily\"}", "scheduleRunTimes: required"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": []}", "scheduleRunTimes: required"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": \"02:00\"}", "scheduleRunTimes: required"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\", \"25:00\"]}",
+       "scheduleRunTimes[1]: '25:00' is not a time of day HH:MM[:SS]"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"2:00\"]}", "scheduleRunTimes[0]: '2:00' is not"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00:60\"]}", "is not a time of day"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00:00.1\"]}", "is not a time of day"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00 \"]}", "is not a time of day"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"2018-02-30T02:00:00Z\"]}", "is not a time of day"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [7]}", "scheduleRunTimes[0]: not a string"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\", \"2018-01-01T02:00:00Z\"]}",
+       "scheduleRunTimes[1]: '2018-01-01T02:00:00Z' repeats an earlier run time"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"00:00\",\"01:00\",\"02:00\",\"03:00\","
+       "\"04:00\",\"05:00\",\"06:00\",\"07:00\",\"08:00\",\"09:00\",\"10:00\",\"11:00\",\"12:00\",\"13:00\","
+       "\"14:00\",\"15:00\",\"16:00\",\"17:00\",\"18:00\",\"19:00\",\"20:00\",\"21:00\",\"22:00\",\"23:00\","
+       "\"23:30\"]}",
+       "25 run times, at most 24"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunDays\": [\"Monday\"]}",
+       "scheduleRunDays: only a Weekly schedule"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunTimes\": [\"02:00\"]}", "scheduleRunDays: a Weekly"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunDays\": []}",
+       "scheduleRunDays: a Weekly"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunDays\": [\"Mon\"]}",
+       "scheduleRunDays[0]: 'Mon' is not a day of the week"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunDays\": [1]}",
+       "scheduleRunDays[0]: '(not a string)'"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunTimes\": [\"02:00\"], "
+       "\"scheduleRunDays\": [\"Monday\", \"MONDAY\"]}",
+       "scheduleRunDays[1]: Monday is listed twice"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"hourlySchedule\": {}}",
+       "unknown member 'hourlySchedule'"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunFrequency\": \"Daily\"}",
+       "not JSON"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"schedulePolicyType\": \"LongTerm\"}",
+       "schedulePolicyType: only SimpleSchedulePolicy"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunDays\": [\"Monday\"], "
+       "\"scheduleWeeklyFrequency\": 2}",
+       "scheduleWeeklyFrequency: only 0"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    struct sched *s = (struct sched *)1;
+    char err[300] = "";
+    int rc = sched_parse(bad[i].json, NULL, &s, err, sizeof err);
+    CHECK(rc == -EINVAL && s == NULL && strstr(err, bad[i].msg), "%.60s refused: %s", bad[i].json, err);
+  }
+  struct sched *s = NULL;
+  char err[300];
+  CHECK(sched_parse(NULL, NULL, &s, err, sizeof err) == -EINVAL && !s, "NULL text refused: %s", err);
+  CHECK(sched_parse("\"R/x/PT1H\"", NULL, &s, NULL, 0) == -EINVAL && !s, "no message buffer: still refused");
+  CHECK(sched_parse("\"R/2026-01-01T00:00:00Z/PT1H\"", NULL, &s, err, 8) == 0 && s && err[0] == '\0',
+        "a good schedule leaves err empty");
+  sched_free(s);
+  sched_free(NULL);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(tz_matches_glibc), UNIT_TEST(tz_dst_edges),     UNIT_TEST(tz_rules_match_glibc),
-      UNIT_TEST(tz_bad_names),     UNIT_TEST(tz_damaged_files),
+      UNIT_TEST(tz_bad_names),     UNIT_TEST(tz_damaged_files), UNIT_TEST(durations),
+      UNIT_TEST(intervals),        UNIT_TEST(run_times),        UNIT_TEST(next_prev_consistent),
+      UNIT_TEST(jitter),           UNIT_TEST(bad_schedules),
   };
   return unit_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
