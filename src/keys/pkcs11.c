@@ -22,8 +22,11 @@
  * and finalised by the last (a counter per module, under a lock).  Calls
  * on one struct p11 are serialised by its mutex, which guards its session.
  * A session the token no longer knows (token removed, re-inserted) is
- * opened again once; a token label not found is looked for three times
- * (SoftHSM may read a token file another process is rewriting).
+ * opened again once; a token label not found is looked for eight times
+ * over about two seconds, backing off from 25 ms (SoftHSM may read a token
+ * file another process is rewriting; three tries 50 ms apart were not
+ * enough on a loaded machine while another process generated and destroyed
+ * keys five times a second: arm_encryption_rotation's copy failed once).
  * The PIN is read once (the file must be its owner's alone), kept in
  * memory and cleansed at close; it is never logged.
  */
@@ -241,9 +244,12 @@ static int session_get(struct p11 *p, const struct keys_url *u)
     return 0;
   session_drop(p);
   int r = -ENODEV;
-  for (int attempt = 0; attempt < 3 && r == -ENODEV; attempt++) {
-    if (attempt)
-      usleep(50 * 1000);
+  useconds_t wait_us = 25 * 1000;
+  for (int attempt = 0; attempt < 8 && r == -ENODEV; attempt++) {
+    if (attempt) {
+      usleep(wait_us);
+      wait_us = wait_us < 400 * 1000 ? 2 * wait_us : wait_us;
+    }
     r = session_open(p, u, &p->session);
   }
   if (r == -ENODEV)
