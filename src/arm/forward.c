@@ -15,7 +15,20 @@
  *     that is down is skipped and named in the log);
  *   - resource groups are every region's: PUT, PATCH and DELETE of a group
  *     are sent to every peer after they succeeded here, and a forwarded PUT
- *     that finds its group missing at the peer creates it there and retries.
+ *     that finds its group missing at the peer creates it there and retries;
+ *   - so are the locks of a subscription and of a group (locks.c): PUT and
+ *     DELETE go to every peer after they succeeded here (a group missing
+ *     there is made first), their lists are merged, a GET is answered here.
+ *     A peer that does not take the change is the client's answer (503
+ *     RegionUnavailable, or the peer's error): the change stands here and
+ *     the request, idempotent, is to be retried, so a lock is never
+ *     silently missing from a region.  A resource's locks are the
+ *     resource's: routed by the path's top-level resource as any child;
+ *   - a group's DELETE first asks every peer for the locks in the group
+ *     (the resources' locks live in their regions): one there refuses the
+ *     DELETE (409 ScopeLocked) before anything is deleted here.  A peer that
+ *     does not answer is not asked, and is not sent the DELETE either, so
+ *     its resources, locked or not, stay.
  * The request goes out as it came (method, path, query, body) with
  * x-vmrp-forwarded, so a forwarded call is never forwarded again, but never
  * with the caller's token: it is signed as every request between regions
@@ -332,6 +345,113 @@ static int make_group_at(struct arm_call *call, const struct arm_location *loc)
   return rc;
 }
 
+/* ---- locks of a subscription or a group: every region's --------------------------- */
+
+/* Whether a lock path is a list (ends in …/Microsoft.Authorization/locks). */
+static bool lock_list_path(const char *path)
+{
+  size_t n = strlen(path);
+  while (n && path[n - 1] == '/')
+    n--;
+  static const char tail[] = "/providers/Microsoft.Authorization/locks";
+  size_t t = sizeof tail - 1;
+  return n >= t && !strncasecmp(path + n - t, tail, t);
+}
+
+/* After a lock's PUT or DELETE here: the same at every peer.  Each peer is
+ * sent it even when one fails; the first failure becomes the answer (the
+ * change stands where it was made, and the request is to be retried). */
+static void replicate_lock(struct arm_call *call, const char *path)
+{
+  struct arm *arm = call->arm;
+  const struct http_request *req = call->req;
+  const char *m = req->method;
+  if (call->resp->status < 200 || call->resp->status >= 300)
+    return;
+  const struct arm_location *down = NULL;
+  struct reply refused = {0};
+  for (int i = 1; i < arm->cfg.nlocations; i++) {
+    const struct arm_location *loc = &arm->cfg.locations[i];
+    struct reply r;
+    int rc = send_to(call, loc, m, path, NULL, req->body, req->body_len, &r);
+    if (rc == 0 && !strcmp(m, "PUT") && r.status == 404 && r.body && strstr(r.body, "\"ResourceGroupNotFound\"") &&
+        make_group_at(call, loc) == 0) {
+      reply_free(&r); /* the group is every region's: made there, try again */
+      rc = send_to(call, loc, m, path, NULL, req->body, req->body_len, &r);
+    }
+    if (rc < 0) {
+      log_warn("arm", "%s of lock %s: region %s did not answer", m, path, loc->name);
+      down = down ? down : loc;
+      continue;
+    }
+    if (r.status >= 300 && !refused.status) {
+      log_warn("arm", "%s of lock %s at region %s: %ld", m, path, loc->name, r.status);
+      refused = r;
+      continue;
+    }
+    reply_free(&r);
+  }
+  if (down)
+    arm_reply_error(call, 503, "RegionUnavailable",
+                    "The lock was %s in region '%s', but region '%s' does not answer: requests served there are "
+                    "not judged by it yet. Retry the request.",
+                    !strcmp(m, "PUT") ? "set" : "removed", arm->cfg.locations[0].name, down->name);
+  else if (refused.status)
+    relay(call, &refused);
+  reply_free(&refused);
+}
+
+/* Before a group's DELETE: the locks the peers hold in the group.  true:
+ * one does, and 409 ScopeLocked is replied. */
+static bool peers_lock_group(struct arm_call *call)
+{
+  struct arm *arm = call->arm;
+  char group[512], path[600];
+  snprintf(group, sizeof group, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
+  snprintf(path, sizeof path, "%s/providers/Microsoft.Authorization/locks", group);
+  json_t *scopes = json_array();
+  for (int i = 1; i < arm->cfg.nlocations; i++) {
+    struct reply r;
+    if (send_to(call, &arm->cfg.locations[i], "GET", path, "api-version=2016-09-01", NULL, 0, &r) < 0)
+      continue; /* it is not sent the DELETE either (see the head comment) */
+    json_t *o = r.status == 200 && r.body ? json_loads(r.body, 0, NULL) : NULL;
+    size_t k, j;
+    json_t *v, *w;
+    json_array_foreach(json_object_get(o, "value"), k, v) {
+      const char *id = json_string_value(json_object_get(v, "id"));
+      const char *cut = id ? strcasestr(id, "/providers/Microsoft.Authorization/locks/") : NULL;
+      bool seen = !cut;
+      json_array_foreach(scopes, j, w) seen = seen || (json_string_length(w) == (size_t)(cut - id) &&
+                                                       !strncasecmp(json_string_value(w), id, (size_t)(cut - id)));
+      if (!seen)
+        json_array_append_new(scopes, json_stringn(id, (size_t)(cut - id)));
+    }
+    json_decref(o);
+    reply_free(&r);
+  }
+  bool locked = json_array_size(scopes) > 0;
+  if (locked) {
+    size_t len = 1, k;
+    json_t *v;
+    json_array_foreach(scopes, k, v) len += json_string_length(v) + 1;
+    char *list = calloc(1, len);
+    json_array_foreach(scopes, k, v) {
+      if (list) {
+        if (k)
+          strcat(list, ",");
+        strcat(list, json_string_value(v));
+      }
+    }
+    if (list)
+      arm_reply_scope_locked(call, group, "delete", list);
+    else
+      arm_reply_internal(call, -ENOMEM);
+    free(list);
+  }
+  json_decref(scopes);
+  return locked;
+}
+
 /* ---- the decision -------------------------------------------------------------- */
 
 bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
@@ -346,7 +466,10 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
   if (call->body && !arm_body_normalise(call, call->body, where))
     return true; /* "location" in two spellings: refused (body.c) */
 
-  if (is_list(call)) { /* this region's list, then every peer's */
+  bool lock_call = call->type_name && !strcmp(call->type_name, "locks");
+  bool scope_lock = lock_call && arm_lock_scope_of(call) != ARM_LOCK_AT_RESOURCE;
+  if (is_list(call) || (scope_lock && !strcmp(m, "GET") && lock_list_path(path))) {
+    /* this region's list, then every peer's */
     local(call);
     struct http_response *resp = call->resp;
     json_t *mine = resp->status == 200 && resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
@@ -367,6 +490,17 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
     return true;
   }
 
+  if (scope_lock) {
+    if (!strcmp(m, "PUT") || !strcmp(m, "DELETE")) {
+      local(call);
+      replicate_lock(call, path);
+      return true;
+    }
+    return false; /* a GET: this region holds it */
+  }
+
+  if (is_group_call(call) && !strcmp(m, "DELETE") && peers_lock_group(call))
+    return true;
   if (is_group_call(call) && (!strcmp(m, "PUT") || !strcmp(m, "PATCH") || !strcmp(m, "DELETE"))) {
     local(call); /* here first; then the same for every peer */
     int status = call->resp->status;

@@ -28,6 +28,9 @@ enum api_family {
   API_NONE, API_SUBSCRIPTIONS, API_RESOURCES, API_COMPUTE, API_DISKS, API_NETWORK, API_LOCKS, API_VMRP, API_ANY
 };
 
+struct arm_call;
+typedef void (*arm_handler)(struct arm_call *call);
+
 struct arm_call {
   struct arm *arm;
   const struct http_request *req;
@@ -39,9 +42,12 @@ struct arm_call {
   json_t *body;            /* parsed request body (PUT/PATCH/POST), or NULL */
   struct auth_identity who;
   bool dispatched;         /* made inside the process (dispatch.c): its errors are not logged here */
+  /* set by the router for the handler's turn (locks.c: arm_locks_run) */
+  arm_handler handler;     /* the route's */
+  int lock_op;             /* what the scopes' locks refuse: enum arm_lock_op */
+  char **segs;             /* the path's decoded segments, valid while the call is routed */
+  int nsegs;
 };
-
-typedef void (*arm_handler)(struct arm_call *call);
 
 /* ---- router.c ---- */
 /* Routes a call whose caller (call->who) is known: route match, then
@@ -203,6 +209,35 @@ int arm_authz_nested(struct arm *arm, const struct auth_identity *who, const cha
  * answers it from there: forwarded, or merged with local (which it calls)
  * for lists and resource groups.  false: the call is this region's alone. */
 bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call));
+
+/* ---- locks.c: Microsoft.Authorization/locks and their enforcement ---- */
+#define LOCK_TYPE "Microsoft.Authorization/locks"
+/* What a request's scopes' locks refuse (the router sets call->lock_op). */
+enum arm_lock_op {
+  ARM_LOCK_NONE,   /* reads, read-only actions, the lock routes themselves */
+  ARM_LOCK_WRITE,  /* PUT, PATCH, POST actions: refused by ReadOnly */
+  ARM_LOCK_DELETE, /* DELETE: refused by any lock on its scopes or below its target */
+};
+/* The handler's turn: call->handler runs unless a lock on the request's
+ * scopes refuses call->lock_op (replied 409 ScopeLocked then). */
+void arm_locks_run(struct arm_call *call);
+/* Replies 409 ScopeLocked: scope (the request's target) cannot perform
+ * verb ("write", "delete") because of locked, the locked scopes (a
+ * comma-separated list of ids). */
+void arm_reply_scope_locked(struct arm_call *call, const char *scope, const char *verb, const char *locked);
+/* Where a lock route's lock lives: a subscription's or a group's lock is
+ * every region's (forward.c replicates it), a resource's is the resource's
+ * region's. */
+enum arm_lock_scope { ARM_LOCK_AT_SUBSCRIPTION, ARM_LOCK_AT_GROUP, ARM_LOCK_AT_RESOURCE };
+enum arm_lock_scope arm_lock_scope_of(const struct arm_call *call);
+/* The scopes of the locks at or under scope (an id) in this region, as a
+ * comma-separated list (malloc'd; "" when there is none) in *locked:
+ * 0, or -errno. */
+int arm_locks_under(struct arm *arm, const char *scope, char **locked);
+void arm_lock_put(struct arm_call *call);
+void arm_lock_get(struct arm_call *call);
+void arm_lock_delete(struct arm_call *call);
+void arm_lock_list(struct arm_call *call);
 
 /* ---- peer.c: the peer protocol's front end and this region's peers ---- */
 #define XR_PREFIX "vmrp-xr-" /* collections holding captures made for a peer */

@@ -83,7 +83,7 @@ static bool in_group(const char *id, const char *rg)
 static int list_one(void *ctx, const struct meta_resource *r)
 {
   struct list_state *st = ctx;
-  if (!strcasecmp(r->type, "Microsoft.Resources/resourceGroups") ||
+  if (!strcasecmp(r->type, "Microsoft.Resources/resourceGroups") || !strcasecmp(r->type, LOCK_TYPE) ||
       (st->filter.rg[0] && !in_group(r->id, st->filter.rg)) ||
       (st->filter.type[0] && strcasecmp(r->type, st->filter.type)) ||
       (st->filter.name[0] && strcasecmp(r->name, st->filter.name)))

@@ -4,8 +4,14 @@
  * The job is idempotent (it re-lists what is left), so it resumes after a
  * restart.  It builds on the resource types' files (disks, VMs, disk restore
  * points), which build on resource_groups.c, never the other way.
+ *
+ * Locks (locks.c) refuse the DELETE before the job is queued; the job looks
+ * again before it deletes anything, for a lock set between that check and
+ * the group turning Deleting (a lock PUT is refused once it is): then the
+ * group is Succeeded again and the operation fails with ScopeLocked.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,7 +50,24 @@ enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta
   struct arm *arm = app;
   struct strlist l = {0};
   enum job_outcome outcome = JOB_DONE;
-  int rc = meta_resource_list_under(arm->meta, op->resource_id, collect_id, &l);
+  char *locked = NULL;
+  int rc = arm_locks_under(arm, op->resource_id, &locked);
+  if (rc == 0 && *locked) {
+    log_warn("arm", "deleting resource group %s: locked at %s", op->resource_id, locked);
+    char message[2048];
+    snprintf(message, sizeof message,
+             "The scope '%s' cannot perform delete operation because following scope(s) are locked: '%s'. Please "
+             "remove the lock and try again.",
+             op->resource_id, locked);
+    free(locked);
+    if (meta_resource_set_state(arm->meta, op->resource_id, "Succeeded", NULL) < 0)
+      return JOB_INTERRUPTED; /* tried again at the next start */
+    res->error = arm_error_text("ScopeLocked", message);
+    return JOB_FAILED;
+  }
+  free(locked);
+  if (rc == 0)
+    rc = meta_resource_list_under(arm->meta, op->resource_id, collect_id, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++) {
     if (jobs_should_stop(job)) {
       outcome = JOB_INTERRUPTED;

@@ -9,7 +9,11 @@
  * captures a name.  Then, for ARM routes, in the order ARM applies them:
  * body size → authentication (401) → api-version (400) → subscription (404)
  * → role (403) → JSON body (400) → role on every resource the body names
- * (403, authz.c) → handler.  Identity routes are anonymous.
+ * (403, authz.c) → forwarding to the region that holds the resource
+ * (forward.c), or here: the locks on the path's scopes (409 ScopeLocked,
+ * locks.c; the route table marks the POST actions that change nothing and
+ * the lock routes, which no lock refuses) → handler.  Identity routes are
+ * anonymous.
  * A call another region forwarded (x-vmrp-forwarded) is authenticated by
  * that region's signature instead of a token, and runs as the caller it
  * asserts: the same role checks follow (forward.c, repl.h).
@@ -43,6 +47,9 @@ enum {
   ROUTE_ANONYMOUS = 1, /* the identity provider's: no token */
   ROUTE_RAW_BODY = 2,  /* the handler reads the body itself (deployments: the az CLI's wire form) */
   ROUTE_HERE = 4,      /* this region's alone, never forwarded (a deployment: each of its resources is) */
+  ROUTE_OWNER = 8,     /* Owner only (Microsoft.Authorization/locks/write and delete) */
+  ROUTE_READ_ONLY = 16, /* a POST that changes nothing: not refused by a ReadOnly lock */
+  ROUTE_NO_LOCKS = 32, /* the lock routes: never refused by a lock (locks.c) */
 };
 
 #define RG "/subscriptions/*/resourcegroups/*"
@@ -64,6 +71,15 @@ enum {
   {"PATCH", NET "/" T "/*", arm_net_patch, API_NETWORK, T, "Microsoft.Network/" T, 0},                         \
   {"DELETE", NET "/" T "/*", arm_net_delete, API_NETWORK, T, "Microsoft.Network/" T, 0}
 #define DEP_RG RG "/providers/Microsoft.Resources/deployments"
+#define LOCKS "/providers/Microsoft.Authorization/locks"
+#define LOCK_ACTION "Microsoft.Authorization/locks"
+/* the lock routes at one scope X (locks.c); resources are matched at fixed
+ * depths under a group: a top-level one, a child, a grandchild */
+#define LOCK_ROUTES(X)                                                                                       \
+  {"PUT", X LOCKS "/*", arm_lock_put, API_LOCKS, "locks", LOCK_ACTION, ROUTE_OWNER | ROUTE_NO_LOCKS},          \
+  {"GET", X LOCKS "/*", arm_lock_get, API_LOCKS, "locks", LOCK_ACTION, ROUTE_NO_LOCKS},                        \
+  {"DELETE", X LOCKS "/*", arm_lock_delete, API_LOCKS, "locks", LOCK_ACTION, ROUTE_OWNER | ROUTE_NO_LOCKS},    \
+  {"GET", X LOCKS, arm_lock_list, API_LOCKS, "locks", LOCK_ACTION, ROUTE_NO_LOCKS}
 #define DEP_SUB "/subscriptions/*/providers/Microsoft.Resources/deployments"
 #define DEP_ACTION "Microsoft.Resources/deployments"
 /* a deployment's routes, at one scope (X: the deployment's path) */
@@ -76,17 +92,22 @@ enum {
   {"GET", X "/*/operationStatuses/*", arm_deployment_status, API_RESOURCES, "deployments", DEP_ACTION, ROUTE_HERE},   \
   {"POST", X "/*/cancel", arm_deployment_cancel, API_RESOURCES, "deployments", DEP_ACTION "/cancel", ROUTE_HERE},     \
   {"POST", X "/*/validate", arm_deployment_validate, API_RESOURCES, "deployments", DEP_ACTION "/validate",  \
-   ROUTE_RAW_BODY | ROUTE_HERE},                                                                               \
+   ROUTE_RAW_BODY | ROUTE_HERE | ROUTE_READ_ONLY},                                                             \
   {"POST", X "/*/whatIf", arm_deployment_whatif, API_RESOURCES, "deployments", DEP_ACTION "/whatIf",       \
-   ROUTE_RAW_BODY | ROUTE_HERE},                                                                               \
+   ROUTE_RAW_BODY | ROUTE_HERE | ROUTE_READ_ONLY},                                                             \
   {"POST", X "/*/exportTemplate", arm_deployment_export, API_RESOURCES, "deployments",                       \
-   DEP_ACTION "/exportTemplate", ROUTE_HERE},                                                                           \
+   DEP_ACTION "/exportTemplate", ROUTE_HERE | ROUTE_READ_ONLY},                                                         \
   {"GET", X "/*/operations", arm_deployment_operations, API_RESOURCES, "deployments/operations",             \
    DEP_ACTION "/operations", ROUTE_HERE},                                                                               \
   {"GET", X "/*/operations/*", arm_deployment_operations, API_RESOURCES, "deployments/operations",           \
    DEP_ACTION "/operations", ROUTE_HERE}
 
 static const struct route routes[] = {
+    LOCK_ROUTES("/subscriptions/*"),
+    LOCK_ROUTES(RG),
+    LOCK_ROUTES(RG "/providers/*/*/*"),
+    LOCK_ROUTES(RG "/providers/*/*/*/*/*"),
+    LOCK_ROUTES(RG "/providers/*/*/*/*/*/*/*"),
     DEPLOYMENT_ROUTES(DEP_RG),
     DEPLOYMENT_ROUTES(DEP_SUB),
     {"POST", "/providers/Microsoft.Resources/calculateTemplateHash", arm_deployment_template_hash, API_RESOURCES,
@@ -109,7 +130,7 @@ static const struct route routes[] = {
     {"GET", "/subscriptions/*/providers/*", arm_providers_get, API_RESOURCES, "providers",
      "Microsoft.Resources/subscriptions/providers", 0},
     {"POST", "/subscriptions/*/providers/*/register", arm_providers_get, API_RESOURCES, "providers",
-     "Microsoft.Resources/subscriptions/providers", 0},
+     "Microsoft.Resources/subscriptions/providers", ROUTE_READ_ONLY}, /* every provider is registered */
     {"GET", "/subscriptions/*/resourcegroups", arm_rg_list, API_RESOURCES, "resourceGroups",
      "Microsoft.Resources/subscriptions/resourceGroups", 0},
     {"PUT", RG, arm_rg_put, API_RESOURCES, "resourceGroups", "Microsoft.Resources/subscriptions/resourceGroups", 0},
@@ -212,7 +233,7 @@ static const struct route routes[] = {
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",
      "Microsoft.Vmrp/storeGc", 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeVerify", arm_store_verify, API_ANY, "storeVerify",
-     "Microsoft.Vmrp/storeVerify", 0},
+     "Microsoft.Vmrp/storeVerify", ROUTE_READ_ONLY},
     {"GET", "/subscriptions/*/providers/Microsoft.Vmrp/storeUpgrade", arm_store_upgrade_get, API_ANY, "storeUpgrade",
      "Microsoft.Vmrp/storeUpgrade/read", 0},
     {"GET", "/subscriptions/*/providers/*/locations/*/operations/*", arm_operation_status, API_ANY, "operations",
@@ -347,7 +368,8 @@ static bool authorize(struct arm_call *call, const struct route *rt)
     arm_reply_error(call, 404, "SubscriptionNotFound", "The subscription '%s' could not be found.", sub);
     return false;
   }
-  return arm_authz_scope(call, sub, arm_need_of(call->req->method), rt->action);
+  enum arm_need need = rt->flags & ROUTE_OWNER ? ARM_NEED_OWNER : arm_need_of(call->req->method);
+  return arm_authz_scope(call, sub, need, rt->action);
 }
 
 static void query_utf8(void *ctx, const char *name, const char *value)
@@ -437,6 +459,19 @@ static const struct route *find_route(struct arm_call *call, char **segs, int n,
   return NULL;
 }
 
+/* What the locks on a request's scopes refuse (locks.c judges, in the region
+ * that runs the handler): nothing for reads, the lock routes, routes outside
+ * a subscription and POST actions that change nothing; a DELETE; any other
+ * write. */
+static enum arm_lock_op lock_op_of(const struct route *rt, const char *method)
+{
+  if (!rt->action || (rt->flags & ROUTE_NO_LOCKS) || !strcmp(method, "GET") || !strcmp(method, "HEAD"))
+    return ARM_LOCK_NONE;
+  if (!strcmp(method, "DELETE"))
+    return ARM_LOCK_DELETE;
+  return !strcmp(method, "POST") && (rt->flags & ROUTE_READ_ONLY) ? ARM_LOCK_NONE : ARM_LOCK_WRITE;
+}
+
 /* Everything after authentication, the one sequence a client's request and
  * a dispatched one (dispatch.c) both go through. */
 static void after_authentication(struct arm_call *call, const struct route *rt, char **segs, int n, bool path_known)
@@ -454,8 +489,12 @@ static void after_authentication(struct arm_call *call, const struct route *rt, 
     return;
   if ((!(rt->flags & ROUTE_RAW_BODY) && !parse_body(call)) || !arm_authz_body(call))
     goto out;
-  if (!rt->action || (rt->flags & ROUTE_HERE) || !arm_forward(call, rt->fn))
-    rt->fn(call);
+  call->handler = rt->fn;
+  call->lock_op = lock_op_of(rt, call->req->method);
+  call->segs = segs;
+  call->nsegs = n;
+  if (!rt->action || (rt->flags & ROUTE_HERE) || !arm_forward(call, arm_locks_run))
+    arm_locks_run(call);
 out:
   json_decref(call->body);
   call->body = NULL;

@@ -34,6 +34,8 @@ struct leftovers {
 static int collect(void *ctx, const struct meta_resource *r)
 {
   struct leftovers *l = ctx;
+  if (!strcasecmp(r->type, "Microsoft.Authorization/locks"))
+    return 0; /* a lock on the group is no resource of it (nor ARM's Complete mode's to delete) */
   for (int i = 0; i < l->run->n; i++) {
     const struct tpl_resource *t = tpl_get(l->run->plan, i);
     if (t->deploy && !strcasecmp(t->id, r->id))
