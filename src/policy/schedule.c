@@ -61,6 +61,7 @@
 #define DUR_MAX_YEARS 10000
 #define DUR_MAX_S ((int64_t)DUR_MAX_YEARS * 366 * 86400)
 #define AVG_MONTH_S ((int64_t)2629746)              /* 365.2425 days / 12 */
+#define SCHED_MAX_OFFSET ((int64_t)27 * 3600)       /* beyond any zone's UT offset (tz.c: < 26 h) */
 
 enum sched_kind { SCHED_INTERVAL, SCHED_DAILY, SCHED_WEEKLY };
 
@@ -318,11 +319,22 @@ static bool day_slots(const struct sched *s, const struct tm *base, int off, int
   int wday = ((base->tm_wday + off) % 7 + 7) % 7;
   if (s->kind == SCHED_WEEKLY && !(s->days & 1u << wday))
     return false;
+  struct tm day = {.tm_year = base->tm_year, .tm_mon = base->tm_mon, .tm_mday = base->tm_mday + off};
+  /* A day far from any change (every instant its wall times could map to
+   * has one offset) is a constant shift of its run times: no tz_utc. */
+  int64_t w0 = tz_wall_seconds(&day);
+  int32_t o;
+  bool shift = tz_offset_constant(s->zone, w0 - SCHED_MAX_OFFSET, w0 + 86400 + SCHED_MAX_OFFSET, &o);
   bool hit = false;
   for (int i = 0; i < s->ntimes; i++) {
-    struct tm tm = {.tm_year = base->tm_year, .tm_mon = base->tm_mon, .tm_mday = base->tm_mday + off,
-                    .tm_sec = s->times[i]};
-    int64_t u = tz_utc(s->zone, &tm);
+    int64_t u;
+    if (shift)
+      u = w0 + s->times[i] - o;
+    else {
+      struct tm tm = day;
+      tm.tm_sec = s->times[i];
+      u = tz_utc(s->zone, &tm);
+    }
     if (after ? (u > t && u < *best) : (u <= t && u > *best)) {
       *best = u;
       hit = true;

@@ -66,7 +66,11 @@ int64_t sched_next(const struct sched *s, int64_t t);
 /* The last slot at or before t; -1 when there is none. */
 int64_t sched_prev(const struct sched *s, int64_t t);
 /* The shortest gap between two slots (seconds), for the jitter window and
- * the admission check against [restore_points] min_interval. */
+ * the admission check against [restore_points] min_interval.  Nominal:
+ * for run times the gap between their wall times (on a DST change day two
+ * run times within an hour of the change can come closer, or meet); a
+ * calendar step counts a month as 28 days and, in local time, an hour
+ * short for a change. */
 int64_t sched_min_period(const struct sched *s);
 
 /* The spread of a VM's slots: a stable offset in [0, window) seconds from a

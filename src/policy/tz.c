@@ -371,16 +371,20 @@ void tz_local(const struct tz *z, int64_t t, struct tm *out)
   };
 }
 
-int64_t tz_utc(const struct tz *z, const struct tm *local)
+int64_t tz_wall_seconds(const struct tm *wall)
 {
   /* Out-of-range fields carry (month 13 is January of the next year, day 0
    * the last of the previous month), as mktime's do: schedules step
    * calendars by adding to them. */
-  int64_t mon = local->tm_mon, y = (int64_t)local->tm_year + 1900 + floor_div(mon, 12);
+  int64_t mon = wall->tm_mon, y = (int64_t)wall->tm_year + 1900 + floor_div(mon, 12);
   mon -= floor_div(mon, 12) * 12;
-  int64_t w = (days_from_civil(y, (int)mon + 1, 1) + local->tm_mday - 1) * 86400 + (int64_t)local->tm_hour * 3600 +
-              (int64_t)local->tm_min * 60 + local->tm_sec;
-  w = clamp_t(w);
+  return clamp_t((days_from_civil(y, (int)mon + 1, 1) + wall->tm_mday - 1) * 86400 + (int64_t)wall->tm_hour * 3600 +
+                 (int64_t)wall->tm_min * 60 + wall->tm_sec);
+}
+
+int64_t tz_utc(const struct tz *z, const struct tm *local)
+{
+  int64_t w = tz_wall_seconds(local);
   int64_t seg = w - TZ_MAX_OFFSET - 3600;
   int32_t off = type_at(z, seg)->off;
   for (int i = 0; i < 64; i++) {
@@ -394,6 +398,13 @@ int64_t tz_utc(const struct tz *z, const struct tm *local)
     off = off2;
   }
   return w - off;
+}
+
+bool tz_offset_constant(const struct tz *z, int64_t from, int64_t to, int32_t *off)
+{
+  from = clamp_t(from);
+  *off = type_at(z, from)->off;
+  return next_change(z, from) > to;
 }
 
 /* ---- loading ---- */

@@ -10,6 +10,7 @@
  * anything else.  "UTC" (and "Etc/UTC") need no file.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -31,8 +32,8 @@ void tz_free(struct tz *z);
 const char *tz_name(const struct tz *z);
 
 /* The broken-down local time of the UTC instant t (tm_gmtoff and tm_isdst
- * set, tm_wday and tm_yday too; tm_zone points into z).  Immutable zones:
- * any thread, no lock. */
+ * set, tm_wday and tm_yday too; tm_zone points into z).  t is clamped to
+ * ±2^50 s (±35 million years).  Immutable zones: any thread, no lock. */
 void tz_local(const struct tz *z, int64_t t, struct tm *out);
 /* The UTC instant of a local wall time (tm_year..tm_sec; the rest ignored;
  * out-of-range fields carry over as mktime's do: tm_mon 12 is January of
@@ -41,3 +42,11 @@ void tz_local(const struct tz *z, int64_t t, struct tm *out);
  * the spring-forward day is 03:30); a repeated one is its first
  * occurrence. */
 int64_t tz_utc(const struct tz *z, const struct tm *local);
+/* The wall time as seconds since 1970-01-01T00:00 of the same wall clock
+ * (timegm's answer, carries as tz_utc's, no zone involved). */
+int64_t tz_wall_seconds(const struct tm *wall);
+/* Whether z's UT offset is the same at every instant of [from, to] (then
+ * in *off): lets a caller converting many wall times of one day skip
+ * tz_utc.  May answer false for a span with a change that keeps the
+ * offset (an abbreviation's). */
+bool tz_offset_constant(const struct tz *z, int64_t from, int64_t to, int32_t *off);

@@ -766,6 +766,52 @@ static void next_prev_consistent(void **state)
     tz_free(z);
   }
 
+  /* daily run times walked by next and by prev equal every day's run times
+   * converted one by one with tz_utc, sorted, duplicates merged: years
+   * holding changes at 02:00, 00:00 (São Paulo) and half-hour ones */
+  static const char *zones[] = {"Europe/Berlin", "America/Sao_Paulo", "Australia/Lord_Howe", "America/New_York"};
+  static const int32_t runs[] = {0, 1800, 2 * 3600 + 1800, 3 * 3600, 23 * 3600 + 59 * 60};
+  for (size_t zi = 0; zi < sizeof zones / sizeof *zones; zi++) {
+    struct tz *z = NULL;
+    tz_load(zones[zi], &z);
+    struct sched *s = parse("{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": "
+                            "[\"00:00\", \"00:30\", \"02:30\", \"03:00\", \"23:59\"]}",
+                            z);
+    static int64_t want[5 * 366 * 3];
+    int nwant = 0, bad = 0;
+    for (int year = 2017; year <= 2019; year++)
+      for (int day = 1; day <= (year % 4 ? 365 : 366); day++)
+        for (int r = 0; r < 5; r++) {
+          struct tm w = {.tm_year = year - 1900, .tm_mday = day, .tm_sec = runs[r]};
+          int64_t u = tz_utc(z, &w);
+          int at = nwant;
+          while (at > 0 && want[at - 1] > u)
+            at--;
+          if (at > 0 && want[at - 1] == u)
+            continue;
+          memmove(want + at + 1, want + at, (size_t)(nwant - at) * sizeof *want);
+          want[at] = u;
+          nwant++;
+        }
+    /* the first and last day's neighbours may interleave: compare the middle */
+    int from = 10, to = nwant - 10;
+    int64_t t = want[from];
+    for (int i = from + 1; i < to; i++) {
+      t = sched_next(s, t);
+      if (t != want[i] && bad++ < 3)
+        printf("# %s next #%d: %lld, want %lld\n", zones[zi], i, (long long)t, (long long)want[i]);
+      t = want[i];
+    }
+    for (int i = to - 1; i > from; i--)
+      if (sched_prev(s, want[i] - 1) != want[i - 1] && bad++ < 6)
+        printf("# %s prev #%d: %lld, want %lld\n", zones[zi], i, (long long)sched_prev(s, want[i] - 1),
+               (long long)want[i - 1]);
+    CHECK(bad == 0, "%s, 2017..2019, five daily run times: next and prev walk the %d slots of tz_utc day by day",
+          zones[zi], to - from);
+    sched_free(s);
+    tz_free(z);
+  }
+
   /* walking next over a local P1M equals iso_duration_add's k-th step */
   struct tz *be = NULL;
   tz_load("Europe/Berlin", &be);
