@@ -45,7 +45,6 @@
  */
 #include "policy/schedule.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -736,10 +735,12 @@ void sched_free(struct sched *s)
 
 /* ---- jitter ---- */
 
+/* ASCII lower case by hand: tolower follows the locale, the hash must not. */
 static uint64_t fnv1a_lower(uint64_t h, const char *s)
 {
   for (; s && *s; s++) {
-    h ^= (unsigned char)tolower((unsigned char)*s);
+    unsigned char c = (unsigned char)*s;
+    h ^= c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
     h *= 0x100000001b3ULL;
   }
   return h;

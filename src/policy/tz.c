@@ -516,8 +516,6 @@ static int read_footer(struct tz *z, const uint8_t *p, size_t len)
   int rc = parse_rule(s, &z->rule);
   if (rc == 0) {
     z->has_rule = true;
-    z->rule.std.abbr = z->rule.std_abbr;
-    z->rule.dst.abbr = z->rule.dst_abbr;
     if (z->rule.std.off <= -TZ_MAX_OFFSET || z->rule.std.off >= TZ_MAX_OFFSET ||
         z->rule.dst.off <= -TZ_MAX_OFFSET || z->rule.dst.off >= TZ_MAX_OFFSET)
       rc = -EBADMSG;

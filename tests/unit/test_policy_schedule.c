@@ -979,13 +979,87 @@ static void bad_schedules(void **state)
   sched_free(NULL);
 }
 
+/* Every truncation and many one-character changes of good schedules: an
+ * answer or -EINVAL with a message, never a crash (ASan); what parses
+ * still answers consistently. */
+static void mangled_schedules(void **state)
+{
+  (void)state;
+  static const char *good[] = {
+      "\"R5/2026-12-07T02:00:00+01:00/P1Y2M3W4DT5H6M7S\"",
+      "\"R/2026-01-31T10:00:00/P1M\"",
+      "{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunDays\": [\"Monday\", \"Friday\"], "
+      "\"scheduleRunTimes\": [\"02:30\", \"2018-01-24T14:00:00.000Z\", \"23:59:59\"]}",
+  };
+  static const char subst[] = {'0', '9', 'P', 'T', 'Z', 'R', '/', ':', '-', '+', '.', '"', ',', ' ', 'M', 'x'};
+  struct tz *be = NULL;
+  tz_load("Europe/Berlin", &be);
+  int parsed = 0, refused = 0, wrong = 0;
+  for (size_t g = 0; g < sizeof good / sizeof *good; g++) {
+    size_t len = strlen(good[g]);
+    char *buf = malloc(len + 1);
+    for (size_t i = 0; i <= len; i++)
+      for (size_t v = 0; v <= sizeof subst; v++) {
+        memcpy(buf, good[g], len + 1);
+        if (v == sizeof subst)
+          buf[i] = '\0';               /* the truncation at i */
+        else if (i < len)
+          buf[i] = subst[v];
+        else
+          continue;
+        struct sched *s = NULL;
+        char err[300] = "";
+        int rc = sched_parse(buf, be, &s, err, sizeof err);
+        if (rc == 0) {
+          parsed++;
+          int64_t t = utc(2027, 5, 5, 5, 5, 5), n = sched_next(s, t), p = sched_prev(s, t);
+          wrong += !((n == -1 || n > t) && p <= t && (n == -1 || sched_prev(s, n) == n));
+          sched_free(s);
+        } else if (rc == -EINVAL && err[0] && !s)
+          refused++;
+        else
+          wrong++;
+      }
+    free(buf);
+  }
+  CHECK(wrong == 0 && parsed > 0 && refused > 0, "mangled schedules: %d parse and answer consistently, %d refused "
+        "with a message, %d otherwise", parsed, refused, wrong);
+  /* every string of up to five of P T 1 Y M W D H S: no crash, and what is
+   * accepted starts with P, holds a digit, ends with a designator */
+  static const char alpha[] = "PT1YMWDHS";
+  char d[6];
+  int accepted = 0, odd = 0;
+  for (int len = 0; len <= 5; len++) {
+    int total = 1;
+    for (int i = 0; i < len; i++)
+      total *= 9;
+    for (int n = 0; n < total; n++) {
+      int x = n;
+      for (int i = 0; i < len; i++, x /= 9)
+        d[i] = alpha[x % 9];
+      d[len] = '\0';
+      struct iso_duration dur;
+      char err[200] = "";
+      int rc = iso_duration_parse_msg(d, &dur, err, sizeof err);
+      if (rc == 0) {
+        accepted++;
+        odd += d[0] != 'P' || !strchr(d, '1') || d[len - 1] == 'T' || (d[len - 1] >= '0' && d[len - 1] <= '9');
+      } else
+        odd += rc != -EINVAL || !err[0];
+    }
+  }
+  CHECK(odd == 0 && accepted > 0, "all 66,430 strings of up to 5 of PT1YMWDHS: %d durations, the rest refused with "
+        "a message", accepted);
+  tz_free(be);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(tz_matches_glibc), UNIT_TEST(tz_dst_edges),     UNIT_TEST(tz_rules_match_glibc),
       UNIT_TEST(tz_bad_names),     UNIT_TEST(tz_damaged_files), UNIT_TEST(durations),
       UNIT_TEST(intervals),        UNIT_TEST(run_times),        UNIT_TEST(next_prev_consistent),
-      UNIT_TEST(jitter),           UNIT_TEST(bad_schedules),
+      UNIT_TEST(jitter),           UNIT_TEST(bad_schedules),    UNIT_TEST(mangled_schedules),
   };
   return unit_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
