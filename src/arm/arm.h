@@ -22,6 +22,7 @@
 #include "http/server.h"
 #include "jobs/jobs.h"
 #include "meta/meta.h"
+#include "notify/notify.h"
 
 struct arm_location {
   const char *name;          /* "eastus" */
@@ -56,6 +57,7 @@ struct arm_config {
   int deploy_history;        /* deployments kept per resource group (ARM: 800) */
   int disk_overcommit;       /* disks provisioned ≤ this × the volumes' file system size; 0: 10 */
   bool failpoints;           /* [testing] failpoints = on: the failpoints admin call is served */
+  struct notify_config notify; /* [notifications]: protection policies' webhooks */
 };
 
 struct arm;

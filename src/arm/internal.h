@@ -21,6 +21,7 @@ struct arm {
   struct repl_guard *peer_guard; /* the nonces of the peers' requests */
   struct deploy *deploy; /* the template deployment engine (deploy_host.c) */
   json_t *environment;   /* environment() of templates */
+  struct notify *notify; /* protection policies' webhooks (notify/): notify_event never blocks */
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */

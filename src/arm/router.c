@@ -608,6 +608,8 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
     return -ENOMEM;
   }
   int rc = repl_guard_open(time_now_us() / 1000, &arm->peer_guard);
+  if (rc == 0 && (rc = notify_start(m, &cfg->notify, &arm->notify)) < 0)
+    repl_guard_close(arm->peer_guard);
   if (rc < 0) {
     free(arm->issuer);
     free(arm);
@@ -631,6 +633,7 @@ void arm_close(struct arm *arm)
   if (!arm)
     return;
   arm_deploy_stop(arm);
+  notify_stop(arm->notify); /* after everything that queues events */
   repl_guard_close(arm->peer_guard);
   free(arm->issuer);
   free(arm);

@@ -232,6 +232,17 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     bad = strcmp(key, "failpoints") || (strcmp(value, "on") && strcmp(value, "off"));
     if (!bad)
       c->testing_failpoints = !strcmp(value, "on");
+  } else if (!strcmp(section, "notifications")) {
+    long n;
+    struct notify_config *nc = &c->notify;
+    if (!strcmp(key, "ca_file")) config_set(&c->notify_ca_file, value);
+    else if (!strcmp(key, "timeout") && !parse_int(value, 1, 300, &n)) nc->timeout_s = (int)n;
+    else if (!strcmp(key, "concurrency") && !parse_int(value, 1, 64, &n)) nc->concurrency = (int)n;
+    else if (!strcmp(key, "max_per_policy") && !parse_int(value, 1, 1000000, &n)) nc->max_per_policy = (int)n;
+    else if (!strcmp(key, "retry_initial") && !parse_int(value, 1, 3600, &n)) nc->retry_initial_s = (int)n;
+    else if (!strcmp(key, "retry_max") && !parse_int(value, 1, 86400, &n)) nc->retry_max_s = (int)n;
+    else if (!strcmp(key, "give_up") && !parse_int(value, 60, 30L * 86400, &n)) nc->give_up_s = (int)n;
+    else bad = 1;
   } else if (!strcmp(section, "jobs")) {
     long n;
     bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);
@@ -395,6 +406,7 @@ void config_free(struct config *c)
   free(c->keyring);
   free(c->pkcs11_module);
   free(c->pkcs11_pin_file);
+  free(c->notify_ca_file);
   free(c->nbd_unix);
   free(c->nbd_listen);
   free(c->nbd_public_host);

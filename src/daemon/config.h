@@ -74,6 +74,8 @@ struct config {
   bool volumes_plain;      /* [encryption] volumes = off: the device below is encrypted by the operator */
   int key_probe_interval_s; /* [encryption] key_probe_interval: customer keys asked for every this (default 30) */
   bool testing_failpoints; /* [testing] failpoints = on: the admin call arms failpoints (tests only) */
+  char *notify_ca_file;    /* [notifications] ca_file: webhook receivers' CA; NULL: the system's store */
+  struct notify_config notify; /* [notifications] the rest (ca_file set from notify_ca_file by main) */
 
   char *tenant_id;
   int token_lifetime_s;

@@ -330,7 +330,9 @@ static int serve(struct config *c)
                             .copy_deadline_s = c->copy_deadline_s, .copy_streams = c->copy_streams,
                             .copy_max_bytes_per_s = (uint64_t)c->copy_max_bytes_per_s,
                             .deploy_threads = c->deploy_threads, .deploy_history = c->deploy_history,
-                            .disk_overcommit = c->disk_overcommit, .failpoints = c->testing_failpoints};
+                            .disk_overcommit = c->disk_overcommit, .failpoints = c->testing_failpoints,
+                            .notify = c->notify};
+  armc.notify.ca_file = c->notify_ca_file;
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
   int nkinds;

@@ -243,6 +243,14 @@ static const char *const migrations[] = {
     "  copies TEXT, error TEXT,"
     "  created_us INTEGER NOT NULL, changed_us INTEGER NOT NULL,"
     "  PRIMARY KEY(policy_id, vm_id, slot_us)) WITHOUT ROWID;",
+    /* 13: protection policies' webhook outbox (notify.c): one row per event
+     * and URL until its receiver answers 2xx or it is given up; seq is the
+     * order of delivery within a (policy, URL) queue. */
+    "CREATE TABLE notify_outbox("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, policy_id TEXT NOT NULL COLLATE NOCASE, url TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL, body TEXT NOT NULL, created_us INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+    "CREATE INDEX notify_outbox_queue ON notify_outbox(policy_id, url, seq);",
 };
 
 /* A failed write's errno: a full file system is told apart (the caller can

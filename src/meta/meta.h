@@ -521,3 +521,41 @@ typedef int (*meta_policy_slot_cb)(void *ctx, const struct meta_policy_slot *s);
 /* The slots of a VM, oldest first; open_only: those not final. */
 int meta_policy_slot_list(struct meta *m, const char *policy_id, const char *vm_id, bool open_only,
                           meta_policy_slot_cb cb, void *ctx);
+
+/* ---- webhook outbox (notify.c) ------------------------------------------- */
+
+/* Protection policies' events waiting for their receivers (notify/): a row
+ * per event and URL.  Rows of one (policy, URL) pair form a queue, delivered
+ * in seq order.  The body is opaque JSON text here. */
+struct meta_notify_row {
+  int64_t seq;
+  char *policy_id;
+  char *url;
+  char *event_id;
+  char *body;
+  int64_t created_us;
+  int attempts;      /* failed attempts so far */
+  char *last_error;  /* why the last one failed, or NULL */
+};
+void meta_notify_row_clear(struct meta_notify_row *r);
+/* Queues body for each of urls[0..nurls) of policy_id, then deletes the
+ * oldest rows of policy_id beyond keep (*dropped, may be NULL: how many).
+ * One transaction (joins the caller's). */
+int meta_notify_put(struct meta *m, const char *policy_id, const char *event_id, const char *const *urls,
+                    int nurls, const char *body, int64_t now_us, int keep, int *dropped);
+typedef int (*meta_notify_queue_cb)(void *ctx, const char *policy_id, const char *url);
+/* Every (policy, URL) pair with a row. */
+int meta_notify_queues(struct meta *m, meta_notify_queue_cb cb, void *ctx);
+/* The oldest row of a queue; -ENOENT when it is empty. */
+int meta_notify_head(struct meta *m, const char *policy_id, const char *url, struct meta_notify_row *out);
+/* Records a failed attempt of row seq (attempts + 1, its error). */
+int meta_notify_failed(struct meta *m, int64_t seq, const char *error);
+/* Deletes row seq (delivered or given up): 0 also when it is gone. */
+int meta_notify_delete(struct meta *m, int64_t seq);
+/* Deletes the rows of a queue queued at or before before_us (given up);
+ * *n (may be NULL): how many. */
+int meta_notify_expire(struct meta *m, const char *policy_id, const char *url, int64_t before_us, int *n);
+/* Deletes every row of policy_id; *n (may be NULL): how many. */
+int meta_notify_forget(struct meta *m, const char *policy_id, int *n);
+/* The rows of policy_id (NULL: all). */
+int meta_notify_count(struct meta *m, const char *policy_id, int *n);
