@@ -10,6 +10,7 @@
  * so it may set TZ to ask glibc for the expected answer.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,48 @@ static void tz_matches_glibc(void **state)
   }
 }
 
+/* Every zone of the installed tzdata loads and equals glibc at 1,500
+ * instants 1970..2100 (slim or fat files, v2 to v4, whatever the package
+ * ships). */
+static int zone_count, zone_bad, zone_refused;
+static long zone_instants;
+
+static int each_zone(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)ftw;
+  static const char root[] = "/usr/share/zoneinfo/";
+  if (flag != FTW_F || strncmp(path, root, sizeof root - 1) != 0)
+    return 0;
+  const char *name = path + sizeof root - 1;
+  if (!strncmp(name, "right/", 6) || !strncmp(name, "posix/", 6) || strchr(name, '.') ||
+      !strcmp(name, "localtime") || !strcmp(name, "posixrules") || !strcmp(name, "leapseconds"))
+    return 0;
+  struct tz *z = NULL;
+  int rc = tz_load(name, &z);
+  if (rc != 0) {
+    if (zone_refused++ < 5)
+      printf("# %s: %d\n", name, rc);
+    return 0;
+  }
+  zone_count++;
+  char env[128];
+  snprintf(env, sizeof env, ":%s", name);
+  long changes = 0;
+  zone_bad += compare_zone(z, env, 0, utc(2100, 1, 1, 0, 0, 0), 2735963, &zone_instants, &changes) != 0;
+  tz_free(z);
+  return 0;
+}
+
+static void tz_every_zone(void **state)
+{
+  (void)state;
+  nftw("/usr/share/zoneinfo", each_zone, 16, FTW_PHYS);
+  CHECK(zone_count > 300 && zone_bad == 0 && zone_refused == 0,
+        "every zone of tzdata (%d) loads and equals glibc at %ld instants 1970..2100 and its changes (%d differ, "
+        "%d refused)", zone_count, zone_instants, zone_bad, zone_refused);
+}
+
 static void tz_dst_edges(void **state)
 {
   (void)state;
@@ -257,7 +300,7 @@ static void tz_rules_match_glibc(void **state)
     if (rc != 0)
       continue;
     long n = 0, changes = 0;
-    int bad = compare_zone(z, rules[i], utc(1971, 1, 1, 0, 0, 0), utc(2100, 1, 1, 0, 0, 0), 6101, &n, &changes);
+    int bad = compare_zone(z, rules[i], utc(1971, 1, 1, 0, 0, 0), utc(2100, 1, 1, 0, 0, 0), 20011, &n, &changes);
     CHECK(bad == 0, "rule %s: equals glibc at %ld instants, %ld changes", rules[i], n, changes);
     tz_free(z);
   }
@@ -1056,7 +1099,7 @@ static void mangled_schedules(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      UNIT_TEST(tz_matches_glibc), UNIT_TEST(tz_dst_edges),     UNIT_TEST(tz_rules_match_glibc),
+      UNIT_TEST(tz_matches_glibc), UNIT_TEST(tz_every_zone),    UNIT_TEST(tz_dst_edges),     UNIT_TEST(tz_rules_match_glibc),
       UNIT_TEST(tz_bad_names),     UNIT_TEST(tz_damaged_files), UNIT_TEST(durations),
       UNIT_TEST(intervals),        UNIT_TEST(run_times),        UNIT_TEST(next_prev_consistent),
       UNIT_TEST(jitter),           UNIT_TEST(bad_schedules),    UNIT_TEST(mangled_schedules),
