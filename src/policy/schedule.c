@@ -27,7 +27,9 @@
  * longer.
  *
  * Daily/weekly run times are wall times of day in the policy's zone on each
- * day (weekly: on the listed days).  The slot of a day is tz_utc of that
+ * day (weekly: on the listed days); Azure's V2 form nests them in
+ * dailySchedule/weeklySchedule, and its Hourly form is the run times
+ * window start + k × interval inside the window, modulo the day.  The slot of a day is tz_utc of that
  * day's wall time, so a run time skipped by a spring-forward change happens
  * when the clock jumps past it (02:30 → 03:30), and one repeated by a
  * fall-back change runs once, at its first occurrence.  A run time written
@@ -575,97 +577,74 @@ static int parse_interval(struct sched *s, const char *text, char *err, size_t e
 
 static const char *const day_names[7] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
 
-static int parse_runtimes(struct sched *s, json_t *o, char *err, size_t errlen)
+/* One run time: "HH:MM[:SS]" or a date-time whose time of day is used. */
+static int parse_run_time(const char *t, int32_t *secs)
 {
-  const char *key;
-  json_t *v;
-  json_object_foreach(o, key, v) {
-    if (strcmp(key, "scheduleRunFrequency") && strcmp(key, "scheduleRunTimes") && strcmp(key, "scheduleRunDays") &&
-        strcmp(key, "schedulePolicyType") && strcmp(key, "scheduleWeeklyFrequency")) {
-      say(err, errlen, "unknown member '%s' (a daily or weekly schedule has scheduleRunFrequency, "
-          "scheduleRunTimes, scheduleRunDays)", key);
+  const char *e;
+  struct tm wall;
+  bool has_off;
+  int32_t off;
+  if (parse_clock(t, secs, &e) == 0 && *e == '\0')
+    return 0;
+  if (strlen(t) < 48 && parse_datetime(t, &wall, &has_off, &off) == 0) {
+    *secs = wall.tm_hour * 3600 + wall.tm_min * 60 + wall.tm_sec;
+    return 0;
+  }
+  return -EINVAL;
+}
+
+static int add_run_time(struct sched *s, int32_t secs, const char *path, size_t i, const char *t, char *err,
+                        size_t errlen)
+{
+  for (int j = 0; j < s->ntimes; j++)
+    if (s->times[j] == secs) {
+      say(err, errlen, "%s[%zu]: '%.48s' repeats an earlier run time", path, i, t);
       return -EINVAL;
     }
-  }
-  json_t *type = json_object_get(o, "schedulePolicyType");
-  if (type && !(json_is_string(type) && !strcasecmp(json_string_value(type), "SimpleSchedulePolicy"))) {
-    say(err, errlen, "schedulePolicyType: only SimpleSchedulePolicy (or none) is understood");
-    return -EINVAL;
-  }
-  json_t *wf = json_object_get(o, "scheduleWeeklyFrequency");
-  if (wf && !json_is_null(wf) && !(json_is_integer(wf) && json_integer_value(wf) == 0)) {
-    say(err, errlen, "scheduleWeeklyFrequency: only 0 (every week) is supported");
-    return -EINVAL;
-  }
-  json_t *freq = json_object_get(o, "scheduleRunFrequency");
-  const char *f = json_string_value(freq);
-  if (!f) {
-    say(err, errlen, "scheduleRunFrequency: required, \"Daily\" or \"Weekly\"");
-    return -EINVAL;
-  }
-  if (!strcasecmp(f, "Daily"))
-    s->kind = SCHED_DAILY;
-  else if (!strcasecmp(f, "Weekly"))
-    s->kind = SCHED_WEEKLY;
-  else {
-    say(err, errlen, "scheduleRunFrequency: '%.40s' is not Daily or Weekly (for hourly slots write a repeating "
-        "interval, \"R/2026-12-07T00:00:00Z/PT1H\")", f);
-    return -EINVAL;
-  }
-  json_t *times = json_object_get(o, "scheduleRunTimes");
+  s->times[s->ntimes++] = secs;
+  return 0;
+}
+
+/* path: "scheduleRunTimes" or "dailySchedule.scheduleRunTimes", for messages. */
+static int parse_times(struct sched *s, const json_t *times, const char *path, char *err, size_t errlen)
+{
   if (!json_is_array(times) || json_array_size(times) == 0) {
-    say(err, errlen, "scheduleRunTimes: required, an array of 1 to %d times of day (\"02:30\")", SCHED_MAX_RUN_TIMES);
+    say(err, errlen, "%s: required, an array of 1 to %d times of day (\"02:30\")", path, SCHED_MAX_RUN_TIMES);
     return -EINVAL;
   }
   if (json_array_size(times) > SCHED_MAX_RUN_TIMES) {
-    say(err, errlen, "scheduleRunTimes: %zu run times, at most %d", json_array_size(times), SCHED_MAX_RUN_TIMES);
+    say(err, errlen, "%s: %zu run times, at most %d", path, json_array_size(times), SCHED_MAX_RUN_TIMES);
     return -EINVAL;
   }
   size_t i;
+  json_t *v;
   json_array_foreach(times, i, v) {
     const char *t = json_string_value(v);
-    int32_t secs = -1;
-    const char *e = NULL;
-    struct tm wall;
-    bool has_off;
-    int32_t off;
-    if (t && parse_clock(t, &secs, &e) == 0 && *e == '\0')
-      ;
-    else if (t && strlen(t) < 48 && parse_datetime(t, &wall, &has_off, &off) == 0)
-      secs = wall.tm_hour * 3600 + wall.tm_min * 60 + wall.tm_sec;
-    else {
-      if (t)
-        say(err, errlen, "scheduleRunTimes[%zu]: '%.48s' is not a time of day HH:MM[:SS] (or a date-time whose "
-            "time of day is used)", i, t);
-      else
-        say(err, errlen, "scheduleRunTimes[%zu]: not a string; a time of day \"HH:MM[:SS]\"", i);
+    int32_t secs;
+    if (!t) {
+      say(err, errlen, "%s[%zu]: not a string; a time of day \"HH:MM[:SS]\"", path, i);
       return -EINVAL;
     }
-    for (int j = 0; j < s->ntimes; j++)
-      if (s->times[j] == secs) {
-        say(err, errlen, "scheduleRunTimes[%zu]: '%s' repeats an earlier run time", i, t);
-        return -EINVAL;
-      }
-    s->times[s->ntimes++] = secs;
-  }
-  for (int a = 1; a < s->ntimes; a++)  /* insertion sort: at most 24 */
-    for (int b = a; b > 0 && s->times[b - 1] > s->times[b]; b--) {
-      int32_t x = s->times[b];
-      s->times[b] = s->times[b - 1];
-      s->times[b - 1] = x;
-    }
-  json_t *days = json_object_get(o, "scheduleRunDays");
-  if (s->kind == SCHED_DAILY) {
-    if (days && !json_is_null(days) && !(json_is_array(days) && json_array_size(days) == 0)) {
-      say(err, errlen, "scheduleRunDays: only a Weekly schedule has run days");
+    if (parse_run_time(t, &secs) < 0) {
+      say(err, errlen, "%s[%zu]: '%.48s' is not a time of day HH:MM[:SS] (or a date-time whose time of day is used)",
+          path, i, t);
       return -EINVAL;
     }
-    return 0;
+    int rc = add_run_time(s, secs, path, i, t, err, errlen);
+    if (rc < 0)
+      return rc;
   }
+  return 0;
+}
+
+static int parse_days(struct sched *s, const json_t *days, const char *path, char *err, size_t errlen)
+{
   if (!json_is_array(days) || json_array_size(days) == 0 || json_array_size(days) > 7) {
-    say(err, errlen, "scheduleRunDays: a Weekly schedule needs an array of 1 to 7 days (\"Monday\" …)");
+    say(err, errlen, "%s: a Weekly schedule needs an array of 1 to 7 days (\"Monday\" …)", path);
     return -EINVAL;
   }
+  size_t i;
+  json_t *v;
   json_array_foreach(days, i, v) {
     const char *name = json_string_value(v);
     int wday = -1;
@@ -673,16 +652,189 @@ static int parse_runtimes(struct sched *s, json_t *o, char *err, size_t errlen)
       if (!strcasecmp(name, day_names[k]))
         wday = k;
     if (wday < 0) {
-      say(err, errlen, "scheduleRunDays[%zu]: '%.32s' is not a day of the week (Sunday … Saturday)", i,
+      say(err, errlen, "%s[%zu]: '%.32s' is not a day of the week (Sunday … Saturday)", path, i,
           name ? name : "(not a string)");
       return -EINVAL;
     }
     if (s->days & 1u << wday) {
-      say(err, errlen, "scheduleRunDays[%zu]: %s is listed twice", i, day_names[wday]);
+      say(err, errlen, "%s[%zu]: %s is listed twice", path, i, day_names[wday]);
       return -EINVAL;
     }
     s->days |= 1u << wday;
   }
+  return 0;
+}
+
+/* An integer member of o in [lo, hi] hours. */
+static int hours_member(const json_t *o, const char *key, int lo, int hi, int *out, char *err, size_t errlen)
+{
+  const json_t *v = json_object_get(o, key);
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+    say(err, errlen, "hourlySchedule.%s: required, a whole number of hours from %d to %d", key, lo, hi);
+    return -EINVAL;
+  }
+  *out = (int)json_integer_value(v);
+  return 0;
+}
+
+/* Azure's hourly form: every interval hours from the window's start for as
+ * long as the window lasts (start + k × interval < start + duration), the
+ * same wall times each day; a window past midnight wraps into the day's
+ * early hours. */
+static int parse_hourly(struct sched *s, const json_t *h, char *err, size_t errlen)
+{
+  if (!json_is_object(h)) {
+    say(err, errlen, "hourlySchedule: required for an Hourly schedule, {\"interval\": 4, "
+        "\"scheduleWindowStartTime\": \"08:00\", \"scheduleWindowDuration\": 12}");
+    return -EINVAL;
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)h, key, v) {
+    if (strcmp(key, "interval") && strcmp(key, "scheduleWindowStartTime") && strcmp(key, "scheduleWindowDuration")) {
+      say(err, errlen, "hourlySchedule: unknown member '%s' (interval, scheduleWindowStartTime, "
+          "scheduleWindowDuration)", key);
+      return -EINVAL;
+    }
+  }
+  int interval, duration;
+  int rc = hours_member(h, "interval", 1, 24, &interval, err, errlen);
+  if (rc == 0)
+    rc = hours_member(h, "scheduleWindowDuration", 1, 24, &duration, err, errlen);
+  if (rc < 0)
+    return rc;
+  const char *t = json_string_value(json_object_get(h, "scheduleWindowStartTime"));
+  int32_t start;
+  if (!t || parse_run_time(t, &start) < 0) {
+    say(err, errlen, "hourlySchedule.scheduleWindowStartTime: %s%.48s%s is not a time of day HH:MM[:SS] (or a "
+        "date-time whose time of day is used)", t ? "'" : "", t ? t : "required; (missing)", t ? "'" : "");
+    return -EINVAL;
+  }
+  for (int k = 0; k * interval < duration; k++)
+    s->times[s->ntimes++] = (start + k * interval * 3600) % 86400;
+  s->kind = SCHED_DAILY;
+  return 0;
+}
+
+static bool is_absent(const json_t *v)
+{
+  return !v || json_is_null(v);
+}
+
+/* Azure Backup's SimpleSchedulePolicy (run times and days at the top) and
+ * SimpleSchedulePolicyV2 (hourlySchedule, dailySchedule, weeklySchedule). */
+static int parse_runtimes(struct sched *s, json_t *o, char *err, size_t errlen)
+{
+  static const char *const known[] = {"scheduleRunFrequency", "scheduleRunTimes", "scheduleRunDays",
+                                      "schedulePolicyType",   "scheduleWeeklyFrequency", "hourlySchedule",
+                                      "dailySchedule",        "weeklySchedule"};
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    size_t k = 0;
+    while (k < sizeof known / sizeof *known && strcmp(key, known[k]))
+      k++;
+    if (k == sizeof known / sizeof *known) {
+      say(err, errlen, "unknown member '%s' (a daily, weekly or hourly schedule has scheduleRunFrequency, "
+          "scheduleRunTimes, scheduleRunDays, or Azure's V2 hourlySchedule, dailySchedule, weeklySchedule)", key);
+      return -EINVAL;
+    }
+  }
+  const json_t *type = json_object_get(o, "schedulePolicyType");
+  bool v2 = false;
+  if (type && !json_is_null(type)) {
+    const char *tn = json_string_value(type);
+    if (tn && !strcasecmp(tn, "SimpleSchedulePolicyV2"))
+      v2 = true;
+    else if (!tn || strcasecmp(tn, "SimpleSchedulePolicy")) {
+      say(err, errlen, "schedulePolicyType: only SimpleSchedulePolicy or SimpleSchedulePolicyV2 (or none) is "
+          "understood");
+      return -EINVAL;
+    }
+  }
+  json_t *wf = json_object_get(o, "scheduleWeeklyFrequency");
+  if (wf && !json_is_null(wf) && !(json_is_integer(wf) && json_integer_value(wf) == 0)) {
+    say(err, errlen, "scheduleWeeklyFrequency: only 0 (every week) is supported");
+    return -EINVAL;
+  }
+  const char *f = json_string_value(json_object_get(o, "scheduleRunFrequency"));
+  if (!f) {
+    say(err, errlen, "scheduleRunFrequency: required, \"Daily\", \"Weekly\" or \"Hourly\"");
+    return -EINVAL;
+  }
+  const char *own;                  /* the one V2 member this frequency reads */
+  if (!strcasecmp(f, "Daily")) {
+    s->kind = SCHED_DAILY;
+    own = "dailySchedule";
+  } else if (!strcasecmp(f, "Weekly")) {
+    s->kind = SCHED_WEEKLY;
+    own = "weeklySchedule";
+  } else if (!strcasecmp(f, "Hourly")) {
+    own = "hourlySchedule";
+  } else {
+    say(err, errlen, "scheduleRunFrequency: '%.40s' is not Daily, Weekly or Hourly", f);
+    return -EINVAL;
+  }
+  /* Azure sends the members of the other frequencies as null: allowed; a
+   * value in one is a contradiction. */
+  static const char *const sub[] = {"hourlySchedule", "dailySchedule", "weeklySchedule"};
+  for (size_t k = 0; k < 3; k++)
+    if (strcmp(sub[k], own) && !is_absent(json_object_get(o, sub[k]))) {
+      say(err, errlen, "%s: set, but scheduleRunFrequency is %s", sub[k], f);
+      return -EINVAL;
+    }
+  json_t *times = json_object_get(o, "scheduleRunTimes"), *days = json_object_get(o, "scheduleRunDays");
+  bool top_days = !is_absent(days) && !(json_is_array(days) && json_array_size(days) == 0);
+  json_t *nested = json_object_get(o, own);
+  int rc;
+  if (!strcmp(own, "hourlySchedule")) {
+    if (!is_absent(times) || top_days) {
+      say(err, errlen, "%s: not for an Hourly schedule (hourlySchedule says when)",
+          !is_absent(times) ? "scheduleRunTimes" : "scheduleRunDays");
+      return -EINVAL;
+    }
+    rc = parse_hourly(s, nested, err, errlen);
+  } else if (v2 || !is_absent(nested)) {
+    /* V2: dailySchedule {scheduleRunTimes}, weeklySchedule {scheduleRunDays, scheduleRunTimes} */
+    if (!is_absent(times) || top_days) {
+      say(err, errlen, "%s: with %s, run %s go inside it", !is_absent(times) ? "scheduleRunTimes" : "scheduleRunDays",
+          own, !is_absent(times) ? "times" : "days");
+      return -EINVAL;
+    }
+    if (!json_is_object(nested)) {
+      say(err, errlen, "%s: required for a %s schedule of SimpleSchedulePolicyV2", own, f);
+      return -EINVAL;
+    }
+    json_object_foreach(nested, key, v) {
+      if (strcmp(key, "scheduleRunTimes") && (s->kind == SCHED_DAILY || strcmp(key, "scheduleRunDays"))) {
+        say(err, errlen, "%s: unknown member '%s'", own, key);
+        return -EINVAL;
+      }
+    }
+    char path[48];
+    snprintf(path, sizeof path, "%s.scheduleRunTimes", own);
+    rc = parse_times(s, json_object_get(nested, "scheduleRunTimes"), path, err, errlen);
+    if (rc == 0 && s->kind == SCHED_WEEKLY) {
+      snprintf(path, sizeof path, "%s.scheduleRunDays", own);
+      rc = parse_days(s, json_object_get(nested, "scheduleRunDays"), path, err, errlen);
+    }
+  } else {
+    rc = parse_times(s, times, "scheduleRunTimes", err, errlen);
+    if (rc == 0 && s->kind == SCHED_DAILY && top_days) {
+      say(err, errlen, "scheduleRunDays: only a Weekly schedule has run days");
+      rc = -EINVAL;
+    }
+    if (rc == 0 && s->kind == SCHED_WEEKLY)
+      rc = parse_days(s, days, "scheduleRunDays", err, errlen);
+  }
+  if (rc < 0)
+    return rc;
+  for (int a = 1; a < s->ntimes; a++)  /* insertion sort: at most 24 */
+    for (int b = a; b > 0 && s->times[b - 1] > s->times[b]; b--) {
+      int32_t x = s->times[b];
+      s->times[b] = s->times[b - 1];
+      s->times[b - 1] = x;
+    }
   return 0;
 }
 

@@ -9,7 +9,11 @@
  *     exact seconds — schedule.c's head comment);
  *   - daily or weekly run times in the policy's zone:
  *     {"scheduleRunFrequency": "Daily"|"Weekly", "scheduleRunTimes":
- *      ["02:30", "2026-01-01T14:00:00"], "scheduleRunDays": ["Monday", …]}.
+ *      ["02:30", "2026-01-01T14:00:00"], "scheduleRunDays": ["Monday", …]},
+ *     or Azure's SimpleSchedulePolicyV2 (dailySchedule, weeklySchedule, and
+ *     "Hourly" with hourlySchedule {interval, scheduleWindowStartTime,
+ *     scheduleWindowDuration}: run times every interval hours in the
+ *     window).
  * A schedule is a set of slots (UTC instants, whole seconds); several
  * schedules of one policy are their union.
  */

@@ -758,6 +758,39 @@ static void run_times(void **state)
   CHECK(s && sched_prev(s, utc(2026, 1, 1, 4, 0, 0)) == utc(2025, 12, 31, 5, 0, 0), "'daily', zero fraction, null days");
   CHECK(sched_prev(s, 3600) == -1, "no slot before 1970");
   sched_free(s);
+
+  /* Azure's SimpleSchedulePolicyV2: hourly windows, nested daily and weekly */
+  s = parse("{\"schedulePolicyType\": \"SimpleSchedulePolicyV2\", \"scheduleRunFrequency\": \"Hourly\", "
+            "\"hourlySchedule\": {\"interval\": 4, \"scheduleWindowStartTime\": \"2022-09-12T08:00:00Z\", "
+            "\"scheduleWindowDuration\": 12}, \"dailySchedule\": null, \"weeklySchedule\": null}",
+            be);
+  n = slots(s, utc(2026, 3, 28, 12, 0, 0), got, 6);
+  int64_t w7[] = {utc(2026, 3, 28, 15, 0, 0), utc(2026, 3, 29, 6, 0, 0), utc(2026, 3, 29, 10, 0, 0),
+                  utc(2026, 3, 29, 14, 0, 0), utc(2026, 3, 30, 6, 0, 0), utc(2026, 3, 30, 10, 0, 0)};
+  CHECK(same_slots(got, n, w7, 6), "Hourly every 4 h for 12 h from 08:00 Berlin: 08:00 12:00 16:00 wall, each day");
+  CHECK(sched_min_period(s) == 4 * 3600, "min period 4 h");
+  sched_free(s);
+  s = parse("{\"scheduleRunFrequency\": \"Hourly\", \"hourlySchedule\": {\"interval\": 6, "
+            "\"scheduleWindowStartTime\": \"20:00\", \"scheduleWindowDuration\": 12}}",
+            NULL);
+  n = slots(s, utc(2026, 1, 1, 12, 0, 0), got, 3);
+  int64_t w8[] = {utc(2026, 1, 1, 20, 0, 0), utc(2026, 1, 2, 2, 0, 0), utc(2026, 1, 2, 20, 0, 0)};
+  CHECK(same_slots(got, n, w8, 3), "a window from 20:00 for 12 h every 6 h: 20:00 and 02:00 (past midnight)");
+  sched_free(s);
+  s = parse("{\"schedulePolicyType\": \"SimpleSchedulePolicyV2\", \"scheduleRunFrequency\": \"Weekly\", "
+            "\"weeklySchedule\": {\"scheduleRunDays\": [\"Sunday\"], \"scheduleRunTimes\": [\"10:00\"]}, "
+            "\"hourlySchedule\": null}",
+            ny);
+  CHECK(s && sched_next(s, utc(2026, 12, 7, 0, 0, 0)) == utc(2026, 12, 13, 15, 0, 0),
+        "V2 weekly: Sunday 10:00 New York");
+  sched_free(s);
+  s = parse("{\"schedulePolicyType\": \"SimpleSchedulePolicyV2\", \"scheduleRunFrequency\": \"Daily\", "
+            "\"dailySchedule\": {\"scheduleRunTimes\": [\"2022-09-12T02:30:00Z\"]}}",
+            be);
+  CHECK(s && sched_next(s, utc(2026, 3, 28, 12, 0, 0)) == utc(2026, 3, 29, 1, 30, 0),
+        "V2 daily 02:30 Berlin on the spring-forward day: 03:30 CEST");
+  sched_free(s);
+
   tz_free(be);
   tz_free(ny);
   tz_free(lh);
@@ -965,7 +998,46 @@ static void bad_schedules(void **state)
       {"\"R/2026-01-01T00:00:00Z/PT1H/x\"", "unexpected '/'"},
       {"{}", "scheduleRunFrequency: required"},
       {"{\"scheduleRunFrequency\": 1, \"scheduleRunTimes\": [\"02:00\"]}", "scheduleRunFrequency: required"},
-      {"{\"scheduleRunFrequency\": \"Hourly\", \"scheduleRunTimes\": [\"02:00\"]}", "'Hourly' is not Daily or Weekly"},
+      {"{\"scheduleRunFrequency\": \"Monthly\", \"scheduleRunTimes\": [\"02:00\"]}",
+       "'Monthly' is not Daily, Weekly or Hourly"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"scheduleRunTimes\": [\"02:00\"]}",
+       "scheduleRunTimes: not for an Hourly schedule"},
+      {"{\"scheduleRunFrequency\": \"Hourly\"}", "hourlySchedule: required for an Hourly schedule"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"hourlySchedule\": {\"interval\": 0, "
+       "\"scheduleWindowStartTime\": \"08:00\", \"scheduleWindowDuration\": 12}}",
+       "hourlySchedule.interval: required, a whole number of hours from 1 to 24"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"hourlySchedule\": {\"interval\": \"4\", "
+       "\"scheduleWindowStartTime\": \"08:00\", \"scheduleWindowDuration\": 12}}",
+       "hourlySchedule.interval: required"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"hourlySchedule\": {\"interval\": 4, "
+       "\"scheduleWindowStartTime\": \"08:00\", \"scheduleWindowDuration\": 25}}",
+       "hourlySchedule.scheduleWindowDuration: required, a whole number of hours from 1 to 24"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"hourlySchedule\": {\"interval\": 4, "
+       "\"scheduleWindowDuration\": 12}}",
+       "hourlySchedule.scheduleWindowStartTime: required"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"hourlySchedule\": {\"interval\": 4, "
+       "\"scheduleWindowStartTime\": \"8:00\", \"scheduleWindowDuration\": 12}}",
+       "hourlySchedule.scheduleWindowStartTime: '8:00' is not a time of day"},
+      {"{\"scheduleRunFrequency\": \"Hourly\", \"hourlySchedule\": {\"interval\": 4, \"every\": 1, "
+       "\"scheduleWindowStartTime\": \"08:00\", \"scheduleWindowDuration\": 12}}",
+       "hourlySchedule: unknown member 'every'"},
+      {"{\"schedulePolicyType\": \"SimpleSchedulePolicyV2\", \"scheduleRunFrequency\": \"Daily\", "
+       "\"scheduleRunTimes\": [\"02:00\"]}",
+       "scheduleRunTimes: with dailySchedule, run times go inside it"},
+      {"{\"schedulePolicyType\": \"SimpleSchedulePolicyV2\", \"scheduleRunFrequency\": \"Daily\"}",
+       "dailySchedule: required for a Daily schedule of SimpleSchedulePolicyV2"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"weeklySchedule\": {\"scheduleRunTimes\": [\"02:00\"]}}",
+       "weeklySchedule: set, but scheduleRunFrequency is Daily"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"dailySchedule\": {\"scheduleRunTimes\": [\"02:00\"], "
+       "\"scheduleRunDays\": [\"Monday\"]}}",
+       "dailySchedule: unknown member 'scheduleRunDays'"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"dailySchedule\": {\"scheduleRunTimes\": [\"24:00\"]}}",
+       "dailySchedule.scheduleRunTimes[0]: '24:00' is not a time of day"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"weeklySchedule\": {\"scheduleRunTimes\": [\"02:00\"], "
+       "\"scheduleRunDays\": [\"Funday\"]}}",
+       "weeklySchedule.scheduleRunDays[0]: 'Funday' is not a day of the week"},
+      {"{\"scheduleRunFrequency\": \"Weekly\", \"weeklySchedule\": {\"scheduleRunTimes\": [\"02:00\"]}}",
+       "weeklySchedule.scheduleRunDays: a Weekly schedule needs"},
       {"{\"scheduleRunFrequency\": \"Daily\"}", "scheduleRunTimes: required"},
       {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": []}", "scheduleRunTimes: required"},
       {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": \"02:00\"}", "scheduleRunTimes: required"},
@@ -997,11 +1069,13 @@ static void bad_schedules(void **state)
        "\"scheduleRunDays\": [\"Monday\", \"MONDAY\"]}",
        "scheduleRunDays[1]: Monday is listed twice"},
       {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"hourlySchedule\": {}}",
-       "unknown member 'hourlySchedule'"},
+       "hourlySchedule: set, but scheduleRunFrequency is Daily"},
+      {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"retention\": {}}",
+       "unknown member 'retention'"},
       {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunFrequency\": \"Daily\"}",
        "not JSON"},
       {"{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:00\"], \"schedulePolicyType\": \"LongTerm\"}",
-       "schedulePolicyType: only SimpleSchedulePolicy"},
+       "schedulePolicyType: only SimpleSchedulePolicy or SimpleSchedulePolicyV2"},
       {"{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunTimes\": [\"02:00\"], \"scheduleRunDays\": [\"Monday\"], "
        "\"scheduleWeeklyFrequency\": 2}",
        "scheduleWeeklyFrequency: only 0"},
@@ -1033,6 +1107,8 @@ static void mangled_schedules(void **state)
       "\"R/2026-01-31T10:00:00/P1M\"",
       "{\"scheduleRunFrequency\": \"Weekly\", \"scheduleRunDays\": [\"Monday\", \"Friday\"], "
       "\"scheduleRunTimes\": [\"02:30\", \"2018-01-24T14:00:00.000Z\", \"23:59:59\"]}",
+      "{\"schedulePolicyType\": \"SimpleSchedulePolicyV2\", \"scheduleRunFrequency\": \"Hourly\", "
+      "\"hourlySchedule\": {\"interval\": 4, \"scheduleWindowStartTime\": \"08:00\", \"scheduleWindowDuration\": 12}}",
   };
   static const char subst[] = {'0', '9', 'P', 'T', 'Z', 'R', '/', ':', '-', '+', '.', '"', ',', ' ', 'M', 'x'};
   struct tz *be = NULL;
