@@ -1,7 +1,8 @@
 /*
  * retention.h — which restore points a retention rule keeps: restic
  * forget's semantics (restic 0.14, internal/restic/snapshot_policy.go,
- * read for its rules, not copied).
+ * read for its rules, not copied; tests/policy/ checks the answers against
+ * the real restic).
  *
  * Items are sorted newest first.  keep-last N keeps the N newest; each of
  * hourly/daily/weekly/monthly/yearly N keeps the newest item of each of the
@@ -9,24 +10,34 @@
  * ISO week, month, year in the policy's zone); keep-within D keeps every
  * item younger than D measured from the NEWEST item's time (as restic does,
  * not from now).  An item is kept if any rule keeps it.  A rule of -1 keeps
- * every bucket (restic's "unlimited").  Apart from the rules, an item that is
- * pinned (locked, needed by a copy or a restore, or the newest successful)
- * is never removed: it is kept with its pin as the reason and does not use
- * up a bucket — restic has no such items; with none pinned the answer is
- * restic's.
+ * every bucket (restic's "unlimited").
+ *
+ * Pins: an item that is pinned (locked, needed by a copy or a restore, or
+ * the newest successful) is never removed.  The rules still see every item
+ * exactly as restic would, so the items they keep, and why, are restic's
+ * answer for the same timeline whatever is pinned; a pin only adds: a pinned
+ * item no rule chose is kept with its pin as the only reason and takes no
+ * bucket from anything (a locked restore point does not push the daily rule
+ * off a day, and the newest successful one pinned does not make keep-last 3
+ * keep four).
  */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct tz;
 
 struct retention_rules {
   int last, hourly, daily, weekly, monthly, yearly; /* 0: rule off; -1: unlimited */
-  int64_t within_s;                                 /* 0: off; keep-within in seconds */
-  /* keep-within as written ("P2DT3H"), for reasons; calendar units count as
-   * restic counts them (y=365d?) — see retention.c */
-  char within[32];
+  /* keep-within, as restic's --keep-within 1y2m3d4h counts it: from the
+   * newest item's local time in the policy's zone, years, months and days
+   * back by the calendar (Go's AddDate: Mar 31 - 1 month is Mar 3, the
+   * day after Feb 31), then within_s exact seconds back (the T part: hours,
+   * minutes, seconds).  All four 0: rule off.  Weeks are 7 days. */
+  int within_years, within_months, within_days;
+  int64_t within_s;
+  char within[32]; /* keep-within as written ("P2DT3H"), for the reason */
 };
 
 enum retention_pin {
@@ -41,7 +52,8 @@ struct retention_item {
   unsigned pins;         /* enum retention_pin bits */
   /* out: */
   bool keep;
-  char reasons[160];     /* "last snapshot, daily snapshot" … restic's words, then pins */
+  char reasons[192];     /* "within P2D, daily snapshot, locked" … restic's words in restic's
+                            order, then the pins' ("locked", "in use", "newest successful") */
 };
 
 /* Parses the policy's "retention" object text: keepLast, keepHourly,
