@@ -29,16 +29,20 @@
  * Daily/weekly run times are wall times of day in the policy's zone on each
  * day (weekly: on the listed days); Azure's V2 form nests them in
  * dailySchedule/weeklySchedule, and its Hourly form is the run times
- * window start + k × interval inside the window, modulo the day.  The slot of a day is tz_utc of that
- * day's wall time, so a run time skipped by a spring-forward change happens
- * when the clock jumps past it (02:30 → 03:30), and one repeated by a
- * fall-back change runs once, at its first occurrence.  A run time written
- * as a full date-time ("2018-01-24T02:00:00Z", as Azure Backup writes them)
- * contributes only its time of day, read as wall time in the policy's zone:
- * its date and offset are ignored, as Azure Backup ignores them in favour
- * of the policy's timeZone.  next/prev look at the days around t (the
- * day before covers a late run time moved past midnight by a gap; eight
- * days cover a week), stopping a day after the first day with a hit.
+ * window start + k × interval inside the window, modulo the day.  The slot
+ * of a day is tz_utc of that day's wall time, so a run time skipped by a
+ * spring-forward change happens when the clock jumps past it (02:30 →
+ * 03:30), and one repeated by a fall-back change runs once, at its first
+ * occurrence.  A run time written as a full date-time
+ * ("2018-01-24T02:00:00Z", as Azure Backup writes them) contributes only
+ * its time of day, read as wall time in the policy's zone: its date and
+ * offset are ignored, as Azure Backup ignores them in favour of the
+ * policy's timeZone.  next/prev look at the days around t (the day before
+ * covers a late run time moved past midnight by a gap; eight days cover a
+ * week), stopping a day after the first day with a hit.  A day whose
+ * possible instants all share one UT offset (most days: a change is at
+ * least a day away) is its run times shifted by that offset, without a
+ * tz_utc per run time.
  *
  * Jitter: FNV-1a 64 of the lower-cased ids, finished with splitmix64's
  * mixer (FNV's low bits alone follow the last bytes too closely for a
@@ -121,9 +125,9 @@ int iso_duration_parse_msg(const char *s, struct iso_duration *out, char *err, s
   *out = (struct iso_duration){0};
   if (!s || s[0] != 'P') {
     if (s && (s[0] == '-' || s[0] == '+') && s[1] == 'P')
-      say(err, errlen, "'%s': a duration has no sign (negative durations are not allowed)", s);
+      say(err, errlen, "'%.64s': a duration has no sign (negative durations are not allowed)", s);
     else
-      say(err, errlen, "'%s': not an ISO 8601 duration PnYnMnWnDTnHnMnS (e.g. PT1H, P7D, P1Y2M)", s ? s : "");
+      say(err, errlen, "'%.64s': not an ISO 8601 duration PnYnMnWnDTnHnMnS (e.g. PT1H, P7D, P1Y2M)", s ? s : "");
     return -EINVAL;
   }
   const char *p = s + 1;
@@ -133,58 +137,58 @@ int iso_duration_parse_msg(const char *s, struct iso_duration *out, char *err, s
   while (*p) {
     if (*p == 'T') {
       if (in_time) {
-        say(err, errlen, "'%s': 'T' twice", s);
+        say(err, errlen, "'%.64s': 'T' twice", s);
         return -EINVAL;
       }
       in_time = true;
       next = 4;
       p++;
       if (!*p) {
-        say(err, errlen, "'%s': 'T' must be followed by hours, minutes or seconds (nH, nM, nS)", s);
+        say(err, errlen, "'%.64s': 'T' must be followed by hours, minutes or seconds (nH, nM, nS)", s);
         return -EINVAL;
       }
       continue;
     }
     if (*p == '-') {
-      say(err, errlen, "'%s': negative durations are not allowed", s);
+      say(err, errlen, "'%.64s': negative durations are not allowed", s);
       return -EINVAL;
     }
     if (*p < '0' || *p > '9') {
-      say(err, errlen, "'%s': unexpected '%c': expected a number then one of %s", s, *p,
+      say(err, errlen, "'%.64s': unexpected '%c': expected a number then one of %s", s, *p,
           in_time ? "H M S" : "Y M W D (or T before hours, minutes, seconds)");
       return -EINVAL;
     }
     int64_t v = 0;
     while (*p >= '0' && *p <= '9') {
       if (v > DUR_MAX_S) {
-        say(err, errlen, "'%s': longer than %d years", s, DUR_MAX_YEARS);
+        say(err, errlen, "'%.64s': longer than %d years", s, DUR_MAX_YEARS);
         return -EINVAL;
       }
       v = v * 10 + (*p++ - '0');
     }
     if (*p == '.' || *p == ',') {
-      say(err, errlen, "'%s': fractions are not allowed; use a smaller unit (PT90M, not PT1.5H)", s);
+      say(err, errlen, "'%.64s': fractions are not allowed; use a smaller unit (PT90M, not PT1.5H)", s);
       return -EINVAL;
     }
     if (!*p) {
-      say(err, errlen, "'%s': the number %lld has no unit (%s)", s, (long long)v, in_time ? "H M S" : "Y M W D");
+      say(err, errlen, "'%.64s': the number %lld has no unit (%s)", s, (long long)v, in_time ? "H M S" : "Y M W D");
       return -EINVAL;
     }
     const char *d = strchr(order + next, *p);
     if (!d || (!in_time && d - order >= 4) || (in_time && d - order < 4)) {
       if (strchr("HS", *p) && !in_time)
-        say(err, errlen, "'%s': hours and seconds come after 'T' (PT%lld%c)", s, (long long)v, *p);
+        say(err, errlen, "'%.64s': hours and seconds come after 'T' (PT%lld%c)", s, (long long)v, *p);
       else if (strchr(order, *p))
-        say(err, errlen, "'%s': '%c' out of order or repeated (P nY nM nW nD T nH nM nS)", s, *p);
+        say(err, errlen, "'%.64s': '%c' out of order or repeated (P nY nM nW nD T nH nM nS)", s, *p);
       else
-        say(err, errlen, "'%s': unknown unit '%c' (designators are upper-case Y M W D T H M S)", s, *p);
+        say(err, errlen, "'%.64s': unknown unit '%c' (designators are upper-case Y M W D T H M S)", s, *p);
       return -EINVAL;
     }
     int i = (int)(d - order);
     static const int64_t cap[7] = {DUR_MAX_YEARS, DUR_MAX_YEARS * 12, DUR_MAX_YEARS * 53, DUR_MAX_YEARS * 366,
                                    DUR_MAX_S / 3600, DUR_MAX_S / 60, DUR_MAX_S};
     if (v > cap[i]) {
-      say(err, errlen, "'%s': longer than %d years", s, DUR_MAX_YEARS);
+      say(err, errlen, "'%.64s': longer than %d years", s, DUR_MAX_YEARS);
       return -EINVAL;
     }
     switch (i) {
@@ -199,13 +203,13 @@ int iso_duration_parse_msg(const char *s, struct iso_duration *out, char *err, s
     p++;
   }
   if (!any) {
-    say(err, errlen, "'%s': a duration needs at least one number and unit (e.g. PT1H, P7D)", s);
+    say(err, errlen, "'%.64s': a duration needs at least one number and unit (e.g. PT1H, P7D)", s);
     return -EINVAL;
   }
   out->seconds = hms[0] * 3600 + hms[1] * 60 + hms[2];
   if (iso_duration_nominal_s(out) > DUR_MAX_S) {
     *out = (struct iso_duration){0};
-    say(err, errlen, "'%s': longer than %d years", s, DUR_MAX_YEARS);
+    say(err, errlen, "'%.64s': longer than %d years", s, DUR_MAX_YEARS);
     return -EINVAL;
   }
   return 0;
@@ -488,7 +492,7 @@ static int parse_interval(struct sched *s, const char *text, char *err, size_t e
 {
   const char *p = text;
   if (*p != 'R') {
-    say(err, errlen, "'%s': a schedule string is an ISO 8601 repeating interval R[n]/start/period "
+    say(err, errlen, "'%.80s': a schedule string is an ISO 8601 repeating interval R[n]/start/period "
         "(e.g. \"R/2026-12-07T02:00:00Z/PT4H\")", text);
     return -EINVAL;
   }
@@ -499,59 +503,59 @@ static int parse_interval(struct sched *s, const char *text, char *err, size_t e
     n = n * 10 + (*p++ - '0');
     has_n = true;
     if (n > 1000000000) {
-      say(err, errlen, "'%s': more than 1,000,000,000 repetitions", text);
+      say(err, errlen, "'%.80s': more than 1,000,000,000 repetitions", text);
       return -EINVAL;
     }
   }
   if (*p != '/') {
-    say(err, errlen, "'%s': expected R or R<n> then '/' (R/start/period)", text);
+    say(err, errlen, "'%.80s': expected R or R<n> then '/' (R/start/period)", text);
     return -EINVAL;
   }
   if (has_n && n == 0) {
-    say(err, errlen, "'%s': R0 has no slots; write R for no end or R<n> with n ≥ 1", text);
+    say(err, errlen, "'%.80s': R0 has no slots; write R for no end or R<n> with n ≥ 1", text);
     return -EINVAL;
   }
   s->count = n;
   const char *start = ++p, *slash = strchr(p, '/');
   if (!slash) {
-    say(err, errlen, "'%s': expected R[n]/start/period", text);
+    say(err, errlen, "'%.80s': expected R[n]/start/period", text);
     return -EINVAL;
   }
   char buf[64];
   size_t len = (size_t)(slash - start);
   if (len >= sizeof buf) {
-    say(err, errlen, "'%s': the start is not a date-time YYYY-MM-DDTHH:MM[:SS][Z|±hh:mm]", text);
+    say(err, errlen, "'%.80s': the start is not a date-time YYYY-MM-DDTHH:MM[:SS][Z|±hh:mm]", text);
     return -EINVAL;
   }
   memcpy(buf, start, len);
   buf[len] = '\0';
   if (buf[0] == 'P') {
-    say(err, errlen, "'%s': the form R/period/end is not supported; write R[n]/start/period", text);
+    say(err, errlen, "'%.80s': the form R/period/end is not supported; write R[n]/start/period", text);
     return -EINVAL;
   }
   bool has_off;
   int32_t off;
   if (parse_datetime(buf, &s->wall, &has_off, &off) < 0) {
-    say(err, errlen, "'%s': the start '%s' is not a date-time YYYY-MM-DDTHH:MM[:SS][Z|±hh:mm]", text, buf);
+    say(err, errlen, "'%.80s': the start '%s' is not a date-time YYYY-MM-DDTHH:MM[:SS][Z|±hh:mm]", text, buf);
     return -EINVAL;
   }
   if (s->wall.tm_year + 1900 < 1970) {
-    say(err, errlen, "'%s': the start's year is before 1970", text);
+    say(err, errlen, "'%.80s': the start's year is before 1970", text);
     return -EINVAL;
   }
   char derr[160];
   if (slash[1] != 'P') {
-    say(err, errlen, "'%s': the form R/start/end is not supported; write R[n]/start/period", text);
+    say(err, errlen, "'%.80s': the form R/start/end is not supported; write R[n]/start/period", text);
     return -EINVAL;
   }
   if (iso_duration_parse_msg(slash + 1, &s->period, derr, sizeof derr) < 0) {
-    say(err, errlen, "'%s': the period %s", text, derr);
+    say(err, errlen, "'%.80s': the period %s", text, derr);
     return -EINVAL;
   }
   const struct iso_duration *d = &s->period;
   bool calendar = d->years || d->months || d->weeks || d->days;
   if (!calendar && d->seconds < SCHED_MIN_PERIOD_S) {
-    say(err, errlen, "'%s': the period is shorter than PT1M (the shortest a policy takes restore points at)", text);
+    say(err, errlen, "'%.80s': the period is shorter than PT1M (the shortest a policy takes restore points at)", text);
     return -EINVAL;
   }
   if (has_off) {
@@ -563,7 +567,7 @@ static int parse_interval(struct sched *s, const char *text, char *err, size_t e
     s->cal = s->zone;
   s->start = tz_utc(s->cal, &s->wall);
   if (s->start > SCHED_MAX_T) {
-    say(err, errlen, "'%s': the start is after 9999-12-31T23:59:59Z", text);
+    say(err, errlen, "'%.80s': the start is after 9999-12-31T23:59:59Z", text);
     return -EINVAL;
   }
   /* fixed seconds: no month or year, and day steps on a fixed offset */
@@ -692,7 +696,7 @@ static int parse_hourly(struct sched *s, const json_t *h, char *err, size_t errl
   json_t *v;
   json_object_foreach((json_t *)h, key, v) {
     if (strcmp(key, "interval") && strcmp(key, "scheduleWindowStartTime") && strcmp(key, "scheduleWindowDuration")) {
-      say(err, errlen, "hourlySchedule: unknown member '%s' (interval, scheduleWindowStartTime, "
+      say(err, errlen, "hourlySchedule: unknown member '%.64s' (interval, scheduleWindowStartTime, "
           "scheduleWindowDuration)", key);
       return -EINVAL;
     }
@@ -735,7 +739,7 @@ static int parse_runtimes(struct sched *s, json_t *o, char *err, size_t errlen)
     while (k < sizeof known / sizeof *known && strcmp(key, known[k]))
       k++;
     if (k == sizeof known / sizeof *known) {
-      say(err, errlen, "unknown member '%s' (a daily, weekly or hourly schedule has scheduleRunFrequency, "
+      say(err, errlen, "unknown member '%.64s' (a daily, weekly or hourly schedule has scheduleRunFrequency, "
           "scheduleRunTimes, scheduleRunDays, or Azure's V2 hourlySchedule, dailySchedule, weeklySchedule)", key);
       return -EINVAL;
     }
@@ -807,7 +811,7 @@ static int parse_runtimes(struct sched *s, json_t *o, char *err, size_t errlen)
     }
     json_object_foreach(nested, key, v) {
       if (strcmp(key, "scheduleRunTimes") && (s->kind == SCHED_DAILY || strcmp(key, "scheduleRunDays"))) {
-        say(err, errlen, "%s: unknown member '%s'", own, key);
+        say(err, errlen, "%s: unknown member '%.64s'", own, key);
         return -EINVAL;
       }
     }
