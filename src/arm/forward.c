@@ -254,6 +254,23 @@ static bool top_level_id(const char *path, char *out, size_t cap)
   return true;
 }
 
+/* path with each run of '/' as one (the az CLI's resource-level lock path
+ * has an empty parent path: "Microsoft.Compute//disks/d"), as the router
+ * splits it; false when it does not fit cap. */
+static bool single_slashes(const char *path, char *out, size_t cap)
+{
+  size_t n = 0;
+  for (const char *p = path; *p; p++) {
+    if (*p == '/' && p[1] == '/')
+      continue;
+    if (n + 1 >= cap)
+      return false;
+    out[n++] = *p;
+  }
+  out[n] = '\0';
+  return true;
+}
+
 static bool is_group_call(struct arm_call *call)
 {
   return call->type_name && !strcmp(call->type_name, "resourceGroups") && call->nparams == 2;
@@ -517,8 +534,8 @@ bool arm_forward(struct arm_call *call, void (*local)(struct arm_call *call))
     return true;
   }
 
-  char top[1024];
-  if (!top_level_id(path, top, sizeof top))
+  char top[1024], one[2048];
+  if (!single_slashes(path, one, sizeof one) || !top_level_id(one, top, sizeof top))
     return false;
   const struct arm_location *to = NULL;
   if (!strcmp(m, "PUT") && call->body && json_is_string(json_object_get(call->body, "location"))) {

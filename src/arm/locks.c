@@ -4,7 +4,7 @@
  *
  * A lock is a resource of type Microsoft.Authorization/locks whose parent is
  * its scope: a subscription, a resource group, or a resource (a top-level
- * one or a child, e.g. a restore point), at
+ * one or a child, e.g. a restore point or a VNet's subnet), at
  * {scope}/providers/Microsoft.Authorization/locks/{name}.  Its level is
  * CanNotDelete or ReadOnly (NotSpecified, which the REST spec lists, locks
  * nothing and is refused).  Creating and deleting one is the Owner's
@@ -51,6 +51,7 @@
 #include <strings.h>
 
 #include "arm/internal.h"
+#include "arm/network.h"
 #include "common/cleanup.h"
 #include "common/strlist.h"
 
@@ -259,6 +260,11 @@ static bool scope_found(struct arm_call *call, const char *scope, bool for_write
     return true;
   struct meta_resource r;
   int rc = meta_resource_get(call->arm->meta, scope, &r);
+  json_t *subnet = rc == -ENOENT ? arm_net_subnet_entry(call->arm, scope) : NULL;
+  if (subnet) { /* a subnet is an entry of its VNet's row, not a row */
+    json_decref(subnet);
+    return true;
+  }
   if (rc == -ENOENT) {
     /* ARM names a resource by its type path and last name:
      * 'Microsoft.Compute/restorePointCollections/c/restorePoints/r' */
