@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1096,6 +1097,56 @@ static void bad_schedules(void **state)
   sched_free(NULL);
 }
 
+/* One zone and one schedule shared by four threads at once give each the
+ * answers computed alone: nothing in a loaded zone or a parsed schedule
+ * is written after loading (no global TZ, no cache). */
+struct shared {
+  const struct tz *zone;
+  const struct sched *sched;
+  const int64_t *want_off, *want_next;
+  int n, bad;
+};
+
+static void *convert_all(void *arg)
+{
+  struct shared *sh = arg;
+  for (int round = 0; round < 4; round++)
+    for (int i = 0; i < sh->n; i++) {
+      int64_t t = (int64_t)i * 1234567;
+      struct tm l;
+      tz_local(sh->zone, t, &l);
+      if (l.tm_gmtoff != sh->want_off[i] || sched_next(sh->sched, t) != sh->want_next[i] || tz_utc(sh->zone, &l) > t)
+        __atomic_add_fetch(&sh->bad, 1, __ATOMIC_RELAXED);
+    }
+  return NULL;
+}
+
+static void threads_share(void **state)
+{
+  (void)state;
+  struct tz *z = NULL;
+  tz_load("America/New_York", &z);
+  struct sched *s = parse("{\"scheduleRunFrequency\": \"Daily\", \"scheduleRunTimes\": [\"02:30\", \"14:00\"]}", z);
+  enum { N = 3000 };
+  static int64_t off[N], next[N];
+  for (int i = 0; i < N; i++) {
+    struct tm l;
+    tz_local(z, (int64_t)i * 1234567, &l);
+    off[i] = l.tm_gmtoff;
+    next[i] = sched_next(s, (int64_t)i * 1234567);
+  }
+  struct shared sh = {z, s, off, next, N, 0};
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++)
+    pthread_create(&th[i], NULL, convert_all, &sh);
+  for (int i = 0; i < 4; i++)
+    pthread_join(th[i], NULL);
+  CHECK(sh.bad == 0, "four threads sharing one zone and one schedule: %d of 48,000 answers differ from one thread's",
+        sh.bad);
+  sched_free(s);
+  tz_free(z);
+}
+
 /* Every truncation and many one-character changes of good schedules: an
  * answer or -EINVAL with a message, never a crash (ASan); what parses
  * still answers consistently. */
@@ -1179,6 +1230,7 @@ int main(void)
       UNIT_TEST(tz_bad_names),     UNIT_TEST(tz_damaged_files), UNIT_TEST(durations),
       UNIT_TEST(intervals),        UNIT_TEST(run_times),        UNIT_TEST(next_prev_consistent),
       UNIT_TEST(jitter),           UNIT_TEST(bad_schedules),    UNIT_TEST(mangled_schedules),
+      UNIT_TEST(threads_share),
   };
   return unit_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
