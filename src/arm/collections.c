@@ -7,7 +7,8 @@
  * change (PUT or PATCH), anything else is refused.  GET can expand the
  * restore points.  DELETE is long-running: the job deletes the restore
  * points (their chunks become garbage for the GC) and then the collection;
- * it is refused while a restore point is being created.
+ * it is refused while a restore point is being created, and while one has a
+ * retention lock in force (retention_lock.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -239,6 +240,8 @@ static int find_creating(void *ctx, const struct meta_resource *r)
 
 static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
 {
+  if (arm_retention_refuse_collection(call, r->id))
+    return true;
   if (meta_resource_list(call->arm->meta, r->id, RP_TYPE, NULL, 0, find_creating, NULL) != 1)
     return false;
   arm_reply_error(call, 409, "OperationNotAllowed",

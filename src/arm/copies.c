@@ -22,6 +22,13 @@
  * until [copy] deadline.  Beyond Azure's limits: copies of copies, copies in
  * any order, several at once; Azure's 3 copies an hour per collection is the
  * default ([copy] per_hour).
+ *
+ * Retention locks: a copy carries its source's lock (the source's document,
+ * checked by peer_doc.c), or the stronger of it and the one its own PUT asks
+ * for, so deleting the copy is refused in its region as the source is in
+ * its own (retention_lock.c).  A cross-region creation's lock is this
+ * region's restore point's only: the capture the source region makes for it
+ * is released after the copy, so it is sent there without one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -156,6 +163,10 @@ static void record(struct arm_call *call, const struct meta_resource *coll, cons
   if (!p->creation)
     json_object_set_new(props, "sourceRestorePoint",
                         json_pack("{s:s}", "id", json_string_value(json_object_get(p->src, "id"))));
+  json_t *lock = arm_retention_lock_merge(json_object_get(json_object_get(call->body, "properties"), ARM_RETENTION_LOCK),
+                                          p->creation ? NULL : json_object_get(sprops, ARM_RETENTION_LOCK));
+  if (lock)
+    json_object_set_new(props, ARM_RETENTION_LOCK, lock);
   const char *keep[] = {"consistencyMode", "vmrpConsistency", p->creation ? "timeCreated" : NULL};
   for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) /* a creation's point in time is its capture's */
     if (keep[k] && json_object_get(sprops, keep[k]))
@@ -322,7 +333,8 @@ void arm_rp_xr_put(struct arm_call *call, const struct meta_resource *coll, cons
   struct repl_peer peer = arm_peer(arm, loc);
   struct repl_caller caller = arm_peer_caller(&call->who);
   json_t *ask = json_pack("{s:s,s:o}", "vmId", json_string_value(json_object_get(source, "id")), "properties",
-                          json_is_object(props) ? json_incref(props) : json_object());
+                          json_is_object(props) ? json_deep_copy(props) : json_object());
+  json_object_del(json_object_get(ask, "properties"), ARM_RETENTION_LOCK); /* the capture is released after the copy */
   CLEANUP_FREE char *body = ask ? json_dumps(ask, JSON_COMPACT) : NULL;
   CLEANUP_FREE char *reply = NULL;
   json_decref(ask);

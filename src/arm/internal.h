@@ -460,6 +460,46 @@ void arm_rp_xr_put(struct arm_call *call, const struct meta_resource *coll, cons
 enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_operation *op,
                                  struct job_result *res);
 
+/* retention_lock.c: retention locks (immutability) on restore points — its
+ * design comment says what they refuse and where. */
+#define ARM_RETENTION_LOCK "vmrpRetentionLock"             /* the member of a restore point's properties */
+#define ARM_RETENTION_LOCKED_CODE "RestorePointRetentionLocked" /* the one error of a refused delete (409) */
+/* Whether rp_properties (a restore point's properties) hold a retention lock
+ * in force at now_us (the region's clock: expiresAt > now).  A lock that
+ * cannot be read counts as in force. */
+bool arm_retention_locked(const json_t *rp_properties, int64_t now_us);
+/* The rules of a lock object's members (body.c). */
+extern const struct arm_member arm_retention_lock_members[];
+/* The lock a restore point PUT's properties ask for, checked (a mode, a
+ * future expiresAt within 100 years, no other member): true with *lock
+ * (normalised, a new reference; NULL when none is asked); else replied 400
+ * InvalidParameter naming the member, and false. */
+bool arm_retention_lock_request(struct arm_call *call, json_t *props, json_t **lock);
+/* The stronger of two lock objects (either may be NULL): the stronger mode,
+ * the later expiresAt; a new reference, NULL when both are NULL. */
+json_t *arm_retention_lock_merge(const json_t *a, const json_t *b);
+/* A lock object from a peer: 0, or -EPROTO with why (cap bytes). */
+int arm_retention_lock_check(const json_t *lock, char *why, size_t cap);
+/* Delete refusals, judged inside the delete's transaction: reply 409
+ * RestorePointRetentionLocked (500 when the walk fails) and return true when
+ * the restore point rp, a restore point of collection coll_id, of a
+ * collection whose source is VM vm_id, or of a collection in group rg_id or
+ * taken of a VM in it, has a lock in force. */
+bool arm_retention_refuse_rp(struct arm_call *call, const struct meta_resource *rp);
+bool arm_retention_refuse_collection(struct arm_call *call, const char *coll_id);
+bool arm_retention_refuse_vm(struct arm_call *call, const char *vm_id);
+bool arm_retention_refuse_group(struct arm_call *call, const char *rg_id);
+/* The same for vm_id or rg_id (one of them) over the other regions'
+ * collections, asked before the local transaction (dispatched, forwarded
+ * reads as the caller): replies and true when one holds a locked restore
+ * point. */
+bool arm_retention_refuse_elsewhere(struct arm_call *call, const char *vm_id, const char *rg_id);
+/* For a group's delete job: 1 with the id of a locked restore point of
+ * group rg_id (as arm_retention_refuse_group finds them), 0 none, -errno. */
+int arm_retention_locked_under(struct arm *arm, const char *rg_id, char *rp_id, size_t cap);
+/* POST {restore point}/vmrpSetRetentionLock {mode, expiresAt} | {mode: None}. */
+void arm_rp_set_retention_lock(struct arm_call *call);
+
 /* disk_encryption_sets.c: customer-managed keys */
 void arm_des_put(struct arm_call *call);
 void arm_des_get(struct arm_call *call);

@@ -100,6 +100,10 @@ static int rp_props_check(const json_t *props, const char *at, char *why, size_t
   const char *tc = str(props, "timeCreated");
   if (tc && (strlen(tc) > 64 || !printable(tc)))
     return bad(why, cap, "%sproperties.timeCreated is not a time", at);
+  json_t *lock = json_object_get(props, ARM_RETENTION_LOCK); /* a copy carries it (copies.c) */
+  char w[200];
+  if (lock && arm_retention_lock_check(lock, w, sizeof w) < 0)
+    return bad(why, cap, "%s%s", at, w);
   return 0;
 }
 

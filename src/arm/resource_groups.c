@@ -4,6 +4,9 @@
  * PUT, GET, HEAD, PATCH and list are synchronous; DELETE is a long-running
  * operation: the group is marked Deleting and an operation row created in one
  * transaction, and its job (rg_delete.c) deletes what the group holds.
+ * DELETE is refused (409, before anything is deleted) while the group holds a
+ * restore point with a retention lock in force, or a VM whose collection
+ * does, in any region (retention_lock.c).
  *
  * ids are built with the canonical "resourceGroups" segment and the name as
  * the creator spelled it; the store compares them case-insensitively.  Every
@@ -299,6 +302,10 @@ void arm_rg_delete(struct arm_call *call)
   char op_id[40];
   const char *if_match;
   int flags = precondition_flags(call, &if_match) & META_PUT_IF_MATCH;
+  /* retention locks of the other regions, asked once by the region the
+   * client called (forward.c sends the delete on to them after it) */
+  if (!http_header(call->req, ARM_HEADER_FORWARDED) && arm_retention_refuse_elsewhere(call, NULL, id))
+    return;
   int rc = meta_begin(m);
   if (rc < 0) {
     arm_reply_internal(call, rc);
@@ -307,6 +314,11 @@ void arm_rg_delete(struct arm_call *call)
   rc = meta_resource_get(m, id, &r);
   if (rc == 0 && flags && strcmp(if_match, "*") != 0 && strcmp(if_match, r.etag) != 0)
     rc = -ESTALE;
+  if (rc == 0 && arm_retention_refuse_group(call, id)) {
+    meta_rollback(m); /* refused before anything is deleted */
+    meta_resource_clear(&r);
+    return;
+  }
   if (rc == 0) {
     free(r.provisioning_state);
     r.provisioning_state = strdup("Deleting");

@@ -23,7 +23,9 @@
  * disk restore point (its tree root, size, capture state and progress) is its
  * image's (meta/image.c); the vmrp-specific read-only properties vmrpExport
  * ({nbdAccess}: the action that grants an NBD capability) and vmrpCapture (sizeBytes, chunksRead,
- * bytesStored) show what an operator needs of it.
+ * bytesStored) show what an operator needs of it.  vmrpRetentionLock, when the
+ * PUT asks for one, is kept as given (normalised) and judged by
+ * retention_lock.c, which the DELETE asks first.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -242,8 +244,30 @@ static bool same_request(const struct meta_resource *r, json_t *props)
   return same;
 }
 
+/* A lock the repeated PUT asks for that the restore point's lock (as set,
+ * or extended since) does not already cover is a change, not a repeat. */
+static bool lock_covered(const struct meta_resource *r, json_t *props)
+{
+  json_t *want = json_object_get(props, ARM_RETENTION_LOCK);
+  if (!want || json_is_null(want))
+    return true;
+  json_t *have = loads(r->properties);
+  json_t *m = arm_retention_lock_merge(json_object_get(have, ARM_RETENTION_LOCK), want);
+  bool same = json_equal(m, json_object_get(have, ARM_RETENTION_LOCK));
+  json_decref(m);
+  json_decref(have);
+  return same;
+}
+
 static void reply_existing(struct arm_call *call, const struct meta_resource *r, json_t *props)
 {
+  if (!lock_covered(r, props)) {
+    arm_reply_error_target(call, 409, "OperationNotAllowed", "properties." ARM_RETENTION_LOCK,
+                           "Restore point '%s' exists and its retention lock does not cover the one asked for; "
+                           "extend it with POST .../vmrpSetRetentionLock.",
+                           call->params[3]);
+    return;
+  }
   if (!same_request(r, props)) {
     arm_reply_error(call, 409, "OperationNotAllowed",
                     "Updating properties of an existing restore point is not allowed. Restore point '%s' exists.",
@@ -262,7 +286,8 @@ static void reply_existing(struct arm_call *call, const struct meta_resource *r,
 static const struct arm_member id_member[] = {ARM_MEMBER("id", JSON_STRING), ARM_MEMBERS_END};
 static const struct arm_member rp_props[] = {ARM_ARRAY("excludeDisks", id_member),
                                              ARM_MEMBER("consistencyMode", JSON_STRING),
-                                             ARM_OBJECT("sourceRestorePoint", id_member), ARM_MEMBERS_END};
+                                             ARM_OBJECT("sourceRestorePoint", id_member),
+                                             ARM_OBJECT(ARM_RETENTION_LOCK, arm_retention_lock_members), ARM_MEMBERS_END};
 static const struct arm_member rp_members[] = {ARM_OBJECT("properties", rp_props), ARM_MEMBERS_END};
 
 void arm_rp_put(struct arm_call *call)
@@ -275,8 +300,17 @@ void arm_rp_put(struct arm_call *call)
     return;
   json_t *props = json_object_get(b, "properties");
   if (!arm_body_members_ok(call, b, NULL, rp_members) || !arm_body_members_ok(call, props, NULL, rp_props) ||
-      !arm_body_members_ok(call, json_object_get(props, "sourceRestorePoint"), "sourceRestorePoint", id_member))
+      !arm_body_members_ok(call, json_object_get(props, "sourceRestorePoint"), "sourceRestorePoint", id_member) ||
+      !arm_body_members_ok(call, json_object_get(props, ARM_RETENTION_LOCK), ARM_RETENTION_LOCK,
+                           arm_retention_lock_members))
     return;
+  json_t *lock = NULL;
+  if (!arm_retention_lock_request(call, props, &lock))
+    return;
+  if (lock) /* the normalised lock is what the restore point records */
+    json_object_set_new(props, ARM_RETENTION_LOCK, lock);
+  if ((lock || json_object_get(props, "sourceRestorePoint")) && !arm_rg_ready(call))
+    return; /* a group being deleted: its job would meet a lock (a copy's: its source's) it did not check */
   char cid[1024], id[1200];
   collection_id(call, cid, sizeof cid);
   rp_id(call, id, sizeof id);
@@ -553,6 +587,9 @@ static int arm_rp_record(struct arm_call *call, const struct meta_resource *coll
   json_t *excl = json_object_get(json_object_get(call->body, "properties"), "excludeDisks");
   json_t *props = json_pack("{s:o,s:s,s:s,s:o}", "excludeDisks", excl ? json_incref(excl) : json_array(),
                             "consistencyMode", mode, "timeCreated", now, "sourceMetadata", meta_src);
+  json_t *lock = json_object_get(json_object_get(call->body, "properties"), ARM_RETENTION_LOCK);
+  if (json_is_object(lock)) /* checked and normalised by arm_rp_put */
+    json_object_set(props, ARM_RETENTION_LOCK, lock);
   if (freeze) { /* what the guest agent did for this restore point */
     json_t *g = json_pack("{s:b,s:f}", "guestFrozen", freeze->quiesced, "guestFrozenMs",
                           (double)freeze->frozen_ns / 1e6);
@@ -621,6 +658,8 @@ void arm_rp_get(struct arm_call *call)
 
 static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
 {
+  if (arm_retention_refuse_rp(call, r))
+    return true;
   json_t *p = loads(r->properties);
   bool copy = json_object_get(p, "sourceRestorePoint") != NULL; /* a copy stops when deleted */
   json_decref(p);

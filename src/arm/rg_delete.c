@@ -9,6 +9,13 @@
  * again before it deletes anything, for a lock set between that check and
  * the group turning Deleting (a lock PUT is refused once it is): then the
  * group is Succeeded again and the operation fails with ScopeLocked.
+ *
+ * A restore point with a retention lock in force stops the job before it
+ * deletes anything (the DELETE already refused it; this covers a lock that
+ * reached the group after, e.g. through a copy, and a job resumed after a
+ * restart): the group is Succeeded again and the operation fails with
+ * RestorePointRetentionLocked.  The database refuses such a deletion anyway
+ * (retention_lock.c); this makes it whole instead of partial.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -66,6 +73,19 @@ enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta
     return JOB_FAILED;
   }
   free(locked);
+  char rp[1200];
+  if (rc == 0)
+    rc = arm_retention_locked_under(arm, op->resource_id, rp, sizeof rp);
+  if (rc > 0) {
+    char msg[1400];
+    snprintf(msg, sizeof msg, "Restore point '%s' has a retention lock in force: the resource group was not deleted.",
+             rp);
+    log_warn("arm", "deleting resource group %s refused: %s", op->resource_id, msg);
+    if (meta_resource_set_state(arm->meta, op->resource_id, "Succeeded", NULL) < 0)
+      return JOB_INTERRUPTED; /* tried again at the next start */
+    res->error = arm_error_text(ARM_RETENTION_LOCKED_CODE, msg);
+    return JOB_FAILED;
+  }
   if (rc == 0)
     rc = meta_resource_list_under(arm->meta, op->resource_id, collect_id, &l);
   for (size_t i = 0; rc == 0 && i < l.n; i++) {

@@ -21,7 +21,9 @@
  * attachment invariant, and written here in one transaction with its
  * operation; the jobs are in vm_jobs.c.  A DELETE is refused here while the
  * VM is Creating or Updating, or while a disk it would delete is held by an
- * NBD client.  Power actions are state changes answered as finished
+ * NBD client, or while a collection whose source it is holds a restore
+ * point with a retention lock in force (retention_lock.c; in another region
+ * asked first, outside the transaction).  Power actions are state changes answered as finished
  * long-running operations (202).
  */
 #include <errno.h>
@@ -414,6 +416,8 @@ static void find_held(json_t *entry, void *ctx)
  * would delete (deleteOption Delete) is used by an NBD client. */
 static bool refuse_delete(struct arm_call *call, const struct meta_resource *r)
 {
+  if (arm_retention_refuse_vm(call, r->id))
+    return true;
   const char *state = r->provisioning_state ? r->provisioning_state : "";
   json_t *props = arm_vm_loads(r->properties);
   struct held_disk held = {.arm = call->arm};
@@ -438,7 +442,8 @@ void arm_vm_delete(struct arm_call *call)
 {
   char id[1024];
   vm_id(call, id, sizeof id);
-  arm_start_delete(call, id, VM_TYPE, "vmDelete", refuse_delete);
+  if (!arm_retention_refuse_elsewhere(call, id, NULL))
+    arm_start_delete(call, id, VM_TYPE, "vmDelete", refuse_delete);
 }
 
 /* ---- power actions ------------------------------------------------------------ */

@@ -251,6 +251,26 @@ static const char *const migrations[] = {
     "  event_id TEXT NOT NULL, body TEXT NOT NULL, created_us INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
     "CREATE INDEX notify_outbox_queue ON notify_outbox(policy_id, url, seq);",
+    /* 14: retention locks (arm/retention_lock.c): the store itself refuses
+     * to delete a restore point whose lock is in force (expiresAt, stored as
+     * YYYY-MM-DDTHH:MM:SSZ, after 'now' on this host's clock), its disk
+     * restore points (whose image rows, the GC's roots, go with them) and a
+     * collection holding it — whatever code path asks. */
+    "CREATE TRIGGER retention_lock_rp BEFORE DELETE ON resources"
+    "  WHEN old.type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
+    "   AND json_extract(old.properties, '$.vmrpRetentionLock.expiresAt') > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+    "  BEGIN SELECT RAISE(ABORT, 'retention lock: the restore point is locked'); END;"
+    "CREATE TRIGGER retention_lock_drp BEFORE DELETE ON resources"
+    "  WHEN old.type = 'Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints'"
+    "   AND EXISTS (SELECT 1 FROM resources p WHERE p.id = old.parent_id"
+    "     AND json_extract(p.properties, '$.vmrpRetentionLock.expiresAt') > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+    "  BEGIN SELECT RAISE(ABORT, 'retention lock: its restore point is locked'); END;"
+    "CREATE TRIGGER retention_lock_rpc BEFORE DELETE ON resources"
+    "  WHEN old.type = 'Microsoft.Compute/restorePointCollections'"
+    "   AND EXISTS (SELECT 1 FROM resources c WHERE c.parent_id = old.id"
+    "     AND c.type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
+    "     AND json_extract(c.properties, '$.vmrpRetentionLock.expiresAt') > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+    "  BEGIN SELECT RAISE(ABORT, 'retention lock: a restore point of the collection is locked'); END;",
 };
 
 /* A failed write's errno: a full file system is told apart (the caller can
@@ -471,7 +491,10 @@ int meta_exec_stmt(sqlite3_stmt *st)
     return r;
   }
   int rc = sqlite3_step(st);
-  if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
+  if ((rc & 0xff) == SQLITE_CONSTRAINT && sqlite3_extended_errcode(sqlite3_db_handle(st)) == SQLITE_CONSTRAINT_TRIGGER) {
+    log_warn("meta", "refused: %s", sqlite3_errmsg(sqlite3_db_handle(st))); /* a trigger's rule (retention locks) */
+    r = -EPERM;
+  } else if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
     r = -EEXIST;
   else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
     log_error("meta", "step failed: %s", sqlite3_errmsg(sqlite3_db_handle(st)));

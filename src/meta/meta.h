@@ -17,8 +17,9 @@
  *
  * Errors: 0 on success, -ENOENT (no such row), -EEXIST (conflict),
  * -ESTALE (ETag precondition failed), -ENOSPC (a write found the file
- * system full: nothing of it was committed), -EIO (other SQLite failures,
- * logged once).
+ * system full: nothing of it was committed), -EPERM (a trigger's rule
+ * refused it: deleting a restore point under a retention lock, migration
+ * 14), -EIO (other SQLite failures, logged once).
  * All functions are thread-safe.
  */
 #pragma once
