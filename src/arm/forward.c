@@ -284,7 +284,7 @@ static bool is_list(struct arm_call *call)
     return false;
   const char *t = call->type_name;
   bool resource_list = !strcmp(t, "resources") || !strcmp(t, "disks") || !strcmp(t, "virtualMachines") ||
-                       !strcmp(t, "restorePointCollections");
+                       !strcmp(t, "restorePointCollections") || !strcmp(t, "protectionPolicies");
   const char *path = call->req->raw_path ? call->req->raw_path : call->req->path;
   size_t n = strlen(path);
   while (n && path[n - 1] == '/')

@@ -500,6 +500,26 @@ int arm_retention_locked_under(struct arm *arm, const char *rg_id, char *rp_id, 
 /* POST {restore point}/vmrpSetRetentionLock {mode, expiresAt} | {mode: None}. */
 void arm_rp_set_retention_lock(struct arm_call *call);
 
+/* policies.c: Microsoft.Vmrp/protectionPolicies (POLICY_TYPE, policy/spec.h) */
+struct policy_spec;
+void arm_policy_put(struct arm_call *call);
+void arm_policy_get(struct arm_call *call);
+void arm_policy_patch(struct arm_call *call);
+void arm_policy_delete(struct arm_call *call);
+void arm_policy_list(struct arm_call *call);
+/* Delete hook for policies inside a resource group being deleted (their
+ * secrets go with them). */
+int arm_policy_delete_child(struct arm *arm, const struct meta_resource *r);
+/* The stored policy policy_id (any casing): its document parsed into *spec
+ * (may be NULL; policy_spec_clear it; no secret: that is the meta secret
+ * arm_policy_secret_name names) and the principal of its last PUT or PATCH
+ * in *actor (may be NULL).  0, -ENOENT (no such policy), -EINVAL (its
+ * document no longer parses: logged), -ENOMEM. */
+int arm_policy_load(struct arm *arm, const char *policy_id, struct policy_spec *spec, struct auth_identity *actor);
+/* The meta secret name of a policy's webhook key: "webhook:<lower-case
+ * policy id>". */
+void arm_policy_secret_name(const char *policy_id, char *out, size_t cap);
+
 /* disk_encryption_sets.c: customer-managed keys */
 void arm_des_put(struct arm_call *call);
 void arm_des_get(struct arm_call *call);

@@ -26,6 +26,7 @@
 #include "arm/internal.h"
 #include "common/log.h"
 #include "common/strlist.h"
+#include "policy/spec.h"
 
 /* Type-specific clean-up for resources inside a group being deleted.  Types
  * whose resources own data outside the metadata store (disks, restore points)
@@ -37,6 +38,7 @@ static const struct {
     {"Microsoft.Compute/virtualMachines", arm_vm_delete_child}, /* detaches its disks */
     {"Microsoft.Compute/disks", arm_disk_delete_child},
     {DRP_TYPE, arm_drp_delete_child}, /* unexported before its rows go */
+    {POLICY_TYPE, arm_policy_delete_child}, /* its webhook secret with it */
     {NULL, NULL},
 };
 

@@ -58,6 +58,8 @@ enum {
 #define RPC RG "/providers/Microsoft.Compute/restorePointCollections/*"
 #define VM RG "/providers/Microsoft.Compute/virtualMachines/*"
 #define RPT RPC "/restorePoints/*"
+#define POL RG "/providers/Microsoft.Vmrp/protectionPolicies/*"
+#define POL_ACTION "Microsoft.Vmrp/protectionPolicies"
 #define NET RG "/providers/Microsoft.Network"
 #define VNET NET "/virtualNetworks/*"
 #define SUBNET_ACTION "Microsoft.Network/virtualNetworks/subnets"
@@ -233,6 +235,14 @@ static const struct route routes[] = {
     {"PUT", VNET "/subnets/*", arm_net_subnet_put, API_NETWORK, "virtualNetworks/subnets", SUBNET_ACTION, 0},
     {"GET", VNET "/subnets/*", arm_net_subnet_get, API_NETWORK, "virtualNetworks/subnets", SUBNET_ACTION, 0},
     {"DELETE", VNET "/subnets/*", arm_net_subnet_delete, API_NETWORK, "virtualNetworks/subnets", SUBNET_ACTION, 0},
+    {"GET", "/subscriptions/*/providers/Microsoft.Vmrp/protectionPolicies", arm_policy_list, API_VMRP,
+     "protectionPolicies", POL_ACTION, 0},
+    {"GET", RG "/providers/Microsoft.Vmrp/protectionPolicies", arm_policy_list, API_VMRP, "protectionPolicies",
+     POL_ACTION, 0},
+    {"PUT", POL, arm_policy_put, API_VMRP, "protectionPolicies", POL_ACTION, 0},
+    {"GET", POL, arm_policy_get, API_VMRP, "protectionPolicies", POL_ACTION, 0},
+    {"PATCH", POL, arm_policy_patch, API_VMRP, "protectionPolicies", POL_ACTION, 0},
+    {"DELETE", POL, arm_policy_delete, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",
      "Microsoft.Vmrp/storeGc", 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeVerify", arm_store_verify, API_ANY, "storeVerify",

@@ -135,6 +135,16 @@ int meta_secret_get(struct meta *m, const char *name, unsigned char *buf, size_t
   return r;
 }
 
+int meta_secret_delete(struct meta *m, const char *name)
+{
+  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM secrets WHERE name = ?1");
+  if (!st)
+    return -EIO;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  int rc = meta_exec_stmt(st);
+  return rc == 0 && sqlite3_changes(meta_db(m)) == 0 ? -ENOENT : rc;
+}
+
 int meta_secret_put(struct meta *m, const char *name, const unsigned char *value, size_t len, int64_t now_us)
 {
   sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO secrets(name, value, created_us) VALUES(?1,?2,?3)");

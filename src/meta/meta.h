@@ -353,6 +353,8 @@ int meta_grant_purge(struct meta *m, int64_t now_us);
  * too small. */
 int meta_secret_get(struct meta *m, const char *name, unsigned char *buf, size_t cap, size_t *len);
 int meta_secret_put(struct meta *m, const char *name, const unsigned char *value, size_t len, int64_t now_us);
+/* -ENOENT when there is none. */
+int meta_secret_delete(struct meta *m, const char *name);
 
 /* ---- NBD grants (nbd_grant.c) -------------------------------------------- */
 

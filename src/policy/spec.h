@@ -23,6 +23,11 @@
  *   rpoTarget         ISO 8601 duration    default 2 × shortest period
  *   notifications     {webhooks * [https URLs], secret * (write-only,
  *                     ≥ 32 chars, never returned)}
+ * The parser accepts notifications without a secret: the stored document
+ * never holds it (meta_secret_put), and a PUT that keeps the stored one
+ * need not send it again; the ARM handler requires one when none is
+ * stored.  Member names are matched in this spelling (the ARM handler has
+ * normalised a client's, as Azure's deserializer reads them).
  */
 #pragma once
 #include <jansson.h>
@@ -40,6 +45,7 @@ struct tz;
 #define POLICY_MAX_SCHEDULES 8
 #define POLICY_MAX_COPIES 4
 #define POLICY_MAX_WEBHOOKS 4
+#define POLICY_MAX_EXCLUDE_DISKS 256
 
 struct policy_tag {
   char *name, *value;
