@@ -140,6 +140,7 @@ PATCH|/providers/Microsoft.Compute/restorePointCollections/rpc?$CV|{"tags":{"x":
 DELETE|/providers/Microsoft.Compute/restorePointCollections/rpc?$CV||delete
 PUT|/providers/Microsoft.Compute/restorePointCollections/rpc/restorePoints/rp2?$CV|{}|write
 DELETE|/providers/Microsoft.Compute/restorePointCollections/rpc/restorePoints/rp1?$CV||delete
+POST|/providers/Microsoft.Compute/restorePointCollections/rpc/restorePoints/rp1/vmrpSetRetentionLock?$CV|{"mode":"Governance","expiresAt":"2099-01-01T00:00:00Z"}|write
 POST|${DRP#"$G"}/beginGetAccess?$DV|{"access":"Read","durationInSeconds":60}|write
 POST|${DRP#"$G"}/endGetAccess?$DV||write
 POST|${DRP#"$G"}/vmrpGrantNbdAccess?$DV|{"access":"Read"}|write
