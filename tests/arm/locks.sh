@@ -16,7 +16,8 @@
 #    places it there;
 #  - template deployments: the deployment refused under a group's ReadOnly,
 #    a resource it changes refused inside it (the deployment Failed with
-#    ScopeLocked), Complete mode leaving a group's lock alone;
+#    ScopeLocked), Complete mode leaving a group's lock alone, a template
+#    deploying a group's lock;
 #  - bad input (level, notes, name, scope) changes nothing; a Contributor
 #    can read locks but neither make nor remove one.
 . "$VMRP_SRC/tests/lib/harness.sh"
@@ -246,6 +247,14 @@ expect 200 "" "and leaves the group's lock alone"
 arm GET "$C/disks/os?$DV"
 expect 200 "" "and the group's resources"
 unlock "$G" keep
+TPL4='{"properties":{"mode":"Incremental","template":{'$DEP_SCHEMA',"resources":[{"type":"Microsoft.Authorization/locks","apiVersion":"2016-09-01","name":"tpl","properties":{"level":"CanNotDelete","notes":"from a template"}}]}}}'
+arm PUT "$X/d4?$GV" "$TPL4"
+wait_dep "$(header Azure-AsyncOperation)"
+check test "$DEP_STATUS" = Succeeded "a template deploys a lock on its group"
+arm GET "$WEST$GID/$L/tpl?$LV"
+check test "$STATUS/$(echo "$BODY" | jq -r .properties.level)" = 200/CanNotDelete "in both regions"
+refused DELETE "$C/disks/de?$DV" "" delete "and it holds"
+unlock "$G" tpl
 
 # ---- who may lock ------------------------------------------------------------------
 read -r CID CSEC <<<"$(principal contrib "$SUB" Contributor)"
