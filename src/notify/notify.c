@@ -20,7 +20,10 @@
  *
  * A queue found empty is forgotten — unless notify_event queued to it
  * meanwhile (its `dirty` mark, set after the row's commit and cleared before
- * the head is read), so a row is never left without its queue.
+ * the head is read), so a row is never left without its queue.  The one
+ * case the mark cannot see — notify_event called inside the caller's own
+ * meta transaction, whose rows commit later — is caught by reading the
+ * queues from the store again every RESCAN_MS.
  *
  * Giving up: a row older than give_up_s is deleted when it reaches the head
  * or after its failed attempt, with a warning naming the event, the policy
@@ -53,6 +56,7 @@
 #define EVENT_ID_MAX 128
 #define REPLY_KEEP 200 /* bytes of a refusing receiver's answer kept for the log */
 #define IDLE_WAKE_MS 60000
+#define RESCAN_MS 60000
 
 struct queue {
   struct queue *next;
@@ -85,6 +89,7 @@ struct notify {
   bool stopping;
   struct attempt *attempts; /* in flight: the thread's own */
   int inflight;
+  int64_t scanned_ms;       /* when the queues were last read from the store */
 };
 
 /* ---- queues ---------------------------------------------------------- */
@@ -162,10 +167,13 @@ static struct queue *queue_due(struct notify *n, int64_t now_ms)
 
 static int load_queue(void *ctx, const char *policy_id, const char *url)
 {
+  struct notify *n = ctx;
   struct queue *q = queue_new(policy_id, url);
   if (!q)
     return -ENOMEM;
-  queue_mark(ctx, q);
+  pthread_mutex_lock(&n->lock);
+  queue_mark(n, q);
+  pthread_mutex_unlock(&n->lock);
   return 0;
 }
 
@@ -455,6 +463,10 @@ static void *run(void *arg)
 {
   struct notify *n = arg;
   while (!stopping(n)) {
+    if (time_mono_ms() - n->scanned_ms >= RESCAN_MS) {
+      n->scanned_ms = time_mono_ms();
+      meta_notify_queues(n->m, load_queue, n);
+    }
     start_due(n);
     int running = 0, left = 0;
     curl_multi_perform(n->multi, &running);
@@ -504,6 +516,7 @@ int notify_start(struct meta *m, const struct notify_config *cfg, struct notify 
   curl_multi_setopt(n->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)n->cfg.concurrency);
   if ((r = meta_notify_queues(m, load_queue, n)) < 0)
     goto fail;
+  n->scanned_ms = time_mono_ms();
   r = -pthread_create(&n->thread, NULL, run, n);
   if (r < 0)
     goto fail;

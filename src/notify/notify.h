@@ -70,7 +70,9 @@ void notify_stop(struct notify *n);
 
 /* Queues event_json (a complete JSON object, sent as it is) for each of
  * urls[0..nurls) of policy_id, durably, and returns without touching the
- * network.  event_id: the event's stable id (the JSON's "id"; at most 128
+ * network.  Called inside the caller's meta transaction, the rows commit
+ * (or roll back) with it, and their delivery may start up to a minute after
+ * the commit.  event_id: the event's stable id (the JSON's "id"; at most 128
  * bytes).  -EINVAL: a URL that is not https://, an empty id; -ENOSPC, -EIO
  * from the store (nothing queued). */
 int notify_event(struct notify *n, const char *policy_id, const char *event_id, const char *const *urls, int nurls,

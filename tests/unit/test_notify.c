@@ -8,7 +8,8 @@
  * error recorded) and the pending row delivered by the next start; no secret
  * (recorded, delivered once one is stored); a receiver that never answers
  * not holding up another policy's events; giving up; the per-policy cap;
- * forgetting a policy; bad input refused with nothing queued.
+ * forgetting a policy; bad input refused with nothing queued; an event
+ * queued inside the caller's transaction rolled back with it.
  *
  * Why a unit test beside tests/arm/policy_webhooks.sh: it drives the delivery
  * path with short backoffs and give-up times the daemon's configuration
@@ -392,6 +393,9 @@ static void give_up_cap_bad_input(void **state)
   const char *mixed[] = {url, "http://127.0.0.1:1/"};
   CHECK(notify_event(n, P1, "ev-9", mixed, 2, "{}") == -EINVAL, "one bad URL among good ones refuses all");
   CHECK(pending(NULL) == before, "nothing was queued");
+  CHECK(meta_begin(m) == 0 && event(n, P1, "ev-10", url) == 0, "an event inside the caller's transaction");
+  meta_rollback(m);
+  CHECK(pending(NULL) == before, "rolls back with it");
   notify_stop(n);
 }
 
