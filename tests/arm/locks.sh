@@ -5,7 +5,8 @@
 #    shows every lock in it, of both regions), removal unlocking;
 #  - every write and delete route refused while locked, listed explicitly
 #    (disks, VMs and their actions and extensions, collections, restore
-#    points, disk restore point access, network, resource group), reads and
+#    points, retention locks, disk restore point access, network, protection
+#    policies, resource group), reads and
 #    the read-only POSTs (validate, whatIf) let through, 409 ScopeLocked in
 #    ARM's words;
 #  - a DELETE looks below its target: a collection holding a locked restore
@@ -154,6 +155,9 @@ DELETE|/providers/Microsoft.Network/virtualNetworks/vn/subnets/s1?$NV||delete
 PUT|/providers/Microsoft.Network/networkSecurityGroups/nsg?$NV|{"location":"eastus","properties":{"securityRules":[]}}|write
 PUT|/providers/Microsoft.Network/publicIPAddresses/pip?$NV|{"location":"eastus","properties":{"publicIPAllocationMethod":"Dynamic"}}|write
 PUT|/providers/Microsoft.Network/networkInterfaces/nic?$NV|{"location":"eastus","properties":{"ipConfigurations":[{"name":"c","properties":{"subnet":{"id":"$GID/providers/Microsoft.Network/virtualNetworks/vn/subnets/s1"}}}]}}|write
+PUT|/providers/Microsoft.Vmrp/protectionPolicies/pp?api-version=2026-12-01|{"location":"eastus","properties":{}}|write
+PATCH|/providers/Microsoft.Vmrp/protectionPolicies/pp?api-version=2026-12-01|{"tags":{"x":"y"}}|write
+DELETE|/providers/Microsoft.Vmrp/protectionPolicies/pp?api-version=2026-12-01||delete
 PUT|?$GV|{"location":"eastus","tags":{"x":"y"}}|write
 PATCH|?$GV|{"tags":{"x":"y"}}|write
 DELETE|?$GV||delete
