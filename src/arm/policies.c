@@ -32,9 +32,11 @@
  *     never in the row; answers say "secretSet": true.  A PUT or PATCH
  *     without one keeps the stored secret; a policy without notifications
  *     drops it.
- * DELETE removes the policy and its secret only: the restore points it
- * made (collections tagged vmrp-policy) stay until someone deletes them —
- * they may be locked, and they are the point of having had the policy.
+ * DELETE removes the policy, its secret and its webhook events still
+ * waiting (unsigned, they could not go: notify_forget), nothing else: the
+ * restore points it made (collections tagged vmrp-policy) stay until
+ * someone deletes them — they may be locked, and they are the point of
+ * having had the policy.
  * There is no operation to poll: a policy is data, so every write is
  * synchronous and Succeeded.
  */
@@ -256,6 +258,8 @@ static int store(struct arm_call *call, struct meta_resource *n, const char *sec
     rc = meta_secret_put(m, name, (const unsigned char *)secret, strlen(secret), time_now_us());
   else if (rc == 0 && !notifications && (rc = meta_secret_delete(m, name)) == -ENOENT)
     rc = 0;
+  if (rc == 0 && !notifications) /* its waiting webhook events could no longer be signed */
+    rc = notify_forget(call->arm->notify, n->id);
   if (rc == 0)
     rc = meta_commit(m);
   else
@@ -477,6 +481,8 @@ static int destroy(struct arm *arm, const char *id, const char *if_match)
     rc = meta_resource_delete(arm->meta, id);
   if (rc == 0 && (rc = meta_secret_delete(arm->meta, name)) == -ENOENT)
     rc = 0;
+  if (rc == 0) /* its waiting webhook events could no longer be signed */
+    rc = notify_forget(arm->notify, id);
   if (rc == 0)
     rc = meta_commit(arm->meta);
   else
