@@ -521,7 +521,7 @@ static void extend_copies_in(struct arm_call *call, const char *coll_id, struct 
   if (arm_dispatch(call->arm, &call->who, "GET", url, NULL, NULL, &r) < 0)
     return;
   if (r.status != 200)
-    json_array_append_new(t->out, json_pack("{s:s,s:s,s:O?}", "collection", coll_id, "status", "Failed", "error",
+    json_array_append_new(t->out, json_pack("{s:s,s:s,s:O?}", "id", coll_id, "status", "Failed", "error",
                                             json_object_get(r.body, "error")));
   size_t i;
   json_t *rp;
@@ -566,6 +566,22 @@ static json_t *extend_copies(struct arm_call *call, const char *coll_id, const c
                                          "The collections of the other regions could not be listed; send the same "
                                          "lock again to apply it to the copies."));
     return out;
+  }
+  /* the merged list skips a region that does not answer: say which, so that
+   * an answer without copies is not taken for "there are none" */
+  for (int i = 1; i < call->arm->cfg.nlocations; i++) {
+    const struct arm_location *loc = &call->arm->cfg.locations[i];
+    long status = 0;
+    json_t *doc = NULL;
+    int rc = arm_peer_resource(call->arm, NULL, loc, coll_id, &status, &doc, NULL);
+    json_decref(doc);
+    if (rc < 0 && rc != -EPROTO) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "Region '%s' does not answer: copies there, if any, keep their older lock; send the "
+               "same lock again when it answers.", loc->name);
+      json_array_append_new(out, json_pack("{s:s,s:s,s:{s:s,s:s}}", "region", loc->name, "status", "Failed",
+                                           "error", "code", "RegionUnavailable", "message", msg));
+    }
   }
   struct copy_target t = {coll_id, rp_id, l, out};
   size_t i;

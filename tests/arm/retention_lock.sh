@@ -14,7 +14,11 @@
 #    Contributor, done by an Owner; a Contributor extends; Governance →
 #    Compliance; bad input each a clear 400;
 #  - a copy in westus carries the lock, refuses deletes there, and an
-#    extension of the source's lock reaches it;
+#    extension of the source's lock reaches it — the extension durable
+#    across kill -9, and, made while westus is down, reported as not reached
+#    there and applied when sent again;
+#  - a restore point created in westus of an eastus VM (cross-region
+#    creation) with a lock: the VM's DELETE in eastus refused;
 #  - GC and verify in both regions while locked (the locked restore point's
 #    data only it holds, read back byte for byte from it and from its copy);
 #  - after expiry the deletes go through and the GC frees the data.
@@ -41,8 +45,11 @@ code_of() { echo "$BODY" | jq -r .error.code; }
 arm PUT "$EAST$G?$GV" '{"location":"eastus"}'
 arm PUT "$C/disks/os?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
 wait_op
-# A: the data only the locked restore point will hold; B: what the disk holds after it
-for m in A B; do head -c 4M /dev/urandom > "$VAR/$m.img"; truncate -s 1G "$VAR/$m.img"; done
+# A: the data only the locked restore point will hold; B: what the disk holds after it.  A is
+# the larger, so that once it is garbage its packs are mostly dead (the GC rewrites a pack only
+# when less than half of it is live).
+head -c 8M /dev/urandom > "$VAR/A.img"; head -c 1M /dev/urandom > "$VAR/B.img"
+truncate -s 1G "$VAR/A.img" "$VAR/B.img"
 OSURI=$(nbd_uri "$C/disks/os")
 nbdcopy --flush "$VAR/A.img" "$OSURI"
 arm PUT "$C/virtualMachines/vm1?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
@@ -186,12 +193,57 @@ TOKEN=$WTOKEN arm DELETE "$WEST$P/restorePointCollections/dst?$CV"
 expect 409 RestorePointRetentionLocked "DELETE its collection in westus"
 arm DELETE "$EAST$CP?$CV"
 expect 409 RestorePointRetentionLocked "DELETE the copy sent to eastus (forwarded)"
+# cross-region creation: a westus collection of an eastus VM (vm2, nothing locked in eastus)
+arm PUT "$C/disks/os2?$DV" '{"location":"eastus","properties":{"creationData":{"createOption":"Empty"},"diskSizeGB":1}}'
+wait_op
+arm PUT "$C/virtualMachines/vm2?$CV" '{"location":"eastus","properties":{"hardwareProfile":{"vmSize":"Standard_B1s"},
+  "storageProfile":{"osDisk":{"osType":"Linux","createOption":"Attach","managedDisk":{"id":"'$P'/disks/os2"}}}}}'
+wait_op
+arm PUT "$C/restorePointCollections/xr?$CV" '{"location":"westus","properties":{"source":{"id":"'$P'/virtualMachines/vm2"}}}'
+arm PUT "$C/restorePointCollections/xr/restorePoints/x1?$CV" '{"properties":{"vmrpRetentionLock":{"mode":"Governance","expiresAt":"'$EXPC'"}}}'
+check test "$STATUS/$(lock_of)" = "201/{\"mode\":\"Governance\",\"expiresAt\":\"$EXPC\"}" "a locked restore point of an eastus VM created in westus"
+wait_op
+arm GET "$C/restorePointCollections/vmrp-xr-westus-vm2?$CV&\$expand=restorePoints"
+check test "$OP_STATUS/$(echo "$BODY" | jq '.properties.restorePoints | length')" = Succeeded/0 \
+  "it is Succeeded, and eastus released its capture (which was made without the lock)"
+arm DELETE "$C/virtualMachines/vm2?$CV"
+names=$(echo "$BODY" | jq -r .error.message | grep -c "/restorePointCollections/xr/restorePoints/x1. has a Governance" || true)
+check test "$STATUS/$(code_of)/$names" = 409/RestorePointRetentionLocked/1 \
+  "DELETE of that VM in eastus is refused: its collection in westus holds the locked restore point"
 EXT=$(iso $((T0 + 75)))
 setlock rpC '{"mode":"Compliance","expiresAt":"'$EXT'"}'
 check test "$STATUS/$(echo "$BODY" | jq -c '[.copies[] | {id, status}]')" = "200/[{\"id\":\"$CP\",\"status\":\"Applied\"}]" \
   "extending rpC's lock to $EXT is applied to its copy"
 TOKEN=$WTOKEN arm GET "$WEST$CP?$CV"
 check test "$(echo "$BODY" | jq -r .properties.vmrpRetentionLock.expiresAt)" = "$EXT" "the copy's lock in westus ends at $EXT"
+
+wait "$AZ" || true # before a region is killed under it
+check test "$(jq -r .name "$VAR/az-show.json" 2>/dev/null)/$(jq -r .provisioningState "$VAR/az-show.json" 2>/dev/null)" = rpC/Succeeded \
+  "az restore-point show of the locked restore point works"
+check test "$(cat "$VAR/az-del.rc")" != 0 "az restore-point delete fails"
+check grep -q RestorePointRetentionLocked "$VAR/az-del.out" "with RestorePointRetentionLocked ($(grep -o "Message: .*" "$VAR/az-del.out" | head -c 160))"
+
+# durable: the extension survives kill -9 of the region that answered it
+kill9_region eastus; restart_region eastus
+arm GET "$L/rpC?$CV"
+check test "$(lock_of)" = "{\"mode\":\"Compliance\",\"expiresAt\":\"$EXT\"}" "after kill -9 and a restart of eastus the extension is there"
+arm DELETE "$L/rpC?$CV"
+expect 409 RestorePointRetentionLocked "and DELETE is still refused"
+# the copy's region down: the answer says so; sent again once it is back, it is applied
+EXT2=$(iso $((T0 + 80)))
+kill9_region westus
+setlock rpC '{"mode":"Compliance","expiresAt":"'$EXT2'"}'
+check test "$STATUS/$(echo "$BODY" | jq -c '[.copies[] | {region, status, code: .error.code}]')" = \
+  '200/[{"region":"westus","status":"Failed","code":"RegionUnavailable"}]' "an extension while westus is down: 200, the copies' region named as not reached"
+restart_region westus
+setlock rpC '{"mode":"Compliance","expiresAt":"'$EXT2'"}'
+check test "$STATUS/$(echo "$BODY" | jq -c '[.copies[] | {id, status}]')" = "200/[{\"id\":\"$CP\",\"status\":\"Applied\"}]" \
+  "sent again once westus is back: applied to the copy"
+TOKEN=$WTOKEN arm GET "$WEST$CP?$CV"
+check test "$(echo "$BODY" | jq -r .properties.vmrpRetentionLock.expiresAt)" = "$EXT2" "the copy's lock ends at $EXT2"
+setlock rpC '{"mode":"Compliance","expiresAt":"'$EXT2'"}'
+check test "$STATUS/$(echo "$BODY" | jq -c '[.copies[] | .status]')" = '200/["Unchanged"]' "a third time: Unchanged"
+EXT=$EXT2
 
 # ---- GC while locked: every object kept, the data read back byte for byte -------------
 store_op() { # BASE TOKEN storeGc|storeVerify → the result in $BODY
@@ -216,14 +268,9 @@ TOKEN=$WTOKEN arm GET "$WEST$CP/diskRestorePoints?$DV"
 readback "$WEST" "$WTOKEN" "$(echo "$BODY" | jq -r '.value[0].id')" "$VAR/cpC.img"
 check cmp "$VAR/A.img" "$VAR/cpC.img" "and so does its copy in westus"
 
-wait "$AZ" || true
-check test "$(jq -r .name "$VAR/az-show.json" 2>/dev/null)/$(jq -r .provisioningState "$VAR/az-show.json" 2>/dev/null)" = rpC/Succeeded \
-  "az restore-point show of the locked restore point works"
-check test "$(cat "$VAR/az-del.rc")" != 0 "az restore-point delete fails"
-check grep -q RestorePointRetentionLocked "$VAR/az-del.out" "with RestorePointRetentionLocked ($(grep -o "Message: .*" "$VAR/az-del.out" | head -c 160))"
 
 # ---- after expiry ---------------------------------------------------------------------------
-while [ "$(date +%s)" -le $((T0 + 76)) ]; do sleep 0.5; done
+while [ "$(date +%s)" -le $((T0 + 81)) ]; do sleep 0.5; done
 arm DELETE "$L/rpC?$CV"
 expect 202 "" "after $EXT, DELETE of rpC is accepted"
 wait_op
