@@ -478,10 +478,13 @@ static void *run(void *arg)
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
       attempt_done(n, a, msg->data.result);
     }
-    /* a delivered head makes its queue due at once: look again before waiting */
-    if (n->inflight < n->cfg.concurrency && next_wake_ms(n) == 0)
+    /* A delivered head makes its queue due at once: look again before
+     * waiting.  With every slot taken only the transfers (and libcurl's own
+     * timeouts, which bound the poll) can change anything. */
+    int wait_ms = n->inflight < n->cfg.concurrency ? next_wake_ms(n) : IDLE_WAKE_MS;
+    if (wait_ms == 0)
       continue;
-    curl_multi_poll(n->multi, NULL, 0, next_wake_ms(n), NULL);
+    curl_multi_poll(n->multi, NULL, 0, wait_ms, NULL);
   }
   /* attempts in flight are abandoned: their rows stay for the next process */
   while (n->attempts) {

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -340,6 +341,25 @@ static void wrong_ca_then_restart(void **state)
   CHECK(strstr(e, "imeout") || strstr(e, "timed out"), "as a timeout (%s)", e);
   free(e);
   CHECK(notify_forget(n, P3) == 0 && pending(P3) == 0, "forgetting a policy drops its rows");
+  notify_stop(n);
+
+  /* every slot taken by the silent receiver: the others wait without spinning */
+  cfg.concurrency = 1;
+  cfg.timeout_s = 3;
+  CHECK(notify_start(m, &cfg, &n) == 0, "a thread with one attempt in flight at most");
+  CHECK(event(n, P3, "ev-slow-3", slow) == 0, "an event to the silent receiver");
+  usleep(200000);
+  struct rusage r0, r1;
+  getrusage(RUSAGE_SELF, &r0);
+  t0 = time_mono_ms();
+  CHECK(event(n, P1, "ev-11", url) == 0, "then one to a live receiver");
+  CHECK(wait_for(delivered, "ev-11", 6000), "delivered once the silent one's attempt timed out (%lld ms)",
+        (long long)(time_mono_ms() - t0));
+  getrusage(RUSAGE_SELF, &r1);
+  double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+               (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+  CHECK(cpu < 0.5, "without spinning meanwhile (%.2f s of CPU)", cpu);
+  CHECK(notify_forget(n, P3) == 0, "the silent receiver's policy is forgotten");
   close(s);
   notify_stop(n);
 }
