@@ -2,8 +2,9 @@
 # Retention locks (immutability, docs/locks.md), two real regions:
 #  - a lock set in the restore point PUT (normalised: mode any case, an
 #    offset and a fraction → whole seconds UTC, rounded up), shown on GET,
-#    az restore-point show still working (the SDK drops the unknown member)
-#    and az restore-point delete refused;
+#    az restore-point show and the JS SDK's restorePoints.get still working
+#    (their models drop the unknown member; az resource show and the
+#    generic resources client show it) and their deletes refused;
 #  - while it is in force, DELETE by an Owner of the restore point, its
 #    collection, the VM it was taken of and the resource group → 409
 #    RestorePointRetentionLocked, through eastus and forwarded from westus,
@@ -111,8 +112,13 @@ check test "$OP_STATUS" = Succeeded "two more restore points with Governance loc
   az_login "$EAST" >/dev/null 2>&1
   az restore-point show -g imm --collection-name c1 -n rpC -o json > "$VAR/az-show.json" 2>"$VAR/az-show.err"
   az restore-point delete -g imm --collection-name c1 -n rpC --yes > "$VAR/az-del.out" 2>&1
-  echo $? > "$VAR/az-del.rc" ) &
+  echo $? > "$VAR/az-del.rc"
+  az resource show --ids "$RPC_ID" --api-version 2024-07-01 --query properties.vmrpRetentionLock.mode -o tsv \
+    > "$VAR/az-res.out" 2>&1 ) &
 AZ=$!
+NODE_EXTRA_CA_CERTS=$CA node "$VMRP_SRC/tests/clients/retention-lock.mjs" "$ENDPOINTS" eastus imm c1 rpC \
+  > "$VAR/sdk.out" 2>&1 &
+SDK=$!
 
 # ---- deletes refused, by an Owner, through every route -----------------------------
 before_e=$(store_dump eastus); before_w=$(store_dump westus)
@@ -218,6 +224,10 @@ TOKEN=$WTOKEN arm GET "$WEST$CP?$CV"
 check test "$(echo "$BODY" | jq -r .properties.vmrpRetentionLock.expiresAt)" = "$EXT" "the copy's lock in westus ends at $EXT"
 
 wait "$AZ" || true # before a region is killed under it
+sdk_rc=0; wait "$SDK" || sdk_rc=$?
+grep "^ok - " "$VAR/sdk.out" || true
+check test "$sdk_rc/$(grep -c "^ok - " "$VAR/sdk.out")" = 0/3 "the JS SDK: typed get works, typed delete 409, generic get shows the lock$( [ "$sdk_rc" = 0 ] || tail -n 5 "$VAR/sdk.out")"
+check test "$(cat "$VAR/az-res.out")" = Compliance "az resource show --ids shows properties.vmrpRetentionLock"
 check test "$(jq -r .name "$VAR/az-show.json" 2>/dev/null)/$(jq -r .provisioningState "$VAR/az-show.json" 2>/dev/null)" = rpC/Succeeded \
   "az restore-point show of the locked restore point works"
 check test "$(cat "$VAR/az-del.rc")" != 0 "az restore-point delete fails"
