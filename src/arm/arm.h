@@ -69,6 +69,10 @@ int arm_open(const struct arm_config *cfg, struct meta *m, struct auth *a, struc
  * template deployment engine starts (it ends the deployments a previous
  * process left active).  0 or -errno. */
 int arm_set_jobs(struct arm *arm, struct jobs *jobs);
+/* Stops the threads the front end runs on its own (the protection
+ * policies' scheduler), whose requests submit jobs: before jobs_stop.
+ * arm_close calls it too; NULL and a second call are no-ops. */
+void arm_policy_stop(struct arm *arm);
 void arm_close(struct arm *arm);
 
 const struct job_kind *arm_job_kinds(int *n);

@@ -22,6 +22,7 @@ struct arm {
   struct deploy *deploy; /* the template deployment engine (deploy_host.c) */
   json_t *environment;   /* environment() of templates */
   struct notify *notify; /* protection policies' webhooks (notify/): notify_event never blocks */
+  struct policy_sched *policy_sched; /* the protection policies' scheduler (policy_sched.c) */
 };
 
 /* API_ANY: any version some family accepts (operation status URLs). */
@@ -671,3 +672,31 @@ void arm_deployment_operations(struct arm_call *call);
 /* Starts and stops the engine, its requests made through dispatch.c. */
 int arm_deploy_start(struct arm *arm);
 void arm_deploy_stop(struct arm *arm);
+
+/* ---- policy_sched.c, policy_retain.c, policy_view.c: the protection
+ * policies' scheduler (docs/policies.md "The scheduler") ---- */
+struct policy_spec;
+/* Starts the region's scheduler thread (arm_set_jobs); stopped by
+ * arm_policy_stop (arm.h). */
+int arm_policy_sched_start(struct arm *arm);
+/* The policy was created, changed or deleted: its VMs and next slots are
+ * evaluated again now (returns at once; the scheduler's thread does it). */
+void arm_policy_sched_changed(struct arm *arm, const char *policy_id);
+/* The policy's instance view: {region, time, rpoTargetSeconds,
+ * virtualMachines: [{vmId, lastRestorePoint {id,time,ageSeconds} | null,
+ * copies [{region, newestCopy {id,time,ageSeconds} | null, rpoSeconds,
+ * rpoExceeded}], nextSlot, lastError {code,message,time} | null,
+ * missedSlots, failedAttempts, rpoSeconds, rpoExceeded,
+ * retentionConflicts [{id,code,time,region}]}]}; NULL when the policy
+ * cannot be loaded or out of memory. */
+json_t *arm_policy_instance_view(struct arm *arm, const char *policy_id);
+/* GET {policy}/instanceView: that view, or ARM's 404 for the policy. */
+void arm_policy_view_get(struct arm_call *call);
+/* What retention would do now over the collections of the policy's VMs, as
+ * actor (the other region's read by forwarding), per region:
+ * {"<region>": {"keep": [{id,time,reasons}], "remove": [{id,time}],
+ * "skipped": [{id,time,reason}]}} for the policy's region and each copy
+ * region — the same plan the scheduler applies.  0 with *out, -ENOMEM,
+ * -EIO (a collection could not be read). */
+int arm_policy_retention_plan(struct arm *arm, const char *policy_id, const struct policy_spec *spec,
+                              const struct auth_identity *actor, json_t **out);

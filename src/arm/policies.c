@@ -328,8 +328,10 @@ static void write_policy(struct arm_call *call, const char *id, json_t *props, j
                                                      "not met.");
   else if (rc < 0)
     arm_reply_internal(call, rc);
-  else
+  else {
+    arm_policy_sched_changed(call->arm, id); /* its VMs and slots evaluated again now */
     reply_policy(call, created ? 201 : 200, &n);
+  }
   meta_resource_clear(&n);
 out:
   if (secret) {
@@ -504,13 +506,16 @@ void arm_policy_delete(struct arm_call *call)
                     "The condition specified using HTTP conditional header(s) is not met.");
   else if (rc < 0)
     arm_reply_internal(call, rc);
-  else
+  else {
+    arm_policy_sched_changed(call->arm, id); /* its schedule stops now */
     arm_reply_empty(call, 200);
+  }
 }
 
 int arm_policy_delete_child(struct arm *arm, const struct meta_resource *r)
 {
   int rc = destroy(arm, r->id, NULL);
+  arm_policy_sched_changed(arm, r->id);
   return rc == -ENOENT ? 0 : rc;
 }
 

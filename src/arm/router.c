@@ -241,6 +241,7 @@ static const struct route routes[] = {
      POL_ACTION, 0},
     {"PUT", POL, arm_policy_put, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"GET", POL, arm_policy_get, API_VMRP, "protectionPolicies", POL_ACTION, 0},
+    {"GET", POL "/instanceView", arm_policy_view_get, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"PATCH", POL, arm_policy_patch, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"DELETE", POL, arm_policy_delete, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",
@@ -638,13 +639,16 @@ int arm_set_jobs(struct arm *arm, struct jobs *jobs)
 {
   arm->jobs = jobs;
   int rc = arm_upgrade_start(arm);
-  return rc == 0 ? arm_deploy_start(arm) : rc;
+  if (rc == 0)
+    rc = arm_deploy_start(arm);
+  return rc == 0 ? arm_policy_sched_start(arm) : rc;
 }
 
 void arm_close(struct arm *arm)
 {
   if (!arm)
     return;
+  arm_policy_stop(arm);
   arm_deploy_stop(arm);
   notify_stop(arm->notify); /* after everything that queues events */
   repl_guard_close(arm->peer_guard);

@@ -363,6 +363,8 @@ static int serve(struct config *c)
 out:
   http_server_stop(dataplane);
   http_server_stop(http);
+  if (arm)
+    arm_policy_stop(arm);
   jobs_stop(jobs);
   arm_close(arm);
   region_close(region); /* before the NBD server: it removes the exports and closes the volumes */
