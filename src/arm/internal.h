@@ -471,11 +471,12 @@ enum job_outcome arm_rp_copy_job(void *app, struct job *job, const struct meta_o
 bool arm_retention_locked(const json_t *rp_properties, int64_t now_us);
 /* The rules of a lock object's members (body.c). */
 extern const struct arm_member arm_retention_lock_members[];
-/* The lock a restore point PUT's properties ask for, checked (a mode, a
- * future expiresAt within 100 years, no other member): true with *lock
+/* The lock a restore point PUT's properties ask for, checked (a mode, an
+ * expiresAt within 100 years — and in the future when future, i.e. for a
+ * new restore point, not a repeated PUT — no other member): true with *lock
  * (normalised, a new reference; NULL when none is asked); else replied 400
  * InvalidParameter naming the member, and false. */
-bool arm_retention_lock_request(struct arm_call *call, json_t *props, json_t **lock);
+bool arm_retention_lock_request(struct arm_call *call, json_t *props, bool future, json_t **lock);
 /* The stronger of two lock objects (either may be NULL): the stronger mode,
  * the later expiresAt; a new reference, NULL when both are NULL. */
 json_t *arm_retention_lock_merge(const json_t *a, const json_t *b);

@@ -304,8 +304,14 @@ void arm_rp_put(struct arm_call *call)
       !arm_body_members_ok(call, json_object_get(props, ARM_RETENTION_LOCK), ARM_RETENTION_LOCK,
                            arm_retention_lock_members))
     return;
+  char rid[1200];
+  rp_id(call, rid, sizeof rid);
+  struct meta_resource had;
+  bool repeat = meta_resource_get(arm->meta, rid, &had) == 0; /* a repeat's lock may have ended since (below) */
+  if (repeat)
+    meta_resource_clear(&had);
   json_t *lock = NULL;
-  if (!arm_retention_lock_request(call, props, &lock))
+  if (!arm_retention_lock_request(call, props, !repeat, &lock))
     return;
   if (lock) /* the normalised lock is what the restore point records */
     json_object_set_new(props, ARM_RETENTION_LOCK, lock);

@@ -238,7 +238,7 @@ bool arm_retention_locked(const json_t *rp_properties, int64_t now_us)
   return stored_lock(rp_properties, &l) && in_force(&l, now_us);
 }
 
-bool arm_retention_lock_request(struct arm_call *call, json_t *props, json_t **lock)
+bool arm_retention_lock_request(struct arm_call *call, json_t *props, bool future, json_t **lock)
 {
   *lock = NULL;
   json_t *obj = json_object_get(props, ARM_RETENTION_LOCK);
@@ -247,7 +247,7 @@ bool arm_retention_lock_request(struct arm_call *call, json_t *props, json_t **l
   struct lock l;
   const char *member;
   char why[200], target[96];
-  if (lock_read(obj, false, true, time_now_us(), &l, &member, why, sizeof why) < 0) {
+  if (lock_read(obj, false, future, time_now_us(), &l, &member, why, sizeof why) < 0) {
     snprintf(target, sizeof target, "properties." ARM_RETENTION_LOCK "%s%s", *member ? "." : "", member);
     arm_reply_error_target(call, 400, "InvalidParameter", target, "The retention lock's %s %s.",
                            *member ? member : "value", why);

@@ -281,6 +281,8 @@ check cmp "$VAR/A.img" "$VAR/cpC.img" "and so does its copy in westus"
 
 # ---- after expiry ---------------------------------------------------------------------------
 while [ "$(date +%s)" -le $((T0 + 81)) ]; do sleep 0.5; done
+arm PUT "$L/rpX?$CV" '{"properties":{"vmrpRetentionLock":{"mode":"Governance","expiresAt":"'$EXPC'"}}}'
+expect 200 "" "rpX's PUT sent again after its lock ended (a policy's slot after a restart): an idempotent repeat"
 arm DELETE "$L/rpC?$CV"
 expect 202 "" "after $EXT, DELETE of rpC is accepted"
 wait_op
