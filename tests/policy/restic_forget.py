@@ -3,6 +3,7 @@
 real restic forget, on the same timeline of snapshot times.
 
 Usage: restic_forget.py DRIVER   (DRIVER: tests/policy/policy-retention-driver)
+       restic_forget.py --hourly-repo WORK START COUNT   (bench/policy's repository)
 Env:   VMRP_RESTIC_LONG=1  three timelines of 700 snapshots and more rules
        (minutes); default: one timeline of 320 (CI, well under a minute).
 
@@ -53,19 +54,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import zoneinfo
 
 ZONE = "Europe/Berlin"
 PASSWORD = "vmrp-retention-test"
 
-# Berlin's changes in the timeline (UTC): summer time ends 2025-10-26 01:00Z,
-# starts 2026-03-29 01:00Z.
-FALL = calendar.timegm((2025, 10, 26, 1, 0, 0))
-SPRING = calendar.timegm((2026, 3, 29, 1, 0, 0))
-
-
 def berlin_offset(t):
-    """Berlin's UTC offset in hours at UTC instant t (inside the timeline)."""
-    return 1 if FALL <= t < SPRING else 2
+    """Berlin's UTC offset in whole hours at UTC instant t."""
+    off = datetime.datetime.fromtimestamp(t, zoneinfo.ZoneInfo(ZONE)).utcoffset()
+    return int(off.total_seconds()) // 3600
 
 
 def utc(*args):
@@ -238,7 +235,7 @@ def cheap_key(repo):
     os.remove(path)
 
 
-def make_repo(work, times, workers):
+def make_repo(work, times, repos, tagged=True, parallel=16):
     data = os.path.join(work, "data")
     os.makedirs(data)
     with open(os.path.join(data, "f"), "w") as f:
@@ -248,10 +245,10 @@ def make_repo(work, times, workers):
         repo = os.path.join(work, "w%d" % i)
         restic(repo, "UTC", "init", "-q")
         cheap_key(repo)
-        for t in times[i::workers]:
+        for t in times[i::repos]:
             off = berlin_offset(t)
             wall = datetime.datetime.fromtimestamp(t + off * 3600, datetime.timezone.utc)
-            tags = [tag for tag, cut in CUTS.items() if t < cut]
+            tags = [tag for tag, cut in CUTS.items() if t < cut] if tagged else []
             args = ["backup", "-q", "--host", "h", "--time", wall.strftime("%Y-%m-%d %H:%M:%S")]
             for tag in tags:
                 args += ["--tag", tag]
@@ -261,9 +258,9 @@ def make_repo(work, times, workers):
     main = os.path.join(work, "repo")
     restic(main, ZONE, "init", "-q")
     cheap_key(main)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        repos = list(pool.map(worker, range(workers)))
-    for repo in repos:
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        made = list(pool.map(worker, range(repos)))
+    for repo in made:
         restic(main, ZONE, "copy", "-q", "--from-repo", repo, extra_env={"RESTIC_FROM_PASSWORD": PASSWORD})
     return main
 
@@ -367,8 +364,19 @@ def compare(repo, driver, times, tag, flags, rules):
 
 
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--hourly-repo":
+        # bench/policy: a repository of COUNT hourly snapshots from START (UTC
+        # seconds) in WORK/repo, the same timeline as the benchmark's slots
+        start, count = int(sys.argv[3]), int(sys.argv[4])
+        t0 = time.monotonic()
+        # each backup reads every index file of its repository, so many
+        # small ones (about 90 snapshots each) keep that from going quadratic
+        repo = make_repo(sys.argv[2], [start + i * 3600 for i in range(count)], max(16, count // 90),
+                         tagged=False)
+        print("# %d hourly snapshots in %s in %.0f s" % (count, repo, time.monotonic() - t0))
+        return 0
     if len(sys.argv) != 2:
-        print("usage: restic_forget.py DRIVER", file=sys.stderr)
+        print("usage: restic_forget.py DRIVER | --hourly-repo WORK START COUNT", file=sys.stderr)
         return 2
     driver = sys.argv[1]
     long_mode = os.environ.get("VMRP_RESTIC_LONG") == "1"
