@@ -161,12 +161,18 @@ check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHER
   "every restore point in eastus is named after a slot"
 
 # ---- the instance view --------------------------------------------------------
-age_of() { # BASE RP-ID: now − its timeCreated, in seconds
+age_of() { # BASE RP-ID: its age when the view was made ($AT, this clock's), from its own timeCreated
   arm GET "$1$2?$CV"
-  echo $(( $(date +%s) - $(date -d "$(echo "$BODY" | jq -r .properties.timeCreated)" +%s) ))
+  echo $(( AT - $(date -d "$(echo "$BODY" | jq -r .properties.timeCreated)" +%s) ))
+}
+view_at() { # the instance view in $BODY was made now: its time and this clock agree (±2 s); sets AT
+  AT=$(date +%s)
+  local t; t=$(date -d "$(echo "$BODY" | jq -r .time)" +%s)
+  [ "$t" -ge $(( AT - 2 )) ] && [ "$t" -le $(( AT + 2 )) ]
 }
 near() { local d=$(( $1 - $2 )); [ "${d#-}" -le 3 ]; }
 view pe
+check view_at "the view of pe was made now"
 IV=$BODY
 for v in vm1 vm2; do
   e=$(echo "$IV" | jq -c --arg v "$v" '.virtualMachines[] | select(.vmId | endswith("/" + $v))')
@@ -184,6 +190,7 @@ for v in vm1 vm2; do
     "$v: nextSlot is M5"
 done
 view pw
+check view_at "the view of pw was made now"
 e=$(echo "$BODY" | jq -c '.virtualMachines[0]')
 check test "$(echo "$e" | jq -r .missedSlots)" = 0 "vmw: no slot missed"
 rp=$(echo "$e" | jq -r .lastRestorePoint.id); shown=$(echo "$e" | jq -r .lastRestorePoint.ageSeconds)
