@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/timefmt.h"
@@ -514,6 +515,11 @@ int notify_start(struct meta *m, const struct notify_config *cfg, struct notify 
   n->cfg.ca_file = NULL;
   pthread_mutex_init(&n->lock, NULL);
   int r = -ENOMEM;
+  if (cfg->ca_file && access(cfg->ca_file, R_OK) != 0) { /* else every delivery would fail, one by one */
+    r = -errno;
+    log_error(MOD, "[notifications] ca_file %s cannot be read: %s", cfg->ca_file, strerror(errno));
+    goto fail;
+  }
   if ((cfg->ca_file && !(n->ca_file = strdup(cfg->ca_file))) || !(n->multi = curl_multi_init()))
     goto fail;
   curl_multi_setopt(n->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)n->cfg.concurrency);

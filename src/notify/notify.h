@@ -62,7 +62,7 @@ struct notify;
 
 /* Starts the delivery thread over m's outbox (rows a previous process left
  * are delivered first, in order).  cfg is copied (ca_file too).  0 or
- * -ENOMEM, -EIO. */
+ * -ENOMEM, -EIO; -errno of access(2) when ca_file cannot be read (logged). */
 int notify_start(struct meta *m, const struct notify_config *cfg, struct notify **out);
 /* Stops the thread (attempts in flight are abandoned: their rows stay and
  * are retried by the next process) and frees n.  NULL is a no-op. */

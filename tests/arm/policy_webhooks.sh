@@ -20,6 +20,11 @@
 export VMRP_CONFIG_EXTRA="[notifications]\nca_file = $VAR/tls/ca.pem\nretry_initial = 2\nretry_max = 4"
 RPIDS=()
 trap 'rc=$?; set +e; for p in "${RPIDS[@]}"; do kill "$p" 2>/dev/null; done; (exit $rc); harness_cleanup' EXIT
+for bad in 'timeout = 0' 'concurrency = 65' 'give_up = 59' 'max_per_policy = many' 'ca = x'; do
+  printf '[notifications]\n%s\n' "$bad" > "$VAR/bad.conf"
+  out=$("$VMRPD" -c "$VAR/bad.conf" --data-dir "$VAR/bad" 2>&1) && rc=0 || rc=$?
+  check test "$rc" != 0 -a -n "$(grep "${bad%% *}" <<<"$out")" "[notifications] $bad is refused, naming the key"
+done
 start_regions
 TOKEN=$(token "$EAST")
 PV=api-version=2026-12-01

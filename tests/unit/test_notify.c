@@ -211,6 +211,8 @@ static void delivery(void **state)
   struct notify *n;
   CHECK(notify_start(m, &(struct notify_config){0}, &n) == 0, "starts with the defaults (the system's CA store)");
   notify_stop(n);
+  CHECK(notify_start(m, &(struct notify_config){.ca_file = "/nonexistent/ca.pem"}, &n) == -ENOENT,
+        "a CA file that cannot be read is refused at the start");
 
   char ca[400];
   snprintf(ca, sizeof ca, "%s/tls/ca.pem", dir);
