@@ -509,6 +509,9 @@ void arm_policy_get(struct arm_call *call);
 void arm_policy_patch(struct arm_call *call);
 void arm_policy_delete(struct arm_call *call);
 void arm_policy_list(struct arm_call *call);
+/* POST {policy}/previewRetention: per region, what retention would keep
+ * (and why), remove and skip now. */
+void arm_policy_preview_retention(struct arm_call *call);
 /* Delete hook for policies inside a resource group being deleted (their
  * secrets go with them). */
 int arm_policy_delete_child(struct arm *arm, const struct meta_resource *r);

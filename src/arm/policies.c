@@ -38,7 +38,9 @@
  * someone deletes them — they may be locked, and they are the point of
  * having had the policy.
  * There is no operation to poll: a policy is data, so every write is
- * synchronous and Succeeded.
+ * synchronous and Succeeded.  Its actions are the scheduler's answers:
+ * instanceView (policy_view.c) and previewRetention (here, over the plan
+ * policy_retain.c applies, so the preview is what retention will do).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -526,6 +528,38 @@ static json_t *list_json(struct arm_call *call, const struct meta_resource *r)
 }
 
 void arm_policy_list(struct arm_call *call) { arm_reply_list(call, POLICY_TYPE, list_json); }
+
+/* POST {policy}/previewRetention: what retention would keep and remove now,
+ * per region, and why — restic forget --dry-run's answer — from the plan
+ * the scheduler applies (arm_policy_retention_plan).  Read as the caller,
+ * not as the policy's actor: the answer lists restore points, which the
+ * caller must be allowed to read. */
+void arm_policy_preview_retention(struct arm_call *call)
+{
+  char id[1024], now[TIME_ISO_LEN];
+  policy_id(call, id, sizeof id);
+  struct meta_resource r;
+  if (arm_row_get(call, id, POLICY_TYPE, reply_not_found, &r) < 0)
+    return;
+  struct policy_spec spec;
+  json_t *plan = NULL;
+  int rc = arm_policy_load(call->arm, r.id, &spec, NULL);
+  if (rc == 0) {
+    rc = arm_policy_retention_plan(call->arm, r.id, &spec, &call->who, &plan);
+    policy_spec_clear(&spec);
+  }
+  time_iso8601(time_now_us(), now);
+  if (rc == -EIO)
+    arm_reply_error(call, 503, "RetryableError",
+                    "A restore point collection of policy '%s' could not be read (a region may not answer); retry "
+                    "later.",
+                    call->params[2]);
+  else if (rc < 0)
+    arm_reply_internal(call, rc);
+  else
+    arm_reply_json(call, 200, json_pack("{s:s,s:s,s:o}", "policyId", r.id, "time", now, "regions", plan));
+  meta_resource_clear(&r);
+}
 
 /* The subscription of an id (/subscriptions/{sub}/…) in out. */
 static bool id_subscription(const char *id, char *out, size_t cap)

@@ -271,6 +271,7 @@ struct preview {
   int rc;
 };
 
+/* Appends plan's keep/remove/skipped (NULL: none) to region's in out. */
 static void merge(json_t *out, const char *region, json_t *plan)
 {
   json_t *dst = json_object_get(out, region);
@@ -312,9 +313,9 @@ int arm_policy_retention_plan(struct arm *arm, const char *policy_id, const stru
   struct preview pv = {&r, json_object(), 0};
   if (!pv.out)
     return -ENOMEM;
-  merge(pv.out, arm->cfg.locations[0].name, json_object());
+  merge(pv.out, arm->cfg.locations[0].name, NULL); /* the region listed even with nothing to judge */
   for (int i = 0; i < spec->ncopies; i++)
-    merge(pv.out, spec->copies[i].region, json_object());
+    merge(pv.out, spec->copies[i].region, NULL);
   int rc = meta_policy_vm_list(arm->meta, policy_id, preview_vm, &pv);
   if (rc < 0) {
     json_decref(pv.out);

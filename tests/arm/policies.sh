@@ -43,7 +43,7 @@ VM1=$C/virtualMachines/vm1
 
 doc() { # LOCATION VM-ID [EXTRA-PROPERTIES]: a policy document
   echo '{"location":"'$1'","tags":{"team":"dr"},"properties":{"virtualMachines":["'$2'"],
-  "schedules":["R/2026-12-07T02:00:00+01:00/PT4H",{"scheduleRunFrequency":"Weekly","scheduleRunTimes":["02:30"],"scheduleRunDays":["Sunday"]}],
+  "schedules":["R/2099-12-07T02:00:00+01:00/PT4H",{"scheduleRunFrequency":"Weekly","scheduleRunTimes":["02:30"],"scheduleRunDays":["Sunday"]}],
   "timeZone":"Europe/Berlin","consistencyMode":"CrashConsistent","retention":{"keepLast":3,"keepDaily":7},
   "retentionLock":{"duration":"P7D","mode":"Governance"},"rpoTarget":"PT8H"'"${3:+,$3}"'}}'
 }
@@ -209,9 +209,36 @@ arm GET "$EAST$P/ptpl?$PV"
 check test "$(echo "$BODY" | jq -r '[.tags.createdBy, .properties.copies[0].region, .properties.retention.keepWeekly] | join(",")')" = template,westus,4 \
   "the deployed policy"
 
-# ---- DELETE leaves the policy's restore points alone ----
+# ---- the actions: instanceView, previewRetention ----
+arm GET "$EAST$P/p1/instanceView?$PV"
+check test "$STATUS/$(echo "$BODY" | jq -r '.virtualMachines[0].vmId' | tr 'A-Z' 'a-z')" = "200/$(echo "$VM1" | tr 'A-Z' 'a-z')" \
+  "GET instanceView: the policy's VM"
+arm GET "$EAST$P/pw/instanceView?$PV"
+expect 200 "" "GET instanceView of the westus policy through eastus"
+arm GET "$EAST$P/nope/instanceView?$PV"
+expect 404 ResourceNotFound "instanceView of a missing policy: 404"
+# restore points named after slots of p1 (retention {keepDaily: 14} since the PATCH), and one by hand
 arm PUT "$EAST$C/restorePointCollections/pp-p1-vm1?$CV" '{"location":"eastus","tags":{"vmrp-policy":"'$G'/providers/Microsoft.Vmrp/protectionPolicies/p1"},"properties":{"source":{"id":"'$VM1'"}}}'
 expect 201 "" "a collection of the policy's (tagged vmrp-policy)"
+for rp in 20261201T010000Z 20261202T010000Z 20261202T050000Z byhand; do
+  arm PUT "$EAST$C/restorePointCollections/pp-p1-vm1/restorePoints/$rp?$CV" '{}'
+  wait_op 1200
+done
+check test "$OP_STATUS" = Succeeded "four restore points in it"
+arm POST "$EAST$P/p1/previewRetention?$PV"
+expect 200 "" "POST previewRetention"
+check test "$(echo "$BODY" | jq -c '.regions.eastus | [([.keep[].id | split("/") | last] | sort), [.remove[].id | split("/") | last], [.skipped[] | (.id | split("/") | last) + ":" + .reason]]')" \
+  = '[["20261201T010000Z","20261202T050000Z"],["20261202T010000Z"],["byhand:not a slot of the policy"]]' \
+  "keepDaily 14: the newest of each day kept, the other removed, the one made by hand skipped"
+check test "$(echo "$BODY" | jq -r '[.regions.eastus.keep[] | select(.id | endswith("20261202T050000Z")) | .reasons] | join("")' | grep -c "daily")" = 1 \
+  "and each survivor says why (restic's words)"
+check test "$(echo "$BODY" | jq -r '.regions | keys | join(",")')" = eastus,westus "a plan per region: the policy's and its copy region"
+arm POST "$WEST$P/p1/previewRetention?$PV"
+check test "$STATUS/$(echo "$BODY" | jq '.regions.eastus.remove | length')" = 200/1 "the same through westus (forwarded)"
+arm GET "$EAST$C/restorePointCollections/pp-p1-vm1/restorePoints/20261202T010000Z?$CV"
+expect 200 "" "a preview deletes nothing"
+
+# ---- DELETE leaves the policy's restore points alone ----
 arm DELETE "$EAST$P/p1?$PV"
 expect 200 "" "DELETE"
 arm GET "$EAST$P/p1?$PV"
@@ -219,8 +246,8 @@ expect 404 ResourceNotFound "GET after it: 404"
 arm DELETE "$EAST$P/p1?$PV"
 expect 204 "" "DELETE again: 204"
 check test "$(sqlite3 "$VAR/eastus/meta.db" "$SECRET_ROW" | wc -c)" = 0 "its secret is gone"
-arm GET "$EAST$C/restorePointCollections/pp-p1-vm1?$CV"
-expect 200 "" "its collection is left alone"
+arm GET "$EAST$C/restorePointCollections/pp-p1-vm1?\$expand=restorePoints&$CV"
+check test "$STATUS/$(echo "$BODY" | jq '.properties.restorePoints | length')" = 200/4 "its collection and restore points are left alone"
 arm DELETE "$EAST$P/pw?$PV"
 expect 200 "" "DELETE of the westus policy through eastus"
 
