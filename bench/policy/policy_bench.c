@@ -32,7 +32,7 @@
  * Usage: policy_bench [--vms N] [--days N] [--zone Z] [--meta PATH | --no-meta]
  *                     [--rules JSON]
  */
-#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
