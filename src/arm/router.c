@@ -243,7 +243,7 @@ static const struct route routes[] = {
     {"GET", POL, arm_policy_get, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"GET", POL "/instanceView", arm_policy_view_get, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"POST", POL "/previewRetention", arm_policy_preview_retention, API_VMRP, "protectionPolicies",
-     POL_ACTION "/previewRetention", 0},
+     POL_ACTION "/previewRetention", ROUTE_READ_ONLY}, /* a preview: changes nothing */
     {"PATCH", POL, arm_policy_patch, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"DELETE", POL, arm_policy_delete, API_VMRP, "protectionPolicies", POL_ACTION, 0},
     {"POST", "/subscriptions/*/providers/Microsoft.Vmrp/storeGc", arm_store_gc, API_ANY, "storeGc",

@@ -9,7 +9,9 @@
 #  - vm2's collection CanNotDelete holding an older slot's restore point: the
 #    slot's restore point is made, retention (keepLast 1) would remove the
 #    older one, its DELETE is refused with ScopeLocked and skipped (reported
-#    in retentionConflicts), the restore point stays.
+#    in retentionConflicts), the restore point stays;
+#  - under the group's ReadOnly, previewRetention (a POST that reads) answers
+#    and the policy cannot be changed.
 . "$VMRP_SRC/tests/lib/harness.sh"
 start_regions
 TOKEN=$(token "$EAST")
@@ -71,4 +73,9 @@ check test "$(echo "$VIEW" | jq -r --arg id "$C/restorePointCollections/pp-pl-vm
   "vm2: retention's DELETE of the older one refused with ScopeLocked, reported in retentionConflicts"
 arm GET "$EAST$C/restorePointCollections/pp-pl-vm2/restorePoints/$OLD?$CV"
 expect 200 "" "vm2: the older restore point stays"
+arm PUT "$EAST$G/$L/ro?$LV" '{"properties":{"level":"ReadOnly"}}'
+arm POST "$EAST$PID/previewRetention?$PV"
+check test "$STATUS/$(echo "$BODY" | jq -r '.regions.eastus.skipped | type')" = 200/array "the group ReadOnly: previewRetention (read-only) answers"
+arm PATCH "$EAST$PID?$PV" '{"tags":{"x":"y"}}'
+expect 409 ScopeLocked "and the policy cannot be changed"
 finish
