@@ -189,6 +189,12 @@ check test "$got" = true "az resource show"
 got=$(az resource list -g pol --resource-type Microsoft.Vmrp/protectionPolicies --query '[].name' -o tsv 2>"$VAR/az.err" | sort | tr '\n' ,) || cat "$VAR/az.err"
 check test "$got" = p1,paz,pw, "az resource list"
 check az resource delete -g pol -n paz --resource-type Microsoft.Vmrp/protectionPolicies "az resource delete"
+got=$(az deployment group create -g pol -n pdepaz --template-file "$VMRP_SRC/tests/templates/protection-policy.json" \
+      --parameters policyName=ptaz vmName=vm2 copyRegion=westus webhookUrl=https://hooks.example.com/az webhookSecret="$SECRET" \
+      --query properties.provisioningState -o tsv 2>"$VAR/az.err") || cat "$VAR/az.err"
+check test "$got" = Succeeded "az deployment group create of the template (docs/policies.md's command)"
+arm GET "$EAST$P/ptaz?$PV"
+check test "$STATUS/$(echo "$BODY" | jq -r .properties.notifications.secretSet)" = 200/true "the policy it deployed"
 
 # ---- a template deployment of the type ----
 T=$(jq -c '{properties: {mode: "Incremental", template: ., parameters: {policyName: {value: "ptpl"}, vmName: {value: "vm2"},
