@@ -169,12 +169,7 @@ static int plan_collection(struct policy_run *r, const char *vm_id, const char *
  * recording it otherwise. */
 static bool conflict_known(struct policy_run *r, const char *region, const char *id, const char *code)
 {
-  json_t *regions = json_loads(r->v->regions ? r->v->regions : "{}", 0, NULL);
-  if (!regions)
-    regions = json_object();
-  json_t *e = json_object_get(regions, region);
-  if (!e)
-    json_object_set_new(regions, region, e = json_object());
+  json_t *regions = policy_regions_load(r), *e = policy_region_entry(regions, region);
   json_t *c = json_object_get(e, "conflicts");
   if (!c)
     json_object_set_new(e, "conflicts", c = json_array());
@@ -188,8 +183,7 @@ static bool conflict_known(struct policy_run *r, const char *region, const char 
     json_array_append_new(c, json_pack("{s:s,s:s,s:s}", "id", id, "code", code, "time", t));
     while (json_array_size(c) > 16) /* the newest few: an operator's pointer, not a log */
       json_array_remove(c, 0);
-    free(r->v->regions);
-    r->v->regions = json_dumps(regions, JSON_COMPACT);
+    policy_regions_store(r, regions);
   }
   json_decref(regions);
   return known;
@@ -198,7 +192,7 @@ static bool conflict_known(struct policy_run *r, const char *region, const char 
 /* Conflicts whose restore point is gone are no longer reported. */
 static void conflicts_prune(struct policy_run *r, const char *region, json_t *plan)
 {
-  json_t *regions = json_loads(r->v->regions ? r->v->regions : "{}", 0, NULL);
+  json_t *regions = policy_regions_load(r);
   json_t *c = json_object_get(json_object_get(regions, region), "conflicts");
   bool changed = false;
   for (size_t i = json_array_size(c); i-- > 0;) {
@@ -216,10 +210,8 @@ static void conflicts_prune(struct policy_run *r, const char *region, json_t *pl
       changed = true;
     }
   }
-  if (changed) {
-    free(r->v->regions);
-    r->v->regions = json_dumps(regions, JSON_COMPACT);
-  }
+  if (changed)
+    policy_regions_store(r, regions);
   json_decref(regions);
 }
 

@@ -166,6 +166,26 @@ int64_t policy_slot_of_name(const char *name)
   return (int64_t)timegm(&tm);
 }
 
+json_t *policy_regions_load(const struct policy_run *r)
+{
+  json_t *regions = r->v->regions ? json_loads(r->v->regions, 0, NULL) : NULL;
+  return regions ? regions : json_object();
+}
+
+json_t *policy_region_entry(json_t *regions, const char *region)
+{
+  json_t *e = json_object_get(regions, region);
+  if (!e)
+    json_object_set_new(regions, region, e = json_object());
+  return e;
+}
+
+void policy_regions_store(struct policy_run *r, const json_t *regions)
+{
+  free(r->v->regions);
+  r->v->regions = json_dumps(regions, JSON_COMPACT);
+}
+
 int64_t policy_parse_time(const char *s)
 {
   struct tm tm = {0};
@@ -461,19 +481,13 @@ static void step_copy(struct policy_run *r, struct meta_policy_slot *s, const ch
     const char *ps = state_of(&p);
     if (!strcmp(ps, "Succeeded")) {
       json_object_set_new(c, "state", json_string("Succeeded"));
-      json_t *regions = json_loads(r->v->regions ? r->v->regions : "{}", 0, NULL);
-      if (!regions)
-        regions = json_object();
-      json_t *e = json_object_get(regions, region);
-      if (!e)
-        json_object_set_new(regions, region, e = json_object());
+      json_t *regions = policy_regions_load(r), *e = policy_region_entry(regions, region);
       json_int_t t = json_integer_value(json_object_get(c, "time"));
       if (t >= json_integer_value(json_object_get(e, "time"))) {
         json_object_set_new(e, "id", json_string(copy_id));
         json_object_set_new(e, "time", json_integer(t));
       }
-      free(r->v->regions);
-      r->v->regions = json_dumps(regions, JSON_COMPACT);
+      policy_regions_store(r, regions);
       json_decref(regions);
       log_info("policy", "policy %s VM %s: copy %s Succeeded", r->policy_id, r->v->vm_id, copy_id);
       policy_retain(r, coll, region, rules);

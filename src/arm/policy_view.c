@@ -93,17 +93,13 @@ int64_t policy_rpo_check(struct policy_run *r)
   const struct policy_spec *sp = r->spec;
   if (sp->rpo_target_s <= 0)
     return 0;
-  json_t *regions = json_loads(r->v->regions ? r->v->regions : "{}", 0, NULL);
-  if (!regions)
-    return 0;
+  json_t *regions = policy_regions_load(r);
   int64_t target = sp->rpo_target_s * US, earliest = 0;
   bool changed = false;
   for (int i = -1; i < sp->ncopies; i++) {
     const char *region = i < 0 ? r->arm->cfg.locations[0].name : sp->copies[i].region;
     int64_t t = region_time(r->v, regions, region, i < 0);
-    json_t *e = json_object_get(regions, region);
-    if (!e)
-      json_object_set_new(regions, region, e = json_object());
+    json_t *e = policy_region_entry(regions, region);
     if (t <= 0) { /* nothing there yet: the RPO runs from when the scheduler first looked */
       t = json_integer_value(json_object_get(e, "since"));
       if (t <= 0) {
@@ -133,10 +129,8 @@ int64_t policy_rpo_check(struct policy_run *r)
     if (!now && (earliest == 0 || t + target + US < earliest))
       earliest = t + target + US;
   }
-  if (changed) {
-    free(r->v->regions);
-    r->v->regions = json_dumps(regions, JSON_COMPACT);
-  }
+  if (changed)
+    policy_regions_store(r, regions);
   json_decref(regions);
   return earliest;
 }
