@@ -15,7 +15,7 @@
  * skipped (reported as such), never removed.
  *
  * Applying it never fights a lock: a DELETE refused with 409 (ScopeLocked,
- * a retention lock, a restore or hydration reading it) is skipped and
+ * a retention lock, another request on the restore point) is skipped and
  * reported once (the VM's retentionConflicts, webhook RetentionConflict),
  * and tried again only at the next retention of that collection — after the
  * next slot, never in a loop.
