@@ -499,6 +499,20 @@ static void *run(void *arg)
 
 /* ---- interface --------------------------------------------------------- */
 
+/* Frees n and its queues: what a failed notify_start and notify_stop (the
+ * thread joined, or never started) both leave. */
+static void notify_free(struct notify *n)
+{
+  for (struct queue *q = n->queues, *next; q; q = next) {
+    next = q->next;
+    queue_free(q);
+  }
+  curl_multi_cleanup(n->multi);
+  pthread_mutex_destroy(&n->lock);
+  free(n->ca_file);
+  free(n);
+}
+
 int notify_start(struct meta *m, const struct notify_config *cfg, struct notify **out)
 {
   struct notify *n = calloc(1, sizeof *n);
@@ -532,14 +546,7 @@ int notify_start(struct meta *m, const struct notify_config *cfg, struct notify 
   *out = n;
   return 0;
 fail:
-  for (struct queue *q = n->queues, *next; q; q = next) {
-    next = q->next;
-    queue_free(q);
-  }
-  curl_multi_cleanup(n->multi);
-  pthread_mutex_destroy(&n->lock);
-  free(n->ca_file);
-  free(n);
+  notify_free(n);
   return r;
 }
 
@@ -552,14 +559,7 @@ void notify_stop(struct notify *n)
   pthread_mutex_unlock(&n->lock);
   curl_multi_wakeup(n->multi);
   pthread_join(n->thread, NULL);
-  for (struct queue *q = n->queues, *next; q; q = next) {
-    next = q->next;
-    queue_free(q);
-  }
-  curl_multi_cleanup(n->multi);
-  pthread_mutex_destroy(&n->lock);
-  free(n->ca_file);
-  free(n);
+  notify_free(n);
 }
 
 static bool https_url(const char *url)
