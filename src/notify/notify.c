@@ -39,6 +39,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/random.h"
 #include "common/timefmt.h"
 #include "meta/meta.h"
 #include "version.h"
@@ -269,16 +271,17 @@ static int sign(const unsigned char *secret, size_t secret_len, const char *body
   int len = asprintf(&msg, "%" PRId64 ".%s", now_s, body);
   if (len < 0)
     return -ENOMEM;
-  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned char mac[SHA256_DIGEST_LENGTH];
   unsigned maclen = 0;
   bool ok = HMAC(EVP_sha256(), secret, (int)secret_len, (unsigned char *)msg, (size_t)len, mac, &maclen) != NULL;
   free(msg);
   if (!ok)
     return -EIO;
-  int w = snprintf(out, cap, "t=%" PRId64 ",v1=", now_s);
-  for (unsigned i = 0; i < maclen && w + 2 < (int)cap; i++)
-    w += snprintf(out + w, cap - (size_t)w, "%02x", mac[i]);
+  char hex[2 * SHA256_DIGEST_LENGTH + 1];
+  hex_encode(mac, maclen, hex);
+  snprintf(out, cap, "t=%" PRId64 ",v1=%s", now_s, hex);
   OPENSSL_cleanse(mac, sizeof mac);
+  OPENSSL_cleanse(hex, sizeof hex);
   return 0;
 }
 
