@@ -42,7 +42,6 @@
  * instanceView (policy_view.c) and previewRetention (here, over the plan
  * policy_retain.c applies, so the preview is what retention will do).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +65,7 @@ static void reply_not_found(struct arm_call *call) { arm_reply_not_found(call, P
 
 void arm_policy_secret_name(const char *policy_id, char *out, size_t cap)
 {
-  size_t n = (size_t)snprintf(out, cap, "webhook:%s", policy_id);
-  for (size_t i = 0; i < n && i < cap; i++)
-    out[i] = (char)tolower((unsigned char)out[i]);
+  notify_secret_name(policy_id, out, cap);
 }
 
 /* ---- the body's rules: member names in the documented spelling ---- */

@@ -312,10 +312,9 @@ static int attempt_start(struct notify *n, struct queue *q, struct meta_notify_r
   unsigned char secret[SECRET_MAX];
   size_t secret_len = 0;
   char name[1024], sig[128], sighdr[160], idh[EVENT_ID_MAX + 32];
-  int w = snprintf(name, sizeof name, "webhook:%s", row->policy_id);
-  for (int i = 8; i < w && name[i]; i++)
-    name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-  int r = w < (int)sizeof name ? meta_secret_get(n->m, name, secret, sizeof secret, &secret_len) : -ENOENT;
+  int r = notify_secret_name(row->policy_id, name, sizeof name)
+              ? meta_secret_get(n->m, name, secret, sizeof secret, &secret_len)
+              : -ENOENT;
   if (r < 0) {
     *why = r == -ENOENT ? "no webhook secret is stored for the policy" : "the policy's secret cannot be read";
     return r;
@@ -623,6 +622,14 @@ int notify_event(struct notify *n, const char *policy_id, const char *event_id, 
   free(fresh);
   curl_multi_wakeup(n->multi);
   return 0;
+}
+
+bool notify_secret_name(const char *policy_id, char *out, size_t cap)
+{
+  int w = snprintf(out, cap, "webhook:%s", policy_id);
+  for (size_t i = 0; i < cap && out[i]; i++) /* ASCII: the locale must not change a stored name */
+    out[i] = (char)(out[i] >= 'A' && out[i] <= 'Z' ? out[i] + 32 : out[i]);
+  return w >= 0 && (size_t)w < cap;
 }
 
 int notify_forget(struct notify *n, const char *policy_id)

@@ -44,6 +44,8 @@
  * called from any thread.  Errors are 0 or -errno.
  */
 #pragma once
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct meta;
@@ -81,3 +83,9 @@ int notify_event(struct notify *n, const char *policy_id, const char *event_id, 
 /* Drops every queued event of policy_id (the policy was deleted: its secret
  * goes with it, so they could not be signed).  0, -EIO. */
 int notify_forget(struct notify *n, const char *policy_id);
+
+/* The meta secret name of policy_id's signing key, "webhook:<policy id in
+ * lower case>", into out: the one spelling arm/ stores the secret under and
+ * the delivery thread reads it by.  false when cap is too small (out is
+ * truncated). */
+bool notify_secret_name(const char *policy_id, char *out, size_t cap);
