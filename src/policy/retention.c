@@ -46,23 +46,6 @@
 
 /* ---- calendar arithmetic (proleptic Gregorian, as Go's time package) ---- */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-  return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-/* Days since 1970-01-01 of y-m-d (m 1..12, d may run past the month's end:
- * the overflow counts on, as Go's Date normalises it). */
-static int64_t days_from_civil(int64_t y, int m, int64_t d)
-{
-  y -= m <= 2;
-  int64_t era = floor_div(y, 400);
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468 + (d - 1);
-}
-
 static int days_in_year(int64_t y)
 {
   return (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 366 : 365;
@@ -98,11 +81,12 @@ static int64_t within_cutoff(const struct retention_rules *r, const struct tz *z
 {
   struct tm tm;
   tz_local(zone, newest, &tm);
-  int64_t month = (int64_t)tm.tm_mon - r->within_months;
-  int64_t year = tm.tm_year + 1900LL - r->within_years + floor_div(month, 12);
-  month -= floor_div(month, 12) * 12;
-  int64_t days = days_from_civil(year, (int)month + 1, (int64_t)tm.tm_mday - r->within_days);
-  int64_t wall = days * 86400 + tm.tm_hour * 3600LL + tm.tm_min * 60LL + tm.tm_sec;
+  /* tz_wall_seconds carries months past the year and days past the month
+   * (Feb 31 is Mar 3) as Go's Date normalises them */
+  tm.tm_year -= r->within_years;
+  tm.tm_mon -= r->within_months;
+  tm.tm_mday -= r->within_days;
+  int64_t wall = tz_wall_seconds(&tm);
   /* time.Date's resolution of a wall time: the offset in force at the wall
    * time read as UTC, unless the instant that gives lies outside that
    * offset's period — then the offset in force at that instant.  A skipped
