@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/calendar.h"
 #include "policy/retention.h"
 #include "policy/schedule.h"
 #include "policy/tz.h"
@@ -48,7 +49,7 @@
 
 static int days_in_year(int64_t y)
 {
-  return (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 366 : 365;
+  return is_leap(y) ? 366 : 365;
 }
 
 /* Go's ISOWeek as year*100 + week: the week (Monday first) belongs to the

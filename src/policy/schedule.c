@@ -60,6 +60,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "policy/calendar.h"
 #include "policy/tz.h"
 
 #define SCHED_MAX_T ((int64_t)253402300799)       /* 9999-12-31T23:59:59Z */
@@ -98,23 +99,6 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static bool is_leap(int64_t y)
-{
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int month_days(int64_t y, int mon0)
-{
-  static const int len[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return mon0 == 1 && is_leap(y) ? 29 : len[mon0];
 }
 
 /* ---- ISO 8601 durations ---- */

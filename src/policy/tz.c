@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "policy/calendar.h"
 
 #define TZ_DIR "/usr/share/zoneinfo/"
 #define TZ_NAME_MAX 64
@@ -93,12 +94,6 @@ struct tz {
 
 /* ---- the civil calendar (proleptic Gregorian, days since 1970-01-01) ---- */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
   y -= m <= 2;
@@ -120,17 +115,6 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
   *d = (int)(doy - (153 * mp + 2) / 5 + 1);
   *m = (int)(mp < 10 ? mp + 3 : mp - 9);
   *y = yoe + era * 400 + (*m <= 2);
-}
-
-static bool is_leap(int64_t y)
-{
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int month_days(int64_t y, int m)
-{
-  static const int len[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : len[m - 1];
 }
 
 static int64_t clamp_t(int64_t t)
@@ -262,7 +246,7 @@ static int64_t rule_local(const struct tz_date *d, int64_t y)
     int64_t first = days_from_civil(y, d->m, 1);
     int wday1 = (int)((first % 7 + 11) % 7); /* 1970-01-01 was a Thursday (4) */
     int mday = 1 + (d->d - wday1 + 7) % 7 + (d->w - 1) * 7;
-    if (mday > month_days(y, d->m))
+    if (mday > month_days(y, d->m - 1))
       mday -= 7;
     day = first + mday - 1;
   }
