@@ -227,6 +227,8 @@ void arm_locks_run(struct arm_call *call);
  * verb ("write", "delete") because of locked, the locked scopes (a
  * comma-separated list of ids). */
 void arm_reply_scope_locked(struct arm_call *call, const char *scope, const char *verb, const char *locked);
+/* That reply's message, in out (cap bytes; the rest cut off). */
+void arm_scope_locked_message(char *out, size_t cap, const char *scope, const char *verb, const char *locked);
 /* Where a lock route's lock lives: a subscription's or a group's lock is
  * every region's (forward.c replicates it), a resource's is the resource's
  * region's. */

@@ -156,12 +156,19 @@ static int refusing(struct arm *arm, const struct chain *c, enum arm_lock_op op,
   return rc < 0 ? rc : 0;
 }
 
+void arm_scope_locked_message(char *out, size_t cap, const char *scope, const char *verb, const char *locked)
+{
+  snprintf(out, cap,
+           "The scope '%s' cannot perform %s operation because following scope(s) are locked: '%s'. Please remove "
+           "the lock and try again.",
+           scope, verb, locked);
+}
+
 void arm_reply_scope_locked(struct arm_call *call, const char *scope, const char *verb, const char *locked)
 {
-  arm_reply_error(call, 409, "ScopeLocked",
-                  "The scope '%s' cannot perform %s operation because following scope(s) are locked: '%s'. Please "
-                  "remove the lock and try again.",
-                  scope, verb, locked);
+  char msg[1024]; /* as long as any reply's message (reply.c) */
+  arm_scope_locked_message(msg, sizeof msg, scope, verb, locked);
+  arm_reply_error(call, 409, "ScopeLocked", "%s", msg);
 }
 
 void arm_locks_run(struct arm_call *call)

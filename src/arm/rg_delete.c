@@ -64,10 +64,7 @@ enum job_outcome arm_rg_delete_job(void *app, struct job *job, const struct meta
   if (rc == 0 && *locked) {
     log_warn("arm", "deleting resource group %s: locked at %s", op->resource_id, locked);
     char message[2048];
-    snprintf(message, sizeof message,
-             "The scope '%s' cannot perform delete operation because following scope(s) are locked: '%s'. Please "
-             "remove the lock and try again.",
-             op->resource_id, locked);
+    arm_scope_locked_message(message, sizeof message, op->resource_id, "delete", locked);
     free(locked);
     if (meta_resource_set_state(arm->meta, op->resource_id, "Succeeded", NULL) < 0)
       return JOB_INTERRUPTED; /* tried again at the next start */
