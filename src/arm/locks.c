@@ -233,17 +233,22 @@ static void scope_of(const struct arm_call *call, char *scope)
   snprintf(scope, ID_MAX, "%s", c.n ? c.id[c.n - 1] : "");
 }
 
+static size_t utf8_chars(const char *s)
+{
+  size_t n = 0;
+  for (; *s; s++)
+    n += ((unsigned char)*s & 0xc0) != 0x80;
+  return n;
+}
+
 /* Lock names: 1-260 characters, none of < > % & : \ ? / or a control
  * character (the REST spec's rule). */
 static bool lock_name_ok(struct arm_call *call, const char *name)
 {
-  size_t chars = 0;
   bool ok = *name != '\0';
-  for (const unsigned char *p = (const unsigned char *)name; ok && *p; p++) {
+  for (const unsigned char *p = (const unsigned char *)name; ok && *p; p++)
     ok = *p >= 0x20 && *p != 0x7f && !strchr("<>%&:\\?/", *p);
-    chars += (*p & 0xc0) != 0x80;
-  }
-  if (ok && chars <= LOCK_NAME_MAX)
+  if (ok && utf8_chars(name) <= LOCK_NAME_MAX)
     return true;
   arm_reply_error_target(call, 400, "InvalidParameter", "lockName",
                          "The lock name '%s' is invalid: it can be at most %d characters and cannot contain <, >, %%, "
@@ -308,14 +313,6 @@ static const struct arm_member props_members[] = {
     ARM_ENUM("level", lock_levels), ARM_STRING("notes", 4 * LOCK_NOTES_MAX), ARM_ARRAY("owners", owner_members),
     ARM_MEMBERS_END};
 static const struct arm_member lock_members[] = {ARM_OBJECT("properties", props_members), ARM_MEMBERS_END};
-
-static size_t utf8_chars(const char *s)
-{
-  size_t n = 0;
-  for (; *s; s++)
-    n += ((unsigned char)*s & 0xc0) != 0x80;
-  return n;
-}
 
 static void reply_required(struct arm_call *call, const char *member, const char *path)
 {
