@@ -304,19 +304,6 @@ void arm_rp_put(struct arm_call *call)
       !arm_body_members_ok(call, json_object_get(props, ARM_RETENTION_LOCK), ARM_RETENTION_LOCK,
                            arm_retention_lock_members))
     return;
-  char rid[1200];
-  rp_id(call, rid, sizeof rid);
-  struct meta_resource had;
-  bool repeat = meta_resource_get(arm->meta, rid, &had) == 0; /* a repeat's lock may have ended since (below) */
-  if (repeat)
-    meta_resource_clear(&had);
-  json_t *lock = NULL;
-  if (!arm_retention_lock_request(call, props, !repeat, &lock))
-    return;
-  if (lock) /* the normalised lock is what the restore point records */
-    json_object_set_new(props, ARM_RETENTION_LOCK, lock);
-  if ((lock || json_object_get(props, "sourceRestorePoint")) && !arm_rg_ready(call))
-    return; /* a group being deleted: its job would meet a lock (a copy's: its source's) it did not check */
   char cid[1024], id[1200];
   collection_id(call, cid, sizeof cid);
   rp_id(call, id, sizeof id);
@@ -329,11 +316,19 @@ void arm_rp_put(struct arm_call *call)
   int nvd = 0;
   struct region_capture *cap = NULL;
   int ndisks = 0;
+  bool repeat = meta_resource_get(arm->meta, id, &existing) == 0; /* a repeat's lock may have ended since (below) */
+  json_t *lock = NULL;
+  if (!arm_retention_lock_request(call, props, !repeat, &lock))
+    goto out;
+  if (lock) /* the normalised lock is what the restore point records */
+    json_object_set_new(props, ARM_RETENTION_LOCK, lock);
+  if ((lock || json_object_get(props, "sourceRestorePoint")) && !arm_rg_ready(call))
+    goto out; /* a group being deleted: its job would meet a lock (a copy's: its source's) it did not check */
   if (meta_resource_get(arm->meta, cid, &coll) < 0) {
     arm_reply_collection_not_found(call);
     goto out;
   }
-  if (meta_resource_get(arm->meta, id, &existing) == 0) {
+  if (repeat) {
     reply_existing(call, &existing, props);
     goto out;
   }
