@@ -51,6 +51,7 @@
 
 #include "arm/internal.h"
 #include "common/log.h"
+#include "common/strlist.h"
 #include "common/timefmt.h"
 #include "common/urlcode.h"
 
@@ -426,46 +427,33 @@ static bool peers_lock_group(struct arm_call *call)
   char group[512], path[600];
   snprintf(group, sizeof group, "/subscriptions/%s/resourceGroups/%s", call->params[0], call->params[1]);
   snprintf(path, sizeof path, "%s/providers/Microsoft.Authorization/locks", group);
-  json_t *scopes = json_array();
+  struct strlist scopes = {0};
   for (int i = 1; i < arm->cfg.nlocations; i++) {
     struct reply r;
     if (send_to(call, &arm->cfg.locations[i], "GET", path, "api-version=2016-09-01", NULL, 0, &r) < 0)
       continue; /* it is not sent the DELETE either (see the head comment) */
     json_t *o = r.status == 200 && r.body ? json_loads(r.body, 0, NULL) : NULL;
-    size_t k, j;
-    json_t *v, *w;
+    size_t k;
+    json_t *v;
     json_array_foreach(json_object_get(o, "value"), k, v) {
       const char *id = json_string_value(json_object_get(v, "id"));
       const char *cut = id ? strcasestr(id, "/providers/Microsoft.Authorization/locks/") : NULL;
-      bool seen = !cut;
-      json_array_foreach(scopes, j, w) seen = seen || (json_string_length(w) == (size_t)(cut - id) &&
-                                                       !strncasecmp(json_string_value(w), id, (size_t)(cut - id)));
-      if (!seen)
-        json_array_append_new(scopes, json_stringn(id, (size_t)(cut - id)));
+      if (cut)
+        arm_lock_scopes_add(&scopes, id, (size_t)(cut - id));
     }
     json_decref(o);
     reply_free(&r);
   }
-  bool locked = json_array_size(scopes) > 0;
+  bool locked = scopes.n > 0;
   if (locked) {
-    size_t len = 1, k;
-    json_t *v;
-    json_array_foreach(scopes, k, v) len += json_string_length(v) + 1;
-    char *list = calloc(1, len);
-    json_array_foreach(scopes, k, v) {
-      if (list) {
-        if (k)
-          strcat(list, ",");
-        strcat(list, json_string_value(v));
-      }
-    }
+    char *list = arm_lock_scopes_join(&scopes);
     if (list)
       arm_reply_scope_locked(call, group, "delete", list);
     else
       arm_reply_internal(call, -ENOMEM);
     free(list);
   }
-  json_decref(scopes);
+  strlist_free(&scopes);
   return locked;
 }
 

@@ -229,6 +229,12 @@ void arm_locks_run(struct arm_call *call);
 void arm_reply_scope_locked(struct arm_call *call, const char *scope, const char *verb, const char *locked);
 /* That reply's message, in out (cap bytes; the rest cut off). */
 void arm_scope_locked_message(char *out, size_t cap, const char *scope, const char *verb, const char *locked);
+/* The locked scopes of such a reply as a set: len bytes of scope added to l
+ * unless it holds them already (any casing), 0 or -ENOMEM; and joined by
+ * commas (malloc'd, "" when l is empty; NULL out of memory). */
+struct strlist;
+int arm_lock_scopes_add(struct strlist *l, const char *scope, size_t len);
+char *arm_lock_scopes_join(const struct strlist *l);
 /* Where a lock route's lock lives: a subscription's or a group's lock is
  * every region's (forward.c replicates it), a resource's is the resource's
  * region's. */

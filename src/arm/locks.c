@@ -105,6 +105,29 @@ static void chain_of(char *const *segs, int n, struct chain *c)
 
 /* ---- enforcement ------------------------------------------------------------ */
 
+int arm_lock_scopes_add(struct strlist *l, const char *scope, size_t len)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (strlen(l->v[i]) == len && !strncasecmp(l->v[i], scope, len))
+      return 0;
+  CLEANUP_FREE char *s = strndup(scope, len);
+  return s ? strlist_add(l, s) : -ENOMEM;
+}
+
+char *arm_lock_scopes_join(const struct strlist *l)
+{
+  size_t len = 1;
+  for (size_t i = 0; i < l->n; i++)
+    len += strlen(l->v[i]) + 1;
+  char *out = calloc(1, len);
+  for (size_t i = 0; out && i < l->n; i++) {
+    if (i)
+      strcat(out, ",");
+    strcat(out, l->v[i]);
+  }
+  return out;
+}
+
 struct found {
   bool read_only; /* only ReadOnly locks count (a write) */
   struct strlist scopes;
@@ -121,10 +144,7 @@ static int collect(void *ctx, const struct meta_resource *r)
     if (!ro)
       return 0;
   }
-  for (size_t i = 0; i < f->scopes.n; i++)
-    if (!strcasecmp(f->scopes.v[i], r->parent_id))
-      return 0;
-  return strlist_add(&f->scopes, r->parent_id);
+  return arm_lock_scopes_add(&f->scopes, r->parent_id, strlen(r->parent_id));
 }
 
 /* The scopes of c holding a lock that refuses op (and, for a delete, those
@@ -138,21 +158,9 @@ static int refusing(struct arm *arm, const struct chain *c, enum arm_lock_op op,
     rc = meta_resource_list(arm->meta, c->id[i], LOCK_TYPE, NULL, 0, collect, &f);
   if (rc >= 0 && op == ARM_LOCK_DELETE && c->n)
     rc = meta_resource_list_prefix(arm->meta, c->id[c->n - 1], LOCK_TYPE, NULL, 0, collect, &f);
-  size_t len = 1;
-  for (size_t i = 0; i < f.scopes.n; i++)
-    len += strlen(f.scopes.v[i]) + 1;
-  if (rc >= 0 && !(*locked = calloc(1, len)))
+  if (rc >= 0 && !(*locked = arm_lock_scopes_join(&f.scopes)))
     rc = -ENOMEM;
-  for (size_t i = 0; rc >= 0 && i < f.scopes.n; i++) {
-    if (i)
-      strcat(*locked, ",");
-    strcat(*locked, f.scopes.v[i]);
-  }
   strlist_free(&f.scopes);
-  if (rc < 0) {
-    free(*locked);
-    *locked = NULL;
-  }
   return rc < 0 ? rc : 0;
 }
 
