@@ -76,9 +76,16 @@ flood() {
 }
 stat_of() { jq -r "$2" "$VAR/$1.json"; }
 stop_flood() { kill "$FLOOD_PID" 2>/dev/null || true; wait "$FLOOD_PID" 2>/dev/null || true; }
-# settled NAME CLOSED: waits (10 s at most) until the attacker's status, which
-# it rewrites once a second, counts CLOSED connections closed by the server
-settled() { for _ in $(seq 100); do [ "$(stat_of "$1" .idle.closed)" = "$2" ] && return 0; sleep 0.1; done; return 0; }
+# Idle connections that send nothing are closed at the 4 s header deadline
+# too, so a connection refused over the per-address limit is one closed before
+# it (at its accept, which a loaded machine may delay past 1 s), and one that
+# stayed is still open or was closed at the deadline (lifetimes count from the
+# connect).  early NAME → how many the server closed before the deadline;
+# kept NAME → how many stayed; settled NAME N waits (10 s at most) until the
+# attacker's status, rewritten once a second, counts N closed early.
+early() { stat_of "$1" '[.idle.lifetimes[] | select(. < 3.9)] | length'; }
+kept() { stat_of "$1" '.idle.open + ([.idle.lifetimes[] | select(. >= 3.9)] | length)'; }
+settled() { for _ in $(seq 100); do [ "$(early "$1")" = "$2" ] && return 0; sleep 0.1; done; return 0; }
 
 # ---- per-address limits ----
 flood peraddr 127.0.0.1 "$ARM_PORT" --idle 100 --sources 127.0.0.2 --duration 60
@@ -86,20 +93,17 @@ sleep 1.5
 code=$(curl -s --max-time 5 --cacert "$CA" --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "$EAST/metadata/endpoints") || true
 check test "$code" != 200 "ARM: the 101st connection from 127.0.0.2 is refused ($code)"
 legit "ARM, 127.0.0.2 at its limit"
-# closed by the server, not "refused" (closed within 1 s): under the sanitizer
-# build on a busy machine a few are closed just after that second — and seen
-# by the status only at its next rewrite
 settled peraddr 36
 stop_flood
-check test "$(stat_of peraddr .idle.closed)" = 36 -a "$(stat_of peraddr .idle.open)" = 64 \
-  "ARM: of 100 idle connections from one address 64 stay, 36 are closed ($(stat_of peraddr .idle.refused) within 1 s)"
+check test "$(early peraddr)" = 36 -a "$(kept peraddr)" = 64 \
+  "ARM: of 100 idle connections from one address $(kept peraddr) stay, $(early peraddr) are closed ($(stat_of peraddr .idle.refused) within 1 s)"
 flood dpaddr 127.0.0.1 "$DP_PORT" --idle 150 --sources 127.0.0.2 --duration 60
 sleep 1.5
 legit_sas "data plane, 127.0.0.2 at its limit"
 settled dpaddr 22
 stop_flood
-check test "$(stat_of dpaddr .idle.closed)" = 22 -a "$(stat_of dpaddr .idle.open)" = 128 \
-  "data plane: of 150 idle connections from one address 128 stay, 22 are closed ($(stat_of dpaddr .idle.refused) within 1 s)"
+check test "$(early dpaddr)" = 22 -a "$(kept dpaddr)" = 128 \
+  "data plane: of 150 idle connections from one address $(kept dpaddr) stay, $(early dpaddr) are closed ($(stat_of dpaddr .idle.refused) within 1 s)"
 
 # ---- trickles end at the header deadline ----
 flood trickle 127.0.0.1 "$ARM_PORT" --tls-trickle 5 --raw-trickle 5 --body-trickle 5 --sources 127.0.0.3 \
