@@ -179,6 +179,14 @@ static bool normalise(struct arm_call *call, json_t *obj, const struct arm_membe
   return true;
 }
 
+bool arm_body_required(struct arm_call *call)
+{
+  if (!call->body)
+    arm_reply_error(call, 400, "InvalidRequestContent",
+                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+  return call->body != NULL;
+}
+
 bool arm_body_normalise(struct arm_call *call, json_t *body, const struct arm_member *rules)
 {
   return normalise(call, body, rules, "");

@@ -144,11 +144,8 @@ void arm_collection_put(struct arm_call *call)
   if (!arm_rp_name_ok(call, call->params[2], "restorePointCollectionName") || !arm_rg_ready(call))
     return;
   json_t *b = call->body;
-  if (!b) {
-    arm_reply_error(call, 400, "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+  if (!arm_body_required(call))
     return;
-  }
   if (!collection_body_ok(call, b))
     return;
   json_t *props = json_object_get(b, "properties");

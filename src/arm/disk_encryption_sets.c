@@ -413,11 +413,8 @@ void arm_des_put(struct arm_call *call)
   if (!arm_rg_ready(call))
     return;
   json_t *b = call->body;
-  if (!b) {
-    arm_reply_error(call, 400, "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+  if (!arm_body_required(call))
     return;
-  }
   if (!set_body_ok(call, b))
     return;
   char id[1024];

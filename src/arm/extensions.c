@@ -170,11 +170,8 @@ static int find_other_agent(void *ctx, const struct meta_resource *r)
 void arm_vm_extension_put(struct arm_call *call)
 {
   json_t *b = call->body;
-  if (!b) {
-    arm_reply_error(call, 400, "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+  if (!arm_body_required(call))
     return;
-  }
   const char *name = call->params[3];
   size_t n = strlen(name);
   bool ctl = false;

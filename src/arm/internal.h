@@ -142,6 +142,9 @@ struct arm_member {
  * Call it first, before reading the body; replies InvalidRequestContent and
  * returns false for a member given twice in two spellings. */
 bool arm_body_normalise(struct arm_call *call, json_t *body, const struct arm_member *rules);
+/* Whether the call has a body; replies 400 InvalidRequestContent ("a body is
+ * required.") and returns false when it has none. */
+bool arm_body_required(struct arm_call *call);
 /* Checks obj's members against rules (ended by ARM_MEMBERS_END);
  * absent and null members pass, and so does a NULL obj.  A wrong type is
  * InvalidRequestContent, a string too long or not one of its values

@@ -170,11 +170,8 @@ void arm_net_put(struct arm_call *call)
   json_t *b = call->body;
   if (!name_ok(call, call->params[2]) || !arm_rg_ready(call))
     return;
-  if (!b) {
-    arm_reply_error(call, 400, "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+  if (!arm_body_required(call))
     return;
-  }
   if (!arm_body_normalise(call, b, k->members) || !arm_body_tree_ok(call, b, NULL, k->members) ||
       !arm_tags_ok(call, json_object_get(b, "tags")))
     return;
@@ -362,11 +359,8 @@ void arm_net_subnet_put(struct arm_call *call)
   json_t *b = call->body;
   if (!name_ok(call, call->params[3]))
     return;
-  if (!b) {
-    arm_reply_error(call, 400, "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+  if (!arm_body_required(call))
     return;
-  }
   if (!arm_body_normalise(call, b, arm_net_subnet_members) || !arm_body_tree_ok(call, b, NULL, arm_net_subnet_members))
     return;
   json_t *p = json_object_get(b, "properties");

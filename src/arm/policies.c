@@ -377,11 +377,8 @@ void arm_policy_put(struct arm_call *call)
   if (!arm_rg_ready(call))
     return;
   json_t *b = call->body;
-  if (!b) {
-    arm_reply_error(call, 400, "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'a body is required.'");
+  if (!arm_body_required(call))
     return;
-  }
   if (!body_ok(call, b))
     return;
   const char *loc = arm_location_here(call, b, POLICY_TYPE);
