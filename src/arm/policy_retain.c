@@ -28,6 +28,7 @@
 
 #include "arm/policy_run.h"
 #include "common/log.h"
+#include "common/strlist.h"
 #include "common/timefmt.h"
 #include "policy/retention.h"
 
@@ -43,27 +44,42 @@ static int newest_first(const void *a, const void *b)
   return x->time_us < y->time_us ? 1 : x->time_us > y->time_us ? -1 : 0;
 }
 
+/* The source restore points whose copies to another region are not all
+ * final (the names of the VM's open slots in state Succeeded), read once per
+ * plan, when the first restore point is judged. */
 struct in_use {
-  const char *rp_name;
-  bool found;
+  struct strlist names;
+  bool read;
 };
 
-/* A slot whose restore point is this one, with a copy not final. */
 static int slot_copying(void *ctx, const struct meta_policy_slot *s)
 {
   struct in_use *u = ctx;
-  if (strcasecmp(policy_last_segment(s->rp_id), u->rp_name) || strcmp(s->state, "Succeeded"))
+  if (strcmp(s->state, "Succeeded"))
     return 0;
   json_t *c = json_loads(s->copies ? s->copies : "{}", 0, NULL);
+  bool copying = false;
   const char *region;
   json_t *e;
   json_object_foreach(c, region, e) {
     const char *st = json_string_value(json_object_get(e, "state")) ?: "";
     if (strcmp(st, "Succeeded") && strcmp(st, "Superseded"))
-      u->found = true;
+      copying = true;
   }
   json_decref(c);
-  return 0;
+  return copying ? strlist_add(&u->names, policy_last_segment(s->rp_id)) : 0;
+}
+
+static bool in_use(struct policy_run *r, const char *vm_id, struct in_use *u, const char *rp_name)
+{
+  if (!u->read) {
+    meta_policy_slot_list(r->arm->meta, r->policy_id, vm_id, true, slot_copying, u);
+    u->read = true;
+  }
+  for (size_t i = 0; i < u->names.n; i++)
+    if (!strcasecmp(u->names.v[i], rp_name))
+      return true;
+  return false;
 }
 
 static json_t *point(const char *id, int64_t us)
@@ -105,6 +121,7 @@ static int plan_collection(struct policy_run *r, const char *vm_id, const char *
     return -ENOMEM;
   }
   json_t *skipped = json_object_get(plan, "skipped");
+  struct in_use u = {0};
   size_t k = 0, i;
   json_t *rp;
   json_array_foreach(rps, i, rp) {
@@ -128,14 +145,11 @@ static int plan_collection(struct policy_run *r, const char *vm_id, const char *
     e[k].item.time = slot;
     if (arm_retention_locked(props, r->now_us))
       e[k].item.pins |= RETAIN_PIN_LOCKED;
-    if (source) {
-      struct in_use u = {policy_last_segment(id), false};
-      meta_policy_slot_list(r->arm->meta, r->policy_id, vm_id, true, slot_copying, &u);
-      if (u.found)
-        e[k].item.pins |= RETAIN_PIN_IN_USE;
-    }
+    if (source && in_use(r, vm_id, &u, policy_last_segment(id)))
+      e[k].item.pins |= RETAIN_PIN_IN_USE;
     k++;
   }
+  strlist_free(&u.names);
   qsort(e, k, sizeof *e, newest_first);
   if (k)
     e[0].item.pins |= RETAIN_PIN_NEWEST_OK;
