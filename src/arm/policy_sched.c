@@ -655,12 +655,14 @@ static int take_slot(struct policy_run *r, struct open_slots *o)
     log_info("policy", "policy %s VM %s: slot %s taken", r->policy_id, v->vm_id, name);
   if (failpoint_io("policy.slot.after_take") < 0)
     log_warn("policy", "failpoint policy.slot.after_take");
-  struct open_slots one = {0};
-  rc = collect_slot(&one, &s);
-  if (rc == 0)
-    rc = step_slot(r, &one.s[0]);
-  open_slots_clear(&one);
-  return rc;
+  for (int i = 0; i < o->n; i++) /* o stays the VM's slots as stored: the new one replaces its row */
+    if (o->s[i].slot_us == s.slot_us) {
+      meta_policy_slot_clear(&o->s[i]);
+      o->s[i] = o->s[--o->n];
+      break;
+    }
+  rc = collect_slot(o, &s);
+  return rc == 0 ? step_slot(r, &o->s[o->n - 1]) : rc;
 }
 
 /* All of one VM's work due now; then its row's next due time. */
@@ -673,22 +675,23 @@ static int step_vm(struct policy_run *r)
     rc = step_slot(r, &o.s[i]);
   if (rc == 0 && v->next_slot_us >= 0 && r->now_us >= v->next_slot_us + jitter_us(r))
     rc = take_slot(r, &o);
-  open_slots_clear(&o);
-  if (rc < 0)
+  if (rc < 0) {
+    open_slots_clear(&o);
     return rc;
-  /* the next due time: the next slot, an open slot's step, an RPO breach */
+  }
+  /* the next due time: the next slot, an open slot's step, an RPO breach
+   * (o holds each slot as its step saved it: those not final are the VM's
+   * open slots, as meta_policy_slot_list would read them again) */
   int64_t due = v->next_slot_us >= 0 ? v->next_slot_us + jitter_us(r) : FAR;
-  rc = meta_policy_slot_list(r->arm->meta, v->policy_id, v->vm_id, true, collect_slot, &o);
   for (int i = 0; i < o.n; i++)
-    if (o.s[i].due_us < due)
+    if (strcmp(o.s[i].state, "Done") && strcmp(o.s[i].state, "Failed") && o.s[i].due_us < due)
       due = o.s[i].due_us;
   open_slots_clear(&o);
   int64_t breach = policy_rpo_check(r);
   if (breach > 0 && breach < due)
     due = breach;
   v->due_us = due > r->now_us ? due : r->now_us + US;
-  int rc2 = meta_policy_save(r->arm->meta, v, NULL, false);
-  return rc < 0 ? rc : rc2;
+  return meta_policy_save(r->arm->meta, v, NULL, false);
 }
 
 /* ---- policies: loading, membership -------------------------------------- */
