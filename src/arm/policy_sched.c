@@ -224,11 +224,11 @@ static int64_t backoff_us(int n)
   return (d < cap ? d : cap) * US;
 }
 
-/* How soon to look at a long-running operation again: 2 s, growing with
- * its age to 30 s. */
-static int64_t poll_us(const struct meta_policy_slot *s, int64_t now)
+/* How soon to look at a long-running operation started at since again: 2 s,
+ * growing with its age to 30 s. */
+static int64_t poll_us(int64_t since, int64_t now)
 {
-  int64_t age = now - s->changed_us, d = age / 4;
+  int64_t d = (now - since) / 4;
   return d < 2 * US ? 2 * US : d > 30 * US ? 30 * US : d;
 }
 
@@ -422,7 +422,7 @@ static void step_rp(struct policy_run *r, struct meta_policy_slot *s)
     s->state = strdup("Pending");
     slot_failed(r, s, &p, "the restore point");
   } else {
-    s->due_us = r->now_us + poll_us(s, r->now_us);
+    s->due_us = r->now_us + poll_us(s->changed_us, r->now_us);
   }
   policy_reply_clear(&p);
 }
@@ -503,8 +503,7 @@ static void step_copy(struct policy_run *r, struct meta_policy_slot *s, const ch
       fail_what = "the copy";
     } else {
       int64_t since = json_integer_value(json_object_get(c, "since"));
-      int64_t d = (r->now_us - since) / 4;
-      json_object_set_new(c, "due", json_integer(r->now_us + (d < 2 * US ? 2 * US : d > 30 * US ? 30 * US : d)));
+      json_object_set_new(c, "due", json_integer(r->now_us + poll_us(since, r->now_us)));
     }
   }
   if (fail_what) {
