@@ -60,6 +60,7 @@
 #include "arm/policy_run.h"
 #include "common/failpoint.h"
 #include "common/log.h"
+#include "common/strlist.h"
 #include "common/timefmt.h"
 #include "policy/schedule.h"
 
@@ -735,27 +736,20 @@ static void pass_clear(struct pass *p)
   p->ncache = 0;
 }
 
+/* Appends id to l unless it holds it already (ids compare
+ * case-insensitively, as ARM's do). */
+static int add_unique(struct strlist *l, const char *id)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (!strcasecmp(l->v[i], id))
+      return 0;
+  return strlist_add(l, id);
+}
+
 struct members {
   const struct policy_spec *spec;
-  char **ids;
-  int n, cap;
+  struct strlist ids;
 };
-
-static int add_member(struct members *m, const char *id)
-{
-  for (int i = 0; i < m->n; i++)
-    if (!strcasecmp(m->ids[i], id))
-      return 0;
-  if (m->n == m->cap) {
-    int cap = m->cap ? 2 * m->cap : 16;
-    char **n = realloc(m->ids, (size_t)cap * sizeof *n);
-    if (!n)
-      return -ENOMEM;
-    m->ids = n;
-    m->cap = cap;
-  }
-  return (m->ids[m->n++] = strdup(id)) ? 0 : -ENOMEM;
-}
 
 static int tagged_vm(void *ctx, const struct meta_resource *r)
 {
@@ -771,7 +765,7 @@ static int tagged_vm(void *ctx, const struct meta_resource *r)
     match = found;
   }
   json_decref(tags);
-  return match ? add_member(m, r->id) : 0;
+  return match ? add_unique(&m->ids, r->id) : 0;
 }
 
 struct existing {
@@ -779,8 +773,7 @@ struct existing {
   struct policy_sched *ps;
   const struct policy_spec *spec;
   bool changed;
-  char **gone;
-  int ngone;
+  struct strlist gone;
   bool *have;
   int64_t now_us;
 };
@@ -788,16 +781,11 @@ struct existing {
 static int existing_vm(void *ctx, const struct meta_policy_vm *v)
 {
   struct existing *e = ctx;
-  int i;
-  for (i = 0; i < e->want->n && strcasecmp(e->want->ids[i], v->vm_id); i++)
+  size_t i;
+  for (i = 0; i < e->want->ids.n && strcasecmp(e->want->ids.v[i], v->vm_id); i++)
     ;
-  if (i == e->want->n) {
-    char **g = realloc(e->gone, (size_t)(e->ngone + 1) * sizeof *g);
-    if (!g)
-      return -ENOMEM;
-    e->gone = g;
-    return (e->gone[e->ngone++] = strdup(v->vm_id)) ? 0 : -ENOMEM;
-  }
+  if (i == e->want->ids.n)
+    return strlist_add(&e->gone, v->vm_id);
   e->have[i] = true;
   if (!e->changed)
     return 0;
@@ -832,7 +820,7 @@ static void sync_members(struct policy_sched *ps, const char *policy_id, bool ch
   }
   struct members want = {.spec = &spec};
   for (int i = 0; rc == 0 && i < spec.nvm_ids; i++)
-    rc = add_member(&want, spec.vm_ids[i]);
+    rc = add_unique(&want.ids, spec.vm_ids[i]);
   if (rc == 0 && spec.ntags > 0) {
     char sub[128];
     const char *s = policy_id + strlen("/subscriptions/");
@@ -841,67 +829,44 @@ static void sync_members(struct policy_sched *ps, const char *policy_id, bool ch
   }
   int64_t now = time_now_us();
   struct existing e = {.want = &want, .ps = ps, .spec = &spec, .changed = changed, .now_us = now};
-  e.have = rc == 0 ? calloc((size_t)want.n + 1, sizeof *e.have) : NULL;
+  e.have = rc == 0 ? calloc(want.ids.n + 1, sizeof *e.have) : NULL;
   if (rc == 0 && !e.have)
     rc = -ENOMEM;
   if (rc == 0)
     rc = meta_policy_vm_list(arm->meta, policy_id, existing_vm, &e);
-  for (int i = 0; rc == 0 && i < e.ngone; i++) {
-    rc = meta_policy_vm_delete(arm->meta, policy_id, e.gone[i]);
-    log_info("policy", "policy %s: VM %s left the policy", policy_id, e.gone[i]);
+  for (size_t i = 0; rc == 0 && i < e.gone.n; i++) {
+    rc = meta_policy_vm_delete(arm->meta, policy_id, e.gone.v[i]);
+    log_info("policy", "policy %s: VM %s left the policy", policy_id, e.gone.v[i]);
   }
-  for (int i = 0; rc == 0 && i < want.n; i++) {
+  for (size_t i = 0; rc == 0 && i < want.ids.n; i++) {
     if (e.have[i])
       continue;
     int64_t next = policy_spec_next_slot(&spec, now / US);
-    struct meta_policy_vm v = {.policy_id = (char *)policy_id, .vm_id = want.ids[i],
+    struct meta_policy_vm v = {.policy_id = (char *)policy_id, .vm_id = want.ids.v[i],
                                .next_slot_us = next < 0 ? -1 : next * US, .due_us = now};
     rc = meta_policy_save(arm->meta, &v, NULL, false);
-    log_info("policy", "policy %s: VM %s joined the policy, first slot at %" PRId64, policy_id, want.ids[i], next);
+    log_info("policy", "policy %s: VM %s joined the policy, first slot at %" PRId64, policy_id, want.ids.v[i], next);
   }
   if (rc < 0)
     log_warn("policy", "policy %s: its VMs could not be updated: %s", policy_id, strerror(-rc));
-  for (int i = 0; i < e.ngone; i++)
-    free(e.gone[i]);
-  free(e.gone);
+  strlist_free(&e.gone);
   free(e.have);
-  for (int i = 0; i < want.n; i++)
-    free(want.ids[i]);
-  free(want.ids);
+  strlist_free(&want.ids);
   policy_spec_clear(&spec);
 }
 
-struct id_list {
-  char **ids;
-  int n;
-};
-
-static int add_id(struct id_list *l, const char *id)
-{
-  for (int i = 0; i < l->n; i++)
-    if (!strcasecmp(l->ids[i], id))
-      return 0;
-  char **n = realloc(l->ids, (size_t)(l->n + 1) * sizeof *n);
-  if (!n)
-    return -ENOMEM;
-  l->ids = n;
-  return (l->ids[l->n++] = strdup(id)) ? 0 : -ENOMEM;
-}
-
-static int policy_resource(void *ctx, const struct meta_resource *r) { return add_id(ctx, r->id); }
-static int policy_row(void *ctx, const struct meta_policy_vm *v) { return add_id(ctx, v->policy_id); }
+static int policy_resource(void *ctx, const struct meta_resource *r) { return add_unique(ctx, r->id); }
+static int policy_row(void *ctx, const struct meta_policy_vm *v) { return add_unique(ctx, v->policy_id); }
 
 /* Every policy of the region, and every policy that still has rows. */
 static void sync_all(struct policy_sched *ps)
 {
-  struct id_list l = {0};
+  struct strlist l = {0};
   meta_resource_list_type(ps->arm->meta, POLICY_TYPE, policy_resource, &l);
   meta_policy_vm_list(ps->arm->meta, NULL, policy_row, &l);
-  for (int i = 0; i < l.n && !ps->stop; i++)
-    sync_members(ps, l.ids[i], false);
-  for (int i = 0; i < l.n; i++)
-    free(l.ids[i]);
-  free(l.ids);
+  for (size_t i = 0; i < l.n && !ps->stop; i++)
+    sync_members(ps, l.v[i], false);
+  strlist_free(&l);
 }
 
 /* ---- the thread --------------------------------------------------------- */
