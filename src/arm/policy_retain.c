@@ -183,7 +183,7 @@ static int plan_collection(struct policy_run *r, const char *vm_id, const char *
  * recording it otherwise. */
 static bool conflict_known(struct policy_run *r, const char *region, const char *id, const char *code)
 {
-  json_t *regions = policy_regions_load(r), *e = policy_region_entry(regions, region);
+  json_t *regions = policy_regions_load(r->v), *e = policy_region_entry(regions, region);
   json_t *c = json_object_get(e, "conflicts");
   if (!c)
     json_object_set_new(e, "conflicts", c = json_array());
@@ -206,7 +206,7 @@ static bool conflict_known(struct policy_run *r, const char *region, const char 
 /* Conflicts whose restore point is gone are no longer reported. */
 static void conflicts_prune(struct policy_run *r, const char *region, json_t *plan)
 {
-  json_t *regions = policy_regions_load(r);
+  json_t *regions = policy_regions_load(r->v);
   json_t *c = json_object_get(json_object_get(regions, region), "conflicts");
   bool changed = false;
   for (size_t i = json_array_size(c); i-- > 0;) {

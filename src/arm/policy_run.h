@@ -50,10 +50,10 @@ int64_t policy_slot_of_name(const char *name);
 /* RFC 3339 (as ARM writes timeCreated) to microseconds; -1 when malformed. */
 int64_t policy_parse_time(const char *s);
 const char *policy_last_segment(const char *id);
-/* The VM row's record per region (its JSON text, r->v->regions): read (an
+/* The VM row's record per region (its JSON text, v->regions): read (an
  * empty object when there is none or it does not parse), one region's entry
  * (made when missing), written back. */
-json_t *policy_regions_load(const struct policy_run *r);
+json_t *policy_regions_load(const struct meta_policy_vm *v);
 json_t *policy_region_entry(json_t *regions, const char *region);
 void policy_regions_store(struct policy_run *r, const json_t *regions);
 

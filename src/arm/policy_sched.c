@@ -167,9 +167,9 @@ int64_t policy_slot_of_name(const char *name)
   return (int64_t)timegm(&tm);
 }
 
-json_t *policy_regions_load(const struct policy_run *r)
+json_t *policy_regions_load(const struct meta_policy_vm *v)
 {
-  json_t *regions = r->v->regions ? json_loads(r->v->regions, 0, NULL) : NULL;
+  json_t *regions = v->regions ? json_loads(v->regions, 0, NULL) : NULL;
   return regions ? regions : json_object();
 }
 
@@ -482,7 +482,7 @@ static void step_copy(struct policy_run *r, struct meta_policy_slot *s, const ch
     const char *ps = state_of(&p);
     if (!strcmp(ps, "Succeeded")) {
       json_object_set_new(c, "state", json_string("Succeeded"));
-      json_t *regions = policy_regions_load(r), *e = policy_region_entry(regions, region);
+      json_t *regions = policy_regions_load(r->v), *e = policy_region_entry(regions, region);
       json_int_t t = json_integer_value(json_object_get(c, "time"));
       if (t >= json_integer_value(json_object_get(e, "time"))) {
         json_object_set_new(e, "id", json_string(copy_id));

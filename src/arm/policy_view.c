@@ -93,7 +93,7 @@ int64_t policy_rpo_check(struct policy_run *r)
   const struct policy_spec *sp = r->spec;
   if (sp->rpo_target_s <= 0)
     return 0;
-  json_t *regions = policy_regions_load(r);
+  json_t *regions = policy_regions_load(r->v);
   int64_t target = sp->rpo_target_s * US, earliest = 0;
   bool changed = false;
   for (int i = -1; i < sp->ncopies; i++) {
@@ -166,9 +166,7 @@ static json_t *exceeded_json(const struct view *w, json_t *region_entry, int64_t
 static int view_vm(void *ctx, const struct meta_policy_vm *v)
 {
   struct view *w = ctx;
-  json_t *regions = json_loads(v->regions ? v->regions : "{}", 0, NULL);
-  if (!regions)
-    regions = json_object();
+  json_t *regions = policy_regions_load(v);
   json_t *copies = json_array(), *conflicts = json_array();
   for (int i = 0; i < w->spec->ncopies; i++) {
     const char *region = w->spec->copies[i].region;
