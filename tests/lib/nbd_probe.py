@@ -6,7 +6,10 @@ and clients that misbehave on purpose.
                                    nothing, INFO / GO / LIST_META_CONTEXT /
                                    SET_META_CONTEXT answer NBD_REP_ERR_UNKNOWN,
                                    EXPORT_NAME is hung up on. Exit 0 if so.
-  nbd_probe.py opens ADDR NAME     GO on NAME is acknowledged. Exit 0 if so.
+  nbd_probe.py opens ADDR NAME     GO on NAME is acknowledged. Exit 0 if so;
+                                   prints how long from the connect to the
+                                   acknowledgement (ms, Python's start-up not
+                                   counted).
   nbd_probe.py readonly ADDR NAME  GO on NAME says READ_ONLY, and a WRITE
                                    sent anyway (no client-side check) is
                                    answered EPERM.  Exit 0 if so.
@@ -145,10 +148,13 @@ def go(s, name):
 
 
 def opens(addr, name):
+    t0 = time.monotonic()
     s = dial(addr)
     greet(s)
     ok = go(s, name)
     s.close()
+    if ok:
+        print(f"opened in {(time.monotonic() - t0) * 1000:.1f} ms")
     return ok
 
 

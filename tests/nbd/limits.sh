@@ -33,10 +33,13 @@ for tr in unix tcp; do
   fi
   holder=$!
   for _ in $(seq 100); do [ -f "$T/w/ready" ] && break; sleep 0.1; done
-  t0=$(date +%s%N)
-  t "$tr: with 300 handshakes of another client held, a client opens at once" $PROBE opens "unix:$T/s.sock" "$C"
-  took=$(ms_since "$t0")
-  t "$tr: ... in ${took} ms" test "$took" -lt 2000
+  # "at once": well before the held handshakes' 3 s deadline frees any room,
+  # timed by the probe from its connect (a loaded machine's Python start-up
+  # is not the server's doing)
+  out=$($PROBE opens "unix:$T/s.sock" "$C") || out=refused
+  took=$(sed -n 's/^opened in \([0-9]*\)\.[0-9] ms$/\1/p' <<<"$out")
+  t "$tr: with 300 handshakes of another client held, a client opens at once ($out)" test -n "$took"
+  t "$tr: ... in ${took:-?} ms" test "${took:-9999}" -lt 2000
   t "$tr: and over TCP" $PROBE opens "tcp:127.0.0.1:$PORT" "$C"
   wait "$holder"
   out=$(cat "$T/hold.out")
