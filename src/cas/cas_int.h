@@ -19,7 +19,7 @@
 
 struct pack {
   uint32_t id;
-  int fd;
+  struct pack_obj *obj; /* its bytes in the pack store; closed with the last reference */
   atomic_int refs;   /* table reference + one per reader */
   uint64_t size;     /* bytes written (open pack: next append offset) */
   bool sealed;
@@ -49,8 +49,8 @@ struct zctx_pool;
 struct cas_crypt;
 
 struct cas {
-  char *dir, *packdir;
-  int lock_fd;
+  char *dir;
+  struct cas_pack_store *store;  /* the packs and index files (pack_store.h) */
   unsigned chunk_shift;
   int zstd_level;
   uint64_t pack_target;
@@ -93,7 +93,7 @@ static inline uint32_t cas_pack_version(const struct cas *cas)
 /* Pack table (cas.c). */
 struct pack *cas_pack_ref(struct cas *cas, uint32_t id);
 void cas_pack_unref(struct pack *p);
-/* Removes a pack from the table (its fd closes when the last reader leaves). */
+/* Removes a pack from the table (its handle closes when the last reader leaves). */
 void cas_pack_drop(struct cas *cas, uint32_t id);
 
 /* Seals the open pack if it has any record and starts a new one; waits for

@@ -31,7 +31,8 @@
  *     round.  Then the victims' entries leave the index and their packs the
  *     table (readers holding a reference finish first).  A put that looks up
  *     after this point misses and stores a fresh copy.
- *  6. "deleted": unlink each victim's .idx, then its .pack; fsync packs/.
+ *  6. "deleted": remove each victim from the pack store (its .idx, then its
+ *     .pack), then make the removals durable (the dir back end: fsync packs/).
  *     A crash between the two leaves a pack without .idx, which open rescans
  *     and re-indexes (garbage comes back, nothing is lost); so does a failed
  *     deletion (failpoints cas.gc.unlink, cas.gc.fsync_dir: GC fails, the
@@ -41,14 +42,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cas/cas_int.h"
 #include "cas/crypt.h"
 #include "cas/keyset.h"
 #include "common/cleanup.h"
-#include "common/fsutil.h"
 #include "common/log.h"
 
 enum victim_kind { KEEP, DELETE, REWRITE };
@@ -157,7 +155,7 @@ static int plan(struct gc *g, uint32_t first_new, double threshold, struct victi
     x->id = id;
     x->size = p->size;
     cas_pack_unref(p);
-    int r = pack_idx_read(cas->packdir, id, &x->ents, &x->n);
+    int r = pack_idx_read(cas->store, id, &x->ents, &x->n);
     if (r < 0) {
       log_warn("cas", "gc: pack %08x has no readable index; skipped", id);
       continue;
@@ -392,13 +390,7 @@ static int run(struct gc *g, cas_roots_fn roots_fn, void *ctx, const struct cas_
   for (size_t k = 0; k < nv; k++) {
     if (v[k].kind == KEEP)
       continue;
-    CLEANUP_FREE char *ip = pack_path(cas->packdir, v[k].id, "idx");
-    CLEANUP_FREE char *pp = pack_path(cas->packdir, v[k].id, "pack");
-    int e = (!ip || !pp) ? -ENOMEM : 0;
-    if (!e && (e = unlink_fp("cas.gc.unlink", ip)) == -ENOENT)
-      e = 0;
-    if (!e)
-      e = unlink_fp("cas.gc.unlink", pp);
+    int e = cas->store->ops->remove(cas->store, v[k].id);
     if (e) {
       r = e;
       log_error("cas", "gc: cannot delete pack %08x: %s", v[k].id, strerror(-r));
@@ -414,7 +406,7 @@ static int run(struct gc *g, cas_roots_fn roots_fn, void *ctx, const struct cas_
       st->packs_rewritten++;
   }
   if (r == 0 && nv > 0)
-    r = fsync_dir_fp("cas.gc.fsync_dir", cas->packdir);
+    r = cas->store->ops->sync_removals(cas->store);
   if (r == 0)
     r = crash(o, "deleted");
 out:

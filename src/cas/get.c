@@ -1,8 +1,8 @@
 /*
  * get.c — reading objects.  The index lookup runs under the index read
- * lock; the record is then read with pread (no lock held) from a referenced
- * pack and checked: CRC32C, type, full address, and the re-hash of the
- * content (invariant 5).  If GC removed the pack in between, the lookup is
+ * lock; the record is then read (no lock held; pread in the dir back end,
+ * pack_store.h) from a referenced pack and checked: CRC32C, type, full
+ * address, and the re-hash of the content (invariant 5).  If GC removed the pack in between, the lookup is
  * retried (the object was moved) or fails with -ENOENT (it was garbage).
  *
  * In an encrypted store a record is opened (decrypted, its tag checked)
@@ -19,15 +19,15 @@
  *
  * A reader that wants a whole group, members in order (a restore point's
  * chunks of one MiB of a disk), gets it without the cache (cas_get_group): a
- * raw group's content is read with one preadv straight into the caller's
- * buffer (header and member table into a small one), a compressed group is
- * decompressed straight into it; same checks.  That saves the copy out of
+ * raw group's content is read with one vectored read (preadv in the dir
+ * back end) straight into the caller's buffer (header and member table into
+ * a small one), a compressed group is decompressed straight into it; same
+ * checks.  That saves the copy out of
  * the cache, a fresh buffer per record (page faults) and evicting groups an
  * interleaved reader still needs.  Anything unexpected falls back to the
  * cached path, which also reports damage.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,6 @@
 #include "cas/cas_int.h"
 #include "cas/crypt.h"
 #include "common/cleanup.h"
-#include "common/fsutil.h"
 #include "common/log.h"
 
 int cas_read_record_into(struct cas *cas, const struct idx_ent *ent, uint8_t **buf, size_t *cap, struct pack_rec *pr)
@@ -51,7 +50,7 @@ int cas_read_record_into(struct cas *cas, const struct idx_ent *ent, uint8_t **b
   struct pack *p = cas_pack_ref(cas, ent->pack);
   if (!p)
     return -ENOENT;
-  int r = read_full_at(p->fd, *buf, ent->len, ent->off);
+  int r = pack_obj_read(p->obj, *buf, ent->len, ent->off);
   cas_pack_unref(p);
   return r < 0 ? r : pack_rec_decode(*buf, ent->len, pr);
 }
@@ -332,7 +331,7 @@ static int group_into(struct cas *cas, const struct idx_ent *e, const struct cas
     return -1;
   struct iovec iov[3] = {{head, head_len}, {dst, (size_t)raw}, {tag, CRYPT_TAG_LEN}};
   int niov = cas->crypt ? 3 : 2;
-  int r = verbatim ? preadv_full(p->fd, iov, niov, e->off) : read_full_at(p->fd, gc->scratch, rec_len, e->off);
+  int r = verbatim ? p->obj->ops->read(p->obj, iov, niov, e->off) : pack_obj_read(p->obj, gc->scratch, rec_len, e->off);
   cas_pack_unref(p);
   struct pack_rec pr;
   const uint8_t *body = NULL;
@@ -404,7 +403,7 @@ void cas_prefetch(struct cas *cas, const struct cas_addr *addr)
     p = cas_pack_ref(cas, e.pack);
   pthread_rwlock_unlock(&cas->idx_lock);
   if (p) {
-    posix_fadvise(p->fd, e.off, idx_rec_len(&e), POSIX_FADV_WILLNEED);
+    p->obj->ops->hint(p->obj, PACK_HINT_WILLNEED, e.off, idx_rec_len(&e));
     cas_pack_unref(p);
     if (tc) {
       tc->pf_instance = cas->instance;

@@ -8,29 +8,20 @@
  * valid record of the open pack are a torn tail.  Index files are only a
  * cache of a pack's scan: they are written atomically after the pack has been
  * fsync'd, and when one is missing or damaged it is rebuilt from its pack.
+ * The bytes of packs and index files are read and written through the pack
+ * store (pack_store.h); this file only encodes and checks them.
  */
 #include "cas/pack.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zstd.h>
 
 #include "common/cleanup.h"
 #include "common/crc32c.h"
-#include "common/fsutil.h"
-
-char *pack_path(const char *packdir, uint32_t id, const char *ext)
-{
-  char *p = NULL;
-  if (asprintf(&p, "%s/%08x.%s", packdir, id, ext) < 0)
-    return NULL;
-  return p;
-}
 
 static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
@@ -280,48 +271,28 @@ int pack_idx_shares(const struct pack_idx_ent *e, size_t n, uint64_t *share)
   return 0;
 }
 
-static void pack_hdr_encode(uint8_t h[PACK_HDR_SIZE], uint32_t version)
+void pack_hdr_encode(uint8_t h[PACK_HDR_SIZE], uint32_t version)
 {
   memset(h, 0, PACK_HDR_SIZE);
   memcpy(h, PACK_FILE_MAGIC, 8);
   put32(h + 8, version);
 }
 
-int pack_hdr_check(int fd, uint32_t version)
+int pack_hdr_check(struct pack_obj *h, uint32_t version)
 {
   uint8_t want[PACK_HDR_SIZE], got[PACK_HDR_SIZE];
   pack_hdr_encode(want, version);
-  int r = read_full_at(fd, got, sizeof got, 0); /* -EIO when short */
+  int r = pack_obj_read(h, got, sizeof got, 0); /* -EIO when short */
   if (r < 0)
     return r;
   return memcmp(got, want, sizeof got) == 0 ? 0 : -EIO;
 }
 
-int pack_hdr_write(int fd, uint32_t version)
+int pack_create(struct cas_pack_store *s, uint32_t id, uint32_t version, struct pack_obj **out)
 {
   uint8_t h[PACK_HDR_SIZE];
   pack_hdr_encode(h, version);
-  int r = write_full_at_fp("cas.pack.create", fd, h, sizeof h, 0);
-  return r == 0 ? fsync_fp("cas.pack.create", fd) : r;
-}
-
-int pack_create(const char *packdir, uint32_t id, uint32_t version)
-{
-  CLEANUP_FREE char *path = pack_path(packdir, id, "pack");
-  if (!path)
-    return -ENOMEM;
-  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return -errno;
-  int r = pack_hdr_write(fd, version);
-  if (r == 0)
-    r = fsync_dir(packdir);
-  if (r < 0) {
-    close(fd);
-    unlink(path);
-    return r;
-  }
-  return fd;
+  return s->ops->create(s, id, h, sizeof h, out);
 }
 
 /* Reads the pack in large windows; records never straddle a refill because
@@ -329,7 +300,7 @@ int pack_create(const char *packdir, uint32_t id, uint32_t version)
 #define SCAN_WINDOW (16u << 20)
 
 struct scan_buf {
-  int fd;
+  struct pack_obj *h;
   uint64_t size, base; /* file offset of buf[0] */
   size_t have;
   uint8_t *buf;
@@ -345,7 +316,7 @@ static int scan_fill(struct scan_buf *s, uint64_t off, size_t need)
   size_t want = s->cap;
   if (off + want > s->size)
     want = (size_t)(s->size - off);
-  int r = read_full_at(s->fd, s->buf, want, (off_t)off);
+  int r = pack_obj_read(s->h, s->buf, want, off);
   if (r < 0)
     return r;
   s->base = off;
@@ -385,7 +356,7 @@ static int scan_try(struct scan_buf *s, uint64_t off, bool full, uint8_t *tmp, s
   return 1;
 }
 
-int pack_scan(int fd, uint64_t file_size, struct cas_crypt *cc, bool full_check, pack_scan_fn fn, void *ctx,
+int pack_scan(struct pack_obj *h, uint64_t file_size, struct cas_crypt *cc, bool full_check, pack_scan_fn fn, void *ctx,
               uint64_t *end_out, uint64_t *bad_out)
 {
   size_t body_max = ZSTD_compressBound(CAS_MAX_OBJECT) + GROUP_TABLE_MAX;
@@ -397,7 +368,7 @@ int pack_scan(int fd, uint64_t file_size, struct cas_crypt *cc, bool full_check,
   CLEANUP_FREE uint8_t *open = cc ? malloc(body_max) : NULL;
   if (!buf || (full_check && !tmp) || (cc && !open))
     return -ENOMEM;
-  struct scan_buf s = {.fd = fd, .size = file_size, .buf = buf, .cap = cap, .cc = cc, .open = open};
+  struct scan_buf s = {.h = h, .size = file_size, .buf = buf, .cap = cap, .cc = cc, .open = open};
   uint64_t off = PACK_HDR_SIZE, end = PACK_HDR_SIZE, bad = 0;
   bool in_bad = false;
   int ret = 0;
@@ -439,14 +410,13 @@ static int idx_cmp(const void *a, const void *b)
   return memcmp(((const struct pack_idx_ent *)a)->addr.b, ((const struct pack_idx_ent *)b)->addr.b, CAS_ADDR_LEN);
 }
 
-int pack_idx_write(const char *packdir, uint32_t id, struct pack_idx_ent *ents, size_t n)
+int pack_idx_write(struct cas_pack_store *s, uint32_t id, struct pack_idx_ent *ents, size_t n)
 {
   if (n > 1)
     qsort(ents, n, sizeof *ents, idx_cmp);
   size_t len = 16 + n * sizeof *ents + 4;
   CLEANUP_FREE uint8_t *buf = malloc(len);
-  CLEANUP_FREE char *path = pack_path(packdir, id, "idx");
-  if (!buf || !path)
+  if (!buf)
     return -ENOMEM;
   memcpy(buf, PACK_IDX_MAGIC, 8);
   put32(buf + 8, (uint32_t)n);
@@ -459,17 +429,14 @@ int pack_idx_write(const char *packdir, uint32_t id, struct pack_idx_ent *ents, 
     memcpy(buf + 16 + i * sizeof e, &e, sizeof e);
   }
   put32(buf + len - 4, crc32c(0, buf, len - 4));
-  return write_file_atomic_fp("cas.index.write", path, buf, len, 0644);
+  return s->ops->idx_put(s, id, buf, len);
 }
 
-int pack_idx_read(const char *packdir, uint32_t id, struct pack_idx_ent **out, size_t *n_out)
+int pack_idx_read(struct cas_pack_store *s, uint32_t id, struct pack_idx_ent **out, size_t *n_out)
 {
-  CLEANUP_FREE char *path = pack_path(packdir, id, "idx");
-  if (!path)
-    return -ENOMEM;
   CLEANUP_FREE uint8_t *buf = NULL;
   size_t len;
-  int r = read_file(path, (void **)&buf, &len);
+  int r = s->ops->idx_get(s, id, (void **)&buf, &len);
   if (r < 0)
     return r;
   if (len < 20 || memcmp(buf, PACK_IDX_MAGIC, 8) != 0 || crc32c(0, buf, len - 4) != get32(buf + len - 4))

@@ -71,6 +71,7 @@
 
 #include "cas/cas.h"
 #include "cas/crypt.h"
+#include "cas/pack_store.h"
 
 #define PACK_FILE_MAGIC "VMRPPAK1"
 #define PACK_HDR_SIZE 16u
@@ -104,9 +105,6 @@ struct pack_idx_ent {
   uint8_t pad;
 };
 _Static_assert(sizeof(struct pack_idx_ent) == 48, "index entry is 48 bytes on disk");
-
-/* "DIR/packs/NNNNNNNN.pack" / ".idx"; caller frees. */
-char *pack_path(const char *packdir, uint32_t id, const char *ext);
 
 /* Writes the record header for rec + payload into hdr_out (PACK_REC_HDR bytes). */
 void pack_rec_encode(const struct pack_rec *rec, const void *payload, uint8_t hdr_out[PACK_REC_HDR]);
@@ -165,14 +163,13 @@ int pack_idx_shares(const struct pack_idx_ent *e, size_t n, uint64_t *share);
  * rec->raw_len bytes.  0 or -EIO. */
 int pack_rec_content(struct cas_crypt *cc, const struct pack_rec *rec, const void *body, void *out, bool rehash);
 
-/* Creates a new pack file with its header (of version), fsyncs it and the
- * directory.  Returns fd or -errno. */
-int pack_create(const char *packdir, uint32_t id, uint32_t version);
-/* Writes the 16-byte file header pack_create writes, and fsyncs. */
-int pack_hdr_write(int fd, uint32_t version);
+/* The 16-byte file header of a pack of version. */
+void pack_hdr_encode(uint8_t h[PACK_HDR_SIZE], uint32_t version);
+/* Creates pack id in s with its header (of version), durably (pack_store.h). */
+int pack_create(struct cas_pack_store *s, uint32_t id, uint32_t version, struct pack_obj **out);
 /* Checks the pack's 16-byte file header byte for byte: 0, -EIO when any byte
- * differs from what pack_create writes (or the file is shorter), or -errno. */
-int pack_hdr_check(int fd, uint32_t version);
+ * differs from what pack_create writes (or the pack is shorter), or -errno. */
+int pack_hdr_check(struct pack_obj *h, uint32_t version);
 
 /* Scans records from PACK_HDR_SIZE to file_size.  For each record whose
  * header and CRC check out and that opens under cc (pack_rec_open), calls fn
@@ -183,10 +180,11 @@ int pack_hdr_check(int fd, uint32_t version);
  * (records failing that are counted bad and not passed to fn). */
 typedef int (*pack_scan_fn)(void *ctx, const struct pack_rec *rec, const uint8_t *body, uint32_t off,
                             uint32_t len);
-int pack_scan(int fd, uint64_t file_size, struct cas_crypt *cc, bool full_check, pack_scan_fn fn, void *ctx, uint64_t *end_out,
-              uint64_t *bad_out);
+int pack_scan(struct pack_obj *h, uint64_t file_size, struct cas_crypt *cc, bool full_check, pack_scan_fn fn,
+              void *ctx, uint64_t *end_out, uint64_t *bad_out);
 
-/* Writes the index file atomically (entries are sorted here). */
-int pack_idx_write(const char *packdir, uint32_t id, struct pack_idx_ent *ents, size_t n);
-/* Loads an index file; -EIO when its header or CRC32C is wrong. *out malloc'd. */
-int pack_idx_read(const char *packdir, uint32_t id, struct pack_idx_ent **out, size_t *n_out);
+/* Puts pack id's index file (entries are sorted here), atomically (idx_put). */
+int pack_idx_write(struct cas_pack_store *s, uint32_t id, struct pack_idx_ent *ents, size_t n);
+/* Loads an index file; -EIO when its header or CRC32C is wrong, -ENOENT
+ * when there is none. *out malloc'd. */
+int pack_idx_read(struct cas_pack_store *s, uint32_t id, struct pack_idx_ent **out, size_t *n_out);

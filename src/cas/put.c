@@ -3,13 +3,15 @@
  *
  * A put hashes, compresses and (in an encrypted store) seals outside any
  * lock (so all cores work in parallel), then appends under write_lock: re-check the index (another
- * thread may have stored the same object meanwhile), pwrite the record at the
- * end of the open pack, and only then publish it in the index, so a reader
- * never finds an entry whose bytes are not there yet.  When the open pack
+ * thread may have stored the same object meanwhile), append the record at the
+ * end of the open pack (pack_store.h: a pwrite in the dir back end), and only
+ * then publish it in the index, so a reader never finds an entry whose bytes
+ * are not there yet.  When the open pack
  * reaches its target size the putting thread switches to a new pack under the
- * lock and seals the old one outside it (fsync, then write its .idx:
+ * lock and seals the old one outside it (sync SEAL, then put its .idx:
  * invariant (1)); cas_sync waits for such seals.  Every 8 MiB the open pack's
- * new bytes are handed to writeback (sync_file_range), so fsyncs stay short.
+ * new bytes are handed to writeback (the WRITEBACK hint: sync_file_range in
+ * the dir back end), so fsyncs stay short.
  *
  * A pack that took records appended verbatim (a peer's copy, a GC move) is
  * dropped from the page cache once sealed: nobody is about to read it, and
@@ -20,11 +22,9 @@
  * their pages: a restore or a SAS read of a new restore point often follows.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <endian.h>
-#include <unistd.h>
 #include <zstd.h>
 
 #include "cas/cas_int.h"
@@ -32,7 +32,6 @@
 #include "cas/zpool.h"
 #include "common/bytes.h"
 #include "common/cleanup.h"
-#include "common/fsutil.h"
 #include "common/log.h"
 
 #define WRITEBACK_STEP (8u << 20)
@@ -75,10 +74,10 @@ static bool lookup(struct cas *cas, const struct cas_addr *a, struct idx_ent *e)
  * verify read an unsealed pack's there. */
 static void seal(struct cas *cas, struct pack *p)
 {
-  int r = fsync_fp("cas.pack.seal", p->fd);
+  int r = p->obj->ops->sync(p->obj, PACK_SYNC_SEAL);
   if (r == 0 && p->cold) /* clean now: dropping its pages loses nothing */
-    posix_fadvise(p->fd, 0, 0, POSIX_FADV_DONTNEED);
-  int ir = r == 0 ? pack_idx_write(cas->packdir, p->id, p->ents, p->n_ents) : 0;
+    p->obj->ops->hint(p->obj, PACK_HINT_DONTNEED, 0, 0);
+  int ir = r == 0 ? pack_idx_write(cas->store, p->id, p->ents, p->n_ents) : 0;
   if (r < 0)
     log_error("cas", "sealing pack %08x failed: %s; refusing further writes", p->id, strerror(-r));
   else if (ir < 0)
@@ -125,10 +124,12 @@ static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, stru
   if (p->size + len > UINT32_MAX)
     return -EFBIG;
   uint32_t off = (uint32_t)p->size;
-  int r = write_full_at_fp("cas.pack.write", p->fd, rec, len, off);
-  if (r < 0) { /* part of it may be in the file (a full disk): cut it, a pack ends at its last record */
-    if (ftruncate(p->fd, off) < 0) {
-      log_error("cas", "pack %08x: cannot cut a failed append (%s); refusing further writes", p->id, strerror(errno));
+  struct iovec v = {(void *)rec, len};
+  int r = p->obj->ops->append(p->obj, &v, 1, off);
+  if (r < 0) { /* part of it may be in the pack (a full disk): cut it, a pack ends at its last record */
+    int tr = p->obj->ops->truncate(p->obj, off);
+    if (tr < 0) {
+      log_error("cas", "pack %08x: cannot cut a failed append (%s); refusing further writes", p->id, strerror(-tr));
       cas->sticky_error = -EIO;
     }
     return r;
@@ -147,8 +148,7 @@ static int append_locked(struct cas *cas, const uint8_t *rec, uint32_t len, stru
     cas_record(cas, &ents[i].addr, ents[i].type);
   }
   if (p->size - cas->unsynced_from >= WRITEBACK_STEP) {
-    sync_file_range(p->fd, (off_t)cas->unsynced_from, (off_t)(p->size - cas->unsynced_from),
-                    SYNC_FILE_RANGE_WRITE);
+    p->obj->ops->hint(p->obj, PACK_HINT_WRITEBACK, cas->unsynced_from, p->size - cas->unsynced_from);
     cas->unsynced_from = p->size;
   }
   if (p->size >= cas->pack_target)
@@ -384,7 +384,7 @@ int cas_sync(struct cas *cas)
     p = cas->open;
     atomic_fetch_add(&p->refs, 1);
   }
-  int r = fdatasync_fp("cas.pack.fsync", p->fd);
+  int r = p->obj->ops->sync(p->obj, PACK_SYNC_DATA);
   uint32_t id = p->id;
   cas_pack_unref(p);
   if (r < 0) {

@@ -42,7 +42,7 @@ int cas_stats(struct cas *cas, struct cas_stats *st)
       }
     }
     if (r == 0 && p->sealed)
-      r = pack_idx_read(cas->packdir, id, &ents, &n);
+      r = pack_idx_read(cas->store, id, &ents, &n);
     cas_pack_unref(p);
     CLEANUP_FREE uint64_t *share = r == 0 ? malloc((n ? n : 1) * sizeof *share) : NULL;
     if (r == 0 && (!share || pack_idx_shares(ents, n, share) < 0))

@@ -10,6 +10,9 @@
  *     lock               flock'd by the process that has the store open
  *     packs/NNNNNNNN.pack  append-only record files (format in pack.h)
  *     packs/NNNNNNNN.idx   index of a sealed pack (sorted addresses → offsets)
+ * The lock and packs/ are the directory back end's (pack_dir.c): this file
+ * reaches packs and index files only through the pack store (pack_store.h),
+ * whose ops say which of the invariants below each of them keeps.
  *
  * States of a pack: OPEN (the highest id; appended to; no .idx), SEALING
  * (no longer appended to; being fsync'd, then its .idx written), SEALED (has a
@@ -81,16 +84,11 @@
  *      recovery.  [test_cas_crypt: wrong_key_changes_nothing]
  * Recovery is idempotent: a crash during recovery is recovered by the next open.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cas/cas_int.h"
 #include "cas/crypt.h"
@@ -204,8 +202,8 @@ struct pack *cas_pack_ref(struct cas *cas, uint32_t id)
 void cas_pack_unref(struct pack *p)
 {
   if (atomic_fetch_sub(&p->refs, 1) == 1) {
-    if (p->fd >= 0)
-      close(p->fd);
+    if (p->obj)
+      p->obj->ops->close(p->obj);
     free(p->ents);
     free(p);
   }
@@ -225,13 +223,13 @@ void cas_pack_drop(struct cas *cas, uint32_t id)
     cas_pack_unref(p);
 }
 
-static struct pack *pack_new(uint32_t id, int fd, uint64_t size, bool sealed)
+static struct pack *pack_new(uint32_t id, struct pack_obj *obj, uint64_t size, bool sealed)
 {
   struct pack *p = calloc(1, sizeof *p);
   if (!p)
     return NULL;
   p->id = id;
-  p->fd = fd;
+  p->obj = obj;
   p->size = size;
   p->sealed = sealed;
   atomic_init(&p->refs, 1);
@@ -300,26 +298,28 @@ static int acc_add(struct load_acc *a, uint32_t pack, const struct pack_idx_ent 
  * it is to stay open, seals it.  Invariants (3) and (4). */
 static int recover_pack(struct cas *cas, struct pack *p, bool keep_open)
 {
-  uint64_t end = 0, bad = 0;
-  struct stat st;
-  if (fstat(p->fd, &st) < 0)
-    return -errno;
-  if ((uint64_t)st.st_size < PACK_HDR_SIZE) {
+  uint64_t end = 0, bad = 0, size;
+  int r = p->obj->ops->size(p->obj, &size);
+  if (r < 0)
+    return r;
+  if (size < PACK_HDR_SIZE) {
     /* Its creation was cut short (pack_create writes and fsyncs the header
      * before anything can be appended), so it holds nothing: no damage.  A
      * writable open writes the header now; read-only, its size below the
      * header says so (verify finds nothing in it to check). */
-    p->size = (uint64_t)st.st_size;
+    p->size = size;
     if (cas->read_only)
       return 0;
-    log_warn("cas", "pack %08x: its creation was cut short (%lld bytes); header written", p->id,
-             (long long)st.st_size);
-    int hr = pack_hdr_write(p->fd, cas_pack_version(cas));
-    if (hr < 0)
-      return hr;
-    st.st_size = PACK_HDR_SIZE;
+    log_warn("cas", "pack %08x: its creation was cut short (%llu bytes); header written", p->id,
+             (unsigned long long)size);
+    uint8_t h[PACK_HDR_SIZE];
+    pack_hdr_encode(h, cas_pack_version(cas));
+    struct iovec v = {h, sizeof h};
+    if ((r = p->obj->ops->append(p->obj, &v, 1, 0)) < 0 || (r = p->obj->ops->sync(p->obj, PACK_SYNC_RECOVERED)) < 0)
+      return r;
+    size = PACK_HDR_SIZE;
   }
-  int r = pack_scan(p->fd, (uint64_t)st.st_size, cas->crypt, false, scan_add, p, &end, &bad);
+  r = pack_scan(p->obj, size, cas->crypt, false, scan_add, p, &end, &bad);
   if (r < 0)
     return r;
   if (bad)
@@ -327,114 +327,46 @@ static int recover_pack(struct cas *cas, struct pack *p, bool keep_open)
   p->size = end;
   if (cas->read_only)
     return 0;
-  if ((uint64_t)st.st_size != end) {
-    log_warn("cas", "pack %08x: truncating torn tail %llu -> %llu", p->id, (unsigned long long)st.st_size,
+  if (size != end) {
+    log_warn("cas", "pack %08x: truncating torn tail %llu -> %llu", p->id, (unsigned long long)size,
              (unsigned long long)end);
-    if (ftruncate(p->fd, (off_t)end) < 0)
-      return -errno;
+    if ((r = p->obj->ops->truncate(p->obj, end)) < 0)
+      return r;
   }
-  if (fsync(p->fd) < 0)
-    return -errno;
+  if ((r = p->obj->ops->sync(p->obj, PACK_SYNC_RECOVERED)) < 0)
+    return r;
   if (keep_open)
     return 0;
-  r = pack_idx_write(cas->packdir, p->id, p->ents, p->n_ents);
+  r = pack_idx_write(cas->store, p->id, p->ents, p->n_ents);
   p->sealed = r == 0;
   return r;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Lists pack ids that have a .pack file; removes orphan .idx/.tmp files. */
-static int list_packs(struct cas *cas, uint32_t **ids_out, size_t *n_out)
-{
-  DIR *d = opendir(cas->packdir);
-  if (!d)
-    return -errno;
-  uint32_t *ids = NULL;
-  size_t n = 0, cap = 0;
-  int r = 0;
-  struct dirent *de;
-  while ((de = readdir(d))) {
-    unsigned id;
-    char ext[8];
-    if (sscanf(de->d_name, "%8x.%7s", &id, ext) != 2 || strcmp(ext, "pack") != 0)
-      continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 64;
-      uint32_t *ni = realloc(ids, cap * sizeof *ni);
-      if (!ni) {
-        r = -ENOMEM;
-        break;
-      }
-      ids = ni;
-    }
-    ids[n++] = id;
-  }
-  closedir(d);
-  if (r < 0) {
-    free(ids);
-    return r;
-  }
-  if (n > 1)
-    qsort(ids, n, sizeof *ids, cmp_u32);
-  *ids_out = ids;
-  *n_out = n;
-  return 0;
-}
-
-static void remove_orphans(struct cas *cas)
-{
-  DIR *d = opendir(cas->packdir);
-  if (!d)
-    return;
-  struct dirent *de;
-  while ((de = readdir(d))) {
-    unsigned id;
-    char ext[12];
-    if (sscanf(de->d_name, "%8x.%11s", &id, ext) != 2)
-      continue;
-    bool orphan = strcmp(ext, "idx.tmp") == 0;
-    if (strcmp(ext, "idx") == 0) {
-      CLEANUP_FREE char *pp = pack_path(cas->packdir, id, "pack");
-      orphan = pp && access(pp, F_OK) != 0;
-    }
-    if (orphan)
-      unlinkat(dirfd(d), de->d_name, 0);
-  }
-  closedir(d);
-}
-
+/* Lists the packs (dir back end: their files; orphan index files are
+ * dropped there), loads their index files, recovers those without one. */
 static int load_packs(struct cas *cas)
 {
-  if (!cas->read_only)
-    remove_orphans(cas);
+  struct cas_pack_store *s = cas->store;
   CLEANUP_FREE uint32_t *ids = NULL;
   size_t n = 0;
-  int r = list_packs(cas, &ids, &n);
+  int r = s->ops->list(s, &ids, &n);
   if (r < 0)
     return r;
   struct load_acc acc = {0};
   for (size_t i = 0; i < n && r == 0; i++) {
-    CLEANUP_FREE char *path = pack_path(cas->packdir, ids[i], "pack");
-    int fd = path ? open(path, (cas->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC) : -1;
-    if (fd < 0) {
-      r = path ? -errno : -ENOMEM;
+    struct pack_obj *obj;
+    if ((r = s->ops->open(s, ids[i], !cas->read_only, &obj)) < 0)
       break;
-    }
-    struct stat st;
-    struct pack *p = fstat(fd, &st) == 0 ? pack_new(ids[i], fd, (uint64_t)st.st_size, true) : NULL;
+    uint64_t size = 0;
+    struct pack *p = obj->ops->size(obj, &size) == 0 ? pack_new(ids[i], obj, size, true) : NULL;
     if (!p) {
-      close(fd);
+      obj->ops->close(obj);
       r = -ENOMEM;
       break;
     }
     struct pack_idx_ent *ents = NULL;
     size_t ne = 0;
-    int ir = pack_idx_read(cas->packdir, ids[i], &ents, &ne);
+    int ir = pack_idx_read(s, ids[i], &ents, &ne);
     bool last = i + 1 == n;
     if (ir == 0) {
       r = acc_add(&acc, p->id, ents, ne);
@@ -477,15 +409,16 @@ int cas_new_open_pack(struct cas *cas, struct pack **out)
     LOCK_GUARD(&cas->packs_lock);
     id = cas->next_pack_id;
   }
-  int fd = pack_create(cas->packdir, id, cas_pack_version(cas));
-  if (fd < 0)
-    return fd;
-  struct pack *p = pack_new(id, fd, PACK_HDR_SIZE, false);
+  struct pack_obj *obj;
+  int r = pack_create(cas->store, id, cas_pack_version(cas), &obj);
+  if (r < 0)
+    return r;
+  struct pack *p = pack_new(id, obj, PACK_HDR_SIZE, false);
   if (!p) {
-    close(fd);
+    obj->ops->close(obj);
     return -ENOMEM;
   }
-  int r = table_put(cas, p);
+  r = table_put(cas, p);
   if (r < 0) {
     cas_pack_unref(p);
     return r;
@@ -520,8 +453,8 @@ static void cas_free(struct cas *cas)
   zpool_free(cas->zpool);
   crypt_free(cas->crypt);
   free(cas->rec);
-  if (cas->lock_fd >= 0)
-    close(cas->lock_fd);
+  if (cas->store)
+    cas->store->ops->free(cas->store);
   pthread_rwlock_destroy(&cas->idx_lock);
   pthread_mutex_destroy(&cas->write_lock);
   pthread_cond_destroy(&cas->seal_cond);
@@ -529,7 +462,6 @@ static void cas_free(struct cas *cas)
   pthread_mutex_destroy(&cas->rec_lock);
   pthread_mutex_destroy(&cas->gc_lock);
   free(cas->dir);
-  free(cas->packdir);
   free(cas);
 }
 
@@ -541,7 +473,6 @@ int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
   struct cas *cas = calloc(1, sizeof *cas);
   if (!cas)
     return -ENOMEM;
-  cas->lock_fd = -1;
   pthread_rwlock_init(&cas->idx_lock, NULL);
   pthread_mutex_init(&cas->write_lock, NULL);
   pthread_cond_init(&cas->seal_cond, NULL);
@@ -555,27 +486,8 @@ int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
   cas->instance = atomic_fetch_add(&instances, 1) + 1;
   cas->pack_target = o.pack_target ? o.pack_target : DEFAULT_PACK_TARGET;
   int r = -ENOMEM;
-  cas->dir = strdup(dir);
-  if (!cas->dir || asprintf(&cas->packdir, "%s/packs", dir) < 0)
+  if (!(cas->dir = strdup(dir)) || (r = pack_dir_open(dir, o.create, o.read_only, &cas->store)) < 0)
     goto fail;
-  if (o.create && !o.read_only) {
-    if ((r = mkdir_exist_ok(dir, 0755)) < 0 || (r = mkdir_exist_ok(cas->packdir, 0755)) < 0)
-      goto fail;
-  }
-  {
-    CLEANUP_FREE char *lp = NULL;
-    if (asprintf(&lp, "%s/lock", dir) < 0)
-      goto fail;
-    cas->lock_fd = open(lp, (o.read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
-    if (cas->lock_fd < 0) {
-      r = -errno;
-      goto fail;
-    }
-    if (flock(cas->lock_fd, (o.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-      r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-      goto fail;
-    }
-  }
   if ((r = config_load_or_create(cas, &o)) < 0 || (r = index_init(&cas->idx)) < 0)
     goto fail;
   r = -ENOMEM;

@@ -96,7 +96,7 @@ static int pack_entries(struct cas *cas, struct pack *p, struct pack_idx_ent **o
       return 0;
     }
   }
-  return pack_idx_read(cas->packdir, p->id, out, n);
+  return pack_idx_read(cas->store, p->id, out, n);
 }
 
 static int check_pack(struct verify *v, struct pack *p);
@@ -131,7 +131,7 @@ static int check_pack(struct verify *v, struct pack *p)
     return 0;
   /* The file header holds no data but is checked byte for byte, so that no
    * bit of a pack goes unchecked (invariant (7) in store.c). */
-  int r = pack_hdr_check(p->fd, cas_pack_version(cas));
+  int r = pack_hdr_check(p->obj, cas_pack_version(cas));
   if (r == -EIO) {
     log_error("cas", "verify: pack %08x: file header damaged", p->id);
     v->rep->bad_records++;
@@ -145,7 +145,7 @@ static int check_pack(struct verify *v, struct pack *p)
     v->rep->bad_records++;
   }
   uint64_t end = 0;
-  r = pack_scan(p->fd, size, cas->crypt, true, scan_good, v, &end, &bad);
+  r = pack_scan(p->obj, size, cas->crypt, true, scan_good, v, &end, &bad);
   if (r < 0)
     return r;
   /* pack_scan calls a bad region at the end a torn tail; but size only

@@ -4,8 +4,9 @@
  *   vmrp-store-bench index DIR N      start-up time, RAM per object and
  *                                     lookups per second with N objects
  *
- * It writes N small objects straight into pack and index files with the
- * store's own record format — an encrypted store's (pack.h format 2), under
+ * It writes N small objects straight into packs and index files (through
+ * the store's directory back end, pack_store.h) with the store's own record
+ * format — an encrypted store's (pack.h format 2), under
  * a random key, as the daemon's stores are — faster than N cas_put calls,
  * same files, then opens the store like the daemon does and measures.
  * Output is one "key value" line per number, for bench/store/run.
@@ -20,7 +21,6 @@
 #include <unistd.h>
 
 #include "cas/cas_int.h"
-#include "common/fsutil.h"
 
 #define PER_PACK 200000u
 
@@ -52,18 +52,16 @@ static void object(uint64_t i, uint8_t out[16])
 
 static int write_packs(const char *dir, uint64_t n, struct cas_crypt *cc)
 {
-  char *packdir = NULL;
-  if (asprintf(&packdir, "%s/packs", dir) < 0 || mkdir_exist_ok(dir, 0755) < 0 || mkdir_exist_ok(packdir, 0755) < 0)
-    return -EIO;
+  struct cas_pack_store *ps;
+  int r = pack_dir_open(dir, true, false, &ps);
+  if (r < 0)
+    return r;
   size_t rec = PACK_REC_HDR + PACK_SEAL_OVERHEAD + 16;
   uint8_t *buf = malloc(PACK_HDR_SIZE + PER_PACK * rec);
   struct pack_idx_ent *ents = malloc(PER_PACK * sizeof *ents);
-  int r = buf && ents ? 0 : -ENOMEM;
+  r = buf && ents ? 0 : -ENOMEM;
   for (uint32_t id = 0; r == 0 && (uint64_t)id * PER_PACK < n; id++) {
     uint64_t first = (uint64_t)id * PER_PACK, cnt = n - first < PER_PACK ? n - first : PER_PACK;
-    memset(buf, 0, PACK_HDR_SIZE);
-    memcpy(buf, PACK_FILE_MAGIC, 8);
-    buf[8] = PACK_VERSION_SEALED;
     size_t off = PACK_HDR_SIZE;
     for (uint64_t k = 0; k < cnt && r == 0; k++) {
       uint8_t *payload = buf + off + PACK_REC_HDR;
@@ -77,15 +75,17 @@ static int write_packs(const char *dir, uint64_t n, struct cas_crypt *cc)
                                       .type = CAS_CHUNK};
       off += rec;
     }
-    char *path = pack_path(packdir, id, "pack");
-    r = path ? write_file_atomic(path, buf, off) : -ENOMEM;
-    free(path);
-    if (r == 0)
-      r = pack_idx_write(packdir, id, ents, cnt);
+    struct pack_obj *h = NULL;
+    struct iovec v = {buf + PACK_HDR_SIZE, off - PACK_HDR_SIZE};
+    if (r == 0 && (r = pack_create(ps, id, PACK_VERSION_SEALED, &h)) == 0 &&
+        (r = h->ops->append(h, &v, 1, PACK_HDR_SIZE)) == 0 && (r = h->ops->sync(h, PACK_SYNC_SEAL)) == 0)
+      r = pack_idx_write(ps, id, ents, cnt);
+    if (h)
+      h->ops->close(h);
   }
   free(buf);
   free(ents);
-  free(packdir);
+  ps->ops->free(ps);
   return r;
 }
 

@@ -21,7 +21,7 @@
 #include "testkey.h"
 #include "casutil.h"
 
-static char *open_pack_path(struct cas *cas) { return pack_path(cas->packdir, cas->open->id, "pack"); }
+static char *open_pack_path(struct cas *cas) { return pack_path(pack_dir_path(cas->store), cas->open->id, "pack"); }
 
 static void put_get_dedup_compress(void **state)
 {
@@ -139,7 +139,7 @@ static void sealed_packs_immutable(void **state)
   uint32_t sealed = cas->open->id, crcs[64];
   assert_true(sealed > 2 && sealed < 64);
   for (uint32_t id = 0; id < sealed; id++) {
-    char *p = pack_path(cas->packdir, id, "pack");
+    char *p = pack_path(pack_dir_path(cas->store), id, "pack");
     crcs[id] = file_crc(p);
     free(p);
   }
@@ -149,7 +149,7 @@ static void sealed_packs_immutable(void **state)
   assert_int_equal(cas_gc(cas, roots_fn, &roots, &go, &gs), 0);
   assert_true(gs.packs_deleted + gs.packs_rewritten > 0);
   for (uint32_t id = 0; id < sealed; id++) {
-    char *p = pack_path(cas->packdir, id, "pack");
+    char *p = pack_path(pack_dir_path(cas->store), id, "pack");
     if (tu_file_size(p) >= 0)
       assert_int_equal(file_crc(p), crcs[id]);
     free(p);
@@ -249,7 +249,7 @@ static uint32_t record_off(struct cas *cas, uint32_t pack, const struct cas_addr
 {
   struct pack_idx_ent *e;
   size_t n;
-  assert_int_equal(pack_idx_read(cas->packdir, pack, &e, &n), 0);
+  assert_int_equal(pack_idx_read(cas->store, pack, &e, &n), 0);
   uint32_t off = 0;
   for (size_t i = 0; i < n; i++)
     if (memcmp(e[i].addr.b, a->b, CAS_ADDR_LEN) == 0)
@@ -280,7 +280,7 @@ static void damage_bitflip(void **state)
   uint32_t pack = pack_of(cas, &o[4].a);
   assert_int_equal(cas_close(cas), 0);
   cas = open_store(dir, SMALL_PACK);
-  char *path = pack_path(cas->packdir, pack, "pack");
+  char *path = pack_path(pack_dir_path(cas->store), pack, "pack");
   tu_flip(path, record_off(cas, pack, &o[4].a) + PACK_REC_HDR + 100);
   uint8_t buf[CH];
   size_t len;
@@ -370,7 +370,7 @@ static void damage_index(bool corrupt)
   assert_true(tu_file_size(idx) > 0);
   struct pack_idx_ent *e;
   size_t n;
-  assert_int_equal(pack_idx_read(cas->packdir, pack, &e, &n), 0);
+  assert_int_equal(pack_idx_read(cas->store, pack, &e, &n), 0);
   free(e);
   free(idx);
   assert_int_equal(cas_close(cas), 0);
@@ -445,7 +445,7 @@ static void make_objs_batched(struct cas *cas, struct obj *o, int n, uint64_t se
 static void delete_index_files(struct cas *cas)
 {
   for (uint32_t id = 0; id < cas->n_packs_slots; id++) {
-    char *ip = pack_path(cas->packdir, id, "idx");
+    char *ip = pack_path(pack_dir_path(cas->store), id, "idx");
     unlink(ip);
     free(ip);
   }
@@ -601,7 +601,7 @@ static void group_get_whole(void **state)
   for (unsigned g = 0; g < 3; g += 2) {
     struct idx_ent e;
     assert_true(index_lookup(&cas->idx, &a[g * G], &e));
-    char *path = pack_path(cas->packdir, e.pack, "pack");
+    char *path = pack_path(pack_dir_path(cas->store), e.pack, "pack");
     tu_flip(path, e.off + PACK_REC_HDR + 4 + G * PACK_GROUP_ENT + 100);
     free(path);
     assert_int_equal(cas_get_group(cas, a + g * G, lens, G, dst), 0);
@@ -671,7 +671,7 @@ static void group_damage(void **state)
   uint32_t pack = pack_of(cas, &o[4].a);
   assert_int_equal(cas_close(cas), 0);
   cas = open_store(dir, SMALL_PACK);
-  char *path = pack_path(cas->packdir, pack, "pack");
+  char *path = pack_path(pack_dir_path(cas->store), pack, "pack");
   tu_flip(path, record_off(cas, pack, &o[4].a) + PACK_REC_HDR + 4 + 63 * PACK_GROUP_ENT + 100);
   uint8_t buf[CH];
   size_t len;

@@ -229,7 +229,7 @@ static void entry_of(struct cas *cas, const struct cas_addr *a, struct idx_ent *
   e->len = idx_rec_len(e);
 }
 
-static char *pack_file(struct cas *cas, uint32_t id) { return pack_path(cas->packdir, id, "pack"); }
+static char *pack_file(struct cas *cas, uint32_t id) { return pack_path(pack_dir_path(cas->store), id, "pack"); }
 
 /* Rewrites the record's CRC32C after a change: what only the tag can catch. */
 static void recrc(const char *path, const struct idx_ent *e)
@@ -411,7 +411,8 @@ static void foreign_pack_refused(void **state)
     assert_int_equal(cas_close(a), 0);
     /* the pack file itself moved in, with its index, as pack 0x100 */
     for (uint32_t id = 0; id < sealed; id++) {
-      char *from = pack_path(c->packdir, id, "pack"), *fidx = pack_path(c->packdir, id, "idx");
+      const char *pd = pack_dir_path(c->store);
+      char *from = pack_path(pd, id, "pack"), *fidx = pack_path(pd, id, "idx");
       char *packdir = NULL;
       assert_true(asprintf(&packdir, "%s/packs", d1) > 0);
       char *to = pack_path(packdir, 0x100 + id, "pack"), *tidx = pack_path(packdir, 0x100 + id, "idx");

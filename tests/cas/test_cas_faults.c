@@ -53,7 +53,7 @@ static void failed_append_cut(void **state)
   uint64_t seed = 99;
   tu_fill(&seed, o[5].data, CH, 0);
   assert_int_equal(cas_put(cas, CAS_CHUNK, o[5].data, CH, &o[5].a, NULL), -ENOSPC);
-  char *path = pack_path(cas->packdir, cas->open->id, "pack");
+  char *path = pack_path(pack_dir_path(cas->store), cas->open->id, "pack");
   assert_int_equal((uint64_t)tu_file_size(path), cas->open->size);
   free(path);
   assert_int_equal(cas_rotate(cas, &new_id), 0); /* sealed right after the failure */
@@ -79,7 +79,7 @@ static void index_write_failure(void **state)
   uint32_t sealed_id = cas->open->id;
   arm("cas.index.write=enospcx1");
   assert_int_equal(cas_rotate(cas, &new_id), 0);
-  char *idx = pack_path(cas->packdir, sealed_id, "idx");
+  char *idx = pack_path(pack_dir_path(cas->store), sealed_id, "idx");
   assert_int_equal(access(idx, F_OK), -1);
   make_objs(cas, o + 10, 10, 4);
   assert_int_equal(cas_sync(cas), 0);

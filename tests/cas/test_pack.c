@@ -10,7 +10,6 @@
 
 #include "cas/pack.h"
 #include "common/crc32c.h"
-#include "common/fsutil.h"
 #include "testutil.h"
 
 static void crc32c_vectors(void **state)
@@ -58,26 +57,26 @@ static void crc32c_lanes(void **state)
   free(buf);
 }
 
-/* Writes n records of random content to a new pack; returns its fd. */
-static int write_pack(const char *dir, int n, uint32_t *offs, uint64_t *size)
+/* Writes n records of random content to a new pack 0 of the dir store ps. */
+static struct pack_obj *write_pack(struct cas_pack_store *ps, int n, uint32_t *offs, uint64_t *size)
 {
-  int fd = pack_create(dir, 0, PACK_VERSION_PLAIN);
-  assert_true(fd >= 0);
+  struct pack_obj *h;
+  assert_int_equal(pack_create(ps, 0, PACK_VERSION_PLAIN, &h), 0);
   uint64_t off = PACK_HDR_SIZE, s = 7;
   for (int i = 0; i < n; i++) {
     uint8_t payload[300];
     tu_fill(&s, payload, sizeof payload, 0);
     struct pack_rec rec = {.type = CAS_CHUNK, .raw_len = sizeof payload, .stored_len = sizeof payload};
     crypt_addr(NULL, CAS_CHUNK, payload, sizeof payload, &rec.addr);
-    uint8_t h[PACK_REC_HDR];
-    pack_rec_encode(&rec, payload, h);
-    assert_int_equal(write_full_at(fd, h, sizeof h, (off_t)off), 0);
-    assert_int_equal(write_full_at(fd, payload, sizeof payload, (off_t)off + PACK_REC_HDR), 0);
+    uint8_t hdr[PACK_REC_HDR];
+    pack_rec_encode(&rec, payload, hdr);
+    struct iovec v[2] = {{hdr, sizeof hdr}, {payload, sizeof payload}};
+    assert_int_equal(h->ops->append(h, v, 2, off), 0);
     offs[i] = (uint32_t)off;
     off += PACK_REC_HDR + sizeof payload;
   }
   *size = off;
-  return fd;
+  return h;
 }
 
 struct seen {
@@ -99,17 +98,19 @@ static void scan_clean_damaged_and_torn(void **state)
   char *dir = tu_mkdtemp();
   uint32_t offs[10];
   uint64_t size, end, bad;
-  int fd = write_pack(dir, 10, offs, &size);
+  struct cas_pack_store *ps;
+  assert_int_equal(pack_dir_open(dir, true, false, &ps), 0);
+  struct pack_obj *h = write_pack(ps, 10, offs, &size);
   struct seen s = {0};
-  assert_int_equal(pack_scan(fd, size, NULL, true, count_rec, &s, &end, &bad), 0);
+  assert_int_equal(pack_scan(h, size, NULL, true, count_rec, &s, &end, &bad), 0);
   assert_int_equal(s.n, 10);
   assert_int_equal(end, size);
   assert_int_equal(bad, 0);
   /* Damage record 4's payload: it is skipped, the records after it are kept. */
-  char *path = pack_path(dir, 0, "pack");
+  char *path = pack_path(pack_dir_path(ps), 0, "pack");
   tu_flip(path, offs[4] + PACK_REC_HDR + 10);
   memset(&s, 0, sizeof s);
-  assert_int_equal(pack_scan(fd, size, NULL, false, count_rec, &s, &end, &bad), 0);
+  assert_int_equal(pack_scan(h, size, NULL, false, count_rec, &s, &end, &bad), 0);
   assert_int_equal(s.n, 9);
   assert_int_equal(bad, 1);
   assert_int_equal(end, size);
@@ -117,11 +118,12 @@ static void scan_clean_damaged_and_torn(void **state)
     assert_int_equal(s.offs[i], offs[i < 4 ? i : i + 1]);
   /* A torn tail (half of the last record) is not damage: end stops before it. */
   memset(&s, 0, sizeof s);
-  assert_int_equal(pack_scan(fd, size - 100, NULL, false, count_rec, &s, &end, &bad), 0);
+  assert_int_equal(pack_scan(h, size - 100, NULL, false, count_rec, &s, &end, &bad), 0);
   assert_int_equal(s.n, 8);
   assert_int_equal(bad, 1);
   assert_int_equal(end, offs[9]);
-  close(fd);
+  h->ops->close(h);
+  ps->ops->free(ps);
   free(path);
   tu_rmrf(dir);
 }
@@ -154,17 +156,20 @@ static void index_file_roundtrip_and_damage(void **state)
     e[i].raw_len = 70;
     e[i].type = CAS_CHUNK;
   }
-  assert_int_equal(pack_idx_write(dir, 5, e, 50), 0);
+  struct cas_pack_store *ps;
+  assert_int_equal(pack_dir_open(dir, true, false, &ps), 0);
+  assert_int_equal(pack_idx_write(ps, 5, e, 50), 0);
   struct pack_idx_ent *got;
   size_t n;
-  assert_int_equal(pack_idx_read(dir, 5, &got, &n), 0);
+  assert_int_equal(pack_idx_read(ps, 5, &got, &n), 0);
   assert_int_equal(n, 50);
   for (size_t i = 1; i < n; i++)
     assert_true(memcmp(got[i - 1].addr.b, got[i].addr.b, CAS_ADDR_LEN) < 0);
   free(got);
-  char *path = pack_path(dir, 5, "idx");
+  char *path = pack_path(pack_dir_path(ps), 5, "idx");
   tu_flip(path, 200);
-  assert_int_equal(pack_idx_read(dir, 5, &got, &n), -EIO);
+  assert_int_equal(pack_idx_read(ps, 5, &got, &n), -EIO);
+  ps->ops->free(ps);
   free(path);
   tu_rmrf(dir);
 }

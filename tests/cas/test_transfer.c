@@ -103,7 +103,7 @@ static size_t sealed_resident(struct cas *cas, uint32_t *sealed)
   uint32_t open_id = cas->open->id;
   *sealed = 0;
   for (uint32_t id = 0; id < open_id; id++) {
-    char *path = pack_path(cas->packdir, id, "pack");
+    char *path = pack_path(pack_dir_path(cas->store), id, "pack");
     int fd = open(path, O_RDONLY);
     free(path);
     if (fd < 0)
@@ -213,7 +213,7 @@ static void repair_then_rewrite(void **state)
   b = open_store(d2, SMALL_PACK);
   struct idx_ent e;
   assert_true(index_lookup(&b->idx, &o[7].a, &e));
-  char *path = pack_path(b->packdir, e.pack, "pack");
+  char *path = pack_path(pack_dir_path(b->store), e.pack, "pack");
   cas_close(b);
   tu_flip(path, e.off + PACK_REC_HDR + 10);
   free(path);

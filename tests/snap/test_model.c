@@ -47,7 +47,7 @@ static void open_cas(struct model *m)
   assert_int_equal(cas_open(m->dir, &o, &m->cas), 0);
 }
 
-static char *open_pack(struct model *m) { return pack_path(m->cas->packdir, m->cas->open->id, "pack"); }
+static char *open_pack(struct model *m) { return pack_path(pack_dir_path(m->cas->store), m->cas->open->id, "pack"); }
 
 static void do_sync(struct model *m)
 {
