@@ -1,5 +1,7 @@
 /*
- * pack.h — pack files and their index files (internal to cas/).
+ * pack.h — pack files and their index files (internal to cas/): their
+ * format, encoded and checked here; their bytes live in the pack store
+ * (pack_store.h; files under packs/ in the directory back end).
  *
  * A pack `packs/NNNNNNNN.pack` is a 16-byte file header ('VMRPPAK1', u32
  * version, u32 0; version 1 in a plaintext store, 2 in an encrypted one; no
