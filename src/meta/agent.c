@@ -15,17 +15,17 @@
 
 #include "meta/internal.h"
 
-static void read_socket(sqlite3_stmt *st, void *out) { *(char **)out = meta_col_str(st, 0); }
+static void read_socket(struct meta_stmt *st, void *out) { *(char **)out = meta_col_str(st, 0); }
 
 int meta_vm_agent_socket(struct meta *m, const char *vm_id, char **socket)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT agent_socket FROM resources WHERE parent_id = ?1"
-                                     " AND type = 'Microsoft.Compute/virtualMachines/extensions'"
-                                     " AND agent_socket IS NOT NULL"
-                                     " ORDER BY provisioning_state = 'Succeeded' DESC, created_us LIMIT 1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT agent_socket FROM resources WHERE parent_id = ?1"
+                                         " AND type = 'Microsoft.Compute/virtualMachines/extensions'"
+                                         " AND agent_socket IS NOT NULL"
+                                         " ORDER BY provisioning_state = 'Succeeded' DESC, created_us LIMIT 1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, vm_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, vm_id);
   *socket = NULL;
   int rc = meta_one_row(st, read_socket, socket);
   if (rc == 0 && !*socket)
@@ -35,22 +35,23 @@ int meta_vm_agent_socket(struct meta *m, const char *vm_id, char **socket)
 
 int meta_agent_freeze_put(struct meta *m, const char *vm_id, const char *socket, int64_t since_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO agent_freezes(vm_id, socket, since_us) VALUES(?1,?2,?3)");
+  struct meta_stmt *st =
+      meta_prepare(m, "INSERT OR REPLACE INTO agent_freezes(vm_id, socket, since_us) VALUES(?1,?2,?3)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, vm_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, socket, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, since_us);
+  meta_bind_text(st, 1, vm_id);
+  meta_bind_text(st, 2, socket);
+  meta_bind_int64(st, 3, since_us);
   return meta_exec_stmt(st);
 }
 
 int meta_agent_freeze_delete(struct meta *m, const char *vm_id, int64_t since_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM agent_freezes WHERE vm_id = ?1 AND since_us = ?2");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM agent_freezes WHERE vm_id = ?1 AND since_us = ?2");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, vm_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, since_us);
+  meta_bind_text(st, 1, vm_id);
+  meta_bind_int64(st, 2, since_us);
   return meta_exec_stmt(st);
 }
 
@@ -59,11 +60,11 @@ struct freeze_walk {
   void *ctx;
 };
 
-static int freeze_row(sqlite3_stmt *st, void *ctx)
+static int freeze_row(struct meta_stmt *st, void *ctx)
 {
   struct freeze_walk *w = ctx;
   struct meta_agent_freeze f = {.vm_id = meta_col_str(st, 0), .socket = meta_col_str(st, 1),
-                                .since_us = sqlite3_column_int64(st, 2)};
+                                .since_us = meta_col_int64(st, 2)};
   int r = f.vm_id && f.socket ? w->cb(w->ctx, &f) : -ENOMEM;
   free(f.vm_id);
   free(f.socket);
@@ -72,7 +73,7 @@ static int freeze_row(sqlite3_stmt *st, void *ctx)
 
 int meta_agent_freeze_list(struct meta *m, meta_agent_freeze_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT vm_id, socket, since_us FROM agent_freezes ORDER BY since_us");
+  struct meta_stmt *st = meta_prepare(m, "SELECT vm_id, socket, since_us FROM agent_freezes ORDER BY since_us");
   if (!st)
     return -EIO;
   struct freeze_walk w = {cb, ctx};

@@ -28,94 +28,96 @@ void meta_image_copy_clear(struct meta_image_copy *c)
   memset(c, 0, sizeof *c);
 }
 
-static void bind_counters(sqlite3_stmt *st, const struct meta_image_copy *c)
+static void bind_counters(struct meta_stmt *st, const struct meta_image_copy *c)
 {
-  sqlite3_bind_int64(st, 5, (sqlite3_int64)c->size);
-  sqlite3_bind_int64(st, 6, (sqlite3_int64)c->covered);
-  sqlite3_bind_int64(st, 7, (sqlite3_int64)c->bytes_received);
-  sqlite3_bind_int64(st, 8, (sqlite3_int64)c->records_received);
-  sqlite3_bind_int64(st, 9, (sqlite3_int64)c->bytes_stored);
-  sqlite3_bind_int64(st, 10, (sqlite3_int64)c->refetched);
-  sqlite3_bind_int(st, 11, c->attempts);
+  meta_bind_int64(st, 5, (int64_t)c->size);
+  meta_bind_int64(st, 6, (int64_t)c->covered);
+  meta_bind_int64(st, 7, (int64_t)c->bytes_received);
+  meta_bind_int64(st, 8, (int64_t)c->records_received);
+  meta_bind_int64(st, 9, (int64_t)c->bytes_stored);
+  meta_bind_int64(st, 10, (int64_t)c->refetched);
+  meta_bind_int64(st, 11, c->attempts);
   meta_bind_str(st, 12, c->error);
 }
 
 int meta_image_copy_put(struct meta *m, const struct meta_image_copy *c)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT INTO image_copies(" COPY_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-                                     "?11,?12,?13,?13)");
+  struct meta_stmt *st =
+      meta_prepare(m, "INSERT INTO image_copies(" COPY_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+                      "?11,?12,?13,?13)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, c->image_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, c->source_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, c->source_location, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, c->root, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, c->image_id);
+  meta_bind_text(st, 2, c->source_id);
+  meta_bind_text(st, 3, c->source_location);
+  meta_bind_text(st, 4, c->root);
   bind_counters(st, c);
-  sqlite3_bind_int64(st, 13, c->started_us);
+  meta_bind_int64(st, 13, c->started_us);
   return meta_exec_stmt(st);
 }
 
 int meta_image_copy_update(struct meta *m, const struct meta_image_copy *c)
 {
-  sqlite3_stmt *st = meta_prepare(m, "UPDATE image_copies SET size = ?5, covered = max(covered, ?6),"
-                                     " bytes_received = ?7, records_received = ?8, bytes_stored = ?9, refetched = ?10,"
-                                     " attempts = ?11, error = ?12, changed_us = ?13 WHERE image_id = ?1");
+  struct meta_stmt *st =
+      meta_prepare(m, "UPDATE image_copies SET size = ?5, covered = max(covered, ?6),"
+                      " bytes_received = ?7, records_received = ?8, bytes_stored = ?9, refetched = ?10,"
+                      " attempts = ?11, error = ?12, changed_us = ?13 WHERE image_id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, c->image_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, c->image_id);
   bind_counters(st, c);
-  sqlite3_bind_int64(st, 13, c->changed_us);
-  int r = meta_exec_stmt(st);
-  return r == 0 && sqlite3_changes(meta_db(m)) == 0 ? -ENOENT : r;
+  meta_bind_int64(st, 13, c->changed_us);
+  int r = meta_exec_count(st);
+  return r < 0 ? r : r == 0 ? -ENOENT : 0;
 }
 
 int meta_image_copy_set_root(struct meta *m, const char *image_id, const char *root, uint64_t size)
 {
-  sqlite3_stmt *st = meta_prepare(m, "UPDATE image_copies SET root = ?2, size = ?3 WHERE image_id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "UPDATE image_copies SET root = ?2, size = ?3 WHERE image_id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, image_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, root, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
-  int r = meta_exec_stmt(st);
-  return r == 0 && sqlite3_changes(meta_db(m)) == 0 ? -ENOENT : r;
+  meta_bind_text(st, 1, image_id);
+  meta_bind_text(st, 2, root);
+  meta_bind_int64(st, 3, (int64_t)size);
+  int r = meta_exec_count(st);
+  return r < 0 ? r : r == 0 ? -ENOENT : 0;
 }
 
-static void read_copy(sqlite3_stmt *st, void *out)
+static void read_copy(struct meta_stmt *st, void *out)
 {
   struct meta_image_copy *c = out;
   memset(c, 0, sizeof *c);
   c->image_id = meta_col_str(st, 0);
   c->source_id = meta_col_str(st, 1);
   c->source_location = meta_col_str(st, 2);
-  const unsigned char *t = sqlite3_column_text(st, 3);
-  snprintf(c->root, sizeof c->root, "%s", t ? (const char *)t : "");
-  c->size = (uint64_t)sqlite3_column_int64(st, 4);
-  c->covered = (uint64_t)sqlite3_column_int64(st, 5);
-  c->bytes_received = (uint64_t)sqlite3_column_int64(st, 6);
-  c->records_received = (uint64_t)sqlite3_column_int64(st, 7);
-  c->bytes_stored = (uint64_t)sqlite3_column_int64(st, 8);
-  c->refetched = (uint64_t)sqlite3_column_int64(st, 9);
-  c->attempts = sqlite3_column_int(st, 10);
+  const char *t = meta_col_text(st, 3);
+  snprintf(c->root, sizeof c->root, "%s", t ? t : "");
+  c->size = (uint64_t)meta_col_int64(st, 4);
+  c->covered = (uint64_t)meta_col_int64(st, 5);
+  c->bytes_received = (uint64_t)meta_col_int64(st, 6);
+  c->records_received = (uint64_t)meta_col_int64(st, 7);
+  c->bytes_stored = (uint64_t)meta_col_int64(st, 8);
+  c->refetched = (uint64_t)meta_col_int64(st, 9);
+  c->attempts = meta_col_int(st, 10);
   c->error = meta_col_str(st, 11);
-  c->started_us = sqlite3_column_int64(st, 12);
-  c->changed_us = sqlite3_column_int64(st, 13);
+  c->started_us = meta_col_int64(st, 12);
+  c->changed_us = meta_col_int64(st, 13);
 }
 
 int meta_image_copy_get(struct meta *m, const char *image_id, struct meta_image_copy *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " COPY_COLS " FROM image_copies WHERE image_id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " COPY_COLS " FROM image_copies WHERE image_id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, image_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, image_id);
   return meta_one_row(st, read_copy, out);
 }
 
-static void read_count(sqlite3_stmt *st, void *out) { *(int *)out = sqlite3_column_int(st, 0); }
+static void read_count(struct meta_stmt *st, void *out) { *(int *)out = meta_col_int(st, 0); }
 
 int meta_image_copies_active(struct meta *m, int *n)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT count(*) FROM images WHERE state = 3");
+  struct meta_stmt *st = meta_prepare(m, "SELECT count(*) FROM images WHERE state = 3");
   if (!st)
     return -EIO;
   return meta_one_row(st, read_count, n);

@@ -43,7 +43,7 @@ void meta_deployment_clear(struct meta_deployment *d)
   memset(d, 0, sizeof *d);
 }
 
-static void read_deployment(sqlite3_stmt *st, void *out)
+static void read_deployment(struct meta_stmt *st, void *out)
 {
   struct meta_deployment *d = out;
   d->id = meta_col_str(st, 0);
@@ -56,31 +56,38 @@ static void read_deployment(sqlite3_stmt *st, void *out)
   d->caller = meta_col_str(st, 7);
   d->document = meta_col_str(st, 8);
   d->template = meta_col_str(st, 9);
-  d->cancel = sqlite3_column_int(st, 10) != 0;
-  d->seq = sqlite3_column_int64(st, 11);
-  d->start_us = sqlite3_column_int64(st, 12);
-  d->end_us = sqlite3_column_int64(st, 13);
+  d->cancel = meta_col_int(st, 10) != 0;
+  d->seq = meta_col_int64(st, 11);
+  d->start_us = meta_col_int64(st, 12);
+  d->end_us = meta_col_int64(st, 13);
 }
 
 /* Whether id is active: 1, 0 (final or absent), -EIO. */
 static int is_active(struct meta *m, const char *id)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT 1 FROM deployments WHERE id = ?1 AND state IN " ACTIVE);
+  struct meta_stmt *st = meta_prepare(m, "SELECT 1 FROM deployments WHERE id = ?1 AND state IN " ACTIVE);
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+  meta_bind_text(st, 1, id);
+  int rc = meta_step(st);
+  meta_finalize(st);
+  return rc == META_ROW ? 1 : rc == META_DONE ? 0 : -EIO;
+}
+
+/* Runs sql with ?1 = id: the rows it changed, -errno. */
+static int exec_count_id(struct meta *m, const char *sql, const char *id)
+{
+  struct meta_stmt *st = meta_prepare(m, sql);
+  if (!st)
+    return -EIO;
+  meta_bind_text(st, 1, id);
+  return meta_exec_count(st);
 }
 
 static int exec_id(struct meta *m, const char *sql, const char *id)
 {
-  sqlite3_stmt *st = meta_prepare(m, sql);
-  if (!st)
-    return -EIO;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  return meta_exec_stmt(st);
+  int r = exec_count_id(m, sql, id);
+  return r < 0 ? r : 0;
 }
 
 static int insert(struct meta *m, const struct meta_deployment *d, int keep)
@@ -90,9 +97,10 @@ static int insert(struct meta *m, const struct meta_deployment *d, int keep)
     return -EBUSY;
   if (r == 0)
     r = exec_id(m, "DELETE FROM deployments WHERE id = ?1", d->id); /* its operations with it (trigger) */
-  sqlite3_stmt *st = r < 0 ? NULL
-                           : meta_prepare(m, "INSERT INTO deployments(" DEP_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
-                                             "?10,0,(SELECT coalesce(max(seq),0)+1 FROM deployments),?11,?12)");
+  struct meta_stmt *st =
+      r < 0 ? NULL
+            : meta_prepare(m, "INSERT INTO deployments(" DEP_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+                              "?10,0,(SELECT coalesce(max(seq),0)+1 FROM deployments),?11,?12)");
   if (r < 0 || !st)
     return r < 0 ? r : -EIO;
   meta_bind_str(st, 1, d->id);
@@ -105,8 +113,8 @@ static int insert(struct meta *m, const struct meta_deployment *d, int keep)
   meta_bind_str(st, 8, d->caller);
   meta_bind_str(st, 9, d->document);
   meta_bind_str(st, 10, d->template);
-  sqlite3_bind_int64(st, 11, d->start_us);
-  sqlite3_bind_int64(st, 12, d->end_us);
+  meta_bind_int64(st, 11, d->start_us);
+  meta_bind_int64(st, 12, d->end_us);
   r = meta_exec_stmt(st);
   if (r < 0 || keep <= 0)
     return r;
@@ -116,7 +124,7 @@ static int insert(struct meta *m, const struct meta_deployment *d, int keep)
   if (!st)
     return -EIO;
   meta_bind_str(st, 1, d->scope);
-  sqlite3_bind_int(st, 2, keep);
+  meta_bind_int64(st, 2, keep);
   return meta_exec_stmt(st);
 }
 
@@ -136,35 +144,31 @@ int meta_deployment_put(struct meta *m, const struct meta_deployment *d, int kee
 int meta_deployment_get(struct meta *m, const char *id, struct meta_deployment *out)
 {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " DEP_COLS " FROM deployments WHERE id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " DEP_COLS " FROM deployments WHERE id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, id);
   return meta_one_row(st, read_deployment, out);
 }
 
 int meta_deployment_update(struct meta *m, const char *id, const char *state, const char *document, int64_t end_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "UPDATE deployments SET state = ?2, document = coalesce(?3, document),"
-                                     " end_us = ?4 WHERE id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "UPDATE deployments SET state = ?2, document = coalesce(?3, document),"
+                                         " end_us = ?4 WHERE id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, id);
   meta_bind_str(st, 2, state);
   meta_bind_str(st, 3, document);
-  sqlite3_bind_int64(st, 4, end_us);
-  int r = meta_exec_stmt(st);
-  if (r == 0 && sqlite3_changes(meta_db(m)) == 0)
-    r = -ENOENT;
-  return r;
+  meta_bind_int64(st, 4, end_us);
+  int r = meta_exec_count(st);
+  return r < 0 ? r : r == 0 ? -ENOENT : 0;
 }
 
 int meta_deployment_cancel(struct meta *m, const char *id)
 {
-  int r = exec_id(m, "UPDATE deployments SET cancel = 1 WHERE id = ?1 AND state IN " ACTIVE, id);
-  if (r == 0 && sqlite3_changes(meta_db(m)) == 0)
-    r = -EALREADY;
-  return r;
+  int r = exec_count_id(m, "UPDATE deployments SET cancel = 1 WHERE id = ?1 AND state IN " ACTIVE, id);
+  return r < 0 ? r : r == 0 ? -EALREADY : 0;
 }
 
 int meta_deployment_delete(struct meta *m, const char *id)
@@ -187,7 +191,7 @@ struct each_deployment {
   void *ctx;
 };
 
-static int each_deployment(sqlite3_stmt *st, void *ctx)
+static int each_deployment(struct meta_stmt *st, void *ctx)
 {
   struct each_deployment *e = ctx;
   struct meta_deployment d = {0};
@@ -199,13 +203,13 @@ static int each_deployment(sqlite3_stmt *st, void *ctx)
 
 int meta_deployment_list(struct meta *m, const char *scope, meta_deployment_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, scope ? "SELECT " DEP_COLS " FROM deployments WHERE scope = ?1 ORDER BY seq"
-                                           : "SELECT " DEP_COLS " FROM deployments WHERE state IN " ACTIVE
-                                             " ORDER BY seq");
+  struct meta_stmt *st = meta_prepare(m, scope ? "SELECT " DEP_COLS " FROM deployments WHERE scope = ?1 ORDER BY seq"
+                                               : "SELECT " DEP_COLS " FROM deployments WHERE state IN " ACTIVE
+                                                 " ORDER BY seq");
   if (!st)
     return -EIO;
   if (scope)
-    sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
+    meta_bind_text(st, 1, scope);
   struct each_deployment e = {cb, ctx};
   return meta_each_row(st, each_deployment, &e);
 }
@@ -224,7 +228,7 @@ void meta_deployment_op_clear(struct meta_deployment_op *op)
   memset(op, 0, sizeof *op);
 }
 
-static void read_op(sqlite3_stmt *st, void *out)
+static void read_op(struct meta_stmt *st, void *out)
 {
   struct meta_deployment_op *op = out;
   op->deployment_id = meta_col_str(st, 0);
@@ -232,12 +236,12 @@ static void read_op(sqlite3_stmt *st, void *out)
   op->state = meta_col_str(st, 2);
   op->target_id = meta_col_str(st, 3);
   op->document = meta_col_str(st, 4);
-  op->seq = sqlite3_column_int64(st, 5);
+  op->seq = meta_col_int64(st, 5);
 }
 
 int meta_deployment_op_put(struct meta *m, const struct meta_deployment_op *op)
 {
-  sqlite3_stmt *st = meta_prepare(
+  struct meta_stmt *st = meta_prepare(
       m, "INSERT INTO deployment_operations(" OP_COLS ") SELECT ?1, ?2, ?3, ?4, ?5,"
          " (SELECT coalesce(max(seq),0)+1 FROM deployment_operations WHERE deployment_id = ?1)"
          " WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)"
@@ -250,20 +254,19 @@ int meta_deployment_op_put(struct meta *m, const struct meta_deployment_op *op)
   meta_bind_str(st, 3, op->state);
   meta_bind_str(st, 4, op->target_id);
   meta_bind_str(st, 5, op->document);
-  int r = meta_exec_stmt(st);
-  if (r == 0 && sqlite3_changes(meta_db(m)) == 0)
-    r = -ENOENT;
-  return r;
+  int r = meta_exec_count(st);
+  return r < 0 ? r : r == 0 ? -ENOENT : 0;
 }
 
 int meta_deployment_op_get(struct meta *m, const char *deployment_id, const char *id, struct meta_deployment_op *out)
 {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " OP_COLS " FROM deployment_operations WHERE deployment_id = ?1 AND id = ?2");
+  struct meta_stmt *st =
+      meta_prepare(m, "SELECT " OP_COLS " FROM deployment_operations WHERE deployment_id = ?1 AND id = ?2");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, deployment_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, deployment_id);
+  meta_bind_text(st, 2, id);
   return meta_one_row(st, read_op, out);
 }
 
@@ -272,7 +275,7 @@ struct each_op {
   void *ctx;
 };
 
-static int each_op(sqlite3_stmt *st, void *ctx)
+static int each_op(struct meta_stmt *st, void *ctx)
 {
   struct each_op *e = ctx;
   struct meta_deployment_op op = {0};
@@ -284,10 +287,11 @@ static int each_op(sqlite3_stmt *st, void *ctx)
 
 int meta_deployment_op_list(struct meta *m, const char *deployment_id, meta_deployment_op_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " OP_COLS " FROM deployment_operations WHERE deployment_id = ?1 ORDER BY seq");
+  struct meta_stmt *st =
+      meta_prepare(m, "SELECT " OP_COLS " FROM deployment_operations WHERE deployment_id = ?1 ORDER BY seq");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, deployment_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, deployment_id);
   struct each_op e = {cb, ctx};
   return meta_each_row(st, each_op, &e);
 }

@@ -29,80 +29,81 @@ void meta_grant_clear(struct meta_grant *g)
 
 int meta_grant_put(struct meta *m, const struct meta_grant *g)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO grants(" GRANT_COLS ") VALUES(?1,?2,?3,?4,?5,?6)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO grants(" GRANT_COLS ") VALUES(?1,?2,?3,?4,?5,?6)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, g->id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, g->resource_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, g->family, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 4, g->access);
-  sqlite3_bind_int64(st, 5, g->created_us);
-  sqlite3_bind_int64(st, 6, g->expires_us);
+  meta_bind_text(st, 1, g->id);
+  meta_bind_text(st, 2, g->resource_id);
+  meta_bind_text(st, 3, g->family);
+  meta_bind_int64(st, 4, g->access);
+  meta_bind_int64(st, 5, g->created_us);
+  meta_bind_int64(st, 6, g->expires_us);
   return meta_exec_stmt(st);
 }
 
-static void read_grant(sqlite3_stmt *st, void *out)
+static void read_grant(struct meta_stmt *st, void *out)
 {
   struct meta_grant *g = out;
   memset(g, 0, sizeof *g);
-  const unsigned char *id = sqlite3_column_text(st, 0);
-  snprintf(g->id, sizeof g->id, "%s", id ? (const char *)id : "");
+  const char *id = meta_col_text(st, 0);
+  snprintf(g->id, sizeof g->id, "%s", id ? id : "");
   g->resource_id = meta_col_str(st, 1);
   g->family = meta_col_str(st, 2);
-  g->access = sqlite3_column_int(st, 3);
-  g->created_us = sqlite3_column_int64(st, 4);
-  g->expires_us = sqlite3_column_int64(st, 5);
+  g->access = meta_col_int(st, 3);
+  g->created_us = meta_col_int64(st, 4);
+  g->expires_us = meta_col_int64(st, 5);
 }
 
 int meta_grant_get(struct meta *m, const char *id, int64_t now_us, struct meta_grant *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " GRANT_COLS " FROM grants WHERE id = ?1 AND expires_us > ?2");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " GRANT_COLS " FROM grants WHERE id = ?1 AND expires_us > ?2");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, now_us);
+  meta_bind_text(st, 1, id);
+  meta_bind_int64(st, 2, now_us);
   return meta_one_row(st, read_grant, out);
 }
 
 int meta_grant_of(struct meta *m, const char *resource_id, int64_t now_us, struct meta_grant *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " GRANT_COLS " FROM grants WHERE resource_id = ?1 AND expires_us > ?2"
-                                     " ORDER BY created_us LIMIT 1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " GRANT_COLS " FROM grants WHERE resource_id = ?1 AND expires_us > ?2"
+                                         " ORDER BY created_us LIMIT 1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, resource_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, now_us);
+  meta_bind_text(st, 1, resource_id);
+  meta_bind_int64(st, 2, now_us);
   return meta_one_row(st, read_grant, out);
 }
 
-static void read_int(sqlite3_stmt *st, void *out) { *(int *)out = sqlite3_column_int(st, 0); }
+static void read_int(struct meta_stmt *st, void *out) { *(int *)out = meta_col_int(st, 0); }
 
 int meta_grant_count_family(struct meta *m, const char *family, int64_t now_us, int *n)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT count(*) FROM grants WHERE family = ?1 AND expires_us > ?2");
+  struct meta_stmt *st = meta_prepare(m, "SELECT count(*) FROM grants WHERE family = ?1 AND expires_us > ?2");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, family, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, now_us);
+  meta_bind_text(st, 1, family);
+  meta_bind_int64(st, 2, now_us);
   return meta_one_row(st, read_int, n);
 }
 
 int meta_grant_delete_of(struct meta *m, const char *resource_id)
 {
-  sqlite3_stmt *st = meta_prepare(m, resource_id ? "DELETE FROM grants WHERE resource_id = ?1" : "DELETE FROM grants");
+  struct meta_stmt *st =
+      meta_prepare(m, resource_id ? "DELETE FROM grants WHERE resource_id = ?1" : "DELETE FROM grants");
   if (!st)
     return -EIO;
   if (resource_id)
-    sqlite3_bind_text(st, 1, resource_id, -1, SQLITE_STATIC);
+    meta_bind_text(st, 1, resource_id);
   return meta_exec_stmt(st);
 }
 
 int meta_grant_purge(struct meta *m, int64_t now_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM grants WHERE expires_us <= ?1");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM grants WHERE expires_us <= ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_int64(st, 1, now_us);
+  meta_bind_int64(st, 1, now_us);
   return meta_exec_stmt(st);
 }
 
@@ -111,21 +112,20 @@ struct secret_out {
   size_t cap, len;
 };
 
-static void read_secret(sqlite3_stmt *st, void *out)
+static void read_secret(struct meta_stmt *st, void *out)
 {
   struct secret_out *s = out;
-  int n = sqlite3_column_bytes(st, 0);
-  s->len = (size_t)n;
-  if ((size_t)n <= s->cap)
-    memcpy(s->buf, sqlite3_column_blob(st, 0), (size_t)n);
+  const void *p = meta_col_blob(st, 0, &s->len);
+  if (s->len <= s->cap)
+    memcpy(s->buf, p, s->len);
 }
 
 int meta_secret_get(struct meta *m, const char *name, unsigned char *buf, size_t cap, size_t *len)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT value FROM secrets WHERE name = ?1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT value FROM secrets WHERE name = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, name);
   struct secret_out s = {buf, cap, 0};
   int r = meta_one_row(st, read_secret, &s);
   if (r == 0 && s.len > cap)
@@ -137,21 +137,21 @@ int meta_secret_get(struct meta *m, const char *name, unsigned char *buf, size_t
 
 int meta_secret_delete(struct meta *m, const char *name)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM secrets WHERE name = ?1");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM secrets WHERE name = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  int rc = meta_exec_stmt(st);
-  return rc == 0 && sqlite3_changes(meta_db(m)) == 0 ? -ENOENT : rc;
+  meta_bind_text(st, 1, name);
+  int rc = meta_exec_count(st);
+  return rc < 0 ? rc : rc == 0 ? -ENOENT : 0;
 }
 
 int meta_secret_put(struct meta *m, const char *name, const unsigned char *value, size_t len, int64_t now_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO secrets(name, value, created_us) VALUES(?1,?2,?3)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO secrets(name, value, created_us) VALUES(?1,?2,?3)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, value, (int)len, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, now_us);
+  meta_bind_text(st, 1, name);
+  meta_bind_blob(st, 2, value, (int)len);
+  meta_bind_int64(st, 3, now_us);
   return meta_exec_stmt(st);
 }

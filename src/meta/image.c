@@ -43,34 +43,34 @@ void meta_image_clear(struct meta_image *im)
   memset(im, 0, sizeof *im);
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+static void copy_col(struct meta_stmt *st, int col, char *out, size_t cap)
 {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  snprintf(out, cap, "%s", t ? (const char *)t : "");
+  const char *t = meta_col_text(st, col);
+  snprintf(out, cap, "%s", t ? t : "");
 }
 
 int meta_image_put(struct meta *m, const struct meta_image *im)
 {
-  sqlite3_stmt *st =
+  struct meta_stmt *st =
       meta_prepare(m, "INSERT OR REPLACE INTO images(" IMAGE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, im->id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, im->rp_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, im->disk_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, im->volume_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, im->id);
+  meta_bind_text(st, 2, im->rp_id);
+  meta_bind_text(st, 3, im->disk_id);
+  meta_bind_text(st, 4, im->volume_id);
   meta_bind_str(st, 5, im->previous_id);
-  sqlite3_bind_int(st, 6, im->state);
+  meta_bind_int64(st, 6, im->state);
   meta_bind_str(st, 7, im->root[0] ? im->root : NULL);
-  sqlite3_bind_int64(st, 8, (sqlite3_int64)im->size);
-  sqlite3_bind_int(st, 9, im->percent);
-  sqlite3_bind_int64(st, 10, (sqlite3_int64)im->chunks_read);
-  sqlite3_bind_int64(st, 11, (sqlite3_int64)im->bytes_stored);
+  meta_bind_int64(st, 8, (int64_t)im->size);
+  meta_bind_int64(st, 9, im->percent);
+  meta_bind_int64(st, 10, (int64_t)im->chunks_read);
+  meta_bind_int64(st, 11, (int64_t)im->bytes_stored);
   meta_bind_str(st, 12, im->domain[0] ? im->domain : NULL);
   return meta_exec_stmt(st);
 }
 
-static void read_image(sqlite3_stmt *st, void *out)
+static void read_image(struct meta_stmt *st, void *out)
 {
   struct meta_image *im = out;
   memset(im, 0, sizeof *im);
@@ -79,21 +79,21 @@ static void read_image(sqlite3_stmt *st, void *out)
   im->disk_id = meta_col_str(st, 2);
   copy_col(st, 3, im->volume_id, sizeof im->volume_id);
   im->previous_id = meta_col_str(st, 4);
-  im->state = (enum meta_image_state)sqlite3_column_int(st, 5);
+  im->state = (enum meta_image_state)meta_col_int(st, 5);
   copy_col(st, 6, im->root, sizeof im->root);
-  im->size = (uint64_t)sqlite3_column_int64(st, 7);
-  im->percent = sqlite3_column_int(st, 8);
-  im->chunks_read = (uint64_t)sqlite3_column_int64(st, 9);
-  im->bytes_stored = (uint64_t)sqlite3_column_int64(st, 10);
+  im->size = (uint64_t)meta_col_int64(st, 7);
+  im->percent = meta_col_int(st, 8);
+  im->chunks_read = (uint64_t)meta_col_int64(st, 9);
+  im->bytes_stored = (uint64_t)meta_col_int64(st, 10);
   copy_col(st, 11, im->domain, sizeof im->domain);
 }
 
 int meta_image_get(struct meta *m, const char *id, struct meta_image *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " IMAGE_COLS " FROM images WHERE id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " IMAGE_COLS " FROM images WHERE id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, id);
   return meta_one_row(st, read_image, out);
 }
 
@@ -102,7 +102,7 @@ struct image_walk {
   void *ctx;
 };
 
-static int image_row(sqlite3_stmt *st, void *ctx)
+static int image_row(struct meta_stmt *st, void *ctx)
 {
   struct image_walk *w = ctx;
   struct meta_image im;
@@ -114,7 +114,8 @@ static int image_row(sqlite3_stmt *st, void *ctx)
 
 int meta_image_list(struct meta *m, const char *rp_id, meta_image_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " IMAGE_COLS " FROM images WHERE ?1 IS NULL OR rp_id = ?1 ORDER BY id");
+  struct meta_stmt *st =
+      meta_prepare(m, "SELECT " IMAGE_COLS " FROM images WHERE ?1 IS NULL OR rp_id = ?1 ORDER BY id");
   if (!st)
     return -EIO;
   meta_bind_str(st, 1, rp_id);
@@ -130,34 +131,34 @@ void meta_capture_base_clear(struct meta_capture_base *b)
 
 int meta_capture_base_put(struct meta *m, const struct meta_capture_base *b)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO capture_bases(" BASE_COLS ") VALUES(?1,?2,?3,?4,?5)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO capture_bases(" BASE_COLS ") VALUES(?1,?2,?3,?4,?5)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, b->volume_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, b->root, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)b->size);
-  sqlite3_bind_text(st, 4, b->image_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, b->volume_id);
+  meta_bind_text(st, 2, b->root);
+  meta_bind_int64(st, 3, (int64_t)b->size);
+  meta_bind_text(st, 4, b->image_id);
   meta_bind_str(st, 5, b->domain[0] ? b->domain : NULL);
   return meta_exec_stmt(st);
 }
 
-static void read_base(sqlite3_stmt *st, void *out)
+static void read_base(struct meta_stmt *st, void *out)
 {
   struct meta_capture_base *b = out;
   memset(b, 0, sizeof *b);
   copy_col(st, 0, b->volume_id, sizeof b->volume_id);
   copy_col(st, 1, b->root, sizeof b->root);
-  b->size = (uint64_t)sqlite3_column_int64(st, 2);
+  b->size = (uint64_t)meta_col_int64(st, 2);
   b->image_id = meta_col_str(st, 3);
   copy_col(st, 4, b->domain, sizeof b->domain);
 }
 
 int meta_capture_base_get(struct meta *m, const char *volume_id, struct meta_capture_base *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " BASE_COLS " FROM capture_bases WHERE volume_id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " BASE_COLS " FROM capture_bases WHERE volume_id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, volume_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, volume_id);
   return meta_one_row(st, read_base, out);
 }
 
@@ -166,7 +167,7 @@ struct base_walk {
   void *ctx;
 };
 
-static int base_row(sqlite3_stmt *st, void *ctx)
+static int base_row(struct meta_stmt *st, void *ctx)
 {
   struct base_walk *w = ctx;
   struct meta_capture_base b;
@@ -178,7 +179,7 @@ static int base_row(sqlite3_stmt *st, void *ctx)
 
 int meta_capture_base_list(struct meta *m, meta_capture_base_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " BASE_COLS " FROM capture_bases ORDER BY volume_id");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " BASE_COLS " FROM capture_bases ORDER BY volume_id");
   if (!st)
     return -EIO;
   struct base_walk w = {cb, ctx};

@@ -1,29 +1,69 @@
 /*
- * internal.h — what the meta/ files share: the per-thread connection and the
- * statement helpers.  Not part of meta's public interface.
+ * internal.h — what the meta/ files share: the statement layer.  Not part of
+ * meta's public interface.
+ *
+ * The entity files (resource.c, operation.c, …) speak to the database only
+ * through these calls, which are the same whatever the back end: a
+ * statement is prepared on the calling thread's connection, bound, stepped,
+ * read and finalized; meta.c forwards each call to the statement's driver
+ * (driver.h; SQLite in sqlite.c).  SQL uses `?N` placeholders.  A write
+ * that must know how many rows it touched uses meta_exec_count (a count of
+ * that statement, not of the connection); an id the database assigns is
+ * read back with `RETURNING`, which SQLite ≥ 3.35 and PostgreSQL share,
+ * never with a last-insert-id call.
  */
 #pragma once
-#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "meta/meta.h"
 
-/* The calling thread's connection to m (opened on first use), or NULL. */
-sqlite3 *meta_db(struct meta *m);
+struct meta_stmt;
+
+/* meta_step's results besides -errno. */
+enum { META_DONE = 0, META_ROW = 1 };
+
 /* Prepares sql on the thread's connection; logs and returns NULL on error. */
-sqlite3_stmt *meta_prepare(struct meta *m, const char *sql);
+struct meta_stmt *meta_prepare(struct meta *m, const char *sql);
 /* Steps a statement that returns no rows and finalizes it: 0, -EEXIST on a
- * constraint violation, -ENOSPC when the file system is full, -EIO
- * otherwise. */
-int meta_exec_stmt(sqlite3_stmt *st);
+ * constraint violation, -EPERM when a rule of the schema refuses it,
+ * -ENOSPC when the storage is full, -EIO otherwise (-EIO for st NULL). */
+int meta_exec_stmt(struct meta_stmt *st);
+/* meta_exec_stmt, returning the number of rows the statement changed. */
+int meta_exec_count(struct meta_stmt *st);
 /* Whether the calling thread holds an explicit transaction on m. */
 bool meta_in_txn(struct meta *m);
+
+/* Binds (idx from 1).  meta_bind_text borrows s until the statement is
+ * finalized, meta_bind_str copies it; both bind SQL NULL for NULL. */
+void meta_bind_text(struct meta_stmt *st, int idx, const char *s);
+void meta_bind_str(struct meta_stmt *st, int idx, const char *s);
+void meta_bind_int64(struct meta_stmt *st, int idx, int64_t v);
+void meta_bind_double(struct meta_stmt *st, int idx, double v);
+/* Borrows p until the statement is finalized. */
+void meta_bind_blob(struct meta_stmt *st, int idx, const void *p, size_t n);
+
+/* META_ROW, META_DONE or -errno (as meta_exec_stmt). */
+int meta_step(struct meta_stmt *st);
+void meta_finalize(struct meta_stmt *st);
+
+/* The current row's columns (col from 0). */
+int meta_col_count(struct meta_stmt *st);
+bool meta_col_null(struct meta_stmt *st, int col);
+int64_t meta_col_int64(struct meta_stmt *st, int col);
+int meta_col_int(struct meta_stmt *st, int col);
+double meta_col_double(struct meta_stmt *st, int col);
+/* Borrowed until the next step or finalize; NULL for SQL NULL. */
+const char *meta_col_text(struct meta_stmt *st, int col);
 /* strdup of a column, NULL for SQL NULL. */
-char *meta_col_str(sqlite3_stmt *st, int col);
-/* Binds a string, or NULL when s is NULL. */
-void meta_bind_str(sqlite3_stmt *st, int idx, const char *s);
+char *meta_col_str(struct meta_stmt *st, int col);
+/* Borrowed as meta_col_text; *len is its size (0 for SQL NULL). */
+const void *meta_col_blob(struct meta_stmt *st, int col, size_t *len);
+
 /* Steps a SELECT, calling row(st, ctx) for each row until it returns
  * non-zero (which is returned); -EIO when a step fails.  Finalizes st. */
-int meta_each_row(sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx), void *ctx);
+int meta_each_row(struct meta_stmt *st, int (*row)(struct meta_stmt *st, void *ctx), void *ctx);
 /* Steps a SELECT of at most one row: read(st, out) and 0, -ENOENT when there
  * is none, -EIO.  Finalizes st. */
-int meta_one_row(sqlite3_stmt *st, void (*read)(sqlite3_stmt *st, void *out), void *out);
+int meta_one_row(struct meta_stmt *st, void (*read)(struct meta_stmt *st, void *out), void *out);

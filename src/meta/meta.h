@@ -3,10 +3,12 @@
  *
  * One SQLite database in WAL mode (readers never block the writer) with
  * synchronous=FULL, so a call that returned 0 after a write is durable: the
- * WAL frame is fsync'd before COMMIT returns.  Every thread gets its own
- * connection, opened lazily and closed when the thread exits (those of
- * threads still running by meta_close()); callers never share a sqlite3
- * handle.  Resource ids are compared case-insensitively (their
+ * WAL frame is fsync'd before COMMIT returns.  SQLite is the back end behind
+ * a driver seam (driver.h, sqlite.c): the files that implement this
+ * interface speak only to the statement layer of internal.h.  Every thread
+ * gets its own connection, opened lazily and closed when the thread exits
+ * (those of threads still running by meta_close()); callers never share a
+ * connection.  Resource ids are compared case-insensitively (their
  * lower-cased form is the key) and returned with the casing the creator used.
  *
  * JSON-valued columns (tags, properties, extra, error, result, payload) are
@@ -19,7 +21,7 @@
  * -ESTALE (ETag precondition failed), -ENOSPC (a write found the file
  * system full: nothing of it was committed), -EPERM (a trigger's rule
  * refused it: deleting a restore point under a retention lock, migration
- * 14), -EIO (other SQLite failures, logged once).
+ * 14), -EIO (other database failures, logged once).
  * All functions are thread-safe.
  */
 #pragma once

@@ -36,30 +36,30 @@ void meta_notify_row_clear(struct meta_notify_row *r)
 static int insert(struct meta *m, const char *policy_id, const char *event_id, const char *url, const char *body,
                   int64_t now_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT INTO notify_outbox(policy_id, url, event_id, body, created_us)"
-                                     " VALUES(?1,?2,?3,?4,?5)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT INTO notify_outbox(policy_id, url, event_id, body, created_us)"
+                                         " VALUES(?1,?2,?3,?4,?5)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, event_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, body, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, now_us);
+  meta_bind_text(st, 1, policy_id);
+  meta_bind_text(st, 2, url);
+  meta_bind_text(st, 3, event_id);
+  meta_bind_text(st, 4, body);
+  meta_bind_int64(st, 5, now_us);
   return meta_exec_stmt(st);
 }
 
 static int trim(struct meta *m, const char *policy_id, int keep, int *dropped)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE seq IN (SELECT seq FROM notify_outbox"
-                                     " WHERE policy_id = ?1 ORDER BY seq DESC LIMIT -1 OFFSET ?2)");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE seq IN (SELECT seq FROM notify_outbox"
+                                         " WHERE policy_id = ?1 ORDER BY seq DESC LIMIT -1 OFFSET ?2)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, keep);
-  int r = meta_exec_stmt(st);
-  if (r == 0 && dropped)
-    *dropped = sqlite3_changes(meta_db(m));
-  return r;
+  meta_bind_text(st, 1, policy_id);
+  meta_bind_int64(st, 2, keep);
+  int r = meta_exec_count(st);
+  if (r >= 0 && dropped)
+    *dropped = r;
+  return r < 0 ? r : 0;
 }
 
 int meta_notify_put(struct meta *m, const char *policy_id, const char *event_id, const char *const *urls,
@@ -85,44 +85,44 @@ struct each_queue {
   void *ctx;
 };
 
-static int each_queue(sqlite3_stmt *st, void *ctx)
+static int each_queue(struct meta_stmt *st, void *ctx)
 {
   struct each_queue *e = ctx;
-  const unsigned char *policy = sqlite3_column_text(st, 0), *url = sqlite3_column_text(st, 1);
-  return policy && url ? e->cb(e->ctx, (const char *)policy, (const char *)url) : -ENOMEM;
+  const char *policy = meta_col_text(st, 0), *url = meta_col_text(st, 1);
+  return policy && url ? e->cb(e->ctx, policy, url) : -ENOMEM;
 }
 
 int meta_notify_queues(struct meta *m, meta_notify_queue_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT DISTINCT policy_id, url FROM notify_outbox");
+  struct meta_stmt *st = meta_prepare(m, "SELECT DISTINCT policy_id, url FROM notify_outbox");
   if (!st)
     return -EIO;
   struct each_queue e = {cb, ctx};
   return meta_each_row(st, each_queue, &e);
 }
 
-static void read_row(sqlite3_stmt *st, void *out)
+static void read_row(struct meta_stmt *st, void *out)
 {
   struct meta_notify_row *r = out;
-  r->seq = sqlite3_column_int64(st, 0);
+  r->seq = meta_col_int64(st, 0);
   r->policy_id = meta_col_str(st, 1);
   r->url = meta_col_str(st, 2);
   r->event_id = meta_col_str(st, 3);
   r->body = meta_col_str(st, 4);
-  r->created_us = sqlite3_column_int64(st, 5);
-  r->attempts = sqlite3_column_int(st, 6);
+  r->created_us = meta_col_int64(st, 5);
+  r->attempts = meta_col_int(st, 6);
   r->last_error = meta_col_str(st, 7);
 }
 
 int meta_notify_head(struct meta *m, const char *policy_id, const char *url, struct meta_notify_row *out)
 {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " ROW_COLS " FROM notify_outbox WHERE policy_id = ?1 AND url = ?2"
-                                     " ORDER BY seq LIMIT 1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " ROW_COLS " FROM notify_outbox WHERE policy_id = ?1 AND url = ?2"
+                                         " ORDER BY seq LIMIT 1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, policy_id);
+  meta_bind_text(st, 2, url);
   int r = meta_one_row(st, read_row, out);
   if (r == 0 && (!out->policy_id || !out->url || !out->event_id || !out->body))
     r = -ENOMEM;
@@ -133,60 +133,60 @@ int meta_notify_head(struct meta *m, const char *policy_id, const char *url, str
 
 int meta_notify_failed(struct meta *m, int64_t seq, const char *error)
 {
-  sqlite3_stmt *st = meta_prepare(m, "UPDATE notify_outbox SET attempts = attempts + 1, last_error = ?2"
-                                     " WHERE seq = ?1");
+  struct meta_stmt *st = meta_prepare(m, "UPDATE notify_outbox SET attempts = attempts + 1, last_error = ?2"
+                                         " WHERE seq = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_int64(st, 1, seq);
+  meta_bind_int64(st, 1, seq);
   meta_bind_str(st, 2, error);
   return meta_exec_stmt(st);
 }
 
 int meta_notify_delete(struct meta *m, int64_t seq)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE seq = ?1");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE seq = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_int64(st, 1, seq);
+  meta_bind_int64(st, 1, seq);
   return meta_exec_stmt(st);
 }
 
 int meta_notify_expire(struct meta *m, const char *policy_id, const char *url, int64_t before_us, int *n)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE policy_id = ?1 AND url = ?2"
-                                     " AND created_us <= ?3");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE policy_id = ?1 AND url = ?2"
+                                         " AND created_us <= ?3");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, before_us);
-  int r = meta_exec_stmt(st);
-  if (r == 0 && n)
-    *n = sqlite3_changes(meta_db(m));
-  return r;
+  meta_bind_text(st, 1, policy_id);
+  meta_bind_text(st, 2, url);
+  meta_bind_int64(st, 3, before_us);
+  int r = meta_exec_count(st);
+  if (r >= 0 && n)
+    *n = r;
+  return r < 0 ? r : 0;
 }
 
 int meta_notify_forget(struct meta *m, const char *policy_id, int *n)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE policy_id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE policy_id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
-  int r = meta_exec_stmt(st);
-  if (r == 0 && n)
-    *n = sqlite3_changes(meta_db(m));
-  return r;
+  meta_bind_text(st, 1, policy_id);
+  int r = meta_exec_count(st);
+  if (r >= 0 && n)
+    *n = r;
+  return r < 0 ? r : 0;
 }
 
-static void read_int(sqlite3_stmt *st, void *out) { *(int *)out = sqlite3_column_int(st, 0); }
+static void read_int(struct meta_stmt *st, void *out) { *(int *)out = meta_col_int(st, 0); }
 
 int meta_notify_count(struct meta *m, const char *policy_id, int *n)
 {
-  sqlite3_stmt *st = meta_prepare(m, policy_id ? "SELECT count(*) FROM notify_outbox WHERE policy_id = ?1"
-                                               : "SELECT count(*) FROM notify_outbox");
+  struct meta_stmt *st = meta_prepare(m, policy_id ? "SELECT count(*) FROM notify_outbox WHERE policy_id = ?1"
+                                                   : "SELECT count(*) FROM notify_outbox");
   if (!st)
     return -EIO;
   if (policy_id)
-    sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
+    meta_bind_text(st, 1, policy_id);
   return meta_one_row(st, read_int, n);
 }

@@ -58,47 +58,47 @@ void meta_policy_slot_clear(struct meta_policy_slot *s)
   memset(s, 0, sizeof *s);
 }
 
-static void read_vm(sqlite3_stmt *st, void *out)
+static void read_vm(struct meta_stmt *st, void *out)
 {
   struct meta_policy_vm *v = out;
   memset(v, 0, sizeof *v);
   v->policy_id = meta_col_str(st, 0);
   v->vm_id = meta_col_str(st, 1);
-  v->next_slot_us = sqlite3_column_int64(st, 2);
-  v->due_us = sqlite3_column_int64(st, 3);
-  v->attempts = sqlite3_column_int(st, 4);
-  v->last_slot_us = sqlite3_column_int64(st, 5);
+  v->next_slot_us = meta_col_int64(st, 2);
+  v->due_us = meta_col_int64(st, 3);
+  v->attempts = meta_col_int(st, 4);
+  v->last_slot_us = meta_col_int64(st, 5);
   v->last_rp_id = meta_col_str(st, 6);
-  v->last_rp_us = sqlite3_column_int64(st, 7);
+  v->last_rp_us = meta_col_int64(st, 7);
   v->last_error = meta_col_str(st, 8);
-  v->missed = sqlite3_column_int64(st, 9);
+  v->missed = meta_col_int64(st, 9);
   v->regions = meta_col_str(st, 10);
 }
 
-static void read_slot(sqlite3_stmt *st, void *out)
+static void read_slot(struct meta_stmt *st, void *out)
 {
   struct meta_policy_slot *s = out;
   memset(s, 0, sizeof *s);
   s->policy_id = meta_col_str(st, 0);
   s->vm_id = meta_col_str(st, 1);
-  s->slot_us = sqlite3_column_int64(st, 2);
+  s->slot_us = meta_col_int64(st, 2);
   s->rp_id = meta_col_str(st, 3);
   s->state = meta_col_str(st, 4);
-  s->attempts = sqlite3_column_int(st, 5);
-  s->due_us = sqlite3_column_int64(st, 6);
+  s->attempts = meta_col_int(st, 5);
+  s->due_us = meta_col_int64(st, 6);
   s->copies = meta_col_str(st, 7);
   s->error = meta_col_str(st, 8);
-  s->created_us = sqlite3_column_int64(st, 9);
-  s->changed_us = sqlite3_column_int64(st, 10);
+  s->created_us = meta_col_int64(st, 9);
+  s->changed_us = meta_col_int64(st, 10);
 }
 
 int meta_policy_vm_get(struct meta *m, const char *policy_id, const char *vm_id, struct meta_policy_vm *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " VM_COLS " FROM policy_vms WHERE policy_id = ?1 AND vm_id = ?2");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " VM_COLS " FROM policy_vms WHERE policy_id = ?1 AND vm_id = ?2");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, vm_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, policy_id);
+  meta_bind_text(st, 2, vm_id);
   return meta_one_row(st, read_vm, out);
 }
 
@@ -107,7 +107,7 @@ struct vm_walk {
   void *ctx;
 };
 
-static int vm_row(sqlite3_stmt *st, void *ctx)
+static int vm_row(struct meta_stmt *st, void *ctx)
 {
   struct vm_walk *w = ctx;
   struct meta_policy_vm v;
@@ -119,35 +119,37 @@ static int vm_row(sqlite3_stmt *st, void *ctx)
 
 int meta_policy_vm_list(struct meta *m, const char *policy_id, meta_policy_vm_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, policy_id ? "SELECT " VM_COLS " FROM policy_vms WHERE policy_id = ?1 ORDER BY vm_id"
-                                               : "SELECT " VM_COLS " FROM policy_vms ORDER BY policy_id, vm_id");
+  struct meta_stmt *st =
+      meta_prepare(m, policy_id ? "SELECT " VM_COLS " FROM policy_vms WHERE policy_id = ?1 ORDER BY vm_id"
+                                : "SELECT " VM_COLS " FROM policy_vms ORDER BY policy_id, vm_id");
   if (!st)
     return -EIO;
   if (policy_id)
-    sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
+    meta_bind_text(st, 1, policy_id);
   struct vm_walk w = {cb, ctx};
   return meta_each_row(st, vm_row, &w);
 }
 
 int meta_policy_vm_due(struct meta *m, int64_t now_us, int limit, meta_policy_vm_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " VM_COLS " FROM policy_vms WHERE due_us <= ?1 ORDER BY due_us LIMIT ?2");
+  struct meta_stmt *st =
+      meta_prepare(m, "SELECT " VM_COLS " FROM policy_vms WHERE due_us <= ?1 ORDER BY due_us LIMIT ?2");
   if (!st)
     return -EIO;
-  sqlite3_bind_int64(st, 1, now_us);
-  sqlite3_bind_int(st, 2, limit);
+  meta_bind_int64(st, 1, now_us);
+  meta_bind_int64(st, 2, limit);
   struct vm_walk w = {cb, ctx};
   return meta_each_row(st, vm_row, &w);
 }
 
-static void read_min(sqlite3_stmt *st, void *out)
+static void read_min(struct meta_stmt *st, void *out)
 {
-  *(int64_t *)out = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+  *(int64_t *)out = meta_col_null(st, 0) ? -1 : meta_col_int64(st, 0);
 }
 
 int meta_policy_vm_next_due(struct meta *m, int64_t *due_us)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT min(due_us) FROM policy_vms");
+  struct meta_stmt *st = meta_prepare(m, "SELECT min(due_us) FROM policy_vms");
   if (!st)
     return -EIO;
   int r = meta_one_row(st, read_min, due_us);
@@ -158,12 +160,12 @@ static int delete_rows(struct meta *m, const char *table, const char *policy_id,
 {
   char sql[160];
   snprintf(sql, sizeof sql, "DELETE FROM %s WHERE policy_id = ?1%s", table, vm_id ? " AND vm_id = ?2" : "");
-  sqlite3_stmt *st = meta_prepare(m, sql);
+  struct meta_stmt *st = meta_prepare(m, sql);
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, policy_id);
   if (vm_id)
-    sqlite3_bind_text(st, 2, vm_id, -1, SQLITE_STATIC);
+    meta_bind_text(st, 2, vm_id);
   return meta_exec_stmt(st);
 }
 
@@ -184,52 +186,54 @@ int meta_policy_vm_delete(struct meta *m, const char *policy_id, const char *vm_
 
 static int put_vm(struct meta *m, const struct meta_policy_vm *v)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO policy_vms(" VM_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
-                                     "?10,?11)");
+  struct meta_stmt *st =
+      meta_prepare(m, "INSERT OR REPLACE INTO policy_vms(" VM_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+                      "?10,?11)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, v->policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, v->vm_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, v->next_slot_us);
-  sqlite3_bind_int64(st, 4, v->due_us);
-  sqlite3_bind_int(st, 5, v->attempts);
-  sqlite3_bind_int64(st, 6, v->last_slot_us);
+  meta_bind_text(st, 1, v->policy_id);
+  meta_bind_text(st, 2, v->vm_id);
+  meta_bind_int64(st, 3, v->next_slot_us);
+  meta_bind_int64(st, 4, v->due_us);
+  meta_bind_int64(st, 5, v->attempts);
+  meta_bind_int64(st, 6, v->last_slot_us);
   meta_bind_str(st, 7, v->last_rp_id);
-  sqlite3_bind_int64(st, 8, v->last_rp_us);
+  meta_bind_int64(st, 8, v->last_rp_us);
   meta_bind_str(st, 9, v->last_error);
-  sqlite3_bind_int64(st, 10, v->missed);
+  meta_bind_int64(st, 10, v->missed);
   meta_bind_str(st, 11, v->regions);
   return meta_exec_stmt(st);
 }
 
 static int put_slot(struct meta *m, const struct meta_policy_slot *s, bool new_slot)
 {
-  sqlite3_stmt *st = meta_prepare(m, new_slot ? "INSERT INTO policy_slots(" SLOT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,"
-                                                "?9,?10,?11)"
-                                              : "INSERT OR REPLACE INTO policy_slots(" SLOT_COLS ") VALUES(?1,?2,?3,?4,"
-                                                "?5,?6,?7,?8,?9,?10,?11)");
+  struct meta_stmt *st =
+      meta_prepare(m, new_slot ? "INSERT INTO policy_slots(" SLOT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,"
+                                 "?9,?10,?11)"
+                               : "INSERT OR REPLACE INTO policy_slots(" SLOT_COLS ") VALUES(?1,?2,?3,?4,"
+                                 "?5,?6,?7,?8,?9,?10,?11)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, s->policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, s->vm_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, s->slot_us);
-  sqlite3_bind_text(st, 4, s->rp_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, s->state, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 6, s->attempts);
-  sqlite3_bind_int64(st, 7, s->due_us);
+  meta_bind_text(st, 1, s->policy_id);
+  meta_bind_text(st, 2, s->vm_id);
+  meta_bind_int64(st, 3, s->slot_us);
+  meta_bind_text(st, 4, s->rp_id);
+  meta_bind_text(st, 5, s->state);
+  meta_bind_int64(st, 6, s->attempts);
+  meta_bind_int64(st, 7, s->due_us);
   meta_bind_str(st, 8, s->copies);
   meta_bind_str(st, 9, s->error);
-  sqlite3_bind_int64(st, 10, s->created_us);
-  sqlite3_bind_int64(st, 11, s->changed_us);
+  meta_bind_int64(st, 10, s->created_us);
+  meta_bind_int64(st, 11, s->changed_us);
   int r = meta_exec_stmt(st);
   if (r < 0 || !(!strcmp(s->state, "Done") || !strcmp(s->state, "Failed")))
     return r;
   st = meta_prepare(m, "DELETE FROM policy_slots WHERE policy_id = ?1 AND vm_id = ?2 AND slot_us < ?3 AND state IN " FINAL);
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, s->policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, s->vm_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, s->slot_us);
+  meta_bind_text(st, 1, s->policy_id);
+  meta_bind_text(st, 2, s->vm_id);
+  meta_bind_int64(st, 3, s->slot_us);
   return meta_exec_stmt(st);
 }
 
@@ -255,7 +259,7 @@ struct slot_walk {
   void *ctx;
 };
 
-static int slot_row(sqlite3_stmt *st, void *ctx)
+static int slot_row(struct meta_stmt *st, void *ctx)
 {
   struct slot_walk *w = ctx;
   struct meta_policy_slot s;
@@ -268,14 +272,14 @@ static int slot_row(sqlite3_stmt *st, void *ctx)
 int meta_policy_slot_list(struct meta *m, const char *policy_id, const char *vm_id, bool open_only,
                           meta_policy_slot_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, open_only ? "SELECT " SLOT_COLS " FROM policy_slots WHERE policy_id = ?1 AND "
-                                                 "vm_id = ?2 AND state NOT IN " FINAL " ORDER BY slot_us"
-                                               : "SELECT " SLOT_COLS " FROM policy_slots WHERE policy_id = ?1 AND "
-                                                 "vm_id = ?2 ORDER BY slot_us");
+  struct meta_stmt *st = meta_prepare(m, open_only ? "SELECT " SLOT_COLS " FROM policy_slots WHERE policy_id = ?1 AND "
+                                                     "vm_id = ?2 AND state NOT IN " FINAL " ORDER BY slot_us"
+                                                   : "SELECT " SLOT_COLS " FROM policy_slots WHERE policy_id = ?1 AND "
+                                                     "vm_id = ?2 ORDER BY slot_us");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, policy_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, vm_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, policy_id);
+  meta_bind_text(st, 2, vm_id);
   struct slot_walk w = {cb, ctx};
   return meta_each_row(st, slot_row, &w);
 }

@@ -20,11 +20,11 @@
 /* a row whose tree is in the legacy store */
 #define LEGACY "coalesce(domain, '') = ''"
 
-static int count_row(sqlite3_stmt *st, void *ctx)
+static int count_row(struct meta_stmt *st, void *ctx)
 {
   uint64_t *n = ctx;
-  for (int i = 0; i < sqlite3_column_count(st); i++)
-    n[i] = (uint64_t)sqlite3_column_int64(st, i);
+  for (int i = 0; i < meta_col_count(st); i++)
+    n[i] = (uint64_t)meta_col_int64(st, i);
   return 0;
 }
 
@@ -32,9 +32,9 @@ int meta_upgrade_counts(struct meta *m, struct meta_upgrade_counts *out)
 {
   memset(out, 0, sizeof *out);
   uint64_t n[3] = {0};
-  sqlite3_stmt *st = meta_prepare(m, "SELECT count(*), coalesce(sum(" LEGACY "), 0),"
-                                     " (SELECT count(*) FROM capture_bases WHERE " LEGACY ")"
-                                     " FROM images WHERE state <> 2");
+  struct meta_stmt *st = meta_prepare(m, "SELECT count(*), coalesce(sum(" LEGACY "), 0),"
+                                         " (SELECT count(*) FROM capture_bases WHERE " LEGACY ")"
+                                         " FROM images WHERE state <> 2");
   int rc = st ? meta_each_row(st, count_row, n) : -EIO;
   if (rc == 0) {
     out->images_total = n[0];
@@ -52,40 +52,41 @@ int meta_upgrade_counts(struct meta *m, struct meta_upgrade_counts *out)
   return rc;
 }
 
-static void read_next(sqlite3_stmt *st, void *out)
+static void read_next(struct meta_stmt *st, void *out)
 {
   struct meta_upgrade_image *im = out;
   memset(im, 0, sizeof *im);
   im->id = meta_col_str(st, 0);
-  const unsigned char *t = sqlite3_column_text(st, 1);
-  snprintf(im->root, sizeof im->root, "%s", t ? (const char *)t : "");
-  im->size = (uint64_t)sqlite3_column_int64(st, 2);
+  const char *t = meta_col_text(st, 1);
+  snprintf(im->root, sizeof im->root, "%s", t ? t : "");
+  im->size = (uint64_t)meta_col_int64(st, 2);
 }
 
 int meta_upgrade_next_image(struct meta *m, struct meta_upgrade_image *out)
 {
   /* the trees the next captures build on first: until its base moves, a
    * disk's next restore point is a full one */
-  sqlite3_stmt *st = meta_prepare(m, "SELECT id, root, size FROM images WHERE " LEGACY " AND state = 1"
-                                     " ORDER BY id NOT IN (SELECT image_id FROM capture_bases), id LIMIT 1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT id, root, size FROM images WHERE " LEGACY " AND state = 1"
+                                         " ORDER BY id NOT IN (SELECT image_id FROM capture_bases), id LIMIT 1");
   return st ? meta_one_row(st, read_next, out) : -EIO;
 }
 
 int meta_upgrade_next_base(struct meta *m, struct meta_upgrade_image *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT image_id, root, size FROM capture_bases WHERE " LEGACY
-                                     " ORDER BY volume_id LIMIT 1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT image_id, root, size FROM capture_bases WHERE " LEGACY
+                                         " ORDER BY volume_id LIMIT 1");
   return st ? meta_one_row(st, read_next, out) : -EIO;
 }
 
-static void read_id(sqlite3_stmt *st, void *out)
+static void read_id(struct meta_stmt *st, void *out)
 {
-  snprintf(out, 40, "%s", (const char *)sqlite3_column_text(st, 0));
+  snprintf(out, 40, "%s", meta_col_text(st, 0));
 }
 
 int meta_upgrade_next_volume(struct meta *m, char vol_id[40])
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT id FROM volumes WHERE state = 1 AND crypt_state = 1 ORDER BY id LIMIT 1");
+  struct meta_stmt *st =
+      meta_prepare(m, "SELECT id FROM volumes WHERE state = 1 AND crypt_state = 1 ORDER BY id LIMIT 1");
   return st ? meta_one_row(st, read_id, vol_id) : -EIO;
 }
 
@@ -94,15 +95,15 @@ struct volume_walk {
   void *ctx;
 };
 
-static int volume_row(sqlite3_stmt *st, void *ctx)
+static int volume_row(struct meta_stmt *st, void *ctx)
 {
   struct volume_walk *w = ctx;
-  return w->cb(w->ctx, (const char *)sqlite3_column_text(st, 0));
+  return w->cb(w->ctx, meta_col_text(st, 0));
 }
 
 int meta_upgrade_volumes(struct meta *m, int (*cb)(void *ctx, const char *vol_id), void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT id FROM volumes WHERE state = 1 AND crypt_state > 0 ORDER BY id");
+  struct meta_stmt *st = meta_prepare(m, "SELECT id FROM volumes WHERE state = 1 AND crypt_state > 0 ORDER BY id");
   return st ? meta_each_row(st, volume_row, &(struct volume_walk){cb, ctx}) : -EIO;
 }
 
@@ -113,14 +114,21 @@ void meta_upgrade_image_clear(struct meta_upgrade_image *im)
 }
 
 /* sql with ?1..?n bound to the strings v[0..n) */
-static int exec_strs(struct meta *m, const char *sql, const char *const *v, int n)
+/* Runs sql with ?1… = v: the rows it changed, -errno. */
+static int exec_count_strs(struct meta *m, const char *sql, const char *const *v, int n)
 {
-  sqlite3_stmt *st = meta_prepare(m, sql);
+  struct meta_stmt *st = meta_prepare(m, sql);
   if (!st)
     return -EIO;
   for (int i = 0; i < n; i++)
-    sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC);
-  return meta_exec_stmt(st);
+    meta_bind_text(st, i + 1, v[i]);
+  return meta_exec_count(st);
+}
+
+static int exec_strs(struct meta *m, const char *sql, const char *const *v, int n)
+{
+  int r = exec_count_strs(m, sql, v, n);
+  return r < 0 ? r : 0;
 }
 
 int meta_upgrade_image_move(struct meta *m, const char *image_id, const char *old_root, const char *new_root,
@@ -130,10 +138,10 @@ int meta_upgrade_image_move(struct meta *m, const char *image_id, const char *ol
   int rc = meta_begin(m);
   if (rc < 0)
     return rc;
-  rc = exec_strs(m, "UPDATE images SET root = ?3, domain = ?4 WHERE id = ?1 AND root = ?2 AND " LEGACY
-                    " AND state = 1", v, 4);
-  if (rc == 0 && sqlite3_changes(meta_db(m)) != 1)
-    rc = -ESTALE;
+  rc = exec_count_strs(m, "UPDATE images SET root = ?3, domain = ?4 WHERE id = ?1 AND root = ?2 AND " LEGACY
+                          " AND state = 1", v, 4);
+  if (rc >= 0)
+    rc = rc == 1 ? 0 : -ESTALE;
   if (rc == 0)
     rc = exec_strs(m, "UPDATE capture_bases SET root = ?3, domain = ?4 WHERE root = ?2 AND " LEGACY, v, 4);
   if (rc == 0)

@@ -22,11 +22,11 @@ struct attachment_walk {
   void *ctx;
 };
 
-static int attachment_row(sqlite3_stmt *st, void *ctx)
+static int attachment_row(struct meta_stmt *st, void *ctx)
 {
   struct attachment_walk *w = ctx;
   struct meta_attachment a = {.vm_id = meta_col_str(st, 0), .disk_id = meta_col_str(st, 1),
-                              .lun = sqlite3_column_int(st, 2)};
+                              .lun = meta_col_int(st, 2)};
   int r = a.vm_id && a.disk_id ? w->cb(w->ctx, &a) : -ENOMEM;
   free(a.vm_id);
   free(a.disk_id);
@@ -35,46 +35,47 @@ static int attachment_row(sqlite3_stmt *st, void *ctx)
 
 int meta_attachment_list(struct meta *m, const char *vm_id, meta_attachment_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT vm_id, disk_id, lun FROM attachments WHERE vm_id = ?1 ORDER BY lun, disk_id");
+  struct meta_stmt *st =
+      meta_prepare(m, "SELECT vm_id, disk_id, lun FROM attachments WHERE vm_id = ?1 ORDER BY lun, disk_id");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, vm_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, vm_id);
   struct attachment_walk w = {cb, ctx};
   return meta_each_row(st, attachment_row, &w);
 }
 
-static void read_counts(sqlite3_stmt *st, void *out)
+static void read_counts(struct meta_stmt *st, void *out)
 {
   struct meta_vm_restore_points *c = out;
-  c->total = sqlite3_column_int(st, 0);
-  c->creating = sqlite3_column_int(st, 1) != 0;
-  c->newest_us = sqlite3_column_int64(st, 2);
+  c->total = meta_col_int(st, 0);
+  c->creating = meta_col_int(st, 1) != 0;
+  c->newest_us = meta_col_int64(st, 2);
 }
 
 int meta_vm_restore_points(struct meta *m, const char *vm_id, struct meta_vm_restore_points *out)
 {
-  sqlite3_stmt *st = meta_prepare(
+  struct meta_stmt *st = meta_prepare(
       m, "SELECT count(rp.id), coalesce(max(rp.provisioning_state = 'Creating'), 0), coalesce(max(rp.created_us), 0)"
          " FROM resources c JOIN resources rp ON rp.parent_id = c.id"
          " AND rp.type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
          " WHERE c.type = 'Microsoft.Compute/restorePointCollections' AND c.source_id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, vm_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, vm_id);
   return meta_one_row(st, read_counts, out);
 }
 
-static void read_power(sqlite3_stmt *st, void *out)
+static void read_power(struct meta_stmt *st, void *out)
 {
-  const unsigned char *t = sqlite3_column_text(st, 0);
-  snprintf(out, 32, "%s", t ? (const char *)t : "");
+  const char *t = meta_col_text(st, 0);
+  snprintf(out, 32, "%s", t ? t : "");
 }
 
 int meta_vm_power_state(struct meta *m, const char *vm_id, char out[32])
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT power_state FROM resources WHERE id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "SELECT power_state FROM resources WHERE id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, vm_id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, vm_id);
   return meta_one_row(st, read_power, out);
 }

@@ -21,48 +21,50 @@ void meta_volume_clear(struct meta_volume *v)
 
 int meta_volume_put(struct meta *m, const struct meta_volume *v)
 {
-  sqlite3_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO volumes(" VOLUME_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  struct meta_stmt *st =
+      meta_prepare(m, "INSERT OR REPLACE INTO volumes(" VOLUME_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, v->resource_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, (sqlite3_int64)v->size);
-  sqlite3_bind_int(st, 4, v->state);
-  sqlite3_bind_int(st, 5, v->clean);
-  sqlite3_bind_int64(st, 6, v->created_us);
+  meta_bind_text(st, 1, v->id);
+  meta_bind_text(st, 2, v->resource_id);
+  meta_bind_int64(st, 3, (int64_t)v->size);
+  meta_bind_int64(st, 4, v->state);
+  meta_bind_int64(st, 5, v->clean);
+  meta_bind_int64(st, 6, v->created_us);
   if (v->key_wrapped_len)
-    sqlite3_bind_blob(st, 7, v->key_wrapped, (int)v->key_wrapped_len, SQLITE_STATIC);
+    meta_bind_blob(st, 7, v->key_wrapped, (int)v->key_wrapped_len);
   meta_bind_str(st, 8, v->domain[0] ? v->domain : NULL);
-  sqlite3_bind_int(st, 9, v->crypt_state);
+  meta_bind_int64(st, 9, v->crypt_state);
   return meta_exec_stmt(st);
 }
 
-static void read_row(sqlite3_stmt *st, void *out)
+static void read_row(struct meta_stmt *st, void *out)
 {
   struct meta_volume *v = out;
   memset(v, 0, sizeof *v);
-  snprintf(v->id, sizeof v->id, "%s", (const char *)sqlite3_column_text(st, 0));
+  snprintf(v->id, sizeof v->id, "%s", meta_col_text(st, 0));
   v->resource_id = meta_col_str(st, 1);
-  v->size = (uint64_t)sqlite3_column_int64(st, 2);
-  v->state = (enum meta_volume_state)sqlite3_column_int(st, 3);
-  v->clean = sqlite3_column_int(st, 4) != 0;
-  v->created_us = sqlite3_column_int64(st, 5);
-  size_t n = (size_t)sqlite3_column_bytes(st, 6);
-  if (n <= sizeof v->key_wrapped && sqlite3_column_blob(st, 6)) {
-    memcpy(v->key_wrapped, sqlite3_column_blob(st, 6), n);
+  v->size = (uint64_t)meta_col_int64(st, 2);
+  v->state = (enum meta_volume_state)meta_col_int(st, 3);
+  v->clean = meta_col_int(st, 4) != 0;
+  v->created_us = meta_col_int64(st, 5);
+  size_t n;
+  const void *key = meta_col_blob(st, 6, &n);
+  if (n <= sizeof v->key_wrapped && key) {
+    memcpy(v->key_wrapped, key, n);
     v->key_wrapped_len = n;
   }
-  const unsigned char *d = sqlite3_column_text(st, 7);
-  snprintf(v->domain, sizeof v->domain, "%s", d ? (const char *)d : "");
-  v->crypt_state = (enum meta_crypt_state)sqlite3_column_int(st, 8);
+  const char *d = meta_col_text(st, 7);
+  snprintf(v->domain, sizeof v->domain, "%s", d ? d : "");
+  v->crypt_state = (enum meta_crypt_state)meta_col_int(st, 8);
 }
 
 static int get_one(struct meta *m, const char *sql, const char *key, struct meta_volume *out)
 {
-  sqlite3_stmt *st = meta_prepare(m, sql);
+  struct meta_stmt *st = meta_prepare(m, sql);
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, key);
   return meta_one_row(st, read_row, out);
 }
 
@@ -78,10 +80,10 @@ int meta_volume_by_resource(struct meta *m, const char *resource_id, struct meta
 
 int meta_volume_delete(struct meta *m, const char *id)
 {
-  sqlite3_stmt *st = meta_prepare(m, "DELETE FROM volumes WHERE id = ?1");
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM volumes WHERE id = ?1");
   if (!st)
     return -EIO;
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  meta_bind_text(st, 1, id);
   return meta_exec_stmt(st);
 }
 
@@ -90,7 +92,7 @@ struct volume_walk {
   void *ctx;
 };
 
-static int volume_row(sqlite3_stmt *st, void *ctx)
+static int volume_row(struct meta_stmt *st, void *ctx)
 {
   struct volume_walk *w = ctx;
   struct meta_volume v;
@@ -102,7 +104,7 @@ static int volume_row(sqlite3_stmt *st, void *ctx)
 
 int meta_volume_list(struct meta *m, meta_volume_cb cb, void *ctx)
 {
-  sqlite3_stmt *st = meta_prepare(m, "SELECT " VOLUME_COLS " FROM volumes ORDER BY created_us");
+  struct meta_stmt *st = meta_prepare(m, "SELECT " VOLUME_COLS " FROM volumes ORDER BY created_us");
   if (!st)
     return -EIO;
   struct volume_walk w = {cb, ctx};
