@@ -9,8 +9,9 @@
  * (driver.h; SQLite in sqlite.c).  SQL uses `?N` placeholders.  A write
  * that must know how many rows it touched uses meta_exec_count (a count of
  * that statement, not of the connection); an id the database assigns is
- * read back with `RETURNING`, which SQLite ≥ 3.35 and PostgreSQL share,
- * never with a last-insert-id call.
+ * read back with `RETURNING` (SQLite ≥ 3.35 and PostgreSQL share it), never
+ * with a last-insert-id call, stepping the write with meta_step, whose
+ * errors are meta_exec_stmt's (meta_one_row reports every failure as -EIO).
  */
 #pragma once
 #include <stdbool.h>

@@ -19,8 +19,11 @@
  * time; busy_timeout remains for other processes (the admin sub-commands).
  *
  * Statements: a sqlite3_stmt wrapped with the driver's header (struct
- * meta_stmt), one allocation per prepare beside SQLite's own.  Text and
- * blobs are bound SQLITE_STATIC unless the caller asks for a copy.
+ * meta_stmt).  Finalized wrappers are kept on their connection for the next
+ * prepare (its thread's only: no lock), so the seam adds no allocation to a
+ * statement prepared per call (callgrind: a malloc each cost a resource GET
+ * 1.5 % more instructions, in glibc's consolidation).  Text and blobs are
+ * bound SQLITE_STATIC unless the caller asks for a copy.
  *
  * Failpoint `meta.commit` fails a commit: meta_commit's, and a write's
  * outside a transaction (which commits itself) before its first step.
@@ -43,15 +46,18 @@ struct meta_store {
   pthread_mutex_t write_lock; /* held from begin to commit/rollback */
 };
 
-struct meta_db {
-  sqlite3 *h;
-  struct meta_store *s;
-};
-
 struct sq_stmt {
   struct meta_stmt base;
   sqlite3_stmt *h;
+  struct meta_db *db;
+  struct sq_stmt *next_spare;
   bool stepped;
+};
+
+struct meta_db {
+  sqlite3 *h;
+  struct meta_store *s;
+  struct sq_stmt *spares; /* finalized wrappers, for the next prepare */
 };
 
 static inline sqlite3_stmt *H(struct meta_stmt *st) { return ((struct sq_stmt *)st)->h; }
@@ -109,12 +115,18 @@ static struct meta_db *open_conn(struct meta_store *s)
   }
   db->h = h;
   db->s = s;
+  db->spares = NULL;
   return db;
 }
 
 static void close_conn(struct meta_db *db)
 {
   sqlite3_close_v2(db->h);
+  while (db->spares) {
+    struct sq_stmt *next = db->spares->next_spare;
+    free(db->spares);
+    db->spares = next;
+  }
   free(db);
 }
 
@@ -178,19 +190,29 @@ static int commit(struct meta_db *db) { return end_txn(db, true); }
 
 static void rollback(struct meta_db *db) { end_txn(db, false); }
 
+static void finalize(struct meta_stmt *base)
+{
+  struct sq_stmt *st = (struct sq_stmt *)base;
+  sqlite3_finalize(st->h);
+  st->next_spare = st->db->spares;
+  st->db->spares = st;
+}
+
 static struct meta_stmt *prepare(struct meta_db *db, const char *sql)
 {
-  struct sq_stmt *st = malloc(sizeof *st);
-  if (!st)
+  struct sq_stmt *st = db->spares;
+  if (st)
+    db->spares = st->next_spare;
+  else if (!(st = malloc(sizeof *st)))
     return NULL;
+  st->base.drv = &meta_sqlite_driver;
+  st->db = db;
+  st->stepped = false;
   if (sqlite3_prepare_v2(db->h, sql, -1, &st->h, NULL) != SQLITE_OK) {
     log_error("meta", "prepare failed: %s (%.80s)", sqlite3_errmsg(db->h), sql);
-    sqlite3_finalize(st->h);
-    free(st);
+    finalize(&st->base);
     return NULL;
   }
-  st->base.drv = &meta_sqlite_driver;
-  st->stepped = false;
   return &st->base;
 }
 
@@ -254,11 +276,6 @@ static const void *col_blob(struct meta_stmt *st, int col, size_t *len)
   return p;
 }
 
-static void finalize(struct meta_stmt *st)
-{
-  sqlite3_finalize(H(st));
-  free(st);
-}
 
 const struct meta_driver meta_sqlite_driver = {
     .store_open = store_open,
