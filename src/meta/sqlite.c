@@ -173,8 +173,9 @@ static int begin(struct meta_db *db)
   return r;
 }
 
-/* Ends the transaction: commits when asked (r its result), rolls back when
- * not or when that failed and SQLite has not rolled back on its own. */
+/* Ends the transaction and releases the write lock: commits when asked,
+ * rolls back when not or when the commit failed (unless SQLite has already
+ * rolled back on its own).  0 or the commit's -errno. */
 static int end_txn(struct meta_db *db, bool commit)
 {
   int r = 0;
