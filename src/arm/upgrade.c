@@ -15,7 +15,9 @@
  * crash-safe), steps the region for a few seconds at a time and re-queues
  * itself so other jobs get a worker, and logs a line per 10 %.  It waits
  * while copies into the plaintext store still run.  Tests slow it down with
- * the failpoints upgrade.step.delay_ms and upgrade.step.bytes.
+ * the failpoints upgrade.step.delay_ms and upgrade.step.bytes (the most of a
+ * volume a step converts: 0 holds the volumes' conversion, 1 converts one
+ * unit, a data run or a hole, a step).
  */
 #include <errno.h>
 #include <stdio.h>

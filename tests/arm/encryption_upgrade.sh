@@ -3,7 +3,9 @@
 # (tests/fixtures/legacy-state.tar.zst, made by an older vmrp:
 # tests/fixtures/make-legacy.sh — a plaintext store, plaintext volumes, the
 # metadata of schema 10).  The current vmrpd starts on it and encrypts it in
-# place in the background (slowed by the failpoint upgrade.step.delay_ms):
+# place in the background (slowed by the failpoint upgrade.step.delay_ms;
+# the volumes' conversion held by upgrade.step.bytes = 0 while the checks
+# that must see it half done run, and released through the admin call):
 #  - progress at GET .../providers/Microsoft.Vmrp/storeUpgrade (Owner only),
 #    never going back across two kill -9 of eastus at different points
 #    (disk restore points half moved; volumes being converted);
@@ -25,11 +27,19 @@ mkdir "$VAR/fx" && tar -C "$VAR/fx" --zstd -xf "$FIX/legacy-state.tar.zst"
 check bash -c "! python3 '$FIX/legacy_pattern.py' scan '$VAR/windows' \$(find '$VAR/fx' -type f) >/dev/null" \
   "the scan finds the pattern in the plaintext fixture"
 rm -rf "$VAR/fx"
-export VMRP_FAILPOINTS=upgrade.step.delay_ms=700,upgrade.step.bytes=4194304
+# A step converts at most upgrade.step.bytes of a volume: 0 holds the
+# conversion (every start, the kill -9 restarts included, begins held), and
+# the runtime set, which wins over the environment's, releases it.
+export VMRP_FAILPOINTS=upgrade.step.delay_ms=700,upgrade.step.bytes=0
+export VMRP_CONFIG_EXTRA='[testing]\nfailpoints = on'
 start_regions_from "$FIX/legacy-state.tar.zst"
 TOKEN=$(token "$EAST")
 C=$EAST/subscriptions/$SUB/resourceGroups/legacy/providers/Microsoft.Compute
 DV=api-version=2024-03-02
+conversion() { # SPEC: eastus's runtime failpoints (the volumes' pace)
+  arm PUT "$EAST/providers/Microsoft.Vmrp/failpoints?$DV" "{\"spec\":\"$1\"}"
+  [ "$STATUS" = 200 ] || { echo "arming $1: $STATUS $BODY"; return 1; }
+}
 CV=api-version=2024-07-01
 GV=api-version=2021-04-01
 PLATFORM=EncryptionAtRestWithPlatformKey
@@ -121,6 +131,11 @@ HOLDER=$!
 check claims "while they move, nothing claims encryption before its data is encrypted"
 reads "$VAR/bad"
 check test ! -s "$VAR/bad" "while they move, disks and disk restore points read as written ($(tr '\n' ' ' < "$VAR/bad"))"
+# Released once every disk restore point moved (bases and volumes follow),
+# a volume unit a step, 5 s apart: each half-done state lasts 5 s, however
+# slow the checks before were.
+check wait_until '.diskRestorePoints.done == 4' "every disk restore point moved; the volumes wait, held"
+check conversion upgrade.step.bytes=1,upgrade.step.delay_ms=5000 "the volumes' conversion released, a unit every 5 s"
 check wait_until '.volumeBytes.converted > 0 and .volumeBytes.converted < .volumeBytes.total' \
   "the volumes are being encrypted in place"
 BYTES=$(up .volumeBytes.converted)
@@ -137,6 +152,7 @@ check test "$(up '.volumeBytes.converted >= '"$BYTES")" = true \
 check claims "while they are, no disk claims encryption before its volume is encrypted"
 reads "$VAR/bad"
 check test ! -s "$VAR/bad" "while they are, everything reads as written ($(tr '\n' ' ' < "$VAR/bad"))"
+check conversion upgrade.step.bytes=4194304 "the conversion released at full pace (4 MiB a step)"
 check wait_until '.status == "Succeeded"' "the upgrade of eastus completes"
 check test "$(up .plaintextStore)/$(up .diskRestorePoints.done)/$(up .volumes.done)/$(up .percentComplete)" = false/4/2/100 \
   "every disk restore point and volume is encrypted, the plaintext store is gone ($UP)"
