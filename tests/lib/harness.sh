@@ -180,7 +180,8 @@ check() {
 }
 
 # wait_op [TRIES]: polls the last request's Azure-AsyncOperation every 0.1 s
-# until it is no longer InProgress (at most TRIES polls, default 600); sets
+# until it is no longer running — InProgress (Compute's operations) or
+# Running (a deployment's) — at most TRIES polls, default 600; sets
 # OP_STATUS ("none" when the request started no operation).
 wait_op() {
   local aao; aao=$(header Azure-AsyncOperation)
@@ -188,7 +189,7 @@ wait_op() {
   [ -n "$aao" ] || return 0
   for _ in $(seq "${1:-600}"); do
     arm GET "$aao"
-    [ "$(echo "$BODY" | jq -r .status)" != InProgress ] && break
+    case $(echo "$BODY" | jq -r .status) in InProgress | Running) ;; *) break ;; esac
     sleep 0.1
   done
   OP_STATUS=$(echo "$BODY" | jq -r .status)
