@@ -237,6 +237,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
       s->head = c;
     s->tail = c;
     s->nconns++;
+    /* on_accept's checks hold the lock apart from this count: the pool's
+     * workers accept in parallel, and two may both have passed them for an
+     * address's last slot.  The count taken here is the one that decides. */
+    if (s->per_address && c->peer->live > s->per_address)
+      close_conn(s, c, &s->bites.per_address);
     pthread_mutex_unlock(&s->lock);
     *socket_context = c;
   } else if (c) {
