@@ -58,6 +58,8 @@ struct arm_config {
   int disk_overcommit;       /* disks provisioned ≤ this × the volumes' file system size; 0: 10 */
   bool failpoints;           /* [testing] failpoints = on: the failpoints admin call is served */
   struct notify_config notify; /* [notifications]: protection policies' webhooks */
+  const char *node_id;       /* this node's id in the region's nodes table ([node] id) */
+  bool node_shared;          /* the metadata store is shared by several nodes (PostgreSQL) */
 };
 
 struct arm;

@@ -715,3 +715,6 @@ void arm_policy_view_get(struct arm_call *call);
  * -EIO (a collection could not be read). */
 int arm_policy_retention_plan(struct arm *arm, const char *policy_id, const struct policy_spec *spec,
                               const struct auth_identity *actor, json_t **out);
+
+/* ---- nodes.c ---- */
+void arm_nodes_list(struct arm_call *call);

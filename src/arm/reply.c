@@ -122,6 +122,9 @@ void arm_reply_internal(struct arm_call *call, int err)
   if (err == -ENOSPC || err == ENOSPC) /* meta.db or a store could not grow */
     arm_reply_error(call, 500, "DiskFull", "The request failed: the region's data file system is full. Retry when "
                                            "space is freed.");
+  else if (err == -ENOLCK || err == ENOLCK) /* meta/node.c: this node is no longer the region's to write for */
+    arm_reply_error(call, 503, "NodeFenced", "This node lost its membership lease of the region and writes nothing "
+                                             "more; retry the request on another node of the region.");
   else
     arm_reply_error(call, 500, "InternalServerError", "The server encountered an internal error (%s). Please retry the request.",
                   strerror(err < 0 ? -err : err));

@@ -66,6 +66,7 @@ int config_defaults(struct config *c)
   c->copy_streams = 4;
   c->deploy_threads = 4;
   c->deploy_history = 800;
+  c->node_lease_s = 10;
   return 0;
 }
 
@@ -243,6 +244,17 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else if (!strcmp(key, "retry_max") && !parse_int(value, 1, 86400, &n)) nc->retry_max_s = (int)n;
     else if (!strcmp(key, "give_up") && !parse_int(value, 60, 30L * 86400, &n)) nc->give_up_s = (int)n;
     else bad = 1;
+  } else if (!strcmp(section, "node")) {
+    long n;
+    /* shown in the API and logs, compared as given: a name, not a path */
+    if (!strcmp(key, "id") && *value && strlen(value) < 64 && strspn(value, "abcdefghijklmnopqrstuvwxyz"
+                                                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+                                                             strlen(value))
+      config_set(&c->node_id, value);
+    else if (!strcmp(key, "lease") && !parse_int(value, 2, 600, &n))
+      c->node_lease_s = (int)n;
+    else
+      bad = 1;
   } else if (!strcmp(section, "jobs")) {
     long n;
     bad = strcmp(key, "workers") || parse_int(value, 1, 64, &n);
@@ -341,6 +353,11 @@ int config_finish(struct config *c)
   }
   if (!c->signing_key)
     c->signing_key = path_in(c->data_dir, "keys/signing.pem");
+  if (!c->node_id) {
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    config_set(&c->node_id, *host ? host : "node-1");
+  }
   if (!c->pkcs11_module && access(DEFAULT_PKCS11_MODULE, R_OK) == 0)
     config_set(&c->pkcs11_module, DEFAULT_PKCS11_MODULE);
   if (!c->nbd_unix)
@@ -402,6 +419,7 @@ void config_free(struct config *c)
   free(c->peer_ca);
   free(c->log_level);
   free(c->tenant_id);
+  free(c->node_id);
   free(c->signing_key);
   free(c->keyring);
   free(c->pkcs11_module);

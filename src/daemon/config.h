@@ -77,6 +77,9 @@ struct config {
   char *notify_ca_file;    /* [notifications] ca_file: webhook receivers' CA; NULL: the system's store */
   struct notify_config notify; /* [notifications] the rest (ca_file set from notify_ca_file by main) */
 
+  char *node_id;           /* [node] id: this node in the region's nodes table (default: the host name) */
+  int node_lease_s;        /* [node] lease: seconds a node's lease lasts unrenewed (shared stores) */
+
   char *tenant_id;
   int token_lifetime_s;
   char *signing_key;

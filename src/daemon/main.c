@@ -56,8 +56,12 @@
 #include "keys/keys.h"
 #include "blob/blob.h"
 #include "nbd/nbd.h"
+#include "region/membership.h"
 #include "region/region.h"
 #include "version.h"
+
+/* An embedded node's lease: it never runs out (see serve). */
+#define EMBEDDED_LEASE_US (1000LL * 365 * 86400 * 1000000)
 
 static void usage(FILE *f)
 {
@@ -215,6 +219,7 @@ static int serve(struct config *c)
 {
   int ret = 1, lock_fd = -1;
   struct meta *meta = NULL;
+  struct membership *membership = NULL;
   struct auth *auth = NULL;
   struct arm *arm = NULL;
   struct region *region = NULL;
@@ -248,6 +253,13 @@ static int serve(struct config *c)
              "claim no encryption (docs/encryption.md; scripts/run makes one)");
   snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
   if (meta_open(path, &meta) < 0)
+    goto out;
+  /* Embedded, the node's row holds no lease: the data directory's lock
+   * (above) already makes this the only process of the region. */
+  struct membership_config mc = {.node_id = c->node_id, .addr = c->public_url, .version = VMRP_VERSION,
+                                 .shared = meta_shared(meta),
+                                 .ttl_us = meta_shared(meta) ? c->node_lease_s * 1000000LL : EMBEDDED_LEASE_US};
+  if (membership_start(meta, &mc, &membership) < 0)
     goto out;
   const char *auds[CONFIG_MAX_LIST + 1] = {0};
   for (int i = 0; i < c->naudiences; i++)
@@ -331,7 +343,7 @@ static int serve(struct config *c)
                             .copy_max_bytes_per_s = (uint64_t)c->copy_max_bytes_per_s,
                             .deploy_threads = c->deploy_threads, .deploy_history = c->deploy_history,
                             .disk_overcommit = c->disk_overcommit, .failpoints = c->testing_failpoints,
-                            .notify = c->notify};
+                            .notify = c->notify, .node_id = c->node_id, .node_shared = meta_shared(meta)};
   armc.notify.ca_file = c->notify_ca_file;
   if (arm_open(&armc, meta, auth, region, &arm) < 0)
     goto out;
@@ -371,6 +383,7 @@ out:
   nbd_server_free(nbd);
   keys_close(keys); /* after the region: its stores and volumes hold keys from it */
   auth_close(auth);
+  membership_stop(membership); /* the last writer: gives the lease up */
   meta_close(meta);
   if (lock_fd >= 0) {
     snprintf(path, sizeof path, "%s/vmrpd.pid", c->data_dir);

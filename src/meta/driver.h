@@ -38,6 +38,10 @@ struct meta_stmt {
 };
 
 struct meta_driver {
+  /* Several processes (nodes) may use one store at once: membership
+   * leases are kept and checked (node.c).  SQLite: false, its file is one
+   * process's. */
+  bool shared;
   /* target names the store (SQLite: the database file's path). */
   int (*store_open)(const char *target, struct meta_store **out);
   void (*store_close)(struct meta_store *s);
@@ -75,6 +79,14 @@ struct meta_driver {
   const char *(*col_text)(struct meta_stmt *st, int col);
   const void *(*col_blob)(struct meta_stmt *st, int col, size_t *len);
   void (*finalize)(struct meta_stmt *st);
+  /* Sets the check the driver runs once it holds the one-writer lock: in
+   * begin, and before a write outside a transaction where the driver takes
+   * the lock for it (a shared store's; SQLite's lone writes are one
+   * process's, whose store lock excludes any other).  A negative result
+   * fails the begin or the write, nothing of it done, and is returned.
+   * meta.c's checks the node's fencing token (node.c, invariant N1).  May
+   * be NULL in a driver that is not shared. */
+  void (*set_writer_check)(struct meta_store *s, int (*check)(struct meta_db *db, void *ctx), void *ctx);
 };
 
 extern const struct meta_driver meta_sqlite_driver;

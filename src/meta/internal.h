@@ -36,6 +36,11 @@ int meta_exec_count(struct meta_stmt *st);
 /* Whether the calling thread holds an explicit transaction on m. */
 bool meta_in_txn(struct meta *m);
 
+/* The node that joined through m (node.c): id "" and 0 before a join and
+ * after a leave.  Its writes are checked against the nodes table (meta.c). */
+void meta_self_set(struct meta *m, const char *id, int64_t incarnation);
+void meta_self_get(struct meta *m, char id[64], int64_t *incarnation);
+
 /* Binds (idx from 1).  meta_bind_text borrows s until the statement is
  * finalized, meta_bind_str copies it; both bind SQL NULL for NULL. */
 void meta_bind_text(struct meta_stmt *st, int idx, const char *s);

@@ -21,9 +21,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "meta/driver.h"
 
 struct meta_conn {
@@ -36,8 +38,10 @@ struct meta {
   const struct meta_driver *drv;
   struct meta_store *store;
   pthread_key_t key;
-  pthread_mutex_t lock; /* protects conns */
+  pthread_mutex_t lock; /* protects conns and self */
   struct meta_conn *conns;
+  char self_id[64];     /* the node that joined through m (node.c), "" before */
+  int64_t self_inc;
 };
 
 /* The key's destructor: the exiting thread's connection (unlinked, closed). */
@@ -87,6 +91,30 @@ static struct meta_db *thread_db(struct meta *m)
   return c ? c->db : open_conn(m);
 }
 
+/* The writer check (driver.h): a node's writes need its fencing token
+ * current and its lease live, judged under the one-writer lock that the
+ * fencer's update also takes (node.c, invariant N1). */
+static int fencing_check(struct meta_db *db, void *ctx)
+{
+  struct meta *m = ctx;
+  char id[sizeof m->self_id];
+  int64_t inc;
+  meta_self_get(m, id, &inc);
+  if (!id[0])
+    return 0;
+  struct meta_stmt *st = m->drv->prepare(db, "SELECT 1 FROM nodes WHERE id = ?1 AND incarnation = ?2 AND fenced = 0"
+                                             " AND lease_until_us > vmrp_now_us()");
+  if (!st)
+    return -EIO;
+  m->drv->bind_text(st, 1, id, false);
+  m->drv->bind_int64(st, 2, inc);
+  int r = m->drv->step(st);
+  m->drv->finalize(st);
+  if (r == 0)
+    log_error("meta", "write refused: node %s (incarnation %lld) lost its lease or was fenced", id, (long long)inc);
+  return r == 1 ? 0 : r == 0 ? -ENOLCK : r;
+}
+
 int meta_open(const char *path, struct meta **out)
 {
   struct meta *m = calloc(1, sizeof *m);
@@ -104,6 +132,8 @@ int meta_open(const char *path, struct meta **out)
     free(m);
     return r;
   }
+  if (m->drv->set_writer_check)
+    m->drv->set_writer_check(m->store, fencing_check, m);
   struct meta_db *db = thread_db(m);
   r = db ? m->drv->migrate(db) : -EIO;
   if (r < 0) {
@@ -131,11 +161,29 @@ void meta_close(struct meta *m)
   free(m);
 }
 
+void meta_self_set(struct meta *m, const char *id, int64_t incarnation)
+{
+  pthread_mutex_lock(&m->lock);
+  snprintf(m->self_id, sizeof m->self_id, "%s", id ? id : "");
+  m->self_inc = incarnation;
+  pthread_mutex_unlock(&m->lock);
+}
+
+void meta_self_get(struct meta *m, char id[64], int64_t *incarnation)
+{
+  pthread_mutex_lock(&m->lock);
+  memcpy(id, m->self_id, sizeof m->self_id);
+  *incarnation = m->self_inc;
+  pthread_mutex_unlock(&m->lock);
+}
+
 /* The store whose transaction this thread holds, if any.  Tracked here
  * rather than asked of the database, which may end a transaction on its own
  * after an error (SQLite rolls back) — the driver's writer lock must still
  * be released exactly once. */
 static _Thread_local struct meta *txn_owner;
+
+bool meta_shared(const struct meta *m) { return m->drv->shared; }
 
 bool meta_in_txn(struct meta *m) { return txn_owner == m; }
 

@@ -21,7 +21,8 @@
  * -ESTALE (ETag precondition failed), -ENOSPC (a write found the file
  * system full: nothing of it was committed), -EPERM (a trigger's rule
  * refused it: deleting a restore point under a retention lock, migration
- * 14), -EIO (other database failures, logged once).
+ * 14), -ENOLCK (this node lost its lease of the region or was fenced:
+ * node.c), -EIO (other database failures, logged once).
  * All functions are thread-safe.
  */
 #pragma once
@@ -33,6 +34,8 @@ struct meta;
 
 int meta_open(const char *path, struct meta **out);
 void meta_close(struct meta *m);
+/* Whether other processes (nodes of the region) may share the store. */
+bool meta_shared(const struct meta *m);
 
 /* Explicit transactions on the calling thread's connection, for callers that
  * must change several rows atomically.  meta_begin takes the write lock
@@ -564,3 +567,37 @@ int meta_notify_expire(struct meta *m, const char *policy_id, const char *url, i
 int meta_notify_forget(struct meta *m, const char *policy_id, int *n);
 /* The rows of policy_id (NULL: all). */
 int meta_notify_count(struct meta *m, const char *policy_id, int *n);
+
+/* ---- nodes: membership, leases, fencing (node.c) ------------------------- */
+
+/* A node of the region.  Times are the metadata store's clock (µs since the
+ * epoch): PostgreSQL's for a shared store, this host's for SQLite. */
+struct meta_node {
+  char id[64];
+  int64_t incarnation;  /* + 1 at every join and at a fence: the fencing token with id */
+  char *addr;           /* where it answers ARM */
+  char *version;
+  int64_t started_us;   /* this incarnation's join */
+  int64_t lease_until_us; /* 0: it left cleanly */
+  bool fenced;
+  int64_t now_us;       /* the store's clock when the row was read */
+};
+void meta_node_clear(struct meta_node *n);
+/* Joins as node id with a lease of ttl_us, as a new incarnation
+ * (*incarnation), and makes m this node's: from then on every write through
+ * m is refused (-ENOLCK) once the lease ran out or the node was fenced.
+ * -EBUSY: the id's lease is live (another process holds it), unless
+ * takeover (the caller knows it is the only process: the embedded store). */
+int meta_node_join(struct meta *m, const char *id, const char *addr, const char *version, int64_t ttl_us,
+                   bool takeover, int64_t *incarnation);
+/* Extends the lease to now + ttl_us; -ENOLCK: it ran out or the node was
+ * fenced, and cannot be renewed (the node must join again). */
+int meta_node_renew(struct meta *m, int64_t ttl_us);
+/* Gives the lease up (a clean stop): others may take over at once. */
+int meta_node_leave(struct meta *m);
+/* Fences node id whose lease has run out: its writes are refused from now
+ * on.  -EBUSY: its lease is live; -ENOENT: no such node. */
+int meta_node_fence(struct meta *m, const char *id);
+int meta_node_get(struct meta *m, const char *id, struct meta_node *out);
+typedef int (*meta_node_cb)(void *ctx, const struct meta_node *n);
+int meta_node_list(struct meta *m, meta_node_cb cb, void *ctx);

@@ -227,6 +227,11 @@ const char *const meta_sqlite_migrations[] = {
     "     AND c.type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
     "     AND json_extract(c.properties, '$.vmrpRetentionLock.expiresAt') > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
     "  BEGIN SELECT RAISE(ABORT, 'retention lock: a restore point of the collection is locked'); END;",
+    /* 15: the region's nodes (node.c): membership, leases on the store's
+     * clock (vmrp_now_us()), fencing tokens (id, incarnation). */
+    "CREATE TABLE nodes("
+    "  id TEXT PRIMARY KEY, incarnation INTEGER NOT NULL, addr TEXT, version TEXT,"
+    "  started_us INTEGER NOT NULL, lease_until_us INTEGER NOT NULL, fenced INTEGER NOT NULL DEFAULT 0);",
 };
 
 const int meta_sqlite_migration_count = (int)(sizeof meta_sqlite_migrations / sizeof meta_sqlite_migrations[0]);

@@ -38,12 +38,15 @@
 
 #include "common/failpoint.h"
 #include "common/log.h"
+#include "common/timefmt.h"
 #include "meta/driver.h"
 #include "meta/sqlite.h"
 
 struct meta_store {
   char *path;
   pthread_mutex_t write_lock; /* held from begin to commit/rollback */
+  int (*check)(struct meta_db *db, void *ctx); /* the writer check (driver.h), or NULL */
+  void *check_ctx;
 };
 
 struct sq_stmt {
@@ -97,6 +100,15 @@ static void store_close(struct meta_store *s)
   free(s);
 }
 
+/* vmrp_now_us(): the store's clock in SQL (node.c's leases), this host's
+ * for SQLite — as PostgreSQL's schema defines it on the server's. */
+static void sql_now_us(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+  (void)argc;
+  (void)argv;
+  sqlite3_result_int64(ctx, time_now_us());
+}
+
 static struct meta_db *open_conn(struct meta_store *s)
 {
   sqlite3 *h = NULL;
@@ -109,6 +121,7 @@ static struct meta_db *open_conn(struct meta_store *s)
   sqlite3_busy_timeout(h, 10000);
   struct meta_db *db = NULL;
   if (exec_sql(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") < 0 ||
+      sqlite3_create_function(h, "vmrp_now_us", 0, SQLITE_UTF8, NULL, sql_now_us, NULL, NULL) != SQLITE_OK ||
       !(db = malloc(sizeof *db))) {
     sqlite3_close(h);
     return NULL;
@@ -168,10 +181,19 @@ static int begin(struct meta_db *db)
 {
   pthread_mutex_lock(&db->s->write_lock);
   int r = exec_sql(db->h, "BEGIN IMMEDIATE");
+  if (r == 0 && db->s->check && (r = db->s->check(db, db->s->check_ctx)) < 0)
+    exec_sql(db->h, "ROLLBACK");
   if (r < 0)
     pthread_mutex_unlock(&db->s->write_lock);
   return r;
 }
+
+static void set_writer_check(struct meta_store *s, int (*check)(struct meta_db *db, void *ctx), void *ctx)
+{
+  s->check = check;
+  s->check_ctx = ctx;
+}
+
 
 /* Ends the transaction and releases the write lock: commits when asked,
  * rolls back when not or when the commit failed (unless SQLite has already
@@ -301,4 +323,5 @@ const struct meta_driver meta_sqlite_driver = {
     .col_text = col_text,
     .col_blob = col_blob,
     .finalize = finalize,
+    .set_writer_check = set_writer_check,
 };
