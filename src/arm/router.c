@@ -663,19 +663,19 @@ void arm_close(struct arm *arm)
 const struct job_kind *arm_job_kinds(int *n)
 {
   static const struct job_kind kinds[] = {
-      {"resourceGroupDelete", arm_rg_delete_job, ROUTE_ANONYMOUS},
-      {"diskCreate", arm_disk_create_job, ROUTE_ANONYMOUS},
-      {"diskDelete", arm_disk_delete_job, ROUTE_ANONYMOUS},
-      {"diskHydrate", arm_disk_hydrate_job, ROUTE_ANONYMOUS},
-      {"vmCreate", arm_vm_create_job, ROUTE_ANONYMOUS},
-      {"vmDelete", arm_vm_delete_job, ROUTE_ANONYMOUS},
-      {"restorePointCollectionDelete", arm_collection_delete_job, ROUTE_ANONYMOUS},
-      {"restorePointCreate", arm_rp_create_job, 0}, /* its fence lives in memory */
-      {"restorePointDelete", arm_rp_delete_job, ROUTE_ANONYMOUS},
-      {"restorePointCopy", arm_rp_copy_job, ROUTE_ANONYMOUS},
-      {"storeGc", arm_store_gc_job, ROUTE_ANONYMOUS},
-      {"storeVerify", arm_store_verify_job, ROUTE_ANONYMOUS},
-      {"storeUpgrade", arm_upgrade_job, ROUTE_ANONYMOUS},
+      {"resourceGroupDelete", arm_rg_delete_job, ROUTE_ANONYMOUS, false},
+      {"diskCreate", arm_disk_create_job, ROUTE_ANONYMOUS, false},
+      {"diskDelete", arm_disk_delete_job, ROUTE_ANONYMOUS, false},
+      {"diskHydrate", arm_disk_hydrate_job, ROUTE_ANONYMOUS, false},
+      {"vmCreate", arm_vm_create_job, ROUTE_ANONYMOUS, false},
+      {"vmDelete", arm_vm_delete_job, ROUTE_ANONYMOUS, false},
+      {"restorePointCollectionDelete", arm_collection_delete_job, ROUTE_ANONYMOUS, true},
+      {"restorePointCreate", arm_rp_create_job, 0, false}, /* its fence lives in memory */
+      {"restorePointDelete", arm_rp_delete_job, ROUTE_ANONYMOUS, true},
+      {"restorePointCopy", arm_rp_copy_job, ROUTE_ANONYMOUS, true},
+      {"storeGc", arm_store_gc_job, ROUTE_ANONYMOUS, false},
+      {"storeVerify", arm_store_verify_job, ROUTE_ANONYMOUS, true},
+      {"storeUpgrade", arm_upgrade_job, ROUTE_ANONYMOUS, false},
   };
   *n = (int)(sizeof kinds / sizeof kinds[0]);
   return kinds;

@@ -12,7 +12,9 @@
  *      the worker; a crash before that leaves the row InProgress, which (3)
  *      turns into a resumed run or a Failed status at the next start.
  *  (3) At start-up every InProgress operation is either queued again
- *      (resumable kind) or finished Failed with code "OperationInterrupted".
+ *      (resumable kind) or finished Failed with code "OperationInterrupted";
+ *      so is every one a node claims from a node that is gone (jobs.h,
+ *      "Nodes").
  */
 #include "jobs/jobs.h"
 
@@ -43,7 +45,13 @@ struct jobs {
   bool stopping;
   int nworkers;
   pthread_t *workers;
+  bool adopting; /* the adopter thread runs (a shared store) */
+  pthread_t adopter;
 };
+
+/* How often a node of a shared store looks for operations of gone nodes:
+ * a few times within a lease (10 s by default). */
+#define ADOPT_EVERY_MS 2000
 
 struct job {
   struct jobs *jobs;
@@ -181,20 +189,53 @@ int jobs_submit(struct jobs *j, const char *op_id)
   return 0;
 }
 
-static int recover_one(void *ctx, const struct meta_operation *op)
+/* Invariant (3) for operations claimed (ids[0..n)): queued again when
+ * resumable, else Failed; adopted: their node was lost, not restarted. */
+static int take_claimed(struct jobs *j, char (*ids)[40], size_t n, bool adopted)
 {
-  struct jobs *j = ctx;
-  const struct job_kind *kind = find_kind(j, op->kind);
-  if (kind && kind->resumable) {
-    log_info("jobs", "resuming %s operation %s", op->kind, op->id);
-    return jobs_submit(j, op->id);
+  int r = 0;
+  for (size_t i = 0; i < n && r == 0; i++) {
+    struct meta_operation op;
+    if (meta_operation_get(j->meta, ids[i], &op) < 0)
+      continue; /* gone meanwhile */
+    const struct job_kind *kind = find_kind(j, op.kind);
+    if (kind && kind->resumable) {
+      log_info("jobs", "%s %s operation %s", adopted ? "taking over" : "resuming", op.kind, op.id);
+      r = jobs_submit(j, op.id);
+    } else {
+      log_warn("jobs", "failing %s operation %s interrupted by %s", op.kind, op.id,
+               adopted ? "the loss of its node" : "a restart");
+      meta_operation_finish(j->meta, op.id, OP_FAILED,
+                            adopted ? "{\"code\":\"OperationInterrupted\",\"message\":\"The node running the "
+                                      "operation was lost and it cannot be resumed. Retry the request.\"}"
+                                    : "{\"code\":\"OperationInterrupted\",\"message\":\"The operation was "
+                                      "interrupted by a restart of the service and cannot be resumed. Retry the "
+                                      "request.\"}",
+                            NULL);
+    }
+    meta_operation_clear(&op);
   }
-  log_warn("jobs", "failing %s operation %s interrupted by a restart", op->kind, op->id);
-  meta_operation_finish(j->meta, op->id, OP_FAILED,
-                        "{\"code\":\"OperationInterrupted\",\"message\":\"The operation was interrupted by a "
-                        "restart of the service and cannot be resumed. Retry the request.\"}",
-                        NULL);
-  return 0;
+  free(ids);
+  return r;
+}
+
+/* Claims (which, kind) and takes what it got. */
+static int claim(struct jobs *j, enum meta_claim which, const char *kind, bool adopted)
+{
+  char(*ids)[40];
+  size_t n;
+  int r = meta_operation_claim(j->meta, which, NULL, kind, &ids, &n);
+  return r < 0 ? r : take_claimed(j, ids, n, adopted);
+}
+
+static void *adopter_main(void *arg)
+{
+  struct jobs *j = arg;
+  while (interruptible_sleep(j, ADOPT_EVERY_MS))
+    for (int i = 0; i < j->nkinds; i++)
+      if (j->kinds[i].anywhere)
+        claim(j, CLAIM_GONE, j->kinds[i].name, true); /* a failure is retried at the next round */
+  return NULL;
 }
 
 int jobs_start(struct meta *m, void *app, const struct job_kind *kinds, int nkinds, int workers,
@@ -210,7 +251,13 @@ int jobs_start(struct meta *m, void *app, const struct job_kind *kinds, int nkin
   pthread_mutex_init(&j->lock, NULL);
   pthread_cond_init(&j->wake, NULL);
   pthread_cond_init(&j->stopped, NULL);
-  int r = meta_operation_list_in_progress(m, recover_one, j);
+  bool shared = meta_shared(m);
+  int r = shared ? claim(j, CLAIM_UNOWNED, NULL, false) : claim(j, CLAIM_ANY, NULL, false);
+  if (r == 0 && shared)
+    r = claim(j, CLAIM_MINE, NULL, false);
+  if (r == 0 && shared)
+    r = -pthread_create(&j->adopter, NULL, adopter_main, j);
+  j->adopting = shared && r == 0;
   if (r < 0) {
     jobs_stop(j);
     return r;
@@ -240,6 +287,8 @@ void jobs_stop(struct jobs *j)
   pthread_mutex_unlock(&j->lock);
   for (int i = 0; i < j->nworkers; i++)
     pthread_join(j->workers[i], NULL);
+  if (j->adopting)
+    pthread_join(j->adopter, NULL);
   while (j->head) {
     struct queued *q = j->head;
     j->head = q->next;

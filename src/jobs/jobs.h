@@ -14,6 +14,16 @@
  * marked Failed with an error saying the service restarted.  So no operation
  * stays InProgress forever.
  *
+ * Nodes: an operation belongs to the node incarnation that created or
+ * claimed it (meta_operation_claim).  Embedded (one process), the start
+ * claims every InProgress operation.  When the metadata store is shared by
+ * several nodes, the start claims those of this node's earlier
+ * incarnations (and those without an owner), and every ADOPT_EVERY_MS a
+ * node takes over the operations of the `anywhere` kinds whose node is gone
+ * (its lease ran out, or it was fenced) — queued again or failed by the
+ * restart rule above.  The others (node-local work: volumes) wait for their
+ * node to come back under its id.
+ *
  * Shutdown: jobs_stop() stops taking work and asks running jobs to stop
  * (jobs_should_stop()); a job that returns JOB_INTERRUPTED leaves its
  * operation InProgress, to be resumed (or failed) at the next start.
@@ -43,6 +53,7 @@ struct job_kind {
   const char *name;
   job_run_fn run;
   bool resumable;
+  bool anywhere; /* needs nothing node-local: another node takes it over when its node is gone */
 };
 
 int jobs_start(struct meta *m, void *app, const struct job_kind *kinds, int nkinds, int workers,

@@ -126,6 +126,20 @@ int meta_operation_finish(struct meta *m, const char *id, enum meta_op_status st
                           const char *result);
 typedef int (*meta_operation_cb)(void *ctx, const struct meta_operation *op);
 int meta_operation_list_in_progress(struct meta *m, meta_operation_cb cb, void *ctx);
+/* Which InProgress operations a claim takes (N3, operation.c). */
+enum meta_claim {
+  CLAIM_ANY,     /* all of them: the embedded node, the only process */
+  CLAIM_UNOWNED, /* those without an owner (written before owners were kept) */
+  CLAIM_MINE,    /* those of this node's earlier incarnations */
+  CLAIM_GONE,    /* those of node (NULL: of any node) whose owning incarnation is gone:
+                    no longer the node's, its lease run out, or fenced */
+};
+/* Makes the node that joined through m the owner of the InProgress
+ * operations `which` names, of `kind` (NULL: any), and returns their ids
+ * (*ids malloc'd, *n of them; none: NULL and 0).  Never takes one from a
+ * live incarnation (N3). */
+int meta_operation_claim(struct meta *m, enum meta_claim which, const char *node, const char *kind, char (**ids)[40],
+                         size_t *n);
 
 /* ---- volumes: the live volume behind each managed disk ------------------- */
 

@@ -6,6 +6,16 @@
  * crash can never leave a resource marked "Deleting" without an operation that
  * will finish it.  Finishing writes status, error/result and end time in one
  * statement.
+ *
+ * Owners: each row names the node incarnation whose job runs it
+ * (owner_node, owner_inc: the one that created it, or that claimed it).  A
+ * node claims at its start what its earlier incarnations left (embedded:
+ * everything), and takes over the operations of incarnations that are gone.
+ * A claim is one UPDATE whose WHERE clause requires the owning incarnation
+ * gone — no longer the node's, its lease run out, or fenced, judged in the
+ * same statement under the one-writer lock — so two nodes never both claim
+ * an operation and a live incarnation never loses one (N3:
+ * tests/unit/test_meta_node.c "claims").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,10 +73,15 @@ static void read_row(struct meta_stmt *st, struct meta_operation *op)
 
 int meta_operation_create(struct meta *m, const struct meta_operation *op)
 {
-  struct meta_stmt *st = meta_prepare(m, "INSERT INTO operations(" OP_COLS
-                                         ") VALUES(?1,?2,?3,?4,?5,?6,?7,0,?8,NULL,NULL,NULL,?9)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT INTO operations(" OP_COLS ", owner_node, owner_inc"
+                                         ") VALUES(?1,?2,?3,?4,?5,?6,?7,0,?8,NULL,NULL,NULL,?9,?10,?11)");
   if (!st)
     return -EIO;
+  char self[64];
+  int64_t inc;
+  meta_self_get(m, self, &inc);
+  meta_bind_str(st, 10, self[0] ? self : NULL);
+  meta_bind_int64(st, 11, inc);
   meta_bind_text(st, 1, op->id);
   meta_bind_text(st, 2, op->subscription);
   meta_bind_text(st, 3, op->provider);
@@ -141,4 +156,54 @@ int meta_operation_list_in_progress(struct meta *m, meta_operation_cb cb, void *
     ret = -EIO;
   meta_finalize(st);
   return ret;
+}
+
+int meta_operation_claim(struct meta *m, enum meta_claim which, const char *node, const char *kind, char (**ids)[40],
+                         size_t *n)
+{
+#define CLAIM_SET                                                                                                \
+  "UPDATE operations SET owner_node = ?1, owner_inc = ?4 WHERE status = 0 AND (?3 IS NULL OR kind = ?3)"
+  static const char *const sql[] = {
+      [CLAIM_ANY] = CLAIM_SET " RETURNING id",
+      [CLAIM_UNOWNED] = CLAIM_SET " AND owner_node IS NULL RETURNING id",
+      [CLAIM_MINE] = CLAIM_SET " AND owner_node = ?1 AND owner_inc <> ?4 RETURNING id",
+      [CLAIM_GONE] = CLAIM_SET " AND owner_node IS NOT NULL AND (?2 = '' OR owner_node = ?2)"
+                     " AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = operations.owner_node"
+                     "  AND n.incarnation = operations.owner_inc AND n.fenced = 0"
+                     "  AND n.lease_until_us > vmrp_now_us()) RETURNING id",
+  };
+#undef CLAIM_SET
+  char self[64];
+  int64_t inc;
+  meta_self_get(m, self, &inc);
+  *ids = NULL;
+  *n = 0;
+  struct meta_stmt *st = meta_prepare(m, sql[which]);
+  if (!st)
+    return -EIO;
+  meta_bind_str(st, 1, self[0] ? self : NULL);
+  meta_bind_text(st, 2, node ? node : "");
+  meta_bind_text(st, 3, kind);
+  meta_bind_int64(st, 4, inc);
+  int r;
+  size_t cap = 0;
+  while ((r = meta_step(st)) == META_ROW) {
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 16;
+      char(*grown)[40] = realloc(*ids, cap * sizeof **ids);
+      if (!grown) {
+        r = -ENOMEM;
+        break;
+      }
+      *ids = grown;
+    }
+    snprintf((*ids)[(*n)++], sizeof **ids, "%s", meta_col_text(st, 0));
+  }
+  meta_finalize(st);
+  if (r < 0) {
+    free(*ids);
+    *ids = NULL;
+    *n = 0;
+  }
+  return r < 0 ? r : 0;
 }

@@ -232,6 +232,11 @@ const char *const meta_sqlite_migrations[] = {
     "CREATE TABLE nodes("
     "  id TEXT PRIMARY KEY, incarnation INTEGER NOT NULL, addr TEXT, version TEXT,"
     "  started_us INTEGER NOT NULL, lease_until_us INTEGER NOT NULL, fenced INTEGER NOT NULL DEFAULT 0);",
+    /* 16: which node (incarnation) runs an operation's job (operation.c's
+     * claims); NULL for those written before, which the next start claims. */
+    "ALTER TABLE operations ADD COLUMN owner_node TEXT;"
+    "ALTER TABLE operations ADD COLUMN owner_inc INTEGER;"
+    "CREATE INDEX operations_owner ON operations(owner_node) WHERE status = 0;",
 };
 
 const int meta_sqlite_migration_count = (int)(sizeof meta_sqlite_migrations / sizeof meta_sqlite_migrations[0]);

@@ -4,7 +4,8 @@
  * nodes.  A node's transactions are refused (-ENOLCK) once its lease has run
  * out or another node fenced it; a live lease can neither be fenced nor
  * joined under; a node that left or was fenced can join again as a new
- * incarnation.
+ * incarnation.  Operations' owners (meta/operation.c, N3): a claim
+ * takes an operation only from an incarnation that is gone, once.
  */
 #include <errno.h>
 #include <string.h>
@@ -99,8 +100,85 @@ out:
   CHECK(system(cmd) == 0, "the store removed");
 }
 
+/* An InProgress operation of kind created through m. */
+static int new_op(struct meta *m, const char *id, const char *kind)
+{
+  struct meta_operation op = {.subscription = "s1", .provider = "Microsoft.Compute", .location = "eastus",
+                              .kind = (char *)kind};
+  snprintf(op.id, sizeof op.id, "%s", id);
+  return meta_operation_create(m, &op);
+}
+
+static int by_id(const void *a, const void *b) { return strcmp(a, b); }
+
+/* "claims" (N3): what each claim takes, as "id id ...". */
+static void claimed(struct meta *m, enum meta_claim which, const char *node, const char *kind, char *out, size_t cap)
+{
+  char(*ids)[40];
+  size_t n;
+  out[0] = '\0';
+  if (meta_operation_claim(m, which, node, kind, &ids, &n) < 0) {
+    snprintf(out, cap, "error");
+    return;
+  }
+  qsort(ids, n, sizeof *ids, by_id); /* RETURNING has no order */
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "", ids[i]);
+  free(ids);
+}
+
+static void claims(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/vmrp-unit-claim.XXXXXX", path[64], got[256];
+  struct meta *a = NULL, *b = NULL;
+  CHECK(mkdtemp(dir) && snprintf(path, sizeof path, "%s/meta.db", dir) > 0 && meta_open(path, &a) == 0 &&
+            meta_open(path, &b) == 0,
+        "two handles on one new store");
+  if (!a || !b)
+    goto out;
+  int64_t inc;
+  CHECK(new_op(a, "old", "restorePointCopy") == 0, "an operation written before any node joined (no owner)");
+  CHECK(meta_node_join(a, "n1", "https://n1", "t", 60 * SEC, false, &inc) == 0 &&
+            meta_node_join(b, "n2", "https://n2", "t", 60 * SEC, false, &inc) == 0,
+        "n1 and n2 join");
+  claimed(a, CLAIM_UNOWNED, NULL, NULL, got, sizeof got);
+  CHECK(strcmp(got, "old") == 0, "n1 claims the unowned one (%s)", got);
+  CHECK(new_op(a, "c1", "restorePointCopy") == 0 && new_op(a, "d1", "diskCreate") == 0 &&
+            new_op(b, "c2", "restorePointCopy") == 0,
+        "n1 creates c1 and d1, n2 creates c2");
+  claimed(b, CLAIM_GONE, NULL, NULL, got, sizeof got);
+  CHECK(strcmp(got, "") == 0, "N3: n2 takes nothing from n1 while n1's lease is live (%s)", got);
+  claimed(a, CLAIM_MINE, NULL, NULL, got, sizeof got);
+  CHECK(strcmp(got, "") == 0, "and n1's own rows are not its earlier incarnations' (%s)", got);
+  CHECK(meta_node_renew(a, 1000) == 0, "n1's lease runs out (1 ms)");
+  usleep(50 * 1000);
+  claimed(b, CLAIM_GONE, NULL, "restorePointCopy", got, sizeof got);
+  CHECK(strcmp(got, "c1 old") == 0, "n2 takes n1's copies (%s), not its disk work",
+        got);
+  claimed(b, CLAIM_GONE, NULL, "restorePointCopy", got, sizeof got);
+  CHECK(strcmp(got, "") == 0, "a second claim takes nothing: each operation is taken once (%s)", got);
+  CHECK(meta_node_join(a, "n1", "https://n1", "t", 60 * SEC, false, &inc) == 0, "n1 comes back (a new incarnation)");
+  claimed(a, CLAIM_MINE, NULL, NULL, got, sizeof got);
+  CHECK(strcmp(got, "d1") == 0, "and claims what its earlier incarnation left: the disk work (%s)", got);
+  claimed(a, CLAIM_GONE, NULL, NULL, got, sizeof got);
+  CHECK(strcmp(got, "") == 0, "nothing of n2's, whose lease is live (%s)", got);
+  meta_node_leave(a);
+  meta_node_leave(b);
+  CHECK(new_op(a, "e1", "storeGc") == 0, "an operation created by a process that left (no node: no owner)");
+  claimed(a, CLAIM_ANY, NULL, NULL, got, sizeof got);
+  CHECK(strcmp(got, "c1 c2 d1 e1 old") == 0,
+        "embedded, the start claims every InProgress operation (%s)", got);
+out:
+  meta_close(a);
+  meta_close(b);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0, "the store removed");
+}
+
 int main(void)
 {
-  const struct CMUnitTest tests[] = {UNIT_TEST(leases_and_fencing)};
+  const struct CMUnitTest tests[] = {UNIT_TEST(leases_and_fencing), UNIT_TEST(claims)};
   return unit_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
