@@ -11,6 +11,8 @@
  *     database cannot learn that it was fenced, so it assumes it.  The
  *     database judges from the same start or later, so the node stops no
  *     later than its lease ends there (SCALE-OUT.md §3.1, "self-fencing").
+ * Each successful round also fences the nodes whose leases ran out, so a
+ * node that comes back finds its token dead (and the list shows it).
  * Stopping is _exit: no clean shutdown, which would write (and be refused)
  * and wait on requests; acknowledged data is durable without it.
  *
@@ -52,6 +54,19 @@ static void lease_lost(struct membership *mb, const char *why)
   _exit(EXIT_LEASE_LOST);
 }
 
+/* Fences every other node whose lease has run out (a renewal round's
+ * second half): its token dies now, not when it comes back, and the nodes
+ * list says so.  Losing the race to another node's fence is no error. */
+static int fence_one(void *ctx, const struct meta_node *n)
+{
+  struct membership *mb = ctx;
+  if (strcmp(n->id, mb->node_id) != 0 && !n->fenced && n->lease_until_us > 0 && n->lease_until_us <= n->now_us &&
+      meta_node_fence(mb->meta, n->id) == 0)
+    log_warn("membership", "node %s fenced node %s: its lease ran out %lld ms ago", mb->node_id, n->id,
+             (long long)((n->now_us - n->lease_until_us) / 1000));
+  return 0;
+}
+
 static void *renew_loop(void *arg)
 {
   struct membership *mb = arg;
@@ -76,9 +91,10 @@ static void *renew_loop(void *arg)
       r = meta_node_renew(mb->meta, mb->ttl_us);
     if (r == -ENOLCK)
       lease_lost(mb, "the metadata store refused its renewal: fenced, or the lease ran out");
-    if (r == 0)
+    if (r == 0) {
       last_ok_ms = start_ms;
-    else if (time_mono_ms() - last_ok_ms >= mb->ttl_us / 1000)
+      meta_node_list(mb->meta, fence_one, mb);
+    } else if (time_mono_ms() - last_ok_ms >= mb->ttl_us / 1000)
       lease_lost(mb, "no renewal reached the metadata store within the lease");
     else
       log_warn("membership", "node %s: lease renewal failed (%s); retrying", mb->node_id, strerror(-r));
