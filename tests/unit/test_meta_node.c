@@ -8,6 +8,7 @@
  * takes an operation only from an incarnation that is gone, once.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,15 +44,32 @@ static int list_row(void *ctx, const struct meta_node *n)
   return 0;
 }
 
+/* Two handles, a and b, on a new store in the directory made of dir (a
+ * mkdtemp template): two nodes of one region. */
+static bool two_nodes(char *dir, struct meta **a, struct meta **b)
+{
+  char path[64];
+  CHECK(mkdtemp(dir) && snprintf(path, sizeof path, "%s/meta.db", dir) > 0 && meta_open(path, a) == 0 &&
+            meta_open(path, b) == 0,
+        "two handles on one new store");
+  return *a && *b;
+}
+
+static void gone(const char *dir, struct meta *a, struct meta *b)
+{
+  meta_close(a);
+  meta_close(b);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0, "the store removed");
+}
+
 static void leases_and_fencing(void **state)
 {
   (void)state;
-  char dir[] = "/tmp/vmrp-unit-node.XXXXXX", path[64];
+  char dir[] = "/tmp/vmrp-unit-node.XXXXXX";
   struct meta *a = NULL, *b = NULL;
-  CHECK(mkdtemp(dir) && snprintf(path, sizeof path, "%s/meta.db", dir) > 0 && meta_open(path, &a) == 0 &&
-            meta_open(path, &b) == 0,
-        "two handles on one new store");
-  if (!a || !b)
+  if (!two_nodes(dir, &a, &b))
     goto out;
   int64_t inc = 0, inc_b = 0;
   CHECK(meta_node_join(a, "n1", "https://n1", "t", 60 * SEC, false, &inc) == 0 && inc == 1,
@@ -93,11 +111,7 @@ static void leases_and_fencing(void **state)
   CHECK(meta_node_list(b, list_row, seen) == 0 && strcmp(seen, "n1:5:https://n1:live n2:1:https://n2:live ") == 0,
         "the list: every node with its incarnation, address and state (%s)", seen);
 out:
-  meta_close(a);
-  meta_close(b);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  CHECK(system(cmd) == 0, "the store removed");
+  gone(dir, a, b);
 }
 
 /* An InProgress operation of kind created through m. */
@@ -121,7 +135,8 @@ static void claimed(struct meta *m, enum meta_claim which, const char *node, con
     snprintf(out, cap, "error");
     return;
   }
-  qsort(ids, n, sizeof *ids, by_id); /* RETURNING has no order */
+  if (n)
+    qsort(ids, n, sizeof *ids, by_id); /* RETURNING has no order */
   for (size_t i = 0; i < n; i++)
     snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? " " : "", ids[i]);
   free(ids);
@@ -130,12 +145,9 @@ static void claimed(struct meta *m, enum meta_claim which, const char *node, con
 static void claims(void **state)
 {
   (void)state;
-  char dir[] = "/tmp/vmrp-unit-claim.XXXXXX", path[64], got[256];
+  char dir[] = "/tmp/vmrp-unit-claim.XXXXXX", got[256];
   struct meta *a = NULL, *b = NULL;
-  CHECK(mkdtemp(dir) && snprintf(path, sizeof path, "%s/meta.db", dir) > 0 && meta_open(path, &a) == 0 &&
-            meta_open(path, &b) == 0,
-        "two handles on one new store");
-  if (!a || !b)
+  if (!two_nodes(dir, &a, &b))
     goto out;
   int64_t inc;
   CHECK(new_op(a, "old", "restorePointCopy") == 0, "an operation written before any node joined (no owner)");
@@ -170,11 +182,7 @@ static void claims(void **state)
   CHECK(strcmp(got, "c1 c2 d1 e1 old") == 0,
         "embedded, the start claims every InProgress operation (%s)", got);
 out:
-  meta_close(a);
-  meta_close(b);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  CHECK(system(cmd) == 0, "the store removed");
+  gone(dir, a, b);
 }
 
 int main(void)
