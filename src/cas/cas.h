@@ -39,7 +39,8 @@
  * Thread safety: one struct cas may be used by any number of threads at once
  * (put, get, has, sync, holds, verify and one GC).  cas_open/cas_close must not
  * race with other calls on the same handle.  Two processes must not open the
- * same store (cas_open takes an exclusive flock, -EBUSY otherwise).
+ * same store (cas_open takes the store's lock exclusively: an flock, or a
+ * lease on RADOS; -EBUSY otherwise).
  *
  * Errors: functions return 0 or -errno.  -ENOENT: no such object.  -EIO: the
  * object exists but is damaged (CRC32C or address mismatch, or in an
@@ -86,7 +87,8 @@ struct cas_key {
 struct cas_options {
   unsigned chunk_shift;     /* only used when creating a store; 0 = default */
   int zstd_level;           /* 0 = default (CAS_DEFAULT_ZSTD_LEVEL) */
-  uint64_t pack_target;     /* seal a pack when it reaches this size; 0 = 64 MiB */
+  uint64_t pack_target;     /* seal a pack when it reaches this size; 0 = the back end's
+                               default (64 MiB in a directory, 16 MiB on RADOS) */
   bool create;              /* create the store if missing */
   bool read_only;           /* no writes, no recovery truncation (verify may still report) */
   /* The store's key domain: a store created with a key is encrypted and
@@ -99,10 +101,28 @@ struct cas_options {
                                about twice as fast); GC copies and verify always re-hash */
 };
 
-/* Opens (and with opts->create, creates) the store in dir.  Recovers after a
- * crash: the open pack's torn tail is truncated, missing index files are
- * rebuilt from their packs.  *out is owned by the caller; free with cas_close. */
-int cas_open(const char *dir, const struct cas_options *opts, struct cas **out);
+/* Opens (and with opts->create, creates) the store at location.  Recovers
+ * after a crash: the open pack's torn tail is truncated, missing index files
+ * are rebuilt from their packs.  *out is owned by the caller; free with
+ * cas_close.  A location is operator configuration, never request input:
+ *     dir:PATH or PATH   the directory PATH (the default back end)
+ *     rados:pool=NAME[,namespace=NS][,conf=FILE][,user=ID][,lease=SECONDS]
+ *                        Ceph RADOS: the store's objects in pool NAME, in
+ *                        namespace NS (default none), through the cluster
+ *                        of ceph.conf FILE (default $CEPH_CONF, then Ceph's
+ *                        search path) as client.ID (default admin); the
+ *                        store's lock is a lease of SECONDS (default 15),
+ *                        how long a crashed process keeps others out.
+ * -EPROTONOSUPPORT: an unknown scheme, or rados: in a build without RADOS;
+ * -EINVAL: a malformed location; -ETIMEDOUT: the cluster did not answer
+ * within its timeout (15 s); -ENOENT: no such pool, or no store and no create. */
+int cas_open(const char *location, const struct cas_options *opts, struct cas **out);
+/* The location of a store named name beside others under base (a region's
+ * store per key domain): the directory BASE/name, or on RADOS the namespace
+ * NS/name (name alone when base has none).  name is [0-9a-zA-Z_.-]+.  *out
+ * malloc'd.  -EINVAL for a bad name, -EPROTONOSUPPORT for an unknown scheme
+ * (both logged). */
+int cas_location_join(const char *base, const char *name, char **out);
 /* Syncs (cas_sync), seals nothing, releases everything.  Returns the sync result. */
 int cas_close(struct cas *cas);
 

@@ -49,7 +49,7 @@ struct zctx_pool;
 struct cas_crypt;
 
 struct cas {
-  char *dir;
+  char *location;                /* as cas_open got it (logs) */
   struct cas_pack_store *store;  /* the packs and index files (pack_store.h) */
   unsigned chunk_shift;
   int zstd_level;

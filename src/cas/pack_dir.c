@@ -1,6 +1,7 @@
 /*
  * pack_dir.c — the local directory back end of the pack store (pack_store.h).
  *
+ *     DIR/config               the store's config (store.c), replaced atomically
  *     DIR/lock                 flock'd by the process that has the store open
  *                              (exclusive; shared by read-only opens)
  *     DIR/packs/NNNNNNNN.pack  a pack: one file, appended with pwrite
@@ -36,6 +37,7 @@
 
 struct dir_store {
   struct cas_pack_store base;
+  char *dir;
   char *packdir;
   int lock_fd;
   bool read_only;
@@ -197,6 +199,22 @@ static int dir_remove(struct cas_pack_store *s, uint32_t id)
 
 static int dir_sync_removals(struct cas_pack_store *s) { return fsync_dir_fp("cas.gc.fsync_dir", ds(s)->packdir); }
 
+static int dir_conf_put(struct cas_pack_store *s, const void *buf, size_t len)
+{
+  CLEANUP_FREE char *path = NULL;
+  if (asprintf(&path, "%s/config", ds(s)->dir) < 0)
+    return -ENOMEM;
+  return write_file_atomic_fp("cas.config.write", path, buf, len, 0644);
+}
+
+static int dir_conf_get(struct cas_pack_store *s, void **buf, size_t *len)
+{
+  CLEANUP_FREE char *path = NULL;
+  if (asprintf(&path, "%s/config", ds(s)->dir) < 0)
+    return -ENOMEM;
+  return read_file(path, buf, len);
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -225,20 +243,6 @@ static void remove_orphans(struct dir_store *d)
   closedir(dh);
 }
 
-static int ids_push(uint32_t **ids, size_t *n, size_t *cap, uint32_t id)
-{
-  if (*n == *cap) {
-    size_t c = *cap ? 2 * *cap : 64;
-    uint32_t *ni = realloc(*ids, c * sizeof *ni);
-    if (!ni)
-      return -ENOMEM;
-    *ids = ni;
-    *cap = c;
-  }
-  (*ids)[(*n)++] = id;
-  return 0;
-}
-
 static int dir_list(struct cas_pack_store *s, uint32_t **ids_out, size_t *n_out)
 {
   struct dir_store *d = ds(s);
@@ -256,7 +260,7 @@ static int dir_list(struct cas_pack_store *s, uint32_t **ids_out, size_t *n_out)
     char ext[8];
     if (sscanf(de->d_name, "%8x.%7s", &id, ext) != 2 || strcmp(ext, "pack") != 0)
       continue;
-    if ((r = ids_push(&ids, &n, &cap, id)) < 0)
+    if ((r = pack_ids_push(&ids, &n, &cap, id)) < 0)
       break;
   }
   closedir(dh);
@@ -277,6 +281,7 @@ static void dir_free(struct cas_pack_store *s)
   if (d->lock_fd >= 0)
     close(d->lock_fd);
   free(d->packdir);
+  free(d->dir);
   free(d);
 }
 
@@ -294,6 +299,8 @@ static const struct pack_store_ops dir_ops = {
     .idx_get = dir_idx_get,
     .remove = dir_remove,
     .sync_removals = dir_sync_removals,
+    .conf_put = dir_conf_put,
+    .conf_get = dir_conf_get,
     .list = dir_list,
     .free = dir_free,
 };
@@ -306,7 +313,7 @@ int pack_dir_open(const char *dir, bool create, bool read_only, struct cas_pack_
   d->base.ops = &dir_ops;
   d->lock_fd = -1;
   d->read_only = read_only;
-  int r = asprintf(&d->packdir, "%s/packs", dir) < 0 ? (d->packdir = NULL, -ENOMEM) : 0;
+  int r = !(d->dir = strdup(dir)) || asprintf(&d->packdir, "%s/packs", dir) < 0 ? (d->packdir = NULL, -ENOMEM) : 0;
   if (r == 0 && create && !read_only && (r = mkdir_exist_ok(dir, 0755)) == 0)
     r = mkdir_exist_ok(d->packdir, 0755);
   CLEANUP_FREE char *lp = NULL;

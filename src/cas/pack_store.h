@@ -6,20 +6,26 @@
  * these ops; nothing else of cas/ holds a file descriptor or a path of one.
  * The record format, the index encoding, recovery's logic and GC's protocol
  * stay above the seam (pack.c, store.c, gc.c), so every back end stores the
- * same bytes.  One back end today, the local directory (pack_dir.c:
- * `packs/NNNNNNNN.pack` and `.idx`); the ops are cut for the object stores
- * that come next (docs/storage.md, "The pack store seam"):
- *   - RADOS: create = an exclusive create with the header; append = an aio
- *     append, sync = waiting for the outstanding ones (an ack is durable on
- *     every replica); idx_put = write_full of the idx object; read = a
- *     ranged read; remove = removing both objects.
- *   - S3: the open pack is staged in a local file (append, truncate, read as
- *     the dir back end does); sync(SEAL) is the one PUT, with
+ * same bytes.  Two back ends, chosen by the store's location
+ * (pack_store_open; docs/storage.md, "The pack store seam"):
+ *   - dir:PATH, the local directory (pack_dir.c: `packs/NNNNNNNN.pack` and
+ *     `.idx`), the default;
+ *   - rados:pool=…, Ceph RADOS (pack_rados.c): create = an exclusive create
+ *     with the header; append = an aio write, sync = waiting for the
+ *     outstanding ones (an ack is durable on every replica); idx_put =
+ *     write_full of the idx object; read = a ranged read; remove = removing
+ *     both objects.  One node owns the store (a lease on a lock object) and
+ *     lists its packs from a registry object, stand-ins for the PostgreSQL
+ *     pack registry and node leases of several nodes (SCALE-OUT.md §3).
+ *   - S3 (next): the open pack is staged in a local file (append, truncate,
+ *     read as the dir back end does); sync(SEAL) is the one PUT, with
  *     If-None-Match: *; read of a sealed pack a ranged GET; remove DELETEs.
- * The distributed back ends never recover a torn pack (a dead node's open
- * pack was never published: it is an orphan the GC removes) and never list
- * (a registry knows the packs), so `list` is the dir back end's alone (NULL
- * elsewhere) and `truncate` is only ever called on the node's own open pack.
+ * With several nodes a distributed back end will never recover a torn pack
+ * (a dead node's open pack was never published: it is an orphan the GC
+ * removes) and never list (the registry knows the packs); while one node
+ * owns a store, `list` and recovery of its own open pack (`size`,
+ * `truncate`) work on every back end, and `truncate` is only ever called on
+ * the node's own open pack.
  *
  * A pack handle (struct pack_obj) is what the pack table keeps per pack: one
  * per pack, shared by all readers, closed when the last reference goes
@@ -44,7 +50,8 @@
  *             pack is durable (sync SEAL), which is what makes it sealed.
  *   remove    the index, then the pack (a pack without index is rescanned,
  *             never an index without pack); durable after sync_removals (6).
- *   read, hint, size, idx_get, list: no durability of their own.
+ *   conf_put  atomic and durable on return, like idx_put: the store's config.
+ *   read, hint, size, idx_get, conf_get, list: no durability of their own.
  * Errors are -errno; the dir back end's I/O sits at the failpoint sites of
  * docs/reliability.md (cas.pack.create, .write, .fsync, .seal,
  * cas.index.write, cas.gc.unlink, cas.gc.fsync_dir).
@@ -60,6 +67,7 @@ struct pack_store_ops;
 /* A store of packs; a back end embeds it first in its own state. */
 struct cas_pack_store {
   const struct pack_store_ops *ops;
+  uint64_t pack_target; /* the pack size the back end prefers; 0: the store's default */
 };
 
 /* One pack held open; a back end embeds it first in its handle. */
@@ -88,7 +96,8 @@ struct pack_store_ops {
   /* Writes the iovecs at off, which is the pack's current end. */
   int (*append)(struct pack_obj *h, const struct iovec *iov, int n, uint64_t off);
   int (*sync)(struct pack_obj *h, enum pack_sync how);
-  /* Reads exactly the iovecs' bytes at off (iov may be advanced in place); -EIO if the pack ends first. */
+  /* Reads exactly the iovecs' bytes at off (iov may be advanced in place); -EIO if the pack ends first,
+   * -ENOENT if it is gone (RADOS: GC removed it since the reader's lookup, which get.c then repeats). */
   int (*read)(struct pack_obj *h, struct iovec *iov, int n, uint64_t off);
   /* Advice only: never fails, may do nothing. */
   void (*hint)(struct pack_obj *h, enum pack_hint what, uint64_t off, uint64_t len);
@@ -101,11 +110,25 @@ struct pack_store_ops {
   /* Removes pack id and its index blob; sync_removals makes the removals so far durable. */
   int (*remove)(struct cas_pack_store *s, uint32_t id);
   int (*sync_removals)(struct cas_pack_store *s);
-  /* The ids of the packs there, ascending, *ids malloc'd (dir back end only). */
+  /* The store's config blob (store.c's format); conf_get: -ENOENT when there is none, *buf malloc'd. */
+  int (*conf_put)(struct cas_pack_store *s, const void *buf, size_t len);
+  int (*conf_get)(struct cas_pack_store *s, void **buf, size_t *len);
+  /* The ids of the packs there, ascending, *ids malloc'd. */
   int (*list)(struct cas_pack_store *s, uint32_t **ids, size_t *n);
-  /* Closes the store (and releases what open took: the dir back end's lock). */
+  /* Closes the store (and releases what open took: the store's lock). */
   void (*free)(struct cas_pack_store *s);
 };
+
+/* Opens the pack store at location (cas_open's; grammar in cas.h): the dir
+ * back end for "dir:PATH" or a plain path, RADOS for "rados:…" (-EPROTONOSUPPORT
+ * when built without it, or for another scheme; -EINVAL for a malformed
+ * location).  Creates what create asks for (the dir back end's directories);
+ * takes the store's lock, exclusively or shared when read_only (-EBUSY when
+ * another process holds it the other way).  Errors are logged here. */
+int pack_store_open(const char *location, bool create, bool read_only, struct cas_pack_store **out);
+
+/* For the back ends' list: appends id to *ids (n used of cap, grown by doubling). */
+int pack_ids_push(uint32_t **ids, size_t *n, size_t *cap, uint32_t id);
 
 /* One buffer read at off. */
 static inline int pack_obj_read(struct pack_obj *h, void *buf, size_t len, uint64_t off)
@@ -118,6 +141,9 @@ static inline int pack_obj_read(struct pack_obj *h, void *buf, size_t len, uint6
  * and it when create) and takes DIR/lock: exclusively, or shared when
  * read_only (-EBUSY when another process holds it the other way). */
 int pack_dir_open(const char *dir, bool create, bool read_only, struct cas_pack_store **out);
+/* The RADOS back end (pack_rados.c), params the part of a "rados:" location
+ * after the scheme. */
+int pack_rados_open(const char *params, bool create, bool read_only, struct cas_pack_store **out);
 /* "PACKDIR/NNNNNNNN.EXT" (ext "pack" or "idx"); caller frees. */
 char *pack_path(const char *packdir, uint32_t id, const char *ext);
 /* The directory of a dir store's packs (tests and tools that reach into it). */

@@ -1,7 +1,9 @@
 /*
  * store.c — opening, recovering and closing a chunk store; the pack table.
  *
- * On-disk layout of a store directory:
+ * A store is at a location (cas.h): a directory, or a RADOS pool and
+ * namespace (pack_store_open picks the back end).  Layout of a store directory
+ * (pack_rados.c maps each item to an object):
  *     config             written atomically once: "vmrp-cas 1\nchunk_shift N\n" for a
  *                        plaintext store; an encrypted one's is "vmrp-cas 2\nchunk_shift
  *                        N\ndomain HEX\nkey_check HEX\n" (its key domain's id and
@@ -10,9 +12,9 @@
  *     lock               flock'd by the process that has the store open
  *     packs/NNNNNNNN.pack  append-only record files (format in pack.h)
  *     packs/NNNNNNNN.idx   index of a sealed pack (sorted addresses → offsets)
- * The lock and packs/ are the directory back end's (pack_dir.c): this file
- * reaches packs and index files only through the pack store (pack_store.h),
- * whose ops say which of the invariants below each of them keeps.
+ * The config, the lock and packs/ are the back end's (pack_dir.c): this file
+ * reaches them only through the pack store (pack_store.h), whose ops say
+ * which of the invariants below each of them keeps.
  *
  * States of a pack: OPEN (the highest id; appended to; no .idx), SEALING
  * (no longer appended to; being fsync'd, then its .idx written), SEALED (has a
@@ -115,7 +117,7 @@ static int key_matches(const struct cas_key *key, const char *domain, const char
   return strcmp(domain, want_d) == 0 && strcmp(check, want_c) == 0 ? 0 : -EKEYREJECTED;
 }
 
-static int config_create(struct cas *cas, const struct cas_options *o, const char *path)
+static int config_create(struct cas *cas, const struct cas_options *o)
 {
   unsigned shift = o->chunk_shift ? o->chunk_shift : CAS_DEFAULT_CHUNK_SHIFT;
   if (shift < CAS_MIN_CHUNK_SHIFT || shift > CAS_MAX_CHUNK_SHIFT)
@@ -132,7 +134,7 @@ static int config_create(struct cas *cas, const struct cas_options *o, const cha
     hex_encode(kc, CRYPT_CHECK_LEN, c);
     n = snprintf(cfg, sizeof cfg, "vmrp-cas 2\nchunk_shift %u\ndomain %s\nkey_check %s\n", shift, d, c);
   }
-  int r = write_file_atomic_fp("cas.config.write", path, cfg, (size_t)n, 0644);
+  int r = cas->store->ops->conf_put(cas->store, cfg, (size_t)n);
   if (r == 0)
     cas->chunk_shift = shift;
   return r;
@@ -142,14 +144,11 @@ static int config_create(struct cas *cas, const struct cas_options *o, const cha
  * it (invariant (10)): nothing is changed before this has passed. */
 static int config_load_or_create(struct cas *cas, const struct cas_options *o)
 {
-  CLEANUP_FREE char *path = NULL;
-  if (asprintf(&path, "%s/config", cas->dir) < 0)
-    return -ENOMEM;
   CLEANUP_FREE char *buf = NULL;
   size_t len;
-  int r = read_file(path, (void **)&buf, &len);
+  int r = cas->store->ops->conf_get(cas->store, (void **)&buf, &len);
   if (r == -ENOENT && o->create && !o->read_only)
-    return config_create(cas, o, path);
+    return config_create(cas, o);
   if (r < 0)
     return r;
   unsigned version, shift;
@@ -157,7 +156,7 @@ static int config_load_or_create(struct cas *cas, const struct cas_options *o)
   int got = sscanf(buf, "vmrp-cas %u\nchunk_shift %u\ndomain %32s\nkey_check %32s", &version, &shift, domain, check);
   if (got < 2 || (version == 1 && got != 2) || (version == 2 && got != 4) || version < 1 || version > 2 ||
       shift < CAS_MIN_CHUNK_SHIFT || shift > CAS_MAX_CHUNK_SHIFT) {
-    log_error("cas", "%s: unreadable config", path);
+    log_error("cas", "%s: unreadable config", cas->location);
     return -EIO;
   }
   if (version == 1 && o->key)
@@ -461,11 +460,11 @@ static void cas_free(struct cas *cas)
   pthread_mutex_destroy(&cas->packs_lock);
   pthread_mutex_destroy(&cas->rec_lock);
   pthread_mutex_destroy(&cas->gc_lock);
-  free(cas->dir);
+  free(cas->location);
   free(cas);
 }
 
-int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
+int cas_open(const char *location, const struct cas_options *opts, struct cas **out)
 {
   struct cas_options o = {0};
   if (opts)
@@ -484,10 +483,12 @@ int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
   cas->zstd_level = o.zstd_level ? o.zstd_level : CAS_DEFAULT_ZSTD_LEVEL;
   static atomic_uint_fast64_t instances;
   cas->instance = atomic_fetch_add(&instances, 1) + 1;
-  cas->pack_target = o.pack_target ? o.pack_target : DEFAULT_PACK_TARGET;
   int r = -ENOMEM;
-  if (!(cas->dir = strdup(dir)) || (r = pack_dir_open(dir, o.create, o.read_only, &cas->store)) < 0)
+  if (!(cas->location = strdup(location)) || (r = pack_store_open(location, o.create, o.read_only, &cas->store)) < 0)
     goto fail;
+  cas->pack_target = o.pack_target       ? o.pack_target
+                     : cas->store->pack_target ? cas->store->pack_target
+                                               : DEFAULT_PACK_TARGET;
   if ((r = config_load_or_create(cas, &o)) < 0 || (r = index_init(&cas->idx)) < 0)
     goto fail;
   r = -ENOMEM;
@@ -503,7 +504,7 @@ int cas_open(const char *dir, const struct cas_options *opts, struct cas **out)
   *out = cas;
   return 0;
 fail:
-  log_error("cas", "cannot open store %s: %s", dir, strerror(-r));
+  log_error("cas", "cannot open store %s: %s", location, strerror(-r));
   cas_free(cas);
   return r;
 }

@@ -204,6 +204,8 @@ static int on_ini(void *user, const char *section, const char *key, const char *
       c->chunk_size = (unsigned)n;
     else if (!strcmp(key, "gc_interval") && !parse_int(value, 0, 86400 * 30, &n))
       c->gc_interval_s = (int)n;
+    else if (!strcmp(key, "location") && *value)
+      config_set(&c->store_location, value);
     else
       bad = 1;
   } else if (!strcmp(section, "restore_points")) {
@@ -412,6 +414,7 @@ void config_free(struct config *c)
   free(c->region);
   free(c->region_display);
   free(c->data_dir);
+  free(c->store_location);
   free(c->listen);
   free(c->public_url);
   free(c->tls_cert);

@@ -39,6 +39,7 @@ struct config {
   int job_workers;
   unsigned chunk_size;     /* store chunk size = CBT granularity */
   int gc_interval_s;       /* scheduled store GC, seconds; 0 = off */
+  char *store_location;    /* [store] location: where the stores are (cas.h); NULL: <data_dir>/stores */
   int rp_max_per_vm;
   int rp_min_interval_s;
   int disk_overcommit;     /* [disks] overcommit: provisioned disks ≤ this × the data file system */

@@ -309,7 +309,7 @@ static int serve(struct config *c)
                              .agent_timeout_ms = c->agent_timeout_ms,
                              .agent_frozen_max_ms = c->agent_frozen_max_ms, .keys = keys,
                              .key_probe_interval_s = c->key_probe_interval_s,
-                             .volumes_plain = c->volumes_plain};
+                             .volumes_plain = c->volumes_plain, .store_location = c->store_location};
   if (region_open(&rc, meta, &region) < 0)
     goto out;
   /* The SAS data plane: a thread per connection (azcopy opens dozens, each

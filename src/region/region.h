@@ -37,6 +37,8 @@ struct keys;
 
 struct region_config {
   const char *data_dir;      /* volumes in <data_dir>/volumes, the stores in <data_dir>/stores */
+  const char *store_location; /* the key domains' stores instead: a store location (cas.h) that
+                                 names one per domain (cas_location_join); NULL: <data_dir>/stores */
   uint32_t chunk_size;       /* store chunk = changed-block tracking granularity */
   struct nbd_server *nbd;    /* exports disks and images; NULL: nothing is exported */
   const char *nbd_unix;      /* socket path clients use, or NULL */

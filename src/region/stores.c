@@ -10,7 +10,8 @@
  * store and nothing else.
  *
  * The stores of the key domains (keys.h) are <data_dir>/stores/<domain id
- * in hex>/, encrypted and addressed under the domain's keys (a struct
+ * in hex>/, or the domain id under the configured store location (a RADOS
+ * namespace: cas_location_join), encrypted and addressed under the domain's keys (a struct
  * cas_key made from the domain's key set here: cas/ knows no keys/), the
  * platform domain's opened at start, a customer domain's on first use.
  * Domain "" is the legacy plaintext store <data_dir>/store of a vmrp from
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "keys/keys.h"
@@ -37,22 +39,22 @@ struct region_store {
   struct region_store *next;
 };
 
-static int open_store(struct region *rg, const char *domain, const char *dir, const struct cas_key *key,
+static int open_store(struct region *rg, const char *domain, const char *loc, const struct cas_key *key,
                       struct cas **out)
 {
   unsigned shift = 0;
   while ((1u << shift) < rg->cfg.chunk_size)
     shift++;
   struct cas_options copts = {.chunk_shift = shift, .create = key || !rg->cfg.keys, .crc_reads = true, .key = key};
-  int rc = cas_open(dir, &copts, out);
+  int rc = cas_open(loc, &copts, out);
   if (rc == 0 && cas_chunk_size(*out) != rg->cfg.chunk_size) {
-    log_error("region", "the store in %s uses %u-byte chunks, the configuration says %u", dir, cas_chunk_size(*out),
+    log_error("region", "the store in %s uses %u-byte chunks, the configuration says %u", loc, cas_chunk_size(*out),
               rg->cfg.chunk_size);
     cas_close(*out);
     rc = -EINVAL;
   }
   if (rc < 0 && (*domain || rc != -ENOENT)) /* no legacy store: nothing to say */
-    log_error("region", "cannot open the store of domain '%s' in %s: %s", domain, dir, strerror(-rc));
+    log_error("region", "cannot open the store of domain '%s' in %s: %s", domain, loc, strerror(-rc));
   return rc;
 }
 
@@ -80,18 +82,20 @@ static int domain_key(struct region *rg, const char *domain, struct cas_key *key
 /* Adds the store of domain to the open ones (stores_lock held). */
 static int add_locked(struct region *rg, const char *domain, struct cas **out)
 {
-  char dir[4096];
+  char base[4096];
+  CLEANUP_FREE char *loc = NULL;
   struct cas_key key;
   struct region_store *s = calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
-  int rc = *domain ? domain_key(rg, domain, &key) : 0; /* a known domain: its id names the directory */
-  if (*domain)
-    snprintf(dir, sizeof dir, "%s/stores/%s", rg->cfg.data_dir, domain);
-  else
-    snprintf(dir, sizeof dir, "%s/store", rg->cfg.data_dir);
+  int rc = *domain ? domain_key(rg, domain, &key) : 0; /* a known domain: its id names the store */
+  snprintf(base, sizeof base, "%s/stores", rg->cfg.data_dir);
+  if (rc == 0 && *domain)
+    rc = cas_location_join(rg->cfg.store_location ? rg->cfg.store_location : base, domain, &loc);
+  else if (rc == 0 && asprintf(&loc, "%s/store", rg->cfg.data_dir) < 0)
+    loc = NULL, rc = -ENOMEM;
   if (rc == 0)
-    rc = open_store(rg, domain, dir, *domain ? &key : NULL, &s->cas);
+    rc = open_store(rg, domain, loc, *domain ? &key : NULL, &s->cas);
   OPENSSL_cleanse(&key, sizeof key);
   if (rc < 0) {
     free(s);

@@ -184,12 +184,6 @@ check bash -c "! nbdinfo '$u' >/dev/null 2>&1" "and their NBD exports"
 
 # 7. Store GC and verify, wired to the metadata: the deleted restore points'
 #    trees are garbage, the disks' capture bases stay live.
-store_op() { # storeGc|storeVerify → the result document in $BODY
-  arm POST "$EAST/subscriptions/$SUB/providers/Microsoft.Vmrp/$1?api-version=2024-03-01"
-  [ "$STATUS" = 202 ] || return 1
-  local loc; loc=$(header Location)
-  for _ in $(seq 300); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
-}
 store_op storeVerify
 all=$(echo "$BODY" | jq -r .objectsChecked)
 store_op storeGc

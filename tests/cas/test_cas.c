@@ -11,7 +11,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "cas/cas_int.h"
@@ -115,14 +117,55 @@ static void sync_survives_crash(void **state)
   }
 }
 
-static uint32_t file_crc(const char *path)
+/* Invariant (1) for a writer killed (SIGKILL) after cas_sync, with appends
+ * in flight: what the sync covered is there at the next open, each later
+ * object whole or not at all, and the killed writer's open pack is
+ * recovered, not damage: verify finds nothing. */
+static void killed_writer(void **state)
 {
-  void *buf;
-  size_t len;
-  assert_int_equal(read_file(path, &buf, &len), 0);
-  uint32_t c = crc32c(0, buf, len);
-  free(buf);
-  return c;
+  (void)state;
+  char *dir = tu_mkdtemp();
+  static struct obj o[300];
+  uint64_t seed = 31;
+  for (int i = 0; i < 300; i++)
+    tu_fill(&seed, o[i].data, CH, i % 2);
+  pid_t pid = fork();
+  if (pid == 0) { /* the writer: no cmocka in here */
+    struct cas_options op = {.create = true, .chunk_shift = 12, .pack_target = SMALL_PACK, .key = tu_cas_key()};
+    struct cas *cas;
+    if (cas_open(tu_loc(dir), &op, &cas) < 0)
+      _exit(2);
+    for (int i = 0; i < 300; i++)
+      if (cas_put(cas, CAS_CHUNK, o[i].data, CH, &o[i].a, NULL) < 0 || (i == 199 && cas_sync(cas) < 0))
+        _exit(3);
+    kill(getpid(), SIGKILL);
+    _exit(4);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  struct cas *cas = open_store(dir, SMALL_PACK);
+  for (int i = 0; i < 300; i++)
+    cas_addr_of(cas, CAS_CHUNK, o[i].data, CH, &o[i].a);
+  check_objs(cas, o, 200);
+  uint8_t buf[CH];
+  for (int i = 200; i < 300; i++) {
+    size_t len;
+    int r = cas_get(cas, CAS_CHUNK, &o[i].a, buf, CH, &len);
+    assert_true(r == 0 || r == -ENOENT);
+    if (r == 0)
+      assert_memory_equal(buf, o[i].data, CH);
+  }
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records + rep.n_damage, 0);
+  cas_verify_report_free(&rep);
+  make_objs(cas, o + 200, 100, 32); /* and it takes writes again */
+  assert_int_equal(cas_close(cas), 0);
+  cas = open_store(dir, SMALL_PACK);
+  check_objs(cas, o, 300);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
 }
 
 /* Invariant (2): a sealed pack never changes; GC only removes whole packs. */
@@ -138,21 +181,17 @@ static void sealed_packs_immutable(void **state)
   assert_int_equal(cas_sync(cas), 0);
   uint32_t sealed = cas->open->id, crcs[64];
   assert_true(sealed > 2 && sealed < 64);
-  for (uint32_t id = 0; id < sealed; id++) {
-    char *p = pack_path(pack_dir_path(cas->store), id, "pack");
-    crcs[id] = file_crc(p);
-    free(p);
-  }
+  for (uint32_t id = 0; id < sealed; id++)
+    assert_true(pack_crc(cas, id, &crcs[id]));
   make_objs(cas, o + 100, 50, 4);
   struct cas_gc_options go = {.rewrite_below = 0.99};
   struct cas_gc_stats gs;
   assert_int_equal(cas_gc(cas, roots_fn, &roots, &go, &gs), 0);
   assert_true(gs.packs_deleted + gs.packs_rewritten > 0);
   for (uint32_t id = 0; id < sealed; id++) {
-    char *p = pack_path(pack_dir_path(cas->store), id, "pack");
-    if (tu_file_size(p) >= 0)
-      assert_int_equal(file_crc(p), crcs[id]);
-    free(p);
+    uint32_t crc;
+    if (pack_crc(cas, id, &crc))
+      assert_int_equal(crc, crcs[id]);
   }
   check_objs(cas, o, 50);
   assert_int_equal(cas_close(cas), 0);
@@ -219,7 +258,7 @@ static void pack_creation_cut_short(void **state)
     assert_int_equal(write(fd, h, (size_t)len), len); /* the header's first len bytes */
     close(fd);
     struct cas_options ro = {.read_only = true, .key = tu_cas_key()};
-    assert_int_equal(cas_open(dir, &ro, &cas), 0);
+    assert_int_equal(cas_open(tu_loc(dir), &ro, &cas), 0);
     struct cas_verify_report rep;
     assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
     assert_int_equal(rep.bad_records, 0);
@@ -280,8 +319,7 @@ static void damage_bitflip(void **state)
   uint32_t pack = pack_of(cas, &o[4].a);
   assert_int_equal(cas_close(cas), 0);
   cas = open_store(dir, SMALL_PACK);
-  char *path = pack_path(pack_dir_path(cas->store), pack, "pack");
-  tu_flip(path, record_off(cas, pack, &o[4].a) + PACK_REC_HDR + 100);
+  pack_flip(cas, pack, record_off(cas, pack, &o[4].a) + PACK_REC_HDR + 100);
   uint8_t buf[CH];
   size_t len;
   assert_int_equal(cas_get(cas, CAS_CHUNK, &o[4].a, buf, CH, &len), -EIO);
@@ -295,7 +333,6 @@ static void damage_bitflip(void **state)
   assert_true(rep.root_affected[0]);
   assert_false(rep.root_affected[1]);
   cas_verify_report_free(&rep);
-  free(path);
   assert_int_equal(cas_close(cas), 0);
   tu_rmrf(dir);
 }
@@ -414,7 +451,7 @@ static void damage_index_read_only(void **state)
   tu_flip(idx, 40);
   struct cas_options ro = {.read_only = true, .key = tu_cas_key()};
   struct cas *cas;
-  assert_int_equal(cas_open(dir, &ro, &cas), 0);
+  assert_int_equal(cas_open(tu_loc(dir), &ro, &cas), 0);
   check_objs(cas, o, 100);
   verify_counts(cas, 1, 0);
   assert_int_equal(cas_close(cas), 0);
@@ -489,7 +526,7 @@ static void group_records(void **state)
   assert_true(st.stored_bytes + 200 >= st.pack_file_bytes - PACK_HDR_SIZE);
   assert_int_equal(cas_close(cas), 0);
   struct cas_options crc = {.chunk_shift = 12, .crc_reads = true, .key = tu_cas_key()};
-  assert_int_equal(cas_open(dir, &crc, &cas), 0);
+  assert_int_equal(cas_open(tu_loc(dir), &crc, &cas), 0);
   check_objs(cas, o, 200);
   delete_index_files(cas);
   assert_int_equal(cas_close(cas), 0);
@@ -595,15 +632,13 @@ static void group_get_whole(void **state)
     lens[5] = CH;
     assert_int_equal(cas_close(cas), 0);
     struct cas_options crc = {.chunk_shift = 12, .crc_reads = true, .key = tu_cas_key()};
-    assert_int_equal(cas_open(dir, &crc, &cas), 0);
+    assert_int_equal(cas_open(tu_loc(dir), &crc, &cas), 0);
   }
   /* a flipped content bit in the compressed and in the raw group: not read, and cas_get says -EIO */
   for (unsigned g = 0; g < 3; g += 2) {
     struct idx_ent e;
     assert_true(index_lookup(&cas->idx, &a[g * G], &e));
-    char *path = pack_path(pack_dir_path(cas->store), e.pack, "pack");
-    tu_flip(path, e.off + PACK_REC_HDR + 4 + G * PACK_GROUP_ENT + 100);
-    free(path);
+    pack_flip(cas, e.pack, e.off + PACK_REC_HDR + 4 + G * PACK_GROUP_ENT + 100);
     assert_int_equal(cas_get_group(cas, a + g * G, lens, G, dst), 0);
     size_t len;
     assert_int_equal(cas_get(cas, CAS_CHUNK, &a[g * G], dst, CH, &len), -EIO);
@@ -671,8 +706,7 @@ static void group_damage(void **state)
   uint32_t pack = pack_of(cas, &o[4].a);
   assert_int_equal(cas_close(cas), 0);
   cas = open_store(dir, SMALL_PACK);
-  char *path = pack_path(pack_dir_path(cas->store), pack, "pack");
-  tu_flip(path, record_off(cas, pack, &o[4].a) + PACK_REC_HDR + 4 + 63 * PACK_GROUP_ENT + 100);
+  pack_flip(cas, pack, record_off(cas, pack, &o[4].a) + PACK_REC_HDR + 4 + 63 * PACK_GROUP_ENT + 100);
   uint8_t buf[CH];
   size_t len;
   for (int i = 0; i < 63; i++)
@@ -685,7 +719,6 @@ static void group_damage(void **state)
   assert_true(rep.root_affected[0]);
   assert_false(rep.root_affected[1]);
   cas_verify_report_free(&rep);
-  free(path);
   assert_int_equal(cas_close(cas), 0);
   tu_rmrf(dir);
 }
@@ -803,7 +836,7 @@ static void gc_crash_points(void **state)
     if (pid == 0) {
       struct cas *c2;
       struct cas_options op = {.pack_target = SMALL_PACK, .key = tu_cas_key()};
-      if (cas_open(dir, &op, &c2) < 0)
+      if (cas_open(tu_loc(dir), &op, &c2) < 0)
         _exit(2);
       crash_at = steps[k];
       struct cas_gc_options go = {.crash_point = crash_hook, .rewrite_below = 0.9};
@@ -944,20 +977,96 @@ static void verify_races_appends(void **state)
   tu_rmrf(dir);
 }
 
+/* Store locations: the per-domain join, and what cas_open refuses before
+ * it touches anything. */
+static void locations(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *base, *want;
+  } joins[] = {
+      {"/var/lib/vmrp/stores", "/var/lib/vmrp/stores/d1"},
+      {"dir:/srv/stores", "dir:/srv/stores/d1"},
+      {"rados:pool=vmrp", "rados:pool=vmrp,namespace=d1"},
+      {"rados:pool=vmrp,namespace=r1,user=vmrp", "rados:pool=vmrp,namespace=r1/d1,user=vmrp"},
+      {"rados:namespace=r1,pool=vmrp", "rados:namespace=r1/d1,pool=vmrp"},
+  };
+  for (size_t i = 0; i < sizeof joins / sizeof *joins; i++) {
+    char *loc;
+    assert_int_equal(cas_location_join(joins[i].base, "d1", &loc), 0);
+    assert_string_equal(loc, joins[i].want);
+    free(loc);
+  }
+  char *loc;
+  assert_int_equal(cas_location_join("rados:pool=vmrp", "../x", &loc), -EINVAL);
+  assert_int_equal(cas_location_join("rados:pool=vmrp", "", &loc), -EINVAL);
+  assert_int_equal(cas_location_join("s3:bucket", "d1", &loc), -EPROTONOSUPPORT);
+  struct cas_options o = {.create = true, .key = tu_cas_key()};
+  struct cas *cas;
+  assert_int_equal(cas_open("s3:bucket=x", &o, &cas), -EPROTONOSUPPORT);
+  assert_int_equal(cas_open("dir:", &o, &cas), -EPROTONOSUPPORT);
+}
+
+#ifdef TU_RADOS
+/* Bad RADOS locations fail cas_open with a clear error, and in bounded
+ * time when the cluster does not answer. */
+static void rados_bad_locations(void **state)
+{
+  (void)state;
+  static const char *malformed[] = {
+      "rados:",         "rados:namespace=x",   "rados:pool=",           "rados:pool=a,,namespace=b",
+      "rados:pool=a,",  "rados:pool=a,pool=b", "rados:pool=a,lease=2", "rados:pool=a,lease=9x",
+      "rados:pool=a,colour=red", "rados:pool",
+  };
+  struct cas_options o = {.create = true, .key = tu_cas_key()};
+  struct cas *cas;
+  for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++)
+    assert_int_equal(cas_open(malformed[i], &o, &cas), -EINVAL);
+  char loc[1200];
+  snprintf(loc, sizeof loc, "rados:pool=vmrp-no-such-pool,namespace=x");
+  assert_int_equal(cas_open(loc, &o, &cas), -ENOENT);
+  snprintf(loc, sizeof loc, "rados:pool=%s,conf=/nonexistent/ceph.conf", getenv("VMRP_RADOS_POOL"));
+  assert_int_equal(cas_open(loc, &o, &cas), -ENOENT);
+  /* a cluster whose monitor does not answer: a port nothing listens on */
+  char *dir = tu_mkdtemp(), conf[600];
+  snprintf(conf, sizeof conf, "%s/ceph.conf", dir);
+  FILE *f = fopen(conf, "w");
+  assert_non_null(f);
+  fprintf(f, "[global]\nmon_host = v2:127.0.0.1:9\nms_bind_msgr1 = false\n");
+  fclose(f);
+  snprintf(loc, sizeof loc, "rados:pool=%s,conf=%s", getenv("VMRP_RADOS_POOL"), conf);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int r = cas_open(loc, &o, &cas);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_true(r < 0);
+  assert_true(t1.tv_sec - t0.tv_sec < 25); /* client_mount_timeout 15 s */
+  tu_rmrf(dir);
+}
+#endif
+
 int main(void)
 {
+  /* The tests that reach into a directory's files (a torn tail, a truncated
+   * pack, index files) are the dir back end's; the rest run on RADOS too. */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(put_get_dedup_compress), cmocka_unit_test(reopen_persists),
-      cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(sealed_packs_immutable),
-      cmocka_unit_test(torn_tail_truncated),    cmocka_unit_test(pack_creation_cut_short),
-      cmocka_unit_test(damage_bitflip),         cmocka_unit_test(damage_truncate),
-      cmocka_unit_test(damage_index_deleted),   cmocka_unit_test(damage_index_corrupt),
-      cmocka_unit_test(damage_pack_header),     cmocka_unit_test(damage_index_read_only),
+      cmocka_unit_test(killed_writer),          cmocka_unit_test(sealed_packs_immutable),
+      cmocka_unit_test(damage_bitflip),
       cmocka_unit_test(gc_collects_and_keeps),  cmocka_unit_test(gc_concurrent_dedup),
       cmocka_unit_test(gc_crash_points),        cmocka_unit_test(concurrent_put_get),
-      cmocka_unit_test(group_records),          cmocka_unit_test(group_reads_interleaved),
-      cmocka_unit_test(group_get_whole),        cmocka_unit_test(group_gc_rewrite),
-      cmocka_unit_test(group_damage),          cmocka_unit_test(verify_races_appends),
+      cmocka_unit_test(group_reads_interleaved), cmocka_unit_test(group_get_whole),
+      cmocka_unit_test(group_gc_rewrite),       cmocka_unit_test(group_damage),
+      cmocka_unit_test(verify_races_appends),   cmocka_unit_test(locations),
+#ifdef TU_RADOS
+      cmocka_unit_test(rados_bad_locations),
+#else
+      cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(torn_tail_truncated),
+      cmocka_unit_test(pack_creation_cut_short), cmocka_unit_test(damage_truncate),
+      cmocka_unit_test(damage_index_deleted),   cmocka_unit_test(damage_index_corrupt),
+      cmocka_unit_test(damage_pack_header),     cmocka_unit_test(damage_index_read_only),
+      cmocka_unit_test(group_records),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

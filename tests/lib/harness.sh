@@ -163,6 +163,15 @@ header() { grep -i "^$1:" "$HEADERS" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
 ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; echo "   status=$STATUS body=$BODY"; }
 
+# store_op storeGc|storeVerify: runs eastus's store GC or verify (long-running)
+# and leaves its result document in $BODY (STATUS 200 when it ended)
+store_op() {
+  arm POST "$EAST/subscriptions/$SUB/providers/Microsoft.Vmrp/$1?api-version=2024-03-01"
+  [ "$STATUS" = 202 ] || return 1
+  local loc; loc=$(header Location)
+  for _ in $(seq 600); do arm GET "$loc"; [ "$STATUS" != 202 ] && break; sleep 0.1; done
+}
+
 # expect STATUS [ERROR_CODE] DESCRIPTION
 expect() {
   local want=$1 code=$2 desc=$3
