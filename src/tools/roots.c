@@ -11,21 +11,12 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
-static char *roots_path(const char *store)
+int roots_load(const char *path, struct cas_addr **out, size_t *n)
 {
-  char *p = NULL;
-  return asprintf(&p, "%s/roots", store) < 0 ? NULL : p;
-}
-
-int roots_load(const char *store, struct cas_addr **out, size_t *n)
-{
-  CLEANUP_FREE char *path = roots_path(store);
   CLEANUP_FREE char *buf = NULL;
   size_t len;
   *out = NULL;
   *n = 0;
-  if (!path)
-    return -ENOMEM;
   int r = read_file(path, (void **)&buf, &len);
   if (r == -ENOENT)
     return 0;
@@ -49,11 +40,10 @@ int roots_load(const char *store, struct cas_addr **out, size_t *n)
   return 0;
 }
 
-static int roots_store(const char *store, const struct cas_addr *a, size_t n)
+static int roots_store(const char *path, const struct cas_addr *a, size_t n)
 {
-  CLEANUP_FREE char *path = roots_path(store);
   CLEANUP_FREE char *buf = malloc(n * (2 * CAS_ADDR_LEN + 1) + 1);
-  if (!path || !buf)
+  if (!buf)
     return -ENOMEM;
   for (size_t i = 0; i < n; i++) {
     cas_addr_to_hex(&a[i], buf + i * (2 * CAS_ADDR_LEN + 1));
@@ -62,11 +52,11 @@ static int roots_store(const char *store, const struct cas_addr *a, size_t n)
   return write_file_atomic(path, buf, n * (2 * CAS_ADDR_LEN + 1));
 }
 
-int roots_add(const char *store, const struct cas_addr *root)
+int roots_add(const char *path, const struct cas_addr *root)
 {
   CLEANUP_FREE struct cas_addr *a = NULL;
   size_t n;
-  int r = roots_load(store, &a, &n);
+  int r = roots_load(path, &a, &n);
   if (r < 0)
     return r;
   for (size_t i = 0; i < n; i++)
@@ -77,18 +67,18 @@ int roots_add(const char *store, const struct cas_addr *root)
     return -ENOMEM;
   a = na;
   a[n++] = *root;
-  return roots_store(store, a, n);
+  return roots_store(path, a, n);
 }
 
-int roots_remove(const char *store, const struct cas_addr *root)
+int roots_remove(const char *path, const struct cas_addr *root)
 {
   CLEANUP_FREE struct cas_addr *a = NULL;
   size_t n, w = 0;
-  int r = roots_load(store, &a, &n);
+  int r = roots_load(path, &a, &n);
   if (r < 0)
     return r;
   for (size_t i = 0; i < n; i++)
     if (memcmp(&a[i], root, sizeof *root) != 0)
       a[w++] = a[i];
-  return w == n ? -ENOENT : roots_store(store, a, w);
+  return w == n ? -ENOENT : roots_store(path, a, w);
 }

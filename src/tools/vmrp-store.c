@@ -12,8 +12,12 @@
  * from $VMRP_KEYRING / $VMRP_STORE_KEY_FILE; a store created with a key is
  * encrypted.  Without either, a plaintext (pre-encryption) store.
  *
+ * STORE is a store location (cas.h): a directory, or rados:pool=… .  GC
+ * roots are in a file, STORE/roots for a directory, --roots F (also
+ * $VMRP_STORE_ROOTS) for any store.
+ *
  * put-image prints the new root on stdout only after the tree is durable
- * (cas_sync) and recorded in DIR/roots, so a root that was printed survives
+ * (cas_sync) and recorded in the roots file, so a root that was printed survives
  * any crash.  Long operations report progress on stderr.  Exit status: 0 ok,
  * 1 error or damage found, 2 usage.  See docs/storage.md.
  */
@@ -37,6 +41,7 @@
 
 struct cli {
   const char *store, *keyring, *key_file;
+  char *roots;
   unsigned threads, chunk_shift;
   int zstd_level;
   uint64_t pack_target;
@@ -200,7 +205,7 @@ static int cmd_put(const struct cli *c, int argc, char **argv)
   if (r == 0)
     r = cas_sync(cas);
   if (r == 0)
-    r = roots_add(c->store, &root);
+    r = roots_add(c->roots, &root);
   cas_hold_end(cas, hold);
   int cr = cas_close(cas);
   if (r == 0)
@@ -316,7 +321,7 @@ static int cmd_verify(const struct cli *c)
     return 1;
   CLEANUP_FREE struct cas_addr *roots = NULL;
   size_t n;
-  int r = roots_load(c->store, &roots, &n);
+  int r = roots_load(c->roots, &roots, &n);
   struct cas_verify_report rep;
   struct progress pg = {.what = "verify", .start = now(), .quiet = c->quiet};
   if (r == 0)
@@ -355,7 +360,7 @@ static int cmd_gc(const struct cli *c)
     return 1;
   struct cas_gc_options o = {.rewrite_below = c->threshold, .dry_run = c->dry_run};
   struct cas_gc_stats st;
-  int r = cas_gc(cas, roots_cb, (void *)c->store, &o, &st);
+  int r = cas_gc(cas, roots_cb, c->roots, &o, &st);
   int cr = cas_close(cas);
   if (r == 0)
     r = cr;
@@ -386,7 +391,7 @@ static int cmd_stats(const struct cli *c)
   uint64_t logical = 0, allocated = 0;
   int r = cas_stats(cas, &st);
   if (r == 0)
-    r = roots_load(c->store, &roots, &n);
+    r = roots_load(c->roots, &roots, &n);
   for (size_t i = 0; i < n && r == 0; i++) {
     struct tree_info ti;
     if ((r = tree_info(cas, &roots[i], &ti)) == 0)
@@ -418,7 +423,7 @@ static int cmd_roots(const struct cli *c, int argc, char **argv)
   if (argc == 0) {
     CLEANUP_FREE struct cas_addr *roots = NULL;
     size_t n;
-    r = roots_load(c->store, &roots, &n);
+    r = roots_load(c->roots, &roots, &n);
     char hex[2 * CAS_ADDR_LEN + 1];
     for (size_t i = 0; i < n && r == 0; i++) {
       cas_addr_to_hex(&roots[i], hex);
@@ -428,7 +433,7 @@ static int cmd_roots(const struct cli *c, int argc, char **argv)
     struct cas_addr a;
     r = parse_root(argv[0], &a);
     if (r == 0)
-      r = roots_remove(c->store, &a);
+      r = roots_remove(c->roots, &a);
   }
   cas_close(cas);
   return r < 0 ? fail("roots", r) : 0;
@@ -449,7 +454,9 @@ static void usage(void)
         "  stats                                         objects, sizes, ratios\n"
         "  roots | forget ROOT                           list / drop a root\n"
         "options: --threads N, --chunk-size BYTES and --zstd-level N (new store),\n"
-        "         --pack-size BYTES, --quiet; STORE may come from $VMRP_STORE\n"
+        "         --pack-size BYTES, --quiet; STORE (a directory or rados:pool=...) may come\n"
+        "         from $VMRP_STORE; --roots F ($VMRP_STORE_ROOTS): the GC roots file\n"
+        "         (default STORE/roots, a must for a store that is no directory)\n"
         "keys:    --keyring DIR ($VMRP_KEYRING) or --key-file F ($VMRP_STORE_KEY_FILE,\n"
         "         80 bytes: id, enc, addr) for an encrypted store\n",
         stderr);
@@ -476,13 +483,15 @@ int main(int argc, char **argv)
       {"changed", required_argument, 0, 'l'},    {"dry-run", no_argument, 0, 'n'},
       {"threshold", required_argument, 0, 'r'},  {"quiet", no_argument, 0, 'q'},
       {"check", required_argument, 0, 'k'},      {"keyring", required_argument, 0, 'K'},
-      {"key-file", required_argument, 0, 'F'},   {0, 0, 0, 0}};
+      {"key-file", required_argument, 0, 'F'},   {"roots", required_argument, 0, 'R'},
+      {0, 0, 0, 0}};
   int o;
   /* GNU getopt permutes: options may come before or after the command. */
-  while ((o = getopt_long(argc, argv, "s:t:c:z:p:b:l:nr:qk:K:F:", opts, NULL)) != -1) {
+  while ((o = getopt_long(argc, argv, "s:t:c:z:p:b:l:nr:qk:K:F:R:", opts, NULL)) != -1) {
     switch (o) {
     case 'K': c.keyring = optarg; break;
     case 'F': c.key_file = optarg; break;
+    case 'R': free(c.roots); c.roots = strdup(optarg); break;
     case 's': c.store = optarg; break;
     case 't': c.threads = (unsigned)atoi(optarg); break;
     case 'c': {
@@ -516,6 +525,12 @@ int main(int argc, char **argv)
     usage();
     return 2;
   }
+  if (!c.roots && env("VMRP_STORE_ROOTS"))
+    c.roots = strdup(env("VMRP_STORE_ROOTS"));
+  if (!c.roots && asprintf(&c.roots, "%s/roots", c.store) < 0)
+    c.roots = NULL;
+  if (!c.roots)
+    return fail("roots", -ENOMEM);
   const char *cmd = argv[optind];
   int nargs = argc - optind - 1;
   char **pos = argv + optind + 1;
@@ -542,5 +557,6 @@ int main(int argc, char **argv)
     r = cmd_roots(&c, 1, pos);
   if (r == 2)
     usage();
+  free(c.roots);
   return r;
 }
