@@ -9,9 +9,20 @@
  *     lock            holds the store's lock: a cls_lock lease (below)
  *     packs           the registry: an omap key per pack ("%08x", no value),
  *                     set before the pack's object is created, removed after
- *     pack.NNNNNNNN   a pack: created exclusively with its header in one op,
- *                     then written with aio writes at the offsets of appends
+ *     pack.NNNNNNNN   a pack's first STRIPE bytes: created exclusively with
+ *                     its header in one op, then written with aio writes
+ *     pack.NNNNNNNN.K its bytes [K·STRIPE, (K+1)·STRIPE), made by the writes
  *     idx.NNNNNNNN    its index blob, replaced with write_full
+ *
+ * A pack is striped over objects of STRIPE bytes (as RBD stripes an image)
+ * because one object is one placement group, whose OSD applies the writes
+ * to it one after another: the writes of an open pack in flight then spread
+ * over as many PGs as stripes.  Writes to one object are applied in order,
+ * writes to different objects are not, so after a crash with writes in
+ * flight a later stripe may hold bytes an earlier one lacks: size counts
+ * only the contiguous prefix — every byte a sync covered is in it, since a
+ * sync waits for all writes before it — and truncate removes the stripes
+ * beyond (up to the in-flight window past the end).
  *
  * Durability: a RADOS write is acknowledged once it is durable on every
  * replica of its placement group, so create, idx_put, conf_put and remove are
@@ -70,8 +81,10 @@
 #include "common/timefmt.h"
 
 #define PACK_TARGET (16ull << 20) /* recovery moves whole objects: SCALE-OUT.md §3.2 */
+#define STRIPE (4ull << 20)       /* RGW's and RBD's default object size */
 #define MAX_INFLIGHT 64
 #define MAX_INFLIGHT_BYTES (64u << 20)
+#define WINDOW_STRIPES (MAX_INFLIGHT_BYTES / STRIPE + 1) /* stripes writes in flight can reach past the end */
 #define MAX_READ_EXTENTS 8
 #define CONNECT_TIMEOUT_S "15"
 #define OP_TIMEOUT_S "30"
@@ -110,7 +123,7 @@ struct inflight {
 struct rados_pack {
   struct pack_obj base;
   struct rados_store *s;
-  char oid[OID_LEN];
+  uint32_t id;
   bool ordered;           /* this process writes it: reads go after the writes */
   pthread_mutex_t mu;
   pthread_cond_t done_cond;
@@ -126,6 +139,15 @@ static struct rados_store *rs(struct cas_pack_store *s) { return (struct rados_s
 static struct rados_pack *rp(struct pack_obj *h) { return (struct rados_pack *)h; }
 
 static void oid_of(char out[OID_LEN], const char *kind, uint32_t id) { snprintf(out, OID_LEN, "%s.%08x", kind, id); }
+
+/* The object of pack id's stripe k. */
+static void stripe_oid(char out[OID_LEN], uint32_t id, uint64_t k)
+{
+  if (k == 0)
+    oid_of(out, "pack", id);
+  else
+    snprintf(out, OID_LEN, "pack.%08x.%u", id, (unsigned)k);
+}
 
 /* ---- whole objects: config and index blobs ---- */
 
@@ -262,7 +284,7 @@ static int handle_new(struct rados_store *s, uint32_t id, bool ordered, struct p
     return -ENOMEM;
   h->base.ops = &rs_ops;
   h->s = s;
-  oid_of(h->oid, "pack", id);
+  h->id = id;
   h->ordered = ordered;
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->done_cond, NULL);
@@ -319,7 +341,7 @@ static void reap(struct rados_pack *h)
       break;
     if (w->rv < 0 && h->err == 0) {
       h->err = w->rv;
-      log_error("cas", "store %s: a write to %s failed: %s", h->s->where, h->oid, strerror(-w->rv));
+      log_error("cas", "store %s: a write to pack %08x failed: %s", h->s->where, h->id, strerror(-w->rv));
     }
     h->bytes -= w->len;
     rados_aio_release(w->c);
@@ -334,16 +356,19 @@ static void wait_writes(struct rados_pack *h, uint64_t upto)
     pthread_cond_wait(&h->done_cond, &h->mu);
 }
 
-static int submit(struct rados_pack *h, const void *buf, size_t len, uint64_t off)
+/* One aio write within stripe k. */
+static int submit_one(struct rados_pack *h, uint64_t k, const char *buf, size_t len, uint64_t in)
 {
   while (h->submitted - h->reaped == MAX_INFLIGHT || (h->bytes && h->bytes + len > MAX_INFLIGHT_BYTES))
     wait_writes(h, h->reaped + 1);
   struct inflight *w = &h->ring[h->submitted % MAX_INFLIGHT];
   *w = (struct inflight){.h = h, .len = len};
+  char oid[OID_LEN];
+  stripe_oid(oid, h->id, k);
   int r = rados_aio_create_completion2(w, write_done, &w->c);
   if (r < 0)
     return r;
-  r = rados_aio_write(h->s->io, h->oid, w->c, buf, len, off);
+  r = rados_aio_write(h->s->io, oid, w->c, buf, len, in);
   if (r < 0) {
     rados_aio_release(w->c);
     return r;
@@ -351,6 +376,21 @@ static int submit(struct rados_pack *h, const void *buf, size_t len, uint64_t of
   h->bytes += len;
   h->submitted++;
   return 0;
+}
+
+/* The write of [off, off+len), cut at stripe boundaries. */
+static int submit(struct rados_pack *h, const char *buf, size_t len, uint64_t off)
+{
+  int r = 0;
+  while (len > 0 && r == 0) {
+    uint64_t in = off % STRIPE;
+    size_t n = len < STRIPE - in ? len : (size_t)(STRIPE - in);
+    r = submit_one(h, off / STRIPE, buf, n, in);
+    buf += n;
+    len -= n;
+    off += n;
+  }
+  return r;
 }
 
 static int rs_append(struct pack_obj *ho, const struct iovec *iov, int n, uint64_t off)
@@ -364,40 +404,72 @@ static int rs_append(struct pack_obj *ho, const struct iovec *iov, int n, uint64
   return r;
 }
 
-/* Every kind of sync is the same here: the writes so far acknowledged. */
-static int rs_sync(struct pack_obj *ho, enum pack_sync how)
+/* A piece of a read within one stripe. */
+struct piece {
+  char *buf;
+  size_t len;
+  uint64_t in; /* offset in the stripe */
+};
+
+/* Reads the pieces p[0..n) of stripe k in one op.  A stripe that is not there
+ * is the pack's end (-EIO), unless the whole pack is gone (-ENOENT). */
+static int read_stripe(struct rados_pack *h, uint64_t k, const struct piece *p, int n)
 {
-  struct rados_pack *h = rp(ho);
-  LOCK_GUARD(&h->mu);
-  wait_writes(h, h->submitted);
-  return h->err ? h->err : atomic_load(&h->s->lost);
+  char oid[OID_LEN];
+  stripe_oid(oid, h->id, k);
+  size_t got[MAX_READ_EXTENTS];
+  int prval[MAX_READ_EXTENTS];
+  rados_read_op_t op = rados_create_read_op();
+  for (int i = 0; i < n; i++)
+    rados_read_op_read(op, p[i].in, p[i].len, p[i].buf, &got[i], &prval[i]);
+  int r = rados_read_op_operate(op, h->s->io, oid, h->ordered ? LIBRADOS_OPERATION_ORDER_READS_WRITES : 0);
+  rados_release_read_op(op);
+  for (int i = 0; i < n && r == 0; i++)
+    r = prval[i] < 0 ? prval[i] : got[i] != p[i].len ? -EIO : 0; /* short: the pack ends first */
+  if (r == -ENOENT && k > 0) {
+    uint64_t size;
+    time_t mtime;
+    stripe_oid(oid, h->id, 0);
+    r = rados_stat(h->s->io, oid, &size, &mtime) == -ENOENT ? -ENOENT : -EIO;
+  }
+  return r;
 }
 
+/* The iovecs' bytes cut at stripe boundaries, one op per stripe (and per
+ * MAX_READ_EXTENTS pieces). */
 static int rs_read(struct pack_obj *ho, struct iovec *iov, int n, uint64_t off)
 {
   struct rados_pack *h = rp(ho);
-  int r = 0;
-  while (n > 0 && r == 0) {
-    int k = n < MAX_READ_EXTENTS ? n : MAX_READ_EXTENTS;
-    size_t got[MAX_READ_EXTENTS];
-    int prval[MAX_READ_EXTENTS];
-    rados_read_op_t op = rados_create_read_op();
-    uint64_t o = off;
-    for (int i = 0; i < k; o += iov[i].iov_len, i++)
-      rados_read_op_read(op, o, iov[i].iov_len, iov[i].iov_base, &got[i], &prval[i]);
-    r = rados_read_op_operate(op, h->s->io, h->oid, h->ordered ? LIBRADOS_OPERATION_ORDER_READS_WRITES : 0);
-    rados_release_read_op(op);
-    for (int i = 0; i < k && r == 0; i++)
-      r = prval[i] < 0 ? prval[i] : got[i] != iov[i].iov_len ? -EIO : 0; /* short: the pack ends first */
-    iov += k;
-    n -= k;
-    off = o;
+  struct piece p[MAX_READ_EXTENTS];
+  int np = 0, r = 0;
+  uint64_t k = 0;
+  for (int i = 0; i < n && r == 0; i++) {
+    char *buf = iov[i].iov_base;
+    size_t len = iov[i].iov_len;
+    while (len > 0 && r == 0) {
+      uint64_t in = off % STRIPE;
+      size_t m = len < STRIPE - in ? len : (size_t)(STRIPE - in);
+      if (np > 0 && (np == MAX_READ_EXTENTS || off / STRIPE != k)) {
+        r = read_stripe(h, k, p, np);
+        np = 0;
+      }
+      k = off / STRIPE;
+      p[np++] = (struct piece){buf, m, in};
+      buf += m;
+      len -= m;
+      off += m;
+    }
   }
+  if (r == 0 && np > 0)
+    r = read_stripe(h, k, p, np);
   return r;
 }
 
 static void rs_hint(struct pack_obj *h, enum pack_hint what, uint64_t off, uint64_t len) {}
 
+/* The contiguous prefix of the stripes: each full one, up to the first that
+ * is short or missing.  A pack with no object (registered, its creation cut
+ * short) is 0 bytes. */
 static int rs_size(struct pack_obj *ho, uint64_t *size)
 {
   struct rados_pack *h = rp(ho);
@@ -405,11 +477,35 @@ static int rs_size(struct pack_obj *ho, uint64_t *size)
     LOCK_GUARD(&h->mu);
     wait_writes(h, h->submitted);
   }
-  time_t mtime;
-  int r = rados_stat(h->s->io, h->oid, size, &mtime);
-  if (r == -ENOENT) { /* registered, its creation cut short */
-    *size = 0;
-    r = 0;
+  int r = 0;
+  *size = 0;
+  for (uint64_t k = 0; r == 0; k++) {
+    char oid[OID_LEN];
+    uint64_t sz;
+    time_t mtime;
+    stripe_oid(oid, h->id, k);
+    if ((r = rados_stat(h->s->io, oid, &sz, &mtime)) == -ENOENT)
+      return 0;
+    if (r == 0)
+      *size = k * STRIPE + sz;
+    if (r == 0 && sz < STRIPE)
+      break;
+  }
+  return r;
+}
+
+/* Removes pack id's stripes from first on, until WINDOW_STRIPES in a row are
+ * not there (a crash's writes in flight reach no further past a gap). */
+static int remove_stripes(struct rados_store *s, uint32_t id, uint64_t first)
+{
+  int r = 0;
+  for (uint64_t k = first, missing = 0; missing < WINDOW_STRIPES && r == 0; k++) {
+    char oid[OID_LEN];
+    stripe_oid(oid, id, k);
+    r = rados_remove(s->io, oid);
+    missing = r == -ENOENT ? missing + 1 : 0;
+    if (r == -ENOENT)
+      r = 0;
   }
   return r;
 }
@@ -419,8 +515,32 @@ static int rs_truncate(struct pack_obj *ho, uint64_t size)
   struct rados_pack *h = rp(ho);
   LOCK_GUARD(&h->mu);
   wait_writes(h, h->submitted);
+  uint64_t last = size ? (size - 1) / STRIPE : 0;
+  char oid[OID_LEN];
+  stripe_oid(oid, h->id, last);
   int r = atomic_load(&h->s->lost);
-  return r ? r : rados_trunc(h->s->io, h->oid, size);
+  if (r == 0)
+    r = remove_stripes(h->s, h->id, last + 1);
+  return r ? r : rados_trunc(h->s->io, oid, size - last * STRIPE);
+}
+
+/* The writes so far acknowledged.  After recovery also no stripe beyond the
+ * pack's end: a GC removal that a crash cut short (the first stripe gone,
+ * later ones not) leaves a pack that recovery gives a new header, and the
+ * stale stripes must not read as its continuation. */
+static int rs_sync(struct pack_obj *ho, enum pack_sync how)
+{
+  struct rados_pack *h = rp(ho);
+  int r;
+  {
+    LOCK_GUARD(&h->mu);
+    wait_writes(h, h->submitted);
+    r = h->err ? h->err : atomic_load(&h->s->lost);
+  }
+  uint64_t size;
+  if (r == 0 && how == PACK_SYNC_RECOVERED && (r = rs_size(ho, &size)) == 0)
+    r = remove_stripes(h->s, h->id, size ? (size - 1) / STRIPE + 1 : 1);
+  return r;
 }
 
 static void rs_close(struct pack_obj *ho)
@@ -440,14 +560,13 @@ static void rs_close(struct pack_obj *ho)
 static int rs_remove(struct cas_pack_store *st, uint32_t id)
 {
   struct rados_store *s = rs(st);
-  char idx[OID_LEN], pack[OID_LEN];
+  char idx[OID_LEN];
   oid_of(idx, "idx", id);
-  oid_of(pack, "pack", id);
   int r = atomic_load(&s->lost);
   if (r == 0 && (r = rados_remove(s->io, idx)) == -ENOENT)
     r = 0;
-  if (r == 0 && (r = rados_remove(s->io, pack)) == -ENOENT)
-    r = 0;
+  if (r == 0) /* the first stripe first: a reader of another then learns the pack is gone */
+    r = remove_stripes(s, id, 0);
   if (r == 0)
     r = registry_set(s, id, false);
   return r;

@@ -120,23 +120,23 @@ static void sync_survives_crash(void **state)
 /* Invariant (1) for a writer killed (SIGKILL) after cas_sync, with appends
  * in flight: what the sync covered is there at the next open, each later
  * object whole or not at all, and the killed writer's open pack is
- * recovered, not damage: verify finds nothing. */
-static void killed_writer(void **state)
+ * recovered, not damage: verify finds nothing.  Small packs, and a default
+ * one that the n objects take past a RADOS stripe (4 MiB). */
+static void killed_writer_at(uint64_t pack_target, int n, int synced)
 {
-  (void)state;
   char *dir = tu_mkdtemp();
-  static struct obj o[300];
+  static struct obj o[3000];
   uint64_t seed = 31;
-  for (int i = 0; i < 300; i++)
-    tu_fill(&seed, o[i].data, CH, i % 2);
+  for (int i = 0; i < n; i++)
+    tu_fill(&seed, o[i].data, CH, i % 4 == 0);
   pid_t pid = fork();
   if (pid == 0) { /* the writer: no cmocka in here */
-    struct cas_options op = {.create = true, .chunk_shift = 12, .pack_target = SMALL_PACK, .key = tu_cas_key()};
+    struct cas_options op = {.create = true, .chunk_shift = 12, .pack_target = pack_target, .key = tu_cas_key()};
     struct cas *cas;
     if (cas_open(tu_loc(dir), &op, &cas) < 0)
       _exit(2);
-    for (int i = 0; i < 300; i++)
-      if (cas_put(cas, CAS_CHUNK, o[i].data, CH, &o[i].a, NULL) < 0 || (i == 199 && cas_sync(cas) < 0))
+    for (int i = 0; i < n; i++)
+      if (cas_put(cas, CAS_CHUNK, o[i].data, CH, &o[i].a, NULL) < 0 || (i == synced - 1 && cas_sync(cas) < 0))
         _exit(3);
     kill(getpid(), SIGKILL);
     _exit(4);
@@ -144,12 +144,12 @@ static void killed_writer(void **state)
   int status;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  struct cas *cas = open_store(dir, SMALL_PACK);
-  for (int i = 0; i < 300; i++)
+  struct cas *cas = open_store(dir, pack_target);
+  for (int i = 0; i < n; i++)
     cas_addr_of(cas, CAS_CHUNK, o[i].data, CH, &o[i].a);
-  check_objs(cas, o, 200);
+  check_objs(cas, o, synced);
   uint8_t buf[CH];
-  for (int i = 200; i < 300; i++) {
+  for (int i = synced; i < n; i++) {
     size_t len;
     int r = cas_get(cas, CAS_CHUNK, &o[i].a, buf, CH, &len);
     assert_true(r == 0 || r == -ENOENT);
@@ -160,12 +160,19 @@ static void killed_writer(void **state)
   assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
   assert_int_equal(rep.bad_records + rep.n_damage, 0);
   cas_verify_report_free(&rep);
-  make_objs(cas, o + 200, 100, 32); /* and it takes writes again */
+  make_objs(cas, o + synced, n - synced, 32); /* and it takes writes again */
   assert_int_equal(cas_close(cas), 0);
-  cas = open_store(dir, SMALL_PACK);
-  check_objs(cas, o, 300);
+  cas = open_store(dir, pack_target);
+  check_objs(cas, o, n);
   assert_int_equal(cas_close(cas), 0);
   tu_rmrf(dir);
+}
+
+static void killed_writer(void **state)
+{
+  (void)state;
+  killed_writer_at(SMALL_PACK, 300, 200);
+  killed_writer_at(0, 3000, 2000);
 }
 
 /* Invariant (2): a sealed pack never changes; GC only removes whole packs. */
