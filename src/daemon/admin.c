@@ -33,12 +33,12 @@ static bool role_valid(const char *role)
 
 static int open_meta(struct config *c, struct meta **m)
 {
-  char path[4096];
   mkdir(c->data_dir, 0700);
-  snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
-  int r = meta_open(path, m);
-  if (r < 0)
-    fprintf(stderr, "vmrpd: cannot open the metadata store %s\n", path);
+  int r = meta_open(c->metadata, m);
+  if (r < 0) { /* a server's connection string may hold a password: not printed */
+    const char *file = meta_target_file(c->metadata);
+    fprintf(stderr, "vmrpd: cannot open the metadata store %s\n", file ? file : "([store] metadata)");
+  }
   return r;
 }
 

@@ -200,7 +200,9 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     else bad = 1;
   } else if (!strcmp(section, "store")) {
     long n;
-    if (!strcmp(key, "chunk_size") && !parse_int(value, 4096, 4 << 20, &n) && !(n & (n - 1)))
+    if (!strcmp(key, "metadata") && *value)
+      config_set(&c->metadata, value);
+    else if (!strcmp(key, "chunk_size") && !parse_int(value, 4096, 4 << 20, &n) && !(n & (n - 1)))
       c->chunk_size = (unsigned)n;
     else if (!strcmp(key, "gc_interval") && !parse_int(value, 0, 86400 * 30, &n))
       c->gc_interval_s = (int)n;
@@ -360,6 +362,8 @@ int config_finish(struct config *c)
     gethostname(host, sizeof host - 1);
     config_set(&c->node_id, *host ? host : "node-1");
   }
+  if (!c->metadata)
+    c->metadata = path_in(c->data_dir, "meta.db");
   if (!c->pkcs11_module && access(DEFAULT_PKCS11_MODULE, R_OK) == 0)
     config_set(&c->pkcs11_module, DEFAULT_PKCS11_MODULE);
   if (!c->nbd_unix)
@@ -424,6 +428,7 @@ void config_free(struct config *c)
   free(c->tenant_id);
   free(c->node_id);
   free(c->signing_key);
+  free(c->metadata);
   free(c->keyring);
   free(c->pkcs11_module);
   free(c->pkcs11_pin_file);

@@ -37,6 +37,7 @@ struct config {
   char *log_level;
   int page_size;
   int job_workers;
+  char *metadata;          /* [store] metadata: meta_open's target (default <data_dir>/meta.db) */
   unsigned chunk_size;     /* store chunk size = CBT granularity */
   int gc_interval_s;       /* scheduled store GC, seconds; 0 = off */
   char *store_location;    /* [store] location: where the stores are (cas.h); NULL: <data_dir>/stores */

@@ -140,7 +140,8 @@ static int check_private(const char *path, const char *what)
 
 static int check_private_state(const struct config *c)
 {
-  static const char *const db[] = {"meta.db", "meta.db-wal", "meta.db-shm"};
+  static const char *const db[] = {"", "-wal", "-shm"};
+  const char *file = meta_target_file(c->metadata);
   char path[4096];
   int bad = check_private(c->data_dir, "the data directory") < 0;
   for (int i = 0; i < c->nconfig_files; i++)
@@ -149,8 +150,8 @@ static int check_private_state(const struct config *c)
     bad += check_private(c->tls_key, "the TLS key") < 0;
   bad += check_private(c->signing_key, "the token signing key") < 0;
   bad += check_private(c->keyring, "the keyring") < 0;
-  for (size_t i = 0; i < sizeof db / sizeof db[0]; i++) {
-    snprintf(path, sizeof path, "%s/%s", c->data_dir, db[i]);
+  for (size_t i = 0; file && i < sizeof db / sizeof db[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", file, db[i]);
     bad += check_private(path, "the metadata database") < 0;
   }
   return bad ? -EPERM : 0;
@@ -251,8 +252,7 @@ static int serve(struct config *c)
   if (!keys) /* honest, but worth an operator's attention at every start */
     log_warn("vmrpd", "no [encryption] keyring configured: disks and restore points are kept in plaintext and "
              "claim no encryption (docs/encryption.md; scripts/run makes one)");
-  snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
-  if (meta_open(path, &meta) < 0)
+  if (meta_open(c->metadata, &meta) < 0)
     goto out;
   /* Embedded, the node's row holds no lease: the data directory's lock
    * (above) already makes this the only process of the region. */

@@ -22,7 +22,7 @@ int meta_vm_agent_socket(struct meta *m, const char *vm_id, char **socket)
   struct meta_stmt *st = meta_prepare(m, "SELECT agent_socket FROM resources WHERE parent_id = ?1"
                                          " AND type = 'Microsoft.Compute/virtualMachines/extensions'"
                                          " AND agent_socket IS NOT NULL"
-                                         " ORDER BY provisioning_state = 'Succeeded' DESC, created_us LIMIT 1");
+                                         " ORDER BY CASE WHEN provisioning_state = 'Succeeded' THEN 0 ELSE 1 END, created_us LIMIT 1");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, vm_id);
@@ -35,8 +35,9 @@ int meta_vm_agent_socket(struct meta *m, const char *vm_id, char **socket)
 
 int meta_agent_freeze_put(struct meta *m, const char *vm_id, const char *socket, int64_t since_us)
 {
-  struct meta_stmt *st =
-      meta_prepare(m, "INSERT OR REPLACE INTO agent_freezes(vm_id, socket, since_us) VALUES(?1,?2,?3)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT INTO agent_freezes(vm_id, socket, since_us) VALUES(?1,?2,?3)"
+                                         " ON CONFLICT(vm_id) DO UPDATE SET socket = excluded.socket,"
+                                         " since_us = excluded.since_us");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, vm_id);

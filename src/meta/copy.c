@@ -5,8 +5,8 @@
  * The row is written when the copy is recorded (in the transaction that
  * creates the restore point) and updated at each checkpoint of the copy,
  * which has synced the chunk store before: a covered value here is durable
- * in the store.  covered is kept with max(), so no update can move the
- * progress a client sees backwards.
+ * in the store.  covered only grows (the larger of the stored and the new
+ * value), so no update can move the progress a client sees backwards.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,7 +59,7 @@ int meta_image_copy_put(struct meta *m, const struct meta_image_copy *c)
 int meta_image_copy_update(struct meta *m, const struct meta_image_copy *c)
 {
   struct meta_stmt *st =
-      meta_prepare(m, "UPDATE image_copies SET size = ?5, covered = max(covered, ?6),"
+      meta_prepare(m, "UPDATE image_copies SET size = ?5, covered = CASE WHEN covered > ?6 THEN covered ELSE ?6 END,"
                       " bytes_received = ?7, records_received = ?8, bytes_stored = ?9, refetched = ?10,"
                       " attempts = ?11, error = ?12, changed_us = ?13 WHERE image_id = ?1");
   if (!st)

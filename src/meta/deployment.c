@@ -119,8 +119,8 @@ static int insert(struct meta *m, const struct meta_deployment *d, int keep)
   if (r < 0 || keep <= 0)
     return r;
   st = meta_prepare(m, "DELETE FROM deployments WHERE id IN (SELECT id FROM deployments WHERE scope = ?1"
-                       " AND state NOT IN " ACTIVE " ORDER BY seq LIMIT max(0, (SELECT count(*) FROM deployments"
-                       " WHERE scope = ?1) - ?2))");
+                       " AND state NOT IN " ACTIVE " ORDER BY seq LIMIT (SELECT CASE WHEN count(*) > ?2"
+                       " THEN count(*) - ?2 ELSE 0 END FROM deployments WHERE scope = ?1))");
   if (!st)
     return -EIO;
   meta_bind_str(st, 1, d->scope);

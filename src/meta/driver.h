@@ -42,7 +42,8 @@ struct meta_driver {
    * leases are kept and checked (node.c).  SQLite: false, its file is one
    * process's. */
   bool shared;
-  /* target names the store (SQLite: the database file's path). */
+  /* target names the store (SQLite: the database file's path; PostgreSQL:
+   * a connection string or URL). */
   int (*store_open)(const char *target, struct meta_store **out);
   void (*store_close)(struct meta_store *s);
   /* A connection for the calling thread; NULL on failure (logged). */
@@ -90,3 +91,6 @@ struct meta_driver {
 };
 
 extern const struct meta_driver meta_sqlite_driver;
+#ifdef VMRP_HAVE_PG
+extern const struct meta_driver meta_pg_driver;
+#endif

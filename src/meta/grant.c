@@ -29,7 +29,10 @@ void meta_grant_clear(struct meta_grant *g)
 
 int meta_grant_put(struct meta *m, const struct meta_grant *g)
 {
-  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO grants(" GRANT_COLS ") VALUES(?1,?2,?3,?4,?5,?6)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT INTO grants(" GRANT_COLS ") VALUES(?1,?2,?3,?4,?5,?6)"
+                                         " ON CONFLICT(id) DO UPDATE SET resource_id = excluded.resource_id,"
+                                         " family = excluded.family, access = excluded.access,"
+                                         " created_us = excluded.created_us, expires_us = excluded.expires_us");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, g->id);
@@ -147,7 +150,9 @@ int meta_secret_delete(struct meta *m, const char *name)
 
 int meta_secret_put(struct meta *m, const char *name, const unsigned char *value, size_t len, int64_t now_us)
 {
-  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO secrets(name, value, created_us) VALUES(?1,?2,?3)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT INTO secrets(name, value, created_us) VALUES(?1,?2,?3)"
+                                         " ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
+                                         " created_us = excluded.created_us");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, name);

@@ -7,9 +7,9 @@
  * the data planes above it need them without JSON.  An image is written in
  * the same transaction as its disk restore point row (region/capture.c), and
  * deleted with that row by the images_gone trigger; a capture base goes with
- * its volume's row (capture_bases_gone).  Rows are replaced with INSERT OR
- * REPLACE, whose implicit delete fires no trigger (recursive_triggers is off,
- * SQLite's default), so replacing a resource or volume row keeps its image or
+ * its volume's row (capture_bases_gone).  Rows are written with upserts
+ * (INSERT … ON CONFLICT DO UPDATE), which update a row in place and fire no
+ * delete trigger, so rewriting a resource or volume row keeps its image or
  * base.
  */
 #include <errno.h>
@@ -51,8 +51,12 @@ static void copy_col(struct meta_stmt *st, int col, char *out, size_t cap)
 
 int meta_image_put(struct meta *m, const struct meta_image *im)
 {
-  struct meta_stmt *st =
-      meta_prepare(m, "INSERT OR REPLACE INTO images(" IMAGE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+  struct meta_stmt *st = meta_prepare(
+      m, "INSERT INTO images(" IMAGE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
+         " ON CONFLICT(id) DO UPDATE SET rp_id = excluded.rp_id, disk_id = excluded.disk_id,"
+         " volume_id = excluded.volume_id, previous_id = excluded.previous_id, state = excluded.state,"
+         " root = excluded.root, size = excluded.size, percent = excluded.percent,"
+         " chunks_read = excluded.chunks_read, bytes_stored = excluded.bytes_stored, domain = excluded.domain");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, im->id);
@@ -131,7 +135,9 @@ void meta_capture_base_clear(struct meta_capture_base *b)
 
 int meta_capture_base_put(struct meta *m, const struct meta_capture_base *b)
 {
-  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO capture_bases(" BASE_COLS ") VALUES(?1,?2,?3,?4,?5)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT INTO capture_bases(" BASE_COLS ") VALUES(?1,?2,?3,?4,?5)"
+                                         " ON CONFLICT(volume_id) DO UPDATE SET root = excluded.root,"
+                                         " size = excluded.size, image_id = excluded.image_id, domain = excluded.domain");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, b->volume_id);

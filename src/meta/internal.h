@@ -35,6 +35,10 @@ int meta_exec_stmt(struct meta_stmt *st);
 int meta_exec_count(struct meta_stmt *st);
 /* Whether the calling thread holds an explicit transaction on m. */
 bool meta_in_txn(struct meta *m);
+/* Runs fn(m, ctx) in a transaction: the caller's when it holds one, else
+ * its own (committed when fn returns 0, rolled back otherwise).  fn's
+ * result, or the begin's or commit's -errno. */
+int meta_atomic(struct meta *m, int (*fn)(struct meta *m, void *ctx), void *ctx);
 
 /* The node that joined through m (node.c): id "" and 0 before a join and
  * after a leave.  Its writes are checked against the nodes table (meta.c). */

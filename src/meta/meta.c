@@ -1,8 +1,10 @@
 /*
  * meta.c — opening the store, per-thread connections, transactions and the
- * statement layer (internal.h), over a back-end driver (driver.h).  What is
- * here is the same for every back end; what is SQLite's (pragmas, the write
- * lock, error codes, the schema) is in sqlite.c and schema_sqlite.c.
+ * statement layer (internal.h), over a back-end driver (driver.h) chosen by
+ * the target meta_open is given.  What is here is the same for every back
+ * end; what is SQLite's (pragmas, the write lock, error codes, the schema)
+ * is in sqlite.c and schema_sqlite.c, PostgreSQL's in pg.c and
+ * schema_pg.c.
  *
  * Connections: database connections must not be used by two threads at once
  * (SQLite handles, PostgreSQL PGconns), and a mutex around one would
@@ -115,14 +117,47 @@ static int fencing_check(struct meta_db *db, void *ctx)
   return r == 1 ? 0 : r == 0 ? -ENOLCK : r;
 }
 
-int meta_open(const char *path, struct meta **out)
+/* Whether a target names a PostgreSQL database: a URL, or a libpq
+ * key=value string (it starts with a keyword and '='). */
+static bool target_pg(const char *target)
 {
+  size_t word = strspn(target, "abcdefghijklmnopqrstuvwxyz_");
+  return !strncmp(target, "postgresql://", 13) || !strncmp(target, "postgres://", 11) ||
+         (word > 0 && target[word + strspn(target + word, " ")] == '=');
+}
+
+const char *meta_target_file(const char *target)
+{
+  return !strncmp(target, "sqlite:", 7) ? target + 7 : target_pg(target) ? NULL : target;
+}
+
+/* The driver a target names, and what it passes the driver (*rest). */
+static const struct meta_driver *driver_of(const char *target, const char **rest)
+{
+  *rest = meta_target_file(target);
+  if (*rest)
+    return &meta_sqlite_driver;
+  *rest = target;
+#ifdef VMRP_HAVE_PG
+  return &meta_pg_driver;
+#else
+  log_error("meta", "[store] metadata names PostgreSQL, but this vmrpd was built without libpq (libpq-dev)");
+  return NULL;
+#endif
+}
+
+int meta_open(const char *target, struct meta **out)
+{
+  const char *rest;
+  const struct meta_driver *drv = driver_of(target, &rest);
+  if (!drv)
+    return -EPROTONOSUPPORT;
   struct meta *m = calloc(1, sizeof *m);
   if (!m)
     return -ENOMEM;
-  m->drv = &meta_sqlite_driver;
+  m->drv = drv;
   pthread_mutex_init(&m->lock, NULL);
-  int r = m->drv->store_open(path, &m->store);
+  int r = m->drv->store_open(rest, &m->store);
   if (r == 0 && pthread_key_create(&m->key, close_conn) != 0) {
     m->drv->store_close(m->store);
     r = -ENOMEM;
@@ -215,6 +250,19 @@ void meta_rollback(struct meta *m)
     m->drv->rollback(thread_db(m));
     txn_owner = NULL;
   }
+}
+
+int meta_atomic(struct meta *m, int (*fn)(struct meta *m, void *ctx), void *ctx)
+{
+  bool own = !meta_in_txn(m);
+  int r = own ? meta_begin(m) : 0;
+  if (r == 0)
+    r = fn(m, ctx);
+  if (own && r == 0)
+    r = meta_commit(m);
+  else if (own)
+    meta_rollback(m);
+  return r;
 }
 
 struct meta_stmt *meta_prepare(struct meta *m, const char *sql)

@@ -1,11 +1,13 @@
 /*
  * meta.h — the metadata store: ARM resources, operations, service principals.
  *
- * One SQLite database in WAL mode (readers never block the writer) with
- * synchronous=FULL, so a call that returned 0 after a write is durable: the
- * WAL frame is fsync'd before COMMIT returns.  SQLite is the back end behind
- * a driver seam (driver.h, sqlite.c): the files that implement this
- * interface speak only to the statement layer of internal.h.  Every thread
+ * One database behind a driver seam (driver.h): SQLite by default, a file in
+ * WAL mode (readers never block the writer) with synchronous=FULL (sqlite.c),
+ * or PostgreSQL 15 (pg.c), which several vmrpd nodes can share.  Either way
+ * a call that returned 0 after a write is durable: the log is flushed before
+ * COMMIT returns; and writers take turns (one writer at a time, across
+ * nodes too).  The files that implement this interface speak only to the
+ * statement layer of internal.h.  Every thread
  * gets its own connection, opened lazily and closed when the thread exits
  * (those of threads still running by meta_close()); callers never share a
  * connection.  Resource ids are compared case-insensitively (their
@@ -22,7 +24,8 @@
  * system full: nothing of it was committed), -EPERM (a trigger's rule
  * refused it: deleting a restore point under a retention lock, migration
  * 14), -ENOLCK (this node lost its lease of the region or was fenced:
- * node.c), -EIO (other database failures, logged once).
+ * node.c), -EIO (other database failures, logged once; with PostgreSQL also
+ * a lost connection, opened again by the next call).
  * All functions are thread-safe.
  */
 #pragma once
@@ -32,7 +35,16 @@
 
 struct meta;
 
-int meta_open(const char *path, struct meta **out);
+/* target: the SQLite database file (a path, or `sqlite:PATH`), or a
+ * PostgreSQL database (a `postgresql://` or `postgres://` URL, or a libpq
+ * `key=value` connection string).  Opens it and brings its schema to this
+ * build's: 0, -EPROTO (the schema is newer than this build),
+ * -EPROTONOSUPPORT (PostgreSQL, in a build without libpq), -EINVAL, -EIO
+ * (the database cannot be reached: logged, within connect_timeout). */
+int meta_open(const char *target, struct meta **out);
+/* The SQLite file a target names, or NULL when it names a server's
+ * database.  Points into target. */
+const char *meta_target_file(const char *target);
 void meta_close(struct meta *m);
 /* Whether other processes (nodes of the region) may share the store. */
 bool meta_shared(const struct meta *m);

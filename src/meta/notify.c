@@ -51,7 +51,7 @@ static int insert(struct meta *m, const char *policy_id, const char *event_id, c
 static int trim(struct meta *m, const char *policy_id, int keep, int *dropped)
 {
   struct meta_stmt *st = meta_prepare(m, "DELETE FROM notify_outbox WHERE seq IN (SELECT seq FROM notify_outbox"
-                                         " WHERE policy_id = ?1 ORDER BY seq DESC LIMIT -1 OFFSET ?2)");
+                                         " WHERE policy_id = ?1 ORDER BY seq DESC LIMIT 9223372036854775807 OFFSET ?2)");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, policy_id);

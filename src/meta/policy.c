@@ -36,6 +36,7 @@
   "regions"
 #define SLOT_COLS "policy_id, vm_id, slot_us, rp_id, state, attempts, due_us, copies, error, created_us, changed_us"
 #define FINAL "('Done','Failed')"
+#define SLOT_INSERT "INSERT INTO policy_slots(" SLOT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
 
 void meta_policy_vm_clear(struct meta_policy_vm *v)
 {
@@ -186,9 +187,12 @@ int meta_policy_vm_delete(struct meta *m, const char *policy_id, const char *vm_
 
 static int put_vm(struct meta *m, const struct meta_policy_vm *v)
 {
-  struct meta_stmt *st =
-      meta_prepare(m, "INSERT OR REPLACE INTO policy_vms(" VM_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
-                      "?10,?11)");
+  struct meta_stmt *st = meta_prepare(
+      m, "INSERT INTO policy_vms(" VM_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+         " ON CONFLICT(policy_id, vm_id) DO UPDATE SET next_slot_us = excluded.next_slot_us, due_us = excluded.due_us,"
+         " attempts = excluded.attempts, last_slot_us = excluded.last_slot_us, last_rp_id = excluded.last_rp_id,"
+         " last_rp_us = excluded.last_rp_us, last_error = excluded.last_error, missed = excluded.missed,"
+         " regions = excluded.regions");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, v->policy_id);
@@ -207,11 +211,12 @@ static int put_vm(struct meta *m, const struct meta_policy_vm *v)
 
 static int put_slot(struct meta *m, const struct meta_policy_slot *s, bool new_slot)
 {
-  struct meta_stmt *st =
-      meta_prepare(m, new_slot ? "INSERT INTO policy_slots(" SLOT_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,"
-                                 "?9,?10,?11)"
-                               : "INSERT OR REPLACE INTO policy_slots(" SLOT_COLS ") VALUES(?1,?2,?3,?4,"
-                                 "?5,?6,?7,?8,?9,?10,?11)");
+  struct meta_stmt *st = meta_prepare(
+      m, new_slot ? SLOT_INSERT
+                  : SLOT_INSERT " ON CONFLICT(policy_id, vm_id, slot_us) DO UPDATE SET rp_id = excluded.rp_id,"
+                                " state = excluded.state, attempts = excluded.attempts, due_us = excluded.due_us,"
+                                " copies = excluded.copies, error = excluded.error, created_us = excluded.created_us,"
+                                " changed_us = excluded.changed_us");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, s->policy_id);

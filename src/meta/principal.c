@@ -22,8 +22,10 @@ void meta_principal_clear(struct meta_principal *p)
 
 int meta_principal_put(struct meta *m, const struct meta_principal *p)
 {
-  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO principals(client_id, object_id, name, salt, hash,"
-                                         " created_us) VALUES(?1,?2,?3,?4,?5,?6)");
+  struct meta_stmt *st = meta_prepare(m, "INSERT INTO principals(client_id, object_id, name, salt, hash, created_us)"
+                                         " VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(client_id) DO UPDATE SET"
+                                         " object_id = excluded.object_id, name = excluded.name, salt = excluded.salt,"
+                                         " hash = excluded.hash, created_us = excluded.created_us");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, p->client_id);
@@ -117,8 +119,8 @@ int meta_principal_list(struct meta *m, meta_principal_cb cb, void *ctx)
 
 int meta_role_set(struct meta *m, const char *object_id, const char *scope, const char *role)
 {
-  struct meta_stmt *st = role ? meta_prepare(m, "INSERT OR REPLACE INTO role_assignments(object_id, scope, role)"
-                                                " VALUES(?1,?2,?3)")
+  struct meta_stmt *st = role ? meta_prepare(m, "INSERT INTO role_assignments(object_id, scope, role) VALUES(?1,?2,?3)"
+                                                " ON CONFLICT(object_id, scope) DO UPDATE SET role = excluded.role")
                               : meta_prepare(m, "DELETE FROM role_assignments WHERE object_id=?1 AND scope=?2");
   if (!st)
     return -EIO;
@@ -133,7 +135,7 @@ int meta_role_get(struct meta *m, const char *object_id, const char *subscriptio
 {
   struct meta_stmt *st =
       meta_prepare(m, "SELECT role FROM role_assignments WHERE object_id = ?1"
-                       " AND (scope = ?2 COLLATE NOCASE OR scope = '*') ORDER BY scope = '*' LIMIT 1");
+                       " AND (scope = ?2 OR scope = '*') ORDER BY scope = '*' LIMIT 1"); /* scope: a NOCASE column */
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, object_id);

@@ -6,8 +6,13 @@
  * creator's casing.  `parent_id` indexes the children of a scope for paged
  * lists (keyset paging on id, so a page costs O(page) whatever the offset).
  * Updates keep id casing and creation time; every write gets a fresh etag.
+ * A write is an upsert (INSERT … ON CONFLICT DO UPDATE, SQL that SQLite and
+ * PostgreSQL share): an existing row is updated in place, so what the
+ * schema derives from it runs as an update trigger (migration 17).  "No
+ * limit" is LIMIT INT64_MAX, not SQLite's LIMIT -1, which PostgreSQL refuses.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +101,14 @@ static int put_locked(struct meta *m, struct meta_resource *r, const char *if_ma
   random_uuid(uuid);
   snprintf(etag, sizeof etag, "\"%s\"", uuid);
   int64_t now = time_now_us();
-  struct meta_stmt *st = meta_prepare(m, "INSERT OR REPLACE INTO resources(" RESOURCE_COLS
-                                         ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
+  struct meta_stmt *st =
+      meta_prepare(m, "INSERT INTO resources(" RESOURCE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                      " ON CONFLICT(id) DO UPDATE SET type = excluded.type, name = excluded.name,"
+                      " parent_id = excluded.parent_id, location = excluded.location, tags = excluded.tags,"
+                      " properties = excluded.properties, extra = excluded.extra,"
+                      " provisioning_state = excluded.provisioning_state, etag = excluded.etag,"
+                      " created_us = excluded.created_us, changed_us = excluded.changed_us,"
+                      " failure_code = excluded.failure_code");
   if (!st) {
     ret = -EIO;
     goto out;
@@ -211,7 +222,7 @@ int meta_resource_list(struct meta *m, const char *parent_id, const char *type, 
   meta_bind_text(st, 1, parent_id);
   meta_bind_str(st, 2, type);
   meta_bind_str(st, 3, after_id);
-  meta_bind_int64(st, 4, limit > 0 ? limit : -1);
+  meta_bind_int64(st, 4, limit > 0 ? limit : INT64_MAX);
   return walk(st, cb, ctx);
 }
 
@@ -241,7 +252,7 @@ int meta_resource_list_prefix(struct meta *m, const char *prefix_id, const char 
   meta_bind_text(st, 2, hi);
   meta_bind_text(st, 3, type);
   meta_bind_str(st, 4, after_id);
-  meta_bind_int64(st, 5, limit > 0 ? limit : -1);
+  meta_bind_int64(st, 5, limit > 0 ? limit : INT64_MAX);
   ret = walk(st, cb, ctx);
 out:
   free(lo);

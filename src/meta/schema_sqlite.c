@@ -11,7 +11,7 @@
 
 /* The attachments of VM row R (new or old in a trigger): the OS disk as lun
  * -1, each data disk under its lun (its place in the list when it has none).
- * Replacing a VM row (INSERT OR REPLACE fires no delete trigger) rewrites them. */
+ * Writing a VM row, new (migration 4) or updated in place (17), rewrites them. */
 #define ATTACHMENTS_OF(R)                                                                                          \
   "DELETE FROM attachments WHERE vm_id = " R ".id;"                                                                \
   "INSERT OR IGNORE INTO attachments SELECT " R ".id, d, -1 FROM (SELECT json_extract(" R ".properties,"           \
@@ -237,6 +237,11 @@ const char *const meta_sqlite_migrations[] = {
     "ALTER TABLE operations ADD COLUMN owner_node TEXT;"
     "ALTER TABLE operations ADD COLUMN owner_inc INTEGER;"
     "CREATE INDEX operations_owner ON operations(owner_node) WHERE status = 0;",
+    /* 17: resource rows are written with upserts (resource.c), which update
+     * an existing row in place where INSERT OR REPLACE deleted and inserted
+     * it: a VM's attachments follow its row on update too. */
+    "CREATE TRIGGER attachments_update AFTER UPDATE ON resources"
+    "  WHEN new.type = 'Microsoft.Compute/virtualMachines' BEGIN " ATTACHMENTS_OF("new") " END;",
 };
 
 const int meta_sqlite_migration_count = (int)(sizeof meta_sqlite_migrations / sizeof meta_sqlite_migrations[0]);

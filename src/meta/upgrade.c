@@ -32,7 +32,7 @@ int meta_upgrade_counts(struct meta *m, struct meta_upgrade_counts *out)
 {
   memset(out, 0, sizeof *out);
   uint64_t n[3] = {0};
-  struct meta_stmt *st = meta_prepare(m, "SELECT count(*), coalesce(sum(" LEGACY "), 0),"
+  struct meta_stmt *st = meta_prepare(m, "SELECT count(*), coalesce(sum(CASE WHEN " LEGACY " THEN 1 ELSE 0 END), 0),"
                                          " (SELECT count(*) FROM capture_bases WHERE " LEGACY ")"
                                          " FROM images WHERE state <> 2");
   int rc = st ? meta_each_row(st, count_row, n) : -EIO;
@@ -40,7 +40,8 @@ int meta_upgrade_counts(struct meta *m, struct meta_upgrade_counts *out)
     out->images_total = n[0];
     out->images_legacy = n[1];
     out->bases_legacy = n[2];
-    st = meta_prepare(m, "SELECT count(*), coalesce(sum(crypt_state = 0), 0), coalesce(sum(crypt_state = 1), 0)"
+    st = meta_prepare(m, "SELECT count(*), coalesce(sum(CASE WHEN crypt_state = 0 THEN 1 ELSE 0 END), 0),"
+                         " coalesce(sum(CASE WHEN crypt_state = 1 THEN 1 ELSE 0 END), 0)"
                          " FROM volumes WHERE state = 1");
     rc = st ? meta_each_row(st, count_row, n) : -EIO;
   }

@@ -5,9 +5,9 @@
  * The VM's document (its storageProfile) is the front end's; the region needs
  * only "disk D is attached to VM V at lun L" to resolve the disks it fences.
  * Rather than ask every writer of a VM row to keep a second record in step,
- * the rows are derived from the document by the triggers of migration 4
- * (meta.c) inside the statement that writes the VM, so they are in its
- * transaction and cannot disagree with it.  This file only reads them, and
+ * the rows are derived from the document by triggers (schema_*.c) inside
+ * the statement that writes the VM, so they are in its transaction and
+ * cannot disagree with it.  This file only reads them, and
  * the other facts about a VM that the region's admission of its next restore
  * point reads (migration 5's computed columns).
  */
@@ -55,7 +55,8 @@ static void read_counts(struct meta_stmt *st, void *out)
 int meta_vm_restore_points(struct meta *m, const char *vm_id, struct meta_vm_restore_points *out)
 {
   struct meta_stmt *st = meta_prepare(
-      m, "SELECT count(rp.id), coalesce(max(rp.provisioning_state = 'Creating'), 0), coalesce(max(rp.created_us), 0)"
+      m, "SELECT count(rp.id), coalesce(max(CASE WHEN rp.provisioning_state = 'Creating' THEN 1 ELSE 0 END), 0),"
+         " coalesce(max(rp.created_us), 0)"
          " FROM resources c JOIN resources rp ON rp.parent_id = c.id"
          " AND rp.type = 'Microsoft.Compute/restorePointCollections/restorePoints'"
          " WHERE c.type = 'Microsoft.Compute/restorePointCollections' AND c.source_id = ?1");

@@ -19,10 +19,25 @@ void meta_volume_clear(struct meta_volume *v)
   memset(v, 0, sizeof *v);
 }
 
-int meta_volume_put(struct meta *m, const struct meta_volume *v)
+/* The row of resource v->resource_id under another id goes first: a volume
+ * replaces the one its disk had (as INSERT OR REPLACE did, but as a delete,
+ * so its capture base goes with it). */
+static int put_locked(struct meta *m, void *ctx)
 {
-  struct meta_stmt *st =
-      meta_prepare(m, "INSERT OR REPLACE INTO volumes(" VOLUME_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  const struct meta_volume *v = ctx;
+  struct meta_stmt *st = meta_prepare(m, "DELETE FROM volumes WHERE resource_id = ?2 AND id <> ?1");
+  if (!st)
+    return -EIO;
+  meta_bind_text(st, 1, v->id);
+  meta_bind_text(st, 2, v->resource_id);
+  int r = meta_exec_stmt(st);
+  if (r < 0)
+    return r;
+  st = meta_prepare(m, "INSERT INTO volumes(" VOLUME_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+                       " ON CONFLICT(id) DO UPDATE SET resource_id = excluded.resource_id, size = excluded.size,"
+                       " state = excluded.state, clean = excluded.clean, created_us = excluded.created_us,"
+                       " key_wrapped = excluded.key_wrapped, domain = excluded.domain,"
+                       " crypt_state = excluded.crypt_state");
   if (!st)
     return -EIO;
   meta_bind_text(st, 1, v->id);
@@ -36,6 +51,11 @@ int meta_volume_put(struct meta *m, const struct meta_volume *v)
   meta_bind_str(st, 8, v->domain[0] ? v->domain : NULL);
   meta_bind_int64(st, 9, v->crypt_state);
   return meta_exec_stmt(st);
+}
+
+int meta_volume_put(struct meta *m, const struct meta_volume *v)
+{
+  return meta_atomic(m, put_locked, (void *)v);
 }
 
 static void read_row(struct meta_stmt *st, void *out)

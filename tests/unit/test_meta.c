@@ -16,6 +16,7 @@
 
 #include "common/failpoint.h"
 #include "meta/meta.h"
+#include "meta_target.h"
 #include "unit.h"
 
 #define SUB "/subscriptions/s1"
@@ -201,6 +202,17 @@ static void transactions(void **state)
   CHECK(meta_resource_get(m, SUB "/resourceGroups/txn", &r) == -ENOENT, "gone after rollback");
   CHECK(meta_begin(m) == 0 && put_rg("txn", NULL, 0, NULL, NULL) == 0 && meta_commit(m) == 0, "put and commit");
   CHECK(meta_resource_get(m, SUB "/resourceGroups/txn", &r) == 0, "present after commit");
+  meta_resource_clear(&r);
+  /* a statement that fails inside a transaction fails alone (SQLite's rule;
+   * pg.c runs each write under a savepoint), and the rest commits */
+  struct meta_nbd_grant g = {.id = "txn-grant", .resource_id = SUB "/resourceGroups/txn", .export_name = "e"};
+  int n = -1;
+  CHECK(meta_begin(m) == 0 && meta_nbd_grant_put(m, &g) == 0, "a grant written in a transaction");
+  CHECK(meta_nbd_grant_put(m, &g) == -EEXIST, "the same id again fails -EEXIST");
+  CHECK(put_rg("txn2", NULL, 0, NULL, NULL) == 0 && meta_commit(m) == 0, "the transaction goes on and commits");
+  CHECK(meta_nbd_grant_count(m, SUB "/resourceGroups/txn", &n) == 0 && n == 1 &&
+            meta_resource_get(m, SUB "/resourceGroups/txn2", &r) == 0,
+        "with its other writes");
   meta_resource_clear(&r);
 }
 
@@ -431,7 +443,7 @@ int main(void)
     perror("mkdtemp");
     return 1;
   }
-  snprintf(path, sizeof path, "%s/meta.db", dir);
+  meta_target(path, sizeof path, dir, "meta");
   if (meta_open(path, &m) != 0) {
     fprintf(stderr, "cannot open %s\n", path);
     return 1;

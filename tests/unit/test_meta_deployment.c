@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "meta/meta.h"
+#include "meta_target.h"
 #include "unit.h"
 
 #define RG "/subscriptions/s1/resourceGroups/g"
@@ -70,7 +71,7 @@ static void deployments(void **state)
 {
   (void)state;
   char path[256];
-  snprintf(path, sizeof path, "%s/d.db", dir);
+  meta_target(path, sizeof path, dir, "d");
   struct meta *m;
   CHECK(meta_open(path, &m) == 0, "a new database opens at the newest schema");
   CHECK(put(m, DEP("a"), RG, "Running", 0) == 0, "a running deployment");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "meta/meta.h"
+#include "meta_target.h"
 #include "unit.h"
 
 #define SEC 1000000LL
@@ -44,12 +45,15 @@ static int list_row(void *ctx, const struct meta_node *n)
   return 0;
 }
 
-/* Two handles, a and b, on a new store in the directory made of dir (a
- * mkdtemp template): two nodes of one region. */
+/* Two handles, a and b, on a new store (in the directory made of dir, a
+ * mkdtemp template, or a new database: meta_target.h): two nodes of one
+ * region. */
 static bool two_nodes(char *dir, struct meta **a, struct meta **b)
 {
-  char path[64];
-  CHECK(mkdtemp(dir) && snprintf(path, sizeof path, "%s/meta.db", dir) > 0 && meta_open(path, a) == 0 &&
+  static int stores;
+  char path[512], name[16];
+  snprintf(name, sizeof name, "node%d", stores++);
+  CHECK(mkdtemp(dir) && (meta_target(path, sizeof path, dir, name), meta_open(path, a) == 0) &&
             meta_open(path, b) == 0,
         "two handles on one new store");
   return *a && *b;

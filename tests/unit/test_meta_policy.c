@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "meta/meta.h"
+#include "meta_target.h"
 #include "unit.h"
 
 #define POL "/subscriptions/s1/resourceGroups/g/providers/Microsoft.Vmrp/protectionPolicies/p"
@@ -48,7 +49,7 @@ static void take_is_atomic(void **state)
 {
   (void)state;
   char path[256];
-  snprintf(path, sizeof path, "%s/t.db", dir);
+  meta_target(path, sizeof path, dir, "t");
   struct meta *m;
   CHECK(meta_open(path, &m) == 0, "a new database opens at the newest schema");
   struct meta_policy_vm v = vm_row(VM("a"), 60, 60);
@@ -81,7 +82,7 @@ static void due_order(void **state)
 {
   (void)state;
   char path[256];
-  snprintf(path, sizeof path, "%s/d.db", dir);
+  meta_target(path, sizeof path, dir, "d");
   struct meta *m;
   CHECK(meta_open(path, &m) == 0, "a new database");
   int64_t d;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "meta/meta.h"
+#include "meta_target.h"
 #include "unit.h"
 
 #define RPC_TYPE "Microsoft.Compute/restorePointCollections"
@@ -61,7 +62,7 @@ static void locked_rows_stay(void **state)
 {
   (void)state;
   char path[256], props[256];
-  snprintf(path, sizeof path, "%s/locked.db", dir);
+  meta_target(path, sizeof path, dir, "locked");
   struct meta *m;
   CHECK(meta_open(path, &m) == 0, "a new database");
   lock_props(props, sizeof props, "Compliance", 3600);
@@ -94,7 +95,7 @@ static void expired_rows_go(void **state)
 {
   (void)state;
   char path[256], props[256];
-  snprintf(path, sizeof path, "%s/expired.db", dir);
+  meta_target(path, sizeof path, dir, "expired");
   struct meta *m;
   CHECK(meta_open(path, &m) == 0, "a new database");
   lock_props(props, sizeof props, "Compliance", -1);

@@ -34,6 +34,7 @@
 #include "common/timefmt.h"
 #include "meta/meta.h"
 #include "notify/notify.h"
+#include "meta_target.h"
 #include "unit.h"
 
 #define P1 "/subscriptions/s1/resourceGroups/G/providers/Microsoft.Vmrp/protectionPolicies/Nightly"
@@ -439,7 +440,7 @@ int main(void)
   snprintf(rdir, sizeof rdir, "%s/receiver", dir);
   mkdir(rdir, 0700);
   receiver_start(0);
-  snprintf(path, sizeof path, "%s/meta.db", dir);
+  meta_target(path, sizeof path, dir, "meta");
   int rc = 1;
   if (meta_open(path, &m) == 0 &&
       meta_secret_put(m, "webhook:/subscriptions/s1/resourcegroups/g/providers/microsoft.vmrp/protectionpolicies/nightly",
