@@ -45,20 +45,28 @@ static const char *verb_of(const char *method)
   return !strcmp(method, "GET") || !strcmp(method, "HEAD") ? "read" : !strcmp(method, "DELETE") ? "delete" : "write";
 }
 
-bool arm_role_allows(struct arm *arm, const struct auth_identity *who, const char *sub, enum arm_need need)
+/* Whether who's role on sub allows need: 1, 0, or -errno when the role
+ * assignments cannot be read (the metadata store failed). */
+static int role_allows(struct arm *arm, const struct auth_identity *who, const char *sub, enum arm_need need)
 {
   char role[16];
-  if (!who->oid[0] || meta_role_get(arm->meta, who->oid, sub, role, sizeof role) < 0)
-    return false;
+  int r = who->oid[0] ? meta_role_get(arm->meta, who->oid, sub, role, sizeof role) : -ENOENT;
+  if (r < 0)
+    return r == -ENOENT ? 0 : r;
   switch (need) {
   case ARM_NEED_READ:
-    return true;
+    return 1;
   case ARM_NEED_WRITE:
     return !strcasecmp(role, "Contributor") || !strcasecmp(role, "Owner");
   case ARM_NEED_OWNER:
     return !strcasecmp(role, "Owner");
   }
-  return false;
+  return 0;
+}
+
+bool arm_role_allows(struct arm *arm, const struct auth_identity *who, const char *sub, enum arm_need need)
+{
+  return role_allows(arm, who, sub, need) > 0;
 }
 
 enum arm_need arm_need_of(const char *method)
@@ -68,8 +76,13 @@ enum arm_need arm_need_of(const char *method)
 
 bool arm_authz_scope(struct arm_call *call, const char *sub, enum arm_need need, const char *action)
 {
-  if (arm_role_allows(call->arm, &call->who, sub, need))
+  int r = role_allows(call->arm, &call->who, sub, need);
+  if (r > 0)
     return true;
+  if (r < 0) { /* not a refusal: the caller's role is unknown */
+    arm_reply_internal(call, r);
+    return false;
+  }
   arm_reply_error(call, 403, "AuthorizationFailed",
                   "The client '%s' with object id '%s' does not have authorization to perform action '%s/%s' over "
                   "scope '%s' or the scope is invalid. If access was recently granted, please refresh your "

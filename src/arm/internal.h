@@ -189,10 +189,12 @@ const char *arm_location_here(struct arm_call *call, json_t *body, const char *t
 enum arm_need { ARM_NEED_READ, ARM_NEED_WRITE, ARM_NEED_OWNER };
 /* What a request method needs on its scope: read for GET/HEAD, else write. */
 enum arm_need arm_need_of(const char *method);
-/* Whether who's role on subscription sub allows need (no reply). */
+/* Whether who's role on subscription sub allows need (no reply; a role that
+ * cannot be read allows nothing). */
 bool arm_role_allows(struct arm *arm, const struct auth_identity *who, const char *sub, enum arm_need need);
 /* The caller's role on sub allows need for action (named in the error);
- * otherwise replies 403 AuthorizationFailed and returns false. */
+ * otherwise replies 403 AuthorizationFailed — or 500 when the role
+ * assignments cannot be read — and returns false. */
 bool arm_authz_scope(struct arm_call *call, const char *sub, enum arm_need need, const char *action);
 /* The caller may use the resource id (found at target, e.g.
  * "properties.source.id") in this request: write on its subscription.
