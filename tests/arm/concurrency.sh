@@ -29,7 +29,7 @@ burst() {
 cased_as() { case $(( $1 % 3 )) in 0) echo "$2" ;; 1) echo "${2,,}" ;; 2) echo "${2^^}" ;; esac; }
 count() { awk -v c="$1" '$NF == c' "$VAR/codes" | wc -l; }
 codes() { awk '{print $NF}' "$VAR/codes" | sort | uniq -c | tr '\n' ' '; }
-rows() { sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE id = '/subscriptions/$SUB/resourceGroups/$1'"; }
+rows() { meta_sql eastus "SELECT count(*) FROM resources WHERE id = '/subscriptions/$SUB/resourceGroups/$1'"; }
 
 for round in 1 2 3; do
   name=ConcRG-$round
@@ -69,11 +69,11 @@ STATUS=$(codes); BODY=
 check test "$(count 202)" -ge 1 "$N concurrent DELETEs: at least one 202"
 check test "$(( $(count 202) + $(count 404) + $(count 409) ))" = "$N" "$N concurrent DELETEs: each is 202, 404 or 409"
 for _ in $(seq 300); do
-  [ "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM operations WHERE status = 0")" = 0 ] && break
+  [ "$(meta_sql eastus "SELECT count(*) FROM operations WHERE status = 0")" = 0 ] && break
   sleep 0.1
 done
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM operations WHERE status = 0")" = 0 "every delete operation finished"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM operations WHERE status != 1")" = 0 "every delete operation Succeeded"
+check test "$(meta_sql eastus "SELECT count(*) FROM operations WHERE status = 0")" = 0 "every delete operation finished"
+check test "$(meta_sql eastus "SELECT count(*) FROM operations WHERE status != 1")" = 0 "every delete operation Succeeded"
 check test "$(rows "$name")" = 0 "the group is gone"
 arm GET "$G/$name?$RV"
 expect 404 ResourceGroupNotFound "GET after the concurrent DELETEs is 404"

@@ -26,7 +26,7 @@ DISKS=/subscriptions/$SUB/resourceGroups/deprg/providers/Microsoft.Compute/disks
 SCHEMA=$DEP_SCHEMA
 arm PUT "$G/deprg?$R" '{"location":"eastus"}'
 expect 201 "" "resource group for deployments"
-ndeployments() { sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM deployments"; }
+ndeployments() { meta_sql eastus "SELECT count(*) FROM deployments"; }
 
 # ---- the az CLI's wire form, byte for byte (TEMPLATES.md §2.3) ----
 AZBODY='{"properties": {"parameters": {"n": {"value": "d1"}, "pw": {"value": "Hunter2-s3cret-Zq"}}, "mode": "Incremental", template:{
@@ -264,7 +264,7 @@ arm GET "$LOC"
 expect 204 "" "the Location answers 204 when done"
 arm GET "$X/depfail?$R"
 expect 404 DeploymentNotFound "the entry is gone"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM deployment_operations WHERE deployment_id LIKE '%/depfail'")" = 0 \
+check test "$(meta_sql eastus "SELECT count(*) FROM deployment_operations WHERE deployment_id LIKE '%/depfail'")" = 0 \
   "with its operations"
 arm GET "$EAST$DISKS/f1?api-version=2024-03-02"
 expect 200 "" "its resources stay"
@@ -351,13 +351,14 @@ for u in "$X/dep1?$R" "$X/?$R" "$G/deprg/deployments/dep1/operations?$R"; do
 done
 arm POST "$X/dep1/exportTemplate?$R"; [[ "$BODY" == *"$secret"* ]] && seen="$seen export"
 check test -z "$seen" "the secure value is in no answer"
-sqlite3 "$VAR/eastus/meta.db" "PRAGMA wal_checkpoint(FULL)" >/dev/null
+meta_files eastus
+meta_files westus
 check bash -c "! grep -rqa '$secret' '$VAR/eastus' '$VAR/westus'" "nor in any file of either region (database, WAL, logs)"
 
 # ---- a resource group's delete removes its deployments ----
 arm DELETE "$G/cmprg?$R"
 for _ in $(seq 100); do arm HEAD "$G/cmprg?$R"; [ "$STATUS" = 404 ] && break; sleep 0.1; done
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM deployments WHERE scope LIKE '%/cmprg'")" = 0 \
+check test "$(meta_sql eastus "SELECT count(*) FROM deployments WHERE scope LIKE '%/cmprg'")" = 0 \
   "deleting a resource group deletes its deployments"
 
 # ---- the history limit: the oldest finished deployments go (ARM: 800) ----

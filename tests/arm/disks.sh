@@ -51,7 +51,7 @@ check cmp -n 4194304 "$VAR/img.bin" "$VAR/back.bin" "the bytes read back equal t
 arm GET "$D/d1?$V"
 check test "$(echo "$BODY" | jq -r .properties.encryption.type)" = EncryptionAtRestWithPlatformKey \
   "the disk says EncryptionAtRestWithPlatformKey"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT length(key_wrapped) || '/' || crypt_state || '/' || length(domain) FROM volumes WHERE id = '$VOLID'")" = 92/2/32 \
+check test "$(meta_sql eastus "SELECT length(key_wrapped) || '/' || crypt_state || '/' || length(domain) FROM volumes WHERE id = '$VOLID'")" = 92/2/32 \
   "its volume's XTS key is kept wrapped by the platform domain (92 bytes, crypt_state 2)"
 check bash -c "! cmp -s -n 4194304 '$VAR/img.bin' '$VAR/eastus/volumes/$VOLID.img'" "and its file does not hold the bytes written"
 
@@ -125,10 +125,13 @@ check test "$(store_dump eastus)" = "$before" "none of the refused requests chan
 check test "$(ls "$VAR/eastus/volumes" | grep -c '\.img$')" = 2 "and no volume file was created"
 
 # Delete refused while attached (managedBy) or exported to a client.
-sqlite3 "$VAR/eastus/meta.db" "UPDATE resources SET extra = json_set(extra, '$.managedBy', '/subscriptions/$SUB/resourceGroups/drg/providers/Microsoft.Compute/virtualMachines/vm1') WHERE name = 'd2'"
+extra=$(meta_sql eastus "SELECT extra FROM resources WHERE name = 'd2'")
+managed=$(jq -c --arg vm "/subscriptions/$SUB/resourceGroups/drg/providers/Microsoft.Compute/virtualMachines/vm1" \
+  '.managedBy = $vm' <<<"${extra:-{\}}")
+meta_sql eastus "UPDATE resources SET extra = '$managed' WHERE name = 'd2'"
 arm DELETE "$D/d2?$V"
 expect 409 OperationNotAllowed "delete of an attached disk is refused"
-sqlite3 "$VAR/eastus/meta.db" "UPDATE resources SET extra = json_remove(extra, '$.managedBy') WHERE name = 'd2'"
+meta_sql eastus "UPDATE resources SET extra = $([ -n "$extra" ] && echo "'$extra'" || echo NULL) WHERE name = 'd2'"
 # an NBD client holding a connection (libnbd's Python binding, Debian's python3)
 /usr/bin/python3 -c '
 import nbd, sys, time
@@ -150,7 +153,7 @@ expect 404 ResourceNotFound "the disk is gone"
 arm DELETE "$D/d2?$V"
 expect 204 "" "deleting a missing disk is 204"
 check bash -c "! qemu-img info '$URI2' >/dev/null 2>&1" "its export is gone"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM nbd_grants WHERE resource_id LIKE '%/disks/d2'")" = 0 "and its NBD grant with it"
+check test "$(meta_sql eastus "SELECT count(*) FROM nbd_grants WHERE resource_id LIKE '%/disks/d2'")" = 0 "and its NBD grant with it"
 
 # A resource-group delete removes the disks inside and their volumes.
 arm DELETE "$RG?api-version=2021-04-01"

@@ -59,11 +59,11 @@ check bash -c "! grep -q -- '$SECRET' <<<'$BODY' && ! grep -q vmrpActor <<<'$BOD
 ETAG=$(header ETag)
 check test -n "$ETAG" "an ETag"
 ROW="SELECT extra FROM resources WHERE type = 'Microsoft.Vmrp/protectionPolicies' AND name = 'p1'"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "$ROW" | jq -r .vmrpActor.appid)" = "$CLIENT_ID" "the caller is kept as the policy's actor (extra.vmrpActor)"
+check test "$(meta_sql eastus "$ROW" | jq -r .vmrpActor.appid)" = "$CLIENT_ID" "the caller is kept as the policy's actor (extra.vmrpActor)"
 LID=$(echo "$G/providers/Microsoft.Vmrp/protectionPolicies/p1" | tr 'A-Z' 'a-z')
-SECRET_ROW="SELECT CAST(value AS TEXT) FROM secrets WHERE name = 'webhook:$LID'"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "$SECRET_ROW")" = "$SECRET" "the secret is kept under webhook:<lower-case id>"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE properties LIKE '%$SECRET%'")" = 0 "and in no resource row"
+SECRET_ROW="SELECT $(meta_blob_text value) FROM secrets WHERE name = 'webhook:$LID'"
+check test "$(meta_sql eastus "$SECRET_ROW")" = "$SECRET" "the secret is kept under webhook:<lower-case id>"
+check test "$(meta_sql eastus "SELECT count(*) FROM resources WHERE properties LIKE '%$SECRET%'")" = 0 "and in no resource row"
 arm GET "$EAST$P/p1?$PV"
 expect 200 "" "GET"
 check test "$(echo "$BODY" | jq -c '[.tags.team, .properties.retention, .properties.copies[0].region, .properties.timeZone, .properties.notifications]')" \
@@ -94,7 +94,7 @@ expect 404 ResourceNotFound "PATCH of a missing policy: 404"
 # ---- lists, forwarding, one id in one region ----
 arm PUT "$EAST$P/pw?$PV" "$(doc westus "$C/virtualMachines/vmw" '"copies":[{"region":"eastus","retention":{"keepLast":2}}]')"
 expect 201 "" "PUT through eastus of a westus policy (forwarded)"
-check test "$(sqlite3 "$VAR/westus/meta.db" "SELECT count(*) FROM resources WHERE name = 'pw'")/$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE name = 'pw'")" \
+check test "$(meta_sql westus "SELECT count(*) FROM resources WHERE name = 'pw'")/$(meta_sql eastus "SELECT count(*) FROM resources WHERE name = 'pw'")" \
   = 1/0 "it lives in westus only"
 arm GET "$EAST$P/pw?$PV"
 check test "$STATUS/$(echo "$BODY" | jq -r .location)" = 200/westus "GET of it through eastus"
@@ -166,7 +166,7 @@ arm PATCH "$EAST$P/p1?$PV" '{"properties":{"timeZone":"Nowhere/Land"}}'
 expect 400 InvalidParameter "PATCH to an unknown zone"
 arm GET "$EAST$P/p1?$PV"
 check test "$(echo "$BODY" | jq -S -c .)" = "$BEFORE" "after every refusal GET shows the policy unchanged"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "$SECRET_ROW")" = "$SECRET" "and its secret too"
+check test "$(meta_sql eastus "$SECRET_ROW")" = "$SECRET" "and its secret too"
 
 # ---- the clients' generic resources ----
 if env REQUESTS_CA_BUNDLE="$CA" /usr/bin/python3 "$VMRP_SRC/tests/lib/policies.py" "$ENDPOINTS" eastus pol "$VM1" >"$VAR/py.out" 2>&1; then
@@ -251,7 +251,7 @@ arm GET "$EAST$P/p1?$PV"
 expect 404 ResourceNotFound "GET after it: 404"
 arm DELETE "$EAST$P/p1?$PV"
 expect 204 "" "DELETE again: 204"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "$SECRET_ROW" | wc -c)" = 0 "its secret is gone"
+check test "$(meta_sql eastus "$SECRET_ROW" | wc -c)" = 0 "its secret is gone"
 arm GET "$EAST$C/restorePointCollections/pp-p1-vm1?\$expand=restorePoints&$CV"
 check test "$STATUS/$(echo "$BODY" | jq '.properties.restorePoints | length')" = 200/4 "its collection and restore points are left alone"
 arm DELETE "$EAST$P/pw?$PV"
@@ -265,6 +265,6 @@ expect 201 "" "a policy in another group (protecting vm1 of group pol)"
 arm DELETE "$EAST$G2?$GV"
 expect 202 "" "DELETE of that group"
 for _ in $(seq 300); do arm GET "$EAST$G2?$GV"; [ "$STATUS" = 404 ] && break; sleep 0.1; done
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM secrets WHERE name LIKE 'webhook:%/pol2/%'")/$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE id LIKE '%/pol2/%'")" \
+check test "$(meta_sql eastus "SELECT count(*) FROM secrets WHERE name LIKE 'webhook:%/pol2/%'")/$(meta_sql eastus "SELECT count(*) FROM resources WHERE id LIKE '%/pol2/%'")" \
   = 0/0 "the group's policy and its secret are gone with it"
 finish

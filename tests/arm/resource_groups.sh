@@ -71,7 +71,7 @@ arm PUT "$G/MYRG?$RV" '{"location":"East US","tags":{"k":"v2"}}'
 expect 200 "" "PUT MYRG updates the same group (200, not 201)"
 check test "$(echo "$BODY" | jq -r .name)" = MyRG "the update keeps the creator's casing"
 check test "$(echo "$BODY" | jq -r .location)" = eastus "a display-name location is stored canonically"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE id = '/subscriptions/$SUB/resourceGroups/myrg'")" = 1 "one row for MyRG"
+check test "$(meta_sql eastus "SELECT count(*) FROM resources WHERE id = '/subscriptions/$SUB/resourceGroups/myrg'")" = 1 "one row for MyRG"
 arm GET "$G?$RV&\$top=1000"
 check test "$(echo "$BODY" | jq '[.value[] | select(.name | ascii_downcase == "myrg")] | length')" = 1 "the list holds MyRG once"
 
@@ -110,13 +110,13 @@ check test "$(header Content-Type)" = "application/json; charset=utf-8" "Content
 
 # ---- DELETE: long-running, children removed ----
 RG_ID=/subscriptions/$SUB/resourceGroups/MyRG
-sqlite3 "$VAR/eastus/meta.db" "INSERT INTO resources(id, type, name, parent_id, location, etag, created_us, changed_us)
+meta_sql eastus "INSERT INTO resources(id, type, name, parent_id, location, etag, created_us, changed_us)
   VALUES('$RG_ID/providers/Microsoft.Compute/disks/d1', 'Microsoft.Compute/disks', 'd1', '$RG_ID', 'eastus', '\"x\"', 0, 0);
   INSERT INTO resources(id, type, name, parent_id, location, etag, created_us, changed_us)
   VALUES('$RG_ID/providers/Microsoft.Compute/restorePointCollections/c1/restorePoints/p1',
          'Microsoft.Compute/restorePointCollections/restorePoints', 'p1',
          '$RG_ID/providers/Microsoft.Compute/restorePointCollections/c1', NULL, '\"x\"', 0, 0);"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE id LIKE '$RG_ID/%'")" = 2 "two child rows inserted"
+check test "$(meta_sql eastus "SELECT count(*) FROM resources WHERE id LIKE '$RG_ID/%'")" = 2 "two child rows inserted"
 arm PUT "$G/MyRG-2?$RV" '{"location":"eastus"}'
 expect 201 "" "a sibling group whose name extends MyRG"
 arm DELETE "$G/myrg?$RV"
@@ -149,7 +149,7 @@ arm GET "$G/myrg?$RV"
 expect 404 ResourceGroupNotFound "GET after delete is 404"
 arm HEAD "$G/myrg?$RV"
 expect 404 "" "HEAD after delete is 404"
-check test "$(sqlite3 "$VAR/eastus/meta.db" "SELECT count(*) FROM resources WHERE id LIKE '$RG_ID/%'")" = 0 "the group's children are gone"
+check test "$(meta_sql eastus "SELECT count(*) FROM resources WHERE id LIKE '$RG_ID/%'")" = 0 "the group's children are gone"
 arm GET "$G/MyRG-2?$RV"
 expect 200 "" "the sibling group MyRG-2 is untouched"
 

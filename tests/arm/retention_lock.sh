@@ -9,7 +9,7 @@
 #    collection, the VM it was taken of and the resource group → 409
 #    RestorePointRetentionLocked, through eastus and forwarded from westus,
 #    and through a Complete-mode template deployment; nothing changed; the
-#    database itself refuses a direct DELETE of the rows (sqlite3);
+#    database itself refuses a direct DELETE of the rows (meta_sql);
 #  - vmrpSetRetentionLock: shortening, Compliance → Governance, removing a
 #    Compliance lock (as Owner) refused; removing a Governance lock 403 for a
 #    Contributor, done by an Owner; a Contributor extends; Governance →
@@ -141,9 +141,9 @@ arm GET "$EAST$G/providers/Microsoft.Resources/deployments/wipe/operations?$GV"
 check test "$DEP_STATUS/$(echo "$BODY" | jq '[.value[].properties | select(.provisioningOperation == "Delete") | .statusMessage.error.code // .statusMessage.code] | map(select(. == "RestorePointRetentionLocked")) | length > 0')" = Failed/true \
   "a Complete-mode deployment of an empty template fails: its deletes answer RestorePointRetentionLocked"
 check test "$(store_dump eastus)/$(store_dump westus)" = "$before_e/$before_w" "nothing was deleted or changed in either region"
-if sqlite3 "$VAR/eastus/meta.db" "DELETE FROM resources WHERE id = '$RPC_ID'" 2>"$VAR/sql.err"; then fail "a direct DELETE of the row"; else
+if meta_sql eastus "DELETE FROM resources WHERE id = '$RPC_ID'" 2>"$VAR/sql.err"; then fail "a direct DELETE of the row"; else
   check grep -q "retention lock" "$VAR/sql.err" "the database itself refuses to delete the locked restore point's row ($(cat "$VAR/sql.err"))"; fi
-if sqlite3 "$VAR/eastus/meta.db" "DELETE FROM resources WHERE id = '$DRP_C'" 2>"$VAR/sql.err"; then fail "a direct DELETE of the disk restore point"; else
+if meta_sql eastus "DELETE FROM resources WHERE id = '$DRP_C'" 2>"$VAR/sql.err"; then fail "a direct DELETE of the disk restore point"; else
   check grep -q "retention lock" "$VAR/sql.err" "and its disk restore point's (whose image the GC keeps)"; fi
 
 # ---- vmrpSetRetentionLock ---------------------------------------------------------------

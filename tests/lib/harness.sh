@@ -6,6 +6,12 @@
 # After start_regions: $VAR, $ENDPOINTS, $CA, $EAST, $WEST (ARM base URLs
 # without trailing slash), $SUB, $TENANT, $CLIENT_ID, $CLIENT_SECRET,
 # $EAST_CONF, $WEST_CONF, $VMRPD.
+#
+# Metadata: each region's SQLite file, or with VMRP_TEST_METADATA=pg (a
+# test's `_pg` variant, label distributed) a fresh PostgreSQL database per
+# region on the server of VMRP_PG_CONNINFO (a libpq key=value string, as
+# scripts/backends/ci-backends.sh sets it), dropped at exit; without the
+# server the test fails.  meta_sql reads or writes either.
 set -euo pipefail
 umask 077 # configurations the tests write: vmrpd refuses one that others can read
 
@@ -15,11 +21,19 @@ VMRPD=$VMRP_BUILD/src/daemon/vmrpd
 VAR=$(mktemp -d "${TMPDIR:-/tmp}/vmrp-test.XXXXXX")
 PASSED=0
 FAILED=0
+META_PG=
+if [ "${VMRP_TEST_METADATA:-}" = pg ]; then
+  [ -n "${VMRP_PG_CONNINFO:-}" ] || { echo "FAIL - a _pg test needs VMRP_PG_CONNINFO (scripts/backends/ci-backends.sh)"; exit 1; }
+  META_PG=vmrp_h_$$
+fi
 
 harness_cleanup() {
-  local rc=$?
+  local rc=$? r
   VMRP_VAR=$VAR "$VMRP_SRC/scripts/run" --stop >/dev/null 2>&1 || true
   pkill -KILL -f "vmrpd -c $VAR/" 2>/dev/null || true
+  for r in eastus westus; do
+    [ -z "$META_PG" ] || psql "$VMRP_PG_CONNINFO" -Xq -c "DROP DATABASE IF EXISTS ${META_PG}_$r WITH (FORCE)" || true
+  done
   if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
     for log in "$VAR"/*/vmrpd.log; do
       [ -f "$log" ] && { echo "--- last lines of $log"; tail -n 30 "$log"; }
@@ -35,6 +49,36 @@ harness_cleanup() {
   exit "$rc"
 }
 trap harness_cleanup EXIT
+if [ -n "$META_PG" ]; then
+  for r in eastus westus; do
+    psql "$VMRP_PG_CONNINFO" -Xq -v ON_ERROR_STOP=1 \
+      -c "CREATE DATABASE ${META_PG}_$r TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" || exit 1
+  done
+  export VMRP_EASTUS_METADATA="$VMRP_PG_CONNINFO dbname=${META_PG}_eastus"
+  export VMRP_WESTUS_METADATA="$VMRP_PG_CONNINFO dbname=${META_PG}_westus"
+fi
+
+# meta_sql REGION SQL: runs SQL (what SQLite and PostgreSQL both accept) on
+# the region's metadata; rows on stdout, columns separated by '|'
+meta_sql() {
+  if [ -n "$META_PG" ]; then
+    psql "$VMRP_PG_CONNINFO dbname=${META_PG}_$1" -XqAt -v ON_ERROR_STOP=1 -c "$2"
+  else
+    sqlite3 "$VAR/$1/meta.db" "$2"
+  fi
+}
+# meta_files REGION: what the region's metadata holds, readable in its
+# directory for a grep: SQLite's WAL checkpointed into meta.db, PostgreSQL's
+# database dumped into meta.dump
+meta_files() {
+  if [ -n "$META_PG" ]; then
+    pg_dump "$VMRP_PG_CONNINFO dbname=${META_PG}_$1" >"$VAR/$1/meta.dump"
+  else
+    sqlite3 "$VAR/$1/meta.db" "PRAGMA wal_checkpoint(FULL)" >/dev/null
+  fi
+}
+# meta_blob_text COLUMN: SQL reading a blob column as its UTF-8 text
+meta_blob_text() { if [ -n "$META_PG" ]; then echo "convert_from($1, 'UTF8')"; else echo "CAST($1 AS TEXT)"; fi; }
 
 free_port() { python3 "$VMRP_SRC/tests/lib/free_port.py"; }
 
@@ -205,7 +249,7 @@ wait_op() {
 }
 
 # the resource table of a region, for "nothing changed" comparisons
-store_dump() { sqlite3 "$VAR/$1/meta.db" "SELECT id, type, location, tags, properties, etag FROM resources ORDER BY id"; }
+store_dump() { meta_sql "$1" "SELECT id, type, location, tags, properties, etag FROM resources ORDER BY id"; }
 
 finish() {
   echo "$PASSED passed, $FAILED failed"
