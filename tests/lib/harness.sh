@@ -155,12 +155,15 @@ kill9_region() {
   echo "region $1 (pid $pid) survived kill -9"; return 1
 }
 
-# start one region again (after a kill) and wait until it answers
+# start one region again (after a kill) and wait until it answers — on
+# PostgreSQL (a shared store) after its previous process's node lease has run
+# out ([node] lease, 10 s), so longer
 restart_region() {
-  local r=$1 url
+  local r=$1 url tries=200
   [ "$r" = eastus ] && url=$EAST || url=$WEST
+  [ -z "$META_PG" ] || tries=400
   "$VMRPD" -c "$VAR/$r/vmrpd.conf" >>"$VAR/$r/vmrpd.log" 2>&1 &
-  for _ in $(seq 200); do
+  for _ in $(seq "$tries"); do
     curl -sf --cacert "$CA" "$url/metadata/endpoints" >/dev/null && return 0
     sleep 0.1
   done
