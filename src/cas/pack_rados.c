@@ -58,8 +58,8 @@
  * back end does.
  *
  * Connecting is bounded: client_mount_timeout, rados_mon_op_timeout and
- * rados_osd_op_timeout default to CONNECT_TIMEOUT_S / OP_TIMEOUT_S (the
- * operator's ceph.conf may set them otherwise), so an unreachable cluster
+ * rados_osd_op_timeout are CONNECT_TIMEOUT_S / OP_TIMEOUT_S unless the
+ * operator's ceph.conf sets them otherwise, so an unreachable cluster
  * fails start, and a cluster lost mid-run fails requests, instead of
  * hanging them.
  */
@@ -734,6 +734,17 @@ static int params_parse(const char *text, struct rados_params *p)
   return p->pool ? 0 : -EINVAL;
 }
 
+/* Sets a timeout to ours where the ceph.conf left Ceph's default (300 s to
+ * mount, none for ops): a value set here would win over the file's. */
+static int bound_timeout(rados_t cluster, const char *option, double ceph_default, const char *ours)
+{
+  char v[32];
+  int r = rados_conf_get(cluster, option, v, sizeof v);
+  if (r == 0 && strtod(v, NULL) == ceph_default)
+    r = rados_conf_set(cluster, option, ours);
+  return r;
+}
+
 static int connect_cluster(struct rados_store *s, const struct rados_params *p)
 {
   int r = rados_create(&s->cluster, p->user ? p->user : "admin");
@@ -741,16 +752,15 @@ static int connect_cluster(struct rados_store *s, const struct rados_params *p)
     s->cluster = NULL;
     return r;
   }
-  /* defaults the conf file may override */
-  if ((r = rados_conf_set(s->cluster, "client_mount_timeout", CONNECT_TIMEOUT_S)) < 0 ||
-      (r = rados_conf_set(s->cluster, "rados_mon_op_timeout", CONNECT_TIMEOUT_S)) < 0 ||
-      (r = rados_conf_set(s->cluster, "rados_osd_op_timeout", OP_TIMEOUT_S)) < 0)
-    return r;
   if ((r = rados_conf_read_file(s->cluster, p->conf)) < 0) {
     log_error("cas", "store %s: cannot read the Ceph configuration %s: %s", s->where,
               p->conf ? p->conf : "($CEPH_CONF or Ceph's default paths)", strerror(-r));
     return r;
   }
+  if ((r = bound_timeout(s->cluster, "client_mount_timeout", 300, CONNECT_TIMEOUT_S)) < 0 ||
+      (r = bound_timeout(s->cluster, "rados_mon_op_timeout", 0, CONNECT_TIMEOUT_S)) < 0 ||
+      (r = bound_timeout(s->cluster, "rados_osd_op_timeout", 0, OP_TIMEOUT_S)) < 0)
+    return r;
   if ((r = rados_connect(s->cluster)) < 0) {
     log_error("cas", "store %s: cannot connect to the Ceph cluster as client.%s: %s", s->where,
               p->user ? p->user : "admin", strerror(-r));

@@ -1050,6 +1050,68 @@ static void rados_bad_locations(void **state)
   assert_true(t1.tv_sec - t0.tv_sec < 25); /* client_mount_timeout 15 s */
   tu_rmrf(dir);
 }
+
+/* The cluster stalls mid-run (its OSD stopped, then continued): a sync
+ * fails cleanly within the op timeout (5 s here, through the location's
+ * ceph.conf), the store refuses writes from then on, and once the OSD is
+ * back a new open finds everything the earlier sync covered, and verify
+ * finds nothing damaged. */
+static void rados_cluster_stalls(void **state)
+{
+  (void)state;
+  char *dir = tu_mkdtemp(), conf[600], pidf[600], loc[1400];
+  const char *cc = getenv("CEPH_CONF");
+  size_t base = strlen(cc);
+  while (base > 0 && cc[base - 1] != '/')
+    base--;
+  snprintf(pidf, sizeof pidf, "%.*srun/osd.0.pid", (int)base, cc);
+  FILE *f = fopen(pidf, "r");
+  int osd = 0;
+  assert_non_null(f);
+  assert_int_equal(fscanf(f, "%d", &osd), 1);
+  fclose(f);
+  snprintf(conf, sizeof conf, "%s/ceph.conf", dir);
+  void *text;
+  size_t len;
+  assert_int_equal(read_file(cc, &text, &len), 0);
+  f = fopen(conf, "w");
+  assert_non_null(f);
+  fprintf(f, "%s\n[client]\nrados_osd_op_timeout = 5\n", (char *)text);
+  fclose(f);
+  free(text);
+  snprintf(loc, sizeof loc, "%s,conf=%s", tu_loc(dir), conf);
+  struct cas_options o = {.create = true, .chunk_shift = 12, .pack_target = SMALL_PACK, .key = tu_cas_key()};
+  struct cas *cas;
+  assert_int_equal(cas_open(loc, &o, &cas), 0);
+  static struct obj ob[200];
+  make_objs(cas, ob, 100, 41);
+  assert_int_equal(cas_sync(cas), 0);
+  assert_int_equal(kill(osd, SIGSTOP), 0);
+  uint64_t seed = 42;
+  for (int i = 100; i < 200; i++) { /* appends are queued; some may fail at once when a pack is sealed */
+    tu_fill(&seed, ob[i].data, CH, i % 2);
+    cas_put(cas, CAS_CHUNK, ob[i].data, CH, &ob[i].a, NULL);
+  }
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int r = cas_sync(cas);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_int_equal(kill(osd, SIGCONT), 0);
+  assert_true(r < 0);
+  assert_true(t1.tv_sec - t0.tv_sec < 20); /* the conf's 5 s, not our default 30 s */
+  struct cas_addr a;
+  assert_true(cas_put(cas, CAS_CHUNK, ob[0].data + 1, CH - 1, &a, NULL) < 0); /* no writes after a failed sync */
+  cas_close(cas);
+  assert_int_equal(cas_open(loc, &o, &cas), 0);
+  check_objs(cas, ob, 100);
+  struct cas_verify_report rep;
+  assert_int_equal(cas_verify(cas, NULL, 0, NULL, NULL, &rep), 0);
+  assert_int_equal(rep.bad_records + rep.n_damage, 0);
+  cas_verify_report_free(&rep);
+  make_objs(cas, ob + 100, 100, 43);
+  assert_int_equal(cas_close(cas), 0);
+  tu_rmrf(dir);
+}
 #endif
 
 int main(void)
@@ -1066,7 +1128,7 @@ int main(void)
       cmocka_unit_test(group_gc_rewrite),       cmocka_unit_test(group_damage),
       cmocka_unit_test(verify_races_appends),   cmocka_unit_test(locations),
 #ifdef TU_RADOS
-      cmocka_unit_test(rados_bad_locations),
+      cmocka_unit_test(rados_bad_locations),    cmocka_unit_test(rados_cluster_stalls),
 #else
       cmocka_unit_test(sync_survives_crash),    cmocka_unit_test(torn_tail_truncated),
       cmocka_unit_test(pack_creation_cut_short), cmocka_unit_test(damage_truncate),
