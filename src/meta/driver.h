@@ -88,6 +88,10 @@ struct meta_driver {
    * meta.c's checks the node's fencing token (node.c, invariant N1).  May
    * be NULL in a driver that is not shared. */
   void (*set_writer_check)(struct meta_store *s, int (*check)(struct meta_db *db, void *ctx), void *ctx);
+  /* Marks a prepared write that needs neither the one-writer lock nor the
+   * writer check outside a transaction (its WHERE clause makes it safe on
+   * its own); NULL where lone writes take no lock (SQLite). */
+  void (*unserialized)(struct meta_stmt *st);
 };
 
 extern const struct meta_driver meta_sqlite_driver;

@@ -27,6 +27,11 @@ enum { META_DONE = 0, META_ROW = 1 };
 
 /* Prepares sql on the thread's connection; logs and returns NULL on error. */
 struct meta_stmt *meta_prepare(struct meta *m, const char *sql);
+/* meta_prepare for a write that must not wait for the one-writer lock
+ * outside a transaction — a lease renewal, which a node stalled while
+ * holding the lock would otherwise cost every other node (node.c) — and
+ * whose own WHERE clause makes it safe without the writer check. */
+struct meta_stmt *meta_prepare_unserialized(struct meta *m, const char *sql);
 /* Steps a statement that returns no rows and finalizes it: 0, -EEXIST on a
  * constraint violation, -EPERM when a rule of the schema refuses it,
  * -ENOSPC when the storage is full, -EIO otherwise (-EIO for st NULL). */

@@ -288,6 +288,14 @@ int meta_exec_stmt(struct meta_stmt *st)
   return r < 0 ? r : 0;
 }
 
+struct meta_stmt *meta_prepare_unserialized(struct meta *m, const char *sql)
+{
+  struct meta_stmt *st = meta_prepare(m, sql);
+  if (st && m->drv->unserialized)
+    m->drv->unserialized(st);
+  return st;
+}
+
 void meta_bind_text(struct meta_stmt *st, int idx, const char *s) { st->drv->bind_text(st, idx, s, false); }
 
 void meta_bind_str(struct meta_stmt *st, int idx, const char *s) { st->drv->bind_text(st, idx, s, true); }

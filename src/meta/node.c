@@ -76,10 +76,11 @@ out:
   return r;
 }
 
-/* sql prepared with this node's token bound to ?1 (id) and ?2 (incarnation). */
-static struct meta_stmt *prepare_self(struct meta *m, const char *sql)
+/* sql prepared with this node's token bound to ?1 (id) and ?2
+ * (incarnation); serialized: behind the writer lock outside a transaction. */
+static struct meta_stmt *prepare_self(struct meta *m, const char *sql, bool serialized)
 {
-  struct meta_stmt *st = meta_prepare(m, sql);
+  struct meta_stmt *st = serialized ? meta_prepare(m, sql) : meta_prepare_unserialized(m, sql);
   if (st) {
     char id[64];
     int64_t inc;
@@ -92,9 +93,14 @@ static struct meta_stmt *prepare_self(struct meta *m, const char *sql)
 
 int meta_node_renew(struct meta *m, int64_t ttl_us)
 {
-  struct meta_stmt *st = prepare_self(m, "UPDATE nodes SET lease_until_us = vmrp_now_us() + ?3"
-                                         " WHERE id = ?1 AND incarnation = ?2 AND fenced = 0"
-                                         "  AND lease_until_us > vmrp_now_us()");
+  /* Not behind the writer lock: a node stalled while holding it must not
+   * cost the others their leases.  The WHERE clause is the whole check, and
+   * the row's lock orders it against a fence. */
+  struct meta_stmt *st = prepare_self(m,
+                                      "UPDATE nodes SET lease_until_us = vmrp_now_us() + ?3"
+                                      " WHERE id = ?1 AND incarnation = ?2 AND fenced = 0"
+                                      "  AND lease_until_us > vmrp_now_us()",
+                                      false);
   if (!st)
     return -EIO;
   meta_bind_int64(st, 3, ttl_us);
@@ -104,7 +110,8 @@ int meta_node_renew(struct meta *m, int64_t ttl_us)
 
 int meta_node_leave(struct meta *m)
 {
-  struct meta_stmt *st = prepare_self(m, "UPDATE nodes SET lease_until_us = 0 WHERE id = ?1 AND incarnation = ?2");
+  struct meta_stmt *st =
+      prepare_self(m, "UPDATE nodes SET lease_until_us = 0 WHERE id = ?1 AND incarnation = ?2", true);
   int r = st ? meta_exec_stmt(st) : -EIO;
   meta_self_set(m, NULL, 0);
   return r;

@@ -73,10 +73,12 @@
 #define WRITER_LOCK "SELECT pg_advisory_xact_lock(1986884208)"
 /* Session settings (overridden by an `options` in the connection string):
  * a statement runs 60 s at most, waits 10 s at most for a lock (SQLite's
- * busy_timeout), and a transaction left idle 60 s is ended by the server so
- * a stuck node cannot keep the writer lock. */
+ * busy_timeout), and a transaction left idle 5 s is ended by the server so
+ * a stuck node (stopped, partitioned) cannot keep the writer lock — it
+ * must be released well before the others' writes give up waiting for it
+ * (lock_timeout) and within a node's lease (10 s by default). */
 #define SESSION_OPTIONS                                                                                     \
-  "-c statement_timeout=60000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=60000 "         \
+  "-c statement_timeout=60000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=5000 "          \
   "-c synchronous_commit=on"
 /* How long the client waits for any answer: past the server's own limits. */
 #define CLIENT_WAIT_S 75
@@ -505,6 +507,10 @@ static int begin(struct meta_db *db)
   return r;
 }
 
+/* A write run as a read: one statement the server commits on its own,
+ * neither waiting for the writer lock nor checked (driver.h). */
+static void unserialized(struct meta_stmt *st) { PS(st)->write = false; }
+
 static void set_writer_check(struct meta_store *s, int (*check)(struct meta_db *db, void *ctx), void *ctx)
 {
   s->check = check;
@@ -834,4 +840,5 @@ const struct meta_driver meta_pg_driver = {
     .col_blob = col_blob,
     .finalize = finalize,
     .set_writer_check = set_writer_check,
+    .unserialized = unserialized,
 };

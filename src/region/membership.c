@@ -17,7 +17,9 @@
  * and wait on requests; acknowledged data is durable without it.
  *
  * Failpoint `node.renew` (eio) fails the renewals as a lost connection
- * would: tests/region/fence_pg.sh partitions a node with it.
+ * would; `node.lost.delay_ms` holds the exit back so that a request the
+ * node serves meanwhile meets the store's refusal (N1):
+ * tests/distributed/nodes_pg.sh uses both.
  */
 #include "region/membership.h"
 
@@ -51,6 +53,9 @@ static void lease_lost(struct membership *mb, const char *why)
 {
   log_error("membership", "node %s lost its lease (%s): stopping; restarted, it joins as a new incarnation",
             mb->node_id, why);
+  int64_t ms = failpoint_value("node.lost.delay_ms", 0); /* a test's window to see its writes refused */
+  if (ms > 0)
+    usleep((useconds_t)ms * 1000);
   _exit(EXIT_LEASE_LOST);
 }
 
